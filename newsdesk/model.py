@@ -1,0 +1,324 @@
+"""The domain model: what an article, a source, a story and a topic are.
+
+Everything here is a frozen dataclass. Stages take these and return new ones (``dataclasses.replace``);
+only the store turns them into rows. Validation happens in ``__post_init__`` so an invalid object cannot
+exist — a record file, an API body or a feed entry that would make one is rejected where it enters.
+
+The public record (``../shared/examples/record.md``) is a projection of :class:`Article`; the fields that
+have a record key say so in their comment. Internal fields (ids, text, reasons, timings) never reach a
+record file except through ``secured``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+UNSCORED = -1
+"""``quality`` and ``heat`` before they are computed (the record shows ``heat: -1``)."""
+
+CATEGORIES = ("news", "blog", "research", "press-release", "opinion", "analysis", "review", "interview")
+TYPES = ("article", "video", "podcast", "paper", "gallery", "audio")
+
+
+class SourceKind(enum.StrEnum):
+    FEED = "feed"
+    SITEMAP = "sitemap"
+    PAGE = "page"
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def is_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host — the only URLs newsdesk fetches or stores."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` as an aware UTC datetime, truncated to whole seconds (records carry seconds)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def now() -> datetime:
+    return utc(datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """The publisher: ``{name, domain}`` in a record. ``domain`` is the registered domain."""
+
+    name: str
+    domain: str
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name.strip()), "provider.name is empty")
+        _check(
+            bool(self.domain.strip()) and " " not in self.domain,
+            f"provider.domain is invalid: {self.domain!r}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An article image. ``width``/``height`` come from the cached file itself, so they are ``None``
+    until the image is cached; ``error`` says why caching failed (``is_cached`` is then false)."""
+
+    url: str
+    width: int | None = None
+    height: int | None = None
+    is_cached: bool = False
+    sha256: str | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(is_http_url(self.url), f"image url is not an http(s) URL: {self.url!r}")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            _check(value is None or (isinstance(value, int) and value > 0), f"image {name} must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedRef:
+    """Another record shown under ``related``: a summary of it, not the whole record."""
+
+    title: str
+    web_url: str
+    provider: Provider
+    excerpt: str = ""
+    published_at: datetime | None = None
+    type: str = "article"
+    quality: int = UNSCORED
+    images: tuple[Image, ...] = ()
+    similarity: float | None = None  # internal: cosine similarity to the article
+    article_id: int | None = None  # internal: the related article's id
+
+    def __post_init__(self) -> None:
+        _check(bool(self.title.strip()), "related.title is empty")
+        _check(is_http_url(self.web_url), f"related.webUrl is not an http(s) URL: {self.web_url!r}")
+        if self.published_at is not None:
+            object.__setattr__(self, "published_at", utc(self.published_at))
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One contribution to a score: ``name`` (e.g. ``depth``), its ``value`` in score points, and a
+    human ``detail`` (``"1,240 words"``). A score is the clamped sum of its reasons."""
+
+    name: str
+    value: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicScore:
+    """A topic assigned to an article, with the score and the signal that decided it
+    (``zero-shot``, ``keywords``, ``supervised``, ``editor``, ``ancestor``, ``source``)."""
+
+    name: str
+    score: float
+    signal: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alternate:
+    """Another sighting of an article: a syndicated copy, a tracking-parameter URL, another feed."""
+
+    url: str
+    source_id: int | None
+    seen_at: datetime
+    reason: str = "same-url"  # same-url | same-content | near-duplicate
+    provider: Provider | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """An article: every record field plus what newsdesk needs internally."""
+
+    # --- record fields, in record order -------------------------------------------------------
+    title: str
+    web_url: str  # webUrl: the canonical URL
+    original_url: str  # originalUrl: as first seen
+    provider: Provider
+    category: str = "news"
+    excerpt: str = ""
+    published_at: datetime | None = None  # publishedDateTime
+    type: str = "article"
+    quality: int = UNSCORED
+    heat: int = UNSCORED
+    published: bool = False
+    topics: tuple[str, ...] = ()
+    images: tuple[Image, ...] = ()
+    related: tuple[RelatedRef, ...] = ()
+    secured: str | None = None  # "base64(ciphertext);base64(nonce)"
+    # --- internal -------------------------------------------------------------------------------
+    id: int | None = None
+    source_id: int | None = None
+    first_seen_at: datetime | None = None
+    fetched_at: datetime | None = None
+    language: str | None = None
+    author: str | None = None
+    text: str = ""  # full extracted text; kept only encrypted when encryption is on
+    content_hash: str | None = None
+    story_id: int | None = None
+    key_id: str | None = None  # which key encrypted ``secured``
+    quality_reasons: tuple[Reason, ...] = ()
+    heat_reasons: tuple[Reason, ...] = ()
+    topic_scores: tuple[TopicScore, ...] = ()
+    fetch_error: str | None = None  # why the page could not be fetched (stored from the feed alone)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.title.strip()), "title is empty")
+        _check(is_http_url(self.web_url), f"webUrl is not an http(s) URL: {self.web_url!r}")
+        _check(is_http_url(self.original_url), f"originalUrl is not an http(s) URL: {self.original_url!r}")
+        _check(bool(self.category.strip()), "category is empty")
+        _check(bool(self.type.strip()), "type is empty")
+        for name in ("quality", "heat"):
+            value = getattr(self, name)
+            _check(
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and (value == UNSCORED or 0 <= value <= 100),
+                f"{name} must be an integer 0-100 or -1, got {value!r}",
+            )
+        for name in ("published_at", "first_seen_at", "fetched_at"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, utc(value))
+        _check(len(set(self.topics)) == len(self.topics), "topics repeat")
+
+    def replace(self, **changes: Any) -> Article:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """What the poller learned about a source: shown by ``newsdesk source list``."""
+
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    error_count: int = 0  # consecutive failures; drives the back-off
+    last_error: str | None = None
+    last_error_kind: str | None = None
+    next_poll_at: datetime | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    interval_s: float | None = None  # the current adaptive poll interval
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A place newsdesk polls: a feed, a sitemap or a single page."""
+
+    url: str
+    kind: SourceKind = SourceKind.FEED
+    name: str | None = None
+    category: str | None = None  # default category for its articles
+    type: str | None = None  # default type for its articles
+    topics: tuple[str, ...] = ()  # topics every article of this source gets
+    poll_min_s: float | None = None  # bounds of the adaptive interval; None = the settings' bounds
+    poll_max_s: float | None = None
+    allow_loopback: bool = False  # lets the SSRF guard through private/loopback addresses (demo, tests)
+    reputation: float | None = None  # 0-1 prior for quality, from ratings or by hand
+    id: int | None = None
+    health: SourceHealth = field(default_factory=SourceHealth)
+
+    def __post_init__(self) -> None:
+        _check(is_http_url(self.url), f"source url is not an http(s) URL: {self.url!r}")
+        object.__setattr__(self, "kind", SourceKind(self.kind))
+        if self.poll_min_s is not None and self.poll_max_s is not None:
+            _check(self.poll_min_s <= self.poll_max_s, "poll_min_s is above poll_max_s")
+        if self.reputation is not None:
+            _check(0.0 <= self.reputation <= 1.0, "reputation must lie in 0-1")
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A node of the taxonomy. ``parent`` is the parent's name; the tree is checked for cycles and
+    unknown parents where the taxonomy is loaded (``config.load_taxonomy``)."""
+
+    name: str
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    parent: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name.strip()), "topic name is empty")
+        _check(self.parent != self.name, f"topic {self.name!r} is its own parent")
+
+
+@dataclass(frozen=True, slots=True)
+class Taxonomy:
+    """The topic tree, validated: every parent exists and there is no cycle."""
+
+    topics: tuple[Topic, ...]
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.topics]
+        _check(len(set(names)) == len(names), "taxonomy repeats a topic name")
+        known = set(names)
+        for topic in self.topics:
+            _check(
+                topic.parent is None or topic.parent in known,
+                f"topic {topic.name!r}: unknown parent {topic.parent!r}",
+            )
+        for topic in self.topics:
+            self.ancestors(topic.name)  # raises on a cycle
+
+    def get(self, name: str) -> Topic:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
+
+    def ancestors(self, name: str) -> tuple[str, ...]:
+        """Parents of ``name``, nearest first (``AI in Finance`` → ``("AI",)``)."""
+        chain: list[str] = []
+        parent = self.get(name).parent
+        while parent is not None:
+            _check(parent not in chain and parent != name, f"taxonomy has a cycle through {name!r}")
+            chain.append(parent)
+            parent = self.get(parent).parent
+        return tuple(chain)
+
+    def depth(self, name: str) -> int:
+        return len(self.ancestors(name))
+
+    def children(self, name: str | None) -> tuple[Topic, ...]:
+        return tuple(t for t in self.topics if t.parent == name)
+
+    def with_ancestors(self, names: Sequence[str]) -> tuple[str, ...]:
+        """``names`` plus their ancestors, most specific first, each once."""
+        out: list[str] = []
+        for name in sorted(names, key=lambda n: -self.depth(n)):
+            for item in (name, *self.ancestors(name)):
+                if item not in out:
+                    out.append(item)
+        return tuple(sorted(out, key=lambda n: (-self.depth(n), out.index(n))))
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """A cluster of articles about the same event."""
+
+    id: int | None
+    title: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    size: int = 1
+    providers: tuple[str, ...] = ()  # distinct provider domains
+    heat: int = UNSCORED

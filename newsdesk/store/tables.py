@@ -1,0 +1,227 @@
+"""The schema, written once for both engines (SQLite and PostgreSQL) in SQLAlchemy Core.
+
+Changes to it go through an Alembic migration in ``migrations/versions`` (``make migration``); the
+migration is what creates tables in a database, this module is what queries use.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _ts(name: str, **kw: object) -> Column[object]:
+    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2048), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(300)),
+    Column("category", String(40)),
+    Column("type", String(40)),
+    Column("topics", JSON, nullable=False, default=list),
+    Column("poll_min_s", Float),
+    Column("poll_max_s", Float),
+    Column("allow_loopback", Boolean, nullable=False, default=False),
+    Column("reputation", Float),
+    _ts("created_at", nullable=False),
+    # health, written by the poller
+    _ts("last_polled_at"),
+    _ts("last_success_at"),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_error_kind", String(40)),
+    _ts("next_poll_at"),
+    Column("etag", String(512)),
+    Column("last_modified", String(128)),
+    Column("interval_s", Float),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    _ts("first_seen_at", nullable=False),
+    _ts("last_seen_at", nullable=False),
+    Column("size", Integer, nullable=False, default=1),
+    Column("providers", JSON, nullable=False, default=list),
+    Column("heat", Integer, nullable=False, default=-1),
+    Column("centroid", LargeBinary),
+    Column("state", JSON, nullable=False, default=dict),  # clustering state: title terms, …
+    Index("ix_stories_last_seen_at", "last_seen_at"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("canonical_url", String(2048), nullable=False, unique=True),  # webUrl
+    Column("original_url", String(2048), nullable=False),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="SET NULL")),
+    Column("category", String(40), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("excerpt", Text, nullable=False, default=""),
+    _ts("published_at"),
+    Column("type", String(40), nullable=False),
+    Column("quality", Integer, nullable=False, default=-1),
+    Column("heat", Integer, nullable=False, default=-1),
+    Column("published", Boolean, nullable=False, default=False),
+    Column("review_state", String(16), nullable=False, default="pending"),  # pending | published | rejected
+    Column("provider_name", String(300), nullable=False),
+    Column("provider_domain", String(300), nullable=False),
+    Column("topics", JSON, nullable=False, default=list),
+    Column("images", JSON, nullable=False, default=list),
+    Column("secured", Text),
+    Column("key_id", String(64)),
+    Column("text", Text),  # clear text only when encryption is off
+    Column("content_hash", String(64)),
+    Column("language", String(16)),
+    Column("author", String(300)),
+    _ts("first_seen_at", nullable=False),
+    _ts("sort_at", nullable=False),  # published_at, else first_seen_at: the listing order and cursor
+    _ts("fetched_at"),
+    _ts("updated_at", nullable=False),
+    _ts("enriched_at"),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("quality_reasons", JSON, nullable=False, default=list),
+    Column("heat_reasons", JSON, nullable=False, default=list),
+    Column("topic_scores", JSON, nullable=False, default=list),
+    Column("fetch_error", Text),
+    Column("etag", String(512)),
+    Column("last_modified", String(128)),
+    Column("minhash", LargeBinary),
+    Column("search_text", Text, nullable=False, default=""),
+    Column("extra", JSON, nullable=False, default=dict),
+    Index("ix_articles_content_hash", "content_hash"),
+    Index("ix_articles_published_at", "published_at"),
+    Index("ix_articles_sort_at", "sort_at", "id"),
+    Index("ix_articles_story_id", "story_id"),
+    Index("ix_articles_source_id", "source_id"),
+    Index("ix_articles_review_state", "review_state"),
+)
+
+article_topics = Table(
+    "article_topics",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic", String(200), primary_key=True),
+    Column("rank", Integer, nullable=False),
+    Index("ix_article_topics_topic", "topic"),
+)
+
+alternates = Table(
+    "alternates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="SET NULL")),
+    _ts("seen_at", nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("provider_name", String(300)),
+    Column("provider_domain", String(300)),
+    UniqueConstraint("article_id", "url", name="uq_alternates_article_url"),
+    Index("ix_alternates_url", "url"),
+)
+
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float32, little-endian
+)
+
+related = Table(
+    "related",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("related_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("rank", Integer, nullable=False),
+    Column("similarity", Float, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("action", String(16), nullable=False),  # publish | reject | unpublish | topics
+    Column("actor", String(200), nullable=False),  # "rule: <text>" or the editor's name / token name
+    Column("reason", Text, nullable=False, default=""),
+    _ts("at", nullable=False),
+    Column("data", JSON, nullable=False, default=dict),
+    Index("ix_decisions_article_id", "article_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE")),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE")),
+    Column("url", String(2048)),
+    Column("level", String(8), nullable=False, default="error"),
+    Column("kind", String(40), nullable=False),
+    Column("message", Text, nullable=False),
+    _ts("at", nullable=False),
+    Index("ix_events_source_id", "source_id"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ts("started_at", nullable=False),
+    _ts("finished_at"),
+    Column("stats", JSON, nullable=False, default=dict),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scope", String(16), nullable=False),  # read | write | admin
+    Column("token_hash", String(128), nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    _ts("revoked_at"),
+    _ts("last_used_at"),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", JSON),
+)

@@ -1,0 +1,239 @@
+"""The storage contract: every store operation, on SQLite and on PostgreSQL (fresh schema per test)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from newsdesk.errors import StorageError
+from newsdesk.model import (
+    Alternate,
+    Article,
+    Image,
+    Provider,
+    Reason,
+    Source,
+    SourceHealth,
+    Story,
+    TopicScore,
+)
+from newsdesk.store import ArticleQuery, Store
+
+T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+WIRE = Provider("Market Wire", "marketwire.example")
+
+
+def make(n: int, **changes: object) -> Article:
+    base = Article(
+        title=f"Central bank pilots AI supervision tool, part {n}",
+        web_url=f"https://marketwire.example/2026/11/{n}/ai-supervision",
+        original_url=f"https://marketwire.example/2026/11/{n}/ai-supervision?utm_source=rss",
+        provider=WIRE,
+        excerpt="Supervisors will read filings with a language model before a human does.",
+        published_at=T0 + timedelta(hours=n),
+        topics=("AI in Finance", "AI"),
+        images=(Image("https://marketwire.example/img/1.jpg", 1200, 675, True, sha256="ab" * 32),),
+        text="Full text of the article.",
+        content_hash=f"hash-{n}",
+        quality_reasons=(Reason("depth", 12.5, "640 words"),),
+        topic_scores=(TopicScore("AI in Finance", 0.82, "zero-shot"),),
+    )
+    return base.replace(**changes)
+
+
+def test_article_round_trip(store: Store) -> None:
+    saved = store.save_article(make(1, author="Ada Lovelace", language="en", extra={"words": 640}))
+    assert saved.created and saved.changed
+    back = store.get_article(saved.id)
+    assert back.id == saved.id
+    assert back.title == make(1).title
+    assert back.published_at == T0 + timedelta(hours=1)
+    assert back.images[0].width == 1200 and back.images[0].is_cached
+    assert back.topics == ("AI in Finance", "AI")
+    assert back.quality_reasons == (Reason("depth", 12.5, "640 words"),)
+    assert back.topic_scores[0].signal == "zero-shot"
+    assert back.author == "Ada Lovelace" and back.extra == {"words": 640}
+    assert back.first_seen_at is not None
+
+
+def test_saving_same_article_twice_changes_nothing(store: Store) -> None:
+    first = store.save_article(make(1))
+    before = store.get_article(first.id)
+    second = store.save_article(make(1))
+    assert second.id == first.id
+    assert not second.created and not second.changed
+    assert store.count_articles() == 1
+    assert store.get_article(first.id) == before
+
+
+def test_update_changes_fields_and_topic_index(store: Store) -> None:
+    saved = store.save_article(make(1))
+    again = store.save_article(make(1, quality=55, topics=("Payments", "Fintech")))
+    assert again.changed and not again.created
+    assert store.get_article(saved.id).quality == 55
+    assert store.list_articles(ArticleQuery(topic="Payments")).items[0].id == saved.id
+    assert store.list_articles(ArticleQuery(topic="AI")).items == ()
+
+
+def test_find_by_url_hash_and_alternate(store: Store) -> None:
+    saved = store.save_article(make(1))
+    assert store.find_article(make(1).web_url).id == saved.id  # type: ignore[union-attr]
+    assert store.find_article(make(1).original_url).id == saved.id  # type: ignore[union-attr]
+    assert store.find_by_content_hash("hash-1").id == saved.id  # type: ignore[union-attr]
+    copy_url = "https://fintechdaily.example/syndicated/ai-supervision"
+    alternate = Alternate(
+        copy_url, None, T0, "near-duplicate", Provider("Fintech Daily", "fintechdaily.example")
+    )
+    assert store.add_alternate(saved.id, alternate)
+    assert not store.add_alternate(saved.id, alternate)  # the same sighting twice is one sighting
+    assert store.find_article(copy_url).id == saved.id  # type: ignore[union-attr]
+    alternates = store.alternates(saved.id)
+    assert [a.reason for a in alternates] == ["near-duplicate"]
+    assert alternates[0].provider == Provider("Fintech Daily", "fintechdaily.example")
+    assert store.find_article("https://nowhere.example/") is None
+
+
+def test_list_filters_and_cursor_pagination(store: Store) -> None:
+    for n in range(7):
+        store.save_article(make(n, quality=n * 10, published=n % 2 == 0))
+    first = store.list_articles(ArticleQuery(limit=3))
+    assert [a.published_at for a in first.items] == sorted(
+        (a.published_at for a in first.items), reverse=True
+    )
+    assert first.next_cursor
+    second = store.list_articles(ArticleQuery(limit=3, cursor=first.next_cursor))
+    third = store.list_articles(ArticleQuery(limit=3, cursor=second.next_cursor))
+    ids = [a.id for page in (first, second, third) for a in page.items]
+    assert len(ids) == 7 == len(set(ids)) and third.next_cursor is None
+    assert {a.quality for a in store.list_articles(ArticleQuery(min_quality=40)).items} == {40, 50, 60}
+    assert len(store.list_articles(ArticleQuery(published=True)).items) == 4
+    since = store.list_articles(ArticleQuery(since=T0 + timedelta(hours=5)))
+    assert {a.published_at for a in since.items} == {T0 + timedelta(hours=5), T0 + timedelta(hours=6)}
+    assert len(store.list_articles(ArticleQuery(provider="marketwire.example")).items) == 7
+    with pytest.raises(StorageError, match="cursor"):
+        store.list_articles(ArticleQuery(cursor="garbage!"))
+
+
+def test_full_text_search(store: Store) -> None:
+    store.save_article(make(1, title="Stablecoin issuers face new reserve rules", topics=("Crypto",)))
+    store.save_article(make(2, title="Payments startup raises Series B", topics=("Payments",)))
+    hits = store.search("stablecoin reserve")
+    assert [a.title for a, _ in hits] == ["Stablecoin issuers face new reserve rules"]
+    assert store.search("payment")  # prefix match on the last term
+    assert store.search("") == []
+    assert store.search('"; DROP TABLE articles; --') == []
+    updated = store.save_article(make(2, title="Payments startup raises Series C"))
+    assert [a.id for a, _ in store.search("Series C")] == [updated.id]
+
+
+def test_full_text_is_not_indexed_unless_allowed(store_url: str) -> None:
+    plain = Store.open(store_url)
+    plain.save_article(make(1, text="zanzibar appears only in the body"))
+    assert plain.search("zanzibar") == []
+    plain.close()
+    full = Store.open(store_url, index_full_text=True)
+    full.save_article(make(2, text="zanzibar appears only in the body"))
+    assert [a.web_url for a, _ in full.search("zanzibar")] == [make(2).web_url]
+    full.close()
+
+
+def test_sources_crud_and_health(store: Store) -> None:
+    src = store.add_source(
+        Source("https://marketwire.example/feed.xml", name="Market Wire", topics=("Markets",))
+    )
+    assert src.id is not None and src.health.error_count == 0
+    with pytest.raises(StorageError, match="already exists"):
+        store.add_source(Source("https://marketwire.example/feed.xml"))
+    health = SourceHealth(
+        last_error="HTTP 503", last_error_kind="http-503", error_count=2, next_poll_at=T0, etag='"x"'
+    )
+    store.save_health(src.id, health)
+    back = store.get_source(src.url)
+    assert back.health.error_count == 2 and back.health.etag == '"x"' and back.health.next_poll_at == T0
+    assert [s.url for s in store.due_sources(T0 + timedelta(minutes=1))] == [src.url]
+    assert store.due_sources(T0 - timedelta(minutes=1)) == []
+    store.update_source(src.id, dataclasses.replace(back, name="MW"))
+    assert store.get_source(src.id).name == "MW"
+    store.remove_source(src.id)
+    assert store.list_sources() == []
+    with pytest.raises(StorageError, match="no such source"):
+        store.get_source(src.id)
+
+
+def test_embeddings_round_trip(store: Store) -> None:
+    ids = [store.save_article(make(n)).id for n in range(3)]
+    vectors = np.random.default_rng(0).standard_normal((3, 384)).astype(np.float32)
+    for i, v in zip(ids, vectors, strict=True):
+        store.save_embedding(i, "minilm/onnx", v)
+    store.save_embedding(ids[0], "minilm/onnx", vectors[0] * 2)  # overwrite
+    got_ids, matrix = store.load_embeddings("minilm/onnx")
+    assert got_ids == ids and matrix.shape == (3, 384)
+    assert np.allclose(matrix[0], vectors[0] * 2) and np.allclose(matrix[2], vectors[2])
+    assert store.load_embeddings("other")[0] == []
+    assert store.load_embeddings("minilm/onnx", ids=[ids[1]])[0] == [ids[1]]
+
+
+def test_related_stories_decisions_events_meta(store: Store) -> None:
+    a, b, c = (store.save_article(make(n)).id for n in range(3))
+    store.set_related(a, [(c, 0.9), (b, 0.7)])
+    refs = store.related_refs(a)
+    assert [r.article_id for r in refs] == [c, b] and refs[0].similarity == pytest.approx(0.9)
+    story = Story(
+        None, "AI supervision", T0, T0 + timedelta(hours=2), size=2, providers=("marketwire.example",)
+    )
+    sid = store.create_story(story, b"\x00" * 8, {"terms": ["ai"]})
+    assert store.get_story(sid).providers == ("marketwire.example",)
+    assert [s.id for s, _, _ in store.recent_stories(T0)] == [sid]
+    store.save_article(make(0, story_id=sid))
+    assert [x.id for x in store.story_articles(sid)] == [a]
+    store.record_decision(a, "publish", "editor:ana", "good piece")
+    assert store.decisions(a)[0]["actor"] == "editor:ana"
+    assert store.set_review_state(a, "published", expect="pending")
+    assert not store.set_review_state(a, "published", expect="pending")  # already done by someone else
+    assert store.get_article(a).published
+    store.record_event("http-404", "HTTP 404 for page", url="https://x.example/a", article_id=a)
+    assert store.events()[0]["kind"] == "http-404"
+    store.set_meta("index", {"count": 3})
+    store.set_meta("index", {"count": 4})
+    assert store.get_meta("index") == {"count": 4}
+    assert store.topic_counts() == {"AI in Finance": 3, "AI": 3}
+
+
+def test_concurrent_saves_of_one_article_make_one_row(store: Store) -> None:
+    errors: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            store.save_article(make(1))
+        except StorageError as e:  # a lost race is reported, never a second row
+            errors.append(e)
+
+    threads = [threading.Thread(target=save) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.count_articles() == 1
+    assert errors == []  # a lost insert race is retried as an update
+
+
+def test_migrations_are_idempotent(store_url: str) -> None:
+    Store.open(store_url).close()
+    again = Store.open(store_url)  # second start: migrations find nothing to do
+    assert again.count_articles() == 0
+    again.close()
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StorageError, match="cannot open the database"):
+        Store.open("postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_password_is_not_shown_in_errors() -> None:
+    with pytest.raises(StorageError) as info:
+        Store.open("postgresql+psycopg://nobody:s3cr3t@127.0.0.1:1/none?connect_timeout=2")
+    assert "s3cr3t" not in str(info.value)
