@@ -55,6 +55,7 @@ class RecordError(NewsdeskError):
         where = f"{path}: " if path else ""
         what = f"{field}: " if field else ""
         super().__init__(f"{where}{what}{message}")
+        self.detail = message
         self.field = field
         self.path = path
 

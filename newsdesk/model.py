@@ -37,6 +37,10 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _is_score(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and (value == UNSCORED or 0 <= value <= 100)
+
+
 def is_http_url(url: str) -> bool:
     """True for an absolute http(s) URL with a host — the only URLs newsdesk fetches or stores."""
     try:
@@ -109,6 +113,7 @@ class RelatedRef:
     def __post_init__(self) -> None:
         _check(bool(self.title.strip()), "related.title is empty")
         _check(is_http_url(self.web_url), f"related.webUrl is not an http(s) URL: {self.web_url!r}")
+        _check(_is_score(self.quality), f"quality must be an integer 0-100 or -1, got {self.quality!r}")
         if self.published_at is not None:
             object.__setattr__(self, "published_at", utc(self.published_at))
 
@@ -189,12 +194,7 @@ class Article:
         _check(bool(self.type.strip()), "type is empty")
         for name in ("quality", "heat"):
             value = getattr(self, name)
-            _check(
-                isinstance(value, int)
-                and not isinstance(value, bool)
-                and (value == UNSCORED or 0 <= value <= 100),
-                f"{name} must be an integer 0-100 or -1, got {value!r}",
-            )
+            _check(_is_score(value), f"{name} must be an integer 0-100 or -1, got {value!r}")
         for name in ("published_at", "first_seen_at", "fetched_at"):
             value = getattr(self, name)
             if value is not None:

@@ -158,7 +158,7 @@ def load_record(text: str, *, path: str | None = None) -> Article:
     try:
         article = _article(data)
     except RecordError as e:
-        raise RecordError(e.message, path=path) from e
+        raise RecordError(e.detail, field=e.field, path=path) from e
     return article.replace(extra={"body": body}) if body else article
 
 
@@ -272,12 +272,12 @@ def _build(factory: Callable[..., T], fields: dict[str, Any], prefix: str) -> T:
 def _check_keys(
     data: Mapping[str, Any], allowed: tuple[str, ...], required: tuple[str, ...], prefix: str
 ) -> None:
-    for key in data:
-        if key not in allowed:
-            raise RecordError(f"unknown key (expected one of: {', '.join(allowed)})", field=f"{prefix}{key}")
     for key in required:
         if data.get(key) is None:
             raise RecordError("is required", field=f"{prefix}{key}")
+    for key in data:
+        if key not in allowed:
+            raise RecordError(f"unknown key (expected one of: {', '.join(allowed)})", field=f"{prefix}{key}")
 
 
 def _field(where: str, key: str) -> str:
