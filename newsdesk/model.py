@@ -184,6 +184,7 @@ class Article:
     heat_reasons: tuple[Reason, ...] = ()
     topic_scores: tuple[TopicScore, ...] = ()
     fetch_error: str | None = None  # why the page could not be fetched (stored from the feed alone)
+    review_state: str = "pending"  # pending | published | rejected — changed only by rules and editors
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

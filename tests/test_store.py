@@ -237,3 +237,13 @@ def test_password_is_not_shown_in_errors() -> None:
     with pytest.raises(StorageError) as info:
         Store.open("postgresql+psycopg://nobody:s3cr3t@127.0.0.1:1/none?connect_timeout=2")
     assert "s3cr3t" not in str(info.value)
+
+
+def test_tokens(store: Store) -> None:
+    token_id = store.create_token("ci", "write", "h" * 64)
+    found = store.find_token("h" * 64)
+    assert found is not None and found["scope"] == "write" and found["name"] == "ci"
+    assert store.list_tokens()[0]["last_used_at"] is not None
+    assert store.revoke_token(token_id)
+    assert not store.revoke_token(token_id)
+    assert store.find_token("h" * 64) is None

@@ -108,7 +108,9 @@ def search_text(article: Article, *, full_text: bool) -> str:
 
 
 def article_row(article: Article, *, full_text_index: bool) -> dict[str, Any]:
-    """The row for ``article`` without ``id`` and timestamps the store owns."""
+    """The row for ``article`` without ``id``, the timestamps the store owns, and the editorial state
+    (``published``/``review_state`` change only through ``Store.set_review_state``, so a pipeline
+    saving a stale copy can never undo an editor's decision)."""
     return {
         "canonical_url": article.web_url,
         "original_url": article.original_url,
@@ -120,7 +122,6 @@ def article_row(article: Article, *, full_text_index: bool) -> dict[str, Any]:
         "type": article.type,
         "quality": article.quality,
         "heat": article.heat,
-        "published": article.published,
         "provider_name": article.provider.name,
         "provider_domain": article.provider.domain,
         "topics": list(article.topics),
@@ -174,6 +175,7 @@ def article_from_row(row: RowMapping) -> Article:
         heat_reasons=tuple(Reason(**r) for r in row["heat_reasons"] or ()),
         topic_scores=tuple(TopicScore(**t) for t in row["topic_scores"] or ()),
         fetch_error=row["fetch_error"],
+        review_state=row["review_state"],
         extra=dict(row["extra"] or {}),
     )
 

@@ -202,6 +202,8 @@ class Store:
     def _insert_article(self, c: Connection, article: Article, row: dict[str, Any]) -> Saved:
         first_seen = article.first_seen_at or now()
         stamps = {
+            "published": article.published,
+            "review_state": "published" if article.published else article.review_state,
             "first_seen_at": first_seen,
             "updated_at": now(),
             "sort_at": article.published_at or first_seen,
@@ -509,6 +511,33 @@ class Store:
     def finish_run(self, run_id: int, stats: dict[str, Any]) -> None:
         with self._begin() as c:
             c.execute(update(t.runs).where(t.runs.c.id == run_id).values(finished_at=now(), stats=stats))
+
+    # -------------------------------------------------------------------------------------- tokens
+
+    def create_token(self, name: str, scope: str, token_hash: str) -> int:
+        with self._begin() as c:
+            values = {"name": name, "scope": scope, "token_hash": token_hash, "created_at": now()}
+            return _inserted_id(c.execute(insert(t.tokens).values(**values)))
+
+    def find_token(self, token_hash: str) -> dict[str, Any] | None:
+        """The live (not revoked) token with this hash; marks it used."""
+        query = select(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
+        with self._begin() as c:
+            row = c.execute(query).mappings().first()
+            if row is not None:
+                c.execute(update(t.tokens).where(t.tokens.c.id == row["id"]).values(last_used_at=now()))
+        return dict(row) if row else None
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        query = select(t.tokens.c.id, t.tokens.c.name, t.tokens.c.scope, t.tokens.c.created_at,
+                       t.tokens.c.revoked_at, t.tokens.c.last_used_at)  # fmt: skip
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(query.order_by(t.tokens.c.id)).mappings()]
+
+    def revoke_token(self, token_id: int) -> bool:
+        live = and_(t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None))
+        with self._begin() as c:
+            return bool(c.execute(update(t.tokens).where(live).values(revoked_at=now())).rowcount)
 
     # ---------------------------------------------------------------------------------------- meta
 

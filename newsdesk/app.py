@@ -1,0 +1,304 @@
+"""The library facade: everything the CLI, the API and the web UI can do, as plain method calls.
+
+The edges stay thin — they parse input, call one method here, and format the result. No SQL and no
+pipeline logic lives in them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Settings, load_sources, load_taxonomy
+from .errors import NewsdeskError, StorageError
+from .fetch.client import Fetcher
+from .model import Article, Source, SourceKind, Taxonomy, TopicScore, now
+from .pipeline import Ingestor, ProgressHook, RunSummary, fetch_policy, process_pool
+from .record import dump_record
+from .store import ArticleQuery, Page, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSync:
+    added: tuple[Source, ...]
+    known: int
+
+
+class Newsdesk:
+    """One newsdesk instance over one store. ``resolve`` maps host names to ``ip:port`` (the demo site)."""
+
+    def __init__(self, settings: Settings, *, resolve: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.resolve = dict(resolve or {})
+        self._store: Store | None = None
+        self._taxonomy: Taxonomy | None = None
+
+    # -------------------------------------------------------------------------------- lifecycle
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self._store = Store.open(self.settings.database, index_full_text=self.settings.index_full_text)
+        return self._store
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        if self._taxonomy is None:
+            self._taxonomy = load_taxonomy(self.settings.taxonomy_file)
+        return self._taxonomy
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Newsdesk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def init(self) -> dict[str, str]:
+        """Create the data folder, run migrations, and create the key file when encryption needs one."""
+        report = {"data_dir": str(self.settings.data_dir), "database": _display_url(self.settings.database)}
+        _ = self.store
+        report["key"] = self._ensure_key()
+        return report
+
+    def _ensure_key(self) -> str:
+        if not self.settings.encrypt:
+            return "encryption off"
+        if self.settings.secret_key:
+            return "from NEWSDESK_SECRET_KEY"
+        from .secure import create_key_file
+
+        path = self.settings.key_path
+        if path.exists():
+            return f"{path} (existing)"
+        create_key_file(path)
+        return f"{path} (created, mode 0600)"
+
+    # ---------------------------------------------------------------------------------- sources
+
+    def add_source(self, source: Source) -> Source:
+        return self.store.add_source(source)
+
+    def list_sources(self) -> list[Source]:
+        return self.store.list_sources()
+
+    def remove_source(self, key: int | str) -> Source:
+        return self.store.remove_source(key)
+
+    def sync_sources_file(self, path: Path | None = None) -> SourceSync:
+        """Add the sources of ``sources.yaml`` that the store does not know yet."""
+        wanted = load_sources(path or self.settings.sources_file)
+        return self.ensure_sources(wanted)
+
+    def ensure_sources(self, wanted: Sequence[Source]) -> SourceSync:
+        known = {s.url for s in self.store.list_sources()}
+        added = tuple(self.store.add_source(s) for s in wanted if s.url not in known)
+        return SourceSync(added, len(wanted) - len(added))
+
+    # -------------------------------------------------------------------------------------- run
+
+    def run(
+        self, *, sources: Sequence[Source] | None = None, progress: ProgressHook | None = None
+    ) -> RunSummary:
+        """One pass over the due sources (or the given ones): ingest, enrich, finish."""
+        return asyncio.run(self.run_async(sources=sources, progress=progress))
+
+    async def run_async(
+        self, *, sources: Sequence[Source] | None = None, progress: ProgressHook | None = None
+    ) -> RunSummary:
+        started = time.perf_counter()
+        chosen = list(sources) if sources is not None else self.store.due_sources(now())
+        run_id = self.store.start_run()
+        pool = process_pool(self.settings.workers)
+        try:
+            async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
+                ingestor = Ingestor(
+                    self.settings, self.store, fetcher, pool, run_id=run_id, progress=progress
+                )
+                summary = await ingestor.run(chosen)
+                await self._after_ingest(ingestor, fetcher, summary, progress)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        summary.stages["duration_s"] = round(time.perf_counter() - started, 2)
+        self.store.finish_run(run_id, summary.as_dict())
+        return summary
+
+    async def _after_ingest(
+        self, ingestor: Ingestor, fetcher: Fetcher, summary: RunSummary, progress: ProgressHook | None
+    ) -> None:
+        """Enrichment and finishing stages; each records its own failures and never stops the run."""
+        for stage in self._later_stages():
+            try:
+                figures = await stage(ingestor.new_ids, fetcher, progress)
+                summary.stages.update(figures)
+            except NewsdeskError as error:
+                summary.errors[error.kind] += 1
+                self.store.record_event(error.kind, f"{stage.__name__}: {error}")
+
+    def _later_stages(self) -> list[Any]:
+        return []
+
+    async def watch(
+        self, *, interval_s: float = 30.0, max_runs: int | None = None, progress: ProgressHook | None = None
+    ) -> None:
+        """Poll what is due, sleep until the next source is due (at most ``interval_s``), repeat."""
+        runs = 0
+        while max_runs is None or runs < max_runs:
+            await self.run_async(progress=progress)
+            runs += 1
+            await asyncio.sleep(self._seconds_until_due(interval_s))
+
+    def _seconds_until_due(self, cap: float) -> float:
+        due = [s.health.next_poll_at for s in self.store.list_sources() if s.health.next_poll_at]
+        if not due:
+            return cap
+        return max(1.0, min(cap, (min(due) - now()).total_seconds()))
+
+    # ---------------------------------------------------------------------------------- articles
+
+    def article(self, key: int | str) -> Article:
+        """An article by id, canonical URL or any URL it was seen under, with its related records."""
+        found: Article | None
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            found = self.store.get_article(int(key))
+        else:
+            found = self.store.find_article(key)
+        if found is None:
+            raise StorageError(f"no such article: {key}")
+        assert found.id is not None
+        return found.replace(related=self.store.related_refs(found.id))
+
+    def articles(self, query: ArticleQuery) -> Page:
+        return self.store.list_articles(query)
+
+    def record(self, key: int | str) -> str:
+        return dump_record(self.article(key))
+
+    def export(
+        self, folder: Path | None = None, *, published_only: bool = False, topics: Sequence[str] = ()
+    ) -> Any:
+        """Write one record file per selected article (incrementally) into ``folder``."""
+        from .publish.export import export_records
+
+        target = folder or self.settings.records_dir
+        selected = (self.article(a.id) for a in self.store.iter_articles() if a.id is not None
+                    and (not published_only or a.published) and (not topics or set(topics) & set(a.topics)))  # fmt: skip
+        return export_records(selected, target)
+
+
+class Editorial:
+    """Editors' actions. Every decision is stored with who, when and why, so the topic and quality
+    models can learn from it; a concurrent second publish of the same article is reported, not doubled."""
+
+    def __init__(self, nd: Newsdesk) -> None:
+        self.nd = nd
+
+    def queue(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        return self.nd.store.list_articles(ArticleQuery(review_state="pending", limit=limit, cursor=cursor))
+
+    def publish(self, article_id: int, *, actor: str, reason: str = "") -> bool:
+        """True when this call published it; False when it was already published."""
+        return self._move(article_id, "published", "publish", actor, reason)
+
+    def reject(self, article_id: int, *, actor: str, reason: str) -> bool:
+        if not reason.strip():
+            raise NewsdeskError("a rejection needs a reason")
+        return self._move(article_id, "rejected", "reject", actor, reason)
+
+    def unpublish(self, article_id: int, *, actor: str, reason: str = "") -> bool:
+        return self._move(article_id, "pending", "unpublish", actor, reason)
+
+    def _move(self, article_id: int, state: str, action: str, actor: str, reason: str) -> bool:
+        store = self.nd.store
+        current = store.get_article(article_id)  # raises for an unknown id
+        if current.review_state == state:
+            return False
+        changed = store.set_review_state(article_id, state, expect=current.review_state)
+        if changed:
+            store.record_decision(article_id, action, actor, reason)
+        return changed
+
+    def set_topics(self, article_id: int, topics: Sequence[str], *, actor: str, reason: str = "") -> Article:
+        """Replace an article's topics (ancestors added); stored as an editor decision for training."""
+        taxonomy = self.nd.taxonomy
+        for name in topics:
+            try:
+                taxonomy.get(name)
+            except KeyError:
+                raise NewsdeskError(f"unknown topic {name!r} (not in the taxonomy)") from None
+        store = self.nd.store
+        article = store.get_article(article_id)
+        full = taxonomy.with_ancestors(list(topics))
+        scores = tuple(TopicScore(t, 1.0, "editor") for t in full)
+        store.save_article(article.replace(topics=full, topic_scores=scores))
+        store.record_decision(
+            article_id, "topics", actor, reason, {"topics": list(full), "before": list(article.topics)}
+        )
+        return store.get_article(article_id)
+
+
+class Tokens:
+    """API bearer tokens: shown once at creation, stored only as a SHA-256 hash."""
+
+    SCOPES = ("read", "write", "admin")
+
+    def __init__(self, nd: Newsdesk) -> None:
+        self.nd = nd
+
+    def create(self, name: str, scope: str) -> tuple[int, str]:
+        if scope not in self.SCOPES:
+            raise NewsdeskError(f"scope must be one of {', '.join(self.SCOPES)}, got {scope!r}")
+        token = "nd_" + secrets.token_urlsafe(32)
+        return self.nd.store.create_token(name, scope, _hash_token(token)), token
+
+    def verify(self, token: str) -> dict[str, Any] | None:
+        return self.nd.store.find_token(_hash_token(token)) if token else None
+
+    def revoke(self, token_id: int) -> bool:
+        return self.nd.store.revoke_token(token_id)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.nd.store.list_tokens()
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _display_url(url: str) -> str:
+    if "@" in url and ":" in url.split("@", 1)[0].split("://", 1)[-1]:
+        scheme, rest = url.split("://", 1)
+        user = rest.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+def demo_sources(raw: Sequence[dict[str, Any]]) -> list[Source]:
+    """The demo site's source dicts as sources (they are on loopback, so they say so explicitly)."""
+    out = []
+    for item in raw:
+        out.append(
+            Source(
+                url=str(item["url"]),
+                kind=SourceKind(str(item.get("kind", "feed"))),
+                name=item.get("name"),  # type: ignore[arg-type]
+                category=item.get("category"),  # type: ignore[arg-type]
+                allow_loopback=True,
+            )
+        )
+    return out

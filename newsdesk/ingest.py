@@ -1,0 +1,153 @@
+"""The ingestion decider: what was fetched in, the article to store out — pure, no I/O.
+
+A feed entry says what the publisher announced; the page says what it actually published. Page values
+win where the page has them (its canonical URL, JSON-LD date, site name, full text) and the feed fills the
+gaps; an entry whose page could not be fetched is still stored from the feed, with the error noted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from .extract.article import Extracted
+from .fetch.urls import canonicalize, pick_canonical, registered_domain
+from .model import Article, Image, Provider, Source, is_http_url
+from .sources.feedtypes import FeedEntry
+
+EXCERPT_CHARS = 200  # the record's excerpt: "first ~200 characters … cut on a word boundary"
+MIN_HASHED_CHARS = 200  # shorter texts (teasers, title-only) would make false exact duplicates
+_SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]+>")
+
+AUDIO_TYPES = ("audio/",)
+VIDEO_TYPES = ("video/",)
+
+
+@dataclass(frozen=True, slots=True)
+class PageView:
+    """What the orchestrator learned from fetching an entry's page (``final_url`` after redirects)."""
+
+    final_url: str
+    extracted: Extracted | None
+    fetched_at: datetime
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The first ``limit`` characters of ``text`` cut on a word boundary, without a dangling separator."""
+    flat = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit + 1]
+    head = cut.rsplit(" ", 1)[0] if " " in cut else flat[:limit]
+    return head.rstrip(" ,;:-–—(")
+
+
+def content_hash(text: str) -> str | None:
+    """A hash of the normalised text: the same body under two URLs is one article."""
+    normal = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    if len(normal) < MIN_HASHED_CHARS:
+        return None
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+def web_url(entry_url: str, page: PageView | None) -> str:
+    """The canonical URL: the page's rel=canonical/og:url when on the same site, else the final URL."""
+    if page is None:
+        return canonicalize(entry_url)
+    found = page.extracted
+    if found is None:
+        return canonicalize(page.final_url)
+    return pick_canonical(page.final_url, found.canonical_url, found.og_url)
+
+
+def decide_article(
+    source: Source, entry: FeedEntry, page: PageView | None, *, feed_title: str | None
+) -> Article:
+    """Merge a feed entry and (when fetched) its page into the article to store."""
+    found = page.extracted if page else None
+    url = web_url(entry.url, page)
+    text = (found.text if found else "") or _TAG.sub(" ", entry.content_html or "").strip()
+    return Article(
+        title=(found.title if found and found.title else None) or entry.title or url,
+        web_url=url,
+        original_url=entry.url,
+        provider=_provider(source, found, url, feed_title),
+        category=source.category or (found.category_hint if found else None) or "news",
+        excerpt=(found.excerpt if found else "") or excerpt(entry.summary or text),
+        published_at=(found.published_at if found else None) or entry.published_at or entry.updated_at,
+        type=source.type or _type(entry, found),
+        topics=source.topics,
+        images=_images(entry, found),
+        source_id=source.id,
+        fetched_at=page.fetched_at if page else None,
+        language=found.language if found else None,
+        author=(found.author if found else None) or entry.author,
+        text=text,
+        content_hash=content_hash(text),
+        fetch_error=page.error if page else None,
+        extra=_extra(entry, found, page),
+    )
+
+
+def decide_page(source: Source, page: PageView) -> Article:
+    """A single-page source (or a sitemap entry) has no feed entry: the page alone makes the article."""
+    found = page.extracted
+    entry = FeedEntry(
+        url=page.final_url, guid=None, title=(found.title if found else None) or page.final_url, summary="",
+        content_html=None, published_at=None, updated_at=None, author=None, categories=(), image_url=None,
+        enclosures=(),
+    )  # fmt: skip
+    return decide_article(source, entry, page, feed_title=None)
+
+
+def _provider(source: Source, found: Extracted | None, url: str, feed_title: str | None) -> Provider:
+    domain = registered_domain(url)
+    name = (found.provider_name if found else None) or source.name or feed_title or domain
+    return Provider(name.strip() or domain, domain)
+
+
+def _type(entry: FeedEntry, found: Extracted | None) -> str:
+    for enclosure in entry.enclosures:
+        kind = (enclosure.type or "").lower()
+        if kind.startswith(AUDIO_TYPES):
+            return "podcast"
+        if kind.startswith(VIDEO_TYPES):
+            return "video"
+    return found.type if found and found.type else "article"
+
+
+def _images(entry: FeedEntry, found: Extracted | None) -> tuple[Image, ...]:
+    urls = list(found.image_urls if found else ())
+    if entry.image_url:
+        urls.append(entry.image_url)
+    seen: list[str] = []
+    for url in urls:
+        if is_http_url(url) and url not in seen:
+            seen.append(url)
+    return tuple(Image(url) for url in seen[:4])
+
+
+def _extra(entry: FeedEntry, found: Extracted | None, page: PageView | None) -> dict[str, object]:
+    extra: dict[str, object] = {}
+    if entry.guid:
+        extra["guid"] = entry.guid
+    if entry.categories:
+        extra["feed_categories"] = list(entry.categories)
+    if found:
+        extra.update(words=found.word_count, paragraphs=found.paragraph_count)
+        if found.description:
+            extra["description"] = found.description
+        if found.keywords:
+            extra["keywords"] = list(found.keywords)
+        if found.modified_at:
+            extra["modified_at"] = found.modified_at.isoformat()
+    if page and page.etag:
+        extra["etag"] = page.etag
+    return extra

@@ -1,0 +1,334 @@
+"""The orchestrator: runs the stages for a batch of sources. Stages are modules; this file only moves data.
+
+    due sources ─► poll: fetch feed / sitemap / page (conditional GET) ─► parse (process pool)
+        ─► per entry: known URL? → alternate │ else fetch page ─► extract (process pool)
+        ─► decide (ingest.py) ─► exact dedupe (canonical URL, content hash) ─► save
+    new articles ─► enrich (embed → near-dup → story → topics → quality → heat → related)
+        ─► images ─► secure ─► publish rules            (enrichment.py, finishing.py)
+
+Every failure is recorded against its source or article (``events`` table, source health) and the run
+goes on; each save is its own transaction, so a crash loses only the work in flight and the next run
+picks up what was not finished. Fetching is concurrent (asyncio + one polite client); parsing and
+extraction, the CPU-heavy parts, run in a process pool so both cores work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from .config import Settings
+from .errors import FetchError, NewsdeskError, ParseError
+from .extract.article import Extracted, extract
+from .fetch.client import Fetcher, FetchPolicy, FetchResult
+from .fetch.urls import canonicalize
+from .ingest import PageView, decide_article, decide_page
+from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
+from .sources.feeds import parse_feed
+from .sources.feedtypes import FeedEntry, ParsedFeed
+from .sources.schedule import next_poll_interval
+from .sources.sitemaps import ParsedSitemap, parse_sitemap
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_SITEMAP_CHILDREN = 20  # a sitemap index can list thousands of children; newest first, bounded
+MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
+BACKOFF_BASE_S = 60.0  # first retry after a failure, before jitter
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the CLI's closing table and the ``runs`` table."""
+
+    sources_polled: int = 0
+    unchanged: int = 0  # 304 Not Modified
+    entries: int = 0
+    new: int = 0
+    updated: int = 0
+    alternates: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    stages: dict[str, Any] = field(default_factory=dict)  # figures from the later stages
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sources_polled": self.sources_polled,
+            "unchanged": self.unchanged,
+            "entries": self.entries,
+            "new": self.new,
+            "updated": self.updated,
+            "alternates": self.alternates,
+            "errors": dict(self.errors),
+            **self.stages,
+        }
+
+
+ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def fetch_policy(settings: Settings, resolve: dict[str, str] | None = None) -> FetchPolicy:
+    return FetchPolicy(
+        user_agent=settings.user_agent,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        total_timeout=settings.total_timeout,
+        max_bytes=settings.max_body_bytes,
+        max_redirects=settings.max_redirects,
+        concurrency=settings.concurrency,
+        per_host_concurrency=settings.per_host_concurrency,
+        per_host_delay=settings.per_host_delay,
+        allow_private=settings.allow_private_networks,
+        respect_robots=settings.respect_robots,
+        resolve=resolve or {},
+    )
+
+
+def process_pool(workers: int) -> Executor:
+    """Forkserver, not fork: the process already runs threads (asyncio, the demo server)."""
+    count = workers or os.cpu_count() or 2
+    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("forkserver"))
+
+
+# Jobs for the process pool: module-level so they pickle.
+def _parse_feed_job(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    return parse_feed(content, url, content_type=content_type)
+
+
+def _extract_job(html: str, url: str) -> Extracted:
+    return extract(html, url)
+
+
+class Ingestor:
+    """Polls sources and stores their articles. One per run; owns nothing but counters."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        fetcher: Fetcher,
+        pool: Executor,
+        *,
+        run_id: int | None = None,
+        progress: ProgressHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.pool = pool
+        self.run_id = run_id
+        self.summary = RunSummary()
+        self.new_ids: list[int] = []
+        self._progress = progress or (lambda stage, done, total: None)
+        self._done = Counter[str]()
+        self._totals = Counter[str]()
+        self._rng = random.Random()
+
+    async def run(self, sources: Sequence[Source]) -> RunSummary:
+        self._totals["poll"] = len(sources)
+        await asyncio.gather(*(self._poll(source) for source in sources))
+        return self.summary
+
+    # ---------------------------------------------------------------------------------------- poll
+
+    async def _poll(self, source: Source) -> None:
+        started = now()
+        try:
+            entries, hints = await self._entries(source)
+            await asyncio.gather(*(self._entry(source, entry, hints.get("title")) for entry in entries))
+            health = self._healthy(source, entries, hints, started)
+        except NewsdeskError as error:
+            health = self._failed(source, error, started)
+        finally:
+            self.summary.sources_polled += 1
+            self._tick("poll")
+        assert source.id is not None
+        self.store.save_health(source.id, health)
+
+    async def _entries(self, source: Source) -> tuple[list[FeedEntry], dict[str, Any]]:
+        """The entries a source offers now (empty when unchanged), and scheduling hints."""
+        allow = source.allow_loopback
+        if source.kind is SourceKind.PAGE:
+            await self._page_source(source)
+            return [], {}
+        h = source.health
+        result = await self.fetcher.get(
+            source.url, allow_private=allow, etag=h.etag, last_modified=h.last_modified, expect="feed"
+        )
+        hints: dict[str, Any] = {"result": result}
+        if result.not_modified:
+            self.summary.unchanged += 1
+            return [], hints
+        if source.kind is SourceKind.SITEMAP:
+            return await self._sitemap_entries(source, result), hints
+        feed = await self._in_pool(_parse_feed_job, result.content, result.url, result.content_type)
+        hints.update(title=feed.title, ttl=feed.ttl_minutes)
+        return list(feed.entries[:MAX_ENTRIES_PER_SOURCE]), hints
+
+    async def _sitemap_entries(self, source: Source, result: FetchResult) -> list[FeedEntry]:
+        parsed = parse_sitemap(result.content, result.url)
+        entries = list(_sitemap_to_entries(parsed))
+        for child in parsed.children[:MAX_SITEMAP_CHILDREN]:
+            try:
+                got = await self.fetcher.get(child, allow_private=source.allow_loopback, expect="feed")
+                entries += _sitemap_to_entries(parse_sitemap(got.content, got.url))
+            except NewsdeskError as error:
+                self._record(error, source, url=child)
+        entries.sort(key=lambda e: e.published_at or now(), reverse=True)
+        return entries[:MAX_ENTRIES_PER_SOURCE]
+
+    async def _page_source(self, source: Source) -> None:
+        page = await self._fetch_page(source, source.url)
+        if page.extracted is None:
+            raise FetchError(page.error or "page could not be read", url=source.url, source_url=source.url)
+        self._store(source, decide_page(source, page), source.url)
+
+    # ------------------------------------------------------------------------------------- entries
+
+    async def _entry(self, source: Source, entry: FeedEntry, feed_title: str | None) -> None:
+        self.summary.entries += 1
+        known = self.store.find_article(entry.url) or self.store.find_article(canonicalize(entry.url))
+        if known is not None:
+            self._alternate(known, entry.url, source, "same-url")
+            return
+        page = await self._fetch_page(source, entry.url) if self.settings.fetch_pages else None
+        article = decide_article(source, entry, page, feed_title=feed_title)
+        self._store(source, article, entry.url)
+
+    async def _fetch_page(self, source: Source, url: str) -> PageView:
+        try:
+            result = await self.fetcher.get(url, allow_private=source.allow_loopback, expect="html")
+            extracted = await self._in_pool(_extract_job, result.text or "", result.url)
+            return PageView(
+                result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified
+            )
+        except NewsdeskError as error:
+            self._record(error, source, url=url, level="warning")
+            return PageView(url, None, now(), error=f"{error.kind}: {error}")
+
+    def _store(self, source: Source, article: Article, seen_url: str) -> None:
+        """Exact dedupe (canonical URL, then content hash), else save as new."""
+        same = self.store.find_article(article.web_url)
+        reason = "same-url"
+        if same is None and article.content_hash:
+            same, reason = self.store.find_by_content_hash(article.content_hash), "same-content"
+        if same is not None:
+            self._alternate(same, seen_url, source, reason, article)
+            return
+        saved = self.store.save_article(article)
+        if saved.created:
+            self.summary.new += 1
+            self.new_ids.append(saved.id)
+        elif saved.changed:
+            self.summary.updated += 1
+
+    def _alternate(
+        self, known: Article, url: str, source: Source, reason: str, copy: Article | None = None
+    ) -> None:
+        if url == known.web_url and known.source_id == source.id:
+            return  # the same entry seen again: nothing new
+        alternate = Alternate(url, source.id, now(), reason, copy.provider if copy else None)
+        assert known.id is not None
+        if self.store.add_alternate(known.id, alternate):
+            self.summary.alternates += 1
+
+    # ----------------------------------------------------------------------------------- health
+
+    def _healthy(
+        self, source: Source, entries: Iterable[FeedEntry], hints: dict[str, Any], started: Any
+    ) -> SourceHealth:
+        result: FetchResult | None = hints.get("result")
+        interval = next_poll_interval(
+            [e.published_at for e in entries if e.published_at],
+            now=started,
+            min_s=source.poll_min_s or self.settings.poll_min_interval,
+            max_s=source.poll_max_s or self.settings.poll_max_interval,
+            ttl_minutes=hints.get("ttl"),
+            max_age_s=result.max_age if result else None,
+            error_count=0,
+            retry_after_s=None,
+        )
+        old = source.health
+        return replace(
+            old,
+            last_polled_at=started,
+            last_success_at=started,
+            error_count=0,
+            next_poll_at=started + timedelta(seconds=interval),
+            etag=result.etag if result else old.etag,
+            last_modified=result.last_modified if result else old.last_modified,
+            interval_s=interval,
+        )
+
+    def _failed(self, source: Source, error: NewsdeskError, started: Any) -> SourceHealth:
+        self._record(error, source, url=source.url)
+        count = source.health.error_count + 1
+        interval = next_poll_interval(
+            [],
+            now=started,
+            min_s=source.poll_min_s or self.settings.poll_min_interval,
+            max_s=source.poll_max_s or self.settings.poll_max_interval,
+            ttl_minutes=None,
+            max_age_s=None,
+            error_count=count,
+            retry_after_s=getattr(error, "retry_after", None),
+        )
+        return replace(
+            source.health,
+            last_polled_at=started,
+            error_count=count,
+            last_error=str(error),
+            last_error_kind=error.kind,
+            next_poll_at=started + timedelta(seconds=interval),
+            interval_s=interval,
+        )
+
+    # ------------------------------------------------------------------------------------- helpers
+
+    def _record(self, error: NewsdeskError, source: Source, *, url: str | None, level: str = "error") -> None:
+        self.summary.errors[error.kind] += 1
+        log.info("%s %s: %s", error.kind, url, error, extra={"source_id": source.id, "url": url})
+        self.store.record_event(
+            error.kind, str(error), source_id=source.id, url=url, run_id=self.run_id, level=level
+        )
+
+    async def _in_pool(self, job: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, job, *args)
+        except NewsdeskError:
+            raise
+        except Exception as e:  # a worker crash or an unexpected library error: one item, not the run
+            raise ParseError(f"{job.__name__.strip('_')} failed: {type(e).__name__}: {e}") from e
+
+    def _tick(self, stage: str) -> None:
+        self._done[stage] += 1
+        self._progress(stage, self._done[stage], self._totals[stage])
+
+
+def _sitemap_to_entries(parsed: ParsedSitemap) -> list[FeedEntry]:
+    out = []
+    for item in parsed.entries:
+        out.append(
+            FeedEntry(
+                url=item.url,
+                guid=None,
+                title=item.news_title or "",
+                summary="",
+                content_html=None,
+                published_at=item.news_publication_date or item.lastmod,
+                updated_at=item.lastmod,
+                author=None,
+                categories=(),
+                image_url=item.image_urls[0] if item.image_urls else None,
+                enclosures=(),
+            )
+        )
+    return out
