@@ -87,7 +87,7 @@ def test_sources_yaml(tmp_path: Path) -> None:
 def test_bad_sources_yaml(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "sources.yaml"
     path.write_text(text)
-    with pytest.raises(SettingsError, match="sources.yaml") as info:
+    with pytest.raises(SettingsError, match=r"sources\.yaml") as info:
         load_sources(path)
     assert message in str(info.value)
 
