@@ -11,17 +11,21 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import finishing
 from .config import Settings, load_sources, load_taxonomy
 from .errors import NewsdeskError, StorageError
+from .extract.images import ImageCache
 from .fetch.client import Fetcher
 from .model import Article, Source, SourceKind, Taxonomy, TopicScore, now
 from .pipeline import Ingestor, ProgressHook, RunSummary, fetch_policy, process_pool
+from .publish.rules import Action, Rule
 from .record import dump_record
+from .secure import KeyRing
 from .store import ArticleQuery, Page, Store
 
 log = logging.getLogger(__name__)
@@ -141,17 +145,42 @@ class Newsdesk:
     async def _after_ingest(
         self, ingestor: Ingestor, fetcher: Fetcher, summary: RunSummary, progress: ProgressHook | None
     ) -> None:
-        """Enrichment and finishing stages; each records its own failures and never stops the run."""
-        for stage in self._later_stages():
+        """Enrichment and finishing, on this run's articles plus any an interrupted run left behind.
+        Each stage records its own failure and the next one still runs."""
+        ids = sorted(set(ingestor.new_ids) | set(self.store.unenriched_ids()))
+        stages: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
+        if self.settings.enrich:
+            stages.append(("enrich", lambda: self._enrich(ids, progress)))
+        if self.settings.cache_images:
+            stages.append(("images", lambda: finishing.cache_images(self.store, self.images, fetcher, ids)))
+        if self.settings.encrypt:
+            stages.append(("seal", lambda: _now(finishing.seal_texts(self.store, self.key_ring, ids))))
+        stages.append(("rules", lambda: _now(finishing.apply_rules(self.store, self.rules, ids, now()))))
+        for name, stage in stages:
             try:
-                figures = await stage(ingestor.new_ids, fetcher, progress)
-                summary.stages.update(figures)
+                summary.stages.update(await stage())
             except NewsdeskError as error:
                 summary.errors[error.kind] += 1
-                self.store.record_event(error.kind, f"{stage.__name__}: {error}")
+                self.store.record_event(error.kind, f"{name}: {error}", run_id=ingestor.run_id)
 
-    def _later_stages(self) -> list[Any]:
-        return []
+    async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:
+        from .enrichment import Enricher
+
+        decrypt = (lambda a: finishing.decrypt_text(a, self.key_ring)) if self.settings.encrypt else None
+        enricher = Enricher(self.settings, self.store, self.taxonomy, decrypt=decrypt)
+        return await asyncio.to_thread(enricher.run, ids, progress)
+
+    @property
+    def images(self) -> ImageCache:
+        return finishing.image_cache(self.settings)
+
+    @property
+    def key_ring(self) -> KeyRing:
+        return finishing.key_ring(self.settings)
+
+    @property
+    def rules(self) -> tuple[tuple[Rule, Action], ...]:
+        return finishing.compiled_rules(self.settings)
 
     async def watch(
         self, *, interval_s: float = 30.0, max_runs: int | None = None, progress: ProgressHook | None = None
@@ -278,6 +307,11 @@ class Tokens:
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _now(value: dict[str, Any]) -> dict[str, Any]:
+    """A synchronous stage's result, as the awaitable the stage loop expects."""
+    return value
 
 
 def _display_url(url: str) -> str:

@@ -360,6 +360,23 @@ class Store:
         matrix = np.frombuffer(b"".join(r[2] for r in found), dtype="<f4").reshape(len(found), found[0][1])
         return [int(r[0]) for r in found], matrix.astype(np.float32)
 
+    def count_embeddings(self, model: str) -> int:
+        query = select(func.count()).select_from(t.embeddings).where(t.embeddings.c.model == model)
+        with self.engine.connect() as c:
+            return int(c.execute(query).scalar_one())
+
+    def related_candidates(
+        self, since: datetime, until: datetime
+    ) -> list[tuple[int, int | None, datetime, str]]:
+        """(id, story id, time, provider domain) of the articles in a time range: what the related stage
+        needs to diversify its neighbours, without loading whole articles."""
+        a = t.articles
+        query = select(a.c.id, a.c.story_id, a.c.sort_at, a.c.provider_domain).where(
+            a.c.sort_at.between(since, until)
+        )
+        with self.engine.connect() as c:
+            return [(int(i), s, utc(at), str(d)) for i, s, at, d in c.execute(query)]
+
     def save_minhash(self, article_id: int, signature: bytes) -> None:
         with self._begin() as c:
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(minhash=signature))
@@ -405,7 +422,7 @@ class Store:
     # ------------------------------------------------------------------------------------- stories
 
     def create_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> int:
-        values = _story_values(story, centroid, state)
+        values = _story_values(story, centroid, state) | {"heat": story.heat}
         with self._begin() as c:
             return _inserted_id(c.execute(insert(t.stories).values(**values)))
 
@@ -416,6 +433,10 @@ class Store:
                 .where(t.stories.c.id == story.id)
                 .values(**_story_values(story, centroid, state))
             )
+
+    def update_story_heat(self, story_id: int, heat: int) -> None:
+        with self._begin() as c:
+            c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
 
     def get_story(self, story_id: int) -> Story:
         with self.engine.connect() as c:
@@ -637,13 +658,13 @@ def _differs(stored: Any, new: Any) -> bool:
 
 
 def _story_values(story: Story, centroid: bytes | None, state: dict[str, Any]) -> dict[str, Any]:
+    """A story's row; heat is left out — only ``update_story_heat`` writes it."""
     return {
         "title": story.title,
         "first_seen_at": story.first_seen_at,
         "last_seen_at": story.last_seen_at,
         "size": story.size,
         "providers": list(story.providers),
-        "heat": story.heat,
         "centroid": centroid,
         "state": state,
     }

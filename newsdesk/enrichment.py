@@ -1,0 +1,309 @@
+"""The enrichment orchestrator: loads articles, runs the pure stages of ``enrich/``, saves the results.
+
+    embed (title + lead) ─► near-duplicate? fold into the earlier article
+        ─► story (online clustering) ─► topics ─► quality ─► heat (per story) ─► related
+
+Articles are processed in (publication, id) order so a re-run over the same articles makes the same
+stories. Each article is saved (and marked enriched) as soon as it is done: an interrupted run leaves the
+rest unenriched, and the next run picks them up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .enrich import cluster, dedupe, heat, quality, related, topics
+from .enrich.base import Embedder, Vectors
+from .enrich.embed import load_embedder
+from .enrich.vectors import VectorIndex, build_index, open_index
+from .errors import CryptoError, EnrichmentError
+from .model import Alternate, Article, Story, Taxonomy, TopicScore, now
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+LEAD_CHARS = 1000  # title + the first ~1,000 characters: MiniLM reads 256 tokens, the lead carries the story
+STORY_LOOKBACK = timedelta(days=7)  # stories older than this are closed: nothing new joins them
+HEAT_RECENT = timedelta(days=3)  # stories touched this recently get their heat recomputed every run
+ProgressHook = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One article on its way through enrichment, with the clear text the stages read."""
+
+    article: Article
+    text: str
+    vector: Vectors
+
+
+def embed_text(article: Article, text: str) -> str:
+    return f"{article.title}. {(text or article.excerpt)[:LEAD_CHARS]}"
+
+
+class Enricher:
+    """Enriches batches of stored articles. Loads the model once; everything else per run."""
+
+    def __init__(self, settings: Settings, store: Store, taxonomy: Taxonomy, *, embedder: Embedder | None = None,
+                 decrypt: Callable[[Article], str] | None = None) -> None:  # fmt: skip
+        self.settings = settings
+        self.store = store
+        self.taxonomy = taxonomy
+        self._embedder = embedder
+        self._decrypt = decrypt
+        self.counts: dict[str, int] = {}
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.embed_model, self.settings.embed_backend,
+                                           cache_dir=self.settings.data_dir / "models")  # fmt: skip
+        return self._embedder
+
+    def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, Any]:
+        self.counts = {"enriched": 0, "near_duplicates": 0, "stories_new": 0}
+        articles = sorted(self.store.get_articles(ids).values(), key=_order)
+        if not articles:
+            return self.counts
+        work = self._embed(articles)
+        work = self._fold_near_duplicates(work)
+        touched = self._cluster(work)
+        work = self._topics_and_quality(work)
+        self._heat(touched)
+        self._relate(work)
+        for done, item in enumerate(work, 1):
+            assert item.article.id is not None
+            self.store.mark_enriched(item.article.id)
+            if progress:
+                progress("enrich", done, len(work))
+        self.counts["enriched"] = len(work)
+        return self.counts
+
+    # ------------------------------------------------------------------------------------- embed
+
+    def _embed(self, articles: list[Article]) -> list[Work]:
+        texts = [self._text(a) for a in articles]
+        vectors = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
+        for article, vector in zip(articles, vectors, strict=True):
+            assert article.id is not None
+            self.store.save_embedding(article.id, self.embedder.name, vector)
+        return [Work(a, t, v) for a, t, v in zip(articles, texts, vectors, strict=True)]
+
+    def _text(self, article: Article) -> str:
+        if article.text or article.secured is None or self._decrypt is None:
+            return article.text
+        try:
+            return self._decrypt(article)
+        except CryptoError as e:
+            log.warning("cannot read sealed text", extra={"article_id": article.id, "reason": str(e)})
+            return ""
+
+    # -------------------------------------------------------------------------------- near-dups
+
+    def _fold_near_duplicates(self, work: list[Work]) -> list[Work]:
+        """A near-copy of an earlier article becomes that article's alternate; the copy's row goes."""
+        threshold = self.settings.near_duplicate_threshold or dedupe.THRESHOLD
+        index = dedupe.NearDuplicateIndex(threshold)
+        fresh = {w.article.id for w in work}
+        for article_id, data in self.store.load_minhashes():
+            if article_id not in fresh:
+                index.add(article_id, dedupe.signature_from_bytes(data))
+        kept = []
+        for item in work:
+            assert item.article.id is not None
+            sig = dedupe.signature(item.text or item.article.title)
+            match = dedupe.find_near_duplicate(sig, index, exclude=item.article.id)
+            if match is not None and self._fold(item.article, match.article_id):
+                continue
+            self.store.save_minhash(item.article.id, np.asarray(sig).tobytes())
+            index.add(item.article.id, sig)
+            kept.append(item)
+        return kept
+
+    def _fold(self, copy: Article, original_id: int) -> bool:
+        assert copy.id is not None
+        seen = copy.first_seen_at or now()
+        self.store.add_alternate(
+            original_id, Alternate(copy.web_url, copy.source_id, seen, "near-duplicate", copy.provider)
+        )
+        for alternate in self.store.alternates(copy.id):
+            self.store.add_alternate(original_id, alternate)
+        self.store.delete_article(copy.id)
+        self.counts["near_duplicates"] += 1
+        return True
+
+    # ---------------------------------------------------------------------------------- stories
+
+    def _cluster(self, work: list[Work]) -> set[int]:
+        """Assign each article to a story; returns the ids of the stories that changed."""
+        threshold = self.settings.story_threshold or cluster.THRESHOLD
+        states = {s.story_id: s for s in self._open_stories()}
+        touched: set[int] = set()
+        for i, item in enumerate(work):
+            a = item.article
+            assert a.id is not None
+            entry = cluster.StoryInput(
+                a.id, item.vector, a.published_at or a.first_seen_at, a.title, a.provider.domain
+            )
+            decision = cluster.assign_story(entry, list(states.values()), now=now(), threshold=threshold)
+            if decision.story_id is None:
+                state = cluster.new_story(self._new_story_id(entry), entry, now=now())
+                self.counts["stories_new"] += 1
+            else:
+                state = cluster.update_story(states[decision.story_id], entry, now=now())
+            states[state.story_id] = state
+            self._save_story(state)
+            touched.add(state.story_id)
+            work[i] = Work(a.replace(story_id=state.story_id), item.text, item.vector)
+            self.store.save_article(work[i].article)
+        return touched
+
+    def _open_stories(self) -> list[cluster.StoryState]:
+        out = []
+        for story, centroid, state in self.store.recent_stories(now() - STORY_LOOKBACK):
+            if centroid is None or story.id is None:
+                continue
+            out.append(cluster.StoryState(
+                story_id=story.id, centroid=np.frombuffer(centroid, dtype="<f4").copy(),
+                first_seen=story.first_seen_at, last_seen=story.last_seen_at, size=story.size,
+                providers=story.providers, title_terms=frozenset(state.get("title_terms", ())), title=story.title,
+            ))  # fmt: skip
+        return out
+
+    def _new_story_id(self, entry: cluster.StoryInput) -> int:
+        when = entry.published_at or now()
+        story = Story(None, entry.title, when, when, 1, (entry.provider_domain,))
+        return self.store.create_story(story, None, {})
+
+    def _save_story(self, state: cluster.StoryState) -> None:
+        story = Story(
+            state.story_id, state.title, state.first_seen, state.last_seen, state.size, state.providers
+        )
+        blob = np.asarray(state.centroid, dtype="<f4").tobytes()
+        self.store.update_story(story, blob, {"title_terms": sorted(state.title_terms)})
+
+    # --------------------------------------------------------------------------- topics, quality
+
+    def _topics_and_quality(self, work: list[Work]) -> list[Work]:
+        classifier = self._classifier()
+        docs = [topics.TopicInput(w.article.title, w.text) for w in work]
+        matrix = np.stack([w.vector for w in work]) if work else np.zeros((0, self.embedder.dim), np.float32)
+        assigned = classifier.classify(docs, matrix)
+        reputations = self._reputations()
+        out = []
+        for item, scores in zip(work, assigned, strict=True):
+            article = self._with_topics(item.article, scores)
+            features = quality.QualityFeatures(
+                title=article.title, text=item.text, reputation=reputations.get(article.source_id),
+                has_author=bool(article.author), has_date=article.published_at is not None,
+                has_image=bool(article.images), has_description=bool(article.excerpt),
+                is_near_duplicate=False,
+            )  # fmt: skip
+            score, reasons = quality.score_quality(features)
+            article = article.replace(quality=score, quality_reasons=reasons)
+            self.store.save_article(article)
+            out.append(Work(article, item.text, item.vector))
+        return out
+
+    def _with_topics(self, article: Article, scores: tuple[TopicScore, ...]) -> Article:
+        """Model topics plus the source's own (signal ``source``), ancestors added, most specific first."""
+        known = {t.name for t in self.taxonomy.topics}
+        chosen = {s.name: s for s in scores}
+        for name in article.topics:
+            if name in known and name not in chosen:
+                chosen[name] = TopicScore(name, 1.0, "source")
+        ordered = self.taxonomy.with_ancestors(list(chosen)) if chosen else ()
+        all_scores = tuple(chosen.get(n) or TopicScore(n, 1.0, "ancestor") for n in ordered)
+        return article.replace(topics=ordered, topic_scores=all_scores)
+
+    def _classifier(self) -> topics.TopicClassifier:
+        vectors = self._topic_vectors()
+        model_path = self.settings.data_dir / "topic-model.json"
+        model = topics.load_model(model_path) if model_path.exists() else None
+        return topics.TopicClassifier(self.taxonomy, vectors, model=model)
+
+    def _topic_vectors(self) -> Vectors:
+        """Topic description vectors, cached in the store per embedder and taxonomy version."""
+        texts = topics.topic_texts(self.taxonomy)
+        key = (
+            "topic-vectors:"
+            + hashlib.sha256(json.dumps([self.embedder.name, texts]).encode()).hexdigest()[:16]
+        )
+        cached = self.store.get_meta(key)
+        if cached is not None:
+            return np.asarray(cached, dtype=np.float32)
+        vectors = self.embedder.embed(texts)
+        self.store.set_meta(key, vectors.tolist())
+        return vectors
+
+    def _reputations(self) -> dict[int | None, float]:
+        return {s.id: s.reputation for s in self.store.list_sources() if s.reputation is not None}
+
+    # -------------------------------------------------------------------------------------- heat
+
+    def _heat(self, touched: set[int]) -> None:
+        """Recompute heat for the touched stories and every recently active one; articles take their story's."""
+        recent = {s.id for s, _, _ in self.store.recent_stories(now() - HEAT_RECENT) if s.id is not None}
+        half_life = self.settings.heat_half_life_hours
+        for story_id in sorted(touched | recent):
+            members = self.store.story_articles(story_id)
+            events = [(a.published_at or a.first_seen_at or now(), a.provider.domain) for a in members]
+            value, reasons = heat.score_heat(events, now=now(), half_life_hours=half_life)
+            story = self.store.get_story(story_id)
+            self.store.update_story_heat(story_id, value)
+            for article in members:
+                if article.heat != value or article.heat_reasons != reasons:
+                    self.store.save_article(article.replace(heat=value, heat_reasons=reasons))
+            log.debug("heat", extra={"story_id": story.id, "heat": value})
+
+    # ----------------------------------------------------------------------------------- related
+
+    def _relate(self, work: list[Work]) -> None:
+        if not work:
+            return
+        index = self._vector_index(work)
+        window = timedelta(days=self.settings.related_window_days)
+        meta = self._related_meta(work, window)
+        for item in work:
+            a = item.article
+            assert a.id is not None
+            when = a.published_at or a.first_seen_at or now()
+            chosen = related.relate(
+                a.id, item.vector, when, index, meta, k=self.settings.related_count, window=window
+            )
+            self.store.set_related(a.id, [(c.article_id, c.similarity) for c in chosen])
+
+    def _vector_index(self, work: list[Work]) -> VectorIndex:
+        """The ANN index beside the store, brought up to date with this batch — or rebuilt from the stored
+        vectors when the saved file is missing or out of step (it is a cache of the store)."""
+        path = self.settings.data_dir / "vectors.usearch"
+        before = self.store.count_embeddings(self.embedder.name) - len(work)
+        index = open_index(path, self.embedder.dim, expected_count=before)
+        if len(index) == before:
+            index.add([w.article.id or 0 for w in work], np.stack([w.vector for w in work]))
+        else:
+            ids, matrix = self.store.load_embeddings(self.embedder.name)
+            index = build_index(ids, matrix)
+        index.save(path)
+        return index
+
+    def _related_meta(self, work: list[Work], window: timedelta) -> dict[int, related.RelatedMeta]:
+        times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
+        rows = self.store.related_candidates(min(times) - window, max(times) + window)
+        return {i: related.RelatedMeta(story, when, domain) for i, story, when, domain in rows}
+
+
+def _order(article: Article) -> tuple[Any, int]:
+    return (article.published_at or article.first_seen_at or now(), article.id or 0)
+
+
+__all__ = ["Enricher", "EnrichmentError", "embed_text"]

@@ -1,0 +1,119 @@
+"""The last stages of a run: cache images, seal the full text, apply the publish rules.
+
+They run after enrichment (which needs the clear text) on the articles of the run, and each is safe to
+run again: cached images are skipped, sealed texts are skipped, decided articles are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .config import Settings
+from .errors import CryptoError, NewsdeskError
+from .extract.images import ImageCache
+from .fetch.client import Fetcher
+from .model import Article, Image
+from .publish.rules import Action, Rule, decide, parse_rules
+from .secure import KeyRing, load_key_file
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+IMAGES_PER_ARTICLE = 4  # the record shows a lead image or two; more would only fill the cache
+
+
+def image_cache(settings: Settings) -> ImageCache:
+    return ImageCache(
+        settings.data_dir / "images",
+        max_bytes=settings.image_cache_max_bytes,
+        thumb_width=settings.thumbnail_width,
+    )
+
+
+def key_ring(settings: Settings) -> KeyRing:
+    """The key ring from ``secret_key`` (one key) or the key file (several, after rotations)."""
+    if settings.secret_key:
+        return KeyRing.from_secret(settings.secret_key)
+    path = settings.key_path
+    if not path.exists():
+        raise CryptoError(f"no key: set NEWSDESK_SECRET_KEY or run `newsdesk init` to create {path}")
+    return load_key_file(path)
+
+
+async def cache_images(
+    store: Store, cache: ImageCache, fetcher: Fetcher, ids: Sequence[int]
+) -> dict[str, Any]:
+    """Download the images of ``ids`` that are not cached yet; failures stay on the image as its error."""
+    allow = {s.id: s.allow_loopback for s in store.list_sources()}
+    counts = {"images_cached": 0, "images_failed": 0}
+
+    async def one(article: Article) -> None:
+        fresh: list[Image] = []
+        for image in article.images[:IMAGES_PER_ARTICLE]:
+            if image.is_cached or image.error:
+                fresh.append(image)
+                continue
+            got = await cache.cache(image.url, fetcher, allow_private=allow.get(article.source_id, False))
+            counts["images_cached" if got.is_cached else "images_failed"] += 1
+            fresh.append(got)
+        if tuple(fresh) != article.images[:IMAGES_PER_ARTICLE]:
+            store.save_article(article.replace(images=tuple(fresh)))
+
+    articles = store.get_articles(ids).values()
+    await asyncio.gather(*(one(a) for a in articles if a.images))
+    return counts
+
+
+def seal_texts(store: Store, ring: KeyRing, ids: Sequence[int]) -> dict[str, Any]:
+    """Replace each clear text by its sealed form (``secured`` + key id)."""
+    sealed = 0
+    for article in store.get_articles(ids).values():
+        if not article.text or article.secured:
+            continue
+        box = ring.encrypt(article.text)
+        store.save_article(article.replace(secured=box.secured, key_id=box.key_id, text=""))
+        sealed += 1
+    return {"sealed": sealed}
+
+
+def compiled_rules(settings: Settings) -> tuple[tuple[Rule, Action], ...]:
+    return parse_rules(settings.publish_rules)
+
+
+def apply_rules(
+    store: Store, rules: Sequence[tuple[Rule, Action]], ids: Sequence[int], at: datetime
+) -> dict[str, Any]:
+    """Publish or reject what a rule decides; the rest waits in the review queue."""
+    counts = {"published_by_rule": 0, "rejected_by_rule": 0}
+    if not rules:
+        return counts
+    for article in store.get_articles(ids).values():
+        if article.review_state != "pending" or article.id is None:
+            continue
+        decision = decide(rules, article, at)
+        if decision is None:
+            continue
+        state = "published" if decision.published else "rejected"
+        if store.set_review_state(article.id, state, expect="pending"):
+            store.record_decision(
+                article.id, decision.action.value, f"rule: {decision.reason}", decision.reason
+            )
+            counts[f"{state}_by_rule"] += 1
+    return counts
+
+
+def decrypt_text(article: Article, ring: KeyRing) -> str:
+    """The article's full text, from the clear column or its sealed payload."""
+    if article.secured is None:
+        return article.text
+    if not article.key_id:
+        raise CryptoError("the payload has no key id")
+    return ring.decrypt(article.secured, article.key_id)
+
+
+__all__ = ["NewsdeskError", "apply_rules", "cache_images", "compiled_rules", "decrypt_text", "image_cache",
+           "key_ring", "seal_texts"]  # fmt: skip
