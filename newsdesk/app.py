@@ -135,6 +135,7 @@ class Newsdesk:
                     self.settings, self.store, fetcher, pool, run_id=run_id, progress=progress
                 )
                 summary = await ingestor.run(chosen)
+                summary.stages["ingest_s"] = round(time.perf_counter() - started, 2)
                 await self._after_ingest(ingestor, fetcher, summary, progress)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -157,11 +158,13 @@ class Newsdesk:
             stages.append(("seal", lambda: _now(finishing.seal_texts(self.store, self.key_ring, ids))))
         stages.append(("rules", lambda: _now(finishing.apply_rules(self.store, self.rules, ids, now()))))
         for name, stage in stages:
+            started = time.perf_counter()
             try:
                 summary.stages.update(await stage())
             except NewsdeskError as error:
                 summary.errors[error.kind] += 1
                 self.store.record_event(error.kind, f"{name}: {error}", run_id=ingestor.run_id)
+            summary.stages[f"{name}_s"] = round(time.perf_counter() - started, 2)
 
     async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:
         from .enrichment import Enricher

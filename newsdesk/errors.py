@@ -78,6 +78,7 @@ class FetchError(SourceError):
     """An HTTP-level failure for ``url``; ``status`` is set when a response arrived."""
 
     kind = "fetch"
+    retry_after: float | None = None  # seconds the server asked us to wait (429/503 Retry-After)
 
     def __init__(
         self,
@@ -87,10 +88,12 @@ class FetchError(SourceError):
         status: int | None = None,
         source_url: str | None = None,
         kind: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, source_url=source_url)
         self.url = url
         self.status = status
+        self.retry_after = retry_after
         if kind:
             self.kind = kind
 

@@ -279,7 +279,7 @@ class Ingestor:
             ttl_minutes=None,
             max_age_s=None,
             error_count=count,
-            retry_after_s=getattr(error, "retry_after", None),
+            retry_after_s=error.retry_after if isinstance(error, FetchError) else None,
         )
         return replace(
             source.health,
