@@ -1,0 +1,281 @@
+"""The extract stage end to end: sample pages, excerpts, hostile input, and the accuracy gate."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from newsdesk.errors import ExtractionError
+from newsdesk.extract.article import MAX_ELEMENTS, Extracted, extract, site_domain
+from newsdesk.extract.text import EXCERPT_CHARS, cut_excerpt
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = Path(__file__).parent / "data" / "pages"
+DATA = ROOT.parent / "shared" / "data"
+
+GATE_PAGES = 30
+GATE_F1_FLOOR = 0.955
+"""Measured 0.964 for ``extract`` on the first 30 benchmark pages (sorted ids), trafilatura defaults
+0.944 on the same pages; the floor sits a little under ours so real regressions fail the build."""
+
+
+def page(name: str, url: str) -> Extracted:
+    return extract((PAGES / f"{name}.html").read_text(encoding="utf-8"), url)
+
+
+# --- sample pages ---------------------------------------------------------------------------------
+
+
+def test_graph_page_gives_a_full_record() -> None:
+    got = page("graph", "https://www.ejinsight.com/eji/article/id/3001610/x")
+    assert got.title == "Following the money of Hong Kong's growing fintech cluster"
+    assert got.text.startswith("Economist Michael Porter once said")  # headline not repeated in the text
+    assert got.text.count("\n\n") == got.paragraph_count - 1 == 3
+    assert "Copyright" not in got.text and "Home" not in got.text
+    assert got.excerpt == (
+        "Economist Michael Porter once said that California is successful for its wine, not because of its "
+        "meteorological conditions, but because it has an economic cluster of interconnected wineries, grape"
+    )
+    assert got.published_at == datetime(2021, 12, 24, 1, 41, tzinfo=UTC)
+    assert got.provider_name == "EJ Insight"
+    assert got.site_domain == "ejinsight.com"
+    assert got.author == "Louis & Jane Lau"
+    assert got.language == "en"
+    assert got.word_count == len(got.text.split())
+    assert got.image_urls[-1] == "https://www.ejinsight.com/eji/images/3001610_body.jpg"  # lead image last
+
+
+def test_og_only_page() -> None:
+    got = page("og_only", "https://www.reuters.com/markets/x")
+    assert got.title == "Markets rally as inflation cools"
+    assert got.description is not None and got.excerpt == got.description
+    assert got.published_at == datetime(2021, 12, 24, 1, 41, tzinfo=UTC)
+    assert got.modified_at == datetime(2021, 12, 24, 10, 0, tzinfo=UTC)
+    assert got.author == "Jane Doe"
+    assert got.provider_name is None
+    assert got.language == "en"
+    assert got.keywords == ("markets", "inflation", "stocks", "rates")
+    assert got.paragraph_count == 3
+
+
+def test_video_page() -> None:
+    got = page("video", "https://video.example.com/v/1")
+    assert (got.type, got.title, got.provider_name) == ("video", "How a chip is made", "Chip Weekly")
+    assert got.published_at == datetime(2023, 3, 5, 19, 30, tzinfo=UTC)
+    assert got.author == "Ana Silva, Bo Chen"
+    assert got.image_urls == ("https://cdn.example.com/thumb.jpg",)
+    assert got.site_domain == "example.com"
+
+
+def test_podcast_page_with_invalid_jsonld_script() -> None:
+    got = page("podcast", "https://pod.example.org/ep12")
+    assert got.type == "podcast"
+    assert got.title == "Episode 12: Rates and risk"  # " — The Money Show" removed (application-name)
+    assert got.published_at == datetime(2020, 3, 3, 15, 15, tzinfo=UTC)
+    assert got.excerpt == "We talk about interest rates and the risks they bring to banks."
+
+
+def test_blog_page() -> None:
+    got = page("blog", "https://blog.technotes.dev/queue")
+    assert (got.category_hint, got.title) == ("blog", "Why we moved our queue to PostgreSQL")
+    assert got.author == "Ada Lovelace, Grace Hopper"
+    assert got.text.startswith("For three years")  # extractor text, not the short JSON-LD articleBody
+
+
+def test_scholarly_page() -> None:
+    got = page("scholarly", "https://arxiv.org/abs/1706.03762")
+    assert (got.type, got.category_hint) == ("paper", "research")
+    assert got.published_at == datetime(2017, 6, 12, tzinfo=UTC)
+
+
+def test_language_is_detected_when_not_declared() -> None:
+    assert page("french", "https://www.lemonde.fr/x").language == "fr"
+
+
+def test_title_only_page_is_an_article_without_text() -> None:
+    got = page("title_only", "https://city.example.com/b")
+    assert got.title == "Breaking: council approves new budget"
+    assert (got.text, got.excerpt, got.word_count, got.paragraph_count) == ("", "", 0, 0)
+
+
+def test_jsonld_article_body_used_when_extractor_finds_nothing() -> None:
+    body = "First paragraph of a page rendered by scripts.\nSecond paragraph of it."
+    html = (
+        '<html><head><title>JS page</title><script type="application/ld+json">'
+        f'{{"@type": "NewsArticle", "articleBody": "{body}"}}</script></head><body><div id="app"></div></body></html>'
+    )
+    got = extract(html, "https://spa.example.com/a")
+    assert got.text == "First paragraph of a page rendered by scripts.\n\nSecond paragraph of it."
+    assert got.paragraph_count == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "domain"),
+    [
+        ("https://www.bbc.co.uk/news/x", "bbc.co.uk"),
+        ("https://news.example.com.au/a", "example.com.au"),
+        ("http://127.0.0.1:8000/a", "127.0.0.1"),
+        ("http://localhost/a", "localhost"),
+        ("not a url", ""),
+    ],
+)
+def test_site_domain_is_public_suffix_aware(url: str, domain: str) -> None:
+    assert site_domain(url) == domain
+
+
+# --- excerpts -------------------------------------------------------------------------------------
+
+LONG = "Economist Michael Porter once said that California is successful for its wine, " * 5
+
+
+def test_excerpt_is_cut_on_a_word_boundary() -> None:
+    got = cut_excerpt(LONG)
+    assert len(got) <= EXCERPT_CHARS
+    assert LONG.startswith(got)
+    assert LONG[len(got)] in " ,"  # the next character ends a word
+    assert not got.endswith((",", " ", "…"))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_excerpt_never_exceeds_limit_nor_ends_mid_word(seed: int) -> None:
+    rng = random.Random(seed)
+    words = ["naïve", "café", "über", "a", "longerword", "x—y", "(aside", "end.", "“quoted”", "漢字"]
+    text = " ".join(rng.choice(words) for _ in range(120))
+    got = cut_excerpt(text)
+    assert 0 < len(got) <= EXCERPT_CHARS
+    assert text.startswith(got) or text.startswith(got.rstrip())
+    assert text[len(got)] == " " or text[len(got) :].startswith(tuple(" ,;:—(“…"))
+
+
+@pytest.mark.parametrize(
+    "joint", ["end, (nextword", "end — continuing", "end: “quoted words", "end & morewords"]
+)
+def test_excerpt_strips_dangling_punctuation(joint: str) -> None:
+    text = "word " * 38 + joint + " tail" * 10
+    got = cut_excerpt(text)
+    assert got == "word " * 38 + "end"
+
+
+def test_excerpt_of_text_without_spaces_cuts_between_characters() -> None:
+    text = "日本語の文章" * 50
+    assert cut_excerpt(text) == text[:EXCERPT_CHARS]
+
+
+def test_excerpt_does_not_split_combining_marks() -> None:
+    text = "e\u0301" * 150  # 300 code points, 150 visible characters
+    got = cut_excerpt(text)
+    assert len(got) <= EXCERPT_CHARS and len(got) % 2 == 0
+
+
+def test_excerpt_drops_publisher_truncation() -> None:
+    assert cut_excerpt("isn't slowing down on stacking up new potential models. T…") == (
+        "isn't slowing down on stacking up new potential models."
+    )
+
+
+def test_short_text_is_kept_whole() -> None:
+    assert cut_excerpt("  A short   lead.  ") == "A short lead."
+
+
+# --- hostile input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "   ",
+        os.urandom(4096).decode("latin-1"),
+        "\x00\x01\x02binary" * 100,
+        "plain text with no markup at all",
+        "<html><head></head><body></body></html>",
+    ],
+    ids=["empty", "blank", "random-bytes", "nul-bytes", "no-markup", "empty-page"],
+)
+def test_pages_without_content_raise_extraction_error(html: str) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract(html, "https://example.com/x")
+    assert caught.value.url == "https://example.com/x"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_markup_soup_never_raises_anything_else(seed: int) -> None:
+    rng = random.Random(seed)
+    pieces = [
+        "<div>",
+        "</div>",
+        "<p>",
+        "text ",
+        "<script>",
+        '{"@type":',
+        "</script>",
+        "<meta ",
+        "&#x0;",
+        "<!--",
+        "é",
+    ]
+    html = "".join(rng.choice(pieces) for _ in range(3000))
+    try:
+        got = extract(html, "https://example.com/x")
+    except ExtractionError:
+        return
+    assert isinstance(got.text, str)
+
+
+def test_huge_flat_page_is_bounded() -> None:
+    paragraphs = "".join(
+        f"<div><p>Paragraph {i} with several words of running text.</p></div>" for i in range(80_000)
+    )
+    html = f"<html><head><title>Huge</title></head><body>{paragraphs}</body></html>"
+    assert len(html) > 5_000_000
+    got = extract(html, "https://example.com/huge")
+    assert got.title == "Huge"
+    assert 0 < got.paragraph_count <= MAX_ELEMENTS
+
+
+def test_deeply_nested_page_is_handled() -> None:
+    depth = 600_000
+    html = (
+        "<html><head><title>Deep</title></head><body>"
+        + "<div>x " * depth
+        + "</div>" * depth
+        + "</body></html>"
+    )
+    assert len(html) > 5_000_000
+    assert extract(html, "https://example.com/deep").title == "Deep"
+
+
+# --- accuracy gate --------------------------------------------------------------------------------
+
+
+def _load_eval() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("eval_extraction", ROOT / "eval" / "extraction.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(
+    not (DATA / "article-extraction-benchmark").is_dir(), reason=f"benchmark data absent: {DATA}"
+)
+def test_extraction_f1_gate() -> None:
+    evaluation = _load_eval()
+    pages = evaluation.load_pages(DATA, GATE_PAGES)
+    ours = evaluation.run(pages, evaluation.newsdesk_text)
+    baseline = evaluation.run(pages, evaluation.trafilatura_text())
+    assert ours.pages == GATE_PAGES
+    assert ours.f1 >= GATE_F1_FLOOR, (
+        f"extraction F1 {ours.f1:.3f} fell below the pinned floor {GATE_F1_FLOOR}"
+    )
+    assert ours.f1 >= baseline.f1, (
+        f"extraction F1 {ours.f1:.3f} is below plain trafilatura's {baseline.f1:.3f}"
+    )
