@@ -7,9 +7,7 @@ pipeline logic lives in them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,10 +16,11 @@ from typing import Any
 
 from . import finishing
 from .config import Settings, load_sources, load_taxonomy
+from .editorial import Editorial, Tokens
 from .errors import NewsdeskError, StorageError
 from .extract.images import ImageCache
 from .fetch.client import Fetcher
-from .model import Article, Source, SourceKind, Taxonomy, TopicScore, now
+from .model import Article, Source, SourceKind, Taxonomy, now
 from .pipeline import Ingestor, ProgressHook, RunSummary, fetch_policy, process_pool
 from .publish.rules import Action, Rule
 from .record import dump_record
@@ -29,6 +28,8 @@ from .secure import KeyRing
 from .store import ArticleQuery, Page, Store
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Editorial", "Newsdesk", "SourceSync", "Tokens", "demo_sources"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,85 +232,6 @@ class Newsdesk:
         selected = (self.article(a.id) for a in self.store.iter_articles() if a.id is not None
                     and (not published_only or a.published) and (not topics or set(topics) & set(a.topics)))  # fmt: skip
         return export_records(selected, target)
-
-
-class Editorial:
-    """Editors' actions. Every decision is stored with who, when and why, so the topic and quality
-    models can learn from it; a concurrent second publish of the same article is reported, not doubled."""
-
-    def __init__(self, nd: Newsdesk) -> None:
-        self.nd = nd
-
-    def queue(self, *, limit: int = 50, cursor: str | None = None) -> Page:
-        return self.nd.store.list_articles(ArticleQuery(review_state="pending", limit=limit, cursor=cursor))
-
-    def publish(self, article_id: int, *, actor: str, reason: str = "") -> bool:
-        """True when this call published it; False when it was already published."""
-        return self._move(article_id, "published", "publish", actor, reason)
-
-    def reject(self, article_id: int, *, actor: str, reason: str) -> bool:
-        if not reason.strip():
-            raise NewsdeskError("a rejection needs a reason")
-        return self._move(article_id, "rejected", "reject", actor, reason)
-
-    def unpublish(self, article_id: int, *, actor: str, reason: str = "") -> bool:
-        return self._move(article_id, "pending", "unpublish", actor, reason)
-
-    def _move(self, article_id: int, state: str, action: str, actor: str, reason: str) -> bool:
-        store = self.nd.store
-        current = store.get_article(article_id)  # raises for an unknown id
-        if current.review_state == state:
-            return False
-        changed = store.set_review_state(article_id, state, expect=current.review_state)
-        if changed:
-            store.record_decision(article_id, action, actor, reason)
-        return changed
-
-    def set_topics(self, article_id: int, topics: Sequence[str], *, actor: str, reason: str = "") -> Article:
-        """Replace an article's topics (ancestors added); stored as an editor decision for training."""
-        taxonomy = self.nd.taxonomy
-        for name in topics:
-            try:
-                taxonomy.get(name)
-            except KeyError:
-                raise NewsdeskError(f"unknown topic {name!r} (not in the taxonomy)") from None
-        store = self.nd.store
-        article = store.get_article(article_id)
-        full = taxonomy.with_ancestors(list(topics))
-        scores = tuple(TopicScore(t, 1.0, "editor") for t in full)
-        store.save_article(article.replace(topics=full, topic_scores=scores))
-        store.record_decision(
-            article_id, "topics", actor, reason, {"topics": list(full), "before": list(article.topics)}
-        )
-        return store.get_article(article_id)
-
-
-class Tokens:
-    """API bearer tokens: shown once at creation, stored only as a SHA-256 hash."""
-
-    SCOPES = ("read", "write", "admin")
-
-    def __init__(self, nd: Newsdesk) -> None:
-        self.nd = nd
-
-    def create(self, name: str, scope: str) -> tuple[int, str]:
-        if scope not in self.SCOPES:
-            raise NewsdeskError(f"scope must be one of {', '.join(self.SCOPES)}, got {scope!r}")
-        token = "nd_" + secrets.token_urlsafe(32)
-        return self.nd.store.create_token(name, scope, _hash_token(token)), token
-
-    def verify(self, token: str) -> dict[str, Any] | None:
-        return self.nd.store.find_token(_hash_token(token)) if token else None
-
-    def revoke(self, token_id: int) -> bool:
-        return self.nd.store.revoke_token(token_id)
-
-    def list(self) -> list[dict[str, Any]]:
-        return self.nd.store.list_tokens()
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def _now(value: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -22,7 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .app import Newsdesk, demo_sources
+from . import operations
+from .app import Editorial, Newsdesk, Tokens, demo_sources
 from .config import Settings, describe, load_settings
 from .errors import NewsdeskError
 from .model import Source, SourceKind
@@ -106,21 +108,49 @@ def show_config(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 @clean_errors
 def source_add(
     url: str,
-    kind: Annotated[SourceKind, typer.Option(help="feed, sitemap or page")] = SourceKind.FEED,
+    kind: Annotated[SourceKind | None, typer.Option(help="feed, sitemap or page (default: discover)")] = None,
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
     category: Annotated[str | None, typer.Option(help="Default category of its articles")] = None,
     topic: Annotated[list[str] | None, typer.Option(help="Topic every article gets (repeatable)")] = None,
     allow_loopback: Annotated[bool, typer.Option(help="Allow private/loopback addresses")] = False,
+    pick: Annotated[int | None, typer.Option(help="Add the Nth discovered feed (1-based)")] = None,
+    add_all: Annotated[bool, typer.Option("--all", help="Add every discovered feed")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a source by URL."""
-    source = Source(url=url, kind=kind, name=name, category=category, topics=tuple(topic or ()),
-                    allow_loopback=allow_loopback)  # fmt: skip
+    """Add a source. Given a site or page URL, finds its feeds (links, common paths) and offers them."""
+    defaults: dict[str, Any] = {"name": name, "category": category, "topics": tuple(topic or ()),
+                                "allow_loopback": allow_loopback}  # fmt: skip
     with desk(config) as nd:
-        added = nd.add_source(source)
-    if not emit({"id": added.id, "url": added.url, "kind": added.kind.value}, as_json):
-        out.print(f"added source {added.id}: {added.url} ({added.kind.value})", highlight=False)
+        if kind is not None:
+            chosen = [Source(url=url, kind=kind, **defaults)]
+        else:
+            found = asyncio.run(operations.discover(nd, url, allow_loopback=allow_loopback))
+            chosen = [
+                operations.source_for(f, **dict(defaults))
+                for f in _choose(found, url, pick, add_all, as_json)
+            ]
+        added = [nd.add_source(s) for s in chosen]
+    rows = [{"id": a.id, "url": a.url, "kind": a.kind.value} for a in added]
+    if not emit(rows, as_json):
+        for row in rows:
+            out.print(f"added source {row['id']}: {row['url']} ({row['kind']})", highlight=False)
+
+
+def _choose(found: list[Any], url: str, pick: int | None, add_all: bool, as_json: bool) -> list[Any]:
+    if not found:
+        raise NewsdeskError(f"no feed or sitemap found at {url}; add it as a single page with --kind page")
+    if len(found) == 1 or add_all:
+        return found
+    if pick is not None:
+        if not 1 <= pick <= len(found):
+            raise NewsdeskError(f"--pick must be 1..{len(found)}")
+        return [found[pick - 1]]
+    for i, feed in enumerate(found, 1):
+        err.print(f"  {i}. {feed.url} ({feed.kind}) {feed.title or ''}", highlight=False)
+    if as_json or not sys.stdin.isatty():
+        raise NewsdeskError(f"{len(found)} feeds found: choose one with --pick N, or --all")
+    return [found[typer.prompt("add which", type=int) - 1]]
 
 
 @source_app.command("list")
@@ -272,12 +302,288 @@ def demo(
                 _serve_forever(nd)
 
 
-def _serve_forever(nd: Newsdesk) -> None:
-    import time
+@source_app.command("import-opml")
+@clean_errors
+def source_import_opml(path: Path, config: ConfigOpt = None) -> None:
+    """Add the feeds an OPML file lists."""
+    with desk(config) as nd:
+        added, skipped = operations.import_opml(nd, path)
+    out.print(f"added {len(added)} sources, skipped {len(skipped)}")
+    for line in skipped:
+        err.print(f"  skipped {line}", highlight=False)
 
-    out.print("serving; Ctrl-C to stop")
-    while True:
-        time.sleep(3600)
+
+@source_app.command("export-opml")
+@clean_errors
+def source_export_opml(
+    path: Annotated[Path | None, typer.Argument(help="File to write (default: stdout)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the sources as OPML."""
+    with desk(config) as nd:
+        data = operations.export_opml(nd)
+    if path is None:
+        sys.stdout.write(data.decode())
+    else:
+        path.write_bytes(data)
+        out.print(f"wrote {path}")
+
+
+@source_app.command("import-ratings")
+@clean_errors
+def source_import_ratings(path: Path, config: ConfigOpt = None) -> None:
+    """Set source reputations (quality prior) from a CSV with domain,score columns in 0-1."""
+    with desk(config) as nd:
+        rated, problems = operations.import_ratings(nd, path)
+    out.print(f"rated {rated} sources; {len(problems)} rows skipped")
+    for line in problems[:20]:
+        err.print(f"  {line}", highlight=False)
+
+
+@app.command()
+@clean_errors
+def search(query: str, limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Full-text search over titles, excerpts, topics and providers."""
+    with desk(config) as nd:
+        hits = nd.store.search(query, limit=limit)
+    rows = [
+        {"id": a.id, "score": round(score, 3), "title": a.title, "provider": a.provider.domain}
+        for a, score in hits
+    ]
+    if emit(rows, as_json):
+        return
+    table = Table("id", "score", "title", "provider")
+    for r in rows:
+        table.add_row(str(r["id"]), str(r["score"]), r["title"], r["provider"])
+    out.print(table)
+
+
+@app.command()
+@clean_errors
+def review(limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List articles waiting for an editor (the review queue)."""
+    with desk(config) as nd:
+        page = Editorial(nd).queue(limit=limit)
+    rows = [
+        {"id": a.id, "quality": a.quality, "heat": a.heat, "topics": list(a.topics), "title": a.title}
+        for a in page.items
+    ]
+    if emit(rows, as_json):
+        return
+    table = Table("id", "quality", "heat", "topics", "title")
+    for r in rows:
+        table.add_row(str(r["id"]), str(r["quality"]), str(r["heat"]), ", ".join(r["topics"]), r["title"])
+    out.print(table)
+
+
+EditorOpt = Annotated[str, typer.Option("--as", help="Who decides (stored with the decision)")]
+
+
+@app.command()
+@clean_errors
+def publish(article_id: int, reason: str = "", editor: EditorOpt = "cli", config: ConfigOpt = None) -> None:
+    """Publish an article."""
+    with desk(config) as nd:
+        changed = Editorial(nd).publish(article_id, actor=f"editor:{editor}", reason=reason)
+    out.print(f"article {article_id}: {'published' if changed else 'already published'}")
+
+
+@app.command()
+@clean_errors
+def reject(
+    article_id: int,
+    reason: Annotated[str, typer.Option(help="Why (required)")],
+    editor: EditorOpt = "cli",
+    config: ConfigOpt = None,
+) -> None:
+    """Reject an article, with a reason."""
+    with desk(config) as nd:
+        changed = Editorial(nd).reject(article_id, actor=f"editor:{editor}", reason=reason)
+    out.print(f"article {article_id}: {'rejected' if changed else 'already rejected'}")
+
+
+topic_app = typer.Typer(no_args_is_help=True, help="Correct topics.")
+app.add_typer(topic_app, name="topic")
+
+
+@topic_app.command("set")
+@clean_errors
+def topic_set(
+    article_id: int, topics: list[str], editor: EditorOpt = "cli", config: ConfigOpt = None
+) -> None:
+    """Replace an article's topics (ancestors are added); stored for the topic model to learn from."""
+    with desk(config) as nd:
+        article = Editorial(nd).set_topics(article_id, topics, actor=f"editor:{editor}")
+    out.print(f"article {article_id}: {', '.join(article.topics)}")
+
+
+topics_app = typer.Typer(no_args_is_help=True, help="The topic model.")
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("train")
+@clean_errors
+def topics_train(
+    path: Annotated[Path, typer.Argument(help="CSV with title,text,topics (topics separated by ';')")],
+    config: ConfigOpt = None,
+) -> None:
+    """Train the supervised topic model from labelled examples plus editor corrections."""
+    with desk(config) as nd:
+        result = operations.train_topics(nd, path)
+    out.print(
+        f"trained on {result['examples']} examples, {result['topics']} topics -> {result['path']}",
+        highlight=False,
+    )
+
+
+@app.command()
+@clean_errors
+def explain(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Why an article has its topics, quality and heat."""
+    with desk(config) as nd:
+        data = operations.explain(nd, key)
+    if emit(data, as_json):
+        return
+    out.print(f"[bold]{data['title']}[/bold] (id {data['id']}, story {data['story_id']})")
+    out.print(f"quality {data['quality']}:")
+    for r in data["quality_reasons"]:
+        out.print(f"  {r['points']:+7.2f}  {r['name']:14} {r['detail']}", highlight=False)
+    out.print(f"heat {data['heat']}:")
+    for r in data["heat_reasons"]:
+        out.print(f"  {r['points']:+7.2f}  {r['name']:14} {r['detail']}", highlight=False)
+    out.print("topics:")
+    for t in data["topics"]:
+        out.print(f"  {t['score']:7.3f}  {t['topic']:20} by {t['signal']}", highlight=False)
+
+
+@app.command()
+@clean_errors
+def decrypt(path: Path, config: ConfigOpt = None) -> None:
+    """Print the full text sealed in a record file's `secured` field (needs the key)."""
+    from .finishing import key_ring
+    from .record import read_record
+
+    article = read_record(path)
+    if not article.secured:
+        raise NewsdeskError(f"{path}: the record has no secured payload")
+    settings = settings_from(config)
+    ring = key_ring(settings)
+    with Newsdesk(settings) as nd:
+        stored = nd.store.find_article(article.web_url)
+    key_id = stored.key_id if stored is not None and stored.secured == article.secured else None
+    sys.stdout.write(_decrypt_any(ring, article.secured, key_id) + "\n")
+
+
+def _decrypt_any(ring: Any, secured: str, key_id: str | None) -> str:
+    """With the key id from the store; else try every key in the ring (a record file has no key id)."""
+    ids = [key_id] if key_id else list(ring.key_ids)
+    last: NewsdeskError | None = None
+    for candidate in ids:
+        try:
+            return str(ring.decrypt(secured, candidate))
+        except NewsdeskError as e:
+            last = e
+    raise last or NewsdeskError("no key to try")
+
+
+key_app = typer.Typer(no_args_is_help=True, help="The encryption key ring.")
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("rotate")
+@clean_errors
+def key_rotate(config: ConfigOpt = None) -> None:
+    """Add a new key and re-encrypt every payload with it (safe to interrupt and run again)."""
+    with desk(config) as nd:
+        result = operations.rotate_key(nd)
+    out.print(
+        f"active key {result['active_key']}; re-encrypted {result['reencrypted']}; keys {', '.join(result['keys'])}"
+    )
+
+
+token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+@clean_errors
+def token_create(
+    name: str,
+    scope: Annotated[str, typer.Option(help="read, write or admin")] = "read",
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a bearer token (shown once; only its hash is stored)."""
+    with desk(config) as nd:
+        token_id, token = Tokens(nd).create(name, scope)
+    if not emit({"id": token_id, "scope": scope, "token": token}, as_json):
+        out.print(f"token {token_id} ({scope}): {token}", highlight=False)
+
+
+@token_app.command("list")
+@clean_errors
+def token_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    with desk(config) as nd:
+        rows = Tokens(nd).list()
+    if emit(rows, as_json):
+        return
+    table = Table("id", "name", "scope", "created", "revoked", "last used")
+    for r in rows:
+        table.add_row(
+            *(str(r[k] or "") for k in ("id", "name", "scope", "created_at", "revoked_at", "last_used_at"))
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+@clean_errors
+def token_revoke(token_id: int, config: ConfigOpt = None) -> None:
+    with desk(config) as nd:
+        done = Tokens(nd).revoke(token_id)
+    out.print(f"token {token_id}: {'revoked' if done else 'not found or already revoked'}")
+
+
+@app.command()
+@clean_errors
+def feeds(
+    folder: Path,
+    base_url: Annotated[
+        str, typer.Option(help="Where the feed files will be served")
+    ] = "http://127.0.0.1:8000/feeds",
+    config: ConfigOpt = None,
+) -> None:
+    """Write RSS, Atom and JSON Feed files of published records, all and per topic."""
+    with desk(config) as nd:
+        written = operations.write_feeds(nd, folder, base_url)
+    out.print(f"wrote {len(written)} feed files to {folder}", highlight=False)
+
+
+@app.command()
+@clean_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default: api_host)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: api_port)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) and the web UI."""
+    settings = settings_from(config)
+    with Newsdesk(settings) as nd:
+        nd.init()
+        _serve(nd, host or settings.api_host, port or settings.api_port)
+
+
+def _serve(nd: Newsdesk, host: str, port: int) -> None:
+    try:
+        from .api.app import serve as serve_api
+    except ImportError as e:
+        raise NewsdeskError(f"the API is not available: {e}") from e
+    out.print(f"serving on http://{host}:{port}/ (API docs at /docs)")
+    serve_api(nd, host, port)
+
+
+def _serve_forever(nd: Newsdesk) -> None:
+    settings = nd.settings
+    _serve(nd, settings.api_host, settings.api_port)
 
 
 def main() -> None:

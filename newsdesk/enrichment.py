@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LEAD_CHARS = 1000  # title + the first ~1,000 characters: MiniLM reads 256 tokens, the lead carries the story
 STORY_LOOKBACK = timedelta(days=7)  # stories older than this are closed: nothing new joins them
 HEAT_RECENT = timedelta(days=3)  # stories touched this recently get their heat recomputed every run
+TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
 ProgressHook = Callable[[str, int, int], None]
 
 
@@ -227,7 +228,7 @@ class Enricher:
 
     def _classifier(self) -> topics.TopicClassifier:
         vectors = self._topic_vectors()
-        model_path = self.settings.data_dir / "topic-model.json"
+        model_path = self.settings.data_dir / TOPIC_MODEL_FILE
         model = topics.load_model(model_path) if model_path.exists() else None
         return topics.TopicClassifier(self.taxonomy, vectors, model=model)
 

@@ -4,6 +4,7 @@ Every error that newsdesk raises on purpose derives from :class:`NewsdeskError`,
 pipeline can catch one type, show one clear line, and carry on::
 
     NewsdeskError
+    ├── ValidationError        a model object that would be invalid (also a ValueError)
     ├── SettingsError          bad newsdesk.toml / NEWSDESK_* value, bad sources.yaml or taxonomy.yaml
     ├── RecordError            a record file that does not follow the record format (names the field)
     ├── StorageError           the database refused or is unreachable
@@ -40,6 +41,12 @@ class NewsdeskError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ValidationError(NewsdeskError, ValueError):
+    """An Article, Source, Topic… that would break the model's rules (a bad URL, a score out of range)."""
+
+    kind = "invalid"
 
 
 class SettingsError(NewsdeskError):

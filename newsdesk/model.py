@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import ValidationError
+
 UNSCORED = -1
 """``quality`` and ``heat`` before they are computed (the record shows ``heat: -1``)."""
 
@@ -34,7 +36,7 @@ class SourceKind(enum.StrEnum):
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
-        raise ValueError(message)
+        raise ValidationError(message)
 
 
 def _is_score(value: object) -> bool:

@@ -377,6 +377,20 @@ class Store:
         with self.engine.connect() as c:
             return [(int(i), s, utc(at), str(d)) for i, s, at, d in c.execute(query)]
 
+    def secured_payloads(self) -> list[tuple[int, str, str]]:
+        """(id, secured, key id) of every sealed article: what a key rotation re-encrypts."""
+        a = t.articles
+        query = select(a.c.id, a.c.secured, a.c.key_id).where(a.c.secured.is_not(None)).order_by(a.c.id)
+        with self.engine.connect() as c:
+            return [(int(i), str(s), str(k or "")) for i, s, k in c.execute(query)]
+
+    def update_secured(self, article_id: int, secured: str, key_id: str) -> None:
+        """Swap one payload for its re-encrypted form, in its own transaction (rotation resumes per row)."""
+        with self._begin() as c:
+            c.execute(
+                update(t.articles).where(t.articles.c.id == article_id).values(secured=secured, key_id=key_id)
+            )
+
     def save_minhash(self, article_id: int, signature: bytes) -> None:
         with self._begin() as c:
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(minhash=signature))

@@ -1,0 +1,286 @@
+"""Occasional operations behind CLI and API commands: feed discovery, OPML, ratings, topic training,
+key rotation, feed files and score explanations. Each is a short composition of stage functions over the
+facade's store; none holds state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import NewsdeskError, ParseError
+from .fetch.client import Fetcher
+from .model import Article, Source, SourceKind
+from .pipeline import fetch_policy
+from .publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
+from .secure import load_key_file, reencrypt
+from .sources.discover import DiscoveredFeed, candidate_urls, discover_feeds
+from .sources.feeds import parse_feed
+from .sources.opml import parse_opml, write_opml
+from .sources.sitemaps import parse_sitemap
+from .store import ArticleQuery
+
+if TYPE_CHECKING:
+    from .app import Newsdesk
+
+log = logging.getLogger(__name__)
+
+MAX_PROBES = 8  # common feed paths tried when a page links no feed
+
+
+# ------------------------------------------------------------------------------------------ discovery
+
+
+async def discover(nd: Newsdesk, url: str, *, allow_loopback: bool = False) -> list[DiscoveredFeed]:
+    """What ``url`` offers: itself when it is a feed or sitemap, else the feeds its page links to, else
+    the common feed paths of the site that answer with a feed."""
+    async with Fetcher(fetch_policy(nd.settings, nd.resolve)) as fetcher:
+        page = await fetcher.get(url, allow_private=allow_loopback)
+        kind = _feed_kind(page.content, page.url, page.content_type)
+        if kind:
+            return [DiscoveredFeed(page.url, None, kind)]
+        found = discover_feeds(page.text or "", page.url)
+        if found:
+            return found
+        probes = [u for u in candidate_urls(page.url) if u != page.url][:MAX_PROBES]
+        checked = await asyncio.gather(*(_probe(fetcher, u, allow_loopback) for u in probes))
+        return [f for f in checked if f is not None]
+
+
+async def _probe(fetcher: Fetcher, url: str, allow: bool) -> DiscoveredFeed | None:
+    try:
+        got = await fetcher.get(url, allow_private=allow, expect="feed")
+    except NewsdeskError:
+        return None
+    kind = _feed_kind(got.content, got.url, got.content_type)
+    return DiscoveredFeed(got.url, None, kind) if kind else None
+
+
+def _feed_kind(content: bytes, url: str, content_type: str | None) -> str | None:
+    try:
+        return parse_feed(content, url, content_type=content_type).kind
+    except ParseError:
+        pass
+    try:
+        sitemap = parse_sitemap(content, url)
+    except NewsdeskError:
+        return None
+    return "sitemap" if sitemap.entries or sitemap.children else None
+
+
+def source_for(feed: DiscoveredFeed, **defaults: Any) -> Source:
+    kind = SourceKind.SITEMAP if feed.kind == "sitemap" else SourceKind.FEED
+    return Source(url=feed.url, kind=kind, name=defaults.pop("name", None) or feed.title, **defaults)
+
+
+# ---------------------------------------------------------------------------------------------- OPML
+
+
+def import_opml(nd: Newsdesk, path: Path) -> tuple[list[Source], list[str]]:
+    """Add the feeds an OPML file lists; returns what was added and one message per skipped outline."""
+    try:
+        outlines = parse_opml(path.read_bytes())
+    except OSError as e:
+        raise NewsdeskError(f"{path}: cannot read: {e}") from e
+    known = {s.url for s in nd.store.list_sources()}
+    added, skipped = [], []
+    for outline in outlines:
+        if not outline.xml_url or outline.xml_url in known:
+            skipped.append(
+                f"{outline.title or outline.xml_url}: {'no feed URL' if not outline.xml_url else 'already known'}"
+            )
+            continue
+        try:
+            added.append(nd.store.add_source(Source(outline.xml_url, name=outline.title)))
+            known.add(outline.xml_url)
+        except (ValueError, NewsdeskError) as e:
+            skipped.append(f"{outline.xml_url}: {e}")
+    return added, skipped
+
+
+def export_opml(nd: Newsdesk) -> bytes:
+    return write_opml(nd.store.list_sources(), "newsdesk sources")
+
+
+# ------------------------------------------------------------------------------------------- ratings
+
+
+def import_ratings(nd: Newsdesk, path: Path) -> tuple[int, list[str]]:
+    """Set each source's reputation from a ``domain,score`` CSV (0-1). Returns (sources rated, problems)."""
+    from .enrich.quality import load_ratings
+    from .fetch.urls import registered_domain
+
+    ratings, problems = load_ratings(path)
+    rated = 0
+    for source in nd.store.list_sources():
+        score = ratings.get(registered_domain(source.url))
+        if score is not None and source.id is not None:
+            nd.store.update_source(source.id, _with(source, reputation=score))
+            rated += 1
+    nd.store.set_meta("ratings", ratings)
+    return rated, problems
+
+
+def _with(source: Source, **changes: Any) -> Source:
+    from dataclasses import replace
+
+    return replace(source, **changes)
+
+
+# ------------------------------------------------------------------------------------ topic training
+
+
+def train_topics(nd: Newsdesk, path: Path) -> dict[str, Any]:
+    """Train the supervised topic model from a labelled CSV (``title,text,topics`` with topics separated
+    by ``;``) plus every editor topic correction in the store."""
+    from .enrich.topics import LabelledExample, save_model, train_supervised
+    from .enrichment import TOPIC_MODEL_FILE, Enricher, embed_text
+
+    rows = _labelled_rows(path) if path else []
+    rows += _editor_examples(nd)
+    if not rows:
+        raise NewsdeskError("no labelled examples: give a CSV with title,text,topics columns")
+    taxonomy = nd.taxonomy
+    known = {t.name for t in taxonomy.topics}
+    unknown = sorted({t for _, _, topics in rows for t in topics} - known)
+    if unknown:
+        raise NewsdeskError(f"labels not in the taxonomy: {', '.join(unknown[:10])}")
+    embedder = Enricher(nd.settings, nd.store, taxonomy).embedder
+    vectors = embedder.embed([embed_text(_stub(title, text), text) for title, text, _ in rows])
+    examples = [
+        LabelledExample(t, x, v, tuple(taxonomy.with_ancestors(list(tp))))
+        for (t, x, tp), v in zip(rows, vectors, strict=True)
+    ]
+    model = train_supervised(examples)
+    save_model(model, nd.settings.data_dir / TOPIC_MODEL_FILE)
+    return {
+        "examples": len(examples),
+        "topics": len(model.topics),
+        "path": str(nd.settings.data_dir / TOPIC_MODEL_FILE),
+    }
+
+
+def _stub(title: str, text: str) -> Article:
+    """A minimal article, so training embeds exactly the text enrichment embeds."""
+    from .model import Provider
+
+    return Article(title=title or "untitled", web_url="https://training.invalid/", original_url="https://training.invalid/",
+                   provider=Provider("training", "training.invalid"), excerpt=text[:200])  # fmt: skip
+
+
+def _labelled_rows(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"title", "topics"} <= set(reader.fieldnames):
+                raise NewsdeskError(f"{path}: needs title and topics columns (text optional)")
+            return [(r["title"], r.get("text") or "", tuple(t.strip() for t in r["topics"].split(";") if t.strip()))
+                    for r in reader if r.get("title")]  # fmt: skip
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise NewsdeskError(f"{path}: cannot read labelled examples: {e}") from e
+
+
+def _editor_examples(nd: Newsdesk) -> list[tuple[str, str, tuple[str, ...]]]:
+    out = []
+    for article in nd.store.iter_articles():
+        if any(s.signal == "editor" for s in article.topic_scores):
+            out.append((article.title, article.excerpt, article.topics))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- keys
+
+
+def rotate_key(nd: Newsdesk) -> dict[str, Any]:
+    """Add a fresh key, make it active, and re-encrypt every payload onto it, row by row.
+
+    Crash-safe: old keys stay in the ring, each row is committed with its new key id, and running it
+    again after an interruption re-encrypts only the rows still on an old key.
+    """
+    if nd.settings.secret_key:
+        raise NewsdeskError("the key comes from NEWSDESK_SECRET_KEY: rotate it there, or use a key file")
+    path = nd.settings.key_path
+    ring = load_key_file(path)
+    if not _pending_rows(nd, ring.active_id):
+        ring.rotate(path)
+        ring = load_key_file(path)
+    done = 0
+    for article_id, secured, key_id in reencrypt(ring, _pending_rows(nd, ring.active_id)):
+        nd.store.update_secured(article_id, secured, key_id)
+        done += 1
+    return {"active_key": ring.active_id, "reencrypted": done, "keys": list(ring.key_ids)}
+
+
+def _pending_rows(nd: Newsdesk, active: str) -> list[tuple[int, str, str]]:
+    return [(i, s, k) for i, s, k in nd.store.secured_payloads() if k != active]
+
+
+# ------------------------------------------------------------------------------------------- feeds
+
+
+def feed_info(nd: Newsdesk, topic: str | None, base_url: str, name: str) -> FeedInfo:
+    title = f"newsdesk — {topic}" if topic else "newsdesk — all published"
+    return FeedInfo(title=title, site_url=base_url, feed_url=f"{base_url.rstrip('/')}/{name}",
+                    description=f"Published records{' on ' + topic if topic else ''}", language="en",
+                    updated=datetime.now(UTC))  # fmt: skip
+
+
+def published(nd: Newsdesk, topic: str | None, limit: int = 100) -> list[Article]:
+    return list(nd.store.list_articles(ArticleQuery(published=True, topic=topic, limit=limit)).items)
+
+
+RENDERERS = {"rss": render_rss, "atom": render_atom, "json": render_json_feed}
+
+
+def write_feeds(nd: Newsdesk, folder: Path, base_url: str) -> list[Path]:
+    """RSS, Atom and JSON Feed of all published records and of each topic that has any."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    topics: list[str | None] = [None, *sorted(nd.store.topic_counts())]
+    for topic in topics:
+        articles = published(nd, topic)
+        if topic is not None and not articles:
+            continue
+        stem = "all" if topic is None else _slug(topic)
+        for ext, render in RENDERERS.items():
+            name = f"{stem}.{ext}"
+            (folder / name).write_bytes(render(articles, feed_info(nd, topic, base_url, name)))
+            written.append(folder / name)
+    return written
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+# ----------------------------------------------------------------------------------------- explain
+
+
+def explain(nd: Newsdesk, key: int | str) -> dict[str, Any]:
+    """Why an article has its topics, quality and heat: every stored reason."""
+    article = nd.article(key)
+    return {
+        "id": article.id,
+        "title": article.title,
+        "quality": article.quality,
+        "quality_reasons": [
+            {"name": r.name, "points": round(r.value, 2), "detail": r.detail} for r in article.quality_reasons
+        ],
+        "heat": article.heat,
+        "heat_reasons": [
+            {"name": r.name, "points": round(r.value, 2), "detail": r.detail} for r in article.heat_reasons
+        ],
+        "topics": [
+            {"topic": t.name, "score": round(t.score, 3), "signal": t.signal} for t in article.topic_scores
+        ],
+        "story_id": article.story_id,
+        "related": [{"title": r.title, "similarity": round(r.similarity or 0, 3)} for r in article.related],
+        "decisions": [
+            {k: str(v) for k, v in d.items() if k in ("action", "actor", "reason", "at")}
+            for d in nd.store.decisions(article.id or 0)
+        ],
+    }
