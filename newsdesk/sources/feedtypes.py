@@ -1,0 +1,193 @@
+"""What a parsed feed looks like, and the one place raw parser output becomes it.
+
+Each parser adapter (fastfeedparser, feedparser, JSON Feed) only copies fields out of its library's
+result into a :class:`RawEntry`; :func:`build_entry` then does everything that must be the same whatever
+the parser: resolve the link against the base URL, keep only http(s) links, sanitise HTML, reduce
+titles and summaries to plain text, pick the image. So the two XML parsers cannot drift apart on
+safety, and the comparison in ``bench/feeds.py`` compares parsing, not post-processing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urljoin
+
+from newsdesk.model import is_http_url, utc
+from newsdesk.sources.sanitize import clean_html, plain_text
+
+SUMMARY_FROM_CONTENT_CHARS = 1000
+"""An entry without a summary gets the start of its content as summary, cut here (on a word boundary):
+long enough for the record excerpt (~200 chars) and a classifier snippet, short enough to store twice."""
+
+SAME_START_CHARS = 80
+"""Summary and content that open with the same 80 non-space characters are one text, not two."""
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
+
+KIND_RSS, KIND_ATOM, KIND_JSON, KIND_RDF = "rss", "atom", "json", "rdf"
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    """A file attached to an entry (RSS ``<enclosure>``, Atom ``rel=enclosure``, JSON attachment)."""
+
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One feed item, normalised: absolute http(s) ``url``, plain-text ``title``/``summary``, sanitised
+    ``content_html``, aware UTC datetimes."""
+
+    url: str
+    guid: str | None
+    title: str
+    summary: str
+    content_html: str | None
+    published_at: datetime | None
+    updated_at: datetime | None
+    author: str | None
+    categories: tuple[str, ...]
+    image_url: str | None
+    enclosures: tuple[Enclosure, ...]
+
+    @property
+    def media_type(self) -> str | None:
+        """``"podcast"`` or ``"video"`` when an enclosure says so (the record's ``type``), else None."""
+        types = [(e.type or "").lower() for e in self.enclosures]
+        if any(t.startswith("video/") for t in types):
+            return "video"
+        if any(t.startswith("audio/") for t in types):
+            return "podcast"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A whole feed. ``kind`` is rss | atom | json | rdf (CDF counts as rss: same channel/item shape);
+    ``parser`` names the library that produced it (fastfeedparser | feedparser | jsonfeed)."""
+
+    kind: str
+    title: str | None
+    link: str | None
+    language: str | None
+    ttl_minutes: int | None
+    entries: tuple[FeedEntry, ...]
+    parser: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """An entry as a parser adapter read it: strings unresolved and unsanitised."""
+
+    link: str | None
+    base: str
+    guid: str | None = None
+    title: str | None = None
+    summary: str | None = None  # HTML or text
+    content: str | None = None  # HTML
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    image_urls: tuple[str, ...] = ()  # candidates, best first
+    enclosures: tuple[Enclosure, ...] = ()
+
+
+def absolute_url(link: str | None, base: str) -> str | None:
+    """``link`` resolved against ``base``; None unless the result is an http(s) URL."""
+    if not link or not link.strip():
+        return None
+    try:
+        url = urljoin(base, link.strip())
+    except ValueError:
+        return None
+    return url if is_http_url(url) else None
+
+
+def build_entry(raw: RawEntry) -> FeedEntry | None:
+    """The normalised entry for ``raw``, or None when it has no usable http(s) link (the contract:
+    every entry we emit can be fetched). An entry that states only an update time (Atom ``<updated>``,
+    RSS 1.0 ``dc:date``) gets it as ``published_at`` too, as feed readers show it."""
+    url = absolute_url(raw.link, raw.base)
+    if url is None:
+        return None
+    content = clean_html(raw.content, raw.base) if raw.content and raw.content.strip() else None
+    return FeedEntry(
+        url=url,
+        guid=(raw.guid or "").strip() or None,
+        title=plain_text(raw.title or ""),
+        summary=_summary(raw),
+        content_html=content,
+        published_at=_utc(raw.published_at or raw.updated_at),
+        updated_at=_utc(raw.updated_at),
+        author=plain_text(raw.author or "") or None,
+        categories=_categories(raw.categories),
+        image_url=_first_url(raw.image_urls, raw.base),
+        enclosures=_enclosures(raw.enclosures, raw.base),
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return utc(value) if value is not None else None
+
+
+def _summary(raw: RawEntry) -> str:
+    """The entry's own summary; the start of its content when it has none or when the summary is only
+    a copy of the content's start (feedparser copies content into ``summary``, fastfeedparser
+    synthesises a 512-char ``description``: both would otherwise differ from a real summary)."""
+    summary = plain_text(raw.summary or "")
+    if not raw.content:
+        return summary
+    text = plain_text(raw.content)
+    if summary and not _same_start(summary, text):
+        return summary
+    if len(text) <= SUMMARY_FROM_CONTENT_CHARS:
+        return text
+    cut = text[:SUMMARY_FROM_CONTENT_CHARS]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
+
+
+def _same_start(a: str, b: str) -> bool:
+    """True when the shorter text opens the longer one, ignoring whitespace (first SAME_START_CHARS)."""
+    a, b = "".join(a.split()), "".join(b.split())
+    k = min(SAME_START_CHARS, len(a), len(b))
+    return a[:k] == b[:k]
+
+
+def _categories(values: tuple[str, ...]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for value in values:
+        text = plain_text(value)
+        if text:
+            seen.setdefault(text, None)
+    return tuple(seen)
+
+
+def _first_url(candidates: tuple[str, ...], base: str) -> str | None:
+    for candidate in candidates:
+        url = absolute_url(candidate, base)
+        if url is not None:
+            return url
+    return None
+
+
+def _enclosures(values: tuple[Enclosure, ...], base: str) -> tuple[Enclosure, ...]:
+    out: list[Enclosure] = []
+    for enclosure in values:
+        url = absolute_url(enclosure.url, base)
+        if url is not None and all(e.url != url for e in out):
+            out.append(Enclosure(url, (enclosure.type or "").strip() or None, enclosure.length))
+    return tuple(out)
+
+
+def looks_like_image(url: str | None, mime: str | None, medium: str | None) -> bool:
+    """True for a media reference that is an image by its medium, MIME type or file suffix."""
+    if medium:
+        return medium.lower() == "image"
+    if mime:
+        return mime.lower().startswith("image/")
+    return url is not None and url.lower().split("?", 1)[0].endswith(IMAGE_SUFFIXES)

@@ -1,0 +1,96 @@
+"""parse_sitemap: urlset with news/image extensions, index, gzip (and its bomb cap), text lists, errors."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from newsdesk.errors import ParseError
+from newsdesk.sources.sitemaps import SitemapEntry, parse_sitemap, w3c_datetime
+
+DATA = Path(__file__).parent / "data" / "feeds"
+URL = "https://gazette.example/sitemap.xml"
+
+
+def test_news_sitemap_entries() -> None:
+    parsed = parse_sitemap((DATA / "news_sitemap.xml").read_bytes(), URL)
+    assert parsed.children == ()
+    ferry, about = parsed.entries  # the entity-only and loc-less <url>s are dropped
+    assert ferry == SitemapEntry(
+        url="https://gazette.example/news/ferry-timetable",
+        lastmod=datetime(2024, 5, 1, tzinfo=UTC),
+        news_title="Ferry timetable changes",
+        news_publication="Harbour Gazette",
+        news_language="en",
+        news_publication_date=datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
+        image_urls=("https://cdn.gazette.example/ferry.jpg", "https://cdn.gazette.example/ferry-2.jpg"),
+    )
+    assert about == SitemapEntry(url="https://gazette.example/about")
+
+
+def test_external_entity_is_not_resolved() -> None:
+    parsed = parse_sitemap((DATA / "news_sitemap.xml").read_bytes(), URL)
+    assert all("root:" not in e.url and "passwd" not in e.url for e in parsed.entries)
+
+
+def test_sitemap_index_children() -> None:
+    parsed = parse_sitemap((DATA / "sitemap_index.xml").read_bytes(), URL)
+    assert parsed.entries == ()
+    assert parsed.children == (
+        "https://gazette.example/sitemaps/news.xml.gz",
+        "https://gazette.example/sitemaps/pages.xml",
+    )
+    assert parsed.children_lastmod == (datetime(2024, 5, 1, 8, 0, tzinfo=UTC), None)
+
+
+def test_gzipped_sitemap_equals_plain() -> None:
+    body = (DATA / "news_sitemap.xml").read_bytes()
+    assert parse_sitemap(gzip.compress(body), URL) == parse_sitemap(body, URL)
+
+
+def test_gzip_bomb_is_refused_at_the_cap() -> None:
+    bomb = gzip.compress(b"<urlset>" + b" " * 200_000 + b"</urlset>")
+    assert len(bomb) < 1_000
+    with pytest.raises(ParseError, match="inflates past 100000 bytes"):
+        parse_sitemap(bomb, URL, max_bytes=100_000)
+
+
+def test_corrupt_gzip_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="corrupt gzip"):
+        parse_sitemap(b"\x1f\x8b\x08\x00garbage", URL)
+
+
+def test_plain_text_sitemap() -> None:
+    parsed = parse_sitemap(b"https://a.example/1\n\nhttps://a.example/2\r\nhttps://a.example/1\n", URL)
+    assert [e.url for e in parsed.entries] == ["https://a.example/1", "https://a.example/2"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty"),
+        (b"<html><body>hi</body></html>", "root element <html>"),
+        (b"hello world", "neither an XML sitemap"),
+        (b"<<<>>>", "not XML"),
+    ],
+)
+def test_non_sitemaps_raise(body: bytes, reason: str) -> None:
+    with pytest.raises(ParseError, match=reason):
+        parse_sitemap(body, URL)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("2024-05-01T10:00Z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("2024-05-01T10:00:30-05:00", datetime(2024, 5, 1, 15, 0, 30, tzinfo=UTC)),
+        ("yesterday", None),
+        (None, None),
+    ],
+)
+def test_w3c_datetime(text: str | None, expected: datetime | None) -> None:
+    assert w3c_datetime(text) == expected
