@@ -251,12 +251,13 @@ def demo_sources(raw: Sequence[dict[str, Any]]) -> list[Source]:
     """The demo site's source dicts as sources (they are on loopback, so they say so explicitly)."""
     out = []
     for item in raw:
+        name, category = item.get("name"), item.get("category")
         out.append(
             Source(
                 url=str(item["url"]),
                 kind=SourceKind(str(item.get("kind", "feed"))),
-                name=item.get("name"),  # type: ignore[arg-type]
-                category=item.get("category"),  # type: ignore[arg-type]
+                name=str(name) if name else None,
+                category=str(category) if category else None,
                 allow_loopback=True,
             )
         )

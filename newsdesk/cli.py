@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -70,6 +71,26 @@ def settings_from(config: Path | None) -> Settings:
 def desk(config: Path | None, **kwargs: Any) -> Iterator[Newsdesk]:
     with Newsdesk(settings_from(config), **kwargs) as nd:
         yield nd
+
+
+def show_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], as_json: bool) -> None:
+    """Rows as JSON when asked, else as a table of ``columns`` (lists joined, times shortened)."""
+    if emit(rows, as_json):
+        return
+    table = Table(*(c.replace("_", " ") for c in columns))
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def emit(data: Any, as_json: bool) -> bool:
@@ -160,13 +181,9 @@ def source_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     with desk(config) as nd:
         sources = nd.list_sources()
     rows = [_source_row(s) for s in sources]
-    if emit(rows, as_json):
-        return
-    table = Table("id", "kind", "name", "url", "last success", "errors", "last error", "next poll")
-    for r in rows:
-        table.add_row(*(str(r[k] if r[k] is not None else "") for k in
-                        ("id", "kind", "name", "url", "last_success", "error_count", "last_error", "next_poll")))  # fmt: skip
-    out.print(table)
+    show_rows(
+        rows, ("id", "kind", "name", "url", "last_success", "error_count", "last_error", "next_poll"), as_json
+    )
 
 
 def _source_row(s: Source) -> dict[str, Any]:
@@ -350,12 +367,7 @@ def search(query: str, limit: int = 20, config: ConfigOpt = None, as_json: JsonO
         {"id": a.id, "score": round(score, 3), "title": a.title, "provider": a.provider.domain}
         for a, score in hits
     ]
-    if emit(rows, as_json):
-        return
-    table = Table("id", "score", "title", "provider")
-    for r in rows:
-        table.add_row(str(r["id"]), str(r["score"]), r["title"], r["provider"])
-    out.print(table)
+    show_rows(rows, ("id", "score", "title", "provider"), as_json)
 
 
 @app.command()
@@ -368,12 +380,7 @@ def review(limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) 
         {"id": a.id, "quality": a.quality, "heat": a.heat, "topics": list(a.topics), "title": a.title}
         for a in page.items
     ]
-    if emit(rows, as_json):
-        return
-    table = Table("id", "quality", "heat", "topics", "title")
-    for r in rows:
-        table.add_row(str(r["id"]), str(r["quality"]), str(r["heat"]), ", ".join(r["topics"]), r["title"])
-    out.print(table)
+    show_rows(rows, ("id", "quality", "heat", "topics", "title"), as_json)
 
 
 EditorOpt = Annotated[str, typer.Option("--as", help="Who decides (stored with the decision)")]
@@ -525,14 +532,7 @@ def token_create(
 def token_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     with desk(config) as nd:
         rows = Tokens(nd).list()
-    if emit(rows, as_json):
-        return
-    table = Table("id", "name", "scope", "created", "revoked", "last used")
-    for r in rows:
-        table.add_row(
-            *(str(r[k] or "") for k in ("id", "name", "scope", "created_at", "revoked_at", "last_used_at"))
-        )
-    out.print(table)
+    show_rows(rows, ("id", "name", "scope", "created_at", "revoked_at", "last_used_at"), as_json)
 
 
 @token_app.command("revoke")

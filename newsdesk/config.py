@@ -84,7 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_host", str, "127.0.0.1", "Address `serve` listens on."),
     Setting("api_port", int, 8000, "Port `serve` listens on."),
     Setting("public_read", bool, True, "Reading public data needs no token."),
-    Setting("write_rate_limit", int, 60, "Write requests per minute per token."),
+    Setting("write_rate_limit", int, 60, "Write requests per minute per token; 0 = no limit."),
     Setting("cors_origins", list, [], "Origins allowed by CORS; empty = CORS off."),
 )
 # fmt: on

@@ -1,1 +1,5 @@
-"""api stage package."""
+"""The REST API: ``create_app(nd)`` (FastAPI, OpenAPI at ``/docs``) and ``serve(nd, host, port)``."""
+
+from .app import create_app, serve
+
+__all__ = ["create_app", "serve"]

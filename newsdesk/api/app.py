@@ -1,0 +1,100 @@
+"""The REST API application: ``create_app(nd)`` builds it over a library facade, ``serve`` runs it.
+
+A request passes, outermost first: CORS (only when ``cors_origins`` is set) → the body cap (413 before
+parsing) → security headers → FastAPI routing → the route's auth/rate-limit dependency (``auth.py``) → a
+handler (``articles.py``, ``sources.py``, ``catalog.py``, ``outputs.py``) that calls the facade and shapes
+the answer (``shapes.py``). Errors anywhere become RFC 9457 problems (``problems.py``). The routes are
+listed in one table, ``routes.py``. When the web UI package (``newsdesk.web.routes``) is present, its pages
+are served by the same app.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from types import ModuleType
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..app import Newsdesk
+from ..enrich.base import Embedder
+from ..enrich.embed import load_embedder
+from . import problems, routes
+from .context import STATE_KEY, ApiContext
+from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
+from .ratelimit import RateLimiter
+from .service import SemanticSearch
+
+log = logging.getLogger(__name__)
+
+WEB_MODULE = "newsdesk.web.routes"
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CORS_HEADERS = ["Authorization", "Content-Type"]
+DESCRIPTION = (
+    "Article records, stories, topics, sources, search, feeds and editorial actions. "
+    "Errors are RFC 9457 problem documents. Send `Authorization: Bearer <token>` where a token is needed."
+)
+
+
+def create_app(
+    nd: Newsdesk,
+    *,
+    embedder: Embedder | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    include_web: bool = True,
+) -> FastAPI:
+    """The API over ``nd``. ``embedder`` serves semantic search (default: the ``embed_model`` setting,
+    loaded on the first semantic query — it must be the model that embedded the stored articles).
+    ``include_web=False`` serves the API alone, without the UI pages."""
+    settings = nd.settings
+    app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url="/docs",
+                  openapi_url="/openapi.json", redoc_url=None)  # fmt: skip
+    semantic = SemanticSearch(lambda: nd.store, _embedder_loader(nd, embedder))
+    context = ApiContext(nd, RateLimiter(settings.write_rate_limit), semantic, bool(settings.public_read))
+    setattr(app.state, STATE_KEY, context)
+    problems.install(app)
+    app.include_router(routes.router(public_read=context.public_read))
+    if include_web:
+        _include_web(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=CORS_METHODS,
+                           allow_headers=CORS_HEADERS)  # fmt: skip
+    return app
+
+
+def _embedder_loader(nd: Newsdesk, embedder: Embedder | None) -> Callable[[], Embedder]:
+    if embedder is not None:
+        return lambda: embedder
+    return lambda: load_embedder(nd.settings.embed_model, nd.settings.embed_backend)
+
+
+def _include_web(app: FastAPI) -> None:
+    """Serve the web UI from the same app when its module exists; the API works without it."""
+    module = _optional_module(WEB_MODULE)
+    if module is None:
+        log.info("web UI not installed", extra={"module": WEB_MODULE})
+        return
+    app.include_router(module.router)
+    module.mount_static(app)
+
+
+def _optional_module(name: str) -> ModuleType | None:
+    """The module, or None when it (not something it imports) is missing."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and name.startswith(e.name):
+            return None
+        raise
+
+
+def serve(nd: Newsdesk, host: str, port: int) -> None:
+    """Run the API (and UI) with uvicorn until interrupted."""
+    log.info("serving", extra={"host": host, "port": port})
+    uvicorn.run(create_app(nd), host=host, port=port, log_level="info")

@@ -1,0 +1,98 @@
+"""Article endpoints: list and read records, the Markdown record, the secured text, editorial actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Body, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from ..app import Editorial
+from ..finishing import decrypt_text
+from ..store import ArticleQuery
+from . import shapes
+from .auth import actor
+from .params import MAX_CURSOR, ArticleId, Ctx, OptionalText, as_utc
+from .problems import FieldInvalid
+from .schemas import MAX_NAME, NO_NUL, PublishBody, RejectBody, TopicsBody
+
+MAX_PAGE = 200  # largest page a client may ask for: ~0.5 MB of JSON, one store query
+DEFAULT_PAGE = 50
+
+
+def list_articles(
+    ctx: Ctx,
+    topic: Annotated[
+        str | None, Query(max_length=MAX_NAME, pattern=NO_NUL, description="Topic name.")
+    ] = None,
+    provider: Annotated[
+        str | None, Query(max_length=MAX_NAME, pattern=NO_NUL, description="Provider domain.")
+    ] = None,
+    published: Annotated[
+        bool | None, Query(description="Only published (true) or unpublished (false).")
+    ] = None,
+    min_quality: Annotated[int | None, Query(ge=0, le=100)] = None,
+    since: Annotated[datetime | None, Query(description="Published (or first seen) at or after.")] = None,
+    until: Annotated[datetime | None, Query(description="Published (or first seen) at or before.")] = None,
+    q: OptionalText = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR, pattern=NO_NUL)] = None,
+) -> dict[str, Any]:
+    """Articles newest first, filtered; follow ``next_cursor`` for the next page."""
+    if topic and topic not in {t.name for t in ctx.nd.taxonomy.topics}:
+        raise FieldInvalid("topic", f"unknown topic {topic!r} (GET /api/v1/topics lists them)")
+    start, end = as_utc(since, "since"), as_utc(until, "until")
+    if start and end and end < start:
+        raise FieldInvalid("until", "until is before since")
+    query = ArticleQuery(topic=topic or None, provider=provider or None, published=published,
+                         min_quality=min_quality, since=start, until=end, q=q or None, limit=limit,
+                         cursor=cursor or None)  # fmt: skip
+    page = ctx.nd.articles(query)
+    return {"items": [shapes.article_item(a) for a in page.items], "nextCursor": page.next_cursor}
+
+
+def get_article(ctx: Ctx, article_id: ArticleId) -> dict[str, Any]:
+    """The full record with ``related``, and the reasons behind topics, quality, heat and decisions."""
+    article = ctx.nd.article(article_id)
+    store = ctx.nd.store
+    return shapes.article_detail(article, store.alternates(article_id), store.decisions(article_id))
+
+
+def get_record(ctx: Ctx, article_id: ArticleId) -> Response:
+    """The record file, byte for byte what ``newsdesk export`` writes."""
+    return Response(ctx.nd.record(article_id), media_type="text/markdown; charset=utf-8")
+
+
+def get_secured(ctx: Ctx, article_id: ArticleId) -> dict[str, Any]:
+    """The decrypted full text (admin only): the one place the clear text leaves the server."""
+    article = ctx.nd.store.get_article(article_id)
+    if article.secured is None and not article.text:
+        raise HTTPException(404, f"article {article_id} has no full text")
+    text = decrypt_text(article, ctx.nd.key_ring) if article.secured is not None else article.text
+    return {"id": article_id, "keyId": article.key_id, "text": text}
+
+
+def publish(
+    request: Request, ctx: Ctx, article_id: ArticleId, body: Annotated[PublishBody | None, Body()] = None
+) -> dict[str, Any]:
+    """Publish; a second (or concurrent) publish answers ``changed: false`` and records nothing."""
+    reason = body.reason if body else ""
+    changed = Editorial(ctx.nd).publish(article_id, actor=actor(request), reason=reason)
+    return {"id": article_id, "changed": changed, "state": "published"}
+
+
+def reject(request: Request, ctx: Ctx, article_id: ArticleId, body: RejectBody) -> dict[str, Any]:
+    """Reject with a reason (required: it trains the quality model)."""
+    changed = Editorial(ctx.nd).reject(article_id, actor=actor(request), reason=body.reason)
+    return {"id": article_id, "changed": changed, "state": "rejected"}
+
+
+def set_topics(request: Request, ctx: Ctx, article_id: ArticleId, body: TopicsBody) -> dict[str, Any]:
+    """Replace the topics (ancestors are added); stored as an editor decision for training."""
+    known = {t.name for t in ctx.nd.taxonomy.topics}
+    for index, name in enumerate(body.topics):
+        if name not in known:
+            raise FieldInvalid(f"topics.{index}", f"unknown topic {name!r}", "body")
+    article = Editorial(ctx.nd).set_topics(article_id, body.topics, actor=actor(request), reason=body.reason)
+    return shapes.article_item(article)

@@ -1,0 +1,63 @@
+"""Browsing endpoints: stories (hot first), the topic tree, search, and the health check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from . import service, shapes
+from .params import Ctx, StoryId, as_utc
+from .schemas import NO_NUL, SearchMode
+from .shapes import API_PREFIX
+
+MAX_STORIES = 200
+DEFAULT_STORIES = 50
+MAX_HITS = 100  # a results page; hybrid search fuses the top RRF_DEPTH of each list regardless
+DEFAULT_HITS = 20
+
+
+def list_stories(
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=MAX_STORIES)] = DEFAULT_STORIES,
+    since: Annotated[datetime | None, Query(description="Only stories active at or after this time.")] = None,
+) -> dict[str, Any]:
+    """Stories hottest first, each with the provider domains covering it."""
+    stories = ctx.nd.store.list_stories(limit=limit, since=as_utc(since, "since"))
+    return {"items": [shapes.story(s) for s in stories]}
+
+
+def get_story(ctx: Ctx, story_id: StoryId) -> dict[str, Any]:
+    """One story and its articles, oldest first (how the story unfolded)."""
+    store = ctx.nd.store
+    story = store.get_story(story_id)
+    return shapes.story(story) | {
+        "articles": [shapes.article_item(a) for a in store.story_articles(story_id)]
+    }
+
+
+def list_topics(ctx: Ctx) -> dict[str, Any]:
+    """The taxonomy tree with article counts and each topic's feed."""
+    counts = ctx.nd.store.topic_counts()
+    return {"items": service.topic_tree(ctx.nd.taxonomy, counts, f"{API_PREFIX}/feeds")}
+
+
+def search(
+    ctx: Ctx,
+    q: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
+    mode: SearchMode = SearchMode.TEXT,
+    limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = DEFAULT_HITS,
+) -> dict[str, Any]:
+    """Full-text, semantic, or both fused by reciprocal rank (``mode=hybrid``)."""
+    hits = service.search(ctx.nd, ctx.semantic, q, mode.value, limit)
+    items = [
+        shapes.article_item(h.article) | {"score": h.score, "matchedBy": list(h.matched_by)} for h in hits
+    ]
+    return {"mode": mode.value, "items": items}
+
+
+def health(ctx: Ctx) -> dict[str, Any]:
+    """Liveness and the store's reachability (a 503 problem when the database does not answer)."""
+    store = ctx.nd.store
+    return {"status": "ok", "articles": store.count_articles(), "sources": len(store.list_sources())}

@@ -1,0 +1,30 @@
+"""What every request handler can reach: the facade and the API's own long-lived helpers.
+
+One :class:`ApiContext` is built by ``create_app`` and kept on ``app.state``; handlers get it through the
+:func:`api_context` dependency, so nothing in the API reads a global or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from ..app import Newsdesk
+from .ratelimit import RateLimiter
+from .service import SemanticSearch
+
+STATE_KEY = "newsdesk_api"
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    nd: Newsdesk
+    limiter: RateLimiter
+    semantic: SemanticSearch
+    public_read: bool
+
+
+def api_context(request: Request) -> ApiContext:
+    context: ApiContext = getattr(request.app.state, STATE_KEY)
+    return context

@@ -1,0 +1,86 @@
+"""Non-JSON outputs: RSS / Atom / JSON Feed of published records, and cached images."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path as FilePath
+
+from fastapi import HTTPException, Request
+from fastapi.responses import FileResponse, Response
+
+from ..model import Article, now
+from ..publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
+from . import service
+from .params import Ctx
+
+Renderer = Callable[[Sequence[Article], FeedInfo], bytes]
+FEEDS: dict[str, tuple[Renderer, str]] = {
+    "rss": (render_rss, "application/rss+xml; charset=utf-8"),
+    "atom": (render_atom, "application/atom+xml; charset=utf-8"),
+    "json": (render_json_feed, "application/feed+json; charset=utf-8"),
+}
+ALL = "all"
+FEED_MAX_AGE_S = 300  # = the shortest poll interval (settings.poll_min_interval default): nothing is newer
+IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"  # content-addressed: the bytes never change
+IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".bmp": "image/bmp",
+}
+FEED_LANGUAGE = "en"
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def get_feed(request: Request, ctx: Ctx, name: str) -> Response:
+    """``{topic}.rss|.atom|.json`` — the topic by name or slug (``ai-in-finance``), or ``all``."""
+    stem, _, ext = name.rpartition(".")
+    if ext not in FEEDS or not stem:
+        raise HTTPException(404, "feeds are <topic>.rss, <topic>.atom or <topic>.json")
+    topic = None
+    if stem != ALL:
+        found = service.find_topic(ctx.nd.taxonomy, stem)
+        if found is None:
+            raise HTTPException(404, f"no such topic: {stem}")
+        topic = found.name
+    articles = service.feed_articles(ctx.nd, topic)
+    render, media_type = FEEDS[ext]
+    body = render(articles, _info(request, topic, articles))
+    return Response(
+        body, media_type=media_type, headers={"Cache-Control": f"public, max-age={FEED_MAX_AGE_S}"}
+    )
+
+
+def _info(request: Request, topic: str | None, articles: Sequence[Article]) -> FeedInfo:
+    dates = [d for a in articles if (d := a.published_at or a.first_seen_at) is not None]
+    title = f"newsdesk — {topic}" if topic else "newsdesk — all published articles"
+    return FeedInfo(
+        title=title,
+        site_url=str(request.base_url),
+        feed_url=str(request.url.replace(query=None)),
+        description=f"Published articles on {topic}" if topic else "Every published article",
+        language=FEED_LANGUAGE,
+        updated=max(dates) if dates else now(),
+    )
+
+
+def get_image(ctx: Ctx, sha256: str) -> Response:
+    """The cached original, by the SHA-256 of its bytes."""
+    return _image(ctx.nd.images.path_for(sha256) if SHA256_HEX.fullmatch(sha256) else None, sha256)
+
+
+def get_thumbnail(ctx: Ctx, sha256: str) -> Response:
+    """The cached thumbnail (JPEG), by the SHA-256 of the original's bytes."""
+    return _image(ctx.nd.images.thumbnail_for(sha256) if SHA256_HEX.fullmatch(sha256) else None, sha256)
+
+
+def _image(path: FilePath | None, sha256: str) -> Response:
+    # Only 64 lowercase hex digits ever reach the cache (which checks again before building a path).
+    if path is None:
+        raise HTTPException(404, "no cached image with this SHA-256")
+    media_type = IMAGE_TYPES.get(path.suffix, "application/octet-stream")
+    headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "ETag": f'"{sha256}"'}
+    return FileResponse(path, media_type=media_type, headers=headers)

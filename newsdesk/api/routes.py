@@ -1,0 +1,131 @@
+"""THE route table: every endpoint of the API, its method, handler, the scope it needs, and its shapes.
+
+Scopes (see ``auth.py``): ``open`` needs nothing; ``read`` is open when ``public_read`` is on; ``write``
+and ``admin`` always need a token. Every request that changes state (not GET) spends the token's write
+rate limit. Everything lives under ``/api/v1``; the documented error answers of each route follow from
+its scope, method and path (:func:`_error_responses`), so the OpenAPI document lists each status a route
+can really return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from . import articles, catalog, outputs, sources
+from .auth import OPEN, require
+from .outputs import IMAGE_TYPES
+from .problems import MEDIA_TYPE as PROBLEM_TYPE
+from .schemas import (
+    ArticleDetail,
+    ArticleItem,
+    ArticlePage,
+    DecisionResult,
+    Health,
+    Problem,
+    SearchResult,
+    SecuredText,
+    SourceList,
+    SourceOut,
+    StoryDetail,
+    StoryList,
+    TopicTree,
+)
+from .shapes import API_PREFIX
+
+FEED_TYPES = tuple(media.split(";")[0] for _, media in outputs.FEEDS.values())
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    scope: str  # open | read | write | admin
+    model: type[BaseModel] | None  # the JSON response; None = a non-JSON body of ``media``
+    summary: str
+    tag: str
+    status: int = 200
+    media: tuple[str, ...] = ()
+
+
+# fmt: off
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/health", catalog.health, OPEN, Health, "Liveness and database reachability", "meta"),
+    Route("GET", "/articles", articles.list_articles, "read", ArticlePage, "List articles (filters, cursor pages)", "articles"),
+    Route("GET", "/articles/{article_id}", articles.get_article, "read", ArticleDetail, "One record with related and reasons", "articles"),
+    Route("GET", "/articles/{article_id}/record.md", articles.get_record, "read", None, "The Markdown record file", "articles", media=("text/markdown",)),
+    Route("GET", "/articles/{article_id}/secured", articles.get_secured, "admin", SecuredText, "The decrypted full text", "articles"),
+    Route("POST", "/articles/{article_id}/publish", articles.publish, "write", DecisionResult, "Publish an article", "editorial"),
+    Route("POST", "/articles/{article_id}/reject", articles.reject, "write", DecisionResult, "Reject an article (reason required)", "editorial"),
+    Route("PUT", "/articles/{article_id}/topics", articles.set_topics, "write", ArticleItem, "Replace an article's topics", "editorial"),
+    Route("GET", "/stories", catalog.list_stories, "read", StoryList, "Stories, hottest first", "stories"),
+    Route("GET", "/stories/{story_id}", catalog.get_story, "read", StoryDetail, "One story and its articles", "stories"),
+    Route("GET", "/topics", catalog.list_topics, "read", TopicTree, "The taxonomy with article counts", "topics"),
+    Route("GET", "/search", catalog.search, "read", SearchResult, "Text, semantic or hybrid search", "articles"),
+    Route("GET", "/sources", sources.list_sources, "read", SourceList, "Sources with their poll health", "sources"),
+    Route("POST", "/sources", sources.create_source, "write", SourceOut, "Add a source", "sources", status=201),
+    Route("GET", "/sources/{source_id}", sources.get_source, "read", SourceOut, "One source with its poll health", "sources"),
+    Route("PATCH", "/sources/{source_id}", sources.update_source, "write", SourceOut, "Change a source", "sources"),
+    Route("DELETE", "/sources/{source_id}", sources.delete_source, "write", SourceOut, "Remove a source", "sources"),
+    Route("GET", "/feeds/{name}", outputs.get_feed, "read", None, "Published records as RSS, Atom or JSON Feed", "feeds", media=FEED_TYPES),
+    Route("GET", "/images/{sha256}", outputs.get_image, "read", None, "A cached image", "images", media=tuple(IMAGE_TYPES.values())),
+    Route("GET", "/images/{sha256}/thumb", outputs.get_thumbnail, "read", None, "A cached image's thumbnail", "images", media=("image/jpeg",)),
+)
+# fmt: on
+
+
+def _problem(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problem"}  # "model" puts Problem into the components
+    return {"model": Problem, "description": description, "content": {PROBLEM_TYPE: {"schema": schema}}}
+
+
+def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
+    errors: dict[int | str, dict[str, Any]] = {
+        503: _problem("The database (or the search model) is unavailable")
+    }
+    if route.scope != OPEN:
+        errors[401] = _problem("Missing, malformed, unknown or revoked token")
+        errors[403] = _problem("The token's scope is too low")
+        errors[422] = _problem("A parameter or body field is invalid; `errors` names it")
+    if "{" in route.path:
+        errors[404] = _problem("No such item")
+    if route.method != "GET":
+        errors[413] = _problem("Request body over 1 MB")
+        errors[429] = _problem("Write rate limit reached; see Retry-After")
+    if route.handler in (sources.create_source, sources.update_source):
+        errors[409] = _problem("A source with this URL already exists")
+    if route.handler is articles.get_secured:
+        errors[500] = _problem("The key cannot open the stored payload")
+    return errors
+
+
+def _media_response(route: Route) -> dict[int | str, dict[str, Any]]:
+    content = {m: {"schema": {"type": "string", "format": "binary"}} for m in route.media}
+    return {route.status: {"description": route.summary, "content": content}}
+
+
+def router(*, public_read: bool) -> APIRouter:
+    """An APIRouter (prefix ``/api/v1``) holding every route of :data:`ROUTES`. With ``public_read`` the
+    read routes document the token as optional."""
+    api = APIRouter(prefix=API_PREFIX)
+    for route in ROUTES:
+        responses = _error_responses(route)
+        extra: dict[str, Any] = {"response_model": route.model}
+        if route.model is None:
+            responses |= _media_response(route)
+            extra = {"response_class": Response}
+        if route.scope == "read" and public_read:
+            extra["openapi_extra"] = {"security": [{}, {"HTTPBearer": []}]}  # {} = anonymous is fine
+        guard = [] if route.scope == OPEN else [Depends(require(route.scope, limited=route.method != "GET"))]
+        api.add_api_route(
+            route.path, route.handler, methods=[route.method], dependencies=guard, summary=route.summary,
+            tags=[route.tag], status_code=route.status, responses=responses,
+            operation_id=route.handler.__name__, **extra,
+        )  # fmt: skip
+    return api

@@ -1,0 +1,89 @@
+"""Source endpoints: list, add, read (with poll health), change and remove the places newsdesk polls.
+
+A source that may reach loopback or private addresses (``allowLoopback``) switches the SSRF guard off for
+its URLs, so only an admin token may create one or turn the flag on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import HTTPException, Request
+
+from ..errors import StorageError
+from ..model import Source, is_http_url
+from . import shapes
+from .auth import Principal
+from .params import Ctx, SourceId
+from .problems import FieldInvalid
+from .schemas import SourceCreate, SourcePatch
+
+# Words of the model's ValueError messages (model.Source.__post_init__) → the wire field they concern.
+_MESSAGE_FIELDS = (("url", "url"), ("poll_min_s", "pollMinS"), ("reputation", "reputation"))
+
+
+def list_sources(ctx: Ctx) -> dict[str, Any]:
+    return {"items": [shapes.source(s) for s in ctx.nd.list_sources()]}
+
+
+def get_source(ctx: Ctx, source_id: SourceId) -> dict[str, Any]:
+    return shapes.source(ctx.nd.store.get_source(source_id))
+
+
+def create_source(request: Request, ctx: Ctx, body: SourceCreate) -> dict[str, Any]:
+    """Register a source; 409 when its URL is already registered."""
+    values = body.model_dump(by_alias=False)
+    _check(request, ctx, values)
+    return shapes.source(ctx.nd.add_source(_build(Source, values)))
+
+
+def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourcePatch) -> dict[str, Any]:
+    """Change the fields sent (others keep their values); the poll health is left alone."""
+    current = ctx.nd.store.get_source(source_id)
+    changes = body.model_dump(exclude_unset=True, by_alias=False)
+    if changes.get("url") is None:
+        changes.pop("url", None)
+    _check(request, ctx, changes)
+    if "url" in changes and changes["url"] != current.url and _exists(ctx, changes["url"]):
+        raise StorageError(f"source already exists: {changes['url']}")
+    updated = _build(lambda **v: dataclasses.replace(current, **v), changes)
+    return shapes.source(ctx.nd.store.update_source(source_id, updated))
+
+
+def delete_source(ctx: Ctx, source_id: SourceId) -> dict[str, Any]:
+    """Remove a source; its articles stay (their ``sourceId`` becomes null)."""
+    return shapes.source(ctx.nd.remove_source(source_id))
+
+
+def _check(request: Request, ctx: Ctx, values: dict[str, Any]) -> None:
+    if "url" in values and not is_http_url(values["url"]):
+        raise FieldInvalid("url", "must be an absolute http(s) URL with a host", "body")
+    known = {t.name for t in ctx.nd.taxonomy.topics}
+    for index, name in enumerate(values.get("topics") or ()):
+        if name not in known:
+            raise FieldInvalid(f"topics.{index}", f"unknown topic {name!r}", "body")
+    who: Principal | None = getattr(request.state, "principal", None)
+    if values.get("allow_loopback") and (who is None or not who.allows("admin")):
+        raise HTTPException(403, "only an admin token may let a source reach loopback/private addresses")
+
+
+def _build(factory: Any, values: dict[str, Any]) -> Source:
+    """Make the Source; the model's own checks (URL, poll bounds, reputation) become a 422 naming the field."""
+    values = dict(values)
+    if "topics" in values:
+        values["topics"] = tuple(values["topics"])
+    try:
+        built: Source = factory(**values)
+    except ValueError as e:
+        field = next((wire for word, wire in _MESSAGE_FIELDS if word in str(e)), "body")
+        raise FieldInvalid(field, str(e), "body") from e
+    return built
+
+
+def _exists(ctx: Ctx, url: str) -> bool:
+    try:
+        ctx.nd.store.get_source(url)
+    except StorageError:
+        return False
+    return True
