@@ -40,6 +40,7 @@ out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
+DEMO_RULES = ["reject: quality < 25", 'publish: quality >= 60 and heat >= 0 and "AI" in topics']
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Settings file (default ./newsdesk.toml).")
@@ -305,6 +306,9 @@ def demo(
     from .demo import DemoSite
 
     settings = settings_from(config)
+    if not settings.publish_rules:
+        settings = settings.with_values(publish_rules=DEMO_RULES)
+        out.print(f"publish rules (demo default): {'; '.join(DEMO_RULES)}", highlight=False)
     with DemoSite() as site:
         out.print(f"demo site on http://127.0.0.1:{site.port} ({len(site.resolve_map())} sites)")
         with Newsdesk(settings, resolve=site.resolve_map()) as nd:

@@ -1,0 +1,575 @@
+"""The web UI's routes: server-rendered pages over the library facade, in-process (no HTTP to the API).
+
+Every page is a thin handler: read the request, call the facade or :mod:`.queries`, render a template.
+Actions (publish, reject, fix topics, add/remove a source) are plain HTML form POSTs that need an editor
+session and a matching CSRF token (:mod:`.session`); after one, the browser is redirected (303) back to
+the page it came from, so a reload never repeats an action.
+
+Wiring: ``create_app(nd)`` in the API includes :data:`router` and calls :func:`mount_static`. The router
+finds the facade on ``app.state`` — the API's context (``app.state.newsdesk_api.nd``) or, in a web-only
+app, ``app.state.newsdesk`` (see :func:`create_web_app`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from ..app import Editorial, Newsdesk, Tokens
+from ..errors import NewsdeskError, StorageError
+from ..extract.images import SHA256_RE
+from ..fetch.client import Fetcher
+from ..model import Article, Source, is_http_url
+from ..pipeline import fetch_policy
+from ..store import ArticleQuery
+from . import queries
+from .addsource import find_feed
+from .charts import stacked_bars
+from .session import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    EDITOR_SCOPES,
+    SESSION_COOKIE,
+    SESSION_TTL_S,
+    Editor,
+    Signer,
+    csrf_matches,
+    csrf_valid,
+    new_csrf,
+    read_session,
+    session_value,
+)
+from .views import STATIC, environment
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "newsdesk_web"
+HOT_STORIES = 8  # front-page stories: one screen of cards on a laptop
+LATEST = 20  # articles per list page
+REVIEW_PAGE = 25  # review cards per page: j/k through a page takes about a minute
+SEARCH_LIMIT = 30
+STATS_DAYS = 14  # default chart window: two weeks shows weekday rhythm without crowding the labels
+STATS_MAX_DAYS = 90
+STATS_SERIES = 8  # topics drawn; one colour each (the palette has eight)
+SEARCH_MODES = ("text", "semantic", "hybrid")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""No inline script or style at all: even if a hostile title slipped past escaping, it could not run."""
+
+router = APIRouter(include_in_schema=False)
+_context_lock = threading.Lock()
+
+
+@dataclass
+class WebContext:
+    """What every page handler needs; one per app, created on first use."""
+
+    nd: Newsdesk
+    signer: Signer
+    semantic: Any = None  # the API's SemanticSearch when the API is mounted; None = text search only
+    templates: jinja2.Environment = field(default_factory=environment)
+
+    @property
+    def has_api(self) -> bool:
+        return self.semantic is not None
+
+
+def web_context(request: Request) -> WebContext:
+    """This app's :class:`WebContext`, built from ``app.state`` on first use."""
+    state = request.app.state
+    context: WebContext | None = getattr(state, STATE_KEY, None)
+    if context is not None:
+        return context
+    with _context_lock:
+        context = getattr(state, STATE_KEY, None)
+        if context is None:
+            api = getattr(state, "newsdesk_api", None)
+            nd = getattr(api, "nd", None) or getattr(state, "newsdesk", None)
+            if not isinstance(nd, Newsdesk):
+                raise RuntimeError("the web UI needs app.state.newsdesk (or the API context) to be set")
+            context = WebContext(nd, Signer.random(), getattr(api, "semantic", None))
+            setattr(state, STATE_KEY, context)
+    return context
+
+
+Web = Annotated[WebContext, Depends(web_context)]
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve the UI's CSS and JS at ``/static``."""
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+def create_web_app(nd: Newsdesk) -> FastAPI:
+    """The UI alone (no API): for tests and for running the UI without the API."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.newsdesk = nd
+    app.include_router(router)
+    mount_static(app)
+    return app
+
+
+# --------------------------------------------------------------------------------------- rendering
+
+
+def _editor(request: Request, web: WebContext) -> Editor | None:
+    return read_session(web.signer, request.cookies.get(SESSION_COOKIE), time.time())
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def render(request: Request, web: WebContext, name: str, *, status: int = 200, **data: Any) -> HTMLResponse:
+    """Render a page: adds the signed-in editor, the CSRF token (set as a cookie when missing) and the
+    security headers every page carries."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    token = cookie if cookie and csrf_valid(web.signer, cookie) else new_csrf(web.signer)
+    page = web.templates.get_template(name).render(
+        request=request,
+        editor=_editor(request, web),
+        csrf=token,
+        csrf_field=CSRF_FIELD,
+        has_api=web.has_api,
+        path=request.url.path,
+        **data,
+    )
+    response = HTMLResponse(page, status_code=status)
+    if token != cookie:
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/"
+        )
+    _headers(response)
+    return response
+
+
+def _headers(response: Response) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+
+
+def error_page(request: Request, web: WebContext, status: int, title: str, detail: str) -> HTMLResponse:
+    return render(request, web, "error.html", status=status, code=status, title=title, detail=detail)
+
+
+def _back(to: str) -> RedirectResponse:
+    return RedirectResponse(to, status_code=303)
+
+
+def _local(path: str | None, default: str) -> str:
+    """``path`` when it is a path on this site, else ``default`` (no open redirects via ``next``)."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return default
+
+
+class _Denied(Exception):
+    def __init__(self, response: HTMLResponse) -> None:
+        self.response = response
+
+
+def _require_editor(request: Request, web: WebContext, submitted: str | None) -> Editor:
+    """The editor behind a form POST; raises :class:`_Denied` (with the page to show) when the CSRF
+    token does not match, nobody is signed in, or their token was revoked since."""
+    if not csrf_matches(web.signer, request.cookies.get(CSRF_COOKIE), submitted):
+        detail = "The form's security token is missing or stale. Reload the page and try again."
+        raise _Denied(error_page(request, web, 403, "Form expired", detail))
+    editor = _editor(request, web)
+    if editor is None or not queries.token_live(web.nd.store, editor.token_id):
+        detail = "Sign in with an editor token (scope write or admin) to do this."
+        raise _Denied(error_page(request, web, 401, "Sign in required", detail))
+    return editor
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+@router.get("/", response_class=HTMLResponse)
+def front(request: Request, web: Web, cursor: str | None = None) -> HTMLResponse:
+    nd = web.nd
+    stories = queries.hot_stories(nd.store, HOT_STORIES) if cursor is None else []
+    try:
+        latest = nd.articles(ArticleQuery(limit=LATEST, cursor=cursor))
+    except StorageError as e:
+        return error_page(request, web, 400, "Bad page link", str(e))
+    tree = queries.topic_tree(nd.taxonomy, nd.store.topic_counts())
+    return render(request, web, "front.html", stories=stories, latest=latest, tree=tree)
+
+
+@router.get("/topics", response_class=HTMLResponse)
+def topics(request: Request, web: Web) -> HTMLResponse:
+    tree = queries.topic_tree(web.nd.taxonomy, web.nd.store.topic_counts())
+    return render(request, web, "topics.html", tree=tree, current=None)
+
+
+@router.get("/topics/{name}", response_class=HTMLResponse)
+def topic(request: Request, web: Web, name: str, cursor: str | None = None) -> HTMLResponse:
+    nd = web.nd
+    found = queries.find_topic(nd.taxonomy, name)
+    if found is None:
+        return error_page(request, web, 404, "No such topic", f"The taxonomy has no topic called “{name}”.")
+    try:
+        latest = nd.articles(ArticleQuery(topic=found.name, limit=LATEST, cursor=cursor))
+    except StorageError as e:
+        return error_page(request, web, 400, "Bad page link", str(e))
+    published = nd.articles(ArticleQuery(topic=found.name, published=True, limit=LATEST)).items
+    counts = nd.store.topic_counts()
+    return render(
+        request,
+        web,
+        "topic.html",
+        topic=found,
+        ancestors=nd.taxonomy.ancestors(found.name),
+        children=_children(web, found.name, counts),
+        tree=queries.topic_tree(nd.taxonomy, counts),
+        current=found.name,
+        latest=latest,
+        published=published,
+        count=counts.get(found.name, 0),
+    )
+
+
+def _children(web: WebContext, name: str, counts: dict[str, int]) -> list[tuple[str, int]]:
+    return [(c.name, counts.get(c.name, 0)) for c in web.nd.taxonomy.children(name)]
+
+
+@router.get("/articles/{key}", response_class=HTMLResponse)
+def article(request: Request, web: Web, key: str) -> HTMLResponse:
+    nd = web.nd
+    try:
+        found = nd.article(int(key)) if key.isdigit() else None
+    except StorageError:
+        found = None
+    if found is None or found.id is None:
+        return error_page(request, web, 404, "No such article", f"There is no article with id “{key}”.")
+    return render(
+        request,
+        web,
+        "article.html",
+        a=found,
+        alternates=nd.store.alternates(found.id),
+        siblings=queries.story_siblings(nd.store, found),
+        decisions=nd.store.decisions(found.id),
+        story=_story(web, found),
+        topic_names=[t.name for t in nd.taxonomy.topics],
+    )
+
+
+def _story(web: WebContext, found: Article) -> Any:
+    if found.story_id is None:
+        return None
+    try:
+        return web.nd.store.get_story(found.story_id)
+    except StorageError:
+        return None
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, web: Web, q: str = "", mode: str = "text") -> HTMLResponse:
+    mode = mode if mode in SEARCH_MODES and web.has_api else "text"
+    hits, note = _search(web, q.strip(), mode) if q.strip() else ([], None)
+    modes = SEARCH_MODES if web.has_api else ("text",)
+    return render(request, web, "search.html", q=q, mode=mode, modes=modes, hits=hits, note=note)
+
+
+def _search(
+    web: WebContext, q: str, mode: str
+) -> tuple[list[tuple[Article, float, tuple[str, ...]]], str | None]:
+    """Hits as ``(article, score, matched by)``. Semantic modes need the embedding model; when it cannot
+    load, the page falls back to text search and says so."""
+    if mode != "text":
+        try:
+            from ..api.service import search as api_search
+
+            return [
+                (h.article, h.score, h.matched_by)
+                for h in api_search(web.nd, web.semantic, q, mode, SEARCH_LIMIT)
+            ], None
+        except (NewsdeskError, OSError) as e:  # model files missing or unreadable
+            note = f"{mode} search is unavailable ({e}); showing text matches."
+            return _text_hits(web, q), note
+    return _text_hits(web, q), None
+
+
+def _text_hits(web: WebContext, q: str) -> list[tuple[Article, float, tuple[str, ...]]]:
+    return [(a, score, ("text",)) for a, score in web.nd.store.search(q, limit=SEARCH_LIMIT)]
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats(request: Request, web: Web, days: int = STATS_DAYS, parent: str = "") -> HTMLResponse:
+    nd = web.nd
+    days = max(1, min(days, STATS_MAX_DAYS))
+    counts = nd.store.topic_counts()
+    group = queries.find_topic(nd.taxonomy, parent) if parent else None
+    members = nd.taxonomy.children(group.name if group else None)
+    names = sorted((t.name for t in members), key=lambda n: -counts.get(n, 0))[:STATS_SERIES]
+    daily = queries.daily_topic_counts(nd, names, days=days, end=datetime.now(UTC).date())
+    chart = stacked_bars(daily.days, daily.series)
+    return render(
+        request,
+        web,
+        "stats.html",
+        daily=daily,
+        chart=chart,
+        days=days,
+        group=group,
+        parents=[t for t in nd.taxonomy.topics if nd.taxonomy.children(t.name)],
+        counts=counts,
+        total=nd.store.count_articles(),
+        sources=len(nd.list_sources()),
+        tree=queries.topic_tree(nd.taxonomy, counts),
+    )
+
+
+# ---------------------------------------------------------------------------------------- sessions
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, web: Web, next: str = "/review") -> HTMLResponse:
+    return render(request, web, "login.html", next=_local(next, "/review"), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    web: Web,
+    token: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/review",
+) -> Response:
+    target = _local(next, "/review")
+    if not csrf_matches(web.signer, request.cookies.get(CSRF_COOKIE), csrf_token):
+        return error_page(request, web, 403, "Form expired", "Reload the sign-in page and try again.")
+    row = Tokens(web.nd).verify(token.strip())
+    if row is None or row["scope"] not in EDITOR_SCOPES:
+        error = (
+            "That token is not valid."
+            if row is None
+            else "That token is read-only; editors need write or admin."
+        )
+        return render(request, web, "login.html", status=401, next=target, error=error)
+    response = _back(target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(web.signer, row, time.time()),
+        max_age=SESSION_TTL_S,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+    )
+    log.info("editor signed in", extra={"token_id": row["id"], "token_name": row["name"]})
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, web: Web, csrf_token: Annotated[str, Form()] = "") -> Response:
+    if not csrf_matches(web.signer, request.cookies.get(CSRF_COOKIE), csrf_token):
+        return error_page(request, web, 403, "Form expired", "Reload the page and try again.")
+    response = _back("/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ------------------------------------------------------------------------------------------ review
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review(request: Request, web: Web, cursor: str | None = None, done: str = "", id: int = 0) -> Response:
+    if _editor(request, web) is None:
+        return _back("/login?next=" + quote("/review"))
+    try:
+        page = Editorial(web.nd).queue(limit=REVIEW_PAGE, cursor=cursor)
+    except StorageError as e:
+        return error_page(request, web, 400, "Bad page link", str(e))
+    flash = _flash(web, done, id)
+    return render(
+        request,
+        web,
+        "review.html",
+        page=page,
+        flash=flash,
+        topics=web.nd.taxonomy.topics,
+        depth=web.nd.taxonomy.depth,
+    )
+
+
+def _flash(web: WebContext, done: str, article_id: int) -> str | None:
+    """The confirmation after an action, rebuilt from the store (never echoed from the query string)."""
+    verbs = {
+        "publish": "Published",
+        "reject": "Rejected",
+        "topics": "Updated topics of",
+        "noop": "Already done:",
+    }
+    if done not in verbs or not article_id:
+        return None
+    try:
+        title = web.nd.store.get_article(article_id).title
+    except StorageError:
+        return None
+    return f"{verbs[done]} “{title}”"
+
+
+def _review_target(next_page: str | None, done: str, article_id: int) -> str:
+    base = _local(next_page, "/review")
+    if base.startswith("/review"):
+        return f"/review?done={done}&id={article_id}"
+    return base
+
+
+@router.post("/review/{article_id}/publish")
+def publish(
+    request: Request,
+    web: Web,
+    article_id: int,
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/review",
+) -> Response:
+    return _act(request, web, csrf_token, article_id, next, "publish", "")
+
+
+@router.post("/review/{article_id}/reject")
+def reject(
+    request: Request,
+    web: Web,
+    article_id: int,
+    csrf_token: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/review",
+) -> Response:
+    if not reason.strip():
+        return error_page(
+            request, web, 400, "Reason needed", "Say why the article is rejected; it trains the models."
+        )
+    return _act(request, web, csrf_token, article_id, next, "reject", reason.strip())
+
+
+def _act(
+    request: Request, web: Web, token: str, article_id: int, next_page: str, action: str, reason: str
+) -> Response:
+    try:
+        editor = _require_editor(request, web, token)
+        editorial = Editorial(web.nd)
+        move = editorial.publish if action == "publish" else editorial.reject
+        changed = move(article_id, actor=editor.actor, reason=reason)
+    except _Denied as denied:
+        return denied.response
+    except StorageError:
+        return error_page(request, web, 404, "No such article", f"There is no article with id {article_id}.")
+    log.info("editor decision", extra={"article_id": article_id, "action": action, "changed": changed})
+    return _back(_review_target(next_page, action if changed else "noop", article_id))
+
+
+@router.post("/review/{article_id}/topics")
+def set_topics(
+    request: Request,
+    web: Web,
+    article_id: int,
+    csrf_token: Annotated[str, Form()] = "",
+    topic: Annotated[list[str] | None, Form()] = None,
+    next: Annotated[str, Form()] = "/review",
+) -> Response:
+    try:
+        editor = _require_editor(request, web, csrf_token)
+        Editorial(web.nd).set_topics(article_id, topic or [], actor=editor.actor, reason="fixed in review")
+    except _Denied as denied:
+        return denied.response
+    except StorageError:
+        return error_page(request, web, 404, "No such article", f"There is no article with id {article_id}.")
+    except NewsdeskError as e:
+        return error_page(request, web, 400, "Topics not changed", str(e))
+    return _back(_review_target(next, "topics", article_id))
+
+
+# ----------------------------------------------------------------------------------------- sources
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources(request: Request, web: Web, added: int = 0) -> HTMLResponse:
+    views = queries.source_health(web.nd)
+    just_added = next((v.source for v in views if v.source.id == added), None)
+    return render(request, web, "sources.html", views=views, added=just_added, error=None, url="")
+
+
+@router.post("/sources", response_class=HTMLResponse)
+async def add_source(
+    request: Request,
+    web: Web,
+    url: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        await run_in_threadpool(_require_editor, request, web, csrf_token)
+    except _Denied as denied:
+        return denied.response
+    url = url.strip()
+    error, source = await _discover_and_add(web, url, name.strip())
+    if source is None:
+        views = await run_in_threadpool(queries.source_health, web.nd)
+        return render(request, web, "sources.html", status=422, views=views, added=None, error=error, url=url)
+    return _back(f"/sources?added={source.id}")
+
+
+async def _discover_and_add(web: WebContext, url: str, name: str) -> tuple[str | None, Source | None]:
+    if not is_http_url(url):
+        return "Enter a full http(s) address, like https://example.com/ or its feed URL.", None
+    try:
+        async with Fetcher(fetch_policy(web.nd.settings, web.nd.resolve)) as fetcher:
+            found = await find_feed(url, fetcher)
+        source = Source(url=found.url, kind=found.kind, name=name or found.title)
+        return None, await run_in_threadpool(web.nd.add_source, source)
+    except NewsdeskError as e:
+        log.info("source not added", extra={"url": url, "error_kind": e.kind})
+        return str(e), None
+
+
+@router.post("/sources/{source_id}/remove")
+def remove_source(
+    request: Request, web: Web, source_id: int, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        _require_editor(request, web, csrf_token)
+        web.nd.remove_source(source_id)
+    except _Denied as denied:
+        return denied.response
+    except StorageError:
+        return error_page(request, web, 404, "No such source", f"There is no source with id {source_id}.")
+    return _back("/sources")
+
+
+# ------------------------------------------------------------------------------------------ images
+# The API serves images under /api/v1/images, behind its read-token policy; the pages need them
+# same-origin and without a token whatever that policy is, so the UI serves the cache itself.
+
+
+@router.get("/images/{sha256}/thumb")
+def thumbnail(request: Request, web: Web, sha256: str) -> Response:
+    path = web.nd.images.thumbnail_for(sha256)
+    if path is None:
+        return error_page(request, web, 404, "No such image", "That image is not in the cache.")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+@router.get("/images/{sha256}")
+def image(request: Request, web: Web, sha256: str) -> Response:
+    path = web.nd.images.path_for(sha256) if SHA256_RE.fullmatch(sha256) else None
+    if path is None:
+        return error_page(request, web, 404, "No such image", "That image is not in the cache.")
+    return FileResponse(path)

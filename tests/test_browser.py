@@ -1,0 +1,243 @@
+"""The web UI in a real browser: Debian's chromium, headless, driven by Playwright, against uvicorn on
+127.0.0.1. Never downloads a browser: the executable comes from ``NEWSDESK_TEST_CHROMIUM`` or
+``/usr/bin/chromium`` (``apt-get install chromium``); without it the tests skip, unless
+``NEWSDESK_REQUIRE_SERVICES=1`` (CI), where a missing browser fails.
+
+Screenshots of the main pages go to ``tmp_path``; set ``NEWSDESK_SCREENSHOT_DIR=docs/screenshots`` to
+refresh the documentation's, and ``NEWSDESK_SCREENSHOT_DATA=<data dir>`` (e.g. the ``.newsdesk`` folder
+``newsdesk demo`` made) to take them over real demo data instead of the test seed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from newsdesk.app import Newsdesk, Tokens
+from newsdesk.config import load_settings
+from newsdesk.web.routes import create_web_app
+from tests.test_web import HOSTILE_SCRIPT, seed
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("NEWSDESK_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1360, "height": 900}  # a 14-inch laptop: what an editor reviews on
+START_TIMEOUT_S = 10.0
+HAS_API = importlib.util.find_spec("newsdesk.api.app") is not None
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("NEWSDESK_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"chromium not found at {CHROMIUM} and NEWSDESK_REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip(
+        f"chromium not found at {CHROMIUM}: apt-get install chromium, or set NEWSDESK_TEST_CHROMIUM",
+        allow_module_level=True,
+    )
+
+
+def make_app(nd: Newsdesk) -> FastAPI:
+    """The whole app (API + UI) when the API package is there, else the UI alone."""
+    if HAS_API:
+        from newsdesk.api.app import create_app
+
+        return create_app(nd)
+    return create_web_app(nd)
+
+
+@dataclass
+class Live:
+    base: str
+    nd: Newsdesk
+    token: str
+    ids: dict[str, int]
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+class Server:
+    """uvicorn on 127.0.0.1, port 0, in a daemon thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=START_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_sync.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    data = seed(tmp_path / "nd")
+    with Server(make_app(data.nd)) as base:
+        yield Live(base, data.nd, data.write_token, data.ids)
+    data.nd.close()
+
+
+@pytest.fixture
+def page(browser: object, live: Live) -> Iterator[object]:
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    yield tab
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def sign_in(page: object, live: Live, then: str = "/review") -> None:
+    page.goto(live.url("/login?next=" + then))  # type: ignore[attr-defined]
+    page.fill("#token", live.token)  # type: ignore[attr-defined]
+    page.click("form.stack button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(live.url(then))  # type: ignore[attr-defined]
+
+
+def test_browse_front_search_and_related(page: object, live: Live) -> None:
+    p: playwright_sync.Page = page  # type: ignore[assignment]
+    p.goto(live.url("/"))
+    story = p.locator(".story.lead")
+    playwright_sync.expect(story).to_contain_text("Central bank holds rates, signals cuts next year")
+    playwright_sync.expect(story).to_contain_text("The Business Courier")
+    p.fill(".topsearch input[name=q]", "central bank")
+    p.press(".topsearch input[name=q]", "Enter")
+    p.wait_for_url("**/search?q=central+bank")
+    p.click("text=Central bank holds rates, signals cuts next year")
+    p.wait_for_url(live.url(f"/articles/{live.ids['rates']}"))
+    related = p.locator("#related .related-card")
+    playwright_sync.expect(related.first).to_contain_text("Banks put AI models under audit")
+    related.first.click()
+    p.wait_for_url(live.url(f"/articles/{live.ids['ai']}"))
+    playwright_sync.expect(p.locator("h1")).to_have_text("Banks put AI models under audit")
+
+
+def test_publish_from_the_review_queue_with_the_keyboard(page: object, live: Live) -> None:
+    p: playwright_sync.Page = page  # type: ignore[assignment]
+    p.goto(live.url("/review"))
+    p.wait_for_url("**/login?next=/review")
+    sign_in(p, live)
+    cards = p.locator(".review-card")
+    playwright_sync.expect(cards.first).to_have_attribute("aria-current", "true")
+    p.keyboard.press("j")  # newest first: the hostile article, then the rates story
+    playwright_sync.expect(cards.nth(1)).to_have_attribute("aria-current", "true")
+    playwright_sync.expect(cards.nth(1)).to_contain_text("Central bank holds rates")
+    p.keyboard.press("p")
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Published “Central bank holds rates")
+    assert live.nd.store.get_article(live.ids["rates"]).published
+    p.goto(live.url("/topics/rates"))
+    playwright_sync.expect(p.locator(".published-list")).to_contain_text("Central bank holds rates")
+    if HAS_API:
+        feed = p.request.get(live.url("/api/v1/feeds/rates.rss"))
+        assert feed.ok and "Central bank holds rates, signals cuts next year" in feed.text()
+
+
+def test_reject_and_fix_topics_with_the_keyboard(page: object, live: Live) -> None:
+    p: playwright_sync.Page = page  # type: ignore[assignment]
+    sign_in(p, live)
+    p.keyboard.press("k")  # stays on the first card
+    p.keyboard.press("r")
+    reason = p.locator(".review-card[aria-current=true] input[name=reason]")
+    playwright_sync.expect(reason).to_be_focused()
+    reason.type("off-topic: test fixture")  # the "r"/"t"/"p" typed here must not trigger shortcuts
+    reason.press("Enter")
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Rejected")
+    assert live.nd.store.get_article(live.ids["hostile"]).review_state == "rejected"
+    p.keyboard.press("t")
+    panel = p.locator(".review-card[aria-current=true] .topics-panel")
+    playwright_sync.expect(panel).to_have_attribute("open", "")
+    panel.locator("input[value='Crypto']").check()
+    panel.locator("button[type=submit]").click()
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Updated topics")
+    assert "Crypto" in live.nd.store.get_article(live.ids["rates"]).topics
+
+
+def test_hostile_html_does_not_execute(page: object, live: Live) -> None:
+    p: playwright_sync.Page = page  # type: ignore[assignment]
+    sign_in(p, live)
+    for path in (
+        "/",
+        f"/articles/{live.ids['hostile']}",
+        "/search?q=breaking",
+        "/review",
+        "/topics/payments",
+    ):
+        p.goto(live.url(path))
+        assert p.evaluate("typeof window.__pwned") == "undefined", path
+    p.goto(live.url(f"/articles/{live.ids['hostile']}"))
+    playwright_sync.expect(p.locator("h1")).to_contain_text(HOSTILE_SCRIPT)  # shown as text
+
+
+def test_screenshots_of_the_main_pages(browser: object, tmp_path: Path) -> None:
+    """Screenshots of front, article, review, sources and stats; see the module docstring for where."""
+    target = Path(os.environ.get("NEWSDESK_SCREENSHOT_DIR") or tmp_path / "shots")
+    target.mkdir(parents=True, exist_ok=True)
+    nd, token, article_id = _screenshot_data(tmp_path)
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
+    with Server(make_app(nd)) as base:
+        p = context.new_page()
+        sign_in(p, Live(base, nd, token, {}))
+        for name, path in (
+            ("front", "/"),
+            ("article", f"/articles/{article_id}"),
+            ("review", "/review"),
+            ("sources", "/sources"),
+            ("stats", "/stats"),
+        ):
+            p.goto(base + path)
+            p.screenshot(path=str(target / f"{name}.png"), full_page=name not in ("front", "review"))
+            assert (target / f"{name}.png").stat().st_size > 10_000, name
+    context.close()
+    nd.close()
+
+
+def _screenshot_data(tmp_path: Path) -> tuple[Newsdesk, str, int]:
+    """(newsdesk, write token, the article to show): a copy of the demo data when given, else the seed."""
+    demo = os.environ.get("NEWSDESK_SCREENSHOT_DATA")
+    if not demo:
+        data = seed(tmp_path / "nd")
+        return data.nd, data.write_token, data.ids["rates"]
+    copy = tmp_path / "demo"
+    shutil.copytree(demo, copy)
+    nd = Newsdesk(load_settings(env={"NEWSDESK_DATA_DIR": str(copy), "NEWSDESK_ENCRYPT": "0"}))
+    _, token = Tokens(nd).create("maria", "write")
+    story = nd.store.list_stories(limit=1)[0]
+    assert story.id is not None
+    lead = max(nd.store.story_articles(story.id), key=lambda a: len(nd.store.related_refs(a.id or 0)))
+    assert lead.id is not None
+    return nd, token, lead.id

@@ -1,0 +1,434 @@
+"""The web UI against a real SQLite store: pages render, hostile text stays text, actions need a session
+and a CSRF token, sources are found from a site's URL over loopback HTTP."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+
+from newsdesk.app import Newsdesk, Tokens
+from newsdesk.config import load_settings
+from newsdesk.model import Article, Provider, Reason, Source, Story, TopicScore, now
+from newsdesk.web import charts, session
+from newsdesk.web.routes import create_web_app
+from tests.httpserver import LoopbackServer, Reply
+
+HOSTILE_SCRIPT = "<script>alert(1)</script>"
+HOSTILE_IMG = '<img src=x onerror="window.__pwned=1">'
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Seeded:
+    nd: Newsdesk
+    ids: dict[str, int]
+    story_id: int
+    image_sha: str
+    write_token: str
+    read_token: str
+
+
+def _png(rgb: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (640, 360), rgb).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _article(
+    slug: str, title: str, provider: Provider, topics: tuple[str, ...], hours: int, **extra: object
+) -> Article:
+    url = f"https://{provider.domain}/news/{slug}"
+    scores = tuple(TopicScore(t, 0.8, "zero-shot" if i == 0 else "ancestor") for i, t in enumerate(topics))
+    fields: dict[str, object] = {
+        "excerpt": f"{title} — what happened, who is affected and what comes next.",
+        "published_at": now() - timedelta(hours=hours),
+        "topics": topics,
+        "topic_scores": scores,
+        "quality": 68,
+        "heat": 12,
+        "quality_reasons": (
+            Reason("depth", 15.0, "640 words, 9 paragraphs"),
+            Reason("headline", -4.0, "question headline"),
+        ),
+        "heat_reasons": (Reason("providers", 9.0, "2 providers, 1.6 after decay"),),
+        "text": "First paragraph of the story.\nSecond paragraph with detail.",
+    }
+    fields.update(extra)
+    return Article(
+        title=title, web_url=url, original_url=url + "?utm_source=feed", provider=provider, **fields
+    )  # type: ignore[arg-type]
+
+
+def seed(data_dir: Path, **settings: str) -> Seeded:
+    """A store with two stories' worth of articles, one hostile article, images, related records,
+    a source and two tokens (write, read)."""
+    env = {
+        "NEWSDESK_DATA_DIR": str(data_dir),
+        "NEWSDESK_ENCRYPT": "0",
+        "NEWSDESK_PER_HOST_DELAY": "0",
+        **settings,
+    }
+    nd = Newsdesk(load_settings(env=env))
+    store = nd.store
+    image = nd.images.store("https://cdn.ledger.example/rates.png", _png((37, 99, 235)), "image/png")
+    courier, ledger = (
+        Provider("The Business Courier", "courier.example"),
+        Provider("Ledger Daily", "ledger.example"),
+    )
+    ids = {}
+    for key, article in {
+        "rates": _article(
+            "rates",
+            "Central bank holds rates, signals cuts next year",
+            ledger,
+            ("Rates", "Markets"),
+            2,
+            images=(image,),
+            heat=24,
+        ),
+        "rates2": _article(
+            "rates-2",
+            "Borrowers left waiting as central bank holds",
+            courier,
+            ("Rates", "Markets"),
+            3,
+            heat=24,
+        ),
+        "ai": _article(
+            "ai-audit", "Banks put AI models under audit", courier, ("AI in Finance", "AI"), 5, quality=81
+        ),
+        "hostile": _article(
+            "hostile",
+            f"Breaking {HOSTILE_SCRIPT} {HOSTILE_IMG}",
+            ledger,
+            ("Payments", "Fintech"),
+            1,
+            excerpt=f"Excerpt {HOSTILE_IMG}",
+        ),
+    }.items():
+        ids[key] = store.save_article(article).id
+    story = Story(
+        None,
+        "Central bank holds rates",
+        now() - timedelta(hours=3),
+        now(),
+        size=2,
+        providers=("ledger.example", "courier.example"),
+        heat=24,
+    )
+    story_id = store.create_story(story, None, {})
+    store.update_story_heat(story_id, 24)
+    for key in ("rates", "rates2"):
+        store.save_article(store.get_article(ids[key]).replace(story_id=story_id))
+    store.set_related(ids["rates"], [(ids["ai"], 0.61), (ids["rates2"], 0.55)])
+    nd.add_source(Source(url="https://ledger.example/feed.xml", name="Ledger Daily"))
+    _, write = Tokens(nd).create("maria", "write")
+    _, read = Tokens(nd).create("reader", "read")
+    assert image.sha256 is not None
+    return Seeded(nd, ids, story_id, image.sha256, write, read)
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[Seeded]:
+    data = seed(tmp_path / "nd", NEWSDESK_ALLOW_PRIVATE_NETWORKS="1")
+    yield data
+    data.nd.close()
+
+
+@pytest.fixture
+def client(seeded: Seeded) -> Iterator[TestClient]:
+    with TestClient(create_web_app(seeded.nd)) as c:
+        yield c
+
+
+def csrf_of(client: TestClient, path: str = "/login") -> str:
+    match = CSRF_INPUT.search(client.get(path).text)
+    assert match, f"no CSRF field on {path}"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, token: str) -> None:
+    response = client.post(
+        "/login",
+        data={"token": token, "csrf_token": csrf_of(client), "next": "/review"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+# ------------------------------------------------------------------------------------------- pages
+
+
+def test_every_page_renders(client: TestClient, seeded: Seeded) -> None:
+    pages = [
+        "/",
+        "/topics",
+        "/topics/rates",
+        "/topics/AI in Finance",
+        f"/articles/{seeded.ids['rates']}",
+        "/search?q=central",
+        "/sources",
+        "/stats",
+        "/stats?parent=markets&days=30",
+        "/login",
+    ]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+    sign_in(client, seeded.write_token)
+    assert client.get("/review").status_code == 200
+
+
+def test_front_page_shows_hot_story_with_its_providers(client: TestClient) -> None:
+    html = client.get("/").text
+    hot = html.split('id="latest"')[0]
+    assert "Central bank holds rates, signals cuts next year" in hot
+    assert "The Business Courier" in hot and "Ledger Daily" in hot
+    assert "Borrowers left waiting as central bank holds" in hot
+
+
+def test_article_page_shows_record_fields_and_why(client: TestClient, seeded: Seeded) -> None:
+    html = client.get(f"/articles/{seeded.ids['rates']}").text
+    for text in (
+        "Central bank holds rates, signals cuts next year",
+        "https://ledger.example/news/rates?utm_source=feed",
+        "zero-shot",
+        "ancestor",
+        "640 words, 9 paragraphs",
+        "-4.0",
+        "2 providers, 1.6 after decay",
+        "Banks put AI models under audit",
+        "61% similar",
+        "Borrowers left waiting",
+        f"/images/{seeded.image_sha}",
+    ):
+        assert text in html, text
+
+
+def test_unknown_ids_are_404(client: TestClient) -> None:
+    for path in ("/articles/999999", "/articles/not-a-number", "/topics/no-such-topic"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "text/html" in response.headers["content-type"]
+
+
+def test_search_finds_by_text(client: TestClient) -> None:
+    html = client.get("/search", params={"q": "audit"}).text
+    assert "Banks put AI models under audit" in html
+    assert "Central bank holds rates" not in html.split("results-count")[1]
+
+
+def test_hostile_titles_are_escaped_everywhere(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    for path in (
+        "/",
+        f"/articles/{seeded.ids['hostile']}",
+        "/search?q=breaking",
+        "/review",
+        "/topics/payments",
+    ):
+        html = client.get(path).text
+        assert HOSTILE_SCRIPT not in html, path
+        assert "<img src=x" not in html, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+
+
+def test_images_are_served_from_the_cache(client: TestClient, seeded: Seeded) -> None:
+    thumb = client.get(f"/images/{seeded.image_sha}/thumb")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert client.get(f"/images/{seeded.image_sha}").content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get("/images/" + "0" * 64 + "/thumb").status_code == 404
+    assert client.get("/images/..%2F..%2Fetc/thumb").status_code == 404
+
+
+def test_stats_chart_counts_articles_per_day_per_topic(client: TestClient) -> None:
+    html = client.get("/stats?parent=markets").text
+    assert '<svg class="chart"' in html
+    assert re.search(r"<title>Rates: 2 on \d{4}-\d\d-\d\d</title>", html) or re.search(
+        r"<title>Rates: 1 on", html
+    )
+
+
+# ---------------------------------------------------------------------------------- session, CSRF
+
+
+def test_review_page_needs_sign_in(client: TestClient) -> None:
+    response = client.get("/review", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+def test_session_cookie_is_httponly_and_strict(client: TestClient, seeded: Seeded) -> None:
+    response = client.post(
+        "/login", data={"token": seeded.write_token, "csrf_token": csrf_of(client)}, follow_redirects=False
+    )
+    cookie = next(
+        v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("nd_session=")
+    )
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+
+
+def test_read_only_or_wrong_token_cannot_sign_in(client: TestClient, seeded: Seeded) -> None:
+    for token in (seeded.read_token, "nd_wrong"):
+        response = client.post(
+            "/login", data={"token": token, "csrf_token": csrf_of(client)}, follow_redirects=False
+        )
+        assert response.status_code == 401
+        assert "nd_session" not in response.cookies
+
+
+def test_login_refuses_to_redirect_off_site(client: TestClient, seeded: Seeded) -> None:
+    data = {"token": seeded.write_token, "csrf_token": csrf_of(client), "next": "//evil.example/"}
+    response = client.post("/login", data=data, follow_redirects=False)
+    assert response.headers["location"] == "/review"
+
+
+def test_publish_needs_a_session(client: TestClient, seeded: Seeded) -> None:
+    article_id = seeded.ids["rates"]
+    response = client.post(f"/review/{article_id}/publish", data={"csrf_token": csrf_of(client)})
+    assert response.status_code == 401
+    assert seeded.nd.store.get_article(article_id).review_state == "pending"
+
+
+def test_publish_needs_the_csrf_token(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    article_id = seeded.ids["rates"]
+    forged = session.new_csrf(session.Signer.random())  # well-formed, but not signed by this app
+    for data in ({}, {"csrf_token": "x"}, {"csrf_token": forged}):
+        assert client.post(f"/review/{article_id}/publish", data=data).status_code == 403
+    assert seeded.nd.store.get_article(article_id).review_state == "pending"
+    assert seeded.nd.store.decisions(article_id) == []
+
+
+def test_publish_reject_and_fix_topics(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    store, token = seeded.nd.store, csrf_of(client, "/review")
+    published = client.post(
+        f"/review/{seeded.ids['rates']}/publish", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert published.status_code == 303
+    assert store.get_article(seeded.ids["rates"]).published
+    assert store.decisions(seeded.ids["rates"])[0]["actor"] == "web:maria"
+    assert "Published" in client.get(published.headers["location"]).text
+    no_reason = client.post(f"/review/{seeded.ids['ai']}/reject", data={"csrf_token": token, "reason": " "})
+    assert no_reason.status_code == 400
+    client.post(f"/review/{seeded.ids['ai']}/reject", data={"csrf_token": token, "reason": "off-topic"})
+    assert store.get_article(seeded.ids["ai"]).review_state == "rejected"
+    client.post(f"/review/{seeded.ids['rates2']}/topics", data={"csrf_token": token, "topic": ["Crypto"]})
+    assert store.get_article(seeded.ids["rates2"]).topics == ("Crypto", "Fintech")
+    unknown = client.post(
+        f"/review/{seeded.ids['rates2']}/topics", data={"csrf_token": token, "topic": ["Nope"]}
+    )
+    assert unknown.status_code == 400
+
+
+def test_revoked_token_ends_the_session(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    token = csrf_of(client, "/review")
+    for row in Tokens(seeded.nd).list():
+        Tokens(seeded.nd).revoke(row["id"])
+    assert (
+        client.post(f"/review/{seeded.ids['rates']}/publish", data={"csrf_token": token}).status_code == 401
+    )
+
+
+def test_signer_rejects_tampering_and_expiry() -> None:
+    signer = session.Signer.random()
+    value = session.session_value(signer, {"id": 3, "name": "maria", "scope": "write"}, now_s=1000.0)
+    assert session.read_session(signer, value, 1001.0) == session.Editor(
+        3, "maria", "write", 1000.0 + session.SESSION_TTL_S
+    )
+    assert session.read_session(signer, value, 1000.0 + session.SESSION_TTL_S + 1) is None
+    body, mac = value.split(".")
+    assert session.read_session(signer, body + "x." + mac, 1001.0) is None
+    assert session.read_session(session.Signer.random(), value, 1001.0) is None
+    assert session.read_session(signer, "garbage", 1001.0) is None
+    read_only = session.session_value(signer, {"id": 4, "name": "r", "scope": "read"}, now_s=1000.0)
+    assert session.read_session(signer, read_only, 1001.0) is None
+
+
+# ----------------------------------------------------------------------------------------- sources
+
+
+def _site(feed_path: str = "/news/feed.xml") -> LoopbackServer:
+    rss = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Loop News</title><link>http://x/</link>'
+        b"<item><title>One</title><link>http://x/1</link></item></channel></rss>"
+    )
+    page = f'<html><head><link rel="alternate" type="application/rss+xml" href="{feed_path}"></head></html>'
+    return LoopbackServer(
+        {"/": Reply(body=page.encode()), feed_path: Reply(body=rss, content_type="application/rss+xml")}
+    )
+
+
+def test_add_source_discovers_the_feed_and_remove_it(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    token = csrf_of(client, "/sources")
+    with _site() as site:
+        response = client.post(
+            "/sources", data={"url": site.url("/"), "csrf_token": token}, follow_redirects=False
+        )
+    assert response.status_code == 303
+    added = next(s for s in seeded.nd.list_sources() if s.url.endswith("/news/feed.xml"))
+    assert added.name == "Loop News" and added.kind.value == "feed"
+    assert "Added Loop News" in client.get(response.headers["location"]).text
+    removed = client.post(f"/sources/{added.id}/remove", data={"csrf_token": token}, follow_redirects=False)
+    assert removed.status_code == 303
+    assert all(s.id != added.id for s in seeded.nd.list_sources())
+
+
+def test_add_source_reports_a_site_without_feeds(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    token = csrf_of(client, "/sources")
+    with LoopbackServer({"/": Reply(body=b"<html><body>No feeds here</body></html>")}) as site:
+        response = client.post("/sources", data={"url": site.url("/"), "csrf_token": token})
+    assert response.status_code == 422
+    assert "no feed or sitemap found" in response.text
+    bad = client.post("/sources", data={"url": "javascript:alert(1)", "csrf_token": token})
+    assert bad.status_code == 422 and "full http(s) address" in bad.text
+
+
+def test_add_source_keeps_the_ssrf_guard(tmp_path: Path) -> None:
+    data = seed(tmp_path / "guarded")  # private networks not allowed
+    with TestClient(create_web_app(data.nd)) as c, _site() as site:
+        sign_in(c, data.write_token)
+        response = c.post("/sources", data={"url": site.url("/"), "csrf_token": csrf_of(c, "/sources")})
+    assert response.status_code == 422
+    assert len(data.nd.list_sources()) == 1
+    data.nd.close()
+
+
+def test_source_actions_need_a_session(client: TestClient, seeded: Seeded) -> None:
+    token = csrf_of(client)
+    source_id = seeded.nd.list_sources()[0].id
+    assert client.post(f"/sources/{source_id}/remove", data={"csrf_token": token}).status_code == 401
+    assert client.post("/sources", data={"url": "https://a.example/", "csrf_token": token}).status_code == 401
+    assert len(seeded.nd.list_sources()) == 1
+
+
+# ------------------------------------------------------------------------------------------ charts
+
+
+def test_chart_axis_is_round_and_names_are_escaped() -> None:
+    assert [charts.nice_ceiling(v) for v in (0, 1, 4, 5, 26, 120)] == [4, 4, 4, 8, 40, 200]
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(3)]
+    svg = charts.stacked_bars(days, [("<b>AI</b>", [1, 0, 2]), ("Rates", [3, 1, 0])])
+    assert "<b>" not in svg and "&lt;b&gt;AI&lt;/b&gt;: 2 on 2026-11-03" in svg
+    assert svg.count("<rect") == 4  # zero counts draw nothing
+
+
+def test_search_offers_semantic_modes_only_with_the_api(client: TestClient, seeded: Seeded) -> None:
+    assert 'name="mode"' not in client.get("/search?q=rates").text  # the UI alone: text search only
+    api = pytest.importorskip("newsdesk.api.app")
+    with TestClient(api.create_app(seeded.nd)) as full:
+        html = full.get("/search?q=rates").text
+    assert 'name="mode"' in html and '<option value="hybrid"' in html
