@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/newsdesk demo
+	$(BIN)/newsdesk demo --serve
 
 test: lint typecheck pytest
 
