@@ -394,3 +394,42 @@ def test_bad_resolve_override_is_a_settings_error(target: str) -> None:
 def test_override_forms_are_parsed() -> None:
     assert parse_override("News.Example.", "[::1]:8080") == ("news.example", ("::1", 8080))
     assert parse_override("a.example", "127.0.0.1") == ("a.example", ("127.0.0.1", None))
+
+
+def test_a_get_that_dies_in_transit_is_sent_once_more() -> None:
+    """The first connection is reset without a response; the retry gets the page."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    seen: list[int] = []
+
+    def serve() -> None:
+        for attempt in range(2):
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            seen.append(attempt)
+            if attempt == 0:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                conn.close()  # RST: no response at all
+                continue
+            body = b"<html><body><p>second time lucky</p></body></html>"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def go() -> FetchResult:
+        policy = FetchPolicy(allowed_networks=("127.0.0.0/8",), respect_robots=False, per_host_delay=0)
+        async with Fetcher(policy) as fetcher:
+            return await fetcher.get(f"http://127.0.0.1:{port}/page", expect="html")
+
+    result = asyncio.run(go())
+    assert result.text is not None and "second time lucky" in result.text
+    assert seen == [0, 1]
+    listener.close()

@@ -204,6 +204,11 @@ def _is_text_type(media_type: str) -> bool:
     return media_type.startswith(_TEXT_TYPES) or media_type.endswith(_TEXT_SUFFIXES)
 
 
+TRANSIENT_KINDS = frozenset({"network", "protocol"})  # no usable response arrived
+TRANSIENT_RETRIES = 1  # seen on the demo site under load: a reused keep-alive connection reset once
+TRANSIENT_RETRY_DELAY_S = 0.2
+
+
 def _error_for_exception(error: Exception, url: str) -> FetchError:
     """Map a transport exception to a FetchError with a stable kind."""
     kinds: tuple[tuple[type[Exception], str], ...] = (
@@ -304,7 +309,7 @@ class Fetcher:
         conditional = {"If-None-Match": etag, "If-Modified-Since": last_modified}
         headers = {k: v for k, v in conditional.items() if v} | {"Accept": _ACCEPT[expect]}
         rules = ConnectRules(self.policy.allow_private or allow_private, self._allowed)
-        hop, redirects = await self._follow(url, headers, rules)
+        hop, redirects = await self._follow_retrying(url, headers, rules)
         result = self._result(url, hop, redirects, expect, started)
         if result.not_modified:
             result = _keep_validators(result, etag, last_modified)
@@ -314,6 +319,20 @@ class Fetcher:
                    "duration_ms": round(result.elapsed_ms, 1), "redirects": len(redirects)},
         )  # fmt: skip
         return result
+
+    async def _follow_retrying(
+        self, url: str, headers: dict[str, str], rules: ConnectRules
+    ) -> tuple[_Hop, tuple[str, ...]]:
+        """A GET that died in transit (a keep-alive connection the server had just closed, a reset) is
+        sent once more: it is idempotent, and the failure says nothing about the URL."""
+        for attempt in range(TRANSIENT_RETRIES + 1):
+            try:
+                return await self._follow(url, headers, rules)
+            except FetchError as error:
+                if error.kind not in TRANSIENT_KINDS or attempt == TRANSIENT_RETRIES:
+                    raise
+                await asyncio.sleep(TRANSIENT_RETRY_DELAY_S)
+        raise AssertionError("unreachable")
 
     # -- redirects ----------------------------------------------------------------------------------------
 
