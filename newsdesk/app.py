@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,8 @@ class Newsdesk:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         summary.stages["duration_s"] = round(time.perf_counter() - started, 2)
+        # The run's recorded events are the one truth about its errors, whichever stage recorded them.
+        summary.errors = Counter(e["kind"] for e in self.store.events(run_id=run_id, limit=1_000_000))
         self.store.finish_run(run_id, summary.as_dict())
         return summary
 
@@ -154,7 +157,14 @@ class Newsdesk:
         if self.settings.enrich:
             stages.append(("enrich", lambda: self._enrich(ids, progress)))
         if self.settings.cache_images:
-            stages.append(("images", lambda: finishing.cache_images(self.store, self.images, fetcher, ids)))
+            stages.append(
+                (
+                    "images",
+                    lambda: finishing.cache_images(
+                        self.store, self.images, fetcher, ids, run_id=ingestor.run_id
+                    ),
+                )
+            )
         if self.settings.encrypt:
             stages.append(("seal", lambda: _now(finishing.seal_texts(self.store, self.key_ring, ids))))
         stages.append(("rules", lambda: _now(finishing.apply_rules(self.store, self.rules, ids, now()))))
@@ -163,7 +173,6 @@ class Newsdesk:
             try:
                 summary.stages.update(await stage())
             except NewsdeskError as error:
-                summary.errors[error.kind] += 1
                 self.store.record_event(error.kind, f"{name}: {error}", run_id=ingestor.run_id)
             summary.stages[f"{name}_s"] = round(time.perf_counter() - started, 2)
 

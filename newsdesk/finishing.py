@@ -45,7 +45,7 @@ def key_ring(settings: Settings) -> KeyRing:
 
 
 async def cache_images(
-    store: Store, cache: ImageCache, fetcher: Fetcher, ids: Sequence[int]
+    store: Store, cache: ImageCache, fetcher: Fetcher, ids: Sequence[int], *, run_id: int | None = None
 ) -> dict[str, Any]:
     """Download the images of ``ids`` that are not cached yet; failures stay on the image as its error."""
     allow = {s.id: s.allow_loopback for s in store.list_sources()}
@@ -59,6 +59,9 @@ async def cache_images(
                 continue
             got = await cache.cache(image.url, fetcher, allow_private=allow.get(article.source_id, False))
             counts["images_cached" if got.is_cached else "images_failed"] += 1
+            if got.error:
+                store.record_event("image", got.error, source_id=article.source_id, article_id=article.id,
+                                   url=image.url, run_id=run_id, level="warning")  # fmt: skip
             fresh.append(got)
         if tuple(fresh) != article.images[:IMAGES_PER_ARTICLE]:
             store.save_article(article.replace(images=tuple(fresh)))

@@ -15,6 +15,7 @@ extraction, the CPU-heavy parts, run in a process pool so both cores work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -93,9 +94,17 @@ def fetch_policy(settings: Settings, resolve: dict[str, str] | None = None) -> F
 
 
 def process_pool(workers: int) -> Executor:
-    """Forkserver, not fork: the process already runs threads (asyncio, the demo server)."""
+    """Forkserver, not fork: the process already runs threads (asyncio, the demo server). Workers load
+    the extraction libraries and the language model up front, not on their first page."""
     count = workers or os.cpu_count() or 2
-    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("forkserver"))
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(count, mp_context=context, initializer=_warm_worker)
+
+
+def _warm_worker() -> None:
+    with contextlib.suppress(NewsdeskError):
+        extract("<html><head><title>warm</title></head><body><p>Warm up the models.</p></body></html>",
+                "https://warm.invalid/")  # fmt: skip
 
 
 # Jobs for the process pool: module-level so they pickle.
@@ -103,8 +112,8 @@ def _parse_feed_job(content: bytes, url: str, content_type: str | None) -> Parse
     return parse_feed(content, url, content_type=content_type)
 
 
-def _extract_job(html: str, url: str) -> Extracted:
-    return extract(html, url)
+def _extract_job(html: str, url: str, fast: bool) -> Extracted:
+    return extract(html, url, fast=fast)
 
 
 class Ingestor:
@@ -206,7 +215,9 @@ class Ingestor:
     async def _fetch_page(self, source: Source, url: str) -> PageView:
         try:
             result = await self.fetcher.get(url, allow_private=source.allow_loopback, expect="html")
-            extracted = await self._in_pool(_extract_job, result.text or "", result.url)
+            extracted = await self._in_pool(
+                _extract_job, result.text or "", result.url, self.settings.extract_fast
+            )
             return PageView(
                 result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified
             )
@@ -233,8 +244,8 @@ class Ingestor:
     def _alternate(
         self, known: Article, url: str, source: Source, reason: str, copy: Article | None = None
     ) -> None:
-        if url == known.web_url and known.source_id == source.id:
-            return  # the same entry seen again: nothing new
+        if url in (known.web_url, known.original_url) and known.source_id == source.id:
+            return  # the same entry seen again (a full re-fetch, a resumed run): nothing new
         alternate = Alternate(url, source.id, now(), reason, copy.provider if copy else None)
         assert known.id is not None
         if self.store.add_alternate(known.id, alternate):

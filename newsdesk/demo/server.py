@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -373,6 +374,12 @@ class _Server(ThreadingHTTPServer):
     ) -> None:
         self.site = site
         super().__init__(address, handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (a cancelled run) is not worth a traceback; anything else is."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):

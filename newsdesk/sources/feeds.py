@@ -247,9 +247,11 @@ def _parse_slow(content: bytes, url: str, content_type: str | None, root: str) -
     except Exception as e:  # feedparser promises never to raise; a bug on hostile input still must not escape
         raise ParseError(f"feedparser failed: {type(e).__name__}: {e}"[:300], source_url=url) from e
     version, info = str(result.get("version") or ""), result.get("feed") or {}
+    problem = result.get("bozo_exception")
     if not version and not result.entries:
-        problem = result.get("bozo_exception")
         raise ParseError(f"not a feed: {problem or 'no feed elements found'}"[:300], source_url=url)
+    if result.get("bozo") and not result.entries:  # a truncated document: say so rather than "no news"
+        raise ParseError(f"malformed feed: {problem}"[:300], source_url=url)
     return ParsedFeed(
         kind=_kind_from_version(version, root),
         title=_title(info.get("title")),
