@@ -26,7 +26,7 @@ from rich.table import Table
 
 from . import operations
 from .app import Editorial, Newsdesk, Tokens, demo_sources
-from .config import Settings, describe, load_settings
+from .config import Settings, describe, load_settings, settings_markdown
 from .errors import NewsdeskError
 from .model import Source, SourceKind
 from .pipeline import RunSummary
@@ -115,8 +115,15 @@ def init(config: ConfigOpt = None) -> None:
 
 @app.command("config")
 @clean_errors
-def show_config(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+def show_config(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/settings.md")] = False,
+) -> None:
     """Print the effective settings and where each came from."""
+    if markdown:
+        sys.stdout.write(settings_markdown())
+        return
     rows = describe(settings_from(config))
     if emit([dict(zip(("name", "value", "origin", "help"), r, strict=True)) for r in rows], as_json):
         return
