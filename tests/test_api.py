@@ -73,6 +73,12 @@ def desk(tmp_path: Path) -> Iterator[Newsdesk]:
 
 
 @pytest.fixture
+def reader(desk: Newsdesk) -> dict[str, str]:
+    """A read-scope token's header: with it a caller sees unpublished articles too."""
+    return token(desk, "read", "reader")
+
+
+@pytest.fixture
 def client(desk: Newsdesk) -> Iterator[TestClient]:
     with TestClient(create_app(desk, include_web=False)) as test_client:
         yield test_client
@@ -100,25 +106,30 @@ def test_filters_select_the_matching_articles(store_url: str, tmp_path: Path) ->
     nd = make_desk(tmp_path, store_url)
     ids = seed(nd)
     nd.store.set_review_state(ids[2], "published")
+    reading = token(nd, "read")
     with TestClient(create_app(nd, include_web=False)) as c:
-        assert ids_of(c.get(f"{BASE}/articles")) == ids[::-1]  # newest first
-        assert ids_of(c.get(f"{BASE}/articles", params={"topic": "AI"})) == [7, 5, 3, 1]
-        assert ids_of(c.get(f"{BASE}/articles", params={"provider": "news1.example.com"})) == [7, 4, 1]
-        assert ids_of(c.get(f"{BASE}/articles", params={"published": "true"})) == [3]
-        assert ids_of(c.get(f"{BASE}/articles", params={"min_quality": 50})) == [7, 6, 5]
+        assert ids_of(c.get(f"{BASE}/articles", headers=reading)) == ids[::-1]  # newest first
+        assert ids_of(c.get(f"{BASE}/articles", params={"topic": "AI"}, headers=reading)) == [7, 5, 3, 1]
+        assert ids_of(
+            c.get(f"{BASE}/articles", params={"provider": "news1.example.com"}, headers=reading)
+        ) == [7, 4, 1]
+        assert ids_of(c.get(f"{BASE}/articles", params={"published": "true"}, headers=reading)) == [3]
+        assert ids_of(c.get(f"{BASE}/articles", params={"min_quality": 50}, headers=reading)) == [7, 6, 5]
         window = {"since": (T0 + timedelta(hours=2)).isoformat(), "until": "2024-05-01T16:00:00Z"}
-        assert ids_of(c.get(f"{BASE}/articles", params=window)) == [4, 3, 2]
-        assert ids_of(c.get(f"{BASE}/articles", params={"q": "number 6"})) == [6]
+        assert ids_of(c.get(f"{BASE}/articles", params=window, headers=reading)) == [4, 3, 2]
+        assert ids_of(c.get(f"{BASE}/articles", params={"q": "number 6"}, headers=reading)) == [6]
     nd.close()
 
 
-def test_cursor_pages_cover_everything_once(client: TestClient, desk: Newsdesk) -> None:
+def test_cursor_pages_cover_everything_once(
+    client: TestClient, desk: Newsdesk, reader: dict[str, str]
+) -> None:
     ids = seed(desk)
     seen: list[int] = []
     cursor = None
     for _ in range(5):
         params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
-        page = client.get(f"{BASE}/articles", params=params).json()
+        page = client.get(f"{BASE}/articles", params=params, headers=reader).json()
         seen += [item["id"] for item in page["items"]]
         cursor = page["nextCursor"]
         if cursor is None:
@@ -126,9 +137,9 @@ def test_cursor_pages_cover_everything_once(client: TestClient, desk: Newsdesk) 
     assert seen == ids[::-1]
 
 
-def test_list_items_are_record_shaped(client: TestClient, desk: Newsdesk) -> None:
+def test_list_items_are_record_shaped(client: TestClient, desk: Newsdesk, reader: dict[str, str]) -> None:
     seed(desk, 1)
-    item = client.get(f"{BASE}/articles").json()["items"][0]
+    item = client.get(f"{BASE}/articles", headers=reader).json()["items"][0]
     record_keys = ["category", "title", "excerpt", "publishedDateTime", "originalUrl", "webUrl", "type",
                    "quality", "heat", "published", "provider", "topics", "images", "secured"]  # fmt: skip
     assert [k for k in item if k in record_keys] == record_keys  # the record's key order
@@ -136,7 +147,9 @@ def test_list_items_are_record_shaped(client: TestClient, desk: Newsdesk) -> Non
     assert item["provider"] == {"name": "News 1", "domain": "news1.example.com"}
 
 
-def test_detail_carries_related_reasons_alternates_and_decisions(client: TestClient, desk: Newsdesk) -> None:
+def test_detail_carries_related_reasons_alternates_and_decisions(
+    client: TestClient, desk: Newsdesk, reader: dict[str, str]
+) -> None:
     first, second = seed(desk, 2)
     store = desk.store
     store.save_article(
@@ -151,7 +164,7 @@ def test_detail_carries_related_reasons_alternates_and_decisions(client: TestCli
     client.post(
         f"{BASE}/articles/{first}/publish", headers=token(desk, "write", "ed"), json={"reason": "good"}
     )
-    body = client.get(f"{BASE}/articles/{first}").json()
+    body = client.get(f"{BASE}/articles/{first}", headers=reader).json()
     assert body["qualityReasons"] == [{"name": "depth", "value": 12.0, "detail": "1,240 words"}]
     assert body["heatReasons"][0]["name"] == "providers"
     assert [t["signal"] for t in body["topicScores"]] == ["zero-shot", "ancestor"]
@@ -161,9 +174,9 @@ def test_detail_carries_related_reasons_alternates_and_decisions(client: TestCli
     assert body["published"] is True and body["reviewState"] == "published"
 
 
-def test_record_md_is_the_record_file(client: TestClient, desk: Newsdesk) -> None:
+def test_record_md_is_the_record_file(client: TestClient, desk: Newsdesk, reader: dict[str, str]) -> None:
     (first,) = seed(desk, 1)
-    response = client.get(f"{BASE}/articles/{first}/record.md")
+    response = client.get(f"{BASE}/articles/{first}/record.md", headers=reader)
     assert response.headers["content-type"].startswith("text/markdown")
     assert response.text == dump_record(desk.article(first))
     assert load_record(response.text).web_url == "https://news1.example.com/story/1"
@@ -194,13 +207,15 @@ def test_bad_filters_are_422_naming_the_field(client: TestClient, params: dict[s
     assert_problem(client.get(f"{BASE}/articles", params=params), 422, field)
 
 
-def test_hostile_html_comes_back_as_json_data(client: TestClient, desk: Newsdesk) -> None:
+def test_hostile_html_comes_back_as_json_data(
+    client: TestClient, desk: Newsdesk, reader: dict[str, str]
+) -> None:
     (first,) = [desk.store.save_article(article(1, title=HOSTILE, excerpt=HOSTILE)).id]
-    response = client.get(f"{BASE}/articles/{first}")
+    response = client.get(f"{BASE}/articles/{first}", headers=reader)
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.json()["title"] == HOSTILE and response.json()["excerpt"] == HOSTILE
-    assert ids_of(client.get(f"{BASE}/search", params={"q": "script alert"})) == [first]
+    assert ids_of(client.get(f"{BASE}/search", params={"q": "script alert"}, headers=reader)) == [first]
 
 
 # ------------------------------------------------------------------------------------ auth and limits
@@ -338,7 +353,9 @@ def test_reject_needs_a_reason_and_topics_must_exist(client: TestClient, desk: N
 # --------------------------------------------------------------------------------- stories and topics
 
 
-def test_stories_hot_first_with_their_articles(client: TestClient, desk: Newsdesk) -> None:
+def test_stories_hot_first_with_their_articles(
+    client: TestClient, desk: Newsdesk, reader: dict[str, str]
+) -> None:
     ids = seed(desk, 3)
     store = desk.store
     cold = store.create_story(Story(None, "Cold story", T0, T0, 1, ("news1.example.com",), 5), None, {})
@@ -347,20 +364,73 @@ def test_stories_hot_first_with_their_articles(client: TestClient, desk: Newsdes
     )
     for article_id, story_id in ((ids[0], cold), (ids[1], hot), (ids[2], hot)):
         store.save_article(store.get_article(article_id).replace(story_id=story_id))
-    listed = client.get(f"{BASE}/stories").json()["items"]
+    listed = client.get(f"{BASE}/stories", headers=reader).json()["items"]
     assert [s["id"] for s in listed] == [hot, cold]
     assert listed[0]["providers"] == ["news1.example.com", "news2.example.com"]
-    detail = client.get(f"{BASE}/stories/{hot}").json()
+    detail = client.get(f"{BASE}/stories/{hot}", headers=reader).json()
     assert [a["id"] for a in detail["articles"]] == [ids[1], ids[2]]
 
 
-def test_topic_tree_has_counts(client: TestClient, desk: Newsdesk) -> None:
+def test_topic_tree_has_counts(client: TestClient, desk: Newsdesk, reader: dict[str, str]) -> None:
     seed(desk)
-    roots = {n["name"]: n for n in client.get(f"{BASE}/topics").json()["items"]}
+    roots = {n["name"]: n for n in client.get(f"{BASE}/topics", headers=reader).json()["items"]}
     ai = roots["AI"]
     assert ai["count"] == 4
     assert {c["name"]: c["count"] for c in ai["children"]}["AI in Finance"] == 4
     assert roots["Fintech"]["count"] == 3 and ai["feed"] == f"{BASE}/feeds/ai.rss"
+
+
+# ------------------------------------------------------------------------------------------- visibility
+
+
+def test_anonymous_callers_see_published_articles_only(store_url: str, tmp_path: Path) -> None:
+    nd = make_desk(tmp_path, store_url)
+    ids = seed(nd, 4)  # 1, 3: AI; 2, 4: Fintech
+    store = nd.store
+    for article_id in (ids[0], ids[2]):
+        store.set_review_state(article_id, "published")
+    shown = store.create_story(Story(None, "Article number 2", T0, T0, 2, ("a", "b"), 50), None, {})
+    hidden = store.create_story(Story(None, "Article number 4", T0, T0, 1, ("c",), 90), None, {})
+    for article_id, story_id in ((ids[0], shown), (ids[1], shown), (ids[3], hidden)):
+        store.save_article(store.get_article(article_id).replace(story_id=story_id))
+    store.set_related(ids[0], [(ids[1], 0.9), (ids[2], 0.8)])
+    with TestClient(create_app(nd, include_web=False)) as c:
+        assert ids_of(c.get(f"{BASE}/articles")) == [ids[2], ids[0]]
+        assert ids_of(c.get(f"{BASE}/articles", params={"published": "false"})) == []
+        for path in (f"/articles/{ids[1]}", f"/articles/{ids[1]}/record.md", f"/stories/{hidden}"):
+            assert_problem(c.get(BASE + path), 404)
+        assert [r["id"] for r in c.get(f"{BASE}/articles/{ids[0]}").json()["related"]] == [ids[2]]
+        assert "Article number 2" not in c.get(f"{BASE}/articles/{ids[0]}/record.md").text
+        assert sorted(ids_of(c.get(f"{BASE}/search", params={"q": "article number"}))) == [ids[0], ids[2]]
+        stories = c.get(f"{BASE}/stories").json()["items"]
+        assert [(s["id"], s["title"], s["size"], s["providers"]) for s in stories] == [
+            (shown, "Article number 1", 1, ["news1.example.com"])  # as its published article tells it
+        ]
+        assert [a["id"] for a in c.get(f"{BASE}/stories/{shown}").json()["articles"]] == [ids[0]]
+        roots = {n["name"]: n["count"] for n in c.get(f"{BASE}/topics").json()["items"]}
+        assert (roots["AI"], roots["Fintech"]) == (2, 0)
+        reading = token(nd, "read")  # any valid token sees everything
+        assert ids_of(c.get(f"{BASE}/articles", headers=reading)) == ids[::-1]
+        assert c.get(f"{BASE}/articles/{ids[1]}", headers=reading).status_code == 200
+        assert [s["id"] for s in c.get(f"{BASE}/stories", headers=reading).json()["items"]] == [hidden, shown]
+        roots = {n["name"]: n["count"] for n in c.get(f"{BASE}/topics", headers=reading).json()["items"]}
+        assert (roots["AI"], roots["Fintech"]) == (2, 2)
+    nd.close()
+
+
+def test_public_search_reads_deeper_to_fill_its_page(
+    client: TestClient, desk: Newsdesk, reader: dict[str, str]
+) -> None:
+    ids = seed(desk, 10)  # every title says "Article number n"
+    ranking = ids_of(
+        client.get(f"{BASE}/search", params={"q": "article number", "limit": 10}, headers=reader)
+    )
+    assert sorted(ranking) == ids
+    chosen = sorted(ranking[-2:])  # published, but last in the ranking: past the first read (4 × 2)
+    params = {"q": "article number", "limit": 2}
+    for article_id in chosen:
+        desk.store.set_review_state(article_id, "published")
+    assert sorted(ids_of(client.get(f"{BASE}/search", params=params))) == chosen
 
 
 # ----------------------------------------------------------------------------------------------- sources

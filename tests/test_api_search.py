@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from newsdesk.api import create_app
-from newsdesk.api.service import SemanticSearch, rrf
 from newsdesk.app import Newsdesk
+from newsdesk.catalog import SemanticSearch, rrf
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import load_embedder
-from tests.test_api import BASE, article, assert_problem, make_desk
+from tests.test_api import BASE, article, assert_problem, make_desk, token
 
 TEXTS = {
     1: (
@@ -46,7 +46,9 @@ def desk(tmp_path: Path, embedder: Embedder) -> Iterator[Newsdesk]:
 
 @pytest.fixture
 def client(desk: Newsdesk, embedder: Embedder) -> Iterator[TestClient]:
+    """A client holding a read token: it sees the (unpublished) test articles."""
     with TestClient(create_app(desk, embedder=embedder, include_web=False)) as test_client:
+        test_client.headers.update(token(desk, "read", "searcher"))
         yield test_client
 
 
@@ -99,3 +101,13 @@ def test_new_vectors_are_seen_after_the_refresh_interval(desk: Newsdesk, embedde
     assert saved.id not in {i for i, _ in semantic.nearest("bread", 10)}
     clock[0] = 61.0
     assert saved.id in {i for i, _ in semantic.nearest("bread", 10)}
+
+
+def test_anonymous_semantic_and_hybrid_search_show_published_articles_only(
+    desk: Newsdesk, embedder: Embedder
+) -> None:
+    desk.store.set_review_state(4, "published")  # "Bank stocks rally…"; 1 is the better match, unpublished
+    with TestClient(create_app(desk, embedder=embedder, include_web=False)) as anonymous:
+        assert search(anonymous, "monetary policy tightening", "semantic") == [(4, ["semantic"])]
+        assert search(anonymous, "interest rates", "hybrid") == [(4, ["text", "semantic"])]  # "rate*"
+        assert search(anonymous, "sourdough", "text") == []

@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from newsdesk.app import Newsdesk, Tokens
+from newsdesk.app import Editorial, Newsdesk, Tokens
 from newsdesk.config import load_settings
 from newsdesk.web.routes import create_web_app
 from tests.test_web import HOSTILE_SCRIPT, seed
@@ -130,11 +130,18 @@ def sign_in(page: object, live: Live, then: str = "/review") -> None:
 
 
 def test_browse_front_search_and_related(page: object, live: Live) -> None:
+    """An anonymous reader: sees the published articles, and nothing of the unpublished one."""
     p: playwright_sync.Page = page  # type: ignore[assignment]
+    for key in ("rates", "rates2", "ai"):
+        Editorial(live.nd).publish(live.ids[key], actor="test", reason="")
     p.goto(live.url("/"))
     story = p.locator(".story.lead")
     playwright_sync.expect(story).to_contain_text("Central bank holds rates, signals cuts next year")
     playwright_sync.expect(story).to_contain_text("The Business Courier")
+    playwright_sync.expect(p.locator("section[aria-labelledby=latest] .rows")).to_contain_text(
+        "Borrowers left"
+    )
+    playwright_sync.expect(p.locator("body")).not_to_contain_text(HOSTILE_SCRIPT)  # still unpublished
     p.fill(".topsearch input[name=q]", "central bank")
     p.press(".topsearch input[name=q]", "Enter")
     p.wait_for_url("**/search?q=central+bank")

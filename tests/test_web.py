@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
-from newsdesk.app import Newsdesk, Tokens
+from newsdesk.app import Editorial, Newsdesk, Tokens
 from newsdesk.config import load_settings
 from newsdesk.model import Article, Provider, Reason, Source, Story, TopicScore, now
 from newsdesk.web import charts, session
@@ -155,6 +155,11 @@ def csrf_of(client: TestClient, path: str = "/login") -> str:
     return match.group(1)
 
 
+def publish(seeded: Seeded, *keys: str) -> None:
+    for key in keys:
+        Editorial(seeded.nd).publish(seeded.ids[key], actor="test", reason="")
+
+
 def sign_in(client: TestClient, token: str) -> None:
     response = client.post(
         "/login",
@@ -168,6 +173,7 @@ def sign_in(client: TestClient, token: str) -> None:
 
 
 def test_every_page_renders(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)  # the editor's view: unpublished articles render too
     pages = [
         "/",
         "/topics",
@@ -185,11 +191,11 @@ def test_every_page_renders(client: TestClient, seeded: Seeded) -> None:
         assert response.status_code == 200, path
         assert response.headers["content-type"].startswith("text/html")
         assert "default-src 'self'" in response.headers["content-security-policy"]
-    sign_in(client, seeded.write_token)
     assert client.get("/review").status_code == 200
 
 
-def test_front_page_shows_hot_story_with_its_providers(client: TestClient) -> None:
+def test_front_page_shows_hot_story_with_its_providers(client: TestClient, seeded: Seeded) -> None:
+    publish(seeded, "rates", "rates2")  # what an anonymous reader sees: the published story
     html = client.get("/").text
     hot = html.split('id="latest"')[0]
     assert "Central bank holds rates, signals cuts next year" in hot
@@ -198,6 +204,7 @@ def test_front_page_shows_hot_story_with_its_providers(client: TestClient) -> No
 
 
 def test_article_page_shows_record_fields_and_why(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
     html = client.get(f"/articles/{seeded.ids['rates']}").text
     for text in (
         "Central bank holds rates, signals cuts next year",
@@ -222,7 +229,8 @@ def test_unknown_ids_are_404(client: TestClient) -> None:
         assert "text/html" in response.headers["content-type"]
 
 
-def test_search_finds_by_text(client: TestClient) -> None:
+def test_search_finds_by_text(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
     html = client.get("/search", params={"q": "audit"}).text
     assert "Banks put AI models under audit" in html
     assert "Central bank holds rates" not in html.split("results-count")[1]
@@ -251,12 +259,53 @@ def test_images_are_served_from_the_cache(client: TestClient, seeded: Seeded) ->
     assert client.get("/images/..%2F..%2Fetc/thumb").status_code == 404
 
 
-def test_stats_chart_counts_articles_per_day_per_topic(client: TestClient) -> None:
+def test_stats_chart_counts_articles_per_day_per_topic(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
     html = client.get("/stats?parent=markets").text
     assert '<svg class="chart"' in html
     assert re.search(r"<title>Rates: 2 on \d{4}-\d\d-\d\d</title>", html) or re.search(
         r"<title>Rates: 1 on", html
     )
+
+
+# ------------------------------------------------------------------------------------- visibility
+
+
+def test_anonymous_readers_see_published_articles_only(client: TestClient, seeded: Seeded) -> None:
+    publish(seeded, "rates")
+    ids = seeded.ids
+    front = client.get("/").text
+    assert "Central bank holds rates, signals cuts next year" in front
+    for hidden in (
+        "Borrowers left waiting",
+        "Banks put AI models under audit",
+        "Breaking",
+        "The Business Courier",
+    ):
+        assert hidden not in front, hidden
+    for key in ("rates2", "ai", "hostile"):
+        assert client.get(f"/articles/{ids[key]}").status_code == 404, key
+    page = client.get(f"/articles/{ids['rates']}").text
+    assert "Banks put AI models under audit" not in page  # an unpublished related record
+    assert "Borrowers left waiting" not in page  # an unpublished article of the same story
+    assert "— 1 article from 1 provider." in page  # the story as its published articles tell it
+    found = client.get("/search", params={"q": "central bank"}).text.split("results-count")[1]
+    assert "Central bank holds rates" in found and "Borrowers left waiting" not in found
+    assert "Banks put AI models" not in client.get("/topics/ai-in-finance").text
+    stats = client.get("/stats?parent=markets").text
+    assert re.search(r"<title>Rates: 1 on", stats) and '<span class="figure-value">1</span>' in stats
+    sign_in(client, seeded.write_token)  # the editor sees everything again
+    assert client.get(f"/articles/{ids['rates2']}").status_code == 200
+    assert "Borrowers left waiting" in client.get("/").text
+
+
+def test_a_revoked_editor_reads_as_the_public(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    assert client.get(f"/articles/{seeded.ids['ai']}").status_code == 200
+    for row in Tokens(seeded.nd).list():
+        Tokens(seeded.nd).revoke(row["id"])
+    assert client.get(f"/articles/{seeded.ids['ai']}").status_code == 404
+    assert client.get("/review", follow_redirects=False).headers["location"].startswith("/login")
 
 
 # ---------------------------------------------------------------------------------- session, CSRF

@@ -2,8 +2,8 @@
 
 A request passes, outermost first: CORS (only when ``cors_origins`` is set) → the body cap (413 before
 parsing) → security headers → FastAPI routing → the route's auth/rate-limit dependency (``auth.py``) → a
-handler (``articles.py``, ``sources.py``, ``catalog.py``, ``outputs.py``) that calls the facade and shapes
-the answer (``shapes.py``). Errors anywhere become RFC 9457 problems (``problems.py``). The routes are
+handler (``articles.py``, ``sources.py``, ``browse.py``, ``outputs.py``) that calls the facade (reads go
+through ``newsdesk.catalog``) and shapes the answer (``shapes.py``). Errors anywhere become RFC 9457 problems (``problems.py``). The routes are
 listed in one table, ``routes.py``. When the web UI package (``newsdesk.web.routes``) is present, its pages
 are served by the same app.
 """
@@ -21,13 +21,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..app import Newsdesk
+from ..catalog import Catalog, SemanticSearch
 from ..enrich.base import Embedder
 from ..enrich.embed import load_embedder
 from . import problems, routes
 from .context import STATE_KEY, ApiContext
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
-from .service import SemanticSearch
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ def create_app(
     app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url="/docs",
                   openapi_url="/openapi.json", redoc_url=None)  # fmt: skip
     semantic = SemanticSearch(lambda: nd.store, _embedder_loader(nd, embedder))
-    context = ApiContext(nd, RateLimiter(settings.write_rate_limit), semantic, bool(settings.public_read))
+    catalog = Catalog(nd, semantic)
+    context = ApiContext(nd, RateLimiter(settings.write_rate_limit), catalog, bool(settings.public_read))
     setattr(app.state, STATE_KEY, context)
     problems.install(app)
     app.include_router(routes.router(public_read=context.public_read))

@@ -13,7 +13,7 @@ from ..finishing import decrypt_text
 from ..store import ArticleQuery
 from . import shapes
 from .auth import actor
-from .params import MAX_CURSOR, ArticleId, Ctx, OptionalText, as_utc
+from .params import MAX_CURSOR, ArticleId, Ctx, OptionalText, Viewer, as_utc
 from .problems import FieldInvalid
 from .schemas import MAX_NAME, NO_NUL, PublishBody, RejectBody, TopicsBody
 
@@ -23,6 +23,7 @@ DEFAULT_PAGE = 50
 
 def list_articles(
     ctx: Ctx,
+    viewer: Viewer,
     topic: Annotated[
         str | None, Query(max_length=MAX_NAME, pattern=NO_NUL, description="Topic name.")
     ] = None,
@@ -39,7 +40,8 @@ def list_articles(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR, pattern=NO_NUL)] = None,
 ) -> dict[str, Any]:
-    """Articles newest first, filtered; follow ``next_cursor`` for the next page."""
+    """Articles newest first, filtered; follow ``next_cursor`` for the next page. Anonymous callers get
+    published articles only."""
     if topic and topic not in {t.name for t in ctx.nd.taxonomy.topics}:
         raise FieldInvalid("topic", f"unknown topic {topic!r} (GET /api/v1/topics lists them)")
     start, end = as_utc(since, "since"), as_utc(until, "until")
@@ -48,20 +50,21 @@ def list_articles(
     query = ArticleQuery(topic=topic or None, provider=provider or None, published=published,
                          min_quality=min_quality, since=start, until=end, q=q or None, limit=limit,
                          cursor=cursor or None)  # fmt: skip
-    page = ctx.nd.articles(query)
+    page = ctx.catalog.articles(query, viewer)
     return {"items": [shapes.article_item(a) for a in page.items], "nextCursor": page.next_cursor}
 
 
-def get_article(ctx: Ctx, article_id: ArticleId) -> dict[str, Any]:
-    """The full record with ``related``, and the reasons behind topics, quality, heat and decisions."""
-    article = ctx.nd.article(article_id)
+def get_article(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> dict[str, Any]:
+    """The full record with ``related``, and the reasons behind topics, quality, heat and decisions.
+    An unpublished article is a 404 for anonymous callers."""
+    article = ctx.catalog.article(article_id, viewer)
     store = ctx.nd.store
     return shapes.article_detail(article, store.alternates(article_id), store.decisions(article_id))
 
 
-def get_record(ctx: Ctx, article_id: ArticleId) -> Response:
-    """The record file, byte for byte what ``newsdesk export`` writes."""
-    return Response(ctx.nd.record(article_id), media_type="text/markdown; charset=utf-8")
+def get_record(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> Response:
+    """The record file, byte for byte what ``newsdesk export`` writes (a 404 as for the article)."""
+    return Response(ctx.catalog.record(article_id, viewer), media_type="text/markdown; charset=utf-8")
 
 
 def get_secured(ctx: Ctx, article_id: ArticleId) -> dict[str, Any]:

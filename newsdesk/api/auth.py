@@ -5,6 +5,7 @@ route table names the scope it needs (``routes.py``):
 
 - ``open``  — no token looked at (``/health``);
 - ``read``  — open to anonymous callers when the ``public_read`` setting is on, else a token is needed;
+  an anonymous caller sees published articles only, any valid token everything (:func:`audience`);
 - ``write`` / ``admin`` — always a token.
 
 A request that *sends* credentials is checked even where none are needed: a wrong or revoked token is a 401,
@@ -25,6 +26,7 @@ from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..app import Tokens
+from ..catalog import Audience
 from .context import api_context
 
 SCOPES = ("read", "write", "admin")  # ascending power; the same tuple as Tokens.SCOPES
@@ -93,6 +95,12 @@ def _spend(request: Request, who: Principal) -> None:
         raise HTTPException(
             429, "write rate limit reached for this token", headers={"Retry-After": str(math.ceil(wait))}
         )
+
+
+def audience(request: Request) -> Audience:
+    """What the caller may see (a dependency; the route's auth check runs first and leaves the caller on
+    the request): published articles only when anonymous, everything with any valid token."""
+    return Audience.of(getattr(request.state, "principal", None) is not None)
 
 
 def actor(request: Request) -> str:

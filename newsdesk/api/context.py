@@ -1,4 +1,4 @@
-"""What every request handler can reach: the facade and the API's own long-lived helpers.
+"""What every request handler can reach: the facade, its read side and the API's long-lived helpers.
 
 One :class:`ApiContext` is built by ``create_app`` and kept on ``app.state``; handlers get it through the
 :func:`api_context` dependency, so nothing in the API reads a global or the environment.
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from ..app import Newsdesk
+from ..catalog import Catalog
 from .ratelimit import RateLimiter
-from .service import SemanticSearch
 
 STATE_KEY = "newsdesk_api"
 
@@ -21,7 +21,7 @@ STATE_KEY = "newsdesk_api"
 class ApiContext:
     nd: Newsdesk
     limiter: RateLimiter
-    semantic: SemanticSearch
+    catalog: Catalog  # the read models, with the semantic-search cache
     public_read: bool
 
 

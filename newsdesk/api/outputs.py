@@ -11,7 +11,6 @@ from fastapi.responses import FileResponse, Response
 
 from ..model import Article, now
 from ..publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
-from . import service
 from .params import Ctx
 
 Renderer = Callable[[Sequence[Article], FeedInfo], bytes]
@@ -42,11 +41,11 @@ def get_feed(request: Request, ctx: Ctx, name: str) -> Response:
         raise HTTPException(404, "feeds are <topic>.rss, <topic>.atom or <topic>.json")
     topic = None
     if stem != ALL:
-        found = service.find_topic(ctx.nd.taxonomy, stem)
+        found = ctx.catalog.find_topic(stem)
         if found is None:
             raise HTTPException(404, f"no such topic: {stem}")
         topic = found.name
-    articles = service.feed_articles(ctx.nd, topic)
+    articles = ctx.catalog.feed_articles(topic)
     render, media_type = FEEDS[ext]
     body = render(articles, _info(request, topic, articles))
     return Response(

@@ -11,7 +11,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
+from ..catalog import Audience
 from ..model import utc
+from .auth import audience
 from .context import ApiContext, api_context
 from .problems import FieldInvalid
 from .schemas import NO_NUL
@@ -21,6 +23,7 @@ MAX_QUERY_TEXT = 200  # a search box's worth; FTS also cuts queries at 16 terms 
 MAX_CURSOR = 200  # cursors this server issues are ~40 characters
 
 Ctx = Annotated[ApiContext, Depends(api_context)]
+Viewer = Annotated[Audience, Depends(audience)]  # who reads: decides what they see
 ArticleId = Annotated[int, Path(ge=1, le=MAX_ID, description="The article's id.")]
 StoryId = Annotated[int, Path(ge=1, le=MAX_ID, description="The story's id.")]
 SourceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The source's id.")]

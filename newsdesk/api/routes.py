@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from . import articles, catalog, outputs, sources
+from . import articles, browse, outputs, sources
 from .auth import OPEN, require
 from .outputs import IMAGE_TYPES
 from .problems import MEDIA_TYPE as PROBLEM_TYPE
@@ -56,7 +56,7 @@ class Route:
 
 # fmt: off
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/health", catalog.health, OPEN, Health, "Liveness and database reachability", "meta"),
+    Route("GET", "/health", browse.health, OPEN, Health, "Liveness and database reachability", "meta"),
     Route("GET", "/articles", articles.list_articles, "read", ArticlePage, "List articles (filters, cursor pages)", "articles"),
     Route("GET", "/articles/{article_id}", articles.get_article, "read", ArticleDetail, "One record with related and reasons", "articles"),
     Route("GET", "/articles/{article_id}/record.md", articles.get_record, "read", None, "The Markdown record file", "articles", media=("text/markdown",)),
@@ -64,10 +64,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/articles/{article_id}/publish", articles.publish, "write", DecisionResult, "Publish an article", "editorial"),
     Route("POST", "/articles/{article_id}/reject", articles.reject, "write", DecisionResult, "Reject an article (reason required)", "editorial"),
     Route("PUT", "/articles/{article_id}/topics", articles.set_topics, "write", ArticleItem, "Replace an article's topics", "editorial"),
-    Route("GET", "/stories", catalog.list_stories, "read", StoryList, "Stories, hottest first", "stories"),
-    Route("GET", "/stories/{story_id}", catalog.get_story, "read", StoryDetail, "One story and its articles", "stories"),
-    Route("GET", "/topics", catalog.list_topics, "read", TopicTree, "The taxonomy with article counts", "topics"),
-    Route("GET", "/search", catalog.search, "read", SearchResult, "Text, semantic or hybrid search", "articles"),
+    Route("GET", "/stories", browse.list_stories, "read", StoryList, "Stories, hottest first", "stories"),
+    Route("GET", "/stories/{story_id}", browse.get_story, "read", StoryDetail, "One story and its articles", "stories"),
+    Route("GET", "/topics", browse.list_topics, "read", TopicTree, "The taxonomy with article counts", "topics"),
+    Route("GET", "/search", browse.search, "read", SearchResult, "Text, semantic or hybrid search", "articles"),
     Route("GET", "/sources", sources.list_sources, "read", SourceList, "Sources with their poll health", "sources"),
     Route("POST", "/sources", sources.create_source, "write", SourceOut, "Add a source", "sources", status=201),
     Route("GET", "/sources/{source_id}", sources.get_source, "read", SourceOut, "One source with its poll health", "sources"),

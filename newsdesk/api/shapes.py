@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..catalog import TopicNode, slug
 from ..model import Alternate, Article, Image, Provider, Reason, RelatedRef, Source, Story, TopicScore
 from ..record import format_datetime
 
@@ -129,6 +130,17 @@ def story(s: Story) -> dict[str, Any]:
         "size": s.size,
         "providers": list(s.providers),
         "heat": s.heat,
+    }
+
+
+def topic_node(node: TopicNode, feed_prefix: str) -> dict[str, Any]:
+    """A topic with its count, its RSS feed under ``feed_prefix`` and its children, recursively."""
+    return {
+        "name": node.topic.name,
+        "description": node.topic.description,
+        "count": node.count,
+        "feed": f"{feed_prefix}/{slug(node.topic.name)}.rss",
+        "children": [topic_node(child, feed_prefix) for child in node.children],
     }
 
 

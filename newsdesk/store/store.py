@@ -11,7 +11,7 @@ import base64
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -596,6 +597,120 @@ class Store:
         query = select(t.article_topics.c.topic, func.count()).group_by(t.article_topics.c.topic)
         with self.engine.connect() as c:
             return {str(topic): int(n) for topic, n in c.execute(query)}
+
+    # --------------------------------------------------------------- read models (newsdesk.catalog)
+    # What the API and the web UI show, counted and filtered in SQL: each is one query whatever the
+    # store holds. ``published_only`` is the anonymous reader's view (see newsdesk.catalog.Audience).
+
+    def topic_totals(self, *, published_only: bool = False) -> dict[str, int]:
+        """Articles per topic (as :meth:`topic_counts`), only the published ones with ``published_only``."""
+        at, a = t.article_topics, t.articles
+        query = select(at.c.topic, func.count()).select_from(at.join(a, a.c.id == at.c.article_id))
+        if published_only:
+            query = query.where(a.c.published.is_(True))
+        with self.engine.connect() as c:
+            return {str(topic): int(n) for topic, n in c.execute(query.group_by(at.c.topic))}
+
+    def topic_day_counts(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        topics: Sequence[str] | None = None,
+        published_only: bool = False,
+    ) -> list[tuple[str, date, int]]:
+        """``(topic, UTC day, articles)`` for the articles whose ``sort_at`` (publication, else first
+        sighting) is in ``[since, until)``, grouped by topic and day; days without articles are absent."""
+        at, a = t.article_topics, t.articles
+        day = self._utc_day(a.c.sort_at).label("day")
+        query = (
+            select(at.c.topic, day, func.count())
+            .select_from(at.join(a, a.c.id == at.c.article_id))
+            .where(a.c.sort_at >= since, a.c.sort_at < until)
+        )
+        if topics is not None:
+            query = query.where(at.c.topic.in_(list(topics)))
+        if published_only:
+            query = query.where(a.c.published.is_(True))
+        with self.engine.connect() as c:
+            found = c.execute(query.group_by(at.c.topic, day))
+            return [(str(topic), _as_date(when), int(n)) for topic, when, n in found]
+
+    def _utc_day(self, column: Any) -> Any:
+        """The UTC calendar day of a timestamp column. SQLite keeps UTC text (``YYYY-MM-DD HH:MM:SS``);
+        PostgreSQL's ``timestamptz`` is shifted to UTC first so the session time zone cannot move a day.
+        'UTC' is inlined, not bound: with server-side binding the SELECT and GROUP BY copies of a bound
+        value are different parameters, and PostgreSQL would refuse the grouping."""
+        if self.dialect == "sqlite":
+            return func.date(column)
+        return func.date(func.timezone(literal_column("'UTC'"), column))
+
+    def article_total(
+        self, *, since: datetime | None = None, until: datetime | None = None, published_only: bool = False
+    ) -> int:
+        """How many articles (``sort_at`` in ``[since, until)`` when given; published only if asked)."""
+        a = t.articles
+        query = select(func.count()).select_from(a)
+        if since is not None:
+            query = query.where(a.c.sort_at >= since)
+        if until is not None:
+            query = query.where(a.c.sort_at < until)
+        if published_only:
+            query = query.where(a.c.published.is_(True))
+        with self.engine.connect() as c:
+            return int(c.execute(query).scalar_one())
+
+    def published_among(self, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` are published articles: filters a ranking without loading whole rows."""
+        out: set[int] = set()
+        a = t.articles
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(ids), 500):
+                query = select(a.c.id).where(a.c.id.in_(chunk), a.c.published.is_(True))
+                out.update(int(i) for (i,) in c.execute(query))
+        return out
+
+    def search_ranking(self, q: str, *, limit: int = 20) -> list[tuple[int, float]]:
+        """``(article id, score)`` best first, as :meth:`search` ranks them, without loading the articles."""
+        with self.engine.connect() as c:
+            return search.search_ids(c, q, limit)
+
+    def top_stories(
+        self, *, limit: int = 50, since: datetime | None = None, published_only: bool = False
+    ) -> list[Story]:
+        """Stories hottest first (as :meth:`list_stories`); with ``published_only`` only the stories
+        holding at least one published article."""
+        s, a = t.stories, t.articles
+        query = select(s)
+        if since is not None:
+            query = query.where(s.c.last_seen_at >= since)
+        if published_only:
+            shown = select(a.c.id).where(a.c.story_id == s.c.id, a.c.published.is_(True)).exists()
+            query = query.where(shown)
+        query = query.order_by(s.c.heat.desc(), s.c.last_seen_at.desc()).limit(limit)
+        with self.engine.connect() as c:
+            return [rows.story_from_row(r) for r in c.execute(query).mappings()]
+
+    def articles_of_stories(
+        self, story_ids: Sequence[int], *, published_only: bool = False
+    ) -> dict[int, list[Article]]:
+        """Each story's articles, oldest first (as :meth:`story_articles`), for many stories in one
+        query per 500; a story without (published) articles is absent."""
+        a = t.articles
+        out: dict[int, list[Article]] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(story_ids), 500):
+                query = select(a).where(a.c.story_id.in_(chunk))
+                if published_only:
+                    query = query.where(a.c.published.is_(True))
+                for row in c.execute(query.order_by(a.c.sort_at, a.c.id)).mappings():
+                    out.setdefault(int(row["story_id"]), []).append(rows.article_from_row(row))
+        return out
+
+
+def _as_date(value: Any) -> date:
+    """A day from the database: a ``date`` (PostgreSQL) or ``YYYY-MM-DD`` text (SQLite)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 class _Transaction:

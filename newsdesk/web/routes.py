@@ -1,6 +1,8 @@
 """The web UI's routes: server-rendered pages over the library facade, in-process (no HTTP to the API).
 
-Every page is a thin handler: read the request, call the facade or :mod:`.queries`, render a template.
+Every page is a thin handler: read the request, call the facade — reads through its catalog
+(:mod:`newsdesk.catalog`) — and render a template. Anonymous readers see published articles only; a
+signed-in editor sees everything.
 Actions (publish, reject, fix topics, add/remove a source) are plain HTML form POSTs that need an editor
 session and a matching CSRF token (:mod:`.session`); after one, the browser is redirected (303) back to
 the page it came from, so a reload never repeats an action.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -27,13 +30,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from ..app import Editorial, Newsdesk, Tokens
+from ..catalog import Audience, Catalog, Hit, topic_tree
 from ..errors import NewsdeskError, StorageError
 from ..extract.images import SHA256_RE
 from ..fetch.client import Fetcher
-from ..model import Article, Source, is_http_url
+from ..model import Article, Source, Story, is_http_url
 from ..pipeline import fetch_policy
 from ..store import ArticleQuery
-from . import queries
 from .addsource import find_feed
 from .charts import stacked_bars
 from .session import (
@@ -63,6 +66,7 @@ STATS_DAYS = 14  # default chart window: two weeks shows weekday rhythm without 
 STATS_MAX_DAYS = 90
 STATS_SERIES = 8  # topics drawn; one colour each (the palette has eight)
 SEARCH_MODES = ("text", "semantic", "hybrid")
+NOT_DONE = {"publish": "Not published", "reject": "Not rejected", "topics": "Topics not changed"}
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -77,14 +81,18 @@ _context_lock = threading.Lock()
 class WebContext:
     """What every page handler needs; one per app, created on first use."""
 
-    nd: Newsdesk
+    catalog: Catalog  # the API's (sharing its vector cache) when the API is mounted
     signer: Signer
-    semantic: Any = None  # the API's SemanticSearch when the API is mounted; None = text search only
+    has_api: bool = False  # the API is mounted: link to its record files, feeds and docs
     templates: jinja2.Environment = field(default_factory=environment)
 
     @property
-    def has_api(self) -> bool:
-        return self.semantic is not None
+    def nd(self) -> Newsdesk:
+        return self.catalog.nd
+
+    @property
+    def semantic_search(self) -> bool:
+        return self.catalog.semantic is not None
 
 
 def web_context(request: Request) -> WebContext:
@@ -96,13 +104,20 @@ def web_context(request: Request) -> WebContext:
     with _context_lock:
         context = getattr(state, STATE_KEY, None)
         if context is None:
-            api = getattr(state, "newsdesk_api", None)
-            nd = getattr(api, "nd", None) or getattr(state, "newsdesk", None)
-            if not isinstance(nd, Newsdesk):
-                raise RuntimeError("the web UI needs app.state.newsdesk (or the API context) to be set")
-            context = WebContext(nd, Signer.random(), getattr(api, "semantic", None))
+            context = _new_context(state)
             setattr(state, STATE_KEY, context)
     return context
+
+
+def _new_context(state: Any) -> WebContext:
+    """Over the API's catalog when the API is mounted, else over ``app.state.newsdesk``."""
+    api_catalog = getattr(getattr(state, "newsdesk_api", None), "catalog", None)
+    if isinstance(api_catalog, Catalog):
+        return WebContext(api_catalog, Signer.random(), has_api=True)
+    nd = getattr(state, "newsdesk", None)
+    if not isinstance(nd, Newsdesk):
+        raise RuntimeError("the web UI needs app.state.newsdesk (or the API context) to be set")
+    return WebContext(Catalog(nd), Signer.random())
 
 
 Web = Annotated[WebContext, Depends(web_context)]
@@ -127,6 +142,17 @@ def create_web_app(nd: Newsdesk) -> FastAPI:
 
 def _editor(request: Request, web: WebContext) -> Editor | None:
     return read_session(web.signer, request.cookies.get(SESSION_COOKIE), time.time())
+
+
+def _live_editor(request: Request, web: WebContext) -> Editor | None:
+    """The signed-in editor, unless their token was revoked since (their session ends with it)."""
+    editor = _editor(request, web)
+    return editor if editor is not None and web.catalog.token_live(editor.token_id) else None
+
+
+def _audience(request: Request, web: WebContext) -> Audience:
+    """Everything for a signed-in editor; published articles for everybody else."""
+    return Audience.of(_live_editor(request, web) is not None)
 
 
 def _secure(request: Request) -> bool:
@@ -189,54 +215,55 @@ def _require_editor(request: Request, web: WebContext, submitted: str | None) ->
     if not csrf_matches(web.signer, request.cookies.get(CSRF_COOKIE), submitted):
         detail = "The form's security token is missing or stale. Reload the page and try again."
         raise _Denied(error_page(request, web, 403, "Form expired", detail))
-    editor = _editor(request, web)
-    if editor is None or not queries.token_live(web.nd.store, editor.token_id):
+    editor = _live_editor(request, web)
+    if editor is None:
         detail = "Sign in with an editor token (scope write or admin) to do this."
         raise _Denied(error_page(request, web, 401, "Sign in required", detail))
     return editor
 
 
 # ----------------------------------------------------------------------------------------- reading
+# Anonymous readers see published articles only; a signed-in editor (with a live token) sees everything.
 
 
 @router.get("/", response_class=HTMLResponse)
 def front(request: Request, web: Web, cursor: str | None = None) -> HTMLResponse:
-    nd = web.nd
-    stories = queries.hot_stories(nd.store, HOT_STORIES) if cursor is None else []
+    catalog, viewer = web.catalog, _audience(request, web)
+    stories = catalog.hot_stories(viewer, HOT_STORIES) if cursor is None else []
     try:
-        latest = nd.articles(ArticleQuery(limit=LATEST, cursor=cursor))
+        latest = catalog.articles(ArticleQuery(limit=LATEST, cursor=cursor), viewer)
     except StorageError as e:
         return error_page(request, web, 400, "Bad page link", str(e))
-    tree = queries.topic_tree(nd.taxonomy, nd.store.topic_counts())
+    tree = catalog.topic_tree(viewer)
     return render(request, web, "front.html", stories=stories, latest=latest, tree=tree)
 
 
 @router.get("/topics", response_class=HTMLResponse)
 def topics(request: Request, web: Web) -> HTMLResponse:
-    tree = queries.topic_tree(web.nd.taxonomy, web.nd.store.topic_counts())
+    tree = web.catalog.topic_tree(_audience(request, web))
     return render(request, web, "topics.html", tree=tree, current=None)
 
 
 @router.get("/topics/{name}", response_class=HTMLResponse)
 def topic(request: Request, web: Web, name: str, cursor: str | None = None) -> HTMLResponse:
-    nd = web.nd
-    found = queries.find_topic(nd.taxonomy, name)
+    catalog, viewer, taxonomy = web.catalog, _audience(request, web), web.nd.taxonomy
+    found = catalog.find_topic(name)
     if found is None:
         return error_page(request, web, 404, "No such topic", f"The taxonomy has no topic called “{name}”.")
     try:
-        latest = nd.articles(ArticleQuery(topic=found.name, limit=LATEST, cursor=cursor))
+        latest = catalog.articles(ArticleQuery(topic=found.name, limit=LATEST, cursor=cursor), viewer)
     except StorageError as e:
         return error_page(request, web, 400, "Bad page link", str(e))
-    published = nd.articles(ArticleQuery(topic=found.name, published=True, limit=LATEST)).items
-    counts = nd.store.topic_counts()
+    published = catalog.articles(ArticleQuery(topic=found.name, published=True, limit=LATEST), viewer).items
+    counts = catalog.topic_counts(viewer)
     return render(
         request,
         web,
         "topic.html",
         topic=found,
-        ancestors=nd.taxonomy.ancestors(found.name),
-        children=_children(web, found.name, counts),
-        tree=queries.topic_tree(nd.taxonomy, counts),
+        ancestors=taxonomy.ancestors(found.name),
+        children=[(c.name, counts.get(c.name, 0)) for c in taxonomy.children(found.name)],
+        tree=topic_tree(taxonomy, counts),
         current=found.name,
         latest=latest,
         published=published,
@@ -244,81 +271,68 @@ def topic(request: Request, web: Web, name: str, cursor: str | None = None) -> H
     )
 
 
-def _children(web: WebContext, name: str, counts: dict[str, int]) -> list[tuple[str, int]]:
-    return [(c.name, counts.get(c.name, 0)) for c in web.nd.taxonomy.children(name)]
-
-
 @router.get("/articles/{key}", response_class=HTMLResponse)
 def article(request: Request, web: Web, key: str) -> HTMLResponse:
-    nd = web.nd
+    viewer = _audience(request, web)
     try:
-        found = nd.article(int(key)) if key.isdigit() else None
+        found = web.catalog.article(int(key), viewer) if key.isdigit() else None
     except StorageError:
         found = None
     if found is None or found.id is None:
         return error_page(request, web, 404, "No such article", f"There is no article with id “{key}”.")
+    store = web.nd.store
     return render(
         request,
         web,
         "article.html",
         a=found,
-        alternates=nd.store.alternates(found.id),
-        siblings=queries.story_siblings(nd.store, found),
-        decisions=nd.store.decisions(found.id),
-        story=_story(web, found),
-        topic_names=[t.name for t in nd.taxonomy.topics],
+        alternates=store.alternates(found.id),
+        siblings=web.catalog.story_siblings(found, viewer),
+        decisions=store.decisions(found.id),
+        story=_story(web, found, viewer),
+        topic_names=[t.name for t in web.nd.taxonomy.topics],
     )
 
 
-def _story(web: WebContext, found: Article) -> Any:
+def _story(web: WebContext, found: Article, viewer: Audience) -> Story | None:
     if found.story_id is None:
         return None
     try:
-        return web.nd.store.get_story(found.story_id)
+        return web.catalog.story(found.story_id, viewer)[0]
     except StorageError:
         return None
 
 
 @router.get("/search", response_class=HTMLResponse)
 def search(request: Request, web: Web, q: str = "", mode: str = "text") -> HTMLResponse:
-    mode = mode if mode in SEARCH_MODES and web.has_api else "text"
-    hits, note = _search(web, q.strip(), mode) if q.strip() else ([], None)
-    modes = SEARCH_MODES if web.has_api else ("text",)
+    modes = SEARCH_MODES if web.semantic_search else ("text",)
+    mode = mode if mode in modes else "text"
+    viewer = _audience(request, web)
+    hits, note = _search(web, q.strip(), mode, viewer) if q.strip() else ([], None)
     return render(request, web, "search.html", q=q, mode=mode, modes=modes, hits=hits, note=note)
 
 
-def _search(
-    web: WebContext, q: str, mode: str
-) -> tuple[list[tuple[Article, float, tuple[str, ...]]], str | None]:
-    """Hits as ``(article, score, matched by)``. Semantic modes need the embedding model; when it cannot
-    load, the page falls back to text search and says so."""
-    if mode != "text":
-        try:
-            from ..api.service import search as api_search
-
-            return [
-                (h.article, h.score, h.matched_by)
-                for h in api_search(web.nd, web.semantic, q, mode, SEARCH_LIMIT)
-            ], None
-        except (NewsdeskError, OSError) as e:  # model files missing or unreadable
-            note = f"{mode} search is unavailable ({e}); showing text matches."
-            return _text_hits(web, q), note
-    return _text_hits(web, q), None
-
-
-def _text_hits(web: WebContext, q: str) -> list[tuple[Article, float, tuple[str, ...]]]:
-    return [(a, score, ("text",)) for a, score in web.nd.store.search(q, limit=SEARCH_LIMIT)]
+def _search(web: WebContext, q: str, mode: str, viewer: Audience) -> tuple[list[Hit], str | None]:
+    """Hits for ``q``. Semantic modes need the embedding model; when it cannot load, the page falls
+    back to text search and says so."""
+    try:
+        return web.catalog.search(q, mode, SEARCH_LIMIT, viewer), None
+    except (NewsdeskError, OSError) as e:  # model files missing or unreadable
+        if mode == "text":
+            raise
+        note = f"{mode} search is unavailable ({e}); showing text matches."
+        return web.catalog.search(q, "text", SEARCH_LIMIT, viewer), note
 
 
 @router.get("/stats", response_class=HTMLResponse)
 def stats(request: Request, web: Web, days: int = STATS_DAYS, parent: str = "") -> HTMLResponse:
-    nd = web.nd
+    catalog, viewer, taxonomy = web.catalog, _audience(request, web), web.nd.taxonomy
     days = max(1, min(days, STATS_MAX_DAYS))
-    counts = nd.store.topic_counts()
-    group = queries.find_topic(nd.taxonomy, parent) if parent else None
-    members = nd.taxonomy.children(group.name if group else None)
+    counts = catalog.topic_counts(viewer)
+    group = catalog.find_topic(parent) if parent else None
+    members = taxonomy.children(group.name if group else None)
     names = sorted((t.name for t in members), key=lambda n: -counts.get(n, 0))[:STATS_SERIES]
-    daily = queries.daily_topic_counts(nd, names, days=days, end=datetime.now(UTC).date())
+    daily = catalog.daily_topic_counts(names, viewer, days=days, end=datetime.now(UTC).date())
     chart = stacked_bars(daily.days, daily.series)
     return render(
         request,
@@ -328,11 +342,11 @@ def stats(request: Request, web: Web, days: int = STATS_DAYS, parent: str = "") 
         chart=chart,
         days=days,
         group=group,
-        parents=[t for t in nd.taxonomy.topics if nd.taxonomy.children(t.name)],
+        parents=[t for t in taxonomy.topics if taxonomy.children(t.name)],
         counts=counts,
-        total=nd.store.count_articles(),
-        sources=len(nd.list_sources()),
-        tree=queries.topic_tree(nd.taxonomy, counts),
+        total=catalog.count_articles(viewer),
+        sources=len(web.nd.list_sources()),
+        tree=topic_tree(taxonomy, counts),
     )
 
 
@@ -391,7 +405,7 @@ def logout(request: Request, web: Web, csrf_token: Annotated[str, Form()] = "") 
 
 @router.get("/review", response_class=HTMLResponse)
 def review(request: Request, web: Web, cursor: str | None = None, done: str = "", id: int = 0) -> Response:
-    if _editor(request, web) is None:
+    if _live_editor(request, web) is None:  # the queue is all unpublished articles: editors only
         return _back("/login?next=" + quote("/review"))
     try:
         page = Editorial(web.nd).queue(limit=REVIEW_PAGE, cursor=cursor)
@@ -441,7 +455,10 @@ def publish(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/review",
 ) -> Response:
-    return _act(request, web, csrf_token, article_id, next, "publish", "")
+    def act(editor: Editor) -> bool:
+        return Editorial(web.nd).publish(article_id, actor=editor.actor)
+
+    return _act(request, web, csrf_token, article_id, next, "publish", act)
 
 
 @router.post("/review/{article_id}/reject")
@@ -457,23 +474,11 @@ def reject(
         return error_page(
             request, web, 400, "Reason needed", "Say why the article is rejected; it trains the models."
         )
-    return _act(request, web, csrf_token, article_id, next, "reject", reason.strip())
 
+    def act(editor: Editor) -> bool:
+        return Editorial(web.nd).reject(article_id, actor=editor.actor, reason=reason.strip())
 
-def _act(
-    request: Request, web: Web, token: str, article_id: int, next_page: str, action: str, reason: str
-) -> Response:
-    try:
-        editor = _require_editor(request, web, token)
-        editorial = Editorial(web.nd)
-        move = editorial.publish if action == "publish" else editorial.reject
-        changed = move(article_id, actor=editor.actor, reason=reason)
-    except _Denied as denied:
-        return denied.response
-    except StorageError:
-        return error_page(request, web, 404, "No such article", f"There is no article with id {article_id}.")
-    log.info("editor decision", extra={"article_id": article_id, "action": action, "changed": changed})
-    return _back(_review_target(next_page, action if changed else "noop", article_id))
+    return _act(request, web, csrf_token, article_id, next, "reject", act)
 
 
 @router.post("/review/{article_id}/topics")
@@ -485,16 +490,36 @@ def set_topics(
     topic: Annotated[list[str] | None, Form()] = None,
     next: Annotated[str, Form()] = "/review",
 ) -> Response:
-    try:
-        editor = _require_editor(request, web, csrf_token)
+
+    def act(editor: Editor) -> bool:
         Editorial(web.nd).set_topics(article_id, topic or [], actor=editor.actor, reason="fixed in review")
+        return True
+
+    return _act(request, web, csrf_token, article_id, next, "topics", act)
+
+
+def _act(
+    request: Request,
+    web: WebContext,
+    token: str,
+    article_id: int,
+    next_page: str,
+    action: str,
+    act: Callable[[Editor], bool],
+) -> Response:
+    """Run one editor action on an article (``act`` says whether it changed anything) and send the
+    browser back. The checks are the same for every action: CSRF and a live session (401/403 pages),
+    an existing article (404), and a library refusal such as an unknown topic (400)."""
+    try:
+        changed = act(_require_editor(request, web, token))
     except _Denied as denied:
         return denied.response
     except StorageError:
         return error_page(request, web, 404, "No such article", f"There is no article with id {article_id}.")
     except NewsdeskError as e:
-        return error_page(request, web, 400, "Topics not changed", str(e))
-    return _back(_review_target(next, "topics", article_id))
+        return error_page(request, web, 400, NOT_DONE[action], str(e))
+    log.info("editor decision", extra={"article_id": article_id, "action": action, "changed": changed})
+    return _back(_review_target(next_page, action if changed else "noop", article_id))
 
 
 # ----------------------------------------------------------------------------------------- sources
@@ -502,7 +527,7 @@ def set_topics(
 
 @router.get("/sources", response_class=HTMLResponse)
 def sources(request: Request, web: Web, added: int = 0) -> HTMLResponse:
-    views = queries.source_health(web.nd)
+    views = web.catalog.source_health(_audience(request, web))
     just_added = next((v.source for v in views if v.source.id == added), None)
     return render(request, web, "sources.html", views=views, added=just_added, error=None, url="")
 
@@ -522,7 +547,7 @@ async def add_source(
     url = url.strip()
     error, source = await _discover_and_add(web, url, name.strip())
     if source is None:
-        views = await run_in_threadpool(queries.source_health, web.nd)
+        views = await run_in_threadpool(web.catalog.source_health, Audience.TRUSTED)  # an editor's form
         return render(request, web, "sources.html", status=422, views=views, added=None, error=error, url=url)
     return _back(f"/sources?added={source.id}")
 

@@ -15,10 +15,10 @@ import jinja2
 import nh3
 from markupsafe import Markup
 
+from ..catalog import slug
 from ..model import UNSCORED, Image, is_http_url, now, utc
 from ..sources.sanitize import LINK_REL, URL_SCHEMES
 from .charts import color
-from .queries import slug
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

@@ -1,4 +1,5 @@
-"""Browsing endpoints: stories (hot first), the topic tree, search, and the health check."""
+"""Browsing endpoints: stories (hot first), the topic tree, search, and the health check. What an
+anonymous caller sees is decided by ``newsdesk.catalog`` (published articles only)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from . import service, shapes
-from .params import Ctx, StoryId, as_utc
+from . import shapes
+from .params import Ctx, StoryId, Viewer, as_utc
 from .schemas import NO_NUL, SearchMode
 from .shapes import API_PREFIX
 
@@ -20,37 +21,36 @@ DEFAULT_HITS = 20
 
 def list_stories(
     ctx: Ctx,
+    viewer: Viewer,
     limit: Annotated[int, Query(ge=1, le=MAX_STORIES)] = DEFAULT_STORIES,
     since: Annotated[datetime | None, Query(description="Only stories active at or after this time.")] = None,
 ) -> dict[str, Any]:
     """Stories hottest first, each with the provider domains covering it."""
-    stories = ctx.nd.store.list_stories(limit=limit, since=as_utc(since, "since"))
+    stories = ctx.catalog.stories(viewer, limit=limit, since=as_utc(since, "since"))
     return {"items": [shapes.story(s) for s in stories]}
 
 
-def get_story(ctx: Ctx, story_id: StoryId) -> dict[str, Any]:
+def get_story(ctx: Ctx, viewer: Viewer, story_id: StoryId) -> dict[str, Any]:
     """One story and its articles, oldest first (how the story unfolded)."""
-    store = ctx.nd.store
-    story = store.get_story(story_id)
-    return shapes.story(story) | {
-        "articles": [shapes.article_item(a) for a in store.story_articles(story_id)]
-    }
+    story, articles = ctx.catalog.story(story_id, viewer)
+    return shapes.story(story) | {"articles": [shapes.article_item(a) for a in articles]}
 
 
-def list_topics(ctx: Ctx) -> dict[str, Any]:
+def list_topics(ctx: Ctx, viewer: Viewer) -> dict[str, Any]:
     """The taxonomy tree with article counts and each topic's feed."""
-    counts = ctx.nd.store.topic_counts()
-    return {"items": service.topic_tree(ctx.nd.taxonomy, counts, f"{API_PREFIX}/feeds")}
+    tree = ctx.catalog.topic_tree(viewer)
+    return {"items": [shapes.topic_node(node, f"{API_PREFIX}/feeds") for node in tree]}
 
 
 def search(
     ctx: Ctx,
+    viewer: Viewer,
     q: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
     mode: SearchMode = SearchMode.TEXT,
     limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = DEFAULT_HITS,
 ) -> dict[str, Any]:
     """Full-text, semantic, or both fused by reciprocal rank (``mode=hybrid``)."""
-    hits = service.search(ctx.nd, ctx.semantic, q, mode.value, limit)
+    hits = ctx.catalog.search(q, mode.value, limit, viewer)
     items = [
         shapes.article_item(h.article) | {"score": h.score, "matchedBy": list(h.matched_by)} for h in hits
     ]

@@ -1,0 +1,450 @@
+"""The read side of the facade: what the REST API and the web UI show, written once for both.
+
+The edges stay thin: a handler parses its input, asks the :class:`Catalog` (topic tree with counts, a
+topic by name or slug, hot stories with their providers, story siblings, source health, daily topic
+counts, feed articles, text/semantic/hybrid search) and shapes the answer. No SQL lives here — counting
+and filtering are :class:`~newsdesk.store.Store` queries — and nothing here knows about HTTP.
+
+Visibility (product rule) — every call that returns articles, or numbers about them, names its
+:class:`Audience`, so no edge can forget the rule:
+
+- ``PUBLIC`` (an anonymous caller) sees published articles only: lists, search hits, topic counts,
+  story members and related records leave the others out, and a single unpublished article is
+  "no such article" (a 404 at the edges, indistinguishable from an id that does not exist). A story is
+  shown only when it holds a published article, and then as its published articles tell it (title,
+  size, providers); its heat and times stay the story's own.
+- ``TRUSTED`` (a valid API token of any scope, or a signed-in editor) sees everything.
+- Feeds are published-only for everybody.
+
+Search modes:
+
+- ``text``     full-text search (FTS5 bm25 on SQLite, ``ts_rank`` on PostgreSQL);
+- ``semantic`` the query embedded with the same model as the articles, exact (or HNSW for big stores)
+  nearest neighbours over the stored vectors;
+- ``hybrid``   both lists merged by reciprocal-rank fusion: score = Σ 1 / (k + rank), so an article near
+  the top of either list ranks high without calibrating bm25 against cosine.
+
+For a ``PUBLIC`` search each ranking is read deeper until it yields enough published articles (see
+:meth:`Catalog._visible`), so hiding unpublished hits does not shorten a page that could be full.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from .app import Newsdesk
+from .enrich.base import Embedder
+from .enrich.vectors import VectorIndex, build_index
+from .errors import EnrichmentError, StorageError
+from .model import Article, Provider, Source, Story, Taxonomy, Topic
+from .record import dump_record
+from .store import ArticleQuery, Page, Store
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60  # Cormack, Clarke & Büttcher (SIGIR 2009): k = 60 worked across their TREC runs; not retuned
+RRF_DEPTH = 100  # candidates taken from each list before fusing; deeper lists barely move a top-20
+VECTOR_REFRESH_S = 60.0  # how stale the in-memory vector copy may get; new articles arrive by polled runs
+# Above this many vectors use HNSW: exact search is 8-9 ms a query at 100k × 384 (DESIGN.md) and grows
+# linearly, while an HNSW build costs seconds once per refresh.
+ANN_MIN_VECTORS = 200_000
+FEED_ITEMS = 50  # items per feed: what feed readers fetch each poll; keeps a feed well under 200 kB
+SOURCE_EVENTS = 3  # recent errors shown per source: enough to tell a one-off from a pattern
+RANK_GROWTH = 4  # a public page of 20 reads the best 80, then 320, then 1,000 (4× deeper a round)
+MAX_RANK_DEPTH = 1_000
+"""How deep a public search reads one ranking (ids only, then one ``IN`` query for their published
+flags). Measured ad hoc on SQLite, 20k articles, 10% published, 2 shared cores: a round costs 31 ms at
+depth 20 and 43 ms at depth 1,000 for a word every article holds (ranking all matches dominates, not the
+depth), 2-12 ms for a rarer word. Past it the reader gets a shorter page rather than a slower one."""
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+Ranking = list[tuple[int, float]]
+
+
+class Audience(Enum):
+    """Who is reading, as far as visibility goes (see the module docstring)."""
+
+    PUBLIC = "public"  # anonymous: published articles only
+    TRUSTED = "trusted"  # a valid token or an editor session: everything
+
+    @classmethod
+    def of(cls, identified: bool) -> Audience:
+        """``TRUSTED`` for a caller the edge has identified (token, session), else ``PUBLIC``."""
+        return cls.TRUSTED if identified else cls.PUBLIC
+
+    @property
+    def published_only(self) -> bool:
+        return self is Audience.PUBLIC
+
+
+# ------------------------------------------------------------------------------------- view records
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: the article, its score (higher is better) and which lists found it."""
+
+    article: Article
+    score: float
+    matched_by: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HotStory:
+    """A story on the front page: its lead article (best quality), the others, and who covers it."""
+
+    story: Story
+    lead: Article
+    others: tuple[Article, ...]
+    providers: tuple[Provider, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNode:
+    """A taxonomy topic with its article count and its children, for trees in either edge."""
+
+    topic: Topic
+    count: int
+    children: tuple[TopicNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """A source with what the sources page shows next to it."""
+
+    source: Source
+    latest: Article | None
+    events: tuple[dict[str, Any], ...]
+
+    @property
+    def state(self) -> str:
+        """ok | failing | new — the badge the page shows."""
+        health = self.source.health
+        if health.error_count:
+            return "failing"
+        return "ok" if health.last_success_at else "new"
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCounts:
+    """Articles per UTC day per topic over ``days`` (oldest first); ``articles`` counts each article of
+    the window once, whatever its topics."""
+
+    days: tuple[date, ...]
+    series: tuple[tuple[str, tuple[int, ...]], ...]
+    articles: int
+
+
+# ------------------------------------------------------------------------------------ pure functions
+
+
+def slug(name: str) -> str:
+    """``"AI in Finance"`` → ``"ai-in-finance"``: a topic's name as it can appear in a URL path."""
+    return _SLUG.sub("-", name.lower()).strip("-")
+
+
+def find_topic(taxonomy: Taxonomy, key: str) -> Topic | None:
+    """The topic named ``key`` exactly, or whose slug is ``key``."""
+    for topic in taxonomy.topics:
+        if key in (topic.name, slug(topic.name)):
+            return topic
+    return None
+
+
+def topic_tree(taxonomy: Taxonomy, counts: dict[str, int]) -> tuple[TopicNode, ...]:
+    """The taxonomy as nested nodes with article counts, roots first, in taxonomy order."""
+
+    def node(topic: Topic) -> TopicNode:
+        children = tuple(node(child) for child in taxonomy.children(topic.name))
+        return TopicNode(topic, counts.get(topic.name, 0), children)
+
+    return tuple(node(root) for root in taxonomy.children(None))
+
+
+def rrf(rankings: Sequence[Sequence[int]], *, k: int = RRF_K) -> Ranking:
+    """Reciprocal-rank fusion of id lists (each best first): ``(id, Σ 1/(k + rank))`` best first, ties
+    broken by the id's first appearance."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def providers_of(articles: Sequence[Article]) -> tuple[Provider, ...]:
+    """The distinct providers of ``articles`` (by domain), in the articles' order."""
+    seen: dict[str, Provider] = {}
+    for article in articles:
+        seen.setdefault(article.provider.domain, article.provider)
+    return tuple(seen.values())
+
+
+def as_told_by(story: Story, articles: Sequence[Article]) -> Story:
+    """``story`` as ``articles`` (oldest first, non-empty) tell it: the first one's title, their count
+    and their providers' domains (sorted, as clustering keeps them). Heat and times are the story's."""
+    domains = tuple(sorted({a.provider.domain for a in articles}))
+    return dataclasses.replace(story, title=articles[0].title, size=len(articles), providers=domains)
+
+
+# ------------------------------------------------------------------------------------ semantic search
+
+
+class SemanticSearch:
+    """Nearest articles to a query text. The embedder is loaded on first use (start-up stays fast when
+    nobody searches semantically) and the stored vectors are copied into an index refreshed every
+    ``refresh_s`` seconds. Thread-safe: handlers run in a thread pool."""
+
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        load: Callable[[], Embedder],
+        *,
+        refresh_s: float = VECTOR_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._load = load
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._embedder: Embedder | None = None
+        self._index: VectorIndex | None = None
+        self._loaded_at: float | None = None
+
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = self._load()
+            return self._embedder
+
+    def nearest(self, q: str, k: int) -> Ranking:
+        """``(article id, cosine)`` best first; empty when no article has a vector from this model."""
+        return self.ranker(q)(k)
+
+    def ranker(self, q: str) -> Callable[[int], Ranking]:
+        """``k → the nearest k``, embedding ``q`` once however deep the caller reads."""
+        embedder = self.embedder()
+        index = self._current_index(embedder.name)
+        if index is None or len(index) == 0:
+            return lambda k: []
+        vector = embedder.embed([q])
+        return lambda k: index.search(vector, k)
+
+    def _current_index(self, model: str) -> VectorIndex | None:
+        with self._lock:
+            fresh = self._loaded_at is not None and self._clock() - self._loaded_at < self._refresh_s
+            if not fresh:
+                self._index = self._build(model)
+                self._loaded_at = self._clock()
+            return self._index
+
+    def _build(self, model: str) -> VectorIndex | None:
+        started = time.perf_counter()
+        ids, vectors = self._store().load_embeddings(model)
+        if not ids:
+            return None
+        index = build_index(ids, vectors, ann=len(ids) >= ANN_MIN_VECTORS)
+        log.info("vector index loaded", extra={"vectors": len(ids), "model": model,
+                                               "duration_ms": round((time.perf_counter() - started) * 1000)})  # fmt: skip
+        return index
+
+
+# -------------------------------------------------------------------------------------------- catalog
+
+
+class Catalog:
+    """The read models over one :class:`~newsdesk.app.Newsdesk`. ``semantic`` serves the semantic and
+    hybrid search modes; without it only text search works. One per app: it keeps the vector cache."""
+
+    def __init__(self, nd: Newsdesk, semantic: SemanticSearch | None = None) -> None:
+        self.nd = nd
+        self.semantic = semantic
+
+    @property
+    def store(self) -> Store:
+        return self.nd.store
+
+    # ---------------------------------------------------------------------------------------- topics
+
+    def find_topic(self, key: str) -> Topic | None:
+        return find_topic(self.nd.taxonomy, key)
+
+    def topic_counts(self, audience: Audience) -> dict[str, int]:
+        """Articles per topic that ``audience`` may see."""
+        return self.store.topic_totals(published_only=audience.published_only)
+
+    def topic_tree(self, audience: Audience) -> tuple[TopicNode, ...]:
+        return topic_tree(self.nd.taxonomy, self.topic_counts(audience))
+
+    # -------------------------------------------------------------------------------------- articles
+
+    def articles(self, query: ArticleQuery, audience: Audience) -> Page:
+        """A page of ``query``'s articles that ``audience`` may see (asking the public view for
+        unpublished articles gives an empty page)."""
+        if audience.published_only:
+            if query.published is False:
+                return Page((), None)
+            query = dataclasses.replace(query, published=True)
+        return self.nd.articles(query)
+
+    def count_articles(self, audience: Audience) -> int:
+        return self.store.article_total(published_only=audience.published_only)
+
+    def article(self, key: int | str, audience: Audience) -> Article:
+        """The article (with its related records) by id or URL; a :class:`StorageError` "no such
+        article" when there is none — or when ``audience`` may not see it."""
+        found = self.nd.article(key)
+        if not audience.published_only:
+            return found
+        if not found.published:
+            raise StorageError(f"no such article: {key}")
+        shown = self.store.published_among([r.article_id for r in found.related if r.article_id])
+        return found.replace(related=tuple(r for r in found.related if r.article_id in shown))
+
+    def record(self, key: int | str, audience: Audience) -> str:
+        """The record file of :meth:`article` (so its ``related`` obeys the same rule)."""
+        return dump_record(self.article(key, audience))
+
+    def feed_articles(self, topic: str | None) -> list[Article]:
+        """The newest published articles (of ``topic`` when given) for a feed."""
+        page = self.nd.articles(ArticleQuery(topic=topic, published=True, limit=FEED_ITEMS))
+        return list(page.items)
+
+    # --------------------------------------------------------------------------------------- stories
+
+    def stories(self, audience: Audience, *, limit: int, since: datetime | None = None) -> list[Story]:
+        """Stories hottest first, as ``audience`` may see them."""
+        if not audience.published_only:
+            return self.store.top_stories(limit=limit, since=since)
+        return [story for story, _ in self._told(limit, since, published_only=True)]
+
+    def story(self, story_id: int, audience: Audience) -> tuple[Story, list[Article]]:
+        """One story and its articles, oldest first; "no such story" when ``audience`` sees none of them."""
+        story = self.store.get_story(story_id)
+        articles = self.store.story_articles(story_id)
+        if not audience.published_only:
+            return story, articles
+        shown = [a for a in articles if a.published]
+        if not shown:
+            raise StorageError(f"no such story: {story_id}")
+        return as_told_by(story, shown), shown
+
+    def hot_stories(self, audience: Audience, limit: int) -> list[HotStory]:
+        """The hottest stories (by heat, then recency), each with its articles, best quality first."""
+        out = []
+        for story, articles in self._told(limit, None, published_only=audience.published_only):
+            ranked = sorted(articles, key=lambda a: (-a.quality, a.id or 0))
+            out.append(HotStory(story, ranked[0], tuple(ranked[1:]), providers_of(ranked)))
+        return out
+
+    def _told(
+        self, limit: int, since: datetime | None, *, published_only: bool
+    ) -> list[tuple[Story, list[Article]]]:
+        """The top stories with their (visible) articles, two queries in all; stories without any
+        are left out, and public stories are retold by their published articles."""
+        stories = self.store.top_stories(limit=limit, since=since, published_only=published_only)
+        members = self.store.articles_of_stories(
+            [s.id for s in stories if s.id is not None], published_only=published_only
+        )
+        told = [(s, members[s.id]) for s in stories if s.id is not None and s.id in members]
+        return [(as_told_by(s, a), a) for s, a in told] if published_only else told
+
+    def story_siblings(self, article: Article, audience: Audience) -> list[Article]:
+        """The other articles of ``article``'s story: the same event as other providers tell it."""
+        if article.story_id is None:
+            return []
+        others = [a for a in self.store.story_articles(article.story_id) if a.id != article.id]
+        return [a for a in others if a.published] if audience.published_only else others
+
+    # --------------------------------------------------------------------------------- sources, stats
+
+    def source_health(self, audience: Audience) -> list[SourceView]:
+        """Every source with its newest (visible) article and its most recent recorded errors."""
+        views = []
+        for source in self.nd.list_sources():
+            latest = self.articles(ArticleQuery(source_id=source.id, limit=1), audience).items
+            events = self.store.events(source_id=source.id, limit=SOURCE_EVENTS) if source.id else []
+            views.append(SourceView(source, latest[0] if latest else None, tuple(events)))
+        return views
+
+    def daily_topic_counts(
+        self, topics: Sequence[str], audience: Audience, *, days: int, end: date
+    ) -> DailyCounts:
+        """Articles per publication day (UTC) for each of ``topics``, over the ``days`` days ending on
+        ``end``: one grouped query, however many articles the window holds."""
+        start = end - timedelta(days=days - 1)
+        since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        until = since + timedelta(days=days)
+        only = audience.published_only
+        grid = {name: [0] * days for name in topics}
+        for topic, day, count in self.store.topic_day_counts(
+            since, until, topics=topics, published_only=only
+        ):
+            index = (day - start).days
+            if topic in grid and 0 <= index < days:
+                grid[topic][index] += count
+        total = self.store.article_total(since=since, until=until, published_only=only)
+        day_list = tuple(start + timedelta(days=i) for i in range(days))
+        return DailyCounts(day_list, tuple((name, tuple(grid[name])) for name in topics), total)
+
+    def token_live(self, token_id: int) -> bool:
+        """False once the token an editor signed in with is revoked: their session ends with it."""
+        return any(t["id"] == token_id and t["revoked_at"] is None for t in self.store.list_tokens())
+
+    # ---------------------------------------------------------------------------------------- search
+
+    def search(self, q: str, mode: str, limit: int, audience: Audience) -> list[Hit]:
+        """Search ``q`` in ``mode`` (text | semantic | hybrid); at most ``limit`` hits ``audience`` may
+        see, best first. Semantic modes without a model raise :class:`EnrichmentError`."""
+
+        def text(k: int) -> Ranking:
+            return self.store.search_ranking(q, limit=k)
+
+        if mode == "text":
+            return self._hits(self._visible(text, limit, audience), {"text": set()})
+        near = self._semantic().ranker(q)
+        if mode == "semantic":
+            return self._hits(self._visible(near, limit, audience), {"semantic": set()})
+        by_text = [i for i, _ in self._visible(text, RRF_DEPTH, audience)]
+        by_meaning = [i for i, _ in self._visible(near, RRF_DEPTH, audience)]
+        fused = rrf([by_text, by_meaning])[:limit]
+        return self._hits(fused, {"text": set(by_text), "semantic": set(by_meaning)})
+
+    def _semantic(self) -> SemanticSearch:
+        if self.semantic is None:
+            raise EnrichmentError("semantic search is not set up here (no embedding model)")
+        return self.semantic
+
+    def _visible(self, rank: Callable[[int], Ranking], limit: int, audience: Audience) -> Ranking:
+        """The best ``limit`` entries of a ranking that ``audience`` may see. For the public the
+        ranking is read :data:`RANK_GROWTH` × deeper each round (from 4× ``limit`` to at most
+        :data:`MAX_RANK_DEPTH`) until it yields ``limit`` published articles or runs out."""
+        if not audience.published_only:
+            return rank(limit)
+        depth = min(limit * RANK_GROWTH, MAX_RANK_DEPTH)
+        while True:
+            ranked = rank(depth)
+            shown = self.store.published_among([i for i, _ in ranked])
+            visible = [(i, score) for i, score in ranked if i in shown]
+            if len(visible) >= limit or len(ranked) < depth or depth >= MAX_RANK_DEPTH:
+                return visible[:limit]
+            depth = min(depth * RANK_GROWTH, MAX_RANK_DEPTH)
+
+    def _hits(self, scored: Ranking, lists: dict[str, set[int]]) -> list[Hit]:
+        """Load the ranked articles; ``matched_by`` names each list holding the id (an empty set
+        stands for "every id": the single-list modes)."""
+        found = self.store.get_articles([i for i, _ in scored])
+        return [
+            Hit(found[i], score, tuple(name for name, ids in lists.items() if not ids or i in ids))
+            for i, score in scored
+            if i in found
+        ]
