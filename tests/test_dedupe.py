@@ -1,0 +1,170 @@
+"""Near-duplicate detection: signatures, the LSH index and the earliest-match rule."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from newsdesk.enrich import dedupe
+from newsdesk.errors import EnrichmentError
+
+VOCABULARY = [f"w{i}" for i in range(3000)]
+
+
+def article(seed: int, words: int = 300) -> str:
+    """A random 'article': paragraphs of sentences from a 3,000-word vocabulary."""
+    rng = random.Random(seed)
+    paragraphs = []
+    for _ in range(words // 60):
+        sentences = [" ".join(rng.choices(VOCABULARY, k=12)).capitalize() + "." for _ in range(5)]
+        paragraphs.append(" ".join(sentences))
+    return "\n\n".join(paragraphs)
+
+
+def with_typos(text: str, every: int = 40) -> str:
+    words = text.split(" ")
+    for i in range(0, len(words), every):
+        words[i] = words[i][::-1] + "x"
+    return " ".join(words)
+
+
+def test_identical_texts_match_and_distinct_texts_do_not() -> None:
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, dedupe.signature(article(1)))
+    index.add(2, dedupe.signature(article(2)))
+    hits = index.query(dedupe.signature(article(1)))
+    assert hits == [(1, 1.0)]
+    assert index.query(dedupe.signature(article(3))) == []
+    assert len(index) == 2
+
+
+def test_lightly_edited_copies_match_their_original() -> None:
+    original = article(7)
+    paragraphs = original.split("\n\n")
+    copies = [
+        "A new headline for it\n\n" + original,
+        "\n\n".join(paragraphs[:2] + paragraphs[3:]),  # a dropped paragraph
+        with_typos(original),
+        "Completely new opening sentence here. " + original.split(". ", 1)[1],
+    ]
+    index = dedupe.NearDuplicateIndex()
+    index.add(10, dedupe.signature(original))
+    for copy in copies:
+        hits = index.query(dedupe.signature(copy))
+        assert [key for key, _ in hits] == [10]
+        assert hits[0][1] >= dedupe.THRESHOLD
+
+
+def test_formatting_does_not_change_the_signature() -> None:
+    text = article(3)
+    noisy = "  " + text.upper().replace(".", " !!! ").replace(" ", "  \t") + "\n"
+    assert np.array_equal(dedupe.signature(text), dedupe.signature(noisy))
+
+
+def test_unicode_forms_normalise_alike() -> None:
+    assert dedupe.normalise("Ｃａｆé, “quoted” — text!") == dedupe.normalise("cafe\u0301 quoted text")
+
+
+def test_title_only_texts_never_match() -> None:
+    title = "Central bank raises interest rates again"
+    sig = dedupe.signature(title)
+    assert sig.size == 0
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, sig)
+    assert len(index) == 0
+    assert index.query(dedupe.signature(title)) == []
+
+
+def test_empty_text_gives_an_empty_signature() -> None:
+    assert dedupe.signature("").size == 0
+    assert dedupe.signature("   \n\t ").size == 0
+    assert dedupe.jaccard(dedupe.signature(""), dedupe.signature("")) == 0.0
+
+
+def test_text_without_spaces_in_another_script_is_shingled_by_character() -> None:
+    rng = random.Random(5)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 400)]
+    chinese = "".join(rng.choices(chars, k=300))
+    other = "".join(rng.choices(chars, k=300))
+    sig = dedupe.signature(chinese)
+    assert sig.size == dedupe.NUM_PERM
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, sig)
+    assert [k for k, _ in index.query(dedupe.signature(chinese[:-10] + "。"))] == [1]
+    assert index.query(dedupe.signature(other)) == []
+
+
+def test_cyrillic_text_works_like_any_spaced_script() -> None:
+    rng = random.Random(9)
+    words = ["".join(rng.choices("абвгдежзиклмнопрстуф", k=6)) for _ in range(500)]
+    text = " ".join(rng.choices(words, k=200))
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, dedupe.signature(text))
+    assert index.query(dedupe.signature(text.upper())) == [(1, 1.0)]
+
+
+def test_a_2mb_text_is_cut_to_bounded_work() -> None:
+    huge = article(11, words=600) * 600
+    assert len(huge) > 2_000_000
+    assert len(dedupe.tokens(huge)) <= dedupe.MAX_TOKENS
+    sig = dedupe.signature(huge)
+    assert sig.size == dedupe.NUM_PERM
+    # only the first MAX_CHARS characters count: the same prefix gives the same signature
+    assert np.array_equal(sig, dedupe.signature(huge[: dedupe.MAX_CHARS] + "tail that is never read"))
+
+
+def test_signature_round_trips_through_bytes() -> None:
+    sig = dedupe.signature(article(4))
+    assert sig.dtype == np.uint64
+    assert np.array_equal(dedupe.signature_from_bytes(sig.tobytes()), sig)
+    with pytest.raises(EnrichmentError):
+        dedupe.signature_from_bytes(b"123")
+
+
+def test_query_orders_best_first_then_by_id() -> None:
+    original = article(21)
+    index = dedupe.NearDuplicateIndex()
+    index.add(5, dedupe.signature(with_typos(original, every=15)))
+    index.add(3, dedupe.signature(original))
+    index.add(4, dedupe.signature(original))
+    hits = index.query(dedupe.signature(original))
+    assert [k for k, _ in hits] == [3, 4, 5]
+    assert hits[0][1] == hits[1][1] == 1.0 > hits[2][1]
+
+
+def test_re_adding_an_id_replaces_its_signature() -> None:
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, dedupe.signature(article(1)))
+    index.add(1, dedupe.signature(article(2)))
+    assert len(index) == 1
+    assert index.query(dedupe.signature(article(1))) == []
+    assert index.query(dedupe.signature(article(2))) == [(1, 1.0)]
+
+
+def test_find_near_duplicate_names_the_earliest_article() -> None:
+    text = article(30)
+    index = dedupe.NearDuplicateIndex()
+    for key in (7, 8, 9):
+        index.add(key, dedupe.signature(text))
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    seen = {7: t0 + timedelta(hours=2), 8: t0, 9: t0 + timedelta(hours=1)}
+    found = dedupe.find_near_duplicate(dedupe.signature(with_typos(text)), index, first_seen=seen)
+    assert found is not None and found.article_id == 8
+    assert dedupe.THRESHOLD <= found.similarity < 1.0
+    by_id = dedupe.find_near_duplicate(dedupe.signature(text), index, exclude=7)
+    assert by_id == dedupe.NearDuplicate(article_id=8, similarity=1.0)
+    assert dedupe.find_near_duplicate(dedupe.signature(article(31)), index) is None
+
+
+def test_wrong_signature_size_and_bad_threshold_are_errors() -> None:
+    index = dedupe.NearDuplicateIndex(num_perm=64)
+    with pytest.raises(EnrichmentError):
+        index.add(1, dedupe.signature(article(1)))
+    with pytest.raises(EnrichmentError):
+        dedupe.NearDuplicateIndex(threshold=0.0)
+    small = dedupe.signature(article(1), num_perm=64)
+    index.add(1, small)
+    assert index.query(small) == [(1, 1.0)]

@@ -1,0 +1,101 @@
+"""Related-article selection: the diversification rules on a hand-built exact index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from newsdesk.enrich.base import Vectors
+from newsdesk.enrich.related import RelatedChoice, RelatedMeta, relate
+from newsdesk.enrich.vectors import ExactIndex
+
+DIM = 8
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+ME = 1
+Row = tuple[int, float, int | None, timedelta, str]
+
+
+def toward(angle: float) -> Vectors:
+    """A unit vector at ``angle`` radians from axis 0: smaller angle = more similar to ME."""
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[0], vector[1] = np.cos(angle), np.sin(angle)
+    return vector
+
+
+def world(
+    rows: Sequence[Row],
+) -> tuple[ExactIndex, dict[int, RelatedMeta]]:
+    """(id, angle, story, age, domain) rows; ME (story 100, now, me.example) is always present."""
+    rows = [(ME, 0.0, 100, timedelta(0), "me.example"), *rows]
+    index = ExactIndex(DIM)
+    index.add([r[0] for r in rows], np.stack([toward(r[1]) for r in rows]))
+    meta = {r[0]: RelatedMeta(story_id=r[2], published_at=NOW - r[3], domain=r[4]) for r in rows}
+    return index, meta
+
+
+def ids(choices: tuple[RelatedChoice, ...]) -> list[int]:
+    return [c.article_id for c in choices]
+
+
+def test_best_first_with_similarity_never_itself() -> None:
+    index, meta = world([(2, 0.3, 200, timedelta(0), "a"), (3, 0.1, 300, timedelta(0), "b")])
+    chosen = relate(ME, toward(0), NOW, index, meta)
+    assert ids(chosen) == [3, 2]
+    assert chosen[0].similarity == pytest.approx(np.cos(0.1), abs=1e-5)
+
+
+def test_near_duplicates_are_excluded() -> None:
+    index, meta = world([(2, 0.01, None, timedelta(0), "a"), (3, 0.2, 300, timedelta(0), "b")])
+    assert ids(relate(ME, toward(0), NOW, index, meta, near_dups={2})) == [3]
+
+
+def test_only_inside_the_time_window() -> None:
+    index, meta = world(
+        [
+            (2, 0.1, 200, timedelta(days=20), "a"),  # too old
+            (3, 0.2, 300, -timedelta(days=20), "b"),  # too far in the future
+            (4, 0.3, 400, timedelta(days=13), "c"),
+        ]
+    )
+    assert ids(relate(ME, toward(0), NOW, index, meta)) == [4]
+    assert ids(relate(ME, toward(0), NOW, index, meta, window=timedelta(days=30))) == [2, 3, 4]
+
+
+def test_one_article_per_story_and_not_my_own_story() -> None:
+    index, meta = world(
+        [
+            (2, 0.1, 100, timedelta(0), "a"),  # my own story
+            (3, 0.2, 300, timedelta(0), "b"),
+            (4, 0.25, 300, timedelta(0), "c"),  # second of story 300
+            (5, 0.3, None, timedelta(0), "d"),  # no story: a story of its own
+            (6, 0.35, None, timedelta(0), "e"),
+        ]
+    )
+    assert ids(relate(ME, toward(0), NOW, index, meta)) == [3, 5, 6]
+    assert ids(relate(ME, toward(0), NOW, index, meta, same_story_ok=True)) == [2, 3, 5, 6]
+
+
+def test_k_domain_cap_and_similarity_floor() -> None:
+    index, meta = world([(i, 0.1 * i, 100 + i, timedelta(0), "same.example") for i in range(2, 9)])
+    assert ids(relate(ME, toward(0), NOW, index, meta, k=3)) == [2, 3, 4]
+    assert ids(relate(ME, toward(0), NOW, index, meta, max_per_domain=2)) == [2, 3]
+    floor = float(np.cos(0.45))
+    assert ids(relate(ME, toward(0), NOW, index, meta, min_similarity=floor)) == [2, 3, 4]
+    assert relate(ME, toward(0), NOW, index, meta, k=0) == ()
+
+
+def test_candidates_without_metadata_are_skipped() -> None:
+    index, meta = world([(2, 0.1, 200, timedelta(0), "a"), (3, 0.2, 300, timedelta(0), "b")])
+    del meta[2]
+    assert ids(relate(ME, toward(0), NOW, index, meta)) == [3]
+
+
+def test_overfetch_grows_past_a_crowded_story() -> None:
+    # 300 articles of one story sit closer than anything else: the first fetch (50) finds only them.
+    crowd = [(10 + i, 0.001 * i, 500, timedelta(0), "a") for i in range(300)]
+    others = [(1000 + i, 0.5 + 0.01 * i, 600 + i, timedelta(0), "b") for i in range(5)]
+    index, meta = world(crowd + others)
+    assert ids(relate(ME, toward(0), NOW, index, meta)) == [10, 1000, 1001, 1002, 1003]

@@ -1,0 +1,143 @@
+"""Vector indexes: exact reference behaviour, HNSW recall against it, persistence and staleness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from newsdesk.enrich.base import Vectors
+from newsdesk.enrich.vectors import (
+    AnnIndex,
+    ExactIndex,
+    VectorIndex,
+    build_index,
+    open_index,
+    read_manifest,
+)
+from newsdesk.errors import EnrichmentError
+
+DIM = 64
+
+
+def clustered(n: int, dim: int = DIM, clusters: int = 50, spread: float = 0.3, seed: int = 7) -> Vectors:
+    """Unit vectors scattered around random centres: the shape real news embeddings have."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim))
+    points = centres[rng.integers(0, clusters, n)] + spread * rng.normal(size=(n, dim))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32)
+
+
+def unit(*values: float) -> Vectors:
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[: len(values)] = values
+    return vector / np.linalg.norm(vector)
+
+
+@pytest.fixture(params=["exact", "ann"])
+def index(request: pytest.FixtureRequest) -> VectorIndex:
+    return ExactIndex(DIM) if request.param == "exact" else AnnIndex(DIM)
+
+
+def test_search_returns_nearest_first_with_cosine(index: VectorIndex) -> None:
+    index.add([10, 11, 12], np.stack([unit(1, 0), unit(1, 1), unit(0, 1)]))
+    result = index.search(unit(1, 0.1), 3)
+    assert [i for i, _ in result] == [10, 11, 12]
+    assert result[0][1] == pytest.approx(float(unit(1, 0) @ unit(1, 0.1)), abs=1e-5)
+    assert len(index) == 3
+
+
+def test_exclude_and_k(index: VectorIndex) -> None:
+    index.add([1, 2, 3], np.stack([unit(1, 0), unit(1, 1), unit(0, 1)]))
+    assert [i for i, _ in index.search(unit(1, 0), 2, exclude={1})] == [2, 3]
+    assert index.search(unit(1, 0), 0) == []
+    assert [i for i, _ in index.search(unit(1, 0).reshape(1, -1), 10)] == [1, 2, 3]
+
+
+def test_remove_and_replace(index: VectorIndex) -> None:
+    index.add([1, 2, 3], np.stack([unit(1, 0), unit(1, 1), unit(0, 1)]))
+    index.remove([1, 99])  # unknown ids are ignored
+    assert len(index) == 2
+    assert [i for i, _ in index.search(unit(1, 0), 5)] == [2, 3]
+    index.add([3], unit(1, 0).reshape(1, -1))  # re-adding an id replaces its vector
+    assert len(index) == 2
+    assert index.search(unit(1, 0), 1)[0][0] == 3
+
+
+def test_empty_index_and_bad_shapes(index: VectorIndex) -> None:
+    assert index.search(unit(1), 5) == []
+    with pytest.raises(EnrichmentError):
+        index.add([1], np.ones((1, DIM + 1), dtype=np.float32))
+    with pytest.raises(EnrichmentError):
+        index.add([1, 2], np.stack([unit(1), unit(0, 1)])[:1])
+    with pytest.raises(EnrichmentError):
+        index.add([1, 1], np.stack([unit(1), unit(0, 1)]))
+
+
+def test_save_and_load_round_trip(index: VectorIndex, tmp_path: Path) -> None:
+    vectors = clustered(500)
+    index.add(list(range(500)), vectors)
+    index.remove([0, 1])
+    path = tmp_path / "vectors.idx"
+    index.save(path)
+    loaded = type(index).load(path)
+    assert len(loaded) == 498
+    before, after = index.search(vectors[7], 5), loaded.search(vectors[7], 5)
+    assert [i for i, _ in after] == [i for i, _ in before]
+    assert [s for _, s in after] == pytest.approx([s for _, s in before], abs=1e-5)
+    manifest = read_manifest(path)
+    assert manifest is not None and manifest["count"] == 498 and manifest["dim"] == DIM
+
+
+def test_exact_index_grows_past_initial_capacity() -> None:
+    vectors = clustered(3000)
+    index = ExactIndex(DIM)
+    for start in range(0, 3000, 700):
+        index.add(list(range(start, min(start + 700, 3000))), vectors[start : start + 700])
+    assert len(index) == 3000
+    assert index.search(vectors[2999], 1)[0][0] == 2999
+
+
+def test_ann_recall_against_exact() -> None:
+    # Same centres for data and queries (same seed); the 200 queries are not in the index.
+    points = clustered(4200, clusters=80)
+    vectors, queries = points[:4000], points[4000:]
+    ids = list(range(4000))
+    exact, ann = build_index(ids, vectors, ann=False), build_index(ids, vectors, ann=True)
+    hits = 0
+    for query in queries:
+        truth = {i for i, _ in exact.search(query, 10)}
+        hits += len(truth & {i for i, _ in ann.search(query, 10)})
+    assert hits / (10 * len(queries)) >= 0.95
+
+
+def test_open_index_reuses_matching_file(tmp_path: Path) -> None:
+    path = tmp_path / "ann.usearch"
+    build_index(list(range(100)), clustered(100)).save(path)
+    assert len(open_index(path, DIM, expected_count=100)) == 100
+    assert len(open_index(path, DIM)) == 100
+
+
+@pytest.mark.parametrize(
+    ("dim", "ann", "expected_count"),
+    [(DIM, True, 101), (DIM + 1, True, None), (DIM, False, None)],
+    ids=["stale-count", "other-dim", "other-kind"],
+)
+def test_open_index_returns_empty_when_stale(
+    tmp_path: Path, dim: int, ann: bool, expected_count: int | None
+) -> None:
+    path = tmp_path / "ann.usearch"
+    build_index(list(range(100)), clustered(100)).save(path)
+    opened = open_index(path, dim, ann=ann, expected_count=expected_count)
+    assert len(opened) == 0
+    assert isinstance(opened, AnnIndex if ann else ExactIndex)
+
+
+def test_open_index_survives_missing_and_corrupt_files(tmp_path: Path) -> None:
+    path = tmp_path / "ann.usearch"
+    assert len(open_index(path, DIM)) == 0
+    build_index(list(range(100)), clustered(100)).save(path)
+    path.write_bytes(b"garbage" * 10)
+    assert len(open_index(path, DIM)) == 0
