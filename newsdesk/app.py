@@ -47,6 +47,7 @@ class Newsdesk:
         self.resolve = dict(resolve or {})
         self._store: Store | None = None
         self._taxonomy: Taxonomy | None = None
+        self._enricher: Any = None
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -179,9 +180,10 @@ class Newsdesk:
     async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:
         from .enrichment import Enricher
 
-        decrypt = (lambda a: finishing.decrypt_text(a, self.key_ring)) if self.settings.encrypt else None
-        enricher = Enricher(self.settings, self.store, self.taxonomy, decrypt=decrypt)
-        return await asyncio.to_thread(enricher.run, ids, progress)
+        if self._enricher is None:  # one per instance: `run --watch` loads the model once
+            decrypt = (lambda a: finishing.decrypt_text(a, self.key_ring)) if self.settings.encrypt else None
+            self._enricher = Enricher(self.settings, self.store, self.taxonomy, decrypt=decrypt)
+        return await asyncio.to_thread(self._enricher.run, ids, progress)
 
     @property
     def images(self) -> ImageCache:

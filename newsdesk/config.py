@@ -324,30 +324,51 @@ def dump_sources(sources: list[Source]) -> str:
 
 
 def parse_taxonomy(data: Any, origin: str = "taxonomy.yaml") -> Taxonomy:
-    """A taxonomy is a list of topics (name, description, keywords, parent), or ``{topics: [...]}``."""
-    if isinstance(data, dict) and "topics" in data:
-        data = data["topics"]
-    if not isinstance(data, list) or not data:
-        raise SettingsError(f"{origin}: expected a non-empty list of topics")
-    topics = []
-    for i, item in enumerate(data):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise SettingsError(f"{origin}: topic {i + 1} needs a name")
-        try:
-            topics.append(
-                Topic(
-                    name=item["name"],
-                    description=str(item.get("description") or ""),
-                    keywords=tuple(str(k) for k in item.get("keywords") or ()),
-                    parent=item.get("parent"),
-                )
-            )
-        except ValueError as e:
-            raise SettingsError(f"{origin}: {e}") from e
+    """A taxonomy from parsed YAML: ``{topics: [{name, description, keywords, parent}, …]}`` or the bare
+    list. Every problem names the topic: a missing or repeated name, an unknown parent, a cycle (spelled
+    out, ``A → B → A``), keywords that are not a list."""
+    items = data.get("topics") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise SettingsError(f"{origin}: expected a non-empty 'topics' list")
+    topics = [_topic(item, index, origin) for index, item in enumerate(items, start=1)]
+    _check_tree(topics, origin)
+    return Taxonomy(tuple(topics))
+
+
+def _topic(item: Any, index: int, origin: str) -> Topic:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+        raise SettingsError(f"{origin}: topic #{index} has no name")
+    keywords = item.get("keywords") or []
+    if not isinstance(keywords, list) or not all(isinstance(k, str | int | float) for k in keywords):
+        raise SettingsError(f"{origin}: topic {item['name']!r}: keywords must be a list of strings")
+    parent = item.get("parent")
     try:
-        return Taxonomy(tuple(topics))
-    except (ValueError, KeyError) as e:
-        raise SettingsError(f"{origin}: {e}") from e
+        return Topic(
+            name=item["name"].strip(),
+            description=str(item.get("description") or "").strip(),
+            keywords=tuple(str(k).strip() for k in keywords if str(k).strip()),
+            parent=str(parent).strip() if parent is not None else None,
+        )
+    except ValueError as e:
+        raise SettingsError(f"{origin}: topic #{index}: {e}") from e
+
+
+def _check_tree(topics: list[Topic], origin: str) -> None:
+    parents: dict[str, str | None] = {}
+    for topic in topics:
+        if topic.name in parents:
+            raise SettingsError(f"{origin}: topic {topic.name!r} appears twice")
+        parents[topic.name] = topic.parent
+    for topic in topics:
+        if topic.parent is not None and topic.parent not in parents:
+            raise SettingsError(f"{origin}: topic {topic.name!r} has an unknown parent {topic.parent!r}")
+    for topic in topics:
+        chain, parent = [topic.name], topic.parent
+        while parent is not None:
+            if parent in chain:
+                raise SettingsError(f"{origin}: the taxonomy has a cycle: {' → '.join([*chain, parent])}")
+            chain.append(parent)
+            parent = parents[parent]
 
 
 def load_taxonomy(path: Path | None) -> Taxonomy:
@@ -358,11 +379,11 @@ def load_taxonomy(path: Path | None) -> Taxonomy:
     else:
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise SettingsError(f"{path}: cannot read taxonomy: {e}") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise SettingsError(f"{path}: cannot read the taxonomy: {e}") from e
         origin = str(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise SettingsError(f"{origin}: not valid YAML: {e}") from e
+        raise SettingsError(f"{origin}: cannot read the taxonomy: not valid YAML: {e}") from e
     return parse_taxonomy(data, origin)

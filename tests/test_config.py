@@ -104,9 +104,9 @@ def test_bundled_taxonomy_is_valid_and_hierarchical() -> None:
     [
         ([{"name": "A", "parent": "B"}, {"name": "B", "parent": "A"}], "cycle"),
         ([{"name": "A", "parent": "Nowhere"}], "unknown parent 'Nowhere'"),
-        ([{"name": "A"}, {"name": "A"}], "repeats"),
-        ([{"description": "nameless"}], "needs a name"),
-        ([], "non-empty list"),
+        ([{"name": "A"}, {"name": "A"}], "appears twice"),
+        ([{"description": "nameless"}], "has no name"),
+        ([], "non-empty 'topics' list"),
     ],
 )
 def test_bad_taxonomies(data: object, message: str) -> None:

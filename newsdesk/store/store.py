@@ -398,8 +398,12 @@ class Store:
         with self._begin() as c:
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(minhash=signature))
 
-    def load_minhashes(self) -> list[tuple[int, bytes]]:
-        query = select(t.articles.c.id, t.articles.c.minhash).where(t.articles.c.minhash.is_not(None))
+    def load_minhashes(self, *, since: datetime | None = None, after_id: int = 0) -> list[tuple[int, bytes]]:
+        """Stored near-duplicate signatures, of articles from ``since`` on and with ids above ``after_id``."""
+        a = t.articles
+        query = select(a.c.id, a.c.minhash).where(a.c.minhash.is_not(None), a.c.id > after_id)
+        if since is not None:
+            query = query.where(a.c.sort_at >= since)
         with self.engine.connect() as c:
             return [(int(i), bytes(m)) for i, m in c.execute(query.order_by(t.articles.c.id))]
 
