@@ -126,8 +126,14 @@ class Newsdesk:
         return asyncio.run(self.run_async(sources=sources, progress=progress))
 
     async def run_async(
-        self, *, sources: Sequence[Source] | None = None, progress: ProgressHook | None = None
+        self,
+        *,
+        sources: Sequence[Source] | None = None,
+        progress: ProgressHook | None = None,
+        finish: bool = True,
     ) -> RunSummary:
+        """Ingest ``sources`` (default: the due ones), then — with ``finish`` — enrich and finish. A queue
+        worker ingests with ``finish=False`` and leaves the rest to one :meth:`finish_pending` at a time."""
         started = time.perf_counter()
         chosen = list(sources) if sources is not None else self.store.due_sources(now())
         run_id = self.store.start_run()
@@ -139,9 +145,22 @@ class Newsdesk:
                 )
                 summary = await ingestor.run(chosen)
                 summary.stages["ingest_s"] = round(time.perf_counter() - started, 2)
-                await self._after_ingest(ingestor, fetcher, summary, progress)
+                if finish:
+                    await self._after_ingest(ingestor.new_ids, fetcher, summary, run_id, progress)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        return self._close_run(run_id, summary, started)
+
+    async def finish_pending(self, *, progress: ProgressHook | None = None) -> RunSummary:
+        """Enrich and finish every article ingestion left unenriched (the queue's single-flight step)."""
+        started = time.perf_counter()
+        run_id = self.store.start_run()
+        summary = RunSummary()
+        async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
+            await self._after_ingest([], fetcher, summary, run_id, progress)
+        return self._close_run(run_id, summary, started)
+
+    def _close_run(self, run_id: int, summary: RunSummary, started: float) -> RunSummary:
         summary.stages["duration_s"] = round(time.perf_counter() - started, 2)
         # The run's recorded events are the one truth about its errors, whichever stage recorded them.
         summary.errors = Counter(e["kind"] for e in self.store.events(run_id=run_id, limit=1_000_000))
@@ -149,11 +168,16 @@ class Newsdesk:
         return summary
 
     async def _after_ingest(
-        self, ingestor: Ingestor, fetcher: Fetcher, summary: RunSummary, progress: ProgressHook | None
+        self,
+        new_ids: Sequence[int],
+        fetcher: Fetcher,
+        summary: RunSummary,
+        run_id: int,
+        progress: ProgressHook | None,
     ) -> None:
         """Enrichment and finishing, on this run's articles plus any an interrupted run left behind.
         Each stage records its own failure and the next one still runs."""
-        ids = sorted(set(ingestor.new_ids) | set(self.store.unenriched_ids()))
+        ids = sorted(set(new_ids) | set(self.store.unenriched_ids()))
         stages: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
         if self.settings.enrich:
             stages.append(("enrich", lambda: self._enrich(ids, progress)))
@@ -161,9 +185,7 @@ class Newsdesk:
             stages.append(
                 (
                     "images",
-                    lambda: finishing.cache_images(
-                        self.store, self.images, fetcher, ids, run_id=ingestor.run_id
-                    ),
+                    lambda: finishing.cache_images(self.store, self.images, fetcher, ids, run_id=run_id),
                 )
             )
         if self.settings.encrypt:
@@ -174,7 +196,7 @@ class Newsdesk:
             try:
                 summary.stages.update(await stage())
             except NewsdeskError as error:
-                self.store.record_event(error.kind, f"{name}: {error}", run_id=ingestor.run_id)
+                self.store.record_event(error.kind, f"{name}: {error}", run_id=run_id)
             summary.stages[f"{name}_s"] = round(time.perf_counter() - started, 2)
 
     async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:

@@ -583,6 +583,35 @@ def serve(
         _serve(nd, host or settings.api_host, port or settings.api_port)
 
 
+@app.command()
+@clean_errors
+def worker(
+    burst: Annotated[bool, typer.Option(help="Drain the queue, then exit")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a queue worker: poll the sources the scheduler queued (needs Redis and a shared database)."""
+    from . import queue
+
+    settings = settings_from(config)
+    out.print(f"worker on {settings.queue_name} at {settings.redis_url}", highlight=False)
+    queue.run_worker([settings.queue_name], settings.redis_url, burst=burst)
+
+
+@app.command()
+@clean_errors
+def schedule(
+    interval: Annotated[float, typer.Option(help="Seconds between rounds")] = 30.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Queue a job for every due source, every INTERVAL seconds (the scale-out scheduler)."""
+    from . import queue
+
+    with desk(config) as nd:
+        nd.init()
+        out.print(f"scheduling into {nd.settings.queue_name} at {nd.settings.redis_url}", highlight=False)
+        queue.schedule_forever(nd, nd.settings.redis_url, interval, queue_name=nd.settings.queue_name)
+
+
 def _serve(nd: Newsdesk, host: str, port: int) -> None:
     try:
         from .api.app import serve as serve_api

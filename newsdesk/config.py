@@ -82,6 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("encrypt", bool, True, "Keep the full text only encrypted (the record's `secured`)."),
     Setting("index_full_text", bool, False, "Let full-text search index the article text (in clear) too."),
     Setting("publish_rules", list, [], "Ordered rules, e.g. 'publish: quality >= 40 and \"AI in Finance\" in topics'."),
+    # scale-out
+    Setting("redis_url", str, "redis://127.0.0.1:6379/0", "Redis for the job queue (`newsdesk worker`, `schedule`)."),
+    Setting("queue_name", str, "newsdesk", "Queue the scheduler fills and workers drain."),
     # API
     Setting("api_host", str, "127.0.0.1", "Address `serve` listens on."),
     Setting("api_port", int, 8000, "Port `serve` listens on."),

@@ -8,6 +8,8 @@ pipeline can catch one type, show one clear line, and carry on::
     ├── SettingsError          bad newsdesk.toml / NEWSDESK_* value, bad sources.yaml or taxonomy.yaml
     ├── RecordError            a record file that does not follow the record format (names the field)
     ├── StorageError           the database refused or is unreachable
+    │   └── UnknownSourceError a queued job names a source that is gone (never retried)
+    ├── QueueError             Redis (the job queue) is unreachable or refused a command
     ├── SourceError            anything that went wrong for one source (carries ``source_url``)
     │   ├── FetchError         HTTP-level failure (carries ``url`` and a short ``kind``)
     │   │   ├── BlockedURLError       SSRF guard refused the address (private, loopback, …)
@@ -69,6 +71,22 @@ class RecordError(NewsdeskError):
 
 class StorageError(NewsdeskError):
     kind = "storage"
+
+
+class UnknownSourceError(StorageError):
+    """A job names a source id the store does not hold (removed after it was queued)."""
+
+    kind = "unknown-source"
+
+    def __init__(self, source_id: int) -> None:
+        super().__init__(f"no such source: {source_id} (removed after its job was queued?)")
+        self.source_id = source_id
+
+
+class QueueError(NewsdeskError):
+    """Redis is unreachable or refused a command; the message names the Redis address."""
+
+    kind = "queue"
 
 
 class SourceError(NewsdeskError):
