@@ -237,8 +237,8 @@ def instrumentation(timer: Timer, embedder_type: Any, clock: Callable[[], dateti
     patches.append((embedder_type, "embed", timer.call("model inference", embedder_type.embed)))
     original_open = Enricher._open_stories
 
-    def counting_open(self: Enricher) -> list[cluster.StoryState]:
-        found = original_open(self)
+    def counting_open(self: Enricher, since: datetime) -> list[cluster.StoryState]:
+        found = original_open(self, since)
         timer.open_stories.append(len(found))
         return found
 
