@@ -157,3 +157,4 @@ def test_embedding_text_is_title_then_body_cut_on_a_word() -> None:
     assert text == "Rates rise. The central bank"
     assert embedding_text("", "Body only", chars=30) == "Body only"
     assert embedding_text("Title only", "", chars=30) == "Title only"
+    assert embedding_text("Why now?", "Because.", chars=30) == "Why now? Because."

@@ -67,6 +67,7 @@ QUANT_PER_CHANNEL = True
 # 161 English pairs): Pearson 0.866 for the first 500 characters vs 0.821 for 200, 0.858 for the whole
 # ~1,000-character text and 0.829 for a chunked mean.
 EMBED_TEXT_CHARS = 500
+SENTENCE_ENDS = (".", "!", "?", ":")
 PATH_PREFIXES = ("/", ".", "~")  # a model given like this is a local path, never a hub name
 
 
@@ -115,7 +116,8 @@ def embedding_text(title: str, body: str, *, chars: int = EMBED_TEXT_CHARS) -> s
     """The text an article is embedded from: its title, then its body, cut on a word boundary so the
     whole is at most ``chars`` characters (see :data:`EMBED_TEXT_CHARS`)."""
     title, body = " ".join(title.split()), " ".join(body.split())
-    joined = f"{title}. {body}" if title and body else title or body
+    separator = " " if title.endswith(SENTENCE_ENDS) else ". "
+    joined = f"{title}{separator}{body}" if title and body else title or body
     return cut_on_word(joined, chars)
 
 
@@ -252,7 +254,8 @@ class TorchEmbedder:
 
 def onnx_path(files: ModelFiles, cache_dir: Path, *, quantized: bool) -> Path:
     """Where the graph for ``files`` lives: keyed by name and weights hash, so it is never stale."""
-    variant = "int8" if quantized else "fp32"
+    # The quantisation mode is part of the key so changing QUANT_PER_CHANNEL re-quantises.
+    variant = ("int8-per-channel" if QUANT_PER_CHANNEL else "int8") if quantized else "fp32"
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in files.name)
     return cache_dir / f"{safe_name}-{weights_digest(files.directory)}-{variant}.onnx"
 

@@ -2,7 +2,8 @@
 
 - :class:`ExactIndex` — numpy brute force: exact, the reference every other index is measured against,
   and fast enough for small stores (≈ 9 ms a query at 100k × 384).
-- :class:`AnnIndex` — usearch HNSW with cosine metric: sub-millisecond at a million vectors.
+- :class:`AnnIndex` — usearch HNSW with cosine metric: ≈ 1 ms a query at 100k-1M vectors (CPU p50,
+  bench/related.py).
 - A PostgreSQL pgvector adapter can implement the same :class:`VectorIndex` protocol.
 
 All vectors are unit length (see :data:`~newsdesk.enrich.base.Vectors`), so scores are cosine
@@ -49,7 +50,8 @@ class HnswParams:
     builds 3× faster than f32 with expansion_add 128 (6 vs 18 CPU-s), halves memory (32 vs 64 MB) and
     keeps recall@10 at 1.000; connectivity 32 costs more build and query time for no recall gain.
     (An int8-storage probe lost recall: 0.945.) expansion_search 64 gives recall@10 1.000 at 20k and
-    ≥ 0.99 at 100k/1M with CPU p95 ≈ 1 ms (see docs/embeddings.md); it is the query-time knob.
+    0.994 at 100k with CPU p95 1.1 ms. At 1M these settings reach only 0.57 on the synthetic data
+    (docs/embeddings.md, "Open problem"): tuned for ≤ 100k vectors until re-measured.
     """
 
     connectivity: int = 16

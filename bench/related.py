@@ -1,0 +1,198 @@
+"""Related-article queries at scale: HNSW latency, recall against exact search, build time, memory.
+
+Data: synthetic clustered unit vectors (384-d, fixed seed): ``size / STORY_SIZE`` random centres ("stories"),
+each point a centre plus Gaussian noise, scaled so same-story cosines sit around 0.6 like MiniLM
+vectors of one news story. Queries are fresh points around the same centres (not in the index).
+
+For each size and HNSW config it prints build time (wall and CPU) and memory (usearch's account), then
+per ``expansion_search`` the single-query latency p50/p95 for k=10 and k=50 (the first over-fetch of
+``relate``) and recall@10 against exact brute force; then the whole ``relate()`` call and one exact
+query. Latency is given as wall time and as thread CPU time: this machine is shared, and under load the
+wall p95 mostly measures time spent descheduled.
+Ground truth is computed in blocks with one matrix multiply per block.
+
+    .venv/bin/python bench/related.py [--sizes 100000 1000000] [--queries 500]
+
+The 1M build dominates: 1,377 CPU-seconds measured (≈ 12 min wall on an idle 2-core machine, 23 min
+under load). Use `--sizes 100000` for a run of a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from newsdesk.enrich.base import Vectors  # noqa: E402
+from newsdesk.enrich.related import RelatedMeta, relate  # noqa: E402
+from newsdesk.enrich.vectors import DEFAULT_HNSW, AnnIndex, HnswParams, build_index  # noqa: E402
+
+DIM = 384
+SEED = 384
+STORY_SIZE = 20  # mean articles per synthetic story
+NOISE = 0.04  # per-dimension noise around a unit centre: same-story cosine ≈ 0.62 at 384-d (measured)
+BLOCK = 100_000
+EXPANSIONS = (32, 64, 128, 256)
+NOW = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def centres(size: int, rng: np.random.Generator) -> Vectors:
+    points = rng.normal(size=(max(size // STORY_SIZE, 1), DIM)).astype(np.float32)
+    unit: Vectors = points / np.linalg.norm(points, axis=1, keepdims=True)
+    return unit
+
+
+def around(centre_rows: Vectors, labels: np.ndarray[Any, Any], rng: np.random.Generator) -> Vectors:
+    points = centre_rows[labels] + rng.normal(scale=NOISE, size=(len(labels), DIM)).astype(np.float32)
+    unit: Vectors = points / np.linalg.norm(points, axis=1, keepdims=True)
+    return unit
+
+
+def dataset(size: int, queries: int) -> tuple[Vectors, np.ndarray[Any, Any], Vectors]:
+    """(vectors, story label per vector, queries), generated block by block to bound peak memory."""
+    rng = np.random.default_rng(SEED)
+    middle = centres(size, rng)
+    labels = rng.integers(0, len(middle), size)
+    vectors = np.empty((size, DIM), dtype=np.float32)
+    for start in range(0, size, BLOCK):
+        vectors[start : start + BLOCK] = around(middle, labels[start : start + BLOCK], rng)
+    return vectors, labels, around(middle, rng.integers(0, len(middle), queries), rng)
+
+
+def exact_top(vectors: Vectors, queries: Vectors, k: int) -> np.ndarray[Any, Any]:
+    """Exact top-k ids per query: per block a matrix product and a partial sort, then a merge."""
+    best_ids = np.empty((len(queries), 0), dtype=np.int64)
+    best_scores = np.empty((len(queries), 0), dtype=np.float32)
+    for start in range(0, len(vectors), BLOCK):
+        scores = queries @ vectors[start : start + BLOCK].T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        best_ids = np.hstack([best_ids, top + start])
+        best_scores = np.hstack([best_scores, np.take_along_axis(scores, top, axis=1)])
+        keep = np.argsort(-best_scores, axis=1)[:, :k]
+        best_ids = np.take_along_axis(best_ids, keep, axis=1)
+        best_scores = np.take_along_axis(best_scores, keep, axis=1)
+    return best_ids
+
+
+def latencies(call: Callable[[Vectors], object], queries: Vectors) -> dict[str, float]:
+    """p50/p95 in ms of one call per query, as wall time and as this thread's CPU time. On a shared,
+    oversubscribed machine the wall p95 measures the scheduler; CPU time measures the search."""
+    wall, cpu = [], []
+    for query in queries:
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        call(query)
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+    return {
+        "p50": float(np.percentile(wall, 50)),
+        "p95": float(np.percentile(wall, 95)),
+        "cpu_p50": float(np.percentile(cpu, 50)),
+        "cpu_p95": float(np.percentile(cpu, 95)),
+    }
+
+
+def recall(index: AnnIndex, queries: Vectors, truth: np.ndarray[Any, Any], k: int) -> float:
+    found = [
+        len({i for i, _ in index.search(q, k)} & set(row.tolist()))
+        for q, row in zip(queries, truth, strict=True)
+    ]
+    return sum(found) / truth.size
+
+
+def build(vectors: Vectors, params: HnswParams) -> tuple[AnnIndex, float, float]:
+    """The index, wall seconds and process CPU seconds (all threads) to build it."""
+    index = AnnIndex(DIM, params)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    for start, stop in _blocks(len(vectors)):
+        index.add(range(start, stop), vectors[start:stop])
+    return index, time.perf_counter() - started, time.process_time() - started_cpu
+
+
+def _blocks(size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, size, BLOCK):
+        yield start, min(start + BLOCK, size)
+
+
+def parse_config(text: str) -> HnswParams:
+    """ "16:64:f16" → connectivity 16, expansion_add 64, dtype f16."""
+    connectivity, expansion_add, dtype = text.split(":")
+    return replace(
+        DEFAULT_HNSW, connectivity=int(connectivity), expansion_add=int(expansion_add), dtype=dtype
+    )
+
+
+def report_size(size: int, queries_count: int, configs: list[HnswParams]) -> None:
+    vectors, labels, queries = dataset(size, queries_count)
+    truth = exact_top(vectors, queries, 10)
+    print(f"\n## {size:,} vectors × {DIM}-d, {queries_count} queries, load avg {_load():.1f}\n")
+    print(
+        "| M | ef_add | dtype | build s wall / CPU | MB | ef_search | k=10 p50 / p95 ms | k=10 CPU p50 / p95 ms"
+        " | k=50 CPU p95 ms | recall@10 |"
+    )
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for params in configs:
+        index, wall, cpu = build(vectors, params)
+        head = f"| {params.connectivity} | {params.expansion_add} | {params.dtype} | {wall:.0f} / {cpu:.0f}"
+        mb = index.memory_bytes / 2**20
+        for expansion in EXPANSIONS:
+            index.set_expansion_search(expansion)
+            at10 = latencies(lambda q, i=index: i.search(q, 10), queries)  # type: ignore[misc]
+            at50 = latencies(lambda q, i=index: i.search(q, 50), queries)  # type: ignore[misc]
+            hit = recall(index, queries, truth, 10)
+            print(
+                f"{head} | {mb:.0f} | {expansion} | {at10['p50']:.2f} / {at10['p95']:.2f}"
+                f" | {at10['cpu_p50']:.2f} / {at10['cpu_p95']:.2f} | {at50['cpu_p95']:.2f} | {hit:.3f} |"
+            )
+        if params == configs[-1]:
+            index.set_expansion_search(DEFAULT_HNSW.expansion_search)
+            report_relate(index, vectors, labels, queries)
+        del index
+
+
+def report_relate(index: AnnIndex, vectors: Vectors, labels: np.ndarray[Any, Any], queries: Vectors) -> None:
+    """relate() end to end (last config, default expansion_search), and exact brute force for scale."""
+    meta = {
+        i: RelatedMeta(int(story), NOW, f"site{i % 500}.example") for i, story in enumerate(labels.tolist())
+    }
+    rel = latencies(lambda q: relate(-1, q, NOW, index, meta), queries)
+    exact = build_index(range(len(vectors)), vectors, ann=False)
+    brute = latencies(lambda q: exact.search(q, 10), queries[:50])
+    print(
+        f"\nrelate() k=5, {index.params}: p50 {rel['p50']:.2f} / p95 {rel['p95']:.2f} ms wall,"
+        f" CPU p50 {rel['cpu_p50']:.2f} / p95 {rel['cpu_p95']:.2f} ms"
+    )
+    print(f"exact numpy search k=10 (50 queries): p50 {brute['p50']:.1f} / p95 {brute['p95']:.1f} ms wall")
+
+
+def _load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["16:128:f32", "32:64:f16", "16:64:f16"],
+        help="connectivity:expansion_add:dtype, swept at the smallest size; the last is also used above it",
+    )
+    args = parser.parse_args()
+    configs = [parse_config(c) for c in args.configs]
+    for size in sorted(args.sizes):
+        report_size(size, args.queries, configs if size == min(args.sizes) else configs[-1:])
+
+
+if __name__ == "__main__":
+    main()
