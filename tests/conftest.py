@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,12 +27,12 @@ def postgres_schema_url(base: str, schema: str) -> str:
     return f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh schema in the test PostgreSQL, dropped afterwards."""
+@contextmanager
+def fresh_postgres_schema(prefix: str = "nd_test") -> Iterator[str]:
+    """A URL into a new schema of the test PostgreSQL, dropped on exit; skips when none is configured."""
     if not POSTGRES_URL:
-        pytest.skip("PostgreSQL not configured: set NEWSDESK_TEST_POSTGRES_URL (make test-ci does)")
-    schema = f"nd_test_{uuid.uuid4().hex[:12]}"
+        pytest.skip("PostgreSQL not configured: set NEWSDESK_TEST_POSTGRES_URL (.ci/run does)")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as c:
         c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
@@ -41,6 +42,27 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as c:
             c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+def quiet_env(data_dir: Path, database_url: str = "", **extra: str) -> dict[str, str]:
+    """Settings for a test run: its own data dir, no settings file, no politeness delay, ingest only
+    (enrichment, sealing and images off unless ``extra`` turns them on)."""
+    return {
+        "NEWSDESK_CONFIG": str(data_dir / "absent.toml"),
+        "NEWSDESK_DATA_DIR": str(data_dir),
+        "NEWSDESK_DATABASE_URL": database_url,
+        "NEWSDESK_ENRICH": "0",
+        "NEWSDESK_ENCRYPT": "0",
+        "NEWSDESK_CACHE_IMAGES": "0",
+        "NEWSDESK_PER_HOST_DELAY": "0",
+    } | extra
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL, dropped afterwards."""
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

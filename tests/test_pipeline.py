@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
 from newsdesk.app import Newsdesk, demo_sources
 from newsdesk.config import Settings, load_settings
@@ -30,7 +28,7 @@ from newsdesk.demo import DemoArticle, DemoSite
 from newsdesk.model import Article
 from newsdesk.pipeline import RunSummary
 from newsdesk.secure import generate_key
-from tests.conftest import POSTGRES_URL, postgres_schema_url
+from tests.conftest import fresh_postgres_schema, quiet_env
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # The demo is written so that every article belongs to a topic, but a classifier may leave the odd one
@@ -40,17 +38,8 @@ CRASH_AFTER_SAVES = 20  # about a third of the demo: several sources are mid-way
 
 
 def make_settings(data_dir: Path, database_url: str = "", **env: str) -> Settings:
-    """Settings for a test run: its own data dir, no settings file, fast politeness, fast stages."""
-    base = {
-        "NEWSDESK_CONFIG": str(data_dir / "absent.toml"),
-        "NEWSDESK_DATA_DIR": str(data_dir),
-        "NEWSDESK_DATABASE_URL": database_url,
-        "NEWSDESK_ENRICH": "0",
-        "NEWSDESK_ENCRYPT": "0",
-        "NEWSDESK_CACHE_IMAGES": "0",
-        "NEWSDESK_PER_HOST_DELAY": "0",
-    }
-    return load_settings(env=base | env, base_dir=data_dir)
+    """Settings for a test run (see ``quiet_env``)."""
+    return load_settings(env=quiet_env(data_dir, database_url, **env), base_dir=data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +54,8 @@ def engine_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'newsdesk.db'}"
         return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL not configured: set NEWSDESK_TEST_POSTGRES_URL (make test-ci does)")
-    schema = f"nd_pipeline_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as c:
-        c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield postgres_schema_url(POSTGRES_URL, schema)
-    finally:
-        with admin.begin() as c:
-            c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with fresh_postgres_schema("nd_pipeline") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

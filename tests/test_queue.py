@@ -40,6 +40,7 @@ from newsdesk.queue import (
     settings_to_env,
     source_lock_key,
 )
+from tests.conftest import quiet_env
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,17 +71,9 @@ def queue(redis_conn: Redis) -> Iterator[Queue]:
 
 
 def job_env(data_dir: Path, database_url: str = "", **extra: str) -> dict[str, str]:
-    """The job's settings: its own data dir, no settings file, ingest only, one pool process."""
-    return {
-        "NEWSDESK_CONFIG": str(data_dir / "absent.toml"),
-        "NEWSDESK_DATA_DIR": str(data_dir),
-        "NEWSDESK_DATABASE_URL": database_url,
-        "NEWSDESK_ENRICH": "0",
-        "NEWSDESK_ENCRYPT": "0",
-        "NEWSDESK_CACHE_IMAGES": "0",
-        "NEWSDESK_PER_HOST_DELAY": "0",
-        "NEWSDESK_WORKERS": "1",  # a job's process pool starts per job: one process starts fastest
-    } | extra
+    """The job's settings: ``quiet_env`` with one pool process (a job's pool starts per job: one
+    process starts fastest)."""
+    return quiet_env(data_dir, database_url, NEWSDESK_WORKERS="1", **extra)
 
 
 def desk(env: dict[str, str], resolve: dict[str, str] | None = None) -> Newsdesk:
