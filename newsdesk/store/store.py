@@ -224,12 +224,22 @@ class Store:
 
     def find_article(self, url: str) -> Article | None:
         """The article whose canonical URL, original URL or an alternate URL is ``url``."""
+        # Three indexed lookups, most likely first: one OR over them made the planner scan the table.
         a = t.articles
-        alt = select(t.alternates.c.article_id).where(t.alternates.c.url == url)
-        query = select(a).where(or_(a.c.canonical_url == url, a.c.original_url == url, a.c.id.in_(alt)))
+        alternate = (
+            select(t.alternates.c.article_id).where(t.alternates.c.url == url).order_by(t.alternates.c.id)
+        )
+        lookups = (
+            select(a).where(a.c.canonical_url == url),
+            select(a).where(a.c.id == alternate.limit(1).scalar_subquery()),
+            select(a).where(a.c.original_url == url).order_by(a.c.id),
+        )
         with self.engine.connect() as c:
-            row = c.execute(query.order_by(a.c.id).limit(1)).mappings().first()
-        return rows.article_from_row(row) if row else None
+            for query in lookups:
+                row = c.execute(query.limit(1)).mappings().first()
+                if row is not None:
+                    return rows.article_from_row(row)
+        return None
 
     def find_by_content_hash(self, content_hash: str) -> Article | None:
         query = select(t.articles).where(t.articles.c.content_hash == content_hash).order_by(t.articles.c.id)

@@ -121,6 +121,7 @@ articles = Table(
     Column("search_text", Text, nullable=False, default=""),
     Column("extra", JSON, nullable=False, default=dict),
     Index("ix_articles_content_hash", "content_hash"),
+    Index("ix_articles_original_url", "original_url"),
     Index("ix_articles_published_at", "published_at"),
     Index("ix_articles_sort_at", "sort_at", "id"),
     Index("ix_articles_story_id", "story_id"),
