@@ -1,0 +1,221 @@
+"""The main commands: init, config, run, export, show, demo, search, feeds, serve, worker, schedule."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .. import operations
+from ..app import Newsdesk, demo_sources
+from ..config import describe, settings_markdown
+from ..errors import NewsdeskError
+from .base import (
+    DEMO_RULES,
+    ConfigOpt,
+    JsonOpt,
+    _export_dict,
+    app,
+    clean_errors,
+    desk,
+    emit,
+    out,
+    print_summary,
+    progress_bar,
+    settings_from,
+    show_rows,
+)
+
+
+@app.command()
+@clean_errors
+def init(config: ConfigOpt = None) -> None:
+    """Create the data folder, database (migrations) and key file."""
+    with desk(config) as nd:
+        for key, value in nd.init().items():
+            out.print(f"{key:10} {value}", highlight=False)
+
+
+@app.command("config")
+@clean_errors
+def show_config(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/settings.md")] = False,
+) -> None:
+    """Print the effective settings and where each came from."""
+    if markdown:
+        sys.stdout.write(settings_markdown())
+        return
+    rows = describe(settings_from(config))
+    if emit([dict(zip(("name", "value", "origin", "help"), r, strict=True)) for r in rows], as_json):
+        return
+    table = Table("setting", "value", "from", "help", show_lines=False)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@app.command()
+@clean_errors
+def run(
+    watch: Annotated[bool, typer.Option("--watch", help="Keep polling what is due.")] = False,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One pass over the due sources (ingest, enrich, publish); --watch keeps going."""
+    with desk(config) as nd:
+        if nd.settings.sources_file.exists():
+            nd.sync_sources_file()
+        if watch:
+            import asyncio
+
+            asyncio.run(nd.watch())
+            return
+        with progress_bar(quiet=as_json) as hook:
+            summary = nd.run(progress=hook)
+    if not emit(summary.as_dict(), as_json):
+        print_summary(summary)
+
+
+@app.command()
+@clean_errors
+def export(
+    folder: Annotated[Path | None, typer.Argument(help="Target folder (default: records_dir)")] = None,
+    published_only: Annotated[bool, typer.Option("--published-only")] = False,
+    topic: Annotated[list[str] | None, typer.Option(help="Only these topics (repeatable)")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write record files (incrementally: only changed ones are rewritten)."""
+    with desk(config) as nd:
+        target = folder or nd.settings.records_dir
+        result = nd.export(target, published_only=published_only, topics=topic or ())
+    if not emit(_export_dict(result), as_json):
+        out.print(f"{target}: {_export_dict(result)}", highlight=False)
+
+
+@app.command()
+@clean_errors
+def show(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Print one article's record (by id or URL)."""
+    with desk(config) as nd:
+        article = nd.article(key)
+        text = nd.record(key)
+    if not emit({"id": article.id, "record": text}, as_json):
+        out.print(text, highlight=False, markup=False, end="")
+
+
+@app.command()
+@clean_errors
+def demo(
+    serve: Annotated[bool, typer.Option(help="Keep serving after the run (Ctrl-C stops).")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the bundled demo news site on loopback, ingest it, and write records to ./records/."""
+    from ..demo import DemoSite
+
+    settings = settings_from(config)
+    if not settings.publish_rules:
+        settings = settings.with_values(publish_rules=DEMO_RULES)
+        out.print(f"publish rules (demo default): {'; '.join(DEMO_RULES)}", highlight=False)
+    with DemoSite() as site:
+        out.print(f"demo site on http://127.0.0.1:{site.port} ({len(site.resolve_map())} sites)")
+        with Newsdesk(settings, resolve=site.resolve_map()) as nd:
+            nd.init()
+            nd.ensure_sources(demo_sources(site.sources()))
+            with progress_bar() as hook:
+                summary = nd.run(sources=nd.list_sources(), progress=hook)
+            print_summary(summary)
+            result = nd.export(settings.records_dir)
+            out.print(f"records: {settings.records_dir} {_export_dict(result)}", highlight=False)
+            if serve:
+                _serve_forever(nd)
+
+
+@app.command()
+@clean_errors
+def search(query: str, limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Full-text search over titles, excerpts, topics and providers."""
+    with desk(config) as nd:
+        hits = nd.store.search(query, limit=limit)
+    rows = [
+        {"id": a.id, "score": round(score, 3), "title": a.title, "provider": a.provider.domain}
+        for a, score in hits
+    ]
+    show_rows(rows, ("id", "score", "title", "provider"), as_json)
+
+
+@app.command()
+@clean_errors
+def feeds(
+    folder: Path,
+    base_url: Annotated[
+        str, typer.Option(help="Where the feed files will be served")
+    ] = "http://127.0.0.1:8000/feeds",
+    config: ConfigOpt = None,
+) -> None:
+    """Write RSS, Atom and JSON Feed files of published records, all and per topic."""
+    with desk(config) as nd:
+        written = operations.write_feeds(nd, folder, base_url)
+    out.print(f"wrote {len(written)} feed files to {folder}", highlight=False)
+
+
+@app.command()
+@clean_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default: api_host)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: api_port)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) and the web UI."""
+    settings = settings_from(config)
+    with Newsdesk(settings) as nd:
+        nd.init()
+        _serve(nd, host or settings.api_host, port or settings.api_port)
+
+
+@app.command()
+@clean_errors
+def worker(
+    burst: Annotated[bool, typer.Option(help="Drain the queue, then exit")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a queue worker: poll the sources the scheduler queued (needs Redis and a shared database)."""
+    from .. import queue
+
+    settings = settings_from(config)
+    out.print(f"worker on {settings.queue_name} at {settings.redis_url}", highlight=False)
+    queue.run_worker([settings.queue_name], settings.redis_url, burst=burst)
+
+
+@app.command()
+@clean_errors
+def schedule(
+    interval: Annotated[float, typer.Option(help="Seconds between rounds")] = 30.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Queue a job for every due source, every INTERVAL seconds (the scale-out scheduler)."""
+    from .. import queue
+
+    with desk(config) as nd:
+        nd.init()
+        out.print(f"scheduling into {nd.settings.queue_name} at {nd.settings.redis_url}", highlight=False)
+        queue.schedule_forever(nd, nd.settings.redis_url, interval, queue_name=nd.settings.queue_name)
+
+
+def _serve(nd: Newsdesk, host: str, port: int) -> None:
+    try:
+        from ..api.app import serve as serve_api
+    except ImportError as e:
+        raise NewsdeskError(f"the API is not available: {e}") from e
+    out.print(f"serving on http://{host}:{port}/ (API docs at /docs)")
+    serve_api(nd, host, port)
+
+
+def _serve_forever(nd: Newsdesk) -> None:
+    settings = nd.settings
+    _serve(nd, settings.api_host, settings.api_port)
