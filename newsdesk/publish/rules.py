@@ -65,7 +65,6 @@ from __future__ import annotations
 import difflib
 import enum
 import logging
-import math
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,34 +72,15 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from ..errors import RuleError
-from ..model import Article, utc
+from ..model import Article
+from .rule_fields import _ELEMENT, _LISTS, FIELDS, Value, VType
+from .rule_lexer import MAX_RULE_CHARS, Tok, Token, _fail, tokenize
 
 log = logging.getLogger(__name__)
-
-MAX_RULE_CHARS = 4000
-"""Longest rule accepted. Real rules are one line (< 200 characters); the cap bounds parse time and memory
-for a hostile or corrupted settings file."""
 
 MAX_DEPTH = 32
 """Deepest nesting of parentheses / ``not`` / operators accepted. Keeps the recursive-descent parser well
 below Python's recursion limit (1000) whatever the input; no sensible rule nests more than a few levels."""
-
-Value: TypeAlias = float | int | str | bool | tuple[str, ...] | frozenset[str] | frozenset[float]
-
-
-class VType(enum.StrEnum):
-    """Static type of an expression, checked at compile time."""
-
-    NUMBER = "number"
-    STRING = "string"
-    BOOL = "boolean"
-    STRINGS = "list of strings"
-    NUMBERS = "list of numbers"
-    EMPTY = "empty list"
-
-
-_LISTS = (VType.STRINGS, VType.NUMBERS, VType.EMPTY)
-_ELEMENT = {VType.STRINGS: VType.STRING, VType.NUMBERS: VType.NUMBER}
 
 
 class Action(enum.StrEnum):
@@ -113,182 +93,7 @@ class Action(enum.StrEnum):
 # ----------------------------------------------------------------------------------------------- fields
 
 
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """A field a rule may read: its static type and how to get it from an article at time ``now``."""
-
-    name: str
-    vtype: VType
-    get: Callable[[Article, datetime], Value]
-    help: str
-
-
-def _age_hours(article: Article, now: datetime) -> float:
-    seen = article.published_at or article.first_seen_at
-    if seen is None:
-        return math.inf
-    return (utc(now) - seen).total_seconds() / 3600.0
-
-
-def _source_id(article: Article, _: datetime) -> int:
-    return -1 if article.source_id is None else article.source_id
-
-
-def _field_table() -> Mapping[str, FieldSpec]:
-    specs = (
-        FieldSpec("quality", VType.NUMBER, lambda a, _: a.quality, "quality score 0-100, -1 unscored"),
-        FieldSpec("heat", VType.NUMBER, lambda a, _: a.heat, "heat score 0-100, -1 unknown"),
-        FieldSpec("topics", VType.STRINGS, lambda a, _: a.topics, "topic labels"),
-        FieldSpec("category", VType.STRING, lambda a, _: a.category, "editorial category"),
-        FieldSpec("type", VType.STRING, lambda a, _: a.type, "article, video, podcast, ..."),
-        FieldSpec("language", VType.STRING, lambda a, _: a.language or "", "language code, '' unknown"),
-        FieldSpec("provider", VType.STRING, lambda a, _: a.provider.name, "publisher name"),
-        FieldSpec("provider.name", VType.STRING, lambda a, _: a.provider.name, "publisher name"),
-        FieldSpec("provider.domain", VType.STRING, lambda a, _: a.provider.domain, "publisher domain"),
-        FieldSpec("words", VType.NUMBER, lambda a, _: len(a.text.split()), "words of extracted text"),
-        FieldSpec("age_hours", VType.NUMBER, _age_hours, "hours since published (else first seen)"),
-        FieldSpec("has_image", VType.BOOL, lambda a, _: bool(a.images), "has at least one image"),
-        FieldSpec("title", VType.STRING, lambda a, _: a.title, "headline"),
-        FieldSpec("source_id", VType.NUMBER, _source_id, "source id, -1 unknown"),
-    )
-    return {spec.name: spec for spec in specs}
-
-
-FIELDS: Mapping[str, FieldSpec] = _field_table()
-"""Every field a rule can name; see the module docstring for the table."""
-
-
 # ----------------------------------------------------------------------------------------------- tokens
-
-
-class Tok(enum.StrEnum):
-    NUMBER = "number"
-    STRING = "string"
-    NAME = "name"
-    KEYWORD = "keyword"
-    OP = "operator"
-    PUNCT = "punctuation"
-    END = "end of rule"
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    kind: Tok
-    text: str  # the lexeme as written, lower-cased for keywords
-    value: float | int | str | bool | None
-    pos: int  # 0-based offset into the rule text
-
-
-KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false"})
-_OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
-_PUNCT = "()[],"
-_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
-
-
-def _fail(source: str, pos: int, message: str, hint: str = "") -> RuleError:
-    """A :class:`RuleError`: ``message at column N`` (1-based) + ``hint``, then the rule and a caret line."""
-    line_start = source.rfind("\n", 0, pos) + 1
-    line_end = source.find("\n", pos)
-    line = source[line_start : len(source) if line_end < 0 else line_end]
-    column = pos - line_start + 1
-    where = f"column {column}"
-    if "\n" in source:
-        where = f"line {source.count(chr(10), 0, pos) + 1}, {where}"
-    return RuleError(f"{message} at {where}{hint}\n  {line}\n  {' ' * (column - 1)}^")
-
-
-def tokenize(source: str) -> Iterator[Token]:
-    """Yield the tokens of ``source``, ending with an ``END`` token; :class:`RuleError` on bad input."""
-    pos = 0
-    while True:
-        while pos < len(source) and source[pos].isspace():
-            pos += 1
-        if pos >= len(source):
-            yield Token(Tok.END, "", None, pos)
-            return
-        token = _next_token(source, pos)
-        yield token
-        pos = token.pos + len(token.text)
-
-
-def _next_token(source: str, pos: int) -> Token:
-    ch = source[pos]
-    if ch in "\"'":
-        return Token(Tok.STRING, source[pos : _string_end(source, pos)], _read_string(source, pos), pos)
-    if ch.isdigit() or (ch in "-." and pos + 1 < len(source) and source[pos + 1].isdigit()):
-        return _read_number(source, pos)
-    if ch.isalpha() or ch == "_":
-        return _read_name(source, pos)
-    for op in _OPERATORS:
-        if source.startswith(op, pos):
-            return Token(Tok.OP, op, None, pos)
-    if ch in _PUNCT:
-        return Token(Tok.PUNCT, ch, None, pos)
-    hint = " (use 'and', 'or', 'not')" if ch in "&|!" else (" (use '==')" if ch == "=" else "")
-    raise _fail(source, pos, f"unexpected character {ch!r}", hint)
-
-
-def _string_end(source: str, pos: int) -> int:
-    """Offset just past the closing quote of the string starting at ``pos``."""
-    quote, i = source[pos], pos + 1
-    while i < len(source):
-        if source[i] == "\\":
-            i += 2
-            continue
-        if source[i] == quote:
-            return i + 1
-        i += 1
-    raise _fail(source, pos, "unterminated string")
-
-
-def _read_string(source: str, pos: int) -> str:
-    end = _string_end(source, pos) - 1
-    out: list[str] = []
-    i = pos + 1
-    while i < end:
-        ch = source[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        code = source[i + 1]
-        if code in _ESCAPES:
-            out.append(_ESCAPES[code])
-            i += 2
-        elif code == "u" and _is_hex4(source[i + 2 : i + 6]):
-            out.append(chr(int(source[i + 2 : i + 6], 16)))
-            i += 6
-        else:
-            raise _fail(source, i, f"unknown escape '\\{code}' in string")
-    return "".join(out)
-
-
-def _is_hex4(text: str) -> bool:
-    return len(text) == 4 and all(c in "0123456789abcdefABCDEF" for c in text)
-
-
-def _read_number(source: str, pos: int) -> Token:
-    end = pos + 1
-    while end < len(source) and (source[end].isalnum() or source[end] in "._"):
-        end += 1
-    text = source[pos:end]
-    try:
-        value: float | int = int(text) if text.lstrip("-").isdigit() else float(text)
-    except ValueError:
-        raise _fail(source, pos, f"invalid number {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _fail(source, pos, f"invalid number {text!r}")
-    return Token(Tok.NUMBER, text, value, pos)
-
-
-def _read_name(source: str, pos: int) -> Token:
-    end = pos
-    while end < len(source) and (source[end].isalnum() or source[end] in "_."):
-        end += 1
-    text = source[pos:end]
-    if text.lower() in KEYWORDS:
-        return Token(Tok.KEYWORD, text.lower(), None, pos)
-    return Token(Tok.NAME, text, text, pos)
 
 
 # ------------------------------------------------------------------------------------------ syntax tree
