@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from .app import Newsdesk
 
 
+def has_visible_text(text: str) -> bool:
+    """At least one character a person can see: not whitespace, not a control character."""
+    return any(ch.isprintable() and not ch.isspace() for ch in text)
+
+
 class Editorial:
     """Editors' actions. Every decision is stored with who, when and why, so the topic and quality
     models can learn from it; a concurrent second publish of the same article is reported, not doubled."""
@@ -30,7 +35,7 @@ class Editorial:
         return self._move(article_id, "published", "publish", actor, reason)
 
     def reject(self, article_id: int, *, actor: str, reason: str) -> bool:
-        if not reason.strip():
+        if not has_visible_text(reason):
             raise NewsdeskError("a rejection needs a reason")
         return self._move(article_id, "rejected", "reject", actor, reason)
 

@@ -521,5 +521,21 @@ def test_openapi_documents_every_route_of_the_table(client: TestClient) -> None:
 
 
 def test_health(client: TestClient, desk: Newsdesk) -> None:
-    seed(desk, 2)
-    assert client.get(f"{BASE}/health").json() == {"status": "ok", "articles": 2, "sources": 0}
+    desk.store.set_review_state(seed(desk, 2)[0], "published")
+    assert client.get(f"{BASE}/health").json() == {"status": "ok", "articles": 1, "sources": 0}
+
+
+def test_health_says_nothing_about_unpublished_articles(client: TestClient, desk: Newsdesk) -> None:
+    seed(desk, 3)
+    assert client.get(f"{BASE}/health").json()["articles"] == 0
+    assert client.get(f"{BASE}/health", headers=token(desk, "admin")).json()["articles"] == 0
+
+
+def test_a_reason_of_control_characters_is_no_reason(client: TestClient, desk: Newsdesk) -> None:
+    """Found by schemathesis: whitespace-like control characters passed the schema, then the facade."""
+    article_id = seed(desk, 1)[0]
+    response = client.post(
+        f"{BASE}/articles/{article_id}/reject", json={"reason": "\r\u001c\r"}, headers=token(desk, "write")
+    )
+    assert response.status_code == 422 and "reason" in response.text
+    assert desk.store.get_article(article_id).review_state == "pending"

@@ -4,6 +4,7 @@ type, body). Bounded: at most ``MAX_EXAMPLES`` requests per operation."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,9 @@ from newsdesk.app import Newsdesk
 from newsdesk.secure import KeyRing
 from tests.test_api import HOSTILE, SECRET, article, make_desk, token
 
+# CI runs the same cases every time (a red build is a regression, not bad luck); set
+# NEWSDESK_SCHEMA_EXPLORE=1 to draw fresh cases — that is how the control-character reason bug was found.
+EXPLORE = os.environ.get("NEWSDESK_SCHEMA_EXPLORE") == "1"
 MAX_EXAMPLES = 60  # × 20 operations ≈ 1,200 requests: ~30 s on the 2-core machine
 
 
@@ -54,7 +58,7 @@ def test_api_conforms_to_its_schema(desk: Newsdesk, admin_headers: dict[str, str
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=not EXPLORE,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def run(case: Any) -> None:
             case.call_and_validate(headers=admin_headers, checks=CHECKS)

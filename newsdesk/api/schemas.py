@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from ..editorial import has_visible_text
 from ..model import SourceKind
 
 MAX_NAME = 300  # the store's name/domain columns are String(300)
@@ -157,6 +158,15 @@ class PublishBody(Wire):
 
 class RejectBody(Wire):
     reason: str = Field(..., min_length=1, max_length=MAX_REASON, pattern=SOME_TEXT)
+
+    @field_validator("reason")
+    @classmethod
+    def _visible(cls, reason: str) -> str:
+        # The same rule as the facade's (the pattern's \s is Unicode White_Space, which lets control
+        # characters such as U+001C through — schemathesis found that).
+        if not has_visible_text(reason):
+            raise ValueError("the reason needs at least one visible character")
+        return reason
 
 
 class TopicsBody(Wire):
