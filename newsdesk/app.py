@@ -189,8 +189,8 @@ class Newsdesk:
                 )
             )
         if self.settings.encrypt:
-            stages.append(("seal", lambda: _now(finishing.seal_texts(self.store, self.key_ring, ids))))
-        stages.append(("rules", lambda: _now(finishing.apply_rules(self.store, self.rules, ids, now()))))
+            stages.append(("seal", lambda: _ready(finishing.seal_texts(self.store, self.key_ring, ids))))
+        stages.append(("rules", lambda: _ready(finishing.apply_rules(self.store, self.rules, ids, now()))))
         for name, stage in stages:
             started = time.perf_counter()
             try:
@@ -267,7 +267,7 @@ class Newsdesk:
         return export_records(selected, target)
 
 
-async def _now(value: dict[str, Any]) -> dict[str, Any]:
+async def _ready(value: dict[str, Any]) -> dict[str, Any]:
     """A synchronous stage's result, as the awaitable the stage loop expects."""
     return value
 
