@@ -23,6 +23,7 @@ from .extract.images import ImageCache
 from .fetch.client import Fetcher
 from .model import Article, Source, SourceKind, Taxonomy, now
 from .pipeline import Ingestor, ProgressHook, RunSummary, fetch_policy, process_pool
+from .publish.export import ExportSummary, export_records
 from .publish.rules import Action, Rule
 from .record import dump_record
 from .secure import KeyRing
@@ -257,10 +258,8 @@ class Newsdesk:
 
     def export(
         self, folder: Path | None = None, *, published_only: bool = False, topics: Sequence[str] = ()
-    ) -> Any:
+    ) -> ExportSummary:
         """Write one record file per selected article (incrementally) into ``folder``."""
-        from .publish.export import export_records
-
         target = folder or self.settings.records_dir
         selected = (self.article(a.id) for a in self.store.iter_articles() if a.id is not None
                     and (not published_only or a.published) and (not topics or set(topics) & set(a.topics)))  # fmt: skip

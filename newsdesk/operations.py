@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import NewsdeskError, ParseError
-from .fetch.client import Fetcher
+from .errors import FetchError, NewsdeskError, ParseError
+from .fetch.client import Fetcher, FetchResult
 from .model import Article, Source, SourceKind
 from .pipeline import fetch_policy
 from .publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
@@ -40,36 +41,68 @@ async def discover(nd: Newsdesk, url: str, *, allow_loopback: bool = False) -> l
     the common feed paths of the site that answer with a feed."""
     async with Fetcher(fetch_policy(nd.settings, nd.resolve)) as fetcher:
         page = await fetcher.get(url, allow_private=allow_loopback)
-        kind = _feed_kind(page.content, page.url, page.content_type)
-        if kind:
-            return [DiscoveredFeed(page.url, None, kind)]
+        itself = classify(page)
+        if itself is not None:
+            return [_discovered(itself)]
         found = discover_feeds(page.text or "", page.url)
         if found:
             return found
-        probes = [u for u in candidate_urls(page.url) if u != page.url][:MAX_PROBES]
-        checked = await asyncio.gather(*(_probe(fetcher, u, allow_loopback) for u in probes))
-        return [f for f in checked if f is not None]
+        paths = [u for u in candidate_urls(page.url) if u != page.url][:MAX_PROBES]
+        checked = await asyncio.gather(*(probe(u, fetcher, allow_loopback, "sitemap" in u) for u in paths))
+        return [_discovered(f) for f in checked if f is not None]
 
 
-async def _probe(fetcher: Fetcher, url: str, allow: bool) -> DiscoveredFeed | None:
+@dataclass(frozen=True, slots=True)
+class FoundFeed:
+    """A confirmed feed or sitemap: where it is, what kind of source it makes, and its own title."""
+
+    url: str
+    kind: SourceKind
+    title: str | None
+
+
+async def probe(
+    url: str, fetcher: Fetcher, allow_private: bool, sitemap_first: bool = False
+) -> FoundFeed | None:
+    """Fetch a candidate feed URL and confirm what it is; None when it is unreachable or not a feed."""
     try:
-        got = await fetcher.get(url, allow_private=allow, expect="feed")
-    except NewsdeskError:
+        result = await fetcher.get(url, allow_private=allow_private, expect="feed")
+    except FetchError as e:
+        log.info("feed candidate unreachable", extra={"url": url, "error_kind": e.kind})
         return None
-    kind = _feed_kind(got.content, got.url, got.content_type)
-    return DiscoveredFeed(got.url, None, kind) if kind else None
+    return classify(result, sitemap_first=sitemap_first)
 
 
-def _feed_kind(content: bytes, url: str, content_type: str | None) -> str | None:
+def classify(result: FetchResult, *, sitemap_first: bool = False) -> FoundFeed | None:
+    """The fetched body as a feed or a sitemap source, or None when it is neither (an HTML page)."""
+    parsers = (_as_sitemap, _as_feed) if sitemap_first else (_as_feed, _as_sitemap)
+    for parse in parsers:
+        found = parse(result)
+        if found is not None:
+            return found
+    return None
+
+
+def _as_feed(result: FetchResult) -> FoundFeed | None:
     try:
-        return parse_feed(content, url, content_type=content_type).kind
+        parsed = parse_feed(result.content, result.url, content_type=result.content_type)
     except ParseError:
-        pass
-    try:
-        sitemap = parse_sitemap(content, url)
-    except NewsdeskError:
         return None
-    return "sitemap" if sitemap.entries or sitemap.children else None
+    return FoundFeed(result.url, SourceKind.FEED, parsed.title)
+
+
+def _as_sitemap(result: FetchResult) -> FoundFeed | None:
+    try:
+        parsed = parse_sitemap(result.content, result.url)
+    except ParseError:
+        return None
+    if not parsed.entries and not parsed.children:
+        return None
+    return FoundFeed(result.url, SourceKind.SITEMAP, None)
+
+
+def _discovered(found: FoundFeed) -> DiscoveredFeed:
+    return DiscoveredFeed(found.url, found.title, found.kind.value)
 
 
 def source_for(feed: DiscoveredFeed, **defaults: Any) -> Source:

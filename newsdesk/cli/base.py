@@ -133,8 +133,4 @@ def print_summary(summary: RunSummary) -> None:
     out.print(table)
 
 
-def _export_dict(result: Any) -> dict[str, Any]:
-    return {k: getattr(result, k) for k in ("written", "unchanged", "removed", "total") if hasattr(result, k)}
-
-
 EditorOpt = Annotated[str, typer.Option("--as", help="Who decides (stored with the decision)")]

@@ -13,11 +13,11 @@ from .. import operations
 from ..app import Newsdesk, demo_sources
 from ..config import describe, settings_markdown
 from ..errors import NewsdeskError
+from ..publish.export import summary_dict
 from .base import (
     DEMO_RULES,
     ConfigOpt,
     JsonOpt,
-    _export_dict,
     app,
     clean_errors,
     desk,
@@ -94,8 +94,8 @@ def export(
     with desk(config) as nd:
         target = folder or nd.settings.records_dir
         result = nd.export(target, published_only=published_only, topics=topic or ())
-    if not emit(_export_dict(result), as_json):
-        out.print(f"{target}: {_export_dict(result)}", highlight=False)
+    if not emit(summary_dict(result), as_json):
+        out.print(f"{target}: {summary_dict(result)}", highlight=False)
 
 
 @app.command()
@@ -131,7 +131,7 @@ def demo(
                 summary = nd.run(sources=nd.list_sources(), progress=hook)
             print_summary(summary)
             result = nd.export(settings.records_dir)
-            out.print(f"records: {settings.records_dir} {_export_dict(result)}", highlight=False)
+            out.print(f"records: {settings.records_dir} {summary_dict(result)}", highlight=False)
             if serve:
                 _serve_forever(nd)
 

@@ -16,14 +16,11 @@ Contract: :func:`find_feed` returns a :class:`FoundFeed` or raises :class:`~news
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
-from ..errors import FetchError, ParseError, SourceError
-from ..fetch.client import Fetcher, FetchResult
-from ..model import SourceKind
+from ..errors import SourceError
+from ..fetch.client import Fetcher
+from ..operations import FoundFeed, classify, probe
 from ..sources.discover import KIND_SITEMAP, candidate_urls, discover_feeds
-from ..sources.feeds import parse_feed
-from ..sources.sitemaps import parse_sitemap
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +30,10 @@ entries per prefix, and probing them all through the per-host politeness delay (
 editor waiting for seconds — the first eight cover WordPress, Ghost, Hugo, Jekyll and JSON Feed."""
 
 
-@dataclass(frozen=True, slots=True)
-class FoundFeed:
-    """A confirmed feed or sitemap: where it is, what kind of source it makes, and its own title."""
-
-    url: str
-    kind: SourceKind
-    title: str | None
-
-
 async def find_feed(url: str, fetcher: Fetcher, *, allow_private: bool = False) -> FoundFeed:
     """The feed (or sitemap) behind ``url``; see the module contract."""
     first = await fetcher.get(url, allow_private=allow_private, expect="any")
-    found = _as_source(first)
+    found = classify(first)
     if found is not None:
         return found
     declared = discover_feeds(first.text or "", first.url)
@@ -53,44 +41,7 @@ async def find_feed(url: str, fetcher: Fetcher, *, allow_private: bool = False) 
     if not candidates:
         candidates = [(c, "sitemap" in c) for c in candidate_urls(first.url)]
     for candidate, sitemap_first in candidates[:MAX_CANDIDATES]:
-        found = await _probe(candidate, fetcher, allow_private, sitemap_first)
+        found = await probe(candidate, fetcher, allow_private, sitemap_first)
         if found is not None:
             return found
     raise SourceError(f"no feed or sitemap found at {url}", source_url=url)
-
-
-async def _probe(url: str, fetcher: Fetcher, allow_private: bool, sitemap_first: bool) -> FoundFeed | None:
-    try:
-        result = await fetcher.get(url, allow_private=allow_private, expect="feed")
-    except FetchError as e:
-        log.info("feed candidate unreachable", extra={"url": url, "error_kind": e.kind})
-        return None
-    return _as_source(result, sitemap_first=sitemap_first)
-
-
-def _as_source(result: FetchResult, *, sitemap_first: bool = False) -> FoundFeed | None:
-    """The fetched body as a feed or a sitemap source, or None when it is neither (an HTML page)."""
-    parsers = (_sitemap, _feed) if sitemap_first else (_feed, _sitemap)
-    for parse in parsers:
-        found = parse(result)
-        if found is not None:
-            return found
-    return None
-
-
-def _feed(result: FetchResult) -> FoundFeed | None:
-    try:
-        parsed = parse_feed(result.content, result.url, content_type=result.content_type)
-    except ParseError:
-        return None
-    return FoundFeed(result.url, SourceKind.FEED, parsed.title)
-
-
-def _sitemap(result: FetchResult) -> FoundFeed | None:
-    try:
-        parsed = parse_sitemap(result.content, result.url)
-    except ParseError:
-        return None
-    if not parsed.entries and not parsed.children:
-        return None
-    return FoundFeed(result.url, SourceKind.SITEMAP, None)
