@@ -30,8 +30,8 @@ from newsdesk.pipeline import Ingestor, RunSummary, fetch_policy, process_pool
 from newsdesk.store import Store
 from tests.httpserver import LoopbackServer, Reply, Route, Seen, drip, huge, redirect
 
-TOTAL_TIMEOUT_S = 1.5  # small, so the slow and drip-fed cases end quickly; the healthy pages take ms
-SLOW_REPLY_S = 6.0  # the slow server waits this long before the status line: well past the timeout
+TOTAL_TIMEOUT_S = 5.0  # the slow and drip-fed cases end in seconds; healthy replies (robots.txt too) keep slack under CI load
+SLOW_REPLY_S = 15.0  # the slow server waits this long before the status line: well past the timeout
 DRIP_EVERY_S, DRIP_CHUNKS = 0.2, 100  # one byte every 0.2 s for 20 s: each read is fast, the whole is not
 HUGE_BYTES = 50_000_000  # five times the default 10 MB body cap
 GOOD_PAGES = 3
