@@ -1,8 +1,10 @@
 """Related-article queries at scale: HNSW latency, recall against exact search, build time, memory.
 
-Data: synthetic clustered unit vectors (384-d, fixed seed): ``size / STORY_SIZE`` random centres ("stories"),
-each point a centre plus Gaussian noise, scaled so same-story cosines sit around 0.6 like MiniLM
-vectors of one news story. Queries are fresh points around the same centres (not in the index).
+Data: synthetic clustered unit vectors (384-d, fixed seed): ``size / STORY_SIZE`` story centres, each
+point a centre plus Gaussian noise, scaled so same-story cosines sit around 0.6 like MiniLM vectors of
+one news story. ``--data topics`` (default) draws the story centres around topic centres (two stories
+of a topic at cosine ≈ 0.35), as news is organised; ``--data stories`` leaves every story isolated, the
+worst case for a graph index. Queries are fresh points around the same centres (not in the index).
 
 For each size and HNSW config it prints build time (wall and CPU) and memory (usearch's account), then
 per ``expansion_search`` the single-query latency p50/p95 for k=10 and k=50 (the first over-fetch of
@@ -41,27 +43,38 @@ DIM = 384
 SEED = 384
 STORY_SIZE = 20  # mean articles per synthetic story
 NOISE = 0.04  # per-dimension noise around a unit centre: same-story cosine ≈ 0.62 at 384-d (measured)
+STORIES_PER_TOPIC = 100  # --data topics: 500 topics at 1M vectors
+STORY_SPREAD = 0.07  # stories around their topic's centre: two stories of one topic at cosine ≈ 0.35
 BLOCK = 100_000
 EXPANSIONS = (32, 64, 128, 256)
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 
 
-def centres(size: int, rng: np.random.Generator) -> Vectors:
-    points = rng.normal(size=(max(size // STORY_SIZE, 1), DIM)).astype(np.float32)
-    unit: Vectors = points / np.linalg.norm(points, axis=1, keepdims=True)
-    return unit
+def centres(size: int, rng: np.random.Generator, *, topics: bool) -> Vectors:
+    """One unit centre per story. With ``topics``, stories are drawn around topic centres, so stories of
+    one topic are alike and the space has a gradient to walk, as news has; without, every story is
+    isolated (the worst case for a graph index: nothing leads from one cluster to the next)."""
+    count = max(size // STORY_SIZE, 1)
+    if not topics:
+        return _unit(rng.normal(size=(count, DIM)).astype(np.float32))
+    tops = _unit(rng.normal(size=(max(count // STORIES_PER_TOPIC, 1), DIM)).astype(np.float32))
+    labels = rng.integers(0, len(tops), count)
+    return _unit(tops[labels] + rng.normal(scale=STORY_SPREAD, size=(count, DIM)).astype(np.float32))
 
 
 def around(centre_rows: Vectors, labels: np.ndarray[Any, Any], rng: np.random.Generator) -> Vectors:
-    points = centre_rows[labels] + rng.normal(scale=NOISE, size=(len(labels), DIM)).astype(np.float32)
+    return _unit(centre_rows[labels] + rng.normal(scale=NOISE, size=(len(labels), DIM)).astype(np.float32))
+
+
+def _unit(points: Vectors) -> Vectors:
     unit: Vectors = points / np.linalg.norm(points, axis=1, keepdims=True)
     return unit
 
 
-def dataset(size: int, queries: int) -> tuple[Vectors, np.ndarray[Any, Any], Vectors]:
+def dataset(size: int, queries: int, *, topics: bool) -> tuple[Vectors, np.ndarray[Any, Any], Vectors]:
     """(vectors, story label per vector, queries), generated block by block to bound peak memory."""
     rng = np.random.default_rng(SEED)
-    middle = centres(size, rng)
+    middle = centres(size, rng, topics=topics)
     labels = rng.integers(0, len(middle), size)
     vectors = np.empty((size, DIM), dtype=np.float32)
     for start in range(0, size, BLOCK):
@@ -131,10 +144,11 @@ def parse_config(text: str) -> HnswParams:
     )
 
 
-def report_size(size: int, queries_count: int, configs: list[HnswParams]) -> None:
-    vectors, labels, queries = dataset(size, queries_count)
+def report_size(size: int, queries_count: int, configs: list[HnswParams], *, topics: bool) -> None:
+    vectors, labels, queries = dataset(size, queries_count, topics=topics)
     truth = exact_top(vectors, queries, 10)
-    print(f"\n## {size:,} vectors × {DIM}-d, {queries_count} queries, load avg {_load():.1f}\n")
+    shape = "stories within topics" if topics else "isolated stories"
+    print(f"\n## {size:,} vectors × {DIM}-d ({shape}), {queries_count} queries, load avg {_load():.1f}\n")
     print(
         "| M | ef_add | dtype | build s wall / CPU | MB | ef_search | k=10 p50 / p95 ms | k=10 CPU p50 / p95 ms"
         " | k=50 CPU p95 ms | recall@10 |"
@@ -188,10 +202,17 @@ def main() -> None:
         default=["16:128:f32", "32:64:f16", "16:64:f16"],
         help="connectivity:expansion_add:dtype, swept at the smallest size; the last is also used above it",
     )
+    parser.add_argument(
+        "--data",
+        choices=("topics", "stories"),
+        default="topics",
+        help="stories grouped in topics (news-like), or isolated stories (worst case)",
+    )
     args = parser.parse_args()
     configs = [parse_config(c) for c in args.configs]
     for size in sorted(args.sizes):
-        report_size(size, args.queries, configs if size == min(args.sizes) else configs[-1:])
+        chosen = configs if size == min(args.sizes) else configs[-1:]
+        report_size(size, args.queries, chosen, topics=args.data == "topics")
 
 
 if __name__ == "__main__":

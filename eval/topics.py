@@ -64,7 +64,7 @@ def flat_taxonomy(classes: Sequence[str], descriptions: dict[str, str]) -> Taxon
 
 
 def classifier_for(taxonomy: Taxonomy, embedder: Embedder) -> topics.TopicClassifier:
-    vectors = embed_cached(embedder, topics.topic_texts(taxonomy))
+    vectors = topics.embed_topics(taxonomy, lambda texts: embed_cached(embedder, texts))
     return topics.TopicClassifier(taxonomy, vectors)
 
 

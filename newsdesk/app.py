@@ -11,6 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from .store import ArticleQuery, Page, Store
 
 log = logging.getLogger(__name__)
 
+POOL_PROBE_S = 30.0  # a kept pool that cannot run a no-op in this long is replaced
+
 __all__ = ["Editorial", "Newsdesk", "SourceSync", "Tokens", "demo_sources"]
 
 
@@ -49,6 +52,7 @@ class Newsdesk:
         self._store: Store | None = None
         self._taxonomy: Taxonomy | None = None
         self._enricher: Any = None
+        self._pool: Executor | None = None
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -67,6 +71,9 @@ class Newsdesk:
         return self._taxonomy
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -138,19 +145,26 @@ class Newsdesk:
         started = time.perf_counter()
         chosen = list(sources) if sources is not None else self.store.due_sources(now())
         run_id = self.store.start_run()
-        pool = process_pool(self.settings.workers)
-        try:
-            async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
-                ingestor = Ingestor(
-                    self.settings, self.store, fetcher, pool, run_id=run_id, progress=progress
-                )
-                summary = await ingestor.run(chosen)
-                summary.stages["ingest_s"] = round(time.perf_counter() - started, 2)
-                if finish:
-                    await self._after_ingest(ingestor.new_ids, fetcher, summary, run_id, progress)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
+            ingestor = Ingestor(
+                self.settings, self.store, fetcher, self.worker_pool(), run_id=run_id, progress=progress
+            )
+            summary = await ingestor.run(chosen)
+            summary.stages["ingest_s"] = round(time.perf_counter() - started, 2)
+            if finish:
+                await self._after_ingest(ingestor.new_ids, fetcher, summary, run_id, progress)
         return self._close_run(run_id, summary, started)
+
+    def worker_pool(self) -> Executor:
+        """The extraction process pool: started by the first run and kept until :meth:`close`, so a
+        ``--watch`` loop or a server pays the worker start (≈ 1 s of imports and models) once. A pool
+        whose worker died is replaced."""
+        if self._pool is not None and not _alive(self._pool):
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._pool is None:
+            self._pool = process_pool(self.settings.workers)
+        return self._pool
 
     async def finish_pending(self, *, progress: ProgressHook | None = None) -> RunSummary:
         """Enrich and finish every article ingestion left unenriched (the queue's single-flight step)."""
@@ -264,6 +278,15 @@ class Newsdesk:
         selected = (self.article(a.id) for a in self.store.iter_articles() if a.id is not None
                     and (not published_only or a.published) and (not topics or set(topics) & set(a.topics)))  # fmt: skip
         return export_records(selected, target)
+
+
+def _alive(pool: Executor) -> bool:
+    """Whether ``pool`` still runs jobs: a dead worker breaks a process pool for good."""
+    try:
+        pool.submit(int).result(timeout=POOL_PROBE_S)
+    except Exception:  # BrokenProcessPool, or workers too stuck to answer
+        return False
+    return True
 
 
 async def _ready(value: dict[str, Any]) -> dict[str, Any]:

@@ -261,15 +261,15 @@ class Enricher:
 
     def _description_vectors(self) -> Vectors:
         """Topic description vectors, cached in the store per embedder and taxonomy version."""
-        texts = topics.topic_texts(self.taxonomy)
+        views = [[topics.topic_text(t), *topics.topic_terms(t)] for t in self.taxonomy.topics]
         key = (
             "topic-vectors:"
-            + hashlib.sha256(json.dumps([self.embedder.name, texts]).encode()).hexdigest()[:16]
+            + hashlib.sha256(json.dumps([self.embedder.name, views]).encode()).hexdigest()[:16]
         )
         cached = self.store.get_meta(key)
         if cached is not None:
             return np.asarray(cached, dtype=np.float32)
-        vectors = self.embedder.embed(texts)
+        vectors = topics.embed_topics(self.taxonomy, self.embedder.embed)
         self.store.set_meta(key, vectors.tolist())
         return vectors
 

@@ -209,7 +209,10 @@ class Ingestor:
 
     async def _entry(self, source: Source, entry: FeedEntry, feed_title: str | None) -> None:
         self.summary.entries += 1
-        known = self.store.find_article(entry.url) or self.store.find_article(canonicalize(entry.url))
+        canonical = canonicalize(entry.url)
+        known = self.store.find_article(entry.url)
+        if known is None and canonical != entry.url:
+            known = self.store.find_article(canonical)
         if known is not None:
             self._alternate(known, entry.url, source, "same-url")
             return

@@ -33,7 +33,8 @@ from eval.topics import (
     zero_shot_accuracy,
 )
 from newsdesk.enrich import dedupe, topics
-from newsdesk.enrich.base import Embedder
+from newsdesk.enrich.base import Embedder, Vectors
+from newsdesk.model import Taxonomy
 
 pytestmark = pytest.mark.skipif(
     not (DEFAULT_DATA / "ag_news").is_dir() or not (DEFAULT_DATA / "bbc").is_dir(),
@@ -59,10 +60,14 @@ def bbc_subset(per_class: int) -> list[Doc]:
     return [d for label in range(len(BBC_CLASSES)) for d in [x for x in docs if x.label == label][:per_class]]
 
 
+def topic_vectors(taxonomy: Taxonomy, embedder: Embedder) -> Vectors:
+    return topics.embed_topics(taxonomy, lambda texts: embed_cached(embedder, texts))
+
+
 def test_ag_news_zero_shot_floor(embedder: Embedder) -> None:
     docs = load_ag_news(DEFAULT_DATA)[:AG_ZERO_SHOT_ROWS]
     taxonomy = flat_taxonomy(AG_NEWS_CLASSES, AG_NEWS_DESCRIPTIONS)
-    clf = topics.TopicClassifier(taxonomy, embed_cached(embedder, topics.topic_texts(taxonomy)))
+    clf = topics.TopicClassifier(taxonomy, topic_vectors(taxonomy, embedder))
     vectors = embed_cached(embedder, [d.full for d in docs])
     assert zero_shot_accuracy(clf, docs, vectors) >= AG_ZERO_SHOT_FLOOR
     assert refined_zero_shot_accuracy(clf, docs, vectors) >= AG_REFINED_FLOOR
@@ -71,7 +76,7 @@ def test_ag_news_zero_shot_floor(embedder: Embedder) -> None:
 def test_bbc_topic_cross_validation_floor(embedder: Embedder) -> None:
     docs = bbc_subset(BBC_CV_PER_CLASS)
     taxonomy = flat_taxonomy(BBC_CLASSES, BBC_DESCRIPTIONS)
-    clf = topics.TopicClassifier(taxonomy, embed_cached(embedder, topics.topic_texts(taxonomy)))
+    clf = topics.TopicClassifier(taxonomy, topic_vectors(taxonomy, embedder))
     vectors = embed_cached(embedder, [d.full for d in docs])
     assert cv_accuracy(clf, docs, vectors, c=topics.LOGREG_C, use_tfidf=True) >= BBC_CV_FLOOR
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -207,6 +209,21 @@ def test_refetching_an_unchanged_feed_in_full_adds_nothing(desk: Newsdesk, site:
     assert summary.unchanged == 0 and summary.entries == len(site.articles())
     assert (summary.new, summary.updated, summary.alternates) == (0, 0, 0)
     assert snapshot(desk) == before
+
+
+def test_runs_share_one_worker_pool_and_a_dead_worker_gets_a_fresh_one(
+    desk: Newsdesk, site: DemoSite
+) -> None:
+    """The pool outlives a run (a ``--watch`` loop pays the workers' start once); a pool broken by a
+    killed worker is replaced instead of failing every page of the next run."""
+    pool = desk.worker_pool()
+    os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+    summary = desk.run()
+    assert desk.worker_pool() is not pool
+    assert summary.new > 0 and "parse" not in summary.errors, summary.errors
+    kept = desk.worker_pool()
+    desk.run(sources=desk.list_sources())
+    assert desk.worker_pool() is kept
 
 
 async def _run_until_saves(nd: Newsdesk, saves: int) -> None:

@@ -1,7 +1,7 @@
 """Topic classification over a hierarchical taxonomy, from three signals.
 
 * **zero-shot** — cosine between the article vector and each topic's vector (its name, description and
-  keywords embedded once by the caller, :func:`topic_texts`). Works with no training data at all.
+  keywords, and its terms one by one: :func:`embed_topics`). Works with no training data at all.
 * **keywords** — the topic's keywords matched on word boundaries in the title (weighted more) and text.
   Keywords written in capitals (``AI``, ``IPO``) match only in capitals, so "ai" inside a name does not.
 * **supervised** — one logistic regression per topic (one-vs-rest) on the article vector, optionally
@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,47 @@ SIGNALS = ("supervised", "keywords", "zero-shot")
 def topic_texts(taxonomy: Taxonomy) -> list[str]:
     """The text to embed for each topic (taxonomy order) for zero-shot."""
     return [topic_text(topic) for topic in taxonomy.topics]
+
+
+def embed_topics(taxonomy: Taxonomy, embed: Callable[[list[str]], Vectors]) -> Vectors:
+    """Zero-shot topic vectors (taxonomy order), each an equal mix of two views of the topic: its whole
+    text (:func:`topic_text`) and the mean of its terms embedded one by one (:func:`topic_terms`).
+
+    A sentence vector of a long description blurs its parts; single terms sit closer to news that uses
+    them. The ensemble lifted zero-shot accuracy on AG News from 0.791 to 0.815 and on BBC from 0.911 to
+    0.925 (eval/topics.py; equal weights, not tuned: 0.3 and 0.7 gave 0.810 and 0.813 on AG News).
+    ``embed`` is called once, on all texts and terms together."""
+    texts = topic_texts(taxonomy)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    terms = [topic_terms(topic) for topic in taxonomy.topics]
+    vectors = _unit_rows(embed(texts + [term for group in terms for term in group]))
+    wholes, start, out = vectors[: len(texts)], len(texts), []
+    for whole, group in zip(wholes, terms, strict=True):
+        parts = vectors[start : start + len(group)]
+        start += len(group)
+        out.append(whole if not group else (whole + _unit_rows(parts.mean(axis=0, keepdims=True))[0]) / 2)
+    return (
+        _unit_rows(np.asarray(out, dtype=np.float32)) if out else np.zeros((0, vectors.shape[1]), np.float32)
+    )
+
+
+def topic_terms(topic: Topic) -> list[str]:
+    """The topic's keywords; without keywords, the listed phrases of its description ("Sports news:
+    games, matches, teams" → games, matches, teams)."""
+    if topic.keywords:
+        return list(topic.keywords)
+    listed = (topic.description or "").partition(":")[2] or ""
+    return [term for part in _LIST_SPLIT.split(listed) if (term := part.strip(" .;"))]
+
+
+_LIST_SPLIT = re.compile(r",|;|\band\b|\bor\b")
+
+
+def _unit_rows(vectors: Vectors) -> Vectors:
+    matrix = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def topic_text(topic: Topic) -> str:

@@ -251,9 +251,8 @@ def _ld_string(page: _Page, key: str) -> str | None:
 
 def _itemprop(page: _Page, prop: str) -> str | None:
     """``datetime``/``content`` attribute or text of the first non-meta element with ``itemprop=prop``."""
-    for element in page.tree.iterfind(f".//*[@itemprop='{prop}']"):
-        if element.tag == "meta":
-            continue
+    # XPath runs inside libxml2; ElementPath's iterfind would wrap every element of the page in Python.
+    for element in page.tree.xpath("//*[@itemprop=$prop][not(self::meta)]", prop=prop):
         value = element.get("datetime") or element.get("content") or element.text_content()
         if _plain(value):
             return _plain(value)

@@ -19,14 +19,18 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    String,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
+    literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -86,6 +90,29 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _find_article_statement() -> Select[Any]:
+    """A UNION ALL of three indexed lookups, ranked; one OR over the three columns made the planner
+    scan. Built once: building it per call cost more than running it (0.44 ms of SQLAlchemy per call)."""
+    a, alt = t.articles, t.alternates
+    url = bindparam("url", type_=String())
+    hits = union_all(
+        select(a.c.id, literal(0).label("rank"), a.c.id.label("seq")).where(a.c.canonical_url == url),
+        select(alt.c.article_id, literal(1), alt.c.id).where(alt.c.url == url),
+        select(a.c.id, literal(2), a.c.id).where(a.c.original_url == url),
+    ).subquery()
+    return select(a).join(hits, a.c.id == hits.c.id).order_by(hits.c.rank, hits.c.seq).limit(1)
+
+
+_FIND_ARTICLE = _find_article_statement()
+_BY_CANONICAL_URL = select(t.articles).where(t.articles.c.canonical_url == bindparam("url"))
+_BY_CONTENT_HASH = (
+    select(t.articles)
+    .where(t.articles.c.content_hash == bindparam("hash"))
+    .order_by(t.articles.c.id)
+    .limit(1)
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -176,10 +203,7 @@ class Store(EnrichmentData, ReadModels):
     def _save_article(self, article: Article) -> Saved:
         row = rows.article_row(article, full_text_index=self.index_full_text)
         with self._begin() as c:
-            existing = c.execute(
-                select(t.articles).where(t.articles.c.canonical_url == article.web_url)
-            ).mappings()
-            found = existing.first()
+            found = c.execute(_BY_CANONICAL_URL, {"url": article.web_url}).mappings().first()
             if found is None:
                 return self._insert_article(c, article, row)
             changed = {k: v for k, v in row.items() if _differs(found[k], v)}
@@ -200,8 +224,8 @@ class Store(EnrichmentData, ReadModels):
             "updated_at": now(),
             "sort_at": article.published_at or first_seen,
         }
-        new_id = _inserted_id(c.execute(insert(t.articles).values(**row, **stamps)))
-        _write_topics(c, new_id, article.topics)
+        new_id = _inserted_id(c.execute(insert(t.articles), {**row, **stamps}))  # no per-call values()
+        _write_topics(c, new_id, article.topics, new=True)
         return Saved(new_id, created=True, changed=True)
 
     def get_article(self, article_id: int) -> Article:
@@ -212,28 +236,15 @@ class Store(EnrichmentData, ReadModels):
         return rows.article_from_row(row)
 
     def find_article(self, url: str) -> Article | None:
-        """The article whose canonical URL, original URL or an alternate URL is ``url``."""
-        # Three indexed lookups, most likely first: one OR over them made the planner scan the table.
-        a = t.articles
-        alternate = (
-            select(t.alternates.c.article_id).where(t.alternates.c.url == url).order_by(t.alternates.c.id)
-        )
-        lookups = (
-            select(a).where(a.c.canonical_url == url),
-            select(a).where(a.c.id == alternate.limit(1).scalar_subquery()),
-            select(a).where(a.c.original_url == url).order_by(a.c.id),
-        )
+        """The article whose canonical URL, original URL or an alternate URL is ``url``, in that order
+        of preference (then the earliest). One prebuilt statement: it runs twice per ingested entry."""
         with self.engine.connect() as c:
-            for query in lookups:
-                row = c.execute(query.limit(1)).mappings().first()
-                if row is not None:
-                    return rows.article_from_row(row)
-        return None
+            row = c.execute(_FIND_ARTICLE, {"url": url}).mappings().first()
+        return rows.article_from_row(row) if row else None
 
     def find_by_content_hash(self, content_hash: str) -> Article | None:
-        query = select(t.articles).where(t.articles.c.content_hash == content_hash).order_by(t.articles.c.id)
         with self.engine.connect() as c:
-            row = c.execute(query.limit(1)).mappings().first()
+            row = c.execute(_BY_CONTENT_HASH, {"hash": content_hash}).mappings().first()
         return rows.article_from_row(row) if row else None
 
     def iter_articles(self, *, batch: int = 500, where: Any = None) -> Iterator[Article]:
@@ -323,10 +334,14 @@ class Store(EnrichmentData, ReadModels):
             return [rows.alternate_from_row(r) for r in c.execute(query).mappings()]
 
 
-def _write_topics(c: Connection, article_id: int, topics: Sequence[str]) -> None:
-    c.execute(delete(t.article_topics).where(t.article_topics.c.article_id == article_id))
-    for rank, topic in enumerate(topics):
-        c.execute(insert(t.article_topics).values(article_id=article_id, topic=topic, rank=rank))
+def _write_topics(c: Connection, article_id: int, topics: Sequence[str], *, new: bool = False) -> None:
+    if not new:
+        c.execute(delete(t.article_topics).where(t.article_topics.c.article_id == article_id))
+    if topics:
+        ranked = [
+            {"article_id": article_id, "topic": topic, "rank": rank} for rank, topic in enumerate(topics)
+        ]
+        c.execute(insert(t.article_topics), ranked)
 
 
 def _filtered(statement: Select[Any], q: ArticleQuery) -> Select[Any]:
