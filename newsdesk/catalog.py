@@ -15,6 +15,8 @@ Visibility (product rule) — every call that returns articles, or numbers about
   size, providers); its heat and times stay the story's own.
 - ``TRUSTED`` (a valid API token of any scope, or a signed-in editor) sees everything.
 - Feeds are published-only for everybody.
+- A cached image (by the SHA-256 of its bytes) is shown to ``PUBLIC`` only when a published article
+  lists it; otherwise it is "no such image", as for a hash the cache does not hold.
 
 Search modes:
 
@@ -313,6 +315,13 @@ class Catalog:
     def record(self, key: int | str, audience: Audience) -> str:
         """The record file of :meth:`article` (so its ``related`` obeys the same rule)."""
         return dump_record(self.article(key, audience))
+
+    def image_visible(self, sha256: str, audience: Audience) -> bool:
+        """Whether ``audience`` may fetch the cached image ``sha256``. An image is as private as the
+        articles that show it: the public learns hashes from published records only, and a hash of an
+        unpublished one (leaked, guessed from a known picture) must not open it. The store is asked
+        only for the public, so editors and token holders pay nothing."""
+        return not audience.published_only or self.store.image_published(sha256)
 
     def feed_articles(self, topic: str | None) -> list[Article]:
         """The newest published articles (of ``topic`` when given) for a feed."""

@@ -502,6 +502,7 @@ def test_cached_images_are_served(client: TestClient, desk: Newsdesk) -> None:
     content = _png((200, 30, 30))
     image = desk.images.store("https://cdn.example.com/a.png", content)
     assert image.sha256 is not None
+    desk.store.save_article(article(1, images=(image,), published=True))  # anonymous: published only
     original = client.get(f"{BASE}/images/{image.sha256}")
     assert original.content == content and original.headers["content-type"] == "image/png"
     assert "immutable" in original.headers["cache-control"]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert
 
-from newsdesk.store import Store
+from newsdesk.model import Article, Image, Provider
+from newsdesk.store import Store, make_engine, rows
+from newsdesk.store import tables as t
+from newsdesk.store.migrate import upgrade
 from newsdesk.store.tables import metadata
 
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 HAND_MADE = ("articles_fts", "ix_articles_search")  # full-text search objects, created by hand in 0001
 
 
@@ -25,5 +31,42 @@ def test_migrated_database_matches_the_declared_tables(store_url: str) -> None:
                 connection, opts={"include_object": _declared, "compare_type": True}
             )
             assert compare_metadata(context, metadata) == []
+    finally:
+        store.close()
+
+
+def test_0003_backfills_the_cached_images_of_stored_articles(store_url: str) -> None:
+    """A store at 0002 holding an article with one cached and one uncached image: after the upgrade the
+    cached one is public (the article is published), the uncached one is not."""
+    cached, uncached = "a" * 64, "b" * 64
+    article = Article(
+        title="Backfilled",
+        web_url="https://example.com/backfilled",
+        original_url="https://example.com/backfilled",
+        provider=Provider("Example", "example.com"),
+        images=(
+            Image("https://example.com/a.png", is_cached=True, sha256=cached, width=10, height=10),
+            Image("https://example.com/b.png", sha256=uncached),
+        ),
+    )
+    engine = make_engine(store_url)
+    try:
+        upgrade(engine, "0002")
+        stamps = {
+            "published": True,
+            "review_state": "published",
+            "first_seen_at": NOW,
+            "updated_at": NOW,
+            "sort_at": NOW,
+        }
+        with engine.begin() as connection:
+            connection.execute(
+                insert(t.articles), {**rows.article_row(article, full_text_index=False), **stamps}
+            )
+    finally:
+        engine.dispose()
+    store = Store.open(store_url)  # upgrades to head
+    try:
+        assert store.image_published(cached) and not store.image_published(uncached)
     finally:
         store.close()

@@ -252,6 +252,7 @@ def test_hostile_titles_are_escaped_everywhere(client: TestClient, seeded: Seede
 
 
 def test_images_are_served_from_the_cache(client: TestClient, seeded: Seeded) -> None:
+    publish(seeded, "rates")  # its image is public from now on
     thumb = client.get(f"/images/{seeded.image_sha}/thumb")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     assert client.get(f"/images/{seeded.image_sha}").content[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,9 +9,10 @@ from pathlib import Path as FilePath
 from fastapi import HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
+from ..catalog import Audience
 from ..model import Article, now
 from ..publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
-from .params import Ctx
+from .params import Ctx, Viewer
 
 Renderer = Callable[[Sequence[Article], FeedInfo], bytes]
 FEEDS: dict[str, tuple[Renderer, str]] = {
@@ -22,6 +23,7 @@ FEEDS: dict[str, tuple[Renderer, str]] = {
 ALL = "all"
 FEED_MAX_AGE_S = 300  # = the shortest poll interval (settings.poll_min_interval default): nothing is newer
 IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"  # content-addressed: the bytes never change
+PRIVATE_IMAGE_CACHE_CONTROL = "private, max-age=31536000, immutable"  # see _cache_control
 IMAGE_TYPES = {
     ".jpg": "image/jpeg",
     ".png": "image/png",
@@ -66,20 +68,34 @@ def _info(request: Request, topic: str | None, articles: Sequence[Article]) -> F
     )
 
 
-def get_image(ctx: Ctx, sha256: str) -> Response:
-    """The cached original, by the SHA-256 of its bytes."""
-    return _image(ctx.nd.images.path_for(sha256) if SHA256_HEX.fullmatch(sha256) else None, sha256)
+def get_image(ctx: Ctx, viewer: Viewer, sha256: str) -> Response:
+    """The cached original, by the SHA-256 of its bytes. Anonymous callers get only the images of
+    published articles (any other hash is a 404, as for one the cache does not hold)."""
+    return _image(ctx.nd.images.path_for(sha256) if _shown(ctx, viewer, sha256) else None, sha256, viewer)
 
 
-def get_thumbnail(ctx: Ctx, sha256: str) -> Response:
-    """The cached thumbnail (JPEG), by the SHA-256 of the original's bytes."""
-    return _image(ctx.nd.images.thumbnail_for(sha256) if SHA256_HEX.fullmatch(sha256) else None, sha256)
+def get_thumbnail(ctx: Ctx, viewer: Viewer, sha256: str) -> Response:
+    """The cached thumbnail (JPEG), by the SHA-256 of the original's bytes; visible as the original."""
+    path = ctx.nd.images.thumbnail_for(sha256) if _shown(ctx, viewer, sha256) else None
+    return _image(path, sha256, viewer)
 
 
-def _image(path: FilePath | None, sha256: str) -> Response:
+def _shown(ctx: Ctx, viewer: Audience, sha256: str) -> bool:
+    """Decided before the cache is looked at, so a refused request neither reveals whether the file
+    exists nor counts as a use of it."""
+    return SHA256_HEX.fullmatch(sha256) is not None and ctx.catalog.image_visible(sha256, viewer)
+
+
+def _image(path: FilePath | None, sha256: str, viewer: Audience) -> Response:
     # Only 64 lowercase hex digits ever reach the cache (which checks again before building a path).
     if path is None:
         raise HTTPException(404, "no cached image with this SHA-256")
     media_type = IMAGE_TYPES.get(path.suffix, "application/octet-stream")
-    headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "ETag": f'"{sha256}"'}
+    headers = {"Cache-Control": _cache_control(viewer), "ETag": f'"{sha256}"'}
     return FileResponse(path, media_type=media_type, headers=headers)
+
+
+def _cache_control(viewer: Audience) -> str:
+    """A token holder may be shown an unpublished article's image: a shared cache (proxy, CDN) must
+    not keep that answer and hand it to anonymous callers, so only public answers are ``public``."""
+    return IMAGE_CACHE_CONTROL if viewer.published_only else PRIVATE_IMAGE_CACHE_CONTROL

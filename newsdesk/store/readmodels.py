@@ -4,6 +4,7 @@ behind the API and the UI (each one query whatever the store holds)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # how stale a token's last_used_at may get
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # an image's key in the cache (newsdesk.extract.images)
 
 
 class ReadModels(StoreBase):
@@ -215,6 +217,21 @@ class ReadModels(StoreBase):
                 query = select(a.c.id).where(a.c.id.in_(chunk), a.c.published.is_(True))
                 out.update(int(i) for (i,) in c.execute(query))
         return out
+
+    def image_published(self, sha256: str) -> bool:
+        """Whether a published article shows the cached image ``sha256``: the public may see an image
+        only through an article it may see. One indexed lookup (``article_images``)."""
+        if not _SHA256_HEX.fullmatch(sha256):
+            return False
+        a, ai = t.articles, t.article_images
+        query = (
+            select(ai.c.article_id)
+            .join(a, a.c.id == ai.c.article_id)
+            .where(ai.c.sha256 == sha256, a.c.published.is_(True))
+            .limit(1)
+        )
+        with self.engine.connect() as c:
+            return c.execute(query).first() is not None
 
     def search_ranking(self, q: str, *, limit: int = 20) -> list[tuple[int, float]]:
         """``(article id, score)`` best first, as :meth:`search` ranks them, without loading the articles."""

@@ -213,6 +213,8 @@ class Store(EnrichmentData, ReadModels):
                 c.execute(update(t.articles).where(t.articles.c.id == found["id"]).values(**changed))
                 if "topics" in changed:
                     _write_topics(c, found["id"], article.topics)
+                if "images" in changed:
+                    _write_images(c, found["id"], article)
             return Saved(found["id"], created=False, changed=bool(changed))
 
     def _insert_article(self, c: Connection, article: Article, row: dict[str, Any]) -> Saved:
@@ -226,6 +228,7 @@ class Store(EnrichmentData, ReadModels):
         }
         new_id = _inserted_id(c.execute(insert(t.articles), {**row, **stamps}))  # no per-call values()
         _write_topics(c, new_id, article.topics, new=True)
+        _write_images(c, new_id, article, new=True)
         return Saved(new_id, created=True, changed=True)
 
     def get_article(self, article_id: int) -> Article:
@@ -342,6 +345,14 @@ def _write_topics(c: Connection, article_id: int, topics: Sequence[str], *, new:
             {"article_id": article_id, "topic": topic, "rank": rank} for rank, topic in enumerate(topics)
         ]
         c.execute(insert(t.article_topics), ranked)
+
+
+def _write_images(c: Connection, article_id: int, article: Article, *, new: bool = False) -> None:
+    if not new:
+        c.execute(delete(t.article_images).where(t.article_images.c.article_id == article_id))
+    shas = sorted({i.sha256 for i in article.images if i.is_cached and i.sha256})
+    if shas:
+        c.execute(insert(t.article_images), [{"article_id": article_id, "sha256": sha} for sha in shas])
 
 
 def _filtered(statement: Select[Any], q: ArticleQuery) -> Select[Any]:

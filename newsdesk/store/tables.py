@@ -138,6 +138,16 @@ article_topics = Table(
     Index("ix_article_topics_topic", "topic"),
 )
 
+article_images = Table(
+    # The cached images (by content hash) each article shows: answers "does a published article show
+    # this image?" with one indexed lookup (the public may fetch only such images).
+    "article_images",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Index("ix_article_images_sha256", "sha256"),
+)
+
 alternates = Table(
     "alternates",
     metadata,
