@@ -249,7 +249,7 @@ class Enricher:
 
     def _topic_vectors(self) -> Vectors:
         """Topic vectors: the descriptions' vectors, moved towards the articles actually stored once
-        there are enough of them (unlabelled self-training: AG News zero-shot 0.791 → 0.843)."""
+        there are enough of them (unlabelled self-training: AG News zero-shot 0.815 → 0.847)."""
         vectors = self._description_vectors()
         since = now() - REFINE_WINDOW
         recent = sorted(self.store.related_candidates(since, now()), key=lambda row: row[2])
