@@ -16,7 +16,7 @@ from newsdesk.config import load_taxonomy
 from newsdesk.enrich import topics
 from newsdesk.enrich.topics import LabelledExample, TopicClassifier, TopicInput
 from newsdesk.errors import EnrichmentError, SettingsError
-from newsdesk.model import Taxonomy, TopicScore
+from newsdesk.model import Taxonomy, Topic, TopicScore
 
 DIM = 48
 
@@ -273,3 +273,36 @@ def test_refining_topic_vectors_moves_them_to_their_articles() -> None:
         assert refined[j] @ centres[j] > described[j] @ centres[j]
     assert np.allclose(refined[2], described[2], atol=1e-6)
     assert np.array_equal(topics.refine_topic_vectors(refined, np.zeros((0, DIM), dtype=np.float32)), refined)
+
+
+def test_topic_terms_are_the_keywords_else_the_listed_phrases_of_the_description() -> None:
+    keyed = Topic(
+        name="Payments", description="Card networks: Visa, Mastercard", keywords=("payments", "card")
+    )
+    listed = Topic(name="Sports", description="Sports news: games, matches and teams; leagues.")
+    plain = Topic(name="Markets", description="Stock and bond markets")
+    assert topics.topic_terms(keyed) == ["payments", "card"]
+    assert topics.topic_terms(listed) == ["games", "matches", "teams", "leagues"]
+    assert topics.topic_terms(plain) == []
+
+
+def test_topic_vectors_mix_the_whole_text_with_the_mean_of_the_terms() -> None:
+    """A deterministic stand-in embedding (one axis per distinct text) makes the mix visible: the whole
+    text and the terms' mean weigh the same, and a topic without terms keeps its text's vector."""
+    axes: dict[str, int] = {}
+    calls: list[list[str]] = []
+
+    def embed(texts: list[str]) -> npt.NDArray[np.float32]:
+        calls.append(texts)
+        out = np.zeros((len(texts), 8), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row, axes.setdefault(text, len(axes))] = 1.0
+        return out
+
+    taxonomy = Taxonomy((Topic(name="A", description="A things: x, y"), Topic(name="B", description="Bare")))
+    vectors = topics.embed_topics(taxonomy, embed)
+    assert len(calls) == 1  # one batch for texts and terms together
+    whole_a, x, y, whole_b = (axes[t] for t in ("A things: x, y", "x", "y", "Bare"))
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert vectors[0, x] == pytest.approx(vectors[0, y]) and vectors[0, whole_a] > vectors[0, x] > 0
+    assert vectors[1, whole_b] == pytest.approx(1.0)
