@@ -1,0 +1,175 @@
+"""The plumbing every page module shares: the per-app :class:`WebContext`, rendering, and who is asking.
+
+A page handler takes ``web: Web`` (the context, found or built on ``app.state`` on first use), asks
+:func:`audience` what the visitor may see, and answers with :func:`render` or :func:`error_page` — which
+add the CSRF cookie and the security headers every page carries. A form POST first calls
+:func:`require_editor`, which checks the CSRF token and the editor session (:mod:`.session`) and raises
+:class:`Denied` with the page to show instead; after the action, :func:`back` redirects (303) so a reload
+never repeats it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ..app import Newsdesk
+from ..catalog import Audience, Catalog
+from .session import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    Editor,
+    Signer,
+    csrf_matches,
+    csrf_valid,
+    new_csrf,
+    read_session,
+)
+from .views import environment
+
+STATE_KEY = "newsdesk_web"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""No inline script or style at all: even if a hostile title slipped past escaping, it could not run."""
+
+_context_lock = threading.Lock()
+
+
+@dataclass
+class WebContext:
+    """What every page handler needs; one per app, created on first use."""
+
+    catalog: Catalog  # the API's (sharing its vector cache) when the API is mounted
+    signer: Signer
+    has_api: bool = False  # the API is mounted: link to its record files, feeds and docs
+    templates: jinja2.Environment = field(default_factory=environment)
+
+    @property
+    def nd(self) -> Newsdesk:
+        return self.catalog.nd
+
+    @property
+    def semantic_search(self) -> bool:
+        return self.catalog.semantic is not None
+
+
+def web_context(request: Request) -> WebContext:
+    """This app's :class:`WebContext`, built from ``app.state`` on first use."""
+    state = request.app.state
+    context: WebContext | None = getattr(state, STATE_KEY, None)
+    if context is not None:
+        return context
+    with _context_lock:
+        context = getattr(state, STATE_KEY, None)
+        if context is None:
+            context = _new_context(state)
+            setattr(state, STATE_KEY, context)
+    return context
+
+
+def _new_context(state: Any) -> WebContext:
+    """Over the API's catalog when the API is mounted, else over ``app.state.newsdesk``."""
+    api_catalog = getattr(getattr(state, "newsdesk_api", None), "catalog", None)
+    if isinstance(api_catalog, Catalog):
+        return WebContext(api_catalog, Signer.random(), has_api=True)
+    nd = getattr(state, "newsdesk", None)
+    if not isinstance(nd, Newsdesk):
+        raise RuntimeError("the web UI needs app.state.newsdesk (or the API context) to be set")
+    return WebContext(Catalog(nd), Signer.random())
+
+
+Web = Annotated[WebContext, Depends(web_context)]
+
+
+# --------------------------------------------------------------------------------------- who is asking
+
+
+def _editor(request: Request, web: WebContext) -> Editor | None:
+    return read_session(web.signer, request.cookies.get(SESSION_COOKIE), time.time())
+
+
+def live_editor(request: Request, web: WebContext) -> Editor | None:
+    """The signed-in editor, unless their token was revoked since (their session ends with it)."""
+    editor = _editor(request, web)
+    return editor if editor is not None and web.catalog.token_live(editor.token_id) else None
+
+
+def audience(request: Request, web: WebContext) -> Audience:
+    """Everything for a signed-in editor; published articles for everybody else."""
+    return Audience.of(live_editor(request, web) is not None)
+
+
+def secure(request: Request) -> bool:
+    """Whether cookies set in answer to ``request`` get the ``Secure`` flag (it came over https)."""
+    return request.url.scheme == "https"
+
+
+# ------------------------------------------------------------------------------------------ answers
+
+
+def render(request: Request, web: WebContext, name: str, *, status: int = 200, **data: Any) -> HTMLResponse:
+    """Render a page: adds the signed-in editor, the CSRF token (set as a cookie when missing) and the
+    security headers every page carries."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    token = cookie if cookie and csrf_valid(web.signer, cookie) else new_csrf(web.signer)
+    page = web.templates.get_template(name).render(
+        request=request,
+        editor=_editor(request, web),
+        csrf=token,
+        csrf_field=CSRF_FIELD,
+        has_api=web.has_api,
+        path=request.url.path,
+        **data,
+    )
+    response = HTMLResponse(page, status_code=status)
+    if token != cookie:
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/"
+        )
+    _headers(response)
+    return response
+
+
+def _headers(response: Response) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+
+
+def error_page(request: Request, web: WebContext, status: int, title: str, detail: str) -> HTMLResponse:
+    return render(request, web, "error.html", status=status, code=status, title=title, detail=detail)
+
+
+def back(to: str) -> RedirectResponse:
+    """Send the browser on to ``to`` after a form POST (303: it follows with a GET)."""
+    return RedirectResponse(to, status_code=303)
+
+
+class Denied(Exception):
+    """A form POST refused by :func:`require_editor`; ``response`` is the page to show instead."""
+
+    def __init__(self, response: HTMLResponse) -> None:
+        self.response = response
+
+
+def require_editor(request: Request, web: WebContext, submitted: str | None) -> Editor:
+    """The editor behind a form POST; raises :class:`Denied` (with the page to show) when the CSRF
+    token does not match, nobody is signed in, or their token was revoked since."""
+    if not csrf_matches(web.signer, request.cookies.get(CSRF_COOKIE), submitted):
+        detail = "The form's security token is missing or stale. Reload the page and try again."
+        raise Denied(error_page(request, web, 403, "Form expired", detail))
+    editor = live_editor(request, web)
+    if editor is None:
+        detail = "Sign in with an editor token (scope write or admin) to do this."
+        raise Denied(error_page(request, web, 401, "Sign in required", detail))
+    return editor

@@ -1,0 +1,80 @@
+"""The sources pages: the list with each source's health, and the editor's forms to add and remove one.
+
+Adding takes whatever address the editor has — a site's home page or its feed — and finds the feed
+(:mod:`.addsource`) before the facade stores the source; a failure shows the form again with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..catalog import Audience
+from ..errors import NewsdeskError, StorageError
+from ..fetch.client import Fetcher
+from ..model import Source, is_http_url
+from ..pipeline import fetch_policy
+from .addsource import find_feed
+from .context import Denied, Web, WebContext, audience, back, error_page, render, require_editor
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources(request: Request, web: Web, added: int = 0) -> HTMLResponse:
+    views = web.catalog.source_health(audience(request, web))
+    just_added = next((v.source for v in views if v.source.id == added), None)
+    return render(request, web, "sources.html", views=views, added=just_added, error=None, url="")
+
+
+@router.post("/sources", response_class=HTMLResponse)
+async def add_source(
+    request: Request,
+    web: Web,
+    url: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        await run_in_threadpool(require_editor, request, web, csrf_token)
+    except Denied as denied:
+        return denied.response
+    url = url.strip()
+    error, source = await _discover_and_add(web, url, name.strip())
+    if source is None:
+        views = await run_in_threadpool(web.catalog.source_health, Audience.TRUSTED)  # an editor's form
+        return render(request, web, "sources.html", status=422, views=views, added=None, error=error, url=url)
+    return back(f"/sources?added={source.id}")
+
+
+async def _discover_and_add(web: WebContext, url: str, name: str) -> tuple[str | None, Source | None]:
+    if not is_http_url(url):
+        return "Enter a full http(s) address, like https://example.com/ or its feed URL.", None
+    try:
+        async with Fetcher(fetch_policy(web.nd.settings, web.nd.resolve)) as fetcher:
+            found = await find_feed(url, fetcher)
+        source = Source(url=found.url, kind=found.kind, name=name or found.title)
+        return None, await run_in_threadpool(web.nd.add_source, source)
+    except NewsdeskError as e:
+        log.info("source not added", extra={"url": url, "error_kind": e.kind})
+        return str(e), None
+
+
+@router.post("/sources/{source_id}/remove")
+def remove_source(
+    request: Request, web: Web, source_id: int, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        require_editor(request, web, csrf_token)
+        web.nd.remove_source(source_id)
+    except Denied as denied:
+        return denied.response
+    except StorageError:
+        return error_page(request, web, 404, "No such source", f"There is no source with id {source_id}.")
+    return back("/sources")
