@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,16 @@ import pytest
 
 from newsdesk.enrich.base import Vectors
 from newsdesk.enrich.vectors import (
+    DEFAULT_HNSW,
+    EXPANSION_CAP,
+    EXPANSION_SCALE_FROM,
     AnnIndex,
     ExactIndex,
     VectorIndex,
     build_index,
     open_index,
     read_manifest,
+    search_expansion,
 )
 from newsdesk.errors import EnrichmentError
 
@@ -111,6 +116,27 @@ def test_ann_recall_against_exact() -> None:
         truth = {i for i, _ in exact.search(query, 10)}
         hits += len(truth & {i for i, _ in ann.search(query, 10)})
     assert hits / (10 * len(queries)) >= 0.95
+
+
+def test_search_expansion_grows_with_the_index_within_bounds() -> None:
+    assert search_expansion(50_000, 64) == search_expansion(100_000, 64) == 64
+    grown = [search_expansion(n, 64) for n in (200_000, 1_000_000, 3_000_000)]
+    assert grown == sorted(grown) and grown[0] > 64 and 240 <= grown[1] <= 270
+    assert search_expansion(100_000_000, 64) == EXPANSION_CAP
+
+
+def test_an_unpinned_expansion_follows_the_size_and_a_pinned_one_stays() -> None:
+    size = EXPANSION_SCALE_FROM + 20_000  # just past the floor; 8-d keeps the build to a few seconds
+    vectors = np.random.default_rng(3).normal(size=(size, 8)).astype(np.float32)
+    ann = AnnIndex(8, replace(DEFAULT_HNSW, connectivity=8, expansion_add=16))  # a cheap graph suffices
+    ann.add(range(size), vectors)
+    expected = search_expansion(size, DEFAULT_HNSW.expansion_search)
+    assert expected > DEFAULT_HNSW.expansion_search
+    ann.search(vectors[0], 5)
+    assert ann._index.expansion_search == expected  # usearch's own setting, read back
+    ann.set_expansion_search(32)
+    ann.search(vectors[0], 5)
+    assert ann._index.expansion_search == 32
 
 
 def test_open_index_reuses_matching_file(tmp_path: Path) -> None:
