@@ -222,6 +222,16 @@ class Newsdesk:
             self._enricher = Enricher(self.settings, self.store, self.taxonomy, decrypt=decrypt)
         return await asyncio.to_thread(self._enricher.run, ids, progress)
 
+    def forget_enrichment_state(self) -> None:
+        """Drop what enrichment remembers between runs (the near-duplicate index) but keep the loaded
+        model: another process sharing the store may have enriched, folded or deleted articles since.
+        A queue worker that keeps this facade between jobs calls it before each job."""
+        if self._enricher is not None:
+            self._enricher = type(self._enricher)(
+                self.settings, self.store, self.taxonomy, embedder=self._enricher.embedder,
+                decrypt=self._enricher.decrypt,
+            )  # fmt: skip
+
     @property
     def images(self) -> ImageCache:
         return finishing.image_cache(self.settings)

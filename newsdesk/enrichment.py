@@ -63,7 +63,7 @@ class Enricher:
         self.store = store
         self.taxonomy = taxonomy
         self._embedder = embedder
-        self._decrypt = decrypt
+        self.decrypt = decrypt
         self._dup_index: dedupe.NearDuplicateIndex | None = None
         self._dup_seen = 0  # highest article id whose signature is in the index
         self.counts: dict[str, int] = {}
@@ -105,10 +105,10 @@ class Enricher:
         return [Work(a, t, v) for a, t, v in zip(articles, texts, vectors, strict=True)]
 
     def _text(self, article: Article) -> str:
-        if article.text or article.secured is None or self._decrypt is None:
+        if article.text or article.secured is None or self.decrypt is None:
             return article.text
         try:
-            return self._decrypt(article)
+            return self.decrypt(article)
         except CryptoError as e:
             log.warning("cannot read sealed text", extra={"article_id": article.id, "reason": str(e)})
             return ""

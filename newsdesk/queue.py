@@ -28,7 +28,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -86,6 +86,7 @@ RETRY_MAX = 3
 RETRY_INTERVALS_S = (10, 60, 300)
 # A PING takes 0.045 ms on loopback here (1,000 in 45 ms); 5 s means "not there", not "slow".
 REDIS_TIMEOUT_S = 5.0
+KEPT_DESKS = 4  # facades a non-forking worker keeps warm (one per distinct settings + host map)
 
 _JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")  # rq job ids allow only these characters
 
@@ -242,15 +243,16 @@ def poll_source_job(
         log.info("source already being polled", extra={"source_id": source_id})
         return {"source_id": source_id, "skipped": "locked"}
     try:
-        return {"source_id": source_id, **_poll(settings, source_id, resolve or {})}
+        key = (tuple(sorted(settings_env.items())), tuple(sorted((resolve or {}).items())))
+        return {"source_id": source_id, **_poll(settings, source_id, resolve or {}, key)}
     finally:
         _release(lock, source_id)
 
 
-def _poll(settings: Settings, source_id: int, resolve: dict[str, str]) -> dict[str, Any]:
+def _poll(settings: Settings, source_id: int, resolve: dict[str, str], key: Hashable) -> dict[str, Any]:
     """Ingest here, in parallel with other workers; enrich and finish one worker at a time — two jobs
     enriching the same unenriched articles at once would make duplicate stories."""
-    with Newsdesk(settings, resolve=resolve) as nd:
+    with _desk(settings, resolve, key) as nd:
         source = _known_source(nd, source_id)
         summary = asyncio.run(nd.run_async(sources=[source], finish=False)).as_dict()
         with _enrich_lock():
@@ -263,6 +265,48 @@ def _poll(settings: Settings, source_id: int, resolve: dict[str, str]) -> dict[s
         **{f"finish_{k}" if k in summary else k: v for k, v in finished.items()},
         "errors": errors,
     }
+
+
+class _Desks:
+    """The facades a non-forking worker keeps between jobs, by settings and host map: the process pool,
+    the embedding model and the store connections stay warm (a demo job: ≈ 0.3 s of work, ≈ 1.3 s of
+    pool start-up — docs/scale-out.md). Off (a fresh facade per job) outside :func:`run_worker` and in
+    the forking worker, whose work horse exits after each job anyway."""
+
+    def __init__(self) -> None:
+        self.keep = False
+        self.opened = 0  # facades opened so far (how many jobs did not find one warm)
+        self._open: dict[Hashable, Newsdesk] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def get(self, settings: Settings, resolve: dict[str, str], key: Hashable) -> Newsdesk:
+        """The kept facade for ``key`` (the job's settings and host map), opened on first use."""
+        if key not in self._open:
+            while len(self._open) >= KEPT_DESKS:
+                self._open.pop(next(iter(self._open))).close()
+            self._open[key] = Newsdesk(settings, resolve=resolve)
+            self.opened += 1
+        kept = self._open[key]
+        kept.forget_enrichment_state()  # other workers share the store: only the model and pool stay
+        return kept
+
+    def close_all(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+
+kept_desks = _Desks()
+
+
+@contextlib.contextmanager
+def _desk(settings: Settings, resolve: dict[str, str], key: Hashable) -> Iterator[Newsdesk]:
+    if kept_desks.keep:
+        yield kept_desks.get(settings, resolve, key)
+        return
+    with Newsdesk(settings, resolve=resolve) as nd:
+        yield nd
 
 
 @contextlib.contextmanager
@@ -314,20 +358,29 @@ def _release(lock: Lock | None, source_id: int) -> None:
 # ---------------------------------------------------------------------------------------- workers
 
 
-def run_worker(queue_names: Sequence[str], redis_url: str, *, burst: bool = False) -> bool:
+def run_worker(queue_names: Sequence[str], redis_url: str, *, burst: bool = False, fork: bool = True) -> bool:
     """Run an rq worker on ``queue_names`` until stopped (SIGINT/SIGTERM: finish the job, then exit).
-    ``burst``: drain what is queued now in this process (SimpleWorker, no fork) and return. The normal
-    worker forks a work horse per job, so a crashing job cannot take the worker down, and runs rq's
-    scheduler, which puts retries back on the queue when their interval has passed. Returns whether
-    any job was processed."""
+    Returns whether any job was processed.
+
+    ``fork`` (the default): rq forks a work horse per job, so a crashing job cannot take the worker down,
+    but every job starts its own process pool and model. Without it (and always with ``burst``, which
+    drains what is queued now and returns) jobs run in this process, which keeps one facade per settings
+    warm between jobs — many small sources run several times faster; a supervisor restarts the worker
+    if a job kills it. Both run rq's scheduler except in burst mode, which puts retries back on the
+    queue when their interval has passed."""
     connection = connect(redis_url)
     queues = [Queue(name, connection=connection) for name in queue_names]
-    worker_class = SimpleWorker if burst else Worker
+    in_process = burst or not fork
+    worker_class = SimpleWorker if in_process else Worker
     worker = worker_class(queues, connection=connection, exception_handlers=[_no_retry_when_permanent])
+    kept_desks.keep = in_process
     try:
         return bool(worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING"))
     except _RedisError as e:
         raise QueueError(f"lost Redis at {_display(redis_url)}: {e}") from e
+    finally:
+        kept_desks.keep = False
+        kept_desks.close_all()
 
 
 def _no_retry_when_permanent(

@@ -34,6 +34,7 @@ from newsdesk.queue import (
     connect,
     enqueue_due,
     enqueue_source,
+    kept_desks,
     poll_source_job,
     run_worker,
     schedule_forever,
@@ -230,7 +231,11 @@ def test_draining_the_demo_stores_every_article_once(
         assert len(ids) == len(site.sources())
         assert enqueue_due(nd, queue, now=now(), env=env) == [] and queue.count == len(ids)
 
+        opened = kept_desks.opened
         assert run_worker([queue.name], REDIS_URL, burst=True)
+        # An in-process worker keeps one facade (process pool, model) for all jobs of the same settings,
+        # and closes it when it stops.
+        assert kept_desks.opened == opened + 1 and len(kept_desks) == 0
         results = [Job.fetch(i, connection=queue.connection).return_value() for i in ids]
         assert [(r or {}).get("sources_polled") for r in results] == [1] * len(ids)
         assert_every_demo_article_stored_once(nd, site)
