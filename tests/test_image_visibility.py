@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from newsdesk.api import create_app
 from newsdesk.app import Editorial, Newsdesk, Tokens
@@ -109,6 +110,16 @@ def test_the_catalog_asks_the_store_for_the_public_only(gallery: Gallery) -> Non
         assert catalog.image_visible(sha, Audience.PUBLIC) is (sha in shown(gallery))
 
 
+def fetched(
+    client: TestClient, prefix: str, shas: tuple[str, ...], headers: dict[str, str] | None = None
+) -> Iterator[tuple[str, Response]]:
+    """Each image of ``shas``, original and thumbnail, as (its path, the response)."""
+    for sha in shas:
+        for suffix in SUFFIXES:
+            path = f"{prefix}/{sha}{suffix}"
+            yield path, client.get(path, headers=headers)
+
+
 # --------------------------------------------------------------------------------------------- API
 
 
@@ -121,11 +132,9 @@ def api(gallery: Gallery) -> Iterator[TestClient]:
 def test_api_serves_anonymous_callers_the_images_of_published_articles(
     api: TestClient, gallery: Gallery
 ) -> None:
-    for sha in shown(gallery):
-        for suffix in SUFFIXES:
-            response = api.get(f"{BASE}/images/{sha}{suffix}")
-            assert response.status_code == 200, (sha, suffix)
-            assert response.headers["cache-control"].startswith("public,")
+    for where, response in fetched(api, f"{BASE}/images", shown(gallery)):
+        assert response.status_code == 200, where
+        assert response.headers["cache-control"].startswith("public,")
 
 
 def test_api_hides_other_images_from_anonymous_callers_as_if_unknown(
@@ -140,11 +149,9 @@ def test_api_hides_other_images_from_anonymous_callers_as_if_unknown(
 
 def test_api_serves_every_image_to_a_token_holder_privately(api: TestClient, gallery: Gallery) -> None:
     reading = token(gallery.nd, "read")
-    for sha in shown(gallery) + hidden(gallery):
-        for suffix in SUFFIXES:
-            response = api.get(f"{BASE}/images/{sha}{suffix}", headers=reading)
-            assert response.status_code == 200, (sha, suffix)
-            assert response.headers["cache-control"].startswith("private,")  # no shared cache keeps it
+    for where, response in fetched(api, f"{BASE}/images", shown(gallery) + hidden(gallery), reading):
+        assert response.status_code == 200, where
+        assert response.headers["cache-control"].startswith("private,")  # no shared cache keeps it
 
 
 def test_publishing_an_article_opens_its_images(api: TestClient, gallery: Gallery) -> None:
@@ -165,11 +172,9 @@ def ui(gallery: Gallery) -> Iterator[TestClient]:
 def test_ui_serves_anonymous_readers_the_images_of_published_articles(
     ui: TestClient, gallery: Gallery
 ) -> None:
-    for sha in shown(gallery):
-        for suffix in SUFFIXES:
-            response = ui.get(f"/images/{sha}{suffix}")
-            assert response.status_code == 200, (sha, suffix)
-            assert response.headers["content-type"].startswith("image/")
+    for where, response in fetched(ui, "/images", shown(gallery)):
+        assert response.status_code == 200, where
+        assert response.headers["content-type"].startswith("image/")
 
 
 def test_ui_hides_other_images_from_anonymous_readers_as_if_unknown(ui: TestClient, gallery: Gallery) -> None:
