@@ -213,17 +213,24 @@ class Timer:
         return timed
 
 
+_INHERITED = object()
+
+
 @contextmanager
 def patched(patches: Sequence[tuple[Any, str, Any]]) -> Iterator[None]:
-    """Set each ``owner.name = value`` and put the originals back afterwards."""
-    saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
+    """Set each ``owner.name = value`` and undo it afterwards. A method ``owner`` inherits (the store's
+    mixins) is shadowed on ``owner`` itself and the shadow removed again, leaving the base untouched."""
+    saved = [(owner, name, owner.__dict__.get(name, _INHERITED)) for owner, name, _ in patches]
     try:
         for owner, name, value in patches:
             setattr(owner, name, value)
         yield
     finally:
         for owner, name, value in reversed(saved):
-            setattr(owner, name, value)
+            if value is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
 
 
 def instrumentation(timer: Timer, embedder_type: Any, clock: Callable[[], datetime] | None) -> list[Any]:
