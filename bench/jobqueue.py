@@ -2,7 +2,7 @@
 executor, one `run` over every source, for comparison); print jobs/s.
 
 Usage: NEWSDESK_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \
-       .venv/bin/python /tmp/queue_bench.py [--rounds 3]
+       .venv/bin/python bench/jobqueue.py [--rounds 3]
 """
 
 from __future__ import annotations
