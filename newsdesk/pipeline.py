@@ -98,7 +98,12 @@ def process_pool(workers: int) -> Executor:
     the extraction libraries and the language model up front, not on their first page."""
     count = workers or os.cpu_count() or 2
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(count, mp_context=context, initializer=_warm_worker)
+    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_warm_worker)
+    # The pool starts a worker per queued job, one at a time: queue a no-op per worker so all of them
+    # load their models now, side by side, not the second only once the first job (the feed) is parsed.
+    for _ in range(count):
+        pool.submit(int)
+    return pool
 
 
 def _warm_worker() -> None:
