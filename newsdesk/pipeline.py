@@ -304,6 +304,7 @@ class Ingestor:
             max_age_s=None,
             error_count=count,
             retry_after_s=error.retry_after if isinstance(error, FetchError) else None,
+            jitter=random.random(),  # spreads the retries of sources that failed together
         )
         return replace(
             source.health,

@@ -27,6 +27,7 @@ from newsdesk.config import Settings, load_settings
 from newsdesk.fetch.client import Fetcher
 from newsdesk.model import Article, Provider, Source, SourceKind
 from newsdesk.pipeline import Ingestor, RunSummary, fetch_policy, process_pool
+from newsdesk.sources.schedule import BACKOFF_JITTER
 from newsdesk.store import Store
 from tests.httpserver import LoopbackServer, Reply, Route, Seen, drip, huge, redirect
 
@@ -251,6 +252,15 @@ def test_a_failing_source_is_recorded_and_backs_off(outcome: Outcome, name: str)
     assert health.last_polled_at is not None and health.next_poll_at is not None
     assert health.next_poll_at > health.last_polled_at
     assert articles_of(outcome, name) == []
+
+
+def test_sources_that_failed_together_spread_their_retries(outcome: Outcome) -> None:
+    """One back-off for a first failure (twice the poll floor), shortened by a random share of up to
+    BACKOFF_JITTER for each source, so a host that took many sources down is not hit by all at once."""
+    backoff = 2 * outcome.nd.settings.poll_min_interval
+    waits = [outcome.sources[c.name].health.interval_s for c in CASES if c.scope == "source"]
+    assert all(w is not None and backoff * (1 - BACKOFF_JITTER) <= w <= backoff for w in waits), waits
+    assert len(set(waits)) == len(waits)
 
 
 def test_a_source_on_a_private_address_is_refused_before_any_request(outcome: Outcome) -> None:

@@ -1,16 +1,15 @@
-"""Politeness scheduling (gate.py) and the small header parsers and backoff in client.py."""
+"""Politeness scheduling (gate.py) and the small header parsers in client.py."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from datetime import UTC, datetime
 
 import pytest
 
 from newsdesk.errors import FetchError
-from newsdesk.fetch.client import backoff_delay, parse_max_age, parse_retry_after
+from newsdesk.fetch.client import parse_max_age, parse_retry_after
 from newsdesk.fetch.gate import HostGate
 
 
@@ -83,17 +82,6 @@ def test_deferral_delays_short_and_refuses_long_waits() -> None:
     assert caught.value.kind == "deferred" and getattr(caught.value, "retry_after", 0) == 300.0
     gate.defer("b.test", 1.0)  # a shorter deferral never shortens a longer one
     assert gate.deferred_for("b.test") == 300.0
-
-
-def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
-    rng = random.Random(7)
-    for count in range(1, 12):
-        ceiling = min(600.0, 10.0 * 2 ** (count - 1))
-        samples = [backoff_delay(count, 10.0, 600.0, rng) for _ in range(200)]
-        assert all(0.0 <= s <= ceiling for s in samples)
-        assert max(samples) > 0.8 * ceiling  # full jitter reaches up to the ceiling
-    assert backoff_delay(0, 10.0, 600.0, rng) == 0.0
-    assert backoff_delay(10_000, 10.0, 600.0, rng) <= 600.0
 
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)

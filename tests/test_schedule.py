@@ -9,6 +9,7 @@ import pytest
 
 from newsdesk.errors import SettingsError
 from newsdesk.sources.schedule import (
+    BACKOFF_JITTER,
     HINT_CEILING_S,
     RETRY_AFTER_CEILING_S,
     backoff_interval,
@@ -34,6 +35,7 @@ def interval(
     max_age: int | None = None,
     errors: int = 0,
     retry_after: float | None = None,
+    jitter: float = 0.0,
 ) -> float:
     return next_poll_interval(
         times,
@@ -44,6 +46,7 @@ def interval(
         max_age_s=max_age,
         error_count=errors,
         retry_after_s=retry_after,
+        jitter=jitter,
     )
 
 
@@ -72,6 +75,16 @@ def test_follows_publishing_rate(times: list[datetime], expected: float) -> None
 def test_backoff_doubles_and_caps(errors: int, expected: float) -> None:
     assert interval(every(60.0, 10), errors=errors) == pytest.approx(expected)
     assert backoff_interval(errors, min_s=MIN_S, max_s=MAX_S) == pytest.approx(expected)
+
+
+def test_backoff_jitter_spreads_retries_between_half_and_all_of_the_backoff() -> None:
+    draws = [i / 100 for i in range(100)]  # the caller's uniform draws, evenly spread
+    waits = [interval([], errors=5, jitter=j) for j in draws]
+    assert min(waits) == pytest.approx(9600.0 * (1 - BACKOFF_JITTER * 0.99))
+    assert max(waits) == pytest.approx(9600.0) and len(set(waits)) == len(draws)  # all distinct
+    assert interval([], errors=1, jitter=0.99) == MIN_S * 2 * (1 - BACKOFF_JITTER * 0.99)
+    assert interval([], errors=1, jitter=0.99) >= MIN_S  # never sooner than the floor
+    assert interval(every(2 * HOUR, 10), jitter=0.9) == pytest.approx(1 * HOUR)  # healthy: no jitter
 
 
 @pytest.mark.parametrize(

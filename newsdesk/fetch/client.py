@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import random
 import re
 import time
 import types
@@ -139,19 +138,6 @@ class FetchResult:
     elapsed_ms: float
     max_age: int | None
     retry_after: float | None
-
-
-def backoff_delay(error_count: int, base: float, cap: float, rng: random.Random) -> float:
-    """Seconds to wait after ``error_count`` consecutive failures: exponential with full jitter.
-
-    Uniform in ``[0, min(cap, base * 2**(error_count - 1))]`` — the "full jitter" variant, which spreads
-    retries of many sources that failed together (AWS Architecture Blog, "Exponential Backoff and Jitter",
-    2015). ``0`` for ``error_count <= 0``.
-    """
-    if error_count <= 0:
-        return 0.0
-    ceiling = min(cap, base * 2.0 ** min(error_count - 1, 60))
-    return rng.uniform(0.0, ceiling)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

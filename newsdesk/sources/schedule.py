@@ -3,7 +3,8 @@
 The interval, in seconds, is decided in this order (each later step can only lengthen it):
 
 1. **Failing** (``error_count > 0``): exponential back-off ``min_s * BACKOFF_BASE ** error_count``,
-   capped at ``max_s``. The publishing rate does not matter while the source is down.
+   capped at ``max_s``, then shortened by up to ``BACKOFF_JITTER`` of itself by the caller's random
+   ``jitter`` (never below ``min_s``). The publishing rate does not matter while the source is down.
 2. **Healthy**: follow the publishing rate. Take the ``RECENT_ENTRIES`` newest entry times (future
    times clipped to ``now``), the median gap between consecutive ones ``g`` and the silence since the
    newest ``s``; interval = ``max(GAP_FACTOR * g, SILENCE_FACTOR * s)``, clamped to ``[min_s, max_s]``.
@@ -44,6 +45,12 @@ entry. A design choice, like GAP_FACTOR."""
 BACKOFF_BASE = 2.0
 """Doubling per consecutive failure: from a 5-minute floor, a day is reached after 8 failures."""
 
+BACKOFF_JITTER = 0.5
+"""A failing source waits between 50% and 100% of its back-off ("equal jitter": AWS Architecture Blog,
+"Exponential Backoff and Jitter", 2015). Sources that failed together — one host down for all of them —
+then spread their retries instead of coming back in one burst, and none returns sooner than half its
+back-off (full jitter could retry at once)."""
+
 MAX_BACKOFF_EXPONENT = 64
 """2**64 times any floor is past any cap; stopping there keeps the power from overflowing a float."""
 
@@ -64,13 +71,16 @@ def next_poll_interval(
     max_age_s: int | None,
     error_count: int,
     retry_after_s: float | None,
+    jitter: float = 0.0,
 ) -> float:
     """Seconds until the next poll (the formula is in the module docstring). ``entry_times`` and
-    ``now`` must be aware datetimes; ``0 < min_s <= max_s``."""
+    ``now`` must be aware datetimes; ``0 < min_s <= max_s``; ``jitter`` is a uniform draw in [0, 1)
+    from the caller (this module stays pure), used only while failing."""
     if not 0 < min_s <= max_s:
         raise SettingsError(f"poll bounds must satisfy 0 < min_s <= max_s, got {min_s} and {max_s}")
     if error_count > 0:
-        interval = backoff_interval(error_count, min_s=min_s, max_s=max_s)
+        backoff = backoff_interval(error_count, min_s=min_s, max_s=max_s)
+        interval = max(min_s, backoff * (1.0 - BACKOFF_JITTER * min(max(jitter, 0.0), 1.0)))
     else:
         interval = min(max(rate_interval(entry_times, now=now, min_s=min_s, max_s=max_s), min_s), max_s)
     hint = max(float(ttl_minutes or 0) * 60.0, float(max_age_s or 0))
