@@ -307,22 +307,6 @@ def load_sources(path: Path) -> list[Source]:
     return parse_sources(data, str(path))
 
 
-def dump_sources(sources: list[Source]) -> str:
-    rows = []
-    for s in sources:
-        row: dict[str, Any] = {"url": s.url, "kind": s.kind.value}
-        for key, value in (("name", s.name), ("category", s.category), ("type", s.type),
-                           ("poll_min", s.poll_min_s), ("poll_max", s.poll_max_s), ("reputation", s.reputation)):  # fmt: skip
-            if value is not None:
-                row[key] = value
-        if s.topics:
-            row["topics"] = list(s.topics)
-        if s.allow_loopback:
-            row["allow_loopback"] = True
-        rows.append(row)
-    return yaml.safe_dump({"sources": rows}, sort_keys=False, allow_unicode=True)
-
-
 # ------------------------------------------------------------------------------------ taxonomy.yaml
 
 

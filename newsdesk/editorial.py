@@ -39,9 +39,6 @@ class Editorial:
             raise NewsdeskError("a rejection needs a reason")
         return self._move(article_id, "rejected", "reject", actor, reason)
 
-    def unpublish(self, article_id: int, *, actor: str, reason: str = "") -> bool:
-        return self._move(article_id, "pending", "unpublish", actor, reason)
-
     def _move(self, article_id: int, state: str, action: str, actor: str, reason: str) -> bool:
         store = self.nd.store
         current = store.get_article(article_id)  # raises for an unknown id

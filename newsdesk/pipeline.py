@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 MAX_SITEMAP_CHILDREN = 20  # a sitemap index can list thousands of children; newest first, bounded
 MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
-BACKOFF_BASE_S = 60.0  # first retry after a failure, before jitter
 
 
 @dataclass

@@ -279,3 +279,14 @@ def test_extraction_f1_gate() -> None:
     assert ours.f1 >= baseline.f1, (
         f"extraction F1 {ours.f1:.3f} is below plain trafilatura's {baseline.f1:.3f}"
     )
+
+
+def test_a_short_text_takes_its_language_from_the_title_and_description_too() -> None:
+    """A two-word body says nothing; the undeclared page's title and description still do."""
+    html = (
+        "<html><head><title>La Banque centrale européenne relève encore ses taux directeurs</title>"
+        '<meta name="description" content="Les marchés attendaient une pause, mais le conseil des '
+        'gouverneurs a choisi de poursuivre la hausse pour contenir l’inflation.">'
+        "</head><body><article><p>Voir aussi.</p></article></body></html>"
+    )
+    assert extract(html, "https://journal.example/bce").language == "fr"

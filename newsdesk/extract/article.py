@@ -178,8 +178,7 @@ def _assemble(meta: PageMetadata, text: str, url: str) -> Extracted:
         type=meta.type,
         category_hint=meta.category_hint,
         image_urls=meta.image_urls,
-        language=meta.language
-        or _detect_language(text or " ".join(filter(None, (meta.title, meta.description)))),
+        language=meta.language or _detect_language(_language_sample(meta, text)),
         canonical_url=meta.canonical_url,
         og_url=meta.og_url,
         keywords=meta.keywords,

@@ -186,7 +186,7 @@ decisions = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
-    Column("action", String(16), nullable=False),  # publish | reject | unpublish | topics
+    Column("action", String(16), nullable=False),  # publish | reject | topics
     Column("actor", String(200), nullable=False),  # "rule: <text>" or the editor's name / token name
     Column("reason", Text, nullable=False, default=""),
     _ts("at", nullable=False),
