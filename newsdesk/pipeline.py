@@ -186,22 +186,31 @@ class Ingestor:
             self.summary.unchanged += 1
             return [], hints
         if source.kind is SourceKind.SITEMAP:
-            return await self._sitemap_entries(source, result), hints
+            entries, publication = await self._sitemap_entries(source, result)
+            hints["title"] = publication  # the provider name when neither page nor source gives one
+            return entries, hints
         feed = await self._in_pool(_parse_feed_job, result.content, result.url, result.content_type)
         hints.update(title=feed.title, ttl=feed.ttl_minutes)
         return list(feed.entries[:MAX_ENTRIES_PER_SOURCE]), hints
 
-    async def _sitemap_entries(self, source: Source, result: FetchResult) -> list[FeedEntry]:
-        parsed = parse_sitemap(result.content, result.url)
-        entries = list(_sitemap_to_entries(parsed))
-        for child in parsed.children[:MAX_SITEMAP_CHILDREN]:
+    async def _sitemap_entries(
+        self, source: Source, result: FetchResult
+    ) -> tuple[list[FeedEntry], str | None]:
+        """The entries of the sitemap and of its children, newest first, and the news publication name
+        the entries give most often (``<news:publication><news:name>``), if any."""
+        parsed = [parse_sitemap(result.content, result.url)]
+        for child in parsed[0].children[:MAX_SITEMAP_CHILDREN]:
             try:
                 got = await self.fetcher.get(child, allow_private=source.allow_loopback, expect="feed")
-                entries += _sitemap_to_entries(parse_sitemap(got.content, got.url))
+                parsed.append(parse_sitemap(got.content, got.url))
             except NewsdeskError as error:
                 self._record(error, source, url=child)
+        entries = [entry for sitemap in parsed for entry in _sitemap_to_entries(sitemap)]
         entries.sort(key=lambda e: e.published_at or now(), reverse=True)
-        return entries[:MAX_ENTRIES_PER_SOURCE]
+        names = Counter(
+            i.news_publication for sitemap in parsed for i in sitemap.entries if i.news_publication
+        )
+        return entries[:MAX_ENTRIES_PER_SOURCE], next((n for n, _ in names.most_common(1)), None)
 
     async def _page_source(self, source: Source) -> None:
         page = await self._fetch_page(source, source.url)

@@ -1,4 +1,5 @@
-"""parse_sitemap: urlset with news/image extensions, index, gzip (and its bomb cap), text lists, errors."""
+"""parse_sitemap: urlset with news/image extensions, index, gzip (and its bomb cap), text lists, errors;
+and what the pipeline takes from a news sitemap."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from newsdesk.app import Newsdesk
+from newsdesk.config import load_settings
 from newsdesk.errors import ParseError
+from newsdesk.model import Source, SourceKind
 from newsdesk.sources.sitemaps import SitemapEntry, parse_sitemap, w3c_datetime
+from tests.conftest import quiet_env
+from tests.httpserver import LoopbackServer, Reply
 
 DATA = Path(__file__).parent / "data" / "feeds"
 URL = "https://gazette.example/sitemap.xml"
@@ -94,3 +100,32 @@ def test_non_sitemaps_raise(body: bytes, reason: str) -> None:
 )
 def test_w3c_datetime(text: str | None, expected: datetime | None) -> None:
     assert w3c_datetime(text) == expected
+
+
+def test_a_news_sitemap_names_the_provider_its_pages_do_not(tmp_path: Path) -> None:
+    """Over loopback through the pipeline: a page with no site name, under a source with no name, takes
+    the ``<news:publication>`` name of its sitemap entry rather than the bare domain."""
+    page = (
+        "<html><head><title>Harbour dues rise</title></head><body><article><h1>Harbour dues rise</h1>"
+        + "".join(
+            f"<p>Paragraph {n} on the harbour board's new dues and who pays them.</p>" for n in range(6)
+        )
+        + "</article></body></html>"
+    )
+    with LoopbackServer() as server:
+        sitemap = (
+            '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url>'
+            f"<loc>{server.url('/news/dues')}</loc><news:news><news:publication><news:name>Harbour Ledger"
+            "</news:name><news:language>en</news:language></news:publication>"
+            "<news:publication_date>2026-11-20T08:00:00Z</news:publication_date>"
+            "<news:title>Harbour dues rise</news:title></news:news></url></urlset>"
+        )
+        server.route("/sitemap.xml", Reply(body=sitemap.encode(), content_type="application/xml"))
+        server.route("/news/dues", Reply(body=page.encode()))
+        settings = load_settings(env=quiet_env(tmp_path), base_dir=tmp_path)
+        with Newsdesk(settings) as nd:
+            nd.add_source(Source(server.url("/sitemap.xml"), kind=SourceKind.SITEMAP, allow_loopback=True))
+            assert nd.run().new == 1
+            stored = nd.store.find_article(server.url("/news/dues"))
+    assert stored is not None and stored.provider.name == "Harbour Ledger"
