@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .extract.article import Extracted
+from .extract.metadata import language_code
 from .fetch.urls import canonicalize, pick_canonical, registered_domain
 from .model import Article, Image, Provider, Source, is_http_url
 from .sources.feedtypes import FeedEntry
@@ -67,8 +68,18 @@ def web_url(entry_url: str, page: PageView | None) -> str:
     return pick_canonical(page.final_url, found.canonical_url, found.og_url)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """What a source says about all its entries: fallbacks for what a page (or a failed fetch) leaves
+    out. ``title``: the feed's title or a news sitemap's publication name, a provider name of last
+    resort; ``language``: the feed's ``<language>`` or the sitemap's ``<news:language>``."""
+
+    title: str | None = None
+    language: str | None = None
+
+
 def decide_article(
-    source: Source, entry: FeedEntry, page: PageView | None, *, feed_title: str | None
+    source: Source, entry: FeedEntry, page: PageView | None, *, feed: FeedContext = FeedContext()
 ) -> Article:
     """Merge a feed entry and (when fetched) its page into the article to store."""
     found = page.extracted if page else None
@@ -78,7 +89,7 @@ def decide_article(
         title=(found.title if found and found.title else None) or entry.title or url,
         web_url=url,
         original_url=entry.url,
-        provider=_provider(source, found, url, feed_title),
+        provider=_provider(source, found, url, feed.title),
         category=source.category or (found.category_hint if found else None) or "news",
         excerpt=(found.excerpt if found else "") or excerpt(entry.summary or text),
         published_at=(found.published_at if found else None) or entry.published_at or entry.updated_at,
@@ -87,7 +98,7 @@ def decide_article(
         images=_images(entry, found),
         source_id=source.id,
         fetched_at=page.fetched_at if page else None,
-        language=found.language if found else None,
+        language=(found.language if found else None) or language_code(feed.language),
         author=(found.author if found else None) or entry.author,
         text=text,
         content_hash=content_hash(text),
@@ -104,7 +115,7 @@ def decide_page(source: Source, page: PageView) -> Article:
         content_html=None, published_at=None, updated_at=None, author=None, categories=(), image_url=None,
         enclosures=(),
     )  # fmt: skip
-    return decide_article(source, entry, page, feed_title=None)
+    return decide_article(source, entry, page)
 
 
 def _provider(source: Source, found: Extracted | None, url: str, feed_title: str | None) -> Provider:

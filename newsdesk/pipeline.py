@@ -32,7 +32,7 @@ from .errors import FetchError, NewsdeskError, ParseError
 from .extract.article import Extracted, extract
 from .fetch.client import Fetcher, FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
-from .ingest import PageView, decide_article, decide_page
+from .ingest import FeedContext, PageView, decide_article, decide_page
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
 from .sources.feeds import parse_feed
 from .sources.feedtypes import FeedEntry, ParsedFeed
@@ -161,7 +161,8 @@ class Ingestor:
         started = now()
         try:
             entries, hints = await self._entries(source)
-            await asyncio.gather(*(self._entry(source, entry, hints.get("title")) for entry in entries))
+            feed = hints.get("feed") or FeedContext()
+            await asyncio.gather(*(self._entry(source, entry, feed) for entry in entries))
             health = self._healthy(source, entries, hints, started)
         except NewsdeskError as error:
             health = self._failed(source, error, started)
@@ -186,18 +187,17 @@ class Ingestor:
             self.summary.unchanged += 1
             return [], hints
         if source.kind is SourceKind.SITEMAP:
-            entries, publication = await self._sitemap_entries(source, result)
-            hints["title"] = publication  # the provider name when neither page nor source gives one
+            entries, hints["feed"] = await self._sitemap_entries(source, result)
             return entries, hints
         feed = await self._in_pool(_parse_feed_job, result.content, result.url, result.content_type)
-        hints.update(title=feed.title, ttl=feed.ttl_minutes)
+        hints.update(feed=FeedContext(feed.title, feed.language), ttl=feed.ttl_minutes)
         return list(feed.entries[:MAX_ENTRIES_PER_SOURCE]), hints
 
     async def _sitemap_entries(
         self, source: Source, result: FetchResult
-    ) -> tuple[list[FeedEntry], str | None]:
+    ) -> tuple[list[FeedEntry], FeedContext]:
         """The entries of the sitemap and of its children, newest first, and the news publication name
-        the entries give most often (``<news:publication><news:name>``), if any."""
+        and language the entries give most often (``<news:publication>``), if any."""
         parsed = [parse_sitemap(result.content, result.url)]
         for child in parsed[0].children[:MAX_SITEMAP_CHILDREN]:
             try:
@@ -207,10 +207,11 @@ class Ingestor:
                 self._record(error, source, url=child)
         entries = [entry for sitemap in parsed for entry in _sitemap_to_entries(sitemap)]
         entries.sort(key=lambda e: e.published_at or now(), reverse=True)
-        names = Counter(
-            i.news_publication for sitemap in parsed for i in sitemap.entries if i.news_publication
+        items = [item for sitemap in parsed for item in sitemap.entries]
+        publication = _most_common(i.news_publication for i in items)
+        return entries[:MAX_ENTRIES_PER_SOURCE], FeedContext(
+            publication, _most_common(i.news_language for i in items)
         )
-        return entries[:MAX_ENTRIES_PER_SOURCE], next((n for n, _ in names.most_common(1)), None)
 
     async def _page_source(self, source: Source) -> None:
         page = await self._fetch_page(source, source.url)
@@ -220,7 +221,7 @@ class Ingestor:
 
     # ------------------------------------------------------------------------------------- entries
 
-    async def _entry(self, source: Source, entry: FeedEntry, feed_title: str | None) -> None:
+    async def _entry(self, source: Source, entry: FeedEntry, feed: FeedContext) -> None:
         self.summary.entries += 1
         canonical = canonicalize(entry.url)
         known = self.store.find_article(entry.url)
@@ -230,7 +231,7 @@ class Ingestor:
             self._alternate(known, entry.url, source, "same-url")
             return
         page = await self._fetch_page(source, entry.url) if self.settings.fetch_pages else None
-        article = decide_article(source, entry, page, feed_title=feed_title)
+        article = decide_article(source, entry, page, feed=feed)
         self._store(source, article, entry.url)
 
     async def _fetch_page(self, source: Source, url: str) -> PageView:
@@ -344,6 +345,11 @@ class Ingestor:
     def _tick(self, stage: str) -> None:
         self._done[stage] += 1
         self._progress(stage, self._done[stage], self._totals[stage])
+
+
+def _most_common(values: Iterable[str | None]) -> str | None:
+    counts = Counter(v for v in values if v)
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def _sitemap_to_entries(parsed: ParsedSitemap) -> list[FeedEntry]:

@@ -129,3 +129,36 @@ def test_a_news_sitemap_names_the_provider_its_pages_do_not(tmp_path: Path) -> N
             assert nd.run().new == 1
             stored = nd.store.find_article(server.url("/news/dues"))
     assert stored is not None and stored.provider.name == "Harbour Ledger"
+
+
+RSS_FR = (
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>Le Quai</title><language>fr-FR</language>'
+    "<item><title>Les droits de port augmentent</title><link>{url}</link><guid>{url}</guid></item>"
+    "</channel></rss>"
+)
+SITEMAP_FR = (
+    '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+    'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url><loc>{url}</loc><news:news>'
+    "<news:publication><news:name>Le Quai</news:name><news:language>fr</news:language></news:publication>"
+    "<news:title>Les droits de port augmentent</news:title></news:news></url></urlset>"
+)
+
+
+@pytest.mark.parametrize(("kind", "listing"), [(SourceKind.FEED, RSS_FR), (SourceKind.SITEMAP, SITEMAP_FR)])
+def test_an_entry_whose_page_failed_keeps_the_language_its_source_declares(
+    tmp_path: Path, kind: SourceKind, listing: str
+) -> None:
+    """The page is gone (404): the article is stored from the listing, in the listing's language."""
+    with LoopbackServer() as server:
+        server.route(
+            "/list",
+            Reply(body=listing.format(url=server.url("/gone")).encode(), content_type="application/xml"),
+        )
+        server.route("/gone", Reply(status=404, body=b"gone"))
+        settings = load_settings(env=quiet_env(tmp_path), base_dir=tmp_path)
+        with Newsdesk(settings) as nd:
+            nd.add_source(Source(server.url("/list"), kind=kind, allow_loopback=True))
+            assert nd.run().new == 1
+            stored = nd.store.find_article(server.url("/gone"))
+    assert stored is not None and stored.fetch_error and stored.language == "fr"
+    assert stored.provider.name == "Le Quai"

@@ -442,11 +442,13 @@ def _too_small(image: HtmlElement) -> bool:
 def _declared_language(page: _Page) -> str | None:
     declared = [page.tree.get("lang"), page.tree.get("{http://www.w3.org/XML/1998/namespace}lang")]
     declared += [_ld_string(page, "inLanguage"), *_meta_values(page, _LANGUAGE_META)]
-    for value in declared:
-        match = _LANG.match((value or "").strip())
-        if match:
-            return match[1].lower()
-    return None
+    return next((code for value in declared if (code := language_code(value))), None)
+
+
+def language_code(value: str | None) -> str | None:
+    """The primary language subtag of a declared language ("en-GB" → "en"), or None when it is none."""
+    match = _LANG.match((value or "").strip())
+    return match[1].lower() if match else None
 
 
 def _canonical(page: _Page) -> str | None:
