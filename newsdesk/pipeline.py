@@ -37,12 +37,12 @@ from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
 from .sources.feeds import parse_feed
 from .sources.feedtypes import FeedEntry, ParsedFeed
 from .sources.schedule import next_poll_interval
-from .sources.sitemaps import ParsedSitemap, parse_sitemap
+from .sources.sitemaps import ParsedSitemap, children_to_fetch, parse_sitemap
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_SITEMAP_CHILDREN = 20  # a sitemap index can list thousands of children; newest first, bounded
+MAX_SITEMAP_CHILDREN = 20  # a sitemap index can list thousands of children: the newest, bounded
 MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
 
 
@@ -199,7 +199,8 @@ class Ingestor:
         """The entries of the sitemap and of its children, newest first, and the news publication name
         and language the entries give most often (``<news:publication>``), if any."""
         parsed = [parse_sitemap(result.content, result.url)]
-        for child in parsed[0].children[:MAX_SITEMAP_CHILDREN]:
+        since = source.health.last_success_at
+        for child in children_to_fetch(parsed[0], since=since, limit=MAX_SITEMAP_CHILDREN):
             try:
                 got = await self.fetcher.get(child, allow_private=source.allow_loopback, expect="feed")
                 parsed.append(parse_sitemap(got.content, got.url))

@@ -13,7 +13,13 @@ from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.errors import ParseError
 from newsdesk.model import Source, SourceKind
-from newsdesk.sources.sitemaps import SitemapEntry, parse_sitemap, w3c_datetime
+from newsdesk.sources.sitemaps import (
+    ParsedSitemap,
+    SitemapEntry,
+    children_to_fetch,
+    parse_sitemap,
+    w3c_datetime,
+)
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 
@@ -162,3 +168,49 @@ def test_an_entry_whose_page_failed_keeps_the_language_its_source_declares(
             stored = nd.store.find_article(server.url("/gone"))
     assert stored is not None and stored.fetch_error and stored.language == "fr"
     assert stored.provider.name == "Le Quai"
+
+
+def test_an_index_yields_its_newest_children_first_and_skips_those_unchanged_since_the_last_poll() -> None:
+    day = lambda d: datetime(2026, 11, d, tzinfo=UTC)  # noqa: E731
+    parsed = ParsedSitemap(
+        children=("a-undated", "b-old", "c-newest", "d-undated", "e-mid"),
+        children_lastmod=(None, day(1), day(20), None, day(10)),
+    )
+    assert children_to_fetch(parsed, since=None, limit=10) == [
+        "c-newest",
+        "e-mid",
+        "b-old",
+        "a-undated",
+        "d-undated",
+    ]
+    assert children_to_fetch(parsed, since=day(5), limit=10) == [
+        "c-newest",
+        "e-mid",
+        "a-undated",
+        "d-undated",
+    ]
+    assert children_to_fetch(parsed, since=None, limit=2) == ["c-newest", "e-mid"]
+
+
+def test_the_next_poll_skips_index_children_unchanged_since_the_last_success(tmp_path: Path) -> None:
+    with LoopbackServer() as server:
+        child = (
+            '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            "<url><loc>{}</loc></url></urlset>"
+        )
+        index = (
+            '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{server.url('/old.xml')}</loc><lastmod>2020-01-01</lastmod></sitemap>"
+            f"<sitemap><loc>{server.url('/live.xml')}</loc><lastmod>2100-01-01</lastmod></sitemap>"
+            "</sitemapindex>"
+        )
+        xml = "application/xml"
+        server.route("/index.xml", Reply(body=index.encode(), content_type=xml))
+        server.route("/old.xml", Reply(body=child.format(server.url("/a1")).encode(), content_type=xml))
+        server.route("/live.xml", Reply(body=child.format(server.url("/a2")).encode(), content_type=xml))
+        settings = load_settings(env=quiet_env(tmp_path, NEWSDESK_FETCH_PAGES="0"), base_dir=tmp_path)
+        with Newsdesk(settings) as nd:
+            nd.add_source(Source(server.url("/index.xml"), kind=SourceKind.SITEMAP, allow_loopback=True))
+            assert nd.run().new == 2
+            nd.run(sources=nd.list_sources())
+        assert (server.hits("/old.xml"), server.hits("/live.xml")) == (1, 2)

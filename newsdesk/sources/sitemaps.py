@@ -144,6 +144,20 @@ def _images(node: etree._Element, base: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(u for u in urls if u is not None))
 
 
+def children_to_fetch(parsed: ParsedSitemap, *, since: datetime | None, limit: int) -> list[str]:
+    """The index's children worth fetching: newest ``lastmod`` first (undated ones after, in document
+    order), without those last modified before ``since`` (the source's last successful poll: nothing in
+    them is new), at most ``limit``. Indexes often list their children oldest first (one per month since
+    the site began), so document order would fetch the archive and miss today's news."""
+    dated = zip(parsed.children, parsed.children_lastmod, strict=True)
+    fresh = [(url, when) for url, when in dated if since is None or when is None or when >= since]
+    fresh.sort(key=lambda child: child[1] or _UNDATED, reverse=True)  # stable: ties keep their order
+    return [url for url, _ in fresh[:limit]]
+
+
+_UNDATED = datetime.min.replace(tzinfo=UTC)
+
+
 def _index(root: etree._Element, url: str) -> ParsedSitemap:
     children: dict[str, datetime | None] = {}
     for node in _children(root, "sitemap"):
