@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import FetchError, NewsdeskError, ParseError
-from .fetch.client import Fetcher, FetchResult
+from .fetch.client import Fetcher
+from .fetch.policy import FetchResult
 from .model import Article, Source, SourceKind
 from .pipeline import fetch_policy
 from .publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss

@@ -30,7 +30,8 @@ from typing import Any
 from .config import Settings
 from .errors import FetchError, NewsdeskError, ParseError
 from .extract.article import Extracted, extract
-from .fetch.client import Fetcher, FetchPolicy, FetchResult
+from .fetch.client import Fetcher
+from .fetch.policy import FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
 from .ingest import FeedContext, PageView, decide_article, decide_page
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now

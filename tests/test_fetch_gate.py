@@ -1,4 +1,4 @@
-"""Politeness scheduling (gate.py) and the small header parsers in client.py."""
+"""Politeness scheduling (gate.py) and the header parsers of policy.py."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from newsdesk.errors import FetchError
-from newsdesk.fetch.client import parse_max_age, parse_retry_after
 from newsdesk.fetch.gate import HostGate
+from newsdesk.fetch.policy import parse_max_age, parse_retry_after
 
 
 class FakeClock:

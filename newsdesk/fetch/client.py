@@ -30,14 +30,11 @@ Failures are :class:`~newsdesk.errors.FetchError` with a stable ``kind``: ``http
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import re
 import time
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from typing import Self
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -52,6 +49,7 @@ from newsdesk.errors import (
 )
 from newsdesk.fetch import charset, robots, sniff, ssrf
 from newsdesk.fetch.gate import HostGate
+from newsdesk.fetch.policy import FetchPolicy, FetchResult, parse_max_age, parse_retry_after
 from newsdesk.fetch.transport import (
     CONNECT_RULES,
     ConnectRules,
@@ -61,6 +59,8 @@ from newsdesk.fetch.transport import (
 )
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["Expect", "FetchPolicy", "FetchResult", "Fetcher", "parse_max_age", "parse_retry_after"]
 
 Expect = sniff.Expect
 
@@ -74,7 +74,6 @@ MAX_DEFER_WAIT = 30.0
 # would stall every poll of the site. A judgement call, not a measurement: 10 s still lets a poll of one
 # site fetch its feed plus a few new articles within a minute.
 MAX_CRAWL_DELAY = 10.0
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _TEXT_TYPES = ("text/", "application/xml", "application/json", "application/javascript")
 _TEXT_SUFFIXES = ("+xml", "+json")
 _ACCEPT: dict[str, str] = {
@@ -86,80 +85,6 @@ _ACCEPT: dict[str, str] = {
     "image": "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8",
     "any": "*/*",
 }
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    """How the fetcher behaves; one per run, passed in explicitly.
-
-    ``resolve`` maps a host name to ``"ip:port"`` (or just ``"ip"``) to dial instead of resolving it —
-    the bundled demo site serves ``*.example`` names on loopback this way. ``allowed_networks`` lets
-    chosen networks through the SSRF guard without lifting it (tests use ``("127.0.0.0/8", "::1/128")``).
-    """
-
-    user_agent: str = "newsdesk/0.1 (+https://github.com/newsdesk)"
-    connect_timeout: float = 5
-    read_timeout: float = 15
-    total_timeout: float = 30
-    max_bytes: int = 10_000_000
-    max_redirects: int = 5
-    concurrency: int = 16
-    per_host_concurrency: int = 2
-    per_host_delay: float = 0.5
-    allow_private: bool = False
-    respect_robots: bool = True
-    resolve: Mapping[str, str] = field(default_factory=dict)
-    allowed_networks: tuple[str, ...] = ()
-    http2: bool = False
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """A successful fetch (2xx, or 304 when ``not_modified``).
-
-    ``redirects`` lists the URLs that answered with a redirect, in order (``original_url`` first when
-    there was any); ``url`` is where the body came from. ``headers`` has lower-case names. ``text`` is the
-    decoded body for text types and for ``expect="html"``/``"feed"``, else ``None``. ``elapsed_ms`` is the
-    wall time of the whole call, queueing for politeness included.
-    """
-
-    url: str
-    original_url: str
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-    text: str | None
-    encoding: str | None
-    content_type: str
-    etag: str | None
-    last_modified: str | None
-    not_modified: bool
-    redirects: tuple[str, ...]
-    elapsed_ms: float
-    max_age: int | None
-    retry_after: float | None
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def parse_max_age(cache_control: str | None) -> int | None:
-    """``max-age`` from a Cache-Control header, in seconds."""
-    match = _MAX_AGE.search(cache_control or "")
-    return int(match.group(1)) if match else None
 
 
 def _with_retry_after(error: FetchError, retry_after: float | None) -> FetchError:
