@@ -17,7 +17,9 @@ import asyncio
 import base64
 import os
 import signal
+import time
 from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,6 +213,17 @@ def test_refetching_an_unchanged_feed_in_full_adds_nothing(desk: Newsdesk, site:
     assert snapshot(desk) == before
 
 
+def wait_until_broken(pool: Executor, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            pool.submit(int).result(timeout=timeout_s)
+        except BrokenExecutor:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the pool never noticed its dead worker")
+
+
 def test_runs_share_one_worker_pool_and_a_dead_worker_gets_a_fresh_one(
     desk: Newsdesk, site: DemoSite
 ) -> None:
@@ -218,6 +231,7 @@ def test_runs_share_one_worker_pool_and_a_dead_worker_gets_a_fresh_one(
     killed worker is replaced instead of failing every page of the next run."""
     pool = desk.worker_pool()
     os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+    wait_until_broken(pool)  # the pool's manager thread notices the death asynchronously
     summary = desk.run()
     assert desk.worker_pool() is not pool
     assert summary.new > 0 and "parse" not in summary.errors, summary.errors
