@@ -227,10 +227,7 @@ class Newsdesk:
         model: another process sharing the store may have enriched, folded or deleted articles since.
         A queue worker that keeps this facade between jobs calls it before each job."""
         if self._enricher is not None:
-            self._enricher = type(self._enricher)(
-                self.settings, self.store, self.taxonomy, embedder=self._enricher.embedder,
-                decrypt=self._enricher.decrypt,
-            )  # fmt: skip
+            self._enricher.forget_between_runs()
 
     @property
     def images(self) -> ImageCache:

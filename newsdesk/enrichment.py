@@ -63,10 +63,15 @@ class Enricher:
         self.store = store
         self.taxonomy = taxonomy
         self._embedder = embedder
-        self.decrypt = decrypt
+        self._decrypt = decrypt
+        self.counts: dict[str, int] = {}
+        self.forget_between_runs()
+
+    def forget_between_runs(self) -> None:
+        """Drop the near-duplicate index kept between runs (the model stays): it is re-read from the
+        store on the next run, for when another process may have enriched or folded articles since."""
         self._dup_index: dedupe.NearDuplicateIndex | None = None
         self._dup_seen = 0  # highest article id whose signature is in the index
-        self.counts: dict[str, int] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -105,10 +110,10 @@ class Enricher:
         return [Work(a, t, v) for a, t, v in zip(articles, texts, vectors, strict=True)]
 
     def _text(self, article: Article) -> str:
-        if article.text or article.secured is None or self.decrypt is None:
+        if article.text or article.secured is None or self._decrypt is None:
             return article.text
         try:
-            return self.decrypt(article)
+            return self._decrypt(article)
         except CryptoError as e:
             log.warning("cannot read sealed text", extra={"article_id": article.id, "reason": str(e)})
             return ""
