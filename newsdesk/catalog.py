@@ -41,12 +41,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from .app import Newsdesk
 from .enrich.base import Embedder
 from .enrich.vectors import VectorIndex, build_index
 from .errors import EnrichmentError, StorageError
+from .extract.images import SHA256_RE
 from .model import Article, Provider, Source, Story, Taxonomy, Topic
 from .record import dump_record
 from .store import ArticleQuery, Page, Store
@@ -322,6 +324,16 @@ class Catalog:
         unpublished one (leaked, guessed from a known picture) must not open it. The store is asked
         only for the public, so editors and token holders pay nothing."""
         return not audience.published_only or self.store.image_published(sha256)
+
+    def image_file(self, sha256: str, audience: Audience, *, thumbnail: bool = False) -> Path | None:
+        """The cached original (or thumbnail) of ``sha256`` for ``audience``; None when the hash is not
+        one, the audience may not see it, or the cache does not hold it — one answer for all three, so
+        a refusal does not reveal that the file exists. Visibility is decided before the cache is
+        touched, so a refused request does not count as a use of the file."""
+        if not SHA256_RE.fullmatch(sha256) or not self.image_visible(sha256, audience):
+            return None
+        images = self.nd.images
+        return images.thumbnail_for(sha256) if thumbnail else images.path_for(sha256)
 
     def feed_articles(self, topic: str | None) -> list[Article]:
         """The newest published articles (of ``topic`` when given) for a feed."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path as FilePath
 
@@ -33,7 +32,6 @@ IMAGE_TYPES = {
     ".bmp": "image/bmp",
 }
 FEED_LANGUAGE = "en"
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def get_feed(request: Request, ctx: Ctx, name: str) -> Response:
@@ -71,19 +69,12 @@ def _info(request: Request, topic: str | None, articles: Sequence[Article]) -> F
 def get_image(ctx: Ctx, viewer: Viewer, sha256: str) -> Response:
     """The cached original, by the SHA-256 of its bytes. Anonymous callers get only the images of
     published articles (any other hash is a 404, as for one the cache does not hold)."""
-    return _image(ctx.nd.images.path_for(sha256) if _shown(ctx, viewer, sha256) else None, sha256, viewer)
+    return _image(ctx.catalog.image_file(sha256, viewer), sha256, viewer)
 
 
 def get_thumbnail(ctx: Ctx, viewer: Viewer, sha256: str) -> Response:
     """The cached thumbnail (JPEG), by the SHA-256 of the original's bytes; visible as the original."""
-    path = ctx.nd.images.thumbnail_for(sha256) if _shown(ctx, viewer, sha256) else None
-    return _image(path, sha256, viewer)
-
-
-def _shown(ctx: Ctx, viewer: Audience, sha256: str) -> bool:
-    """Decided before the cache is looked at, so a refused request neither reveals whether the file
-    exists nor counts as a use of it."""
-    return SHA256_HEX.fullmatch(sha256) is not None and ctx.catalog.image_visible(sha256, viewer)
+    return _image(ctx.catalog.image_file(sha256, viewer, thumbnail=True), sha256, viewer)
 
 
 def _image(path: FilePath | None, sha256: str, viewer: Audience) -> Response:

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from ..catalog import Audience
-from ..extract.images import SHA256_RE
 from .context import Web, WebContext, audience, error_page
 
 router = APIRouter(include_in_schema=False)
@@ -22,21 +21,14 @@ router = APIRouter(include_in_schema=False)
 @router.get("/images/{sha256}/thumb")
 def thumbnail(request: Request, web: Web, sha256: str) -> Response:
     viewer = audience(request, web)
-    path = web.nd.images.thumbnail_for(sha256) if _image_shown(web, sha256, viewer) else None
+    path = web.catalog.image_file(sha256, viewer, thumbnail=True)
     return _image_response(request, web, path, viewer, "image/jpeg")
 
 
 @router.get("/images/{sha256}")
 def image(request: Request, web: Web, sha256: str) -> Response:
     viewer = audience(request, web)
-    path = web.nd.images.path_for(sha256) if _image_shown(web, sha256, viewer) else None
-    return _image_response(request, web, path, viewer)
-
-
-def _image_shown(web: WebContext, sha256: str, viewer: Audience) -> bool:
-    """Decided before the cache is looked at, so a refused request does not count as a use of the
-    file (nor take longer when it exists)."""
-    return SHA256_RE.fullmatch(sha256) is not None and web.catalog.image_visible(sha256, viewer)
+    return _image_response(request, web, web.catalog.image_file(sha256, viewer), viewer)
 
 
 def _image_response(
