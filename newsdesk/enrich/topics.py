@@ -120,9 +120,7 @@ def embed_topics(taxonomy: Taxonomy, embed: Callable[[list[str]], Vectors]) -> V
         parts = vectors[start : start + len(group)]
         start += len(group)
         out.append(whole if not group else (whole + _unit_rows(parts.mean(axis=0, keepdims=True))[0]) / 2)
-    return (
-        _unit_rows(np.asarray(out, dtype=np.float32)) if out else np.zeros((0, vectors.shape[1]), np.float32)
-    )
+    return _unit_rows(np.asarray(out, dtype=np.float32))
 
 
 def topic_terms(topic: Topic) -> list[str]:
