@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsdesk.app import Newsdesk  # noqa: E402
-from newsdesk.config import load_settings  # noqa: E402
+from newsdesk.config import SETTINGS, load_settings  # noqa: E402
 from newsdesk.model import Source  # noqa: E402
 
 BENCHMARK = "article-extraction-benchmark"
@@ -49,6 +49,7 @@ HOST = "bench.example"
 GOAL_RATIO = 1.8  # the brief's target: two worker processes on 2 cores, minus the parent's overhead
 PER_HOST_CONCURRENCY = 8  # one host serves every page here; the default 2 would measure politeness
 PROFILE_LINES = 25
+PIPELINE_FAST = bool(next(s.default for s in SETTINGS if s.name == "extract_fast"))  # the run's mode
 WARM_UP_S = 0.5  # one sleep per worker, so every worker has started (and run its warm-up) before the clock
 
 Page = tuple[str, bytes]  # (id, raw HTML bytes)
@@ -171,13 +172,11 @@ def decoded(pages: Sequence[Page]) -> list[tuple[str, str]]:
 def ours(html: str, url: str) -> bool:
     """The pipeline's own extraction job (default settings: fast mode), without fetching, pool or store:
     what each worker does."""
-    from newsdesk.config import SETTINGS
     from newsdesk.errors import ExtractionError
     from newsdesk.extract.article import extract
 
-    fast = next(s.default for s in SETTINGS if s.name == "extract_fast")
     try:
-        return bool(extract(html, url, fast=bool(fast)).text)
+        return bool(extract(html, url, fast=PIPELINE_FAST).text)
     except ExtractionError:
         return False
 
