@@ -36,7 +36,7 @@ from eval.common import (
     load_bbc,
     load_default_embedder,
 )
-from newsdesk.enrich import topics
+from newsdesk.enrich import supervised, topics
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.model import Taxonomy, Topic
 
@@ -68,8 +68,8 @@ def classifier_for(taxonomy: Taxonomy, embedder: Embedder) -> topics.TopicClassi
     return topics.TopicClassifier(taxonomy, vectors)
 
 
-def inputs(docs: Sequence[Doc]) -> list[topics.TopicInput]:
-    return [topics.TopicInput(d.title, d.text) for d in docs]
+def inputs(docs: Sequence[Doc]) -> list[supervised.TopicInput]:
+    return [supervised.TopicInput(d.title, d.text) for d in docs]
 
 
 def zero_shot_accuracy(clf: topics.TopicClassifier, docs: Sequence[Doc], vectors: Vectors) -> float:
@@ -89,18 +89,25 @@ def refined_zero_shot_accuracy(
 
 
 def cv_accuracy(
-    clf: topics.TopicClassifier, docs: Sequence[Doc], vectors: Vectors, *, c: float, use_tfidf: bool
+    clf: topics.TopicClassifier,
+    docs: Sequence[Doc],
+    vectors: Vectors,
+    *,
+    c: float,
+    use_tfidf: bool,
+    knn: bool = True,
 ) -> float:
-    """Mean accuracy over stratified folds; each fold trains on the others."""
+    """Mean accuracy over stratified folds; each fold trains on the others (the model's neighbour-vote
+    weight is chosen inside the training folds, never on the test fold)."""
     labels = np.array([d.label for d in docs])
     names = [t.name for t in clf.taxonomy.topics]
     correct = 0
     for train, test in StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(vectors, labels):
         examples = [
-            topics.LabelledExample(docs[i].title, docs[i].text, vectors[i], (names[labels[i]],))
+            supervised.LabelledExample(docs[i].title, docs[i].text, vectors[i], (names[labels[i]],))
             for i in train
         ]
-        model = topics.train_supervised(examples, use_tfidf=use_tfidf, c=c)
+        model = supervised.train_supervised(examples, use_tfidf=use_tfidf, c=c, knn=knn)
         trained = topics.TopicClassifier(clf.taxonomy, clf.topic_vectors, model=model)
         scores = trained.signal_scores(inputs([docs[i] for i in test]), vectors[test]).supervised
         correct += int((scores.argmax(axis=1) == labels[test]).sum())
@@ -129,13 +136,14 @@ def evaluate(
     )
     if args.zero_shot_only:
         return
+    variants = [(False, False), (True, False), (True, True)] if not args.no_tfidf else [(False, False)]
     for c in args.c:
-        for use_tfidf in (False, True) if not args.no_tfidf else (False,):
+        for use_tfidf, knn in variants:
             start = time.perf_counter()
-            acc = cv_accuracy(clf, docs, vectors, c=c, use_tfidf=use_tfidf)
-            features = "embedding + TF-IDF" if use_tfidf else "embedding"
+            acc = cv_accuracy(clf, docs, vectors, c=c, use_tfidf=use_tfidf, knn=knn)
+            features = "embedding" + (" + TF-IDF" if use_tfidf else "") + (" + vote" if knn else "")
             print(
-                f"  {FOLDS}-fold CV accuracy, {features:18s} C={c:<4g}: {acc:.4f}  ({time.perf_counter() - start:.0f} s)"
+                f"  {FOLDS}-fold CV accuracy, {features:25s} C={c:<4g}: {acc:.4f}  ({time.perf_counter() - start:.0f} s)"
             )
 
 
@@ -146,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     data_arg(parser)
     parser.add_argument("--sets", nargs="+", default=["ag_news", "bbc"], choices=["ag_news", "bbc"])
     parser.add_argument(
-        "--c", type=float, nargs="+", default=[topics.LOGREG_C], help="logistic regression C values"
+        "--c", type=float, nargs="+", default=[supervised.LOGREG_C], help="logistic regression C values"
     )
     parser.add_argument("--no-tfidf", action="store_true", help="embedding features only")
     parser.add_argument("--zero-shot-only", action="store_true", help="skip the cross-validation")

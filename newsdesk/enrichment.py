@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .config import Settings
-from .enrich import cluster, dedupe, heat, quality, related, topics
+from .enrich import cluster, dedupe, heat, quality, related, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
@@ -216,7 +216,7 @@ class Enricher:
 
     def _topics_and_quality(self, work: list[Work]) -> list[Work]:
         classifier = self._classifier()
-        docs = [topics.TopicInput(w.article.title, w.text) for w in work]
+        docs = [supervised.TopicInput(w.article.title, w.text) for w in work]
         matrix = np.stack([w.vector for w in work]) if work else np.zeros((0, self.embedder.dim), np.float32)
         assigned = classifier.classify(docs, matrix)
         reputations = self._reputations()
@@ -249,7 +249,7 @@ class Enricher:
     def _classifier(self) -> topics.TopicClassifier:
         vectors = self._topic_vectors()
         model_path = self.settings.data_dir / TOPIC_MODEL_FILE
-        model = topics.load_model(model_path) if model_path.exists() else None
+        model = supervised.load_model(model_path) if model_path.exists() else None
         return topics.TopicClassifier(self.taxonomy, vectors, model=model)
 
     def _topic_vectors(self) -> Vectors:

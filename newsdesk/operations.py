@@ -171,7 +171,7 @@ def _with(source: Source, **changes: Any) -> Source:
 def train_topics(nd: Newsdesk, path: Path) -> dict[str, Any]:
     """Train the supervised topic model from a labelled CSV (``title,text,topics`` with topics separated
     by ``;``) plus every editor topic correction in the store."""
-    from .enrich.topics import LabelledExample, save_model, train_supervised
+    from .enrich.supervised import LabelledExample, save_model, train_supervised
     from .enrichment import TOPIC_MODEL_FILE, Enricher, embed_text
 
     rows = _labelled_rows(path) if path else []

@@ -32,7 +32,7 @@ from eval.topics import (
     refined_zero_shot_accuracy,
     zero_shot_accuracy,
 )
-from newsdesk.enrich import dedupe, topics
+from newsdesk.enrich import dedupe, supervised, topics
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.model import Taxonomy
 
@@ -78,7 +78,7 @@ def test_bbc_topic_cross_validation_floor(embedder: Embedder) -> None:
     taxonomy = flat_taxonomy(BBC_CLASSES, BBC_DESCRIPTIONS)
     clf = topics.TopicClassifier(taxonomy, topic_vectors(taxonomy, embedder))
     vectors = embed_cached(embedder, [d.full for d in docs])
-    assert cv_accuracy(clf, docs, vectors, c=topics.LOGREG_C, use_tfidf=True) >= BBC_CV_FLOOR
+    assert cv_accuracy(clf, docs, vectors, c=supervised.LOGREG_C, use_tfidf=True) >= BBC_CV_FLOOR
 
 
 def test_near_duplicate_recall_is_total_on_edited_bbc_copies() -> None:

@@ -13,8 +13,9 @@ import numpy.typing as npt
 import pytest
 
 from newsdesk.config import load_taxonomy
-from newsdesk.enrich import topics
-from newsdesk.enrich.topics import LabelledExample, TopicClassifier, TopicInput
+from newsdesk.enrich import supervised, topics
+from newsdesk.enrich.supervised import LabelledExample, TopicInput
+from newsdesk.enrich.topics import TopicClassifier
 from newsdesk.errors import EnrichmentError, SettingsError
 from newsdesk.model import Taxonomy, Topic, TopicScore
 
@@ -227,10 +228,12 @@ def test_model_round_trips_through_npz_without_pickle(
     trained = clf.train(examples(taxonomy))
     assert trained.model is not None and trained.model.uses_tfidf
     path = tmp_path / "model.npz"
-    topics.save_model(trained.model, path)
-    loaded = topics.load_model(path)
+    supervised.save_model(trained.model, path)
+    loaded = supervised.load_model(path)
     with np.load(path, allow_pickle=False) as npz:
-        assert set(npz.files) == {"meta", "coef", "intercept", "thresholds", "idf"}
+        assert set(npz.files) == {
+            "meta", "coef", "intercept", "thresholds", "idf", "neighbours", "neighbour_topics"
+        }  # fmt: skip
     docs = [TopicInput("x", WORDS[n]) for n in TRAIN_TOPICS]
     vectors = np.stack([near(taxonomy, n, seed=7) for n in TRAIN_TOPICS])
     assert np.allclose(loaded.probabilities(docs, vectors), trained.model.probabilities(docs, vectors))
@@ -256,7 +259,7 @@ def test_bad_training_input_and_model_files_are_errors(
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip file")
     with pytest.raises(EnrichmentError, match="not a newsdesk topic model"):
-        topics.load_model(junk)
+        supervised.load_model(junk)
 
 
 def test_refining_topic_vectors_moves_them_to_their_articles() -> None:

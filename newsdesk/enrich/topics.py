@@ -4,9 +4,9 @@
   keywords, and its terms one by one: :func:`embed_topics`). Works with no training data at all.
 * **keywords** — the topic's keywords matched on word boundaries in the title (weighted more) and text.
   Keywords written in capitals (``AI``, ``IPO``) match only in capitals, so "ai" inside a name does not.
-* **supervised** — one logistic regression per topic (one-vs-rest) on the article vector, optionally
-  beside TF-IDF features of the words, trained from labelled examples (editor corrections, imported sets).
-  Saved as ``.npz`` arrays (never pickle): a model file can be shared without running code.
+* **supervised** — trained from labelled examples (editor corrections, imported sets): logistic
+  regressions on the article vector and TF-IDF features, mixed with a vote of the nearest examples
+  (:mod:`newsdesk.enrich.supervised`).
 
 A topic is assigned when a signal passes its threshold; the signal that decided is recorded in the
 :class:`~newsdesk.model.TopicScore`, checked in the order supervised → keywords → zero-shot (the more
@@ -20,23 +20,25 @@ Everything here is pure: vectors come in as arrays, the taxonomy and model as va
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from newsdesk.enrich.base import Vectors
+from newsdesk.enrich.supervised import (
+    MAX_TEXT_CHARS,
+    SUPERVISED_THRESHOLD,
+    LabelledExample,
+    SupervisedModel,
+    TopicInput,
+    train_supervised,
+)
 from newsdesk.errors import EnrichmentError
 from newsdesk.model import Taxonomy, Topic, TopicScore
 
@@ -62,27 +64,8 @@ KEYWORD_SCALE = 2.0
 hit and one text hit, or three distinct keywords in the text. Set by judgement: no labelled finance/tech
 set lies in ../shared/data to tune it on."""
 
-SUPERVISED_THRESHOLD = 0.5
-"""Default per-topic probability threshold of the supervised model (overridable per topic)."""
-
 MAX_TOPICS = 3
 """Most topics picked per article before ancestors are added: records list a few, not a tag cloud."""
-
-MAX_TEXT_CHARS = 20_000
-"""Characters of the text read for keywords and TF-IDF: bounds the work on a 2 MB page."""
-
-LOGREG_C = 10.0
-"""Inverse regularisation of the logistic regressions. BBC 5-fold (eval/topics.py, embedding + TF-IDF):
-C = 10 gives 0.980 against 0.976 at C = 1; embedding alone 0.971 vs 0.969."""
-
-TFIDF_WEIGHT = 3.0
-"""Scale of the (unit-length) TF-IDF block next to the unit embedding. BBC 5-fold at C = 10: weight 0
-(embedding only) 0.971, 1 → 0.980, 2 → 0.982; AG News with unigrams: 1 → 0.892, 2 → 0.892; with word
-1-2 grams: 2 → 0.898, 3 → 0.900 (1-3 grams 0.9005; adding character n-grams 0.899)."""
-
-TFIDF_NGRAMS = (1, 2)  # word bigrams carry names and phrases ("interest rates", "Wall Street")
-TFIDF_MIN_DF = 2
-TFIDF_MAX_FEATURES = 100_000
 
 REFINE_SHARE = 0.5
 REFINE_MIX = 0.5
@@ -185,27 +168,6 @@ def _refined(
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
-# --- inputs -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TopicInput:
-    """The words of an article the classifier reads (its vector is passed beside it)."""
-
-    title: str
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LabelledExample:
-    """A training example: the article's words, its vector and its topics (any number)."""
-
-    title: str
-    text: str
-    vector: npt.NDArray[np.float32]
-    topics: tuple[str, ...]
-
-
 # --- keywords -----------------------------------------------------------------------------------
 
 
@@ -240,156 +202,6 @@ def keyword_score(title_hits: int, text_hits: int) -> float:
     """``1 - exp(-(TITLE_WEIGHT·title + TEXT_WEIGHT·text) / KEYWORD_SCALE)``: 0 without hits, → 1."""
     weighted = TITLE_WEIGHT * title_hits + TEXT_WEIGHT * text_hits
     return 1.0 - math.exp(-weighted / KEYWORD_SCALE)
-
-
-# --- supervised ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SupervisedModel:
-    """One-vs-rest logistic regressions: ``coef`` (topics × features), ``intercept``, per-topic
-    ``thresholds``; with TF-IDF, ``vocabulary`` and ``idf`` rebuild the word features."""
-
-    topics: tuple[str, ...]
-    coef: Matrix
-    intercept: Matrix
-    thresholds: Matrix
-    dim: int
-    vocabulary: tuple[str, ...] = ()
-    idf: Matrix = field(default_factory=lambda: np.zeros(0))
-
-    @property
-    def uses_tfidf(self) -> bool:
-        return bool(self.vocabulary)
-
-    def probabilities(self, docs: Sequence[TopicInput], vectors: Vectors) -> Matrix:
-        """(n, topics) probabilities for the articles."""
-        features = _features(vectors, docs, self._vectorizer())
-        logits = features @ self.coef.T + self.intercept
-        return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
-
-    def _vectorizer(self) -> TfidfVectorizer | None:
-        if not self.uses_tfidf:
-            return None
-        vectorizer = _new_vectorizer(vocabulary={w: i for i, w in enumerate(self.vocabulary)})
-        vectorizer.idf_ = self.idf
-        return vectorizer
-
-
-def _new_vectorizer(vocabulary: Mapping[str, int] | None = None) -> TfidfVectorizer:
-    if vocabulary is not None:
-        return TfidfVectorizer(
-            sublinear_tf=True, ngram_range=TFIDF_NGRAMS, vocabulary=vocabulary, dtype=np.float64
-        )
-    return TfidfVectorizer(
-        sublinear_tf=True, ngram_range=TFIDF_NGRAMS, min_df=TFIDF_MIN_DF, max_features=TFIDF_MAX_FEATURES,
-        dtype=np.float64,
-    )  # fmt: skip
-
-
-def _words(doc: TopicInput) -> str:
-    return f"{doc.title}\n{doc.text[:MAX_TEXT_CHARS]}"
-
-
-def _features(vectors: Vectors, docs: Sequence[TopicInput], vectorizer: TfidfVectorizer | None) -> Any:
-    dense = np.asarray(vectors, dtype=np.float64)
-    if vectorizer is None:
-        return dense
-    words = vectorizer.transform([_words(d) for d in docs]) * TFIDF_WEIGHT
-    return sparse.hstack([sparse.csr_matrix(dense), words], format="csr")
-
-
-def train_supervised(
-    examples: Sequence[LabelledExample], *, use_tfidf: bool = True, c: float = LOGREG_C
-) -> SupervisedModel:
-    """Fit one logistic regression per topic that has both positive and negative examples."""
-    if not examples:
-        raise EnrichmentError("no labelled examples to train on")
-    vectors = np.stack([np.asarray(e.vector, dtype=np.float32) for e in examples])
-    docs = [TopicInput(e.title, e.text) for e in examples]
-    vectorizer = _fit_vectorizer(docs) if use_tfidf else None
-    features = _features(vectors, docs, vectorizer)
-    names = sorted({t for e in examples for t in e.topics})
-    fitted = [(n, _fit_one(features, [n in e.topics for e in examples], c)) for n in names]
-    kept = [(n, m) for n, m in fitted if m is not None]
-    if not kept:
-        raise EnrichmentError("every topic in the examples is on all or none of them: nothing to learn")
-    return _model(kept, vectors.shape[1], vectorizer)
-
-
-def _fit_vectorizer(docs: Sequence[TopicInput]) -> TfidfVectorizer | None:
-    """A TF-IDF vocabulary from the examples, or ``None`` when they share too few words to make one
-    (the model then uses the embedding alone)."""
-    vectorizer = _new_vectorizer()
-    try:
-        vectorizer.fit([_words(d) for d in docs])
-    except ValueError:
-        log.info("no TF-IDF vocabulary: training on embeddings only", extra={"examples": len(docs)})
-        return None
-    return vectorizer
-
-
-def _fit_one(features: Any, labels: Sequence[bool], c: float) -> LogisticRegression | None:
-    if all(labels) or not any(labels):
-        return None
-    return LogisticRegression(C=c, max_iter=1000).fit(features, np.asarray(labels, dtype=int))
-
-
-def _model(
-    fitted: Sequence[tuple[str, LogisticRegression]], dim: int, vectorizer: TfidfVectorizer | None
-) -> SupervisedModel:
-    vocabulary: tuple[str, ...] = ()
-    idf = np.zeros(0)
-    if vectorizer is not None:
-        vocabulary = tuple(sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__))
-        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-    return SupervisedModel(
-        topics=tuple(n for n, _ in fitted),
-        coef=np.vstack([m.coef_[0] for _, m in fitted]).astype(np.float64),
-        intercept=np.array([m.intercept_[0] for _, m in fitted], dtype=np.float64),
-        thresholds=np.full(len(fitted), SUPERVISED_THRESHOLD),
-        dim=dim,
-        vocabulary=vocabulary,
-        idf=idf,
-    )
-
-
-def save_model(model: SupervisedModel, path: Path) -> None:
-    """Write ``model`` as a ``.npz`` of plain arrays (no pickle)."""
-    meta = {"format": 1, "topics": list(model.topics), "dim": model.dim, "vocabulary": list(model.vocabulary)}
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer,
-        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-        coef=model.coef,
-        intercept=model.intercept,
-        thresholds=model.thresholds,
-        idf=model.idf,
-    )
-    try:
-        path.write_bytes(buffer.getvalue())
-    except OSError as e:
-        raise EnrichmentError(f"{path}: cannot write the topic model: {e}") from e
-
-
-def load_model(path: Path) -> SupervisedModel:
-    """Read a model written by :func:`save_model`; a damaged or foreign file is an EnrichmentError."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(npz["meta"].tobytes().decode())
-            arrays = {
-                k: np.asarray(npz[k], dtype=np.float64) for k in ("coef", "intercept", "thresholds", "idf")
-            }
-    except (OSError, KeyError, ValueError, UnicodeDecodeError) as e:
-        raise EnrichmentError(f"{path}: not a newsdesk topic model: {e}") from e
-    if meta.get("format") != 1 or arrays["coef"].shape[0] != len(meta["topics"]):
-        raise EnrichmentError(f"{path}: unsupported or inconsistent topic model")
-    return SupervisedModel(
-        topics=tuple(meta["topics"]),
-        dim=int(meta["dim"]),
-        vocabulary=tuple(meta["vocabulary"]),
-        **arrays,
-    )
 
 
 # --- the classifier -----------------------------------------------------------------------------
