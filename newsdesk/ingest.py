@@ -7,20 +7,18 @@ gaps; an entry whose page could not be fetched is still stored from the feed, wi
 
 from __future__ import annotations
 
-import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from .extract.article import Extracted
 from .extract.metadata import language_code
+from .extract.text import content_hash
 from .fetch.urls import canonicalize, pick_canonical, registered_domain
 from .model import Article, Image, Provider, Source, is_http_url
 from .sources.feedtypes import FeedEntry
 
 EXCERPT_CHARS = 200  # the record's excerpt: "first ~200 characters … cut on a word boundary"
-MIN_HASHED_CHARS = 200  # shorter texts (teasers, title-only) would make false exact duplicates
 _SPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]+>")
 
@@ -50,14 +48,6 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return head.rstrip(" ,;:-–—(")
 
 
-def content_hash(text: str) -> str | None:
-    """A hash of the normalised text: the same body under two URLs is one article."""
-    normal = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-    if len(normal) < MIN_HASHED_CHARS:
-        return None
-    return hashlib.sha256(normal.encode()).hexdigest()
-
-
 def web_url(entry_url: str, page: PageView | None) -> str:
     """The canonical URL: the page's rel=canonical/og:url when on the same site, else the final URL."""
     if page is None:
@@ -65,7 +55,7 @@ def web_url(entry_url: str, page: PageView | None) -> str:
     found = page.extracted
     if found is None:
         return canonicalize(page.final_url)
-    return pick_canonical(page.final_url, found.canonical_url, found.og_url)
+    return found.web_url or pick_canonical(page.final_url, found.canonical_url, found.og_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +91,7 @@ def decide_article(
         language=(found.language if found else None) or language_code(feed.language),
         author=(found.author if found else None) or entry.author,
         text=text,
-        content_hash=content_hash(text),
+        content_hash=found.text_hash if found and text is found.text else content_hash(text),
         fetch_error=page.error if page else None,
         extra=_extra(entry, found, page),
     )

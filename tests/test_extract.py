@@ -14,7 +14,8 @@ import pytest
 
 from newsdesk.errors import ExtractionError
 from newsdesk.extract.article import MAX_ELEMENTS, Extracted, extract, site_domain
-from newsdesk.extract.text import EXCERPT_CHARS, cut_excerpt
+from newsdesk.extract.text import EXCERPT_CHARS, content_hash, cut_excerpt
+from newsdesk.fetch.urls import pick_canonical
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = Path(__file__).parent / "data" / "pages"
@@ -50,6 +51,18 @@ def test_graph_page_gives_a_full_record() -> None:
     assert got.language == "en"
     assert got.word_count == len(got.text.split())
     assert got.image_urls[-1] == "https://www.ejinsight.com/eji/images/3001610_body.jpg"  # lead image last
+
+
+def test_the_worker_also_works_out_the_canonical_url_and_content_hash() -> None:
+    """Done in the extraction worker so the run's parent process does not: same answers as the parent's
+    own functions."""
+    url = "https://www.ejinsight.com/eji/article/id/3001610/x?utm_source=feed"
+    got = page("graph", url)
+    assert got.web_url == pick_canonical(url, got.canonical_url, got.og_url)
+    assert got.web_url is not None and "utm_source" not in got.web_url
+    assert got.text_hash == content_hash(got.text) and got.text_hash is not None
+    short = extract("<html><head><title>Only a title</title></head><body></body></html>", url)
+    assert short.text_hash is None  # too little text to stand for the article
 
 
 def test_og_only_page() -> None:

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpcore
 import pytest
 
 from newsdesk.errors import (
@@ -22,7 +23,7 @@ from newsdesk.errors import (
     TooLargeError,
 )
 from newsdesk.fetch.client import Fetcher, FetchPolicy, FetchResult
-from newsdesk.fetch.transport import parse_override
+from newsdesk.fetch.transport import ProbedStream, parse_override
 from tests.httpserver import LoopbackServer, Reply, Seen, compressed, drip, huge, redirect
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -433,3 +434,30 @@ def test_a_get_that_dies_in_transit_is_sent_once_more() -> None:
     assert result.text is not None and "second time lucky" in result.text
     assert seen == [0, 1]
     listener.close()
+
+
+# -- keep-alive ----------------------------------------------------------------------------------------
+
+
+def test_the_idle_probe_sees_a_connection_the_server_closed() -> None:
+    """httpcore asks each pooled connection whether it is readable before reusing it; ProbedStream answers
+    from the kept socket and must agree with the anyio stream it wraps."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    async def probe() -> list[tuple[bool, bool]]:
+        inner = await httpcore.AnyIOBackend().connect_tcp("127.0.0.1", port)
+        stream = ProbedStream(inner)
+        peer, _ = listener.accept()
+        answers = [(stream.get_extra_info("is_readable"), inner.get_extra_info("is_readable"))]
+        peer.close()  # the server drops the idle keep-alive connection
+        await asyncio.sleep(0.05)
+        answers.append((stream.get_extra_info("is_readable"), inner.get_extra_info("is_readable")))
+        assert stream.get_extra_info("server_addr") == ("127.0.0.1", port)
+        await stream.aclose()
+        return answers
+
+    try:
+        assert asyncio.run(probe()) == [(False, False), (True, True)]
+    finally:
+        listener.close()

@@ -30,9 +30,10 @@ import tldextract
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from newsdesk.errors import ExtractionError
+from newsdesk.errors import ExtractionError, FetchError
 from newsdesk.extract.metadata import PageMetadata, read_metadata
-from newsdesk.extract.text import RETRY_BELOW_CHARS, cut_excerpt, main_text, paragraphs
+from newsdesk.extract.text import RETRY_BELOW_CHARS, content_hash, cut_excerpt, main_text, paragraphs
+from newsdesk.fetch.urls import pick_canonical
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class Extracted:
     keywords: tuple[str, ...]
     word_count: int
     paragraph_count: int
+    web_url: str | None = None
+    text_hash: str | None = None
 
 
 def extract(html: str, url: str, *, fast: bool = False) -> Extracted:
@@ -184,7 +187,18 @@ def _assemble(meta: PageMetadata, text: str, url: str) -> Extracted:
         keywords=meta.keywords,
         word_count=len(text.split()),
         paragraph_count=len(parts),
+        web_url=_web_url(url, meta),
+        text_hash=content_hash(text),
     )
+
+
+def _web_url(url: str, meta: PageMetadata) -> str | None:
+    """The canonical URL (``pick_canonical``), worked out here in the worker process, not in the run's
+    busy parent; ``None`` when ``url`` itself is not a usable absolute URL."""
+    try:
+        return pick_canonical(url, meta.canonical_url, meta.og_url)
+    except FetchError:
+        return None
 
 
 def _language_sample(meta: PageMetadata, text: str) -> str:

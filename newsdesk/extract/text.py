@@ -25,6 +25,7 @@ Contract: :func:`main_text` never raises; an empty string means "no main text fo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
@@ -44,6 +45,9 @@ EXCERPT_CHARS = 200
 # Characters that must not end an excerpt: openers, connectors and an ellipsis the cut would orphan.
 # Straight quotes are left alone: they close as often as they open.
 _DANGLING = " \t\n,;:-–—/\\([{<“‘«„‹·•|&…_*#@"
+MIN_HASHED_CHARS = 200
+"""Shorter texts (teasers, title-only pages) get no content hash: they would make false exact duplicates."""
+
 _WS = re.compile(r"\s+")
 _JOINERS = frozenset({"\u200d", "\u200c"})
 
@@ -54,12 +58,20 @@ def main_text(tree: HtmlElement, url: str | None, *, fast: bool = False) -> str:
     The tree is not modified (trafilatura copies an element input before cleaning it).
     """
     if fast:
-        return _run(tree, url, fast=True, precision=False)
-    text = _run(tree, url, fast=False, precision=True)
+        return _run(tree, url, fast=True, focus="recall")
+    text = _run(tree, url, fast=False, focus="precision")
     if len(text) < RETRY_BELOW_CHARS:
-        balanced = _run(tree, url, fast=False, precision=False)
+        balanced = _run(tree, url, fast=False, focus="balanced")
         text = balanced if len(balanced) > len(text) else text
     return text
+
+
+def content_hash(text: str) -> str | None:
+    """A hash of the normalised text: the same body under two URLs is one article."""
+    normal = _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    if len(normal) < MIN_HASHED_CHARS:
+        return None
+    return hashlib.sha256(normal.encode()).hexdigest()
 
 
 def paragraphs(text: str) -> list[str]:
@@ -110,11 +122,12 @@ def _is_modifier(char: str) -> bool:
     )
 
 
-def _run(tree: HtmlElement, url: str | None, *, fast: bool, precision: bool) -> str:
+def _run(tree: HtmlElement, url: str | None, *, fast: bool, focus: str) -> str:
     try:
         text = trafilatura.extract(
-            tree, url=url, fast=fast, favor_precision=precision, include_comments=False, include_tables=True
-        )
+            tree, url=url, fast=fast, favor_precision=focus == "precision", favor_recall=focus == "recall",
+            include_comments=False, include_tables=True,
+        )  # fmt: skip
     except Exception as e:  # trafilatura is heuristic code over hostile HTML; no text is the safe answer
         logger.warning("trafilatura failed", extra={"url": url, "error": repr(e)})
         return ""
