@@ -22,6 +22,7 @@ time shows up as waiting) and prints the top functions by cumulative time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gzip
 import io
@@ -67,6 +68,11 @@ class Row:
     pages: int
     seconds: float
     stored: int | None = None
+    cpu_seconds: float | None = None  # CPU time of every process the system used (None: not measured)
+
+    @property
+    def cpu_ms_per_page(self) -> float | None:
+        return self.cpu_seconds * 1000 / self.pages if self.cpu_seconds is not None and self.pages else None
 
     @property
     def rate(self) -> float:
@@ -163,12 +169,25 @@ def pipeline(port: int, workers: int, *, warm: bool) -> Row:
             if warm:
                 pool = nd.worker_pool()
                 list(pool.map(time.sleep, [WARM_UP_S] * (workers or os.cpu_count() or 2)))
+            workers_before, parent_before = pool_cpu(nd), time.process_time()
             started = time.perf_counter()
             summary = nd.run()
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - parent_before + pool_cpu(nd) - workers_before
             stored = nd.store.count_articles()
     label = f"newsdesk run, pool of {workers or 'cpus'}, {'warm' if warm else 'cold'} pool"
-    return Row(label, summary.entries, seconds, stored)
+    return Row(label, summary.entries, seconds, stored, cpu if warm else None)
+
+
+def pool_cpu(nd: Newsdesk) -> float:
+    """CPU seconds the facade's pool workers have used so far (Linux /proc; 0 elsewhere). Wall-clock
+    rates swing with the shared machine; CPU time per page moves far less."""
+    total = 0.0
+    for pid in getattr(nd.worker_pool(), "_processes", {}):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def decoded(pages: Sequence[Page]) -> list[tuple[str, str]]:
@@ -207,9 +226,9 @@ def newspaper4k(html: str, url: str) -> bool:
 
 def single_process(name: str, pages: Sequence[tuple[str, str]], system: Callable[[str, str], bool]) -> Row:
     system(*pages[0])  # warm-up: imports and lazy models are not throughput
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     found = sum(system(html, url) for html, url in pages)
-    return Row(name, len(pages), time.perf_counter() - started, found)
+    return Row(name, len(pages), time.perf_counter() - started, found, time.process_time() - cpu)
 
 
 def pooled(pages: Sequence[tuple[str, str]], workers: int) -> Row:
@@ -260,12 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     server, port = start_server(pages)
     try:
         texts = decoded(pages)
-        warm, trafilatura, ratios = paired_rounds(port, args.workers, texts, args.rounds)
+        warm, trafilatura, pairs = paired_rounds(port, args.workers, texts, args.rounds)
         rows = [warm, pipeline(port, args.workers, warm=False), trafilatura]
         rows.append(single_process("newspaper4k, 1 process", texts, newspaper4k))
         rows.append(single_process("newsdesk extract() alone, 1 process", texts, ours))
         rows.append(pooled(texts, args.workers))
-        report(rows, len(pages), ratios)
+        report(rows, len(pages), pairs)
         if args.profile:
             print(profiled(port, args.workers))
     finally:
@@ -275,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def paired_rounds(
     port: int, workers: int, texts: Sequence[tuple[str, str]], rounds: int
-) -> tuple[Row, Row, list[float]]:
+) -> tuple[Row, Row, list[tuple[Row, Row]]]:
     """The warm pipeline and plain trafilatura, alternately ``rounds`` times: each system's median
     round and every round's ratio."""
     pairs = []
@@ -283,21 +302,21 @@ def paired_rounds(
         ours_row = pipeline(port, workers, warm=True)
         reference = single_process("trafilatura.extract, 1 process", texts, plain_trafilatura)
         pairs.append((ours_row, reference))
-    ratios = [a.rate / b.rate for a, b in pairs if b.rate]
-    return median_row([a for a, _ in pairs]), median_row([b for _, b in pairs]), ratios
+    return median_row([a for a, _ in pairs]), median_row([b for _, b in pairs]), pairs
 
 
 def median_row(rows: Sequence[Row]) -> Row:
     return sorted(rows, key=lambda r: r.seconds)[len(rows) // 2]
 
 
-def report(rows: Sequence[Row], count: int, ratios: Sequence[float]) -> None:
+def report(rows: Sequence[Row], count: int, pairs: Sequence[tuple[Row, Row]]) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{count} pages of {BENCHMARK}, served on loopback; {os.cpu_count()} CPUs, load average {load}\n")
     print(f"| {'system':<44} | {'pages/s':>8} | {'total s':>8} | {'articles':>8} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
     for row in rows:
         print(row.line())
+    ratios = [ours.rate / reference.rate for ours, reference in pairs if reference.rate]
     ratio = statistics.median(ratios) if ratios else 0.0
     spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
     verdict = "goal met" if ratio >= GOAL_RATIO else "goal MISSED"
@@ -306,7 +325,23 @@ def report(rows: Sequence[Row], count: int, ratios: Sequence[float]) -> None:
         f" (range {spread}; goal >= {GOAL_RATIO}x: {verdict})"
     )
     print("the first and third rows are each system's median round")
+    print("per round:", " ".join(f"{r:.2f}" for r in ratios))
+    cpu_report(pairs)
     print("'articles' = rows stored (pipeline) or pages with a non-empty text (extractors)")
+
+
+def cpu_report(pairs: Sequence[tuple[Row, Row]]) -> None:
+    """CPU milliseconds per page, medians over the rounds, and the ratio two fully busy cores would give:
+    a figure the machine's drift moves far less than wall-clock rates."""
+    ours = [c for a, _ in pairs if (c := a.cpu_ms_per_page) is not None]
+    reference = [c for _, b in pairs if (c := b.cpu_ms_per_page) is not None]
+    if not ours or not reference:
+        return
+    mine, theirs = statistics.median(ours), statistics.median(reference)
+    print(
+        f"CPU per page (median): pipeline {mine:.1f} ms (parent + pool workers), trafilatura {theirs:.1f} ms;"
+        f" on {os.cpu_count()} fully busy cores that is {theirs * (os.cpu_count() or 1) / mine:.2f}x"
+    )
 
 
 if __name__ == "__main__":  # the pool uses forkserver, which re-imports this module in the children

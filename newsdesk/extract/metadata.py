@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urljoin
@@ -259,6 +259,12 @@ def _itemprop(page: _Page, prop: str) -> str | None:
     return None
 
 
+def _itemprop_lazily(page: _Page, prop: str) -> Iterator[str | None]:
+    """:func:`_itemprop` run only when the date sources before it found nothing: each call scans the
+    whole page, and JSON-LD or a meta tag dates most articles."""
+    yield _itemprop(page, prop)
+
+
 def _absolute(page: _Page, value: str | None) -> str | None:
     if not value:
         return None
@@ -294,8 +300,8 @@ def _published(page: _Page) -> datetime | None:
     return _first_date(
         [*jsonld.strings(_ld_value(page, key)), *jsonld.strings(_ld_value(page, "datePublished"))],
         _meta_values(page, _PUBLISHED_META),
-        [_itemprop(page, "datePublished")],
-        [t.get("datetime") for t in page.tree.iterfind(".//time[@pubdate]")],
+        _itemprop_lazily(page, "datePublished"),
+        (t.get("datetime") for t in page.tree.iterfind(".//time[@pubdate]")),
     )
 
 
@@ -303,7 +309,7 @@ def _modified(page: _Page) -> datetime | None:
     return _first_date(
         jsonld.strings(_ld_value(page, "dateModified")),
         _meta_values(page, _MODIFIED_META),
-        [_itemprop(page, "dateModified")],
+        _itemprop_lazily(page, "dateModified"),
     )
 
 
