@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import datetime
+import ipaddress
 import socket
+import ssl
 import struct
+import threading
 import zlib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpcore
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from newsdesk.errors import (
     BlockedURLError,
@@ -461,3 +470,63 @@ def test_the_idle_probe_sees_a_connection_the_server_closed() -> None:
         assert asyncio.run(probe()) == [(False, False), (True, True)]
     finally:
         listener.close()
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, written as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+def test_the_probed_stream_carries_tls(tmp_path: Path) -> None:
+    """Every https fetch goes through ProbedStream.start_tls: the wrapped TLS stream must talk HTTP and
+    keep answering the idle probe."""
+    cert_file, key_file = self_signed(tmp_path)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            tls.recv(1)  # hold the connection open until the client closes it
+
+    async def exchange() -> tuple[bytes, bool]:
+        client_context = ssl.create_default_context(cafile=str(cert_file))
+        stream = ProbedStream(await httpcore.AnyIOBackend().connect_tcp("127.0.0.1", port))
+        tls = await stream.start_tls(client_context, server_hostname="127.0.0.1", timeout=5)
+        assert isinstance(tls, ProbedStream) and tls.get_extra_info("ssl_object") is not None
+        await tls.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b"ok"):
+            reply += await tls.read(65536, timeout=5)
+        idle_readable = tls.get_extra_info("is_readable")
+        await tls.aclose()
+        return reply, idle_readable
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        reply, idle_readable = asyncio.run(exchange())
+    finally:
+        listener.close()
+    assert reply.startswith(b"HTTP/1.1 200 OK") and not idle_readable
