@@ -33,7 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
-from newsdesk.enrich.base import Vectors
+from newsdesk.enrich.base import Vectors, unit_rows
 from newsdesk.errors import EnrichmentError
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class SupervisedModel:
 def neighbour_votes(vectors: Vectors, neighbours: Vectors, labels: Matrix, k: int = KNN_NEIGHBOURS) -> Matrix:
     """(n, topics): for each article, the similarity-weighted share of its ``k`` nearest examples that
     carry each topic (0 when no example is similar at all)."""
-    queries = _unit(vectors)
+    queries = unit_rows(vectors)
     k = min(k, len(neighbours))
     out = np.zeros((len(queries), labels.shape[1]))
     for start in range(0, len(queries), _SCORE_ROWS):
@@ -157,12 +157,6 @@ def neighbour_votes(vectors: Vectors, neighbours: Vectors, labels: Matrix, k: in
         votes = np.einsum("nk,nkt->nt", weights, labels[nearest])
         out[start : start + len(sims)] = votes / np.where(totals == 0, 1.0, totals)
     return out
-
-
-def _unit(vectors: Vectors) -> npt.NDArray[np.float32]:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def _new_vectorizer(vocabulary: Mapping[str, int] | None = None) -> TfidfVectorizer:
@@ -209,7 +203,7 @@ def train_supervised(
     return replace(
         model,
         knn_weight=weight,
-        neighbours=_unit(np.stack([e.vector for e in kept])),
+        neighbours=unit_rows(np.stack([e.vector for e in kept])),
         neighbour_topics=_topic_matrix(kept, model.topics),
     )
 
@@ -241,7 +235,7 @@ def _vote_weight(
         except EnrichmentError:  # a fold where no topic has both kinds of example: no evidence
             return 0.0
         linear[test] = _aligned(inner, names, fold_test)
-        neighbours = _unit(np.stack([e.vector for e in fold_train]))
+        neighbours = unit_rows(np.stack([e.vector for e in fold_train]))
         votes[test] = neighbour_votes(_vectors(fold_test), neighbours, _topic_matrix(fold_train, names))
     truth = _topic_matrix(examples, names)
     hits = [_top_hit_rate((1 - w) * linear + w * votes, truth) for w in KNN_WEIGHTS]

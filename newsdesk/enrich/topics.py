@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from newsdesk.enrich.base import Vectors
+from newsdesk.enrich.base import Vectors, unit_rows
 from newsdesk.enrich.supervised import (
     MAX_TEXT_CHARS,
     SUPERVISED_THRESHOLD,
@@ -97,13 +97,13 @@ def embed_topics(taxonomy: Taxonomy, embed: Callable[[list[str]], Vectors]) -> V
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     terms = [topic_terms(topic) for topic in taxonomy.topics]
-    vectors = _unit_rows(embed(texts + [term for group in terms for term in group]))
+    vectors = unit_rows(embed(texts + [term for group in terms for term in group]))
     wholes, start, out = vectors[: len(texts)], len(texts), []
     for whole, group in zip(wholes, terms, strict=True):
         parts = vectors[start : start + len(group)]
         start += len(group)
-        out.append(whole if not group else (whole + _unit_rows(parts.mean(axis=0, keepdims=True))[0]) / 2)
-    return _unit_rows(np.asarray(out, dtype=np.float32))
+        out.append(whole if not group else (whole + unit_rows(parts.mean(axis=0, keepdims=True))[0]) / 2)
+    return unit_rows(np.asarray(out, dtype=np.float32))
 
 
 def topic_terms(topic: Topic) -> list[str]:
@@ -116,12 +116,6 @@ def topic_terms(topic: Topic) -> list[str]:
 
 
 _LIST_SPLIT = re.compile(r",|;|\band\b|\bor\b")
-
-
-def _unit_rows(vectors: Vectors) -> Vectors:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def topic_text(topic: Topic) -> str:
