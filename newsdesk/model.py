@@ -237,6 +237,7 @@ class Source:
     poll_max_s: float | None = None
     allow_loopback: bool = False  # lets the SSRF guard through private/loopback addresses (demo, tests)
     reputation: float | None = None  # 0-1 prior for quality, from ratings or by hand
+    site_url: str | None = None  # the publisher's home page (OPML htmlUrl, the page a feed was found on)
     id: int | None = None
     health: SourceHealth = field(default_factory=SourceHealth)
 
@@ -247,6 +248,8 @@ class Source:
             _check(self.poll_min_s <= self.poll_max_s, "poll_min_s is above poll_max_s")
         if self.reputation is not None:
             _check(0.0 <= self.reputation <= 1.0, "reputation must lie in 0-1")
+        if self.site_url is not None:
+            _check(is_http_url(self.site_url), f"site_url is not an http(s) URL: {self.site_url!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import FetchError, NewsdeskError, ParseError
 from .fetch.client import Fetcher
 from .fetch.policy import FetchResult
-from .model import Article, Source, SourceKind
+from .model import Article, Source, SourceKind, is_http_url
 from .pipeline import fetch_policy
 from .publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
 from .secure import load_key_file, reencrypt
@@ -106,12 +106,18 @@ def _discovered(found: FoundFeed) -> DiscoveredFeed:
     return DiscoveredFeed(found.url, found.title, found.kind.value)
 
 
-def source_for(feed: DiscoveredFeed, **defaults: Any) -> Source:
+def source_for(feed: DiscoveredFeed, *, found_on: str | None = None, **defaults: Any) -> Source:
+    """The source for a discovered feed; the page it was ``found_on`` becomes its site URL."""
     kind = SourceKind.SITEMAP if feed.kind == "sitemap" else SourceKind.FEED
-    return Source(url=feed.url, kind=kind, name=defaults.pop("name", None) or feed.title, **defaults)
+    site = found_on if found_on and found_on != feed.url and is_http_url(found_on) else None
+    name = defaults.pop("name", None) or feed.title
+    return Source(url=feed.url, kind=kind, name=name, site_url=site, **defaults)
 
 
 # ---------------------------------------------------------------------------------------------- OPML
+
+
+MAX_CATEGORY_CHARS = 40  # sources.category is String(40) (store/tables.py); longer OPML folder paths are cut
 
 
 def import_opml(nd: Newsdesk, path: Path) -> tuple[list[Source], list[str]]:
@@ -129,7 +135,13 @@ def import_opml(nd: Newsdesk, path: Path) -> tuple[list[Source], list[str]]:
             )
             continue
         try:
-            added.append(nd.store.add_source(Source(outline.xml_url, name=outline.title)))
+            source = Source(
+                outline.xml_url,
+                name=outline.title,
+                category=(outline.category or "")[:MAX_CATEGORY_CHARS] or None,
+                site_url=outline.html_url,
+            )
+            added.append(nd.store.add_source(source))
             known.add(outline.xml_url)
         except (ValueError, NewsdeskError) as e:
             skipped.append(f"{outline.xml_url}: {e}")

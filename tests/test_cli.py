@@ -14,7 +14,7 @@ from newsdesk.app import Newsdesk
 from newsdesk.cli import app
 from newsdesk.config import load_settings
 from newsdesk.demo import DemoSite
-from newsdesk.operations import discover
+from newsdesk.operations import discover, source_for
 from newsdesk.record import read_record
 
 runner = CliRunner()
@@ -169,3 +169,25 @@ def test_feed_discovery_on_the_demo_site(tmp_path: Path) -> None:
         feed = site.sources()[0]["url"]
         direct = asyncio.run(discover(nd, str(feed), allow_loopback=True))
         assert [f.url for f in direct] == [feed]
+    # the page a feed was found on is its site; a feed URL given directly names no site
+    assert source_for(found[0], found_on=f"http://{host}/").site_url == f"http://{host}/"
+    assert source_for(direct[0], found_on=str(feed)).site_url is None
+
+
+def test_opml_import_keeps_folders_and_site_urls(workdir: Path) -> None:
+    long_folder = "Markets and everything that moves them, worldwide"
+    (workdir / "subs.opml").write_text(
+        '<opml version="2.0"><body><outline text="Tech"><outline text="AI">'
+        '<outline text="Model Notes" xmlUrl="https://models.example/feed.xml" htmlUrl="https://models.example/"/>'
+        f'</outline></outline><outline text="{long_folder}">'
+        '<outline text="Wire" xmlUrl="https://wire.example/rss" htmlUrl="javascript:alert(1)"/>'
+        "</outline></body></opml>"
+    )
+    code, out, _ = invoke(workdir, "source", "import-opml", "subs.opml")
+    assert code == 0 and "added 2" in out
+    code, out, _ = invoke(workdir, "source", "list", "--json")
+    listed = {s["url"]: s for s in json.loads(out)}
+    assert listed["https://models.example/feed.xml"]["category"] == "Tech/AI"
+    assert listed["https://wire.example/rss"]["category"] == long_folder[:40]
+    code, out, _ = invoke(workdir, "source", "export-opml")
+    assert 'htmlUrl="https://models.example/"' in out and "javascript:" not in out

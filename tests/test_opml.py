@@ -24,7 +24,12 @@ def test_parse_nested_outlines() -> None:
 
 def test_round_trip() -> None:
     sources = [
-        Source("https://models.example/feed.xml", name="Model Notes & Co", category="Tech/AI"),
+        Source(
+            "https://models.example/feed.xml",
+            name="Model Notes & Co",
+            category="Tech/AI",
+            site_url="https://models.example/",
+        ),
         Source("https://chips.example/rss", name="Chip <Wire>", category="Tech"),
         Source("https://top.example/sitemap.xml", kind=SourceKind.SITEMAP, name="Top"),
         Source("https://more.example/feed", name="More", category="Tech/AI"),
@@ -32,8 +37,8 @@ def test_round_trip() -> None:
     written = write_opml(sources, "newsdesk export")
     assert written.startswith(b"<?xml")
     back = parse_opml(written)
-    assert sorted((o.xml_url, o.title, o.category) for o in back) == sorted(
-        (s.url, s.name, s.category) for s in sources
+    assert sorted((o.xml_url, o.title, o.category, o.html_url or "") for o in back) == sorted(
+        (s.url, s.name, s.category, s.site_url or "") for s in sources
     )
     assert b'type="sitemap"' in written and b"<title>newsdesk export</title>" in written
 

@@ -238,6 +238,7 @@ class SourceOut(Wire):
     poll_max_s: float | None
     allow_loopback: bool
     reputation: float | None
+    site_url: str | None
     health: HealthOut
 
 
@@ -256,6 +257,9 @@ class SourceFields(Wire):
     poll_min_s: float | None = Field(None, gt=0, le=31_536_000)
     poll_max_s: float | None = Field(None, gt=0, le=31_536_000)
     reputation: float | None = Field(None, ge=0, le=1)
+    site_url: str | None = Field(
+        None, min_length=1, max_length=MAX_URL, pattern=HTTP_URL, description="The publisher's home page."
+    )
     allow_loopback: bool = Field(
         False, description="Let this source reach loopback/private addresses (admin)."
     )

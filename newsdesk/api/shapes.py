@@ -158,6 +158,7 @@ def source(s: Source) -> dict[str, Any]:
         "pollMaxS": s.poll_max_s,
         "allowLoopback": s.allow_loopback,
         "reputation": s.reputation,
+        "siteUrl": s.site_url,
         "health": {
             "lastPolledAt": when(h.last_polled_at),
             "lastSuccessAt": when(h.last_success_at),

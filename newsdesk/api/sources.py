@@ -20,7 +20,9 @@ from .problems import FieldInvalid
 from .schemas import SourceCreate, SourcePatch
 
 # Words of the model's ValueError messages (model.Source.__post_init__) → the wire field they concern.
-_MESSAGE_FIELDS = (("url", "url"), ("poll_min_s", "pollMinS"), ("reputation", "reputation"))
+_MESSAGE_FIELDS = (
+    ("site_url", "siteUrl"), ("url", "url"), ("poll_min_s", "pollMinS"), ("reputation", "reputation")
+)  # fmt: skip
 
 
 def list_sources(ctx: Ctx) -> dict[str, Any]:

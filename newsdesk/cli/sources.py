@@ -48,7 +48,7 @@ def source_add(
         else:
             found = asyncio.run(operations.discover(nd, url, allow_loopback=allow_loopback))
             chosen = [
-                operations.source_for(f, **dict(defaults))
+                operations.source_for(f, found_on=url, **dict(defaults))
                 for f in _choose(found, url, pick, add_all, as_json)
             ]
         added = [nd.add_source(s) for s in chosen]
@@ -88,8 +88,8 @@ def source_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
 def _source_row(s: Source) -> dict[str, Any]:
     h = s.health
-    return {"id": s.id, "kind": s.kind.value, "name": s.name, "url": s.url,
-            "last_success": h.last_success_at, "error_count": h.error_count,
+    return {"id": s.id, "kind": s.kind.value, "name": s.name, "url": s.url, "category": s.category,
+            "site_url": s.site_url, "last_success": h.last_success_at, "error_count": h.error_count,
             "last_error": h.last_error, "next_poll": h.next_poll_at}  # fmt: skip
 
 

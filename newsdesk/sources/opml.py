@@ -7,8 +7,8 @@ that is not OPML raises :class:`ParseError`. The XML parser refuses entities and
 for sitemaps: OPML files come from users and other tools.
 
 :func:`write_opml` writes sources grouped into one folder per category (sources without one at the
-top level), so that ``parse_opml(write_opml(sources, t))`` gives back each source's url, name and
-category.
+top level), so that ``parse_opml(write_opml(sources, t))`` gives back each source's url, name,
+category and site URL (``htmlUrl``).
 """
 
 from __future__ import annotations
@@ -115,3 +115,5 @@ def _source_outline(parent: etree._Element, source: Source) -> None:
     label = source.name or source.url
     outline = etree.SubElement(parent, "outline", type=_OUTLINE_TYPE[source.kind], text=label, title=label)
     outline.set("xmlUrl", source.url)
+    if source.site_url:
+        outline.set("htmlUrl", source.site_url)

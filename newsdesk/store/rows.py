@@ -39,6 +39,7 @@ def source_row(source: Source) -> dict[str, Any]:
         "poll_max_s": source.poll_max_s,
         "allow_loopback": source.allow_loopback,
         "reputation": source.reputation,
+        "site_url": source.site_url,
     }
 
 
@@ -80,6 +81,7 @@ def source_from_row(row: RowMapping) -> Source:
         poll_max_s=row["poll_max_s"],
         allow_loopback=row["allow_loopback"],
         reputation=row["reputation"],
+        site_url=row["site_url"],
         health=health,
     )
 

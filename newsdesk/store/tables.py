@@ -51,6 +51,7 @@ sources = Table(
     Column("poll_max_s", Float),
     Column("allow_loopback", Boolean, nullable=False, default=False),
     Column("reputation", Float),
+    Column("site_url", String(2048)),
     _ts("created_at", nullable=False),
     # health, written by the poller
     _ts("last_polled_at"),
