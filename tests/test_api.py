@@ -456,6 +456,9 @@ def test_sources_crud_with_validation(client: TestClient, desk: Newsdesk) -> Non
     url = f"{BASE}/sources/{source['id']}"
     patched = client.patch(url, json={"name": "Renamed", "reputation": 0.7}, headers=writer).json()
     assert (patched["name"], patched["reputation"], patched["url"]) == ("Renamed", 0.7, new["url"])
+    site = client.patch(url, json={"siteUrl": "https://example.com/"}, headers=writer).json()
+    assert site["siteUrl"] == "https://example.com/" and source["siteUrl"] is None
+    assert_problem(client.patch(url, json={"siteUrl": "javascript:alert(1)"}, headers=writer), 422, "siteUrl")
     assert_problem(client.patch(url, json={"pollMaxS": 60}, headers=writer), 422, "pollMinS")
     assert_problem(client.patch(url, json={"url": loopback["url"]}, headers=writer), 409)
     assert len(client.get(f"{BASE}/sources").json()["items"]) == 2
