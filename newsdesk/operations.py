@@ -206,6 +206,7 @@ def train_topics(nd: Newsdesk, path: Path) -> dict[str, Any]:
     return {
         "examples": len(examples),
         "topics": len(model.topics),
+        "vote_weight": model.knn_weight,
         "path": str(nd.settings.data_dir / TOPIC_MODEL_FILE),
     }
 

@@ -14,6 +14,7 @@ from newsdesk.app import Newsdesk
 from newsdesk.cli import app
 from newsdesk.config import load_settings
 from newsdesk.demo import DemoSite
+from newsdesk.enrich import supervised
 from newsdesk.operations import discover, source_for
 from newsdesk.record import read_record
 
@@ -191,3 +192,40 @@ def test_opml_import_keeps_folders_and_site_urls(workdir: Path) -> None:
     assert listed["https://wire.example/rss"]["category"] == long_folder[:40]
     code, out, _ = invoke(workdir, "source", "export-opml")
     assert 'htmlUrl="https://models.example/"' in out and "javascript:" not in out
+
+
+TRAINING = {
+    "Payments": [
+        "card payments",
+        "mobile wallet checkout",
+        "instant payment rails",
+        "merchant acquiring fees",
+    ],
+    "Crypto": ["bitcoin price", "stablecoin issuer", "crypto exchange listing", "ethereum staking"],
+    "Equities": [
+        "stock market rally",
+        "shares fell after earnings",
+        "index futures",
+        "IPO priced above range",
+    ],
+}
+
+
+def test_topics_train_builds_a_model_that_enrichment_loads(workdir: Path) -> None:
+    rows = ["title,text,topics"]
+    for topic, phrases in TRAINING.items():
+        for i in range(24):
+            phrase = phrases[i % len(phrases)]
+            rows.append(f'"{phrase} update {i}","Analysts discussed {phrase} on day {i}.",{topic}')
+    rows.append('"untagged row",,')  # no topics: kept as a negative example for every topic
+    (workdir / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, out, err = invoke(workdir, "topics", "train", "labels.csv")
+    assert code == 0, err
+    assert "trained on 73 examples" in out and "vote weight" in out
+    model_file = next(workdir.rglob("topic-model*.npz"))
+    model = supervised.load_model(model_file)
+    assert {"Payments", "Crypto", "Equities"} <= set(model.topics)
+    assert f"weight {model.knn_weight:g} " in out
+    (workdir / "bad.csv").write_text("headline,labels\nx,y\n", encoding="utf-8")
+    code, _, err = invoke(workdir, "topics", "train", "bad.csv")
+    assert code == 1 and "needs title and topics columns" in err

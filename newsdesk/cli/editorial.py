@@ -94,7 +94,8 @@ def topics_train(
     with desk(config) as nd:
         result = operations.train_topics(nd, path)
     out.print(
-        f"trained on {result['examples']} examples, {result['topics']} topics -> {result['path']}",
+        f"trained on {result['examples']} examples, {result['topics']} topics, nearest-example vote"
+        f" weight {result['vote_weight']:g} (chosen by cross-validation) -> {result['path']}",
         highlight=False,
     )
 
