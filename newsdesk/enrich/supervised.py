@@ -79,7 +79,7 @@ KNN_MIN_EXAMPLES = 60
 KNN_MAX_EXAMPLES = 50_000
 """Examples kept for the vote (a seeded random sample beyond this): 50k × 384 float32 is 77 MB."""
 
-_SCORE_ROWS = 512  # articles scored against the examples at once (bounds the similarity matrix)
+_SCORE_ROWS = 256  # articles scored against the examples at once: 256 x 50k float32 similarities = 51 MB
 
 
 @dataclass(frozen=True, slots=True)
