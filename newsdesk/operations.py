@@ -25,6 +25,7 @@ from .sources.feeds import parse_feed
 from .sources.opml import parse_opml, write_opml
 from .sources.sitemaps import parse_sitemap
 from .store import ArticleQuery
+from .store.tables import LABEL_CHARS
 
 if TYPE_CHECKING:
     from .app import Newsdesk
@@ -117,9 +118,6 @@ def source_for(feed: DiscoveredFeed, *, found_on: str | None = None, **defaults:
 # ---------------------------------------------------------------------------------------------- OPML
 
 
-MAX_CATEGORY_CHARS = 40  # sources.category is String(40) (store/tables.py); longer OPML folder paths are cut
-
-
 def import_opml(nd: Newsdesk, path: Path) -> tuple[list[Source], list[str]]:
     """Add the feeds an OPML file lists; returns what was added and one message per skipped outline."""
     try:
@@ -138,7 +136,7 @@ def import_opml(nd: Newsdesk, path: Path) -> tuple[list[Source], list[str]]:
             source = Source(
                 outline.xml_url,
                 name=outline.title,
-                category=(outline.category or "")[:MAX_CATEGORY_CHARS] or None,
+                category=(outline.category or "")[:LABEL_CHARS] or None,  # longer folder paths are cut
                 site_url=outline.html_url,
             )
             added.append(nd.store.add_source(source))

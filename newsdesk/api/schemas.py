@@ -16,9 +16,10 @@ from pydantic.alias_generators import to_camel
 
 from ..editorial import has_visible_text
 from ..model import SourceKind
+from ..store.tables import LABEL_CHARS
 
 MAX_NAME = 300  # the store's name/domain columns are String(300)
-MAX_LABEL = 40  # category/type columns are String(40)
+MAX_LABEL = LABEL_CHARS  # the category/type columns' length
 MAX_URL = 2048  # the store's URL columns are String(2048)
 MAX_REASON = 2000  # an editor's reason is a sentence or two; caps what a client can make us store
 MAX_TOPICS = 50  # the bundled taxonomy has 22 topics; an article never needs more than all of them

@@ -203,13 +203,13 @@ def train_supervised(
     return replace(
         model,
         knn_weight=weight,
-        neighbours=unit_rows(np.stack([e.vector for e in kept])),
+        neighbours=unit_rows(_vectors(kept)),
         neighbour_topics=_topic_matrix(kept, model.topics),
     )
 
 
 def _fit_linear(examples: Sequence[LabelledExample], *, use_tfidf: bool, c: float) -> SupervisedModel:
-    vectors = np.stack([np.asarray(e.vector, dtype=np.float32) for e in examples])
+    vectors = _vectors(examples)
     docs = [TopicInput(e.title, e.text) for e in examples]
     vectorizer = _fit_vectorizer(docs) if use_tfidf else None
     features = _features(vectors, docs, vectorizer)
@@ -235,7 +235,7 @@ def _vote_weight(
         except EnrichmentError:  # a fold where no topic has both kinds of example: no evidence
             return 0.0
         linear[test] = _aligned(inner, names, fold_test)
-        neighbours = unit_rows(np.stack([e.vector for e in fold_train]))
+        neighbours = unit_rows(_vectors(fold_train))
         votes[test] = neighbour_votes(_vectors(fold_test), neighbours, _topic_matrix(fold_train, names))
     truth = _topic_matrix(examples, names)
     hits = [_top_hit_rate((1 - w) * linear + w * votes, truth) for w in KNN_WEIGHTS]

@@ -33,6 +33,11 @@ metadata = MetaData(
 )
 
 
+LABEL_CHARS = 40
+"""Length of the category and type columns of sources and articles; the API and OPML import cut or
+refuse longer labels by it."""
+
+
 def _ts(name: str, **kw: object) -> Column[object]:
     return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
 
@@ -44,8 +49,8 @@ sources = Table(
     Column("url", String(2048), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
     Column("name", String(300)),
-    Column("category", String(40)),
-    Column("type", String(40)),
+    Column("category", String(LABEL_CHARS)),
+    Column("type", String(LABEL_CHARS)),
     Column("topics", JSON, nullable=False, default=list),
     Column("poll_min_s", Float),
     Column("poll_max_s", Float),
@@ -87,11 +92,11 @@ articles = Table(
     Column("canonical_url", String(2048), nullable=False, unique=True),  # webUrl
     Column("original_url", String(2048), nullable=False),
     Column("source_id", Integer, ForeignKey("sources.id", ondelete="SET NULL")),
-    Column("category", String(40), nullable=False),
+    Column("category", String(LABEL_CHARS), nullable=False),
     Column("title", Text, nullable=False),
     Column("excerpt", Text, nullable=False, default=""),
     _ts("published_at"),
-    Column("type", String(40), nullable=False),
+    Column("type", String(LABEL_CHARS), nullable=False),
     Column("quality", Integer, nullable=False, default=-1),
     Column("heat", Integer, nullable=False, default=-1),
     Column("published", Boolean, nullable=False, default=False),
