@@ -218,6 +218,69 @@ def test_pages_without_content_raise_extraction_error(html: str) -> None:
     assert caught.value.url == "https://example.com/x"
 
 
+BODY = "<p>" + "The council approved the new budget after a long debate about schools. " * 6 + "</p>"
+
+
+def test_control_characters_are_dropped_and_the_text_kept() -> None:
+    """lxml keeps C0 controls and U+FFFE/U+FFFF in text; trafilatura would fail copying them, so the
+    parser removes them: the article survives, without them."""
+    body = BODY.replace("long", "lo\x0bng\ufffe")
+    html = f"<html><head><title>Budget\x01 vote</title></head><body>{body}</body></html>"
+    got = extract(html, "https://example.com/x")
+    assert got.title == "Budget vote"
+    assert "long debate" in got.text
+    assert not any(ch in got.text for ch in "\x01\x0b\ufffe")
+
+
+def test_utf8_bytes_and_text_extract_alike() -> None:
+    """The pipeline hands its workers a UTF-8 page's bytes as they came; the result is the text's."""
+    html = (PAGES / "graph.html").read_text(encoding="utf-8")
+    url = "https://marketwire.example/2026/11/19/ai-supervision"
+    assert extract(html.encode("utf-8"), url) == extract(html, url)
+    with pytest.raises(ExtractionError, match="binary"):
+        extract(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50, url)
+
+
+def test_a_self_closed_html_root_does_not_lose_the_document() -> None:
+    html = f'<!DOCTYPE html>\n<html lang="en" />\n<head><title>Budget vote</title></head><body>{BODY}</body></html>'
+    got = extract(html, "https://example.com/x")
+    assert got.title == "Budget vote"
+    assert got.text.startswith("The council approved")
+    assert got.language == "en"
+
+
+def test_xhtml_doctype_and_a_stale_charset_declaration_are_harmless() -> None:
+    """The text arrives decoded; a page that still declares another charset is parsed as what it is."""
+    head = '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252"><title>Café €</title>'
+    html = (
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+        f'<html xmlns="http://www.w3.org/1999/xhtml"><head>{head}</head><body>{BODY}<p>Prix: 3 € au café.</p></body></html>'
+    )
+    got = extract(html, "https://example.com/x")
+    assert got.title == "Café €"
+    assert "3 € au café" in got.text
+
+
+def test_scripts_styles_and_svg_never_reach_the_text_but_jsonld_still_counts() -> None:
+    """Invisible elements are dropped before the text extractor runs; the JSON-LD they sit beside has
+    already given the metadata, and its articleBody still rescues a page with no markup text."""
+    noise = (
+        "<script>var track = 'SCRIPT-TEXT';</script><style>.a{content:'STYLE-TEXT'}</style>"
+        "<svg><title>SVG-TEXT</title><path d='M0'/></svg>"
+    )
+    page = f"<html><head><title>Budget vote</title></head><body>{noise}{BODY}{noise}</body></html>"
+    text = extract(page, "https://example.com/x").text
+    assert "council approved" in text
+    assert not any(marker in text for marker in ("SCRIPT-TEXT", "STYLE-TEXT", "SVG-TEXT"))
+    body = "The committee met on Tuesday and agreed the plan in full. " * 12
+    ld = f'<script type="application/ld+json">{{"@type": "NewsArticle", "headline": "Plan agreed", "articleBody": "{body}"}}</script>'
+    rendered_by_js = f"<html><head>{ld}</head><body>{noise}<div id='app'></div></body></html>"
+    got = extract(rendered_by_js, "https://example.com/y")
+    assert got.title == "Plan agreed"
+    assert got.text.startswith("The committee met on Tuesday")
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_random_markup_soup_never_raises_anything_else(seed: int) -> None:
     rng = random.Random(seed)

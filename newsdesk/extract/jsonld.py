@@ -146,9 +146,14 @@ def read_jsonld(tree: HtmlElement) -> JsonLd:
     return JsonLd(nodes=tuple(nodes), by_id=by_id)
 
 
+def is_jsonld(script: HtmlElement) -> bool:
+    """A ``<script>`` holding JSON-LD (``application/ld+json``, whatever the case or parameters)."""
+    return "ld+json" in (script.get("type") or "").lower()
+
+
 def _blocks(tree: HtmlElement) -> Iterator[Any]:
     for script in tree.iter("script"):
-        if "ld+json" not in (script.get("type") or "").lower():
+        if not is_jsonld(script):
             continue
         parsed = _parse(script.text or "")
         if parsed is not None:
