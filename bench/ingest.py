@@ -53,11 +53,10 @@ from newsdesk.model import Source  # noqa: E402
 BENCHMARK = "article-extraction-benchmark"
 HOST = "bench.example"
 GOAL_RATIO = 1.8  # the brief's target: two worker processes on 2 cores, minus the parent's overhead
-PER_HOST_CONCURRENCY = 8  # one host serves every page here; the default 2 would measure politeness
 PROFILE_LINES = 25
 PIPELINE_FAST = bool(next(s.default for s in SETTINGS if s.name == "extract_fast"))  # the run's mode
 ROUNDS = 5
-WARM_UP_S = 0.5  # one sleep per worker, so every worker has started (and run its warm-up) before the clock
+WARM_UP_S = 0.3  # a warm-up round's sleep per worker (see ready())
 
 Page = tuple[str, bytes]  # (id, raw HTML bytes)
 
@@ -160,15 +159,13 @@ def pipeline(port: int, workers: int, *, warm: bool) -> Row:
             "NEWSDESK_ENCRYPT": "0",
             "NEWSDESK_CACHE_IMAGES": "0",
             "NEWSDESK_PER_HOST_DELAY": "0",
-            "NEWSDESK_PER_HOST_CONCURRENCY": str(PER_HOST_CONCURRENCY),
             "NEWSDESK_WORKERS": str(workers),
         }
         settings = load_settings(env=env, base_dir=data_dir)
         with Newsdesk(settings, resolve={HOST: f"127.0.0.1:{port}"}) as nd:
             nd.add_source(Source(f"http://{HOST}/feed.xml", name="bench", allow_loopback=True))
             if warm:
-                pool = nd.worker_pool()
-                list(pool.map(time.sleep, [WARM_UP_S] * (workers or os.cpu_count() or 2)))
+                ready(nd.worker_pool(), workers or os.cpu_count() or 2)
             workers_before, parent_before = pool_cpu(nd), time.process_time()
             started = time.perf_counter()
             summary = nd.run()
@@ -177,6 +174,20 @@ def pipeline(port: int, workers: int, *, warm: bool) -> Row:
             stored = nd.store.count_articles()
     label = f"newsdesk run, pool of {workers or 'cpus'}, {'warm' if warm else 'cold'} pool"
     return Row(label, summary.entries, seconds, stored, cpu if warm else None)
+
+
+def ready(pool: Any, count: int) -> None:
+    """Return once every worker of ``pool`` has started and run its warm-up: a round of ``count`` sleeps
+    that comes back from ``count`` different processes had them all idle at once. (One round of sleeps
+    was not enough: a worker still loading its models left both sleeps to the other, and the run began
+    with a core busy importing.)"""
+    while len(set(pool.map(pid_after, [WARM_UP_S] * count))) < count:
+        pass
+
+
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
 
 
 def pool_cpu(nd: Newsdesk) -> float:
@@ -194,9 +205,9 @@ def decoded(pages: Sequence[Page]) -> list[tuple[str, str]]:
     return [(body.decode("utf-8", errors="replace"), page_url(pid)) for pid, body in pages]
 
 
-def ours(html: str, url: str) -> bool:
+def ours(html: str | bytes, url: str) -> bool:
     """The pipeline's own extraction job (default settings: fast mode), without fetching, pool or store:
-    what each worker does."""
+    what each worker does (it receives a UTF-8 page's bytes as they came)."""
     from newsdesk.errors import ExtractionError
     from newsdesk.extract.article import extract
 
@@ -224,14 +235,14 @@ def newspaper4k(html: str, url: str) -> bool:
     return bool(article.text)
 
 
-def single_process(name: str, pages: Sequence[tuple[str, str]], system: Callable[[str, str], bool]) -> Row:
+def single_process(name: str, pages: Sequence[tuple[Any, str]], system: Callable[[Any, str], bool]) -> Row:
     system(*pages[0])  # warm-up: imports and lazy models are not throughput
     started, cpu = time.perf_counter(), time.process_time()
     found = sum(system(html, url) for html, url in pages)
     return Row(name, len(pages), time.perf_counter() - started, found, time.process_time() - cpu)
 
 
-def pooled(pages: Sequence[tuple[str, str]], workers: int) -> Row:
+def pooled(pages: Sequence[tuple[bytes, str]], workers: int) -> Row:
     """The pipeline's extraction job on the pipeline's pool, nothing else: the ceiling for the run."""
     from newsdesk.pipeline import process_pool
 
@@ -246,7 +257,7 @@ def pooled(pages: Sequence[tuple[str, str]], workers: int) -> Row:
         pool.shutdown()
 
 
-def ours_job(page: tuple[str, str]) -> bool:
+def ours_job(page: tuple[bytes, str]) -> bool:
     return ours(*page)
 
 
@@ -282,8 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warm, trafilatura, pairs = paired_rounds(port, args.workers, texts, args.rounds)
         rows = [warm, pipeline(port, args.workers, warm=False), trafilatura]
         rows.append(single_process("newspaper4k, 1 process", texts, newspaper4k))
-        rows.append(single_process("newsdesk extract() alone, 1 process", texts, ours))
-        rows.append(pooled(texts, args.workers))
+        raw = [(body, page_url(pid)) for pid, body in pages]  # all UTF-8: the bytes the workers get
+        rows.append(single_process("newsdesk extract() alone, 1 process", raw, ours))
+        rows.append(pooled(raw, args.workers))
         report(rows, len(pages), pairs)
         if args.profile:
             print(profiled(port, args.workers))

@@ -236,6 +236,19 @@ def test_wrong_or_missing_charsets_decode_correctly(body: bytes, content_type: s
     with LoopbackServer({"/p": Reply(body=body, content_type=content_type)}) as server:
         result = fetch(server.url("/p"), expect="html")
     assert result.text is not None and "«naïve» résumé, 5 €" in result.text
+    assert result.utf8_body().decode("utf-8") == result.text  # what the extraction workers receive
+    if body == PAGE.encode("utf-8"):
+        assert result.utf8_body() is result.content  # valid UTF-8 is shipped as it came, not re-encoded
+
+
+def test_invalid_utf8_reaches_the_workers_repaired() -> None:
+    """A body that is not valid UTF-8 in any candidate encoding decodes with replacement characters;
+    the workers get that text re-encoded, never the broken bytes."""
+    broken = PAGE.encode("utf-8") + b"\xff\xfe\xc3(broken"
+    with LoopbackServer({"/p": Reply(body=broken, content_type="text/html; charset=utf-8")}) as server:
+        result = fetch(server.url("/p"), expect="html")
+    assert result.utf8_body() != result.content
+    assert result.utf8_body().decode("utf-8") == result.text
 
 
 # -- redirects and the SSRF guard ----------------------------------------------------------------------

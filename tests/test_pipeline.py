@@ -343,3 +343,41 @@ def test_enriched_run_seals_texts_and_caches_images(enriched: tuple[Newsdesk, Ru
     assert sum(image.is_cached for image in images) == summary.stages["images_cached"] > 0
     failed = [image for image in images if not image.is_cached]
     assert len(failed) == summary.stages["images_failed"] and all(image.error for image in failed)
+
+
+def test_a_long_feed_flows_through_the_entry_window_with_its_twins_folded(tmp_path: Path) -> None:
+    """30 entries through a window of 6 (one worker): every page is stored once. A twin entry and a
+    tracking-parameter copy of another, unknown when the poll began, are folded into their articles by
+    the save-time lookup, not stored twice; a second full poll finds every URL known and fetches nothing."""
+    from newsdesk.model import Source
+    from newsdesk.pipeline import entry_window
+    from tests.httpserver import LoopbackServer, Reply
+
+    host = "window.example"
+    paths = [f"/news/{n}" for n in range(30)]
+    links = [*paths, paths[3], f"{paths[5]}?utm_source=rss"]
+    items = "".join(
+        f"<item><title>Item {n}</title><link>http://{host}{p}</link></item>" for n, p in enumerate(links)
+    )
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>w</title>{items}</channel></rss>'
+    routes = {"/feed.xml": Reply(200, feed.encode(), "application/rss+xml")}
+    for n, path in enumerate(paths):
+        words = f"Story {n} reports on a separate council decision with its own figures and quotes. " * 8
+        html = f"<html><head><title>Story {n}</title></head><body><article><p>{words}</p></article></body></html>"
+        routes[path] = Reply(200, html.encode(), "text/html; charset=utf-8")
+    settings = make_settings(tmp_path, NEWSDESK_WORKERS="1", NEWSDESK_PER_HOST_CONCURRENCY="2")
+    assert entry_window(settings) == 6
+    with (
+        LoopbackServer(routes) as server,
+        Newsdesk(settings, resolve={host: f"127.0.0.1:{server.port}"}) as nd,
+    ):
+        nd.add_source(Source(f"http://{host}/feed.xml", name="window", allow_loopback=True))
+        summary = nd.run()
+        assert (summary.entries, summary.new, dict(summary.errors)) == (32, 30, {})
+        assert nd.store.count_articles() == 30
+        stored = nd.store.find_article(f"http://{host}{paths[5]}?utm_source=rss")
+        assert stored is not None and stored.title == "Story 5"
+        before = sum(server.hits(p) for p in paths)
+        again = nd.run(sources=nd.list_sources())
+        assert (again.new, again.updated) == (0, 0)
+        assert sum(server.hits(p) for p in paths) == before  # known URLs are not fetched again

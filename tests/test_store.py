@@ -79,6 +79,19 @@ def test_update_changes_fields_and_topic_index(store: Store) -> None:
     assert store.list_articles(ArticleQuery(topic="AI")).items == ()
 
 
+def test_known_urls_answers_for_a_whole_feed_in_batches(store: Store) -> None:
+    from newsdesk.store.store import URL_BATCH
+
+    saved = store.save_article(make(1))
+    copy_url = "https://fintechdaily.example/syndicated/ai-supervision"
+    store.add_alternate(saved.id, Alternate(copy_url, None, T0, "same-content", None))
+    unknown = [f"https://elsewhere.example/{i}" for i in range(URL_BATCH * 2 + 7)]  # three batches
+    asked = [*unknown[:URL_BATCH], make(1).web_url, *unknown[URL_BATCH:], make(1).original_url, copy_url]
+    assert store.known_urls(asked) == {make(1).web_url, make(1).original_url, copy_url}
+    assert store.known_urls([]) == set()
+    assert store.known_urls(unknown) == set()
+
+
 def test_find_by_url_hash_and_alternate(store: Store) -> None:
     saved = store.save_article(make(1))
     assert store.find_article(make(1).web_url).id == saved.id  # type: ignore[union-attr]

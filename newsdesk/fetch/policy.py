@@ -65,6 +65,15 @@ class FetchResult:
     max_age: int | None
     retry_after: float | None
 
+    def utf8_body(self) -> bytes:
+        """The body as UTF-8: the bytes received when they decoded as UTF-8 with nothing replaced, else
+        the decoded text re-encoded. What the pipeline ships to its extraction workers: bytes pickle as a
+        copy, while a str is re-encoded on the way out and decoded again on the way in."""
+        text = self.text or ""
+        if self.encoding == "utf-8" and "\ufffd" not in text:
+            return self.content
+        return text.encode("utf-8", "replace")
+
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +106,14 @@ def _find_article_statement() -> Select[Any]:
 
 
 _FIND_ARTICLE = _find_article_statement()
+_KNOWN_URLS = union_all(
+    select(t.articles.c.canonical_url).where(
+        t.articles.c.canonical_url.in_(bindparam("urls", expanding=True))
+    ),
+    select(t.alternates.c.url).where(t.alternates.c.url.in_(bindparam("urls", expanding=True))),
+    select(t.articles.c.original_url).where(t.articles.c.original_url.in_(bindparam("urls", expanding=True))),
+)
+URL_BATCH = 300  # URLs per query (three IN lists of this size stay far below any driver's parameter limit)
 _BY_CANONICAL_URL = select(t.articles).where(t.articles.c.canonical_url == bindparam("url"))
 _BY_CONTENT_HASH = (
     select(t.articles)
@@ -244,6 +252,17 @@ class Store(EnrichmentData, ReadModels):
         with self.engine.connect() as c:
             row = c.execute(_FIND_ARTICLE, {"url": url}).mappings().first()
         return rows.article_from_row(row) if row else None
+
+    def known_urls(self, urls: Iterable[str]) -> set[str]:
+        """Those of ``urls`` that an article answers to (as canonical, original or alternate URL). A feed's
+        entries are checked in one query per :data:`URL_BATCH`, not one lookup each: on a first poll
+        most entries are new, and each lookup cost ~0.25 ms of the run's single parent thread."""
+        wanted, found = sorted(set(urls)), set[str]()
+        with self.engine.connect() as c:
+            for start in range(0, len(wanted), URL_BATCH):
+                batch = {"urls": wanted[start : start + URL_BATCH]}
+                found.update(c.execute(_KNOWN_URLS, batch).scalars())
+        return found
 
     def find_by_content_hash(self, content_hash: str) -> Article | None:
         with self.engine.connect() as c:
