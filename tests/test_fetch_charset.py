@@ -31,6 +31,9 @@ PAGE = f"<html><head><title>Café</title></head><body><p>{TEXT}</p></body></html
             "declaration",
         ),
         (PAGE.encode("cp1252"), "text/html; charset=no-such-charset", "cp1252", "detected"),
+        (PAGE.encode(), "text/html", "utf-8", "valid-utf-8"),  # undeclared UTF-8: no statistics needed
+        (PAGE.encode(), None, "utf-8", "valid-utf-8"),
+        (PAGE.encode("cp1252"), "text/html", "cp1252", "detected"),  # undeclared and not UTF-8
     ],
 )
 def test_decode_picks_the_right_evidence(

@@ -9,8 +9,11 @@ and takes the first candidate that decodes the whole body strictly:
    (the WHATWG encoding standard gives the BOM precedence for the same reason);
 2. the ``charset`` parameter of the Content-Type header;
 3. ``<meta charset>`` / ``http-equiv`` in the first bytes of HTML, or the XML declaration's ``encoding``;
-4. statistical detection (charset-normalizer);
-5. UTF-8 with replacement characters — always succeeds, so the caller always gets text.
+4. UTF-8, if the whole body is valid UTF-8: text in another encoding almost never is once it holds a
+   non-ASCII byte, and pure ASCII reads the same in every candidate (browsers sniff UTF-8 the same way);
+5. statistical detection (charset-normalizer), for the rest: 0.4 ms per 50 KB page, where the strict
+   UTF-8 attempt costs 0.07 ms (44 of the 181 extraction-benchmark pages declare no charset);
+6. UTF-8 with replacement characters — always succeeds, so the caller always gets text.
 
 Labels are mapped the way browsers map them (``iso-8859-1`` and ``ascii`` mean windows-1252), because
 that is what the page author saw when they checked their page.
@@ -137,6 +140,7 @@ def _candidates(body: bytes, content_type: str | None) -> Iterator[tuple[str, st
     yield "bom", bom_encoding(body)
     yield "header", normalize_label(header_charset(content_type))
     yield "declaration", normalize_label(declared_in_body(body))
+    yield "valid-utf-8", "utf-8"
     yield "detected", _detected(body)
 
 
