@@ -283,7 +283,7 @@ class Ingestor:
         if same is not None:
             self._alternate(same, seen_url, source, reason, article)
             return
-        saved = self.store.save_article(article)
+        saved = self.store.save_article(article, new=True)  # no article answers to its URL: just looked
         if saved.created:
             self.summary.new += 1
             self.new_ids.append(saved.id)

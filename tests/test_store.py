@@ -92,6 +92,17 @@ def test_known_urls_answers_for_a_whole_feed_in_batches(store: Store) -> None:
     assert store.known_urls(unknown) == set()
 
 
+def test_saving_as_new_an_article_another_writer_stored_updates_it(store: Store) -> None:
+    """``new=True`` skips the lookup; a URL stored meanwhile makes the insert fail and the save update."""
+    first = store.save_article(make(1))
+    again = store.save_article(make(1, title="Corrected headline"), new=True)
+    assert (again.id, again.created, again.changed) == (first.id, False, True)
+    assert store.get_article(first.id).title == "Corrected headline"
+    assert store.count_articles() == 1
+    fresh = store.save_article(make(2), new=True)
+    assert fresh.created and store.count_articles() == 2
+
+
 def test_find_by_url_hash_and_alternate(store: Store) -> None:
     saved = store.save_article(make(1))
     assert store.find_article(make(1).web_url).id == saved.id  # type: ignore[union-attr]
