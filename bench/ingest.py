@@ -68,6 +68,7 @@ class Row:
     seconds: float
     stored: int | None = None
     cpu_seconds: float | None = None  # CPU time of every process the system used (None: not measured)
+    parent_cpu_seconds: float | None = None  # the pipeline's parent process alone (fetch, decide, store)
 
     @property
     def cpu_ms_per_page(self) -> float | None:
@@ -170,10 +171,11 @@ def pipeline(port: int, workers: int, *, warm: bool) -> Row:
             started = time.perf_counter()
             summary = nd.run()
             seconds = time.perf_counter() - started
-            cpu = time.process_time() - parent_before + pool_cpu(nd) - workers_before
+            parent = time.process_time() - parent_before
+            cpu = parent + pool_cpu(nd) - workers_before
             stored = nd.store.count_articles()
     label = f"newsdesk run, pool of {workers or 'cpus'}, {'warm' if warm else 'cold'} pool"
-    return Row(label, summary.entries, seconds, stored, cpu if warm else None)
+    return Row(label, summary.entries, seconds, stored, cpu if warm else None, parent if warm else None)
 
 
 def ready(pool: Any, count: int) -> None:
@@ -350,9 +352,13 @@ def cpu_report(pairs: Sequence[tuple[Row, Row]]) -> None:
     if not ours or not reference:
         return
     mine, theirs = statistics.median(ours), statistics.median(reference)
+    parent = statistics.median(
+        a.parent_cpu_seconds * 1000 / a.pages for a, _ in pairs if a.parent_cpu_seconds
+    )
     print(
-        f"CPU per page (median): pipeline {mine:.1f} ms (parent + pool workers), trafilatura {theirs:.1f} ms;"
-        f" on {os.cpu_count()} fully busy cores that is {theirs * (os.cpu_count() or 1) / mine:.2f}x"
+        f"CPU per page (median): pipeline {mine:.1f} ms (parent {parent:.1f} + pool workers),"
+        f" trafilatura {theirs:.1f} ms; on {os.cpu_count()} fully busy cores that is"
+        f" {theirs * (os.cpu_count() or 1) / mine:.2f}x"
     )
 
 
