@@ -176,9 +176,11 @@ class Ingestor:
         try:
             entries, hints = await self._entries(source)
             feed = hints.get("feed") or FeedContext()
-            known = self.store.known_urls(url for e in entries for url in (e.url, canonicalize(e.url)))
+            urls = self._entry_urls(source, entries)
+            known = self.store.known_urls([*urls, *urls.values()])
             window = asyncio.Semaphore(entry_window(self.settings))
-            await asyncio.gather(*(self._in_window(window, source, e, feed, known) for e in entries))
+            usable = [(e, urls[e.url]) for e in entries if e.url in urls]
+            await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
             health = self._healthy(source, entries, hints, started)
         except NewsdeskError as error:
             health = self._failed(source, error, started)
@@ -238,17 +240,35 @@ class Ingestor:
 
     # ------------------------------------------------------------------------------------- entries
 
+    def _entry_urls(self, source: Source, entries: Sequence[FeedEntry]) -> dict[str, str]:
+        """Each entry URL's canonical form. An entry whose URL has none (a port out of range, say) is
+        recorded against the source and skipped: it used to fail the whole poll."""
+        urls: dict[str, str] = {}
+        for entry in entries:
+            try:
+                urls[entry.url] = canonicalize(entry.url)
+            except FetchError as error:
+                self._record(error, source, url=entry.url, level="warning")
+        return urls
+
     async def _in_window(
-        self, window: asyncio.Semaphore, source: Source, entry: FeedEntry, feed: FeedContext, known: set[str]
+        self,
+        window: asyncio.Semaphore,
+        source: Source,
+        entry: FeedEntry,
+        canonical: str,
+        feed: FeedContext,
+        known: set[str],
     ) -> None:
         async with window:
-            await self._entry(source, entry, feed, known)
+            await self._entry(source, entry, canonical, feed, known)
 
-    async def _entry(self, source: Source, entry: FeedEntry, feed: FeedContext, known_urls: set[str]) -> None:
+    async def _entry(
+        self, source: Source, entry: FeedEntry, canonical: str, feed: FeedContext, known_urls: set[str]
+    ) -> None:
         """``known_urls``: those of the poll's entry URLs the store knew when the poll began. An entry
         stored since (by another source, or a twin entry of this feed) is caught by :meth:`_store`."""
         self.summary.entries += 1
-        canonical = canonicalize(entry.url)
         known = None
         if entry.url in known_urls:
             known = self.store.find_article(entry.url)

@@ -348,7 +348,8 @@ def test_enriched_run_seals_texts_and_caches_images(enriched: tuple[Newsdesk, Ru
 def test_a_long_feed_flows_through_the_entry_window_with_its_twins_folded(tmp_path: Path) -> None:
     """30 entries through a window of 6 (one worker): every page is stored once. A twin entry and a
     tracking-parameter copy of another, unknown when the poll began, are folded into their articles by
-    the save-time lookup, not stored twice; a second full poll finds every URL known and fetches nothing."""
+    the save-time lookup, not stored twice; an entry whose URL has no canonical form is an event, not a
+    failed poll; a second full poll finds every URL known and fetches nothing."""
     from newsdesk.model import Source
     from newsdesk.pipeline import entry_window
     from tests.httpserver import LoopbackServer, Reply
@@ -359,6 +360,7 @@ def test_a_long_feed_flows_through_the_entry_window_with_its_twins_folded(tmp_pa
     items = "".join(
         f"<item><title>Item {n}</title><link>http://{host}{p}</link></item>" for n, p in enumerate(links)
     )
+    items += f"<item><title>Bad port</title><link>http://{host}:99999/bad</link></item>"  # no canonical form
     feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>w</title>{items}</channel></rss>'
     routes = {"/feed.xml": Reply(200, feed.encode(), "application/rss+xml")}
     for n, path in enumerate(paths):
@@ -373,8 +375,11 @@ def test_a_long_feed_flows_through_the_entry_window_with_its_twins_folded(tmp_pa
     ):
         nd.add_source(Source(f"http://{host}/feed.xml", name="window", allow_loopback=True))
         summary = nd.run()
-        assert (summary.entries, summary.new, dict(summary.errors)) == (32, 30, {})
+        assert (summary.entries, summary.new, dict(summary.errors)) == (32, 30, {"invalid-url": 1})
         assert nd.store.count_articles() == 30
+        source = nd.list_sources()[0]
+        assert source.health.error_count == 0  # one bad entry does not fail the poll
+        assert [e["url"] for e in nd.store.events(source_id=source.id)] == [f"http://{host}:99999/bad"]
         stored = nd.store.find_article(f"http://{host}{paths[5]}?utm_source=rss")
         assert stored is not None and stored.title == "Story 5"
         before = sum(server.hits(p) for p in paths)
