@@ -194,8 +194,7 @@ class Ingestor:
         """The entries a source offers now (empty when unchanged), and scheduling hints."""
         allow = source.allow_loopback
         if source.kind is SourceKind.PAGE:
-            await self._page_source(source)
-            return [], {}
+            return [], await self._page_source(source)
         h = source.health
         result = await self.fetcher.get(
             source.url, allow_private=allow, etag=h.etag, last_modified=h.last_modified, expect="feed"
@@ -232,11 +231,22 @@ class Ingestor:
             publication, _most_common(i.news_language for i in items)
         )
 
-    async def _page_source(self, source: Source) -> None:
-        page = await self._fetch_page(source, source.url)
-        if page.extracted is None:
-            raise FetchError(page.error or "page could not be read", url=source.url, source_url=source.url)
-        self._store(source, decide_page(source, page), source.url)
+    async def _page_source(self, source: Source) -> dict[str, Any]:
+        """A single-page source: the page is the article. It is fetched conditionally with the source's
+        validators, so an unchanged page costs a 304 and no extraction; a failure fails the poll."""
+        h = source.health
+        result = await self.fetcher.get(
+            source.url,
+            allow_private=source.allow_loopback,
+            etag=h.etag,
+            last_modified=h.last_modified,
+            expect="html",
+        )
+        if result.not_modified:
+            self.summary.unchanged += 1
+        else:
+            self._store(source, decide_page(source, await self._extract(result)), source.url)
+        return {"result": result}
 
     # ------------------------------------------------------------------------------------- entries
 
@@ -284,15 +294,16 @@ class Ingestor:
     async def _fetch_page(self, source: Source, url: str) -> PageView:
         try:
             result = await self.fetcher.get(url, allow_private=source.allow_loopback, expect="html")
-            extracted = await self._in_pool(
-                _extract_job, result.utf8_body(), result.url, self.settings.extract_fast
-            )
-            return PageView(
-                result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified
-            )
+            return await self._extract(result)
         except NewsdeskError as error:
             self._record(error, source, url=url, level="warning")
             return PageView(url, None, now(), error=f"{error.kind}: {error}")
+
+    async def _extract(self, result: FetchResult) -> PageView:
+        extracted = await self._in_pool(
+            _extract_job, result.utf8_body(), result.url, self.settings.extract_fast
+        )
+        return PageView(result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified)
 
     def _store(self, source: Source, article: Article, seen_url: str) -> None:
         """Exact dedupe (canonical URL, then content hash), else save as new."""

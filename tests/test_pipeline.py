@@ -386,3 +386,35 @@ def test_a_long_feed_flows_through_the_entry_window_with_its_twins_folded(tmp_pa
         again = nd.run(sources=nd.list_sources())
         assert (again.new, again.updated) == (0, 0)
         assert sum(server.hits(p) for p in paths) == before  # known URLs are not fetched again
+
+
+def test_a_single_page_source_is_polled_conditionally(tmp_path: Path) -> None:
+    """The page is the article; the next poll sends the page's validators and a 304 extracts nothing.
+    A page source that answers 404 fails its poll with that reason."""
+    from newsdesk.model import Source, SourceKind
+    from tests.httpserver import LoopbackServer, Reply, Seen
+
+    words = "The port authority raised its fees for the third time this year, citing dredging costs. " * 8
+    html = f"<html><head><title>Port fees rise</title></head><body><article><p>{words}</p></article></body></html>"
+
+    def page(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"v1"':
+            return Reply(status=304, content_type=None)
+        return Reply(body=html.encode(), headers={"ETag": '"v1"'})
+
+    routes = {"/live": page, "/gone": Reply(status=404, body=b"gone")}
+    with LoopbackServer(routes) as server, Newsdesk(make_settings(tmp_path)) as nd:
+        live = nd.add_source(Source(server.url("/live"), kind=SourceKind.PAGE, allow_loopback=True))
+        gone = nd.add_source(Source(server.url("/gone"), kind=SourceKind.PAGE, allow_loopback=True))
+        first = nd.run()
+        assert (first.sources_polled, first.new, dict(first.errors)) == (2, 1, {"http-404": 1})
+        stored = nd.store.find_article(server.url("/live"))
+        assert stored is not None and stored.title == "Port fees rise"
+        assert nd.store.get_source(live.url).health.etag == '"v1"'
+        failed = nd.store.get_source(gone.url).health
+        assert (failed.error_count, failed.last_error_kind) == (1, "http-404")
+        again = nd.run(sources=nd.list_sources())
+        assert (again.unchanged, again.new, again.updated) == (1, 0, 0)
+        polls = [r.headers.get("if-none-match") for r in server.requests if r.path == "/live"]
+        assert polls == [None, '"v1"']  # one full fetch, then a conditional one answered 304
+        assert nd.store.count_articles() == 1
