@@ -92,26 +92,33 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+_ANSWERS_TO = (
+    (t.articles.c.id, t.articles.c.canonical_url, t.articles.c.id),
+    (t.alternates.c.article_id, t.alternates.c.url, t.alternates.c.id),
+    (t.articles.c.id, t.articles.c.original_url, t.articles.c.id),
+)
+"""The URLs an article answers to, in order of preference: (article id, URL column, tie-break order)."""
+
+
 def _find_article_statement() -> Select[Any]:
     """A UNION ALL of three indexed lookups, ranked; one OR over the three columns made the planner
     scan. Built once: building it per call cost more than running it (0.44 ms of SQLAlchemy per call)."""
-    a, alt = t.articles, t.alternates
     url = bindparam("url", type_=String())
     hits = union_all(
-        select(a.c.id, literal(0).label("rank"), a.c.id.label("seq")).where(a.c.canonical_url == url),
-        select(alt.c.article_id, literal(1), alt.c.id).where(alt.c.url == url),
-        select(a.c.id, literal(2), a.c.id).where(a.c.original_url == url),
+        *(
+            select(article_id.label("id"), literal(rank).label("rank"), order.label("seq")).where(
+                column == url
+            )
+            for rank, (article_id, column, order) in enumerate(_ANSWERS_TO)
+        )
     ).subquery()
+    a = t.articles
     return select(a).join(hits, a.c.id == hits.c.id).order_by(hits.c.rank, hits.c.seq).limit(1)
 
 
 _FIND_ARTICLE = _find_article_statement()
 _KNOWN_URLS = union_all(
-    select(t.articles.c.canonical_url).where(
-        t.articles.c.canonical_url.in_(bindparam("urls", expanding=True))
-    ),
-    select(t.alternates.c.url).where(t.alternates.c.url.in_(bindparam("urls", expanding=True))),
-    select(t.articles.c.original_url).where(t.articles.c.original_url.in_(bindparam("urls", expanding=True))),
+    *(select(column).where(column.in_(bindparam("urls", expanding=True))) for _, column, _ in _ANSWERS_TO)
 )
 URL_BATCH = 300  # URLs per query (three IN lists of this size stay far below any driver's parameter limit)
 _BY_CANONICAL_URL = select(t.articles).where(t.articles.c.canonical_url == bindparam("url"))
