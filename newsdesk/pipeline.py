@@ -191,17 +191,23 @@ class Ingestor:
         self.store.save_health(source.id, health)
 
     async def _entries(self, source: Source) -> tuple[list[FeedEntry], dict[str, Any]]:
-        """The entries a source offers now (empty when unchanged), and scheduling hints."""
-        allow = source.allow_loopback
-        if source.kind is SourceKind.PAGE:
-            return [], await self._page_source(source)
+        """The entries a source offers now (empty when unchanged), and scheduling hints. The source's URL
+        is fetched conditionally with its validators, whatever its kind: a 304 parses nothing. A
+        single-page source's page is the article itself, stored here."""
         h = source.health
         result = await self.fetcher.get(
-            source.url, allow_private=allow, etag=h.etag, last_modified=h.last_modified, expect="feed"
+            source.url,
+            allow_private=source.allow_loopback,
+            etag=h.etag,
+            last_modified=h.last_modified,
+            expect="html" if source.kind is SourceKind.PAGE else "feed",
         )
         hints: dict[str, Any] = {"result": result}
         if result.not_modified:
             self.summary.unchanged += 1
+            return [], hints
+        if source.kind is SourceKind.PAGE:
+            self._store(source, decide_page(source, await self._extract(result)), source.url)
             return [], hints
         if source.kind is SourceKind.SITEMAP:
             entries, hints["feed"] = await self._sitemap_entries(source, result)
@@ -230,23 +236,6 @@ class Ingestor:
         return entries[:MAX_ENTRIES_PER_SOURCE], FeedContext(
             publication, _most_common(i.news_language for i in items)
         )
-
-    async def _page_source(self, source: Source) -> dict[str, Any]:
-        """A single-page source: the page is the article. It is fetched conditionally with the source's
-        validators, so an unchanged page costs a 304 and no extraction; a failure fails the poll."""
-        h = source.health
-        result = await self.fetcher.get(
-            source.url,
-            allow_private=source.allow_loopback,
-            etag=h.etag,
-            last_modified=h.last_modified,
-            expect="html",
-        )
-        if result.not_modified:
-            self.summary.unchanged += 1
-        else:
-            self._store(source, decide_page(source, await self._extract(result)), source.url)
-        return {"result": result}
 
     # ------------------------------------------------------------------------------------- entries
 

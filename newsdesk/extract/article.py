@@ -2,7 +2,7 @@
 
 How a page is read::
 
-    parse (lxml, via trafilatura's loader: charset declarations, broken markup)
+    parse (lxml, from UTF-8 bytes; forbidden characters and a self-closed <html/> repaired)
       → bound the work (element cap; fast mode above a size)
       → metadata (JSON-LD, OpenGraph, meta tags; htmldate as the date fallback)   metadata.py
       → drop what no reader sees (scripts but JSON-LD, styles, SVG, link and meta tags)
