@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 LINTED := newsdesk tests bench eval
 
-.PHONY: run test lint typecheck pytest bench eval clean migration
+.PHONY: run test test-fast lint typecheck pytest bench eval clean migration
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "newsdesk needs Python >= 3.11"'
@@ -19,6 +19,10 @@ run: $(STAMP)
 	$(BIN)/newsdesk demo --serve
 
 test: lint typecheck pytest
+
+# The edit-test loop: everything but the corpus, evaluation and demo-world tests (CI runs those too).
+test-fast: lint typecheck $(STAMP)
+	$(BIN)/pytest -q -rs -m 'not slow'
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

@@ -88,3 +88,14 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+# Modules whose tests read whole corpora, run evaluations or build the demo world: `make test-fast` leaves them
+# out (`-m "not slow"`); `make test` and CI run everything.
+SLOW_MODULES = frozenset({"test_eval_gates", "test_feed_corpus", "test_corpus_sources", "test_demo_site"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
