@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -96,18 +96,72 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+class SettingValues:
+    """The settings as typed attributes, one per row of :data:`SETTINGS`, so that a misspelt or mistyped
+    read fails mypy (``tests/test_docs.py`` keeps this list and the table the same). They are bare
+    annotations: no class attribute exists, so at run time :class:`Settings` looks each name up in its
+    values."""
+
+    data_dir: Path
+    database_url: str
+    records_dir: Path
+    sources_file: Path
+    taxonomy_file: Path
+    user_agent: str
+    connect_timeout: float
+    read_timeout: float
+    total_timeout: float
+    max_body_bytes: int
+    max_redirects: int
+    concurrency: int
+    per_host_concurrency: int
+    per_host_delay: float
+    allow_private_networks: bool
+    respect_robots: bool
+    workers: int
+    poll_min_interval: float
+    poll_max_interval: float
+    fetch_pages: bool
+    extract_fast: bool
+    embed_model: str
+    embed_backend: str
+    near_duplicate_threshold: float
+    story_threshold: float
+    heat_half_life_hours: float
+    related_count: int
+    related_window_days: float
+    enrich: bool
+    cache_images: bool
+    image_cache_max_bytes: int
+    thumbnail_width: int
+    secret_key: str
+    key_file: Path
+    encrypt: bool
+    index_full_text: bool
+    publish_rules: list[str]
+    redis_url: str
+    queue_name: str
+    api_host: str
+    api_port: int
+    public_read: bool
+    write_rate_limit: int
+    cors_origins: list[str]
+
+
 @dataclass(frozen=True)
-class Settings:
+class Settings(SettingValues):
     """Validated settings. ``origins`` says where each value came from (default, file, env)."""
 
     values: Mapping[str, Any]
     origins: Mapping[str, str] = field(default_factory=dict)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self.values[name]
+            except KeyError:
+                raise AttributeError(name) from None
 
     @property
     def database(self) -> str:
