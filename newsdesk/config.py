@@ -82,6 +82,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("encrypt", bool, True, "Keep the full text only encrypted (the record's `secured`)."),
     Setting("index_full_text", bool, False, "Let full-text search index the article text (in clear) too."),
     Setting("publish_rules", list, [], "Ordered rules, e.g. 'publish: quality >= 40 and \"AI in Finance\" in topics'."),
+    # the desk (`newsdesk serve`): outputs kept up to date as the store changes
+    Setting("live_records", bool, True, "`serve` keeps records_dir up to date (every article, as `export` writes it)."),
+    Setting("feeds_dir", Path, Path(), "`serve` keeps RSS/Atom/JSON Feed files of published records here; empty = off."),
+    Setting("feeds_base_url", str, "http://127.0.0.1:8000/feeds", "Public URL the feed files are served from."),
     # scale-out
     Setting("redis_url", str, "redis://127.0.0.1:6379/0", "Redis for the job queue (`newsdesk worker`, `schedule`)."),
     Setting("queue_name", str, "newsdesk", "Queue the scheduler fills and workers drain."),
@@ -139,6 +143,9 @@ class SettingValues:
     encrypt: bool
     index_full_text: bool
     publish_rules: list[str]
+    live_records: bool
+    feeds_dir: Path
+    feeds_base_url: str
     redis_url: str
     queue_name: str
     api_host: str

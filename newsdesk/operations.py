@@ -6,8 +6,10 @@ facade's store; none holds state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -267,11 +269,16 @@ def _pending_rows(nd: Newsdesk, active: str) -> list[tuple[int, str, str]]:
 # ------------------------------------------------------------------------------------------- feeds
 
 
-def feed_info(nd: Newsdesk, topic: str | None, base_url: str, name: str) -> FeedInfo:
+def feed_info(
+    nd: Newsdesk, topic: str | None, base_url: str, name: str, articles: Sequence[Article] = ()
+) -> FeedInfo:
+    """The feed's head. Its ``updated`` is the newest article's date (now when it has none), so the
+    same articles render the same bytes and an unchanged feed file is not rewritten."""
     title = f"newsdesk — {topic}" if topic else "newsdesk — all published"
+    dates = [d for a in articles for d in (a.published_at, a.first_seen_at) if d is not None]
     return FeedInfo(title=title, site_url=base_url, feed_url=f"{base_url.rstrip('/')}/{name}",
                     description=f"Published records{' on ' + topic if topic else ''}", language="en",
-                    updated=datetime.now(UTC))  # fmt: skip
+                    updated=max(dates, default=datetime.now(UTC)))  # fmt: skip
 
 
 def published(nd: Newsdesk, topic: str | None, limit: int = 100) -> list[Article]:
@@ -282,7 +289,8 @@ RENDERERS = {"rss": render_rss, "atom": render_atom, "json": render_json_feed}
 
 
 def write_feeds(nd: Newsdesk, folder: Path, base_url: str) -> list[Path]:
-    """RSS, Atom and JSON Feed of all published records and of each topic that has any."""
+    """RSS, Atom and JSON Feed of all published records and of each topic that has any; the files
+    actually (re)written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     topics: list[str | None] = [None, *sorted(nd.store.topic_counts())]
@@ -293,9 +301,23 @@ def write_feeds(nd: Newsdesk, folder: Path, base_url: str) -> list[Path]:
         stem = "all" if topic is None else _slug(topic)
         for ext, render in RENDERERS.items():
             name = f"{stem}.{ext}"
-            (folder / name).write_bytes(render(articles, feed_info(nd, topic, base_url, name)))
-            written.append(folder / name)
+            if _replace_if_changed(
+                folder / name, render(articles, feed_info(nd, topic, base_url, name, articles))
+            ):
+                written.append(folder / name)
     return written
+
+
+def _replace_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so a reader (a web server, a site
+    build) never sees half a file; an identical file is left alone. Whether it was written."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_bytes() == data:
+            return False
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+    return True
 
 
 def _slug(text: str) -> str:

@@ -22,9 +22,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from .. import __version__
 from ..app import Newsdesk
 from ..catalog import Catalog, SemanticSearch
+from ..desk import Desk
 from ..enrich.base import Embedder
 from ..enrich.embed import load_embedder
-from . import problems, routes
+from . import ops, problems, routes
 from .context import STATE_KEY, ApiContext
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
@@ -46,19 +47,23 @@ def create_app(
     embedder: Embedder | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     include_web: bool = True,
+    desk: Desk | None = None,
 ) -> FastAPI:
     """The API over ``nd``. ``embedder`` serves semantic search (default: the ``embed_model`` setting,
     loaded on the first semantic query — it must be the model that embedded the stored articles).
-    ``include_web=False`` serves the API alone, without the UI pages."""
+    ``include_web=False`` serves the API alone, without the UI pages. ``desk``, when given, runs
+    while the app does (started and stopped by its lifespan)."""
     settings = nd.settings
+    operations = ops.Ops(nd, desk, ops.LoopLag())
     app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url="/docs",
-                  openapi_url="/openapi.json", redoc_url=None)  # fmt: skip
+                  openapi_url="/openapi.json", redoc_url=None, lifespan=operations.lifespan)  # fmt: skip
     semantic = SemanticSearch(lambda: nd.store, _embedder_loader(nd, embedder))
     catalog = Catalog(nd, semantic)
     context = ApiContext(nd, RateLimiter(settings.write_rate_limit), catalog, bool(settings.public_read))
     setattr(app.state, STATE_KEY, context)
     problems.install(app)
     app.include_router(routes.router(public_read=context.public_read))
+    app.include_router(ops.router(operations))
     if include_web:
         _include_web(app)
     app.add_middleware(SecurityHeaders)
@@ -95,7 +100,7 @@ def _optional_module(name: str) -> ModuleType | None:
         raise
 
 
-def serve(nd: Newsdesk, host: str, port: int) -> None:
-    """Run the API (and UI) with uvicorn until interrupted."""
-    log.info("serving", extra={"host": host, "port": port})
-    uvicorn.run(create_app(nd), host=host, port=port, log_level="info")
+def serve(nd: Newsdesk, host: str, port: int, *, desk: Desk | None = None) -> None:
+    """Run the API (and UI) with uvicorn — and the desk, when given — until SIGINT or SIGTERM."""
+    log.info("serving", extra={"host": host, "port": port, "desk": desk is not None})
+    uvicorn.run(create_app(nd, desk=desk), host=host, port=port, log_level="info")

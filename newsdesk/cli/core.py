@@ -169,13 +169,19 @@ def feeds(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address (default: api_host)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: api_port)")] = None,
+    poll: Annotated[
+        bool,
+        typer.Option(
+            help="Run the desk: poll, enrich, publish and keep outputs current (--no-poll: serve only)"
+        ),
+    ] = True,
     config: ConfigOpt = None,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs) and the web UI."""
+    """The desk: serve the REST API (OpenAPI at /docs) and the web UI while polling sources continuously."""
     settings = settings_from(config)
     with Newsdesk(settings) as nd:
         nd.init()
-        _serve(nd, host or settings.api_host, port or settings.api_port)
+        _serve(nd, host or settings.api_host, port or settings.api_port, poll=poll)
 
 
 @app.command()
@@ -214,13 +220,17 @@ def schedule(
         queue.schedule_forever(nd, nd.settings.redis_url, interval, queue_name=nd.settings.queue_name)
 
 
-def _serve(nd: Newsdesk, host: str, port: int) -> None:
+def _serve(nd: Newsdesk, host: str, port: int, *, poll: bool = True) -> None:
     try:
         from ..api.app import serve as serve_api
     except ImportError as e:
         raise NewsdeskError(f"the API is not available: {e}") from e
-    out.print(f"serving on http://{host}:{port}/ (API docs at /docs)")
-    serve_api(nd, host, port)
+    from ..desk import Desk, targets_from
+
+    running = Desk(nd, targets_from(nd)) if poll else None
+    mode = "polling sources continuously" if poll else "read-only, not polling"
+    out.print(f"serving on http://{host}:{port}/ (API docs at /docs), {mode}", highlight=False)
+    serve_api(nd, host, port, desk=running)
 
 
 def _serve_forever(nd: Newsdesk) -> None:

@@ -82,11 +82,11 @@ class EnrichmentData(StoreBase):
             return [(int(i), str(s), str(k or "")) for i, s, k in c.execute(query)]
 
     def update_secured(self, article_id: int, secured: str, key_id: str) -> None:
-        """Swap one payload for its re-encrypted form, in its own transaction (rotation resumes per row)."""
+        """Swap one payload for its re-encrypted form, in its own transaction (rotation resumes per row).
+        ``updated_at`` moves too: the record file shows the new payload, and the desk rewrites it."""
+        values = {"secured": secured, "key_id": key_id, "updated_at": now()}
         with self._begin() as c:
-            c.execute(
-                update(t.articles).where(t.articles.c.id == article_id).values(secured=secured, key_id=key_id)
-            )
+            c.execute(update(t.articles).where(t.articles.c.id == article_id).values(**values))
 
     def save_minhash(self, article_id: int, signature: bytes) -> None:
         with self._begin() as c:

@@ -139,6 +139,15 @@ class ReadModels(StoreBase):
             if c.execute(update(t.meta).where(t.meta.c.key == key).values(value=value)).rowcount == 0:
                 c.execute(insert(t.meta).values(key=key, value=value))
 
+    def change_stamp(self) -> tuple[Any, ...]:
+        """A value that moves whenever a record could read differently: an article saved, decided or
+        removed (count and newest ``updated_at``, both indexed) or a run finished (enrichment, heat,
+        related and rules write elsewhere). The desk compares it to decide whether to rewrite outputs."""
+        articles = select(func.count(), func.max(t.articles.c.updated_at)).select_from(t.articles)
+        runs = select(func.max(t.runs.c.id), func.max(t.runs.c.finished_at))
+        with self.engine.connect() as c:
+            return (*c.execute(articles).one(), *c.execute(runs).one())
+
     def topic_counts(self) -> dict[str, int]:
         query = select(t.article_topics.c.topic, func.count()).group_by(t.article_topics.c.topic)
         with self.engine.connect() as c:

@@ -133,6 +133,7 @@ articles = Table(
     Index("ix_articles_story_id", "story_id"),
     Index("ix_articles_source_id", "source_id"),
     Index("ix_articles_review_state", "review_state"),
+    Index("ix_articles_updated_at", "updated_at"),
 )
 
 article_topics = Table(

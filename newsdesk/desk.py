@@ -1,0 +1,207 @@
+"""The desk: the always-on service behind ``newsdesk serve``.
+
+One thread beside the web server runs the whole product continuously, with the model and the extraction
+pool loaded once (they live in the :class:`~newsdesk.app.Newsdesk` facade it shares with the API)::
+
+    ┌─► due sources? ──yes──► run: ingest → enrich → finish   (the same stages as `newsdesk run`)
+    │        │ no                            │
+    │        ▼                               ▼
+    │   store changed since the last write? ──yes──► rewrite records/ and feeds/ (atomic, incremental)
+    │        │
+    └── wait ≤ OUTPUT_CHECK_S, or until woken (a source added, "poll now", shutdown)
+
+Why a thread with its own event loop rather than tasks on the server's loop: a cycle's store writes and
+parsing hand-offs are synchronous, and the API's requests must never wait behind them. Why the outputs
+follow the store rather than in-process events: an editor's decision made through the CLI, another server
+process or a queue worker changes the same rows, and a change made while the service was down is found
+by the first check after start (the first check always writes; the exporters skip unchanged files).
+
+A cycle that finds no due source costs one indexed query; a cycle whose sources all answer 304 costs
+their requests and health updates (the run's later stages only look at new or unfinished articles).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .app import Newsdesk
+from .errors import NewsdeskError
+from .model import now
+from .pipeline import RunSummary
+
+log = logging.getLogger(__name__)
+
+OUTPUT_CHECK_S = 2.0  # an editor's publish reaches the records folder within this (plus the export's time)
+STOP_WAIT_S = 60.0  # how long shutdown waits for an in-flight cycle before leaving it to the next start
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTargets:
+    """The folders the desk keeps up to date; ``None`` turns a target off."""
+
+    records_dir: Path | None = None
+    feeds_dir: Path | None = None
+    feeds_base_url: str = "http://127.0.0.1:8000/feeds"
+
+
+@dataclass(frozen=True, slots=True)
+class DeskStatus:
+    """What ``/readyz`` and ``/metrics`` report."""
+
+    running: bool = False
+    started_at: datetime | None = None
+    cycles: int = 0
+    last_cycle_at: datetime | None = None
+    last_cycle_s: float = 0.0
+    last_error: str | None = None
+    last_output_at: datetime | None = None
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+CycleHook = Callable[[RunSummary, float], None]  # (what a cycle did, its duration in seconds)
+
+
+class Desk:
+    """Runs the scheduler and the live outputs in a background thread until :meth:`stop`."""
+
+    def __init__(self, nd: Newsdesk, targets: OutputTargets, *, on_cycle: CycleHook | None = None) -> None:
+        self.nd = nd
+        self.outputs = LiveOutputs(nd, targets)
+        self._on_cycle = on_cycle
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._status = DeskStatus()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------ control
+
+    def start(self) -> None:
+        """Start the background thread (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._main, name="newsdesk-desk", daemon=True)
+        self._update(running=True, started_at=now())
+        self._thread.start()
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> bool:
+        """Ask the thread to stop after its current step and wait for it; whether it stopped in time.
+        Every store write is a transaction and every output file is renamed into place, so a cycle left
+        unfinished loses nothing: the next start picks up what is due and what was not enriched."""
+        self._stopping.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        self._update(running=bool(thread and thread.is_alive()))
+        return not (thread and thread.is_alive())
+
+    def wake(self) -> None:
+        """Look for due sources and changed outputs now (a source was added or asked to be polled)."""
+        self._wake.set()
+
+    @property
+    def status(self) -> DeskStatus:
+        with self._lock:
+            return self._status
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------------------- the loop
+
+    def _main(self) -> None:
+        while not self._stopping.is_set():
+            self._step()
+            self._wake.wait(OUTPUT_CHECK_S)
+            self._wake.clear()
+        self._update(running=False)
+
+    def _step(self) -> None:
+        """One turn: a run over the due sources (if any), then the outputs (if the store changed)."""
+        try:
+            due = self.nd.store.due_sources(now())
+            if due and not self._stopping.is_set():
+                self._cycle(due)
+            if self.outputs.refresh_if_changed():
+                self._update(last_output_at=now())
+        except NewsdeskError as error:
+            log.warning("desk step failed", extra={"error": str(error)})
+            self._update(last_error=str(error))
+        except Exception as error:  # the service must outlive any one bad step
+            log.exception("desk step crashed")
+            self._update(last_error=f"{type(error).__name__}: {error}")
+
+    def _cycle(self, due: list[Any]) -> None:
+        started = time.perf_counter()
+        summary = asyncio.run(self.nd.run_async(sources=due))
+        elapsed = time.perf_counter() - started
+        totals = dict(self.status.totals)
+        for key, value in _counts(summary).items():
+            totals[key] = totals.get(key, 0) + value
+        self._update(cycles=self.status.cycles + 1, last_cycle_at=now(), last_cycle_s=elapsed, totals=totals)
+        if self._on_cycle is not None:
+            self._on_cycle(summary, elapsed)
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+
+def _counts(summary: RunSummary) -> dict[str, int]:
+    counts = {
+        "sources_polled": summary.sources_polled,
+        "not_modified": summary.unchanged,
+        "entries": summary.entries,
+        "new": summary.new,
+    }
+    counts |= {f"error:{kind}": n for kind, n in summary.errors.items()}
+    return counts
+
+
+class LiveOutputs:
+    """Keeps the configured folders in step with the store: when the store's change stamp moved since
+    the last write, the records folder is exported (only changed files are rewritten, each renamed into
+    place) and the feed files are rewritten atomically."""
+
+    def __init__(self, nd: Newsdesk, targets: OutputTargets) -> None:
+        self.nd = nd
+        self.targets = targets
+        self._written: tuple[Any, ...] | None = None
+
+    def refresh_if_changed(self) -> bool:
+        if self.targets.records_dir is None and self.targets.feeds_dir is None:
+            return False
+        stamp = self.nd.store.change_stamp()
+        if stamp == self._written:
+            return False
+        self.refresh()
+        self._written = stamp
+        return True
+
+    def refresh(self) -> None:
+        from . import operations
+
+        if self.targets.records_dir is not None:
+            summary = self.nd.export(self.targets.records_dir)
+            log.info("records exported", extra={"written": summary.written, "removed": summary.removed})
+        if self.targets.feeds_dir is not None:
+            operations.write_feeds(self.nd, self.targets.feeds_dir, self.targets.feeds_base_url)
+
+
+def targets_from(nd: Newsdesk) -> OutputTargets:
+    """The output folders the settings configure (``live_records``, ``feeds_dir``)."""
+    settings = nd.settings
+    feeds = settings.feeds_dir if str(settings.feeds_dir) not in ("", ".") else None
+    records = settings.records_dir if settings.live_records else None
+    return OutputTargets(records_dir=records, feeds_dir=feeds, feeds_base_url=settings.feeds_base_url)
