@@ -194,6 +194,35 @@ def test_reject_and_fix_topics_with_the_keyboard(page: object, live: Live) -> No
     assert "Crypto" in live.nd.store.get_article(live.ids["rates"]).topics
 
 
+def test_after_a_decision_the_next_card_in_display_order_is_selected(page: object, live: Live) -> None:
+    """The queue is newest first, so its id order differs from its display order: hostile (id 4),
+    rates (1), rates2 (2), ai (3). Deciding a card selects the card after it on the page, or the one
+    before it when it was the last; a topics fix keeps the card."""
+    p: playwright_sync.Page = page  # type: ignore[assignment]
+    ids = live.ids
+    assert ids["hostile"] > ids["ai"] > ids["rates2"] > ids["rates"]  # the premise: ids out of page order
+    sign_in(p, live)
+    current = p.locator(".review-card[aria-current=true]")
+    p.keyboard.press("j")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates"]))
+    p.keyboard.press("p")
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Published “Central bank holds rates")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates2"]))  # the card after it
+    p.keyboard.press("t")
+    current.locator(".topics-panel input[value='Crypto']").check()
+    current.locator(".topics-panel button[type=submit]").click()
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Updated topics")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates2"]))  # still there
+    p.keyboard.press("j")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["ai"]))  # the last card
+    p.keyboard.press("r")
+    current.locator("input[name=reason]").type("thin: test fixture")
+    current.locator("input[name=reason]").press("Enter")
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Rejected")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates2"]))  # the one before it
+    assert live.nd.store.get_article(ids["ai"]).review_state == "rejected"
+
+
 def test_hostile_html_does_not_execute(page: object, live: Live) -> None:
     p: playwright_sync.Page = page  # type: ignore[assignment]
     sign_in(p, live)

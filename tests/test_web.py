@@ -381,6 +381,23 @@ def test_publish_reject_and_fix_topics(client: TestClient, seeded: Seeded) -> No
     assert unknown.status_code == 400
 
 
+def test_a_decision_sends_the_queue_on_to_the_named_card(client: TestClient, seeded: Seeded) -> None:
+    """Each queue card's forms name the card that follows it on the page; the redirect passes it on
+    (and drops anything that is not an id)."""
+    sign_in(client, seeded.write_token)
+    ids, html = seeded.ids, client.get("/review").text
+    card = html.split(f'id="card-{ids["rates"]}"')[1].split("</li>")[0]
+    assert f'name="then" value="{ids["rates2"]}"' in card  # newest first: rates2 follows rates
+    token = csrf_of(client, "/review")
+    done = client.post(f"/review/{ids['rates']}/publish", data={"csrf_token": token, "then": str(ids["rates2"])},
+                       follow_redirects=False)  # fmt: skip
+    assert done.headers["location"] == f"/review?done=publish&id={ids['rates']}&then={ids['rates2']}"
+    odd = client.post(f"/review/{ids['ai']}/publish", data={"csrf_token": token, "then": "1&x=<b>"},
+                      follow_redirects=False)  # fmt: skip
+    assert odd.headers["location"] == f"/review?done=publish&id={ids['ai']}"
+    assert seeded.nd.store.get_article(ids["ai"]).published  # a bad hint loses no decision
+
+
 def test_revoked_token_ends_the_session(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.write_token)
     token = csrf_of(client, "/review")
