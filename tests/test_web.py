@@ -3,8 +3,10 @@ and a CSRF token, sources are found from a site's URL over loopback HTTP."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,12 +18,15 @@ from PIL import Image as PILImage
 
 from newsdesk.app import Editorial, Newsdesk, Tokens
 from newsdesk.config import load_settings
+from newsdesk.finishing import seal_texts
 from newsdesk.model import Article, Provider, Reason, Source, Story, TopicScore, now
 from newsdesk.web import charts, session
 from newsdesk.web.routes import create_web_app
 from tests.httpserver import LoopbackServer, Reply
 
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
+SECRET_KEY = base64.b64encode(bytes(range(32))).decode()  # a fixed test key: 32 bytes, base64
+TEXT_LINE = "Second paragraph with detail."  # from every seeded article's full text
 HOSTILE_IMG = '<img src=x onerror="window.__pwned=1">'
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -307,6 +312,64 @@ def test_a_revoked_editor_reads_as_the_public(client: TestClient, seeded: Seeded
         Tokens(seeded.nd).revoke(row["id"])
     assert client.get(f"/articles/{seeded.ids['ai']}").status_code == 404
     assert client.get("/review", follow_redirects=False).headers["location"].startswith("/login")
+
+
+# ------------------------------------------------------------------------------------- full text
+
+
+@pytest.fixture
+def sealed(tmp_path: Path) -> Iterator[Seeded]:
+    """The seed with encryption on: every full text sealed, none left in the clear."""
+    data = seed(tmp_path / "sealed", NEWSDESK_ENCRYPT="1", NEWSDESK_SECRET_KEY=SECRET_KEY)
+    seal_texts(data.nd.store, data.nd.key_ring, list(data.ids.values()))
+    yield data
+    data.nd.close()
+
+
+def test_editors_read_the_decrypted_full_text_uncached(sealed: Seeded) -> None:
+    stored = sealed.nd.store.get_article(sealed.ids["rates"])
+    assert stored.text == "" and stored.secured  # the premise: only the sealed form is stored
+    with TestClient(create_web_app(sealed.nd)) as c:
+        sign_in(c, sealed.write_token)
+        for path in (f"/articles/{sealed.ids['rates']}", "/review"):
+            response = c.get(path)
+            assert TEXT_LINE in response.text, path
+            assert response.headers["cache-control"] == "no-store", path
+        card = c.get("/review").text.split(f'id="card-{sealed.ids["ai"]}"')[1].split("</li>")[0]
+        assert '<details class="fulltext">' in card and TEXT_LINE in card  # collapsed in the card
+
+
+@pytest.mark.parametrize("store", ["sealed", "seeded"])  # encryption on, and off (text in the clear)
+def test_anonymous_readers_and_read_tokens_never_see_the_full_text(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    sealed: Seeded = request.getfixturevalue(store)
+    publish(sealed, "rates")
+    path = f"/articles/{sealed.ids['rates']}"
+    with TestClient(create_web_app(sealed.nd)) as c:
+        anonymous = c.get(path)
+        assert anonymous.status_code == 200 and "Central bank holds rates" in anonymous.text
+        assert TEXT_LINE not in anonymous.text and "Full text" not in anonymous.text
+        as_reader = c.get(path, headers={"Authorization": f"Bearer {sealed.read_token}"})
+        assert as_reader.status_code == 200 and TEXT_LINE not in as_reader.text
+        signer = c.app.state.newsdesk_web.signer  # type: ignore[attr-defined]
+        reader = next(row for row in Tokens(sealed.nd).list() if row["scope"] == "read")
+        c.cookies.set(session.SESSION_COOKIE, session.session_value(signer, reader, time.time()))
+        assert TEXT_LINE not in c.get(path).text  # a read-scope session, signed by this very app
+        assert c.get("/review", follow_redirects=False).status_code == 303
+
+
+def test_a_text_sealed_under_another_key_is_reported_not_fatal(sealed: Seeded, tmp_path: Path) -> None:
+    other = base64.b64encode(bytes(range(1, 33))).decode()
+    settings = load_settings(
+        env={"NEWSDESK_DATA_DIR": str(tmp_path / "sealed"), "NEWSDESK_SECRET_KEY": other}
+    )
+    with Newsdesk(settings) as nd, TestClient(create_web_app(nd)) as c:
+        sign_in(c, sealed.write_token)
+        response = c.get(f"/articles/{sealed.ids['rates']}")
+        assert response.status_code == 200 and "Central bank holds rates" in response.text
+        assert "The sealed full text could not be opened: unknown key id" in response.text
+        assert TEXT_LINE not in response.text
 
 
 # ---------------------------------------------------------------------------------- session, CSRF

@@ -19,7 +19,18 @@ from fastapi.responses import HTMLResponse, Response
 
 from ..app import Editorial, Tokens
 from ..errors import NewsdeskError, StorageError
-from .context import Denied, Web, WebContext, back, error_page, live_editor, render, require_editor, secure
+from .context import (
+    Denied,
+    Web,
+    WebContext,
+    back,
+    error_page,
+    no_store,
+    reads_full_text,
+    render,
+    require_editor,
+    secure,
+)
 from .session import (
     CSRF_COOKIE,
     EDITOR_SCOPES,
@@ -100,22 +111,24 @@ def logout(request: Request, web: Web, csrf_token: Annotated[str, Form()] = "") 
 
 @router.get("/review", response_class=HTMLResponse)
 def review(request: Request, web: Web, cursor: str | None = None, done: str = "", id: int = 0) -> Response:
-    if live_editor(request, web) is None:  # the queue is all unpublished articles: editors only
+    if not reads_full_text(request, web):  # unpublished articles and their full text: editors only
         return back("/login?next=" + quote("/review"))
     try:
         page = Editorial(web.nd).queue(limit=REVIEW_PAGE, cursor=cursor)
     except StorageError as e:
         return error_page(request, web, 400, "Bad page link", str(e))
     flash = _flash(web, done, id)
-    return render(
+    response = render(
         request,
         web,
         "review.html",
         page=page,
+        texts=web.catalog.full_texts(page.items),
         flash=flash,
         topics=web.nd.taxonomy.topics,
         depth=web.nd.taxonomy.depth,
     )
+    return no_store(response)
 
 
 def _flash(web: WebContext, done: str, article_id: int) -> str | None:
