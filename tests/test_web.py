@@ -18,8 +18,9 @@ from PIL import Image as PILImage
 
 from newsdesk.app import Editorial, Newsdesk, Tokens
 from newsdesk.config import load_settings
-from newsdesk.finishing import seal_texts
-from newsdesk.model import Article, Provider, Reason, Source, Story, TopicScore, now
+from newsdesk.finishing import apply_rules, seal_texts
+from newsdesk.model import Article, Provider, Reason, Source, SourceHealth, Story, TopicScore, now
+from newsdesk.publish.rules import parse_rules
 from newsdesk.web import charts, session
 from newsdesk.web.routes import create_web_app
 from tests.httpserver import LoopbackServer, Reply
@@ -272,6 +273,59 @@ def test_stats_chart_counts_articles_per_day_per_topic(client: TestClient, seede
     assert re.search(r"<title>Rates: 2 on \d{4}-\d\d-\d\d</title>", html) or re.search(
         r"<title>Rates: 1 on", html
     )
+
+
+def test_search_shows_no_raw_scores_and_one_search_box(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    html = client.get("/search", params={"q": "central bank"}).text
+    results = html.split("results-count")[1]
+    assert "Central bank holds rates" in results
+    assert not re.search(r"\d\.\d{3}", results), "a raw relevance score is shown"
+    assert html.count('name="q"') == 1  # the page's own form, not the top bar's as well
+    assert client.get("/").text.count('name="q"') == 1  # other pages keep the top bar's
+
+
+def test_hybrid_search_says_how_each_hit_matched(seeded: Seeded) -> None:
+    api = pytest.importorskip("newsdesk.api.app")
+    from newsdesk.enrich.embed import load_embedder
+
+    embedder = load_embedder(backend="onnx")
+    for article in seeded.nd.store.get_articles(list(seeded.ids.values())).values():
+        vector = embedder.embed([f"{article.title}. {article.excerpt}"])[0]
+        seeded.nd.store.save_embedding(article.id or 0, embedder.name, vector)
+    with TestClient(api.create_app(seeded.nd, embedder=embedder)) as c:
+        sign_in(c, seeded.write_token)
+        html = c.get("/search", params={"q": "central bank holds rates", "mode": "hybrid"}).text
+    results = html.split("results-count")[1]
+    rates = results.split("Central bank holds rates")[1].split('class="row"')[0]
+    assert "Matches your words and meaning" in rates  # found by both lists
+    assert "Close in meaning" in results  # an article without those words, found by meaning alone
+    assert not re.search(r"\d\.\d{3}", results) and "text + semantic" not in results
+
+
+def test_a_rule_decision_shows_the_rule_once(client: TestClient, seeded: Seeded) -> None:
+    rule = "quality >= 40"
+    decided = apply_rules(seeded.nd.store, parse_rules([f"publish: {rule}"]), [seeded.ids["ai"]], now())
+    assert decided["published_by_rule"] == 1
+    html = client.get(f"/articles/{seeded.ids['ai']}").text
+    panel = html.split("Decisions</h2>")[1].split("</ol>")[0]
+    assert panel.count(rule.replace(">", "&gt;")) == 1, panel
+    assert "by a publish rule" in panel
+
+
+def test_sources_count_failures_in_a_row_beside_the_last_error(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    source = seeded.nd.list_sources()[0]
+    assert source.id is not None
+    error = {"last_error": "HTTP 503 from ledger.example", "last_error_kind": "fetch"}
+    recovered = SourceHealth(last_polled_at=now(), last_success_at=now(), error_count=0, **error)
+    seeded.nd.store.save_health(source.id, recovered)
+    row = client.get("/sources").text.split("Failures in a row")[1].split("</tr>")[1]
+    assert "Recovered — before the last success: fetch, HTTP 503 from ledger.example" in row
+    assert "s-rejected" not in row  # not shown as a current error beside a count of 0
+    seeded.nd.store.save_health(source.id, SourceHealth(last_polled_at=now(), error_count=3, **error))
+    row = client.get("/sources").text.split("Failures in a row")[1].split("</tr>")[1]
+    assert '<td class="num">3</td>' in row and "s-rejected" in row and "Recovered" not in row
 
 
 # ------------------------------------------------------------------------------------- visibility
