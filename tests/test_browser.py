@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from newsdesk.app import Editorial, Newsdesk, Tokens
 from newsdesk.config import load_settings
+from newsdesk.model import SourceHealth, now
 from newsdesk.web.routes import create_web_app
 from tests.test_web import HOSTILE_SCRIPT, seed
 
@@ -41,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 1360, "height": 900}  # a 14-inch laptop: what an editor reviews on
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15 in portrait: the narrowest screen we lay out for
 START_TIMEOUT_S = 10.0
 HAS_API = importlib.util.find_spec("newsdesk.api.app") is not None
 
@@ -237,6 +239,33 @@ def test_hostile_html_does_not_execute(page: object, live: Live) -> None:
         assert p.evaluate("typeof window.__pwned") == "undefined", path
     p.goto(live.url(f"/articles/{live.ids['hostile']}"))
     playwright_sync.expect(p.locator("h1")).to_contain_text(HOSTILE_SCRIPT)  # shown as text
+
+
+def test_no_page_is_wider_than_a_phone(browser: object, live: Live) -> None:
+    """At 390 × 844 no page scrolls sideways, anonymous or signed in: wide tables scroll inside their
+    own box or reflow into cards, and the chart scales. A long unbroken error message and the hostile
+    title are part of the data on purpose."""
+    Editorial(live.nd).publish(live.ids["rates"], actor="test", reason="")  # the public sees an article
+    source = live.nd.list_sources()[0]
+    assert source.id is not None
+    error = "HTTP 503 from https://ledger.example/" + "a-very-long-path-segment-" * 6 + "feed.xml"
+    health = SourceHealth(last_polled_at=now(), error_count=2, last_error=error, last_error_kind="fetch")
+    live.nd.store.save_health(source.id, health)
+    pages = ["/", "/topics", "/topics/rates", f"/articles/{live.ids['rates']}", "/search?q=central+bank",
+             "/review", "/sources", "/stats", "/stats?parent=markets&days=90", "/login", "/articles/999999"]  # fmt: skip
+    context = browser.new_context(viewport=PHONE)  # type: ignore[attr-defined]
+    p: playwright_sync.Page = context.new_page()
+    too_wide = []
+    for signed_in in (False, True):
+        if signed_in:
+            sign_in(p, live)
+        for path in pages:
+            p.goto(live.url(path))
+            width = p.evaluate("document.documentElement.scrollWidth")
+            if width > p.evaluate("window.innerWidth"):
+                too_wide.append(f"{path} ({'editor' if signed_in else 'anonymous'}): {width} px")
+    context.close()
+    assert too_wide == []
 
 
 def test_screenshots_of_the_main_pages(browser: object, tmp_path: Path) -> None:
