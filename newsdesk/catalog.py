@@ -212,14 +212,19 @@ def as_told_by(story: Story, articles: Sequence[Article]) -> Story:
 
 
 def _opened(article: Article, ring: KeyRing | CryptoError) -> FullText:
-    """``article``'s sealed text opened with ``ring`` (or the error that stood in for the ring)."""
+    """``article``'s sealed text opened with ``ring``, or why it could not be (``ring`` is the error
+    itself when the key ring could not be loaded)."""
+    if isinstance(ring, CryptoError):
+        return _unopened(article, ring)
     try:
-        if isinstance(ring, CryptoError):
-            raise ring
         return FullText(decrypt_text(article, ring))
     except CryptoError as e:
-        log.warning("full text not opened", extra={"article_id": article.id, "error": str(e)})
-        return FullText(error=str(e))
+        return _unopened(article, e)
+
+
+def _unopened(article: Article, error: CryptoError) -> FullText:
+    log.warning("full text not opened", extra={"article_id": article.id, "error": str(error)})
+    return FullText(error=str(error))
 
 
 # ------------------------------------------------------------------------------------ semantic search
@@ -372,7 +377,8 @@ class Catalog:
             if article.secured is None:
                 out[article.id] = FullText(article.text)
                 continue
-            ring = ring or self._key_ring()
+            if ring is None:
+                ring = self._key_ring()
             out[article.id] = _opened(article, ring)
         return out
 

@@ -417,17 +417,23 @@ def _assert_no_full_text_without_an_editor(data: Seeded) -> None:
         assert c.get("/review", follow_redirects=False).status_code == 303
 
 
-def test_a_text_sealed_under_another_key_is_reported_not_fatal(sealed: Seeded, tmp_path: Path) -> None:
-    other = base64.b64encode(bytes(range(1, 33))).decode()
-    env = {"NEWSDESK_DATA_DIR": str(tmp_path / "sealed"), "NEWSDESK_SECRET_KEY": other,
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        (base64.b64encode(bytes(range(1, 33))).decode(), "unknown key id"),  # another key
+        ("", "no key: set NEWSDESK_SECRET_KEY"),  # no key at all (and no key file)
+    ],
+)
+def test_a_text_that_cannot_be_opened_is_reported_not_fatal(sealed: Seeded, key: str, said: str) -> None:
+    env = {"NEWSDESK_DATA_DIR": str(sealed.nd.settings.data_dir), "NEWSDESK_SECRET_KEY": key,
            "NEWSDESK_DATABASE_URL": sealed.nd.settings.database}  # fmt: skip
-    settings = load_settings(env=env)
-    with Newsdesk(settings) as nd, TestClient(create_web_app(nd)) as c:
+    with Newsdesk(load_settings(env=env)) as nd, TestClient(create_web_app(nd)) as c:
         sign_in(c, sealed.write_token)
-        response = c.get(f"/articles/{sealed.ids['rates']}")
-        assert response.status_code == 200 and "Central bank holds rates" in response.text
-        assert "The sealed full text could not be opened: unknown key id" in response.text
-        assert TEXT_LINE not in response.text
+        for path in (f"/articles/{sealed.ids['rates']}", "/review"):
+            response = c.get(path)
+            assert response.status_code == 200 and "Central bank holds rates" in response.text, path
+            assert f"The sealed full text could not be opened: {said}" in response.text, path
+            assert TEXT_LINE not in response.text, path
 
 
 # ---------------------------------------------------------------------------------- session, CSRF
