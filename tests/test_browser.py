@@ -199,12 +199,18 @@ def test_reject_and_fix_topics_with_the_keyboard(page: object, live: Live) -> No
 def test_after_a_decision_the_next_card_in_display_order_is_selected(page: object, live: Live) -> None:
     """The queue is newest first, so its id order differs from its display order: hostile (id 4),
     rates (1), rates2 (2), ai (3). Deciding a card selects the card after it on the page, or the one
-    before it when it was the last; a topics fix keeps the card."""
+    before it when it was the last; a topics fix keeps the card. Each card holds the full text, collapsed."""
     p: playwright_sync.Page = page  # type: ignore[assignment]
     ids = live.ids
     assert ids["hostile"] > ids["ai"] > ids["rates2"] > ids["rates"]  # the premise: ids out of page order
     sign_in(p, live)
     current = p.locator(".review-card[aria-current=true]")
+    text = current.locator("details.fulltext")
+    playwright_sync.expect(text).not_to_have_attribute("open", "")  # collapsed until asked for
+    text.locator("summary").click()
+    playwright_sync.expect(text).to_contain_text("Second paragraph with detail.")
+    p.keyboard.press("Escape")
+    playwright_sync.expect(text).not_to_have_attribute("open", "")
     p.keyboard.press("j")
     playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates"]))
     p.keyboard.press("p")
