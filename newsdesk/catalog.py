@@ -47,10 +47,12 @@ from typing import Any
 from .app import Newsdesk
 from .enrich.base import Embedder
 from .enrich.vectors import VectorIndex, build_index
-from .errors import EnrichmentError, StorageError
+from .errors import CryptoError, EnrichmentError, StorageError
 from .extract.images import SHA256_RE
+from .finishing import decrypt_text
 from .model import Article, Provider, Source, Story, Taxonomy, Topic
 from .record import dump_record
+from .secure import KeyRing
 from .store import ArticleQuery, Page, Store
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,16 @@ class SourceView:
 
 
 @dataclass(frozen=True, slots=True)
+class FullText:
+    """An article's full text for an editor: the clear text (empty when the article has none), or
+    why its sealed payload could not be opened (no key, a retired key, a payload that does not
+    authenticate) — shown instead, so a broken key costs the editor the text and nothing else."""
+
+    text: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DailyCounts:
     """Articles per UTC day per topic over ``days`` (oldest first); ``articles`` counts each article of
     the window once, whatever its topics."""
@@ -197,6 +209,22 @@ def as_told_by(story: Story, articles: Sequence[Article]) -> Story:
     and their providers' domains (sorted, as clustering keeps them). Heat and times are the story's."""
     domains = tuple(sorted({a.provider.domain for a in articles}))
     return dataclasses.replace(story, title=articles[0].title, size=len(articles), providers=domains)
+
+
+def _opened(article: Article, ring: KeyRing | CryptoError) -> FullText:
+    """``article``'s sealed text opened with ``ring``, or why it could not be (``ring`` is the error
+    itself when the key ring could not be loaded)."""
+    if isinstance(ring, CryptoError):
+        return _unopened(article, ring)
+    try:
+        return FullText(decrypt_text(article, ring))
+    except CryptoError as e:
+        return _unopened(article, e)
+
+
+def _unopened(article: Article, error: CryptoError) -> FullText:
+    log.warning("full text not opened", extra={"article_id": article.id, "error": str(error)})
+    return FullText(error=str(error))
 
 
 # ------------------------------------------------------------------------------------ semantic search
@@ -334,6 +362,31 @@ class Catalog:
             return None
         images = self.nd.images
         return images.thumbnail_for(sha256) if thumbnail else images.path_for(sha256)
+
+    def full_texts(self, articles: Sequence[Article]) -> dict[int, FullText]:
+        """The full text of each of ``articles`` (by id), opened with the key ring when sealed.
+
+        Not audience-checked like the reads above: the clear text is for editors who may act on the
+        article (the UI's write-scope session, the API's admin route), and the edge that asks has
+        decided that already. The ring is loaded once, and only when some text is sealed."""
+        ring: KeyRing | CryptoError | None = None
+        out: dict[int, FullText] = {}
+        for article in articles:
+            if article.id is None:
+                continue
+            if article.secured is None:
+                out[article.id] = FullText(article.text)
+                continue
+            if ring is None:
+                ring = self._key_ring()
+            out[article.id] = _opened(article, ring)
+        return out
+
+    def _key_ring(self) -> KeyRing | CryptoError:
+        try:
+            return self.nd.key_ring
+        except CryptoError as e:  # no key file, or an unreadable one
+            return e
 
     def feed_articles(self, topic: str | None) -> list[Article]:
         """The newest published articles (of ``topic`` when given) for a feed."""

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from newsdesk.app import Editorial, Newsdesk, Tokens
 from newsdesk.config import load_settings
+from newsdesk.model import SourceHealth, now
 from newsdesk.web.routes import create_web_app
 from tests.test_web import HOSTILE_SCRIPT, seed
 
@@ -41,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 1360, "height": 900}  # a 14-inch laptop: what an editor reviews on
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15 in portrait: the narrowest screen we lay out for
 START_TIMEOUT_S = 10.0
 HAS_API = importlib.util.find_spec("newsdesk.api.app") is not None
 
@@ -194,6 +196,41 @@ def test_reject_and_fix_topics_with_the_keyboard(page: object, live: Live) -> No
     assert "Crypto" in live.nd.store.get_article(live.ids["rates"]).topics
 
 
+def test_after_a_decision_the_next_card_in_display_order_is_selected(page: object, live: Live) -> None:
+    """The queue is newest first, so its id order differs from its display order: hostile (id 4),
+    rates (1), rates2 (2), ai (3). Deciding a card selects the card after it on the page, or the one
+    before it when it was the last; a topics fix keeps the card. Each card holds the full text, collapsed."""
+    p: playwright_sync.Page = page  # type: ignore[assignment]
+    ids = live.ids
+    assert ids["hostile"] > ids["ai"] > ids["rates2"] > ids["rates"]  # the premise: ids out of page order
+    sign_in(p, live)
+    current = p.locator(".review-card[aria-current=true]")
+    text = current.locator("details.fulltext")
+    playwright_sync.expect(text).not_to_have_attribute("open", "")  # collapsed until asked for
+    text.locator("summary").click()
+    playwright_sync.expect(text).to_contain_text("Second paragraph with detail.")
+    p.keyboard.press("Escape")
+    playwright_sync.expect(text).not_to_have_attribute("open", "")
+    p.keyboard.press("j")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates"]))
+    p.keyboard.press("p")
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Published “Central bank holds rates")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates2"]))  # the card after it
+    p.keyboard.press("t")
+    current.locator(".topics-panel input[value='Crypto']").check()
+    current.locator(".topics-panel button[type=submit]").click()
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Updated topics")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates2"]))  # still there
+    p.keyboard.press("j")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["ai"]))  # the last card
+    p.keyboard.press("r")
+    current.locator("input[name=reason]").type("thin: test fixture")
+    current.locator("input[name=reason]").press("Enter")
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Rejected")
+    playwright_sync.expect(current).to_have_attribute("data-id", str(ids["rates2"]))  # the one before it
+    assert live.nd.store.get_article(ids["ai"]).review_state == "rejected"
+
+
 def test_hostile_html_does_not_execute(page: object, live: Live) -> None:
     p: playwright_sync.Page = page  # type: ignore[assignment]
     sign_in(p, live)
@@ -208,6 +245,33 @@ def test_hostile_html_does_not_execute(page: object, live: Live) -> None:
         assert p.evaluate("typeof window.__pwned") == "undefined", path
     p.goto(live.url(f"/articles/{live.ids['hostile']}"))
     playwright_sync.expect(p.locator("h1")).to_contain_text(HOSTILE_SCRIPT)  # shown as text
+
+
+def test_no_page_is_wider_than_a_phone(browser: object, live: Live) -> None:
+    """At 390 × 844 no page scrolls sideways, anonymous or signed in: wide tables scroll inside their
+    own box or reflow into cards, and the chart scales. A long unbroken error message and the hostile
+    title are part of the data on purpose."""
+    Editorial(live.nd).publish(live.ids["rates"], actor="test", reason="")  # the public sees an article
+    source = live.nd.list_sources()[0]
+    assert source.id is not None
+    error = "HTTP 503 from https://ledger.example/" + "a-very-long-path-segment-" * 6 + "feed.xml"
+    health = SourceHealth(last_polled_at=now(), error_count=2, last_error=error, last_error_kind="fetch")
+    live.nd.store.save_health(source.id, health)
+    pages = ["/", "/topics", "/topics/rates", f"/articles/{live.ids['rates']}", "/search?q=central+bank",
+             "/review", "/sources", "/stats", "/stats?parent=markets&days=90", "/login", "/articles/999999"]  # fmt: skip
+    context = browser.new_context(viewport=PHONE)  # type: ignore[attr-defined]
+    p: playwright_sync.Page = context.new_page()
+    too_wide = []
+    for signed_in in (False, True):
+        if signed_in:
+            sign_in(p, live)
+        for path in pages:
+            p.goto(live.url(path))
+            width = p.evaluate("document.documentElement.scrollWidth")
+            if width > p.evaluate("window.innerWidth"):
+                too_wide.append(f"{path} ({'editor' if signed_in else 'anonymous'}): {width} px")
+    context.close()
+    assert too_wide == []
 
 
 def test_screenshots_of_the_main_pages(browser: object, tmp_path: Path) -> None:

@@ -3,8 +3,10 @@ and a CSRF token, sources are found from a site's URL over loopback HTTP."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,12 +18,16 @@ from PIL import Image as PILImage
 
 from newsdesk.app import Editorial, Newsdesk, Tokens
 from newsdesk.config import load_settings
-from newsdesk.model import Article, Provider, Reason, Source, Story, TopicScore, now
+from newsdesk.finishing import apply_rules, seal_texts
+from newsdesk.model import Article, Provider, Reason, Source, SourceHealth, Story, TopicScore, now
+from newsdesk.publish.rules import parse_rules
 from newsdesk.web import charts, session
 from newsdesk.web.routes import create_web_app
 from tests.httpserver import LoopbackServer, Reply
 
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
+SECRET_KEY = base64.b64encode(bytes(range(32))).decode()  # a fixed test key: 32 bytes, base64
+TEXT_LINE = "Second paragraph with detail."  # from every seeded article's full text
 HOSTILE_IMG = '<img src=x onerror="window.__pwned=1">'
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -269,6 +275,61 @@ def test_stats_chart_counts_articles_per_day_per_topic(client: TestClient, seede
     )
 
 
+def test_search_shows_no_raw_scores_and_one_search_box(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    html = client.get("/search", params={"q": "central bank"}).text
+    results = html.split("results-count")[1]
+    assert "Central bank holds rates" in results
+    assert not re.search(r"\d\.\d{3}", results), "a raw relevance score is shown"
+    assert html.count('name="q"') == 1  # the page's own form, not the top bar's as well
+    assert client.get("/").text.count('name="q"') == 1  # other pages keep the top bar's
+
+
+def test_hybrid_search_says_how_each_hit_matched(seeded: Seeded) -> None:
+    api = pytest.importorskip("newsdesk.api.app")
+    from newsdesk.enrich.embed import load_embedder
+
+    embedder = load_embedder(backend="onnx")
+    for article in seeded.nd.store.get_articles(list(seeded.ids.values())).values():
+        vector = embedder.embed([f"{article.title}. {article.excerpt}"])[0]
+        seeded.nd.store.save_embedding(article.id or 0, embedder.name, vector)
+    with TestClient(api.create_app(seeded.nd, embedder=embedder)) as c:
+        sign_in(c, seeded.write_token)
+        html = c.get("/search", params={"q": "central bank holds rates", "mode": "hybrid"}).text
+    results = html.split("results-count")[1]
+    rates = results.split("Central bank holds rates")[1].split('class="row"')[0]
+    assert "Matches your words and meaning" in rates  # found by both lists
+    assert "Close in meaning" in results  # an article without those words, found by meaning alone
+    assert not re.search(r"\d\.\d{3}", results) and "text + semantic" not in results
+
+
+def test_a_rule_decision_shows_the_rule_once(client: TestClient, seeded: Seeded) -> None:
+    rule = "quality >= 40"
+    decided = apply_rules(seeded.nd.store, parse_rules([f"publish: {rule}"]), [seeded.ids["ai"]], now())
+    assert decided["published_by_rule"] == 1
+    html = client.get(f"/articles/{seeded.ids['ai']}").text
+    panel = html.split("Decisions</h2>")[1].split("</ol>")[0]
+    assert panel.count(rule.replace(">", "&gt;")) == 1, panel
+    assert "by a publish rule" in panel
+
+
+def test_sources_count_failures_in_a_row_beside_the_last_error(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.write_token)
+    source = seeded.nd.list_sources()[0]
+    assert source.id is not None
+    error = {"last_error": "HTTP 503 from ledger.example", "last_error_kind": "fetch"}
+    recovered = SourceHealth(last_polled_at=now(), last_success_at=now(), error_count=0, **error)
+    seeded.nd.store.save_health(source.id, recovered)
+    html = client.get("/sources").text
+    assert "<th" in html.split("Failures in a row")[0][-120:]  # the column's label
+    row = html.split("<tbody>")[1].split("</tr>")[0]
+    assert "Recovered — before the last success: fetch, HTTP 503 from ledger.example" in row
+    assert "s-rejected" not in row  # not shown as a current error beside a count of 0
+    seeded.nd.store.save_health(source.id, SourceHealth(last_polled_at=now(), error_count=3, **error))
+    row = client.get("/sources").text.split("<tbody>")[1].split("</tr>")[0]
+    assert re.search(r'<td class="num"[^>]*>3</td>', row) and "s-rejected" in row and "Recovered" not in row
+
+
 # ------------------------------------------------------------------------------------- visibility
 
 
@@ -307,6 +368,72 @@ def test_a_revoked_editor_reads_as_the_public(client: TestClient, seeded: Seeded
         Tokens(seeded.nd).revoke(row["id"])
     assert client.get(f"/articles/{seeded.ids['ai']}").status_code == 404
     assert client.get("/review", follow_redirects=False).headers["location"].startswith("/login")
+
+
+# ------------------------------------------------------------------------------------- full text
+
+
+@pytest.fixture
+def sealed(tmp_path: Path, store_url: str) -> Iterator[Seeded]:
+    """The seed with encryption on, on either engine: every full text sealed, none left in the clear."""
+    env = {"NEWSDESK_ENCRYPT": "1", "NEWSDESK_SECRET_KEY": SECRET_KEY, "NEWSDESK_DATABASE_URL": store_url}
+    data = seed(tmp_path / "sealed", **env)
+    seal_texts(data.nd.store, data.nd.key_ring, list(data.ids.values()))
+    yield data
+    data.nd.close()
+
+
+def test_editors_read_the_decrypted_full_text_uncached(sealed: Seeded) -> None:
+    stored = sealed.nd.store.get_article(sealed.ids["rates"])
+    assert stored.text == "" and stored.secured  # the premise: only the sealed form is stored
+    with TestClient(create_web_app(sealed.nd)) as c:
+        sign_in(c, sealed.write_token)
+        for path in (f"/articles/{sealed.ids['rates']}", "/review"):
+            response = c.get(path)
+            assert TEXT_LINE in response.text, path
+            assert response.headers["cache-control"] == "no-store", path
+        card = c.get("/review").text.split(f'id="card-{sealed.ids["ai"]}"')[1].split("</li>")[0]
+        assert '<details class="fulltext">' in card and TEXT_LINE in card  # collapsed in the card
+
+
+def test_anonymous_readers_and_read_tokens_never_see_the_full_text(sealed: Seeded, seeded: Seeded) -> None:
+    for data in (sealed, seeded):  # encryption on, and off (the text in the clear in the store)
+        _assert_no_full_text_without_an_editor(data)
+
+
+def _assert_no_full_text_without_an_editor(data: Seeded) -> None:
+    publish(data, "rates")
+    path = f"/articles/{data.ids['rates']}"
+    with TestClient(create_web_app(data.nd)) as c:
+        anonymous = c.get(path)
+        assert anonymous.status_code == 200 and "Central bank holds rates" in anonymous.text
+        assert TEXT_LINE not in anonymous.text and "Full text" not in anonymous.text
+        as_reader = c.get(path, headers={"Authorization": f"Bearer {data.read_token}"})
+        assert as_reader.status_code == 200 and TEXT_LINE not in as_reader.text
+        signer = c.app.state.newsdesk_web.signer  # type: ignore[attr-defined]
+        reader = next(row for row in Tokens(data.nd).list() if row["scope"] == "read")
+        c.cookies.set(session.SESSION_COOKIE, session.session_value(signer, reader, time.time()))
+        assert TEXT_LINE not in c.get(path).text  # a read-scope session, signed by this very app
+        assert c.get("/review", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        (base64.b64encode(bytes(range(1, 33))).decode(), "unknown key id"),  # another key
+        ("", "no key: set NEWSDESK_SECRET_KEY"),  # no key at all (and no key file)
+    ],
+)
+def test_a_text_that_cannot_be_opened_is_reported_not_fatal(sealed: Seeded, key: str, said: str) -> None:
+    env = {"NEWSDESK_DATA_DIR": str(sealed.nd.settings.data_dir), "NEWSDESK_SECRET_KEY": key,
+           "NEWSDESK_DATABASE_URL": sealed.nd.settings.database}  # fmt: skip
+    with Newsdesk(load_settings(env=env)) as nd, TestClient(create_web_app(nd)) as c:
+        sign_in(c, sealed.write_token)
+        for path in (f"/articles/{sealed.ids['rates']}", "/review"):
+            response = c.get(path)
+            assert response.status_code == 200 and "Central bank holds rates" in response.text, path
+            assert f"The sealed full text could not be opened: {said}" in response.text, path
+            assert TEXT_LINE not in response.text, path
 
 
 # ---------------------------------------------------------------------------------- session, CSRF
@@ -379,6 +506,23 @@ def test_publish_reject_and_fix_topics(client: TestClient, seeded: Seeded) -> No
         f"/review/{seeded.ids['rates2']}/topics", data={"csrf_token": token, "topic": ["Nope"]}
     )
     assert unknown.status_code == 400
+
+
+def test_a_decision_sends_the_queue_on_to_the_named_card(client: TestClient, seeded: Seeded) -> None:
+    """Each queue card's forms name the card that follows it on the page; the redirect passes it on
+    (and drops anything that is not an id)."""
+    sign_in(client, seeded.write_token)
+    ids, html = seeded.ids, client.get("/review").text
+    card = html.split(f'id="card-{ids["rates"]}"')[1].split("</li>")[0]
+    assert f'name="then" value="{ids["rates2"]}"' in card  # newest first: rates2 follows rates
+    token = csrf_of(client, "/review")
+    done = client.post(f"/review/{ids['rates']}/publish", data={"csrf_token": token, "then": str(ids["rates2"])},
+                       follow_redirects=False)  # fmt: skip
+    assert done.headers["location"] == f"/review?done=publish&id={ids['rates']}&then={ids['rates2']}"
+    odd = client.post(f"/review/{ids['ai']}/publish", data={"csrf_token": token, "then": "1&x=<b>"},
+                      follow_redirects=False)  # fmt: skip
+    assert odd.headers["location"] == f"/review?done=publish&id={ids['ai']}"
+    assert seeded.nd.store.get_article(ids["ai"]).published  # a bad hint loses no decision
 
 
 def test_revoked_token_ends_the_session(client: TestClient, seeded: Seeded) -> None:

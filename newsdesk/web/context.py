@@ -24,6 +24,7 @@ from ..catalog import Audience, Catalog
 from .session import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    EDITOR_SCOPES,
     SESSION_COOKIE,
     Editor,
     Signer,
@@ -108,6 +109,13 @@ def audience(request: Request, web: WebContext) -> Audience:
     return Audience.of(live_editor(request, web) is not None)
 
 
+def reads_full_text(request: Request, web: WebContext) -> bool:
+    """Whether the visitor may read articles' full text: a live editor session of a scope that may act
+    on articles (write or admin). Anonymous readers never do, and read-only tokens cannot sign in."""
+    editor = live_editor(request, web)
+    return editor is not None and editor.scope in EDITOR_SCOPES
+
+
 def secure(request: Request) -> bool:
     """Whether cookies set in answer to ``request`` get the ``Secure`` flag (it came over https)."""
     return request.url.scheme == "https"
@@ -144,6 +152,13 @@ def _headers(response: Response) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
+
+
+def no_store(response: HTMLResponse) -> HTMLResponse:
+    """Mark a page that carries decrypted full text: no browser or proxy cache may keep a copy
+    (RFC 9111 §5.2.2.5), so the clear text lives only on the screen of the editor who asked."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def error_page(request: Request, web: WebContext, status: int, title: str, detail: str) -> HTMLResponse:

@@ -19,7 +19,18 @@ from fastapi.responses import HTMLResponse, Response
 
 from ..app import Editorial, Tokens
 from ..errors import NewsdeskError, StorageError
-from .context import Denied, Web, WebContext, back, error_page, live_editor, render, require_editor, secure
+from .context import (
+    Denied,
+    Web,
+    WebContext,
+    back,
+    error_page,
+    no_store,
+    reads_full_text,
+    render,
+    require_editor,
+    secure,
+)
 from .session import (
     CSRF_COOKIE,
     EDITOR_SCOPES,
@@ -100,22 +111,24 @@ def logout(request: Request, web: Web, csrf_token: Annotated[str, Form()] = "") 
 
 @router.get("/review", response_class=HTMLResponse)
 def review(request: Request, web: Web, cursor: str | None = None, done: str = "", id: int = 0) -> Response:
-    if live_editor(request, web) is None:  # the queue is all unpublished articles: editors only
+    if not reads_full_text(request, web):  # unpublished articles and their full text: editors only
         return back("/login?next=" + quote("/review"))
     try:
         page = Editorial(web.nd).queue(limit=REVIEW_PAGE, cursor=cursor)
     except StorageError as e:
         return error_page(request, web, 400, "Bad page link", str(e))
     flash = _flash(web, done, id)
-    return render(
+    response = render(
         request,
         web,
         "review.html",
         page=page,
+        texts=web.catalog.full_texts(page.items),
         flash=flash,
         topics=web.nd.taxonomy.topics,
         depth=web.nd.taxonomy.depth,
     )
+    return no_store(response)
 
 
 def _flash(web: WebContext, done: str, article_id: int) -> str | None:
@@ -135,11 +148,15 @@ def _flash(web: WebContext, done: str, article_id: int) -> str | None:
     return f"{verbs[done]} “{title}”"
 
 
-def _review_target(next_page: str | None, done: str, article_id: int) -> str:
+def _review_target(next_page: str | None, done: str, article_id: int, then: str) -> str:
+    """Where the browser goes after an action. Back to the queue, ``then`` names the card to select:
+    the one after the decided card in display order (the page's script reads it; a value that is not
+    an id is a stale or hand-made form and is dropped rather than failing the decision already made)."""
     base = _local(next_page, "/review")
-    if base.startswith("/review"):
-        return f"/review?done={done}&id={article_id}"
-    return base
+    if not base.startswith("/review"):
+        return base
+    target = f"/review?done={done}&id={article_id}"
+    return f"{target}&then={then}" if then.isascii() and then.isdigit() else target
 
 
 @router.post("/review/{article_id}/publish")
@@ -149,11 +166,12 @@ def publish(
     article_id: int,
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/review",
+    then: Annotated[str, Form()] = "",
 ) -> Response:
     def act(editor: Editor) -> bool:
         return Editorial(web.nd).publish(article_id, actor=editor.actor)
 
-    return _act(request, web, csrf_token, article_id, next, "publish", act)
+    return _act(request, web, csrf_token, article_id, (next, then), "publish", act)
 
 
 @router.post("/review/{article_id}/reject")
@@ -164,6 +182,7 @@ def reject(
     csrf_token: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/review",
+    then: Annotated[str, Form()] = "",
 ) -> Response:
     if not reason.strip():
         return error_page(
@@ -173,7 +192,7 @@ def reject(
     def act(editor: Editor) -> bool:
         return Editorial(web.nd).reject(article_id, actor=editor.actor, reason=reason.strip())
 
-    return _act(request, web, csrf_token, article_id, next, "reject", act)
+    return _act(request, web, csrf_token, article_id, (next, then), "reject", act)
 
 
 @router.post("/review/{article_id}/topics")
@@ -184,13 +203,14 @@ def set_topics(
     csrf_token: Annotated[str, Form()] = "",
     topic: Annotated[list[str] | None, Form()] = None,
     next: Annotated[str, Form()] = "/review",
+    then: Annotated[str, Form()] = "",
 ) -> Response:
 
     def act(editor: Editor) -> bool:
         Editorial(web.nd).set_topics(article_id, topic or [], actor=editor.actor, reason="fixed in review")
         return True
 
-    return _act(request, web, csrf_token, article_id, next, "topics", act)
+    return _act(request, web, csrf_token, article_id, (next, then), "topics", act)
 
 
 def _act(
@@ -198,13 +218,14 @@ def _act(
     web: WebContext,
     token: str,
     article_id: int,
-    next_page: str,
+    back_to: tuple[str, str],
     action: str,
     act: Callable[[Editor], bool],
 ) -> Response:
     """Run one editor action on an article (``act`` says whether it changed anything) and send the
-    browser back. The checks are the same for every action: CSRF and a live session (401/403 pages),
-    an existing article (404), and a library refusal such as an unknown topic (400)."""
+    browser back to ``back_to`` (the form's ``next`` page and ``then`` card: :func:`_review_target`).
+    The checks are the same for every action: CSRF and a live session (401/403 pages), an existing
+    article (404), and a library refusal such as an unknown topic (400)."""
     try:
         changed = act(require_editor(request, web, token))
     except Denied as denied:
@@ -214,4 +235,5 @@ def _act(
     except NewsdeskError as e:
         return error_page(request, web, 400, NOT_DONE[action], str(e))
     log.info("editor decision", extra={"article_id": article_id, "action": action, "changed": changed})
-    return back(_review_target(next_page, action if changed else "noop", article_id))
+    next_page, then = back_to
+    return back(_review_target(next_page, action if changed else "noop", article_id, then))

@@ -16,7 +16,7 @@ from ..errors import NewsdeskError, StorageError
 from ..model import Article, Story
 from ..store import ArticleQuery
 from .charts import stacked_bars
-from .context import Web, WebContext, audience, error_page, render
+from .context import Web, WebContext, audience, error_page, no_store, reads_full_text, render
 
 HOT_STORIES = 8  # front-page stories: one screen of cards on a laptop
 LATEST = 20  # articles per list page
@@ -84,17 +84,20 @@ def article(request: Request, web: Web, key: str) -> HTMLResponse:
     if found is None or found.id is None:
         return error_page(request, web, 404, "No such article", f"There is no article with id “{key}”.")
     store = web.nd.store
-    return render(
+    text = web.catalog.full_texts([found]).get(found.id) if reads_full_text(request, web) else None
+    response = render(
         request,
         web,
         "article.html",
         a=found,
+        full_text=text,
         alternates=store.alternates(found.id),
         siblings=web.catalog.story_siblings(found, viewer),
         decisions=store.decisions(found.id),
         story=_story(web, found, viewer),
         topic_names=[t.name for t in web.nd.taxonomy.topics],
     )
+    return response if text is None else no_store(response)
 
 
 def _story(web: WebContext, found: Article, viewer: Audience) -> Story | None:

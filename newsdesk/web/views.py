@@ -52,6 +52,8 @@ def environment() -> jinja2.Environment:
         paragraphs=paragraphs,
         color=color,
         pct=pct,
+        matched=matched,
+        decided_by=decided_by,
     )
     env.globals["UNSCORED"] = UNSCORED
     return env
@@ -122,6 +124,27 @@ def pct(value: float, top: float) -> float:
     if top <= 0:
         return 0.0
     return max(0.0, min(100.0, 100.0 * value / top))
+
+
+MATCHED = {
+    ("text",): "Matches your words",
+    ("semantic",): "Close in meaning",
+    ("semantic", "text"): "Matches your words and meaning",
+}
+"""What a hybrid hit's lists say to an editor. Its fused score is not shown: a sum of 1/(60 + rank)
+means nothing outside the ranking it orders (that was the "0.016 · text + semantic")."""
+
+
+def matched(lists: Sequence[str]) -> str:
+    """How a hybrid search hit was found, in words (see :data:`MATCHED`)."""
+    return MATCHED.get(tuple(sorted(lists)), "")
+
+
+def decided_by(actor: str, reason: str | None) -> str:
+    """Who made a decision, for the article's Decisions panel. A publish rule records itself as
+    ``"rule: <rule text>"`` with the rule text again as the reason; the panel shows the reason, so the
+    actor reads just "a publish rule"."""
+    return "a publish rule" if reason and actor == f"rule: {reason}" else actor
 
 
 def source_html(fragment: str | None) -> Markup:

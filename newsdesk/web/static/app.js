@@ -21,16 +21,29 @@
   function ReviewQueue(list) {
     this.cards = Array.prototype.slice.call(list.querySelectorAll(".review-card"));
     this.index = -1;
-    var wanted = /card-(\d+)/.exec(window.location.hash) || /[?&]id=(\d+)/.exec(window.location.search);
-    var start = 0;
-    if (wanted) {
-      // After an action the decided card is gone: select the card that took its place.
-      for (var i = 0; i < this.cards.length; i++) {
-        if (Number(this.cards[i].getAttribute("data-id")) <= Number(wanted[1])) { start = i; break; }
-      }
-    }
-    this.select(start, false);
+    this.select(this.startIndex(), false);
   }
+
+  // Which card to select on arrival: the one named by #card-N; after an action, the card the server
+  // named as the decided card's successor in display order (?then=N), else the acted-on card itself
+  // (?id=N: it stays after a topics fix); else the first. Ids are never compared by size: the queue
+  // is sorted by date, so a nearby id can be anywhere on the page.
+  ReviewQueue.prototype.startIndex = function () {
+    var search = window.location.search;
+    var wanted = [/card-(\d+)/.exec(window.location.hash), /[?&]then=(\d+)/.exec(search), /[?&]id=(\d+)/.exec(search)];
+    for (var w = 0; w < wanted.length; w++) {
+      var index = wanted[w] ? this.indexOf(wanted[w][1]) : -1;
+      if (index >= 0) { return index; }
+    }
+    return 0;
+  };
+
+  ReviewQueue.prototype.indexOf = function (id) {
+    for (var i = 0; i < this.cards.length; i++) {
+      if (this.cards[i].getAttribute("data-id") === id) { return i; }
+    }
+    return -1;
+  };
 
   ReviewQueue.prototype.current = function () {
     return this.cards[this.index] || null;
