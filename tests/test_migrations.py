@@ -70,3 +70,17 @@ def test_0003_backfills_the_cached_images_of_stored_articles(store_url: str) -> 
         assert store.image_published(cached) and not store.image_published(uncached)
     finally:
         store.close()
+
+
+def test_head_constant_is_the_newest_script_and_a_current_database_skips_alembic(tmp_path: Any) -> None:
+    from alembic.script import ScriptDirectory
+
+    from newsdesk.store.migrate import HEAD, MIGRATIONS, stored_revision
+
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    assert scripts.get_current_head() == HEAD
+    engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert stored_revision(engine) is None  # a new file: the first open migrates
+    Store.open(f"sqlite:///{tmp_path / 'fresh.db'}").close()
+    assert stored_revision(engine) == HEAD
+    engine.dispose()

@@ -41,7 +41,7 @@ from . import rows, search
 from . import tables as t
 from .base import _first_line, _inserted_id, _redact
 from .enrichment import EnrichmentData
-from .migrate import upgrade
+from .migrate import ensure_current
 from .readmodels import ReadModels
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Store(EnrichmentData, ReadModels):
         try:
             engine = make_engine(url)
             if migrate:
-                upgrade(engine)
+                ensure_current(engine)
         except (SQLAlchemyError, OSError) as e:
             raise StorageError(f"cannot open the database {_redact(url)}: {_first_line(e)}") from e
         return cls(engine, index_full_text=index_full_text)
