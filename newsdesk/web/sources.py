@@ -1,4 +1,5 @@
-"""The sources pages: the list with each source's health, and the editor's forms to add and remove one.
+"""The sources pages (signed-in editors only): the list with each source's health, and the forms to add
+and remove one.
 
 Adding takes whatever address the editor has — a site's home page or its feed — and finds the feed
 (:mod:`.addsource`) before the facade stores the source; a failure shows the form again with the reason.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -19,7 +21,7 @@ from ..fetch.client import Fetcher
 from ..model import Source, is_http_url
 from ..pipeline import fetch_policy
 from .addsource import find_feed
-from .context import Denied, Web, WebContext, audience, back, error_page, render, require_editor
+from .context import Denied, Web, WebContext, back, error_page, live_editor, render, require_editor
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,12 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/sources", response_class=HTMLResponse)
-def sources(request: Request, web: Web, added: int = 0) -> HTMLResponse:
-    views = web.catalog.source_health(audience(request, web))
+def sources(request: Request, web: Web, added: int = 0) -> Response:
+    """The list is for signed-in editors only, like the API's (a feed URL can carry its credentials, and
+    errors describe internal hosts): anybody else is sent to sign in."""
+    if live_editor(request, web) is None:
+        return back("/login?next=" + quote("/sources"))
+    views = web.catalog.source_health(Audience.TRUSTED)
     just_added = next((v.source for v in views if v.source.id == added), None)
     return render(request, web, "sources.html", views=views, added=just_added, error=None, url="")
 
