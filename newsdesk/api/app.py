@@ -24,7 +24,7 @@ from ..app import Newsdesk
 from ..catalog import Catalog, SemanticSearch
 from ..enrich.base import Embedder
 from ..enrich.embed import load_embedder
-from . import problems, routes
+from . import docs, problems, routes
 from .context import STATE_KEY, ApiContext
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
@@ -51,8 +51,9 @@ def create_app(
     loaded on the first semantic query — it must be the model that embedded the stored articles).
     ``include_web=False`` serves the API alone, without the UI pages."""
     settings = nd.settings
-    app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url="/docs",
+    app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url=None,
                   openapi_url="/openapi.json", redoc_url=None)  # fmt: skip
+    docs.install(app)  # /docs from the package's Swagger UI files, not a CDN
     semantic = SemanticSearch(lambda: nd.store, _embedder_loader(nd, embedder))
     catalog = Catalog(nd, semantic)
     context = ApiContext(nd, RateLimiter(settings.write_rate_limit), catalog, bool(settings.public_read))
