@@ -9,6 +9,7 @@ Real store, real app through TestClient, real HTTP on loopback for fetches; see 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import re
 import socket
@@ -20,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
+from newsdesk import operations
 from newsdesk.api import create_app
 from newsdesk.api.routes import ROUTES
 from newsdesk.app import Newsdesk, Tokens
@@ -110,6 +112,39 @@ def test_a_moved_source_is_refused_before_anything_is_dialled(tmp_path: Path) ->
     assert len(set(errors.values())) == 1, errors
     assert next(iter(errors.values()))[0] == "blocked"
     nd.close()
+
+
+def test_no_other_path_grants_or_carries_the_flag(desk: Newsdesk, tmp_path: Path) -> None:
+    """OPML import and sources.yaml sync (what the CLI's ``source import-opml`` / ``source sync`` run)
+    and the facade itself: none re-points an allowed source with its flag, none grants one."""
+    allowed = desk.add_source(Source(INTERNAL, name="Internal", allow_loopback=True))
+    assert allowed.id is not None
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        f'<opml version="2.0"><body><outline text="Renamed" xmlUrl="{INTERNAL}"/>'
+        f'<outline text="New" xmlUrl="{ELSEWHERE}"/></body></opml>'
+    )
+    added, _ = operations.import_opml(desk, opml)
+    assert [(s.url, s.allow_loopback) for s in added] == [(ELSEWHERE, False)]
+    kept = desk.store.get_source(allowed.id)
+    assert (kept.name, kept.allow_loopback) == ("Renamed", True)  # renamed in place: still allowed
+    listed = tmp_path / "sources.yaml"
+    listed.write_text(f"- url: {INTERNAL}\n  name: From yaml\n  kind: page\n")
+    assert desk.sync_sources_file(listed).known == 1
+    assert desk.store.get_source(allowed.id) == kept  # a known source is not touched by a sync
+    moved = desk.update_source(allowed.id, dataclasses.replace(kept, url=f"{INTERNAL}/moved"))
+    assert moved.allow_loopback is False
+
+
+def test_the_ui_form_refuses_a_private_address_and_says_who_may_allow_it(
+    client: TestClient, desk: Newsdesk
+) -> None:
+    _sign_in(client, bearer(desk, "admin")["Authorization"][len("Bearer ") :])
+    with LoopbackServer({"/": Reply(body=b"<html></html>")}) as site:
+        answer = client.post("/sources", data={"url": site.url("/"), "csrf_token": _csrf(client)})
+    assert answer.status_code == 422
+    assert "An admin token can add it" in answer.text and "allowLoopback" in answer.text
+    assert site.requests == [] and desk.list_sources() == []
 
 
 def _closed_port() -> int:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..catalog import Audience
-from ..errors import NewsdeskError, StorageError
+from ..errors import BlockedURLError, NewsdeskError, StorageError
 from ..fetch.client import Fetcher
 from ..model import Source, is_http_url
 from ..pipeline import fetch_policy
@@ -26,6 +26,14 @@ from .context import Denied, Web, WebContext, back, error_page, live_editor, ren
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
+
+LOOPBACK_REFUSED = (
+    "{url} leads to a loopback or private network address, and newsdesk fetches those only for a source "
+    "an admin has allowed to. An admin token can add it: POST /api/v1/sources with "
+    '"allowLoopback": true (or, on the server, `newsdesk source add URL --allow-loopback`).'
+)
+"""The form's answer for a private address: what is refused, why, and who may allow it, and how. The
+same words whether or not something answers there (the guard refuses before connecting)."""
 
 
 @router.get("/sources", response_class=HTMLResponse)
@@ -65,8 +73,11 @@ async def _discover_and_add(web: WebContext, url: str, name: str) -> tuple[str |
     try:
         async with Fetcher(fetch_policy(web.nd.settings, web.nd.resolve)) as fetcher:
             found = await find_feed(url, fetcher)
-        source = Source(url=found.url, kind=found.kind, name=name or found.title)
+        source = Source(url=found.url, kind=found.kind, name=name or found.title, name_given=bool(name))
         return None, await run_in_threadpool(web.nd.add_source, source)
+    except BlockedURLError as e:
+        log.info("source not added", extra={"url": url, "error_kind": e.kind})
+        return LOOPBACK_REFUSED.format(url=url), None
     except NewsdeskError as e:
         log.info("source not added", extra={"url": url, "error_kind": e.kind})
         return str(e), None
