@@ -28,6 +28,7 @@ from newsdesk.app import Newsdesk, Tokens
 from newsdesk.config import load_settings
 from newsdesk.model import Article, Provider, Source, Story
 from newsdesk.secure import KeyRing
+from newsdesk.store import Store
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 
@@ -112,6 +113,25 @@ def test_a_moved_source_is_refused_before_anything_is_dialled(tmp_path: Path) ->
     assert len(set(errors.values())) == 1, errors
     assert next(iter(errors.values()))[0] == "blocked"
     nd.close()
+
+
+def test_the_store_keeps_the_flag_only_where_it_was_granted(store: Store) -> None:
+    """The rule itself, on SQLite and PostgreSQL: kept in place, cleared by a move, given by a grant."""
+    made = store.add_source(Source(INTERNAL, allow_loopback=True))
+    assert made.id is not None
+
+    def update(grant: bool = False, **changes: object) -> bool:
+        current = store.get_source(made.id or 0)
+        return store.update_source(
+            made.id or 0, dataclasses.replace(current, **changes), grant_loopback=grant
+        ).allow_loopback
+
+    assert update(name="Renamed") is True
+    assert update(url=ELSEWHERE) is False
+    assert update(url=INTERNAL, allow_loopback=True) is False  # asking is not enough
+    assert update(grant=True, allow_loopback=True) is True
+    assert update(kind="sitemap") is False
+    assert update(grant=True, kind="feed") is False  # a grant gives only what is asked for
 
 
 def test_no_other_path_grants_or_carries_the_flag(desk: Newsdesk, tmp_path: Path) -> None:
