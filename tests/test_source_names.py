@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from newsdesk import operations
+from newsdesk.api import create_app
 from newsdesk.app import Newsdesk
 from newsdesk.model import Source
 from tests.httpserver import LoopbackServer, Reply
-from tests.test_authz import make_desk
+from tests.test_authz import bearer, make_desk
 
 RSS = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Loop News</title><link>http://x/</link>'
@@ -80,3 +82,21 @@ def test_opml_import_renames_a_known_source(desk: Newsdesk, tmp_path: Path) -> N
     assert (renamed.name, renamed.name_given) == ("Model Notes", True)
     assert operations.import_opml(desk, opml) == ([], ["https://models.example/feed.xml: already known",
                                                        "https://wire.example/rss: already known"])  # fmt: skip
+
+
+def test_a_name_sent_to_the_api_is_kept_and_null_hands_it_back_to_the_feed(desk: Newsdesk) -> None:
+    writer = bearer(desk, "write")
+
+    def polled(source_id: int) -> tuple[str | None, bool]:
+        """The name after a successful poll of a feed titled "Theirs"."""
+        desk.store.save_health(source_id, desk.store.get_source(source_id).health, feed_title="Theirs")
+        after = desk.store.get_source(source_id)
+        return after.name, after.name_given
+
+    with TestClient(create_app(desk)) as client:
+        made = client.post("/api/v1/sources", json={"url": "https://a.example/feed"}, headers=writer).json()
+        url = f"/api/v1/sources/{made['id']}"
+        assert client.patch(url, json={"name": "Mine"}, headers=writer).status_code == 200
+        assert polled(made["id"]) == ("Mine", True)
+        assert client.patch(url, json={"name": None}, headers=writer).status_code == 200
+        assert polled(made["id"]) == ("Theirs", False)
