@@ -3,10 +3,10 @@
 Scopes (see ``auth.py``): ``open`` needs nothing; ``read`` is open when ``public_read`` is on, except on
 routes marked ``public=False`` (sources: their URLs can carry feed credentials, their errors describe
 internal hosts); ``write`` and ``admin`` always need a token. docs/design.md ("Authorisation") has the
-whole matrix, and tests/test_authz.py checks it. Every request that changes state (not GET) spends the token's write
-rate limit. Everything lives under ``/api/v1``; the documented error answers of each route follow from
-its scope, method and path (:func:`_error_responses`), so the OpenAPI document lists each status a route
-can really return.
+whole matrix, and tests/test_authz.py checks it. Every request that changes state (not GET) spends the
+token's write rate limit. Everything lives under ``/api/v1``; the documented error answers of each route
+follow from its scope, method and path (:func:`_error_responses`), so the OpenAPI document lists each
+status a route can really return.
 """
 
 from __future__ import annotations
