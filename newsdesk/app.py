@@ -109,6 +109,10 @@ class Newsdesk:
     def add_source(self, source: Source) -> Source:
         return self.store.add_source(source)
 
+    def update_source(self, source_id: int, source: Source, *, grant_loopback: bool = False) -> Source:
+        """Change a source; moving it clears ``allow_loopback`` unless granted (``Store.update_source``)."""
+        return self.store.update_source(source_id, source, grant_loopback=grant_loopback)
+
     def list_sources(self) -> list[Source]:
         return self.store.list_sources()
 

@@ -238,12 +238,18 @@ class Source:
     allow_loopback: bool = False  # lets the SSRF guard through private/loopback addresses (demo, tests)
     reputation: float | None = None  # 0-1 prior for quality, from ratings or by hand
     site_url: str | None = None  # the publisher's home page (OPML htmlUrl, the page a feed was found on)
+    # A person chose ``name`` (a form, the API, the CLI, sources.yaml, an OPML outline). False for a
+    # stand-in (a link's text, the title a feed had when it was found): the feed's own title replaces
+    # it on the next successful poll. Always False without a name.
+    name_given: bool = True
     id: int | None = None
     health: SourceHealth = field(default_factory=SourceHealth)
 
     def __post_init__(self) -> None:
         _check(is_http_url(self.url), f"source url is not an http(s) URL: {self.url!r}")
         object.__setattr__(self, "kind", SourceKind(self.kind))
+        if self.name is None:
+            object.__setattr__(self, "name_given", False)
         if self.poll_min_s is not None and self.poll_max_s is not None:
             _check(self.poll_min_s <= self.poll_max_s, "poll_min_s is above poll_max_s")
         if self.reputation is not None:

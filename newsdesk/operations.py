@@ -22,12 +22,12 @@ from .model import Article, Source, SourceKind, is_http_url
 from .pipeline import fetch_policy
 from .publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
 from .secure import load_key_file, reencrypt
-from .sources.discover import DiscoveredFeed, candidate_urls, discover_feeds
+from .sources.discover import KIND_SITEMAP, DiscoveredFeed, candidate_urls, discover_feeds
 from .sources.feeds import parse_feed
 from .sources.opml import parse_opml, write_opml
 from .sources.sitemaps import parse_sitemap
 from .store import ArticleQuery
-from .store.tables import LABEL_CHARS
+from .store.tables import LABEL_CHARS, SOURCE_NAME_CHARS
 
 if TYPE_CHECKING:
     from .app import Newsdesk
@@ -42,7 +42,8 @@ MAX_PROBES = 8  # common feed paths tried when a page links no feed
 
 async def discover(nd: Newsdesk, url: str, *, allow_loopback: bool = False) -> list[DiscoveredFeed]:
     """What ``url`` offers: itself when it is a feed or sitemap, else the feeds its page links to, else
-    the common feed paths of the site that answer with a feed."""
+    the common feed paths of the site that answer with a feed. Linked feeds are fetched to take their
+    own titles: a link's text is often just the file name ("feed.xml")."""
     async with Fetcher(fetch_policy(nd.settings, nd.resolve)) as fetcher:
         page = await fetcher.get(url, allow_private=allow_loopback)
         itself = classify(page)
@@ -50,10 +51,24 @@ async def discover(nd: Newsdesk, url: str, *, allow_loopback: bool = False) -> l
             return [_discovered(itself)]
         found = discover_feeds(page.text or "", page.url)
         if found:
-            return found
+            return await _titled(found, fetcher, allow_loopback)
         paths = [u for u in candidate_urls(page.url) if u != page.url][:MAX_PROBES]
         checked = await asyncio.gather(*(probe(u, fetcher, allow_loopback, "sitemap" in u) for u in paths))
         return [_discovered(f) for f in checked if f is not None]
+
+
+async def _titled(
+    declared: list[DiscoveredFeed], fetcher: Fetcher, allow_private: bool
+) -> list[DiscoveredFeed]:
+    """The page's feeds, each with its own title where it has one (the first :data:`MAX_PROBES` are
+    fetched); one that cannot be confirmed now keeps what the page said — the page did declare it."""
+    checked = await asyncio.gather(
+        *(probe(d.url, fetcher, allow_private, d.kind == KIND_SITEMAP) for d in declared[:MAX_PROBES])
+    )
+    confirmed = [
+        _discovered(f, d.title) if f is not None else d for d, f in zip(declared, checked, strict=False)
+    ]
+    return confirmed + declared[MAX_PROBES:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,33 +120,41 @@ def _as_sitemap(result: FetchResult) -> FoundFeed | None:
     return FoundFeed(result.url, SourceKind.SITEMAP, None)
 
 
-def _discovered(found: FoundFeed) -> DiscoveredFeed:
-    return DiscoveredFeed(found.url, found.title, found.kind.value)
+def _discovered(found: FoundFeed, link_title: str | None = None) -> DiscoveredFeed:
+    return DiscoveredFeed(found.url, found.title or link_title, found.kind.value)
 
 
 def source_for(feed: DiscoveredFeed, *, found_on: str | None = None, **defaults: Any) -> Source:
-    """The source for a discovered feed; the page it was ``found_on`` becomes its site URL."""
+    """The source for a discovered feed; the page it was ``found_on`` becomes its site URL. A ``name``
+    in ``defaults`` is the user's; without one the discovered title stands in until the feed's own
+    title replaces it on a poll (``Source.name_given``)."""
     kind = SourceKind.SITEMAP if feed.kind == "sitemap" else SourceKind.FEED
     site = found_on if found_on and found_on != feed.url and is_http_url(found_on) else None
-    name = defaults.pop("name", None) or feed.title
-    return Source(url=feed.url, kind=kind, name=name, site_url=site, **defaults)
+    given = defaults.pop("name", None)
+    return Source(url=feed.url, kind=kind, name=given or feed.title, name_given=bool(given), site_url=site,
+                  **defaults)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- OPML
 
 
 def import_opml(nd: Newsdesk, path: Path) -> tuple[list[Source], list[str]]:
-    """Add the feeds an OPML file lists; returns what was added and one message per skipped outline."""
+    """Add the feeds an OPML file lists; returns what was added and one message per outline not added.
+    A known feed takes the outline's title as its name (the name the user gave it in their reader);
+    nothing else about it changes."""
     try:
         outlines = parse_opml(path.read_bytes())
     except OSError as e:
         raise NewsdeskError(f"{path}: cannot read: {e}") from e
-    known = {s.url for s in nd.store.list_sources()}
+    known = {s.url: s for s in nd.store.list_sources()}
     added, skipped = [], []
     for outline in outlines:
-        if not outline.xml_url or outline.xml_url in known:
+        if not outline.xml_url:
+            skipped.append(f"{outline.title}: no feed URL")
+            continue
+        if outline.xml_url in known:
             skipped.append(
-                f"{outline.title or outline.xml_url}: {'no feed URL' if not outline.xml_url else 'already known'}"
+                f"{outline.xml_url}: already known{_rename(nd, known[outline.xml_url], outline.title)}"
             )
             continue
         try:
@@ -142,10 +165,19 @@ def import_opml(nd: Newsdesk, path: Path) -> tuple[list[Source], list[str]]:
                 site_url=outline.html_url,
             )
             added.append(nd.store.add_source(source))
-            known.add(outline.xml_url)
+            known[outline.xml_url] = source
         except (ValueError, NewsdeskError) as e:
             skipped.append(f"{outline.xml_url}: {e}")
     return added, skipped
+
+
+def _rename(nd: Newsdesk, source: Source, title: str | None) -> str:
+    """Give a known source the name an OPML outline has for it; what to add to its "already known"."""
+    name = (title or "")[:SOURCE_NAME_CHARS]
+    if not name or source.id is None or (source.name == name and source.name_given):
+        return ""
+    nd.update_source(source.id, _with(source, name=name, name_given=True))
+    return f", renamed {source.name!r} to {name!r}"
 
 
 def export_opml(nd: Newsdesk) -> bytes:

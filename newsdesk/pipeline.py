@@ -181,14 +181,14 @@ class Ingestor:
             window = asyncio.Semaphore(entry_window(self.settings))
             usable = [(e, urls[e.url]) for e in entries if e.url in urls]
             await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
-            health = self._healthy(source, entries, hints, started)
+            health, title = self._healthy(source, entries, hints, started), feed.title
         except NewsdeskError as error:
-            health = self._failed(source, error, started)
+            health, title = self._failed(source, error, started), None
         finally:
             self.summary.sources_polled += 1
             self._tick("poll")
         assert source.id is not None
-        self.store.save_health(source.id, health)
+        self.store.save_health(source.id, health, feed_title=title)  # a stand-in name takes the title
 
     async def _entries(self, source: Source) -> tuple[list[FeedEntry], dict[str, Any]]:
         """The entries a source offers now (empty when unchanged), and scheduling hints. The source's URL

@@ -183,9 +183,10 @@ def test_record_md_is_the_record_file(client: TestClient, desk: Newsdesk, reader
 
 
 def test_unknown_ids_are_404_problems(client: TestClient, desk: Newsdesk) -> None:
-    for path in ("/articles/999", "/articles/999/record.md", "/stories/999", "/sources/999", "/nowhere"):
+    for path in ("/articles/999", "/articles/999/record.md", "/stories/999", "/nowhere"):
         assert_problem(client.get(BASE + path), 404)
     headers = token(desk, "admin")
+    assert_problem(client.get(f"{BASE}/sources/999", headers=headers), 404)  # sources need a token
     assert_problem(client.post(f"{BASE}/articles/999/publish", headers=headers), 404)
     assert_problem(client.get(f"{BASE}/articles/999/secured", headers=headers), 404)
 
@@ -461,9 +462,9 @@ def test_sources_crud_with_validation(client: TestClient, desk: Newsdesk) -> Non
     assert_problem(client.patch(url, json={"siteUrl": "javascript:alert(1)"}, headers=writer), 422, "siteUrl")
     assert_problem(client.patch(url, json={"pollMaxS": 60}, headers=writer), 422, "pollMinS")
     assert_problem(client.patch(url, json={"url": loopback["url"]}, headers=writer), 409)
-    assert len(client.get(f"{BASE}/sources").json()["items"]) == 2
+    assert len(client.get(f"{BASE}/sources", headers=writer).json()["items"]) == 2
     assert client.delete(url, headers=writer).json()["id"] == source["id"]
-    assert_problem(client.get(url), 404)
+    assert_problem(client.get(url, headers=writer), 404)
 
 
 # ------------------------------------------------------------------------------------- feeds and images

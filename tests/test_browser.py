@@ -312,3 +312,19 @@ def _screenshot_data(tmp_path: Path) -> tuple[Newsdesk, str, int]:
     lead = max(nd.store.story_articles(story.id), key=lambda a: len(nd.store.related_refs(a.id or 0)))
     assert lead.id is not None
     return nd, token, lead.id
+
+
+@pytest.mark.skipif(not HAS_API, reason="the API package is not installed")
+def test_api_docs_render_offline_under_their_csp(page: object, live: Live) -> None:
+    """/docs draws the API from this server alone: every request stays on it, and the CSP (self plus the
+    page's one hashed inline script) blocks nothing Swagger UI needs."""
+    p: playwright_sync.Page = page  # type: ignore[assignment]
+    requests: list[str] = []
+    blocked: list[str] = []
+    p.on("request", lambda r: requests.append(r.url))
+    p.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    p.goto(live.url("/docs"))
+    playwright_sync.expect(p.locator(".swagger-ui .info .title")).to_contain_text("newsdesk")
+    playwright_sync.expect(p.locator(".opblock-summary-path").first).to_be_visible()
+    assert requests and all(u.startswith(live.base) or u.startswith("data:") for u in requests), requests
+    assert blocked == []

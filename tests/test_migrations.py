@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert
+from sqlalchemy import column, insert, table
 
 from newsdesk.model import Article, Image, Provider
 from newsdesk.store import Store, make_engine, rows
@@ -84,3 +84,38 @@ def test_head_constant_is_the_newest_script_and_a_current_database_skips_alembic
     Store.open(f"sqlite:///{tmp_path / 'fresh.db'}").close()
     assert stored_revision(engine) == HEAD
     engine.dispose()
+
+
+def test_0006_counts_existing_names_as_chosen(store_url: str) -> None:
+    """A store at 0005 with a named and an unnamed source: after the upgrade the named one keeps its name
+    for good (nothing tells a stand-in from a chosen name), the unnamed one takes its feed's title."""
+    engine = make_engine(store_url)
+    try:
+        upgrade(engine, "0005")
+        at_0005 = [c for c in t.sources.c if c.name != "name_given"]  # the table as 0005 left it
+        with engine.begin() as connection:
+            for url, name in (("https://a.example/feed", "Chosen"), ("https://b.example/feed", None)):
+                connection.execute(
+                    insert(table("sources", *(column(c.name, c.type) for c in at_0005))),
+                    {
+                        "url": url,
+                        "kind": "feed",
+                        "name": name,
+                        "topics": [],
+                        "allow_loopback": False,
+                        "created_at": NOW,
+                        "error_count": 0,
+                    },
+                )
+    finally:
+        engine.dispose()
+    store = Store.open(store_url)  # upgrades to head
+    try:
+        named, unnamed = store.list_sources()
+        assert (named.name_given, unnamed.name_given) == (True, False)
+        for source in (named, unnamed):
+            assert source.id is not None
+            store.save_health(source.id, source.health, feed_title="The Feed's Own Title")
+        assert [s.name for s in store.list_sources()] == ["Chosen", "The Feed's Own Title"]
+    finally:
+        store.close()

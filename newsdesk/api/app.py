@@ -25,7 +25,7 @@ from ..catalog import Catalog, SemanticSearch
 from ..desk import Desk
 from ..enrich.base import Embedder
 from ..enrich.embed import load_embedder
-from . import ops, problems, routes
+from . import docs, ops, problems, routes
 from .context import STATE_KEY, ApiContext
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
@@ -55,8 +55,9 @@ def create_app(
     while the app does (started and stopped by its lifespan)."""
     settings = nd.settings
     operations = ops.Ops(nd, desk, ops.LoopLag())
-    app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url="/docs",
+    app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url=None,
                   openapi_url="/openapi.json", redoc_url=None, lifespan=operations.lifespan)  # fmt: skip
+    docs.install(app)  # /docs from the package's Swagger UI files, not a CDN
     semantic = SemanticSearch(lambda: nd.store, _embedder_loader(nd, embedder))
     catalog = Catalog(nd, semantic)
     context = ApiContext(nd, RateLimiter(settings.write_rate_limit), catalog, bool(settings.public_read))

@@ -5,7 +5,8 @@ route table names the scope it needs (``routes.py``):
 
 - ``open``  — no token looked at (``/health``);
 - ``read``  — open to anonymous callers when the ``public_read`` setting is on, else a token is needed;
-  an anonymous caller sees published articles only, any valid token everything (:func:`audience`);
+  an anonymous caller sees published articles only, any valid token everything (:func:`audience`).
+  Routes that are not ``public`` (the sources) need a token whatever ``public_read`` says;
 - ``write`` / ``admin`` — always a token.
 
 A request that *sends* credentials is checked even where none are needed: a wrong or revoked token is a 401,
@@ -66,9 +67,10 @@ def _principal(request: Request, credentials: HTTPAuthorizationCredentials | Non
     return Principal(int(row["id"]), str(row["name"]), str(row["scope"]))
 
 
-def require(scope: str, *, limited: bool) -> Callable[..., Principal | None]:
-    """A dependency that admits callers holding ``scope`` (and spends their rate limit when ``limited``).
-    The caller is left on ``request.state.principal`` for handlers that record who acted."""
+def require(scope: str, *, limited: bool, public: bool = True) -> Callable[..., Principal | None]:
+    """A dependency that admits callers holding ``scope`` (and spends their rate limit when ``limited``);
+    anonymous callers pass a ``read`` check only on a ``public`` route with ``public_read`` on. The
+    caller is left on ``request.state.principal`` for handlers that record who acted."""
 
     def check(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
@@ -76,7 +78,7 @@ def require(scope: str, *, limited: bool) -> Callable[..., Principal | None]:
         who = _principal(request, credentials)
         request.state.principal = who
         if who is None:
-            if scope == "read" and api_context(request).public_read:
+            if scope == "read" and public and api_context(request).public_read:
                 return None
             raise _unauthorized(f"this endpoint needs a token with the {scope!r} scope")
         if not who.allows(scope):

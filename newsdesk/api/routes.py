@@ -1,10 +1,12 @@
 """THE route table: every endpoint of the API, its method, handler, the scope it needs, and its shapes.
 
-Scopes (see ``auth.py``): ``open`` needs nothing; ``read`` is open when ``public_read`` is on; ``write``
-and ``admin`` always need a token. Every request that changes state (not GET) spends the token's write
-rate limit. Everything lives under ``/api/v1``; the documented error answers of each route follow from
-its scope, method and path (:func:`_error_responses`), so the OpenAPI document lists each status a route
-can really return.
+Scopes (see ``auth.py``): ``open`` needs nothing; ``read`` is open when ``public_read`` is on, except on
+routes marked ``public=False`` (sources: their URLs can carry feed credentials, their errors describe
+internal hosts); ``write`` and ``admin`` always need a token. docs/design.md ("Authorisation") has the
+whole matrix, and tests/test_authz.py checks it. Every request that changes state (not GET) spends the
+token's write rate limit. Everything lives under ``/api/v1``; the documented error answers of each route
+follow from its scope, method and path (:func:`_error_responses`), so the OpenAPI document lists each
+status a route can really return.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Route:
     tag: str
     status: int = 200
     media: tuple[str, ...] = ()
+    public: bool = True  # a "read" route anonymous callers may use when public_read is on
 
 
 # fmt: off
@@ -68,9 +71,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/stories/{story_id}", browse.get_story, "read", StoryDetail, "One story and its articles", "stories"),
     Route("GET", "/topics", browse.list_topics, "read", TopicTree, "The taxonomy with article counts", "topics"),
     Route("GET", "/search", browse.search, "read", SearchResult, "Text, semantic or hybrid search", "articles"),
-    Route("GET", "/sources", sources.list_sources, "read", SourceList, "Sources with their poll health", "sources"),
+    Route("GET", "/sources", sources.list_sources, "read", SourceList, "Sources with their poll health", "sources", public=False),
     Route("POST", "/sources", sources.create_source, "write", SourceOut, "Add a source", "sources", status=201),
-    Route("GET", "/sources/{source_id}", sources.get_source, "read", SourceOut, "One source with its poll health", "sources"),
+    Route("GET", "/sources/{source_id}", sources.get_source, "read", SourceOut, "One source with its poll health", "sources", public=False),
     Route("PATCH", "/sources/{source_id}", sources.update_source, "write", SourceOut, "Change a source", "sources"),
     Route("DELETE", "/sources/{source_id}", sources.delete_source, "write", SourceOut, "Remove a source", "sources"),
     Route("GET", "/feeds/{name}", outputs.get_feed, "read", None, "Published records as RSS, Atom or JSON Feed", "feeds", media=FEED_TYPES),
@@ -120,9 +123,10 @@ def router(*, public_read: bool) -> APIRouter:
         if route.model is None:
             responses |= _media_response(route)
             extra = {"response_class": Response}
-        if route.scope == "read" and public_read:
+        if route.scope == "read" and route.public and public_read:
             extra["openapi_extra"] = {"security": [{}, {"HTTPBearer": []}]}  # {} = anonymous is fine
-        guard = [] if route.scope == OPEN else [Depends(require(route.scope, limited=route.method != "GET"))]
+        needs = require(route.scope, limited=route.method != "GET", public=route.public)
+        guard = [] if route.scope == OPEN else [Depends(needs)]
         api.add_api_route(
             route.path, route.handler, methods=[route.method], dependencies=guard, summary=route.summary,
             tags=[route.tag], status_code=route.status, responses=responses,

@@ -1,7 +1,10 @@
 """Source endpoints: list, add, read (with poll health), change and remove the places newsdesk polls.
 
 A source that may reach loopback or private addresses (``allowLoopback``) switches the SSRF guard off for
-its URLs, so only an admin token may create one or turn the flag on.
+its URLs, so only an admin token may create one or turn the flag on (403 otherwise). Changing where such
+a source points (its ``url`` or ``kind``) clears the flag unless the same request, from an admin, sends
+``allowLoopback: true`` again — the store enforces that (``Store.update_source``), not this module.
+Reading sources needs a token: their URLs can carry feed credentials (``routes.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def create_source(request: Request, ctx: Ctx, body: SourceCreate) -> dict[str, A
     """Register a source; 409 when its URL is already registered."""
     values = body.model_dump(by_alias=False)
     _check(request, ctx, values)
-    return shapes.source(ctx.nd.add_source(_build(Source, values)))
+    return shapes.source(ctx.nd.add_source(_build(Source, values | {"name_given": bool(values["name"])})))
 
 
 def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourcePatch) -> dict[str, Any]:
@@ -49,8 +52,11 @@ def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourceP
     _check(request, ctx, changes)
     if "url" in changes and changes["url"] != current.url and _exists(ctx, changes["url"]):
         raise StorageError(f"source already exists: {changes['url']}")
+    if "name" in changes:  # a name sent is chosen; null hands the name back to the feed's title
+        changes["name_given"] = changes["name"] is not None
     updated = _build(lambda **v: dataclasses.replace(current, **v), changes)
-    return shapes.source(ctx.nd.store.update_source(source_id, updated))
+    granted = bool(changes.get("allow_loopback"))  # only an admin gets past _check with it set
+    return shapes.source(ctx.nd.update_source(source_id, updated, grant_loopback=granted))
 
 
 def delete_source(ctx: Ctx, source_id: SourceId) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Select,
@@ -130,6 +131,17 @@ _BY_CONTENT_HASH = (
 )
 
 
+def _loopback_after(source: Source, grant: bool) -> ColumnElement[bool] | bool:
+    """The ``allow_loopback`` an update of ``source`` writes (see :meth:`Store.update_source`): off unless
+    asked for; on when granted; otherwise as stored, and only while URL and kind stay as stored."""
+    if not source.allow_loopback:
+        return False
+    if grant:
+        return True
+    s = t.sources.c
+    return and_(s.allow_loopback, s.url == source.url, s.kind == source.kind.value)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -168,9 +180,19 @@ class Store(EnrichmentData, ReadModels):
             new_id = _inserted_id(c.execute(insert(t.sources).values(**row)))
         return self.get_source(int(new_id))
 
-    def update_source(self, source_id: int, source: Source) -> Source:
+    def update_source(self, source_id: int, source: Source, *, grant_loopback: bool = False) -> Source:
+        """Replace a source's settings with ``source``'s (its poll health is left alone).
+
+        THE place the loopback rule is enforced (docs/design.md, "Authorisation"): ``allow_loopback``
+        lifts the SSRF guard for one address, so it is kept only while the source keeps pointing
+        there. It survives an update that leaves ``url`` and ``kind`` as stored, and is cleared by one
+        that moves the source — unless the caller ``grant_loopback`` (an admin token at the API; the
+        operator at the CLI), which is also the only way to turn it on. The check runs inside the
+        UPDATE itself, against the stored row, so no read-then-write race can carry the flag over.
+        """
+        values = rows.source_row(source) | {"allow_loopback": _loopback_after(source, grant_loopback)}
         with self._begin() as c:
-            c.execute(update(t.sources).where(t.sources.c.id == source_id).values(**rows.source_row(source)))
+            c.execute(update(t.sources).where(t.sources.c.id == source_id).values(**values))
         return self.get_source(source_id)
 
     def get_source(self, key: int | str) -> Source:
@@ -192,9 +214,18 @@ class Store(EnrichmentData, ReadModels):
             c.execute(delete(t.sources).where(t.sources.c.id == source.id))
         return source
 
-    def save_health(self, source_id: int, health: SourceHealth) -> None:
+    def save_health(self, source_id: int, health: SourceHealth, *, feed_title: str | None = None) -> None:
+        """Record a poll's outcome. ``feed_title`` (what a successful poll read from the feed) becomes
+        the source's name unless a person chose that name (``name_given``), in the same transaction."""
         with self._begin() as c:
             c.execute(update(t.sources).where(t.sources.c.id == source_id).values(**rows.health_row(health)))
+            title = " ".join((feed_title or "").split())[: t.SOURCE_NAME_CHARS]
+            if title:
+                s = t.sources.c
+                stand_in = and_(
+                    s.id == source_id, s.name_given.is_(False), or_(s.name.is_(None), s.name != title)
+                )
+                c.execute(update(t.sources).where(stand_in).values(name=title))
 
     def due_sources(self, at: datetime) -> list[Source]:
         """Sources whose next poll is due (or that were never polled)."""

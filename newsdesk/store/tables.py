@@ -36,6 +36,7 @@ metadata = MetaData(
 LABEL_CHARS = 40
 """Length of the category and type columns of sources and articles; the API and OPML import cut or
 refuse longer labels by it."""
+SOURCE_NAME_CHARS = 300  # a source's display name; a longer feed title is cut to fit
 
 
 def _ts(name: str, **kw: object) -> Column[object]:
@@ -48,7 +49,8 @@ sources = Table(
     Column("id", Integer, primary_key=True),
     Column("url", String(2048), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
-    Column("name", String(300)),
+    Column("name", String(SOURCE_NAME_CHARS)),
+    Column("name_given", Boolean, nullable=False, default=False),  # see model.Source.name_given
     Column("category", String(LABEL_CHARS)),
     Column("type", String(LABEL_CHARS)),
     Column("topics", JSON, nullable=False, default=list),

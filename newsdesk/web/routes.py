@@ -20,17 +20,27 @@ app, ``app.state.newsdesk`` (see :func:`create_web_app`).
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from ..app import Newsdesk
 from . import editing, images, pages, sources
 from .views import STATIC
 
+
+def _answer_head(group: APIRouter) -> APIRouter:
+    """Let every GET page of ``group`` answer HEAD too (RFC 9110 §9.3.2: same headers, no body). FastAPI
+    routes answer only the methods they list, so a monitor's or link checker's ``HEAD /`` got a 405;
+    the server sends no body for HEAD."""
+    for route in group.routes:
+        if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
+            route.methods.add("HEAD")
+    return group
+
+
 router = APIRouter(include_in_schema=False)
-router.include_router(pages.router)
-router.include_router(editing.router)
-router.include_router(sources.router)
-router.include_router(images.router)
+for _module in (pages, editing, sources, images):  # the order their routes are matched in
+    router.include_router(_answer_head(_module.router))
 
 
 def mount_static(app: FastAPI) -> None:

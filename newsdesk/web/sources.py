@@ -1,4 +1,5 @@
-"""The sources pages: the list with each source's health, and the editor's forms to add and remove one.
+"""The sources pages (signed-in editors only): the list with each source's health, and the forms to add
+and remove one.
 
 Adding takes whatever address the editor has — a site's home page or its feed — and finds the feed
 (:mod:`.addsource`) before the facade stores the source; a failure shows the form again with the reason.
@@ -8,27 +9,40 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..catalog import Audience
-from ..errors import NewsdeskError, StorageError
+from ..errors import BlockedURLError, NewsdeskError, StorageError
 from ..fetch.client import Fetcher
 from ..model import Source, is_http_url
 from ..pipeline import fetch_policy
 from .addsource import find_feed
-from .context import Denied, Web, WebContext, audience, back, error_page, render, require_editor
+from .context import Denied, Web, WebContext, back, error_page, live_editor, render, require_editor
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
+LOOPBACK_REFUSED = (
+    "{url} leads to a loopback or private network address, and newsdesk fetches those only for a source "
+    "an admin has allowed to. An admin token can add it: POST /api/v1/sources with "
+    '"allowLoopback": true (or, on the server, `newsdesk source add URL --allow-loopback`).'
+)
+"""The form's answer for a private address: what is refused, why, and who may allow it, and how. The
+same words whether or not something answers there (the guard refuses before connecting)."""
+
 
 @router.get("/sources", response_class=HTMLResponse)
-def sources(request: Request, web: Web, added: int = 0) -> HTMLResponse:
-    views = web.catalog.source_health(audience(request, web))
+def sources(request: Request, web: Web, added: int = 0) -> Response:
+    """The list is for signed-in editors only, like the API's (a feed URL can carry its credentials, and
+    errors describe internal hosts): anybody else is sent to sign in."""
+    if live_editor(request, web) is None:
+        return back("/login?next=" + quote("/sources"))
+    views = web.catalog.source_health(Audience.TRUSTED)
     just_added = next((v.source for v in views if v.source.id == added), None)
     return render(request, web, "sources.html", views=views, added=just_added, error=None, url="")
 
@@ -59,8 +73,11 @@ async def _discover_and_add(web: WebContext, url: str, name: str) -> tuple[str |
     try:
         async with Fetcher(fetch_policy(web.nd.settings, web.nd.resolve)) as fetcher:
             found = await find_feed(url, fetcher)
-        source = Source(url=found.url, kind=found.kind, name=name or found.title)
+        source = Source(url=found.url, kind=found.kind, name=name or found.title, name_given=bool(name))
         return None, await run_in_threadpool(web.nd.add_source, source)
+    except BlockedURLError as e:
+        log.info("source not added", extra={"url": url, "error_kind": e.kind})
+        return LOOPBACK_REFUSED.format(url=url), None
     except NewsdeskError as e:
         log.info("source not added", extra={"url": url, "error_kind": e.kind})
         return str(e), None
