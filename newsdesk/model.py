@@ -4,7 +4,7 @@ Everything here is a frozen dataclass. Stages take these and return new ones (``
 only the store turns them into rows. Validation happens in ``__post_init__`` so an invalid object cannot
 exist — a record file, an API body or a feed entry that would make one is rejected where it enters.
 
-The public record (``../shared/examples/record.md``) is a projection of :class:`Article`; the fields that
+The public record (``docs/examples/record.md``) is a projection of :class:`Article`; the fields that
 have a record key say so in their comment. Internal fields (ids, text, reasons, timings) never reach a
 record file except through ``secured``.
 """
