@@ -12,6 +12,7 @@ import sys
 import termios
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -442,3 +443,20 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
     os.close(fd)
     return b"".join(chunks)
+
+
+def test_readme_documents_every_command_and_the_serving_options() -> None:
+    """The README's command table names every command; the rows for ``serve`` and ``demo`` give every
+    option, so how to choose the address and port is written down where a user looks first."""
+    import typer.main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `newsdesk ")]
+    group: Any = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        rows = [row for row in table if f"`newsdesk {name}" in row or f"· `{name} " in row]
+        assert rows, f"README does not list `newsdesk {name}`"
+        if name in ("serve", "demo"):
+            options = {o for p in command.params for o in p.opts if o.startswith("--")} - {"--config"}
+            assert all(o in rows[0] for o in options), (name, options)
+    assert "](docs/examples/record.md)" in readme and (ROOT / "docs" / "examples" / "record.md").is_file()
