@@ -319,15 +319,16 @@ def test_the_same_run_with_a_good_configuration_stores_the_feed(wire: Path) -> N
     assert stored_articles(wire) == 3
 
 
-def test_a_bad_key_in_the_demo_and_serve_stops_them_before_they_start(
+def test_a_bad_key_stops_demo_serve_and_worker_before_they_start(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NEWSDESK_ENCRYPT", "1")
     monkeypatch.setenv("NEWSDESK_SECRET_KEY", "not-base64!")
-    for command in ("demo", "serve"):
+    monkeypatch.setenv("NEWSDESK_REDIS_URL", "redis://127.0.0.1:9/0")  # never reached
+    for command in ("demo", "serve", "worker"):
         code, out, err = invoke(workdir, command)
         assert one_error_line(code, err) and "secret key" in err, (command, err)
-        assert "demo site on" not in out and "serving on" not in out
+        assert out == "", (command, out)
     assert not (workdir / "records").exists()
 
 

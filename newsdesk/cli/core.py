@@ -127,11 +127,11 @@ def demo(
     """Serve the bundled demo news site on loopback, ingest it, and write records to ./records/."""
     from ..demo import DemoSite
 
-    settings = settings_from(config)
-    if not settings.publish_rules:
-        settings = settings.with_values(publish_rules=DEMO_RULES)
-        out.print(f"publish rules (demo default): {'; '.join(DEMO_RULES)}", highlight=False)
+    configured = settings_from(config)
+    settings = configured if configured.publish_rules else configured.with_values(publish_rules=DEMO_RULES)
     Newsdesk(settings).preflight(key_may_be_created=True)
+    if not configured.publish_rules:
+        out.print(f"publish rules (demo default): {'; '.join(DEMO_RULES)}", highlight=False)
     with DemoSite() as site:
         out.print(f"demo site on http://127.0.0.1:{site.port} ({plural(len(site.resolve_map()), 'site')})")
         with Newsdesk(settings, resolve=site.resolve_map()) as nd:
