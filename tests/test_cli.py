@@ -102,9 +102,28 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         'publish_rules = ["publish: quality >= 60 and \\"Payments\\" in topics"]\n'
     )
     os.environ.pop("NEWSDESK_ENCRYPT", None)
-    code, _, err = invoke(workdir, "demo")
+    code, out, err = invoke(workdir, "demo")
     assert code == 0, err
+    (workdir / "demo.out").write_text(out)  # what the demo printed, for test_demo_reports_each_stage
+    (workdir / "demo.err").write_text(err)
     yield workdir
+
+
+def test_demo_reports_each_stage_and_the_records_in_words(demo_dir: Path) -> None:
+    """Piped (not a terminal), the demo says when each stage starts and ends instead of going quiet for
+    a minute, and the records line is a sentence, not a Python dict."""
+    lines = (demo_dir / "demo.err").read_text().splitlines()
+    for stage in ("poll", "enrich", "images", "seal", "rules"):
+        assert f"{stage}: started" in lines
+        assert any(line.startswith(f"{stage}: done (") for line in lines), stage
+    assert lines.index("poll: started") < lines.index("enrich: started") < lines.index("rules: started")
+    out = (demo_dir / "demo.out").read_text()
+    written = len(list((demo_dir / "records").rglob("*.md")))
+    assert (
+        f"{demo_dir / 'records'}: {written} records written, 0 unchanged, 0 removed ({written} in all)\n"
+        in out
+    )
+    assert "{" not in out
 
 
 def test_demo_writes_seed_shaped_records(demo_dir: Path) -> None:

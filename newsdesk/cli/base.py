@@ -155,7 +155,7 @@ def progress_bar(*, quiet: bool = False, plain: bool = False) -> Iterator[Any]:
 
 
 class StageLines:
-    """A progress hook that prints ``stage: started`` and ``stage: done (N of M, 1.2 s)`` on stderr, once
+    """A progress hook that prints ``stage: started`` and ``stage: done (8 of 8, 1.2 s)`` on stderr, once
     each per stage: progress for output that is not a terminal."""
 
     def __init__(self) -> None:
@@ -168,8 +168,9 @@ class StageLines:
             err.print(f"{stage}: started", highlight=False)
         if total and done >= total and stage not in self._finished:
             self._finished.add(stage)
-            took = time.perf_counter() - self._started[stage]
-            err.print(f"{stage}: done ({done} of {total}, {took:.1f} s)", highlight=False)
+            took = f"{time.perf_counter() - self._started[stage]:.1f} s"
+            counted = f"{done} of {total}, " if total > 1 else ""  # a one-step stage has nothing to count
+            err.print(f"{stage}: done ({counted}{took})", highlight=False)
 
 
 def export_line(folder: Path, summary: ExportSummary) -> str:

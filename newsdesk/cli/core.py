@@ -141,7 +141,7 @@ def demo(
                 summary = nd.run(sources=nd.list_sources(), progress=hook)
             print_summary(summary)
             result = nd.export(settings.records_dir)
-            out.print(f"records: {export_line(settings.records_dir, result)}", highlight=False)
+            out.print(export_line(settings.records_dir, result), highlight=False)
             if serve:
                 _serve(nd, host or settings.api_host, port or settings.api_port)
 
