@@ -119,10 +119,7 @@ def test_demo_reports_each_stage_and_the_records_in_words(demo_dir: Path) -> Non
     assert lines.index("poll: started") < lines.index("enrich: started") < lines.index("rules: started")
     out = (demo_dir / "demo.out").read_text()
     written = len(list((demo_dir / "records").rglob("*.md")))
-    assert (
-        f"{demo_dir / 'records'}: {written} records written, 0 unchanged, 0 removed ({written} in all)\n"
-        in out
-    )
+    assert f"records: {written} records written, 0 unchanged, 0 removed ({written} in all)\n" in out
     assert "{" not in out
 
 
