@@ -73,9 +73,15 @@ def http_url_problem(url: str) -> str | None:
 
 
 def is_http_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a usable host and port — the only URLs newsdesk fetches or
-    stores (see :func:`http_url_problem` for the reason when it is not)."""
-    return http_url_problem(url) is None
+    """True for an absolute http(s) URL with a host — the only URLs newsdesk fetches or stores. A shape
+    check: the host's characters and the port are checked where a URL becomes a source
+    (:func:`check_http_url`) and where it is made canonical (``fetch.urls``), which report the reason
+    instead of dropping the URL unseen."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def check_http_url(url: str, what: str) -> None:

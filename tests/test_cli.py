@@ -477,3 +477,19 @@ def test_readme_documents_every_command_and_the_serving_options() -> None:
             options = {o for p in command.params for o in p.opts if o.startswith("--")} - {"--config"}
             assert all(o in rows[0] for o in options), (name, options)
     assert "](docs/examples/record.md)" in readme and (ROOT / "docs" / "examples" / "record.md").is_file()
+
+
+def test_opml_import_names_each_unusable_url_it_skips(workdir: Path) -> None:
+    (workdir / "subs.opml").write_text(
+        '<opml version="2.0"><body>'
+        '<outline text="Good" xmlUrl="https://good.example/feed.xml"/>'
+        '<outline text="Spaced" xmlUrl="http://exa mple.com/f"/>'
+        '<outline text="Port" xmlUrl="http://example.com:99999/f"/>'
+        "</body></opml>"
+    )
+    code, out, err = invoke(workdir, "source", "import-opml", "subs.opml")
+    assert code == 0 and out == "added 1 source, skipped 2\n"
+    assert "'http://exa mple.com/f' is not usable: the host name 'exa mple.com' contains ' '" in err
+    assert "'http://example.com:99999/f' is not usable: malformed URL (port out of range 0-65535)" in err
+    listed = json.loads(invoke(workdir, "source", "list", "--json")[1])
+    assert [s["url"] for s in listed] == ["https://good.example/feed.xml"]
