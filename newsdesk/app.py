@@ -19,7 +19,7 @@ from typing import Any
 from . import finishing
 from .config import Settings, load_sources, load_taxonomy
 from .editorial import Editorial, Tokens
-from .errors import NewsdeskError, StorageError
+from .errors import NewsdeskError, SettingsError, StorageError
 from .extract.images import ImageCache
 from .fetch.client import Fetcher
 from .model import Article, Source, SourceKind, Taxonomy, now
@@ -60,7 +60,7 @@ class Newsdesk:
     def store(self) -> Store:
         """The store, opened (and migrated) on first use."""
         if self._store is None:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            _make_folder(self.settings.data_dir, "data folder")
             self._store = Store.open(self.settings.database, index_full_text=self.settings.index_full_text)
         return self._store
 
@@ -83,6 +83,21 @@ class Newsdesk:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def preflight(self, *, key_may_be_created: bool = False) -> None:
+        """Check what a run depends on before any work starts: the taxonomy, the publish rules and, with
+        encryption on, the key. Each is otherwise first read half-way through a run, where its failure is
+        recorded as a run error — the command still exits 0, and a key problem found at the seal stage
+        leaves the full texts of that run stored in clear. ``key_may_be_created``: the caller runs
+        :meth:`init` next, which creates a missing key file (a key that exists must still be readable).
+        Raises the one :class:`NewsdeskError` that names the problem."""
+        _ = self.taxonomy
+        _ = self.rules
+        if not self.settings.encrypt:
+            return
+        if key_may_be_created and not self.settings.secret_key and not self.settings.key_path.exists():
+            return
+        _ = self.key_ring
 
     def init(self) -> dict[str, str]:
         """Create the data folder, run migrations, and create the key file when encryption needs one."""
@@ -120,9 +135,13 @@ class Newsdesk:
         return self.store.remove_source(key)
 
     def sync_sources_file(self, path: Path | None = None) -> SourceSync:
-        """Add the sources of ``sources.yaml`` that the store does not know yet."""
-        wanted = load_sources(path or self.settings.sources_file)
-        return self.ensure_sources(wanted)
+        """Add the sources of ``sources.yaml`` (default: the ``sources_file`` setting) that the store does
+        not know yet. A file that is not there is an error: syncing from a mistyped name must not look
+        like a file that lists nothing new."""
+        target = path or self.settings.sources_file
+        if not target.is_file():
+            raise SettingsError(f"{target}: no such sources file")
+        return self.ensure_sources(load_sources(target))
 
     def ensure_sources(self, wanted: Sequence[Source]) -> SourceSync:
         known = {s.url for s in self.store.list_sources()}
@@ -148,6 +167,8 @@ class Newsdesk:
         worker ingests with ``finish=False`` and leaves the rest to one :meth:`finish_pending` at a time."""
         started = time.perf_counter()
         chosen = list(sources) if sources is not None else self.store.due_sources(now())
+        if progress is not None:  # the poll stage ticks once a source is done; say it started
+            progress("poll", 0, len(chosen))
         run_id = self.store.start_run()
         async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
             ingestor = Ingestor(
@@ -212,10 +233,12 @@ class Newsdesk:
         stages.append(("rules", lambda: _ready(finishing.apply_rules(self.store, self.rules, ids, now()))))
         for name, stage in stages:
             started = time.perf_counter()
+            _stage_starts(progress, name)
             try:
                 summary.stages.update(await stage())
             except NewsdeskError as error:
                 self.store.record_event(error.kind, f"{name}: {error}", run_id=run_id)
+            _stage_ends(progress, name)
             summary.stages[f"{name}_s"] = round(time.perf_counter() - started, 2)
 
     async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:
@@ -289,6 +312,26 @@ class Newsdesk:
         selected = (self.article(a.id) for a in self.store.iter_articles() if a.id is not None
                     and (not published_only or a.published) and (not topics or set(topics) & set(a.topics)))  # fmt: skip
         return export_records(selected, target)
+
+
+def _stage_starts(progress: ProgressHook | None, name: str) -> None:
+    """Report a later stage as started: enrichment counts its own articles (its total is not known yet,
+    hence 0); the others are one step each."""
+    if progress is not None:
+        progress(name, 0, 0 if name == "enrich" else 1)
+
+
+def _stage_ends(progress: ProgressHook | None, name: str) -> None:
+    if progress is not None and name != "enrich":
+        progress(name, 1, 1)
+
+
+def _make_folder(path: Path, what: str) -> None:
+    """``mkdir -p`` with one clear error (a file in the way, no permission, a read-only disk)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot create the {what} {path}: {e.strerror or e}") from e
 
 
 def _alive(pool: Executor) -> bool:

@@ -427,8 +427,10 @@ def load_taxonomy(path: Path | None) -> Taxonomy:
     else:
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise SettingsError(f"{path}: cannot read the taxonomy: {e}") from e
+        except OSError as e:
+            raise SettingsError(f"{path}: cannot read the taxonomy: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise SettingsError(f"{path}: cannot read the taxonomy: not UTF-8 text ({e.reason})") from e
         origin = str(path)
     try:
         data = yaml.safe_load(text)

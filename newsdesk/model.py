@@ -4,7 +4,7 @@ Everything here is a frozen dataclass. Stages take these and return new ones (``
 only the store turns them into rows. Validation happens in ``__post_init__`` so an invalid object cannot
 exist — a record file, an API body or a feed entry that would make one is rejected where it enters.
 
-The public record (``../shared/examples/record.md``) is a projection of :class:`Article`; the fields that
+The public record (``docs/examples/record.md``) is a projection of :class:`Article`; the fields that
 have a record key say so in their comment. Internal fields (ids, text, reasons, timings) never reach a
 record file except through ``secured``.
 """
@@ -43,13 +43,52 @@ def _is_score(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and (value == UNSCORED or 0 <= value <= 100)
 
 
+# Characters RFC 3986 §3.2.2 allows nowhere in a host (a reg-name is unreserved, pct-encoded and sub-delims;
+# non-ASCII is left to IDNA): whitespace, controls and the "unwise" set. ``urlsplit`` accepts all of them.
+_NOT_IN_HOST = frozenset(' "<>\\^`{|}') | {chr(c) for c in range(0x21)} | {"\x7f"}
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` (a URL's host name, as ``urlsplit`` gives it) cannot name a server, or ``None``."""
+    bad = sorted({ch for ch in host if ch in _NOT_IN_HOST or ch.isspace()})
+    if bad:
+        return f"the host name {host!r} contains {', '.join(repr(ch) for ch in bad)}"
+    return None
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL newsdesk can fetch, or ``None`` when it is one: the
+    scheme, a missing or malformed host, a port outside 0-65535. The reason is short and names the part."""
+    controls = sorted({ch for ch in url if ord(ch) < 0x20 or ord(ch) == 0x7F})
+    if controls:  # urlsplit silently drops tabs and newlines, so check the text as given
+        return f"the URL contains control characters {', '.join(repr(ch) for ch in controls)}"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port out of 0-65535 or not a number
+    except ValueError as e:
+        return f"malformed URL ({str(e).lower()})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL"
+    return host_problem(parts.hostname)
+
+
 def is_http_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a host — the only URLs newsdesk fetches or stores."""
+    """True for an absolute http(s) URL with a host — the only URLs newsdesk fetches or stores. A shape
+    check: the host's characters and the port are checked where a URL becomes a source
+    (:func:`check_http_url`) and where it is made canonical (``fetch.urls``), which report the reason
+    instead of dropping the URL unseen."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def check_http_url(url: str, what: str) -> None:
+    """Raise :class:`ValidationError` naming ``what`` and the URL, with the reason, unless ``url`` is fine."""
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise ValidationError(f"{what} {url!r} is not usable: {problem}")
 
 
 def utc(value: datetime) -> datetime:
@@ -246,7 +285,7 @@ class Source:
     health: SourceHealth = field(default_factory=SourceHealth)
 
     def __post_init__(self) -> None:
-        _check(is_http_url(self.url), f"source url is not an http(s) URL: {self.url!r}")
+        check_http_url(self.url, "source url")
         object.__setattr__(self, "kind", SourceKind(self.kind))
         if self.name is None:
             object.__setattr__(self, "name_given", False)
@@ -255,7 +294,7 @@ class Source:
         if self.reputation is not None:
             _check(0.0 <= self.reputation <= 1.0, "reputation must lie in 0-1")
         if self.site_url is not None:
-            _check(is_http_url(self.site_url), f"site_url is not an http(s) URL: {self.site_url!r}")
+            check_http_url(self.site_url, "site_url")
 
 
 @dataclass(frozen=True, slots=True)

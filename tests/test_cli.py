@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -17,6 +24,8 @@ from newsdesk.demo import DemoSite
 from newsdesk.enrich import supervised
 from newsdesk.operations import discover, source_for
 from newsdesk.record import read_record
+from tests.conftest import ROOT
+from tests.httpserver import LoopbackServer, Reply
 
 runner = CliRunner()
 
@@ -93,9 +102,25 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         'publish_rules = ["publish: quality >= 60 and \\"Payments\\" in topics"]\n'
     )
     os.environ.pop("NEWSDESK_ENCRYPT", None)
-    code, _, err = invoke(workdir, "demo")
+    code, out, err = invoke(workdir, "demo")
     assert code == 0, err
+    (workdir / "demo.out").write_text(out)  # what the demo printed, for test_demo_reports_each_stage
+    (workdir / "demo.err").write_text(err)
     yield workdir
+
+
+def test_demo_reports_each_stage_and_the_records_in_words(demo_dir: Path) -> None:
+    """Piped (not a terminal), the demo says when each stage starts and ends instead of going quiet for
+    a minute, and the records line is a sentence, not a Python dict."""
+    lines = (demo_dir / "demo.err").read_text().splitlines()
+    for stage in ("poll", "enrich", "images", "seal", "rules"):
+        assert f"{stage}: started" in lines
+        assert any(line.startswith(f"{stage}: done (") for line in lines), stage
+    assert lines.index("poll: started") < lines.index("enrich: started") < lines.index("rules: started")
+    out = (demo_dir / "demo.out").read_text()
+    written = len(list((demo_dir / "records").rglob("*.md")))
+    assert f"records: {written} records written, 0 unchanged, 0 removed ({written} in all)\n" in out
+    assert "{" not in out
 
 
 def test_demo_writes_seed_shaped_records(demo_dir: Path) -> None:
@@ -229,3 +254,242 @@ def test_topics_train_builds_a_model_that_enrichment_loads(workdir: Path) -> Non
     (workdir / "bad.csv").write_text("headline,labels\nx,y\n", encoding="utf-8")
     code, _, err = invoke(workdir, "topics", "train", "bad.csv")
     assert code == 1 and "needs title and topics columns" in err
+
+
+# ------------------------------------------------------------------------ errors: one line, non-zero exit
+
+
+def one_error_line(code: int, err: str) -> bool:
+    """The CLI's error contract: a non-zero exit and exactly one ``error: …`` line on stderr."""
+    return code != 0 and err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+FEED = (
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+    + "".join(
+        f"<item><title>Council story {n}</title><link>http://127.0.0.1:{{port}}/story/{n}</link>"
+        f"<description>{f'The council approved harbour budget number {n} after a long debate. ' * 12}</description>"
+        "</item>"
+        for n in range(3)
+    )
+    + "</channel></rss>"
+)
+
+
+@pytest.fixture
+def wire(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A feed of three articles on loopback, listed in the workdir's sources.yaml; a cheap run (no pages,
+    no enrichment, no images) so that what a run stores is the only question."""
+    with LoopbackServer({}) as server:
+        body = FEED.replace("{port}", str(server.port)).encode()
+        server.route("/feed.xml", Reply(200, body, "application/rss+xml"))
+        (workdir / "sources.yaml").write_text(
+            f"- url: http://127.0.0.1:{server.port}/feed.xml\n  allow_loopback: true\n"
+        )
+        for name, value in {"FETCH_PAGES": "0", "ENRICH": "0", "CACHE_IMAGES": "0", "PER_HOST_DELAY": "0",
+                            "RESPECT_ROBOTS": "0"}.items():  # fmt: skip
+            monkeypatch.setenv(f"NEWSDESK_{name}", value)
+        yield workdir
+
+
+def stored_articles(workdir: Path) -> int:
+    settings = load_settings(env={"NEWSDESK_DATA_DIR": str(workdir / ".newsdesk")})
+    with Newsdesk(settings) as nd:
+        return nd.store.count_articles()
+
+
+CYCLE = "topics:\n  - {name: A, parent: B}\n  - {name: B, parent: A}\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "taxonomy", "message"),
+    [
+        ({"NEWSDESK_TAXONOMY_FILE": "taxonomy.yaml"}, CYCLE, "the taxonomy has a cycle: A → B → A"),
+        ({"NEWSDESK_TAXONOMY_FILE": "taxonomy.yaml"}, "topics: [unclosed\n", "not valid YAML"),
+        ({"NEWSDESK_TAXONOMY_FILE": "absent.yaml"}, None, "absent.yaml: cannot read the taxonomy"),
+        ({"NEWSDESK_ENCRYPT": "1", "NEWSDESK_SECRET_KEY": "not-base64!"}, None, "secret key"),
+        ({"NEWSDESK_ENCRYPT": "1", "NEWSDESK_SECRET_KEY": "c2hvcnQ="}, None, "secret key"),
+        ({"NEWSDESK_ENCRYPT": "1"}, None, "no key: set NEWSDESK_SECRET_KEY or run `newsdesk init`"),
+        ({"NEWSDESK_PUBLISH_RULES": "publish: quality >>> 40"}, None, "publish rule 1: expected"),
+        ({"NEWSDESK_PUBLISH_RULES": "publish if good"}, None, "publish rule 1:"),
+    ],
+)
+def test_configuration_problems_stop_the_run_before_any_work(
+    wire: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], taxonomy: str | None, message: str
+) -> None:
+    """A broken taxonomy, key or rule used to be recorded as ``errors settings: 1`` with exit 0 after
+    the articles were stored (with a key problem, their full text in clear). Now nothing is stored."""
+    if taxonomy is not None:
+        (wire / "taxonomy.yaml").write_text(taxonomy)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = invoke(wire, "run")
+    assert one_error_line(code, err) and message in err, err
+    assert stored_articles(wire) == 0
+
+
+def test_the_same_run_with_a_good_configuration_stores_the_feed(wire: Path) -> None:
+    """The control for the test above: the set-up does store articles when nothing is wrong."""
+    code, _, err = invoke(wire, "run")
+    assert code == 0, err
+    assert stored_articles(wire) == 3
+
+
+def test_a_bad_key_stops_demo_serve_and_worker_before_they_start(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSDESK_ENCRYPT", "1")
+    monkeypatch.setenv("NEWSDESK_SECRET_KEY", "not-base64!")
+    monkeypatch.setenv("NEWSDESK_REDIS_URL", "redis://127.0.0.1:9/0")  # never reached
+    for command in ("demo", "serve", "worker"):
+        code, out, err = invoke(workdir, command)
+        assert one_error_line(code, err) and "secret key" in err, (command, err)
+        assert out == "", (command, out)
+    assert not (workdir / "records").exists()
+
+
+def test_filesystem_problems_are_one_line(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (workdir / "a-file").write_text("in the way\n")
+    code, _, err = invoke(workdir, "feeds", "a-file/feeds")
+    assert one_error_line(code, err) and "a-file/feeds" in err, err
+    monkeypatch.setenv("NEWSDESK_DATA_DIR", str(workdir / "a-file" / "data"))
+    code, _, err = invoke(workdir, "init")
+    assert one_error_line(code, err) and "cannot create the data folder" in err and "Not a directory" in err
+
+
+def test_sync_of_a_missing_sources_file_fails(workdir: Path) -> None:
+    code, out, err = invoke(workdir, "source", "sync", "missing.yaml")
+    assert one_error_line(code, err) and "missing.yaml: no such sources file" in err and "added" not in out
+    code, _, err = invoke(workdir, "source", "sync")  # the default sources.yaml is not there either
+    assert one_error_line(code, err) and "sources.yaml: no such sources file" in err
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://exa mple.com/f", "the host name 'exa mple.com' contains ' '"),
+        ("http://example.com:99999/f", "port out of range 0-65535"),
+    ],
+)
+def test_unusable_source_urls_are_refused_with_the_url(workdir: Path, url: str, reason: str) -> None:
+    code, _, err = invoke(workdir, "source", "add", url, "--kind", "feed")
+    assert one_error_line(code, err) and repr(url) in err and reason in err, err
+    (workdir / "sources.yaml").write_text(f'- url: "{url}"\n')
+    code, _, err = invoke(workdir, "source", "sync")
+    assert one_error_line(code, err) and repr(url) in err and reason in err, err
+    assert json.loads(invoke(workdir, "source", "list", "--json")[1]) == []
+
+
+# ------------------------------------------------------------------------------------- output wording
+
+
+def test_counts_are_spelled_with_plurals(workdir: Path) -> None:
+    (workdir / "sources.yaml").write_text("- https://one.example/feed.xml\n")
+    code, out, _ = invoke(workdir, "source", "sync")
+    assert code == 0 and out == "added 1 source, 0 already known\n"
+    (workdir / "sources.yaml").write_text("- https://one.example/feed.xml\n- https://two.example/feed.xml\n")
+    assert invoke(workdir, "source", "sync")[1] == "added 1 source, 1 already known\n"
+    assert invoke(workdir, "source", "sync")[1] == "added 0 sources, 2 already known\n"
+    (workdir / "ratings.csv").write_text("domain,score\none.example,0.5\n")
+    assert invoke(workdir, "source", "import-ratings", "ratings.csv")[1].startswith(
+        "rated 1 source; skipped 0 rows"
+    )
+
+
+def test_an_empty_review_queue_says_so(workdir: Path) -> None:
+    code, out, _ = invoke(workdir, "review")
+    assert code == 0 and out == "review queue is empty: no article is waiting for an editor\n"
+    assert json.loads(invoke(workdir, "review", "--json")[1]) == []
+
+
+# ------------------------------------------------------------------------- show == the exported file
+
+REFERENCE = ROOT / "docs" / "examples" / "record.md"
+
+
+@pytest.fixture
+def exported(workdir: Path) -> tuple[Path, bytes]:
+    """The reference record stored (its long ``secured`` and URL lines are what a wrapping printer splits)
+    and exported; returns the workdir and the exported file's bytes."""
+    article = read_record(REFERENCE).replace(related=())
+    settings = load_settings(env={"NEWSDESK_DATA_DIR": str(workdir / ".newsdesk")})
+    with Newsdesk(settings) as nd:
+        nd.store.save_article(article)
+    assert invoke(workdir, "export", "out")[0] == 0
+    (path,) = (workdir / "out").rglob("*.md")
+    return workdir, path.read_bytes()
+
+
+def test_show_piped_is_the_exported_file(exported: tuple[Path, bytes]) -> None:
+    workdir, expected = exported
+    code, out, _ = invoke(workdir, "show", "1")
+    assert code == 0 and out.encode() == expected
+    result = subprocess.run(
+        [sys.executable, "-m", "newsdesk", "show", "1"],
+        cwd=workdir, capture_output=True, env=os.environ | {"COLUMNS": "40"}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout == expected, result.stderr
+
+
+def test_show_on_a_narrow_terminal_is_the_exported_file(exported: tuple[Path, bytes]) -> None:
+    """On a real 40-column terminal (a pty; output post-processing off so that bytes arrive as written)."""
+    workdir, expected = exported
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    modes = termios.tcgetattr(follower)
+    modes[1] &= ~termios.OPOST  # no "\n" → "\r\n"
+    termios.tcsetattr(follower, termios.TCSANOW, modes)
+    env = os.environ | {"COLUMNS": "40", "TERM": "xterm"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "newsdesk", "show", "1"], cwd=workdir, stdout=follower, env=env
+    ) as proc:
+        os.close(follower)
+        shown = _read_all(leader)
+    assert proc.returncode == 0 and shown == expected
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def test_readme_documents_every_command_and_the_serving_options() -> None:
+    """The README's command table names every command; the rows for ``serve`` and ``demo`` give every
+    option, so how to choose the address and port is written down where a user looks first."""
+    import typer.main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `newsdesk ")]
+    group: Any = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        rows = [row for row in table if f"`newsdesk {name}" in row or f"· `{name} " in row]
+        assert rows, f"README does not list `newsdesk {name}`"
+        if name in ("serve", "demo"):
+            options = {o for p in command.params for o in p.opts if o.startswith("--")} - {"--config"}
+            assert all(o in rows[0] for o in options), (name, options)
+    assert "](docs/examples/record.md)" in readme and (ROOT / "docs" / "examples" / "record.md").is_file()
+
+
+def test_opml_import_names_each_unusable_url_it_skips(workdir: Path) -> None:
+    (workdir / "subs.opml").write_text(
+        '<opml version="2.0"><body>'
+        '<outline text="Good" xmlUrl="https://good.example/feed.xml"/>'
+        '<outline text="Spaced" xmlUrl="http://exa mple.com/f"/>'
+        '<outline text="Port" xmlUrl="http://example.com:99999/f"/>'
+        "</body></opml>"
+    )
+    code, out, err = invoke(workdir, "source", "import-opml", "subs.opml")
+    assert code == 0 and out == "added 1 source, skipped 2\n"
+    assert "'http://exa mple.com/f' is not usable: the host name 'exa mple.com' contains ' '" in err
+    assert "'http://example.com:99999/f' is not usable: malformed URL (port out of range 0-65535)" in err
+    listed = json.loads(invoke(workdir, "source", "list", "--json")[1])
+    assert [s["url"] for s in listed] == ["https://good.example/feed.xml"]

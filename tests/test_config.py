@@ -112,3 +112,14 @@ def test_bundled_taxonomy_is_valid_and_hierarchical() -> None:
 def test_bad_taxonomies(data: object, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         parse_taxonomy(data)
+
+
+def test_an_unreadable_taxonomy_is_named_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_taxonomy(tmp_path / "absent.yaml")
+    assert (
+        str(info.value) == f"{tmp_path / 'absent.yaml'}: cannot read the taxonomy: No such file or directory"
+    )
+    (tmp_path / "latin1.yaml").write_bytes("topics:\n  - name: Caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SettingsError, match=r"latin1\.yaml: cannot read the taxonomy: not UTF-8 text"):
+        load_taxonomy(tmp_path / "latin1.yaml")

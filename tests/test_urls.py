@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsdesk.errors import FetchError
+from newsdesk.errors import FetchError, ValidationError
 from newsdesk.fetch.urls import (
     TRACKING_PARAMS,
     canonicalize,
@@ -12,6 +12,7 @@ from newsdesk.fetch.urls import (
     registered_domain,
     remove_dot_segments,
 )
+from newsdesk.model import Source, http_url_problem
 
 CANONICAL_CASES = [
     # case of scheme and host, default port, fragment, tracking, order, dot segments
@@ -73,7 +74,15 @@ def test_encoded_tracking_key_is_still_removed() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["/relative", "example.com/x", "http://", "http://e.com:99999/", "http://e.com:x/"]
+    "url",
+    [
+        "/relative",
+        "example.com/x",
+        "http://",
+        "http://e.com:99999/",
+        "http://e.com:x/",
+        "http://exa mple.com/f",
+    ],
 )
 def test_canonicalize_rejects_unusable_urls(url: str) -> None:
     with pytest.raises(FetchError) as caught:
@@ -154,3 +163,33 @@ def test_pick_canonical_home_page_may_name_itself() -> None:
         pick_canonical("https://www.bbc.co.uk/?x=1", "https://www.bbc.co.uk/", None)
         == "https://www.bbc.co.uk/"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://exa mple.com/f", "the host name 'exa mple.com' contains ' '"),
+        ("http://exa\tmple.com/f", "control characters '\\t'"),
+        ("http://e<x>.com/", "contains '<', '>'"),
+        ("http://example.com:99999/f", "port out of range 0-65535"),
+        ("https://example.com:8o/", "port could not be cast to integer"),
+        ("ftp://example.com/f", "not an http(s) URL"),
+        ("https:///path-only", "not an http(s) URL"),
+    ],
+)
+def test_unusable_urls_have_a_reason_and_no_source_takes_them(url: str, reason: str) -> None:
+    """A URL no server answers to is refused where a source is made, so the CLI, the API, OPML import
+    and sources.yaml all refuse it, with the URL and the reason in the message."""
+    problem = http_url_problem(url)
+    assert problem is not None and reason in problem
+    with pytest.raises(ValidationError) as caught:
+        Source(url=url)
+    assert repr(url) in str(caught.value) and reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://bücher.de/straße", "http://[2001:db8::1]:8080/", "http://a_b.example/", "https://e.com:443/"],
+)
+def test_usable_urls_pass(url: str) -> None:
+    assert http_url_problem(url) is None and Source(url=url).url == url

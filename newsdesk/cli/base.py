@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,6 +22,7 @@ from ..app import Newsdesk
 from ..config import Settings, load_settings
 from ..errors import NewsdeskError
 from ..pipeline import RunSummary
+from ..publish.export import ExportSummary
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="newsdesk — sources in, curated records out."
@@ -32,10 +35,12 @@ source_app = typer.Typer(no_args_is_help=True, help="Manage sources.")
 app.add_typer(source_app, name="source")
 
 
-out = Console()
+# soft_wrap: a printed line is never broken at the terminal width (a URL split in two no longer works);
+# tables still fit the width.
+out = Console(soft_wrap=True)
 
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,20 +58,43 @@ ConfigOpt = Annotated[
 
 
 def clean_errors(func: F) -> F:
-    """One clear line and exit code 1 for every newsdesk error."""
+    """One clear line and exit code 1 for every newsdesk error, and for every filesystem failure (a
+    folder that cannot be written, a file in the way, a full disk) that no lower layer turned into one."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except NewsdeskError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            fail(str(e))
+        except OSError as e:
+            fail(os_error_line(e))
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``message`` as the one error line on stderr and exit 1. A message on several lines (a
+    publish rule's error shows the rule and a caret under the fault) is joined into one: a log line or a
+    cron mail keeps it whole. Caret lines only make sense under the line above, so they go."""
+    parts = [line.strip() for line in message.splitlines() if line.strip().strip("^~")]
+    err.print(f"[red]error:[/red] {escape(': '.join(parts))}", highlight=False)
+    raise typer.Exit(1) from None
+
+
+def os_error_line(error: OSError) -> str:
+    """``path: reason`` for an OSError (``[Errno 13] Permission denied: '/x'`` is noise around those two)."""
+    reason = error.strerror or str(error) or type(error).__name__
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 source``, ``2 sources``, ``0 sources`` (``many`` for irregular plurals)."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def settings_from(config: Path | None) -> Settings:
@@ -107,9 +135,12 @@ def emit(data: Any, as_json: bool) -> bool:
 
 
 @contextmanager
-def progress_bar(*, quiet: bool = False) -> Iterator[Any]:
+def progress_bar(*, quiet: bool = False, plain: bool = False) -> Iterator[Any]:
+    """A progress hook for :meth:`Newsdesk.run`: a live bar per stage on a terminal; elsewhere, with
+    ``plain``, a line on stderr as each stage starts and ends (a log stays readable); else nothing
+    (``run`` from cron stays quiet)."""
     if quiet or not sys.stderr.isatty():
-        yield None
+        yield StageLines() if plain and not quiet else None
         return
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
@@ -121,6 +152,33 @@ def progress_bar(*, quiet: bool = False) -> Iterator[Any]:
             bar.update(tasks[stage], completed=done, total=total or None)
 
         yield hook
+
+
+class StageLines:
+    """A progress hook that prints ``stage: started`` and ``stage: done (8 of 8, 1.2 s)`` on stderr, once
+    each per stage: progress for output that is not a terminal."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self._finished: set[str] = set()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._started:
+            self._started[stage] = time.perf_counter()
+            err.print(f"{stage}: started", highlight=False)
+        if total and done >= total and stage not in self._finished:
+            self._finished.add(stage)
+            took = f"{time.perf_counter() - self._started[stage]:.1f} s"
+            counted = f"{done} of {total}, " if total > 1 else ""  # a one-step stage has nothing to count
+            err.print(f"{stage}: done ({counted}{took})", highlight=False)
+
+
+def export_line(folder: Path, summary: ExportSummary) -> str:
+    """What an export did, in words: ``records/: 3 records written, 55 unchanged, 0 removed (58 in all)``."""
+    return (
+        f"{folder}: {plural(summary.written, 'record')} written, {summary.unchanged} unchanged, "
+        f"{summary.removed} removed ({summary.total} in all)"
+    )
 
 
 def print_summary(summary: RunSummary) -> None:

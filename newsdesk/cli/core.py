@@ -22,7 +22,9 @@ from .base import (
     clean_errors,
     desk,
     emit,
+    export_line,
     out,
+    plural,
     print_summary,
     progress_bar,
     settings_from,
@@ -68,6 +70,7 @@ def run(
 ) -> None:
     """One pass over the due sources (ingest, enrich, publish); --watch keeps going."""
     with desk(config) as nd:
+        nd.preflight()
         if nd.settings.sources_file.exists():
             nd.sync_sources_file()
         if watch:
@@ -95,45 +98,52 @@ def export(
         target = folder or nd.settings.records_dir
         result = nd.export(target, published_only=published_only, topics=topic or ())
     if not emit(summary_dict(result), as_json):
-        out.print(f"{target}: {summary_dict(result)}", highlight=False)
+        out.print(export_line(target, result), highlight=False)
 
 
 @app.command()
 @clean_errors
 def show(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Print one article's record (by id or URL)."""
+    """Print one article's record (by id or URL), byte for byte the file `export` writes."""
     with desk(config) as nd:
         article = nd.article(key)
         text = nd.record(key)
     if not emit({"id": article.id, "record": text}, as_json):
-        out.print(text, highlight=False, markup=False, end="")
+        sys.stdout.write(text)  # not through rich: it would wrap long lines at the terminal width
 
 
 @app.command()
 @clean_errors
 def demo(
     serve: Annotated[bool, typer.Option(help="Keep serving after the run (Ctrl-C stops).")] = False,
+    host: Annotated[
+        str | None, typer.Option(help="Address the UI listens on with --serve (default: api_host)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port the UI listens on with --serve (default: api_port)")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the bundled demo news site on loopback, ingest it, and write records to ./records/."""
     from ..demo import DemoSite
 
-    settings = settings_from(config)
-    if not settings.publish_rules:
-        settings = settings.with_values(publish_rules=DEMO_RULES)
+    configured = settings_from(config)
+    settings = configured if configured.publish_rules else configured.with_values(publish_rules=DEMO_RULES)
+    Newsdesk(settings).preflight(key_may_be_created=True)
+    if not configured.publish_rules:
         out.print(f"publish rules (demo default): {'; '.join(DEMO_RULES)}", highlight=False)
     with DemoSite() as site:
-        out.print(f"demo site on http://127.0.0.1:{site.port} ({len(site.resolve_map())} sites)")
+        out.print(f"demo site on http://127.0.0.1:{site.port} ({plural(len(site.resolve_map()), 'site')})")
         with Newsdesk(settings, resolve=site.resolve_map()) as nd:
             nd.init()
             nd.ensure_sources(demo_sources(site.sources()))
-            with progress_bar() as hook:
+            with progress_bar(plain=True) as hook:
                 summary = nd.run(sources=nd.list_sources(), progress=hook)
             print_summary(summary)
             result = nd.export(settings.records_dir)
-            out.print(f"records: {settings.records_dir} {summary_dict(result)}", highlight=False)
+            out.print(export_line(settings.records_dir, result), highlight=False)
             if serve:
-                _serve_forever(nd)
+                _serve(nd, host or settings.api_host, port or settings.api_port)
 
 
 @app.command()
@@ -161,7 +171,7 @@ def feeds(
     """Write RSS, Atom and JSON Feed files of published records, all and per topic."""
     with desk(config) as nd:
         written = operations.write_feeds(nd, folder, base_url)
-    out.print(f"wrote {len(written)} feed files to {folder}", highlight=False)
+    out.print(f"wrote {plural(len(written), 'feed file')} to {folder}", highlight=False)
 
 
 @app.command()
@@ -180,6 +190,7 @@ def serve(
     """The desk: serve the REST API (OpenAPI at /docs) and the web UI while polling sources continuously."""
     settings = settings_from(config)
     with Newsdesk(settings) as nd:
+        nd.preflight(key_may_be_created=True)
         nd.init()
         _serve(nd, host or settings.api_host, port or settings.api_port, poll=poll)
 
@@ -201,6 +212,8 @@ def worker(
     from .. import queue
 
     settings = settings_from(config)
+    with Newsdesk(settings) as nd:
+        nd.preflight()
     out.print(f"worker on {settings.queue_name} at {settings.redis_url}", highlight=False)
     queue.run_worker([settings.queue_name], settings.redis_url, burst=burst, fork=fork)
 
@@ -231,8 +244,3 @@ def _serve(nd: Newsdesk, host: str, port: int, *, poll: bool = True) -> None:
     mode = "polling sources continuously" if poll else "read-only, not polling"
     out.print(f"serving on http://{host}:{port}/ (API docs at /docs), {mode}", highlight=False)
     serve_api(nd, host, port, desk=running)
-
-
-def _serve_forever(nd: Newsdesk) -> None:
-    settings = nd.settings
-    _serve(nd, settings.api_host, settings.api_port)

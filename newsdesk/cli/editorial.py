@@ -20,6 +20,7 @@ from .base import (
     desk,
     emit,
     out,
+    plural,
     settings_from,
     show_rows,
 )
@@ -35,6 +36,9 @@ def review(limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) 
         {"id": a.id, "quality": a.quality, "heat": a.heat, "topics": list(a.topics), "title": a.title}
         for a in page.items
     ]
+    if not rows and not as_json:
+        out.print("review queue is empty: no article is waiting for an editor")
+        return
     show_rows(rows, ("id", "quality", "heat", "topics", "title"), as_json)
 
 
@@ -94,7 +98,7 @@ def topics_train(
     with desk(config) as nd:
         result = operations.train_topics(nd, path)
     out.print(
-        f"trained on {result['examples']} examples, {result['topics']} topics, nearest-example vote"
+        f"trained on {plural(result['examples'], 'example')}, {plural(result['topics'], 'topic')}, nearest-example vote"
         f" weight {result['vote_weight']:g} (chosen by cross-validation) -> {result['path']}",
         highlight=False,
     )
@@ -163,7 +167,9 @@ def key_rotate(config: ConfigOpt = None) -> None:
     with desk(config) as nd:
         result = operations.rotate_key(nd)
     out.print(
-        f"active key {result['active_key']}; re-encrypted {result['reencrypted']}; keys {', '.join(result['keys'])}"
+        f"active key {result['active_key']}; re-encrypted {plural(result['reencrypted'], 'payload')};"
+        f" keys {', '.join(result['keys'])}",
+        highlight=False,
     )
 
 

@@ -20,6 +20,7 @@ from .base import (
     emit,
     err,
     out,
+    plural,
     show_rows,
     source_app,
 )
@@ -111,7 +112,7 @@ def source_sync(
     """Add the sources listed in sources.yaml that are not known yet."""
     with desk(config) as nd:
         result = nd.sync_sources_file(path)
-    out.print(f"added {len(result.added)}, already known {result.known}")
+    out.print(f"added {plural(len(result.added), 'source')}, {result.known} already known", highlight=False)
 
 
 @source_app.command("import-opml")
@@ -120,7 +121,7 @@ def source_import_opml(path: Path, config: ConfigOpt = None) -> None:
     """Add the feeds an OPML file lists."""
     with desk(config) as nd:
         added, skipped = operations.import_opml(nd, path)
-    out.print(f"added {len(added)} sources, skipped {len(skipped)}")
+    out.print(f"added {plural(len(added), 'source')}, skipped {len(skipped)}", highlight=False)
     for line in skipped:
         err.print(f"  skipped {line}", highlight=False)
 
@@ -147,6 +148,6 @@ def source_import_ratings(path: Path, config: ConfigOpt = None) -> None:
     """Set source reputations (quality prior) from a CSV with domain,score columns in 0-1."""
     with desk(config) as nd:
         rated, problems = operations.import_ratings(nd, path)
-    out.print(f"rated {rated} sources; {len(problems)} rows skipped")
+    out.print(f"rated {plural(rated, 'source')}; skipped {plural(len(problems), 'row')}", highlight=False)
     for line in problems[:20]:
         err.print(f"  {line}", highlight=False)

@@ -44,7 +44,7 @@ RETRY_BELOW_CHARS = 500
 benchmark: thresholds 0/500/1000/2000 give F1 0.964/0.968/0.966/0.965; 500 re-runs 4 of 181 pages."""
 
 EXCERPT_CHARS = 200
-"""Record excerpts are "the first ~200 characters cut on a word" (``../shared/examples/record.md``)."""
+"""Record excerpts are "the first ~200 characters cut on a word" (``docs/examples/record.md``)."""
 
 # Characters that must not end an excerpt: openers, connectors and an ellipsis the cut would orphan.
 # Straight quotes are left alone: they close as often as they open.

@@ -23,6 +23,7 @@ import idna
 import tldextract
 
 from newsdesk.errors import FetchError
+from newsdesk.model import host_problem
 
 # Query parameters that only identify the campaign, click or referrer. Collected from the analytics and
 # ad platforms' own documentation (Google Analytics/Ads, Meta, Microsoft Ads, Mailchimp, Instagram,
@@ -136,6 +137,9 @@ def _split(url: str) -> SplitResult:
         raise FetchError(f"malformed URL {url!r}: {e}", url=url, kind="invalid-url") from e
     if not parts.scheme or not parts.hostname:
         raise FetchError(f"not an absolute URL: {url!r}", url=url, kind="invalid-url")
+    problem = host_problem(parts.hostname)
+    if problem is not None:  # urlsplit takes "exa mple.com"; no server answers to it
+        raise FetchError(f"malformed URL {url!r}: {problem}", url=url, kind="invalid-url")
     return parts
 
 
