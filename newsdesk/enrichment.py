@@ -173,7 +173,7 @@ class Enricher:
         for i, item in enumerate(work):
             a = item.article
             assert a.id is not None
-            entry = cluster.StoryInput(a.id, item.vector, times[i], a.title, a.provider.domain)
+            entry = cluster.StoryInput(a.id, item.vector, times[i], a.title, a.provider.domain, item.text)
             candidates = stories.reachable(item.vector, threshold)
             decision = cluster.assign_story(entry, candidates, now=now(), threshold=threshold)
             if decision.story_id is None:
