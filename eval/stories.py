@@ -73,9 +73,7 @@ def bcubed(predicted: Sequence[Hashable], gold: Sequence[Hashable]) -> tuple[flo
 
 def settings_embedder(settings: Settings) -> Embedder:
     """The embedder enrichment would use with ``settings``."""
-    return load_embedder(
-        settings.embed_model, settings.embed_backend, cache_dir=settings.data_dir / "models"
-    )
+    return load_embedder(settings.embed_model, settings.embed_backend, cache_dir=settings.data_dir / "models")
 
 
 def run_clustering(
@@ -108,7 +106,11 @@ def evaluate_demo(embedder: Embedder, now: datetime = DEMO_NOW) -> Clustering:
 
 def bbc_docs(data: Path, per_class: int) -> list[Doc]:
     docs = load_bbc(data)
-    return [d for label in sorted({x.label for x in docs}) for d in [x for x in docs if x.label == label][:per_class]]
+    return [
+        d
+        for label in sorted({x.label for x in docs})
+        for d in [x for x in docs if x.label == label][:per_class]
+    ]
 
 
 def evaluate_bbc(embedder: Embedder, data: Path, per_class: int = BBC_PER_CLASS) -> Clustering:
@@ -146,8 +148,7 @@ def demo_leads(result: Clustering, now: datetime = DEMO_NOW) -> dict[int, DemoAr
     for article, story in zip(demo_articles(now), result.predicted, strict=True):
         members[story].append(article)
     return {
-        story: group[cluster.choose_lead([_lead_input(a) for a in group])]
-        for story, group in members.items()
+        story: group[cluster.choose_lead([_lead_input(a) for a in group])] for story, group in members.items()
     }
 
 
@@ -159,7 +160,9 @@ def print_demo(result: Clustering, now: datetime = DEMO_NOW) -> None:
     articles = demo_articles(now)
     stories = len(set(result.predicted))
     print(f"demo world: {len(articles)} articles, {len(set(result.gold))} true stories, {stories} found")
-    print(f"  purity (B-cubed precision) {result.purity:.3f}  completeness (B-cubed recall) {result.completeness:.3f}")
+    print(
+        f"  purity (B-cubed precision) {result.purity:.3f}  completeness (B-cubed recall) {result.completeness:.3f}"
+    )
     by_story: dict[int, list[DemoArticle]] = defaultdict(list)
     for article, story in zip(articles, result.predicted, strict=True):
         by_story[story].append(article)
@@ -177,7 +180,9 @@ def print_demo(result: Clustering, now: datetime = DEMO_NOW) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     data_arg(parser)
     parser.add_argument("--bbc", type=int, default=BBC_PER_CLASS, help="BBC articles per class (0: skip)")
     args = parser.parse_args(argv)
@@ -186,9 +191,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_demo(evaluate_demo(embedder))
     if args.bbc:
         bbc = evaluate_bbc(embedder, args.data, args.bbc)
-        mixed = sum(1 for s in set(bbc.predicted) if len({g for p, g in zip(bbc.predicted, bbc.gold, strict=True) if p == s}) > 1)
-        print(f"BBC: {len(bbc.gold)} articles, purity {bbc.purity:.3f}, completeness {bbc.completeness:.3f}, "
-              f"{mixed} stories mixing different texts")
+        mixed = sum(
+            1
+            for s in set(bbc.predicted)
+            if len({g for p, g in zip(bbc.predicted, bbc.gold, strict=True) if p == s}) > 1
+        )
+        print(
+            f"BBC: {len(bbc.gold)} articles, purity {bbc.purity:.3f}, completeness {bbc.completeness:.3f}, "
+            f"{mixed} stories mixing different texts"
+        )
     precision, recall, f1 = evaluate_semeval(embedder, args.data)
     print(f"SemEval same-story pairs: precision {precision:.3f} recall {recall:.3f} F1 {f1:.3f}")
 

@@ -26,7 +26,7 @@ from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
 from .errors import CryptoError, EnrichmentError
-from .model import Alternate, Article, Story, Taxonomy, TopicScore, now
+from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -291,11 +291,19 @@ class Enricher:
             for s, _, _ in self.store.recent_stories(now() - HEAT_RECENT)
             if s.id is not None and s.heat != 0
         }
-        half_life = self.settings.heat_half_life_hours
-        for story_id in sorted(touched | cooling):
-            members = self.store.story_articles(story_id)
-            events = [(a.published_at or a.first_seen_at or now(), a.provider.domain) for a in members]
-            value, reasons = heat.score_heat(events, now=now(), half_life_hours=half_life)
+        half_life, at = self.settings.heat_half_life_hours, now()
+        stories = {story_id: self.store.story_articles(story_id) for story_id in sorted(touched | cooling)}
+        activity = {
+            story_id: heat.story_activity(
+                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
+                now=at, half_life_hours=half_life,
+            )
+            for story_id, members in stories.items()
+        }  # fmt: skip
+        reference = heat.beat_reference(list(activity.values()))  # heat is relative to the hottest of them
+        for story_id, members in stories.items():
+            found = activity[story_id]
+            value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
             self.store.update_story_heat(story_id, value)
             for article in members:  # reasons hold ages, so they always differ: re-save on a new value only
                 if article.heat != value or (story_id in touched and article.heat_reasons != reasons):

@@ -64,7 +64,7 @@ def test_accelerating_story_gets_velocity() -> None:
 def test_reasons_add_up_to_the_score() -> None:
     events = [(ago(i), f"p{i % 4}.com") for i in range(12)]
     score, reasons = score_heat(events, now=NOW)
-    assert [r.name for r in reasons] == ["providers", "articles", "velocity"]
+    assert [r.name for r in reasons] == ["providers", "articles", "velocity", "beat"]
     assert sum(r.value for r in reasons) == pytest.approx(score)
 
 

@@ -217,7 +217,11 @@ def score_story(
     penalty = TIME_WEIGHT * (1.0 - math.exp(-gap / TIME_SCALE_HOURS))
     shared = ", ".join(sorted(terms & story.title_terms)[:8])
     reasons = (
-        Reason("cosine", COSINE_WEIGHT * cos, f"mean cosine {cos:.3f} to story {story.story_id}'s {story.size} articles"),
+        Reason(
+            "cosine",
+            COSINE_WEIGHT * cos,
+            f"mean cosine {cos:.3f} to story {story.story_id}'s {story.size} articles",
+        ),
         Reason("terms", TERM_WEIGHT * overlap, f"shared: {shared}" if shared else "no shared terms"),
         Reason("time", -penalty, f"{gap:.1f} h from the story"),
     )
@@ -375,7 +379,9 @@ def _lead_kind(candidate: LeadCandidate) -> tuple[int, bool]:
     return kind, candidate.type.lower() not in LEAD_TYPES
 
 
-def _lead_key(candidate: LeadCandidate, fullest: float, index: int) -> tuple[bool, bool, datetime, float, int]:
+def _lead_key(
+    candidate: LeadCandidate, fullest: float, index: int
+) -> tuple[bool, bool, datetime, float, int]:
     complete = candidate.completeness >= COMPLETE_SHARE * fullest
     when = candidate.published_at or datetime.max.replace(tzinfo=UTC)
     return not complete, candidate.published_at is None, when, -candidate.completeness, index
