@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from newsdesk.enrich.heat import HALF_LIFE_HOURS, score_heat
+from newsdesk.enrich.heat import (
+    HALF_LIFE_HOURS,
+    HEAT_SCALE,
+    HOTTEST_HEAT,
+    beat_reference,
+    beat_scale,
+    heat_of,
+    score_heat,
+    story_activity,
+)
 from newsdesk.model import UNSCORED
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -84,3 +93,59 @@ def test_naive_dates_are_taken_as_utc_and_missing_domains_count_apart() -> None:
 def test_bad_half_life_is_an_error() -> None:
     with pytest.raises(ValueError):
         score_heat([(NOW, "a.com")], now=NOW, half_life_hours=0)
+
+
+# --------------------------------------------------------------------------- relative to the beat
+
+
+def beat_heats(stories: dict[str, list[tuple[datetime, str]]]) -> dict[str, int]:
+    """Each story's heat relative to the hottest of ``stories`` (what enrichment does for one beat)."""
+    found = {name: story_activity(events, now=NOW) for name, events in stories.items()}
+    reference = beat_reference(list(found.values()))
+    return {name: heat_of(a, reference)[0] if a else UNSCORED for name, a in found.items()}
+
+
+def test_a_two_day_old_story_by_three_outlets_is_hot_on_a_slow_beat() -> None:
+    """Fixed scale: two days at the 6-hour half-life leave 1/256 of the story, so both read 0."""
+    three = [(ago(48), "a.com"), (ago(47), "b.com"), (ago(46), "c.com")]
+    single = [(ago(47), "d.com")]
+    assert heat(three) == heat(single) == 0
+    heats = beat_heats({"three": three, "single": single})
+    assert heats["three"] >= 60
+    assert 0 < heats["single"] < heats["three"]
+
+
+def test_ordering_on_a_slow_beat_is_not_a_tie() -> None:
+    stories = {
+        "four outlets, 40 h": [(ago(40 + i), f"p{i}.com") for i in range(4)],
+        "three outlets, 50 h": [(ago(50 + i), f"p{i}.com") for i in range(3)],
+        "two outlets, 50 h": [(ago(50), "a.com"), (ago(51), "b.com")],
+        "one outlet, 55 h": [(ago(55), "a.com")],
+    }
+    heats = beat_heats(stories)
+    assert list(heats.values()) == sorted(heats.values(), reverse=True)
+    assert len(set(heats.values())) == len(heats)
+    assert min(heats.values()) > 0
+
+
+def test_a_busy_beat_keeps_the_fixed_scale() -> None:
+    """Once the hottest story reaches HOTTEST_HEAT on the fixed scale (raw ≥ 8 × ln 5 ≈ 12.9)."""
+    busy = [(ago(i * 0.1), f"p{i}.com") for i in range(12)]
+    one = [(ago(0), "a.com")]
+    assert beat_heats({"busy": busy, "one": one}) == {"busy": heat(busy), "one": heat(one)}
+    assert beat_scale(None) == beat_scale(0.0) == HEAT_SCALE
+
+
+def test_unknown_stays_unknown_and_the_reasons_say_which_scale() -> None:
+    assert story_activity([], now=NOW) is None
+    assert score_heat([], now=NOW, reference=5.0) == (UNSCORED, ())
+    events = [(ago(30), "a.com"), (ago(29), "b.com")]
+    alone = story_activity(events, now=NOW)
+    assert alone is not None
+    score, reasons = score_heat(events, now=NOW, reference=4 * alone.raw)
+    assert [r.name for r in reasons] == ["providers", "articles", "velocity", "beat"]
+    assert score == pytest.approx(sum(r.value for r in reasons), abs=1e-6)
+    assert "25% of the beat's hottest" in reasons[-1].detail
+    assert "2 providers" in reasons[0].detail
+    top, top_reasons = score_heat(events, now=NOW, reference=alone.raw / 2)  # its own raw is higher
+    assert top == HOTTEST_HEAT and "100% of the beat's hottest" in top_reasons[-1].detail
