@@ -25,7 +25,7 @@ from .enrich import cluster, dedupe, heat, quality, related, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
-from .errors import CryptoError, EnrichmentError
+from .errors import CryptoError, EnrichmentError, SettingsError
 from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
 from .store import Store
 
@@ -65,6 +65,7 @@ class Enricher:
         self._embedder = embedder
         self._decrypt = decrypt
         self.counts: dict[str, int] = {}
+        self._half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
         self.forget_between_runs()
 
     def forget_between_runs(self) -> None:
@@ -291,12 +292,12 @@ class Enricher:
             for s, _, _ in self.store.recent_stories(now() - HEAT_RECENT)
             if s.id is not None and s.heat != 0
         }
-        half_life, at = self.settings.heat_half_life_hours, now()
+        default, at = self.settings.heat_half_life_hours, now()
         stories = {story_id: self.store.story_articles(story_id) for story_id in sorted(touched | cooling)}
         activity = {
             story_id: heat.story_activity(
-                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
-                now=at, half_life_hours=half_life,
+                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members], now=at,
+                half_life_hours=heat.story_half_life({t for a in members for t in a.topics}, self._half_lives, default),
             )
             for story_id, members in stories.items()
         }  # fmt: skip
@@ -373,6 +374,14 @@ class _OpenStories:
             self._ids.append(state.story_id)
             self._rows.append(_unit(state.centroid))
         self.states[state.story_id] = state
+
+
+def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:
+    """The ``heat_half_life_topics`` setting, checked against the taxonomy."""
+    try:
+        return heat.parse_half_lives(settings.heat_half_life_topics, {t.name for t in taxonomy.topics})
+    except ValueError as e:
+        raise SettingsError(f"heat_half_life_topics: {e}") from e
 
 
 def _unit(vector: Vectors) -> Vectors:

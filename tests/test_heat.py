@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from newsdesk.config import load_settings, load_taxonomy
 from newsdesk.enrich.heat import (
     HALF_LIFE_HOURS,
     HEAT_SCALE,
@@ -13,10 +15,15 @@ from newsdesk.enrich.heat import (
     beat_reference,
     beat_scale,
     heat_of,
+    parse_half_lives,
     score_heat,
     story_activity,
+    story_half_life,
 )
+from newsdesk.enrichment import Enricher
+from newsdesk.errors import SettingsError
 from newsdesk.model import UNSCORED
+from newsdesk.store import Store
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -149,3 +156,53 @@ def test_unknown_stays_unknown_and_the_reasons_say_which_scale() -> None:
     assert "2 providers" in reasons[0].detail
     top, top_reasons = score_heat(events, now=NOW, reference=alone.raw / 2)  # its own raw is higher
     assert top == HOTTEST_HEAT and "100% of the beat's hottest" in top_reasons[-1].detail
+
+
+# ------------------------------------------------------------------------------ half-life per topic
+
+
+def test_topic_half_lives_parse_and_the_longest_wins() -> None:
+    topics = {"AI", "AI in Finance", "Markets"}
+    by_topic = parse_half_lives(["AI in Finance=24", " AI = 12 "], topics)
+    assert by_topic == {"AI in Finance": 24.0, "AI": 12.0}
+    assert story_half_life({"AI", "AI in Finance", "Markets"}, by_topic, 6.0) == 24.0
+    assert story_half_life({"Markets"}, by_topic, 6.0) == 6.0
+    assert story_half_life(set(), by_topic, 6.0) == 6.0
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("AI in Finance", "expected 'Topic=hours'"),
+        ("=24", "expected 'Topic=hours'"),
+        ("Astrology=24", "no topic 'Astrology'"),
+        ("AI=a day", "must be a number"),
+        ("AI=0", "must be > 0"),
+        ("AI=nan", "must be > 0"),
+    ],
+)
+def test_bad_topic_half_lives_name_the_item(entry: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_half_lives([entry], {"AI", "AI in Finance"})
+
+
+def test_a_slow_beat_half_life_keeps_a_two_day_old_story_warm_on_the_fixed_scale() -> None:
+    three = [(ago(48), "a.com"), (ago(47), "b.com"), (ago(46), "c.com")]
+    assert heat(three) == 0
+    daily = score_heat(three, now=NOW, half_life_hours=24.0)
+    assert daily[0] >= 10 and "half-life 24 h" in daily[1][-1].detail
+
+
+def test_the_enricher_refuses_a_bad_topic_half_life_before_any_work(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    env = {
+        "NEWSDESK_CONFIG": str(tmp_path / "absent.toml"),
+        "NEWSDESK_HEAT_HALF_LIFE_TOPICS": "AI=24\nAstrology=3",
+    }
+    settings = load_settings(env=env, base_dir=tmp_path)
+    with pytest.raises(SettingsError, match="heat_half_life_topics: 'Astrology=3': no topic 'Astrology'"):
+        Enricher(settings, sqlite_store, load_taxonomy(None))
+    assert sqlite_store.count_articles() == 0
+    ok = load_settings(env={**env, "NEWSDESK_HEAT_HALF_LIFE_TOPICS": "AI=24"}, base_dir=tmp_path)
+    Enricher(ok, sqlite_store, load_taxonomy(None))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,6 +72,7 @@ class Activity:
     distinct: int
     count: int
     newest_hours: float
+    half_life_hours: float = HALF_LIFE_HOURS
 
     @property
     def raw(self) -> float:
@@ -100,6 +101,7 @@ def story_activity(
         distinct=len({p for _, p in story_events if p}),
         count=len(story_events),
         newest_hours=min(ages),
+        half_life_hours=half_life_hours,
     )
 
 
@@ -148,14 +150,44 @@ def heat_of(activity: Activity, reference: float | None = None) -> tuple[int, tu
         Reason("articles", activity.articles * share,
                f"{activity.count} articles, newest {activity.newest_hours:.1f} h old"),
         Reason("velocity", activity.velocity * share, f"recent rate {activity.ratio:.1f}x the story's average"),
-        Reason("beat", 0.0, _beat_detail(raw, scale)),
+        Reason("beat", 0.0, _beat_detail(activity, scale)),
     )  # fmt: skip
 
 
-def _beat_detail(raw: float, scale: float) -> str:
+def _beat_detail(activity: Activity, scale: float) -> str:
+    raw, half_life = activity.raw, f"half-life {activity.half_life_hours:g} h"
     if scale >= HEAT_SCALE:
-        return f"activity {raw:.3g} on the fixed scale {HEAT_SCALE:g}"
-    return f"activity {raw:.3g}, {raw / (scale * HOTTEST_UNITS):.0%} of the beat's hottest recent story"
+        return f"activity {raw:.3g} on the fixed scale {HEAT_SCALE:g}, {half_life}"
+    share = raw / (scale * HOTTEST_UNITS)
+    return f"activity {raw:.3g}, {share:.0%} of the beat's hottest recent story, {half_life}"
+
+
+def parse_half_lives(entries: Sequence[str], topics: Collection[str]) -> dict[str, float]:
+    """The ``heat_half_life_topics`` setting — ``"Topic=hours"`` items — as ``{topic: hours}``. Raises
+    ``ValueError`` naming the first item that is not ``name=hours``, names no topic of ``topics``, or
+    gives hours that are not a positive number."""
+    out: dict[str, float] = {}
+    for entry in entries:
+        name, sep, hours = entry.rpartition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"{entry!r}: expected 'Topic=hours'")
+        if name not in topics:
+            raise ValueError(f"{entry!r}: no topic {name!r} in the taxonomy")
+        try:
+            value = float(hours)
+        except ValueError:
+            raise ValueError(f"{entry!r}: hours must be a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{entry!r}: hours must be > 0")
+        out[name] = value
+    return out
+
+
+def story_half_life(topics: Iterable[str], by_topic: Mapping[str, float], default: float) -> float:
+    """A story's half-life: the longest configured for any of its articles' topics (a story on a slow beat
+    cools at that beat's pace even when it also touches a fast one), else ``default``."""
+    return max((by_topic[t] for t in topics if t in by_topic), default=default)
 
 
 def _providers(events: Sequence[tuple[datetime, str]], decay: Sequence[float]) -> float:
