@@ -161,7 +161,8 @@ def print_demo(result: Clustering, now: datetime = DEMO_NOW) -> None:
     stories = len(set(result.predicted))
     print(f"demo world: {len(articles)} articles, {len(set(result.gold))} true stories, {stories} found")
     print(
-        f"  purity (B-cubed precision) {result.purity:.3f}  completeness (B-cubed recall) {result.completeness:.3f}"
+        f"  purity (B-cubed precision) {result.purity:.3f}"
+        f"  completeness (B-cubed recall) {result.completeness:.3f}"
     )
     by_story: dict[int, list[DemoArticle]] = defaultdict(list)
     for article, story in zip(articles, result.predicted, strict=True):

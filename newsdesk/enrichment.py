@@ -297,7 +297,8 @@ class Enricher:
         activity = {
             story_id: heat.story_activity(
                 [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members], now=at,
-                half_life_hours=heat.story_half_life({t for a in members for t in a.topics}, self._half_lives, default),
+                half_life_hours=heat.story_half_life({t for a in members for t in a.topics},
+                                                     self._half_lives, default),
             )
             for story_id, members in stories.items()
         }  # fmt: skip

@@ -155,10 +155,14 @@ def test_a_spread_story_does_not_pull_in_an_article_near_its_centroid() -> None:
 
 def test_terms_come_from_the_lead_as_well_as_the_title() -> None:
     """A headline may name nothing; the first paragraph names the institute and the figures."""
-    paper = StoryInput(1, event_vector(0, 0.5, 1), T0, "LedgerBench: language models doing real analysis",
-                       lead="Researchers at the Aldermoor Institute built a test of 2,400 questions.")  # fmt: skip
-    report = StoryInput(2, event_vector(0, 0.5, 2), T0, "AI still trips over balance sheets, study finds",
-                        lead="Researchers at the Aldermoor Institute, with two banks, wrote 2,400 questions.")  # fmt: skip
+    paper = StoryInput(
+        1, event_vector(0, 0.5, 1), T0, "LedgerBench: language models doing real analysis",
+        lead="Researchers at the Aldermoor Institute built a test of 2,400 questions.",
+    )  # fmt: skip
+    report = StoryInput(
+        2, event_vector(0, 0.5, 2), T0, "AI still trips over balance sheets, study finds",
+        lead="Researchers at the Aldermoor Institute, with two banks, wrote 2,400 questions.",
+    )  # fmt: skip
     decision = cluster.assign_story(report, [cluster.new_story(1, paper, now=T0)], now=T0)
     terms = decision.reasons[1]
     assert "aldermoor" in terms.detail and "2,400" in terms.detail

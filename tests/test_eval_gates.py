@@ -2,7 +2,8 @@
 
 Each floor sits a little under what the subset measured when it was pinned (the figure is in the
 comment), so a change that makes a model or a threshold worse fails ``make test``. The full evaluations
-are eval/topics.py, eval/neardup.py and eval/stories.py. Skipped, with the reason shown, when the shared data is absent.
+are eval/topics.py, eval/neardup.py and eval/stories.py. Skipped, with the reason shown, when the shared
+data is absent.
 Vectors are cached in the temp folder (eval/common.py), so only the first run pays for embedding.
 """
 

@@ -50,8 +50,9 @@ TERM_WEIGHT = 0.10
 """Weight of the shared-terms share next to the cosine. eval/stories.py, terms from title + lead, average
 link: 0.10 gives the best SemEval F1 (0.925; 0.913 with no terms, 0.916 at 0.15, 0.907 at 0.2 and 0.3)
 and the best BBC purity of the weights that use terms (0.726; 0.716 at 0.15, 0.706 at 0.2, 0.682 at 0.3):
-heavier weights make articles that share a name (an athlete, a party) join one story. It splits same-topic stories about
-different names (two rate decisions by two central banks) that whole-text cosines put close together."""
+heavier weights make articles that share a name (an athlete, a party) join one story. It splits
+same-topic stories about different names (two rate decisions by two central banks) that whole-text
+cosines put close together."""
 
 TIME_WEIGHT = 0.10
 TIME_SCALE_HOURS = 24.0
@@ -64,14 +65,15 @@ WINDOW = timedelta(days=3)
 story. Typical news cycles for one event are 1-3 days."""
 
 MAX_TERMS = 64
-"""Title terms kept per story (the first seen): a long-running story must not collect every name."""
+"""Terms kept per story (the first seen): a long-running story must not collect every name."""
 
 LEAD_WORDS = 45
 """Words of the text (after the title) read for terms: a headline alone holds one or two names, while the
-first paragraph names the institution, the figures and the people. eval/stories.py, swept 0/30/45/60/90
-(with the average link): SemEval F1 0.913 with no terms at all, 0.925 / 0.914 / 0.925 at 45 / 60 / 90
-words and TERM_WEIGHT 0.10; BBC purity 0.746 / 0.726 / 0.722 / 0.728. 45 is the shortest at the best F1. The title-only terms (the old setting) let the one
-shared word "AI" pull a study report into a regulator's AI story in the demo world."""
+first paragraph names the institution, the figures and the people. eval/stories.py with the average
+link: SemEval F1 0.913 with no terms at all, 0.925 / 0.914 / 0.925 at 45 / 60 / 90 words and
+TERM_WEIGHT 0.10; BBC purity 0.746 / 0.726 / 0.722 / 0.728. 45 is the shortest at the best F1. Title-only
+terms (the old rule) let the one shared word "AI" pull a study report into a regulator's AI story in the
+demo world."""
 
 _TERM = re.compile(r"\b(?:[A-Z][\w'&.-]*[\w]|[A-Z]|\d[\d.,]*%?)")
 _STOP = frozenset(

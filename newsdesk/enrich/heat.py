@@ -149,7 +149,8 @@ def heat_of(activity: Activity, reference: float | None = None) -> tuple[int, tu
                f"{activity.distinct} providers, {activity.providers:.2f} after decay"),
         Reason("articles", activity.articles * share,
                f"{activity.count} articles, newest {activity.newest_hours:.1f} h old"),
-        Reason("velocity", activity.velocity * share, f"recent rate {activity.ratio:.1f}x the story's average"),
+        Reason("velocity", activity.velocity * share,
+               f"recent rate {activity.ratio:.1f}x the story's average"),
         Reason("beat", 0.0, _beat_detail(activity, scale)),
     )  # fmt: skip
 
