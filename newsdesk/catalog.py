@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .app import Newsdesk
+from .enrich import cluster
 from .enrich.base import Embedder
 from .enrich.vectors import VectorIndex, build_index
 from .errors import CryptoError, EnrichmentError, StorageError
@@ -106,7 +107,8 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class HotStory:
-    """A story on the front page: its lead article (best quality), the others, and who covers it."""
+    """A story on the front page: its lead article (``cluster.choose_lead``), the others (best quality
+    first), and who covers it."""
 
     story: Story
     lead: Article
@@ -202,6 +204,13 @@ def providers_of(articles: Sequence[Article]) -> tuple[Provider, ...]:
     for article in articles:
         seen.setdefault(article.provider.domain, article.provider)
     return tuple(seen.values())
+
+
+def lead_candidate(article: Article) -> cluster.LeadCandidate:
+    """What choosing a story's lead reads: completeness is the quality score's depth points (its text's
+    length and paragraphs; the text itself is sealed), or the quality score before it was scored."""
+    depth = next((r.value for r in article.quality_reasons if r.name == "depth"), float(article.quality))
+    return cluster.LeadCandidate(article.category, article.type, depth, article.published_at)
 
 
 def as_told_by(story: Story, articles: Sequence[Article]) -> Story:
@@ -413,11 +422,13 @@ class Catalog:
         return as_told_by(story, shown), shown
 
     def hot_stories(self, audience: Audience, limit: int) -> list[HotStory]:
-        """The hottest stories (by heat, then recency), each with its articles, best quality first."""
+        """The hottest stories (by heat, then recency), each led by its earliest complete news report
+        and then its other articles, best quality first."""
         out = []
         for story, articles in self._told(limit, None, published_only=audience.published_only):
             ranked = sorted(articles, key=lambda a: (-a.quality, a.id or 0))
-            out.append(HotStory(story, ranked[0], tuple(ranked[1:]), providers_of(ranked)))
+            lead = ranked.pop(cluster.choose_lead([lead_candidate(a) for a in ranked]))
+            out.append(HotStory(story, lead, tuple(ranked), providers_of([lead, *ranked])))
         return out
 
     def _told(

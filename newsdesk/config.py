@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_read", bool, True, "Reading public data needs no token."),
     Setting("write_rate_limit", int, 60, "Write requests per minute per token; 0 = no limit."),
     Setting("cors_origins", list, [], "Origins allowed by CORS; empty = CORS off."),
+    # heat on slow beats (issue 11)
+    Setting("heat_half_life_topics", list, [], "Half-lives for slower beats, one 'Topic=hours' per item (e.g. "
+            "'AI in Finance=24'); a story takes the longest of its topics', else heat_half_life_hours."),
 )
 # fmt: on
 _BY_NAME = {s.name: s for s in SETTINGS}

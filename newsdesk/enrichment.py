@@ -25,8 +25,8 @@ from .enrich import cluster, dedupe, heat, quality, related, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
-from .errors import CryptoError, EnrichmentError
-from .model import Alternate, Article, Story, Taxonomy, TopicScore, now
+from .errors import CryptoError, EnrichmentError, SettingsError
+from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Enricher:
         self._embedder = embedder
         self._decrypt = decrypt
         self.counts: dict[str, int] = {}
+        self._half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
         self.forget_between_runs()
 
     def forget_between_runs(self) -> None:
@@ -173,7 +174,7 @@ class Enricher:
         for i, item in enumerate(work):
             a = item.article
             assert a.id is not None
-            entry = cluster.StoryInput(a.id, item.vector, times[i], a.title, a.provider.domain)
+            entry = cluster.StoryInput(a.id, item.vector, times[i], a.title, a.provider.domain, item.text)
             candidates = stories.reachable(item.vector, threshold)
             decision = cluster.assign_story(entry, candidates, now=now(), threshold=threshold)
             if decision.story_id is None:
@@ -291,11 +292,20 @@ class Enricher:
             for s, _, _ in self.store.recent_stories(now() - HEAT_RECENT)
             if s.id is not None and s.heat != 0
         }
-        half_life = self.settings.heat_half_life_hours
-        for story_id in sorted(touched | cooling):
-            members = self.store.story_articles(story_id)
-            events = [(a.published_at or a.first_seen_at or now(), a.provider.domain) for a in members]
-            value, reasons = heat.score_heat(events, now=now(), half_life_hours=half_life)
+        default, at = self.settings.heat_half_life_hours, now()
+        stories = {story_id: self.store.story_articles(story_id) for story_id in sorted(touched | cooling)}
+        activity = {
+            story_id: heat.story_activity(
+                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members], now=at,
+                half_life_hours=heat.story_half_life({t for a in members for t in a.topics},
+                                                     self._half_lives, default),
+            )
+            for story_id, members in stories.items()
+        }  # fmt: skip
+        reference = heat.beat_reference(list(activity.values()))  # heat is relative to the hottest of them
+        for story_id, members in stories.items():
+            found = activity[story_id]
+            value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
             self.store.update_story_heat(story_id, value)
             for article in members:  # reasons hold ages, so they always differ: re-save on a new value only
                 if article.heat != value or (story_id in touched and article.heat_reasons != reasons):
@@ -342,9 +352,10 @@ class Enricher:
 class _OpenStories:
     """The open stories and their unit centroids as one matrix, so the stories an article could join are
     found with one matrix product instead of scoring every story in Python (bench/enrich.py: 146 → 1.5
-    ms per article at 3,000 open stories). A story's combined score is at most its cosine plus the
-    title-term bonus (the time term only subtracts), so a story whose cosine is below
-    ``threshold - TERM_WEIGHT`` can never reach the threshold: dropping it changes no decision."""
+    ms per article at 3,000 open stories). A story's combined score is at most its cosine to the unit
+    centroid (the mean cosine it scores never exceeds that) plus the term bonus (the time term only
+    subtracts), so a story whose cosine is below ``threshold - TERM_WEIGHT`` can never reach the
+    threshold: dropping it changes no decision."""
 
     def __init__(self, states: Sequence[cluster.StoryState]) -> None:
         self.states = {s.story_id: s for s in states}
@@ -365,6 +376,14 @@ class _OpenStories:
             self._ids.append(state.story_id)
             self._rows.append(_unit(state.centroid))
         self.states[state.story_id] = state
+
+
+def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:
+    """The ``heat_half_life_topics`` setting, checked against the taxonomy."""
+    try:
+        return heat.parse_half_lives(settings.heat_half_life_topics, {t.name for t in taxonomy.topics})
+    except ValueError as e:
+        raise SettingsError(f"heat_half_life_topics: {e}") from e
 
 
 def _unit(vector: Vectors) -> Vectors:

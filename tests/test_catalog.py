@@ -12,7 +12,7 @@ import pytest
 from newsdesk.app import Newsdesk
 from newsdesk.catalog import Audience, Catalog, as_told_by, find_topic, providers_of, slug, topic_tree
 from newsdesk.errors import EnrichmentError, StorageError
-from newsdesk.model import Article, Provider, Source, Story
+from newsdesk.model import Article, Provider, Reason, Source, Story
 from newsdesk.store import ArticleQuery, Store
 from tests.test_api import article, make_desk
 
@@ -174,6 +174,21 @@ def test_stories_hot_first_with_lead_siblings_and_providers(desk: Newsdesk) -> N
     assert [a.id for a in catalog.story_siblings(first, PUBLIC)] == [ids[2]]
     assert [a.id for a in catalog.story_siblings(first, TRUSTED)] == [ids[1], ids[2]]
     assert catalog.story_siblings(store.get_article(ids[4]), TRUSTED) == []
+
+
+def test_a_story_is_led_by_its_news_report_not_a_better_scored_column(desk: Newsdesk) -> None:
+    store = desk.store
+    column = article(5, category="opinion", quality_reasons=(Reason("depth", 18.0, "900 words"),))
+    stub = article(1, quality_reasons=(Reason("depth", 2.0, "40 words"),))  # earliest, but a stub
+    report = article(2, quality_reasons=(Reason("depth", 14.0, "420 words"),))
+    later = article(4, quality_reasons=(Reason("depth", 16.0, "500 words"),))
+    ids = [store.save_article(a).id for a in (column, stub, report, later)]
+    story = store.create_story(Story(None, "Article number 1", DAY, DAY, 4, ("x",), 70), None, {})
+    for article_id in ids:
+        store.save_article(store.get_article(article_id).replace(story_id=story))
+    (hot,) = Catalog(desk).hot_stories(TRUSTED, 10)
+    assert hot.lead.id == ids[2]
+    assert [a.id for a in hot.others] == [ids[0], ids[3], ids[1]]  # best quality first
 
 
 def test_topics_feeds_sources_and_tokens(desk: Newsdesk) -> None:

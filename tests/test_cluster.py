@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -129,3 +130,74 @@ def test_zero_vectors_do_not_divide_by_zero() -> None:
     state = cluster.new_story(1, zero, now=T0)
     decision = cluster.assign_story(item(2, 0, 0), [state], now=T0)
     assert decision.is_new and decision.reasons[0].value == 0.0
+
+
+def plane(*coords: float) -> npt.NDArray[np.float32]:
+    """A unit vector from its first coordinates (the rest zero)."""
+    vector = np.zeros(DIM)
+    vector[: len(coords)] = coords
+    return unit(vector)
+
+
+def test_a_spread_story_does_not_pull_in_an_article_near_its_centroid() -> None:
+    """Average link: two members 74° apart (cosine 0.28) make a short centroid; an article 49° from its
+    direction has cosine 0.65 to the normalised centroid but a mean cosine of 0.52 to the members."""
+    spread = math.acos(0.8)  # each member this far from the x axis, on either side
+    first = StoryInput(1, plane(math.cos(spread), math.sin(spread)), T0, "")
+    second = StoryInput(2, plane(math.cos(spread), -math.sin(spread)), T0, "")
+    story = cluster.update_story(cluster.new_story(1, first, now=T0), second)
+    near = StoryInput(3, plane(0.65, 0.0, math.sqrt(1 - 0.65**2)), T0, "")
+    assert cluster.cosine(near.vector, story.centroid) == pytest.approx(0.65, abs=1e-4)
+    decision = cluster.assign_story(near, [story], now=T0)
+    assert decision.reasons[0].value == pytest.approx(0.8 * 0.65, abs=1e-4)
+    assert decision.is_new
+
+
+def test_terms_come_from_the_lead_as_well_as_the_title() -> None:
+    """A headline may name nothing; the first paragraph names the institute and the figures."""
+    paper = StoryInput(
+        1, event_vector(0, 0.5, 1), T0, "LedgerBench: language models doing real analysis",
+        lead="Researchers at the Aldermoor Institute built a test of 2,400 questions.",
+    )  # fmt: skip
+    report = StoryInput(
+        2, event_vector(0, 0.5, 2), T0, "AI still trips over balance sheets, study finds",
+        lead="Researchers at the Aldermoor Institute, with two banks, wrote 2,400 questions.",
+    )  # fmt: skip
+    decision = cluster.assign_story(report, [cluster.new_story(1, paper, now=T0)], now=T0)
+    terms = decision.reasons[1]
+    assert "aldermoor" in terms.detail and "2,400" in terms.detail
+    # the report's terms: ai, researchers, aldermoor, institute, 2,400; the story has all but "ai"
+    assert terms.value == pytest.approx(cluster.TERM_WEIGHT * 4 / 5)
+
+
+def test_only_the_first_lead_words_count() -> None:
+    filler = " ".join(["word"] * cluster.LEAD_WORDS)
+    late = StoryInput(1, event_vector(0, 0.5, 1), T0, "", lead=f"{filler} Zephyrcorp")
+    assert cluster.new_story(1, late, now=T0).title_terms == frozenset()
+
+
+def lead(category: str, words: float, hours: float | None, kind: str = "article") -> cluster.LeadCandidate:
+    return cluster.LeadCandidate(
+        category, kind, words, None if hours is None else T0 + timedelta(hours=hours)
+    )
+
+
+def test_a_news_report_leads_before_a_longer_earlier_column() -> None:
+    story = [lead("opinion", 900, 0), lead("blog", 800, 1), lead("analysis", 700, 2), lead("news", 320, 3)]
+    assert cluster.choose_lead(story) == 3
+    assert cluster.choose_lead(story[:3]) == 2  # no report: analysis before comment
+    assert cluster.choose_lead(story[:2]) == 0  # both complete (800 ≥ 0.75 × 900): the earlier
+
+
+def test_the_earliest_complete_report_leads_not_a_stub_nor_a_late_longer_one() -> None:
+    story = [lead("news", 60, 0), lead("News", 300, 1), lead("news", 364, 2), lead("news", 380, 30)]
+    assert cluster.choose_lead(story) == 1  # 300 ≥ 0.75 × 380; the 60-word stub is not complete
+    assert cluster.choose_lead([lead("news", 60, 0), lead("news", 300, 5)]) == 1
+
+
+def test_an_article_leads_before_a_video_and_undated_reports_come_last() -> None:
+    assert cluster.choose_lead([lead("news", 400, 0, "video"), lead("news", 300, 1)]) == 1
+    assert cluster.choose_lead([lead("news", 300, None), lead("news", 300, 9)]) == 1
+    assert cluster.choose_lead([lead("news", 300, 4), lead("news", 300, 4)]) == 0
+    with pytest.raises(ValueError, match="at least one"):
+        cluster.choose_lead([])

@@ -2,7 +2,8 @@
 
 Each floor sits a little under what the subset measured when it was pinned (the figure is in the
 comment), so a change that makes a model or a threshold worse fails ``make test``. The full evaluations
-are eval/topics.py and eval/neardup.py. Skipped, with the reason shown, when the shared data is absent.
+are eval/topics.py, eval/neardup.py and eval/stories.py. Skipped, with the reason shown, when the shared
+data is absent.
 Vectors are cached in the temp folder (eval/common.py), so only the first run pays for embedding.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from eval import neardup
+from eval import neardup, stories
 from eval.common import (
     AG_NEWS_CLASSES,
     BBC_CLASSES,
@@ -50,6 +51,14 @@ NEARDUP_DOCS = 200
 NEARDUP_PRECISION_FLOOR = 0.99  # measured 1.000 (1,200 texts); recall must stay 1.0
 BBC_CV_PER_CLASS = 40
 BBC_CV_FLOOR = 0.96  # measured 0.985 (5-fold, 200 articles, embedding + TF-IDF; full set 0.982)
+# Story clustering (eval/stories.py; B-cubed precision = purity, recall = completeness). The issue asks
+# for both ≥ 0.95 on the demo world; purity is pinned higher because the clustering it replaced already
+# reached 0.952 while merging a study report and a column into the regulator's AI story.
+STORY_PURITY_FLOOR = 0.97  # measured 1.000 on the demo world (63 articles, 42 stories)
+STORY_COMPLETENESS_FLOOR = 0.95  # measured 0.984 (the study's news report stays a story of its own)
+SEMEVAL_STORY_F1_FLOOR = 0.90  # measured 0.925 at cluster.THRESHOLD (0.913 before the lead terms)
+BBC_STORY_PER_CLASS = 40
+BBC_STORY_PURITY_FLOOR = 0.84  # measured 0.865 (200 different articles given one date; 0.875 before)
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +111,26 @@ def test_near_duplicate_recall_is_total_on_edited_bbc_copies() -> None:
     assert recall == 1.0
     assert precision >= NEARDUP_PRECISION_FLOOR
     assert np.mean([s.size > 0 for s in sigs]) == 1.0
+
+
+def test_story_clustering_purity_and_completeness_on_the_demo_world(embedder: Embedder) -> None:
+    result = stories.evaluate_demo(embedder)
+    assert result.purity >= STORY_PURITY_FLOOR
+    assert result.completeness >= STORY_COMPLETENESS_FLOOR
+
+
+def test_the_study_report_and_the_column_stay_out_of_the_regulators_story(embedder: Embedder) -> None:
+    """The demo world's reported merge: "AI still trips over balance sheets" (the benchmark study) and an
+    opinion column joined the FSOA's AI-guidance story; that story is led by its news report."""
+    result = stories.evaluate_demo(embedder)
+    story_of = {a.id: s for a, s in zip(stories.demo_articles(), result.predicted, strict=True)}
+    guidance = story_of["fd-fsoa-ai-credit-guidance"]
+    members = {a for a, s in story_of.items() if s == guidance}
+    assert members == {a.id for a in stories.demo_articles() if a.story == "fsoa-ai-guidance"}
+    assert stories.demo_leads(result)[guidance].id == "fd-fsoa-ai-credit-guidance"
+
+
+def test_same_story_pairs_and_bbc_stay_apart(embedder: Embedder) -> None:
+    _, _, f1 = stories.evaluate_semeval(embedder, DEFAULT_DATA)
+    assert f1 >= SEMEVAL_STORY_F1_FLOOR
+    assert stories.evaluate_bbc(embedder, DEFAULT_DATA, BBC_STORY_PER_CLASS).purity >= BBC_STORY_PURITY_FLOOR

@@ -151,6 +151,13 @@ class DemoArticle:
     def word_count(self) -> int:
         return len(self.body.split())
 
+    @property
+    def story_key(self) -> str:
+        """The story this article belongs to (ground truth for clustering): its ``story``, or its own id
+        when it has none — an article without a ``story`` is the only report of its event. A syndicated
+        copy takes its original's story."""
+        return self.story or self.id
+
 
 @dataclass(frozen=True, slots=True)
 class World:

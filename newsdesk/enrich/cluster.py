@@ -5,9 +5,13 @@ provider) and the current states of recent stories, it scores every story still 
 and picks the best one at or above the threshold. The score adds three signals, each kept as a
 :class:`~newsdesk.model.Reason` on the decision:
 
-* ``cosine``  — cosine between the article vector and the story centroid (running mean of its vectors);
-* ``terms``   — share of the article's title terms (capitalised words, numbers: names, tickers, amounts)
-  already seen in the story's titles; two stories about different companies rarely share them;
+* ``cosine``  — the article's mean cosine to the story's articles (average link): the dot product of its
+  unit vector with the story centroid (running mean of the members' unit vectors). Unlike the cosine to
+  the *normalised* centroid it does not grow as a story spreads: a loose story's centroid is short, so a
+  story that has drifted into a topic ("AI in credit") stops pulling in every article on the topic;
+* ``terms``   — share of the article's terms (capitalised words, numbers: names, tickers, amounts, from
+  its title and the first LEAD_WORDS words of its text) already seen in the story; two stories about
+  different companies or studies rarely share them;
 * ``time``    — a penalty growing with the gap between the article and the story's time span.
 
 :func:`update_story` folds an article into a story (new centroid, times, size, providers, terms).
@@ -22,7 +26,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -37,14 +41,18 @@ Vector = npt.NDArray[np.float32]
 THRESHOLD = 0.56
 """Minimum combined score to join a story. Tuned on the 161 English-English pairs of SemEval-2022 Task 8
 (gold ``Overall`` ≤ 2 = same story; ``eval/neardup.py --stories``): cosine alone peaks here at F1 0.913,
-accuracy 0.944 (Pearson 0.858 with the gold score); with the terms signal F1 0.904 at 0.56."""
+accuracy 0.944 (Pearson 0.858 with the gold score). Re-checked with eval/stories.py over 0.50-0.64 with
+the lead terms and the average link: 0.56 stays best (SemEval F1 0.925, next 0.907 at 0.54; demo world
+purity 1.000 from 0.54 up, completeness 0.984; docs/evaluation.md)."""
 
 COSINE_WEIGHT = 1.0
-TERM_WEIGHT = 0.05
-"""Weight of the shared-terms share next to the cosine. On SemEval the terms add nothing measurable
-(F1 0.913 → 0.907 at weights 0.03-0.08, Pearson 0.858 → 0.860) and weights ≥ 0.2 hurt (F1 ≤ 0.897), so
-it stays a small tie-breaker: it helps split same-topic stories about different names (two rate
-decisions by two central banks) that whole-text cosines put close together."""
+TERM_WEIGHT = 0.10
+"""Weight of the shared-terms share next to the cosine. eval/stories.py, terms from title + lead, average
+link: 0.10 gives the best SemEval F1 (0.925; 0.913 with no terms, 0.916 at 0.15, 0.907 at 0.2 and 0.3)
+and the best BBC purity of the weights that use terms (0.726; 0.716 at 0.15, 0.706 at 0.2, 0.682 at 0.3):
+heavier weights make articles that share a name (an athlete, a party) join one story. It splits
+same-topic stories about different names (two rate decisions by two central banks) that whole-text
+cosines put close together."""
 
 TIME_WEIGHT = 0.10
 TIME_SCALE_HOURS = 24.0
@@ -57,10 +65,15 @@ WINDOW = timedelta(days=3)
 story. Typical news cycles for one event are 1-3 days."""
 
 MAX_TERMS = 64
-"""Title terms kept per story (the first seen): a long-running story must not collect every name."""
+"""Terms kept per story (the first seen): a long-running story must not collect every name."""
 
-LEAD_WORDS = 30
-"""Words of the text used for terms when an article has no title of its own."""
+LEAD_WORDS = 45
+"""Words of the text (after the title) read for terms: a headline alone holds one or two names, while the
+first paragraph names the institution, the figures and the people. eval/stories.py with the average
+link: SemEval F1 0.913 with no terms at all, 0.925 / 0.914 / 0.925 at 45 / 60 / 90 words and
+TERM_WEIGHT 0.10; BBC purity 0.746 / 0.726 / 0.722 / 0.728. 45 is the shortest at the best F1. Title-only
+terms (the old rule) let the one shared word "AI" pull a study report into a regulator's AI story in the
+demo world."""
 
 _TERM = re.compile(r"\b(?:[A-Z][\w'&.-]*[\w]|[A-Z]|\d[\d.,]*%?)")
 _STOP = frozenset(
@@ -118,13 +131,15 @@ _STOP = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class StoryInput:
-    """What clustering needs from an article: its vector (unit row), time, title and provider."""
+    """What clustering needs from an article: its vector (unit row), time, title and provider, and the
+    start of its text (``lead``: only its first LEAD_WORDS words are read, for names and numbers)."""
 
     article_id: int
     vector: Vector
     published_at: datetime | None
     title: str
     provider_domain: str = ""
+    lead: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +194,13 @@ def cosine(vector: Vector, centroid: Vector) -> float:
     return float(np.dot(vector, centroid)) / norm if norm > 0 else 0.0
 
 
+def mean_cosine(vector: Vector, centroid: Vector) -> float:
+    """The mean cosine of ``vector`` to a story's members, read off their running-mean ``centroid`` (the
+    members are unit rows, so ``v · mean(m) = mean(v · m)``). Never above :func:`cosine`."""
+    norm = float(np.linalg.norm(vector))
+    return float(np.dot(vector, centroid)) / norm if norm > 0 else 0.0
+
+
 def time_gap_hours(when: datetime, story: StoryState) -> float:
     """Hours from ``when`` to the story's [first_seen, last_seen] span (0 inside it)."""
     if story.first_seen <= when <= story.last_seen:
@@ -191,13 +213,17 @@ def score_story(
     item: StoryInput, terms: frozenset[str], story: StoryState, when: datetime
 ) -> tuple[float, tuple[Reason, ...]]:
     """The combined score of ``item`` against ``story`` and its three reasons."""
-    cos = cosine(item.vector, story.centroid)
+    cos = mean_cosine(item.vector, story.centroid)
     overlap = term_overlap(terms, story.title_terms)
     gap = time_gap_hours(when, story)
     penalty = TIME_WEIGHT * (1.0 - math.exp(-gap / TIME_SCALE_HOURS))
     shared = ", ".join(sorted(terms & story.title_terms)[:8])
     reasons = (
-        Reason("cosine", COSINE_WEIGHT * cos, f"cosine {cos:.3f} to story {story.story_id}"),
+        Reason(
+            "cosine",
+            COSINE_WEIGHT * cos,
+            f"mean cosine {cos:.3f} to story {story.story_id}'s {story.size} articles",
+        ),
         Reason("terms", TERM_WEIGHT * overlap, f"shared: {shared}" if shared else "no shared terms"),
         Reason("time", -penalty, f"{gap:.1f} h from the story"),
     )
@@ -232,7 +258,9 @@ def assign_story(
 
 
 def _item_terms(item: StoryInput) -> frozenset[str]:
-    return title_terms(item.title)
+    """Names and numbers of the title and the first LEAD_WORDS words of the text."""
+    lead = " ".join(item.lead.split()[:LEAD_WORDS])
+    return title_terms(f"{item.title} {lead}" if lead else item.title)
 
 
 def new_story(story_id: int, item: StoryInput, *, now: datetime) -> StoryState:
@@ -300,3 +328,62 @@ def cluster(
             states[decision.story_id] = update_story(states[decision.story_id], item, now=now)
             assignments.append((item.article_id, decision.story_id))
     return ClusterResult(tuple(assignments), tuple(states.values()))
+
+
+# ------------------------------------------------------------------------------------ story lead
+
+NEWS_CATEGORIES = frozenset({"news"})
+"""Categories of a news report: the first choice to lead a story."""
+COMMENT_CATEGORIES = frozenset({"opinion", "blog", "review"})
+"""Categories that comment on a story rather than report it: the last choice to lead one. Everything else
+(press release, analysis, research, interview, unknown) sits between."""
+LEAD_TYPES = frozenset({"article"})
+"""Types that lead before others (a video or podcast page rarely has the text a reader scans first)."""
+
+
+COMPLETE_SHARE = 0.75
+"""A report with at least three quarters of the fullest report's text counts as complete, and among
+complete reports the earliest leads. In the demo world the news reports of one story differ by up to a
+quarter in length (277-364 words for the rate decision), while a feed-only summary has a fifth of a
+page's words: the first is a fair choice, the second is not."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadCandidate:
+    """What choosing a story's lead reads from an article. ``completeness`` is any measure where more is
+    a fuller report (words of text, or the quality score's depth points); ``None`` dates sort last."""
+
+    category: str
+    type: str
+    completeness: float
+    published_at: datetime | None
+
+
+def choose_lead(candidates: Sequence[LeadCandidate]) -> int:
+    """Index of the article that should lead a story: the earliest complete report of the best kind.
+
+    Kind: a news report before analysis, research or a press release, and those before a column or blog
+    post; an article before a video or podcast. Among that kind, reports with COMPLETE_SHARE of the
+    fullest one's completeness count as complete; the earliest of them leads (then the fuller, then the
+    first given). A front page leads with the report of the event, not a comment on it nor a stub.
+    Raises ``ValueError`` for no candidates."""
+    if not candidates:
+        raise ValueError("a story needs at least one article to lead it")
+    kinds = [_lead_kind(c) for c in candidates]
+    pool = [i for i, kind in enumerate(kinds) if kind == min(kinds)]
+    fullest = max(candidates[i].completeness for i in pool)
+    return min(pool, key=lambda i: _lead_key(candidates[i], fullest, i))
+
+
+def _lead_kind(candidate: LeadCandidate) -> tuple[int, bool]:
+    category = candidate.category.lower()
+    kind = 0 if category in NEWS_CATEGORIES else 2 if category in COMMENT_CATEGORIES else 1
+    return kind, candidate.type.lower() not in LEAD_TYPES
+
+
+def _lead_key(
+    candidate: LeadCandidate, fullest: float, index: int
+) -> tuple[bool, bool, datetime, float, int]:
+    complete = candidate.completeness >= COMPLETE_SHARE * fullest
+    when = candidate.published_at or datetime.max.replace(tzinfo=UTC)
+    return not complete, candidate.published_at is None, when, -candidate.completeness, index
