@@ -156,6 +156,7 @@ class SettingValues:
     public_read: bool
     write_rate_limit: int
     cors_origins: list[str]
+    heat_half_life_topics: list[str]
 
 
 @dataclass(frozen=True)
