@@ -1,7 +1,8 @@
 """The last stages of a run: cache images, seal the full text, apply the publish rules.
 
-They run after enrichment (which needs the clear text) on the articles of the run, and each is safe to
-run again: cached images are skipped, sealed texts are skipped, decided articles are skipped.
+They run after enrichment on the articles of the run, and each is safe to run again: cached images are
+skipped, decided articles are skipped. Texts are sealed when ingestion stores them; the seal stage here
+only catches rows an older version left in the clear.
 """
 
 from __future__ import annotations
@@ -71,12 +72,15 @@ async def cache_images(
     return counts
 
 
-def seal_texts(store: Store, ring: KeyRing, ids: Sequence[int]) -> dict[str, Any]:
-    """Replace each clear text by its sealed form (``secured`` + key id)."""
+def seal_texts(store: Store, ring: KeyRing) -> dict[str, Any]:
+    """Seal the texts still stored in the clear (``secured`` + key id, text dropped).
+
+    Ingestion seals each text before its row is written, so this finds only leftovers: rows stored with
+    encryption off, or by a version that sealed after enrichment (a crash, or a missing key, left them
+    in the clear). Re-sealing onto a new key is ``key rotate``'s job (:func:`newsdesk.secure.reencrypt`).
+    """
     sealed = 0
-    for article in store.get_articles(ids).values():
-        if not article.text or article.secured:
-            continue
+    for article in store.iter_clear_texts():  # a row with both holds its latest text in the clear
         box = ring.encrypt(article.text)
         store.save_article(article.replace(secured=box.secured, key_id=box.key_id, text=""))
         sealed += 1
