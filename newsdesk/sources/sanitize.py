@@ -12,17 +12,29 @@ Contract:
   with their content, keeps only http(s)/mailto URLs, resolves relative ``href``/``src`` against the base
   URL (so stored content still works out of context) and marks links ``noopener noreferrer nofollow``.
 * :func:`plain_text` returns text without any markup, entities decoded, whitespace collapsed.
+* :func:`publishable_images` drops what must not be published as an image: SVG, by the URL's extension
+  or because the image cache sniffed or was told it is SVG (:data:`SVG_REFUSED` in its error). SVG is
+  a document that can carry script; feed readers and site templates would embed it as an image.
+* :func:`without_markup` is the guard for a field that is already plain text (a title, an excerpt, a
+  provider or author name): text with nothing an HTML parser reads as a tag comes back unchanged (its
+  entities were decoded once already and a second decode would corrupt "AT&amp;T" written about HTML);
+  text with tags goes through :func:`plain_text`. Its output is a fixed point of itself, so the decider
+  and every output writer can apply it and a record still loads and dumps to the same bytes.
+
+Records land in Hugo/Astro sites whose templates may render a field as HTML: a plain-text field must
+never carry markup, from ingestion on, and the writers apply the guard again for rows stored before.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urljoin
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from newsdesk.model import is_http_url
+from newsdesk.model import Image, is_http_url
 
 LINK_REL = "noopener noreferrer nofollow"
 """Feed links are third-party: no opener access, no referrer, no ranking credit."""
@@ -33,6 +45,11 @@ PLAIN_TEXT_PASSES = 3
 """How many times :func:`plain_text` re-strips text that still looks like markup after decoding.
 Double-escaped markup (``&amp;lt;script&amp;gt;``) needs two passes; three covers triple escaping,
 which the feedparser corpus does not go beyond."""
+
+SVG_REFUSED = "SVG refused"
+"""How the image cache's error for an SVG body starts (after its ``image:`` kind)."""
+
+SVG_EXTENSIONS = (".svg", ".svgz")
 
 _MARKUP = re.compile(r"<(?=/?[a-zA-Z!])")  # what an HTML parser reads as a tag opener
 
@@ -68,3 +85,29 @@ def plain_text(fragment: str) -> str:
     else:
         text = _MARKUP.sub("", text)  # still markup after the last pass: drop every tag opener
     return " ".join(text.split())
+
+
+def without_markup(text: str) -> str:
+    """``text``, a plain-text field, with any markup removed: unchanged when nothing in it reads as a
+    tag opener, else :func:`plain_text` of it (tags and script bodies stripped, entities decoded once,
+    whitespace collapsed). Applying it twice gives the same result as once."""
+    if not _MARKUP.search(text):
+        return text
+    return plain_text(text)
+
+
+def is_svg_url(url: str) -> bool:
+    """Whether ``url``'s path names an SVG file (``.svg``/``.svgz``, any case)."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return False
+    return path.lower().endswith(SVG_EXTENSIONS)
+
+
+def publishable_images(images: Iterable[Image]) -> tuple[Image, ...]:
+    """``images`` without the SVGs: named so by their URL, or refused as SVG by the image cache (by
+    content type or sniffed bytes). Applied by every writer, so rows stored before the check hold too."""
+    return tuple(
+        image for image in images if not is_svg_url(image.url) and SVG_REFUSED not in (image.error or "")
+    )
