@@ -20,6 +20,7 @@ from .fetch.client import Fetcher
 from .model import Article, Image
 from .publish.rules import Action, Rule, decide, parse_rules
 from .secure import KeyRing, load_key_file
+from .sources.sanitize import publishable_images
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def key_ring(settings: Settings) -> KeyRing:
 async def cache_images(
     store: Store, cache: ImageCache, fetcher: Fetcher, ids: Sequence[int], *, run_id: int | None = None
 ) -> dict[str, Any]:
-    """Download the images of ``ids`` that are not cached yet; failures stay on the image as its error."""
+    """Download the images of ``ids`` that are not cached yet; failures stay on the image as its error,
+    except an SVG (by content type or sniffed bytes), which leaves the article's images."""
     allow = {s.id: s.allow_loopback for s in store.list_sources()}
     counts = {"images_cached": 0, "images_failed": 0}
 
@@ -64,8 +66,9 @@ async def cache_images(
                 store.record_event("image", got.error, source_id=article.source_id, article_id=article.id,
                                    url=image.url, run_id=run_id, level="warning")  # fmt: skip
             fresh.append(got)
-        if tuple(fresh) != article.images[:IMAGES_PER_ARTICLE]:
-            store.save_article(article.replace(images=tuple(fresh)))
+        kept = publishable_images(fresh)  # an image the cache found to be SVG is dropped, not kept
+        if kept != article.images[:IMAGES_PER_ARTICLE]:
+            store.save_article(article.replace(images=kept))
 
     articles = store.get_articles(ids).values()
     await asyncio.gather(*(one(a) for a in articles if a.images))
