@@ -255,7 +255,7 @@ def test_markup_in_stored_plain_fields_is_never_published(renderer: Renderer) ->
 def test_svg_images_are_never_published(renderer: Renderer) -> None:
     """SVG by extension, or refused by the image cache for its content type or bytes, is left out of
     enclosures, media:content and JSON Feed's image; a raster image beside it still goes out."""
-    from newsdesk.sources.sanitize import SVG_REFUSED
+    from newsdesk.fetch.sniff import SVG_REFUSED
 
     refused = f"image: {SVG_REFUSED}: it can carry script (served as image/svg+xml)"
     images = (Image("https://news.example/logo.SVG"), Image("https://news.example/pic?id=7", error=refused),

@@ -47,7 +47,7 @@ from PIL import ImageOps
 from newsdesk import model
 from newsdesk.errors import FetchError, ImageError
 from newsdesk.fetch.client import Fetcher
-from newsdesk.sources.sanitize import SVG_REFUSED
+from newsdesk.fetch.sniff import SVG_REFUSED
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ Contract:
   URL (so stored content still works out of context) and marks links ``noopener noreferrer nofollow``.
 * :func:`plain_text` returns text without any markup, entities decoded, whitespace collapsed.
 * :func:`publishable_images` drops what must not be published as an image: SVG, by the URL's extension
-  or because the image cache sniffed or was told it is SVG (:data:`SVG_REFUSED` in its error). SVG is
+  or because the fetcher or the image cache sniffed or was told it is SVG (``SVG_REFUSED`` in its error). SVG is
   a document that can carry script; feed readers and site templates would embed it as an image.
 * :func:`without_markup` is the guard for a field that is already plain text (a title, an excerpt, a
   provider or author name): text with nothing an HTML parser reads as a tag comes back unchanged (its
@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from newsdesk.fetch.sniff import SVG_REFUSED
 from newsdesk.model import Image, is_http_url
 
 LINK_REL = "noopener noreferrer nofollow"
@@ -45,9 +46,6 @@ PLAIN_TEXT_PASSES = 3
 """How many times :func:`plain_text` re-strips text that still looks like markup after decoding.
 Double-escaped markup (``&amp;lt;script&amp;gt;``) needs two passes; three covers triple escaping,
 which the feedparser corpus does not go beyond."""
-
-SVG_REFUSED = "SVG refused"
-"""How the image cache's error for an SVG body starts (after its ``image:`` kind)."""
 
 SVG_EXTENSIONS = (".svg", ".svgz")
 
