@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,7 @@ def server() -> Iterator[tuple[LoopbackServer, threading.Event]]:
     """The feed and its pages; while ``hang`` is set, the pages past the first ``FAST_PAGES`` hang."""
     hang = threading.Event()
 
-    def page(n: int) -> Reply | object:
+    def page(n: int) -> Callable[[Seen], Reply]:
         def reply(seen: Seen) -> Reply:
             slow = hang.is_set() and n >= FAST_PAGES
             return Reply(body=page_html(n).encode(), delay=HANG_S if slow else 0.0)
@@ -74,7 +74,7 @@ def server() -> Iterator[tuple[LoopbackServer, threading.Event]]:
     with LoopbackServer() as srv:
         srv.route("/feed.xml", Reply(body=feed_xml(srv.base_url), content_type="application/rss+xml"))
         for n in range(PAGES):
-            srv.route(f"/news/{n}", page(n))  # type: ignore[arg-type]
+            srv.route(f"/news/{n}", page(n))
         yield srv, hang
 
 
