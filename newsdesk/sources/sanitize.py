@@ -12,14 +12,14 @@ Contract:
   with their content, keeps only http(s)/mailto URLs, resolves relative ``href``/``src`` against the base
   URL (so stored content still works out of context) and marks links ``noopener noreferrer nofollow``.
 * :func:`plain_text` returns text without any markup, entities decoded, whitespace collapsed.
-* :func:`publishable_images` drops what must not be published as an image: SVG, by the URL's extension
-  or because the fetcher or the image cache sniffed or was told it is SVG (``SVG_REFUSED`` in its error). SVG is
-  a document that can carry script; feed readers and site templates would embed it as an image.
+* :func:`publishable_images` drops what must not be published as an image: SVG, by the URL's
+  extension, or because the fetcher or the image cache sniffed or was told it is SVG (``SVG_REFUSED``
+  in its error). SVG is a document that can carry script; readers and templates embed it as an image.
 * :func:`without_markup` is the guard for a field that is already plain text (a title, an excerpt, a
   provider or author name): text with nothing an HTML parser reads as a tag comes back unchanged (its
-  entities were decoded once already and a second decode would corrupt "AT&amp;T" written about HTML);
-  text with tags goes through :func:`plain_text`. Its output is a fixed point of itself, so the decider
-  and every output writer can apply it and a record still loads and dumps to the same bytes.
+  entities were decoded once already; decoding again would turn a headline about "&amp;" into "&");
+  text with tags goes through :func:`plain_text`. Its output is a fixed point of itself, so the decider,
+  the store and every output writer can apply it and a record still loads and dumps to the same bytes.
 
 Records land in Hugo/Astro sites whose templates may render a field as HTML: a plain-text field must
 never carry markup, from ingestion on, and the writers apply the guard again for rows stored before.
