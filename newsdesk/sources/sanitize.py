@@ -11,7 +11,8 @@ Contract:
 * :func:`clean_html` keeps ammonia's conservative tag/attribute allow-list, drops ``<script>``/``<style>``
   with their content, keeps only http(s)/mailto URLs, resolves relative ``href``/``src`` against the base
   URL (so stored content still works out of context) and marks links ``noopener noreferrer nofollow``.
-* :func:`plain_text` returns text without any markup, entities decoded, whitespace collapsed.
+* :func:`plain_text` returns text without any markup, entities decoded, whitespace collapsed. Angle
+  brackets around a word that is no HTML element (``<AI>``) are kept as ``‹AI›``: text, not a tag.
 * :func:`publishable_images` drops what must not be published as an image: SVG, by the URL's
   extension, or because the fetcher or the image cache sniffed or was told it is SVG (``SVG_REFUSED``
   in its error). SVG is a document that can carry script; readers and templates embed it as an image.
@@ -33,6 +34,7 @@ from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
 import nh3
+from lxml.html import defs as html_defs
 
 from newsdesk.fetch.sniff import SVG_REFUSED
 from newsdesk.model import Image, is_http_url
@@ -50,6 +52,19 @@ which the feedparser corpus does not go beyond."""
 SVG_EXTENSIONS = (".svg", ".svgz")
 
 _MARKUP = re.compile(r"<(?=/?[a-zA-Z!])")  # what an HTML parser reads as a tag opener
+_TAG_LIKE = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*)([^<>]*)(>?)")
+
+HTML_ELEMENTS = frozenset(html_defs.tags) | {
+    "data", "dialog", "frame", "image", "listing", "main", "noembed", "noframes", "picture", "plaintext",
+    "portal", "search", "slot", "template", "xmp",
+}  # fmt: skip
+"""Element names an HTML parser knows (lxml's list plus the HTML Living Standard's newer and legacy
+ones). Angle brackets around any other word are text: Korean and Chinese pages write titles of works
+so (``<The Palace: Tale of Jang Noksu>``, 2 of the 181 benchmark pages' descriptions)."""
+
+KEPT_ANGLES = ("\u2039", "\u203a")
+"""What ``<`` and ``>`` around a word that is no HTML element become: single angle quotation marks,
+which read the same but open no tag in a template that renders the field as HTML."""
 
 
 def clean_html(fragment: str, base_url: str | None = None) -> str:
@@ -77,12 +92,25 @@ def plain_text(fragment: str) -> str:
         return " ".join(fragment.split())
     text = fragment
     for _ in range(PLAIN_TEXT_PASSES):
-        text = html.unescape(nh3.clean(text, tags=set()))
+        text = html.unescape(nh3.clean(_keep_angled_words(text), tags=set()))
         if not _MARKUP.search(text):
             break
     else:
         text = _MARKUP.sub("", text)  # still markup after the last pass: drop every tag opener
     return " ".join(text.split())
+
+
+def _keep_angled_words(text: str) -> str:
+    """``text`` with ``<word …>`` turned into ``‹word …›`` when ``word`` is no HTML element, so that
+    stripping tags keeps it: it is text in brackets, and as text it can no longer open a tag."""
+
+    def keep(match: re.Match[str]) -> str:
+        slash, name, rest, close = match.groups()
+        if name.lower() in HTML_ELEMENTS:
+            return match.group(0)
+        return f"{KEPT_ANGLES[0]}{slash}{name}{rest}{KEPT_ANGLES[1] if close else ''}"
+
+    return _TAG_LIKE.sub(keep, text)
 
 
 def without_markup(text: str) -> str:
