@@ -21,7 +21,6 @@ from ..model import (
     now,
     utc,
 )
-from ..sources.sanitize import without_markup
 
 
 def _dt(value: Any) -> Any:
@@ -110,31 +109,10 @@ def search_text(article: Article, *, full_text: bool) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def plain_fields(article: Article) -> Article:
-    """``article`` with no markup in its plain-text fields: the write-time guard behind ingestion's own,
-    for every other writer (an API or web edit, a stage re-saving a row stored by an older version).
-    Returns ``article`` itself when its fields are clean, which is the case for nearly every save."""
-    title = without_markup(article.title) or article.web_url
-    excerpt = without_markup(article.excerpt)
-    author = (without_markup(article.author) or None) if article.author else article.author
-    name = without_markup(article.provider.name) or article.provider.domain
-    if (title, excerpt, author, name) == (
-        article.title,
-        article.excerpt,
-        article.author,
-        article.provider.name,
-    ):
-        return article
-    provider = Provider(name, article.provider.domain)
-    return article.replace(title=title, excerpt=excerpt, author=author, provider=provider)
-
-
 def article_row(article: Article, *, full_text_index: bool) -> dict[str, Any]:
     """The row for ``article`` without ``id``, the timestamps the store owns, and the editorial state
     (``published``/``review_state`` change only through ``Store.set_review_state``, so a pipeline
-    saving a stale copy can never undo an editor's decision). Plain-text fields are stored without
-    markup (:func:`plain_fields`)."""
-    article = plain_fields(article)
+    saving a stale copy can never undo an editor's decision)."""
     return {
         "canonical_url": article.web_url,
         "original_url": article.original_url,
