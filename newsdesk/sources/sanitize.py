@@ -19,8 +19,8 @@ Contract:
 * :func:`without_markup` is the guard for a field that is already plain text (a title, an excerpt, a
   provider or author name): text with nothing an HTML parser reads as a tag comes back unchanged (its
   entities were decoded once already; decoding again would turn a headline about "&amp;" into "&");
-  text with tags goes through :func:`plain_text`. Its output is a fixed point of itself, so the decider,
-  the store and every output writer can apply it and a record still loads and dumps to the same bytes.
+  text with tags goes through :func:`plain_text`. Its output is a fixed point of itself, so the decider
+  and every output writer can apply it and a record still loads and dumps to the same bytes.
 
 Records land in Hugo/Astro sites whose templates may render a field as HTML: a plain-text field must
 never carry markup, from ingestion on, and the writers apply the guard again for rows stored before.
