@@ -166,14 +166,17 @@ class Newsdesk:
         """Ingest ``sources`` (default: the due ones), then — with ``finish`` — enrich and finish. A queue
         worker ingests with ``finish=False`` and leaves the rest to one :meth:`finish_pending` at a time."""
         started = time.perf_counter()
+        # Texts are sealed as they are stored; a bad or missing key refuses the run before anything is.
+        seal = self.key_ring.encrypt if self.settings.encrypt else None
         chosen = list(sources) if sources is not None else self.store.due_sources(now())
         if progress is not None:  # the poll stage ticks once a source is done; say it started
             progress("poll", 0, len(chosen))
         run_id = self.store.start_run()
         async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
             ingestor = Ingestor(
-                self.settings, self.store, fetcher, self.worker_pool(), run_id=run_id, progress=progress
-            )
+                self.settings, self.store, fetcher, self.worker_pool(), run_id=run_id, progress=progress,
+                seal=seal,
+            )  # fmt: skip
             summary = await ingestor.run(chosen)
             summary.stages["ingest_s"] = round(time.perf_counter() - started, 2)
             if finish:
@@ -229,7 +232,7 @@ class Newsdesk:
                 )
             )
         if self.settings.encrypt:
-            stages.append(("seal", lambda: _ready(finishing.seal_texts(self.store, self.key_ring, ids))))
+            stages.append(("seal", lambda: _ready(finishing.seal_texts(self.store, self.key_ring))))
         stages.append(("rules", lambda: _ready(finishing.apply_rules(self.store, self.rules, ids, now()))))
         for name, stage in stages:
             started = time.perf_counter()

@@ -1,7 +1,8 @@
 """The last stages of a run: cache images, seal the full text, apply the publish rules.
 
-They run after enrichment (which needs the clear text) on the articles of the run, and each is safe to
-run again: cached images are skipped, sealed texts are skipped, decided articles are skipped.
+They run after enrichment on the articles of the run, and each is safe to run again: cached images are
+skipped, decided articles are skipped. Texts are sealed when ingestion stores them; the seal stage here
+only catches rows an older version left in the clear.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .fetch.client import Fetcher
 from .model import Article, Image
 from .publish.rules import Action, Rule, decide, parse_rules
 from .secure import KeyRing, load_key_file
+from .sources.sanitize import publishable_images
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,8 @@ def key_ring(settings: Settings) -> KeyRing:
 async def cache_images(
     store: Store, cache: ImageCache, fetcher: Fetcher, ids: Sequence[int], *, run_id: int | None = None
 ) -> dict[str, Any]:
-    """Download the images of ``ids`` that are not cached yet; failures stay on the image as its error."""
+    """Download the images of ``ids`` that are not cached yet; failures stay on the image as its error,
+    except an SVG (by content type or sniffed bytes), which leaves the article's images."""
     allow = {s.id: s.allow_loopback for s in store.list_sources()}
     counts = {"images_cached": 0, "images_failed": 0}
 
@@ -63,20 +66,24 @@ async def cache_images(
                 store.record_event("image", got.error, source_id=article.source_id, article_id=article.id,
                                    url=image.url, run_id=run_id, level="warning")  # fmt: skip
             fresh.append(got)
-        if tuple(fresh) != article.images[:IMAGES_PER_ARTICLE]:
-            store.save_article(article.replace(images=tuple(fresh)))
+        kept = publishable_images(fresh)  # an image the cache found to be SVG is dropped, not kept
+        if kept != article.images[:IMAGES_PER_ARTICLE]:
+            store.save_article(article.replace(images=kept))
 
     articles = store.get_articles(ids).values()
     await asyncio.gather(*(one(a) for a in articles if a.images))
     return counts
 
 
-def seal_texts(store: Store, ring: KeyRing, ids: Sequence[int]) -> dict[str, Any]:
-    """Replace each clear text by its sealed form (``secured`` + key id)."""
+def seal_texts(store: Store, ring: KeyRing) -> dict[str, Any]:
+    """Seal the texts still stored in the clear (``secured`` + key id, text dropped).
+
+    Ingestion seals each text before its row is written, so this finds only leftovers: rows stored with
+    encryption off, or by a version that sealed after enrichment (a crash, or a missing key, left them
+    in the clear). Re-sealing onto a new key is ``key rotate``'s job (:func:`newsdesk.secure.reencrypt`).
+    """
     sealed = 0
-    for article in store.get_articles(ids).values():
-        if not article.text or article.secured:
-            continue
+    for article in store.iter_clear_texts():  # a row with both holds its latest text in the clear
         box = ring.encrypt(article.text)
         store.save_article(article.replace(secured=box.secured, key_id=box.key_id, text=""))
         sealed += 1

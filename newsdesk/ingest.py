@@ -3,10 +3,16 @@
 A feed entry says what the publisher announced; the page says what it actually published. Page values
 win where the page has them (its canonical URL, JSON-LD date, site name, full text) and the feed fills the
 gaps; an entry whose page could not be fetched is still stored from the feed, with the error noted.
+
+Every plain-text field (title, excerpt, provider name, author, category) leaves here through one guard,
+:func:`~newsdesk.sources.sanitize.without_markup`: whatever a feed, a page or a sitemap put in them,
+the stored article carries text, never markup (records are rendered by site templates that may treat
+a field as HTML). Image URLs that name an SVG file are dropped: SVG can carry script.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +23,7 @@ from .extract.text import content_hash
 from .fetch.urls import canonicalize, pick_canonical, registered_domain
 from .model import Article, Image, Provider, Source, is_http_url
 from .sources.feedtypes import FeedEntry
+from .sources.sanitize import is_svg_url, without_markup
 
 EXCERPT_CHARS = 200  # the record's excerpt: "first ~200 characters … cut on a word boundary"
 _SPACE = re.compile(r"\s+")
@@ -39,8 +46,9 @@ class PageView:
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """The first ``limit`` characters of ``text`` cut on a word boundary, without a dangling separator."""
-    flat = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+    """The first ``limit`` characters of ``text`` cut on a word boundary, without a dangling separator
+    and without markup."""
+    flat = _SPACE.sub(" ", without_markup(_TAG.sub(" ", text))).strip()
     if len(flat) <= limit:
         return flat
     cut = flat[: limit + 1]
@@ -74,14 +82,14 @@ def decide_article(
     """Merge a feed entry and (when fetched) its page into the article to store."""
     found = page.extracted if page else None
     url = web_url(entry.url, page)
-    text = (found.text if found else "") or _TAG.sub(" ", entry.content_html or "").strip()
+    text = (found.text if found else "") or _text_of(entry.content_html or "")
     return Article(
-        title=(found.title if found and found.title else None) or entry.title or url,
+        title=_plain(found.title if found else None, entry.title) or url,
         web_url=url,
         original_url=entry.url,
         provider=_provider(source, found, url, feed.title),
-        category=source.category or (found.category_hint if found else None) or "news",
-        excerpt=(found.excerpt if found else "") or excerpt(entry.summary or text),
+        category=_plain(source.category, found.category_hint if found else None) or "news",
+        excerpt=_plain(found.excerpt if found else None) or excerpt(entry.summary or text),
         published_at=(found.published_at if found else None) or entry.published_at or entry.updated_at,
         type=source.type or _type(entry, found),
         topics=source.topics,
@@ -89,7 +97,7 @@ def decide_article(
         source_id=source.id,
         fetched_at=page.fetched_at if page else None,
         language=(found.language if found else None) or language_code(feed.language),
-        author=(found.author if found else None) or entry.author,
+        author=_plain(found.author if found else None, entry.author),
         text=text,
         content_hash=found.text_hash if found and text is found.text else content_hash(text),
         fetch_error=page.error if page else None,
@@ -108,10 +116,25 @@ def decide_page(source: Source, page: PageView) -> Article:
     return decide_article(source, entry, page)
 
 
+def _plain(*candidates: str | None) -> str | None:
+    """The first candidate that still has text once any markup is removed (see the module docstring)."""
+    for candidate in candidates:
+        cleaned = without_markup(candidate).strip() if candidate else ""
+        if cleaned:
+            return cleaned
+    return None
+
+
+def _text_of(content_html: str) -> str:
+    """The text of an entry's (sanitised) content: a space for each tag, so paragraphs stay apart,
+    and entities decoded once."""
+    return html.unescape(_TAG.sub(" ", content_html)).strip()
+
+
 def _provider(source: Source, found: Extracted | None, url: str, feed_title: str | None) -> Provider:
     domain = registered_domain(url)
-    name = (found.provider_name if found else None) or source.name or feed_title or domain
-    return Provider(name.strip() or domain, domain)
+    name = _plain(found.provider_name if found else None, source.name, feed_title)
+    return Provider(name or domain, domain)
 
 
 def _type(entry: FeedEntry, found: Extracted | None) -> str:
@@ -130,7 +153,7 @@ def _images(entry: FeedEntry, found: Extracted | None) -> tuple[Image, ...]:
         urls.append(entry.image_url)
     seen: list[str] = []
     for url in urls:
-        if is_http_url(url) and url not in seen:
+        if is_http_url(url) and not is_svg_url(url) and url not in seen:
             seen.append(url)
     return tuple(Image(url) for url in seen[:4])
 

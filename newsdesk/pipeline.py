@@ -2,9 +2,12 @@
 
     due sources ─► poll: fetch feed / sitemap / page (conditional GET) ─► parse (process pool)
         ─► per entry: known URL? → alternate │ else fetch page ─► extract (process pool)
-        ─► decide (ingest.py) ─► exact dedupe (canonical URL, content hash) ─► save
+        ─► decide (ingest.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
     new articles ─► enrich (embed → near-dup → story → topics → quality → heat → related)
-        ─► images ─► secure ─► publish rules            (enrichment.py, finishing.py)
+        ─► images ─► seal leftovers ─► publish rules     (enrichment.py, finishing.py)
+
+With encryption on, the full text is sealed before its row is first written (``seal``), so it never sits
+in the clear in the database, not even between ingestion and the end of the run; enrichment decrypts it.
 
 Every failure is recorded against its source or article (``events`` table, source health) and the run
 goes on; each save is its own transaction, so a crash loses only the work in flight and the next run
@@ -35,6 +38,7 @@ from .fetch.policy import FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
 from .ingest import FeedContext, PageView, decide_article, decide_page
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
+from .secure import Sealed
 from .sources.feeds import parse_feed
 from .sources.feedtypes import FeedEntry, ParsedFeed
 from .sources.schedule import next_poll_interval
@@ -74,6 +78,7 @@ class RunSummary:
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
+SealHook = Callable[[str], Sealed]  # the key ring's encrypt: clear text in, sealed payload out
 
 
 def fetch_policy(settings: Settings, resolve: dict[str, str] | None = None) -> FetchPolicy:
@@ -140,7 +145,10 @@ def _extract_job(html: bytes, url: str, fast: bool) -> Extracted:
 
 
 class Ingestor:
-    """Polls sources and stores their articles. One per run; owns nothing but counters."""
+    """Polls sources and stores their articles. One per run; owns nothing but counters.
+
+    ``seal`` (the key ring's ``encrypt``, when encryption is on) seals each article's text before its
+    row is written: the store then never holds the text in the clear."""
 
     def __init__(
         self,
@@ -151,6 +159,7 @@ class Ingestor:
         *,
         run_id: int | None = None,
         progress: ProgressHook | None = None,
+        seal: SealHook | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -163,6 +172,7 @@ class Ingestor:
         self._done = Counter[str]()
         self._totals = Counter[str]()
         self._rng = random.Random()
+        self._seal = seal
 
     async def run(self, sources: Sequence[Source]) -> RunSummary:
         self._totals["poll"] = len(sources)
@@ -303,12 +313,22 @@ class Ingestor:
         if same is not None:
             self._alternate(same, seen_url, source, reason, article)
             return
-        saved = self.store.save_article(article, new=True)  # no article answers to its URL: just looked
+        sealed = self._sealed(article)
+        saved = self.store.save_article(sealed, new=True)  # no article answers to its URL: just looked
         if saved.created:
             self.summary.new += 1
             self.new_ids.append(saved.id)
         elif saved.changed:
             self.summary.updated += 1
+
+    def _sealed(self, article: Article) -> Article:
+        """``article`` with its text sealed (``secured`` + key id, no clear text) when encryption is on.
+        Sealing here rather than after enrichment means a run killed between the two leaves no clear
+        text behind; the content hash, computed from the clear text, still serves exact dedupe."""
+        if self._seal is None or not article.text:
+            return article
+        box = self._seal(article.text)
+        return article.replace(secured=box.secured, key_id=box.key_id, text="")
 
     def _alternate(
         self, known: Article, url: str, source: Source, reason: str, copy: Article | None = None

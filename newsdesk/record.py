@@ -15,6 +15,11 @@ YAML that any static-site generator reads. Dumping what was loaded reproduces th
 
 Optional fields are omitted the way the reference omits them: an empty list (``topics``, ``images``,
 ``related``, a related entry's ``images``), an empty excerpt, an unknown date and an absent ``secured``.
+
+Site generators may render any field as HTML, so the writer guarantees what ingestion already does, also
+for rows stored before it did: plain-text fields carry no markup
+(:func:`~newsdesk.sources.sanitize.without_markup`, a no-op on clean text, so round trips stay exact)
+and no SVG is listed as an image (:func:`~newsdesk.sources.sanitize.publishable_images`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import yaml
 
 from .errors import RecordError
 from .model import Article, Image, Provider, RelatedRef, utc
+from .sources.sanitize import publishable_images
+from .sources.sanitize import without_markup as _text
 
 DELIMITER = "---\n"
 TOP_KEYS = (
@@ -53,9 +60,10 @@ def dump_record(article: Article) -> str:
     """The record file text for ``article``."""
     groups = [_scalar_lines(article), _provider_lines(article.provider, "")]
     if article.topics:
-        groups.append(["topics:", *(f"  - {_plain(t)}" for t in article.topics)])
-    if article.images:
-        groups.append(["images:", *_image_lines(article.images, "  ")])
+        groups.append(["topics:", *(f"  - {_plain(_text(t))}" for t in article.topics)])
+    images = publishable_images(article.images)
+    if images:
+        groups.append(["images:", *_image_lines(images, "  ")])
     if article.related:
         groups.append(["related:", *_related_lines(article.related)])
     if article.secured is not None:
@@ -66,15 +74,16 @@ def dump_record(article: Article) -> str:
 
 
 def _scalar_lines(a: Article) -> list[str]:
-    lines = [f"category: {_plain(a.category)}", f"title: {_quoted(a.title)}"]
-    if a.excerpt:
-        lines.append(f"excerpt: {_quoted(a.excerpt)}")
+    lines = [f"category: {_plain(_text(a.category))}", f"title: {_quoted(_text(a.title) or a.web_url)}"]
+    excerpt = _text(a.excerpt)
+    if excerpt:
+        lines.append(f"excerpt: {_quoted(excerpt)}")
     if a.published_at is not None:
         lines.append(f"publishedDateTime: {format_datetime(a.published_at)}")
     lines += [
         f"originalUrl: {_quoted(a.original_url)}",
         f"webUrl: {_quoted(a.web_url)}",
-        f"type: {_plain(a.type)}",
+        f"type: {_plain(_text(a.type))}",
         f"quality: {a.quality}",
         f"heat: {a.heat}",
         f"published: {'true' if a.published else 'false'}",
@@ -85,7 +94,7 @@ def _scalar_lines(a: Article) -> list[str]:
 def _provider_lines(provider: Provider, indent: str) -> list[str]:
     return [
         f"{indent}provider:",
-        f"{indent}  name: {_plain(provider.name)}",
+        f"{indent}  name: {_plain(_text(provider.name) or provider.domain)}",
         f"{indent}  domain: {_plain(provider.domain)}",
     ]
 
@@ -101,18 +110,20 @@ def _image_lines(images: tuple[Image, ...], indent: str) -> Iterator[str]:
 
 def _related_lines(related: tuple[RelatedRef, ...]) -> Iterator[str]:
     for ref in related:
-        yield f"  - title: {_quoted(ref.title)}"
-        if ref.excerpt:
-            yield f"    excerpt: {_quoted(ref.excerpt)}"
+        yield f"  - title: {_quoted(_text(ref.title) or ref.web_url)}"
+        excerpt = _text(ref.excerpt)
+        if excerpt:
+            yield f"    excerpt: {_quoted(excerpt)}"
         if ref.published_at is not None:
             yield f"    publishedDateTime: {format_datetime(ref.published_at)}"
         yield f"    webUrl: {_quoted(ref.web_url)}"
-        yield f"    type: {_plain(ref.type)}"
+        yield f"    type: {_plain(_text(ref.type))}"
         yield from _provider_lines(ref.provider, "    ")
         yield f"    quality: {ref.quality}"
-        if ref.images:
+        images = publishable_images(ref.images)
+        if images:
             yield "    images:"
-            yield from _image_lines(ref.images, "      ")
+            yield from _image_lines(images, "      ")
 
 
 def format_datetime(value: datetime) -> str:

@@ -27,14 +27,15 @@ from newsdesk.publish.feeds import (
 
 Renderer = Callable[[Sequence[Article], FeedInfo], bytes]
 FEED = FeedInfo(
-    title="Desk & Co <AI>",
+    title="Desk & Co <3",  # a "<" that opens no tag is text and must survive
     site_url="https://desk.example/",
     feed_url="https://desk.example/feed",
     description="AI in Finance, curated",
     language="en",
     updated=datetime(2024, 5, 2, 8, 0, tzinfo=UTC),
 )
-TRICKY = "Q&A: <AI> \"agents\" & 'banks' — naïve café 日本語 🚀"
+# Characters XML and HTML escape, none of them markup ("<" before a space or digit opens no tag).
+TRICKY = "Q&A: 3 < 4 > 2 \"agents\" & 'banks' — naïve café 日本語 🚀"
 A = {"atom": ATOM_NS}
 
 
@@ -176,14 +177,14 @@ ALL = [render_rss, render_atom, render_json_feed]
 
 @pytest.mark.parametrize("renderer", ALL)
 def test_special_characters_and_unicode_round_trip(renderer: Renderer) -> None:
-    tricky = article(1, title=TRICKY, excerpt=TRICKY, topics=("R&D <lab>",))
+    tricky = article(1, title=TRICKY, excerpt=TRICKY, topics=("R&D < lab",))
     feed = FeedInfo(TRICKY, FEED.site_url, FEED.feed_url, TRICKY, "de", FEED.updated)
     data = renderer([tricky], feed)
     assert titles_of(data, renderer) == [TRICKY]
     if renderer is not render_json_feed:
         parsed = parse(data)
         assert parsed.feed.title == TRICKY
-        assert parsed.entries[0].tags[0].term == "R&D <lab>"
+        assert parsed.entries[0].tags[0].term == "R&D < lab"
         # RSS <description> and Atom <summary> are read as HTML by feed readers: the text survives unescaping.
         assert html.unescape(parsed.entries[0].summary) == TRICKY
 
@@ -218,3 +219,49 @@ def test_clean_text_keeps_every_legal_character() -> None:
     legal = "tab\t nl\n cr\r \u00e9 \ud7ff \ue000 \ufffd \U0001f680"
     assert clean_text(legal) == legal
     assert clean_text("\x00\x1f\ufffe\uffff\udfff") == ""
+
+
+# ------------------------------------------------------------------------------- hostile stored fields
+
+HOSTILE = '<script>alert(1)</script>Fish &amp; Chips <img src=x onerror="alert(2)"><b>now</b>'
+HOSTILE_PLAIN = "Fish & Chips now"
+
+
+def plain_fields(data: bytes, renderer: Renderer) -> list[str]:
+    """Every plain-text value of the first item as a reader gets it (entities resolved by the parser)."""
+    if renderer is render_json_feed:
+        item = json.loads(data)["items"][0]
+        fields = [item["title"], item["summary"], item["content_text"], item["authors"][0]["name"]]
+        return [*fields, *item["tags"], item["_newsdesk"]["provider"]["name"]]
+    entry = parse(data).entries[0]
+    return [entry.title, entry.summary, entry.author, *(t.term for t in entry.tags)]
+
+
+@pytest.mark.parametrize("renderer", ALL)
+def test_markup_in_stored_plain_fields_is_never_published(renderer: Renderer) -> None:
+    """A row stored before ingestion cleaned its fields still comes out as plain text in every format:
+    no tag, no script body, the entity decoded once and the result escaped exactly once."""
+    old = article(1, title=HOSTILE, excerpt=HOSTILE, author=HOSTILE, topics=(HOSTILE,),
+                  provider=Provider(HOSTILE, "news.example"))  # fmt: skip
+    data = renderer([old], FEED)
+    for needle in (b"<script", b"&lt;script", b"alert(", b"onerror", b"<b>", b"&lt;b&gt;", b"&amp;amp;"):
+        assert needle not in data, needle
+    assert plain_fields(data, renderer) == [HOSTILE_PLAIN] * len(plain_fields(data, renderer))
+    if renderer is render_rss:
+        assert b"<description>Fish &amp; Chips now</description>" in data  # escaped once, by lxml
+
+
+@pytest.mark.parametrize("renderer", ALL)
+def test_svg_images_are_never_published(renderer: Renderer) -> None:
+    """SVG by extension, or refused by the image cache for its content type or bytes, is left out of
+    enclosures, media:content and JSON Feed's image; a raster image beside it still goes out."""
+    from newsdesk.fetch.sniff import SVG_REFUSED
+
+    refused = f"image: {SVG_REFUSED}: it can carry script (served as image/svg+xml)"
+    images = (Image("https://news.example/logo.SVG"), Image("https://news.example/pic?id=7", error=refused),
+              Image("https://news.example/img/ok.png", 10, 10, True))  # fmt: skip
+    data = renderer([article(1, images=images)], FEED)
+    assert b"logo.SVG" not in data and b"pic?id=7" not in data
+    assert b"https://news.example/img/ok.png" in data
+    if renderer is render_rss:
+        assert data.count(b"<enclosure") == 1 and data.count(b"<media:content") == 1

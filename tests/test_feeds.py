@@ -13,7 +13,7 @@ import pytest
 
 from newsdesk.errors import ParseError
 from newsdesk.sources.feeds import ParsedFeed, parse_feed, parse_feed_with, sniff_root
-from newsdesk.sources.sanitize import clean_html, plain_text
+from newsdesk.sources.sanitize import clean_html, plain_text, without_markup
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example/dir/feed"
@@ -160,6 +160,31 @@ def test_plain_text_strips_double_escaped_markup() -> None:
     assert plain_text("&lt;script&gt;x&lt;/script&gt; AT&amp;T") == "AT&T"  # shows as a script tag: gone
     assert plain_text("&amp;lt;b&amp;gt;") == "&lt;b&gt;"  # shows as escaped text: kept as text
     assert plain_text("a < b and c > d") == "a < b and c > d"
+
+
+def test_angle_brackets_around_a_word_that_is_no_element_are_kept_as_text() -> None:
+    """Korean and Chinese pages bracket titles of works so (2 of the 181 benchmark pages): the words stay,
+    as inert text; a real element is still stripped, whether raw or escaped once."""
+    assert (
+        plain_text("watch <The Palace: Tale of Jang Noksu> now")
+        == "watch ‹The Palace: Tale of Jang Noksu› now"
+    )
+    assert plain_text("&lt;The Palace&gt; <b>live</b>") == "‹The Palace› live"
+    assert plain_text("<AI onmouseover=alert(1)>x</AI>") == "‹AI onmouseover=alert(1)›x‹/AI›"
+    assert plain_text("<IMG SRC=x OnError=alert(1)>&lt;script&gt;alert(2)&lt;/script&gt;Hi") == "Hi"
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("Rates &amp; rules: 1 < 2", "Rates &amp; rules: 1 < 2"),  # no markup: left alone, not decoded again
+        ("<script>alert(1)</script>Rates &amp; rules <img src=x onerror=y>", "Rates & rules"),
+        ("<b>Fish</b> <Chips>", "Fish ‹Chips›"),
+    ],
+)
+def test_without_markup_guards_a_plain_field_and_is_its_own_fixed_point(field: str, expected: str) -> None:
+    assert without_markup(field) == expected
+    assert without_markup(expected) == expected
 
 
 def test_clean_html_drops_blank_and_unsafe_urls() -> None:

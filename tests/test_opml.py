@@ -30,7 +30,7 @@ def test_round_trip() -> None:
             category="Tech/AI",
             site_url="https://models.example/",
         ),
-        Source("https://chips.example/rss", name="Chip <Wire>", category="Tech"),
+        Source("https://chips.example/rss", name="Chip & Wire <3", category="Tech"),  # escaped, not markup
         Source("https://top.example/sitemap.xml", kind=SourceKind.SITEMAP, name="Top"),
         Source("https://more.example/feed", name="More", category="Tech/AI"),
     ]
@@ -41,6 +41,18 @@ def test_round_trip() -> None:
         (s.url, s.name, s.category, s.site_url or "") for s in sources
     )
     assert b'type="sitemap"' in written and b"<title>newsdesk export</title>" in written
+
+
+def test_markup_in_outline_labels_is_imported_as_plain_text() -> None:
+    """An outline's title becomes a source name and so a record's provider: no markup survives, and the
+    entity the XML attribute carried is decoded once."""
+    body = (
+        b'<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        b'<outline text="&lt;b&gt;Tech&lt;/b&gt;">'
+        b'<outline title="&lt;script&gt;alert(1)&lt;/script&gt;Chips &amp;amp; Co &lt;img src=x onerror=y&gt;"'
+        b' xmlUrl="https://chips.example/rss"/></outline></body></opml>'
+    )
+    assert parse_opml(body) == [OpmlOutline("Chips & Co", "https://chips.example/rss", None, "Tech")]
 
 
 def test_unnamed_source_is_written_under_its_url() -> None:

@@ -43,6 +43,19 @@ def test_news_sitemap_entries() -> None:
     assert about == SitemapEntry(url="https://gazette.example/about")
 
 
+def test_news_titles_and_publication_names_lose_their_markup() -> None:
+    """They become a record's title and provider name: text only, the XML entity decoded once."""
+    body = (
+        b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url><loc>https://gazette.example/n/1</loc>'
+        b"<news:news><news:publication><news:name>&lt;script&gt;alert(1)&lt;/script&gt;Harbour &amp; Co"
+        b"</news:name></news:publication><news:title><![CDATA[<b>Dues</b> rise <img src=x onerror=y>]]>"
+        b"</news:title></news:news></url></urlset>"
+    )
+    (entry,) = parse_sitemap(body, URL).entries
+    assert (entry.news_title, entry.news_publication) == ("Dues rise", "Harbour & Co")
+
+
 def test_external_entity_is_not_resolved() -> None:
     parsed = parse_sitemap((DATA / "news_sitemap.xml").read_bytes(), URL)
     assert all("root:" not in e.url and "passwd" not in e.url for e in parsed.entries)

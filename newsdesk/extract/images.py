@@ -47,6 +47,7 @@ from PIL import ImageOps
 from newsdesk import model
 from newsdesk.errors import FetchError, ImageError
 from newsdesk.fetch.client import Fetcher
+from newsdesk.fetch.sniff import SVG_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class ImageCache:
         head = content[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
         is_markup = head.startswith(b"<")  # no raster format starts with "<"; binary may contain "<svg"
         if (is_markup and b"<svg" in head) or (content_type or "").lower().startswith("image/svg"):
-            raise ImageError(f"SVG refused: it can carry script and is not rasterised{served}", url=url)
+            raise ImageError(f"{SVG_REFUSED}: it can carry script and is not rasterised{served}", url=url)
         if is_markup:
             raise ImageError(f"body is HTML/XML markup, not an image{served}", url=url)
 

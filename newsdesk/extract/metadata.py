@@ -32,6 +32,7 @@ from newsdesk.extract.dates import parse_datetime
 from newsdesk.extract.jsonld import JsonLd, Node
 from newsdesk.extract.titles import clean_title, site_names
 from newsdesk.model import is_http_url
+from newsdesk.sources.sanitize import without_markup
 
 logger = logging.getLogger(__name__)
 
@@ -220,10 +221,11 @@ def _meta_index(tree: HtmlElement) -> dict[str, list[str]]:
 
 
 def _plain(value: object) -> str:
-    """A string value with HTML entities decoded and whitespace collapsed ("" for non-strings)."""
+    """A string value with HTML entities decoded, whitespace collapsed and any markup removed ("" for
+    non-strings): a site name or headline like ``<script>…</script>News`` must not reach a record."""
     if not isinstance(value, str):
         return ""
-    return _WS.sub(" ", html.unescape(value)).strip()
+    return without_markup(_WS.sub(" ", html.unescape(value)).strip())
 
 
 def _first(meta: dict[str, list[str]], keys: Iterable[str]) -> str | None:

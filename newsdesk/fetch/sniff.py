@@ -59,6 +59,9 @@ BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 _ISO_BMFF_IMAGES = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
 _HTML_STARTS = (b"<!doctype html", b"<html")
 _NON_IMAGE_OK_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+SVG_REFUSED = "SVG refused"
+"""Starts the reason an SVG is refused as an image, here and in the image cache: what is not published
+(:func:`newsdesk.sources.sanitize.publishable_images`) is recognised by it in the image's error."""
 
 
 def image_format(body: bytes) -> str | None:
@@ -136,7 +139,12 @@ def _check_image(body: bytes, content_type: str) -> str | None:
     if not content_type.startswith("image/") and content_type not in _NON_IMAGE_OK_TYPES:
         return f"served as {content_type}, not an image type"
     if image_format(body) is None:
-        return "no raster image signature"
+        is_svg = content_type.startswith("image/svg") or b"<svg" in _markup_start(body)
+        return (
+            f"{SVG_REFUSED} (served as {content_type or 'no type'})"
+            if is_svg
+            else "no raster image signature"
+        )
     return None
 
 

@@ -2,9 +2,17 @@
 
 Each writer is a pure function ``(articles, FeedInfo) -> bytes`` (UTF-8), so the API can serve it and the CLI
 can write it to a file. XML is built as a tree with lxml and serialised by it, never by pasting strings, so
-every title and URL is escaped by the serialiser. Text that cannot appear in XML 1.0 at all (C0 control
-characters other than tab/newline/carriage return, lone surrogates, U+FFFE/U+FFFF — XML 1.0 §2.2 "Char")
-is removed first, in all three formats alike, so the same article reads the same everywhere.
+every value is escaped exactly once, by the serialiser (JSON by ``json.dumps``). Every value goes through
+:func:`clean_text` first, in all three formats alike, so the same article reads the same everywhere:
+
+- text that cannot appear in XML 1.0 at all (C0 control characters other than tab/newline/carriage
+  return, lone surrogates, U+FFFE/U+FFFF — XML 1.0 §2.2 "Char") is removed;
+- plain-text fields (titles, excerpt, names, tags) also lose any markup
+  (:func:`~newsdesk.sources.sanitize.without_markup`), even on rows stored before ingestion cleaned them:
+  feed readers render RSS ``<description>`` and JSON Feed ``summary`` as HTML.
+
+SVG images are never published (:func:`~newsdesk.sources.sanitize.publishable_images`): they can carry
+script.
 
 How record fields map (a field without a value is left out, never written empty):
 
@@ -13,11 +21,11 @@ article            RSS 2.0 item            Atom entry                    JSON Fe
 =================  ======================  ============================  =================================
 web_url            link, guid (permalink)  id, link rel=alternate        id, url
 title              title                   title (type=text)             title
-excerpt            description (escaped)   summary (type=text)           summary, content_text
+excerpt            description             summary (type=text)           summary, content_text
 published_at       pubDate (RFC 822)       published, updated (3339)     date_published (RFC 3339)
 author / provider  dc:creator              author/name                   authors[].name
 topics             category (each)         category term= (each)         tags
-images             enclosure (first) +     link rel=enclosure (each)     image (first)
+images (not SVG)   enclosure (first) +     link rel=enclosure (each)     image (first)
                    media:content (each)
 =================  ======================  ============================  =================================
 
@@ -27,7 +35,6 @@ on every entry; when neither date is known the feed's own ``updated`` is used.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import mimetypes
@@ -41,7 +48,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from ..model import Article, utc
+from ..model import Article, Image, utc
+from ..sources.sanitize import publishable_images, without_markup
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +86,21 @@ def clean_text(text: str) -> str:
     return _NOT_XML_CHAR.sub("", text)
 
 
+def plain(text: str) -> str:
+    """A plain-text field as published: no forbidden characters and no markup."""
+    return without_markup(clean_text(text))
+
+
+def _images(article: Article) -> tuple[Image, ...]:
+    return publishable_images(article.images)
+
+
 def _date(article: Article) -> datetime | None:
     return article.published_at or article.first_seen_at
 
 
 def _author(article: Article) -> str:
-    return clean_text(article.author or article.provider.name)
+    return plain(article.author or "") or plain(article.provider.name)
 
 
 def _image_type(url: str) -> str:
@@ -96,7 +113,8 @@ def _rfc3339(value: datetime) -> str:
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    """Append a child element with cleaned ``text`` and attributes (lxml escapes both)."""
+    """Append a child element with cleaned ``text`` and attributes (lxml escapes both, once). Callers
+    pass plain-text fields through :func:`plain` first."""
     child = etree.SubElement(parent, tag, {k: clean_text(v) for k, v in attrs.items()})
     if text is not None:
         child.text = clean_text(text)
@@ -115,9 +133,9 @@ def render_rss(articles: Sequence[Article], feed: FeedInfo) -> bytes:
     nsmap = {"atom": ATOM_NS, "media": MEDIA_NS, "dc": DC_NS}
     root = etree.Element("rss", {"version": "2.0"}, nsmap=nsmap)
     channel = _sub(root, "channel")
-    _sub(channel, "title", feed.title)
+    _sub(channel, "title", plain(feed.title))
     _sub(channel, "link", feed.site_url)
-    _sub(channel, "description", feed.description)
+    _sub(channel, "description", plain(feed.description))
     if feed.language:
         _sub(channel, "language", feed.language)
     _sub(channel, "lastBuildDate", rfc822(utc(feed.updated), usegmt=True))
@@ -131,19 +149,21 @@ def render_rss(articles: Sequence[Article], feed: FeedInfo) -> bytes:
 
 def _rss_item(channel: etree._Element, article: Article) -> None:
     item = _sub(channel, "item")
-    _sub(item, "title", article.title)
+    _sub(item, "title", plain(article.title))
     _sub(item, "link", article.web_url)
-    if article.excerpt:
-        # <description> is HTML by convention (RSS 2.0 spec: "entity-encoded HTML is allowed"); escape the
-        # plain-text excerpt once more so "<AI>" in a headline is shown, not taken for a tag.
-        _sub(item, "description", html.escape(article.excerpt, quote=False))
+    excerpt = plain(article.excerpt)
+    if excerpt:
+        # <description> is read as HTML (RSS 2.0: "entity-encoded HTML is allowed"): the excerpt has no
+        # markup (plain), and the serialiser's one escaping keeps a "<" or "&" in it a character.
+        _sub(item, "description", excerpt)
     _sub(item, f"{{{DC_NS}}}creator", _author(article))
     for topic in article.topics:
-        _sub(item, "category", topic)
-    if article.images:
-        first = article.images[0].url
+        _sub(item, "category", plain(topic))
+    images = _images(article)
+    if images:
+        first = images[0].url
         _sub(item, "enclosure", url=first, length=UNKNOWN_LENGTH, type=_image_type(first))
-    for image in article.images:
+    for image in images:
         _sub(item, f"{{{MEDIA_NS}}}content", **_media_attrs(image.url, image.width, image.height))
     _sub(item, "guid", article.web_url, isPermaLink="true")
     when = _date(article)
@@ -167,14 +187,14 @@ def render_atom(articles: Sequence[Article], feed: FeedInfo) -> bytes:
     if feed.language:
         root.set("{http://www.w3.org/XML/1998/namespace}lang", clean_text(feed.language))
     _atom(root, "id", feed.feed_url)
-    _atom(root, "title", feed.title, type="text")
+    _atom(root, "title", plain(feed.title), type="text")
     if feed.description:
-        _atom(root, "subtitle", feed.description, type="text")
+        _atom(root, "subtitle", plain(feed.description), type="text")
     _atom(root, "updated", _rfc3339(feed.updated))
     _atom(root, "link", rel="self", href=feed.feed_url, type="application/atom+xml")
     _atom(root, "link", rel="alternate", href=feed.site_url, type="text/html")
     author = _atom(root, "author")
-    _atom(author, "name", feed.author or feed.title)
+    _atom(author, "name", plain(feed.author or feed.title))
     _atom(root, "generator", GENERATOR)
     for article in articles:
         _atom_entry(root, article, feed.updated)
@@ -189,7 +209,7 @@ def _atom(parent: etree._Element, tag: str, text: str | None = None, **attrs: st
 def _atom_entry(root: etree._Element, article: Article, fallback: datetime) -> None:
     entry = _atom(root, "entry")
     _atom(entry, "id", article.web_url)
-    _atom(entry, "title", article.title, type="text")
+    _atom(entry, "title", plain(article.title), type="text")
     when = _date(article)
     _atom(entry, "updated", _rfc3339(when or fallback))
     if when is not None:
@@ -197,11 +217,12 @@ def _atom_entry(root: etree._Element, article: Article, fallback: datetime) -> N
     _atom(entry, "link", rel="alternate", href=article.web_url, type="text/html")
     author = _atom(entry, "author")
     _atom(author, "name", _author(article))
-    if article.excerpt:
-        _atom(entry, "summary", article.excerpt, type="text")
+    excerpt = plain(article.excerpt)
+    if excerpt:
+        _atom(entry, "summary", excerpt, type="text")
     for topic in article.topics:
-        _atom(entry, "category", term=topic)
-    for image in article.images:
+        _atom(entry, "category", term=plain(topic))
+    for image in _images(article):
         _atom(entry, "link", rel="enclosure", href=image.url, type=_image_type(image.url))
 
 
@@ -212,11 +233,11 @@ def render_json_feed(articles: Sequence[Article], feed: FeedInfo) -> bytes:
     """JSON Feed 1.1. newsdesk's own fields ride in the ``_newsdesk`` extension object the spec allows."""
     document: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
-        "title": clean_text(feed.title),
+        "title": plain(feed.title),
         "home_page_url": clean_text(feed.site_url),
         "feed_url": clean_text(feed.feed_url),
-        "description": clean_text(feed.description),
-        "authors": [{"name": clean_text(feed.author or feed.title)}],
+        "description": plain(feed.description),
+        "authors": [{"name": plain(feed.author or feed.title)}],
         "items": [_json_item(article) for article in articles],
     }
     if feed.language:
@@ -226,24 +247,26 @@ def render_json_feed(articles: Sequence[Article], feed: FeedInfo) -> bytes:
 
 
 def _json_item(article: Article) -> dict[str, Any]:
+    excerpt = plain(article.excerpt)
     item: dict[str, Any] = {
         "id": clean_text(article.web_url),
         "url": clean_text(article.web_url),
-        "title": clean_text(article.title),
+        "title": plain(article.title),
         # JSON Feed requires content_html or content_text on every item; the excerpt is what we publish.
-        "content_text": clean_text(article.excerpt or article.title),
+        "content_text": excerpt or plain(article.title),
         "authors": [{"name": _author(article)}],
         "_newsdesk": _extension(article),
     }
-    if article.excerpt:
-        item["summary"] = clean_text(article.excerpt)
+    if excerpt:
+        item["summary"] = excerpt
     when = _date(article)
     if when is not None:
         item["date_published"] = _rfc3339(when)
-    if article.images:
-        item["image"] = clean_text(article.images[0].url)
+    images = _images(article)
+    if images:
+        item["image"] = clean_text(images[0].url)
     if article.topics:
-        item["tags"] = [clean_text(t) for t in article.topics]
+        item["tags"] = [plain(t) for t in article.topics]
     if article.language:
         item["language"] = clean_text(article.language)
     return item
@@ -251,12 +274,12 @@ def _json_item(article: Article) -> dict[str, Any]:
 
 def _extension(article: Article) -> dict[str, Any]:
     return {
-        "category": clean_text(article.category),
-        "type": clean_text(article.type),
+        "category": plain(article.category),
+        "type": plain(article.type),
         "quality": article.quality,
         "heat": article.heat,
         "provider": {
-            "name": clean_text(article.provider.name),
+            "name": plain(article.provider.name),
             "domain": clean_text(article.provider.domain),
         },
     }

@@ -21,6 +21,7 @@ from lxml import etree
 
 from newsdesk.errors import ParseError
 from newsdesk.model import Source, SourceKind, is_http_url, now
+from newsdesk.sources.sanitize import without_markup
 
 CATEGORY_SEPARATOR = "/"
 _OUTLINE_TYPE = {SourceKind.FEED: "rss", SourceKind.SITEMAP: "sitemap", SourceKind.PAGE: "link"}
@@ -63,7 +64,7 @@ def _walk(node: etree._Element, folders: tuple[str, ...]) -> Iterator[OpmlOutlin
     for child in node:
         if child.tag != "outline":
             continue
-        label = _attr(child, "title") or _attr(child, "text")
+        label = _name(_attr(child, "title") or _attr(child, "text"))  # a source name or folder: plain
         xml_url = _attr(child, "xmlUrl") or _attr(child, "xmlurl")
         if xml_url and is_http_url(xml_url):
             yield OpmlOutline(
@@ -80,6 +81,11 @@ def _attr(node: etree._Element, name: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _name(value: str | None) -> str | None:
+    """An outline's label without markup: it becomes a source's name, and so a record's provider."""
+    return (without_markup(value) or None) if value else None
+
+
 def _http(url: str | None) -> str | None:
     return url if url and is_http_url(url) else None
 
@@ -90,7 +96,7 @@ def _category_attr(node: etree._Element) -> str | None:
     if not value:
         return None
     first = value.split(",")[0].strip().strip(CATEGORY_SEPARATOR)
-    return first or None
+    return _name(first)
 
 
 def write_opml(sources: Sequence[Source], title: str) -> bytes:

@@ -19,6 +19,7 @@ from lxml import etree
 from newsdesk.errors import ParseError
 from newsdesk.model import is_http_url
 from newsdesk.sources.feedtypes import absolute_url
+from newsdesk.sources.sanitize import without_markup
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024
 """Uncompressed size limit. The sitemap protocol caps a sitemap at 50 MB (52,428,800 bytes)
@@ -123,6 +124,11 @@ def _text(node: etree._Element, *path: str) -> str | None:
     return (node.text or "").strip() or None
 
 
+def _name(value: str | None) -> str | None:
+    """A news title or publication name without markup (a record field, maybe rendered as HTML)."""
+    return (without_markup(value) or None) if value else None
+
+
 def _entry(node: etree._Element, base: str) -> SitemapEntry | None:
     url = absolute_url(_text(node, "loc"), base)
     if url is None:
@@ -131,8 +137,8 @@ def _entry(node: etree._Element, base: str) -> SitemapEntry | None:
     return SitemapEntry(
         url=url,
         lastmod=w3c_datetime(_text(node, "lastmod")),
-        news_title=_text(news[0], "title") if news else None,
-        news_publication=_text(news[0], "publication", "name") if news else None,
+        news_title=_name(_text(news[0], "title")) if news else None,
+        news_publication=_name(_text(news[0], "publication", "name")) if news else None,
         news_language=_text(news[0], "publication", "language") if news else None,
         news_publication_date=w3c_datetime(_text(news[0], "publication_date")) if news else None,
         image_urls=_images(node, url),

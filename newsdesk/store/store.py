@@ -328,6 +328,11 @@ class Store(EnrichmentData, ReadModels):
                 return
             last = page[-1].id or last
 
+    def iter_clear_texts(self) -> Iterator[Article]:
+        """The articles whose full text is stored in the clear, oldest id first (partial index
+        ``ix_articles_clear_text``: with encryption on it holds only leftovers of older versions)."""
+        return self.iter_articles(where=t.articles.c.text.is_not(None))
+
     def count_articles(self) -> int:
         with self.engine.connect() as c:
             return int(c.execute(select(func.count()).select_from(t.articles)).scalar_one())
