@@ -46,7 +46,8 @@ def make_desk(tmp_path: Path, database_url: str = "") -> Newsdesk:
 def seed(nd: Newsdesk, count: int = 12) -> tuple[list[int], list[int], list[int]]:
     """Two sources and ``count`` records; every third one stays unpublished."""
     sources = [
-        nd.store.add_source(Source(url=f"https://feeds{n}.example/rss?key=secret{n}", name=f"Feed {n}")).id or 0
+        nd.store.add_source(Source(url=f"https://feeds{n}.example/rss?key=secret{n}", name=f"Feed {n}")).id
+        or 0
         for n in (1, 2)
     ]
     published, hidden = [], []
@@ -100,7 +101,11 @@ def world(tmp_path: Path, database_url: str = "") -> Iterator[World]:
     nd = make_desk(tmp_path, database_url)
     try:
         published, hidden, sources = seed(nd)
-        passwords = {"ana": add_user(nd, "ana"), "bo": add_user(nd, "bo"), "eve": add_user(nd, "eve", "editor")}
+        passwords = {
+            "ana": add_user(nd, "ana"),
+            "bo": add_user(nd, "bo"),
+            "eve": add_user(nd, "eve", "editor"),
+        }
         with serve(nd) as base:
             yield World(nd, base, published, hidden, sources, passwords)
     finally:

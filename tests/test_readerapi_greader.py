@@ -30,7 +30,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def login(live: World, name: str) -> dict[str, str]:
-    answer = httpx.post(live.url("/accounts/ClientLogin"), data={"Email": name, "Passwd": live.passwords[name]})
+    answer = httpx.post(
+        live.url("/accounts/ClientLogin"), data={"Email": name, "Passwd": live.passwords[name]}
+    )
     assert answer.status_code == 200, answer.text
     lines = dict(line.split("=", 1) for line in answer.text.strip().splitlines())
     assert set(lines) == {"SID", "LSID", "Auth"}
@@ -70,11 +72,21 @@ def test_client_login_takes_the_app_password_only(live: World) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/token", "/user-info", "/subscription/list", "/tag/list", "/unread-count", "/stream/items/ids",
-     f"/stream/contents/{READING_LIST}", "/stream/items/contents?i=1"],  # fmt: skip
+    [
+        "/token",
+        "/user-info",
+        "/subscription/list",
+        "/tag/list",
+        "/unread-count",
+        "/stream/items/ids",
+        f"/stream/contents/{READING_LIST}",
+        "/stream/items/contents?i=1",
+    ],
 )
 @pytest.mark.parametrize("header", [None, "Bearer nd_x", "GoogleLogin auth=ana/0000", "GoogleLogin auth=bo/"])
-def test_every_endpoint_refuses_anonymous_and_wrong_tokens(live: World, path: str, header: str | None) -> None:
+def test_every_endpoint_refuses_anonymous_and_wrong_tokens(
+    live: World, path: str, header: str | None
+) -> None:
     headers = {"Authorization": header} if header else {}
     answer = httpx.get(live.url(API + path), headers=headers)
     assert answer.status_code == 401
@@ -149,7 +161,9 @@ def test_continuation_pages_cover_everything_once(live: World) -> None:
 def test_items_carry_the_documented_shape(live: World) -> None:
     headers = login(live, "ana")
     item = get(live, "/stream/contents", headers, s="user/-/label/Payments", n=1)["items"][0]
-    assert item["id"].startswith("tag:google.com,2005:reader/item/") and len(item["id"].rsplit("/", 1)[1]) == 16
+    assert (
+        item["id"].startswith("tag:google.com,2005:reader/item/") and len(item["id"].rsplit("/", 1)[1]) == 16
+    )
     assert {"crawlTimeMsec", "timestampUsec", "published", "title", "canonical", "alternate", "categories",
             "origin", "summary"} <= set(item)  # fmt: skip
     assert READING_LIST in item["categories"] and "user/-/label/Payments" in item["categories"]
@@ -161,7 +175,12 @@ def test_items_carry_the_documented_shape(live: World) -> None:
 
 def test_items_by_long_and_short_ids_and_never_an_unpublished_one(live: World) -> None:
     headers = login(live, "ana")
-    wanted = [long_id(live.published[0]), str(live.published[1]), str(live.hidden[0]), long_id(live.hidden[1])]
+    wanted = [
+        long_id(live.published[0]),
+        str(live.published[1]),
+        str(live.hidden[0]),
+        long_id(live.hidden[1]),
+    ]
     answer = httpx.post(live.url(API + "/stream/items/contents"), data={"i": wanted}, headers=headers)
     assert answer.status_code == 200, answer.text
     got = [int(i["id"].rsplit("/", 1)[1], 16) for i in answer.json()["items"]]
@@ -230,7 +249,9 @@ def test_mark_all_as_read_in_a_label_up_to_a_time(live: World, tmp_path: Path) -
         ("post", "/stream/items/contents", {}),
     ],
 )
-def test_bad_input_is_a_400_and_stores_nothing(live: World, method: str, path: str, data: dict[str, str]) -> None:
+def test_bad_input_is_a_400_and_stores_nothing(
+    live: World, method: str, path: str, data: dict[str, str]
+) -> None:
     before = state_rows(live)
     headers = login(live, "ana")
     if method == "post":

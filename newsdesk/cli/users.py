@@ -19,7 +19,9 @@ app.add_typer(user_app, name="user")
 @clean_errors
 def user_add(
     name: str,
-    role: Annotated[str, typer.Option(help="reader (topics as feeds) or editor (also each source)")] = "reader",
+    role: Annotated[
+        str, typer.Option(help="reader (topics as feeds) or editor (also each source)")
+    ] = "reader",
     config: ConfigOpt = None,
 ) -> None:
     """Add a user who reads the published records in a reader app."""

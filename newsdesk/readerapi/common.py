@@ -42,7 +42,11 @@ async def _form(request: Request) -> FormData:
         raise HTTPException(415, "send parameters form-encoded (application/x-www-form-urlencoded)")
     try:
         return await request.form(max_files=0, max_fields=MAX_PARAMS)
-    except (MultiPartException, ValueError, AssertionError) as e:  # starlette's parser errors for a malformed body
+    except (
+        MultiPartException,
+        ValueError,
+        AssertionError,
+    ) as e:  # starlette's parser errors for a malformed body
         raise HTTPException(400, f"unreadable form body: {e}") from e
 
 

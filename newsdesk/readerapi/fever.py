@@ -11,7 +11,9 @@ wants in the query string::
     mark=feed|group&as=read&id=&before=<unix time>   (group 0: everything)
 
 Every answer carries ``api_version`` and ``auth``; without a valid key it is ``auth: 0`` and nothing
-else, with status 401. Only published records are listed or marked; a bad parameter is a 400.
+else — with status 200, as Fever answers: clients read ``auth`` to tell a wrong password, and treat
+any other status as a server fault (the ``freshrss-api`` client retries it). Only published records
+are listed or marked; a bad parameter is a 400.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ async def fever(request: Request) -> JSONResponse:
     part = readers(request)
     user = await run_in_threadpool(part.by_fever_key, first(got, "api_key", "") or "")
     if user is None:
-        return JSONResponse({"api_version": API_VERSION, "auth": 0}, status_code=401)
+        return JSONResponse({"api_version": API_VERSION, "auth": 0})
     answer = await run_in_threadpool(_answer, part, user, got)
     return JSONResponse(answer)
 
@@ -60,7 +62,9 @@ def _answer(part: Readers, user: ReaderUser, got: list[tuple[str, str]]) -> dict
     if "groups" in asked or "feeds" in asked:
         answer["feeds_groups"] = _feeds_groups(model, part.nd.taxonomy)
     if "groups" in asked:
-        answer["groups"] = [{"id": i, "title": name} for name, i in _group_ids(model, part.nd.taxonomy).items()]
+        answer["groups"] = [
+            {"id": i, "title": name} for name, i in _group_ids(model, part.nd.taxonomy).items()
+        ]
     if "feeds" in asked:
         answer["feeds"] = [_feed(f) for f in model.feeds]
     if "favicons" in asked:

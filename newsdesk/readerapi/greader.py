@@ -188,7 +188,10 @@ def _stream_query(got: list[tuple[str, str]], model: FeedModel, most: int) -> tu
     count = _number(first(got, "n"), "n", DEFAULT_COUNT, 1, most)
     if (c := first(got, "c")) is not None and c != "":
         bound = _number(c, "c", 0, 0, 2**63)
-        where = dataclasses.replace(where, **{"after_id" if oldest_first else "before_id": bound})
+        if oldest_first:
+            where = dataclasses.replace(where, after_id=bound)
+        else:
+            where = dataclasses.replace(where, before_id=bound)
     if (ot := first(got, "ot")) is not None:
         where = dataclasses.replace(where, changed_after=_seconds(ot, "ot"))
     if (nt := first(got, "nt")) is not None:

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, literal, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import StorageError
@@ -80,7 +90,9 @@ class UsersMixin(StoreBase):
         """Every user with how many app passwords they hold and when one was last used."""
         u, p = t.users, t.app_passwords
         query = (
-            select(u, func.count(p.c.id).label("app_passwords"), func.max(p.c.last_used_at).label("last_used_at"))
+            select(
+                u, func.count(p.c.id).label("app_passwords"), func.max(p.c.last_used_at).label("last_used_at")
+            )
             .select_from(u.outerjoin(p, p.c.user_id == u.c.id))
             .group_by(u.c.id, u.c.name, u.c.role, u.c.created_at)
             .order_by(u.c.id)
@@ -111,14 +123,18 @@ class UsersMixin(StoreBase):
 
     def app_passwords(self, user_id: int) -> list[dict[str, Any]]:
         """The user's app passwords (hashes included: for the verifier, never for display)."""
-        query = select(t.app_passwords).where(t.app_passwords.c.user_id == user_id).order_by(t.app_passwords.c.id)
+        query = (
+            select(t.app_passwords).where(t.app_passwords.c.user_id == user_id).order_by(t.app_passwords.c.id)
+        )
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def revoke_app_password(self, user_id: int, password_id: int) -> bool:
         p = t.app_passwords.c
         with self._begin() as c:
-            return bool(c.execute(delete(t.app_passwords).where(p.id == password_id, p.user_id == user_id)).rowcount)
+            return bool(
+                c.execute(delete(t.app_passwords).where(p.id == password_id, p.user_id == user_id)).rowcount
+            )
 
     def user_by_credential(self, kind: str, digest: str) -> dict[str, Any] | None:
         """The user (``id``, ``name``, ``role``, plus ``password_id``) whose app password has this
@@ -140,7 +156,11 @@ class UsersMixin(StoreBase):
     def _touch_password(self, password_id: int, last: datetime | None) -> None:
         if last is None or now() - utc(last) > PASSWORD_TOUCH_INTERVAL:
             with self._begin() as c:
-                c.execute(update(t.app_passwords).where(t.app_passwords.c.id == password_id).values(last_used_at=now()))
+                c.execute(
+                    update(t.app_passwords)
+                    .where(t.app_passwords.c.id == password_id)
+                    .values(last_used_at=now())
+                )
 
     # ------------------------------------------------------------------------------ reader state
 
@@ -153,7 +173,12 @@ class UsersMixin(StoreBase):
         order = t.articles.c.id.asc() if oldest_first else t.articles.c.id.desc()
         with self.engine.connect() as c:
             found = c.execute(query.order_by(order).limit(limit)).mappings()
-            return [ReaderItem(rows.article_from_row(r), bool(r["is_read"]), bool(r["starred"]), utc(r["updated_at"])) for r in found]
+            return [
+                ReaderItem(
+                    rows.article_from_row(r), bool(r["is_read"]), bool(r["starred"]), utc(r["updated_at"])
+                )
+                for r in found
+            ]
 
     def reader_item_ids(
         self, user_id: int, where: ItemFilter, *, limit: int | None = None, oldest_first: bool = False
@@ -168,7 +193,12 @@ class UsersMixin(StoreBase):
             return [(int(i), utc(at)) for i, at in c.execute(query)]
 
     def set_reader_state(
-        self, user_id: int, article_ids: Sequence[int], *, read: bool | None = None, starred: bool | None = None
+        self,
+        user_id: int,
+        article_ids: Sequence[int],
+        *,
+        read: bool | None = None,
+        starred: bool | None = None,
     ) -> int:
         """Set the flags given on those of ``article_ids`` that are published; returns how many those
         were. A concurrent first write of the same row is retried once as an update."""
@@ -187,11 +217,13 @@ class UsersMixin(StoreBase):
             changes["is_read"] = read
         if starred is not None:
             changes["starred"] = starred
-        a, s = t.articles, t.reader_states
+        a = t.articles
         done = 0
         with self._begin() as c:
             for chunk in _chunks(sorted(set(article_ids)), 500):
-                shown = set(c.execute(select(a.c.id).where(a.c.id.in_(chunk), a.c.published.is_(True))).scalars())
+                shown = set(
+                    c.execute(select(a.c.id).where(a.c.id.in_(chunk), a.c.published.is_(True))).scalars()
+                )
                 done += len(shown)
                 _upsert_states(c, user_id, shown, changes)
         return done
@@ -202,14 +234,18 @@ class UsersMixin(StoreBase):
         matching = _items(select(a.c.id), user_id, where)
         stamp = now()
         with self._begin() as c:
-            mine = and_(s.c.user_id == user_id, s.c.is_read.is_(False), s.c.article_id.in_(matching.correlate(None).scalar_subquery()))
-            updated = c.execute(update(s).where(mine).values(is_read=True, updated_at=stamp)).rowcount
-            fresh = matching.where(s.c.article_id.is_(None)).with_only_columns(
-                literal(user_id), a.c.id, true(), literal(False), literal(stamp, type_=t.reader_states.c.updated_at.type)
+            mine = and_(
+                s.c.user_id == user_id,
+                s.c.is_read.is_(False),
+                s.c.article_id.in_(matching.correlate(None).scalar_subquery()),
             )
-            columns = ["user_id", "article_id", "is_read", "starred", "updated_at"]
-            inserted = c.execute(insert(s).from_select(columns, fresh)).rowcount
-        return int(updated or 0) + int(inserted or 0)
+            updated = c.execute(update(s).where(mine).values(is_read=True, updated_at=stamp)).rowcount
+            fresh = list(c.execute(matching.where(s.c.article_id.is_(None))).scalars())
+            rows_ = [{"user_id": user_id, "article_id": i, "is_read": True, "starred": False, "updated_at": stamp}
+                     for i in fresh]  # fmt: skip
+            for start in range(0, len(rows_), 500):  # rowcount of INSERT … SELECT is -1 on psycopg
+                c.execute(insert(s), rows_[start : start + 500])
+        return int(updated or 0) + len(fresh)
 
     def source_topics(self) -> dict[int, set[str]]:
         """The topics of each source's published articles (an editor's source feeds go in those folders)."""
@@ -234,7 +270,9 @@ def _upsert_states(c: Connection, user_id: int, article_ids: set[int], changes: 
     mine = and_(s.c.user_id == user_id, s.c.article_id.in_(sorted(article_ids)))
     known = set(c.execute(select(s.c.article_id).where(mine)).scalars())
     if known:
-        c.execute(update(s).where(s.c.user_id == user_id, s.c.article_id.in_(sorted(known))).values(**changes))
+        c.execute(
+            update(s).where(s.c.user_id == user_id, s.c.article_id.in_(sorted(known))).values(**changes)
+        )
     new = sorted(article_ids - known)
     if new:
         base = {"user_id": user_id, "is_read": False, "starred": False}
@@ -252,16 +290,22 @@ def _conditions(where: ItemFilter) -> list[ColumnElement[bool]]:
     a, s, at = t.articles, t.reader_states, t.article_topics
     out: list[ColumnElement[bool]] = []
     if where.topic is not None:
-        out.append(select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == where.topic).exists())
+        out.append(
+            select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == where.topic).exists()
+        )
     if where.first_topic is not None:
         first = and_(at.c.article_id == a.c.id, at.c.topic == where.first_topic, at.c.rank == 0)
         out.append(select(at.c.article_id).where(first).exists())
     if where.source_id is not None:
         out.append(a.c.source_id == where.source_id)
     if where.read is not None:
-        out.append(s.c.is_read.is_(True) if where.read else or_(s.c.is_read.is_(None), s.c.is_read.is_(False)))
+        out.append(
+            s.c.is_read.is_(True) if where.read else or_(s.c.is_read.is_(None), s.c.is_read.is_(False))
+        )
     if where.starred is not None:
-        out.append(s.c.starred.is_(True) if where.starred else or_(s.c.starred.is_(None), s.c.starred.is_(False)))
+        out.append(
+            s.c.starred.is_(True) if where.starred else or_(s.c.starred.is_(None), s.c.starred.is_(False))
+        )
     if where.no_topic:
         out.append(~select(at.c.article_id).where(at.c.article_id == a.c.id).exists())
     if where.no_source:

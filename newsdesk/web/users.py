@@ -27,7 +27,9 @@ def _admin(request: Request, web: WebContext, csrf_token: str) -> Editor:
     """The admin behind a form POST; :class:`Denied` for anybody else."""
     editor = require_editor(request, web, csrf_token)
     if editor.scope != ADMIN:
-        raise Denied(error_page(request, web, 403, "Admins only", "Sign in with an admin token to manage users."))
+        raise Denied(
+            error_page(request, web, 403, "Admins only", "Sign in with an admin token to manage users.")
+        )
     return editor
 
 
