@@ -34,7 +34,7 @@ def _admin(request: Request, web: WebContext, csrf_token: str) -> Editor:
 
 
 def _page(request: Request, web: WebContext, *, status: int = 200, **data: object) -> HTMLResponse:
-    values: dict[str, object] = {"error": None, "created": None, "name": ""} | data
+    values: dict[str, object] = {"error": None, "created": None, "new_name": ""} | data
     users = Readers(web.nd).list_users()
     page = render(request, web, "users.html", status=status, users=users, roles=USER_ROLES, **values)
     return no_store(page)  # it can carry a new app password
@@ -64,7 +64,7 @@ def add_user(
     except Denied as denied:
         return denied.response
     except NewsdeskError as e:
-        return _page(request, web, status=422, error=str(e), name=name.strip())
+        return _page(request, web, status=422, error=str(e), new_name=name.strip())
     return back("/users")
 
 
