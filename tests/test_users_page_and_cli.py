@@ -86,7 +86,10 @@ def test_user_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     twice = runner.invoke(app, ["user", "add", "eve"])
     assert twice.exit_code == 1 and "already exists" in twice.stderr
     assert runner.invoke(app, ["user", "add", "x", "--role", "boss"]).exit_code == 1
-    with Newsdesk(load_settings(env=quiet_env(tmp_path / "data"), base_dir=tmp_path)) as nd, serve(nd) as base:
+    with (
+        Newsdesk(load_settings(env=quiet_env(tmp_path / "data"), base_dir=tmp_path)) as nd,
+        serve(nd) as base,
+    ):
         answer = httpx.post(f"{base}/fever/?api", data={"api_key": fever_key("eve", password)})
         assert answer.json()["auth"] == 1
     assert runner.invoke(app, ["user", "remove", "eve"]).exit_code == 0
