@@ -39,8 +39,11 @@ class World:
         return self.base + path
 
 
-def make_desk(tmp_path: Path, database_url: str = "") -> Newsdesk:
-    return Newsdesk(load_settings(env=quiet_env(tmp_path / "data", database_url), base_dir=tmp_path))
+def make_desk(tmp_path: Path, database_url: str = "", **settings: str) -> Newsdesk:
+    env = quiet_env(
+        tmp_path / "data", database_url, **{f"NEWSDESK_{k.upper()}": v for k, v in settings.items()}
+    )
+    return Newsdesk(load_settings(env=env, base_dir=tmp_path))
 
 
 def seed(nd: Newsdesk, count: int = 12) -> tuple[list[int], list[int], list[int]]:
@@ -97,8 +100,8 @@ def serve(nd: Newsdesk) -> Iterator[str]:
 
 
 @contextmanager
-def world(tmp_path: Path, database_url: str = "") -> Iterator[World]:
-    nd = make_desk(tmp_path, database_url)
+def world(tmp_path: Path, database_url: str = "", **settings: str) -> Iterator[World]:
+    nd = make_desk(tmp_path, database_url, **settings)
     try:
         published, hidden, sources = seed(nd)
         passwords = {

@@ -288,3 +288,14 @@ def test_removing_the_user_ends_the_token(tmp_path: Path) -> None:
         assert httpx.get(w.url(API + "/user-info"), headers=headers).status_code == 200
         Readers(w.nd).remove_user("bo")
         assert httpx.get(w.url(API + "/user-info"), headers=headers).status_code == 401
+
+
+def test_sign_ins_are_rate_limited_per_address(tmp_path: Path) -> None:
+    with world(tmp_path, write_rate_limit="3") as w:
+        wrong = {"Email": "ana", "Passwd": "guess"}
+        codes = [httpx.post(w.url("/accounts/ClientLogin"), data=wrong).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+        right = httpx.post(
+            w.url("/accounts/ClientLogin"), data={"Email": "ana", "Passwd": w.passwords["ana"]}
+        )
+        assert right.status_code == 429 and int(right.headers["Retry-After"]) >= 1

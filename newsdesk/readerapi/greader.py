@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -50,6 +51,7 @@ AUTH_PREFIX = "googlelogin auth="
 
 @router.api_route("/accounts/ClientLogin", methods=["GET", "POST"])
 async def client_login(request: Request) -> Response:
+    _spend_login(request)
     got = await params(request)
     name, password = first(got, "Email", "") or "", first(got, "Passwd", "") or ""
     auth = await run_in_threadpool(readers(request).client_login, name.strip(), password)
@@ -58,6 +60,19 @@ async def client_login(request: Request) -> Response:
     if first(got, "output") == "json":
         return JSONResponse({"SID": auth, "LSID": auth, "Auth": auth})
     return PlainTextResponse(f"SID={auth}\nLSID={auth}\nAuth={auth}\n")
+
+
+def _spend_login(request: Request) -> None:
+    """Each sign-in costs a scrypt hash, so sign-ins share the API's write rate limit per client
+    address (``write_rate_limit`` a minute): a flood of guesses is a 429, not a busy CPU."""
+    api = getattr(request.app.state, "newsdesk_api", None)
+    if api is None:
+        return
+    wait = api.limiter.take(f"clientlogin:{request.client.host if request.client else '?'}")
+    if wait > 0:
+        raise HTTPException(
+            429, "too many sign-ins; try again later", headers={"Retry-After": str(math.ceil(wait))}
+        )
 
 
 def _signed_in(request: Request) -> ReaderUser:
