@@ -163,3 +163,16 @@ def test_a_huge_body_is_refused(live: World) -> None:
     answer = httpx.post(live.url("/fever/?api"), content=b"api_key=" + b"a" * 2_000_000,
                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert answer.status_code == 413
+
+
+def test_mark_a_feed_read_and_the_empty_lists(live: World) -> None:
+    feeds = {f["title"]: f["id"] for f in fever(live, "ana", "feeds")["feeds"]}
+    unread = set(fever(live, "ana", "unread_item_ids")["unread_item_ids"].split(","))
+    in_feed = {str(i["id"]) for i in fever(live, "ana", "items", since_id="0")["items"]
+               if i["feed_id"] == feeds["Payments"]}  # fmt: skip
+    done = fever(
+        live, "ana", "", mark="feed", **{"as": "read"}, id=str(feeds["Payments"]), before="4102444800"
+    )
+    assert in_feed and set(done["unread_item_ids"].split(",")) == unread - in_feed
+    both = fever(live, "ana", "favicons&links")
+    assert both["favicons"] == [] and both["links"] == []

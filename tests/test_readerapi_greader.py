@@ -134,6 +134,19 @@ def test_an_editor_sees_each_source_as_a_feed(live: World) -> None:
     assert all(live.nd.store.get_article(i).source_id == live.sources[0] for i in feed_items)
 
 
+def test_unread_counts_per_stream(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        headers = login(w, "ana")
+        counts = {c["id"]: c["count"] for c in get(w, "/unread-count", headers)["unreadcounts"]}
+        assert counts[READING_LIST] == len(w.published)
+        assert counts["user/-/label/AI"] == len(ids(w, headers, s="user/-/label/AI"))
+        feed = f"feed/{TOPIC_FEED_BASE + 5}"  # Payments
+        assert counts[feed] == len(ids(w, headers, s=feed)) > 0
+        httpx.post(w.url(API + "/edit-tag"), data={"i": str(w.published[0]), "a": READ}, headers=headers)
+        after = {c["id"]: c["count"] for c in get(w, "/unread-count", headers)["unreadcounts"]}
+        assert after[READING_LIST] == len(w.published) - 1
+
+
 # ---------------------------------------------------------------------------------------- streams
 
 

@@ -116,8 +116,7 @@ def _items(part: Readers, user: ReaderUser, model: FeedModel, got: list[tuple[st
     else:
         after = _number(since, "since_id") if since is not None else 0
         found = part.items(user, ItemFilter(after_id=after), limit=PAGE, oldest_first=True)
-    total = len(part.item_ids(user, ItemFilter()))
-    return {"items": [_item(i, model) for i in found], "total_items": total}
+    return {"items": [_item(i, model) for i in found], "total_items": part.count(user, ItemFilter())}
 
 
 def _item(item: ReaderItem, model: FeedModel) -> dict[str, Any]:

@@ -142,10 +142,18 @@ def tag_list(request: Request, user: User) -> dict[str, Any]:
 
 @router.get(f"{API}/unread-count")
 def unread_count(request: Request, user: User) -> dict[str, Any]:
-    ids = readers(request).item_ids(user, ItemFilter(read=False), limit=MAX_IDS)
-    newest = max((at for _, at in ids), default=datetime.now(UTC))
-    return {"max": MAX_IDS, "unreadcounts": [{"id": READING_LIST, "count": len(ids),
-                                              "newestItemTimestampUsec": str(_usec(newest))}]}  # fmt: skip
+    """Unread records in the reading list, each folder and each feed (one COUNT each; feeds and
+    folders with none are left out, as Google Reader did)."""
+    part = readers(request)
+    model = part.feed_model(user)
+    unread = ItemFilter(read=False)
+    streams = [(READING_LIST, unread)]
+    streams += [(_label(name), dataclasses.replace(unread, topic=name)) for name in model.folders()]
+    streams += [(f.stream_id, dataclasses.replace(f.where, read=False)) for f in model.feeds]
+    counts = [(stream, part.count(user, where)) for stream, where in streams]
+    newest = str(_usec(datetime.now(UTC)))
+    return {"max": MAX_IDS, "unreadcounts": [{"id": s, "count": min(n, MAX_IDS), "newestItemTimestampUsec": newest}
+                                             for s, n in counts if n]}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------- streams

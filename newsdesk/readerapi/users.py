@@ -150,6 +150,9 @@ class Readers:
     ) -> list[tuple[int, datetime]]:
         return self.nd.store.reader_item_ids(user.id, where, limit=limit, oldest_first=oldest_first)
 
+    def count(self, user: ReaderUser, where: ItemFilter) -> int:
+        return self.nd.store.reader_count(user.id, where)
+
     def set_state(
         self, user: ReaderUser, ids: Sequence[int], *, read: bool | None = None, starred: bool | None = None
     ) -> int:

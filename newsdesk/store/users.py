@@ -192,6 +192,11 @@ class UsersMixin(StoreBase):
         with self.engine.connect() as c:
             return [(int(i), utc(at)) for i, at in c.execute(query)]
 
+    def reader_count(self, user_id: int, where: ItemFilter) -> int:
+        """How many published articles match ``where`` (one COUNT, nothing loaded)."""
+        with self.engine.connect() as c:
+            return int(c.execute(_items(select(func.count()), user_id, where)).scalar_one())
+
     def set_reader_state(
         self,
         user_id: int,
