@@ -312,3 +312,16 @@ def test_sign_ins_are_rate_limited_per_address(tmp_path: Path) -> None:
             w.url("/accounts/ClientLogin"), data={"Email": "ana", "Passwd": w.passwords["ana"]}
         )
         assert right.status_code == 429 and int(right.headers["Retry-After"]) >= 1
+
+
+def test_the_same_sync_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    with world(tmp_path, postgres_url) as w:
+        headers = login(w, "ana")
+        assert sorted(ids(w, headers)) == sorted(w.published)
+        httpx.post(
+            w.url(API + "/edit-tag"), data={"i": long_id(w.published[0]), "a": STARRED}, headers=headers
+        )
+        assert ids(w, headers, s=STARRED) == [w.published[0]]
+        httpx.post(w.url(API + "/mark-all-as-read"), data={"s": "user/-/label/AI"}, headers=headers)
+        unread = set(ids(w, headers, s=READING_LIST, xt=READ))
+        assert unread == set(w.published) - set(ids(w, headers, s="user/-/label/AI"))
