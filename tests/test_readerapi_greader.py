@@ -68,6 +68,7 @@ def test_client_login_takes_the_app_password_only(live: World) -> None:
                   {"Email": "ana"}, {"Email": "a/b:c", "Passwd": "x"}):  # fmt: skip
         answer = httpx.post(url, data=wrong)
         assert answer.status_code == 401 and "BadAuthentication" in answer.text
+    assert httpx.get(url, params=good).status_code == 405  # never a password in a URL
 
 
 @pytest.mark.parametrize(

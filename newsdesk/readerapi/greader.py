@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import logging
 import math
 import re
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from .common import every, first, item_html, params, readers
 from .feeds import FeedModel
 from .users import ReaderUser, action_token
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 API = "/reader/api/0"
 LONG_ID = re.compile(r"tag:google\.com,2005:reader/item/([0-9a-fA-F]{16})")
@@ -49,13 +51,15 @@ AUTH_PREFIX = "googlelogin auth="
 # -------------------------------------------------------------------------------------- sign in
 
 
-@router.api_route("/accounts/ClientLogin", methods=["GET", "POST"])
+@router.post("/accounts/ClientLogin")
 async def client_login(request: Request) -> Response:
+    """POST only: a password in a GET's query string ends up in access logs and browser history."""
     _spend_login(request)
     got = await params(request)
     name, password = first(got, "Email", "") or "", first(got, "Passwd", "") or ""
     auth = await run_in_threadpool(readers(request).client_login, name.strip(), password)
     if auth is None:
+        log.info("reader sign-in refused", extra={"user": name[:64]})
         return PlainTextResponse("Error=BadAuthentication\n", status_code=401)
     if first(got, "output") == "json":
         return JSONResponse({"SID": auth, "LSID": auth, "Auth": auth})
