@@ -234,7 +234,16 @@ class UsersMixin(StoreBase):
         return done
 
     def mark_read(self, user_id: int, where: ItemFilter) -> int:
-        """Mark every published article matching ``where`` read for this user (one transaction)."""
+        """Mark every published article matching ``where`` read for this user (one transaction); a
+        concurrent first write of one of the rows is retried once, as in :meth:`set_reader_state`."""
+        try:
+            return self._mark_read(user_id, where)
+        except StorageError as e:
+            if not isinstance(e.__cause__, IntegrityError):
+                raise
+            return self._mark_read(user_id, where)
+
+    def _mark_read(self, user_id: int, where: ItemFilter) -> int:
         a, s = t.articles, t.reader_states
         matching = _items(select(a.c.id), user_id, where)
         stamp = now()
@@ -246,10 +255,10 @@ class UsersMixin(StoreBase):
             )
             updated = c.execute(update(s).where(mine).values(is_read=True, updated_at=stamp)).rowcount
             fresh = list(c.execute(matching.where(s.c.article_id.is_(None))).scalars())
-            rows_ = [{"user_id": user_id, "article_id": i, "is_read": True, "starred": False, "updated_at": stamp}
+            new_rows = [{"user_id": user_id, "article_id": i, "is_read": True, "starred": False, "updated_at": stamp}
                      for i in fresh]  # fmt: skip
-            for start in range(0, len(rows_), 500):  # rowcount of INSERT … SELECT is -1 on psycopg
-                c.execute(insert(s), rows_[start : start + 500])
+            for start in range(0, len(new_rows), 500):  # rowcount of INSERT … SELECT is -1 on psycopg
+                c.execute(insert(s), new_rows[start : start + 500])
         return int(updated or 0) + len(fresh)
 
     def source_topics(self) -> dict[int, set[str]]:
