@@ -26,6 +26,7 @@ from .model import Article, Source, SourceKind, Taxonomy, now
 from .pipeline import Ingestor, ProgressHook, RunSummary, fetch_policy, process_pool
 from .publish.export import ExportSummary, export_records
 from .publish.rules import Action, Rule
+from .readerapi.users import Readers
 from .record import dump_record
 from .secure import KeyRing
 from .store import ArticleQuery, Page, Store
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 POOL_PROBE_S = 30.0  # a kept pool that cannot run a no-op in this long is replaced
 
-__all__ = ["Editorial", "Newsdesk", "SourceSync", "Tokens", "demo_sources"]
+__all__ = ["Editorial", "Newsdesk", "Readers", "SourceSync", "Tokens", "demo_sources"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from ..catalog import Catalog, SemanticSearch
 from ..desk import Desk
 from ..enrich.base import Embedder
 from ..enrich.embed import load_embedder
+from ..readerapi.routes import router as reader_router
 from . import docs, ops, problems, routes
 from .context import STATE_KEY, ApiContext
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
@@ -65,6 +66,7 @@ def create_app(
     problems.install(app)
     app.include_router(routes.router(public_read=context.public_read))
     app.include_router(ops.router(operations))
+    app.include_router(reader_router)  # Google Reader and Fever APIs for reader apps (newsdesk.readerapi)
     if include_web:
         _include_web(app)
     app.add_middleware(SecurityHeaders)

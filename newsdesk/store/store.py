@@ -44,6 +44,7 @@ from .base import _first_line, _inserted_id, _redact
 from .enrichment import EnrichmentData
 from .migrate import ensure_current
 from .readmodels import ReadModels
+from .users import UsersMixin
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(EnrichmentData, ReadModels):
+class Store(EnrichmentData, ReadModels, UsersMixin):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 
     def __init__(self, engine: Engine, *, index_full_text: bool = False) -> None:

@@ -251,3 +251,47 @@ meta = Table(
     Column("key", String(100), primary_key=True),
     Column("value", JSON),
 )
+
+# ------------------------------------------------------------------ reader apps (newsdesk.readerapi)
+
+USER_NAME_CHARS = 64  # a reader app's login field; also the prefix of the Google Reader auth token
+
+users = Table(
+    # People who follow the desk in a reader app (Google Reader / Fever APIs). Not API tokens: a user
+    # signs in with an app password, reads published records only, and keeps read/starred state.
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(USER_NAME_CHARS), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # reader | editor (editors also get each source as a feed)
+    _ts("created_at", nullable=False),
+)
+
+app_passwords = Table(
+    # One per device or app. Nothing here lets anyone sign in: ``password_hash`` is scrypt (ClientLogin),
+    # ``fever_hash`` the SHA-256 of Fever's md5("name:password") api_key, ``greader_hash`` the SHA-256
+    # of the Google Reader auth token (see newsdesk.readerapi.users).
+    "app_passwords",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(200), nullable=False, default=""),
+    Column("password_hash", String(255), nullable=False),
+    Column("fever_hash", String(64), nullable=False, unique=True),
+    Column("greader_hash", String(64), nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    _ts("last_used_at"),
+    Index("ix_app_passwords_user_id", "user_id"),
+)
+
+reader_states = Table(
+    # A user's read and starred flags; no row means unread and not starred.
+    "reader_states",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("is_read", Boolean, nullable=False, default=False),
+    Column("starred", Boolean, nullable=False, default=False),
+    _ts("updated_at", nullable=False),
+    Index("ix_reader_states_article_id", "article_id"),
+)
