@@ -226,8 +226,8 @@ def test_source_rating_command_prints_rating_and_origin(
     assert "infowars.com" in table and "shipped" in table and os.linesep in table
 
 
-def test_enrichment_scores_sources_with_the_prior(tmp_path: Path) -> None:
-    nd = make_desk(tmp_path)
+def test_enrichment_scores_sources_with_the_prior(tmp_path: Path, store_url: str) -> None:
+    nd = make_desk(tmp_path, database_url=store_url)
     try:
         sites = {
             "reuters": ("https://feeds.example.net/reuters.xml", "https://www.reuters.com/"),
