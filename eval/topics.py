@@ -210,7 +210,9 @@ def out_of_fold(
         model = supervised.train_supervised(examples, criterion=criterion)
         weights.append(model.knn_weight)
         docs = [supervised.TopicInput(items[i].title, items[i].text) for i in test]
-        probabilities[test] = model.probabilities(docs, vectors[test])
+        fold = model.probabilities(docs, vectors[test])  # columns in model.topics order
+        for j, name in enumerate(model.topics):
+            probabilities[test, names.index(name)] = fold[:, j]
     return probabilities, weights
 
 
@@ -232,7 +234,7 @@ def multi_label_scores(chosen: np.ndarray, truth: np.ndarray) -> tuple[float, fl
     return float((chosen.sum(axis=1) == 0).mean()), float(f1), float((chosen == truth).all(axis=1).mean())
 
 
-def evaluate_multi_label(data: Path, embedder: Embedder) -> None:
+def evaluate_multi_label(data: Path, embedder: Embedder, criteria: Sequence[str]) -> None:
     taxonomy = flat_taxonomy(AG_NEWS_CLASSES, AG_NEWS_DESCRIPTIONS)
     items = multi_label_set(load_ag_news(data))
     vectors = embed_cached(embedder, [d.full for d in items])
@@ -240,7 +242,7 @@ def evaluate_multi_label(data: Path, embedder: Embedder) -> None:
     for i, item in enumerate(items):
         truth[i, list(item.labels)] = True
     print(f"\nAG News multi-label: {len(items)} items, {int((truth.sum(axis=1) > 1).sum())} with two topics")
-    for criterion in ("top-hit", "micro-f1"):
+    for criterion in criteria:
         start = time.perf_counter()
         probabilities, weights = out_of_fold(taxonomy, items, vectors, criterion)
         print(f"\n  vote weight by {criterion}: {weights} ({time.perf_counter() - start:.0f} s)")
@@ -270,11 +272,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-tfidf", action="store_true", help="embedding features only")
     parser.add_argument("--zero-shot-only", action="store_true", help="skip the cross-validation")
     parser.add_argument("--multi-label", action="store_true", help="only the multi-label AG News evaluation")
+    parser.add_argument(
+        "--criteria", nargs="+", default=["top-hit", "micro-f1"], choices=["top-hit", "micro-f1"],
+        help="vote-weight criteria compared by --multi-label",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     embedder = load_default_embedder()
     print(f"embedder: {embedder.name}")
     if args.multi_label:
-        evaluate_multi_label(args.data, embedder)
+        evaluate_multi_label(args.data, embedder, args.criteria)
         return
     if "ag_news" in args.sets:
         clf = classifier_for(flat_taxonomy(AG_NEWS_CLASSES, AG_NEWS_DESCRIPTIONS), embedder)

@@ -77,7 +77,11 @@ every setting tried (share 0.1-1.0, mix 0-0.5, 1-2 rounds) gave 0.80-0.85, and
 refining on a random half lifts the other half from 0.800 to 0.845; BBC 0.911 → 0.937 (eval/topics.py)."""
 
 BEST_GUESS_FLOOR = 0.25
-"""Placeholder: set from eval/topics.py --multi-label."""
+"""Lowest supervised probability at which the best topic is kept when no topic passes its threshold.
+eval/topics.py --multi-label (AG News: 3,000 items with one topic and 1,500 with two, 5-fold): without a
+best guess 3.0% of articles get no topic (micro-F1 0.8685); with the floor at 0.25, 0.8% (micro-F1
+0.8712, the best of the sweep, tied with 0.30) and the guesses hold a right topic 59% of the time. 0.10
+leaves 0.02% empty at the same F1 but guesses at 54%; 0.40 guesses right 74% and leaves 2.1% empty."""
 
 SIGNALS = ("supervised", "keywords", "zero-shot", "best-guess")
 
