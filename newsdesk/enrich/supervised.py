@@ -69,8 +69,8 @@ KNN_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 """Candidate weights of the vote. The inner cross-validation picks 0.5 on every AG News fold (0.894 →
 0.900-0.904 on held-out thirds) and 0 or 0.25 on BBC. On multi-label AG News (eval/topics.py
 --multi-label) the top-hit criterion picks 0.25-0.5 (micro-F1 0.8637, 2.4% of articles without a topic)
-and micro-F1 picks 0 on every fold (micro-F1 0.8685): a vote split between two topics pulls both under
-the threshold."""
+and micro-F1 picks 0 on every fold (micro-F1 0.8685). Not analysed further; a guess: a vote split
+between an article's two topics leaves each under the threshold."""
 
 KNN_MIN_GAIN = 0.003
 """A vote weight above zero must beat the linear model alone by this much on the inner folds (about the
