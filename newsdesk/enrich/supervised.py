@@ -258,7 +258,9 @@ def _vote_weight(
     score = _criterion(criterion, truth)
     hits = [score((1 - w) * linear + w * votes, truth) for w in KNN_WEIGHTS]
     best = int(np.argmax(hits))
-    log.info("vote weights scored", extra={"criterion": score.__name__, "scores": [round(h, 4) for h in hits]})
+    log.info(
+        "vote weights scored", extra={"criterion": score.__name__, "scores": [round(h, 4) for h in hits]}
+    )
     return KNN_WEIGHTS[best] if hits[best] - hits[0] >= KNN_MIN_GAIN else 0.0
 
 
