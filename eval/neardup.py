@@ -10,6 +10,13 @@ a group; a pair is a true near-duplicate pair when both sides are in the same gr
 shingle size, pair-level precision/recall/F1 over a threshold sweep, then the real index
 (``NearDuplicateIndex``, LSH + check) at the shipped threshold.
 
+Quoting is not copying (``--quotes``): the same items plus, for every BBC article, a reply or commentary
+that quotes part of it (a run of its paragraphs, QUOTE_SHARE of them) beside substantial text of its own
+(OWN_RATIO × the quoted words, taken from AG News items, which no BBC text shares). Four styles:
+top-posted mail (own text, "On … wrote:", ``>`` lines), inline mail (``>`` paragraphs answered one by
+one), a commentary that quotes the passage verbatim between its own paragraphs, and a blog post that
+opens with the passage. Every pair with a reply is a false pair; the copies stay the true ones.
+
 Same story (``--stories``): the 161 English-English pairs of SemEval-2022 Task 8, gold ``Overall`` ≤ 2
 counted as the same story. Each pair is scored the way clustering scores an article against a one-article
 story (``cluster.score_story``; the pairs carry no dates, so the time penalty is 0); printed: precision,
@@ -17,6 +24,7 @@ recall, F1 and accuracy over a threshold sweep, with and without the shared-term
 correlation with the gold score (negated: 1 is most similar). Needs the embedder (vectors are cached).
 
     .venv/bin/python eval/neardup.py [--data ../shared/data] [--shingles 2 3 4 5] [--limit N] [--stories]
+        [--quotes]
 """
 
 from __future__ import annotations
@@ -37,7 +45,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from eval.common import Doc, data_arg, embed_cached, load_bbc, load_default_embedder, load_semeval_english
+from eval.common import (
+    Doc,
+    data_arg,
+    embed_cached,
+    load_ag_news,
+    load_bbc,
+    load_default_embedder,
+    load_semeval_english,
+)
 from newsdesk.enrich import cluster, dedupe
 
 EDITS = ("intro", "drop", "typos", "headline", "all")
@@ -59,6 +75,12 @@ STORY_SWEEP = (
     0.65,
     0.7,
 )  # LSH threshold for collecting sweep candidates: well under the sweep's low end
+
+
+REPLY_STYLES = ("mail", "inline", "commentary", "blog")
+QUOTE_SHARE = (0.3, 1.0)  # share of the article's paragraphs a reply quotes (one contiguous run)
+OWN_RATIO = (0.5, 2.0)  # own words per quoted word: "substantial own text", from a third to two thirds
+CONTAINMENT_SWEEP = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +176,60 @@ def build_items(docs: Sequence[Doc], *, seed: int = 8) -> list[Item]:
     return items
 
 
+def own_words(pool: Sequence[Doc], count: int, rng: random.Random) -> list[str]:
+    """Paragraphs of "own" prose totalling at least ``count`` words: AG News items, a few per paragraph."""
+    paras: list[str] = []
+    total = 0
+    while total < count:
+        para = " ".join(pool[rng.randrange(len(pool))].text for _ in range(3))
+        paras.append(para)
+        total += len(para.split())
+    return paras
+
+
+def make_reply(doc: Doc, style: str, pool: Sequence[Doc], rng: random.Random) -> str:
+    """A reply to or commentary on ``doc``: it quotes a run of its paragraphs and adds its own text."""
+    paras = paragraphs(doc.text)
+    take = max(1, round(len(paras) * rng.uniform(*QUOTE_SHARE)))
+    start = rng.randrange(len(paras) - take + 1)
+    quoted = paras[start : start + take]
+    ratio = rng.uniform(*OWN_RATIO)
+    own = own_words(pool, int(ratio * sum(len(p.split()) for p in quoted)), rng)
+    title = f"Re: {doc.title}" if style in ("mail", "inline") else own[0].split(".")[0]
+    if style == "mail":
+        marked = [f"> {p}\n>" for p in quoted]
+        body = [*own, "On Tue, 4 May 2004 at 10:12, BBC News <news@bbc.example> wrote:", *marked]
+    elif style == "inline":
+        body = [line for pair in zip(quoted, _spread(own, len(quoted)), strict=True)
+                for line in (f"> {pair[0]}", pair[1])]  # fmt: skip
+    elif style == "commentary":
+        half = max(1, len(own) // 2)
+        body = [*own[:half], *(f'"{p}"' for p in quoted), *own[half:]]
+    else:
+        body = [*quoted, *own]
+    return "\n\n".join([title, *body])
+
+
+def _spread(own: list[str], parts: int) -> list[str]:
+    """``own`` paragraphs dealt into ``parts`` answers (one per quoted paragraph)."""
+    out = [""] * parts
+    for i, para in enumerate(own):
+        out[i * parts // len(own)] += para + " "
+    return [o.strip() for o in out]
+
+
+def add_replies(items: list[Item], docs: Sequence[Doc], pool: Sequence[Doc], *, seed: int = 15) -> list[Item]:
+    """``items`` plus one reply per original (styles in turn), each a group of its own."""
+    rng = random.Random(seed)
+    groups = max(item.group for item in items) + 1
+    replies = [
+        Item(groups + i, f"reply:{REPLY_STYLES[i % len(REPLY_STYLES)]}",
+             make_reply(doc, REPLY_STYLES[i % len(REPLY_STYLES)], pool, rng))
+        for i, doc in enumerate(docs)
+    ]  # fmt: skip
+    return [*items, *replies]
+
+
 def linked_groups(items: Sequence[Item]) -> set[tuple[int, int]]:
     """Pairs of distinct BBC texts that share a verbatim sentence of LINK_WORDS+ words: BBC's own rewrites
     and updates of one story. The data set does not label them, so they are scored neither way."""
@@ -190,7 +266,10 @@ def candidate_scores(
 ) -> dict[tuple[int, int], float]:
     """Estimated Jaccard for every true pair and every LSH candidate pair above CANDIDATE_FLOOR."""
     lsh = MinHashLSH(threshold=CANDIDATE_FLOOR, num_perm=dedupe.NUM_PERM)
-    hashes = [MinHash(seed=dedupe.SEED, scheme=dedupe.SCHEME, hashvalues=s) if s.size else None for s in sigs]
+    hashes = [
+        MinHash(seed=dedupe.SEED, scheme=dedupe.SCHEME, hashvalues=dedupe.hashes(s)) if s.size else None
+        for s in sigs
+    ]
     scores = {pair: dedupe.jaccard(sigs[pair[0]], sigs[pair[1]]) for pair in truth}
     for i, minhash in enumerate(hashes):
         if minhash is None:
@@ -252,6 +331,27 @@ def evaluate_index(
     return p, r
 
 
+def quote_sweep(items: Sequence[Item], sigs: Sequence[dedupe.Signature]) -> None:
+    """Precision and recall over Jaccard ≥ THRESHOLD plus a sweep of the share of the newer text found
+    in the earlier one (pairs are (earlier, later) in item order, as the index sees them)."""
+    truth, copies, linked = true_pairs(items)
+    scores = {p: s for p, s in candidate_scores(sigs, truth).items() if p not in copies and p not in linked}
+    passing = {p for p, s in scores.items() if s >= dedupe.THRESHOLD}
+    inside = {(a, b): dedupe.containment(sigs[b], sigs[a])[0] for a, b in passing}
+    replies = sum(item.kind.startswith("reply") for item in items)
+    lowest = min(inside.get(p, 0.0) for p in truth)
+    print(f"\nquotes: {replies} replies quoting an article; lowest true-pair containment {lowest:.3f}")
+    print("  containment  precision  recall  F1      false+ (with a reply)  missed")
+    for t in CONTAINMENT_SWEEP:
+        predicted = {p for p, c in inside.items() if c >= t}
+        p, r, f = prf(predicted, truth)
+        wrong = predicted - truth
+        with_reply = sum(items[b].kind.startswith("reply") for _, b in wrong)
+        mark = "  <- dedupe.CONTAINMENT_THRESHOLD" if abs(t - dedupe.CONTAINMENT_THRESHOLD) < 1e-9 else ""
+        print(f"  {t:11.2f}  {p:9.4f}  {r:6.4f}  {f:.4f}  {len(wrong):6d} ({with_reply:6d})  "
+              f"{len(truth - predicted):6d}{mark}")  # fmt: skip
+
+
 def story_scores(data: Path, *, with_terms: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clustering score, same-story flag, gold Overall) for each English SemEval pair."""
     pairs = load_semeval_english(data)
@@ -298,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shingles", type=int, nargs="+", default=[dedupe.SHINGLE])
     parser.add_argument("--limit", type=int, default=0, help="use only the first N BBC articles")
     parser.add_argument("--stories", action="store_true", help="evaluate same-story scoring on SemEval only")
+    parser.add_argument("--quotes", action="store_true", help="add replies quoting the articles (negatives)")
     args = parser.parse_args(argv)
     if args.stories:
         evaluate_stories(args.data)
@@ -305,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     docs = load_bbc(args.data)
     docs = docs[: args.limit] if args.limit else docs
     items = build_items(docs)
+    if args.quotes:
+        items = add_replies(items, docs, load_ag_news(args.data))
     print(
         f"BBC articles: {len(docs)}; distinct texts: {len({i.group for i in items})}; with copies: {len(items)}"
     )
@@ -312,7 +415,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sigs = sweep(items, shingle)
         if shingle == dedupe.SHINGLE:
             p, r = evaluate_index(items, sigs, dedupe.THRESHOLD)
-            print(f"  NearDuplicateIndex(threshold={dedupe.THRESHOLD}): precision {p:.4f} recall {r:.4f}")
+            print(
+                f"  NearDuplicateIndex(threshold={dedupe.THRESHOLD}, containment="
+                f"{dedupe.CONTAINMENT_THRESHOLD}): precision {p:.4f} recall {r:.4f}"
+            )
+            if args.quotes:
+                quote_sweep(items, sigs)
 
 
 if __name__ == "__main__":

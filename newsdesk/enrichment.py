@@ -26,6 +26,7 @@ from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
 from .errors import CryptoError, EnrichmentError, SettingsError
+from .fetch.urls import host_of
 from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
 from .store import Store
 
@@ -280,7 +281,17 @@ class Enricher:
         return vectors
 
     def _reputations(self) -> dict[int | None, float]:
-        return {s.id: s.reputation for s in self.store.list_sources() if s.reputation is not None}
+        """Each source's quality prior: its own reputation (by hand or imported), else its site's
+        rating (imported table, then the shipped one, parents included: quality.rating_for)."""
+        imported = self.store.get_meta("ratings") or {}
+        out: dict[int | None, float] = {}
+        for s in self.store.list_sources():
+            value = s.reputation
+            if value is None:
+                value = quality.source_reputation(host_of(s.site_url or s.url), imported)
+            if value is not None:
+                out[s.id] = value
+        return out
 
     # -------------------------------------------------------------------------------------- heat
 

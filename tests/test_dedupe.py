@@ -90,7 +90,7 @@ def test_text_without_spaces_in_another_script_is_shingled_by_character() -> Non
     chinese = "".join(rng.choices(chars, k=300))
     other = "".join(rng.choices(chars, k=300))
     sig = dedupe.signature(chinese)
-    assert sig.size == dedupe.NUM_PERM
+    assert dedupe.hashes(sig).size == dedupe.NUM_PERM
     index = dedupe.NearDuplicateIndex()
     index.add(1, sig)
     assert [k for k, _ in index.query(dedupe.signature(chinese[:-10] + "。"))] == [1]
@@ -111,7 +111,7 @@ def test_a_2mb_text_is_cut_to_bounded_work() -> None:
     assert len(huge) > 2_000_000
     assert len(dedupe.tokens(huge)) <= dedupe.MAX_TOKENS
     sig = dedupe.signature(huge)
-    assert sig.size == dedupe.NUM_PERM
+    assert dedupe.hashes(sig).size == dedupe.NUM_PERM
     # only the first MAX_CHARS characters count: the same prefix gives the same signature
     assert np.array_equal(sig, dedupe.signature(huge[: dedupe.MAX_CHARS] + "tail that is never read"))
 
@@ -168,3 +168,63 @@ def test_wrong_signature_size_and_bad_threshold_are_errors() -> None:
     small = dedupe.signature(article(1), num_perm=64)
     index.add(1, small)
     assert index.query(small) == [(1, 1.0)]
+
+
+def commentary(quoted: str, own_seed: int, own_words: int) -> str:
+    """A commentary: paragraphs of its own around a passage it quotes verbatim."""
+    own = article(own_seed, words=own_words).split("\n\n")
+    half = len(own) // 2
+    return "\n\n".join([*own[:half], f'"{quoted}"', *own[half:]])
+
+
+def test_a_commentary_quoting_an_article_is_not_its_copy() -> None:
+    original = article(40, words=600)
+    reply = commentary(original, own_seed=41, own_words=600)  # the whole article, and as many own words
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, dedupe.signature(original))
+    inside, contains = dedupe.containment(dedupe.signature(reply), dedupe.signature(original))
+    assert contains > 0.95 and inside < 0.55
+    assert dedupe.jaccard(dedupe.signature(reply), dedupe.signature(original)) >= dedupe.THRESHOLD
+    assert index.query(dedupe.signature(reply)) == []
+
+
+def test_an_abridged_copy_is_contained_in_its_original_and_folds() -> None:
+    original = article(42, words=600)
+    paragraphs = original.split("\n\n")
+    abridged = "\n\n".join(paragraphs[:-2])  # the last fifth dropped
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, dedupe.signature(original))
+    inside, contains = dedupe.containment(dedupe.signature(abridged), dedupe.signature(original))
+    assert inside > 0.95 and 0.7 < contains < 0.9
+    assert [key for key, _ in index.query(dedupe.signature(abridged))] == [1]
+
+
+def test_quoted_mail_lines_are_not_the_replys_own_text() -> None:
+    original = article(43)
+    quoted = "\n".join(f"> {line}" for line in original.split("\n"))
+    own = article(44, words=120)
+    reply = f"{own}\n\nOn Tue, 4 May 2004 at 10:12, Ann Example\n<ann@example.org> wrote:\n{quoted}\n"
+    assert np.array_equal(dedupe.signature(reply), dedupe.signature(own))
+    assert dedupe.strip_quoted(reply).strip() == own
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, dedupe.signature(original))
+    assert index.query(dedupe.signature(reply)) == []
+
+
+def test_the_signature_carries_its_shingle_count() -> None:
+    text = "one two three four five six seven eight nine ten " * 3
+    sig = dedupe.signature(text, min_tokens=5)
+    assert dedupe.shingle_count(sig) == 10  # ten distinct 3-word runs in a repeating cycle of ten words
+    legacy = dedupe.hashes(dedupe.signature(article(45, words=600)))
+    assert 500 < dedupe.shingle_count(legacy) < 700  # estimated: 598 distinct shingles
+    with pytest.raises(EnrichmentError):
+        dedupe.signature(text, num_perm=63)
+
+
+def test_stored_signatures_without_the_count_still_match() -> None:
+    original = article(46, words=600)
+    legacy = dedupe.hashes(dedupe.signature(original))
+    index = dedupe.NearDuplicateIndex()
+    index.add(1, dedupe.signature_from_bytes(legacy.tobytes()))
+    assert [key for key, _ in index.query(dedupe.signature(with_typos(original)))] == [1]
+    assert index.query(dedupe.signature(commentary(original, own_seed=47, own_words=600))) == []

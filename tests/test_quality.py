@@ -1,13 +1,32 @@
-"""Quality score: its parts, headline penalties, bad input, and the ratings loader."""
+"""Quality score: its parts, headline penalties, bad input, the ratings loader, and the shipped source
+prior (fallback to parents, imported override, neutral, the ``source rating`` command, enrichment)."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from newsdesk.enrich.quality import QualityFeatures, load_ratings, reputation_for, score_quality
+from newsdesk import operations
+from newsdesk.cli import app
+from newsdesk.enrich.embed import load_embedder
+from newsdesk.enrich.quality import (
+    NEUTRAL_REPUTATION,
+    QualityFeatures,
+    SourceRating,
+    load_ratings,
+    rating_for,
+    reputation_for,
+    score_quality,
+    shipped_ratings,
+)
+from newsdesk.enrichment import Enricher
 from newsdesk.errors import EnrichmentError
+from newsdesk.model import Source
+from tests.test_api import article, make_desk
 
 SENTENCE = "The central bank kept its main rate unchanged on Thursday and signalled two cuts later this year."
 ARTICLE = "\n\n".join(" ".join([SENTENCE] * 6) for _ in range(8))  # ~840 words, 8 paragraphs
@@ -147,3 +166,98 @@ def test_reputation_falls_back_to_the_parent_domain() -> None:
     assert reputation_for("news.Example.com", ratings) == 0.7
     assert reputation_for("www.example.com", ratings) == 0.7
     assert reputation_for("other.org", ratings) is None
+
+
+def test_the_shipped_prior_rates_outlets_without_any_import() -> None:
+    shipped = shipped_ratings()
+    assert len(shipped) == 11_519
+    assert all(0.0 <= value <= 1.0 for value in shipped.values())
+    assert shipped["reuters.com"] == 1.0
+    assert shipped["reuters.com"] > shipped["bbc.co.uk"] > 0.5 > shipped["infowars.com"]
+    assert rating_for("WWW.Reuters.com.") == SourceRating(
+        "reuters.com", 1.0, "shipped", "reuters.com", "shipped"
+    )
+
+
+def test_subdomains_fall_back_to_their_parent_unless_rated_themselves() -> None:
+    assert rating_for("news.bbc.co.uk") == SourceRating(
+        "news.bbc.co.uk", shipped_ratings()["bbc.co.uk"], "parent-domain", "bbc.co.uk", "shipped"
+    )
+    own = rating_for("french.xinhuanet.com")  # rated itself (0.304), apart from xinhuanet.com (0.308)
+    assert (own.origin, own.value) == ("shipped", 0.304)
+    assert rating_for("co.uk").origin == "neutral"  # never a bare public suffix
+
+
+def test_imported_ratings_override_the_shipped_ones() -> None:
+    imported = {"bbc.co.uk": 0.2}
+    assert rating_for("bbc.co.uk", imported) == SourceRating(
+        "bbc.co.uk", 0.2, "imported", "bbc.co.uk", "imported"
+    )
+    # an imported parent beats even a shipped rating of the exact subdomain
+    assert rating_for("french.xinhuanet.com", {"xinhuanet.com": 0.9}).value == 0.9
+    assert rating_for("reuters.com", imported).table == "shipped"
+
+
+def test_unknown_domains_keep_the_neutral_value() -> None:
+    rating = rating_for("blog.unknown-site.example")
+    assert rating == SourceRating("blog.unknown-site.example", NEUTRAL_REPUTATION, "neutral")
+    assert score_quality(complete(reputation=None))[1][0].detail == "unrated source (neutral)"
+
+
+def test_source_rating_command_prints_rating_and_origin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSDESK_ENCRYPT", "0")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ratings.csv").write_text("domain,score\nbbc.co.uk,0.2\n", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["source", "import-ratings", "ratings.csv"]).exit_code == 0
+    result = runner.invoke(
+        app, ["source", "rating", "news.bbc.co.uk", "https://www.reuters.com/x", "nowhere.example", "--json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = {row["domain"]: (row["value"], row["origin"], row["table"]) for row in json.loads(result.stdout)}
+    assert rows == {
+        "news.bbc.co.uk": (0.2, "parent-domain", "imported"),
+        "reuters.com": (1.0, "shipped", "shipped"),
+        "nowhere.example": (NEUTRAL_REPUTATION, "neutral", ""),
+    }
+    table = runner.invoke(app, ["source", "rating", "infowars.com"]).stdout
+    assert "infowars.com" in table and "shipped" in table and os.linesep in table
+
+
+def test_enrichment_scores_sources_with_the_prior(tmp_path: Path, store_url: str) -> None:
+    nd = make_desk(tmp_path, database_url=store_url)
+    try:
+        sites = {
+            "reuters": ("https://feeds.example.net/reuters.xml", "https://www.reuters.com/"),
+            "infowars": ("https://feeds.example.net/iw.xml", "https://www.infowars.com/"),
+            "bbc": ("https://feeds.example.net/bbc.xml", "https://news.bbc.co.uk/"),
+            "unknown": ("https://blog.unknown-site.example/feed.xml", None),
+            "by-hand": ("https://edition.cnn.com/rss.xml", None),
+        }
+        sources = {}
+        for name, (url, site) in sites.items():
+            reputation = 0.9 if name == "by-hand" else None
+            sources[name] = nd.store.add_source(Source(url, site_url=site, reputation=reputation)).id
+        (tmp_path / "ratings.csv").write_text("domain,score\nbbc.co.uk,0.2\n", encoding="utf-8")
+        operations.import_ratings(nd, tmp_path / "ratings.csv")
+        ids = {
+            name: nd.store.save_article(article(n, source_id=sid)).id
+            for n, (name, sid) in enumerate(sources.items(), 1)
+        }
+        Enricher(nd.settings, nd.store, nd.taxonomy, embedder=load_embedder(backend="onnx")).run(
+            list(ids.values())
+        )
+        stored = nd.store.get_articles(list(ids.values()))
+        points = {
+            name: next(r for r in stored[i].quality_reasons if r.name == "source").value
+            for name, i in ids.items()
+        }
+    finally:
+        nd.close()
+    assert points["reuters"] == pytest.approx(30.0)
+    assert points["infowars"] == pytest.approx(30.0 * shipped_ratings()["infowars.com"])
+    assert points["bbc"] == pytest.approx(6.0)  # imported 0.2 overrides the shipped 0.718
+    assert points["unknown"] == pytest.approx(15.0)
+    assert points["by-hand"] == pytest.approx(27.0)  # the source's own reputation comes first

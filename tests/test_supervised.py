@@ -127,3 +127,34 @@ def test_format_1_files_still_load_and_bad_vote_arrays_are_errors(tmp_path: Path
     write_npz(bad, meta, neighbours=np.ones((3, DIM)), neighbour_topics=np.ones((4, 2)), **linear)
     with pytest.raises(EnrichmentError, match="inconsistent neighbour arrays"):
         supervised.load_model(bad)
+
+
+def tagged(count: int, seed: int = 0) -> list[LabelledExample]:
+    """Multi-label: every mirrored A/B example also carries topic C (a shared +e2 component, one
+    hyperplane finds it), and a few D examples sit at -e2. The linear model always ranks C first, so
+    the top topic is right without the vote; only the vote gets A and B right as well."""
+    out = []
+    for e in mirrored(count, seed):
+        v = e.vector + np.eye(DIM, dtype=np.float32)[2]
+        out.append(LabelledExample(e.title, "", (v / np.linalg.norm(v)).astype(np.float32), (*e.topics, "C")))
+    out += [
+        LabelledExample(f"d{i}", "", point(2, -1.0, seed + 10_000 + i), ("D",)) for i in range(count // 4)
+    ]
+    return out
+
+
+def test_multi_label_examples_choose_the_vote_weight_by_micro_f1() -> None:
+    items = tagged(160)
+    by_rank = supervised.train_supervised(items, use_tfidf=False, criterion="top-hit")
+    by_f1 = supervised.train_supervised(items, use_tfidf=False, criterion="micro-f1")
+    auto = supervised.train_supervised(items, use_tfidf=False)
+    assert by_rank.knn_weight == 0  # ranking C first needs no vote
+    assert by_f1.knn_weight > 0  # assigning A and B does
+    assert auto.knn_weight == by_f1.knn_weight
+    single = supervised.train_supervised(mirrored(120), use_tfidf=False)
+    assert (
+        single.knn_weight
+        == supervised.train_supervised(mirrored(120), use_tfidf=False, criterion="top-hit").knn_weight
+    )
+    with pytest.raises(EnrichmentError, match="criterion"):
+        supervised.train_supervised(items, criterion="accuracy")

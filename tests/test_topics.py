@@ -222,6 +222,25 @@ def test_per_topic_thresholds_override_the_model(clf: TopicClassifier, taxonomy:
     assert all(ts.name != "Payments" for ts in strict.classify([doc], vector)[0])
 
 
+def test_the_best_topic_is_kept_when_none_passes_but_the_model_is_confident(
+    clf: TopicClassifier, taxonomy: Taxonomy
+) -> None:
+    trained = clf.train(examples(taxonomy))
+    doc, vector = TopicInput("x", WORDS["Payments"]), near(taxonomy, "Payments", seed=7, noise=1.0)[None, :]
+    probability = trained.signal_scores([doc], vector).supervised[
+        0, [t.name for t in taxonomy.topics].index("Payments")
+    ]
+    assert probability >= topics.BEST_GUESS_FLOOR
+    strict = dict.fromkeys(TRAIN_TOPICS, (probability + 1.0) / 2)  # nothing passes; none switched off
+    cautious = topics.TopicPolicy(topic_thresholds=strict)
+    guessed = TopicClassifier(taxonomy, trained.topic_vectors, model=trained.model, policy=cautious)
+    picked = [ts for ts in guessed.classify([doc], vector)[0] if ts.signal != "ancestor"]
+    assert picked == [TopicScore("Payments", round(float(probability), 4), "best-guess")]
+    unsure = topics.TopicPolicy(topic_thresholds=strict, best_guess_floor=(probability + 1.0) / 2)
+    silent = TopicClassifier(taxonomy, trained.topic_vectors, model=trained.model, policy=unsure)
+    assert silent.classify([doc], vector)[0] == ()
+
+
 def test_model_round_trips_through_npz_without_pickle(
     tmp_path: Path, clf: TopicClassifier, taxonomy: Taxonomy
 ) -> None:

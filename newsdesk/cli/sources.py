@@ -151,3 +151,26 @@ def source_import_ratings(path: Path, config: ConfigOpt = None) -> None:
     out.print(f"rated {plural(rated, 'source')}; skipped {plural(len(problems), 'row')}", highlight=False)
     for line in problems[:20]:
         err.print(f"  {line}", highlight=False)
+
+
+# --- source rating (issue 15): the quality prior each domain gets, and where it comes from ---------
+
+
+@source_app.command("rating")
+@clean_errors
+def source_rating(
+    domains: Annotated[list[str], typer.Argument(help="Domains or URLs, e.g. news.example.com")],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the 0-1 rating the quality score uses for each domain and its origin: imported, shipped,
+    parent-domain (a rated parent, in the imported or shipped table) or neutral."""
+    from dataclasses import asdict
+
+    from ..enrich.quality import rating_for
+    from ..fetch.urls import host_of
+
+    with desk(config) as nd:
+        imported = nd.store.get_meta("ratings") or {}
+    rows = [asdict(rating_for(host_of(d), imported)) for d in domains]
+    show_rows(rows, ("domain", "value", "origin", "matched", "table"), as_json)

@@ -18,16 +18,26 @@ put the source prior at under a third of the score so an unknown blog with a dee
 article (800 words: 77) outranks a top outlet's 50-word near-duplicate wire copy (62). docs/scoring.md has the formula.
 
 :func:`load_ratings` reads a ``domain,score`` (or ``domain,pc1``) table of source ratings in 0-1, skipping
-and reporting bad rows by line number.
+and reporting bad rows by line number. Without any imported table the source prior still separates
+outlets: a table of 11,519 news domains ships with the package (:func:`shipped_ratings`, Lin et al. 2023,
+see ``data/README.md``). :func:`rating_for` says which rating a domain gets and where it came from::
+
+    imported table ─► shipped table ─► neutral 0.5
+    (each: the domain itself, then its parents: news.example.co.uk → example.co.uk → co.uk)
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import gzip
+import io
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -245,11 +255,79 @@ def normalise_domain(domain: str) -> str:
     return domain.removeprefix("www.")
 
 
-def reputation_for(domain: str, ratings: dict[str, float]) -> float | None:
+def reputation_for(domain: str, ratings: Mapping[str, float]) -> float | None:
     """The rating of ``domain`` or of its nearest rated parent (``news.example.com`` → ``example.com``)."""
+    found = _rated_domain(domain, ratings)
+    return ratings[found] if found is not None else None
+
+
+def _rated_domain(domain: str, ratings: Mapping[str, float]) -> str | None:
+    """``domain`` itself or its nearest parent that ``ratings`` holds (never a bare top-level label)."""
     parts = normalise_domain(domain).split(".")
     for start in range(len(parts) - 1):
-        rating = ratings.get(".".join(parts[start:]))
-        if rating is not None:
-            return rating
+        candidate = ".".join(parts[start:])
+        if candidate in ratings:
+            return candidate
     return None
+
+
+# --- the shipped prior --------------------------------------------------------------------------
+
+SHIPPED_RATINGS = "domain-ratings.csv.gz"
+"""Package data (``newsdesk/enrich/data/``): domain,score for 11,519 news domains, the ``pc1`` of Lin et
+al. 2023 (PNAS Nexus 2(9), pgad286) rounded to 3 decimals; rebuilt by ``eval/quality.py --write-prior``."""
+
+ORIGINS = ("imported", "shipped", "parent-domain", "neutral")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRating:
+    """The 0-1 rating a domain gets and why: ``origin`` is one of :data:`ORIGINS`; ``matched`` is the
+    rated domain used (a parent for ``parent-domain``) and ``table`` the table it is in (``imported`` or
+    ``shipped``; empty when neutral)."""
+
+    domain: str
+    value: float
+    origin: str
+    matched: str = ""
+    table: str = ""
+
+
+@functools.cache
+def shipped_ratings() -> Mapping[str, float]:
+    """The domain ratings shipped with the package (read once). A damaged file is an EnrichmentError."""
+    try:
+        data = resources.files("newsdesk.enrich").joinpath("data", SHIPPED_RATINGS).read_bytes()
+        text = gzip.decompress(data).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise EnrichmentError(f"the shipped domain ratings ({SHIPPED_RATINGS}) cannot be read: {e}") from e
+    ratings, errors = _read_ratings(io.StringIO(text), SHIPPED_RATINGS)
+    if errors:
+        raise EnrichmentError(f"the shipped domain ratings have bad rows: {errors[0]}")
+    return ratings
+
+
+def rating_for(
+    domain: str, imported: Mapping[str, float] | None = None, shipped: Mapping[str, float] | None = None
+) -> SourceRating:
+    """The rating of ``domain``: from the ``imported`` table, else the ``shipped`` one (default: the
+    package's), each by the domain or its nearest rated parent; else :data:`NEUTRAL_REPUTATION`. An
+    imported rating overrides a shipped one, even when the shipped table knows the exact subdomain."""
+    name = normalise_domain(domain)
+    tables = (
+        ("imported", imported or {}),
+        ("shipped", shipped if shipped is not None else shipped_ratings()),
+    )
+    for table, ratings in tables:
+        found = _rated_domain(name, ratings)
+        if found is not None:
+            origin = table if found == name else "parent-domain"
+            return SourceRating(name, ratings[found], origin, found, table)
+    return SourceRating(name, NEUTRAL_REPUTATION, "neutral")
+
+
+def source_reputation(domain: str, imported: Mapping[str, float] | None = None) -> float | None:
+    """The prior for a source without a reputation of its own (:func:`rating_for`); ``None`` when
+    nothing rates its domain, so the score says "unrated source (neutral)"."""
+    rating = rating_for(domain, imported)
+    return None if rating.origin == "neutral" else rating.value
