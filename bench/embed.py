@@ -91,11 +91,13 @@ def cold_start(backend: str, cache_dir: Path, model: str = BUNDLED_MINILM) -> tu
     """(seconds, peak resident MB) of a fresh interpreter that imports newsdesk, loads ``model`` and
     embeds one text."""
     code = (
-        "import resource, time; t=time.perf_counter();"
+        "import time; t=time.perf_counter();"
         "from pathlib import Path; from newsdesk.enrich.embed import load_embedder;"
         f"e=load_embedder({model!r}, backend={backend!r}, cache_dir=Path({str(cache_dir)!r}));"
         "e.embed(['warm']);"
-        "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
+        # VmHWM, not getrusage: ru_maxrss survives exec, so it would report this parent's peak.
+        "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+        "print(time.perf_counter()-t, int(hwm)/1024)"
     )
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
