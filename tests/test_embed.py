@@ -211,7 +211,8 @@ def test_translations_of_one_story_are_closer_than_another_english_story(blend: 
     english, other = vectors[0], vectors[-1]
     unrelated = float(english @ other)
     for language, vector in zip(languages[1:], vectors[1:-1], strict=True):
-        assert float(english @ vector) > unrelated + 0.1, language
+        # measured: the blend 0.47-0.56 against 0.00; MiniLM alone 0.04-0.21 against -0.02 (fails)
+        assert float(english @ vector) > unrelated + 0.3, language
 
 
 def test_blend_cosine_mixes_the_models_for_english_only(
