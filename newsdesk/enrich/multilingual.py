@@ -18,8 +18,9 @@ models' cosines), of two non-English vectors ``cos_USE``, and of an English and 
 article" and its dot products. The language comes from py3langid (already used by extraction). See
 ``docs/embeddings.md`` for the measurements behind the weight, the routing and the text window.
 
-Contract: :func:`load_use` and :func:`load_blend` return an :class:`~newsdesk.enrich.base.Embedder` or
-raise :class:`~newsdesk.errors.EnrichmentError`; nothing touches the network.
+Contract: :func:`load_use` returns an :class:`~newsdesk.enrich.base.Embedder` or raises
+:class:`~newsdesk.errors.EnrichmentError` with one readable line; :class:`BlendEmbedder` rejects a weight
+outside [0, 1] the same way; nothing touches the network.
 """
 
 from __future__ import annotations
