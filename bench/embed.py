@@ -6,9 +6,10 @@ interpreter that imports newsdesk, loads the embedder and embeds one text; the O
 cached) and top-10 neighbour overlap against torch: for every text, the share of its 10 nearest
 neighbours (cosine, itself excluded) that torch also ranks in its top 10, averaged. The ``auto`` backend
 is the fastest one whose overlap stays ≥ 0.95. A second table tunes ONNX Runtime (batch size, length
-sorting, threads) for fp32.
+sorting, threads) for fp32. ``--models`` instead compares the bundled models (MiniLM alone, USE
+multilingual alone, and their blend, the default): texts/s, cold start and resident memory.
 
-    .venv/bin/python bench/embed.py [--data ../shared/data] [--count 1000]
+    .venv/bin/python bench/embed.py [--data ../shared/data] [--count 1000] [--models]
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ sys.path.insert(0, str(REPO))
 from newsdesk.enrich.base import Embedder, Vectors  # noqa: E402
 from newsdesk.enrich.embed import (  # noqa: E402
     BACKENDS,
+    BUNDLED,
+    BUNDLED_MINILM,
+    BUNDLED_USE,
     QUANT_PER_CHANNEL,
     OnnxEmbedder,
     ensure_onnx,
@@ -83,21 +87,27 @@ def _timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def cold_start(backend: str, cache_dir: Path) -> float:
+def cold_start(backend: str, cache_dir: Path, model: str = BUNDLED_MINILM) -> tuple[float, float]:
+    """(seconds, peak resident MB) of a fresh interpreter that imports newsdesk, loads ``model`` and
+    embeds one text."""
     code = (
         "import time; t=time.perf_counter();"
         "from pathlib import Path; from newsdesk.enrich.embed import load_embedder;"
-        f"e=load_embedder(backend={backend!r}, cache_dir=Path({str(cache_dir)!r})); e.embed(['warm']);"
-        "print(time.perf_counter()-t)"
+        f"e=load_embedder({model!r}, backend={backend!r}, cache_dir=Path({str(cache_dir)!r}));"
+        "e.embed(['warm']);"
+        # VmHWM, not getrusage: ru_maxrss survives exec, so it would report this parent's peak.
+        "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+        "print(time.perf_counter()-t, int(hwm)/1024)"
     )
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    seconds, megabytes = done.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(megabytes)
 
 
 def int8_other_mode(cache_dir: Path) -> tuple[str, Embedder]:
     """int8 quantised the other way (per-tensor vs per-channel) than ``onnx-int8`` uses, to compare."""
-    files = locate_model("bundled")
+    files = locate_model(BUNDLED_MINILM)
     mode = "per-tensor" if QUANT_PER_CHANNEL else "per-channel"
     target = cache_dir / f"other-{mode}-int8.onnx"
     quantize_onnx(ensure_onnx(files, cache_dir, quantized=False), target, per_channel=not QUANT_PER_CHANNEL)
@@ -109,12 +119,12 @@ def backend_table(texts: list[str], cache_dir: Path, rounds: int) -> None:
     embedders: dict[str, Embedder] = {}
     for backend in BACKENDS:
         started = time.perf_counter()
-        embedders[backend] = load_embedder(backend=backend, cache_dir=cache_dir)
+        embedders[backend] = load_embedder(BUNDLED_MINILM, backend=backend, cache_dir=cache_dir)
         first_load[backend] = time.perf_counter() - started
     name, embedder = int8_other_mode(cache_dir)
     embedders[name] = embedder
     rates = throughput({name: e.embed for name, e in embedders.items()}, texts, rounds)
-    starts = {b: min(cold_start(b, cache_dir) for _ in range(rounds)) for b in BACKENDS}
+    starts = {b: min(cold_start(b, cache_dir)[0] for _ in range(rounds)) for b in BACKENDS}
     reference = embedders["torch"].embed(texts)
     print(f"\n## Backends ({len(texts)} AG News title+lead texts, 2 cores, load avg {_load():.1f})\n")
     print(
@@ -129,6 +139,20 @@ def backend_table(texts: list[str], cache_dir: Path, rounds: int) -> None:
         print(f"| {name} | {rates[name]:.1f} | {start:.2f} | {load:.1f} | {agree:.3f} | {cosine:.4f} |")
 
 
+def model_table(texts: list[str], cache_dir: Path, rounds: int) -> None:
+    """The bundled models side by side (ONNX fp32 for MiniLM): what the multilingual blend costs."""
+    embedders = {m: load_embedder(m, cache_dir=cache_dir) for m in (BUNDLED_MINILM, BUNDLED_USE, BUNDLED)}
+    rates = throughput({m: e.embed for m, e in embedders.items()}, texts, rounds)
+    print(f"\n## Bundled models ({len(texts)} AG News title+lead texts, 2 cores, load avg {_load():.1f})\n")
+    print("| model | name | dim | texts/s | cold start s | peak RSS MB |")
+    print("|---|---|---:|---:|---:|---:|")
+    for model, embedder in embedders.items():
+        start, rss = min(cold_start("auto", cache_dir, model) for _ in range(rounds))
+        print(
+            f"| {model} | {embedder.name} | {embedder.dim} | {rates[model]:.1f} | {start:.2f} | {rss:.0f} |"
+        )
+
+
 def _load() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -136,7 +160,7 @@ def _load() -> float:
 def tuning_table(texts: list[str], cache_dir: Path, repeat: int) -> None:
     import onnxruntime as ort
 
-    files = locate_model("bundled")
+    files = locate_model(BUNDLED_MINILM)
     graph = ensure_onnx(files, cache_dir, quantized=False)
     print(f"\n## ONNX fp32 tuning (load avg {_load():.1f})\n")
     print("| batch | sorted by length | intra-op threads | graph opt | texts/s |")
@@ -185,9 +209,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; best round counts")
     parser.add_argument("--skip-tuning", action="store_true")
+    parser.add_argument("--models", action="store_true", help="only compare the bundled models")
     args = parser.parse_args()
     texts = read_texts(args.data, args.count)
     with tempfile.TemporaryDirectory() as cache:
+        if args.models:
+            model_table(texts, Path(cache), args.repeat)
+            return
         backend_table(texts, Path(cache), args.repeat)
         if not args.skip_tuning:
             tuning_table(texts, Path(cache), args.repeat)

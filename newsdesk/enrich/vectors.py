@@ -15,7 +15,7 @@ HNSW parameters). :func:`open_index` returns the saved index when the manifest m
 empty one; the caller compares ``len(index)`` with its stored vector count and rebuilds from the stored
 vectors when they differ (a crash between saving vectors and saving the index leaves a stale file)::
 
-    index = open_index(path, dim=384, expected_count=store.vector_count())
+    index = open_index(path, dim=embedder.dim, expected_count=store.vector_count())
     if len(index) != store.vector_count():
         index = build_index(*store.all_vectors(), ann=True); index.save(path)
 """
