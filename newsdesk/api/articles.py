@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from ..app import Editorial
 from ..finishing import decrypt_text
+from ..model import ReviewState
 from ..store import ArticleQuery
 from .auth import actor
 from .params import MAX_CURSOR, ArticleId, Ctx, OptionalText, Viewer, as_utc
@@ -90,13 +91,13 @@ def publish(
     """Publish; a second (or concurrent) publish answers ``changed: false`` and records nothing."""
     reason = body.reason if body else ""
     changed = Editorial(ctx.nd).publish(article_id, actor=actor(request), reason=reason)
-    return {"id": article_id, "changed": changed, "state": "published"}
+    return {"id": article_id, "changed": changed, "state": ReviewState.PUBLISHED.value}
 
 
 def reject(request: Request, ctx: Ctx, article_id: ArticleId, body: RejectBody) -> dict[str, Any]:
     """Reject with a reason (required: it trains the quality model)."""
     changed = Editorial(ctx.nd).reject(article_id, actor=actor(request), reason=body.reason)
-    return {"id": article_id, "changed": changed, "state": "rejected"}
+    return {"id": article_id, "changed": changed, "state": ReviewState.REJECTED.value}
 
 
 def set_topics(request: Request, ctx: Ctx, article_id: ArticleId, body: TopicsBody) -> ArticleItem:

@@ -140,7 +140,7 @@ def _item_fields(a: Article) -> dict[str, Any]:
         "topics": list(a.topics),
         "images": [ImageOut.of(i) for i in a.images],
         "secured": a.secured,
-        "review_state": a.review_state,
+        "review_state": a.review_state.value,
     }
 
 
