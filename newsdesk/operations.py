@@ -220,14 +220,18 @@ def export_opml(nd: Newsdesk) -> bytes:
 
 
 def import_ratings(nd: Newsdesk, path: Path) -> tuple[int, list[str]]:
-    """Set each source's reputation from a ``domain,score`` CSV (0-1). Returns (sources rated, problems)."""
-    from .enrich.quality import load_ratings
-    from .fetch.urls import registered_domain
+    """Set each source's reputation from a ``domain,score`` CSV (0-1). Returns (sources rated, problems).
+    The most specific rating wins: the source's host, else its nearest rated parent domain
+    (``news.example.com`` → ``example.com``), else its registered domain."""
+    from .enrich.quality import load_ratings, reputation_for
+    from .fetch.urls import host_of, registered_domain
 
     ratings, problems = load_ratings(path)
     rated = 0
     for source in nd.store.list_sources():
-        score = ratings.get(registered_domain(source.url))
+        score = reputation_for(host_of(source.url), ratings)
+        if score is None:
+            score = ratings.get(registered_domain(source.url))
         if score is not None and source.id is not None:
             nd.store.update_source(source.id, _with(source, reputation=score))
             rated += 1
