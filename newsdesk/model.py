@@ -24,9 +24,6 @@ from .errors import ValidationError
 UNSCORED = -1
 """``quality`` and ``heat`` before they are computed (the record shows ``heat: -1``)."""
 
-CATEGORIES = ("news", "blog", "research", "press-release", "opinion", "analysis", "review", "interview")
-TYPES = ("article", "video", "podcast", "paper", "gallery", "audio")
-
 
 class SourceKind(enum.StrEnum):
     FEED = "feed"
