@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from .config import Settings
-from .errors import CryptoError, NewsdeskError
+from .errors import CryptoError
 from .extract.images import ImageCache
 from .fetch.client import Fetcher
 from .model import Article, Image, ReviewState
@@ -125,5 +125,5 @@ def decrypt_text(article: Article, ring: KeyRing) -> str:
     return ring.decrypt(article.secured, article.key_id)
 
 
-__all__ = ["NewsdeskError", "apply_rules", "cache_images", "compiled_rules", "decrypt_text", "image_cache",
-           "key_ring", "seal_texts"]  # fmt: skip
+__all__ = ["apply_rules", "cache_images", "compiled_rules", "decrypt_text", "image_cache", "key_ring",
+           "seal_texts"]  # fmt: skip
