@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from newsdesk import operations
 from newsdesk.enrich.quality import QualityFeatures, load_ratings, reputation_for, score_quality
 from newsdesk.errors import EnrichmentError
-from newsdesk.model import Source
-from tests.test_authz import make_desk
 
 SENTENCE = "The central bank kept its main rate unchanged on Thursday and signalled two cuts later this year."
 ARTICLE = "\n\n".join(" ".join([SENTENCE] * 6) for _ in range(8))  # ~840 words, 8 paragraphs
@@ -150,19 +147,3 @@ def test_reputation_falls_back_to_the_parent_domain() -> None:
     assert reputation_for("news.Example.com", ratings) == 0.7
     assert reputation_for("www.example.com", ratings) == 0.7
     assert reputation_for("other.org", ratings) is None
-
-
-def test_import_ratings_takes_the_most_specific_rating(tmp_path: Path) -> None:
-    """A subdomain rated on its own keeps its rating; other subdomains fall back to the parent's."""
-    ratings = tmp_path / "ratings.csv"
-    ratings.write_text("domain,score\nnews.example.com,0.9\nexample.com,0.4\n", encoding="utf-8")
-    nd = make_desk(tmp_path)
-    try:
-        for url in ("https://news.example.com/feed", "https://blog.example.com/rss", "https://other.org/a"):
-            nd.add_source(Source(url))
-        assert operations.import_ratings(nd, ratings) == (2, [])
-        by_url = {s.url: s.reputation for s in nd.list_sources()}
-    finally:
-        nd.close()
-    assert by_url == {"https://news.example.com/feed": 0.9, "https://blog.example.com/rss": 0.4,
-                      "https://other.org/a": None}  # fmt: skip
