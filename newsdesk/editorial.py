@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import NewsdeskError
-from .model import Article, TopicScore
+from .model import Article, ReviewState, TopicScore
 from .store import ArticleQuery, Page
 
 if TYPE_CHECKING:
@@ -28,18 +28,20 @@ class Editorial:
         self.nd = nd
 
     def queue(self, *, limit: int = 50, cursor: str | None = None) -> Page:
-        return self.nd.store.list_articles(ArticleQuery(review_state="pending", limit=limit, cursor=cursor))
+        return self.nd.store.list_articles(
+            ArticleQuery(review_state=ReviewState.PENDING, limit=limit, cursor=cursor)
+        )
 
     def publish(self, article_id: int, *, actor: str, reason: str = "") -> bool:
         """True when this call published it; False when it was already published."""
-        return self._move(article_id, "published", "publish", actor, reason)
+        return self._move(article_id, ReviewState.PUBLISHED, "publish", actor, reason)
 
     def reject(self, article_id: int, *, actor: str, reason: str) -> bool:
         if not has_visible_text(reason):
             raise NewsdeskError("a rejection needs a reason")
-        return self._move(article_id, "rejected", "reject", actor, reason)
+        return self._move(article_id, ReviewState.REJECTED, "reject", actor, reason)
 
-    def _move(self, article_id: int, state: str, action: str, actor: str, reason: str) -> bool:
+    def _move(self, article_id: int, state: ReviewState, action: str, actor: str, reason: str) -> bool:
         store = self.nd.store
         current = store.get_article(article_id)  # raises for an unknown id
         if current.review_state == state:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from .fetch.urls import host_of
 from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
 from .store import Store
 
+if TYPE_CHECKING:
+    from .pipeline import ProgressHook  # one definition; typing only, so no import of the poller
+
 log = logging.getLogger(__name__)
 
 HEAT_RECENT = timedelta(days=3)  # stories touched this recently get their heat recomputed every run
@@ -38,7 +41,6 @@ REFINE_SAMPLE = 5_000  # the most recent stored vectors it learns from
 REFINE_WINDOW = timedelta(days=30)
 NEAR_DUPLICATE_WINDOW = timedelta(days=30)  # syndicated copies appear within days of the original
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
-ProgressHook = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True, slots=True)

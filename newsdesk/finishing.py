@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from .config import Settings
-from .errors import CryptoError, NewsdeskError
+from .errors import CryptoError
 from .extract.images import ImageCache
 from .fetch.client import Fetcher
-from .model import Article, Image
+from .model import Article, Image, ReviewState
 from .publish.rules import Action, Rule, decide, parse_rules
 from .secure import KeyRing, load_key_file
 from .sources.sanitize import publishable_images
@@ -102,17 +102,17 @@ def apply_rules(
     if not rules:
         return counts
     for article in store.get_articles(ids).values():
-        if article.review_state != "pending" or article.id is None:
+        if article.review_state is not ReviewState.PENDING or article.id is None:
             continue
         decision = decide(rules, article, at)
         if decision is None:
             continue
-        state = "published" if decision.published else "rejected"
-        if store.set_review_state(article.id, state, expect="pending"):
+        state = ReviewState.PUBLISHED if decision.published else ReviewState.REJECTED
+        if store.set_review_state(article.id, state, expect=ReviewState.PENDING):
             store.record_decision(
                 article.id, decision.action.value, f"rule: {decision.reason}", decision.reason
             )
-            counts[f"{state}_by_rule"] += 1
+            counts[f"{state.value}_by_rule"] += 1
     return counts
 
 
@@ -125,5 +125,5 @@ def decrypt_text(article: Article, ring: KeyRing) -> str:
     return ring.decrypt(article.secured, article.key_id)
 
 
-__all__ = ["NewsdeskError", "apply_rules", "cache_images", "compiled_rules", "decrypt_text", "image_cache",
-           "key_ring", "seal_texts"]  # fmt: skip
+__all__ = ["apply_rules", "cache_images", "compiled_rules", "decrypt_text", "image_cache", "key_ring",
+           "seal_texts"]  # fmt: skip

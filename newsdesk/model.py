@@ -24,14 +24,20 @@ from .errors import ValidationError
 UNSCORED = -1
 """``quality`` and ``heat`` before they are computed (the record shows ``heat: -1``)."""
 
-CATEGORIES = ("news", "blog", "research", "press-release", "opinion", "analysis", "review", "interview")
-TYPES = ("article", "video", "podcast", "paper", "gallery", "audio")
-
 
 class SourceKind(enum.StrEnum):
     FEED = "feed"
     SITEMAP = "sitemap"
     PAGE = "page"
+
+
+class ReviewState(enum.StrEnum):
+    """Where an article stands editorially; only rules (``finishing``) and editors move it. The record's
+    ``published`` flag is this state seen from outside (:attr:`Article.published`)."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
 
 
 def _check(condition: bool, message: str) -> None:
@@ -205,7 +211,7 @@ class Article:
     type: str = "article"
     quality: int = UNSCORED
     heat: int = UNSCORED
-    published: bool = False
+    published: bool = False  # derived from review_state (see __post_init__)
     topics: tuple[str, ...] = ()
     images: tuple[Image, ...] = ()
     related: tuple[RelatedRef, ...] = ()
@@ -225,7 +231,7 @@ class Article:
     heat_reasons: tuple[Reason, ...] = ()
     topic_scores: tuple[TopicScore, ...] = ()
     fetch_error: str | None = None  # why the page could not be fetched (stored from the feed alone)
-    review_state: str = "pending"  # pending | published | rejected — changed only by rules and editors
+    review_state: ReviewState = ReviewState.PENDING  # the one truth; changed only by rules and editors
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -242,6 +248,21 @@ class Article:
             if value is not None:
                 object.__setattr__(self, name, utc(value))
         _check(len(set(self.topics)) == len(self.topics), "topics repeat")
+        self._settle_review_state()
+
+    def _settle_review_state(self) -> None:
+        """Make ``review_state`` the one truth and ``published`` its projection. A record file carries only
+        ``published``, so ``published=True`` on a still-pending article means PUBLISHED; otherwise the
+        state wins (``replace(review_state=...)`` copies the old flag along)."""
+        state = self.review_state
+        if not isinstance(state, ReviewState):
+            allowed = ", ".join(s.value for s in ReviewState)
+            _check(state in tuple(ReviewState), f"review_state must be one of {allowed}, got {state!r}")
+            state = ReviewState(state)
+        if self.published and state is ReviewState.PENDING:
+            state = ReviewState.PUBLISHED
+        object.__setattr__(self, "review_state", state)
+        object.__setattr__(self, "published", state is ReviewState.PUBLISHED)
 
     def replace(self, **changes: Any) -> Article:
         return dataclasses.replace(self, **changes)

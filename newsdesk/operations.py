@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,50 +35,85 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_PROBES = 8  # common feed paths tried when a page links no feed
+MAX_PROBES = 8
+"""Candidate feeds fetched at most per URL. Sites declare 1-3 feeds; the conventional-location list has 13
+entries per prefix, and probing them all through the per-host politeness delay (0.5 s) would keep an
+editor waiting for seconds — the first eight cover WordPress, Ghost, Hugo, Jekyll and JSON Feed."""
 
 
 # ------------------------------------------------------------------------------------------ discovery
 
 
-async def discover(nd: Newsdesk, url: str, *, allow_loopback: bool = False) -> list[DiscoveredFeed]:
-    """What ``url`` offers: itself when it is a feed or sitemap, else the feeds its page links to, else
-    the common feed paths of the site that answer with a feed. Linked feeds are fetched to take their
-    own titles: a link's text is often just the file name ("feed.xml")."""
-    async with Fetcher(fetch_policy(nd.settings, nd.resolve)) as fetcher:
-        page = await fetcher.get(url, allow_private=allow_loopback)
-        itself = classify(page)
-        if itself is not None:
-            return [_discovered(itself)]
-        found = discover_feeds(page.text or "", page.url)
-        if found:
-            return await _titled(found, fetcher, allow_loopback)
-        paths = [u for u in candidate_urls(page.url) if u != page.url][:MAX_PROBES]
-        checked = await asyncio.gather(*(probe(u, fetcher, allow_loopback, "sitemap" in u) for u in paths))
-        return [_discovered(f) for f in checked if f is not None]
-
-
-async def _titled(
-    declared: list[DiscoveredFeed], fetcher: Fetcher, allow_private: bool
-) -> list[DiscoveredFeed]:
-    """The page's feeds, each with its own title where it has one (the first :data:`MAX_PROBES` are
-    fetched); one that cannot be confirmed now keeps what the page said — the page did declare it."""
-    checked = await asyncio.gather(
-        *(probe(d.url, fetcher, allow_private, d.kind == KIND_SITEMAP) for d in declared[:MAX_PROBES])
-    )
-    confirmed = [
-        _discovered(f, d.title) if f is not None else d for d, f in zip(declared, checked, strict=False)
-    ]
-    return confirmed + declared[MAX_PROBES:]
-
-
 @dataclass(frozen=True, slots=True)
 class FoundFeed:
-    """A confirmed feed or sitemap: where it is, what kind of source it makes, and its own title."""
+    """A feed or sitemap: where it is, what kind of source it makes, and its title. ``unconfirmed`` holds
+    the page's declaration of a feed that could not be fetched and parsed now (the title is then the link's).
+    """
 
     url: str
     kind: SourceKind
     title: str | None
+    unconfirmed: DiscoveredFeed | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.unconfirmed is None
+
+
+async def discover(nd: Newsdesk, url: str, *, allow_loopback: bool = False) -> list[DiscoveredFeed]:
+    """Every feed ``url`` offers (:func:`find_feeds`), through a fetcher of the desk's policy."""
+    async with Fetcher(fetch_policy(nd.settings, nd.resolve)) as fetcher:
+        found = await find_feeds(url, fetcher, allow_private=allow_loopback)
+    return [f.unconfirmed or DiscoveredFeed(f.url, f.title, f.kind.value) for f in found]
+
+
+async def find_feeds(
+    url: str, fetcher: Fetcher, *, allow_private: bool = False, first: bool = False
+) -> list[FoundFeed]:
+    """What ``url`` offers, in order: itself when it is a feed or sitemap, else the feeds its page
+    declares or links, else the conventional feed paths of the site that answer with a feed. At most
+    :data:`MAX_PROBES` candidates are fetched, at once; linked feeds are fetched to take their own titles
+    (a link's text is often just the file name, "feed.xml"), and a declared one that cannot be confirmed
+    now stays in the list, unconfirmed — the page did declare it. With ``first``, candidates are fetched
+    one by one and the list ends at the first confirmed feed: what a form that adds one source needs.
+    A :class:`~newsdesk.errors.FetchError` for ``url`` itself propagates."""
+    page = await fetcher.get(url, allow_private=allow_private, expect="any")
+    itself = classify(page)
+    if itself is not None:
+        return [itself]
+    declared = discover_feeds(page.text or "", page.url)
+    if declared:
+        candidates = [(d.url, d.kind == KIND_SITEMAP) for d in declared]
+    else:
+        candidates = [(u, "sitemap" in u) for u in candidate_urls(page.url) if u != page.url]
+    checked = await _probe_all(candidates[:MAX_PROBES], fetcher, allow_private, first)
+    if not declared:
+        return [f for f in checked if f is not None]
+    return [_titled(d, f) for d, f in zip(declared, checked, strict=False)] + [
+        _titled(d, None) for d in declared[len(checked) :] if not first
+    ]
+
+
+async def _probe_all(
+    candidates: list[tuple[str, bool]], fetcher: Fetcher, allow_private: bool, first: bool
+) -> list[FoundFeed | None]:
+    """Each candidate confirmed or None, in order; with ``first``, one by one up to the first confirmed."""
+    if not first:
+        return list(await asyncio.gather(*(probe(u, fetcher, allow_private, s) for u, s in candidates)))
+    checked: list[FoundFeed | None] = []
+    for candidate, sitemap_first in candidates:
+        checked.append(await probe(candidate, fetcher, allow_private, sitemap_first))
+        if checked[-1] is not None:
+            break
+    return checked
+
+
+def _titled(declared: DiscoveredFeed, found: FoundFeed | None) -> FoundFeed:
+    """A declared feed as confirmed (its own title, else the link's), or unconfirmed with the link's."""
+    if found is not None:
+        return dataclasses.replace(found, title=found.title or declared.title)
+    kind = SourceKind.SITEMAP if declared.kind == KIND_SITEMAP else SourceKind.FEED
+    return FoundFeed(declared.url, kind, declared.title, unconfirmed=declared)
 
 
 async def probe(
@@ -118,10 +154,6 @@ def _as_sitemap(result: FetchResult) -> FoundFeed | None:
     if not parsed.entries and not parsed.children:
         return None
     return FoundFeed(result.url, SourceKind.SITEMAP, None)
-
-
-def _discovered(found: FoundFeed, link_title: str | None = None) -> DiscoveredFeed:
-    return DiscoveredFeed(found.url, found.title or link_title, found.kind.value)
 
 
 def source_for(feed: DiscoveredFeed, *, found_on: str | None = None, **defaults: Any) -> Source:
@@ -188,14 +220,18 @@ def export_opml(nd: Newsdesk) -> bytes:
 
 
 def import_ratings(nd: Newsdesk, path: Path) -> tuple[int, list[str]]:
-    """Set each source's reputation from a ``domain,score`` CSV (0-1). Returns (sources rated, problems)."""
-    from .enrich.quality import load_ratings
-    from .fetch.urls import registered_domain
+    """Set each source's reputation from a ``domain,score`` CSV (0-1). Returns (sources rated, problems).
+    The most specific rating wins: the source's host, else its nearest rated parent domain
+    (``news.example.com`` → ``example.com``), else its registered domain."""
+    from .enrich.quality import load_ratings, reputation_for
+    from .fetch.urls import host_of, registered_domain
 
     ratings, problems = load_ratings(path)
     rated = 0
     for source in nd.store.list_sources():
-        score = ratings.get(registered_domain(source.url))
+        score = reputation_for(host_of(source.url), ratings)
+        if score is None:
+            score = ratings.get(registered_domain(source.url))
         if score is not None and source.id is not None:
             nd.store.update_source(source.id, _with(source, reputation=score))
             rated += 1

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Settings
@@ -49,6 +49,16 @@ log = logging.getLogger(__name__)
 
 MAX_SITEMAP_CHILDREN = 20  # a sitemap index can list thousands of children: the newest, bounded
 MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
+
+
+@dataclass(frozen=True, slots=True)
+class PollHints:
+    """What one poll learned besides its entries: the fetch (validators, ``max-age``) and the feed's
+    ``ttl`` for scheduling, and the feed's title and language for its entries."""
+
+    result: FetchResult
+    feed: FeedContext = field(default_factory=FeedContext)
+    ttl_minutes: int | None = None
 
 
 @dataclass
@@ -185,7 +195,7 @@ class Ingestor:
         started = now()
         try:
             entries, hints = await self._entries(source)
-            feed = hints.get("feed") or FeedContext()
+            feed = hints.feed
             urls = self._entry_urls(source, entries)
             known = self.store.known_urls([*urls, *urls.values()])
             window = asyncio.Semaphore(entry_window(self.settings))
@@ -200,7 +210,7 @@ class Ingestor:
         assert source.id is not None
         self.store.save_health(source.id, health, feed_title=title)  # a stand-in name takes the title
 
-    async def _entries(self, source: Source) -> tuple[list[FeedEntry], dict[str, Any]]:
+    async def _entries(self, source: Source) -> tuple[list[FeedEntry], PollHints]:
         """The entries a source offers now (empty when unchanged), and scheduling hints. The source's URL
         is fetched conditionally with its validators, whatever its kind: a 304 parses nothing. A
         single-page source's page is the article itself, stored here."""
@@ -212,18 +222,17 @@ class Ingestor:
             last_modified=h.last_modified,
             expect="html" if source.kind is SourceKind.PAGE else "feed",
         )
-        hints: dict[str, Any] = {"result": result}
         if result.not_modified:
             self.summary.unchanged += 1
-            return [], hints
+            return [], PollHints(result)
         if source.kind is SourceKind.PAGE:
             self._store(source, decide_page(source, await self._extract(result)), source.url)
-            return [], hints
+            return [], PollHints(result)
         if source.kind is SourceKind.SITEMAP:
-            entries, hints["feed"] = await self._sitemap_entries(source, result)
-            return entries, hints
+            entries, context = await self._sitemap_entries(source, result)
+            return entries, PollHints(result, context)
         feed = await self._in_pool(_parse_feed_job, result.content, result.url, result.content_type)
-        hints.update(feed=FeedContext(feed.title, feed.language), ttl=feed.ttl_minutes)
+        hints = PollHints(result, FeedContext(feed.title, feed.language), feed.ttl_minutes)
         return list(feed.entries[:MAX_ENTRIES_PER_SOURCE]), hints
 
     async def _sitemap_entries(
@@ -343,16 +352,16 @@ class Ingestor:
     # ----------------------------------------------------------------------------------- health
 
     def _healthy(
-        self, source: Source, entries: Iterable[FeedEntry], hints: dict[str, Any], started: Any
+        self, source: Source, entries: Iterable[FeedEntry], hints: PollHints, started: datetime
     ) -> SourceHealth:
-        result: FetchResult | None = hints.get("result")
+        result = hints.result
         interval = next_poll_interval(
             [e.published_at for e in entries if e.published_at],
             now=started,
             min_s=source.poll_min_s or self.settings.poll_min_interval,
             max_s=source.poll_max_s or self.settings.poll_max_interval,
-            ttl_minutes=hints.get("ttl"),
-            max_age_s=result.max_age if result else None,
+            ttl_minutes=hints.ttl_minutes,
+            max_age_s=result.max_age,
             error_count=0,
             retry_after_s=None,
         )
@@ -363,12 +372,12 @@ class Ingestor:
             last_success_at=started,
             error_count=0,
             next_poll_at=started + timedelta(seconds=interval),
-            etag=result.etag if result else old.etag,
-            last_modified=result.last_modified if result else old.last_modified,
+            etag=result.etag,
+            last_modified=result.last_modified,
             interval_s=interval,
         )
 
-    def _failed(self, source: Source, error: NewsdeskError, started: Any) -> SourceHealth:
+    def _failed(self, source: Source, error: NewsdeskError, started: datetime) -> SourceHealth:
         self._record(error, source, url=source.url)
         count = source.health.error_count + 1
         interval = next_poll_interval(

@@ -53,7 +53,7 @@ def test_similar_articles_join_and_different_ones_start_stories() -> None:
 def test_decision_carries_its_reasons() -> None:
     story = cluster.new_story(1, item(1, 0, 0, "Acme buys Widgets for $5bn"), now=T0)
     decision = cluster.assign_story(item(2, 0, 30, "Acme deal: Widgets shareholders cheer"), [story], now=T0)
-    assert decision.story_id == 1 and not decision.is_new
+    assert decision.story_id == 1
     names = [r.name for r in decision.reasons]
     assert names == ["cosine", "terms", "time"]
     assert decision.score == pytest.approx(sum(r.value for r in decision.reasons))
@@ -65,14 +65,14 @@ def test_an_article_outside_the_window_starts_a_new_story() -> None:
     story = cluster.new_story(1, item(1, 0, 0), now=T0)
     late = item(2, 0, 24 * 4)
     decision = cluster.assign_story(late, [story], now=late.published_at or T0, window=timedelta(days=3))
-    assert decision.is_new
+    assert decision.story_id is None
     assert decision.reasons[-1].name == "new-story"
 
 
 def test_below_threshold_starts_a_new_story_and_says_why() -> None:
     story = cluster.new_story(1, item(1, 0, 0), now=T0)
     decision = cluster.assign_story(item(2, 1, 1), [story], now=T0)
-    assert decision.is_new
+    assert decision.story_id is None
     assert decision.score < cluster.THRESHOLD
     assert decision.reasons[-1].detail.startswith("below")
 
@@ -129,7 +129,7 @@ def test_zero_vectors_do_not_divide_by_zero() -> None:
     zero = StoryInput(1, np.zeros(DIM, dtype=np.float32), T0, "")
     state = cluster.new_story(1, zero, now=T0)
     decision = cluster.assign_story(item(2, 0, 0), [state], now=T0)
-    assert decision.is_new and decision.reasons[0].value == 0.0
+    assert decision.story_id is None and decision.reasons[0].value == 0.0
 
 
 def plane(*coords: float) -> npt.NDArray[np.float32]:
@@ -150,7 +150,7 @@ def test_a_spread_story_does_not_pull_in_an_article_near_its_centroid() -> None:
     assert cluster.cosine(near.vector, story.centroid) == pytest.approx(0.65, abs=1e-4)
     decision = cluster.assign_story(near, [story], now=T0)
     assert decision.reasons[0].value == pytest.approx(0.8 * 0.65, abs=1e-4)
-    assert decision.is_new
+    assert decision.story_id is None
 
 
 def test_terms_come_from_the_lead_as_well_as_the_title() -> None:

@@ -25,11 +25,21 @@ from newsdesk.demo import DemoArticle, DemoContentError, DemoSite
 from newsdesk.demo.feeds import iso
 from newsdesk.demo.server import accepts_gzip, host_name, not_modified
 from newsdesk.demo.world import build_world
-from newsdesk.model import CATEGORIES
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
 SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+# The categories page metadata can name (extract/metadata.py); a source may set any other label.
+EXTRACTED_CATEGORIES = (
+    "news",
+    "blog",
+    "research",
+    "press-release",
+    "opinion",
+    "analysis",
+    "review",
+    "interview",
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +93,7 @@ def test_every_article_is_complete_and_sized_like_news(site: DemoSite) -> None:
         assert len(article.paragraphs) >= 4, article.id
         assert article.title and article.author and article.section, article.id
         assert article.description.endswith((".", "?", "!")), article.id
-        assert article.category in CATEGORIES, article.id
+        assert article.category in EXTRACTED_CATEGORIES, article.id
         assert 1 <= len(article.images) <= 2, article.id
         assert timedelta(0) < NOW - article.published_at <= timedelta(hours=120), article.id
         assert article.modified_at >= article.published_at

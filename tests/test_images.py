@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import math
 import os
 import resource
 import struct
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image as PILImage
 
 from newsdesk.errors import ImageError
-from newsdesk.extract.images import ImageCache
+from newsdesk.extract.images import AUTO_EVICT_TO, ImageCache
 from newsdesk.fetch.client import Fetcher, FetchPolicy
 from newsdesk.model import Image
 from tests.httpserver import LoopbackServer, Reply
@@ -215,12 +216,17 @@ def test_eviction_removes_least_recently_used_first(tmp_path: Path) -> None:
     sizes = {
         sha: sum(p.stat().st_size for p in (big.path_for(sha), big.thumbnail_for(sha)) if p) for sha in shas
     }
-    small = ImageCache(tmp_path, max_bytes=sizes[shas[0]] + sizes[shas[2]])
-    assert small.evict() == sizes[shas[1]]
+    newest = _image("PNG", (400, 200))
+    measured = ImageCache(tmp_path / "scratch").store(URL, newest)
+    newest_size = ImageCache(tmp_path / "scratch").stats().bytes
+    kept = sizes[shas[0]] + sizes[shas[2]] + newest_size
+    # Room for all but shas[1] once store() has evicted down to AUTO_EVICT_TO of the budget.
+    small = ImageCache(tmp_path, max_bytes=math.ceil(kept / AUTO_EVICT_TO) + 1)
+    assert small.store(URL, newest).sha256 == measured.sha256
     assert small.path_for(shas[1]) is None and small.thumbnail_for(shas[1]) is None
     assert small.path_for(shas[0]) is not None and small.path_for(shas[2]) is not None
-    assert small.evict() == 0
-    assert small.stats().bytes <= small.max_bytes
+    assert small.path_for(measured.sha256 or "") is not None
+    assert small.stats().bytes == kept <= small.max_bytes
 
 
 def test_store_evicts_automatically_but_keeps_the_new_image(tmp_path: Path) -> None:
@@ -235,7 +241,7 @@ def test_is_cached_matches_the_file(tmp_path: Path) -> None:
     cache = ImageCache(tmp_path)
     image = cache.store(URL, _image("JPEG", (500, 300)))
     assert image.is_cached and cache.path_for(image.sha256 or "") is not None
-    ImageCache(tmp_path, max_bytes=0).evict()
+    ImageCache(tmp_path, max_bytes=1).store(URL, _image("PNG", (64, 64)))  # evicts all but its own
     assert cache.path_for(image.sha256 or "") is None
     again = cache.store(URL, _image("JPEG", (500, 300)))  # re-cached after eviction
     assert again.is_cached and cache.path_for(again.sha256 or "") is not None
@@ -249,14 +255,14 @@ def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
     stale.write_bytes(b"half")
     fresh.write_bytes(b"in progress")
     os.utime(stale, (0, 0))
-    cache.evict()
+    ImageCache(tmp_path, max_bytes=1).store(URL, _image("PNG", (65, 65)))  # a write that evicts
     assert not stale.exists() and fresh.exists()
-    assert cache.stats().files == 2
+    assert cache.stats().files == 2  # the new image's original and thumbnail
 
 
 def test_empty_cache_stats(tmp_path: Path) -> None:
     cache = ImageCache(tmp_path / "missing")
-    assert (cache.stats().files, cache.stats().bytes, cache.evict()) == (0, 0, 0)
+    assert (cache.stats().files, cache.stats().bytes) == (0, 0)
 
 
 # --- cache(): through the real fetcher, over a real loopback server ------------------------------------

@@ -10,12 +10,21 @@ from fastapi.responses import Response
 
 from ..app import Editorial
 from ..finishing import decrypt_text
+from ..model import ReviewState
 from ..store import ArticleQuery
-from . import shapes
 from .auth import actor
 from .params import MAX_CURSOR, ArticleId, Ctx, OptionalText, Viewer, as_utc
 from .problems import FieldInvalid
-from .schemas import MAX_NAME, NO_NUL, PublishBody, RejectBody, TopicsBody
+from .schemas import (
+    MAX_NAME,
+    NO_NUL,
+    ArticleDetail,
+    ArticleItem,
+    ArticlePage,
+    PublishBody,
+    RejectBody,
+    TopicsBody,
+)
 
 MAX_PAGE = 200  # largest page a client may ask for: ~0.5 MB of JSON, one store query
 DEFAULT_PAGE = 50
@@ -39,7 +48,7 @@ def list_articles(
     q: OptionalText = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR, pattern=NO_NUL)] = None,
-) -> dict[str, Any]:
+) -> ArticlePage:
     """Articles newest first, filtered; follow ``next_cursor`` for the next page. Anonymous callers get
     published articles only."""
     if topic and topic not in {t.name for t in ctx.nd.taxonomy.topics}:
@@ -51,15 +60,15 @@ def list_articles(
                          min_quality=min_quality, since=start, until=end, q=q or None, limit=limit,
                          cursor=cursor or None)  # fmt: skip
     page = ctx.catalog.articles(query, viewer)
-    return {"items": [shapes.article_item(a) for a in page.items], "nextCursor": page.next_cursor}
+    return ArticlePage.of(page.items, page.next_cursor)
 
 
-def get_article(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> dict[str, Any]:
+def get_article(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> ArticleDetail:
     """The full record with ``related``, and the reasons behind topics, quality, heat and decisions.
     An unpublished article is a 404 for anonymous callers."""
     article = ctx.catalog.article(article_id, viewer)
     store = ctx.nd.store
-    return shapes.article_detail(article, store.alternates(article_id), store.decisions(article_id))
+    return ArticleDetail.of_article(article, store.alternates(article_id), store.decisions(article_id))
 
 
 def get_record(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> Response:
@@ -82,20 +91,20 @@ def publish(
     """Publish; a second (or concurrent) publish answers ``changed: false`` and records nothing."""
     reason = body.reason if body else ""
     changed = Editorial(ctx.nd).publish(article_id, actor=actor(request), reason=reason)
-    return {"id": article_id, "changed": changed, "state": "published"}
+    return {"id": article_id, "changed": changed, "state": ReviewState.PUBLISHED.value}
 
 
 def reject(request: Request, ctx: Ctx, article_id: ArticleId, body: RejectBody) -> dict[str, Any]:
     """Reject with a reason (required: it trains the quality model)."""
     changed = Editorial(ctx.nd).reject(article_id, actor=actor(request), reason=body.reason)
-    return {"id": article_id, "changed": changed, "state": "rejected"}
+    return {"id": article_id, "changed": changed, "state": ReviewState.REJECTED.value}
 
 
-def set_topics(request: Request, ctx: Ctx, article_id: ArticleId, body: TopicsBody) -> dict[str, Any]:
+def set_topics(request: Request, ctx: Ctx, article_id: ArticleId, body: TopicsBody) -> ArticleItem:
     """Replace the topics (ancestors are added); stored as an editor decision for training."""
     known = {t.name for t in ctx.nd.taxonomy.topics}
     for index, name in enumerate(body.topics):
         if name not in known:
             raise FieldInvalid(f"topics.{index}", f"unknown topic {name!r}", "body")
     article = Editorial(ctx.nd).set_topics(article_id, body.topics, actor=actor(request), reason=body.reason)
-    return shapes.article_item(article)
+    return ArticleItem.of(article)

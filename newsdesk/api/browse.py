@@ -9,10 +9,8 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from ..catalog import Audience
-from . import shapes
 from .params import Ctx, StoryId, Viewer, as_utc
-from .schemas import NO_NUL, SearchMode
-from .shapes import API_PREFIX
+from .schemas import NO_NUL, SearchMode, SearchResult, StoryDetail, StoryList, TopicTree
 
 MAX_STORIES = 200
 DEFAULT_STORIES = 50
@@ -25,22 +23,22 @@ def list_stories(
     viewer: Viewer,
     limit: Annotated[int, Query(ge=1, le=MAX_STORIES)] = DEFAULT_STORIES,
     since: Annotated[datetime | None, Query(description="Only stories active at or after this time.")] = None,
-) -> dict[str, Any]:
+) -> StoryList:
     """Stories hottest first, each with the provider domains covering it."""
     stories = ctx.catalog.stories(viewer, limit=limit, since=as_utc(since, "since"))
-    return {"items": [shapes.story(s) for s in stories]}
+    return StoryList.of(stories)
 
 
-def get_story(ctx: Ctx, viewer: Viewer, story_id: StoryId) -> dict[str, Any]:
+def get_story(ctx: Ctx, viewer: Viewer, story_id: StoryId) -> StoryDetail:
     """One story and its articles, oldest first (how the story unfolded)."""
     story, articles = ctx.catalog.story(story_id, viewer)
-    return shapes.story(story) | {"articles": [shapes.article_item(a) for a in articles]}
+    return StoryDetail.of_story(story, articles)
 
 
-def list_topics(ctx: Ctx, viewer: Viewer) -> dict[str, Any]:
+def list_topics(ctx: Ctx, viewer: Viewer) -> TopicTree:
     """The taxonomy tree with article counts and each topic's feed."""
     tree = ctx.catalog.topic_tree(viewer)
-    return {"items": [shapes.topic_node(node, f"{API_PREFIX}/feeds") for node in tree]}
+    return TopicTree.of(tree)
 
 
 def search(
@@ -49,13 +47,10 @@ def search(
     q: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
     mode: SearchMode = SearchMode.TEXT,
     limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = DEFAULT_HITS,
-) -> dict[str, Any]:
+) -> SearchResult:
     """Full-text, semantic, or both fused by reciprocal rank (``mode=hybrid``)."""
     hits = ctx.catalog.search(q, mode.value, limit, viewer)
-    items = [
-        shapes.article_item(h.article) | {"score": h.score, "matchedBy": list(h.matched_by)} for h in hits
-    ]
-    return {"mode": mode.value, "items": items}
+    return SearchResult.of(mode, hits)
 
 
 def health(ctx: Ctx) -> dict[str, Any]:

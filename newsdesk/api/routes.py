@@ -24,6 +24,7 @@ from .auth import OPEN, require
 from .outputs import IMAGE_TYPES
 from .problems import MEDIA_TYPE as PROBLEM_TYPE
 from .schemas import (
+    API_PREFIX,
     ArticleDetail,
     ArticleItem,
     ArticlePage,
@@ -38,7 +39,6 @@ from .schemas import (
     StoryList,
     TopicTree,
 )
-from .shapes import API_PREFIX
 
 FEED_TYPES = tuple(media.split(";")[0] for _, media in outputs.FEEDS.values())
 

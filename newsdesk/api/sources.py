@@ -16,11 +16,10 @@ from fastapi import HTTPException, Request
 
 from ..errors import StorageError
 from ..model import Source, is_http_url
-from . import shapes
 from .auth import Principal
 from .params import Ctx, SourceId
 from .problems import FieldInvalid
-from .schemas import SourceCreate, SourcePatch
+from .schemas import SourceCreate, SourceList, SourceOut, SourcePatch
 
 # Words of the model's ValueError messages (model.Source.__post_init__) → the wire field they concern.
 _MESSAGE_FIELDS = (
@@ -28,22 +27,22 @@ _MESSAGE_FIELDS = (
 )  # fmt: skip
 
 
-def list_sources(ctx: Ctx) -> dict[str, Any]:
-    return {"items": [shapes.source(s) for s in ctx.nd.list_sources()]}
+def list_sources(ctx: Ctx) -> SourceList:
+    return SourceList.of(ctx.nd.list_sources())
 
 
-def get_source(ctx: Ctx, source_id: SourceId) -> dict[str, Any]:
-    return shapes.source(ctx.nd.store.get_source(source_id))
+def get_source(ctx: Ctx, source_id: SourceId) -> SourceOut:
+    return SourceOut.of(ctx.nd.store.get_source(source_id))
 
 
-def create_source(request: Request, ctx: Ctx, body: SourceCreate) -> dict[str, Any]:
+def create_source(request: Request, ctx: Ctx, body: SourceCreate) -> SourceOut:
     """Register a source; 409 when its URL is already registered."""
     values = body.model_dump(by_alias=False)
     _check(request, ctx, values)
-    return shapes.source(ctx.nd.add_source(_build(Source, values | {"name_given": bool(values["name"])})))
+    return SourceOut.of(ctx.nd.add_source(_build(Source, values | {"name_given": bool(values["name"])})))
 
 
-def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourcePatch) -> dict[str, Any]:
+def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourcePatch) -> SourceOut:
     """Change the fields sent (others keep their values); the poll health is left alone."""
     current = ctx.nd.store.get_source(source_id)
     changes = body.model_dump(exclude_unset=True, by_alias=False)
@@ -56,12 +55,12 @@ def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourceP
         changes["name_given"] = changes["name"] is not None
     updated = _build(lambda **v: dataclasses.replace(current, **v), changes)
     granted = bool(changes.get("allow_loopback"))  # only an admin gets past _check with it set
-    return shapes.source(ctx.nd.update_source(source_id, updated, grant_loopback=granted))
+    return SourceOut.of(ctx.nd.update_source(source_id, updated, grant_loopback=granted))
 
 
-def delete_source(ctx: Ctx, source_id: SourceId) -> dict[str, Any]:
+def delete_source(ctx: Ctx, source_id: SourceId) -> SourceOut:
     """Remove a source; its articles stay (their ``sourceId`` becomes null)."""
-    return shapes.source(ctx.nd.remove_source(source_id))
+    return SourceOut.of(ctx.nd.remove_source(source_id))
 
 
 def _check(request: Request, ctx: Ctx, values: dict[str, Any]) -> None:

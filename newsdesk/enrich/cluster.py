@@ -167,10 +167,6 @@ class StoryDecision:
     score: float
     reasons: tuple[Reason, ...]
 
-    @property
-    def is_new(self) -> bool:
-        return self.story_id is None
-
 
 @dataclass(frozen=True, slots=True)
 class ClusterResult:

@@ -18,8 +18,10 @@ Flow of :meth:`ImageCache.cache`: fetch through the shared polite fetcher → :m
    ``root/ab/cd/<sha256>.<ext>`` and ``root/ab/cd/<sha256>.thumb.jpg``. The original is written last, so
    "the original exists" implies the entry is complete; ``is_cached`` is true only then.
 
-Recency for LRU is the files' mtime: every hit touches it. When the cache passes ``max_bytes`` the least
-recently used entries go first (:meth:`ImageCache.evict`). Failures are :class:`~newsdesk.errors.ImageError`
+Recency for LRU is the files' mtime: every hit touches it. The cache bounds itself on ``store``: when a
+write takes it past ``max_bytes`` (the total is scanned on the first write after start, so a lowered
+setting applies then), the least recently used entries go first, down to ``AUTO_EVICT_TO`` of it, and
+stale temp files with them. Failures are :class:`~newsdesk.errors.ImageError`
 from ``store``; ``cache`` never raises for a bad image or a failed fetch, it returns
 ``Image(url, is_cached=False, error="<kind>: <reason>")``.
 """
@@ -67,7 +69,7 @@ THUMB_SUFFIX = ".thumb.jpg"
 THUMB_QUALITY = 80  # JPEG quality: Pillow's default 75 shows blocking on text in 400 px thumbnails
 THUMB_BACKGROUND = (255, 255, 255)  # transparent images are flattened onto white (thumbnails are JPEG)
 SNIFF_BYTES = 1024  # how far to look for markup (<svg, <html) at the start of a body
-STALE_TMP_S = 3600.0  # a temp file this old was left by a crashed writer; evict() removes it
+STALE_TMP_S = 3600.0  # a temp file this old was left by a crashed writer; eviction removes it
 AUTO_EVICT_TO = 0.9  # store() evicts down to 90% of max_bytes so it does not rescan the cache on every write
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 EXIF_ORIENTATION = 0x0112
@@ -162,10 +164,6 @@ class ImageCache:
         if not SHA256_RE.fullmatch(sha256):
             return None
         return self._touch(self._shard(sha256) / (sha256 + THUMB_SUFFIX))
-
-    def evict(self) -> int:
-        """Remove least-recently-used images until the cache fits ``max_bytes``; returns bytes freed."""
-        return self._evict_to(self.max_bytes, keep=None)
 
     def stats(self) -> CacheStats:
         files = [path.stat().st_size for path in self._walk() if not path.name.startswith(".")]

@@ -198,10 +198,6 @@ class Fetcher:
         """Close the shared client and its pooled connections."""
         await self._client.aclose()
 
-    def next_slot_in(self, host: str) -> float:
-        """Seconds before this fetcher would start a request to ``host`` (spacing or Retry-After)."""
-        return self._gate.ready_in(host.lower())
-
     async def get(
         self,
         url: str,

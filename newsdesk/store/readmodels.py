@@ -17,7 +17,7 @@ from sqlalchemy import (
     update,
 )
 
-from ..model import Article, Story, now, utc
+from ..model import Article, ReviewState, Story, now, utc
 from . import rows, search
 from . import tables as t
 from .base import StoreBase, _as_date, _chunks, _inserted_id
@@ -51,13 +51,15 @@ class ReadModels(StoreBase):
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
-    def set_review_state(self, article_id: int, state: str, *, expect: str | None = None) -> bool:
+    def set_review_state(
+        self, article_id: int, state: ReviewState, *, expect: ReviewState | None = None
+    ) -> bool:
         """Move an article to ``state`` (and ``published`` with it); with ``expect``, only from that state —
         two editors publishing at once: one wins, the other learns it was already done."""
-        values = {"review_state": state, "published": state == "published", "updated_at": now()}
+        values = rows.review_columns(ReviewState(state)) | {"updated_at": now()}
         condition = t.articles.c.id == article_id
         if expect is not None:
-            condition = and_(condition, t.articles.c.review_state == expect)
+            condition = and_(condition, t.articles.c.review_state == ReviewState(expect).value)
         with self._begin() as c:
             return bool(c.execute(update(t.articles).where(condition).values(**values)).rowcount)
 

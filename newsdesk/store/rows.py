@@ -13,6 +13,7 @@ from ..model import (
     Image,
     Provider,
     Reason,
+    ReviewState,
     Source,
     SourceHealth,
     SourceKind,
@@ -111,6 +112,13 @@ def search_text(article: Article, *, full_text: bool) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def review_columns(state: ReviewState) -> dict[str, Any]:
+    """The editorial state's columns: the one place the store writes them. ``review_state`` is the truth;
+    the ``published`` column is its copy, kept because the public read models and the reader APIs filter
+    on it (``WHERE published``) and the record format names it."""
+    return {"review_state": state.value, "published": state is ReviewState.PUBLISHED}
+
+
 def article_row(article: Article, *, full_text_index: bool) -> dict[str, Any]:
     """The row for ``article`` without ``id``, the timestamps the store owns, and the editorial state
     (``published``/``review_state`` change only through ``Store.set_review_state``, so a pipeline
@@ -162,7 +170,6 @@ def article_from_row(row: RowMapping) -> Article:
         type=row["type"],
         quality=row["quality"],
         heat=row["heat"],
-        published=row["published"],
         topics=tuple(row["topics"] or ()),
         images=tuple(_image_from_json(i) for i in row["images"] or ()),
         secured=row["secured"],
@@ -179,7 +186,7 @@ def article_from_row(row: RowMapping) -> Article:
         heat_reasons=tuple(Reason(**r) for r in row["heat_reasons"] or ()),
         topic_scores=tuple(TopicScore(**t) for t in row["topic_scores"] or ()),
         fetch_error=row["fetch_error"],
-        review_state=row["review_state"],
+        review_state=ReviewState(row["review_state"]),
         extra=dict(row["extra"] or {}),
     )
 

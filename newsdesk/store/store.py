@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import StorageError
-from ..model import Alternate, Article, Source, SourceHealth, now, utc
+from ..model import Alternate, Article, ReviewState, Source, SourceHealth, now, utc
 from . import rows, search
 from . import tables as t
 from .base import _first_line, _inserted_id, _redact
@@ -65,7 +65,7 @@ class ArticleQuery:
     topic: str | None = None
     provider: str | None = None  # provider domain
     published: bool | None = None
-    review_state: str | None = None
+    review_state: ReviewState | None = None
     min_quality: int | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -271,8 +271,7 @@ class Store(EnrichmentData, ReadModels, UsersMixin):
     def _insert_article(self, c: Connection, article: Article, row: dict[str, Any]) -> Saved:
         first_seen = article.first_seen_at or now()
         stamps = {
-            "published": article.published,
-            "review_state": "published" if article.published else article.review_state,
+            **rows.review_columns(article.review_state),
             "first_seen_at": first_seen,
             "updated_at": now(),
             "sort_at": article.published_at or first_seen,
@@ -437,7 +436,7 @@ def _filtered(statement: Select[Any], q: ArticleQuery) -> Select[Any]:
     if q.published is not None:
         conditions.append(a.c.published == q.published)
     if q.review_state:
-        conditions.append(a.c.review_state == q.review_state)
+        conditions.append(a.c.review_state == ReviewState(q.review_state).value)
     if q.min_quality is not None:
         conditions.append(a.c.quality >= q.min_quality)
     if q.since is not None:

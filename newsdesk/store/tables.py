@@ -104,8 +104,8 @@ articles = Table(
     Column("type", String(LABEL_CHARS), nullable=False),
     Column("quality", Integer, nullable=False, default=-1),
     Column("heat", Integer, nullable=False, default=-1),
-    Column("published", Boolean, nullable=False, default=False),
-    Column("review_state", String(16), nullable=False, default="pending"),  # pending | published | rejected
+    Column("published", Boolean, nullable=False, default=False),  # = review_state is published (rows.py)
+    Column("review_state", String(16), nullable=False, default="pending"),  # model.ReviewState
     Column("provider_name", String(300), nullable=False),
     Column("provider_domain", String(300), nullable=False),
     Column("topics", JSON, nullable=False, default=list),
