@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import random
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from newsdesk.errors import ExtractionError
 from newsdesk.extract.article import MAX_ELEMENTS, Extracted, extract, site_domain
+from newsdesk.extract.jsonld import repair_script_ends
 from newsdesk.extract.text import EXCERPT_CHARS, content_hash, cut_excerpt
 from newsdesk.fetch.urls import pick_canonical
 
@@ -127,6 +129,61 @@ def test_jsonld_article_body_used_when_extractor_finds_nothing() -> None:
     got = extract(html, "https://spa.example.com/a")
     assert got.text == "First paragraph of a page rendered by scripts.\n\nSecond paragraph of it."
     assert got.paragraph_count == 2
+
+
+HARBOUR = [
+    f"Paragraph {n} of the harbour report: the board met on Tuesday and agreed that the dues for ferries, "
+    "fishing boats and yachts would rise by a tenth from the spring onwards."
+    for n in range(8)
+]
+
+
+def harbour_page(body_html: str, *, broken_json: bool = False) -> str:
+    """A page whose JSON-LD ``articleBody`` quotes an embed's ``</script>`` (issue 11 item 5)."""
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": "Harbour dues rise",
+        "articleBody": 'Watch: <blockquote>a post</blockquote><script async src="https://embed.example/w.js">'
+        "</script>\n" + "\n".join(HARBOUR),
+        "author": {"@type": "Person", "name": "Ada Quay"},
+        "datePublished": "2026-11-20T08:00:00Z",
+        "publisher": {"@type": "Organization", "name": "Harbour Ledger"},
+    }
+    script = json.dumps(ld) + ("," if broken_json else "")
+    return (
+        "<!doctype html><html><head><title>Harbour dues rise</title>"
+        f'<script type="application/ld+json">{script}</script></head><body>{body_html}'
+        "<div class='foot'><a href='/about'>About us</a></div></body></html>"
+    )
+
+
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize(
+    "body_html",
+    [
+        "<div id='app'>Loading…</div>",
+        "<article><h1>Harbour dues rise</h1>" + "".join(f"<p>{p}</p>" for p in HARBOUR) + "</article>",
+    ],
+    ids=["rendered-by-script", "in-the-markup"],
+)
+def test_a_jsonld_string_holding_a_script_end_tag_loses_neither_text_nor_metadata(
+    body_html: str, fast: bool
+) -> None:
+    """The HTML parser ends the JSON-LD script at the quoted ``</script>``: before the repair the JSON's
+    tail was the stored text and the author, publisher (and, in fast mode, date) were lost."""
+    got = extract(harbour_page(body_html), "https://harbour.example/news/dues", fast=fast)
+    assert '"@type"' not in got.text and "Ledger" not in got.text
+    assert all(paragraph in got.text for paragraph in HARBOUR)
+    assert (got.author, got.provider_name) == ("Ada Quay", "Harbour Ledger")
+    assert got.published_at == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def test_a_jsonld_block_broken_some_other_way_is_left_as_the_page_had_it() -> None:
+    html = harbour_page("<p>x</p>", broken_json=True).encode()
+    assert repair_script_ends(html) == html
+    plain = b'<script type="application/ld+json">{"a": "</b>"}</script><p>"</script>"</p>'
+    assert repair_script_ends(plain) == plain
 
 
 @pytest.mark.parametrize(
