@@ -2,8 +2,8 @@
 
 How a page is read::
 
-    parse (lxml, from UTF-8 bytes; forbidden characters, a self-closed <html/> and a JSON-LD string
-           holding </script> repaired)
+    parse (lxml, from UTF-8 bytes; stray output before <html> skipped; forbidden characters, a
+           self-closed <html/> and a JSON-LD string holding </script> repaired)
       → bound the work (element cap; fast mode above a size)
       → metadata (JSON-LD, OpenGraph, meta tags; htmldate as the date fallback)   metadata.py
       → drop what no reader sees (scripts but JSON-LD, styles, SVG, link and meta tags)
@@ -38,6 +38,7 @@ from newsdesk.errors import ExtractionError, FetchError
 from newsdesk.extract.jsonld import is_jsonld, repair_script_ends
 from newsdesk.extract.metadata import PageMetadata, read_metadata
 from newsdesk.extract.text import RETRY_BELOW_CHARS, content_hash, cut_excerpt, main_text, paragraphs
+from newsdesk.fetch.sniff import html_start
 from newsdesk.fetch.urls import pick_canonical
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def _parse(html: str | bytes, url: str) -> HtmlElement:
     data = html.encode("utf-8", "replace") if isinstance(html, str) else html
     if b"\x00" in data[:1024]:
         raise ExtractionError("not an HTML document (binary data)", url=url)
+    data = data[html_start(data) :]  # PHP warnings printed before <html> are no part of the page
     try:
         tree = lxml.html.document_fromstring(_repaired(data), parser=HTML_PARSER)
     except Exception as e:  # lxml raises several unrelated types on hostile bytes
