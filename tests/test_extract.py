@@ -507,3 +507,20 @@ def test_a_short_text_takes_its_language_from_the_title_and_description_too() ->
         "</head><body><article><p>Voir aussi.</p></article></body></html>"
     )
     assert extract(html, "https://journal.example/bce").language == "fr"
+
+
+SYNTHETIC_F1_FLOOR = 0.95
+"""Fast mode scores 0.967-1.000 per synthetic failure class over all 181 pages (``docs/evaluation.md``)
+and 0.00-0.30 without the checks; the floor catches the checks being lost, not a point of F1."""
+
+
+@pytest.mark.skipif(
+    not (DATA / "article-extraction-benchmark").is_dir(), reason=f"benchmark data absent: {DATA}"
+)
+def test_synthetic_failure_classes_gate() -> None:
+    """Fast mode (the pipeline default) on the first 30 benchmark pages rebuilt per failure class."""
+    evaluation = _load_eval()
+    sets = evaluation.synthetic_sets(evaluation.load_pages(DATA, GATE_PAGES))
+    for name, pages in sets.items():
+        scores = evaluation.run(pages, lambda page: evaluation.newsdesk_text(page, fast=True))
+        assert pages and scores.f1 >= SYNTHETIC_F1_FLOOR, f"{name}: fast-mode F1 {scores.f1:.3f}"
