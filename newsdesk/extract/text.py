@@ -58,7 +58,7 @@ least :data:`TEASER_MIN_PAGE_CHARS`) is taken for a teaser and extracted again o
 The failure it targets keeps 400-850 characters on pages with 15,000-36,000 characters of article
 (ratio < 0.06). On the 181 benchmark pages the ratio has a median of 0.50; 9 pages fall under 0.12,
 all short articles on busy pages, and on each the accurate text scores as well or better (F1 0.00 to
-+0.12), whereas at 0.17 one page would lose (0.99 -> 0.33: the accurate path keeps its comments)."""
++0.12), whereas at 0.17 one page would lose (0.99 -> 0.33: the accurate path adds a blog's other posts)."""
 
 REPEATED_TEASER_RATIO = 0.3
 """A text under this share of the page's text whose lead paragraph the page shows twice is a teaser too
@@ -89,7 +89,7 @@ NAVIGATION_REPEATS = 3
 """A line said this many times in one text is navigation (a credit or "Next" under every slide)."""
 
 NAVIGATION_BLOCK_SHARE = 0.8
-"""The block dropped is the deepest element holding at least 80% of the elements that show navigation
+"""The block dropped is the deepest element holding at least 80% of the text nodes that read navigation
 lines: the slideshow itself, not a wrapper that also holds the article."""
 
 NAVIGATION_MIN_PARAGRAPHS = 6
@@ -105,7 +105,7 @@ MIN_HASHED_CHARS = 200
 """Shorter texts (teasers, title-only pages) get no content hash: they would make false exact duplicates."""
 
 _WS = re.compile(r"\s+")
-_COUNTER = re.compile(r"\(?\d{1,3}\s*(?:/|of|von|de|di|sur|из|/ ?)\s*\d{1,3}\)?", re.IGNORECASE)
+_COUNTER = re.compile(r"\(?\d{1,3}\s*(?:/|of|von|de|di|sur|из)\s*\d{1,3}\)?", re.IGNORECASE)
 """A slide counter: ``3 / 24``, ``(3 of 24)``, ``3 von 24``, ``3 de 24``."""
 _JOINERS = frozenset({"\u200d", "\u200c"})
 
@@ -115,8 +115,8 @@ def main_text(tree: HtmlElement, url: str | None, *, fast: bool = False) -> str:
 
     The answer is checked before it is returned: in fast mode a text that is short for the page (a
     teaser kept, the article missed) is extracted again on the accurate path; in both modes a text made
-    of navigation (slideshow counters and captions, link lists) is extracted again without the block
-    that holds that navigation, and the text with less navigation kept. The tree is not modified
+    of navigation (slide counters, credits and previous/next said on every slide) is extracted again
+    without the block that holds it, and the text with less navigation kept. The tree is not modified
     (trafilatura copies an element input before cleaning it; the pruned retry works on a copy).
     """
     text = _run(tree, url, fast=True, focus="recall") if fast else _accurate(tree, url)
