@@ -25,7 +25,7 @@ extraction is under 3,000 characters, to decide on a recall retry: 79 of the 181
 extraction time, for text no better (F1 0.962 balanced, 0.963 recall).
 
 Fast mode has no fallback of its own, so its answer is checked (issue 15): a text that is short for the
-page (a teaser kept, the article missed) is replaced by the accurate path's, and a text made of slide
+page (a teaser kept, the article missed) is replaced by the precision pass's, and a text made of slide
 counters and repeated lines is extracted again without the block that holds them. On the benchmark
 this re-extracts 9 of 181 pages (fast F1 0.966 → 0.967); on pages built to show each failure
 (``eval/extraction.py --synthetic``) it lifts fast mode from 0.15-0.30 to 1.00 on teasers and from 0.00
@@ -54,16 +54,16 @@ benchmark: thresholds 0/500/1000/2000 give F1 0.964/0.968/0.966/0.965; 500 re-ru
 
 TEASER_RATIO = 0.12
 """Fast-mode text with fewer characters than this share of the page's visible text (and a page of at
-least :data:`TEASER_MIN_PAGE_CHARS`) is taken for a teaser and extracted again on the accurate path.
+least :data:`TEASER_MIN_PAGE_CHARS`) is taken for a teaser and extracted again in precision mode.
 The failure it targets keeps 400-850 characters on pages with 15,000-36,000 characters of article
 (ratio < 0.06). On the 181 benchmark pages the ratio has a median of 0.50; 9 pages fall under 0.12,
-all short articles on busy pages, and on each the accurate text scores as well or better (F1 0.00 to
-+0.12), whereas at 0.17 one page would lose (0.99 -> 0.33: the accurate path adds a blog's other posts)."""
+all short articles on busy pages: 7 keep their text, 2 gain (F1 0.775 -> 0.895, 0.895 -> 0.958),
+none loses; at 0.17 a multi-post blog page would lose (0.99 -> 0.33: the other posts are added)."""
 
 REPEATED_TEASER_RATIO = 0.3
 """A text under this share of the page's text whose lead paragraph the page shows twice is a teaser too
 (the summary block repeats the article's opening). Under 0.3 the ratio alone would take a multi-post
-blog page's first post for a teaser (benchmark page b3c19dd5, ratio 0.17: the accurate path adds the
+blog page's first post for a teaser (benchmark page b3c19dd5, ratio 0.17: precision mode adds the
 other posts, F1 0.99 -> 0.33); its lead is shown once."""
 
 MIN_REPEATED_LEAD_CHARS = 80
@@ -114,7 +114,7 @@ def main_text(tree: HtmlElement, url: str | None, *, fast: bool = False) -> str:
     """The article's main text from the parsed page ``tree``: paragraphs separated by blank lines.
 
     The answer is checked before it is returned: in fast mode a text that is short for the page (a
-    teaser kept, the article missed) is extracted again on the accurate path; in both modes a text made
+    teaser kept, the article missed) is extracted again in precision mode; in both modes a text made
     of navigation (slide counters, credits and previous/next said on every slide) is extracted again
     without the block that holds it, and the text with less navigation kept. The tree is not modified
     (trafilatura copies an element input before cleaning it; the pruned retry works on a copy).
