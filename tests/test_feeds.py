@@ -11,9 +11,14 @@ from typing import Any
 
 import pytest
 
+from newsdesk.app import Newsdesk
+from newsdesk.config import load_settings
 from newsdesk.errors import ParseError
+from newsdesk.model import Source, SourceKind
 from newsdesk.sources.feeds import ParsedFeed, parse_feed, parse_feed_with, sniff_root
 from newsdesk.sources.sanitize import clean_html, plain_text, without_markup
+from tests.conftest import quiet_env
+from tests.httpserver import LoopbackServer, Reply
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example/dir/feed"
@@ -193,3 +198,107 @@ def test_clean_html_drops_blank_and_unsafe_urls() -> None:
     )
     assert 'href=""' not in cleaned and "vbscript" not in cleaned
     assert 'src="https://b.example/d/rel.png"' in cleaned
+
+
+# Lenient parsing (issue 15 item 5): valid feeds that held-out parser tests showed us rejecting.
+
+EMPTY_RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Quiet Desk</title>'
+    b"<link>https://quiet.example/</link></channel></rss>"
+)
+EMPTY_ATOM = (
+    b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Quiet Atom</title></feed>'
+)
+
+
+@pytest.mark.parametrize("content_type", [None, "text/xml; charset=utf-8"])
+@pytest.mark.parametrize("body", [EMPTY_RSS, EMPTY_ATOM], ids=["rss", "atom"])
+def test_a_feed_with_no_items_is_valid_with_or_without_a_content_type(
+    tmp_path: Path, store_url: str, body: bytes, content_type: str | None
+) -> None:
+    """Served over loopback and polled as a source (SQLite and PostgreSQL): no items is "no news",
+    never "malformed", and the source's health records no error."""
+    with LoopbackServer() as server:
+        server.route("/feed", Reply(body=body, content_type=content_type))
+        settings = load_settings(env=quiet_env(tmp_path, store_url), base_dir=tmp_path)
+        with Newsdesk(settings) as nd:
+            nd.add_source(Source(server.url("/feed"), kind=SourceKind.FEED, allow_loopback=True))
+            summary = nd.run()
+            health = nd.store.get_source(server.url("/feed")).health
+    assert (summary.new, dict(summary.errors), health.last_error) == (0, {}, None)
+    assert parse_feed(body, FEED_URL, content_type=content_type).title in ("Quiet Desk", "Quiet Atom")
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1", 1, 1.1, "https://jsonfeed.org/version/1.1", "v1.1"])
+def test_json_feed_version_in_any_reasonable_form(version: object) -> None:
+    document = {
+        "version": version,
+        "title": "Plain Versions",
+        "items": [{"id": "1", "url": "https://j.example/a", "title": "A"}],
+    }
+    feed = parse_feed(json.dumps(document).encode(), FEED_URL)
+    assert (feed.kind, feed.title, [e.url for e in feed.entries]) == (
+        "json",
+        "Plain Versions",
+        ["https://j.example/a"],
+    )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"version": "1.0", "title": "an API reply, no items"}, {"version": "2.0", "items": []}],
+)
+def test_a_json_document_with_a_bare_version_is_a_feed_only_with_items(document: dict[str, Any]) -> None:
+    with pytest.raises(ParseError, match="not a JSON Feed"):
+        parse_feed(json.dumps(document).encode(), FEED_URL)
+
+
+GUID_FEED = (
+    b'<rss version="2.0"><channel><title>Guids</title>'
+    b"<item><title>Opaque</title><guid>abc123</guid></item>"
+    b'<item><title>Relative, not a permalink</title><guid isPermaLink="false">/posts/8</guid></item>'
+    b'<item><title>Absolute, marked no permalink</title><guid isPermaLink="false">https://g.example/p</guid>'
+    b"</item>"
+    b"<item><title>Absolute</title><guid>https://g.example/absolute</guid></item>"
+    b'<item><title>Relative permalink</title><guid isPermaLink="true">/posts/7</guid></item>'
+    b"<item><title>Linked</title><link>https://g.example/linked</link><guid>abc124</guid></item>"
+    b"</channel></rss>"
+)
+
+
+@pytest.mark.parametrize("parser", ["auto", "fastfeedparser", "feedparser"])
+def test_a_guid_is_an_article_url_only_when_it_is_one(parser: str) -> None:
+    """``abc123`` is an id, not a page under the feed's folder; an absolute URL or an explicit
+    ``isPermaLink="true"`` (resolved against the feed) is."""
+    if parser == "auto":
+        feed = parse_feed(GUID_FEED, FEED_URL)
+    else:
+        feed = parse_feed_with(parser, GUID_FEED, FEED_URL)
+    found = {e.title: (e.url, e.guid) for e in feed.entries}
+    assert "Opaque" not in found and "Relative, not a permalink" not in found
+    assert found["Absolute, marked no permalink"][0] == "https://g.example/p"
+    assert found["Absolute"] == ("https://g.example/absolute", "https://g.example/absolute")
+    assert found["Linked"] == ("https://g.example/linked", "abc124")
+    if parser != "fastfeedparser":  # fastfeedparser drops a relative permalink; the fallback reads it
+        assert found["Relative permalink"][0] == "https://feeds.example/posts/7"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<rss version="2.0"><channel><title>Prefixed</title><media:rating>x</media:rating>'
+        b"<link>https://p.example/</link></channel></rss>",
+        b'<rss version="2.0"><channel><title>Fish & Chips</title><link>https://p.example/</link>'
+        b"</channel></rss>",
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>Prefixed</title><dc:date>x</dc:date></feed>',
+    ],
+    ids=["unbound-prefix", "bare-ampersand", "atom-unbound-prefix"],
+)
+def test_an_ill_formed_feed_without_items_recovers(body: bytes) -> None:
+    feed = parse_feed(body, FEED_URL)
+    assert feed.entries == () and feed.title in ("Prefixed", "Fish & Chips")
+
+
+def test_a_truncated_feed_without_items_is_still_an_error() -> None:
+    with pytest.raises(ParseError, match="malformed"):
+        parse_feed(b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut', FEED_URL)

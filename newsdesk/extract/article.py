@@ -2,7 +2,8 @@
 
 How a page is read::
 
-    parse (lxml, from UTF-8 bytes; forbidden characters and a self-closed <html/> repaired)
+    parse (lxml, from UTF-8 bytes; stray output before <html> skipped; forbidden characters, a
+           self-closed <html/> and a JSON-LD string holding </script> repaired)
       → bound the work (element cap; fast mode above a size)
       → metadata (JSON-LD, OpenGraph, meta tags; htmldate as the date fallback)   metadata.py
       → drop what no reader sees (scripts but JSON-LD, styles, SVG, link and meta tags)
@@ -34,9 +35,10 @@ from lxml.html import HtmlElement
 from trafilatura.utils import HTML_PARSER
 
 from newsdesk.errors import ExtractionError, FetchError
-from newsdesk.extract.jsonld import is_jsonld
+from newsdesk.extract.jsonld import is_jsonld, repair_script_ends
 from newsdesk.extract.metadata import PageMetadata, read_metadata
 from newsdesk.extract.text import RETRY_BELOW_CHARS, content_hash, cut_excerpt, main_text, paragraphs
+from newsdesk.fetch.sniff import html_start
 from newsdesk.fetch.urls import pick_canonical
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,7 @@ def _parse(html: str | bytes, url: str) -> HtmlElement:
     data = html.encode("utf-8", "replace") if isinstance(html, str) else html
     if b"\x00" in data[:1024]:
         raise ExtractionError("not an HTML document (binary data)", url=url)
+    data = data[html_start(data) :]  # PHP warnings printed before <html> are no part of the page
     try:
         tree = lxml.html.document_fromstring(_repaired(data), parser=HTML_PARSER)
     except Exception as e:  # lxml raises several unrelated types on hostile bytes
@@ -142,7 +145,8 @@ def _parse(html: str | bytes, url: str) -> HtmlElement:
 
 
 def _repaired(data: bytes) -> bytes:
-    """``data`` without the characters XML forbids, and with a self-closed ``<html/>`` reopened.
+    """``data`` without the characters XML forbids, with a self-closed ``<html/>`` reopened, and with a
+    ``</script`` quoted inside a JSON-LD string escaped (:func:`~newsdesk.extract.jsonld.repair_script_ends`).
 
     lxml keeps forbidden characters in text, and trafilatura fails on them when it copies text into a new
     element; a self-closed root makes libxml2 drop the whole document. trafilatura's own loader makes the
@@ -155,7 +159,7 @@ def _repaired(data: bytes) -> bytes:
             data = data.replace(noncharacter, b"")
     if found := _SELF_CLOSED_ROOT.search(data, 0, SNIFF_BYTES):
         data = data[: found.start()] + found[1] + b">" + data[found.end() :]
-    return data
+    return repair_script_ends(data)
 
 
 def _bound(tree: HtmlElement) -> int:

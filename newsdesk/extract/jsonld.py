@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,10 @@ MEDIA_TYPES = frozenset(
 GALLERY_TYPES = frozenset({"ImageGallery", "MediaGallery"})
 _CONTAINER_KEYS = ("@graph", "mainEntity", "mainEntityOfPage", "hasPart")
 _SCHEMA_PREFIXES = ("http://schema.org/", "https://schema.org/", "schema:")
+_LD_OPEN = re.compile(rb"<script\b[^>]*ld\+json[^>]*>", re.IGNORECASE)
+_SCRIPT_CLOSE = re.compile(rb"<(/script)", re.IGNORECASE)
+_STRING_OR_CLOSE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|</script', re.IGNORECASE | re.DOTALL)
+"""A JSON string (escapes included), or the end tag that closes the script when outside one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +154,40 @@ def read_jsonld(tree: HtmlElement) -> JsonLd:
 def is_jsonld(script: HtmlElement) -> bool:
     """A ``<script>`` holding JSON-LD (``application/ld+json``, whatever the case or parameters)."""
     return "ld+json" in (script.get("type") or "").lower()
+
+
+def repair_script_ends(html: bytes) -> bytes:
+    """``html`` with every ``</script`` that sits inside a JSON string of a JSON-LD block escaped as
+    ``<\\/script`` (the same string in JSON).
+
+    An HTML parser ends a script at the first ``</script``, wherever it is: an ``articleBody`` that quotes
+    an embed (``<script async src=…></script>``) cuts its block in two, the JSON no longer parses, and its
+    tail spills into the page as text, which the text extractor then takes for the article. A block is
+    changed only when the escaped version parses as JSON, so a script that is broken some other way, or
+    that is not JSON at all, is left exactly as the page had it.
+    """
+    out, done = [], 0
+    for opening in _LD_OPEN.finditer(html):
+        if opening.start() < done:
+            continue  # an opening tag quoted inside a block already repaired
+        end, cut_inside = _json_script_end(html, opening.end())
+        if cut_inside and end > 0:
+            block = _SCRIPT_CLOSE.sub(rb"<\\\1", html[opening.end() : end])
+            if _parse(block.decode("utf-8", "replace")) is not None:
+                out += [html[done : opening.end()], block]
+                done = end
+    return b"".join([*out, html[done:]]) if out else html
+
+
+def _json_script_end(html: bytes, start: int) -> tuple[int, bool]:
+    """Where the JSON script starting at ``start`` really ends (its first ``</script`` outside a JSON
+    string, -1 when none), and whether a ``</script`` was found inside a string before it."""
+    cut_inside = False
+    for found in _STRING_OR_CLOSE.finditer(html, start):
+        if found.group().startswith(b"<"):
+            return found.start(), cut_inside
+        cut_inside = cut_inside or _SCRIPT_CLOSE.search(found.group()) is not None
+    return -1, cut_inside
 
 
 def _blocks(tree: HtmlElement) -> Iterator[Any]:

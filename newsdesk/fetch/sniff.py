@@ -12,10 +12,14 @@ yields garbage records, so :func:`check_expected` looks at the first bytes:
   image signature. SVG is refused: it is a script-capable document, not a picture, and the image cache
   serves what it stores;
 * ``"any"`` — no check.
+
+:func:`html_start` finds an HTML document behind stray output a server printed before it (PHP
+warnings), so that the extractor reads the page rather than refusing it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from newsdesk.errors import ContentTypeError
@@ -62,6 +66,13 @@ _NON_IMAGE_OK_TYPES = frozenset({"", "application/octet-stream", "binary/octet-s
 SVG_REFUSED = "SVG refused"
 """Starts the reason an SVG is refused as an image, here and in the image cache: what is not published
 (:func:`newsdesk.sources.sanitize.publishable_images`) is recognised by it in the image's error."""
+_DOCUMENT_STARTS = (*_HTML_STARTS, b"<!--", b"<?xml", b"<head")
+_HTML_START = re.compile(rb"<!doctype\s+html|<html\b", re.IGNORECASE)
+_PAGE_PARTS = re.compile(rb"<(?:head|title|meta|link|body)\b", re.IGNORECASE)
+
+STRAY_OUTPUT_BYTES = 65_536
+"""How far past stray output a document start is looked for. PHP prints each warning or notice as one
+~150-300-byte block; 64 KiB leaves room for a few hundred of them (a warning inside a loop)."""
 
 
 def image_format(body: bytes) -> str | None:
@@ -114,6 +125,21 @@ def _markup_start(body: bytes) -> bytes:
             body = body[len(bom) :]
             break
     return body[:SNIFF_BYTES].lstrip().lower()
+
+
+def html_start(body: bytes) -> int:
+    """Where the HTML document in ``body`` starts: 0, or the offset of a ``<!doctype html>``/``<html>``
+    that follows stray output (PHP warnings, ``<br />\\n<b>Warning</b>: … on line <b>12</b>``, a debug
+    ``var_dump``). Only such output is skipped: when what comes first already belongs to a page (a head
+    element, a title, a meta tag, a comment or doctype) the answer is 0, and so it is when no document
+    start is found within :data:`STRAY_OUTPUT_BYTES`."""
+    start = _markup_start(body)
+    if start.startswith(_DOCUMENT_STARTS):
+        return 0
+    found = _HTML_START.search(body, 0, STRAY_OUTPUT_BYTES)
+    if found is None or _PAGE_PARTS.search(body, 0, found.start()):
+        return 0
+    return found.start()
 
 
 def _check_html(body: bytes, content_type: str, charset: str | None) -> str | None:

@@ -38,7 +38,7 @@ import fastfeedparser
 import feedparser
 
 from newsdesk.errors import ParseError
-from newsdesk.model import utc
+from newsdesk.model import is_http_url, utc
 from newsdesk.sources.feedtypes import (
     KIND_ATOM,
     KIND_RDF,
@@ -71,6 +71,9 @@ _FIRST_ITEM = re.compile(rb"<(?:\w+:)?(?:item|entry)[\s>]", re.IGNORECASE)
 _ELEMENT_NAME = re.compile(rb"(?:[\w.-]+:)?([\w.-]+)")
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding\s*=", re.IGNORECASE)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_PERMALINK_GUID = re.compile(
+    rb"<guid\b[^>]*\bisPermaLink\s*=\s*[\"']?true\b[^>]*>\s*(?:<!\[CDATA\[)?([^<\]]*)", re.IGNORECASE
+)
 
 
 def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
@@ -239,9 +242,13 @@ def _fast_raw(entry: Mapping[str, Any], base: str) -> RawEntry:
 
 
 def _parse_slow(content: bytes, url: str, content_type: str | None, root: str) -> ParsedFeed:
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
+    """feedparser's reading of ``content``.
+
+    No ``Content-Location`` is passed: feedparser would resolve every ``<guid>`` against it, and an
+    opaque id (``abc123``) would pass for a page under the feed's folder. Links stay as written (or as
+    ``xml:base`` resolves them) and :func:`build_entry` resolves them against ``url``. The Content-Type
+    goes in only when the server sent one: without it feedparser flags an unlabelled body as malformed."""
+    headers = {"content-type": content_type} if content_type else {}
     try:
         result = feedparser.parse(content, response_headers=headers)
     except Exception as e:  # feedparser promises never to raise; a bug on hostile input still must not escape
@@ -250,17 +257,46 @@ def _parse_slow(content: bytes, url: str, content_type: str | None, root: str) -
     problem = result.get("bozo_exception")
     if not version and not result.entries:
         raise ParseError(f"not a feed: {problem or 'no feed elements found'}"[:300], source_url=url)
-    if result.get("bozo") and not result.entries:  # a truncated document: say so rather than "no news"
-        raise ParseError(f"malformed feed: {problem}"[:300], source_url=url)
+    if result.get("bozo") and not result.entries and _truncated(content, root):
+        raise ParseError(f"malformed feed: {problem}"[:300], source_url=url)  # say so rather than "no news"
+    permalinks = _explicit_permalinks(content)
     return ParsedFeed(
         kind=_kind_from_version(version, root),
         title=_title(info.get("title")),
         link=absolute_url(_str(info.get("link")), url),
         language=_str(info.get("language")),
         ttl_minutes=_int(_str(info.get("ttl"))),
-        entries=_built(_slow_raw(e, url) for e in result.entries),
+        entries=_built(_slow_raw(e, url, permalinks) for e in result.entries),
         parser=SLOW,
     )
+
+
+def _truncated(content: bytes, root: str) -> bool:
+    """True when the document stops before its root element closes (a cut download). Other ill-formed
+    documents (an unbound namespace prefix, a bare ``&``) are read by feedparser's lenient parser, and a
+    feed it reads without items is a quiet feed, not a broken one."""
+    if not root:
+        return True
+    closing = re.compile(rb"</(?:[\w.-]+:)?" + re.escape(root.encode()) + rb"\s*>", re.IGNORECASE)
+    return closing.search(content, max(0, len(content) - SNIFF_BYTES)) is None
+
+
+def _explicit_permalinks(content: bytes) -> frozenset[str]:
+    """The ``<guid>`` values the document marks ``isPermaLink="true"`` in so many words (feedparser
+    assumes it for every guid without the attribute)."""
+    if b"ispermalink" not in content.lower():
+        return frozenset()
+    return frozenset(m.group(1).decode("utf-8", "replace").strip() for m in _PERMALINK_GUID.finditer(content))
+
+
+def _entry_link(entry: Mapping[str, Any], guid: str | None, permalinks: frozenset[str]) -> str | None:
+    """The entry's own link; else its guid when that is an absolute http(s) URL, or when the feed says
+    explicitly that it is a permalink (then resolved against the feed like any link)."""
+    if not entry.get("guidislink") and (link := _str(entry.get("link"))):
+        return link
+    if guid and (is_http_url(guid.strip()) or guid.strip() in permalinks):
+        return guid
+    return None
 
 
 def _kind_from_version(version: str, root: str) -> str:
@@ -271,15 +307,16 @@ def _kind_from_version(version: str, root: str) -> str:
     return KIND_RSS if version else _ROOT_KINDS.get(root, KIND_RSS)
 
 
-def _slow_raw(entry: dict[str, Any], base: str) -> RawEntry:
+def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> RawEntry:
     media = [m for m in entry.get("media_content") or () if isinstance(m, Mapping)]
     thumbs = [_str(m.get("url")) or "" for m in entry.get("media_thumbnail") or () if isinstance(m, Mapping)]
     enclosures = _enclosures(entry.get("enclosures"), "href")
     itunes = entry.get("image")
+    guid = _str(entry.get("id"))
     return RawEntry(
-        link=_str(entry.get("link")),
+        link=_entry_link(entry, guid, permalinks),
         base=base,
-        guid=_str(entry.get("id")),
+        guid=guid,
         title=_str(entry.get("title")),
         summary=_str(entry.get("summary")),
         content=_content(entry.get("content")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from newsdesk.sources.feedtypes import (
 )
 
 PARSER_NAME = "jsonfeed"
+_BARE_VERSION = re.compile(r"v?1(?:\.[01](?:\.0)?)?", re.IGNORECASE)
 
 
 def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
@@ -34,7 +36,7 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ParseError(f"not valid JSON: {e}", source_url=url) from e
     if not isinstance(document, dict) or not _is_json_feed(document):
-        raise ParseError("JSON document is not a JSON Feed (no jsonfeed.org version)", source_url=url)
+        raise ParseError("JSON document is not a JSON Feed (no JSON Feed version and items)", source_url=url)
     home = absolute_url(_text(document.get("home_page_url")), url)
     items = document.get("items")
     entries = (
@@ -52,8 +54,19 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
 
 
 def _is_json_feed(document: dict[str, Any]) -> bool:
+    """The spec's ``version`` is a jsonfeed.org URL, but real feeds also write ``"1.0"``, ``"1.1"``,
+    ``"v1"`` or a bare number. The URL is enough on its own; a bare 1.x counts when the document also
+    has the ``items`` list every JSON Feed must carry (so an API reply with a version field does not)."""
     version = document.get("version")
-    return isinstance(version, str) and "jsonfeed.org/version/" in version
+    if isinstance(version, str) and "jsonfeed.org/version/" in version:
+        return True
+    if isinstance(version, int | float) and not isinstance(version, bool):
+        version = str(version)
+    return (
+        isinstance(version, str)
+        and bool(_BARE_VERSION.fullmatch(version.strip()))
+        and isinstance(document.get("items"), list)
+    )
 
 
 def _entry(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
