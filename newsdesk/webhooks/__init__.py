@@ -7,10 +7,10 @@ scheme is in :mod:`.signing`; payloads, retries and the dead-letter state are in
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import secrets
 from collections.abc import Sequence
-import builtins
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 

@@ -55,7 +55,7 @@ def retry_delay(attempt: int, base_s: float, rng: random.Random | None = None) -
     """Seconds before attempt ``attempt + 1``: ``base * 2**(attempt-1)``, capped at :data:`MAX_DELAY_S`,
     with "equal jitter" (half fixed, half random) so receivers that fail together are not retried in
     lockstep."""
-    ceiling = min(MAX_DELAY_S, base_s * 2 ** max(0, attempt - 1))
+    ceiling = min(MAX_DELAY_S, base_s * 2.0 ** max(0, attempt - 1))
     spread: float = (rng or random).uniform(0, ceiling / 2)
     return ceiling / 2 + spread
 
