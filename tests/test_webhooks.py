@@ -202,3 +202,99 @@ def test_a_claimed_delivery_is_not_sent_twice(desk: Newsdesk) -> None:
     lease = datetime.now(UTC) + timedelta(minutes=1)
     assert desk.store.claim_delivery(due["id"], due["next_attempt_at"], lease)
     assert not desk.store.claim_delivery(due["id"], due["next_attempt_at"], lease)
+
+
+# ------------------------------------------------------------------------------------------------ the API
+
+
+def test_the_api_manages_webhooks_and_shows_the_secret_once(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from newsdesk.api import create_app
+    from newsdesk.app import Tokens
+
+    nd = make_desk(tmp_path, webhook_max_attempts="1")
+    admin = {"Authorization": "Bearer " + Tokens(nd).create("admin", "admin")[1]}
+    base = "/api/v1"
+    try:
+        with (
+            TestClient(create_app(nd, include_web=False)) as client,
+            LoopbackServer({"/h": Reply(status=500)}) as receiver,
+        ):
+            made = client.post(
+                f"{base}/webhooks",
+                json={"url": receiver.url("/h"), "events": ["publish"], "allowPrivate": True},
+                headers=admin,
+            )
+            assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
+            hook = made.json()["id"]
+            assert "secret" not in client.get(f"{base}/webhooks", headers=admin).json()["items"][0]
+            Editorial(nd).publish(_article(nd), actor="ed")
+            assert _deliver(nd)["dead"] == 1
+            log = client.get(f"{base}/webhooks/{hook}/deliveries", headers=admin).json()["items"]
+            assert [(d["state"], d["lastStatus"]) for d in log] == [("dead", 500)]
+            again = client.post(f"{base}/deliveries/{log[0]['id']}/redeliver", headers=admin)
+            assert again.status_code == 200 and again.json()["state"] == "pending"
+            receiver.route("/h", Reply(status=200))
+            assert _deliver(nd)["delivered"] == 1
+            assert client.get(f"{base}/webhooks/{hook}/deliveries?state=delivered", headers=admin).json()[
+                "items"
+            ]
+            bad = [
+                ({"url": "https://x.example.com/h", "events": ["nope"]}, 422),
+                ({"url": "https://x.example.com/h", "events": []}, 422),
+                ({"url": "file:///etc/passwd", "events": ["publish"]}, 422),
+                ({"url": "http://10.0.0.1/h", "events": ["publish"]}, 400),
+                ({"url": "https://x.example.com/h", "events": ["publish"], "secret": "mine"}, 422),
+            ]
+            for body, status in bad:
+                assert client.post(f"{base}/webhooks", json=body, headers=admin).status_code == status, body
+            huge = {"url": "https://x.example.com/h", "events": ["publish"] * 400_000}
+            assert client.post(f"{base}/webhooks", json=huge, headers=admin).status_code == 413
+            assert client.get(f"{base}/webhooks/999/deliveries", headers=admin).status_code == 404
+            assert client.post(f"{base}/deliveries/999/redeliver", headers=admin).status_code == 404
+            assert (
+                client.get(f"{base}/webhooks/{hook}/deliveries?state=lost", headers=admin).status_code == 422
+            )
+            assert client.delete(f"{base}/webhooks/{hook}", headers=admin).status_code == 200
+            assert client.delete(f"{base}/webhooks/{hook}", headers=admin).status_code == 404
+        assert nd.store.list_webhooks() == [] and nd.store.list_deliveries() == []
+    finally:
+        nd.close()
+
+
+def test_the_webhook_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from newsdesk.cli import app
+
+    for key, value in quiet_env(tmp_path / "data", NEWSDESK_WEBHOOK_MAX_ATTEMPTS="1").items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    with LoopbackServer({"/h": Reply(status=503)}) as receiver:
+        refused = runner.invoke(app, ["webhook", "add", receiver.url("/h"), "--events", "publish"])
+        assert refused.exit_code == 1 and "loopback" in refused.output
+        made = runner.invoke(
+            app,
+            ["webhook", "add", receiver.url("/h"), "--events", "publish,story", "--allow-private", "--json"],
+        )
+        assert made.exit_code == 0, made.output
+        assert json.loads(made.stdout)["secret"].startswith("whsec_")
+        assert (
+            runner.invoke(app, ["webhook", "add", "https://x.example.com/", "--events", "pub"]).exit_code == 1
+        )
+        nd = make_desk(tmp_path)
+        try:
+            Editorial(nd).publish(_article(nd), actor="ed")
+        finally:
+            nd.close()
+        assert json.loads(runner.invoke(app, ["webhook", "deliver", "--json"]).stdout)["dead"] == 1
+        [dead] = json.loads(runner.invoke(app, ["webhook", "deliveries", "--state", "dead", "--json"]).stdout)
+        receiver.route("/h", Reply(status=200))
+        assert runner.invoke(app, ["webhook", "redeliver", str(dead["id"])]).exit_code == 0
+        assert json.loads(runner.invoke(app, ["webhook", "deliver", "--json"]).stdout)["delivered"] == 1
+        assert runner.invoke(app, ["webhook", "redeliver", "999"]).exit_code == 1
+    listed = json.loads(runner.invoke(app, ["webhook", "list", "--json"]).stdout)
+    assert [w["events"] for w in listed] == [["publish", "story"]] and "secret" not in listed[0]
+    assert runner.invoke(app, ["webhook", "remove", str(listed[0]["id"])]).exit_code == 0
+    assert runner.invoke(app, ["webhook", "remove", str(listed[0]["id"])]).exit_code == 1
