@@ -107,6 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_user", str, "", "SMTP login; empty = no AUTH."),
     Setting("smtp_password", str, "", "SMTP password.", secret=True),
     Setting("smtp_starttls", bool, True, "Upgrade the SMTP connection with STARTTLS before AUTH (refuse if the server cannot)."),
+    Setting("smtp_ca_file", Path, Path(), "CA bundle that signs the SMTP server's certificate; empty = the system's CAs."),
     Setting("mail_from", str, "newsdesk@localhost", "From address of digest emails."),
     Setting("public_url", str, "http://127.0.0.1:8000", "Base URL of the web UI, for links in emails (unsubscribe, articles)."),
 )
@@ -176,6 +177,7 @@ class SettingValues:
     smtp_user: str
     smtp_password: str
     smtp_starttls: bool
+    smtp_ca_file: Path
     mail_from: str
     public_url: str
 

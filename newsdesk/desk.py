@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
 from .model import now
@@ -139,6 +140,7 @@ class Desk:
                 self._cycle(due)
             if self.outputs.refresh_if_changed():
                 self._update(last_output_at=now())
+            alerts.desk_step(self.nd)  # email digests that are due
         except NewsdeskError as error:
             log.warning("desk step failed", extra={"error": str(error)})
             self._update(last_error=str(error))
