@@ -98,7 +98,7 @@ class AlertsMixin(StoreBase):
                 ar.c.quality,
                 ar.c.heat,
                 ar.c.provider_domain,
-            )  # fmt: skip
+            )
             .join(s, s.c.id == a.c.search_id)
             .join(ar, ar.c.id == a.c.article_id)
             .order_by(a.c.id.desc())
