@@ -296,3 +296,85 @@ def test_the_unsubscribe_token_is_bound_to_its_search(desk: Newsdesk) -> None:
             Alerts(desk).unsubscribe(bad)
     assert Alerts(desk).unsubscribe(token)["digest"] == "off"
     assert {s["id"]: s["digest"] for s in Alerts(desk).list()} == {first: "off", second: "weekly"}
+
+
+# ------------------------------------------------------------------------------------------ the web UI
+
+
+def test_the_alerts_page_lists_alerts_and_marks_them_seen(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from newsdesk.api import create_app
+    from tests.test_users_page_and_cli import csrf, signed_in
+
+    nd = make_desk(tmp_path)
+    try:
+        Readers(nd).add_user("eve", "editor")
+        Alerts(nd).save("eve", "AI <watch>", {"topics": ["AI"]})
+        Alerts(nd).match([_article(nd, 1, "AI in lending"), _article(nd, 2, "AI in insurance")])
+        assert TestClient(create_app(nd)).get("/alerts", follow_redirects=False).status_code == 303
+        editor = signed_in(nd, "write")
+        page = editor.get("/alerts")
+        assert page.status_code == 200 and "AI in lending" in page.text and "AI &lt;watch&gt;" in page.text
+        first = Alerts(nd).alerts()[-1]["id"]
+        assert editor.post("/alerts/seen", data={"ids": [str(first)]}).status_code == 403  # no CSRF token
+        answer = editor.post(
+            "/alerts/seen", data={"ids": [str(first)], "csrf_token": csrf(editor)}, follow_redirects=False
+        )
+        assert answer.status_code == 303
+        unseen = {a["id"] for a in Alerts(nd).alerts(unseen=True)}
+        assert unseen and first not in unseen
+        assert "AI in lending" not in editor.get("/alerts?unseen=true").text
+    finally:
+        nd.close()
+
+
+def test_the_unsubscribe_link_works_without_signing_in_and_only_by_post(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from newsdesk.api import create_app
+
+    nd = make_desk(tmp_path)
+    try:
+        Readers(nd).add_user("eve", "editor")
+        search = Alerts(nd).save("eve", "AI", {}, digest="daily", email="eve@example.com")
+        token = unsubscribe_token(nd.store, search)
+        client = TestClient(create_app(nd))
+        page = client.get(f"/alerts/unsubscribe?token={token}")
+        assert page.status_code == 200 and 'name="token"' in page.text
+        assert Alerts(nd).list()[0]["digest"] == "daily"  # looking at the link changes nothing
+        assert client.get("/alerts/unsubscribe?token=1.forged").status_code == 400
+        assert client.post("/alerts/unsubscribe?token=1.forged").status_code == 400
+        assert client.get("/alerts/unsubscribe?token=" + "9" * 500).status_code == 422
+        one_click = client.post(f"/alerts/unsubscribe?token={token}", data={"List-Unsubscribe": "One-Click"})
+        assert one_click.status_code == 200 and "no more digests" in one_click.text
+        assert Alerts(nd).list()[0]["digest"] == "off"
+    finally:
+        nd.close()
+
+
+def test_the_webhook_log_page_is_for_admins_and_redelivers(tmp_path: Path) -> None:
+    from newsdesk import events
+    from tests.test_users_page_and_cli import csrf, signed_in
+
+    nd = make_desk(tmp_path)
+    try:
+        Webhooks(nd).add("https://hooks.example.com/in", ["story"])
+        events.emit(nd.store, "story", {"story": {"id": 1}})
+        [delivery] = Webhooks(nd).deliveries()
+        nd.store.record_attempt(
+            delivery["id"], state="dead", status=500, error="HTTP 500", next_at=datetime.now(UTC)
+        )
+        assert signed_in(nd, "write").get("/webhooks").status_code == 403
+        admin = signed_in(nd, "admin")
+        page = admin.get("/webhooks")
+        assert page.status_code == 200 and "hooks.example.com/in" in page.text and "HTTP 500" in page.text
+        url = f"/webhooks/deliveries/{delivery['id']}/redeliver"
+        assert admin.post(url, data={"csrf_token": csrf(admin)}, follow_redirects=False).status_code == 303
+        assert Webhooks(nd).deliveries()[0]["state"] == "pending"
+        assert (
+            admin.post("/webhooks/deliveries/999/redeliver", data={"csrf_token": csrf(admin)}).status_code
+            == 404
+        )
+    finally:
+        nd.close()
