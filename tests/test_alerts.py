@@ -378,3 +378,69 @@ def test_the_webhook_log_page_is_for_admins_and_redelivers(tmp_path: Path) -> No
         )
     finally:
         nd.close()
+
+
+# ------------------------------------------------------------------------------------------------ the API
+
+
+def test_the_api_saves_searches_lists_alerts_and_marks_them_seen(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from newsdesk.api import create_app
+    from newsdesk.app import Tokens
+
+    nd = make_desk(tmp_path)
+    base = "/api/v1"
+    try:
+        Readers(nd).add_user("eve", "editor")
+        writer = {"Authorization": "Bearer " + Tokens(nd).create("ed", "write")[1]}
+        reader = {"Authorization": "Bearer " + Tokens(nd).create("r", "read")[1]}
+        with TestClient(create_app(nd, include_web=False)) as client:
+            body = {
+                "user": "eve",
+                "name": "AI",
+                "query": {"topics": ["AI"], "minQuality": 40},
+                "digest": "daily",
+                "email": "eve@example.com",
+            }
+            made = client.post(f"{base}/saved-searches", json=body, headers=writer)
+            assert made.status_code == 201, made.text
+            assert made.json()["query"]["min_quality"] == 40 and made.json()["user"] == "eve"
+            bad = [
+                (body | {"user": "nobody"}, 400),
+                (body | {"email": None}, 400),
+                (body | {"query": {"topics": ["Knitting"]}}, 400),
+                (body | {"query": {"mode": "vector"}}, 422),
+                (body | {"query": {"mode": "semantic"}}, 400),
+                (body | {"digest": "monthly"}, 422),
+                (body | {"query": {"minHeat": 500}}, 422),
+                (body | {"extra": 1}, 422),
+                (body | {"name": "x" * 5000}, 422),
+            ]
+            for sent, status in bad:
+                assert (
+                    client.post(f"{base}/saved-searches", json=sent, headers=writer).status_code == status
+                ), sent
+            huge = body | {"query": {"topics": ["AI"] * 300_000}}
+            assert client.post(f"{base}/saved-searches", json=huge, headers=writer).status_code == 413
+            assert len(Alerts(nd).list()) == 1  # nothing stored by the bad ones
+            assert client.get(f"{base}/alerts", headers=reader).status_code == 403
+            assert client.get(f"{base}/alerts").status_code == 401
+            Alerts(nd).match(
+                [_article(nd, 1, "AI in lending", quality=60), _article(nd, 2, "AI weak", quality=10)]
+            )
+            items = client.get(f"{base}/alerts?unseen=true", headers=writer).json()["items"]
+            assert [a["title"] for a in items] == ["AI in lending"]
+            seen = client.post(f"{base}/alerts/seen", json={"ids": [items[0]["id"], 999]}, headers=writer)
+            assert seen.json() == {"changed": 1}
+            assert client.get(f"{base}/alerts?unseen=true", headers=writer).json()["items"] == []
+            assert client.post(f"{base}/alerts/seen", json={"ids": []}, headers=writer).status_code == 422
+            assert client.post(f"{base}/alerts/seen", json={"ids": [0]}, headers=writer).status_code == 422
+            assert client.get(f"{base}/alerts?search=999", headers=writer).status_code == 422
+            assert client.get(f"{base}/saved-searches?user=nobody", headers=writer).status_code == 422
+            search = made.json()["id"]
+            assert client.delete(f"{base}/saved-searches/{search}", headers=writer).status_code == 200
+            assert client.delete(f"{base}/saved-searches/{search}", headers=writer).status_code == 404
+        assert Alerts(nd).list() == [] and Alerts(nd).alerts() == []
+    finally:
+        nd.close()

@@ -22,9 +22,10 @@ from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
 from newsdesk import events, operations
+from newsdesk.alerts import Alerts
 from newsdesk.api import create_app
 from newsdesk.api.routes import ROUTES
-from newsdesk.app import Newsdesk, Tokens
+from newsdesk.app import Newsdesk, Readers, Tokens
 from newsdesk.config import load_settings
 from newsdesk.model import Article, Provider, Source, Story
 from newsdesk.secure import KeyRing
@@ -216,6 +217,11 @@ API_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("DELETE", "/webhooks/{doomed_webhook}", ADMIN),
     ("GET", "/webhooks/{webhook}/deliveries", ADMIN),
     ("POST", "/deliveries/{delivery}/redeliver", ADMIN),
+    ("GET", "/saved-searches", WRITE(200)),
+    ("POST", "/saved-searches", WRITE(201)),
+    ("DELETE", "/saved-searches/{doomed_search}", WRITE(200)),
+    ("GET", "/alerts", WRITE(200)),
+    ("POST", "/alerts/seen", WRITE(200)),
 )
 # The UI pages that show or change sources. A UI caller is who signed in with that token: read tokens
 # cannot sign in, a bad one fails, a revoked one's session ends. Anybody but an editor is sent to sign in.
@@ -229,6 +235,8 @@ BODIES = {
     ("PUT", "/articles/{fresh}/topics"): {"topics": ["AI"]},
     ("PATCH", "/sources/{source}"): {"name": "Renamed"},
     ("POST", "/webhooks"): {"url": "https://hooks.example.com/in", "events": ["publish"]},
+    ("POST", "/saved-searches"): {"user": "eve", "name": "AI", "query": {"topics": ["AI"]}},
+    ("POST", "/alerts/seen"): {"ids": [1]},
 }
 QUERIES = {"/search": {"q": "sealed"}}
 
@@ -259,6 +267,7 @@ class World:
         }
         events.emit(self.nd.store, "story", {"story": {"id": story}})
         self.ids["delivery"] = str(self.nd.store.list_deliveries()[0]["id"])
+        Readers(self.nd).add_user("eve", "editor")
         self.headers = {"none": {}, "bogus": {"Authorization": "Bearer nd_not-a-token"}}
         for scope in ("read", "write", "admin"):
             self.headers[scope] = bearer(self.nd, scope)
@@ -273,6 +282,7 @@ class World:
             "fresh": lambda: str(self.nd.store.save_article(self.article.replace(
                 web_url=f"https://a.example.com/fresh/{self.made}", published=False)).id),
             "doomed": lambda: str(self.nd.add_source(Source(f"https://doomed.example.com/{self.made}")).id),
+            "doomed_search": lambda: str(Alerts(self.nd).save("eve", "doomed", {})),
             "doomed_webhook": lambda: str(Webhooks(self.nd).add("https://hooks.example.com/d", ["publish"])[0]),
         }  # fmt: skip
         for name, make in fresh.items():
