@@ -444,3 +444,62 @@ def test_the_api_saves_searches_lists_alerts_and_marks_them_seen(tmp_path: Path)
         assert Alerts(nd).list() == [] and Alerts(nd).alerts() == []
     finally:
         nd.close()
+
+
+# ------------------------------------------------------------------------------------ the CLI and the desk
+
+
+def test_the_alert_and_digest_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp: tuple[Inbox, int, Path]
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from newsdesk.cli import app
+
+    inbox, port, ca = smtp
+    env = quiet_env(tmp_path / "data", NEWSDESK_SMTP_HOST="127.0.0.1", NEWSDESK_SMTP_PORT=str(port),
+                    NEWSDESK_SMTP_USER=SMTP_USER, NEWSDESK_SMTP_PASSWORD=SMTP_PASSWORD, NEWSDESK_SMTP_CA_FILE=str(ca))  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    assert runner.invoke(app, ["user", "add", "eve", "--role", "editor"]).exit_code == 0
+    made = runner.invoke(app, ["alert", "save", "AI", "--user", "eve", "--topic", "AI", "--min-quality", "40",
+                               "--digest", "weekly", "--email", "eve@example.com"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert (
+        runner.invoke(app, ["alert", "save", "x", "--user", "eve", "--mode", "vector", "--q", "a"]).exit_code
+        == 1
+    )
+    [saved] = json.loads(runner.invoke(app, ["alert", "searches", "--json"]).stdout)
+    assert saved["query"]["topics"] == ["AI"] and saved["digest"] == "weekly"
+    nd = make_desk(tmp_path)
+    try:
+        Alerts(nd).match([_article(nd, 1, "AI in lending", quality=60)])
+    finally:
+        nd.close()
+    [alert] = json.loads(runner.invoke(app, ["alert", "list", "--unseen", "--json"]).stdout)
+    assert runner.invoke(app, ["digest", "send", "--due", "--json"]).exit_code == 0
+    assert len(inbox.messages) == 1  # never sent before: due
+    assert (
+        json.loads(runner.invoke(app, ["digest", "send", "--json"]).stdout)["digests"] == 0
+    )  # nothing unmailed
+    assert runner.invoke(app, ["alert", "seen", str(alert["id"])]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["alert", "list", "--unseen", "--json"]).stdout) == []
+    assert runner.invoke(app, ["alert", "remove", str(saved["id"])]).exit_code == 0
+    assert runner.invoke(app, ["alert", "remove", str(saved["id"])]).exit_code == 1
+
+
+def test_the_desk_sends_due_digests_in_its_loop(tmp_path: Path, smtp: tuple[Inbox, int, Path]) -> None:
+    from newsdesk.desk import Desk, OutputTargets
+
+    inbox, port, ca = smtp
+    nd = _mail_desk(tmp_path, "", port, ca)
+    try:
+        Alerts(nd).save("eve", "AI", {"topics": ["AI"]}, digest="daily", email="eve@example.com")
+        Alerts(nd).match([_article(nd, 1, "AI in lending")])
+        Desk(nd, OutputTargets())._step()  # one turn of the loop, as the thread runs it
+        assert len(inbox.messages) == 1
+    finally:
+        nd.close()
