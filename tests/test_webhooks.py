@@ -125,21 +125,23 @@ def test_a_delivery_queued_before_a_restart_is_sent_after_it(tmp_path: Path, sto
         assert receiver.hits("/hook") == 1
 
 
-def test_the_worker_thread_sends_off_the_request_path(desk: Newsdesk) -> None:
-    from newsdesk.webhooks import DeliveryWorker
+def test_the_desk_sends_deliveries_off_the_request_path(desk: Newsdesk) -> None:
+    """``newsdesk serve`` runs the desk; its delivery worker sends what a decision queued."""
+    from newsdesk.desk import Desk, OutputTargets
 
     with LoopbackServer({"/hook": Reply(status=200)}) as receiver:
         Webhooks(desk).add(receiver.url("/hook"), ["publish"], allow_private=True)
-        worker = DeliveryWorker(Webhooks(desk).deliverer())
-        worker.start()
+        service = Desk(desk, OutputTargets())
+        service.start()
         try:
+            assert service.webhooks.alive
             Editorial(desk).publish(_article(desk), actor="ed")
             deadline = time.monotonic() + 10
             while receiver.hits("/hook") == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
-            worker.stop()
-        assert receiver.hits("/hook") == 1
+            assert service.stop()
+        assert receiver.hits("/hook") == 1 and not service.webhooks.alive
 
 
 def test_a_private_target_needs_the_admin_flag(desk: Newsdesk) -> None:
@@ -298,3 +300,22 @@ def test_the_webhook_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert [w["events"] for w in listed] == [["publish", "story"]] and "secret" not in listed[0]
     assert runner.invoke(app, ["webhook", "remove", str(listed[0]["id"])]).exit_code == 0
     assert runner.invoke(app, ["webhook", "remove", str(listed[0]["id"])]).exit_code == 1
+
+
+def test_a_new_story_and_a_rule_decision_are_events(tmp_path: Path) -> None:
+    """The other two places events come from: enrichment creating a story, and a publish rule."""
+    nd = make_desk(tmp_path, enrich="1", embed_backend="onnx", publish_rules="publish: quality >= 0")
+    try:
+        hooks = Webhooks(nd)
+        story_hook, _ = hooks.add("https://hooks.example.com/s", ["story"])
+        publish_hook, _ = hooks.add("https://hooks.example.com/p", ["publish"])
+        first = _article(nd, 1)
+        asyncio.run(nd.finish_pending())
+        stories = [json.loads(d["body"])["data"]["story"] for d in hooks.deliveries(webhook_id=story_hook)]
+        article = nd.store.get_article(first)
+        assert [s["id"] for s in stories] == [article.story_id] and stories[0]["firstArticleId"] == first
+        [published] = [json.loads(d["body"])["data"] for d in hooks.deliveries(webhook_id=publish_hook)]
+        assert published["article"]["id"] == first and published["actor"].startswith("rule: ")
+        assert published["article"]["published"] is True and article.published
+    finally:
+        nd.close()
