@@ -173,10 +173,12 @@ class DeliveryWorker:
 
     def _main(self) -> None:
         while not self._stopping.is_set():
+            sent = 0
             try:
-                asyncio.run(self.deliverer.deliver_due())
+                sent = sum(asyncio.run(self.deliverer.deliver_due()).values())
             except NewsdeskError as error:  # the database was away: try again next turn
                 log.warning("webhook pass failed", extra={"error": str(error)})
             except Exception:  # the worker must outlive any one bad pass
                 log.exception("webhook pass crashed")
-            self._stopping.wait(POLL_S)
+            if sent < BATCH:  # a full batch means a backlog: go on at once
+                self._stopping.wait(POLL_S)
