@@ -133,7 +133,7 @@ def evaluate_semeval(embedder: Embedder, data: Path) -> tuple[float, float, floa
         story = cluster.new_story(1, cluster.StoryInput(1, v1, when, "", lead=pair.text1), now=when)
         item = cluster.StoryInput(2, v2, when, "", lead=pair.text2)
         decision = cluster.assign_story(item, [story], now=when)
-        predicted.append(not decision.is_new)
+        predicted.append(decision.story_id is not None)
     same = np.array([p.overall <= SAME_STORY for p in pairs])
     chosen = np.array(predicted)
     tp = int((chosen & same).sum())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import finishing
+from .alerts import Alerts
 from .config import Settings, load_sources, load_taxonomy
 from .editorial import Editorial, Tokens
 from .errors import NewsdeskError, SettingsError, StorageError
@@ -235,6 +236,7 @@ class Newsdesk:
         if self.settings.encrypt:
             stages.append(("seal", lambda: _ready(finishing.seal_texts(self.store, self.key_ring))))
         stages.append(("rules", lambda: _ready(finishing.apply_rules(self.store, self.rules, ids, now()))))
+        stages.append(("alerts", lambda: _ready(Alerts(self).match(ids))))  # saved searches (newsdesk.alerts)
         for name, stage in stages:
             started = time.perf_counter()
             _stage_starts(progress, name)

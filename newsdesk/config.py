@@ -98,6 +98,18 @@ SETTINGS: tuple[Setting, ...] = (
     # heat on slow beats (issue 11)
     Setting("heat_half_life_topics", list, [], "Half-lives for slower beats, one 'Topic=hours' per item (e.g. "
             "'AI in Finance=24'); a story takes the longest of its topics', else heat_half_life_hours."),
+    # webhooks, alerts and email digests
+    Setting("webhook_max_attempts", int, 8, "Attempts before a webhook delivery is dead (redeliver by hand)."),
+    Setting("webhook_retry_base", float, 30.0, "Seconds before the first retry; doubles each attempt (jittered, at most 6 h)."),
+    Setting("webhook_timeout", float, 10.0, "Seconds a webhook receiver has to answer one attempt."),
+    Setting("smtp_host", str, "", "SMTP server for email digests; empty = digests off."),
+    Setting("smtp_port", int, 587, "SMTP port (587: submission with STARTTLS)."),
+    Setting("smtp_user", str, "", "SMTP login; empty = no AUTH."),
+    Setting("smtp_password", str, "", "SMTP password.", secret=True),
+    Setting("smtp_starttls", bool, True, "Upgrade the SMTP connection with STARTTLS before AUTH (refuse if the server cannot)."),
+    Setting("smtp_ca_file", Path, Path(), "CA bundle that signs the SMTP server's certificate; empty = the system's CAs."),
+    Setting("mail_from", str, "newsdesk@localhost", "From address of digest emails."),
+    Setting("public_url", str, "http://127.0.0.1:8000", "Base URL of the web UI, for links in emails (unsubscribe, articles)."),
 )
 # fmt: on
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -157,6 +169,17 @@ class SettingValues:
     write_rate_limit: int
     cors_origins: list[str]
     heat_half_life_topics: list[str]
+    webhook_max_attempts: int
+    webhook_retry_base: float
+    webhook_timeout: float
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str
+    smtp_starttls: bool
+    smtp_ca_file: Path
+    mail_from: str
+    public_url: str
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
 from .model import now
 from .pipeline import RunSummary
+from .webhooks import DeliveryWorker, Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class Desk:
         self._thread: threading.Thread | None = None
         self._status = DeskStatus()
         self._lock = threading.Lock()
+        self.webhooks = DeliveryWorker(Webhooks(nd).deliverer())  # sends what events.emit queued
 
     # ------------------------------------------------------------------------------ control
 
@@ -92,6 +95,7 @@ class Desk:
         self._thread = threading.Thread(target=self._main, name="newsdesk-desk", daemon=True)
         self._update(running=True, started_at=now())
         self._thread.start()
+        self.webhooks.start()
 
     def stop(self, timeout: float = STOP_WAIT_S) -> bool:
         """Ask the thread to stop after its current step and wait for it; whether it stopped in time.
@@ -99,6 +103,7 @@ class Desk:
         unfinished loses nothing: the next start picks up what is due and what was not enriched."""
         self._stopping.set()
         self._wake.set()
+        self.webhooks.stop(timeout)
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -135,6 +140,7 @@ class Desk:
                 self._cycle(due)
             if self.outputs.refresh_if_changed():
                 self._update(last_output_at=now())
+            alerts.desk_step(self.nd)  # email digests that are due
         except NewsdeskError as error:
             log.warning("desk step failed", extra={"error": str(error)})
             self._update(last_error=str(error))

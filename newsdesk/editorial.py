@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import events
 from .errors import NewsdeskError
 from .model import Article, ReviewState, TopicScore
 from .store import ArticleQuery, Page
@@ -49,6 +50,8 @@ class Editorial:
         changed = store.set_review_state(article_id, state, expect=current.review_state)
         if changed:
             store.record_decision(article_id, action, actor, reason)
+            payload = {"article": events.article_payload(store.get_article(article_id)), "actor": actor}
+            events.emit(store, action, payload | {"reason": reason})
         return changed
 
     def set_topics(self, article_id: int, topics: Sequence[str], *, actor: str, reason: str = "") -> Article:

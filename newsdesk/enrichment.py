@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import events
 from .config import Settings
 from .enrich import cluster, dedupe, heat, quality, related, supervised, topics
 from .enrich.base import Embedder, Vectors
@@ -211,7 +212,10 @@ class Enricher:
     def _new_story_id(self, entry: cluster.StoryInput) -> int:
         when = entry.published_at or now()
         story = Story(None, entry.title, when, when, 1, (entry.provider_domain,))
-        return self.store.create_story(story, None, {})
+        story_id = self.store.create_story(story, None, {})
+        events.emit(self.store, "story", {"story": {"id": story_id, "title": entry.title,
+                    "firstSeenAt": when.isoformat(), "firstArticleId": entry.article_id}})  # fmt: skip
+        return story_id
 
     def _save_story(self, state: cluster.StoryState) -> None:
         story = Story(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from . import events
 from .config import Settings
 from .errors import CryptoError
 from .extract.images import ImageCache
@@ -112,6 +113,9 @@ def apply_rules(
             store.record_decision(
                 article.id, decision.action.value, f"rule: {decision.reason}", decision.reason
             )
+            events.emit(store, decision.action.value, {"article": events.article_payload(
+                article.replace(review_state=state)), "actor": f"rule: {decision.reason}",
+                "reason": decision.reason})  # fmt: skip
             counts[f"{state.value}_by_rule"] += 1
     return counts
 

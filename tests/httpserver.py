@@ -31,6 +31,8 @@ class Seen:
     path: str
     query: str
     headers: Mapping[str, str]
+    body: bytes = b""  # a POST's body (webhook receivers)
+    method: str = "GET"
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,18 @@ def _handler_class(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 _send(self, reply)
             except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
                 self.close_connection = True  # the client gave up, as tests intend
+            finally:
+                server._end()
+
+        def do_POST(self) -> None:
+            parts = urlsplit(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            reply = server._begin(Seen(parts.path, parts.query, headers, body, "POST"))
+            try:
+                _send(self, reply)
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                self.close_connection = True
             finally:
                 server._end()
 

@@ -21,14 +21,16 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
-from newsdesk import operations
+from newsdesk import events, operations
+from newsdesk.alerts import Alerts
 from newsdesk.api import create_app
 from newsdesk.api.routes import ROUTES
-from newsdesk.app import Newsdesk, Tokens
+from newsdesk.app import Newsdesk, Readers, Tokens
 from newsdesk.config import load_settings
 from newsdesk.model import Article, Provider, Source, Story
 from newsdesk.secure import KeyRing
 from newsdesk.store import Store
+from newsdesk.webhooks import Webhooks
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 
@@ -180,6 +182,7 @@ OPEN = (200, 200, 200, 200, 200, 200)  # no token looked at
 PUBLIC = (200, 401, 200, 401, 200, 200)  # public_read: anonymous fine, a bad token never is
 TOKEN = (401, 401, 200, 401, 200, 200)  # any valid token; anonymous callers get nothing
 ADMIN = (401, 401, 403, 401, 403, 200)
+ADMIN_MADE = (401, 401, 403, 401, 403, 201)
 
 
 def WRITE(ok: int) -> tuple[int, ...]:  # noqa: N802 - reads as a row of the table
@@ -209,6 +212,16 @@ API_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/feeds/{feed}", PUBLIC),
     ("GET", "/images/{image}", PUBLIC),
     ("GET", "/images/{image}/thumb", PUBLIC),
+    ("GET", "/webhooks", ADMIN),
+    ("POST", "/webhooks", ADMIN_MADE),
+    ("DELETE", "/webhooks/{doomed_webhook}", ADMIN),
+    ("GET", "/webhooks/{webhook}/deliveries", ADMIN),
+    ("POST", "/deliveries/{delivery}/redeliver", ADMIN),
+    ("GET", "/saved-searches", WRITE(200)),
+    ("POST", "/saved-searches", WRITE(201)),
+    ("DELETE", "/saved-searches/{doomed_search}", WRITE(200)),
+    ("GET", "/alerts", WRITE(200)),
+    ("POST", "/alerts/seen", WRITE(200)),
 )
 # The UI pages that show or change sources. A UI caller is who signed in with that token: read tokens
 # cannot sign in, a bad one fails, a revoked one's session ends. Anybody but an editor is sent to sign in.
@@ -221,6 +234,9 @@ BODIES = {
     ("POST", "/articles/{fresh}/reject"): {"reason": "off topic"},
     ("PUT", "/articles/{fresh}/topics"): {"topics": ["AI"]},
     ("PATCH", "/sources/{source}"): {"name": "Renamed"},
+    ("POST", "/webhooks"): {"url": "https://hooks.example.com/in", "events": ["publish"]},
+    ("POST", "/saved-searches"): {"user": "eve", "name": "AI", "query": {"topics": ["AI"]}},
+    ("POST", "/alerts/seen"): {"ids": [1]},
 }
 QUERIES = {"/search": {"q": "sealed"}}
 
@@ -247,7 +263,11 @@ class World:
             "source": str(self.nd.add_source(Source("https://feeds.example.com/rss")).id),
             "feed": "all.rss",
             "image": str(image.sha256),
+            "webhook": str(Webhooks(self.nd).add("https://hooks.example.com/h", ["story"])[0]),
         }
+        events.emit(self.nd.store, "story", {"story": {"id": story}})
+        self.ids["delivery"] = str(self.nd.store.list_deliveries()[0]["id"])
+        Readers(self.nd).add_user("eve", "editor")
         self.headers = {"none": {}, "bogus": {"Authorization": "Bearer nd_not-a-token"}}
         for scope in ("read", "write", "admin"):
             self.headers[scope] = bearer(self.nd, scope)
@@ -262,6 +282,8 @@ class World:
             "fresh": lambda: str(self.nd.store.save_article(self.article.replace(
                 web_url=f"https://a.example.com/fresh/{self.made}", published=False)).id),
             "doomed": lambda: str(self.nd.add_source(Source(f"https://doomed.example.com/{self.made}")).id),
+            "doomed_search": lambda: str(Alerts(self.nd).save("eve", "doomed", {})),
+            "doomed_webhook": lambda: str(Webhooks(self.nd).add("https://hooks.example.com/d", ["publish"])[0]),
         }  # fmt: skip
         for name, make in fresh.items():
             if "{" + name + "}" in template:

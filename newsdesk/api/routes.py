@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from . import articles, browse, outputs, sources
+from . import alerts, articles, browse, outputs, sources, webhooks
 from .auth import OPEN, require
 from .outputs import IMAGE_TYPES
 from .problems import MEDIA_TYPE as PROBLEM_TYPE
@@ -79,6 +79,16 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/feeds/{name}", outputs.get_feed, "read", None, "Published records as RSS, Atom or JSON Feed", "feeds", media=FEED_TYPES),
     Route("GET", "/images/{sha256}", outputs.get_image, "read", None, "A cached image", "images", media=tuple(IMAGE_TYPES.values())),
     Route("GET", "/images/{sha256}/thumb", outputs.get_thumbnail, "read", None, "A cached image's thumbnail", "images", media=("image/jpeg",)),
+    Route("GET", "/webhooks", webhooks.list_webhooks, "admin", webhooks.WebhookList, "Webhooks (secrets are never listed)", "webhooks"),
+    Route("POST", "/webhooks", webhooks.create_webhook, "admin", webhooks.WebhookCreated, "Register a webhook (its secret is shown once)", "webhooks", status=201),
+    Route("DELETE", "/webhooks/{webhook_id}", webhooks.delete_webhook, "admin", webhooks.WebhookOut, "Remove a webhook and its delivery log", "webhooks"),
+    Route("GET", "/webhooks/{webhook_id}/deliveries", webhooks.list_deliveries, "admin", webhooks.DeliveryList, "A webhook's delivery log", "webhooks"),
+    Route("POST", "/deliveries/{delivery_id}/redeliver", webhooks.redeliver, "admin", webhooks.DeliveryOut, "Send a delivery again", "webhooks"),
+    Route("GET", "/saved-searches", alerts.list_saved_searches, "write", alerts.SavedSearchList, "Editors' saved searches", "alerts"),
+    Route("POST", "/saved-searches", alerts.create_saved_search, "write", alerts.SavedSearchOut, "Save a search (alerts, digest)", "alerts", status=201),
+    Route("DELETE", "/saved-searches/{search_id}", alerts.delete_saved_search, "write", alerts.SavedSearchOut, "Remove a saved search and its alerts", "alerts"),
+    Route("GET", "/alerts", alerts.list_alerts, "write", alerts.AlertList, "Alerts: new matches of saved searches", "alerts"),
+    Route("POST", "/alerts/seen", alerts.mark_seen, "write", alerts.SeenResult, "Mark alerts seen", "alerts"),
 )
 # fmt: on
 
@@ -103,6 +113,10 @@ def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
         errors[429] = _problem("Write rate limit reached; see Retry-After")
     if route.handler in (sources.create_source, sources.update_source):
         errors[409] = _problem("A source with this URL already exists")
+    if route.handler is alerts.create_saved_search:
+        errors[400] = _problem("An unknown user or topic, a digest without an email, or a bad address")
+    if route.handler is webhooks.create_webhook:
+        errors[400] = _problem("The URL is a private address and allowPrivate is not set")
     if route.handler is articles.get_secured:
         errors[500] = _problem("The key cannot open the stored payload")
     return errors

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from . import core, editorial, sources, users  # noqa: F401  (they register their commands on ``app``)
+from . import alerts, core, editorial, sources, users, webhooks  # noqa: F401  (they register their commands on ``app``)
 from .base import app
 
 __all__ = ["app", "main"]

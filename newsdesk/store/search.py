@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 16  # longer queries are cut: each term is one more posting list to intersect
@@ -53,3 +53,19 @@ def _postgres(connection: Connection, words: list[str], limit: int) -> list[tupl
         {"q": query, "n": limit},
     )
     return [(int(row[0]), float(row[1])) for row in rows]
+
+
+def among_ids(connection: Connection, query: str, ids: list[int]) -> set[int]:
+    """Which of ``ids`` match ``query`` (all its terms, the last as a prefix, as :func:`search_ids`):
+    how a saved search tests a run's new articles without ranking the whole store."""
+    words = terms(query)
+    if not words or not ids:
+        return set()
+    if connection.dialect.name == "sqlite":
+        match = " ".join(f'"{w}"*' if i == len(words) - 1 else f'"{w}"' for i, w in enumerate(words))
+        sql = "SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q AND rowid IN :ids"
+    else:
+        match = " & ".join([*words[:-1], words[-1] + ":*"])
+        sql = "SELECT id FROM articles WHERE to_tsvector('english', search_text) @@ to_tsquery('english', :q) AND id IN :ids"
+    statement = text(sql).bindparams(bindparam("ids", expanding=True))
+    return {int(row[0]) for row in connection.execute(statement, {"q": match, "ids": ids})}

@@ -40,11 +40,13 @@ from ..errors import StorageError
 from ..model import Alternate, Article, ReviewState, Source, SourceHealth, now, utc
 from . import rows, search
 from . import tables as t
+from .alerts import AlertsMixin
 from .base import _first_line, _inserted_id, _redact
 from .enrichment import EnrichmentData
 from .migrate import ensure_current
 from .readmodels import ReadModels
 from .users import UsersMixin
+from .webhooks import WebhooksMixin
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(EnrichmentData, ReadModels, UsersMixin):
+class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 
     def __init__(self, engine: Engine, *, index_full_text: bool = False) -> None:

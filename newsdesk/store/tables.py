@@ -295,3 +295,69 @@ reader_states = Table(
     _ts("updated_at", nullable=False),
     Index("ix_reader_states_article_id", "article_id"),
 )
+
+# ------------------------------------------------------ webhooks and alerts (newsdesk.webhooks, .alerts)
+
+webhooks = Table(
+    # Where events are POSTed. ``secret`` is the HMAC key: kept in the clear because signing needs it
+    # (shown once at creation; docs/webhooks.md). ``allow_private`` lifts the SSRF guard for this URL
+    # and is set only by an admin (or the operator at the CLI).
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("events", JSON, nullable=False),  # the kinds it receives (newsdesk.events.EVENT_KINDS)
+    Column("secret", String(128), nullable=False),
+    Column("allow_private", Boolean, nullable=False, default=False),
+    _ts("created_at", nullable=False),
+)
+
+webhook_deliveries = Table(
+    # One event for one webhook: the body is fixed when the event is emitted (the signature covers it),
+    # the worker sends what is due. state: pending | delivered | dead.
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("next_attempt_at", nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    _ts("created_at", nullable=False),
+    _ts("finished_at"),
+    Index("ix_webhook_deliveries_state", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook_id", "webhook_id"),
+)
+
+saved_searches = Table(
+    # An editor's standing query; new matching articles become alerts. ``query`` holds the filters
+    # (newsdesk.alerts.SearchSpec as JSON); ``digest`` is off | hourly | daily | weekly.
+    "saved_searches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("query", JSON, nullable=False),
+    Column("digest", String(16), nullable=False, default="off"),
+    Column("email", String(320)),
+    _ts("last_digest_at"),
+    _ts("created_at", nullable=False),
+)
+
+alerts = Table(
+    # One new match of a saved search; ``seen_at`` set when the editor marks it seen, ``mailed_at`` when
+    # a digest carried it.
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("search_id", Integer, ForeignKey("saved_searches.id", ondelete="CASCADE"), nullable=False),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("seen_at"),
+    _ts("mailed_at"),
+    UniqueConstraint("search_id", "article_id", name="uq_alerts_search_article"),
+    Index("ix_alerts_article_id", "article_id"),
+)
