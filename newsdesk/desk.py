@@ -72,8 +72,16 @@ CycleHook = Callable[[RunSummary, float], None]  # (what a cycle did, its durati
 class Desk:
     """Runs the scheduler and the live outputs in a background thread until :meth:`stop`."""
 
-    def __init__(self, nd: Newsdesk, targets: OutputTargets, *, on_cycle: CycleHook | None = None) -> None:
+    def __init__(
+        self,
+        nd: Newsdesk,
+        targets: OutputTargets,
+        *,
+        on_cycle: CycleHook | None = None,
+        check_s: float = OUTPUT_CHECK_S,
+    ) -> None:
         self.nd = nd
+        self.check_s = check_s
         self.outputs = LiveOutputs(nd, targets)
         self._on_cycle = on_cycle
         self._wake = threading.Event()
@@ -89,6 +97,7 @@ class Desk:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        self.nd.on_wake(self.wake)  # a source added or "poll now" in the API/UI wakes the loop
         self._thread = threading.Thread(target=self._main, name="newsdesk-desk", daemon=True)
         self._update(running=True, started_at=now())
         self._thread.start()
@@ -98,6 +107,7 @@ class Desk:
         Every store write is a transaction and every output file is renamed into place, so a cycle left
         unfinished loses nothing: the next start picks up what is due and what was not enriched."""
         self._stopping.set()
+        self.nd.on_wake(None)
         self._wake.set()
         thread = self._thread
         if thread is not None:
@@ -123,7 +133,7 @@ class Desk:
     def _main(self) -> None:
         while not self._stopping.is_set():
             self._step()
-            self._wake.wait(OUTPUT_CHECK_S)
+            self._wake.wait(self.check_s)
             self._wake.clear()
         self._update(running=False)
 

@@ -238,6 +238,7 @@ class Source:
     allow_loopback: bool = False  # lets the SSRF guard through private/loopback addresses (demo, tests)
     reputation: float | None = None  # 0-1 prior for quality, from ratings or by hand
     site_url: str | None = None  # the publisher's home page (OPML htmlUrl, the page a feed was found on)
+    paused: bool = False  # an editor paused it: never due until resumed (its health is kept)
     id: int | None = None
     health: SourceHealth = field(default_factory=SourceHealth)
 

@@ -240,6 +240,7 @@ class SourceOut(Wire):
     allow_loopback: bool
     reputation: float | None
     site_url: str | None
+    paused: bool = Field(description="Paused sources are never polled until resumed.")
     health: HealthOut
 
 
@@ -264,6 +265,7 @@ class SourceFields(Wire):
     allow_loopback: bool = Field(
         False, description="Let this source reach loopback/private addresses (admin)."
     )
+    paused: bool = Field(False, description="Pause polling (true) or resume it (false).")
 
 
 class SourceCreate(SourceFields):

@@ -159,6 +159,7 @@ def source(s: Source) -> dict[str, Any]:
         "allowLoopback": s.allow_loopback,
         "reputation": s.reputation,
         "siteUrl": s.site_url,
+        "paused": s.paused,
         "health": {
             "lastPolledAt": when(h.last_polled_at),
             "lastSuccessAt": when(h.last_success_at),

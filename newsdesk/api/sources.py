@@ -50,7 +50,14 @@ def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourceP
     if "url" in changes and changes["url"] != current.url and _exists(ctx, changes["url"]):
         raise StorageError(f"source already exists: {changes['url']}")
     updated = _build(lambda **v: dataclasses.replace(current, **v), changes)
-    return shapes.source(ctx.nd.store.update_source(source_id, updated))
+    return shapes.source(ctx.nd.update_source(source_id, updated))
+
+
+def poll_source(ctx: Ctx, source_id: SourceId) -> dict[str, Any]:
+    """Poll now: the source becomes due and the running desk is woken; 409 when it is paused."""
+    if ctx.nd.store.get_source(source_id).paused:
+        raise HTTPException(409, "the source is paused: resume it (PATCH paused=false) to poll it")
+    return shapes.source(ctx.nd.poll_source(source_id))
 
 
 def delete_source(ctx: Ctx, source_id: SourceId) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def source_row(source: Source) -> dict[str, Any]:
         "allow_loopback": source.allow_loopback,
         "reputation": source.reputation,
         "site_url": source.site_url,
+        "paused": source.paused,
     }
 
 
@@ -82,6 +83,7 @@ def source_from_row(row: RowMapping) -> Source:
         allow_loopback=row["allow_loopback"],
         reputation=row["reputation"],
         site_url=row["site_url"],
+        paused=bool(row["paused"]),
         health=health,
     )
 

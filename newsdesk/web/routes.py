@@ -8,6 +8,8 @@ in this order:
 - :mod:`.pages` — front page, topics, one topic, one article, search, stats;
 - :mod:`.editing` — sign in and out, the review queue and its actions (publish, reject, fix topics);
 - :mod:`.sources` — the sources list, adding one (with feed discovery) and removing one;
+- :mod:`.sourcecontrol` — poll now, pause, resume and rename one source;
+- :mod:`.live` — the change stamp the pages poll to refresh themselves without a reload;
 - :mod:`.images` — article images and thumbnails from the cache.
 
 What they share — the per-app context, rendering, the editor and CSRF checks — is in :mod:`.context`.
@@ -23,13 +25,15 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ..app import Newsdesk
-from . import editing, images, pages, sources
+from . import editing, images, live, pages, sourcecontrol, sources
 from .views import STATIC
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)
 router.include_router(editing.router)
 router.include_router(sources.router)
+router.include_router(sourcecontrol.router)
+router.include_router(live.router)
 router.include_router(images.router)
 
 
