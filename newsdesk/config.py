@@ -95,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_read", bool, True, "Reading public data needs no token."),
     Setting("write_rate_limit", int, 60, "Write requests per minute per token; 0 = no limit."),
     Setting("cors_origins", list, [], "Origins allowed by CORS; empty = CORS off."),
+    # operations
+    Setting("log_format", str, "text", "Log lines of `serve`: text, or json (one JSON object a line, for journald/Loki)."),
 )
 # fmt: on
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -153,6 +155,7 @@ class SettingValues:
     public_read: bool
     write_rate_limit: int
     cors_origins: list[str]
+    log_format: str
 
 
 @dataclass(frozen=True)

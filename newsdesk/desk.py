@@ -64,6 +64,7 @@ class DeskStatus:
     last_error: str | None = None
     last_output_at: datetime | None = None
     totals: dict[str, int] = field(default_factory=dict)
+    last_stages_s: dict[str, float] = field(default_factory=dict)  # each stage's seconds, last cycle
 
 
 CycleHook = Callable[[RunSummary, float], None]  # (what a cycle did, its duration in seconds)
@@ -159,7 +160,15 @@ class Desk:
         totals = dict(self.status.totals)
         for key, value in _counts(summary).items():
             totals[key] = totals.get(key, 0) + value
-        self._update(cycles=self.status.cycles + 1, last_cycle_at=now(), last_cycle_s=elapsed, totals=totals)
+        stages = {k.removesuffix("_s"): float(v) for k, v in summary.stages.items() if k.endswith("_s")}
+        stages.pop("duration", None)  # the whole cycle: newsdesk_last_cycle_seconds
+        self._update(
+            cycles=self.status.cycles + 1,
+            last_cycle_at=now(),
+            last_cycle_s=elapsed,
+            totals=totals,
+            last_stages_s=stages,
+        )
         if self._on_cycle is not None:
             self._on_cycle(summary, elapsed)
 

@@ -219,6 +219,16 @@ class Store(EnrichmentData, ReadModels):
         with self.engine.connect() as c:
             return tuple(c.execute(query).one())
 
+    def pending_counts(self) -> dict[str, int]:
+        """Articles waiting for a stage (``/metrics``): not yet enriched, and waiting for an editor."""
+        a = t.articles.c
+        waiting = {"enrich": a.enriched_at.is_(None), "review": a.review_state == "pending"}
+        with self.engine.connect() as c:
+            return {
+                stage: int(c.execute(select(func.count()).select_from(t.articles).where(w)).scalar_one())
+                for stage, w in waiting.items()
+            }
+
     # ----------------------------------------------------------------------------------- articles
 
     def save_article(self, article: Article, *, new: bool = False) -> Saved:
