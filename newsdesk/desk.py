@@ -17,7 +17,8 @@ process or a queue worker changes the same rows, and a change made while the ser
 by the first check after start (the first check always writes; the exporters skip unchanged files).
 
 A cycle that finds no due source costs one indexed query; a cycle whose sources all answer 304 costs
-their requests and health updates (the run's later stages only look at new or unfinished articles).
+their requests and health updates (the run's later stages only look at new or unfinished articles, and
+the outputs are not rewritten: :meth:`LiveOutputs.absorb_idle_cycle`).
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ class Desk:
             totals=totals,
             last_stages_s=stages,
         )
+        if _changed_nothing(summary):
+            self.outputs.absorb_idle_cycle()
         if self._on_cycle is not None:
             self._on_cycle(summary, elapsed)
 
@@ -186,6 +189,15 @@ def _counts(summary: RunSummary) -> dict[str, int]:
     }
     counts |= {f"error:{kind}": n for kind, n in summary.errors.items()}
     return counts
+
+
+def _changed_nothing(summary: RunSummary) -> bool:
+    """Whether a cycle wrote no article: nothing new, updated or folded, and no later stage counted any
+    work (enriched, sealed, images cached, decided by a rule)."""
+    if summary.new or summary.updated or summary.alternates:
+        return False
+    counts = (v for k, v in summary.stages.items() if not k.endswith("_s") and isinstance(v, int | float))
+    return not any(counts)
 
 
 class LiveOutputs:
@@ -207,6 +219,16 @@ class LiveOutputs:
         self.refresh()
         self._written = stamp
         return True
+
+    def absorb_idle_cycle(self) -> None:
+        """A cycle that wrote no article moved the change stamp only by its own run row: take the new
+        stamp as written, so a cycle of 304s costs no export. If an article moved meanwhile (an editor's
+        decision), the stamp's article part differs and the next check rewrites as usual."""
+        if self._written is None:
+            return
+        stamp = self.nd.store.change_stamp()
+        if stamp[:2] == self._written[:2]:
+            self._written = stamp
 
     def refresh(self) -> None:
         from . import operations
