@@ -374,7 +374,9 @@ def reader_python() -> Path:
     python = env_dir / "bin" / "python"
     if not python.exists():
         venv.create(env_dir, with_pip=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"reader=={READER_VERSION}"], check=True)
+        # reader's vendored feedparser imports sgmllib, which Python 3 only has from this package
+        packages = [f"reader=={READER_VERSION}", "sgmllib3k==1.0.0"]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
     return python
 
 

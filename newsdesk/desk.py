@@ -35,7 +35,7 @@ from typing import Any
 
 from .app import Newsdesk
 from .errors import NewsdeskError
-from .model import now
+from .model import now, utc
 from .pipeline import RunSummary
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class LiveOutputs:
         if stamp == self._written:
             return False
         self.refresh()
-        self._written = stamp
+        self._written = stamp if _settled(stamp) else None
         return True
 
     def absorb_idle_cycle(self) -> None:
@@ -238,6 +238,14 @@ class LiveOutputs:
             log.info("records exported", extra={"written": summary.written, "removed": summary.removed})
         if self.targets.feeds_dir is not None:
             operations.write_feeds(self.nd, self.targets.feeds_dir, self.targets.feeds_base_url)
+
+
+def _settled(stamp: tuple[Any, ...]) -> bool:
+    """Whether a change stamp can be trusted as "written". ``updated_at`` keeps whole seconds, so a
+    decision later in the same second as the newest write leaves the stamp as it was: a stamp whose
+    newest write is in the current second is written again at the next check, once that second is over."""
+    newest = stamp[1]
+    return newest is None or utc(newest) < now()
 
 
 def targets_from(nd: Newsdesk) -> OutputTargets:
