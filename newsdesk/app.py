@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from . import finishing
 from .alerts import Alerts
 from .config import Settings, load_sources, load_taxonomy
 from .editorial import Editorial, Tokens
-from .errors import NewsdeskError, SettingsError, StorageError
+from .errors import NewsdeskError, SettingsError, StorageError, ValidationError
 from .extract.images import ImageCache
 from .fetch.client import Fetcher
 from .model import Article, Source, SourceKind, Taxonomy, now
@@ -55,6 +55,7 @@ class Newsdesk:
         self._taxonomy: Taxonomy | None = None
         self._enricher: Any = None
         self._pool: Executor | None = None
+        self._wake: Callable[[], None] | None = None
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -124,11 +125,44 @@ class Newsdesk:
     # ---------------------------------------------------------------------------------- sources
 
     def add_source(self, source: Source) -> Source:
-        return self.store.add_source(source)
+        """Store a new source; a running desk polls it at once."""
+        added = self.store.add_source(source)
+        self._nudge()
+        return added
 
     def update_source(self, source_id: int, source: Source, *, grant_loopback: bool = False) -> Source:
-        """Change a source; moving it clears ``allow_loopback`` unless granted (``Store.update_source``)."""
-        return self.store.update_source(source_id, source, grant_loopback=grant_loopback)
+        """Change a source's fields (rename, pause, resume…); a running desk looks again at once. Moving
+        a source clears ``allow_loopback`` unless ``grant_loopback`` (``Store.update_source``)."""
+        updated = self.store.update_source(source_id, source, grant_loopback=grant_loopback)
+        self._nudge()
+        return updated
+
+    def poll_source(self, key: int | str) -> Source:
+        """ "Poll now": make the source due and wake a running desk (without one, the next run polls it).
+        A paused source is refused: resuming it is the editor's explicit step."""
+        source = self.store.get_source(key)
+        if source.paused:
+            raise ValidationError(f"source {source.id} is paused: resume it before polling it")
+        assert source.id is not None  # a stored source has its id
+        polled = self.store.poll_soon(source.id, now())
+        self._nudge()
+        return polled
+
+    def pause_source(self, key: int | str, *, paused: bool = True) -> Source:
+        """Pause (never due) or resume a source; its health and validators are kept."""
+        source = self.store.get_source(key)
+        assert source.id is not None
+        return self.update_source(source.id, replace(source, paused=paused))
+
+    def on_wake(self, wake: Callable[[], None] | None) -> None:
+        """Register what wakes the running desk (:meth:`newsdesk.desk.Desk.wake`); ``None`` removes it.
+        The facade calls it when a source is added, changed or asked to be polled, so the API and the
+        UI reach the desk without knowing it exists."""
+        self._wake = wake
+
+    def _nudge(self) -> None:
+        if self._wake is not None:
+            self._wake()
 
     def list_sources(self) -> list[Source]:
         return self.store.list_sources()

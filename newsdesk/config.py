@@ -110,6 +110,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_ca_file", Path, Path(), "CA bundle that signs the SMTP server's certificate; empty = the system's CAs."),
     Setting("mail_from", str, "newsdesk@localhost", "From address of digest emails."),
     Setting("public_url", str, "http://127.0.0.1:8000", "Base URL of the web UI, for links in emails (unsubscribe, articles)."),
+    # operations
+    Setting("log_format", str, "text", "Log lines of `serve`: text, or json (one JSON object a line, for journald/Loki)."),
 )
 # fmt: on
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -180,6 +182,7 @@ class SettingValues:
     smtp_ca_file: Path
     mail_from: str
     public_url: str
+    log_format: str
 
 
 @dataclass(frozen=True)

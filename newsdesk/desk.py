@@ -17,7 +17,8 @@ process or a queue worker changes the same rows, and a change made while the ser
 by the first check after start (the first check always writes; the exporters skip unchanged files).
 
 A cycle that finds no due source costs one indexed query; a cycle whose sources all answer 304 costs
-their requests and health updates (the run's later stages only look at new or unfinished articles).
+their requests and health updates (the run's later stages only look at new or unfinished articles, and
+the outputs are not rewritten: :meth:`LiveOutputs.absorb_idle_cycle`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
-from .model import now
+from .model import now, utc
 from .pipeline import RunSummary
 from .webhooks import DeliveryWorker, Webhooks
 
@@ -66,6 +67,7 @@ class DeskStatus:
     last_error: str | None = None
     last_output_at: datetime | None = None
     totals: dict[str, int] = field(default_factory=dict)
+    last_stages_s: dict[str, float] = field(default_factory=dict)  # each stage's seconds, last cycle
 
 
 CycleHook = Callable[[RunSummary, float], None]  # (what a cycle did, its duration in seconds)
@@ -74,8 +76,16 @@ CycleHook = Callable[[RunSummary, float], None]  # (what a cycle did, its durati
 class Desk:
     """Runs the scheduler and the live outputs in a background thread until :meth:`stop`."""
 
-    def __init__(self, nd: Newsdesk, targets: OutputTargets, *, on_cycle: CycleHook | None = None) -> None:
+    def __init__(
+        self,
+        nd: Newsdesk,
+        targets: OutputTargets,
+        *,
+        on_cycle: CycleHook | None = None,
+        check_s: float = OUTPUT_CHECK_S,
+    ) -> None:
         self.nd = nd
+        self.check_s = check_s
         self.outputs = LiveOutputs(nd, targets)
         self._on_cycle = on_cycle
         self._wake = threading.Event()
@@ -92,6 +102,7 @@ class Desk:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        self.nd.on_wake(self.wake)  # a source added or "poll now" in the API/UI wakes the loop
         self._thread = threading.Thread(target=self._main, name="newsdesk-desk", daemon=True)
         self._update(running=True, started_at=now())
         self._thread.start()
@@ -102,6 +113,7 @@ class Desk:
         Every store write is a transaction and every output file is renamed into place, so a cycle left
         unfinished loses nothing: the next start picks up what is due and what was not enriched."""
         self._stopping.set()
+        self.nd.on_wake(None)
         self._wake.set()
         self.webhooks.stop(timeout)
         thread = self._thread
@@ -128,7 +140,7 @@ class Desk:
     def _main(self) -> None:
         while not self._stopping.is_set():
             self._step()
-            self._wake.wait(OUTPUT_CHECK_S)
+            self._wake.wait(self.check_s)
             self._wake.clear()
         self._update(running=False)
 
@@ -155,7 +167,17 @@ class Desk:
         totals = dict(self.status.totals)
         for key, value in _counts(summary).items():
             totals[key] = totals.get(key, 0) + value
-        self._update(cycles=self.status.cycles + 1, last_cycle_at=now(), last_cycle_s=elapsed, totals=totals)
+        stages = {k.removesuffix("_s"): float(v) for k, v in summary.stages.items() if k.endswith("_s")}
+        stages.pop("duration", None)  # the whole cycle: newsdesk_last_cycle_seconds
+        self._update(
+            cycles=self.status.cycles + 1,
+            last_cycle_at=now(),
+            last_cycle_s=elapsed,
+            totals=totals,
+            last_stages_s=stages,
+        )
+        if _changed_nothing(summary):
+            self.outputs.absorb_idle_cycle()
         if self._on_cycle is not None:
             self._on_cycle(summary, elapsed)
 
@@ -175,6 +197,15 @@ def _counts(summary: RunSummary) -> dict[str, int]:
     return counts
 
 
+def _changed_nothing(summary: RunSummary) -> bool:
+    """Whether a cycle wrote no article: nothing new, updated or folded, and no later stage counted any
+    work (enriched, sealed, images cached, decided by a rule)."""
+    if summary.new or summary.updated or summary.alternates:
+        return False
+    counts = (v for k, v in summary.stages.items() if not k.endswith("_s") and isinstance(v, int | float))
+    return not any(counts)
+
+
 class LiveOutputs:
     """Keeps the configured folders in step with the store: when the store's change stamp moved since
     the last write, the records folder is exported (only changed files are rewritten, each renamed into
@@ -192,8 +223,18 @@ class LiveOutputs:
         if stamp == self._written:
             return False
         self.refresh()
-        self._written = stamp
+        self._written = stamp if _settled(stamp) else None
         return True
+
+    def absorb_idle_cycle(self) -> None:
+        """A cycle that wrote no article moved the change stamp only by its own run row: take the new
+        stamp as written, so a cycle of 304s costs no export. If an article moved meanwhile (an editor's
+        decision), the stamp's article part differs and the next check rewrites as usual."""
+        if self._written is None:
+            return
+        stamp = self.nd.store.change_stamp()
+        if stamp[:2] == self._written[:2]:
+            self._written = stamp
 
     def refresh(self) -> None:
         from . import operations
@@ -203,6 +244,14 @@ class LiveOutputs:
             log.info("records exported", extra={"written": summary.written, "removed": summary.removed})
         if self.targets.feeds_dir is not None:
             operations.write_feeds(self.nd, self.targets.feeds_dir, self.targets.feeds_base_url)
+
+
+def _settled(stamp: tuple[Any, ...]) -> bool:
+    """Whether a change stamp can be trusted as "written". ``updated_at`` keeps whole seconds, so a
+    decision later in the same second as the newest write leaves the stamp as it was: a stamp whose
+    newest write is in the current second is written again at the next check, once that second is over."""
+    newest = stamp[1]
+    return newest is None or utc(newest) < now()
 
 
 def targets_from(nd: Newsdesk) -> OutputTargets:

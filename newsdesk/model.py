@@ -302,6 +302,7 @@ class Source:
     # stand-in (a link's text, the title a feed had when it was found): the feed's own title replaces
     # it on the next successful poll. Always False without a name.
     name_given: bool = True
+    paused: bool = False  # an editor paused it: never due until resumed (its health is kept)
     id: int | None = None
     health: SourceHealth = field(default_factory=SourceHealth)
 

@@ -13,19 +13,25 @@ Every failure is recorded against its source or article (``events`` table, sourc
 goes on; each save is its own transaction, so a crash loses only the work in flight and the next run
 picks up what was not finished. Fetching is concurrent (asyncio + one polite client); parsing and
 extraction, the CPU-heavy parts, run in a process pool so both cores work.
+
+Nothing blocks the event loop: every store call runs on the run's one writer thread (:meth:`Ingestor._db`),
+in the order the loop asks, so the dedupe look-ups and saves see each other exactly as they did on the
+loop; events are queued there without waiting. A loop that waited on SQLite commits lost loopback
+connections to 5 s connect timeouts at 500 feeds (issue 13; bench/desk.py measures the loop's lag).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -183,11 +189,19 @@ class Ingestor:
         self._totals = Counter[str]()
         self._rng = random.Random()
         self._seal = seal
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="newsdesk-store")
 
     async def run(self, sources: Sequence[Source]) -> RunSummary:
         self._totals["poll"] = len(sources)
-        await asyncio.gather(*(self._poll(source) for source in sources))
+        try:
+            await asyncio.gather(*(self._poll(source) for source in sources))
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)  # drain events
         return self.summary
+
+    async def _db(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call (or a step made of them) on the writer thread, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
 
     # ---------------------------------------------------------------------------------------- poll
 
@@ -197,7 +211,7 @@ class Ingestor:
             entries, hints = await self._entries(source)
             feed = hints.feed
             urls = self._entry_urls(source, entries)
-            known = self.store.known_urls([*urls, *urls.values()])
+            known = await self._db(self.store.known_urls, [*urls, *urls.values()])
             window = asyncio.Semaphore(entry_window(self.settings))
             usable = [(e, urls[e.url]) for e in entries if e.url in urls]
             await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
@@ -208,7 +222,8 @@ class Ingestor:
             self.summary.sources_polled += 1
             self._tick("poll")
         assert source.id is not None
-        self.store.save_health(source.id, health, feed_title=title)  # a stand-in name takes the title
+        save = functools.partial(self.store.save_health, feed_title=title)  # a stand-in name takes the title
+        await self._db(save, source.id, health)
 
     async def _entries(self, source: Source) -> tuple[list[FeedEntry], PollHints]:
         """The entries a source offers now (empty when unchanged), and scheduling hints. The source's URL
@@ -226,7 +241,7 @@ class Ingestor:
             self.summary.unchanged += 1
             return [], PollHints(result)
         if source.kind is SourceKind.PAGE:
-            self._store(source, decide_page(source, await self._extract(result)), source.url)
+            await self._db(self._store, source, decide_page(source, await self._extract(result)), source.url)
             return [], PollHints(result)
         if source.kind is SourceKind.SITEMAP:
             entries, context = await self._sitemap_entries(source, result)
@@ -289,15 +304,20 @@ class Ingestor:
         self.summary.entries += 1
         known = None
         if entry.url in known_urls:
-            known = self.store.find_article(entry.url)
+            known = await self._db(self.store.find_article, entry.url)
         if known is None and canonical != entry.url and canonical in known_urls:
-            known = self.store.find_article(canonical)
+            known = await self._db(self.store.find_article, canonical)
         if known is not None:
-            self._alternate(known, entry.url, source, "same-url")
+            await self._db(self._alternate, known, entry.url, source, "same-url")
             return
         page = await self._fetch_page(source, entry.url) if self.settings.fetch_pages else None
-        article = decide_article(source, entry, page, feed=feed)
-        self._store(source, article, entry.url)
+        await self._db(self._decide_and_store, source, entry, page, feed)
+
+    def _decide_and_store(
+        self, source: Source, entry: FeedEntry, page: PageView | None, feed: FeedContext
+    ) -> None:
+        """On the writer thread: the decision is pure Python work, the store steps are writes."""
+        self._store(source, decide_article(source, entry, page, feed=feed), entry.url)
 
     async def _fetch_page(self, source: Source, url: str) -> PageView:
         try:
@@ -314,7 +334,7 @@ class Ingestor:
         return PageView(result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified)
 
     def _store(self, source: Source, article: Article, seen_url: str) -> None:
-        """Exact dedupe (canonical URL, then content hash), else save as new."""
+        """Exact dedupe (canonical URL, then content hash), else save as new. On the writer thread."""
         same = self.store.find_article(article.web_url)
         reason = "same-url"
         if same is None and article.content_hash:
@@ -406,9 +426,16 @@ class Ingestor:
     def _record(self, error: NewsdeskError, source: Source, *, url: str | None, level: str = "error") -> None:
         self.summary.errors[error.kind] += 1
         log.info("%s %s: %s", error.kind, url, error, extra={"source_id": source.id, "url": url})
-        self.store.record_event(
-            error.kind, str(error), source_id=source.id, url=url, run_id=self.run_id, level=level
+        queued = self._writer.submit(  # behind the writes before it; run() waits for the queue to drain
+            self.store.record_event,
+            error.kind,
+            str(error),
+            source_id=source.id,
+            url=url,
+            run_id=self.run_id,
+            level=level,
         )
+        queued.add_done_callback(_log_lost_event)
 
     async def _in_pool(self, job: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -421,6 +448,12 @@ class Ingestor:
     def _tick(self, stage: str) -> None:
         self._done[stage] += 1
         self._progress(stage, self._done[stage], self._totals[stage])
+
+
+def _log_lost_event(done: Future[Any]) -> None:
+    """An event the store refused is not silently lost: it reaches the log at least."""
+    if not done.cancelled() and done.exception() is not None:
+        log.error("event not recorded", extra={"error": repr(done.exception())})
 
 
 def _most_common(values: Iterable[str | None]) -> str | None:

@@ -208,6 +208,7 @@ API_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("POST", "/sources", WRITE(201)),
     ("GET", "/sources/{source}", TOKEN),
     ("PATCH", "/sources/{source}", WRITE(200)),
+    ("POST", "/sources/{source}/poll", WRITE(202)),
     ("DELETE", "/sources/{doomed}", WRITE(200)),
     ("GET", "/feeds/{feed}", PUBLIC),
     ("GET", "/images/{image}", PUBLIC),

@@ -25,6 +25,7 @@ from ..catalog import Catalog, SemanticSearch
 from ..desk import Desk
 from ..enrich.base import Embedder
 from ..enrich.embed import load_embedder
+from ..logs import check_log_format, use_json_lines
 from ..readerapi.routes import router as reader_router
 from . import docs, ops, problems, routes
 from .context import STATE_KEY, ApiContext
@@ -105,5 +106,12 @@ def _optional_module(name: str) -> ModuleType | None:
 
 def serve(nd: Newsdesk, host: str, port: int, *, desk: Desk | None = None) -> None:
     """Run the API (and UI) with uvicorn — and the desk, when given — until SIGINT or SIGTERM."""
+    json_lines = check_log_format(nd.settings.log_format) == "json"
+    if json_lines:
+        use_json_lines()
     log.info("serving", extra={"host": host, "port": port, "desk": desk is not None})
-    uvicorn.run(create_app(nd, desk=desk), host=host, port=port, log_level="info")
+    app = create_app(nd, desk=desk)
+    if json_lines:  # uvicorn's own loggers then go through the JSON handler too
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
+    else:
+        uvicorn.run(app, host=host, port=port, log_level="info")

@@ -128,7 +128,8 @@ class DeskCollector(Collector):
         pending = GaugeMetricFamily(
             "newsdesk_pending_articles", "Articles waiting for a stage", labels=["stage"]
         )
-        pending.add_metric(["enrich"], len(self.ops.nd.store.unenriched_ids()))
+        for stage, count in self.ops.nd.store.pending_counts().items():
+            pending.add_metric([stage], count)
         yield pending
         lag = GaugeMetricFamily(
             "newsdesk_event_loop_lag_seconds", "Worst event-loop lateness since last scrape"
@@ -155,6 +156,14 @@ class DeskCollector(Collector):
         duration = GaugeMetricFamily("newsdesk_last_cycle_seconds", "Duration of the last desk cycle")
         duration.add_metric([], status.last_cycle_s)
         yield duration
+        stages = GaugeMetricFamily(
+            "newsdesk_last_cycle_stage_seconds",
+            "Duration of each stage in the last desk cycle",
+            labels=["stage"],
+        )
+        for stage, seconds in sorted(status.last_stages_s.items()):
+            stages.add_metric([stage], seconds)
+        yield stages
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -75,6 +75,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/sources", sources.create_source, "write", SourceOut, "Add a source", "sources", status=201),
     Route("GET", "/sources/{source_id}", sources.get_source, "read", SourceOut, "One source with its poll health", "sources", public=False),
     Route("PATCH", "/sources/{source_id}", sources.update_source, "write", SourceOut, "Change a source", "sources"),
+    Route("POST", "/sources/{source_id}/poll", sources.poll_source, "write", SourceOut, "Poll a source now", "sources", status=202),
     Route("DELETE", "/sources/{source_id}", sources.delete_source, "write", SourceOut, "Remove a source", "sources"),
     Route("GET", "/feeds/{name}", outputs.get_feed, "read", None, "Published records as RSS, Atom or JSON Feed", "feeds", media=FEED_TYPES),
     Route("GET", "/images/{sha256}", outputs.get_image, "read", None, "A cached image", "images", media=tuple(IMAGE_TYPES.values())),
@@ -117,6 +118,8 @@ def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
         errors[400] = _problem("An unknown user or topic, a digest without an email, or a bad address")
     if route.handler is webhooks.create_webhook:
         errors[400] = _problem("The URL is a private address and allowPrivate is not set")
+    if route.handler is sources.poll_source:
+        errors[409] = _problem("The source is paused")
     if route.handler is articles.get_secured:
         errors[500] = _problem("The key cannot open the stored payload")
     return errors

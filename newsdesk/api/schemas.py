@@ -402,6 +402,7 @@ class SourceOut(Wire):
     allow_loopback: bool
     reputation: float | None
     site_url: str | None
+    paused: bool = Field(description="Paused sources are never polled until resumed.")
     health: HealthOut
 
     @classmethod
@@ -420,6 +421,7 @@ class SourceOut(Wire):
             allow_loopback=s.allow_loopback,
             reputation=s.reputation,
             site_url=s.site_url,
+            paused=s.paused,
             health=HealthOut.of(s.health),
         )
 
@@ -449,6 +451,7 @@ class SourceFields(Wire):
     allow_loopback: bool = Field(
         False, description="Let this source reach loopback/private addresses (admin)."
     )
+    paused: bool = Field(False, description="Pause polling (true) or resume it (false).")
 
 
 class SourceCreate(SourceFields):

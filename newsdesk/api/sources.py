@@ -58,6 +58,13 @@ def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourceP
     return SourceOut.of(ctx.nd.update_source(source_id, updated, grant_loopback=granted))
 
 
+def poll_source(ctx: Ctx, source_id: SourceId) -> SourceOut:
+    """Poll now: the source becomes due and the running desk is woken; 409 when it is paused."""
+    if ctx.nd.store.get_source(source_id).paused:
+        raise HTTPException(409, "the source is paused: resume it (PATCH paused=false) to poll it")
+    return SourceOut.of(ctx.nd.poll_source(source_id))
+
+
 def delete_source(ctx: Ctx, source_id: SourceId) -> SourceOut:
     """Remove a source; its articles stay (their ``sourceId`` becomes null)."""
     return SourceOut.of(ctx.nd.remove_source(source_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -30,6 +30,9 @@ from .base import (
     settings_from,
     show_rows,
 )
+
+if TYPE_CHECKING:
+    from ..demo import DemoSite
 
 
 @app.command()
@@ -132,6 +135,10 @@ def demo(
     Newsdesk(settings).preflight(key_may_be_created=True)
     if not configured.publish_rules:
         out.print(f"publish rules (demo default): {'; '.join(DEMO_RULES)}", highlight=False)
+    if serve:  # the desk polls the demo feeds every few seconds while the timeline adds follow-ups
+        from ..demo.timeline import DEMO_POLL_MAX_S, DEMO_POLL_MIN_S
+
+        settings = settings.with_values(poll_min_interval=DEMO_POLL_MIN_S, poll_max_interval=DEMO_POLL_MAX_S)
     with DemoSite() as site:
         out.print(f"demo site on http://127.0.0.1:{site.port} ({plural(len(site.resolve_map()), 'site')})")
         with Newsdesk(settings, resolve=site.resolve_map()) as nd:
@@ -143,7 +150,7 @@ def demo(
             result = nd.export(settings.records_dir)
             out.print(export_line(settings.records_dir, result), highlight=False)
             if serve:
-                _serve(nd, host or settings.api_host, port or settings.api_port)
+                _serve_demo(nd, site, host or settings.api_host, port or settings.api_port)
 
 
 @app.command()
@@ -244,3 +251,15 @@ def _serve(nd: Newsdesk, host: str, port: int, *, poll: bool = True) -> None:
     mode = "polling sources continuously" if poll else "read-only, not polling"
     out.print(f"serving on http://{host}:{port}/ (API docs at /docs), {mode}", highlight=False)
     serve_api(nd, host, port, desk=running)
+
+
+def _serve_demo(nd: Newsdesk, site: DemoSite, host: str, port: int) -> None:
+    """Serve through the desk while the demo world's timeline releases follow-ups every few seconds."""
+    from ..demo.timeline import Timeline
+
+    timeline = Timeline(site.world.now, site.replace_world).start()
+    out.print(f"the demo world publishes {len(timeline.entries)} follow-ups over the next minutes")
+    try:
+        _serve(nd, host, port)
+    finally:
+        timeline.stop()

@@ -270,6 +270,13 @@ class DemoSite:
         finally:
             self.stop()
 
+    def replace_world(self, world: World) -> None:
+        """Serve ``world`` from now on (the timeline's follow-ups, :mod:`newsdesk.demo.timeline`).
+        Generated images stay cached: their bytes depend only on their URL."""
+        routes = build_routes(world)
+        with self._lock:
+            self.world, self._routes = world, routes
+
     # --- what others build on
 
     @property

@@ -42,6 +42,7 @@ def source_row(source: Source) -> dict[str, Any]:
         "allow_loopback": source.allow_loopback,
         "reputation": source.reputation,
         "site_url": source.site_url,
+        "paused": source.paused,
     }
 
 
@@ -85,6 +86,7 @@ def source_from_row(row: RowMapping) -> Source:
         allow_loopback=row["allow_loopback"],
         reputation=row["reputation"],
         site_url=row["site_url"],
+        paused=bool(row["paused"]),
         health=health,
     )
 

@@ -231,11 +231,37 @@ class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin):
                 c.execute(update(t.sources).where(stand_in).values(name=title))
 
     def due_sources(self, at: datetime) -> list[Source]:
-        """Sources whose next poll is due (or that were never polled)."""
+        """Sources whose next poll is due (or that were never polled); a paused source never is."""
         due = or_(t.sources.c.next_poll_at.is_(None), t.sources.c.next_poll_at <= at)
+        due = and_(due, t.sources.c.paused.is_(False))
         with self.engine.connect() as c:
             result = c.execute(select(t.sources).where(due).order_by(t.sources.c.id)).mappings()
             return [rows.source_from_row(r) for r in result]
+
+    def poll_soon(self, source_id: int, at: datetime) -> Source:
+        """Make a source due at ``at`` ("poll now"); its validators and back-off history stay."""
+        with self._begin() as c:
+            done = c.execute(update(t.sources).where(t.sources.c.id == source_id).values(next_poll_at=at))
+            if not done.rowcount:
+                raise StorageError(f"no such source: {source_id}")
+        return self.get_source(source_id)
+
+    def sources_stamp(self) -> tuple[Any, ...]:
+        """A value that moves when any source's health or settings could read differently (the live
+        sources page compares it): how many there are and the latest poll."""
+        query = select(func.count(), func.max(t.sources.c.last_polled_at), func.max(t.sources.c.next_poll_at))
+        with self.engine.connect() as c:
+            return tuple(c.execute(query).one())
+
+    def pending_counts(self) -> dict[str, int]:
+        """Articles waiting for a stage (``/metrics``): not yet enriched, and waiting for an editor."""
+        a = t.articles.c
+        waiting = {"enrich": a.enriched_at.is_(None), "review": a.review_state == "pending"}
+        with self.engine.connect() as c:
+            return {
+                stage: int(c.execute(select(func.count()).select_from(t.articles).where(w)).scalar_one())
+                for stage, w in waiting.items()
+            }
 
     # ----------------------------------------------------------------------------------- articles
 

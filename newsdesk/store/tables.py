@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -62,6 +63,7 @@ sources = Table(
     Column("allow_loopback", Boolean, nullable=False, default=False),
     Column("reputation", Float),
     Column("site_url", String(2048)),
+    Column("paused", Boolean, nullable=False, default=False, server_default=false()),
     _ts("created_at", nullable=False),
     # health, written by the poller
     _ts("last_polled_at"),

@@ -10,6 +10,8 @@ in this order:
 - :mod:`.sources` — the sources list, adding one (with feed discovery) and removing one;
 - :mod:`.users` — reader-app users and their app passwords (admins only);
 - :mod:`.alerts` — saved-search alerts (editors), the webhook delivery log (admins), digest unsubscribe;
+- :mod:`.sourcecontrol` — poll now, pause, resume and rename one source;
+- :mod:`.live` — the change stamp the pages poll to refresh themselves without a reload;
 - :mod:`.images` — article images and thumbnails from the cache.
 
 What they share — the per-app context, rendering, the editor and CSRF checks — is in :mod:`.context`.
@@ -26,7 +28,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from ..app import Newsdesk
-from . import alerts, editing, images, pages, sources, users
+from . import alerts, editing, images, live, pages, sourcecontrol, sources, users
 from .views import STATIC
 
 
@@ -41,7 +43,16 @@ def _answer_head(group: APIRouter) -> APIRouter:
 
 
 router = APIRouter(include_in_schema=False)
-for _module in (pages, editing, sources, users, alerts, images):  # the order their routes are matched in
+for _module in (
+    pages,
+    editing,
+    sources,
+    sourcecontrol,
+    live,
+    users,
+    alerts,
+    images,
+):  # the order their routes are matched in
     router.include_router(_answer_head(_module.router))
 
 

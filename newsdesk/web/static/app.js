@@ -45,6 +45,14 @@
     return -1;
   };
 
+  // After live cards arrived: re-read the cards, keeping the selected one selected.
+  ReviewQueue.prototype.refresh = function () {
+    var card = this.current();
+    this.cards = Array.prototype.slice.call(document.querySelectorAll("#queue .review-card"));
+    this.index = card ? this.cards.indexOf(card) : -1;
+    if (this.index < 0) { this.select(0, false); }
+  };
+
   ReviewQueue.prototype.current = function () {
     return this.cards[this.index] || null;
   };
@@ -104,9 +112,73 @@
     }
   };
 
-  document.addEventListener("DOMContentLoaded", function () {
+  // --- live pages: parts marked data-live follow the store without a reload ----------------------
+  // GET /live/stamp is cheap; when it moves, the page is fetched again and each data-live part is
+  // swapped in — except while the reader is inside it (typing, a panel open). A part with
+  // data-live-merge="#list" only gains the list's new items, so the review queue keeps its place.
+  var LIVE_POLL_MS = 3000; // new articles show within a few seconds; one small request per tab
+
+  function freshParts(html) {
+    var parts = {};
+    new DOMParser().parseFromString(html, "text/html").querySelectorAll("[data-live]").forEach(function (el) {
+      parts[el.getAttribute("data-live")] = el;
+    });
+    return parts;
+  }
+
+  function busy(part) {
+    return part.contains(document.activeElement) && typing(document.activeElement) || !!part.querySelector("details[open]");
+  }
+
+  function mergeList(part, fresh, selector) {
+    var list = part.querySelector(selector);
+    var freshList = fresh.querySelector(selector);
+    if (!list || !freshList) { part.innerHTML = fresh.innerHTML; startQueue(); return; }
+    var first = list.firstElementChild;
+    Array.prototype.forEach.call(freshList.children, function (item) {
+      var id = item.getAttribute("data-id");
+      if (id && !list.querySelector('[data-id="' + id + '"]')) {
+        item.classList.add("arrived");
+        list.insertBefore(document.importNode(item, true), first);
+      }
+    });
+    if (window.newsdeskReview) { window.newsdeskReview.refresh(); }
+  }
+
+  function swapLive(html) {
+    var parts = freshParts(html);
+    document.querySelectorAll("[data-live]").forEach(function (part) {
+      var fresh = parts[part.getAttribute("data-live")];
+      var merge = part.getAttribute("data-live-merge");
+      if (!fresh) { return; }
+      if (merge) { mergeList(part, fresh, merge); } else if (!busy(part)) { part.innerHTML = fresh.innerHTML; }
+    });
+  }
+
+  function watchLive() {
+    if (!document.querySelector("[data-live]") || !window.fetch) { return; }
+    var known = null;
+    function check() {
+      if (document.hidden) { return; }
+      fetch("/live/stamp", { cache: "no-store" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (body) {
+        if (!body) { return; }
+        var moved = known !== null && body.stamp !== known;
+        known = body.stamp;
+        if (moved) {
+          return fetch(window.location.href, { cache: "no-store" }).then(function (r) { return r.text(); }).then(swapLive);
+        }
+      }).catch(function () { /* the server restarts or is gone: try again next tick */ });
+    }
+    check();
+    window.setInterval(check, LIVE_POLL_MS);
+  }
+
+  document.addEventListener("DOMContentLoaded", watchLive);
+
+  // Also called when a live update brings the first cards into an empty queue.
+  function startQueue() {
     var list = document.getElementById("queue");
-    if (!list) { return; }
+    if (!list || window.newsdeskReview) { return; }
     var queue = new ReviewQueue(list);
     window.newsdeskReview = queue; // handy from the console; tests read the selection from the DOM
     document.addEventListener("keydown", function (event) {
@@ -116,5 +188,7 @@
       var card = event.target.closest(".review-card");
       if (card) { queue.select(queue.cards.indexOf(card), false); }
     });
-  });
+  }
+
+  document.addEventListener("DOMContentLoaded", startQueue);
 })();
