@@ -95,6 +95,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_read", bool, True, "Reading public data needs no token."),
     Setting("write_rate_limit", int, 60, "Write requests per minute per token; 0 = no limit."),
     Setting("cors_origins", list, [], "Origins allowed by CORS; empty = CORS off."),
+    # WebSub (issue 16): push in from hubs, pings out to ours
+    Setting("public_url", str, "", "Base URL the world reaches this server at (e.g. https://desk.example.org); "
+            "needed for WebSub callbacks; empty = no WebSub subscriptions."),
+    Setting("websub_hub", str, "", "Hub newsdesk's own feeds declare and ping when they change; empty = none."),
+    Setting("websub_lease_s", int, 864_000, "Lease asked of hubs, seconds (10 days, the spec's example default)."),
     # heat on slow beats (issue 11)
     Setting("heat_half_life_topics", list, [], "Half-lives for slower beats, one 'Topic=hours' per item (e.g. "
             "'AI in Finance=24'); a story takes the longest of its topics', else heat_half_life_hours."),
@@ -156,6 +161,9 @@ class SettingValues:
     public_read: bool
     write_rate_limit: int
     cors_origins: list[str]
+    public_url: str
+    websub_hub: str
+    websub_lease_s: int
     heat_half_life_topics: list[str]
 
 

@@ -45,6 +45,7 @@ from .enrichment import EnrichmentData
 from .migrate import ensure_current
 from .readmodels import ReadModels
 from .users import UsersMixin
+from .websub import WebSubMixin
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(EnrichmentData, ReadModels, UsersMixin):
+class Store(EnrichmentData, ReadModels, UsersMixin, WebSubMixin):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 
     def __init__(self, engine: Engine, *, index_full_text: bool = False) -> None:
