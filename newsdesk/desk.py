@@ -36,6 +36,7 @@ from .app import Newsdesk
 from .errors import NewsdeskError
 from .model import now
 from .pipeline import RunSummary
+from .websub import WebSub
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Desk:
     def __init__(self, nd: Newsdesk, targets: OutputTargets, *, on_cycle: CycleHook | None = None) -> None:
         self.nd = nd
         self.outputs = LiveOutputs(nd, targets)
+        self.websub = WebSub(nd)
         self._on_cycle = on_cycle
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -130,7 +132,7 @@ class Desk:
     def _step(self) -> None:
         """One turn: a run over the due sources (if any), then the outputs (if the store changed)."""
         try:
-            due = self.nd.store.due_sources(now())
+            due = self.websub.tend(self.nd.store.due_sources(now()))  # subscribe, renew, ping; push-fed wait
             if due and not self._stopping.is_set():
                 self._cycle(due)
             if self.outputs.refresh_if_changed():

@@ -180,6 +180,7 @@ OPEN = (200, 200, 200, 200, 200, 200)  # no token looked at
 PUBLIC = (200, 401, 200, 401, 200, 200)  # public_read: anonymous fine, a bad token never is
 TOKEN = (401, 401, 200, 401, 200, 200)  # any valid token; anonymous callers get nothing
 ADMIN = (401, 401, 403, 401, 403, 200)
+UNKNOWN = (404, 404, 404, 404, 404, 404)  # an open route that answers only to a secret in its path
 
 
 def WRITE(ok: int) -> tuple[int, ...]:  # noqa: N802 - reads as a row of the table
@@ -209,6 +210,8 @@ API_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/feeds/{feed}", PUBLIC),
     ("GET", "/images/{image}", PUBLIC),
     ("GET", "/images/{image}/thumb", PUBLIC),
+    ("GET", "/websub/{websub}", UNKNOWN),  # hubs carry no token: the random key is the credential
+    ("POST", "/websub/{websub}", UNKNOWN),
 )
 # The UI pages that show or change sources. A UI caller is who signed in with that token: read tokens
 # cannot sign in, a bad one fails, a revoked one's session ends. Anybody but an editor is sent to sign in.
@@ -247,6 +250,7 @@ class World:
             "source": str(self.nd.add_source(Source("https://feeds.example.com/rss")).id),
             "feed": "all.rss",
             "image": str(image.sha256),
+            "websub": "not-a-subscription-key",
         }
         self.headers = {"none": {}, "bogus": {"Authorization": "Bearer nd_not-a-token"}}
         for scope in ("read", "write", "admin"):

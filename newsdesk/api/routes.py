@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from . import articles, browse, outputs, sources
+from . import articles, browse, outputs, sources, websub
 from .auth import OPEN, require
 from .outputs import IMAGE_TYPES
 from .problems import MEDIA_TYPE as PROBLEM_TYPE
@@ -79,6 +79,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/feeds/{name}", outputs.get_feed, "read", None, "Published records as RSS, Atom or JSON Feed", "feeds", media=FEED_TYPES),
     Route("GET", "/images/{sha256}", outputs.get_image, "read", None, "A cached image", "images", media=tuple(IMAGE_TYPES.values())),
     Route("GET", "/images/{sha256}/thumb", outputs.get_thumbnail, "read", None, "A cached image's thumbnail", "images", media=("image/jpeg",)),
+    Route("GET", "/websub/{key}", websub.verify, OPEN, None, "WebSub: a hub verifies a subscription", "websub", media=("text/plain",)),
+    Route("POST", "/websub/{key}", websub.receive, OPEN, None, "WebSub: a hub pushes a feed document", "websub", status=202, media=()),
 )
 # fmt: on
 

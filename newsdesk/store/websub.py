@@ -21,7 +21,9 @@ class WebSubMixin(StoreBase):
 
     def websub_subscription(self, source_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as c:
-            row = c.execute(select(t.websub_subscriptions).where(t.websub_subscriptions.c.source_id == source_id))
+            row = c.execute(
+                select(t.websub_subscriptions).where(t.websub_subscriptions.c.source_id == source_id)
+            )
             found = row.mappings().first()
         return dict(found) if found else None
 
