@@ -126,11 +126,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def desk(tmp_path: Path, **settings: str) -> Iterator[Newsdesk]:
+def desk(tmp_path: Path, database_url: str = "", **settings: str) -> Iterator[Newsdesk]:
     """A desk whose app is served on loopback at its ``public_url``."""
     port = _free_port()
     env = quiet_env(
-        tmp_path / "data", NEWSDESK_FETCH_PAGES="0", NEWSDESK_PUBLIC_URL=f"http://127.0.0.1:{port}"
+        tmp_path / "data",
+        database_url,
+        NEWSDESK_FETCH_PAGES="0",
+        NEWSDESK_PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
     env |= {f"NEWSDESK_{k.upper()}": v for k, v in settings.items()}
     nd = Newsdesk(load_settings(env=env, base_dir=tmp_path))
@@ -167,8 +170,10 @@ def feed_source(nd: Newsdesk, site: LoopbackServer) -> Source:
 # ---------------------------------------------------------------------------------------- subscriber
 
 
-def test_a_declared_hub_is_subscribed_verified_and_its_signed_push_ingested(tmp_path: Path) -> None:
-    with running(Hub()) as hub, LoopbackServer() as site, desk(tmp_path) as nd:
+def test_a_declared_hub_is_subscribed_verified_and_its_signed_push_ingested(
+    tmp_path: Path, store_url: str
+) -> None:
+    with running(Hub()) as hub, LoopbackServer() as site, desk(tmp_path, store_url) as nd:
         topic = site.url("/feed")
         hub.push_bodies = [rss(hub.url, topic, "Pushed story")]
         site.route(
@@ -177,7 +182,9 @@ def test_a_declared_hub_is_subscribed_verified_and_its_signed_push_ingested(tmp_
         source = feed_source(nd, site)
         websub = WebSub(nd)
         assert websub.tend([]) == []
-        wait_for(lambda: "Pushed story" in titles(nd))
+        wait_for(lambda: nd.store.get_source(source.id or 0).health.last_polled_at is not None)
+        wait_for(lambda: len(hub.pushed) == 1)  # the hub notes the answer after the ingest may have begun
+        assert "Pushed story" in titles(nd)
         (form,) = hub.posts
         assert form["hub.mode"] == "subscribe" and form["hub.topic"] == topic
         assert form["hub.callback"].startswith(nd.settings.public_url + "/api/v1/websub/")
@@ -207,7 +214,7 @@ def test_a_bad_or_missing_signature_is_acknowledged_and_ignored(tmp_path: Path) 
         site.route("/feed", Reply(body=rss(hub.url, topic), content_type="application/rss+xml"))
         source = feed_source(nd, site)
         WebSub(nd).tend([])
-        wait_for(lambda: "Genuine story" in titles(nd))
+        wait_for(lambda: "Genuine story" in titles(nd) and len(hub.pushed) == 4)
         assert hub.pushed == [202, 202, 202, 202]
         assert "Forged story" not in titles(nd)
         row = nd.store.websub_subscription(source.id or 0)
