@@ -210,6 +210,10 @@ API_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/feeds/{feed}", PUBLIC),
     ("GET", "/images/{image}", PUBLIC),
     ("GET", "/images/{image}/thumb", PUBLIC),
+    ("GET", "/review", TOKEN),
+    ("POST", "/review/state", TOKEN),
+    ("POST", "/decisions", WRITE(200)),
+    ("POST", "/decisions/{decision}/undo", WRITE(200)),
     ("GET", "/websub/{websub}", UNKNOWN),  # hubs carry no token: the random key is the credential
     ("POST", "/websub/{websub}", UNKNOWN),
 )
@@ -224,6 +228,8 @@ BODIES = {
     ("POST", "/articles/{fresh}/reject"): {"reason": "off topic"},
     ("PUT", "/articles/{fresh}/topics"): {"topics": ["AI"]},
     ("PATCH", "/sources/{source}"): {"name": "Renamed"},
+    ("POST", "/review/state"): {"ids": [1], "read": True},
+    ("POST", "/decisions"): {"ids": [1], "action": "publish"},
 }
 QUERIES = {"/search": {"q": "sealed"}}
 
@@ -266,11 +272,19 @@ class World:
             "fresh": lambda: str(self.nd.store.save_article(self.article.replace(
                 web_url=f"https://a.example.com/fresh/{self.made}", published=False)).id),
             "doomed": lambda: str(self.nd.add_source(Source(f"https://doomed.example.com/{self.made}")).id),
+            "decision": self._published_decision,
         }  # fmt: skip
         for name, make in fresh.items():
             if "{" + name + "}" in template:
                 template = template.replace("{" + name + "}", make())
         return template.format(**self.ids)
+
+    def _published_decision(self) -> str:
+        """A publish decision on a fresh article, for an undo to take back."""
+        fresh = self.article.replace(web_url=f"https://a.example.com/decided/{self.made}", published=False)
+        article_id = self.nd.store.save_article(fresh).id
+        self.nd.store.set_review_state(article_id, "published")
+        return str(self.nd.store.record_decision(article_id, "publish", "editor", "", {"from": "pending"}))
 
 
 def _png() -> bytes:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from . import articles, browse, outputs, sources, websub
+from . import articles, browse, outputs, reading, sources, websub
 from .auth import OPEN, require
 from .outputs import IMAGE_TYPES
 from .problems import MEDIA_TYPE as PROBLEM_TYPE
@@ -79,6 +79,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/feeds/{name}", outputs.get_feed, "read", None, "Published records as RSS, Atom or JSON Feed", "feeds", media=FEED_TYPES),
     Route("GET", "/images/{sha256}", outputs.get_image, "read", None, "A cached image", "images", media=tuple(IMAGE_TYPES.values())),
     Route("GET", "/images/{sha256}/thumb", outputs.get_thumbnail, "read", None, "A cached image's thumbnail", "images", media=("image/jpeg",)),
+    Route("GET", "/review", reading.review_queue, "read", reading.ReviewPage, "The review queue, filtered and sorted, with your read/starred flags", "editorial", public=False),
+    Route("POST", "/review/state", reading.set_state, "read", reading.StateResult, "Mark a selection read/unread, starred/unstarred (for you)", "editorial", public=False),
+    Route("POST", "/decisions", reading.decide, "write", reading.BulkResult, "Publish or reject a selection", "editorial"),
+    Route("POST", "/decisions/{decision_id}/undo", reading.undo, "write", reading.OutcomeOut, "Undo a publish or reject (both stay logged)", "editorial"),
     Route("GET", "/websub/{key}", websub.verify, OPEN, None, "WebSub: a hub verifies a subscription", "websub", media=("text/plain",)),
     Route("POST", "/websub/{key}", websub.receive, OPEN, None, "WebSub: a hub pushes a feed document", "websub", status=202, media=()),
 )
@@ -105,6 +109,8 @@ def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
         errors[429] = _problem("Write rate limit reached; see Retry-After")
     if route.handler in (sources.create_source, sources.update_source):
         errors[409] = _problem("A source with this URL already exists")
+    if route.handler is reading.undo:
+        errors[409] = _problem("Undone already, or the article was decided again since")
     if route.handler is articles.get_secured:
         errors[500] = _problem("The key cannot open the stored payload")
     return errors

@@ -43,6 +43,7 @@ from . import tables as t
 from .base import _first_line, _inserted_id, _redact
 from .enrichment import EnrichmentData
 from .migrate import ensure_current
+from .reading import ReadingMixin
 from .readmodels import ReadModels
 from .users import UsersMixin
 from .websub import WebSubMixin
@@ -153,7 +154,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(EnrichmentData, ReadModels, UsersMixin, WebSubMixin):
+class Store(EnrichmentData, ReadModels, UsersMixin, WebSubMixin, ReadingMixin):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 
     def __init__(self, engine: Engine, *, index_full_text: bool = False) -> None:
