@@ -7,6 +7,7 @@ in this order:
 
 - :mod:`.pages` — front page, topics, one topic, one article, search, stats;
 - :mod:`.editing` — sign in and out, the review queue and its actions (publish, reject, fix topics);
+- :mod:`.reading` — the queue's filters, read/starred flags, bulk publish/reject and undo;
 - :mod:`.sources` — the sources list, adding one (with feed discovery) and removing one;
 - :mod:`.users` — reader-app users and their app passwords (admins only);
 - :mod:`.images` — article images and thumbnails from the cache.
@@ -25,7 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from ..app import Newsdesk
-from . import editing, images, pages, sources, users
+from . import editing, images, pages, reading, sources, users
 from .views import STATIC
 
 
@@ -40,7 +41,7 @@ def _answer_head(group: APIRouter) -> APIRouter:
 
 
 router = APIRouter(include_in_schema=False)
-for _module in (pages, editing, sources, users, images):  # the order their routes are matched in
+for _module in (pages, editing, reading, sources, users, images):  # the order their routes are matched in
     router.include_router(_answer_head(_module.router))
 
 
