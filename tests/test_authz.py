@@ -223,6 +223,10 @@ UI_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/sources", (303, 303, 303, 303, 200, 200)),
     ("POST", "/sources", (401, 401, 401, 401, 422, 422)),  # an editor gets to the form's own check
     ("POST", "/sources/{doomed}/remove", (401, 401, 401, 401, 303, 303)),
+    # the review queue's bulk tools: an editor gets to the form's own check (nothing ticked)
+    ("POST", "/review/bulk", (401, 401, 401, 401, 400, 400)),
+    ("POST", "/review/undo", (401, 401, 401, 401, 400, 400)),
+    ("POST", "/review/flags", (401, 401, 401, 401, 400, 400)),
 )
 BODIES = {
     ("POST", "/articles/{fresh}/reject"): {"reason": "off topic"},

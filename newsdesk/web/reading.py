@@ -163,7 +163,9 @@ def undo(
         editor = require_editor(request, web, csrf_token)
     except Denied as denied:
         return denied.response
-    chosen = list(dict.fromkeys(decisions or []))[:MAX_SELECTION]
+    chosen = list(dict.fromkeys(decisions or []))
+    if not chosen or len(chosen) > MAX_SELECTION:
+        return error_page(request, web, 400, "Nothing to undo", "The undo form names no decisions.")
     refused = []
     for decision_id in chosen:
         try:
