@@ -32,7 +32,7 @@ def test_filter_then_bulk_publish_then_undo(page: object, live: Live) -> None:
     assert "topic=Rates" in p.url  # back on the filtered queue
     playwright_sync.expect(cards).to_have_count(0)  # decided: no longer pending
     p.click("#undo-form button")
-    playwright_sync.expect(p.locator("#flash")).to_contain_text("Undid")
+    playwright_sync.expect(p.locator("#flash")).to_contain_text("Undone")
     playwright_sync.expect(cards).to_have_count(2)
     for article_id in rates:
         assert live.nd.store.get_article(article_id).review_state == "pending"

@@ -78,7 +78,7 @@ def test_the_bulk_confirmation_and_undo_belong_to_the_editor(client: TestClient,
     assert client.post("/review/undo", data=undo, follow_redirects=False).status_code == 303
     assert {seeded.nd.store.get_article(i).review_state for i in chosen} == {"pending"}
     assert client.post("/review/undo", data=undo, follow_redirects=False).status_code == 409  # once only
-    assert "Undid" in client.get(location).text and 'id="undo-form"' not in client.get(location).text
+    assert "Undone" in client.get(location).text and 'id="undo-form"' not in client.get(location).text
 
 
 def test_flags_need_a_selection_and_a_flag(client: TestClient, seeded: Seeded) -> None:

@@ -108,10 +108,8 @@ def bulk_flash(web: WebContext, raw: str, actor: str) -> tuple[str, list[int]] |
     verb = "Published" if mine[0]["action"] == "publish" else "Rejected"
     undone = [d for d in mine if web.nd.store.undoing(int(d["id"]), int(d["article_id"])) is not None]
     if len(undone) == len(mine):
-        return (
-            f"Undid: {verb.lower()} {len(mine)} article{'s' if len(mine) != 1 else ''} are back where they were",
-            [],
-        )
+        plural = "s are" if len(mine) != 1 else " is"
+        return f"Undone: the {len(mine)} {verb.lower()} article{plural} back where they were", []
     return f"{verb} {len(mine)} article{'s' if len(mine) != 1 else ''}", [int(d["id"]) for d in mine]
 
 
