@@ -65,6 +65,11 @@ RECHECK = {  # how long each state waits before the source's feed is looked at (
 }
 CHECKS_PER_STEP = 10  # feeds looked at per desk step, so a desk with 1,000 new sources is not held up
 HUB_TIMEOUT_S = 10.0
+RENEW_RETRY = timedelta(
+    minutes=10
+)  # a renewal the hub accepted but has not verified yet: asked again after this
+CALLBACK_KEY_BYTES = 24  # 192 bits: the callback URL is the only credential a hub presents
+SECRET_BYTES = 32  # hub.secret: the spec caps it at 200 bytes; 256 bits of HMAC key
 SIGNATURE_METHODS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
                      "sha512": hashlib.sha512}  # fmt: skip  # W3C WebSub §8 lists these four
 MAX_LEASE_S = 365 * 86_400  # a hub's lease above this is read as this (a typo'd lease must still renew)
@@ -93,6 +98,8 @@ class WebSub:
     def tend(self, due: Sequence[Source]) -> list[Source]:
         """Look for hubs, subscribe, renew leases and ping our hub as needed; return those of ``due``
         to poll now (a source with a live subscription waits SUBSCRIBED_POLL_S between polls)."""
+        if not (self.nd.settings.public_url or self.nd.settings.websub_hub):
+            return list(due)  # WebSub is off: not even a query
         try:
             asyncio.run(self._tend())
         except NewsdeskError as error:  # WebSub must never stop the polling underneath it
@@ -107,6 +114,8 @@ class WebSub:
             for source_id in self.nd.store.websub_to_check(cutoffs, CHECKS_PER_STEP):
                 await self.check(self.nd.store.get_source(source_id))
             for row in self.nd.store.websub_expiring(at + RENEW_MARGIN):
+                if row["requested_at"] is not None and utc(row["requested_at"]) > at - RENEW_RETRY:
+                    continue  # asked a moment ago; the hub's verification is on its way
                 await self.subscribe(
                     self.nd.store.get_source(int(row["source_id"])), row["hub"], row["topic"]
                 )
@@ -114,6 +123,8 @@ class WebSub:
             await self._ping_if_changed()
 
     def to_poll(self, due: Sequence[Source]) -> list[Source]:
+        if not due:
+            return []
         live = self._live_subscriptions()
         if not live:
             return list(due)
@@ -151,16 +162,21 @@ class WebSub:
 
     async def subscribe(self, source: Source, hub: str, topic: str) -> bool:
         """Ask ``hub`` for a subscription to ``topic`` (§5.1); whether the hub accepted the request.
-        The subscription becomes active only when the hub verifies our intent at the callback."""
+        A new subscription becomes active only when the hub verifies our intent at the callback. A
+        renewal keeps the callback, the secret and the active state meanwhile: pushes the hub signs
+        with the secret it has stay valid until it verifies the renewal."""
         assert source.id is not None
         settings = self.nd.settings
-        key = self._key(source.id)
-        secret = secrets.token_hex(32)
+        row = self.nd.store.websub_subscription(source.id)
+        renewing = row is not None and row["state"] == "active" and (row["hub"], row["topic"]) == (hub, topic)
+        key = str(row["callback_key"]) if row else secrets.token_urlsafe(CALLBACK_KEY_BYTES)
+        secret = str(row["secret"]) if row is not None and renewing else secrets.token_hex(SECRET_BYTES)
         form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": callback_url(settings.public_url, key),
                 "hub.secret": secret, "hub.lease_seconds": str(settings.websub_lease_s)}  # fmt: skip
         # The row (with the secret) is written first: the hub may verify before its answer reaches us.
-        self._save(source.id, state="requested", hub=hub, topic=topic, callback_key=key, secret=secret,
-                   requested_at=now(), error=None)  # fmt: skip
+        values: dict[str, Any] = {"hub": hub, "topic": topic, "callback_key": key, "secret": secret,
+                                  "requested_at": now(), "error": None}  # fmt: skip
+        self._save(source.id, **values, **({} if renewing else {"state": "requested"}))
         error = await self._post_hub(hub, form, allow_private=source.allow_loopback)
         if error is not None:
             self._save(source.id, state="failed", error=error)
@@ -168,16 +184,12 @@ class WebSub:
             return False
         return True
 
-    def _key(self, source_id: int) -> str:
-        row = self.nd.store.websub_subscription(source_id)
-        return str(row["callback_key"]) if row else secrets.token_urlsafe(24)
-
     def _save(self, source_id: int, **values: Any) -> None:
         """Write the row; a new row gets a callback key and secret (unused until a subscription)."""
         values.setdefault("checked_at", now())
         if self.nd.store.websub_subscription(source_id) is None:
-            values.setdefault("callback_key", secrets.token_urlsafe(24))
-            values.setdefault("secret", secrets.token_hex(32))
+            values.setdefault("callback_key", secrets.token_urlsafe(CALLBACK_KEY_BYTES))
+            values.setdefault("secret", secrets.token_hex(SECRET_BYTES))
         self.nd.store.save_websub(source_id, **values)
 
     async def _post_hub(self, hub: str, form: Mapping[str, str], *, allow_private: bool) -> str | None:

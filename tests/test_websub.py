@@ -273,13 +273,38 @@ def test_a_lapsed_lease_falls_back_to_polling_and_is_renewed(tmp_path: Path) -> 
         nd.run(sources=[nd.store.get_source(source.id or 0)])  # a poll: last_polled_at is now
         polled = nd.store.get_source(source.id or 0)
         assert websub.to_poll([polled]) == []
-        nd.store.save_websub(source.id or 0, lease_expires_at=now() - timedelta(seconds=1))
+        an_hour_ago = now() - timedelta(hours=1)
+        nd.store.save_websub(
+            source.id or 0, lease_expires_at=now() - timedelta(seconds=1), requested_at=an_hour_ago
+        )
         assert websub.to_poll([polled]) == [polled]  # lapsed: back on the schedule
         websub.tend([])
         wait_for(lambda: hub.verified == [True, True])
         assert [p["hub.mode"] for p in hub.posts] == ["subscribe", "subscribe"]
         assert hub.posts[0]["hub.callback"] == hub.posts[1]["hub.callback"]
         assert websub.to_poll([polled]) == []
+
+
+def test_a_lease_is_renewed_before_it_ends_with_the_same_secret(tmp_path: Path) -> None:
+    with running(Hub()) as hub, LoopbackServer() as site, desk(tmp_path) as nd:
+        topic = site.url("/feed")
+        site.route("/feed", Reply(body=rss(hub.url, topic), content_type="application/rss+xml"))
+        source = feed_source(nd, site)
+        websub = WebSub(nd)
+        websub.tend([])
+        wait_for(lambda: hub.verified == [True])
+        websub.tend([])
+        assert len(hub.posts) == 1  # a fresh lease: nothing to renew
+        ending = now() + timedelta(minutes=10)  # within RENEW_MARGIN
+        hub.fail_with = 202  # accept the renewal but never verify it
+        nd.store.save_websub(source.id or 0, lease_expires_at=ending, requested_at=now() - timedelta(hours=1))
+        websub.tend([])
+        assert [p["hub.mode"] for p in hub.posts] == ["subscribe", "subscribe"]
+        assert hub.posts[1]["hub.secret"] == hub.posts[0]["hub.secret"]  # pushes in flight stay valid
+        row = nd.store.websub_subscription(source.id or 0)
+        assert row is not None and row["state"] == "active"  # still leased until it ends
+        websub.tend([])
+        assert len(hub.posts) == 2  # asked a moment ago: not again every step
 
 
 def test_a_feed_without_a_hub_is_remembered_and_not_fetched_every_step(tmp_path: Path) -> None:
