@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from .app import Newsdesk
 
 log = logging.getLogger(__name__)
+_INGESTING = threading.Lock()
 
 CALLBACK_PATH = "/api/v1/websub/"
 RENEW_MARGIN = timedelta(hours=1)  # renew this long before a lease ends (leases are days; hubs answer in s)
@@ -253,7 +255,8 @@ class WebSub:
         thread (a background task of the callback), never on the server's event loop."""
         source = self.nd.store.get_source(int(row["source_id"]))
         self.nd.store.count_websub_push(int(row["id"]))
-        return asyncio.run(self._ingest(source, body, content_type))
+        with _INGESTING:  # one push at a time per process: enrichment and finishing are single-flight
+            return asyncio.run(self._ingest(source, body, content_type))
 
     async def _ingest(self, source: Source, body: bytes, content_type: str | None) -> int:
         settings = self.nd.settings
