@@ -24,8 +24,10 @@ def test_filter_then_bulk_publish_then_undo(page: object, live: Live) -> None:
     rates = {live.ids["rates"], live.ids["rates2"]}
     playwright_sync.expect(cards).to_have_count(2)
     assert {int(cards.nth(i).get_attribute("data-id") or 0) for i in range(2)} == rates
-    for i in range(2):
-        cards.nth(i).locator("input.pick").check()
+    playwright_sync.expect(cards.nth(0)).to_have_attribute("aria-current", "true")
+    p.keyboard.press("x")  # by keyboard: x ticks the selected card …
+    playwright_sync.expect(cards.nth(0).locator("input.pick")).to_be_checked()
+    cards.nth(1).locator("input.pick").check()  # … and by mouse
     p.click("#bulk-publish")
     playwright_sync.expect(p.locator("#flash")).to_contain_text("Published 2 articles")
     assert all(live.nd.store.get_article(i).published for i in rates)
@@ -44,8 +46,11 @@ def test_filter_then_bulk_publish_then_undo(page: object, live: Live) -> None:
 def test_star_a_card_and_show_only_starred(page: object, live: Live) -> None:
     p: playwright_sync.Page = page  # type: ignore[assignment]
     sign_in(p, live)
-    card = p.locator(f"#card-{live.ids['ai']}")
-    card.locator("button.star").click()
+    order = [int(i or 0) for i in p.locator(".review-card").evaluate_all("cs => cs.map(c => c.dataset.id)")]
+    for _ in range(order.index(live.ids["ai"])):
+        p.keyboard.press("j")
+    playwright_sync.expect(p.locator(f"#card-{live.ids['ai']}")).to_have_attribute("aria-current", "true")
+    p.keyboard.press("s")  # the star key submits the card's own star button
     playwright_sync.expect(p.locator(f"#card-{live.ids['ai']} button.star")).to_have_attribute(
         "aria-pressed", "true"
     )
