@@ -204,7 +204,8 @@ def test_a_bad_or_missing_signature_is_acknowledged_and_ignored(tmp_path: Path) 
     with running(Hub()) as hub, LoopbackServer() as site, desk(tmp_path) as nd:
         topic = site.url("/feed")
         good = rss(hub.url, topic, "Genuine story")
-        hub.push_bodies = [forged, forged, forged, good]
+        garbage = b"<html>not a feed</html>"  # signed, but unreadable: recorded, nothing stored
+        hub.push_bodies = [forged, forged, forged, garbage, good]
         bad = iter([f"sha256={'0' * 64}", None, "md5=" + hashlib.md5(forged).hexdigest()])
 
         def sign(secret: str, body: bytes) -> str | None:
@@ -214,11 +215,30 @@ def test_a_bad_or_missing_signature_is_acknowledged_and_ignored(tmp_path: Path) 
         site.route("/feed", Reply(body=rss(hub.url, topic), content_type="application/rss+xml"))
         source = feed_source(nd, site)
         WebSub(nd).tend([])
-        wait_for(lambda: "Genuine story" in titles(nd) and len(hub.pushed) == 4)
-        assert hub.pushed == [202, 202, 202, 202]
-        assert "Forged story" not in titles(nd)
+        wait_for(lambda: "Genuine story" in titles(nd) and len(hub.pushed) == 5)
+        wait_for(lambda: bool(nd.store.events(source_id=source.id)))  # the pushes may finish in any order
+        assert hub.pushed == [202, 202, 202, 202, 202]
+        assert titles(nd) == {"Genuine story"}
         row = nd.store.websub_subscription(source.id or 0)
-        assert row is not None and row["pushes"] == 1
+        assert row is not None and row["pushes"] == 2
+        assert [e["kind"] for e in nd.store.events(source_id=source.id)] == ["parse"]
+
+
+def test_a_push_over_the_body_cap_is_refused_and_stores_nothing(tmp_path: Path) -> None:
+    with running(Hub()) as hub, LoopbackServer() as site, desk(tmp_path) as nd:
+        topic = site.url("/feed")
+        site.route("/feed", Reply(body=rss(hub.url, topic), content_type="application/rss+xml"))
+        source = feed_source(nd, site)
+        WebSub(nd).tend([])
+        wait_for(lambda: hub.verified == [True])
+        huge = rss(hub.url, topic, "Huge story") + b" " * 1_100_000
+        signature = "sha256=" + _hmac(hub.posts[0]["hub.secret"], huge, hashlib.sha256)
+        answer = httpx.post(
+            hub.posts[0]["hub.callback"], content=huge, headers={"X-Hub-Signature": signature}
+        )
+        assert answer.status_code == 413
+        row = nd.store.websub_subscription(source.id or 0)
+        assert row is not None and row["pushes"] == 0 and titles(nd) == set()
 
 
 def test_the_challenge_is_echoed_only_for_a_subscription_we_asked_for(tmp_path: Path) -> None:
