@@ -113,14 +113,15 @@ class WebSub:
         if settings.public_url:
             at = now()
             cutoffs = {state: at - wait for state, wait in RECHECK.items()}
-            for source_id in self.nd.store.websub_to_check(cutoffs, CHECKS_PER_STEP):
-                await self.check(self.nd.store.get_source(source_id))
-            for row in self.nd.store.websub_expiring(at + RENEW_MARGIN):
-                if row["requested_at"] is not None and utc(row["requested_at"]) > at - RENEW_RETRY:
-                    continue  # asked a moment ago; the hub's verification is on its way
-                await self.subscribe(
-                    self.nd.store.get_source(int(row["source_id"])), row["hub"], row["topic"]
-                )
+            store = self.nd.store
+            fresh = [store.get_source(i) for i in store.websub_to_check(cutoffs, CHECKS_PER_STEP)]
+            renewals = [  # skipping those asked a moment ago: the hub's verification is on its way
+                (store.get_source(int(r["source_id"])), str(r["hub"]), str(r["topic"]))
+                for r in store.websub_expiring(at + RENEW_MARGIN)[:CHECKS_PER_STEP]
+                if r["requested_at"] is None or utc(r["requested_at"]) <= at - RENEW_RETRY
+            ]
+            # side by side: one slow feed or hub must not hold the step for the others' timeouts
+            await asyncio.gather(*(self.check(s) for s in fresh), *(self.subscribe(*r) for r in renewals))
         if settings.websub_hub:
             await self._ping_if_changed()
 
