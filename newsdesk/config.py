@@ -95,6 +95,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_read", bool, True, "Reading public data needs no token."),
     Setting("write_rate_limit", int, 60, "Write requests per minute per token; 0 = no limit."),
     Setting("cors_origins", list, [], "Origins allowed by CORS; empty = CORS off."),
+    # WebSub (issue 16): push in from hubs, pings out to ours
+    Setting("public_url", str, "", "Base URL the world reaches this server at (e.g. https://desk.example.org); "
+            "for WebSub callbacks (empty = no subscriptions) and links in digest emails (empty = http://api_host:api_port)."),
+    Setting("websub_hub", str, "", "Hub newsdesk's own feeds declare and ping when they change; empty = none."),
+    Setting("websub_lease_s", int, 864_000, "Lease asked of hubs, seconds (10 days, the spec's example default)."),
     # heat on slow beats (issue 11)
     Setting("heat_half_life_topics", list, [], "Half-lives for slower beats, one 'Topic=hours' per item (e.g. "
             "'AI in Finance=24'); a story takes the longest of its topics', else heat_half_life_hours."),
@@ -109,7 +114,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_starttls", bool, True, "Upgrade the SMTP connection with STARTTLS before AUTH (refuse if the server cannot)."),
     Setting("smtp_ca_file", Path, Path(), "CA bundle that signs the SMTP server's certificate; empty = the system's CAs."),
     Setting("mail_from", str, "newsdesk@localhost", "From address of digest emails."),
-    Setting("public_url", str, "http://127.0.0.1:8000", "Base URL of the web UI, for links in emails (unsubscribe, articles)."),
     # operations
     Setting("log_format", str, "text", "Log lines of `serve`: text, or json (one JSON object a line, for journald/Loki)."),
 )
@@ -170,6 +174,9 @@ class SettingValues:
     public_read: bool
     write_rate_limit: int
     cors_origins: list[str]
+    public_url: str
+    websub_hub: str
+    websub_lease_s: int
     heat_half_life_topics: list[str]
     webhook_max_attempts: int
     webhook_retry_base: float
@@ -181,7 +188,6 @@ class SettingValues:
     smtp_starttls: bool
     smtp_ca_file: Path
     mail_from: str
-    public_url: str
     log_format: str
 
 

@@ -39,6 +39,7 @@ from .errors import NewsdeskError
 from .model import now, utc
 from .pipeline import RunSummary
 from .webhooks import DeliveryWorker, Webhooks
+from .websub import WebSub
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Desk:
         self.nd = nd
         self.check_s = check_s
         self.outputs = LiveOutputs(nd, targets)
+        self.websub = WebSub(nd)
         self._on_cycle = on_cycle
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -147,7 +149,7 @@ class Desk:
     def _step(self) -> None:
         """One turn: a run over the due sources (if any), then the outputs (if the store changed)."""
         try:
-            due = self.nd.store.due_sources(now())
+            due = self.websub.tend(self.nd.store.due_sources(now()))  # subscribe, renew, ping; push-fed wait
             if due and not self._stopping.is_set():
                 self._cycle(due)
             if self.outputs.refresh_if_changed():

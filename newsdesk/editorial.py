@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import events
@@ -14,6 +15,31 @@ from .store import ArticleQuery, Page
 
 if TYPE_CHECKING:
     from .app import Newsdesk
+
+
+BULK_ACTIONS = {
+    "publish": ReviewState.PUBLISHED,
+    "reject": ReviewState.REJECTED,
+}  # action -> the state it leaves
+
+
+class NotFound(NewsdeskError):
+    """An article or decision named in an editor's request does not exist."""
+
+
+class Conflict(NewsdeskError):
+    """The request lost a compare-and-set: someone decided the article since (or undid it already)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one decision of a bulk request (or an undo) did: whether it changed the article, the
+    decision logged for it (the id an undo takes), and the review state the article is in now."""
+
+    article_id: int
+    changed: bool
+    decision_id: int | None
+    review_state: str
 
 
 def has_visible_text(text: str) -> bool:
@@ -48,11 +74,59 @@ class Editorial:
         if current.review_state == state:
             return False
         changed = store.set_review_state(article_id, state, expect=current.review_state)
-        if changed:
-            store.record_decision(article_id, action, actor, reason)
+        if changed:  # "from" lets an undo put the article back where it was
+            store.record_decision(article_id, action, actor, reason, {"from": current.review_state})
             payload = {"article": events.article_payload(store.get_article(article_id)), "actor": actor}
             events.emit(store, action, payload | {"reason": reason})
         return changed
+
+    def decide_many(
+        self, article_ids: Sequence[int], action: str, *, actor: str, reason: str = ""
+    ) -> list[Outcome]:
+        """Publish or reject a selection, one compare-and-set per article (so a concurrent decision on
+        one of them is reported for that one, not lost). Every id must exist, else nothing is done."""
+        if action not in BULK_ACTIONS:
+            raise NewsdeskError(f"action must be one of {', '.join(BULK_ACTIONS)}, got {action!r}")
+        if action == "reject" and not has_visible_text(reason):
+            raise NewsdeskError("a rejection needs a reason")
+        missing = sorted(set(article_ids) - self.nd.store.existing_article_ids(article_ids))
+        if missing:
+            raise NotFound(f"no such articles: {', '.join(map(str, missing[:20]))}")
+        return [self._decide_one(i, action, actor, reason) for i in dict.fromkeys(article_ids)]
+
+    def _decide_one(self, article_id: int, action: str, actor: str, reason: str) -> Outcome:
+        state = BULK_ACTIONS[action]
+        store = self.nd.store
+        current = store.get_article(article_id)
+        if current.review_state == state or not store.set_review_state(
+            article_id, state, expect=current.review_state
+        ):
+            return Outcome(article_id, False, None, store.get_article(article_id).review_state)
+        decision = store.record_decision(article_id, action, actor, reason, {"from": current.review_state})
+        payload = {"article": events.article_payload(store.get_article(article_id)), "actor": actor}
+        events.emit(store, action, payload | {"reason": reason})
+        return Outcome(article_id, True, decision, state)
+
+    def undo(self, decision_id: int, *, actor: str) -> Outcome:
+        """Revert a publish or reject: the article goes back to the state it had before, if it is still
+        in the state that decision left it (compare-and-set); the log keeps both the decision and an
+        ``undo`` entry naming it. Raises :class:`NotFound`, or :class:`Conflict` when it was undone
+        already or decided again since."""
+        store = self.nd.store
+        decision = store.decision(decision_id)
+        if decision is None or decision["action"] not in BULK_ACTIONS:
+            raise NotFound(f"no publish or reject decision {decision_id}")
+        article_id = int(decision["article_id"])
+        if store.undoing(decision_id, article_id) is not None:
+            raise Conflict(f"decision {decision_id} was undone already")
+        before = ReviewState((decision["data"] or {}).get("from", ReviewState.PENDING))
+        after = BULK_ACTIONS[str(decision["action"])]
+        if not store.set_review_state(article_id, before, expect=after):
+            raise Conflict(f"article {article_id} was decided again since decision {decision_id}")
+        undo_id = store.record_decision(
+            article_id, "undo", actor, "", {"undoes": decision_id, "from": after, "to": before}
+        )
+        return Outcome(article_id, True, undo_id, before)
 
     def set_topics(self, article_id: int, topics: Sequence[str], *, actor: str, reason: str = "") -> Article:
         """Replace an article's topics (ancestors added); stored as an editor decision for training."""

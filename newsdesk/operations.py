@@ -346,7 +346,7 @@ def feed_info(
     dates = [d for a in articles for d in (a.published_at, a.first_seen_at) if d is not None]
     return FeedInfo(title=title, site_url=base_url, feed_url=f"{base_url.rstrip('/')}/{name}",
                     description=f"Published records{' on ' + topic if topic else ''}", language="en",
-                    updated=max(dates, default=datetime.now(UTC)))  # fmt: skip
+                    updated=max(dates, default=datetime.now(UTC)), hub=nd.settings.websub_hub)  # fmt: skip
 
 
 def published(nd: Newsdesk, topic: str | None, limit: int = 100) -> list[Article]:

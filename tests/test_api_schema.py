@@ -54,7 +54,9 @@ def test_api_conforms_to_its_schema(desk: Newsdesk, admin_headers: dict[str, str
     # breaks on pytest 9 ("'Function' object has no attribute '_nodeid'").
     api = schemathesis.openapi.from_asgi("/openapi.json", create_app(desk, include_web=False))
     operations = [result.ok() for result in api.get_all_operations()]
-    assert len(operations) == 31  # 20 + 10 (webhooks, alerts) + POST /sources/{id}/poll
+    assert (
+        len(operations) == 37
+    )  # 20 + 10 (webhooks, alerts) + 1 (poll now) + 2 (WebSub callbacks) + 4 (reading tools)
     for operation in operations:
 
         @given(case=operation.as_strategy())

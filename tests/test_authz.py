@@ -183,6 +183,7 @@ PUBLIC = (200, 401, 200, 401, 200, 200)  # public_read: anonymous fine, a bad to
 TOKEN = (401, 401, 200, 401, 200, 200)  # any valid token; anonymous callers get nothing
 ADMIN = (401, 401, 403, 401, 403, 200)
 ADMIN_MADE = (401, 401, 403, 401, 403, 201)
+UNKNOWN = (404, 404, 404, 404, 404, 404)  # an open route that answers only to a secret in its path
 
 
 def WRITE(ok: int) -> tuple[int, ...]:  # noqa: N802 - reads as a row of the table
@@ -223,6 +224,12 @@ API_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("DELETE", "/saved-searches/{doomed_search}", WRITE(200)),
     ("GET", "/alerts", WRITE(200)),
     ("POST", "/alerts/seen", WRITE(200)),
+    ("GET", "/review", TOKEN),
+    ("POST", "/review/state", TOKEN),
+    ("POST", "/decisions", WRITE(200)),
+    ("POST", "/decisions/{decision}/undo", WRITE(200)),
+    ("GET", "/websub/{websub}", UNKNOWN),  # hubs carry no token: the random key is the credential
+    ("POST", "/websub/{websub}", UNKNOWN),
 )
 # The UI pages that show or change sources. A UI caller is who signed in with that token: read tokens
 # cannot sign in, a bad one fails, a revoked one's session ends. Anybody but an editor is sent to sign in.
@@ -230,6 +237,10 @@ UI_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/sources", (303, 303, 303, 303, 200, 200)),
     ("POST", "/sources", (401, 401, 401, 401, 422, 422)),  # an editor gets to the form's own check
     ("POST", "/sources/{doomed}/remove", (401, 401, 401, 401, 303, 303)),
+    # the review queue's bulk tools: an editor gets to the form's own check (nothing ticked)
+    ("POST", "/review/bulk", (401, 401, 401, 401, 400, 400)),
+    ("POST", "/review/undo", (401, 401, 401, 401, 400, 400)),
+    ("POST", "/review/flags", (401, 401, 401, 401, 400, 400)),
 )
 BODIES = {
     ("POST", "/articles/{fresh}/reject"): {"reason": "off topic"},
@@ -238,6 +249,8 @@ BODIES = {
     ("POST", "/webhooks"): {"url": "https://hooks.example.com/in", "events": ["publish"]},
     ("POST", "/saved-searches"): {"user": "eve", "name": "AI", "query": {"topics": ["AI"]}},
     ("POST", "/alerts/seen"): {"ids": [1]},
+    ("POST", "/review/state"): {"ids": [1], "read": True},
+    ("POST", "/decisions"): {"ids": [1], "action": "publish"},
 }
 QUERIES = {"/search": {"q": "sealed"}}
 
@@ -265,6 +278,7 @@ class World:
             "feed": "all.rss",
             "image": str(image.sha256),
             "webhook": str(Webhooks(self.nd).add("https://hooks.example.com/h", ["story"])[0]),
+            "websub": "not-a-subscription-key",
         }
         events.emit(self.nd.store, "story", {"story": {"id": story}})
         self.ids["delivery"] = str(self.nd.store.list_deliveries()[0]["id"])
@@ -285,11 +299,19 @@ class World:
             "doomed": lambda: str(self.nd.add_source(Source(f"https://doomed.example.com/{self.made}")).id),
             "doomed_search": lambda: str(Alerts(self.nd).save("eve", "doomed", {})),
             "doomed_webhook": lambda: str(Webhooks(self.nd).add("https://hooks.example.com/d", ["publish"])[0]),
+            "decision": self._published_decision,
         }  # fmt: skip
         for name, make in fresh.items():
             if "{" + name + "}" in template:
                 template = template.replace("{" + name + "}", make())
         return template.format(**self.ids)
+
+    def _published_decision(self) -> str:
+        """A publish decision on a fresh article, for an undo to take back."""
+        fresh = self.article.replace(web_url=f"https://a.example.com/decided/{self.made}", published=False)
+        article_id = self.nd.store.save_article(fresh).id
+        self.nd.store.set_review_state(article_id, "published")
+        return str(self.nd.store.record_decision(article_id, "publish", "editor", "", {"from": "pending"}))
 
 
 def _png() -> bytes:

@@ -157,10 +157,8 @@ def send_due(
 def _message(
     store: Store, settings: Settings, saved: dict[str, Any], alerts: list[dict[str, Any]]
 ) -> EmailMessage:
-    link = (
-        f"{settings.public_url.rstrip('/')}/alerts/unsubscribe?token={unsubscribe_token(store, saved['id'])}"
-    )
-    subject, text, page = render(saved, alerts, base_url=settings.public_url, unsubscribe=link)
+    link = f"{public_base(settings)}/alerts/unsubscribe?token={unsubscribe_token(store, saved['id'])}"
+    subject, text, page = render(saved, alerts, base_url=public_base(settings), unsubscribe=link)
     message = EmailMessage(policy=MAIL_POLICY)
     message["Subject"] = subject
     message["From"] = settings.mail_from
@@ -170,3 +168,8 @@ def _message(
     message.set_content(text)
     message.add_alternative(page, subtype="html")
     return message
+
+
+def public_base(settings: Settings) -> str:
+    """Where a reader's mail client reaches the UI: ``public_url``, else the address ``serve`` listens on."""
+    return (settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")

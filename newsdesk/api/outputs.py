@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, Response
 from ..catalog import Audience
 from ..model import Article, now
 from ..publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
+from .context import api_context
 from .params import Ctx, Viewer
 
 Renderer = Callable[[Sequence[Article], FeedInfo], bytes]
@@ -63,6 +64,7 @@ def _info(request: Request, topic: str | None, articles: Sequence[Article]) -> F
         description=f"Published articles on {topic}" if topic else "Every published article",
         language=FEED_LANGUAGE,
         updated=max(dates) if dates else now(),
+        hub=api_context(request).nd.settings.websub_hub,
     )
 
 

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from . import alerts, articles, browse, outputs, sources, webhooks
+from . import alerts, articles, browse, outputs, reading, sources, webhooks, websub
 from .auth import OPEN, require
 from .outputs import IMAGE_TYPES
 from .problems import MEDIA_TYPE as PROBLEM_TYPE
@@ -90,6 +90,12 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/saved-searches/{search_id}", alerts.delete_saved_search, "write", alerts.SavedSearchOut, "Remove a saved search and its alerts", "alerts"),
     Route("GET", "/alerts", alerts.list_alerts, "write", alerts.AlertList, "Alerts: new matches of saved searches", "alerts"),
     Route("POST", "/alerts/seen", alerts.mark_seen, "write", alerts.SeenResult, "Mark alerts seen", "alerts"),
+    Route("GET", "/review", reading.review_queue, "read", reading.ReviewPage, "The review queue, filtered and sorted, with your read/starred flags", "editorial", public=False),
+    Route("POST", "/review/state", reading.set_state, "read", reading.StateResult, "Mark a selection read/unread, starred/unstarred (for you)", "editorial", public=False),
+    Route("POST", "/decisions", reading.decide, "write", reading.BulkResult, "Publish or reject a selection", "editorial"),
+    Route("POST", "/decisions/{decision_id}/undo", reading.undo, "write", reading.OutcomeOut, "Undo a publish or reject (both stay logged)", "editorial"),
+    Route("GET", "/websub/{key}", websub.verify, OPEN, None, "WebSub: a hub verifies a subscription", "websub", media=("text/plain",)),
+    Route("POST", "/websub/{key}", websub.receive, OPEN, None, "WebSub: a hub pushes a feed document", "websub", status=202, media=()),
 )
 # fmt: on
 
@@ -120,6 +126,8 @@ def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
         errors[400] = _problem("The URL is a private address and allowPrivate is not set")
     if route.handler is sources.poll_source:
         errors[409] = _problem("The source is paused")
+    if route.handler is reading.undo:
+        errors[409] = _problem("Undone already, or the article was decided again since")
     if route.handler is articles.get_secured:
         errors[500] = _problem("The key cannot open the stored payload")
     return errors

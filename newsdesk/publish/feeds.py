@@ -79,6 +79,7 @@ class FeedInfo:
     language: str
     updated: datetime
     author: str = ""
+    hub: str = ""  # a WebSub hub to declare (rel="hub"; JSON Feed ``hubs``); empty = none
 
 
 def clean_text(text: str) -> str:
@@ -141,6 +142,8 @@ def render_rss(articles: Sequence[Article], feed: FeedInfo) -> bytes:
     _sub(channel, "lastBuildDate", rfc822(utc(feed.updated), usegmt=True))
     _sub(channel, "generator", GENERATOR)
     _sub(channel, f"{{{ATOM_NS}}}link", href=feed.feed_url, rel="self", type="application/rss+xml")
+    if feed.hub:
+        _sub(channel, f"{{{ATOM_NS}}}link", href=feed.hub, rel="hub")  # W3C WebSub §4: beside rel=self
     for article in articles:
         _rss_item(channel, article)
     log.debug("rendered feed", extra={"format": "rss", "item_count": len(articles)})
@@ -192,6 +195,8 @@ def render_atom(articles: Sequence[Article], feed: FeedInfo) -> bytes:
         _atom(root, "subtitle", plain(feed.description), type="text")
     _atom(root, "updated", _rfc3339(feed.updated))
     _atom(root, "link", rel="self", href=feed.feed_url, type="application/atom+xml")
+    if feed.hub:
+        _atom(root, "link", rel="hub", href=feed.hub)
     _atom(root, "link", rel="alternate", href=feed.site_url, type="text/html")
     author = _atom(root, "author")
     _atom(author, "name", plain(feed.author or feed.title))
@@ -242,6 +247,8 @@ def render_json_feed(articles: Sequence[Article], feed: FeedInfo) -> bytes:
     }
     if feed.language:
         document["language"] = clean_text(feed.language)
+    if feed.hub:
+        document["hubs"] = [{"type": "WebSub", "url": clean_text(feed.hub)}]  # JSON Feed 1.1 "hubs"
     log.debug("rendered feed", extra={"format": "json", "item_count": len(articles)})
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 

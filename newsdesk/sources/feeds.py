@@ -27,6 +27,7 @@ fallback or a ParseError.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -418,3 +419,58 @@ def _struct_date(value: Any) -> datetime | None:
         return datetime(*value[:5], min(value[5], 59), tzinfo=UTC)
     except (ValueError, OverflowError):
         return None
+
+
+# ----------------------------------------------------------------------------------- WebSub discovery
+
+_LINK_HEADER_PART = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
+_REL_PARAM = re.compile(r"""\brel\s*=\s*(?:"([^"]*)"|([^\s;"]+))""", re.IGNORECASE)
+
+
+def discover_hubs(content: bytes, url: str, *, link_header: str = "") -> tuple[tuple[str, ...], str]:
+    """The WebSub hubs a feed declares and its topic (self) URL, as W3C WebSub §4 finds them: HTTP
+    ``Link`` headers first (they win over the body), then ``<link rel="hub">``/``rel="self"`` in RSS or
+    Atom, or ``hubs`` in a JSON Feed. The topic defaults to ``url`` (where the feed was fetched).
+    Never raises: a body that declares nothing, or cannot be read, yields no hubs."""
+    hubs, topic = _link_header_rels(link_header, url)
+    if not hubs:
+        try:
+            parsed = feedparser.parse(content) if not _looks_like_json(content, None) else None
+        except Exception:  # third-party code on hostile bytes: discovery is best effort
+            parsed = None
+        body_hubs, body_self = _parsed_rels(parsed) if parsed is not None else _json_hubs(content)
+        hubs, topic = body_hubs, topic or body_self
+    resolved = (absolute_url(h, url) for h in hubs)
+    return tuple(dict.fromkeys(h for h in resolved if h)), absolute_url(topic, url) or url
+
+
+def _link_header_rels(header: str, base: str) -> tuple[list[str], str]:
+    hubs, topic = [], ""
+    for match in _LINK_HEADER_PART.finditer(header or ""):
+        rel = _REL_PARAM.search(match.group(2) or "")
+        rels = (rel.group(1) or rel.group(2) or "").lower().split() if rel else []
+        if "hub" in rels:
+            hubs.append(match.group(1).strip())
+        if "self" in rels and not topic:
+            topic = match.group(1).strip()
+    return hubs, topic
+
+
+def _parsed_rels(parsed: Any) -> tuple[list[str], str]:
+    links = parsed.get("feed", {}).get("links", []) or []
+    hubs = [str(link.get("href", "")) for link in links if link.get("rel") == "hub"]
+    selves = [str(link.get("href", "")) for link in links if link.get("rel") == "self"]
+    return hubs, selves[0] if selves else ""
+
+
+def _json_hubs(content: bytes) -> tuple[list[str], str]:
+    try:
+        document = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return [], ""
+    if not isinstance(document, dict):
+        return [], ""
+    hubs = document.get("hubs")
+    urls = [str(h.get("url", "")) for h in hubs if isinstance(h, dict)] if isinstance(hubs, list) else []
+    feed_url = document.get("feed_url")
+    return urls, feed_url if isinstance(feed_url, str) else ""

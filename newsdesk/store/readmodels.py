@@ -33,16 +33,19 @@ class ReadModels(StoreBase):
 
     def record_decision(
         self, article_id: int, action: str, actor: str, reason: str = "", data: dict[str, Any] | None = None
-    ) -> None:
+    ) -> int:
+        """Log a decision; its id (an undo names the decision it reverts)."""
         with self._begin() as c:
-            c.execute(
-                insert(t.decisions).values(
-                    article_id=article_id,
-                    action=action,
-                    actor=actor,
-                    reason=reason,
-                    at=now(),
-                    data=data or {},
+            return _inserted_id(
+                c.execute(
+                    insert(t.decisions).values(
+                        article_id=article_id,
+                        action=action,
+                        actor=actor,
+                        reason=reason,
+                        at=now(),
+                        data=data or {},
+                    )
                 )
             )
 

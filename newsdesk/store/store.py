@@ -44,9 +44,11 @@ from .alerts import AlertsMixin
 from .base import _first_line, _inserted_id, _redact
 from .enrichment import EnrichmentData
 from .migrate import ensure_current
+from .reading import ReadingMixin
 from .readmodels import ReadModels
 from .users import UsersMixin
 from .webhooks import WebhooksMixin
+from .websub import WebSubMixin
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin):
+class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin, WebSubMixin, ReadingMixin):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 
     def __init__(self, engine: Engine, *, index_full_text: bool = False) -> None:

@@ -363,3 +363,28 @@ alerts = Table(
     UniqueConstraint("search_id", "article_id", name="uq_alerts_search_article"),
     Index("ix_alerts_article_id", "article_id"),
 )
+
+# ------------------------------------------------------------------ WebSub (newsdesk.websub)
+
+websub_subscriptions = Table(
+    # One row per feed source once its hubs were looked for: ``state`` is ``none`` (no hub declared),
+    # ``requested`` (subscribe sent, waiting for the hub's verification of intent), ``active`` (verified,
+    # leased until ``lease_expires_at``), ``denied`` (the hub refused) or ``failed`` (the hub could not
+    # be reached or answered an error). Only ``active`` with a lease in the future slows polling down.
+    "websub_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("hub", String(2048)),
+    Column("topic", String(2048)),
+    Column("callback_key", String(64), nullable=False, unique=True),  # the callback URL's secret path part
+    Column("secret", String(128), nullable=False),  # hub.secret: keys the HMAC of every push
+    Column("lease_s", Integer),
+    _ts("lease_expires_at"),
+    _ts("requested_at"),
+    _ts("checked_at", nullable=False),  # when the source's feed was last looked at for hubs
+    _ts("last_push_at"),
+    Column("pushes", Integer, nullable=False, default=0),
+    Column("error", Text),
+)

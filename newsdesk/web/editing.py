@@ -12,19 +12,21 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ..app import Editorial, Tokens
 from ..errors import NewsdeskError, StorageError
+from ..store.reading import SORTS
 from .context import (
     Denied,
     Web,
     WebContext,
     back,
     error_page,
+    live_editor,
     no_store,
     reads_full_text,
     render,
@@ -110,25 +112,39 @@ def logout(request: Request, web: Web, csrf_token: Annotated[str, Form()] = "") 
 
 
 @router.get("/review", response_class=HTMLResponse)
-def review(request: Request, web: Web, cursor: str | None = None, done: str = "", id: int = 0) -> Response:
-    if not reads_full_text(request, web):  # unpublished articles and their full text: editors only
+def review(request: Request, web: Web, done: str = "", id: int = 0, bulk: str = "") -> Response:
+    """The queue, filtered, sorted and paged by the query string (``web/reading.py``)."""
+    from . import reading  # it imports this module's helpers; its router is included after this one
+
+    editor = live_editor(request, web)
+    if editor is None or not reads_full_text(request, web):  # unpublished articles: editors only
         return back("/login?next=" + quote("/review"))
-    try:
-        page = Editorial(web.nd).queue(limit=REVIEW_PAGE, cursor=cursor)
-    except StorageError as e:
-        return error_page(request, web, 400, "Bad page link", str(e))
-    flash = _flash(web, done, id)
+    params = dict(request.query_params)
+    page = reading.queue_page(web, editor.name, params)
+    articles = [i.article for i in page.items]
+    undo = reading.bulk_flash(web, bulk, editor.actor) if bulk else None
+    here = "/review" + (f"?{urlencode(page.filters)}" if page.filters else "")
     response = render(
         request,
         web,
         "review.html",
         page=page,
-        texts=web.catalog.full_texts(page.items),
-        flash=flash,
+        articles=articles,
+        texts=web.catalog.full_texts(articles),
+        flash=undo[0] if undo else _flash(web, done, id),
+        undo_ids=undo[1] if undo else [],
+        here=here,
+        next_page=_page_link(page.filters, page.next_offset),
         topics=web.nd.taxonomy.topics,
         depth=web.nd.taxonomy.depth,
+        sources=web.nd.list_sources(),
+        sorts=SORTS,
     )
     return no_store(response)
+
+
+def _page_link(filters: dict[str, str], offset: int | None) -> str | None:
+    return None if offset is None else "/review?" + urlencode(filters | {"offset": str(offset)})
 
 
 def _flash(web: WebContext, done: str, article_id: int) -> str | None:

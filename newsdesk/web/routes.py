@@ -7,6 +7,7 @@ in this order:
 
 - :mod:`.pages` — front page, topics, one topic, one article, search, stats;
 - :mod:`.editing` — sign in and out, the review queue and its actions (publish, reject, fix topics);
+- :mod:`.reading` — the queue's filters, read/starred flags, bulk publish/reject and undo;
 - :mod:`.sources` — the sources list, adding one (with feed discovery) and removing one;
 - :mod:`.users` — reader-app users and their app passwords (admins only);
 - :mod:`.alerts` — saved-search alerts (editors), the webhook delivery log (admins), digest unsubscribe;
@@ -28,7 +29,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from ..app import Newsdesk
-from . import alerts, editing, images, live, pages, sourcecontrol, sources, users
+from . import alerts, editing, images, live, pages, reading, sourcecontrol, sources, users
 from .views import STATIC
 
 
@@ -46,6 +47,7 @@ router = APIRouter(include_in_schema=False)
 for _module in (
     pages,
     editing,
+    reading,
     sources,
     sourcecontrol,
     live,

@@ -17,7 +17,7 @@
     }
   });
 
-  // --- review queue: j/k move, p publish, r reject, t topics, o open, Esc close ----------------
+  // --- review queue: j/k move, p publish, r reject, t topics, x tick, s star, o open, Esc close -
   function ReviewQueue(list) {
     this.cards = Array.prototype.slice.call(list.querySelectorAll(".review-card"));
     this.index = -1;
@@ -94,6 +94,13 @@
     card.querySelector(".publish-form").submit();
   };
 
+  // x ticks the current card for a bulk action; s stars or unstars it (its own button: a form POST).
+  ReviewQueue.prototype.press = function (selector, toggle) {
+    var control = this.current() && this.current().querySelector(selector);
+    if (!control) { return; }
+    if (toggle) { control.checked = !control.checked; } else { control.click(); }
+  };
+
   ReviewQueue.prototype.key = function (event) {
     if (event.key === "Escape") { this.closePanels(); return true; }
     if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) { return false; }
@@ -103,6 +110,8 @@
       case "p": this.publish(); return true;
       case "r": this.open(".reject-panel", "input[name=reason]"); return true;
       case "t": this.open(".topics-panel", "input[type=checkbox]"); return true;
+      case "x": this.press("input.pick", true); return true;
+      case "s": this.press("button.star", false); return true;
       case "o": {
         var link = this.current() && this.current().querySelector(".open-link");
         if (link) { window.location.href = link.href; }

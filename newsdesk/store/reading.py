@@ -1,0 +1,193 @@
+"""The store's side of an editor's reading tools: the review queue filtered and sorted, and each
+editor's read/starred flags on any article (published or not).
+
+The flags live in ``reader_states``, the table reader apps use (``store/users.py``), under a ``users``
+row for the editor (see :meth:`ReadingMixin.editor_user_id`): one model of "read" and "starred", so an
+editor who also follows the desk in a reader app sees the same stars there (for published records).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import StorageError
+from ..model import Article, now
+from . import rows
+from . import tables as t
+from .base import StoreBase, _chunks
+
+SORTS = ("newest", "oldest", "quality", "heat")
+EDITOR_PREFIX = "~"  # user names cannot start with it (readerapi.users.NAME_PATTERN): no clash possible
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")  # = readerapi.users.NAME_PATTERN
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewFilter:
+    """Which articles the review queue shows (every field narrows it; None = no limit)."""
+
+    review_state: str | None = "pending"
+    topic: str | None = None
+    source_id: int | None = None
+    language: str | None = None
+    min_quality: int | None = None
+    min_heat: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    read: bool | None = None
+    starred: bool | None = None
+    sort: str = "newest"
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    article: Article
+    read: bool
+    starred: bool
+
+
+def editor_user_name(token_name: str) -> str:
+    """The ``users`` name an editor's flags are kept under: the token's name when it is a valid user
+    name (so the editor's reader-app account, if any, shares them), else a stable name derived from it
+    that no person's account can take."""
+    if _USER_NAME.fullmatch(token_name) and len(token_name) <= t.USER_NAME_CHARS:
+        return token_name
+    return EDITOR_PREFIX + hashlib.sha256(token_name.encode()).hexdigest()[:32]
+
+
+class ReadingMixin(StoreBase):
+    """The review queue and editors' flags; one transaction per method, as everywhere."""
+
+    def editor_user_id(self, token_name: str) -> int:
+        """The id of the user row holding this editor's flags, made (role ``editor``) on first use."""
+        name = editor_user_name(token_name)
+        query = select(t.users.c.id).where(t.users.c.name == name)
+        with self.engine.connect() as c:
+            found = c.execute(query).scalar()
+        if found is not None:
+            return int(found)
+        try:
+            with self._begin() as c:
+                c.execute(insert(t.users).values(name=name, role="editor", created_at=now()))
+        except StorageError as e:  # two first requests of one editor at once: the other one made it
+            if not isinstance(e.__cause__, IntegrityError):
+                raise
+        with self.engine.connect() as c:
+            return int(c.execute(query).scalar_one())
+
+    def review_items(
+        self, user_id: int, where: ReviewFilter, *, limit: int, offset: int = 0
+    ) -> list[ReviewItem]:
+        """A page of the queue with this editor's flags, in ``where.sort`` order (ties by id)."""
+        a, s = t.articles, t.reader_states
+        joined = a.outerjoin(s, and_(s.c.article_id == a.c.id, s.c.user_id == user_id))
+        query = select(a, s.c.is_read, s.c.starred).select_from(joined).where(*_conditions(where))
+        query = query.order_by(*_order(where.sort)).limit(limit).offset(offset)
+        with self.engine.connect() as c:
+            found = c.execute(query).mappings()
+            return [
+                ReviewItem(rows.article_from_row(r), bool(r["is_read"]), bool(r["starred"])) for r in found
+            ]
+
+    def existing_article_ids(self, ids: Sequence[int]) -> set[int]:
+        with self.engine.connect() as c:
+            out: set[int] = set()
+            for chunk in _chunks(sorted(set(ids)), 500):
+                out |= {
+                    int(i)
+                    for i in c.execute(select(t.articles.c.id).where(t.articles.c.id.in_(chunk))).scalars()
+                }
+            return out
+
+    def set_editor_state(
+        self,
+        user_id: int,
+        article_ids: Sequence[int],
+        *,
+        read: bool | None = None,
+        starred: bool | None = None,
+    ) -> int:
+        """Set the flags given on those of ``article_ids`` that exist (any review state); how many."""
+        from .users import _upsert_states  # the reader apps' writer: one way to write a flag
+
+        changes: dict[str, Any] = {"updated_at": now()}
+        if read is not None:
+            changes["is_read"] = read
+        if starred is not None:
+            changes["starred"] = starred
+        known = self.existing_article_ids(article_ids)
+        with self._begin() as c:
+            for chunk in _chunks(sorted(known), 500):
+                _upsert_states(c, user_id, set(chunk), changes)
+        return len(known)
+
+    def decision(self, decision_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).mappings().first()
+        return dict(row) if row else None
+
+    def undoing(self, decision_id: int, article_id: int) -> dict[str, Any] | None:
+        """The ``undo`` decision that reverted ``decision_id``, if any (looked for among the article's)."""
+        d = t.decisions
+        query = select(d).where(d.c.article_id == article_id, d.c.action == "undo").order_by(d.c.id)
+        with self.engine.connect() as c:
+            for row in c.execute(query).mappings():
+                if (row["data"] or {}).get("undoes") == decision_id:
+                    return dict(row)
+        return None
+
+
+def _conditions(where: ReviewFilter) -> list[ColumnElement[bool]]:
+    a, at = t.articles, t.article_topics
+    out: list[ColumnElement[bool]] = []
+    if where.review_state is not None:
+        out.append(a.c.review_state == where.review_state)
+    if where.topic is not None:
+        out.append(
+            select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == where.topic).exists()
+        )
+    if where.source_id is not None:
+        out.append(a.c.source_id == where.source_id)
+    if where.language is not None:
+        out.append(or_(a.c.language == where.language, a.c.language.like(f"{where.language}-%")))
+    if where.min_quality is not None:
+        out.append(a.c.quality >= where.min_quality)
+    if where.min_heat is not None:
+        out.append(a.c.heat >= where.min_heat)
+    if where.since is not None:
+        out.append(a.c.sort_at >= where.since)
+    if where.until is not None:
+        out.append(a.c.sort_at <= where.until)
+    out += _flags(where)
+    return out
+
+
+def _flags(where: ReviewFilter) -> list[ColumnElement[bool]]:
+    s = t.reader_states
+    out: list[ColumnElement[bool]] = []
+    if where.read is not None:
+        out.append(
+            s.c.is_read.is_(True) if where.read else or_(s.c.is_read.is_(None), s.c.is_read.is_(False))
+        )
+    if where.starred is not None:
+        out.append(
+            s.c.starred.is_(True) if where.starred else or_(s.c.starred.is_(None), s.c.starred.is_(False))
+        )
+    return out
+
+
+def _order(sort: str) -> list[Any]:
+    a = t.articles
+    return {
+        "newest": [a.c.sort_at.desc(), a.c.id.desc()],
+        "oldest": [a.c.sort_at.asc(), a.c.id.asc()],
+        "quality": [a.c.quality.desc(), a.c.id.desc()],
+        "heat": [a.c.heat.desc(), a.c.id.desc()],
+    }[sort]
