@@ -1,3 +1,3 @@
 """newsdesk: a self-hosted news intelligence engine. Sources in, curated article records out."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
