@@ -109,21 +109,25 @@ class Cost:
 def measure(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Cost:
     """Run ``command`` to the end; its process tree's CPU and peak memory. A failing command is fatal:
     a tool that did not do the work has no cost to compare."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    peak_sum, peak_max = _sample_until_done(proc)
-    _, stderr = proc.communicate()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{command[0]} … {command[-1]} failed ({proc.returncode}): {stderr[-2000:]}")
+    # stderr goes to a file, not a pipe: a tool that warns about every page would fill a pipe nobody
+    # reads while it runs, and block.
+    with tempfile.TemporaryFile("w+") as errors:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        peak_sum, peak_max = _sample_until_done(proc)
+        proc.wait()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        errors.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{command[0]} … {command[-1]} failed ({proc.returncode}): {errors.read()[-2000:]}"
+            )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Cost(cpu, time.perf_counter() - started, peak_sum / 2**20, peak_max / 2**20)
 
 
-def _sample_until_done(proc: subprocess.Popen[str]) -> tuple[int, int]:
+def _sample_until_done(proc: subprocess.Popen[bytes]) -> tuple[int, int]:
     root = psutil.Process(proc.pid)
     peak_sum = peak_max = 0
     while proc.poll() is None:
@@ -314,13 +318,15 @@ def _apt(package: str) -> bool:
 
 def trafilatura_config(python: Path, folder: Path) -> Path:
     """trafilatura's own settings with no sleep between two requests to one host (5 s by default; our
-    side runs with ``per_host_delay=0`` too): the same politeness on both sides, none."""
+    side runs with ``per_host_delay=0`` too): the same politeness on both sides, none. Its SSRF guard
+    is off, as newsdesk's is for these sources (``allow_loopback``): the pages are on loopback."""
     found = subprocess.run(
         [str(python), "-c", "import trafilatura, os; print(os.path.dirname(trafilatura.__file__))"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     text = (Path(found.stdout.strip()) / "settings.cfg").read_text(encoding="utf-8")
-    lines = ["SLEEP_TIME = 0" if line.startswith("SLEEP_TIME") else line for line in text.splitlines()]
+    changed = {"SLEEP_TIME": "SLEEP_TIME = 0", "SSRF_PROTECTION": "SSRF_PROTECTION = off"}
+    lines = [changed.get(line.split("=")[0].strip(), line) for line in text.splitlines()]
     target = folder / "trafilatura.cfg"
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
@@ -376,7 +382,7 @@ def pipeline_round(desk: Desk, peers: Peers, pages: list[str], feeds: list[str],
     if peers.python is not None and "trafilatura" in peers.have:
         config = trafilatura_config(peers.python, work)
         command = [str(VENV / "bin" / "trafilatura"), "-i", str(urls), "--parallel", "2",
-                   "--config-file", str(config)]  # fmt: skip
+                   "--config-file", str(config), "-o", tempfile.mkdtemp(dir=work)]  # fmt: skip
         costs["trafilatura CLI"] = measure(command, cwd=work)
     if peers.python is not None and "newspaper4k" in peers.have:
         costs["newspaper4k"] = measure([str(peers.python), "-c", NEWSPAPER, str(urls)], cwd=work)
