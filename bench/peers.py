@@ -73,7 +73,11 @@ LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)
 READER_SETUP = "import sys; from reader import make_reader\nr = make_reader(sys.argv[1])\n" + (
     "for u in open(sys.argv[2]).read().split(): r.add_feed(u, exist_ok=True)\n"
 )
-READER_UPDATE = "import sys; from reader import make_reader\nmake_reader(sys.argv[1]).update_feeds()\n"
+# scheduled=False: every feed, due or not (reader's default skips feeds it polled a moment ago; the
+# newsdesk side is made due the same way, see make_due).
+READER_UPDATE = (
+    "import sys; from reader import make_reader\nmake_reader(sys.argv[1]).update_feeds(scheduled=False)\n"
+)
 NEWSPAPER = """import sys
 from concurrent.futures import ThreadPoolExecutor
 from newspaper import Article
