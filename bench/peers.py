@@ -8,7 +8,8 @@ command in interleaved rounds, and prints medians. A peer that cannot be had is 
 Cases (issue 14):
 
 1. ``pipeline`` — the 181 pages of the article-extraction benchmark on 4 hosts: ``newsdesk run`` as a
-   cold CLI on a fresh data folder (one feed per host; enrichment on, then off) against the trafilatura
+   cold CLI on a fresh data folder (one feed per host; enrichment on, then off; image caching off, as
+   the pages' images are not on loopback) against the trafilatura
    CLI fetching and extracting the same URLs (``-i urls.txt --parallel 2``) and newspaper4k (2 threads);
 2. ``feeds`` — 500 feeds × 30 items on 10 hosts: newsdesk feed-only (``fetch_pages=0``, enrichment off)
    against reader's ``update_feeds`` and ``newsboat -x reload``: first poll, second poll answered 304
@@ -381,7 +382,9 @@ def pipeline_round(desk: Desk, peers: Peers, pages: list[str], feeds: list[str],
     costs: Round = {}
     for label, enrich in (("newsdesk run", "1"), ("newsdesk run, enrich off", "0")):
         data_dir = Path(tempfile.mkdtemp(dir=work)) / "data"
-        env = desk.setup(data_dir, feeds, enrich=enrich)
+        # Image caching off: the pages' images are on the real hosts, and the bench stays on loopback
+        # (the peers fetch no images either).
+        env = desk.setup(data_dir, feeds, enrich=enrich, cache_images="0")
         costs[label] = measure(desk.command("run", "--json"), env=env, cwd=data_dir)
     if peers.python is not None and "trafilatura" in peers.have:
         config = trafilatura_config(peers.python, work)
