@@ -15,7 +15,10 @@ Cases (issue 14):
    against reader's ``update_feeds`` and ``newsboat -x reload``: first poll, second poll answered 304
    (the server sends validators), second poll in full (it sends none);
 3. ``export`` — ``newsdesk export`` of the feed case's store into a fresh folder, then again with
-   nothing changed.
+   nothing changed;
+4. ``many`` (not in the default ``--cases``) — ``--articles`` generated articles (distinct texts, 100 a
+   feed, on 4 hosts) through the whole pipeline in one cold ``newsdesk run``: peak memory summed over
+   processes and CPU per article (issue 14, goal 3). No peer: none of them does this work.
 
 CPU is user + system time summed over each tool's whole process tree (``RUSAGE_CHILDREN`` around the
 command: pool workers are reaped by their parent, so their time lands there too); the servers run in
@@ -35,6 +38,7 @@ import argparse
 import gzip
 import json
 import os
+import random
 import resource
 import shutil
 import sqlite3
@@ -67,6 +71,18 @@ BENCHMARK = "article-extraction-benchmark"
 PAGE_HOSTS = 4  # the issue's set-up: the 181 pages spread over 4 hosts
 FEED_HOSTS = 10  # 50 feeds a host: a reader's subscriptions spread over many sites
 FEEDS, ITEMS = 500, 30
+GENERATED, GENERATED_PER_FEED = 3_000, 100
+# Words for the generated articles: news-like prose whose pages differ enough to be distinct articles.
+VOCABULARY_TEXT = (
+    "market bank rate inflation central policy government election minister vote court ruling climate "
+    "energy oil gas price supply chain factory workers union strike company profit shares investors "
+    "technology software model data privacy regulator startup funding chip research university study "
+    "health hospital vaccine patients doctors city council housing rent transport rail airport border "
+    "trade tariff export import growth economy recession budget tax spending debt bond currency dollar "
+    "euro yen football league season coach players match final film festival music album artist "
+    "storm flood wildfire drought harvest farmers water river coast police investigation report"
+)
+VOCABULARY = VOCABULARY_TEXT.split()
 SAMPLE_S = 0.05  # memory sampling period; a process living less than this may be missed
 LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)
 
@@ -270,6 +286,36 @@ def serve_feeds(site: Site, count: int = FEEDS) -> list[str]:
     return urls
 
 
+def serve_generated(site: Site, count: int) -> list[str]:
+    """``count`` generated article pages on 4 hosts and feeds of :data:`GENERATED_PER_FEED` items
+    listing them; each page's text is drawn from :data:`VOCABULARY` with its own seed. Returns the
+    feed URLs."""
+    bases = list(site.start([f"127.0.3.{k + 1}" for k in range(PAGE_HOSTS)]).values())
+    feeds: dict[str, list[tuple[str, str, str]]] = {}
+    for n in range(count):
+        base, title, html = _generated_page(n, bases[n % PAGE_HOSTS])
+        host = base.split("//")[1].split(":")[0]
+        site.routes[(host, f"/news/{n}.html")] = (html, "text/html; charset=utf-8")
+        feed = f"{bases[(n // GENERATED_PER_FEED) % PAGE_HOSTS]}/feed-{n // GENERATED_PER_FEED}.xml"
+        feeds.setdefault(feed, []).append((f"{base}/news/{n}.html", title, title))
+    for feed, items in feeds.items():
+        host, path = feed.split("//")[1].split(":")[0], "/" + feed.rsplit("/", 1)[1]
+        site.routes[(host, path)] = (rss(feed, items), "application/rss+xml")
+    return list(feeds)
+
+
+def _generated_page(n: int, base: str) -> tuple[str, str, bytes]:
+    draw = random.Random(n)
+    title = " ".join(draw.choices(VOCABULARY, k=8)).capitalize() + f" ({n})"
+    paragraphs = "".join(
+        "<p>" + ". ".join(" ".join(draw.choices(VOCABULARY, k=14)).capitalize() for _ in range(4)) + ".</p>"
+        for _ in range(8)
+    )
+    body = (f"<html><head><title>{title}</title></head><body><header><a href='/'>Home</a></header>"
+            f"<article><h1>{title}</h1>{paragraphs}</article><footer>Contact</footer></body></html>")  # fmt: skip
+    return base, title, body.encode("utf-8")
+
+
 # -------------------------------------------------------------------------------------------- peers
 
 
@@ -444,6 +490,13 @@ def pollers(desk: Desk, peers: Peers, feeds: list[str], work: Path) -> dict[str,
     return found
 
 
+def many_round(desk: Desk, feeds: list[str], work: Path) -> Round:
+    """Case 4: every generated article through the whole pipeline in one cold run."""
+    data_dir = Path(tempfile.mkdtemp(dir=work)) / "data"
+    env = desk.setup(data_dir, feeds, cache_images="0")
+    return {"newsdesk run, generated articles": measure(desk.command("run", "--json"), env=env, cwd=data_dir)}
+
+
 def export_round(desk: Desk, data_dir: Path, work: Path) -> Round:
     """Case 3 on a store that holds the feed case's articles: a full export, then nothing changed."""
     env = desk.env(data_dir, fetch_pages="0", enrich="0", encrypt="0")
@@ -491,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", default="pipeline,feeds,export")
     parser.add_argument("--newsdesk-tree", type=Path, default=ROOT, help="the newsdesk checkout to run")
     parser.add_argument("--feeds", type=int, default=FEEDS, help="feeds in case 2 (fewer for a smoke test)")
+    parser.add_argument("--articles", type=int, default=GENERATED, help="generated articles in case 4")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     cases = set(args.cases.split(","))
@@ -500,6 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     site = Site()
     pages, page_feeds = serve_pages(site, args.data)
     feeds = serve_feeds(site, args.feeds)
+    generated = serve_generated(site, args.articles) if "many" in cases else []
     rounds: list[Round] = []
     try:
         for n in range(args.rounds):
@@ -513,12 +568,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if "export" in cases:
                     store = max(feed_work.glob("*/newsdesk"), key=lambda p: p.stat().st_mtime)
                     costs |= export_round(desk, store, work)
+            if "many" in cases:
+                costs |= many_round(desk, generated, work)
             rounds.append(costs)
     finally:
         site.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     report(rounds)
+    if "many" in cases:
+        cpu = statistics.median(r["newsdesk run, generated articles"].cpu_s for r in rounds)
+        print(f"\n{args.articles:,} generated articles: {1000 * cpu / args.articles:.1f} CPU-ms per article")
     for name, why in peers.skipped.items():
         print(f"skipped {name}: {why}")
     return 0
