@@ -7,30 +7,35 @@ pipeline logic lives in them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import finishing
+from . import __version__, finishing
 from .alerts import Alerts
 from .config import Settings, load_sources, load_taxonomy
 from .editorial import Editorial, Tokens
 from .errors import NewsdeskError, SettingsError, StorageError, ValidationError
-from .extract.images import ImageCache
-from .fetch.client import Fetcher
 from .model import Article, Source, SourceKind, Taxonomy, now
-from .pipeline import Ingestor, ProgressHook, RunSummary, fetch_policy, process_pool
 from .publish.export import ExportSummary, export_records
 from .publish.rules import Action, Rule
 from .readerapi.users import Readers
 from .record import dump_record
 from .secure import KeyRing
 from .store import ArticleQuery, Page, Store
+
+if TYPE_CHECKING:  # the pipeline imports the extraction stack (trafilatura, numpy): a run loads it, a
+    # command that only reads the store (`source list`, `export`) does not — see tests/test_cli_imports.py
+    from .extract.images import ImageCache
+    from .fetch.client import Fetcher
+    from .pipeline import ProgressHook, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +206,9 @@ class Newsdesk:
     ) -> RunSummary:
         """Ingest ``sources`` (default: the due ones), then — with ``finish`` — enrich and finish. A queue
         worker ingests with ``finish=False`` and leaves the rest to one :meth:`finish_pending` at a time."""
+        from .fetch.client import Fetcher
+        from .pipeline import Ingestor, fetch_policy
+
         started = time.perf_counter()
         # Texts are sealed as they are stored; a bad or missing key refuses the run before anything is.
         seal = self.key_ring.encrypt if self.settings.encrypt else None
@@ -210,7 +218,7 @@ class Newsdesk:
         run_id = self.store.start_run()
         async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
             ingestor = Ingestor(
-                self.settings, self.store, fetcher, self.worker_pool(), run_id=run_id, progress=progress,
+                self.settings, self.store, fetcher, _OnFirstUse(self.worker_pool), run_id=run_id, progress=progress,
                 seal=seal,
             )  # fmt: skip
             summary = await ingestor.run(chosen)
@@ -220,9 +228,12 @@ class Newsdesk:
         return self._close_run(run_id, summary, started)
 
     def worker_pool(self) -> Executor:
-        """The extraction process pool: started by the first run and kept until :meth:`close`, so a
+        """The extraction process pool: started by the first run that has a feed to parse or a page to
+        extract (a run where every source answers 304 starts none) and kept until :meth:`close`, so a
         ``--watch`` loop or a server pays the worker start (≈ 1 s of imports and models) once. A pool
         whose worker died is replaced."""
+        from .pipeline import process_pool
+
         if self._pool is not None and not _alive(self._pool):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -232,6 +243,9 @@ class Newsdesk:
 
     async def finish_pending(self, *, progress: ProgressHook | None = None) -> RunSummary:
         """Enrich and finish every article ingestion left unenriched (the queue's single-flight step)."""
+        from .fetch.client import Fetcher
+        from .pipeline import RunSummary, fetch_policy
+
         started = time.perf_counter()
         run_id = self.store.start_run()
         summary = RunSummary()
@@ -347,11 +361,42 @@ class Newsdesk:
     def export(
         self, folder: Path | None = None, *, published_only: bool = False, topics: Sequence[str] = ()
     ) -> ExportSummary:
-        """Write one record file per selected article (incrementally) into ``folder``."""
+        """Write one record file per selected article (incrementally) into ``folder``. When nothing
+        has changed since the last export into it (same store state, same selection) no article is
+        loaded at all: that export costs ≤ 5% of a full one (docs/benchmarks.md)."""
         target = folder or self.settings.records_dir
-        selected = (self.article(a.id) for a in self.store.iter_articles() if a.id is not None
-                    and (not published_only or a.published) and (not topics or set(topics) & set(a.topics)))  # fmt: skip
-        return export_records(selected, target)
+        stamp = self._export_stamp(published_only, topics)  # before the articles: see export_records
+        selected = (a.replace(related=self.store.related_refs(a.id)) for a in self.store.iter_articles()
+                    if a.id is not None and (not published_only or a.published)
+                    and (not topics or set(topics) & set(a.topics)))  # fmt: skip
+        return export_records(selected, target, stamp=stamp)
+
+    def _export_stamp(self, published_only: bool, topics: Sequence[str]) -> str:
+        """What the records of an export are made from, as one digest: the store's change stamp (it
+        moves when an article is saved, decided or removed, or a run finishes — enrichment, heat,
+        related, rules and images write elsewhere than the article row, so a per-article
+        ``updated_at`` would miss them), the selection, and the code version (the record format)."""
+        state = [__version__, *map(str, self.store.change_stamp()), published_only, sorted(topics)]
+        return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
+
+
+class _OnFirstUse(Executor):
+    """The run's view of the worker pool: the pool is asked for (and so started) at the first job, not
+    when the run starts. A run whose sources all answer 304 has nothing to parse or extract, and starting
+    the pool cost it ≈ 1 CPU-s per worker of imports (docs/benchmarks.md, "Side by side with peers").
+    The facade owns the pool: shutting this view down leaves the pool running for the next run."""
+
+    def __init__(self, start: Callable[[], Executor]) -> None:
+        self._start = start
+        self._pool: Executor | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if self._pool is None:  # once per run: worker_pool() probes a kept pool with a round trip
+            self._pool = self._start()
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to do: the pool outlives the run (see :meth:`Newsdesk.worker_pool`)."""
 
 
 def _stage_starts(progress: ProgressHook | None, name: str) -> None:

@@ -11,18 +11,20 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import events
 from .config import Settings
 from .errors import CryptoError
-from .extract.images import ImageCache
-from .fetch.client import Fetcher
 from .model import Article, Image, ReviewState
 from .publish.rules import Action, Rule, decide, parse_rules
 from .secure import KeyRing, load_key_file
 from .sources.sanitize import publishable_images
 from .store import Store
+
+if TYPE_CHECKING:  # Pillow and httpx load with the first image fetched, not with every CLI command
+    from .extract.images import ImageCache
+    from .fetch.client import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ IMAGES_PER_ARTICLE = 4  # the record shows a lead image or two; more would only 
 
 
 def image_cache(settings: Settings) -> ImageCache:
+    from .extract.images import ImageCache
+
     return ImageCache(
         settings.data_dir / "images",
         max_bytes=settings.image_cache_max_bytes,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from newsdesk.app import Newsdesk
+from newsdesk.config import load_settings
 from newsdesk.errors import ExportError
 from newsdesk.model import Article, Image, Provider, RelatedRef
 from newsdesk.publish.export import (
@@ -27,6 +29,7 @@ from newsdesk.publish.export import (
     slugify,
 )
 from newsdesk.record import load_record
+from tests.conftest import quiet_env
 
 
 def article(n: int, month: int = 5, **changes: object) -> Article:
@@ -304,3 +307,57 @@ def test_damaged_manifest_refuses_to_delete_outside_the_layout(folder: Path, tmp
     with pytest.raises(ExportError, match="remove it to start over"):
         export_records([], folder)
     assert len(records_in(folder)) == 12
+
+
+# ----------------------------------------------------------------------------- nothing changed: skipped
+
+
+def test_same_stamp_renders_no_record_and_touches_no_file(folder: Path) -> None:
+    first = export_records(ARTICLES, folder, stamp="state-1")
+    assert first.rendered == len(ARTICLES)
+    before = inodes(folder)
+    consumed: list[Article] = []
+    again = export_records((consumed.append(a) or a for a in ARTICLES), folder, stamp="state-1")
+    assert again == ExportSummary(0, 12, 0, 12) and again.rendered == 0
+    assert consumed == []  # the articles were not even loaded
+    assert inodes(folder) == before
+
+
+def test_a_new_stamp_still_prunes_a_deleted_record(folder: Path) -> None:
+    export_records(ARTICLES, folder, stamp="state-1")
+    summary = export_records(ARTICLES[1:], folder, stamp="state-2")
+    assert summary == ExportSummary(0, 11, 1, 11)
+    assert record_path(ARTICLES[0]) not in records_in(folder)
+
+
+def test_same_stamp_restores_a_record_file_removed_by_hand(folder: Path) -> None:
+    export_records(ARTICLES, folder, stamp="state-1")
+    (folder / record_path(ARTICLES[3])).unlink()
+    summary = export_records(ARTICLES, folder, stamp="state-1")
+    assert summary == ExportSummary(1, 11, 0, 12) and summary.rendered == 12
+    assert len(records_in(folder)) == 12
+
+
+def test_a_version_1_manifest_is_read_and_upgraded(folder: Path) -> None:
+    export_records(ARTICLES, folder)
+    manifest = folder / MANIFEST_NAME
+    old = json.loads(manifest.read_text(encoding="utf-8"))
+    del old["stamp"]
+    manifest.write_text(json.dumps(old | {"version": 1}), encoding="utf-8")
+    summary = export_records(ARTICLES, folder, stamp="state-1")
+    assert summary == ExportSummary(0, 12, 0, 12) and summary.rendered == 12  # no stamp: compared in full
+    assert json.loads(manifest.read_text(encoding="utf-8"))["version"] == 2
+    assert export_records(ARTICLES, folder, stamp="state-1").rendered == 0
+
+
+def test_the_facade_skips_an_unchanged_store_and_notices_a_deletion(tmp_path: Path) -> None:
+    folder = tmp_path / "records"
+    with Newsdesk(load_settings(env=quiet_env(tmp_path), base_dir=tmp_path)) as nd:
+        ids = [nd.store.save_article(a).id for a in ARTICLES[:5]]
+        assert nd.export(folder).rendered == 5
+        unchanged = nd.export(folder)
+        assert unchanged == ExportSummary(0, 5, 0, 5) and unchanged.rendered == 0
+        nd.store.delete_article(ids[0])
+        assert nd.export(folder) == ExportSummary(0, 4, 1, 4)
+        assert len(records_in(folder)) == 4
+        assert nd.export(folder, published_only=True) == ExportSummary(0, 0, 4, 0)  # a new selection

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import multiprocessing
 import os
 import signal
 import time
@@ -238,6 +239,22 @@ def test_runs_share_one_worker_pool_and_a_dead_worker_gets_a_fresh_one(
     kept = desk.worker_pool()
     desk.run(sources=desk.list_sources())
     assert desk.worker_pool() is kept
+
+
+def test_a_run_where_every_source_answers_304_starts_no_worker_process(
+    desk: Newsdesk, site: DemoSite
+) -> None:
+    """Nothing to parse or extract, so no pool: starting one cost such a run ≈ 1 CPU-s per worker of
+    imports (docs/benchmarks.md, "Side by side with peers")."""
+    desk.run()
+    settings, sources = desk.settings, desk.list_sources()
+    desk.close()  # a fresh process's facade: no pool kept from an earlier run
+    before = {p.pid for p in multiprocessing.active_children()}
+    with Newsdesk(settings, resolve=site.resolve_map()) as nd:
+        summary = nd.run(sources=sources)
+        started = {p.pid for p in multiprocessing.active_children()} - before
+    assert summary.unchanged == len(site.sources()) and summary.entries == 0
+    assert started == set()
 
 
 async def _run_until_saves(nd: Newsdesk, saves: int) -> None:

@@ -15,15 +15,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..enrich.base import Embedder
 from ..errors import NewsdeskError, StorageError
 from ..model import now
 from .digest import check_unsubscribe_token, send_due
-from .matching import match_new
 from .spec import DIGESTS, SearchSpec
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and the models load with the first match, not with every CLI command
     from ..app import Newsdesk
+    from ..enrich.base import Embedder
 
 __all__ = ["DIGESTS", "Alerts", "SearchSpec"]
 
@@ -94,6 +93,8 @@ class Alerts:
     def match(self, ids: Sequence[int]) -> dict[str, Any]:
         """Alerts for a run's new articles (the facade calls this when a run has finished them)."""
         settings = self.nd.settings
+        from .matching import match_new
+
         return match_new(self.nd.store, ids, lambda: _embedder(settings.embed_model, settings.embed_backend))
 
     def send_digests(self, *, force: bool = False) -> dict[str, int]:

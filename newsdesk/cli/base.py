@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,8 +21,10 @@ from rich.table import Table
 from ..app import Newsdesk
 from ..config import Settings, load_settings
 from ..errors import NewsdeskError
-from ..pipeline import RunSummary
-from ..publish.export import ExportSummary
+
+if TYPE_CHECKING:  # the pipeline imports the extraction stack; `newsdesk --help` must not pay for it
+    from ..pipeline import RunSummary
+    from ..publish.export import ExportSummary
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="newsdesk — sources in, curated records out."

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from .. import operations
 from ..app import Newsdesk, demo_sources
 from ..config import describe, settings_markdown
 from ..errors import NewsdeskError
@@ -176,6 +175,8 @@ def feeds(
     config: ConfigOpt = None,
 ) -> None:
     """Write RSS, Atom and JSON Feed files of published records, all and per topic."""
+    from .. import operations
+
     with desk(config) as nd:
         written = operations.write_feeds(nd, folder, base_url)
     out.print(f"wrote {plural(len(written), 'feed file')} to {folder}", highlight=False)

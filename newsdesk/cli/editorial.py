@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import operations
 from ..app import Editorial, Newsdesk, Tokens
 from ..errors import NewsdeskError
 from .base import (
@@ -95,6 +94,8 @@ def topics_train(
     config: ConfigOpt = None,
 ) -> None:
     """Train the supervised topic model from labelled examples plus editor corrections."""
+    from .. import operations
+
     with desk(config) as nd:
         result = operations.train_topics(nd, path)
     out.print(
@@ -108,6 +109,8 @@ def topics_train(
 @clean_errors
 def explain(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Why an article has its topics, quality and heat."""
+    from .. import operations
+
     with desk(config) as nd:
         data = operations.explain(nd, key)
     if emit(data, as_json):
@@ -164,6 +167,8 @@ app.add_typer(key_app, name="key")
 @clean_errors
 def key_rotate(config: ConfigOpt = None) -> None:
     """Add a new key and re-encrypt every payload with it (safe to interrupt and run again)."""
+    from .. import operations
+
     with desk(config) as nd:
         result = operations.rotate_key(nd)
     out.print(

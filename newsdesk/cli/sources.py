@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import operations
 from ..errors import NewsdeskError
 from ..model import Source, SourceKind
 from .base import (
@@ -41,6 +40,8 @@ def source_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a source. Given a site or page URL, finds its feeds (links, common paths) and offers them."""
+    from .. import operations
+
     defaults: dict[str, Any] = {"name": name, "category": category, "topics": tuple(topic or ()),
                                 "allow_loopback": allow_loopback}  # fmt: skip
     with desk(config) as nd:
@@ -119,6 +120,8 @@ def source_sync(
 @clean_errors
 def source_import_opml(path: Path, config: ConfigOpt = None) -> None:
     """Add the feeds an OPML file lists."""
+    from .. import operations
+
     with desk(config) as nd:
         added, skipped = operations.import_opml(nd, path)
     out.print(f"added {plural(len(added), 'source')}, skipped {len(skipped)}", highlight=False)
@@ -133,6 +136,8 @@ def source_export_opml(
     config: ConfigOpt = None,
 ) -> None:
     """Write the sources as OPML."""
+    from .. import operations
+
     with desk(config) as nd:
         data = operations.export_opml(nd)
     if path is None:
@@ -146,6 +151,8 @@ def source_export_opml(
 @clean_errors
 def source_import_ratings(path: Path, config: ConfigOpt = None) -> None:
     """Set source reputations (quality prior) from a CSV with domain,score columns in 0-1."""
+    from .. import operations
+
     with desk(config) as nd:
         rated, problems = operations.import_ratings(nd, path)
     out.print(f"rated {plural(rated, 'source')}; skipped {plural(len(problems), 'row')}", highlight=False)

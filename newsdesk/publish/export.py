@@ -10,9 +10,12 @@ the same month still get two files, and a file keeps its name for as long as tit
 
 Besides the records the folder holds only dot-files, which site generators skip:
 
-- ``.newsdesk-export.json`` — the manifest: ``{"version", "files": {path: {"sha256", "id"}}, "pending"}``.
-  It is how an export knows which files it wrote (only those are ever rewritten or removed; a user's own
-  files are never touched) and which are already up to date (same SHA-256 → not rewritten).
+- ``.newsdesk-export.json`` — the manifest: ``{"version", "files": {path: {"sha256", "id"}}, "pending",
+  "stamp"}``. It is how an export knows which files it wrote (only those are ever rewritten or removed; a
+  user's own files are never touched) and which are already up to date (same SHA-256 → not rewritten).
+  ``stamp`` (version 2; a version 1 manifest reads as one without it) is the caller's word for the state
+  of everything the records were made from: an export given the same stamp, whose files are all still
+  there, has nothing to do and renders no record (see :func:`export_records`).
 - ``.newsdesk-export.lock`` — exists while an export runs; holds the exporter's pid. A second export at the
   same time gets :class:`~newsdesk.errors.ExportError`; a lock left by a dead process is taken over.
 - ``.newsdesk-export.tmp/`` — staging directory, present only during an export.
@@ -58,7 +61,8 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = ".newsdesk-export.json"
 LOCK_NAME = ".newsdesk-export.lock"
 STAGING_NAME = ".newsdesk-export.tmp"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 had no "stamp": such a manifest never lets an export be skipped
 MAX_STEM_CHARS = 80  # file name without ".md": short enough for any file system and readable in a URL
 HASH_CHARS = 8  # 32 bits of the URL hash; a clash also needs the same slug in the same month
 UNDATED_DIR = "undated"
@@ -76,6 +80,9 @@ class ExportSummary:
     unchanged: int
     removed: int
     total: int
+    # Records rendered to compare them with their file: 0 when the stamp showed nothing had changed.
+    # Not part of equality: two exports that leave the folder the same have the same summary.
+    rendered: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,7 @@ class Entry:
 class _Manifest:
     files: dict[str, Entry] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
+    stamp: str | None = None
 
     def owned(self) -> set[str]:
         return set(self.files) | self.pending
@@ -103,6 +111,7 @@ class _Plan:
     staged: list[tuple[str, Path]] = field(default_factory=list)
     created_dirs: list[Path] = field(default_factory=list)
     unchanged: int = 0
+    rendered: int = 0
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -200,10 +209,11 @@ def _read_manifest(folder: Path) -> _Manifest:
 
 
 def _parse_manifest(data: Any) -> _Manifest:
-    if data.get("version") != MANIFEST_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise ValueError(f"unsupported version {data.get('version')!r}")
     files = {str(p): Entry(e["sha256"], e.get("id")) for p, e in data["files"].items()}
-    manifest = _Manifest(files, {str(p) for p in data.get("pending", [])})
+    stamp = data.get("stamp")
+    manifest = _Manifest(files, {str(p) for p in data.get("pending", [])}, str(stamp) if stamp else None)
     bad = [p for p in manifest.owned() if not _RECORD_PATH.match(p)]
     if bad:  # never let a damaged manifest point prune at a path outside the record layout
         raise ValueError(f"not a record path: {bad[0]!r}")
@@ -216,6 +226,7 @@ def _write_manifest(folder: Path, manifest: _Manifest) -> None:
         "version": MANIFEST_VERSION,
         "files": {p: {"sha256": e.sha256, "id": e.article_id} for p, e in sorted(manifest.files.items())},
         "pending": sorted(manifest.pending),
+        "stamp": manifest.stamp,
     }
     path = folder / MANIFEST_NAME
     temp = folder / f"{MANIFEST_NAME}.tmp"
@@ -251,6 +262,7 @@ def _stage_one(article: Article, folder: Path, old: _Manifest, staging: Path, pl
         )
         return
     content = dump_record(article).encode("utf-8")
+    plan.rendered += 1
     entry = Entry(hashlib.sha256(content).hexdigest(), article.id)
     plan.entries[relative] = entry
     target = folder / relative
@@ -288,7 +300,7 @@ def _unstage(plan: _Plan, staging: Path) -> None:
 # ------------------------------------------------------------------------------------ phase 2: commit
 
 
-def _commit(folder: Path, old: _Manifest, plan: _Plan, prune: bool) -> int:
+def _commit(folder: Path, old: _Manifest, plan: _Plan, prune: bool, stamp: str | None) -> int:
     """Rename staged files into place, prune, write the manifest; returns the number of files removed."""
     new_paths = {target for target, _ in plan.staged} - set(old.files)
     if new_paths:
@@ -302,7 +314,7 @@ def _commit(folder: Path, old: _Manifest, plan: _Plan, prune: bool) -> int:
             _remove(folder, relative)
     else:
         files.update({p: old.files.get(p, Entry(None, None)) for p in gone})
-    _write_manifest(folder, _Manifest(files))
+    _write_manifest(folder, _Manifest(files, stamp=stamp if prune else None))
     return len(gone) if prune else 0
 
 
@@ -331,11 +343,17 @@ def _prepare(folder: Path) -> None:
         raise ExportError(f"export folder {folder} is not writable")
 
 
-def export_records(articles: Iterable[Article], folder: Path, *, prune: bool = True) -> ExportSummary:
+def export_records(
+    articles: Iterable[Article], folder: Path, *, prune: bool = True, stamp: str | None = None
+) -> ExportSummary:
     """Make ``folder`` hold exactly one record file per article (module docstring: layout and guarantees).
 
     Only new or changed files are written. With ``prune``, files this exporter wrote earlier for records
     not in ``articles`` are removed; without it they are kept (and still owned, for a later prune).
+    ``stamp`` names the state ``articles`` come from (selection included): when the manifest holds the
+    same stamp and every file it lists is in place, ``articles`` is not even iterated — a lazy iterable
+    then loads nothing. It must change whenever any record could read differently; read it before the
+    articles, so a change made during the export is seen by the next one.
     Raises :class:`ExportError` when the folder is unusable or another export holds its lock; on an error
     the previous export is left as it was.
     """
@@ -344,23 +362,34 @@ def export_records(articles: Iterable[Article], folder: Path, *, prune: bool = T
     _prepare(folder)
     with export_lock(folder):
         old = _read_manifest(folder)
+        if _up_to_date(folder, old, stamp):
+            return ExportSummary(0, len(old.files), 0, len(old.files))
         staging = folder / STAGING_NAME
         plan = _Plan()
         try:
             shutil.rmtree(staging, ignore_errors=True)  # left over by a crashed export
             staging.mkdir()
             _stage(articles, folder, old, staging, plan)
-            removed = _commit(folder, old, plan, prune)
+            removed = _commit(folder, old, plan, prune, stamp)
         except OSError as e:
             raise ExportError(_os_message(folder, e)) from e
         finally:
             _unstage(plan, staging)
-    summary = ExportSummary(len(plan.staged), plan.unchanged, removed, len(plan.entries))
+    summary = ExportSummary(len(plan.staged), plan.unchanged, removed, len(plan.entries), plan.rendered)
     duration_ms = round((time.perf_counter() - started) * 1000)
     log.info(
         "exported records", extra={"folder": str(folder), "duration_ms": duration_ms, **summary_dict(summary)}
     )
     return summary
+
+
+def _up_to_date(folder: Path, old: _Manifest, stamp: str | None) -> bool:
+    """Whether the last export was made from the state ``stamp`` names, finished (nothing pending) and
+    left every file in place (a record file removed by hand is restored by a full pass). One ``stat``
+    per file: ≈ 0.1 s for 100,000 files, against ≈ 2.8 ms of rendering per record for a full pass."""
+    if stamp is None or old.stamp != stamp or old.pending:
+        return False
+    return all((folder / relative).is_file() for relative in old.files)
 
 
 def summary_dict(summary: ExportSummary) -> dict[str, int]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import (
     delete,
     func,
@@ -23,11 +21,18 @@ from . import rows
 from . import tables as t
 from .base import StoreBase, _chunks, _inserted_id
 
+if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CLI's store-only commands
+    # (`source list`, `export`) do not pay its ~0.2 s import (tests/test_cli_imports.py)
+    import numpy as np
+    import numpy.typing as npt
+
 log = logging.getLogger(__name__)
 
 
 class EnrichmentData(StoreBase):
     def save_embedding(self, article_id: int, model: str, vector: npt.NDArray[np.float32]) -> None:
+        import numpy as np
+
         data = np.asarray(vector, dtype="<f4").tobytes()
         values = {"model": model, "dim": int(vector.shape[-1]), "vector": data}
         with self._begin() as c:
@@ -41,6 +46,8 @@ class EnrichmentData(StoreBase):
         self, model: str, ids: Sequence[int] | None = None
     ) -> tuple[list[int], npt.NDArray[np.float32]]:
         """(ids, matrix) of the stored vectors made by ``model``, in id order."""
+        import numpy as np
+
         query = select(t.embeddings.c.article_id, t.embeddings.c.dim, t.embeddings.c.vector).where(
             t.embeddings.c.model == model
         )

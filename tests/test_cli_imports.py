@@ -1,0 +1,57 @@
+"""The CLI's light commands do not load the heavy stack.
+
+`newsdesk --help`, `source list` and `export` only read settings and the store; importing the
+extraction, embedding or web stack for them cost ≈ 0.6 CPU-s per invocation (docs/benchmarks.md,
+"Side by side with peers"). Each check runs in a fresh interpreter, so nothing an earlier test
+imported can hide a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("numpy", "sklearn", "onnxruntime", "torch", "trafilatura", "fastapi")
+
+# Run a CLI invocation in-process, then report which heavy modules it loaded.
+_PROBE = """
+import json, sys
+from newsdesk.cli import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+finally:
+    heavy = {heavy!r}
+    print("\\nLOADED=" + json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+def _loaded(args: list[str], tmp_path: Path, **settings: str) -> list[str]:
+    env = {**os.environ, "NEWSDESK_DATA_DIR": str(tmp_path / "data"), **settings}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    marker = [line for line in done.stdout.splitlines() if line.startswith("LOADED=")]
+    assert marker, done.stderr
+    return list(json.loads(marker[-1].removeprefix("LOADED=")))
+
+
+def test_importing_the_cli_loads_no_heavy_module() -> None:
+    code = f"import sys, newsdesk.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["source", "list"], ["export", "{tmp}/records"]])
+def test_light_commands_load_no_heavy_module(args: list[str], tmp_path: Path) -> None:
+    assert _loaded([a.replace("{tmp}", str(tmp_path)) for a in args], tmp_path) == []
+
+
+def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
+    """The check above is not vacuous: a command that does need the extraction stack shows it."""
+    assert "trafilatura" in _loaded(["run"], tmp_path, NEWSDESK_ENRICH="false", NEWSDESK_ENCRYPT="false")
