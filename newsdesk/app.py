@@ -283,7 +283,10 @@ class Newsdesk:
             )
         if self.settings.encrypt:
             stages.append(("seal", lambda: _ready(finishing.seal_texts(self.store, self.key_ring))))
-        stages.append(("rules", lambda: _ready(finishing.apply_rules(self.store, self.rules, ids, now()))))
+        ring = self.key_ring if self.settings.encrypt else None  # rules may read the sealed text
+        stages.append(
+            ("rules", lambda: _ready(finishing.apply_rules(self.store, self.rules, ids, now(), ring=ring)))
+        )
         stages.append(("alerts", lambda: _ready(Alerts(self).match(ids))))  # saved searches (newsdesk.alerts)
         for name, stage in stages:
             started = time.perf_counter()

@@ -197,3 +197,34 @@ def test_the_seal_stage_seals_clear_texts_left_by_an_older_version(tmp_path: Pat
         assert seal_texts(store, ring) == {"sealed": 0}
     finally:
         store.close()
+
+
+def test_publish_rules_read_the_sealed_text(tmp_path: Path) -> None:
+    """A rule on ``words`` judges a sealed article by its real text (the row holds none in the clear)."""
+    from newsdesk.finishing import apply_rules
+    from newsdesk.model import Article, Provider, ReviewState, now
+    from newsdesk.publish.rules import parse_rules
+    from newsdesk.store import Store
+
+    ring = KeyRing.from_secret(base64.b64encode(generate_key()).decode())
+    rules = parse_rules(["publish: words >= 40"])
+    store = Store.open(f"sqlite:///{tmp_path / 'rules.db'}")
+    try:
+        box = ring.encrypt(" ".join(f"word{i}" for i in range(60)))
+        url = "https://sealed.example/long"
+        saved = store.save_article(
+            Article(
+                title="Long",
+                web_url=url,
+                original_url=url,
+                provider=Provider("S", "sealed.example"),
+                secured=box.secured,
+                key_id=box.key_id,
+            )
+        )
+        assert apply_rules(store, rules, [saved.id], now()) == {"published_by_rule": 0, "rejected_by_rule": 0}
+        assert apply_rules(store, rules, [saved.id], now(), ring=ring)["published_by_rule"] == 1
+        stored = store.get_article(saved.id)
+        assert stored.review_state is ReviewState.PUBLISHED and stored.text == ""  # nothing written in clear
+    finally:
+        store.close()
