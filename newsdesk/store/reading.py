@@ -115,13 +115,9 @@ class ReadingMixin(StoreBase):
         starred: bool | None = None,
     ) -> int:
         """Set the flags given on those of ``article_ids`` that exist (any review state); how many."""
-        from .users import _upsert_states  # the reader apps' writer: one way to write a flag
+        from .users import _flag_changes, _upsert_states  # the reader apps' writer: one way to write a flag
 
-        changes: dict[str, Any] = {"updated_at": now()}
-        if read is not None:
-            changes["is_read"] = read
-        if starred is not None:
-            changes["starred"] = starred
+        changes = _flag_changes(read, starred)
         known = self.existing_article_ids(article_ids)
         with self._begin() as c:
             for chunk in _chunks(sorted(known), 500):

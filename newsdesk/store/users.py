@@ -217,11 +217,7 @@ class UsersMixin(StoreBase):
     def _set_reader_state(
         self, user_id: int, article_ids: Sequence[int], read: bool | None, starred: bool | None
     ) -> int:
-        changes: dict[str, Any] = {"updated_at": now()}
-        if read is not None:
-            changes["is_read"] = read
-        if starred is not None:
-            changes["starred"] = starred
+        changes = _flag_changes(read, starred)
         a = t.articles
         done = 0
         with self._begin() as c:
@@ -342,3 +338,13 @@ def _bounds(where: ItemFilter) -> list[ColumnElement[bool]]:
     if where.changed_before is not None:
         out.append(a.c.updated_at <= where.changed_before)
     return out
+
+
+def _flag_changes(read: bool | None, starred: bool | None) -> dict[str, Any]:
+    """The ``reader_states`` columns a flag write sets: the flags given, and when."""
+    changes: dict[str, Any] = {"updated_at": now()}
+    if read is not None:
+        changes["is_read"] = read
+    if starred is not None:
+        changes["starred"] = starred
+    return changes
