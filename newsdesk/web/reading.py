@@ -131,8 +131,8 @@ def bulk(
         editor = require_editor(request, web, csrf_token)
     except Denied as denied:
         return denied.response
-    chosen = list(dict.fromkeys(ids or []))
-    if not chosen or len(chosen) > MAX_SELECTION:
+    chosen = _selection(ids)
+    if not chosen:
         return error_page(
             request, web, 400, "Nothing selected", f"Tick between 1 and {MAX_SELECTION} articles first."
         )
@@ -161,8 +161,8 @@ def undo(
         editor = require_editor(request, web, csrf_token)
     except Denied as denied:
         return denied.response
-    chosen = list(dict.fromkeys(decisions or []))
-    if not chosen or len(chosen) > MAX_SELECTION:
+    chosen = _selection(decisions)
+    if not chosen:
         return error_page(request, web, 400, "Nothing to undo", "The undo form names no decisions.")
     refused = []
     for decision_id in chosen:
@@ -190,9 +190,9 @@ def flags(
         editor = require_editor(request, web, csrf_token)
     except Denied as denied:
         return denied.response
-    chosen = list(dict.fromkeys(ids or []))
+    chosen = _selection(ids)
     wanted = {"read": _flag(read), "starred": _flag(starred)}
-    if not chosen or len(chosen) > MAX_SELECTION or wanted == {"read": None, "starred": None}:
+    if not chosen or wanted == {"read": None, "starred": None}:
         return error_page(request, web, 400, "Nothing marked", "Tick some articles, then mark them.")
     store = web.nd.store
     store.set_editor_state(store.editor_user_id(editor.name), chosen, **wanted)
@@ -208,3 +208,10 @@ def _with(path: str, key: str, value: str) -> str:
     base, _, query = path.partition("?")
     kept = [p for p in query.split("&") if p and not p.startswith(f"{key}=")]
     return f"{base}?{'&'.join([*kept, f'{key}={value}'])}"
+
+
+def _selection(ids: list[int] | None) -> list[int]:
+    """The ticked ids, each once in the order given; empty when none or more than MAX_SELECTION were sent
+    (every action refuses both alike)."""
+    chosen = list(dict.fromkeys(ids or []))
+    return chosen if len(chosen) <= MAX_SELECTION else []
