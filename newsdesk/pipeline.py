@@ -344,7 +344,9 @@ class Ingestor:
             return
         sealed = self._sealed(article)
         saved = self.store.save_article(sealed, new=True)  # no article answers to its URL: just looked
-        if saved.created:
+        if saved.same_content:  # another worker stored the same text since we looked
+            self._alternate(self.store.get_article(saved.id), seen_url, source, "same-content", article)
+        elif saved.created:
             self.summary.new += 1
             self.new_ids.append(saved.id)
         elif saved.changed:

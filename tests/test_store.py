@@ -22,6 +22,7 @@ from newsdesk.model import (
     TopicScore,
 )
 from newsdesk.store import ArticleQuery, Store
+from newsdesk.store.store import Saved
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 WIRE = Provider("Market Wire", "marketwire.example")
@@ -243,6 +244,41 @@ def test_concurrent_saves_of_one_article_make_one_row(store: Store) -> None:
         thread.join()
     assert store.count_articles() == 1
     assert errors == []  # a lost insert race is retried as an update
+
+
+def test_a_new_article_whose_text_is_stored_already_writes_nothing(store: Store) -> None:
+    first = store.save_article(make(1, content_hash="c" * 64), new=True)
+    again = store.save_article(make(2, content_hash="c" * 64), new=True)  # another URL, the same text
+    assert again == dataclasses.replace(first, created=False, changed=False, same_content=True)
+    assert store.count_articles() == 1
+    assert store.find_article(make(2).web_url) is None  # the caller records it as an alternate
+
+
+def test_concurrent_new_articles_with_one_text_make_one_row(store: Store) -> None:
+    """Two workers each found no row with this text and insert at once: one row survives, every other
+    save names it. Repeated, since a race lost once in a while is still a race."""
+    for round_ in range(8):
+        articles = [make(100 * round_ + n, content_hash=f"{round_:064x}") for n in range(4)]
+        saved = _save_at_once(store, articles)
+        assert store.count_articles() == round_ + 1
+        assert sum(s.created for s in saved) == 1
+        assert len({s.id for s in saved}) == 1
+
+
+def _save_at_once(store: Store, articles: list[Article]) -> list[Saved]:
+    start = threading.Barrier(len(articles))
+    saved: list[Saved] = []
+
+    def save(article: Article) -> None:
+        start.wait()
+        saved.append(store.save_article(article, new=True))
+
+    threads = [threading.Thread(target=save, args=(a,)) for a in articles]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return saved
 
 
 def test_migrations_are_idempotent(store_url: str) -> None:

@@ -8,6 +8,7 @@ changes nothing (not even ``updated_at``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import StorageError
@@ -60,6 +62,7 @@ class Saved:
     id: int
     created: bool
     changed: bool
+    same_content: bool = False  # a new article's text was already stored (``id``): nothing was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,22 @@ _BY_CONTENT_HASH = (
     .order_by(t.articles.c.id)
     .limit(1)
 )
+
+_EARLIER_SAME_CONTENT = (
+    select(t.articles.c.id)
+    .where(t.articles.c.content_hash == bindparam("hash"), t.articles.c.id < bindparam("id"))
+    .order_by(t.articles.c.id)
+    .limit(1)
+)
+_CONTENT_LOCK = sql_text("SELECT pg_advisory_xact_lock(:key)")
+
+
+class _SameContent(Exception):
+    """Raised inside an insert's transaction to roll it back: ``article_id`` already holds the text."""
+
+    def __init__(self, article_id: int) -> None:
+        super().__init__(article_id)
+        self.article_id = article_id
 
 
 def _loopback_after(source: Source, grant: bool) -> ColumnElement[bool] | bool:
@@ -271,11 +290,15 @@ class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin, 
         """Insert or update by canonical URL. Unchanged content writes nothing. Two workers inserting the
         same new URL at once: the loser's unique-key violation is retried once, as an update.
 
-        ``new``: the caller has just found no article under this URL, so the insert is tried without
-        looking again (a lookup cost the ingest run's parent ~0.4 ms a page); if another writer stored it
-        in between, the violation takes the same update path."""
+        ``new``: the caller has just found no article under this URL or its content hash, so the insert
+        is tried without looking again (a lookup cost the ingest run's parent ~0.4 ms a page); if another
+        writer stored the URL in between, the violation takes the same update path, and if another writer
+        stored the same text in between, nothing is written and ``same_content`` names that article (see
+        :meth:`_claim_content`)."""
         try:
             return self._save_article(article, new=new)
+        except _SameContent as same:
+            return Saved(same.article_id, created=False, changed=False, same_content=True)
         except StorageError as e:
             if not isinstance(e.__cause__, IntegrityError):
                 raise
@@ -286,7 +309,7 @@ class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin, 
         with self._begin() as c:
             found = None if new else c.execute(_BY_CANONICAL_URL, {"url": article.web_url}).mappings().first()
             if found is None:
-                return self._insert_article(c, article, row)
+                return self._insert_article(c, article, row, claim_content=new)
             changed = {k: v for k, v in row.items() if _differs(found[k], v)}
             if changed:
                 stamp = now()
@@ -298,7 +321,9 @@ class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin, 
                     _write_images(c, found["id"], article)
             return Saved(found["id"], created=False, changed=bool(changed))
 
-    def _insert_article(self, c: Connection, article: Article, row: dict[str, Any]) -> Saved:
+    def _insert_article(
+        self, c: Connection, article: Article, row: dict[str, Any], *, claim_content: bool = False
+    ) -> Saved:
         first_seen = article.first_seen_at or now()
         stamps = {
             **rows.review_columns(article.review_state),
@@ -306,10 +331,26 @@ class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin, 
             "updated_at": now(),
             "sort_at": article.published_at or first_seen,
         }
+        claim = article.content_hash if claim_content else None
+        if claim:
+            self._lock_content(c, claim)
         new_id = _inserted_id(c.execute(insert(t.articles), {**row, **stamps}))  # no per-call values()
+        if claim:
+            earlier = c.execute(_EARLIER_SAME_CONTENT, {"hash": claim, "id": new_id}).first()
+            if earlier is not None:
+                raise _SameContent(earlier[0])
         _write_topics(c, new_id, article.topics, new=True)
         _write_images(c, new_id, article, new=True)
         return Saved(new_id, created=True, changed=True)
+
+    def _lock_content(self, c: Connection, content_hash: str) -> None:
+        """Two processes storing the same text at once (an original and its word-for-word copy, polled
+        by two workers) both find no row under its hash. After the insert each looks for an earlier row
+        with that hash and the later one withdraws. SQLite serialises writers, so the look sees the other
+        insert once committed; PostgreSQL needs this transaction lock on the hash to order the two."""
+        if self.dialect == "postgresql":
+            key = hashlib.blake2b(content_hash.encode(), digest_size=8).digest()
+            c.execute(_CONTENT_LOCK, {"key": int.from_bytes(key, "big", signed=True)})
 
     def get_article(self, article_id: int) -> Article:
         with self.engine.connect() as c:
