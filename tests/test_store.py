@@ -21,8 +21,7 @@ from newsdesk.model import (
     Story,
     TopicScore,
 )
-from newsdesk.store import ArticleQuery, Store
-from newsdesk.store.store import Saved
+from newsdesk.store import ArticleQuery, Saved, Store
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 WIRE = Provider("Market Wire", "marketwire.example")
@@ -81,7 +80,7 @@ def test_update_changes_fields_and_topic_index(store: Store) -> None:
 
 
 def test_known_urls_answers_for_a_whole_feed_in_batches(store: Store) -> None:
-    from newsdesk.store.store import URL_BATCH
+    from newsdesk.store.articles import URL_BATCH
 
     saved = store.save_article(make(1))
     copy_url = "https://fintechdaily.example/syndicated/ai-supervision"

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..errors import StorageError
-from ..model import Article
-from . import rows
-from . import tables as t
 
 
 class StoreBase:
-    """The engine and the transaction helper the store's parts are written against."""
+    """The engine and the transaction helper every mixin is written against. It holds no entity's
+    methods: a mixin that needs another entity's rows calls that module's connection-level function
+    (``articles.articles_by_id``), not a method of a sibling mixin it cannot see."""
 
     engine: Engine
     index_full_text: bool
@@ -27,16 +26,6 @@ class StoreBase:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
-
-    # ------------------------------------------------------------------------------------ sources
-
-    def get_articles(self, ids: Sequence[int]) -> dict[int, Article]:
-        out: dict[int, Article] = {}
-        with self.engine.connect() as c:
-            for chunk in _chunks(list(ids), 500):
-                for row in c.execute(select(t.articles).where(t.articles.c.id.in_(chunk))).mappings():
-                    out[row["id"]] = rows.article_from_row(row)
-        return out
 
 
 class _Transaction:

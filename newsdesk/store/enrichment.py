@@ -1,4 +1,9 @@
-"""The store's enrichment data: embeddings, near-duplicate signatures, related records, stories."""
+"""The store's enrichment data: what the enrichment stages add to an article after it is saved —
+embeddings, near-duplicate signatures, related records, the enriched mark — and the candidates they read.
+
+Stories (the clustering stage's output) are an entity of their own (``stories.py``); sealed payloads
+belong to key rotation (``sealing.py``).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,10 @@ from sqlalchemy import (
     update,
 )
 
-from ..errors import StorageError
-from ..model import Article, RelatedRef, Story, now, utc
-from . import rows
+from ..model import Article, RelatedRef, now, utc
 from . import tables as t
-from .base import StoreBase, _chunks, _inserted_id
+from .articles import articles_by_id
+from .base import StoreBase, _chunks
 
 if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CLI's store-only commands
     # (`source list`, `export`) do not pay its ~0.2 s import (tests/test_cli_imports.py)
@@ -29,7 +33,9 @@ if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CL
 log = logging.getLogger(__name__)
 
 
-class EnrichmentData(StoreBase):
+class EnrichmentMixin(StoreBase):
+    """Vectors, signatures and related records. A method here is one transaction, as everywhere."""
+
     def save_embedding(self, article_id: int, model: str, vector: npt.NDArray[np.float32]) -> None:
         import numpy as np
 
@@ -81,20 +87,6 @@ class EnrichmentData(StoreBase):
         with self.engine.connect() as c:
             return [(int(i), s, utc(at), str(d)) for i, s, at, d in c.execute(query)]
 
-    def secured_payloads(self) -> list[tuple[int, str, str]]:
-        """(id, secured, key id) of every sealed article: what a key rotation re-encrypts."""
-        a = t.articles
-        query = select(a.c.id, a.c.secured, a.c.key_id).where(a.c.secured.is_not(None)).order_by(a.c.id)
-        with self.engine.connect() as c:
-            return [(int(i), str(s), str(k or "")) for i, s, k in c.execute(query)]
-
-    def update_secured(self, article_id: int, secured: str, key_id: str) -> None:
-        """Swap one payload for its re-encrypted form, in its own transaction (rotation resumes per row).
-        ``updated_at`` moves too: the record file shows the new payload, and the desk rewrites it."""
-        values = {"secured": secured, "key_id": key_id, "updated_at": now()}
-        with self._begin() as c:
-            c.execute(update(t.articles).where(t.articles.c.id == article_id).values(**values))
-
     def save_minhash(self, article_id: int, signature: bytes) -> None:
         with self._begin() as c:
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(minhash=signature))
@@ -138,68 +130,8 @@ class EnrichmentData(StoreBase):
         )
         with self.engine.connect() as c:
             pairs = list(c.execute(query.order_by(t.related.c.rank)))
-        found = self.get_articles([p[0] for p in pairs])
+            found = articles_by_id(c, [p[0] for p in pairs])
         return tuple(_ref(found[i], s) for i, s in pairs if i in found)
-
-    # ------------------------------------------------------------------------------------- stories
-
-    def create_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> int:
-        values = _story_values(story, centroid, state) | {"heat": story.heat}
-        with self._begin() as c:
-            return _inserted_id(c.execute(insert(t.stories).values(**values)))
-
-    def update_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> None:
-        with self._begin() as c:
-            c.execute(
-                update(t.stories)
-                .where(t.stories.c.id == story.id)
-                .values(**_story_values(story, centroid, state))
-            )
-
-    def update_story_heat(self, story_id: int, heat: int) -> None:
-        with self._begin() as c:
-            c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
-
-    def get_story(self, story_id: int) -> Story:
-        with self.engine.connect() as c:
-            row = c.execute(select(t.stories).where(t.stories.c.id == story_id)).mappings().first()
-        if row is None:
-            raise StorageError(f"no such story: {story_id}")
-        return rows.story_from_row(row)
-
-    def recent_stories(self, since: datetime) -> list[tuple[Story, bytes | None, dict[str, Any]]]:
-        query = select(t.stories).where(t.stories.c.last_seen_at >= since).order_by(t.stories.c.id)
-        with self.engine.connect() as c:
-            return [
-                (rows.story_from_row(r), r["centroid"], dict(r["state"] or {}))
-                for r in c.execute(query).mappings()
-            ]
-
-    def list_stories(self, *, limit: int = 50, since: datetime | None = None) -> list[Story]:
-        query = select(t.stories)
-        if since is not None:
-            query = query.where(t.stories.c.last_seen_at >= since)
-        query = query.order_by(t.stories.c.heat.desc(), t.stories.c.last_seen_at.desc()).limit(limit)
-        with self.engine.connect() as c:
-            return [rows.story_from_row(r) for r in c.execute(query).mappings()]
-
-    def story_articles(self, story_id: int) -> list[Article]:
-        query = select(t.articles).where(t.articles.c.story_id == story_id).order_by(t.articles.c.sort_at)
-        with self.engine.connect() as c:
-            return [rows.article_from_row(r) for r in c.execute(query).mappings()]
-
-
-def _story_values(story: Story, centroid: bytes | None, state: dict[str, Any]) -> dict[str, Any]:
-    """A story's row; heat is left out — only ``update_story_heat`` writes it."""
-    return {
-        "title": story.title,
-        "first_seen_at": story.first_seen_at,
-        "last_seen_at": story.last_seen_at,
-        "size": story.size,
-        "providers": list(story.providers),
-        "centroid": centroid,
-        "state": state,
-    }
 
 
 def _ref(article: Article, similarity: float) -> RelatedRef:

@@ -2,31 +2,26 @@
 editor's read/starred flags on any article (published or not).
 
 The flags live in ``reader_states``, the table reader apps use (``store/users.py``), under a ``users``
-row for the editor (see :meth:`ReadingMixin.editor_user_id`): one model of "read" and "starred", so an
+row for the editor (made by :meth:`UsersMixin.editor_user_id <newsdesk.store.users.UsersMixin.editor_user_id>`): one model of "read" and "starred", so an
 editor who also follows the desk in a reader app sees the same stars there (for published records).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, or_, select
 
-from ..errors import StorageError
-from ..model import Article, now
+from ..model import Article
 from . import rows
 from . import tables as t
+from .articles import existing_ids
 from .base import StoreBase, _chunks
 
 SORTS = ("newest", "oldest", "quality", "heat")
-EDITOR_PREFIX = "~"  # user names cannot start with it (readerapi.users.NAME_PATTERN): no clash possible
-_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")  # = readerapi.users.NAME_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,34 +48,8 @@ class ReviewItem:
     starred: bool
 
 
-def editor_user_name(token_name: str) -> str:
-    """The ``users`` name an editor's flags are kept under: the token's name when it is a valid user
-    name (so the editor's reader-app account, if any, shares them), else a stable name derived from it
-    that no person's account can take."""
-    if _USER_NAME.fullmatch(token_name) and len(token_name) <= t.USER_NAME_CHARS:
-        return token_name
-    return EDITOR_PREFIX + hashlib.sha256(token_name.encode()).hexdigest()[:32]
-
-
 class ReadingMixin(StoreBase):
     """The review queue and editors' flags; one transaction per method, as everywhere."""
-
-    def editor_user_id(self, token_name: str) -> int:
-        """The id of the user row holding this editor's flags, made (role ``editor``) on first use."""
-        name = editor_user_name(token_name)
-        query = select(t.users.c.id).where(t.users.c.name == name)
-        with self.engine.connect() as c:
-            found = c.execute(query).scalar()
-        if found is not None:
-            return int(found)
-        try:
-            with self._begin() as c:
-                c.execute(insert(t.users).values(name=name, role="editor", created_at=now()))
-        except StorageError as e:  # two first requests of one editor at once: the other one made it
-            if not isinstance(e.__cause__, IntegrityError):
-                raise
-        with self.engine.connect() as c:
-            return int(c.execute(query).scalar_one())
 
     def review_items(
         self, user_id: int, where: ReviewFilter, *, limit: int, offset: int = 0
@@ -96,16 +65,6 @@ class ReadingMixin(StoreBase):
                 ReviewItem(rows.article_from_row(r), bool(r["is_read"]), bool(r["starred"])) for r in found
             ]
 
-    def existing_article_ids(self, ids: Sequence[int]) -> set[int]:
-        with self.engine.connect() as c:
-            out: set[int] = set()
-            for chunk in _chunks(sorted(set(ids)), 500):
-                out |= {
-                    int(i)
-                    for i in c.execute(select(t.articles.c.id).where(t.articles.c.id.in_(chunk))).scalars()
-                }
-            return out
-
     def set_editor_state(
         self,
         user_id: int,
@@ -118,26 +77,12 @@ class ReadingMixin(StoreBase):
         from .users import _flag_changes, _upsert_states  # the reader apps' writer: one way to write a flag
 
         changes = _flag_changes(read, starred)
-        known = self.existing_article_ids(article_ids)
+        with self.engine.connect() as c:
+            known = existing_ids(c, article_ids)
         with self._begin() as c:
             for chunk in _chunks(sorted(known), 500):
                 _upsert_states(c, user_id, set(chunk), changes)
         return len(known)
-
-    def decision(self, decision_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as c:
-            row = c.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).mappings().first()
-        return dict(row) if row else None
-
-    def undoing(self, decision_id: int, article_id: int) -> dict[str, Any] | None:
-        """The ``undo`` decision that reverted ``decision_id``, if any (looked for among the article's)."""
-        d = t.decisions
-        query = select(d).where(d.c.article_id == article_id, d.c.action == "undo").order_by(d.c.id)
-        with self.engine.connect() as c:
-            for row in c.execute(query).mappings():
-                if (row["data"] or {}).get("undoes") == decision_id:
-                    return dict(row)
-        return None
 
 
 def _conditions(where: ReviewFilter) -> list[ColumnElement[bool]]:

@@ -1,5 +1,8 @@
 """The store's reader-app side: users, their app passwords, and each user's read/starred flags.
 
+An editor's flags are kept under a ``users`` row too (:meth:`UsersMixin.editor_user_id`, role
+``editor``), so one model of "read" and "starred" serves reader apps and the editor's reading tools.
+
 Reader apps (``newsdesk.readerapi``) only ever see published records, so every item query here starts
 from ``articles.published`` and a flag can only be set on a published article: nothing a reader app
 sends can touch or reveal anything else. A user's state is one row per article they touched
@@ -8,6 +11,8 @@ sends can touch or reveal anything else. A user's state is one row per article t
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +39,8 @@ from .base import StoreBase, _chunks, _inserted_id
 
 PASSWORD_TOUCH_INTERVAL = timedelta(minutes=1)  # as TOKEN_TOUCH_INTERVAL: not a write per request
 USER_ROLES = ("reader", "editor")
+EDITOR_PREFIX = "~"  # user names cannot start with it (readerapi.users.NAME_PATTERN): no clash possible
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")  # = readerapi.users.NAME_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,23 @@ class UsersMixin(StoreBase):
             if c.execute(select(t.users.c.id).where(t.users.c.name == name)).first():
                 raise StorageError(f"user already exists: {name}")
             return _inserted_id(c.execute(insert(t.users).values(name=name, role=role, created_at=now())))
+
+    def editor_user_id(self, token_name: str) -> int:
+        """The id of the user row holding this editor's flags, made (role ``editor``) on first use."""
+        name = editor_user_name(token_name)
+        query = select(t.users.c.id).where(t.users.c.name == name)
+        with self.engine.connect() as c:
+            found = c.execute(query).scalar()
+        if found is not None:
+            return int(found)
+        try:
+            with self._begin() as c:
+                c.execute(insert(t.users).values(name=name, role="editor", created_at=now()))
+        except StorageError as e:  # two first requests of one editor at once: the other one made it
+            if not isinstance(e.__cause__, IntegrityError):
+                raise
+        with self.engine.connect() as c:
+            return int(c.execute(query).scalar_one())
 
     def find_user(self, name: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
@@ -271,6 +295,15 @@ class UsersMixin(StoreBase):
             for source_id, topic in c.execute(query):
                 out.setdefault(int(source_id), set()).add(str(topic))
         return out
+
+
+def editor_user_name(token_name: str) -> str:
+    """The ``users`` name an editor's flags are kept under: the token's name when it is a valid user
+    name (so the editor's reader-app account, if any, shares them), else a stable name derived from it
+    that no person's account can take."""
+    if _USER_NAME.fullmatch(token_name) and len(token_name) <= t.USER_NAME_CHARS:
+        return token_name
+    return EDITOR_PREFIX + hashlib.sha256(token_name.encode()).hexdigest()[:32]
 
 
 def _upsert_states(c: Connection, user_id: int, article_ids: set[int], changes: dict[str, Any]) -> None:

@@ -1,0 +1,112 @@
+"""The store's operations records: runs, the events (errors, notices) they log, API tokens, the
+key-value ``meta`` table, and the change stamp the desk watches.
+
+None of these is news content; they say what newsdesk did and who may ask it to do more. A token is
+stored as its hash only; the secret is shown once, when it is made (``newsdesk.editorial``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+
+from ..model import now, utc
+from . import tables as t
+from .base import StoreBase, _inserted_id
+
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # how stale a token's last_used_at may get
+
+
+class OperationsMixin(StoreBase):
+    """Runs, events, tokens and meta. A method here is one transaction, as everywhere."""
+
+    # ------------------------------------------------------------------------------ runs and events
+
+    def record_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        source_id: int | None = None,
+        article_id: int | None = None,
+        url: str | None = None,
+        run_id: int | None = None,
+        level: str = "error",
+    ) -> None:
+        row = {"kind": kind, "message": message[:4000], "source_id": source_id, "article_id": article_id,
+               "url": url, "run_id": run_id, "level": level, "at": now()}  # fmt: skip
+        with self._begin() as c:
+            c.execute(insert(t.events).values(**row))
+
+    def events(
+        self, *, source_id: int | None = None, run_id: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        query = select(t.events)
+        if source_id is not None:
+            query = query.where(t.events.c.source_id == source_id)
+        if run_id is not None:
+            query = query.where(t.events.c.run_id == run_id)
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(query.order_by(t.events.c.id.desc()).limit(limit)).mappings()]
+
+    def start_run(self) -> int:
+        with self._begin() as c:
+            return _inserted_id(c.execute(insert(t.runs).values(started_at=now(), stats={})))
+
+    def finish_run(self, run_id: int, stats: dict[str, Any]) -> None:
+        with self._begin() as c:
+            c.execute(update(t.runs).where(t.runs.c.id == run_id).values(finished_at=now(), stats=stats))
+
+    # -------------------------------------------------------------------------------------- tokens
+
+    def create_token(self, name: str, scope: str, token_hash: str) -> int:
+        with self._begin() as c:
+            values = {"name": name, "scope": scope, "token_hash": token_hash, "created_at": now()}
+            return _inserted_id(c.execute(insert(t.tokens).values(**values)))
+
+    def find_token(self, token_hash: str) -> dict[str, Any] | None:
+        """The live (not revoked) token with this hash; marks it used."""
+        query = select(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
+        with self.engine.connect() as c:
+            row = c.execute(query).mappings().first()
+        if row is None:
+            return None
+        last = row["last_used_at"]
+        if last is None or now() - utc(last) > TOKEN_TOUCH_INTERVAL:  # not a write per request
+            with self._begin() as c:
+                c.execute(update(t.tokens).where(t.tokens.c.id == row["id"]).values(last_used_at=now()))
+        return dict(row)
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        query = select(t.tokens.c.id, t.tokens.c.name, t.tokens.c.scope, t.tokens.c.created_at,
+                       t.tokens.c.revoked_at, t.tokens.c.last_used_at)  # fmt: skip
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(query.order_by(t.tokens.c.id)).mappings()]
+
+    def revoke_token(self, token_id: int) -> bool:
+        live = and_(t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None))
+        with self._begin() as c:
+            return bool(c.execute(update(t.tokens).where(live).values(revoked_at=now())).rowcount)
+
+    # ---------------------------------------------------------------------------------------- meta
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.meta.c.value).where(t.meta.c.key == key)).first()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._begin() as c:
+            if c.execute(update(t.meta).where(t.meta.c.key == key).values(value=value)).rowcount == 0:
+                c.execute(insert(t.meta).values(key=key, value=value))
+
+    def change_stamp(self) -> tuple[Any, ...]:
+        """A value that moves whenever a record could read differently: an article saved, decided or
+        removed (count and newest ``updated_at``, both indexed) or a run finished (enrichment, heat,
+        related and rules write elsewhere). The desk compares it to decide whether to rewrite outputs."""
+        articles = select(func.count(), func.max(t.articles.c.updated_at)).select_from(t.articles)
+        runs = select(func.max(t.runs.c.id), func.max(t.runs.c.finished_at))
+        with self.engine.connect() as c:
+            return (*c.execute(articles).one(), *c.execute(runs).one())

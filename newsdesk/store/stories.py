@@ -1,0 +1,114 @@
+"""The store's stories: clusters of articles about one event, their heat, and the articles they hold.
+
+The clustering stage writes a story with its centroid and state (:meth:`StoriesMixin.create_story`,
+:meth:`StoriesMixin.update_story`); heat is written apart (:meth:`StoriesMixin.update_story_heat`) so a
+cluster update never undoes a heat score. An article names its story (``articles.story_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from ..errors import StorageError
+from ..model import Article, Story
+from . import rows
+from . import tables as t
+from .base import StoreBase, _chunks, _inserted_id
+
+
+class StoriesMixin(StoreBase):
+    """Stories and their articles. A method here is one transaction, as everywhere."""
+
+    def create_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> int:
+        values = _story_values(story, centroid, state) | {"heat": story.heat}
+        with self._begin() as c:
+            return _inserted_id(c.execute(insert(t.stories).values(**values)))
+
+    def update_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> None:
+        with self._begin() as c:
+            c.execute(
+                update(t.stories)
+                .where(t.stories.c.id == story.id)
+                .values(**_story_values(story, centroid, state))
+            )
+
+    def update_story_heat(self, story_id: int, heat: int) -> None:
+        with self._begin() as c:
+            c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
+
+    def get_story(self, story_id: int) -> Story:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.stories).where(t.stories.c.id == story_id)).mappings().first()
+        if row is None:
+            raise StorageError(f"no such story: {story_id}")
+        return rows.story_from_row(row)
+
+    def recent_stories(self, since: datetime) -> list[tuple[Story, bytes | None, dict[str, Any]]]:
+        query = select(t.stories).where(t.stories.c.last_seen_at >= since).order_by(t.stories.c.id)
+        with self.engine.connect() as c:
+            return [
+                (rows.story_from_row(r), r["centroid"], dict(r["state"] or {}))
+                for r in c.execute(query).mappings()
+            ]
+
+    def list_stories(self, *, limit: int = 50, since: datetime | None = None) -> list[Story]:
+        query = select(t.stories)
+        if since is not None:
+            query = query.where(t.stories.c.last_seen_at >= since)
+        query = query.order_by(t.stories.c.heat.desc(), t.stories.c.last_seen_at.desc()).limit(limit)
+        with self.engine.connect() as c:
+            return [rows.story_from_row(r) for r in c.execute(query).mappings()]
+
+    def story_articles(self, story_id: int) -> list[Article]:
+        query = select(t.articles).where(t.articles.c.story_id == story_id).order_by(t.articles.c.sort_at)
+        with self.engine.connect() as c:
+            return [rows.article_from_row(r) for r in c.execute(query).mappings()]
+
+    def top_stories(
+        self, *, limit: int = 50, since: datetime | None = None, published_only: bool = False
+    ) -> list[Story]:
+        """Stories hottest first (as :meth:`list_stories`); with ``published_only`` only the stories
+        holding at least one published article."""
+        s, a = t.stories, t.articles
+        query = select(s)
+        if since is not None:
+            query = query.where(s.c.last_seen_at >= since)
+        if published_only:
+            shown = select(a.c.id).where(a.c.story_id == s.c.id, a.c.published.is_(True)).exists()
+            query = query.where(shown)
+        query = query.order_by(s.c.heat.desc(), s.c.last_seen_at.desc()).limit(limit)
+        with self.engine.connect() as c:
+            return [rows.story_from_row(r) for r in c.execute(query).mappings()]
+
+    def articles_of_stories(
+        self, story_ids: Sequence[int], *, published_only: bool = False
+    ) -> dict[int, list[Article]]:
+        """Each story's articles, oldest first (as :meth:`story_articles`), for many stories in one
+        query per 500; a story without (published) articles is absent."""
+        a = t.articles
+        out: dict[int, list[Article]] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(story_ids), 500):
+                query = select(a).where(a.c.story_id.in_(chunk))
+                if published_only:
+                    query = query.where(a.c.published.is_(True))
+                for row in c.execute(query.order_by(a.c.sort_at, a.c.id)).mappings():
+                    out.setdefault(int(row["story_id"]), []).append(rows.article_from_row(row))
+        return out
+
+
+def _story_values(story: Story, centroid: bytes | None, state: dict[str, Any]) -> dict[str, Any]:
+    """A story's row; heat is left out — only ``update_story_heat`` writes it."""
+    return {
+        "title": story.title,
+        "first_seen_at": story.first_seen_at,
+        "last_seen_at": story.last_seen_at,
+        "size": story.size,
+        "providers": list(story.providers),
+        "centroid": centroid,
+        "state": state,
+    }

@@ -1,0 +1,69 @@
+"""The store's topic counts: how many articles each topic holds, in all and per day.
+
+Topic rows (``article_topics``, one per article and topic, ranked) are written with their article
+(``articles.py``); this module only counts them, in SQL, for the API, the UI and ``/metrics``.
+``published_only`` is the anonymous reader's view (see newsdesk.catalog.Audience).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, literal_column, select
+
+from . import tables as t
+from .base import StoreBase, _as_date
+
+
+class TopicsMixin(StoreBase):
+    """Counts of articles per topic. Each is one query whatever the store holds."""
+
+    def topic_counts(self) -> dict[str, int]:
+        query = select(t.article_topics.c.topic, func.count()).group_by(t.article_topics.c.topic)
+        with self.engine.connect() as c:
+            return {str(topic): int(n) for topic, n in c.execute(query)}
+
+    def topic_totals(self, *, published_only: bool = False) -> dict[str, int]:
+        """Articles per topic (as :meth:`topic_counts`), only the published ones with ``published_only``."""
+        at, a = t.article_topics, t.articles
+        query = select(at.c.topic, func.count()).select_from(at.join(a, a.c.id == at.c.article_id))
+        if published_only:
+            query = query.where(a.c.published.is_(True))
+        with self.engine.connect() as c:
+            return {str(topic): int(n) for topic, n in c.execute(query.group_by(at.c.topic))}
+
+    def topic_day_counts(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        topics: Sequence[str] | None = None,
+        published_only: bool = False,
+    ) -> list[tuple[str, date, int]]:
+        """``(topic, UTC day, articles)`` for the articles whose ``sort_at`` (publication, else first
+        sighting) is in ``[since, until)``, grouped by topic and day; days without articles are absent."""
+        at, a = t.article_topics, t.articles
+        day = self._utc_day(a.c.sort_at).label("day")
+        query = (
+            select(at.c.topic, day, func.count())
+            .select_from(at.join(a, a.c.id == at.c.article_id))
+            .where(a.c.sort_at >= since, a.c.sort_at < until)
+        )
+        if topics is not None:
+            query = query.where(at.c.topic.in_(list(topics)))
+        if published_only:
+            query = query.where(a.c.published.is_(True))
+        with self.engine.connect() as c:
+            found = c.execute(query.group_by(at.c.topic, day))
+            return [(str(topic), _as_date(when), int(n)) for topic, when, n in found]
+
+    def _utc_day(self, column: Any) -> Any:
+        """The UTC calendar day of a timestamp column. SQLite keeps UTC text (``YYYY-MM-DD HH:MM:SS``);
+        PostgreSQL's ``timestamptz`` is shifted to UTC first so the session time zone cannot move a day.
+        'UTC' is inlined, not bound: with server-side binding the SELECT and GROUP BY copies of a bound
+        value are different parameters, and PostgreSQL would refuse the grouping."""
+        if self.dialect == "sqlite":
+            return func.date(column)
+        return func.date(func.timezone(literal_column("'UTC'"), column))
