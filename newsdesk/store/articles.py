@@ -141,7 +141,7 @@ class ArticlesMixin(StoreBase):
         is tried without looking again (a lookup cost the ingest run's parent ~0.4 ms a page); if another
         writer stored the URL in between, the violation takes the same update path, and if another writer
         stored the same text in between, nothing is written and ``same_content`` names that article (see
-        :meth:`_claim_content`)."""
+        :meth:`_lock_content`)."""
         try:
             return self._save_article(article, new=new)
         except _SameContent as same:
