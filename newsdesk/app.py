@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the pipeline imports the extraction stack (trafilatura, num
     # command that only reads the store (`source list`, `export`) does not — see tests/test_cli_imports.py
     from .extract.images import ImageCache
     from .fetch.client import Fetcher
-    from .pipeline import ProgressHook, RunSummary
+    from .ingestor import ProgressHook, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class Newsdesk:
         """Ingest ``sources`` (default: the due ones), then — with ``finish`` — enrich and finish. A queue
         worker ingests with ``finish=False`` and leaves the rest to one :meth:`finish_pending` at a time."""
         from .fetch.client import Fetcher
-        from .pipeline import Ingestor, fetch_policy
+        from .ingestor import Ingestor, fetch_policy
 
         started = time.perf_counter()
         # Texts are sealed as they are stored; a bad or missing key refuses the run before anything is.
@@ -232,7 +232,7 @@ class Newsdesk:
         extract (a run where every source answers 304 starts none) and kept until :meth:`close`, so a
         ``--watch`` loop or a server pays the worker start (≈ 1 s of imports and models) once. A pool
         whose worker died is replaced."""
-        from .pipeline import process_pool
+        from .ingestor import process_pool
 
         if self._pool is not None and not _alive(self._pool):
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -244,7 +244,7 @@ class Newsdesk:
     async def finish_pending(self, *, progress: ProgressHook | None = None) -> RunSummary:
         """Enrich and finish every article ingestion left unenriched (the queue's single-flight step)."""
         from .fetch.client import Fetcher
-        from .pipeline import RunSummary, fetch_policy
+        from .ingestor import RunSummary, fetch_policy
 
         started = time.perf_counter()
         run_id = self.store.start_run()
@@ -299,7 +299,7 @@ class Newsdesk:
             summary.stages[f"{name}_s"] = round(time.perf_counter() - started, 2)
 
     async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:
-        from .enrichment import Enricher
+        from .enricher import Enricher
 
         if self._enricher is None:  # one per instance: `run --watch` loads the model once
             decrypt = (lambda a: finishing.decrypt_text(a, self.key_ring)) if self.settings.encrypt else None

@@ -36,8 +36,8 @@ from typing import Any
 from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
+from .ingestor import RunSummary
 from .model import now, utc
-from .pipeline import RunSummary
 from .webhooks import DeliveryWorker, Webhooks
 from .websub import WebSub
 

@@ -32,7 +32,7 @@ from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, no
 from .store import Store
 
 if TYPE_CHECKING:
-    from .pipeline import ProgressHook  # one definition; typing only, so no import of the poller
+    from .ingestor import ProgressHook  # one definition; typing only, so no import of the poller
 
 log = logging.getLogger(__name__)
 

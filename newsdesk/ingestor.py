@@ -2,9 +2,9 @@
 
     due sources ─► poll: fetch feed / sitemap / page (conditional GET) ─► parse (process pool)
         ─► per entry: known URL? → alternate │ else fetch page ─► extract (process pool)
-        ─► decide (ingest.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
+        ─► decide (decider.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
     new articles ─► enrich (embed → near-dup → story → topics → quality → heat → related)
-        ─► images ─► seal leftovers ─► publish rules     (enrichment.py, finishing.py)
+        ─► images ─► seal leftovers ─► publish rules     (enricher.py, finishing.py)
 
 With encryption on, the full text is sealed before its row is first written (``seal``), so it never sits
 in the clear in the database, not even between ingestion and the end of the run; enrichment decrypts it.
@@ -37,12 +37,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Settings
+from .decider import FeedContext, PageView, decide_article, decide_page
 from .errors import FetchError, NewsdeskError, ParseError
 from .extract.article import Extracted, extract
 from .fetch.client import Fetcher
 from .fetch.policy import FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
-from .ingest import FeedContext, PageView, decide_article, decide_page
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
 from .secure import Sealed
 from .sources.feeds import parse_feed

@@ -23,7 +23,7 @@ from ..config import Settings, load_settings
 from ..errors import NewsdeskError
 
 if TYPE_CHECKING:  # the pipeline imports the extraction stack; `newsdesk --help` must not pay for it
-    from ..pipeline import RunSummary
+    from ..ingestor import RunSummary
     from ..publish.export import ExportSummary
 
 app = typer.Typer(
