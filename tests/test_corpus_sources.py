@@ -20,8 +20,8 @@ import pytest
 from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.fetch.urls import canonicalize
-from newsdesk.ingestor import RunSummary
 from newsdesk.model import Source, is_http_url
+from newsdesk.stages import RunSummary
 from tests.httpserver import LoopbackServer, Reply, Route
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/feedparser-tests/tests"

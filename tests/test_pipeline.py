@@ -30,9 +30,9 @@ import pytest
 from newsdesk.app import Newsdesk, demo_sources
 from newsdesk.config import Settings, load_settings
 from newsdesk.demo import DemoArticle, DemoSite
-from newsdesk.ingestor import RunSummary
 from newsdesk.model import Article
 from newsdesk.secure import generate_key
+from newsdesk.stages import RunSummary
 from tests.conftest import fresh_postgres_schema, quiet_env
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
