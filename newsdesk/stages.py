@@ -82,9 +82,9 @@ class RunSummary:
 
 
 @dataclass(slots=True)
-class Batch:
+class Run:
     """What the stages of one run share. ``ingest`` fills ``summary`` and ``new_ids``; the later stages
-    work on ``ids`` and read sealed texts with ``ring``, both set before the first of them starts."""
+    work on the batch (``ids``) and read sealed texts with ``ring``, both set before the first starts."""
 
     nd: Newsdesk
     fetcher: Fetcher
@@ -104,7 +104,7 @@ class Stage:
 
     name: str
     setting: str | None  # the boolean setting that turns the stage on; None: it always runs
-    step: Callable[[Batch], Awaitable[Figures]]
+    step: Callable[[Run], Awaitable[Figures]]
     counts_itself: bool = False  # reports its own progress; any other stage is one step
     ends_run_on_failure: bool = False  # else its failure is recorded and the next stage runs
 
@@ -115,44 +115,44 @@ class Stage:
 # ------------------------------------------------------------------------------------- the stages
 
 
-async def _ingest(batch: Batch) -> Figures:
+async def _ingest(run: Run) -> Figures:
     from .ingestor import Ingestor
 
-    nd = batch.nd
-    if batch.progress is not None:  # the ingestor ticks as each source is done: say it started
-        batch.progress("poll", 0, len(batch.sources))
+    nd = run.nd
+    if run.progress is not None:  # the ingestor ticks as each source is done: say it started
+        run.progress("poll", 0, len(run.sources))
     ingestor = Ingestor(
-        nd.settings, nd.store, batch.fetcher, _PoolOnFirstUse(nd.worker_pool), run_id=batch.run_id,
-        progress=batch.progress, seal=batch.seal,
+        nd.settings, nd.store, run.fetcher, _PoolOnFirstUse(nd.worker_pool), run_id=run.run_id,
+        progress=run.progress, seal=run.seal,
     )  # fmt: skip
-    batch.summary = await ingestor.run(batch.sources)
-    batch.new_ids = ingestor.new_ids
+    run.summary = await ingestor.run(run.sources)
+    run.new_ids = ingestor.new_ids
     return {}
 
 
-async def _enrich(batch: Batch) -> Figures:
-    if batch.progress is not None:  # it counts its own articles; their number is not known yet
-        batch.progress("enrich", 0, 0)
-    enricher = batch.nd.enricher  # one per facade: the model loads once
-    return await asyncio.to_thread(enricher.run, batch.ids, batch.progress)
+async def _enrich(run: Run) -> Figures:
+    if run.progress is not None:  # it counts its own articles; their number is not known yet
+        run.progress("enrich", 0, 0)
+    enricher = run.nd.enricher  # one per facade: the model loads once
+    return await asyncio.to_thread(enricher.run, run.ids, run.progress)
 
 
-async def _cache_images(batch: Batch) -> Figures:
-    nd = batch.nd
-    return await finishing.cache_images(nd.store, nd.images, batch.fetcher, batch.ids, run_id=batch.run_id)
+async def _cache_images(run: Run) -> Figures:
+    nd = run.nd
+    return await finishing.cache_images(nd.store, nd.images, run.fetcher, run.ids, run_id=run.run_id)
 
 
-async def _seal_leftovers(batch: Batch) -> Figures:
-    return finishing.seal_texts(batch.nd.store, batch.nd.key_ring)
+async def _seal_leftovers(run: Run) -> Figures:
+    return finishing.seal_texts(run.nd.store, run.nd.key_ring)
 
 
-async def _apply_rules(batch: Batch) -> Figures:
-    nd = batch.nd
-    return finishing.apply_rules(nd.store, nd.rules, batch.ids, now(), ring=batch.ring)
+async def _apply_rules(run: Run) -> Figures:
+    nd = run.nd
+    return finishing.apply_rules(nd.store, nd.rules, run.ids, now(), ring=run.ring)
 
 
-async def _match_alerts(batch: Batch) -> Figures:
-    return Alerts(batch.nd).match(batch.ids)  # saved searches (newsdesk.alerts)
+async def _match_alerts(run: Run) -> Figures:
+    return Alerts(run.nd).match(run.ids)  # saved searches (newsdesk.alerts)
 
 
 STAGES: tuple[Stage, ...] = (
@@ -184,11 +184,11 @@ async def run_async(
     chosen = list(sources) if sources is not None else nd.store.due_sources(now())
     run_id = nd.store.start_run()
     async with _fetcher(nd) as fetcher:
-        batch = Batch(nd, fetcher, run_id, progress, sources=chosen, seal=seal)
-        await _run_stage(batch, INGEST)
+        run = Run(nd, fetcher, run_id, progress, sources=chosen, seal=seal)
+        await _run_stage(run, INGEST)
         if finish:
-            await _finish(batch)
-    return _close_run(batch, started)
+            await _finish(run)
+    return _close_run(run, started)
 
 
 async def finish_pending(nd: Newsdesk, *, progress: ProgressHook | None = None) -> RunSummary:
@@ -196,9 +196,9 @@ async def finish_pending(nd: Newsdesk, *, progress: ProgressHook | None = None) 
     started = time.perf_counter()
     run_id = nd.store.start_run()
     async with _fetcher(nd) as fetcher:
-        batch = Batch(nd, fetcher, run_id, progress)
-        await _finish(batch)
-    return _close_run(batch, started)
+        run = Run(nd, fetcher, run_id, progress)
+        await _finish(run)
+    return _close_run(run, started)
 
 
 async def watch(
@@ -216,46 +216,46 @@ async def watch(
         await asyncio.sleep(_seconds_until_due(nd, interval_s))
 
 
-async def _finish(batch: Batch) -> None:
-    """The stages after ingestion, on this run's new articles plus any an interrupted run left behind.
-    The key ring is read first: a key that cannot be read stops the run before any stage starts."""
-    nd = batch.nd
-    batch.ids = sorted(set(batch.new_ids) | set(nd.store.unenriched_ids()))
-    batch.ring = nd.key_ring if nd.settings.encrypt else None  # rules may read the sealed text
+async def _finish(run: Run) -> None:
+    """The stages after ingestion, on the batch: this run's new articles plus any left unenriched. The
+    key ring is read first: a key that cannot be read stops the run before any of these stages starts."""
+    nd = run.nd
+    run.ids = sorted(set(run.new_ids) | set(nd.store.unenriched_ids()))
+    run.ring = nd.key_ring if nd.settings.encrypt else None  # rules may read the sealed text
     for stage in FINISHING:
-        await _run_stage(batch, stage)
+        await _run_stage(run, stage)
 
 
-async def _run_stage(batch: Batch, stage: Stage) -> None:
+async def _run_stage(run: Run, stage: Stage) -> None:
     """Run one stage if its setting is on: time it, report its progress, keep its figures, and record
     its failure on the run unless the failure ends the run."""
-    if not stage.is_on(batch.nd.settings):
+    if not stage.is_on(run.nd.settings):
         return
     started = time.perf_counter()
-    _report(batch, stage, 0)
+    _report(run, stage, 0)
     try:
-        figures = await stage.step(batch)  # before reading batch.summary: ingest replaces it
-        batch.summary.stages.update(figures)
+        figures = await stage.step(run)  # before reading run.summary: ingest replaces it
+        run.summary.stages.update(figures)
     except NewsdeskError as error:
         if stage.ends_run_on_failure:
             raise
-        batch.nd.store.record_event(error.kind, f"{stage.name}: {error}", run_id=batch.run_id)
-    _report(batch, stage, 1)
-    batch.summary.stages[f"{stage.name}_s"] = round(time.perf_counter() - started, 2)
+        run.nd.store.record_event(error.kind, f"{stage.name}: {error}", run_id=run.run_id)
+    _report(run, stage, 1)
+    run.summary.stages[f"{stage.name}_s"] = round(time.perf_counter() - started, 2)
 
 
-def _report(batch: Batch, stage: Stage, done: int) -> None:
+def _report(run: Run, stage: Stage, done: int) -> None:
     """A one-step stage's progress: started (0 of 1), then done (1 of 1)."""
-    if batch.progress is not None and not stage.counts_itself:
-        batch.progress(stage.name, done, 1)
+    if run.progress is not None and not stage.counts_itself:
+        run.progress(stage.name, done, 1)
 
 
-def _close_run(batch: Batch, started: float) -> RunSummary:
-    summary = batch.summary
+def _close_run(run: Run, started: float) -> RunSummary:
+    summary = run.summary
     summary.stages["duration_s"] = round(time.perf_counter() - started, 2)
     # The run's recorded events are the one truth about its errors, whichever stage recorded them.
-    summary.errors = Counter(e["kind"] for e in batch.nd.store.events(run_id=batch.run_id, limit=1_000_000))
-    batch.nd.store.finish_run(batch.run_id, summary.as_dict())
+    summary.errors = Counter(e["kind"] for e in run.nd.store.events(run_id=run.run_id, limit=1_000_000))
+    run.nd.store.finish_run(run.run_id, summary.as_dict())
     return summary
 
 
@@ -292,4 +292,4 @@ class _PoolOnFirstUse(Executor):
         """Nothing to do: the pool outlives the run (see :meth:`Newsdesk.worker_pool`)."""
 
 
-__all__ = ["STAGES", "Batch", "ProgressHook", "RunSummary", "Stage", "finish_pending", "run_async", "watch"]
+__all__ = ["STAGES", "ProgressHook", "Run", "RunSummary", "Stage", "finish_pending", "run_async", "watch"]
