@@ -8,7 +8,7 @@ and span ``SPAN`` (10 days), so batch k holds the k-th slice of those days.
 
 The run imitates successive pipeline runs: for each batch of ``--batch`` articles it saves the articles
 into a temporary SQLite store (ingest, not timed as enrichment) and calls ``Enricher.run(ids)``. By
-default the enrichment clock (``newsdesk.enrichment.now``) is simulated: each run happens
+default the enrichment clock (``newsdesk.enricher.now``) is simulated: each run happens
 ``CLOCK_LAG`` after its newest article, as a live pipeline would, so the story look-back, the heat
 window and heat decay see the same store a deployment would after 10 days. ``--wall-clock`` leaves the
 real clock (publication times then end now, so the first days fall out of the 7-day story window).
@@ -47,10 +47,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import newsdesk.enrichment as enrichment  # noqa: E402
+import newsdesk.enricher as enricher_module  # noqa: E402
 from newsdesk.config import load_settings, load_taxonomy  # noqa: E402
 from newsdesk.enrich import cluster, dedupe, heat, related, topics  # noqa: E402
-from newsdesk.enrichment import Enricher  # noqa: E402
+from newsdesk.enricher import Enricher  # noqa: E402
 from newsdesk.model import Article, Provider  # noqa: E402
 from newsdesk.store import Store  # noqa: E402
 
@@ -72,7 +72,7 @@ EXCERPT_CHARS = 200  # feed-teaser length for Article.excerpt
 SEED = 20240301
 
 # Calls timed inside the steps: (owner, attribute, label). Module functions are patched on the module
-# object, which is what newsdesk.enrichment looks them up on (``cluster.assign_story(...)``).
+# object, which is what newsdesk.enricher looks them up on (``cluster.assign_story(...)``).
 STORE_CALLS = (
     "get_articles",
     "save_embedding",
@@ -251,7 +251,7 @@ def instrumentation(timer: Timer, embedder_type: Any, clock: Callable[[], dateti
 
     patches.append((Enricher, "_open_stories", timer.call("open_stories", counting_open)))
     if clock is not None:
-        patches.append((enrichment, "now", clock))
+        patches.append((enricher_module, "now", clock))
     return patches
 
 

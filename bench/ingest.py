@@ -246,7 +246,7 @@ def single_process(name: str, pages: Sequence[tuple[Any, str]], system: Callable
 
 def pooled(pages: Sequence[tuple[bytes, str]], workers: int) -> Row:
     """The pipeline's extraction job on the pipeline's pool, nothing else: the ceiling for the run."""
-    from newsdesk.pipeline import process_pool
+    from newsdesk.ingestor import process_pool
 
     pool = process_pool(workers)
     try:

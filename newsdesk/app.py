@@ -10,19 +10,16 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, finishing
-from .alerts import Alerts
+from . import __version__, finishing, stages
 from .config import Settings, load_sources, load_taxonomy
 from .editorial import Editorial, Tokens
-from .errors import NewsdeskError, SettingsError, StorageError, ValidationError
+from .errors import SettingsError, StorageError, ValidationError
 from .model import Article, Source, SourceKind, Taxonomy, now
 from .publish.export import ExportSummary, export_records
 from .publish.rules import Action, Rule
@@ -31,11 +28,11 @@ from .record import dump_record
 from .secure import KeyRing
 from .store import ArticleQuery, Page, Store
 
-if TYPE_CHECKING:  # the pipeline imports the extraction stack (trafilatura, numpy): a run loads it, a
+if TYPE_CHECKING:  # the stages import the extraction stack (trafilatura, numpy) when a run starts: a
     # command that only reads the store (`source list`, `export`) does not — see tests/test_cli_imports.py
+    from .enricher import Enricher
     from .extract.images import ImageCache
-    from .fetch.client import Fetcher
-    from .pipeline import ProgressHook, RunSummary
+    from .stages import ProgressHook, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +55,7 @@ class Newsdesk:
         self.resolve = dict(resolve or {})
         self._store: Store | None = None
         self._taxonomy: Taxonomy | None = None
-        self._enricher: Any = None
+        self._enricher: Enricher | None = None
         self._pool: Executor | None = None
         self._wake: Callable[[], None] | None = None
 
@@ -194,7 +191,7 @@ class Newsdesk:
     def run(
         self, *, sources: Sequence[Source] | None = None, progress: ProgressHook | None = None
     ) -> RunSummary:
-        """One pass over the due sources (or the given ones): ingest, enrich, finish."""
+        """One pass over the due sources (or the given ones) through every stage (:mod:`newsdesk.stages`)."""
         return asyncio.run(self.run_async(sources=sources, progress=progress))
 
     async def run_async(
@@ -204,35 +201,25 @@ class Newsdesk:
         progress: ProgressHook | None = None,
         finish: bool = True,
     ) -> RunSummary:
-        """Ingest ``sources`` (default: the due ones), then — with ``finish`` — enrich and finish. A queue
-        worker ingests with ``finish=False`` and leaves the rest to one :meth:`finish_pending` at a time."""
-        from .fetch.client import Fetcher
-        from .pipeline import Ingestor, fetch_policy
+        """Ingest, then — with ``finish`` — the later stages (:func:`newsdesk.stages.run_async`)."""
+        return await stages.run_async(self, sources=sources, progress=progress, finish=finish)
 
-        started = time.perf_counter()
-        # Texts are sealed as they are stored; a bad or missing key refuses the run before anything is.
-        seal = self.key_ring.encrypt if self.settings.encrypt else None
-        chosen = list(sources) if sources is not None else self.store.due_sources(now())
-        if progress is not None:  # the poll stage ticks once a source is done; say it started
-            progress("poll", 0, len(chosen))
-        run_id = self.store.start_run()
-        async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
-            ingestor = Ingestor(
-                self.settings, self.store, fetcher, _OnFirstUse(self.worker_pool), run_id=run_id, progress=progress,
-                seal=seal,
-            )  # fmt: skip
-            summary = await ingestor.run(chosen)
-            summary.stages["ingest_s"] = round(time.perf_counter() - started, 2)
-            if finish:
-                await self._after_ingest(ingestor.new_ids, fetcher, summary, run_id, progress)
-        return self._close_run(run_id, summary, started)
+    async def finish_pending(self, *, progress: ProgressHook | None = None) -> RunSummary:
+        """The stages after ingestion over what is unenriched (:func:`newsdesk.stages.finish_pending`)."""
+        return await stages.finish_pending(self, progress=progress)
+
+    async def watch(
+        self, *, interval_s: float = 30.0, max_runs: int | None = None, progress: ProgressHook | None = None
+    ) -> None:
+        """Run what is due, then sleep until the next source is due (:func:`newsdesk.stages.watch`)."""
+        await stages.watch(self, interval_s=interval_s, max_runs=max_runs, progress=progress)
 
     def worker_pool(self) -> Executor:
         """The extraction process pool: started by the first run that has a feed to parse or a page to
         extract (a run where every source answers 304 starts none) and kept until :meth:`close`, so a
         ``--watch`` loop or a server pays the worker start (≈ 1 s of imports and models) once. A pool
         whose worker died is replaced."""
-        from .pipeline import process_pool
+        from .ingestor import process_pool
 
         if self._pool is not None and not _alive(self._pool):
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -241,70 +228,16 @@ class Newsdesk:
             self._pool = process_pool(self.settings.workers)
         return self._pool
 
-    async def finish_pending(self, *, progress: ProgressHook | None = None) -> RunSummary:
-        """Enrich and finish every article ingestion left unenriched (the queue's single-flight step)."""
-        from .fetch.client import Fetcher
-        from .pipeline import RunSummary, fetch_policy
+    @property
+    def enricher(self) -> Enricher:
+        """The enrichment stage's enricher, made on first use and kept: `run --watch`, the desk and a
+        queue worker load the model once."""
+        if self._enricher is None:
+            from .enricher import Enricher
 
-        started = time.perf_counter()
-        run_id = self.store.start_run()
-        summary = RunSummary()
-        async with Fetcher(fetch_policy(self.settings, self.resolve)) as fetcher:
-            await self._after_ingest([], fetcher, summary, run_id, progress)
-        return self._close_run(run_id, summary, started)
-
-    def _close_run(self, run_id: int, summary: RunSummary, started: float) -> RunSummary:
-        summary.stages["duration_s"] = round(time.perf_counter() - started, 2)
-        # The run's recorded events are the one truth about its errors, whichever stage recorded them.
-        summary.errors = Counter(e["kind"] for e in self.store.events(run_id=run_id, limit=1_000_000))
-        self.store.finish_run(run_id, summary.as_dict())
-        return summary
-
-    async def _after_ingest(
-        self,
-        new_ids: Sequence[int],
-        fetcher: Fetcher,
-        summary: RunSummary,
-        run_id: int,
-        progress: ProgressHook | None,
-    ) -> None:
-        """Enrichment and finishing, on this run's articles plus any an interrupted run left behind.
-        Each stage records its own failure and the next one still runs."""
-        ids = sorted(set(new_ids) | set(self.store.unenriched_ids()))
-        stages: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
-        if self.settings.enrich:
-            stages.append(("enrich", lambda: self._enrich(ids, progress)))
-        if self.settings.cache_images:
-            stages.append(
-                (
-                    "images",
-                    lambda: finishing.cache_images(self.store, self.images, fetcher, ids, run_id=run_id),
-                )
-            )
-        if self.settings.encrypt:
-            stages.append(("seal", lambda: _ready(finishing.seal_texts(self.store, self.key_ring))))
-        ring = self.key_ring if self.settings.encrypt else None  # rules may read the sealed text
-        stages.append(
-            ("rules", lambda: _ready(finishing.apply_rules(self.store, self.rules, ids, now(), ring=ring)))
-        )
-        stages.append(("alerts", lambda: _ready(Alerts(self).match(ids))))  # saved searches (newsdesk.alerts)
-        for name, stage in stages:
-            started = time.perf_counter()
-            _stage_starts(progress, name)
-            try:
-                summary.stages.update(await stage())
-            except NewsdeskError as error:
-                self.store.record_event(error.kind, f"{name}: {error}", run_id=run_id)
-            _stage_ends(progress, name)
-            summary.stages[f"{name}_s"] = round(time.perf_counter() - started, 2)
-
-    async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:
-        from .enrichment import Enricher
-
-        if self._enricher is None:  # one per instance: `run --watch` loads the model once
             decrypt = (lambda a: finishing.decrypt_text(a, self.key_ring)) if self.settings.encrypt else None
             self._enricher = Enricher(self.settings, self.store, self.taxonomy, decrypt=decrypt)
-        return await asyncio.to_thread(self._enricher.run, ids, progress)
+        return self._enricher
 
     def forget_enrichment_state(self) -> None:
         """Drop what enrichment remembers between runs (the near-duplicate index) but keep the loaded
@@ -324,22 +257,6 @@ class Newsdesk:
     @property
     def rules(self) -> tuple[tuple[Rule, Action], ...]:
         return finishing.compiled_rules(self.settings)
-
-    async def watch(
-        self, *, interval_s: float = 30.0, max_runs: int | None = None, progress: ProgressHook | None = None
-    ) -> None:
-        """Poll what is due, sleep until the next source is due (at most ``interval_s``), repeat."""
-        runs = 0
-        while max_runs is None or runs < max_runs:
-            await self.run_async(progress=progress)
-            runs += 1
-            await asyncio.sleep(self._seconds_until_due(interval_s))
-
-    def _seconds_until_due(self, cap: float) -> float:
-        due = [s.health.next_poll_at for s in self.store.list_sources() if s.health.next_poll_at]
-        if not due:
-            return cap
-        return max(1.0, min(cap, (min(due) - now()).total_seconds()))
 
     # ---------------------------------------------------------------------------------- articles
 
@@ -383,37 +300,6 @@ class Newsdesk:
         return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
 
 
-class _OnFirstUse(Executor):
-    """The run's view of the worker pool: the pool is asked for (and so started) at the first job, not
-    when the run starts. A run whose sources all answer 304 has nothing to parse or extract, and starting
-    the pool cost it ≈ 1 CPU-s per worker of imports (docs/benchmarks.md, "Side by side with peers").
-    The facade owns the pool: shutting this view down leaves the pool running for the next run."""
-
-    def __init__(self, start: Callable[[], Executor]) -> None:
-        self._start = start
-        self._pool: Executor | None = None
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if self._pool is None:  # once per run: worker_pool() probes a kept pool with a round trip
-            self._pool = self._start()
-        return self._pool.submit(fn, *args, **kwargs)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Nothing to do: the pool outlives the run (see :meth:`Newsdesk.worker_pool`)."""
-
-
-def _stage_starts(progress: ProgressHook | None, name: str) -> None:
-    """Report a later stage as started: enrichment counts its own articles (its total is not known yet,
-    hence 0); the others are one step each."""
-    if progress is not None:
-        progress(name, 0, 0 if name == "enrich" else 1)
-
-
-def _stage_ends(progress: ProgressHook | None, name: str) -> None:
-    if progress is not None and name != "enrich":
-        progress(name, 1, 1)
-
-
 def _make_folder(path: Path, what: str) -> None:
     """``mkdir -p`` with one clear error (a file in the way, no permission, a read-only disk)."""
     try:
@@ -429,11 +315,6 @@ def _alive(pool: Executor) -> bool:
     except Exception:  # BrokenProcessPool, or workers too stuck to answer
         return False
     return True
-
-
-async def _ready(value: dict[str, Any]) -> dict[str, Any]:
-    """A synchronous stage's result, as the awaitable the stage loop expects."""
-    return value
 
 
 def _display_url(url: str) -> str:

@@ -3,7 +3,7 @@
 One thread beside the web server runs the whole product continuously, with the model and the extraction
 pool loaded once (they live in the :class:`~newsdesk.app.Newsdesk` facade it shares with the API)::
 
-    ┌─► due sources? ──yes──► run: ingest → enrich → finish   (the same stages as `newsdesk run`)
+    ┌─► due sources? ──yes──► run: ingest → enrich → … → alerts   (stages.py, as `newsdesk run`)
     │        │ no                            │
     │        ▼                               ▼
     │   store changed since the last write? ──yes──► rewrite records/ and feeds/ (atomic, incremental)
@@ -36,8 +36,8 @@ from typing import Any
 from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
-from .model import now, utc
-from .pipeline import RunSummary
+from .model import Source, now, utc
+from .stages import RunSummary
 from .webhooks import DeliveryWorker, Webhooks
 from .websub import WebSub
 
@@ -162,7 +162,7 @@ class Desk:
             log.exception("desk step crashed")
             self._update(last_error=f"{type(error).__name__}: {error}")
 
-    def _cycle(self, due: list[Any]) -> None:
+    def _cycle(self, due: list[Source]) -> None:
         started = time.perf_counter()
         summary = asyncio.run(self.nd.run_async(sources=due))
         elapsed = time.perf_counter() - started

@@ -3,7 +3,7 @@ becomes webhook deliveries.
 
     editorial.py (publish/reject) ─┐
     finishing.py (publish rules) ──┼─► emit(store, kind, payload) ─► webhook_deliveries rows ─► worker
-    enrichment.py (a new story) ───┤                                  (one per matching webhook)
+    enricher.py (a new story) ─────┤                                  (one per matching webhook)
     alerts (a saved search match) ─┘
 
 ``emit`` only writes rows, in one transaction, and never touches the network: the caller (an API request,

@@ -1,4 +1,5 @@
-"""The last stages of a run: cache images, seal the full text, apply the publish rules.
+"""The last stages of a run (their order and wiring: ``stages.py``): cache images, seal the full text,
+apply the publish rules.
 
 They run after enrichment on the articles of the run, and each is safe to run again: cached images are
 skipped, decided articles are skipped. Texts are sealed when ingestion stores them; the seal stage here
@@ -11,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import events
 from .config import Settings
@@ -53,7 +54,7 @@ def key_ring(settings: Settings) -> KeyRing:
 
 async def cache_images(
     store: Store, cache: ImageCache, fetcher: Fetcher, ids: Sequence[int], *, run_id: int | None = None
-) -> dict[str, Any]:
+) -> dict[str, int]:
     """Download the images of ``ids`` that are not cached yet; failures stay on the image as its error,
     except an SVG (by content type or sniffed bytes), which leaves the article's images."""
     allow = {s.id: s.allow_loopback for s in store.list_sources()}
@@ -80,7 +81,7 @@ async def cache_images(
     return counts
 
 
-def seal_texts(store: Store, ring: KeyRing) -> dict[str, Any]:
+def seal_texts(store: Store, ring: KeyRing) -> dict[str, int]:
     """Seal the texts still stored in the clear (``secured`` + key id, text dropped).
 
     Ingestion seals each text before its row is written, so this finds only leftovers: rows stored with
@@ -106,7 +107,7 @@ def apply_rules(
     at: datetime,
     *,
     ring: KeyRing | None = None,
-) -> dict[str, Any]:
+) -> dict[str, int]:
     """Publish or reject what a rule decides; the rest waits in the review queue. With ``ring``, a
     sealed article's rules see its text (``words``, ``text`` fields): the stored row holds none."""
     counts = {"published_by_rule": 0, "rejected_by_rule": 0}

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import FetchError, NewsdeskError, ParseError
 from .fetch.client import Fetcher
 from .fetch.policy import FetchResult
+from .ingestor import fetch_policy
 from .model import Article, Source, SourceKind, is_http_url
-from .pipeline import fetch_policy
 from .publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
 from .secure import load_key_file, reencrypt
 from .sources.discover import KIND_SITEMAP, DiscoveredFeed, candidate_urls, discover_feeds
@@ -252,7 +252,7 @@ def train_topics(nd: Newsdesk, path: Path) -> dict[str, Any]:
     """Train the supervised topic model from a labelled CSV (``title,text,topics`` with topics separated
     by ``;``) plus every editor topic correction in the store."""
     from .enrich.supervised import LabelledExample, save_model, train_supervised
-    from .enrichment import TOPIC_MODEL_FILE, Enricher, embed_text
+    from .enricher import TOPIC_MODEL_FILE, Enricher, embed_text
 
     rows = _labelled_rows(path) if path else []
     rows += _editor_examples(nd)

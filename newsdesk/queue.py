@@ -8,7 +8,8 @@ The flow, end to end::
                             (rq's ``unique=True``: the same due poll is never queued twice while it exists)
     run_worker (rq Worker) ──> poll_source_job(source_id, settings_env, resolve)
         take the source's Redis lock (held elsewhere: return {"skipped": "locked"})
-        Newsdesk(load_settings(env=settings_env)).run_async(sources=[source])   # ingest → enrich → finish
+        Newsdesk(load_settings(env=settings_env)).run_async(sources=[source], finish=False)  # ingest
+        then, under the queue's enrichment lock: nd.finish_pending()              # enrich → … → alerts
         release the lock; the run summary is the job's result
 
 A job carries only a source id, the settings as ``NEWSDESK_*`` strings and the host map; articles travel

@@ -46,8 +46,8 @@ from .fetch.client import Fetcher
 from .fetch.policy import FetchResult
 from .fetch.ssrf import parse_networks, system_resolver
 from .fetch.transport import CONNECT_RULES, ConnectRules, GuardedBackend, build_transport, parse_override
+from .ingestor import Ingestor, fetch_policy
 from .model import Source, now, utc
-from .pipeline import Ingestor, fetch_policy
 from .sources.feeds import discover_hubs
 
 if TYPE_CHECKING:

@@ -25,9 +25,10 @@ import pytest
 from newsdesk.app import Newsdesk
 from newsdesk.config import Settings, load_settings
 from newsdesk.fetch.client import Fetcher
+from newsdesk.ingestor import Ingestor, fetch_policy, process_pool
 from newsdesk.model import Article, Provider, Source, SourceKind
-from newsdesk.pipeline import Ingestor, RunSummary, fetch_policy, process_pool
 from newsdesk.sources.schedule import BACKOFF_JITTER
+from newsdesk.stages import RunSummary
 from newsdesk.store import Store
 from tests.httpserver import LoopbackServer, Reply, Route, Seen, drip, huge, redirect
 

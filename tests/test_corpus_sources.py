@@ -21,7 +21,7 @@ from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.fetch.urls import canonicalize
 from newsdesk.model import Source, is_http_url
-from newsdesk.pipeline import RunSummary
+from newsdesk.stages import RunSummary
 from tests.httpserver import LoopbackServer, Reply, Route
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/feedparser-tests/tests"

@@ -27,7 +27,7 @@ from newsdesk.enrich.embed import (
     load_embedder,
 )
 from newsdesk.enrich.multilingual import BlendEmbedder
-from newsdesk.enrichment import Enricher
+from newsdesk.enricher import Enricher
 from newsdesk.errors import EnrichmentError
 from newsdesk.model import Article, Provider
 from newsdesk.store import Store

@@ -14,8 +14,8 @@ from newsdesk import operations
 from newsdesk.app import Newsdesk
 from newsdesk.errors import SourceError
 from newsdesk.fetch.client import Fetcher
+from newsdesk.ingestor import fetch_policy
 from newsdesk.model import SourceKind
-from newsdesk.pipeline import fetch_policy
 from newsdesk.web.addsource import find_feed
 from tests.httpserver import LoopbackServer, Reply
 from tests.test_authz import make_desk

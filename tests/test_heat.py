@@ -20,7 +20,7 @@ from newsdesk.enrich.heat import (
     story_activity,
     story_half_life,
 )
-from newsdesk.enrichment import Enricher
+from newsdesk.enricher import Enricher
 from newsdesk.errors import SettingsError
 from newsdesk.model import UNSCORED
 from newsdesk.store import Store

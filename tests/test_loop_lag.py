@@ -13,8 +13,8 @@ from pathlib import Path
 from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.fetch.client import Fetcher
+from newsdesk.ingestor import Ingestor, fetch_policy
 from newsdesk.model import Source
-from newsdesk.pipeline import Ingestor, fetch_policy
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 from tests.test_desk import page

@@ -31,8 +31,8 @@ from newsdesk.app import Newsdesk, demo_sources
 from newsdesk.config import Settings, load_settings
 from newsdesk.demo import DemoArticle, DemoSite
 from newsdesk.model import Article
-from newsdesk.pipeline import RunSummary
 from newsdesk.secure import generate_key
+from newsdesk.stages import RunSummary
 from tests.conftest import fresh_postgres_schema, quiet_env
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -367,8 +367,8 @@ def test_a_long_feed_flows_through_the_entry_window_with_its_twins_folded(tmp_pa
     tracking-parameter copy of another, unknown when the poll began, are folded into their articles by
     the save-time lookup, not stored twice; an entry whose URL has no canonical form is an event, not a
     failed poll; a second full poll finds every URL known and fetches nothing."""
+    from newsdesk.ingestor import entry_window
     from newsdesk.model import Source
-    from newsdesk.pipeline import entry_window
     from tests.httpserver import LoopbackServer, Reply
 
     host = "window.example"

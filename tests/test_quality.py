@@ -23,7 +23,7 @@ from newsdesk.enrich.quality import (
     score_quality,
     shipped_ratings,
 )
-from newsdesk.enrichment import Enricher
+from newsdesk.enricher import Enricher
 from newsdesk.errors import EnrichmentError
 from newsdesk.model import Source
 from tests.test_api import article, make_desk

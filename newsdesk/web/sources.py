@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from ..catalog import Audience
 from ..errors import BlockedURLError, NewsdeskError, StorageError
 from ..fetch.client import Fetcher
+from ..ingestor import fetch_policy
 from ..model import Source, is_http_url
-from ..pipeline import fetch_policy
 from .addsource import find_feed
 from .context import Denied, Web, WebContext, back, error_page, live_editor, render, require_editor
 

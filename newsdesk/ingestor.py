@@ -1,10 +1,10 @@
-"""The orchestrator: runs the stages for a batch of sources. Stages are modules; this file only moves data.
+"""The ingest stage, first of a run's stages (``stages.py``): polls a batch of sources and stores their
+articles. The stage code is in modules; this file only moves data.
 
     due sources ─► poll: fetch feed / sitemap / page (conditional GET) ─► parse (process pool)
         ─► per entry: known URL? → alternate │ else fetch page ─► extract (process pool)
-        ─► decide (ingest.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
-    new articles ─► enrich (embed → near-dup → story → topics → quality → heat → related)
-        ─► images ─► seal leftovers ─► publish rules     (enrichment.py, finishing.py)
+        ─► decide (decider.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
+    new articles ─► the later stages: enrich, images, seal leftovers, rules, alerts   (stages.py)
 
 With encryption on, the full text is sealed before its row is first written (``seal``), so it never sits
 in the clear in the database, not even between ingestion and the end of the run; enrichment decrypts it.
@@ -37,18 +37,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Settings
+from .decider import FeedContext, PageView, decide_article, decide_page
 from .errors import FetchError, NewsdeskError, ParseError
 from .extract.article import Extracted, extract
 from .fetch.client import Fetcher
 from .fetch.policy import FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
-from .ingest import FeedContext, PageView, decide_article, decide_page
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
 from .secure import Sealed
 from .sources.feeds import parse_feed
 from .sources.feedtypes import FeedEntry, ParsedFeed
 from .sources.schedule import next_poll_interval
 from .sources.sitemaps import ParsedSitemap, children_to_fetch, parse_sitemap
+from .stages import ProgressHook, RunSummary
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -67,33 +68,6 @@ class PollHints:
     ttl_minutes: int | None = None
 
 
-@dataclass
-class RunSummary:
-    """What a run did, for the CLI's closing table and the ``runs`` table."""
-
-    sources_polled: int = 0
-    unchanged: int = 0  # 304 Not Modified
-    entries: int = 0
-    new: int = 0
-    updated: int = 0
-    alternates: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    stages: dict[str, Any] = field(default_factory=dict)  # figures from the later stages
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sources_polled": self.sources_polled,
-            "unchanged": self.unchanged,
-            "entries": self.entries,
-            "new": self.new,
-            "updated": self.updated,
-            "alternates": self.alternates,
-            "errors": dict(self.errors),
-            **self.stages,
-        }
-
-
-ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
 SealHook = Callable[[str], Sealed]  # the key ring's encrypt: clear text in, sealed payload out
 
 

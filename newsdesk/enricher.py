@@ -1,11 +1,13 @@
-"""The enrichment orchestrator: loads articles, runs the pure stages of ``enrich/``, saves the results.
+"""The enrich stage's orchestrator (``stages.py``): loads a batch of articles, runs the pure code of
+``enrich/`` over it, and saves the results through the store (``store/enrichment.py``: the rows it writes).
 
     embed (title + lead) ─► near-duplicate? fold into the earlier article
         ─► story (online clustering) ─► topics ─► quality ─► heat (per story) ─► related
 
 Articles are processed in (publication, id) order so a re-run over the same articles makes the same
-stories. Each article is saved (and marked enriched) as soon as it is done: an interrupted run leaves the
-rest unenriched, and the next run picks them up.
+stories. Each sub-stage runs over the whole batch and saves what it found before the next one starts;
+the batch is marked enriched only after the last (related), so an interrupted run leaves every article
+of it unenriched and the next run enriches them again.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from .enrich import cluster, dedupe, heat, quality, related, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
-from .errors import CryptoError, EnrichmentError, SettingsError
+from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
 from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
 from .store import Store
 
 if TYPE_CHECKING:
-    from .pipeline import ProgressHook  # one definition; typing only, so no import of the poller
+    from .stages import ProgressHook
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ class Enricher:
                                            cache_dir=self.settings.data_dir / "models")  # fmt: skip
         return self._embedder
 
-    def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, Any]:
+    def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, int]:
         self.counts = {"enriched": 0, "near_duplicates": 0, "stories_new": 0}
         articles = sorted(self.store.get_articles(ids).values(), key=_order)
         if not articles:
@@ -418,4 +420,4 @@ def _order(article: Article) -> tuple[Any, int]:
     return (article.published_at or article.first_seen_at or now(), article.id or 0)
 
 
-__all__ = ["Enricher", "EnrichmentError", "embed_text"]
+__all__ = ["Enricher", "embed_text"]

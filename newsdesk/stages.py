@@ -1,0 +1,295 @@
+"""The run, stage by stage: the table of contents of an article's path through newsdesk.
+
+A run passes the due sources (or the given ones) through the stages of :data:`STAGES`, in this order.
+Each is a :class:`Stage`: a name (in progress reports, in the ``<name>: …`` events it records and in the
+``<name>_s`` seconds of the run summary), the setting that turns it on, and the function that does it.
+
+    ingest   always        sources ─► articles, alternates, source health    (ingestor.py, decider.py)
+                           poll (conditional GET) ─► parse ─► per entry: known URL? alternate : fetch
+                           page ─► extract ─► decide ─► exact dedupe ─► seal the text ─► save
+    enrich   enrich        the batch ─► vectors, stories, topics, scores, related      (enricher.py)
+                           embed ─► near-dup (fold into the earlier) ─► story ─► topics ─► quality
+                           ─► heat (per story) ─► related; then the batch is marked enriched
+    images   cache_images  the batch's image URLs ─► cached files and thumbnails, or the image's error
+    seal     encrypt       texts an older version left in the clear ─► sealed     (finishing.py)
+    rules    always        the batch's pending articles ─► published / rejected, the rule as reason
+    alerts   always        the batch × saved searches ─► alerts                   (alerts/)
+
+The batch is this run's new articles plus any an earlier run left unenriched (it was interrupted, or its
+enrich stage failed): an article stays unenriched until enrichment is done with it, so the next run takes
+it again. When something fails, ``ingest`` records each source's and each entry's failure against it
+(events, source health) and goes on with the others; only a failure of the stage itself (the store gone)
+ends the run, since the later stages would have nothing to work on. From ``enrich`` on, a stage that
+fails records one event on the run (``<name>: <error>``) and the next stage still runs.
+
+Every caller runs these same stages through the facade (:class:`~newsdesk.app.Newsdesk`): ``newsdesk
+run`` and ``--watch`` (:func:`run_async`, :func:`watch`) and the desk (``desk.py``) run them all; a
+queue worker ingests in parallel with other workers, then runs the rest one worker at a time
+(:func:`finish_pending`: two workers enriching the same articles would make duplicate stories); a
+WebSub push is ingested by the same Ingestor from the pushed document, then finished the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import finishing
+from .alerts import Alerts
+from .config import Settings
+from .errors import NewsdeskError
+from .model import Source, now
+from .secure import KeyRing
+
+if TYPE_CHECKING:  # the ingestor imports the extraction stack: a run loads it, `source list` does not
+    from .app import Newsdesk
+    from .fetch.client import Fetcher
+    from .ingestor import SealHook
+
+ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
+Figures = Mapping[str, float]  # what a stage counted ({"images_cached": 3}), kept in RunSummary.stages
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the CLI's closing table and the ``runs`` table."""
+
+    sources_polled: int = 0
+    unchanged: int = 0  # 304 Not Modified
+    entries: int = 0
+    new: int = 0
+    updated: int = 0
+    alternates: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    stages: dict[str, float] = field(default_factory=dict)  # each stage's figures and ``<name>_s`` seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sources_polled": self.sources_polled,
+            "unchanged": self.unchanged,
+            "entries": self.entries,
+            "new": self.new,
+            "updated": self.updated,
+            "alternates": self.alternates,
+            "errors": dict(self.errors),
+            **self.stages,
+        }
+
+
+@dataclass(slots=True)
+class Run:
+    """What the stages of one run share. ``ingest`` fills ``summary`` and ``new_ids``; the later stages
+    work on the batch (``ids``) and read sealed texts with ``ring``, both set before the first starts."""
+
+    nd: Newsdesk
+    fetcher: Fetcher
+    run_id: int
+    progress: ProgressHook | None
+    sources: Sequence[Source] = ()
+    seal: SealHook | None = None  # with encryption on, texts are sealed before their rows are written
+    summary: RunSummary = field(default_factory=RunSummary)
+    new_ids: list[int] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    ring: KeyRing | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One step of a run (see the module docstring for what each reads and writes)."""
+
+    name: str
+    setting: str | None  # the boolean setting that turns the stage on; None: it always runs
+    step: Callable[[Run], Awaitable[Figures]]
+    counts_itself: bool = False  # reports its own progress; any other stage is one step
+    ends_run_on_failure: bool = False  # else its failure is recorded and the next stage runs
+
+    def is_on(self, settings: Settings) -> bool:
+        return self.setting is None or bool(settings.values[self.setting])
+
+
+# ------------------------------------------------------------------------------------- the stages
+
+
+async def _ingest(run: Run) -> Figures:
+    from .ingestor import Ingestor
+
+    nd = run.nd
+    if run.progress is not None:  # the ingestor ticks as each source is done: say it started
+        run.progress("poll", 0, len(run.sources))
+    ingestor = Ingestor(
+        nd.settings, nd.store, run.fetcher, _PoolOnFirstUse(nd.worker_pool), run_id=run.run_id,
+        progress=run.progress, seal=run.seal,
+    )  # fmt: skip
+    run.summary = await ingestor.run(run.sources)
+    run.new_ids = ingestor.new_ids
+    return {}
+
+
+async def _enrich(run: Run) -> Figures:
+    if run.progress is not None:  # it counts its own articles; their number is not known yet
+        run.progress("enrich", 0, 0)
+    enricher = run.nd.enricher  # one per facade: the model loads once
+    return await asyncio.to_thread(enricher.run, run.ids, run.progress)
+
+
+async def _cache_images(run: Run) -> Figures:
+    nd = run.nd
+    return await finishing.cache_images(nd.store, nd.images, run.fetcher, run.ids, run_id=run.run_id)
+
+
+async def _seal_leftovers(run: Run) -> Figures:
+    return finishing.seal_texts(run.nd.store, run.nd.key_ring)
+
+
+async def _apply_rules(run: Run) -> Figures:
+    nd = run.nd
+    return finishing.apply_rules(nd.store, nd.rules, run.ids, now(), ring=run.ring)
+
+
+async def _match_alerts(run: Run) -> Figures:
+    return Alerts(run.nd).match(run.ids)  # saved searches (newsdesk.alerts)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", None, _ingest, counts_itself=True, ends_run_on_failure=True),
+    Stage("enrich", "enrich", _enrich, counts_itself=True),
+    Stage("images", "cache_images", _cache_images),
+    Stage("seal", "encrypt", _seal_leftovers),
+    Stage("rules", None, _apply_rules),
+    Stage("alerts", None, _match_alerts),
+)
+INGEST = STAGES[0]
+FINISHING = STAGES[1:]  # what a queue worker runs one at a time, after ingesting in parallel
+
+
+# -------------------------------------------------------------------------------------- the run
+
+
+async def run_async(
+    nd: Newsdesk,
+    *,
+    sources: Sequence[Source] | None = None,
+    progress: ProgressHook | None = None,
+    finish: bool = True,
+) -> RunSummary:
+    """Ingest ``sources`` (default: the due ones), then — with ``finish`` — the later stages."""
+    started = time.perf_counter()
+    # Texts are sealed as they are stored; a bad or missing key refuses the run before anything is.
+    seal = nd.key_ring.encrypt if nd.settings.encrypt else None
+    chosen = list(sources) if sources is not None else nd.store.due_sources(now())
+    run_id = nd.store.start_run()
+    async with _fetcher(nd) as fetcher:
+        run = Run(nd, fetcher, run_id, progress, sources=chosen, seal=seal)
+        await _run_stage(run, INGEST)
+        if finish:
+            await _finish(run)
+    return _close_run(run, started)
+
+
+async def finish_pending(nd: Newsdesk, *, progress: ProgressHook | None = None) -> RunSummary:
+    """The later stages over every article ingestion left unenriched (the queue's single-flight step)."""
+    started = time.perf_counter()
+    run_id = nd.store.start_run()
+    async with _fetcher(nd) as fetcher:
+        run = Run(nd, fetcher, run_id, progress)
+        await _finish(run)
+    return _close_run(run, started)
+
+
+async def watch(
+    nd: Newsdesk,
+    *,
+    interval_s: float = 30.0,
+    max_runs: int | None = None,
+    progress: ProgressHook | None = None,
+) -> None:
+    """Run what is due, sleep until the next source is due (at most ``interval_s``), repeat."""
+    runs = 0
+    while max_runs is None or runs < max_runs:
+        await run_async(nd, progress=progress)
+        runs += 1
+        await asyncio.sleep(_seconds_until_due(nd, interval_s))
+
+
+async def _finish(run: Run) -> None:
+    """The stages after ingestion, on the batch: this run's new articles plus any left unenriched. The
+    key ring is read first: a key that cannot be read stops the run before any of these stages starts."""
+    nd = run.nd
+    run.ids = sorted(set(run.new_ids) | set(nd.store.unenriched_ids()))
+    run.ring = nd.key_ring if nd.settings.encrypt else None  # rules may read the sealed text
+    for stage in FINISHING:
+        await _run_stage(run, stage)
+
+
+async def _run_stage(run: Run, stage: Stage) -> None:
+    """Run one stage if its setting is on: time it, report its progress, keep its figures, and record
+    its failure on the run unless the failure ends the run."""
+    if not stage.is_on(run.nd.settings):
+        return
+    started = time.perf_counter()
+    _report(run, stage, 0)
+    try:
+        figures = await stage.step(run)  # before reading run.summary: ingest replaces it
+        run.summary.stages.update(figures)
+    except NewsdeskError as error:
+        if stage.ends_run_on_failure:
+            raise
+        run.nd.store.record_event(error.kind, f"{stage.name}: {error}", run_id=run.run_id)
+    _report(run, stage, 1)
+    run.summary.stages[f"{stage.name}_s"] = round(time.perf_counter() - started, 2)
+
+
+def _report(run: Run, stage: Stage, done: int) -> None:
+    """A one-step stage's progress: started (0 of 1), then done (1 of 1)."""
+    if run.progress is not None and not stage.counts_itself:
+        run.progress(stage.name, done, 1)
+
+
+def _close_run(run: Run, started: float) -> RunSummary:
+    summary = run.summary
+    summary.stages["duration_s"] = round(time.perf_counter() - started, 2)
+    # The run's recorded events are the one truth about its errors, whichever stage recorded them.
+    summary.errors = Counter(e["kind"] for e in run.nd.store.events(run_id=run.run_id, limit=1_000_000))
+    run.nd.store.finish_run(run.run_id, summary.as_dict())
+    return summary
+
+
+def _fetcher(nd: Newsdesk) -> Fetcher:
+    from .fetch.client import Fetcher
+    from .ingestor import fetch_policy
+
+    return Fetcher(fetch_policy(nd.settings, nd.resolve))
+
+
+def _seconds_until_due(nd: Newsdesk, cap: float) -> float:
+    due = [s.health.next_poll_at for s in nd.store.list_sources() if s.health.next_poll_at]
+    if not due:
+        return cap
+    return max(1.0, min(cap, (min(due) - now()).total_seconds()))
+
+
+class _PoolOnFirstUse(Executor):
+    """The run's view of the worker pool: the pool is asked for (and so started) at the first job, not
+    when the run starts. A run whose sources all answer 304 has nothing to parse or extract, and starting
+    the pool cost it ≈ 1 CPU-s per worker of imports (docs/benchmarks.md, "Side by side with peers").
+    The facade owns the pool: shutting this view down leaves the pool running for the next run."""
+
+    def __init__(self, start: Callable[[], Executor]) -> None:
+        self._start = start
+        self._pool: Executor | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if self._pool is None:  # once per run: worker_pool() probes a kept pool with a round trip
+            self._pool = self._start()
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to do: the pool outlives the run (see :meth:`Newsdesk.worker_pool`)."""
+
+
+__all__ = ["STAGES", "ProgressHook", "Run", "RunSummary", "Stage", "finish_pending", "run_async", "watch"]
