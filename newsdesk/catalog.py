@@ -462,11 +462,6 @@ class Catalog:
 
     # ---------------------------------------------------------------------------------------- search
 
-    def matches(self, q: str, limit: int) -> list[tuple[Article, float]]:
-        """Full-text matches of ``q`` among all articles with the store's own score (the trusted
-        command-line search; the edges' audience-aware search is :meth:`search`)."""
-        return self.store.search(q, limit=limit)
-
     def search(self, q: str, mode: str, limit: int, audience: Audience) -> list[Hit]:
         """Search ``q`` in ``mode`` (text | semantic | hybrid); at most ``limit`` hits ``audience`` may
         see, best first. Semantic modes raise when the embedding model cannot be loaded."""
@@ -511,9 +506,10 @@ class Catalog:
 
     # --------------------------------------------------------------------------------------- explain
 
-    def explain(self, key: int | str) -> dict[str, Any]:
-        """Why an article has its topics, quality and heat: every stored reason, for editors."""
-        article = self._lookup(key)
+    def explain(self, key: int | str, audience: Audience) -> dict[str, Any]:
+        """Why an article ``audience`` may see has its topics, quality and heat: every stored reason,
+        and the editors' decisions on it."""
+        article = self.article(key, audience)
         return {
             "id": article.id,
             "title": article.title,

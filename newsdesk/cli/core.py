@@ -158,10 +158,15 @@ def demo(
 def search(query: str, limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Full-text search over titles, excerpts, topics and providers."""
     with desk(config) as nd:
-        hits = nd.catalog.matches(query, limit)
+        hits = nd.catalog.search(query, "text", limit, Audience.TRUSTED)
     rows = [
-        {"id": a.id, "score": round(score, 3), "title": a.title, "provider": a.provider.domain}
-        for a, score in hits
+        {
+            "id": h.article.id,
+            "score": round(h.score, 3),
+            "title": h.article.title,
+            "provider": h.article.provider.domain,
+        }
+        for h in hits
     ]
     show_rows(rows, ("id", "score", "title", "provider"), as_json)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..catalog import Audience
 from .base import (
     ConfigOpt,
     EditorOpt,
@@ -105,7 +106,7 @@ def topics_train(
 def explain(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Why an article has its topics, quality and heat."""
     with desk(config) as nd:
-        data = nd.catalog.explain(key)
+        data = nd.catalog.explain(key, Audience.TRUSTED)
     if emit(data, as_json):
         return
     out.print(f"[bold]{data['title']}[/bold] (id {data['id']}, story {data['story_id']})")
