@@ -308,14 +308,14 @@ def timed_cycle(service: Service, feeds: int, *, first: bool = False) -> Cycle:
 
 def latency(service: Service, feeds: Feeds, interval_s: float) -> tuple[list[float], list[float]]:
     """Add one item to each of LATENCY_SAMPLES feeds polled every ``interval_s``; time its arrival."""
-    from newsdesk.app import Newsdesk, Tokens
+    from newsdesk.app import Newsdesk
     from newsdesk.config import load_settings
 
     settings = load_settings(env=service_env(service.data_dir), base_dir=service.data_dir)
     with Newsdesk(settings) as nd:
-        _, secret = Tokens(nd).create("bench-reader", "read")  # anonymous readers see published only
+        _, secret = nd.tokens.create("bench-reader", "read")  # anonymous readers see published only
         service.api.headers["Authorization"] = f"Bearer {secret}"
-        for source in nd.list_sources()[:LATENCY_SAMPLES]:
+        for source in nd.sources.list()[:LATENCY_SAMPLES]:
             assert source.id is not None
             nd.store.update_source(source.id, _with_interval(source, interval_s))
             nd.store.poll_soon(source.id, now())

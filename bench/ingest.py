@@ -164,7 +164,7 @@ def pipeline(port: int, workers: int, *, warm: bool) -> Row:
         }
         settings = load_settings(env=env, base_dir=data_dir)
         with Newsdesk(settings, resolve={HOST: f"127.0.0.1:{port}"}) as nd:
-            nd.add_source(Source(f"http://{HOST}/feed.xml", name="bench", allow_loopback=True))
+            nd.sources.add(Source(f"http://{HOST}/feed.xml", name="bench", allow_loopback=True))
             if warm:
                 ready(nd.worker_pool(), workers or os.cpu_count() or 2)
             workers_before, parent_before = pool_cpu(nd), time.process_time()

@@ -56,7 +56,7 @@ def one(site: DemoSite, workers: int) -> tuple[int, float, int]:
     }
     try:
         with Newsdesk(load_settings(env=env), resolve=site.resolve_map()) as nd:
-            nd.ensure_sources(demo_sources(site.sources()))
+            nd.sources.ensure(demo_sources(site.sources()))
             jobs = enqueue_due(nd, make_queue(REDIS, qname), now=now())
             started = time.perf_counter()
             if workers == 0:

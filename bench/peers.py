@@ -112,7 +112,7 @@ from newsdesk.app import Newsdesk, demo_sources
 from newsdesk.config import load_settings
 with Newsdesk(load_settings()) as nd:
     nd.init()
-    nd.ensure_sources(demo_sources([{"url": u} for u in json.load(open(sys.argv[1]))]))
+    nd.sources.ensure(demo_sources([{"url": u} for u in json.load(open(sys.argv[1]))]))
 """
 
 

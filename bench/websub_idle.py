@@ -33,7 +33,7 @@ def desk(root: Path, **env: str) -> Newsdesk:
 
 def seed(nd: Newsdesk, sources: int, active: int) -> None:
     for n in range(sources):
-        source_id = nd.add_source(Source(f"https://feed{n}.example/rss")).id or 0
+        source_id = nd.sources.add(Source(f"https://feed{n}.example/rss")).id or 0
         state = (
             {"state": "active", "lease_expires_at": now() + timedelta(days=5)}
             if n < active

@@ -1,50 +1,61 @@
 """The library facade: everything the CLI, the API and the web UI can do, as plain method calls.
 
-The edges stay thin — they parse input, call one method here, and format the result. No SQL and no
-pipeline logic lives in them.
+One :class:`Newsdesk` over one store owns its parts, each made once on first use and named for its role::
+
+    nd.catalog     what readers see: articles, stories, topics, search, feeds' articles, images
+    nd.editorial   review decisions (publish, reject, undo), topic corrections, the review queue
+    nd.sources     the sources: add, change, poll, pause, remove, sync, OPML, ratings, feed discovery
+    nd.tokens      API bearer tokens            nd.readers   reader-app users and their read state
+    nd.alerts      saved searches and digests   nd.webhooks  receivers and their deliveries
+    nd.websub      hub subscriptions            nd.keys      the key ring: rotate, open sealed texts
+    nd.outputs     record files and feed files  nd.training  the supervised topic model
+
+The edges (``cli``, ``api``, ``web``, ``readerapi``) stay thin: they parse input, call one method of
+the facade or a part, and format the result. They never reach the store, the pipeline or a stage
+module — ``tests/test_layering.py`` holds them to that. Runs (``run``, ``watch``) stay here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, finishing, stages
-from .config import Settings, load_sources, load_taxonomy
-from .editorial import Editorial, Tokens
-from .errors import SettingsError, StorageError, ValidationError
-from .model import Article, Source, SourceKind, Taxonomy, now
-from .publish.export import ExportSummary, export_records
+from . import finishing, stages
+from .alerts import Alerts
+from .config import Settings, load_taxonomy
+from .errors import StorageError
+from .model import Source, SourceKind, Taxonomy
 from .publish.rules import Action, Rule
-from .readerapi.users import Readers
-from .record import dump_record
 from .secure import KeyRing
-from .store import ArticleQuery, Page, Store
+from .store import Store
 
 if TYPE_CHECKING:  # the stages import the extraction stack (trafilatura, numpy) when a run starts: a
     # command that only reads the store (`source list`, `export`) does not — see tests/test_cli_imports.py
+    from .catalog import Catalog
+    from .editorial import Editorial
     from .enricher import Enricher
     from .extract.images import ImageCache
-    from .stages import ProgressHook, RunSummary
+    from .keys import Keys
+    from .outputs import Outputs
+    from .readers import Readers
+    from .sourcing import Sources
+    from .stages import ProgressHook
+    from .stages import RunSummary as RunSummary  # what a run returns, named for the edges' types
+    from .tokens import Tokens
+    from .training import Training
+    from .webhooks import Webhooks
+    from .websub import WebSub
 
 log = logging.getLogger(__name__)
 
 POOL_PROBE_S = 30.0  # a kept pool that cannot run a no-op in this long is replaced
 
-__all__ = ["Editorial", "Newsdesk", "Readers", "SourceSync", "Tokens", "demo_sources"]
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSync:
-    added: tuple[Source, ...]
-    known: int
+__all__ = ["Newsdesk", "demo_sources"]
 
 
 class Newsdesk:
@@ -63,7 +74,8 @@ class Newsdesk:
 
     @property
     def store(self) -> Store:
-        """The store, opened (and migrated) on first use."""
+        """The store, opened (and migrated) on first use. The parts and the runs go through it; the edges
+        never do — they call a part (``tests/test_layering.py``)."""
         if self._store is None:
             _make_folder(self.settings.data_dir, "data folder")
             self._store = Store.open(self.settings.database, index_full_text=self.settings.index_full_text)
@@ -124,67 +136,82 @@ class Newsdesk:
         create_key_file(path)
         return f"{path} (created, mode 0600)"
 
-    # ---------------------------------------------------------------------------------- sources
+    # ------------------------------------------------------------------------------------ parts
 
-    def add_source(self, source: Source) -> Source:
-        """Store a new source; a running desk polls it at once."""
-        added = self.store.add_source(source)
-        self._nudge()
-        return added
+    @functools.cached_property
+    def catalog(self) -> Catalog:
+        from .catalog import Catalog
 
-    def update_source(self, source_id: int, source: Source, *, grant_loopback: bool = False) -> Source:
-        """Change a source's fields (rename, pause, resume…); a running desk looks again at once. Moving
-        a source clears ``allow_loopback`` unless ``grant_loopback`` (``Store.update_source``)."""
-        updated = self.store.update_source(source_id, source, grant_loopback=grant_loopback)
-        self._nudge()
-        return updated
+        return Catalog(self)
 
-    def poll_source(self, key: int | str) -> Source:
-        """ "Poll now": make the source due and wake a running desk (without one, the next run polls it).
-        A paused source is refused: resuming it is the editor's explicit step."""
-        source = self.store.get_source(key)
-        if source.paused:
-            raise ValidationError(f"source {source.id} is paused: resume it before polling it")
-        assert source.id is not None  # a stored source has its id
-        polled = self.store.poll_soon(source.id, now())
-        self._nudge()
-        return polled
+    @functools.cached_property
+    def editorial(self) -> Editorial:
+        from .editorial import Editorial
 
-    def pause_source(self, key: int | str, *, paused: bool = True) -> Source:
-        """Pause (never due) or resume a source; its health and validators are kept."""
-        source = self.store.get_source(key)
-        assert source.id is not None
-        return self.update_source(source.id, replace(source, paused=paused))
+        return Editorial(self)
+
+    @functools.cached_property
+    def sources(self) -> Sources:
+        from .sourcing import Sources
+
+        return Sources(self)
+
+    @functools.cached_property
+    def tokens(self) -> Tokens:
+        from .tokens import Tokens
+
+        return Tokens(self)
+
+    @functools.cached_property
+    def readers(self) -> Readers:
+        from .readers import Readers
+
+        return Readers(self)
+
+    @functools.cached_property
+    def alerts(self) -> Alerts:
+        return Alerts(self)
+
+    @functools.cached_property
+    def webhooks(self) -> Webhooks:
+        from .webhooks import Webhooks
+
+        return Webhooks(self)
+
+    @functools.cached_property
+    def websub(self) -> WebSub:
+        from .websub import WebSub
+
+        return WebSub(self)
+
+    @functools.cached_property
+    def keys(self) -> Keys:
+        from .keys import Keys
+
+        return Keys(self)
+
+    @functools.cached_property
+    def outputs(self) -> Outputs:
+        from .outputs import Outputs
+
+        return Outputs(self)
+
+    @functools.cached_property
+    def training(self) -> Training:
+        from .training import Training
+
+        return Training(self)
 
     def on_wake(self, wake: Callable[[], None] | None) -> None:
         """Register what wakes the running desk (:meth:`newsdesk.desk.Desk.wake`); ``None`` removes it.
-        The facade calls it when a source is added, changed or asked to be polled, so the API and the
-        UI reach the desk without knowing it exists."""
+        The sources part calls :meth:`nudge` when a source is added, changed or asked to be polled, so
+        the API and the UI reach the desk without knowing it exists."""
         self._wake = wake
 
-    def _nudge(self) -> None:
+    def nudge(self) -> None:
+        """Wake the running desk, if one registered (:meth:`on_wake`): a source changed."""
         if self._wake is not None:
             self._wake()
-
-    def list_sources(self) -> list[Source]:
-        return self.store.list_sources()
-
-    def remove_source(self, key: int | str) -> Source:
-        return self.store.remove_source(key)
-
-    def sync_sources_file(self, path: Path | None = None) -> SourceSync:
-        """Add the sources of ``sources.yaml`` (default: the ``sources_file`` setting) that the store does
-        not know yet. A file that is not there is an error: syncing from a mistyped name must not look
-        like a file that lists nothing new."""
-        target = path or self.settings.sources_file
-        if not target.is_file():
-            raise SettingsError(f"{target}: no such sources file")
-        return self.ensure_sources(load_sources(target))
-
-    def ensure_sources(self, wanted: Sequence[Source]) -> SourceSync:
-        known = {s.url for s in self.store.list_sources()}
-        added = tuple(self.store.add_source(s) for s in wanted if s.url not in known)
-        return SourceSync(added, len(wanted) - len(added))
 
     # -------------------------------------------------------------------------------------- run
 
@@ -257,47 +284,6 @@ class Newsdesk:
     @property
     def rules(self) -> tuple[tuple[Rule, Action], ...]:
         return finishing.compiled_rules(self.settings)
-
-    # ---------------------------------------------------------------------------------- articles
-
-    def article(self, key: int | str) -> Article:
-        """An article by id, canonical URL or any URL it was seen under, with its related records."""
-        found: Article | None
-        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-            found = self.store.get_article(int(key))
-        else:
-            found = self.store.find_article(key)
-        if found is None:
-            raise StorageError(f"no such article: {key}")
-        assert found.id is not None
-        return found.replace(related=self.store.related_refs(found.id))
-
-    def articles(self, query: ArticleQuery) -> Page:
-        return self.store.list_articles(query)
-
-    def record(self, key: int | str) -> str:
-        return dump_record(self.article(key))
-
-    def export(
-        self, folder: Path | None = None, *, published_only: bool = False, topics: Sequence[str] = ()
-    ) -> ExportSummary:
-        """Write one record file per selected article (incrementally) into ``folder``. When nothing
-        has changed since the last export into it (same store state, same selection) no article is
-        loaded at all: that export costs ≤ 5% of a full one (docs/benchmarks.md)."""
-        target = folder or self.settings.records_dir
-        stamp = self._export_stamp(published_only, topics)  # before the articles: see export_records
-        selected = (a.replace(related=self.store.related_refs(a.id)) for a in self.store.iter_articles()
-                    if a.id is not None and (not published_only or a.published)
-                    and (not topics or set(topics) & set(a.topics)))  # fmt: skip
-        return export_records(selected, target, stamp=stamp)
-
-    def _export_stamp(self, published_only: bool, topics: Sequence[str]) -> str:
-        """What the records of an export are made from, as one digest: the store's change stamp (it
-        moves when an article is saved, decided or removed, or a run finishes — enrichment, heat,
-        related, rules and images write elsewhere than the article row, so a per-article
-        ``updated_at`` would miss them), the selection, and the code version (the record format)."""
-        state = [__version__, *map(str, self.store.change_stamp()), published_only, sorted(topics)]
-        return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
 
 
 def _make_folder(path: Path, what: str) -> None:

@@ -35,35 +35,36 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .app import Newsdesk
-from .enrich import cluster
-from .enrich.base import Embedder
-from .enrich.vectors import VectorIndex, build_index
-from .errors import CryptoError, EnrichmentError, StorageError
-from .extract.images import SHA256_RE
+from .errors import CryptoError, StorageError
 from .finishing import decrypt_text
-from .model import Article, Provider, Source, Story, Taxonomy, Topic
+from .model import Alternate, Article, Provider, Reason, Source, Story, Taxonomy, Topic
 from .record import dump_record
 from .secure import KeyRing
+from .semantic import Ranking, SemanticSearch
+from .sources.sanitize import LINK_REL, URL_SCHEMES
 from .store import ArticleQuery, Page, Store
+
+if TYPE_CHECKING:  # numpy (clustering) and Pillow (the image cache) load on use: `newsdesk show` is light
+    from .app import Newsdesk
+    from .enrich import cluster
+    from .enrich.base import Embedder as Embedder  # what use_embedder takes, named for the edges
+
+__all__ = [
+    "LINK_REL", "URL_SCHEMES", "ArticleQuery", "Audience", "Catalog", "DailyCounts", "FullText", "Hit",
+    "HotStory", "Page", "SemanticSearch", "SourceView", "TopicNode", "find_topic", "slug", "topic_tree",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60  # Cormack, Clarke & Büttcher (SIGIR 2009): k = 60 worked across their TREC runs; not retuned
 RRF_DEPTH = 100  # candidates taken from each list before fusing; deeper lists barely move a top-20
-VECTOR_REFRESH_S = 60.0  # how stale the in-memory vector copy may get; new articles arrive by polled runs
-# Above this many vectors use HNSW: exact search is 8-9 ms a query at 100k × 384 (DESIGN.md) and grows
-# linearly, while an HNSW build costs seconds once per refresh.
-ANN_MIN_VECTORS = 200_000
 FEED_ITEMS = 50  # items per feed: what feed readers fetch each poll; keeps a feed well under 200 kB
 SOURCE_EVENTS = 3  # recent errors shown per source: enough to tell a one-off from a pattern
 RANK_GROWTH = 4  # a public page of 20 reads the best 80, then 320, then 1,000 (4× deeper a round)
@@ -73,8 +74,6 @@ flags). Measured ad hoc on SQLite, 20k articles, 10% published, 2 shared cores: 
 depth 20 and 43 ms at depth 1,000 for a word every article holds (ranking all matches dominates, not the
 depth), 2-12 ms for a rarer word. Past it the reader gets a shorter page rather than a slower one."""
 _SLUG = re.compile(r"[^a-z0-9]+")
-
-Ranking = list[tuple[int, float]]
 
 
 class Audience(Enum):
@@ -209,6 +208,8 @@ def providers_of(articles: Sequence[Article]) -> tuple[Provider, ...]:
 def lead_candidate(article: Article) -> cluster.LeadCandidate:
     """What choosing a story's lead reads: completeness is the quality score's depth points (its text's
     length and paragraphs; the text itself is sealed), or the quality score before it was scored."""
+    from .enrich import cluster
+
     depth = next((r.value for r in article.quality_reasons if r.name == "depth"), float(article.quality))
     return cluster.LeadCandidate(article.category, article.type, depth, article.published_at)
 
@@ -236,79 +237,27 @@ def _unopened(article: Article, error: CryptoError) -> FullText:
     return FullText(error=str(error))
 
 
-# ------------------------------------------------------------------------------------ semantic search
-
-
-class SemanticSearch:
-    """Nearest articles to a query text. The embedder is loaded on first use (start-up stays fast when
-    nobody searches semantically) and the stored vectors are copied into an index refreshed every
-    ``refresh_s`` seconds. Thread-safe: handlers run in a thread pool."""
-
-    def __init__(
-        self,
-        store: Callable[[], Store],
-        load: Callable[[], Embedder],
-        *,
-        refresh_s: float = VECTOR_REFRESH_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._store = store
-        self._load = load
-        self._refresh_s = refresh_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._embedder: Embedder | None = None
-        self._index: VectorIndex | None = None
-        self._loaded_at: float | None = None
-
-    def embedder(self) -> Embedder:
-        with self._lock:
-            if self._embedder is None:
-                self._embedder = self._load()
-            return self._embedder
-
-    def nearest(self, q: str, k: int) -> Ranking:
-        """``(article id, cosine)`` best first; empty when no article has a vector from this model."""
-        return self.ranker(q)(k)
-
-    def ranker(self, q: str) -> Callable[[int], Ranking]:
-        """``k → the nearest k``, embedding ``q`` once however deep the caller reads."""
-        embedder = self.embedder()
-        index = self._current_index(embedder.name)
-        if index is None or len(index) == 0:
-            return lambda k: []
-        vector = embedder.embed([q])
-        return lambda k: index.search(vector, k)
-
-    def _current_index(self, model: str) -> VectorIndex | None:
-        with self._lock:
-            fresh = self._loaded_at is not None and self._clock() - self._loaded_at < self._refresh_s
-            if not fresh:
-                self._index = self._build(model)
-                self._loaded_at = self._clock()
-            return self._index
-
-    def _build(self, model: str) -> VectorIndex | None:
-        started = time.perf_counter()
-        ids, vectors = self._store().load_embeddings(model)
-        if not ids:
-            return None
-        index = build_index(ids, vectors, ann=len(ids) >= ANN_MIN_VECTORS)
-        log.info("vector index loaded", extra={"vectors": len(ids), "model": model,
-                                               "duration_ms": round((time.perf_counter() - started) * 1000)})  # fmt: skip
-        return index
-
-
 # -------------------------------------------------------------------------------------------- catalog
 
 
 class Catalog:
-    """The read models over one :class:`~newsdesk.app.Newsdesk`. ``semantic`` serves the semantic and
-    hybrid search modes; without it only text search works. One per app: it keeps the vector cache."""
+    """The read models over one :class:`~newsdesk.app.Newsdesk`, the facade's ``nd.catalog``. One per
+    facade: its :class:`SemanticSearch` keeps the vector cache and the loaded embedding model."""
 
-    def __init__(self, nd: Newsdesk, semantic: SemanticSearch | None = None) -> None:
+    def __init__(self, nd: Newsdesk) -> None:
         self.nd = nd
-        self.semantic = semantic
+        self.semantic = SemanticSearch(lambda: nd.store, self._load_embedder)
+
+    def _load_embedder(self) -> Embedder:
+        from .enrich.embed import load_embedder
+
+        return load_embedder(self.nd.settings.embed_model, self.nd.settings.embed_backend)
+
+    def use_embedder(self, embedder: Embedder) -> None:
+        """Serve the semantic modes with ``embedder`` (already loaded: a test's, a benchmark's) instead of
+        loading the ``embed_model`` setting on the first semantic query. It must be the model that
+        embedded the stored articles."""
+        self.semantic = SemanticSearch(lambda: self.nd.store, lambda: embedder)
 
     @property
     def store(self) -> Store:
@@ -335,7 +284,7 @@ class Catalog:
             if query.published is False:
                 return Page((), None)
             query = dataclasses.replace(query, published=True)
-        return self.nd.articles(query)
+        return self.store.list_articles(query)
 
     def count_articles(self, audience: Audience) -> int:
         return self.store.article_total(published_only=audience.published_only)
@@ -343,13 +292,29 @@ class Catalog:
     def article(self, key: int | str, audience: Audience) -> Article:
         """The article (with its related records) by id or URL; a :class:`StorageError` "no such
         article" when there is none — or when ``audience`` may not see it."""
-        found = self.nd.article(key)
+        found = self._lookup(key)
         if not audience.published_only:
             return found
         if not found.published:
             raise StorageError(f"no such article: {key}")
         shown = self.store.published_among([r.article_id for r in found.related if r.article_id])
         return found.replace(related=tuple(r for r in found.related if r.article_id in shown))
+
+    def _lookup(self, key: int | str) -> Article:
+        """An article by id, canonical URL or any URL it was seen under, with its related records."""
+        found: Article | None
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            found = self.store.get_article(int(key))
+        else:
+            found = self.store.find_article(key)
+        if found is None:
+            raise StorageError(f"no such article: {key}")
+        assert found.id is not None
+        return found.replace(related=self.store.related_refs(found.id))
+
+    def alternates(self, article_id: int) -> list[Alternate]:
+        """The other URLs the article was seen under (syndicated copies, moved pages), oldest first."""
+        return self.store.alternates(article_id)
 
     def record(self, key: int | str, audience: Audience) -> str:
         """The record file of :meth:`article` (so its ``related`` obeys the same rule)."""
@@ -367,6 +332,8 @@ class Catalog:
         one, the audience may not see it, or the cache does not hold it — one answer for all three, so
         a refusal does not reveal that the file exists. Visibility is decided before the cache is
         touched, so a refused request does not count as a use of the file."""
+        from .extract.images import SHA256_RE
+
         if not SHA256_RE.fullmatch(sha256) or not self.image_visible(sha256, audience):
             return None
         images = self.nd.images
@@ -399,7 +366,7 @@ class Catalog:
 
     def feed_articles(self, topic: str | None) -> list[Article]:
         """The newest published articles (of ``topic`` when given) for a feed."""
-        page = self.nd.articles(ArticleQuery(topic=topic, published=True, limit=FEED_ITEMS))
+        page = self.store.list_articles(ArticleQuery(topic=topic, published=True, limit=FEED_ITEMS))
         return list(page.items)
 
     # --------------------------------------------------------------------------------------- stories
@@ -424,6 +391,8 @@ class Catalog:
     def hot_stories(self, audience: Audience, limit: int) -> list[HotStory]:
         """The hottest stories (by heat, then recency), each led by its earliest complete news report
         and then its other articles, best quality first."""
+        from .enrich import cluster
+
         out = []
         for story, articles in self._told(limit, None, published_only=audience.published_only):
             ranked = sorted(articles, key=lambda a: (-a.quality, a.id or 0))
@@ -455,7 +424,7 @@ class Catalog:
     def source_health(self, audience: Audience) -> list[SourceView]:
         """Every source with its newest (visible) article and its most recent recorded errors."""
         views = []
-        for source in self.nd.list_sources():
+        for source in self.nd.sources.list():
             latest = self.articles(ArticleQuery(source_id=source.id, limit=1), audience).items
             events = self.store.events(source_id=source.id, limit=SOURCE_EVENTS) if source.id else []
             views.append(SourceView(source, latest[0] if latest else None, tuple(events)))
@@ -481,33 +450,34 @@ class Catalog:
         day_list = tuple(start + timedelta(days=i) for i in range(days))
         return DailyCounts(day_list, tuple((name, tuple(grid[name])) for name in topics), total)
 
-    def token_live(self, token_id: int) -> bool:
-        """False once the token an editor signed in with is revoked: their session ends with it."""
-        return any(t["id"] == token_id and t["revoked_at"] is None for t in self.store.list_tokens())
+    def live_stamp(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """What moves whenever a page could read differently: the articles' change stamp (saved,
+        decided, enriched) and the sources' (polled, rescheduled). Reading it also proves the store
+        answers."""
+        return self.store.change_stamp(), self.store.sources_stamp()
+
+    def pending_counts(self) -> dict[str, int]:
+        """Articles waiting for each stage (the metrics endpoint reports them)."""
+        return self.store.pending_counts()
 
     # ---------------------------------------------------------------------------------------- search
 
     def search(self, q: str, mode: str, limit: int, audience: Audience) -> list[Hit]:
         """Search ``q`` in ``mode`` (text | semantic | hybrid); at most ``limit`` hits ``audience`` may
-        see, best first. Semantic modes without a model raise :class:`EnrichmentError`."""
+        see, best first. Semantic modes raise when the embedding model cannot be loaded."""
 
         def text(k: int) -> Ranking:
             return self.store.search_ranking(q, limit=k)
 
         if mode == "text":
             return self._hits(self._visible(text, limit, audience), {"text": set()})
-        near = self._semantic().ranker(q)
+        near = self.semantic.ranker(q)
         if mode == "semantic":
             return self._hits(self._visible(near, limit, audience), {"semantic": set()})
         by_text = [i for i, _ in self._visible(text, RRF_DEPTH, audience)]
         by_meaning = [i for i, _ in self._visible(near, RRF_DEPTH, audience)]
         fused = rrf([by_text, by_meaning])[:limit]
         return self._hits(fused, {"text": set(by_text), "semantic": set(by_meaning)})
-
-    def _semantic(self) -> SemanticSearch:
-        if self.semantic is None:
-            raise EnrichmentError("semantic search is not set up here (no embedding model)")
-        return self.semantic
 
     def _visible(self, rank: Callable[[int], Ranking], limit: int, audience: Audience) -> Ranking:
         """The best ``limit`` entries of a ranking that ``audience`` may see. For the public the
@@ -533,3 +503,34 @@ class Catalog:
             for i, score in scored
             if i in found
         ]
+
+    # --------------------------------------------------------------------------------------- explain
+
+    def explain(self, key: int | str, audience: Audience) -> dict[str, Any]:
+        """Why an article ``audience`` may see has its topics, quality and heat: every stored reason,
+        and the editors' decisions on it."""
+        article = self.article(key, audience)
+        return {
+            "id": article.id,
+            "title": article.title,
+            "quality": article.quality,
+            "quality_reasons": [_reason(r) for r in article.quality_reasons],
+            "heat": article.heat,
+            "heat_reasons": [_reason(r) for r in article.heat_reasons],
+            "topics": [
+                {"topic": t.name, "score": round(t.score, 3), "signal": t.signal}
+                for t in article.topic_scores
+            ],
+            "story_id": article.story_id,
+            "related": [
+                {"title": r.title, "similarity": round(r.similarity or 0, 3)} for r in article.related
+            ],
+            "decisions": [
+                {k: str(v) for k, v in d.items() if k in ("action", "actor", "reason", "at")}
+                for d in self.store.decisions(article.id or 0)
+            ],
+        }
+
+
+def _reason(reason: Reason) -> dict[str, Any]:
+    return {"name": reason.name, "points": round(reason.value, 2), "detail": reason.detail}

@@ -38,8 +38,7 @@ from .app import Newsdesk
 from .errors import NewsdeskError
 from .model import Source, now, utc
 from .stages import RunSummary
-from .webhooks import DeliveryWorker, Webhooks
-from .websub import WebSub
+from .webhooks import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +87,14 @@ class Desk:
         self.nd = nd
         self.check_s = check_s
         self.outputs = LiveOutputs(nd, targets)
-        self.websub = WebSub(nd)
+        self.websub = nd.websub
         self._on_cycle = on_cycle
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._status = DeskStatus()
         self._lock = threading.Lock()
-        self.webhooks = DeliveryWorker(Webhooks(nd).deliverer())  # sends what events.emit queued
+        self.webhooks = DeliveryWorker(nd.webhooks.deliverer())  # sends what events.emit queued
 
     # ------------------------------------------------------------------------------ control
 
@@ -239,13 +238,11 @@ class LiveOutputs:
             self._written = stamp
 
     def refresh(self) -> None:
-        from . import operations
-
         if self.targets.records_dir is not None:
-            summary = self.nd.export(self.targets.records_dir)
+            summary = self.nd.outputs.export(self.targets.records_dir)
             log.info("records exported", extra={"written": summary.written, "removed": summary.removed})
         if self.targets.feeds_dir is not None:
-            operations.write_feeds(self.nd, self.targets.feeds_dir, self.targets.feeds_base_url)
+            self.nd.outputs.write_feeds(self.targets.feeds_dir, self.targets.feeds_base_url)
 
 
 def _settled(stamp: tuple[Any, ...]) -> bool:

@@ -1,9 +1,8 @@
-"""Editors' actions and API tokens: the decisions people make, each stored with who, when and why."""
+"""Editors' actions, the facade's ``nd.editorial``: the decisions people make, each stored with who, when
+and why, and the review queue they make them from (with each editor's read and starred flags)."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,9 +11,15 @@ from . import events
 from .errors import NewsdeskError
 from .model import Article, ReviewState, TopicScore
 from .store import ArticleQuery, Page
+from .store.reading import SORTS, ReviewFilter, ReviewItem
 
 if TYPE_CHECKING:
     from .app import Newsdesk
+
+__all__ = [
+    "BULK_ACTIONS", "SORTS", "Conflict", "Editorial", "NotFound", "Outcome", "ReviewFilter", "ReviewItem",
+    "has_visible_text",
+]  # fmt: skip
 
 
 BULK_ACTIONS = {
@@ -146,30 +151,34 @@ class Editorial:
         )
         return store.get_article(article_id)
 
+    # ---------------------------------------------------------------------------- the review queue
 
-class Tokens:
-    """API bearer tokens: shown once at creation, stored only as a SHA-256 hash."""
+    def review_items(
+        self, editor: str, where: ReviewFilter, *, limit: int, offset: int = 0
+    ) -> list[ReviewItem]:
+        """A page of the review queue as ``where`` filters and sorts it, with ``editor``'s own flags."""
+        store = self.nd.store
+        return store.review_items(store.editor_user_id(editor), where, limit=limit, offset=offset)
 
-    SCOPES = ("read", "write", "admin")
+    def set_flags(
+        self,
+        editor: str,
+        article_ids: Sequence[int],
+        *,
+        read: bool | None = None,
+        starred: bool | None = None,
+    ) -> int:
+        """Set ``editor``'s read or starred flag on the articles (for them only); how many changed."""
+        store = self.nd.store
+        return store.set_editor_state(store.editor_user_id(editor), article_ids, read=read, starred=starred)
 
-    def __init__(self, nd: Newsdesk) -> None:
-        self.nd = nd
+    def decisions(self, article_id: int) -> list[dict[str, Any]]:
+        """Every decision logged for the article, oldest first."""
+        return self.nd.store.decisions(article_id)
 
-    def create(self, name: str, scope: str) -> tuple[int, str]:
-        if scope not in self.SCOPES:
-            raise NewsdeskError(f"scope must be one of {', '.join(self.SCOPES)}, got {scope!r}")
-        token = "nd_" + secrets.token_urlsafe(32)
-        return self.nd.store.create_token(name, scope, _hash_token(token)), token
+    def decision(self, decision_id: int) -> dict[str, Any] | None:
+        return self.nd.store.decision(decision_id)
 
-    def verify(self, token: str) -> dict[str, Any] | None:
-        return self.nd.store.find_token(_hash_token(token)) if token else None
-
-    def revoke(self, token_id: int) -> bool:
-        return self.nd.store.revoke_token(token_id)
-
-    def list(self) -> list[dict[str, Any]]:
-        return self.nd.store.list_tokens()
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    def undone(self, decision: dict[str, Any]) -> bool:
+        """Whether ``decision`` (a row of :meth:`decision`) has been undone."""
+        return self.nd.store.undoing(int(decision["id"]), int(decision["article_id"])) is not None

@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import finishing
-from .alerts import Alerts
 from .config import Settings
 from .errors import NewsdeskError
 from .model import Source, now
@@ -152,7 +151,7 @@ async def _apply_rules(run: Run) -> Figures:
 
 
 async def _match_alerts(run: Run) -> Figures:
-    return Alerts(run.nd).match(run.ids)  # saved searches (newsdesk.alerts)
+    return run.nd.alerts.match(run.ids)  # saved searches (newsdesk.alerts)
 
 
 STAGES: tuple[Stage, ...] = (

@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from newsdesk.api import create_app
-from newsdesk.app import Newsdesk, Readers
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.model import Article, Image, Provider, Source
 from tests.conftest import quiet_env
@@ -76,7 +76,7 @@ def seed(nd: Newsdesk, count: int = 12) -> tuple[list[int], list[int], list[int]
 
 
 def add_user(nd: Newsdesk, name: str, role: str = "reader") -> str:
-    readers = Readers(nd)
+    readers = nd.readers
     readers.add_user(name, role)
     return readers.new_app_password(name, "test")[1]
 

@@ -22,13 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from newsdesk.alerts import Alerts
 from newsdesk.alerts.digest import MailError, unsubscribe_token
-from newsdesk.app import Newsdesk, Readers
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.errors import NewsdeskError
 from newsdesk.model import Article, Provider
-from newsdesk.webhooks import Webhooks
 from tests.conftest import quiet_env
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -43,7 +41,7 @@ def make_desk(root: Path, database_url: str = "", **settings: str) -> Newsdesk:
 @pytest.fixture
 def desk(tmp_path: Path, store_url: str) -> Iterator[Newsdesk]:
     nd = make_desk(tmp_path, store_url)
-    Readers(nd).add_user("eve", "editor")
+    nd.readers.add_user("eve", "editor")
     yield nd
     nd.close()
 
@@ -60,7 +58,7 @@ def _article(nd: Newsdesk, n: int, title: str, **fields: Any) -> int:
 
 
 def _matched(nd: Newsdesk, search_id: int) -> set[int]:
-    return {a["article_id"] for a in Alerts(nd).alerts(search_id=search_id)}
+    return {a["article_id"] for a in nd.alerts.alerts(search_id=search_id)}
 
 
 # -------------------------------------------------------------------------------------------- matching
@@ -71,7 +69,7 @@ def test_new_articles_become_alerts_by_text_and_filters_once(desk: Newsdesk) -> 
     weak = _article(desk, 2, "Central banks test AI models again", quality=20, heat=40)
     other = _article(desk, 3, "Football results", topics=())
     german = _article(desk, 4, "Central banks in Berlin", language="de", quality=80)
-    alerts = Alerts(desk)
+    alerts = desk.alerts
     text = alerts.save("eve", "banks", {"q": "central bank", "min_quality": 40, "language": "en"})
     topical = alerts.save("eve", "AI beat", {"topics": ["AI"], "language": "en"})
     hot = alerts.save("eve", "hot", {"min_heat": 30})
@@ -93,25 +91,25 @@ def test_a_semantic_search_matches_by_meaning(desk: Newsdesk) -> None:
     for article_id in ids:
         title = desk.store.get_article(article_id).title
         desk.store.save_embedding(article_id, embedder.name, embedder.embed([title])[0])
-    search = Alerts(desk).save("eve", "rates", {"q": "central bank monetary policy", "mode": "semantic"})
+    search = desk.alerts.save("eve", "rates", {"q": "central bank monetary policy", "mode": "semantic"})
     desk_settings = desk.settings.with_values(embed_backend="onnx")
     desk.settings = desk_settings
-    Alerts(desk).match(ids)
+    desk.alerts.match(ids)
     assert _matched(desk, search) == {ids[0]}
 
 
 def test_alerts_are_matched_when_a_run_finishes_and_go_out_by_webhook(desk: Newsdesk) -> None:
-    hook, _ = Webhooks(desk).add("https://hooks.example.com/in", ["alert"])
-    search = Alerts(desk).save("eve", "AI", {"topics": ["AI"]})
+    hook, _ = desk.webhooks.add("https://hooks.example.com/in", ["alert"])
+    search = desk.alerts.save("eve", "AI", {"topics": ["AI"]})
     article = _article(desk, 1, "AI in lending")
     asyncio.run(desk.finish_pending())  # the finishing stages of a run, on what is not finished yet
-    [alert] = Alerts(desk).alerts(user="eve", unseen=True)
+    [alert] = desk.alerts.alerts(user="eve", unseen=True)
     assert (alert["search_id"], alert["article_id"]) == (search, article)
-    [delivery] = Webhooks(desk).deliveries(webhook_id=hook)
+    [delivery] = desk.webhooks.deliveries(webhook_id=hook)
     assert delivery["event"] == "alert" and f'"id":{article}' in delivery["body"]
-    assert Alerts(desk).mark_seen([alert["id"]]) == 1
-    assert Alerts(desk).alerts(user="eve", unseen=True) == []
-    assert Alerts(desk).mark_seen([alert["id"]]) == 0
+    assert desk.alerts.mark_seen([alert["id"]]) == 1
+    assert desk.alerts.alerts(user="eve", unseen=True) == []
+    assert desk.alerts.mark_seen([alert["id"]]) == 0
 
 
 @pytest.mark.parametrize(
@@ -134,8 +132,8 @@ def test_bad_saved_searches_are_refused_and_nothing_is_stored(
     desk: Newsdesk, user: str, name: str, query: dict[str, Any], digest: str, email: str | None, message: str
 ) -> None:
     with pytest.raises(NewsdeskError, match=message):
-        Alerts(desk).save(user, name, query, digest=digest, email=email)
-    assert Alerts(desk).list() == []
+        desk.alerts.save(user, name, query, digest=digest, email=email)
+    assert desk.alerts.list() == []
 
 
 # --------------------------------------------------------------------------------------------- digests
@@ -217,7 +215,7 @@ def _mail_desk(tmp_path: Path, store_url: str, port: int, ca: Path, **extra: str
                 "public_url": "https://desk.example.com"} | extra  # fmt: skip
     nd = make_desk(tmp_path, store_url, **settings)
     if nd.store.find_user("eve") is None:
-        Readers(nd).add_user("eve", "editor")
+        nd.readers.add_user("eve", "editor")
     return nd
 
 
@@ -227,13 +225,13 @@ def test_a_digest_goes_out_over_starttls_with_auth_as_text_and_html(
     inbox, port, ca = smtp
     nd = _mail_desk(tmp_path, store_url, port, ca)
     try:
-        search = Alerts(nd).save(
+        search = nd.alerts.save(
             "eve", "AI <beat>", {"topics": ["AI"]}, digest="hourly", email="eve@example.com"
         )
         ids = [_article(nd, 1, "AI & lending"), _article(nd, 2, "AI in insurance")]
-        Alerts(nd).match(ids)
-        assert Alerts(nd).send_digests() == {"digests": 1, "alerts_mailed": 2}
-        assert Alerts(nd).send_digests() == {"digests": 0, "alerts_mailed": 0}  # nothing new, and not due
+        nd.alerts.match(ids)
+        assert nd.alerts.send_digests() == {"digests": 1, "alerts_mailed": 2}
+        assert nd.alerts.send_digests() == {"digests": 0, "alerts_mailed": 0}  # nothing new, and not due
         [message] = inbox.messages
         assert inbox.tls == [True] and inbox.logins == [SMTP_USER]
         assert message["To"] == "eve@example.com" and message["From"] == "desk@example.com"
@@ -250,9 +248,9 @@ def test_a_digest_goes_out_over_starttls_with_auth_as_text_and_html(
         link = f"https://desk.example.com/alerts/unsubscribe?token={token}"
         assert link in parts["text/plain"] and link in parts["text/html"]
         assert message["List-Unsubscribe"] == f"<{link}>"
-        assert all(a["mailed_at"] is not None for a in Alerts(nd).alerts(search_id=search))
+        assert all(a["mailed_at"] is not None for a in nd.alerts.alerts(search_id=search))
         # an hour later a new alert is due again
-        Alerts(nd).match([_article(nd, 3, "AI in payments")])
+        nd.alerts.match([_article(nd, 3, "AI in payments")])
         later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
         from newsdesk.alerts.digest import send_due
 
@@ -267,12 +265,12 @@ def test_a_refused_send_marks_nothing_and_a_server_without_starttls_is_refused(
     inbox, port, ca = smtp
     nd = _mail_desk(tmp_path, store_url, port, ca, smtp_password="wrong")
     try:
-        Alerts(nd).save("eve", "AI", {"topics": ["AI"]}, digest="daily", email="eve@example.com")
-        Alerts(nd).match([_article(nd, 1, "AI in lending")])
+        nd.alerts.save("eve", "AI", {"topics": ["AI"]}, digest="daily", email="eve@example.com")
+        nd.alerts.match([_article(nd, 1, "AI in lending")])
         with pytest.raises(MailError):
-            Alerts(nd).send_digests()
+            nd.alerts.send_digests()
         assert inbox.messages == []
-        assert all(a["mailed_at"] is None for a in Alerts(nd).alerts())
+        assert all(a["mailed_at"] is None for a in nd.alerts.alerts())
     finally:
         nd.close()
     plain = Controller(Inbox(), hostname="127.0.0.1", port=_free_port())
@@ -280,22 +278,22 @@ def test_a_refused_send_marks_nothing_and_a_server_without_starttls_is_refused(
     try:
         nd = _mail_desk(tmp_path, store_url, plain.port, ca)
         with pytest.raises(MailError, match="STARTTLS"):
-            Alerts(nd).send_digests()
+            nd.alerts.send_digests()
         nd.close()
     finally:
         plain.stop()
 
 
 def test_the_unsubscribe_token_is_bound_to_its_search(desk: Newsdesk) -> None:
-    first = Alerts(desk).save("eve", "one", {}, digest="daily", email="eve@example.com")
-    second = Alerts(desk).save("eve", "two", {}, digest="weekly", email="eve@example.com")
+    first = desk.alerts.save("eve", "one", {}, digest="daily", email="eve@example.com")
+    second = desk.alerts.save("eve", "two", {}, digest="weekly", email="eve@example.com")
     token = unsubscribe_token(desk.store, first)
     forged = f"{second}.{token.split('.', 1)[1]}"
     for bad in (forged, "", "x.y", f"{first}.00", "9" * 30 + ".ab"):
         with pytest.raises(NewsdeskError, match="not valid"):
-            Alerts(desk).unsubscribe(bad)
-    assert Alerts(desk).unsubscribe(token)["digest"] == "off"
-    assert {s["id"]: s["digest"] for s in Alerts(desk).list()} == {first: "off", second: "weekly"}
+            desk.alerts.unsubscribe(bad)
+    assert desk.alerts.unsubscribe(token)["digest"] == "off"
+    assert {s["id"]: s["digest"] for s in desk.alerts.list()} == {first: "off", second: "weekly"}
 
 
 # ------------------------------------------------------------------------------------------ the web UI
@@ -309,20 +307,20 @@ def test_the_alerts_page_lists_alerts_and_marks_them_seen(tmp_path: Path) -> Non
 
     nd = make_desk(tmp_path)
     try:
-        Readers(nd).add_user("eve", "editor")
-        Alerts(nd).save("eve", "AI <watch>", {"topics": ["AI"]})
-        Alerts(nd).match([_article(nd, 1, "AI in lending"), _article(nd, 2, "AI in insurance")])
+        nd.readers.add_user("eve", "editor")
+        nd.alerts.save("eve", "AI <watch>", {"topics": ["AI"]})
+        nd.alerts.match([_article(nd, 1, "AI in lending"), _article(nd, 2, "AI in insurance")])
         assert TestClient(create_app(nd)).get("/alerts", follow_redirects=False).status_code == 303
         editor = signed_in(nd, "write")
         page = editor.get("/alerts")
         assert page.status_code == 200 and "AI in lending" in page.text and "AI &lt;watch&gt;" in page.text
-        first = Alerts(nd).alerts()[-1]["id"]
+        first = nd.alerts.alerts()[-1]["id"]
         assert editor.post("/alerts/seen", data={"ids": [str(first)]}).status_code == 403  # no CSRF token
         answer = editor.post(
             "/alerts/seen", data={"ids": [str(first)], "csrf_token": csrf(editor)}, follow_redirects=False
         )
         assert answer.status_code == 303
-        unseen = {a["id"] for a in Alerts(nd).alerts(unseen=True)}
+        unseen = {a["id"] for a in nd.alerts.alerts(unseen=True)}
         assert unseen and first not in unseen
         assert "AI in lending" not in editor.get("/alerts?unseen=true").text
     finally:
@@ -336,19 +334,19 @@ def test_the_unsubscribe_link_works_without_signing_in_and_only_by_post(tmp_path
 
     nd = make_desk(tmp_path)
     try:
-        Readers(nd).add_user("eve", "editor")
-        search = Alerts(nd).save("eve", "AI", {}, digest="daily", email="eve@example.com")
+        nd.readers.add_user("eve", "editor")
+        search = nd.alerts.save("eve", "AI", {}, digest="daily", email="eve@example.com")
         token = unsubscribe_token(nd.store, search)
         client = TestClient(create_app(nd))
         page = client.get(f"/alerts/unsubscribe?token={token}")
         assert page.status_code == 200 and 'name="token"' in page.text
-        assert Alerts(nd).list()[0]["digest"] == "daily"  # looking at the link changes nothing
+        assert nd.alerts.list()[0]["digest"] == "daily"  # looking at the link changes nothing
         assert client.get("/alerts/unsubscribe?token=1.forged").status_code == 400
         assert client.post("/alerts/unsubscribe?token=1.forged").status_code == 400
         assert client.get("/alerts/unsubscribe?token=" + "9" * 500).status_code == 422
         one_click = client.post(f"/alerts/unsubscribe?token={token}", data={"List-Unsubscribe": "One-Click"})
         assert one_click.status_code == 200 and "no more digests" in one_click.text
-        assert Alerts(nd).list()[0]["digest"] == "off"
+        assert nd.alerts.list()[0]["digest"] == "off"
     finally:
         nd.close()
 
@@ -359,9 +357,9 @@ def test_the_webhook_log_page_is_for_admins_and_redelivers(tmp_path: Path) -> No
 
     nd = make_desk(tmp_path)
     try:
-        Webhooks(nd).add("https://hooks.example.com/in", ["story"])
+        nd.webhooks.add("https://hooks.example.com/in", ["story"])
         events.emit(nd.store, "story", {"story": {"id": 1}})
-        [delivery] = Webhooks(nd).deliveries()
+        [delivery] = nd.webhooks.deliveries()
         nd.store.record_attempt(
             delivery["id"], state="dead", status=500, error="HTTP 500", next_at=datetime.now(UTC)
         )
@@ -371,7 +369,7 @@ def test_the_webhook_log_page_is_for_admins_and_redelivers(tmp_path: Path) -> No
         assert page.status_code == 200 and "hooks.example.com/in" in page.text and "HTTP 500" in page.text
         url = f"/webhooks/deliveries/{delivery['id']}/redeliver"
         assert admin.post(url, data={"csrf_token": csrf(admin)}, follow_redirects=False).status_code == 303
-        assert Webhooks(nd).deliveries()[0]["state"] == "pending"
+        assert nd.webhooks.deliveries()[0]["state"] == "pending"
         assert (
             admin.post("/webhooks/deliveries/999/redeliver", data={"csrf_token": csrf(admin)}).status_code
             == 404
@@ -387,14 +385,13 @@ def test_the_api_saves_searches_lists_alerts_and_marks_them_seen(tmp_path: Path)
     from fastapi.testclient import TestClient
 
     from newsdesk.api import create_app
-    from newsdesk.app import Tokens
 
     nd = make_desk(tmp_path)
     base = "/api/v1"
     try:
-        Readers(nd).add_user("eve", "editor")
-        writer = {"Authorization": "Bearer " + Tokens(nd).create("ed", "write")[1]}
-        reader = {"Authorization": "Bearer " + Tokens(nd).create("r", "read")[1]}
+        nd.readers.add_user("eve", "editor")
+        writer = {"Authorization": "Bearer " + nd.tokens.create("ed", "write")[1]}
+        reader = {"Authorization": "Bearer " + nd.tokens.create("r", "read")[1]}
         with TestClient(create_app(nd, include_web=False)) as client:
             body = {
                 "user": "eve",
@@ -423,10 +420,10 @@ def test_the_api_saves_searches_lists_alerts_and_marks_them_seen(tmp_path: Path)
                 ), sent
             huge = body | {"query": {"topics": ["AI"] * 300_000}}
             assert client.post(f"{base}/saved-searches", json=huge, headers=writer).status_code == 413
-            assert len(Alerts(nd).list()) == 1  # nothing stored by the bad ones
+            assert len(nd.alerts.list()) == 1  # nothing stored by the bad ones
             assert client.get(f"{base}/alerts", headers=reader).status_code == 403
             assert client.get(f"{base}/alerts").status_code == 401
-            Alerts(nd).match(
+            nd.alerts.match(
                 [_article(nd, 1, "AI in lending", quality=60), _article(nd, 2, "AI weak", quality=10)]
             )
             items = client.get(f"{base}/alerts?unseen=true", headers=writer).json()["items"]
@@ -441,7 +438,7 @@ def test_the_api_saves_searches_lists_alerts_and_marks_them_seen(tmp_path: Path)
             search = made.json()["id"]
             assert client.delete(f"{base}/saved-searches/{search}", headers=writer).status_code == 200
             assert client.delete(f"{base}/saved-searches/{search}", headers=writer).status_code == 404
-        assert Alerts(nd).list() == [] and Alerts(nd).alerts() == []
+        assert nd.alerts.list() == [] and nd.alerts.alerts() == []
     finally:
         nd.close()
 
@@ -476,7 +473,7 @@ def test_the_alert_and_digest_commands(
     assert saved["query"]["topics"] == ["AI"] and saved["digest"] == "weekly"
     nd = make_desk(tmp_path)
     try:
-        Alerts(nd).match([_article(nd, 1, "AI in lending", quality=60)])
+        nd.alerts.match([_article(nd, 1, "AI in lending", quality=60)])
     finally:
         nd.close()
     [alert] = json.loads(runner.invoke(app, ["alert", "list", "--unseen", "--json"]).stdout)
@@ -497,8 +494,8 @@ def test_the_desk_sends_due_digests_in_its_loop(tmp_path: Path, smtp: tuple[Inbo
     inbox, port, ca = smtp
     nd = _mail_desk(tmp_path, "", port, ca)
     try:
-        Alerts(nd).save("eve", "AI", {"topics": ["AI"]}, digest="daily", email="eve@example.com")
-        Alerts(nd).match([_article(nd, 1, "AI in lending")])
+        nd.alerts.save("eve", "AI", {"topics": ["AI"]}, digest="daily", email="eve@example.com")
+        nd.alerts.match([_article(nd, 1, "AI in lending")])
         Desk(nd, OutputTargets())._step()  # one turn of the loop, as the thread runs it
         assert len(inbox.messages) == 1
     finally:

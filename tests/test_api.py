@@ -18,7 +18,8 @@ from PIL import Image as PILImage
 
 from newsdesk.api import create_app
 from newsdesk.api.routes import ROUTES
-from newsdesk.app import Newsdesk, Tokens
+from newsdesk.app import Newsdesk
+from newsdesk.catalog import Audience
 from newsdesk.config import load_settings
 from newsdesk.model import Alternate, Article, Provider, Reason, Story, TopicScore
 from newsdesk.record import dump_record, load_record
@@ -61,7 +62,7 @@ def seed(nd: Newsdesk, count: int = 7) -> list[int]:
 
 
 def token(nd: Newsdesk, scope: str, name: str | None = None) -> dict[str, str]:
-    _, secret = Tokens(nd).create(name or f"{scope}-token", scope)
+    _, secret = nd.tokens.create(name or f"{scope}-token", scope)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -178,7 +179,7 @@ def test_record_md_is_the_record_file(client: TestClient, desk: Newsdesk, reader
     (first,) = seed(desk, 1)
     response = client.get(f"{BASE}/articles/{first}/record.md", headers=reader)
     assert response.headers["content-type"].startswith("text/markdown")
-    assert response.text == dump_record(desk.article(first))
+    assert response.text == dump_record(desk.catalog.article(first, Audience.TRUSTED))
     assert load_record(response.text).web_url == "https://news1.example.com/story/1"
 
 
@@ -236,10 +237,10 @@ def test_write_needs_a_token_of_enough_scope(client: TestClient, desk: Newsdesk)
 
 
 def test_revoked_token_is_refused(client: TestClient, desk: Newsdesk) -> None:
-    token_id, secret = Tokens(desk).create("gone", "admin")
+    token_id, secret = desk.tokens.create("gone", "admin")
     headers = {"Authorization": f"Bearer {secret}"}
     assert client.get(f"{BASE}/sources", headers=headers).status_code == 200
-    Tokens(desk).revoke(token_id)
+    desk.tokens.revoke(token_id)
     assert_problem(client.get(f"{BASE}/sources", headers=headers), 401)
 
 

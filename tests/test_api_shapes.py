@@ -41,7 +41,7 @@ def desk(tmp_path: Path) -> Iterator[Newsdesk]:
     store.add_alternate(first, Alternate("https://mirror.example.org/copy", None, T0, "same-content"))
     story = store.create_story(Story(None, "A story", T0, T0, 1, ("news1.example.com",), 7), None, {})
     store.save_article(store.get_article(second).replace(story_id=story))
-    nd.add_source(Source("https://feeds.example.com/rss", topics=("AI",), reputation=0.5))
+    nd.sources.add(Source("https://feeds.example.com/rss", topics=("AI",), reputation=0.5))
     yield nd
     nd.close()
 

@@ -21,16 +21,14 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
-from newsdesk import events, operations
-from newsdesk.alerts import Alerts
+from newsdesk import events
 from newsdesk.api import create_app
 from newsdesk.api.routes import ROUTES
-from newsdesk.app import Newsdesk, Readers, Tokens
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.model import Article, Provider, Source, Story
 from newsdesk.secure import KeyRing
 from newsdesk.store import Store
-from newsdesk.webhooks import Webhooks
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 
@@ -49,7 +47,7 @@ def make_desk(tmp_path: Path, **settings: str) -> Newsdesk:
 
 
 def bearer(nd: Newsdesk, scope: str, name: str | None = None) -> dict[str, str]:
-    _, secret = Tokens(nd).create(name or f"{scope}-token", scope)
+    _, secret = nd.tokens.create(name or f"{scope}-token", scope)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -139,22 +137,22 @@ def test_the_store_keeps_the_flag_only_where_it_was_granted(store: Store) -> Non
 def test_no_other_path_grants_or_carries_the_flag(desk: Newsdesk, tmp_path: Path) -> None:
     """OPML import and sources.yaml sync (what the CLI's ``source import-opml`` / ``source sync`` run)
     and the facade itself: none re-points an allowed source with its flag, none grants one."""
-    allowed = desk.add_source(Source(INTERNAL, name="Internal", allow_loopback=True))
+    allowed = desk.sources.add(Source(INTERNAL, name="Internal", allow_loopback=True))
     assert allowed.id is not None
     opml = tmp_path / "subs.opml"
     opml.write_text(
         f'<opml version="2.0"><body><outline text="Renamed" xmlUrl="{INTERNAL}"/>'
         f'<outline text="New" xmlUrl="{ELSEWHERE}"/></body></opml>'
     )
-    added, _ = operations.import_opml(desk, opml)
+    added, _ = desk.sources.import_opml(opml)
     assert [(s.url, s.allow_loopback) for s in added] == [(ELSEWHERE, False)]
     kept = desk.store.get_source(allowed.id)
     assert (kept.name, kept.allow_loopback) == ("Renamed", True)  # renamed in place: still allowed
     listed = tmp_path / "sources.yaml"
     listed.write_text(f"- url: {INTERNAL}\n  name: From yaml\n  kind: page\n")
-    assert desk.sync_sources_file(listed).known == 1
+    assert desk.sources.sync_file(listed).known == 1
     assert desk.store.get_source(allowed.id) == kept  # a known source is not touched by a sync
-    moved = desk.update_source(allowed.id, dataclasses.replace(kept, url=f"{INTERNAL}/moved"))
+    moved = desk.sources.update(allowed.id, dataclasses.replace(kept, url=f"{INTERNAL}/moved"))
     assert moved.allow_loopback is False
 
 
@@ -166,7 +164,7 @@ def test_the_ui_form_refuses_a_private_address_and_says_who_may_allow_it(
         answer = client.post("/sources", data={"url": site.url("/"), "csrf_token": _csrf(client)})
     assert answer.status_code == 422
     assert "An admin token can add it" in answer.text and "allowLoopback" in answer.text
-    assert site.requests == [] and desk.list_sources() == []
+    assert site.requests == [] and desk.sources.list() == []
 
 
 def _closed_port() -> int:
@@ -274,20 +272,20 @@ class World:
         self.ids = {
             "article": str(self.nd.store.save_article(self.article).id),
             "story": str(story),
-            "source": str(self.nd.add_source(Source("https://feeds.example.com/rss")).id),
+            "source": str(self.nd.sources.add(Source("https://feeds.example.com/rss")).id),
             "feed": "all.rss",
             "image": str(image.sha256),
-            "webhook": str(Webhooks(self.nd).add("https://hooks.example.com/h", ["story"])[0]),
+            "webhook": str(self.nd.webhooks.add("https://hooks.example.com/h", ["story"])[0]),
             "websub": "not-a-subscription-key",
         }
         events.emit(self.nd.store, "story", {"story": {"id": story}})
         self.ids["delivery"] = str(self.nd.store.list_deliveries()[0]["id"])
-        Readers(self.nd).add_user("eve", "editor")
+        self.nd.readers.add_user("eve", "editor")
         self.headers = {"none": {}, "bogus": {"Authorization": "Bearer nd_not-a-token"}}
         for scope in ("read", "write", "admin"):
             self.headers[scope] = bearer(self.nd, scope)
-        token_id, secret = Tokens(self.nd).create("revoked", "admin")
-        Tokens(self.nd).revoke(token_id)
+        token_id, secret = self.nd.tokens.create("revoked", "admin")
+        self.nd.tokens.revoke(token_id)
         self.headers["revoked"] = {"Authorization": f"Bearer {secret}"}
         self.secrets = {k: v.get("Authorization", " ").split(" ", 1)[1] for k, v in self.headers.items()}
 
@@ -296,9 +294,9 @@ class World:
         fresh = {
             "fresh": lambda: str(self.nd.store.save_article(self.article.replace(
                 web_url=f"https://a.example.com/fresh/{self.made}", published=False)).id),
-            "doomed": lambda: str(self.nd.add_source(Source(f"https://doomed.example.com/{self.made}")).id),
-            "doomed_search": lambda: str(Alerts(self.nd).save("eve", "doomed", {})),
-            "doomed_webhook": lambda: str(Webhooks(self.nd).add("https://hooks.example.com/d", ["publish"])[0]),
+            "doomed": lambda: str(self.nd.sources.add(Source(f"https://doomed.example.com/{self.made}")).id),
+            "doomed_search": lambda: str(self.nd.alerts.save("eve", "doomed", {})),
+            "doomed_webhook": lambda: str(self.nd.webhooks.add("https://hooks.example.com/d", ["publish"])[0]),
             "decision": self._published_decision,
         }  # fmt: skip
         for name, make in fresh.items():
@@ -346,10 +344,10 @@ def test_api_authorisation_matrix(world: World, method: str, path: str, caller: 
 def test_ui_authorisation_matrix(world: World, method: str, path: str, caller: str, expected: int) -> None:
     client = TestClient(world.app)
     if caller == "revoked":  # a session whose token is revoked after signing in
-        token_id, secret = Tokens(world.nd).create("soon revoked", "write")
+        token_id, secret = world.nd.tokens.create("soon revoked", "write")
         _sign_in(client, secret)
         assert client.get("/sources", follow_redirects=False).status_code == 200
-        Tokens(world.nd).revoke(token_id)
+        world.nd.tokens.revoke(token_id)
     elif caller != "none":
         _sign_in(client, world.secrets[caller])
     form = {"csrf_token": _csrf(client), "url": "javascript:alert(1)"}

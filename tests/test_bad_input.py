@@ -196,9 +196,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
             seeded = nd.store.get_article(saved.id)
             wanted = [Source("http://good.example/good/feed", name="Good News", allow_loopback=True)]
             wanted += [Source(c.url, name=c.name, allow_loopback=c.allow_loopback) for c in CASES]
-            nd.ensure_sources(wanted)
+            nd.sources.ensure(wanted)
             summary = nd.run()
-            by_url = {s.url: s for s in nd.list_sources()}
+            by_url = {s.url: s for s in nd.sources.list()}
             sources = {c.name: by_url[c.url] for c in CASES} | {"good": by_url[wanted[0].url]}
             yield Outcome(nd, summary, sources, seeded, server)
 

@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from newsdesk.app import Editorial, Newsdesk, Tokens
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.model import SourceHealth, now
 from newsdesk.web.routes import create_web_app
@@ -135,7 +135,7 @@ def test_browse_front_search_and_related(page: object, live: Live) -> None:
     """An anonymous reader: sees the published articles, and nothing of the unpublished one."""
     p: playwright_sync.Page = page  # type: ignore[assignment]
     for key in ("rates", "rates2", "ai"):
-        Editorial(live.nd).publish(live.ids[key], actor="test", reason="")
+        live.nd.editorial.publish(live.ids[key], actor="test", reason="")
     p.goto(live.url("/"))
     story = p.locator(".story.lead")
     playwright_sync.expect(story).to_contain_text("Central bank holds rates, signals cuts next year")
@@ -251,8 +251,8 @@ def test_no_page_is_wider_than_a_phone(browser: object, live: Live) -> None:
     """At 390 × 844 no page scrolls sideways, anonymous or signed in: wide tables scroll inside their
     own box or reflow into cards, and the chart scales. A long unbroken error message and the hostile
     title are part of the data on purpose."""
-    Editorial(live.nd).publish(live.ids["rates"], actor="test", reason="")  # the public sees an article
-    source = live.nd.list_sources()[0]
+    live.nd.editorial.publish(live.ids["rates"], actor="test", reason="")  # the public sees an article
+    source = live.nd.sources.list()[0]
     assert source.id is not None
     error = "HTTP 503 from https://ledger.example/" + "a-very-long-path-segment-" * 6 + "feed.xml"
     health = SourceHealth(last_polled_at=now(), error_count=2, last_error=error, last_error_kind="fetch")
@@ -306,7 +306,7 @@ def _screenshot_data(tmp_path: Path) -> tuple[Newsdesk, str, int]:
     copy = tmp_path / "demo"
     shutil.copytree(demo, copy)
     nd = Newsdesk(load_settings(env={"NEWSDESK_DATA_DIR": str(copy), "NEWSDESK_ENCRYPT": "0"}))
-    _, token = Tokens(nd).create("maria", "write")
+    _, token = nd.tokens.create("maria", "write")
     story = nd.store.list_stories(limit=1)[0]
     assert story.id is not None
     lead = max(nd.store.story_articles(story.id), key=lambda a: len(nd.store.related_refs(a.id or 0)))

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from newsdesk.app import Newsdesk
-from newsdesk.catalog import Audience, Catalog, as_told_by, find_topic, providers_of, slug, topic_tree
+from newsdesk.catalog import Audience, as_told_by, find_topic, providers_of, slug, topic_tree
 from newsdesk.errors import EnrichmentError, StorageError
 from newsdesk.model import Article, Provider, Reason, Source, Story
 from newsdesk.store import ArticleQuery, Store
@@ -119,7 +119,7 @@ def test_daily_topic_counts_fill_every_day(desk: Newsdesk) -> None:
     store.save_article(dated(1, DAY + timedelta(hours=5), ("AI",), published=True))
     store.save_article(dated(2, DAY + timedelta(hours=6), ("AI", "Payments")))
     store.save_article(dated(3, DAY + timedelta(days=2, hours=1), ("Payments",)))
-    catalog = Catalog(desk)
+    catalog = desk.catalog
     daily = catalog.daily_topic_counts(["AI", "Payments", "Crypto"], TRUSTED, days=3, end=date(2026, 11, 22))
     assert daily.days == (date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22))
     assert daily.series == (("AI", (2, 0, 0)), ("Payments", (1, 0, 1)), ("Crypto", (0, 0, 0)))
@@ -133,7 +133,7 @@ def test_articles_and_single_article_follow_the_audience(desk: Newsdesk) -> None
     ids = [store.save_article(article(n)).id for n in range(1, 4)]
     publish(store, ids[0], ids[2])
     store.set_related(ids[0], [(ids[1], 0.9), (ids[2], 0.7)])
-    catalog = Catalog(desk)
+    catalog = desk.catalog
     query = ArticleQuery(limit=10)
     assert [a.id for a in catalog.articles(query, PUBLIC).items] == [ids[2], ids[0]]
     assert [a.id for a in catalog.articles(query, TRUSTED).items] == ids[::-1]
@@ -156,7 +156,7 @@ def test_stories_hot_first_with_lead_siblings_and_providers(desk: Newsdesk) -> N
     for article_id, story_id in ((ids[0], story), (ids[1], story), (ids[2], story), (ids[3], lone)):
         store.save_article(store.get_article(article_id).replace(story_id=story_id))
     publish(store, ids[0], ids[2])
-    catalog = Catalog(desk)
+    catalog = desk.catalog
     trusted = catalog.hot_stories(TRUSTED, 10)
     assert [h.story.id for h in trusted] == [lone, story]
     assert trusted[1].lead.id == ids[2] and [a.id for a in trusted[1].others] == [ids[1], ids[0]]
@@ -186,17 +186,17 @@ def test_a_story_is_led_by_its_news_report_not_a_better_scored_column(desk: News
     story = store.create_story(Story(None, "Article number 1", DAY, DAY, 4, ("x",), 70), None, {})
     for article_id in ids:
         store.save_article(store.get_article(article_id).replace(story_id=story))
-    (hot,) = Catalog(desk).hot_stories(TRUSTED, 10)
+    (hot,) = desk.catalog.hot_stories(TRUSTED, 10)
     assert hot.lead.id == ids[2]
     assert [a.id for a in hot.others] == [ids[0], ids[3], ids[1]]  # best quality first
 
 
 def test_topics_feeds_sources_and_tokens(desk: Newsdesk) -> None:
     store = desk.store
-    source = desk.add_source(Source(url="https://news1.example.com/feed.xml", name="News 1"))
+    source = desk.sources.add(Source(url="https://news1.example.com/feed.xml", name="News 1"))
     ids = [store.save_article(article(n, source_id=source.id)).id for n in range(1, 4)]
     publish(store, ids[0])
-    catalog = Catalog(desk)
+    catalog = desk.catalog
     assert catalog.topic_counts(PUBLIC) == {"AI in Finance": 1, "AI": 1}
     roots = {node.topic.name: node for node in catalog.topic_tree(TRUSTED)}
     assert roots["AI"].count == 2 and roots["Fintech"].count == 1
@@ -209,18 +209,26 @@ def test_topics_feeds_sources_and_tokens(desk: Newsdesk) -> None:
     assert public.latest is not None and trusted.latest is not None
     assert (public.latest.id, trusted.latest.id, trusted.state) == (ids[0], ids[2], "new")
     token_id = store.create_token("ed", "write", "hash-1")
-    assert catalog.token_live(token_id) and not catalog.token_live(token_id + 1)
+    assert desk.tokens.live(token_id) and not desk.tokens.live(token_id + 1)
     store.revoke_token(token_id)
-    assert not catalog.token_live(token_id)
+    assert not desk.tokens.live(token_id)
 
 
-def test_semantic_modes_need_a_model(desk: Newsdesk) -> None:
+def test_semantic_modes_load_the_configured_model_and_say_when_they_cannot(
+    desk: Newsdesk, tmp_path: Path
+) -> None:
+    """The facade's one catalog embeds queries with the ``embed_model`` setting, loaded on the first
+    semantic query; a model that cannot be loaded fails those modes (the UI then falls back to text)
+    and leaves text search working."""
     desk.store.save_article(article(1))
-    catalog = Catalog(desk)
-    assert [h.matched_by for h in catalog.search("article", "text", 5, TRUSTED)] == [("text",)]
-    for mode in ("semantic", "hybrid"):
-        with pytest.raises(EnrichmentError):
-            catalog.search("article", mode, 5, TRUSTED)
+    missing = tmp_path / "no-such-model"
+    with Newsdesk(desk.settings.with_values(embed_model=str(missing))) as nd:
+        catalog = nd.catalog
+        assert catalog is nd.catalog  # made once: it keeps the vector cache
+        assert [h.matched_by for h in catalog.search("article", "text", 5, TRUSTED)] == [("text",)]
+        for mode in ("semantic", "hybrid"):
+            with pytest.raises(EnrichmentError, match="no model directory"):
+                catalog.search("article", mode, 5, TRUSTED)
 
 
 # -------------------------------------------------------------------------------------- pure helpers

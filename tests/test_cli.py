@@ -22,8 +22,8 @@ from newsdesk.cli import app
 from newsdesk.config import load_settings
 from newsdesk.demo import DemoSite
 from newsdesk.enrich import supervised
-from newsdesk.operations import discover, source_for
 from newsdesk.record import read_record
+from newsdesk.sourcing import source_for
 from tests.conftest import ROOT
 from tests.httpserver import LoopbackServer, Reply
 
@@ -190,10 +190,10 @@ def test_feed_discovery_on_the_demo_site(tmp_path: Path) -> None:
     settings = load_settings(env={"NEWSDESK_DATA_DIR": str(tmp_path), "NEWSDESK_ENCRYPT": "0"})
     with DemoSite() as site, Newsdesk(settings, resolve=site.resolve_map()) as nd:
         host = next(iter(site.resolve_map()))
-        found = asyncio.run(discover(nd, f"http://{host}/", allow_loopback=True))
+        found = asyncio.run(nd.sources.discover(f"http://{host}/", allow_loopback=True))
         assert found and all(f.url.startswith(f"http://{host}/") for f in found)
         feed = site.sources()[0]["url"]
-        direct = asyncio.run(discover(nd, str(feed), allow_loopback=True))
+        direct = asyncio.run(nd.sources.discover(str(feed), allow_loopback=True))
         assert [f.url for f in direct] == [feed]
     # the page a feed was found on is its site; a feed URL given directly names no site
     assert source_for(found[0], found_on=f"http://{host}/").site_url == f"http://{host}/"

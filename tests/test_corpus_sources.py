@@ -82,7 +82,7 @@ def test_every_corpus_feed_ends_as_articles_or_a_recorded_error(
     with LoopbackServer(routes) as server:
         resolve = {f"corpus{n}.example": f"127.0.0.1:{server.port}" for n in range(HOSTS)}
         with Newsdesk(load_settings(env=env, base_dir=tmp_path), resolve=resolve) as nd:
-            nd.ensure_sources([Source(source_url(i, p), allow_loopback=True) for i, p in enumerate(files)])
+            nd.sources.ensure([Source(source_url(i, p), allow_loopback=True) for i, p in enumerate(files)])
             summary = nd.run()
             check_store(nd, summary, len(files))
         assert len(server.requests) >= len(files)  # each feed once, plus one robots.txt per host
@@ -91,7 +91,7 @@ def test_every_corpus_feed_ends_as_articles_or_a_recorded_error(
 
 
 def check_store(nd: Newsdesk, summary: RunSummary, count: int) -> None:
-    sources = nd.list_sources()
+    sources = nd.sources.list()
     assert summary.sources_polled == len(sources) == count
     articles = list(nd.store.iter_articles())
     assert articles and summary.new == len(articles)

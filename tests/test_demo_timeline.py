@@ -90,7 +90,7 @@ def demo_desk(tmp_path: Path) -> Iterator[tuple[Newsdesk, DemoSite]]:
         )
         nd = Newsdesk(load_settings(env=env, base_dir=tmp_path), resolve=site.resolve_map())
         nd.init()
-        nd.ensure_sources(demo_sources(site.sources()))
+        nd.sources.ensure(demo_sources(site.sources()))
         yield nd, site
         nd.close()
 

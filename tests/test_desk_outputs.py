@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from newsdesk.app import Editorial, Newsdesk
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.desk import Desk, OutputTargets
 from newsdesk.model import Source
@@ -50,7 +50,7 @@ def test_a_cycle_of_304s_rewrites_nothing_but_a_decision_does(
         nd = Newsdesk(
             load_settings(env=quiet_env(tmp_path / "data", NEWSDESK_WORKERS="1"), base_dir=tmp_path)
         )
-        source = nd.add_source(Source(url=server.url("/feed.xml"), allow_loopback=True))
+        source = nd.sources.add(Source(url=server.url("/feed.xml"), allow_loopback=True))
         assert source.id is not None
         desk = Desk(nd, OutputTargets(records_dir=tmp_path / "records"), check_s=0.3)
         desk.start()
@@ -61,14 +61,14 @@ def test_a_cycle_of_304s_rewrites_nothing_but_a_decision_does(
             )
             time.sleep(1.5)  # a stamp from the current second is written once more when it is over
             exports = _exports(caplog)
-            nd.poll_source(source.id)  # due again, and the desk is woken
+            nd.sources.poll(source.id)  # due again, and the desk is woken
             _wait("a second cycle", lambda: desk.status.cycles == 2)
             time.sleep(1.0)  # several output checks
             assert server.hits("/feed.xml") == 2 and _exports(caplog) == exports
 
             article = nd.store.find_article(server.url("/a/one"))
             assert article is not None and article.id is not None
-            Editorial(nd).publish(article.id, actor="test", reason="")
+            nd.editorial.publish(article.id, actor="test", reason="")
             _wait("the decision in the records folder", lambda: _exports(caplog) == exports + 1)
             assert any("published: true" in p.read_text() for p in (tmp_path / "records").rglob("*.md"))
         finally:

@@ -132,7 +132,7 @@ def test_a_run_killed_mid_way_leaves_no_clear_text_and_the_next_run_finishes(
     key = base64.b64encode(generate_key()).decode()
     env = sealed_env(tmp_path, key)
     with Newsdesk(settings_for(env, tmp_path)) as nd:
-        nd.add_source(Source(srv.url("/feed.xml"), allow_loopback=True))
+        nd.sources.add(Source(srv.url("/feed.xml"), allow_loopback=True))
 
     hang.set()
     run_until_killed(env, tmp_path, stored=FAST_PAGES)
@@ -162,7 +162,7 @@ def test_encryption_without_a_usable_key_refuses_to_ingest(
     single request, and the store holds nothing, rather than keeping texts in the clear for later."""
     srv, _ = server
     with Newsdesk(settings_for(sealed_env(tmp_path, key), tmp_path)) as nd:
-        nd.add_source(Source(srv.url("/feed.xml"), allow_loopback=True))
+        nd.sources.add(Source(srv.url("/feed.xml"), allow_loopback=True))
         with pytest.raises(CryptoError):
             nd.run()
         assert nd.store.count_articles() == 0

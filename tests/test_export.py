@@ -354,10 +354,10 @@ def test_the_facade_skips_an_unchanged_store_and_notices_a_deletion(tmp_path: Pa
     folder = tmp_path / "records"
     with Newsdesk(load_settings(env=quiet_env(tmp_path), base_dir=tmp_path)) as nd:
         ids = [nd.store.save_article(a).id for a in ARTICLES[:5]]
-        assert nd.export(folder).rendered == 5
-        unchanged = nd.export(folder)
+        assert nd.outputs.export(folder).rendered == 5
+        unchanged = nd.outputs.export(folder)
         assert unchanged == ExportSummary(0, 5, 0, 5) and unchanged.rendered == 0
         nd.store.delete_article(ids[0])
-        assert nd.export(folder) == ExportSummary(0, 4, 1, 4)
+        assert nd.outputs.export(folder) == ExportSummary(0, 4, 1, 4)
         assert len(records_in(folder)) == 4
-        assert nd.export(folder, published_only=True) == ExportSummary(0, 0, 4, 0)  # a new selection
+        assert nd.outputs.export(folder, published_only=True) == ExportSummary(0, 0, 4, 0)  # a new selection

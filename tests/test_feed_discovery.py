@@ -1,4 +1,4 @@
-"""One feed discovery (``operations.find_feeds``) behind both ``newsdesk source add`` and the web form's
+"""One feed discovery (``newsdesk.discovery.find_feeds``) behind both ``newsdesk source add`` and the web form's
 "add source": they see the same candidates in the same order, the CLI lists every one, the form stops at
 the first confirmed feed. Real HTTP on loopback, through the desk's fetcher (SSRF guard, robots.txt)."""
 
@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from newsdesk import operations
 from newsdesk.app import Newsdesk
+from newsdesk.discovery import FoundFeed, find_feed
 from newsdesk.errors import SourceError
 from newsdesk.fetch.client import Fetcher
 from newsdesk.ingestor import fetch_policy
 from newsdesk.model import SourceKind
-from newsdesk.web.addsource import find_feed
 from tests.httpserver import LoopbackServer, Reply
 from tests.test_authz import make_desk
 
@@ -39,8 +38,10 @@ def desk(tmp_path: Path) -> Iterator[Newsdesk]:
     nd.close()
 
 
-def form_finds(nd: Newsdesk, url: str) -> operations.FoundFeed:
-    async def run() -> operations.FoundFeed:
+def form_finds(nd: Newsdesk, url: str) -> FoundFeed:
+    """What the web form's ``nd.sources.find_feed`` does, with loopback allowed (the test's site)."""
+
+    async def run() -> FoundFeed:
         async with Fetcher(fetch_policy(nd.settings, nd.resolve)) as fetcher:
             return await find_feed(url, fetcher, allow_private=True)
 
@@ -50,7 +51,7 @@ def form_finds(nd: Newsdesk, url: str) -> operations.FoundFeed:
 def test_cli_lists_every_declared_feed_and_the_form_takes_the_first_that_parses(desk: Newsdesk) -> None:
     routes = {"/": links("/gone.xml", "/a.xml", "/b.xml"), "/a.xml": rss("Feed A"), "/b.xml": rss("Feed B")}
     with LoopbackServer(routes) as site:
-        listed = asyncio.run(operations.discover(desk, site.url("/"), allow_loopback=True))
+        listed = asyncio.run(desk.sources.discover(site.url("/"), allow_loopback=True))
         assert [(f.url, f.kind, f.title) for f in listed] == [
             (site.url("/gone.xml"), "rss", "/gone.xml"),  # declared, unconfirmed: as the page said
             (site.url("/a.xml"), "feed", "Feed A"),  # confirmed: its own title
@@ -65,7 +66,7 @@ def test_cli_lists_every_declared_feed_and_the_form_takes_the_first_that_parses(
 def test_both_fall_back_to_the_conventional_paths(desk: Newsdesk) -> None:
     routes = {"/": Reply(body=b"<html><body>No feed links</body></html>"), "/feed/": rss("Conventional")}
     with LoopbackServer(routes) as site:
-        listed = asyncio.run(operations.discover(desk, site.url("/"), allow_loopback=True))
+        listed = asyncio.run(desk.sources.discover(site.url("/"), allow_loopback=True))
         assert [(f.url, f.title) for f in listed] == [(site.url("/feed/"), "Conventional")]
         assert form_finds(desk, site.url("/")).url == site.url("/feed/")
 
@@ -74,5 +75,5 @@ def test_the_form_names_the_url_when_nothing_parses(desk: Newsdesk) -> None:
     with LoopbackServer({"/": links("/gone.xml")}) as site:
         with pytest.raises(SourceError, match="no feed or sitemap found at"):
             form_finds(desk, site.url("/"))
-        listed = asyncio.run(operations.discover(desk, site.url("/"), allow_loopback=True))
+        listed = asyncio.run(desk.sources.discover(site.url("/"), allow_loopback=True))
         assert [f.url for f in listed] == [site.url("/gone.xml")]  # the CLI still offers what was declared

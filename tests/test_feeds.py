@@ -222,7 +222,7 @@ def test_a_feed_with_no_items_is_valid_with_or_without_a_content_type(
         server.route("/feed", Reply(body=body, content_type=content_type))
         settings = load_settings(env=quiet_env(tmp_path, store_url), base_dir=tmp_path)
         with Newsdesk(settings) as nd:
-            nd.add_source(Source(server.url("/feed"), kind=SourceKind.FEED, allow_loopback=True))
+            nd.sources.add(Source(server.url("/feed"), kind=SourceKind.FEED, allow_loopback=True))
             summary = nd.run()
             health = nd.store.get_source(server.url("/feed")).health
     assert (summary.new, dict(summary.errors), health.last_error) == (0, {}, None)

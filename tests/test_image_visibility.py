@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from newsdesk.api import create_app
-from newsdesk.app import Editorial, Newsdesk, Tokens
-from newsdesk.catalog import Audience, Catalog
+from newsdesk.app import Newsdesk
+from newsdesk.catalog import Audience
 from newsdesk.model import Image
 from newsdesk.web.routes import create_web_app
 from tests.test_api import BASE, _png, article, assert_problem, make_desk, token
@@ -104,7 +104,7 @@ def test_anything_but_a_hash_is_no_public_image(gallery: Gallery) -> None:
 
 
 def test_the_catalog_asks_the_store_for_the_public_only(gallery: Gallery) -> None:
-    catalog = Catalog(gallery.nd)
+    catalog = gallery.nd.catalog
     for sha in shown(gallery) + hidden(gallery):
         assert catalog.image_visible(sha, Audience.TRUSTED)
         assert catalog.image_visible(sha, Audience.PUBLIC) is (sha in shown(gallery))
@@ -156,7 +156,7 @@ def test_api_serves_every_image_to_a_token_holder_privately(api: TestClient, gal
 
 def test_publishing_an_article_opens_its_images(api: TestClient, gallery: Gallery) -> None:
     assert api.get(f"{BASE}/images/{gallery.pending}").status_code == 404
-    Editorial(gallery.nd).publish(gallery.pending_id, actor="test", reason="")
+    gallery.nd.editorial.publish(gallery.pending_id, actor="test", reason="")
     assert api.get(f"{BASE}/images/{gallery.pending}").status_code == 200
 
 
@@ -188,7 +188,7 @@ def test_ui_hides_other_images_from_anonymous_readers_as_if_unknown(ui: TestClie
 
 
 def test_ui_serves_every_image_to_a_signed_in_editor(ui: TestClient, gallery: Gallery) -> None:
-    _, secret = Tokens(gallery.nd).create("editor", "write")
+    _, secret = gallery.nd.tokens.create("editor", "write")
     sign_in(ui, secret)
     for sha in shown(gallery) + hidden(gallery):
         for suffix in SUFFIXES:

@@ -4,7 +4,6 @@ published article on the front page, a source's health on the sources page."""
 
 from __future__ import annotations
 
-from newsdesk.app import Editorial
 from newsdesk.model import Provider, SourceHealth, now
 from tests import test_browser
 from tests.test_browser import Live, playwright_sync, sign_in
@@ -58,7 +57,7 @@ def test_front_page_and_source_health_follow_the_store(page: object, live: Live)
     saved = live.nd.store.save_article(
         _article("tariffs", "Shipping lines cut surcharges after tariff deal", WIRE, ("Markets",), 0)
     )
-    Editorial(live.nd).publish(saved.id, actor="test", reason="")
+    live.nd.editorial.publish(saved.id, actor="test", reason="")
     playwright_sync.expect(p.locator("[data-live=front]")).to_contain_text(
         "Shipping lines cut surcharges", timeout=SEEN_WITHIN_MS
     )
@@ -66,7 +65,7 @@ def test_front_page_and_source_health_follow_the_store(page: object, live: Live)
 
     sign_in(p, live)  # sources are for editors only
     p.goto(live.url("/sources"))
-    source = live.nd.list_sources()[0]
+    source = live.nd.sources.list()[0]
     assert source.id is not None
     _mark_page(p)
     p.wait_for_timeout(3500)

@@ -65,7 +65,7 @@ def test_a_locked_database_does_not_stall_the_ingest_loop(tmp_path: Path) -> Non
         server.route("/feed.xml", Reply(body=body.encode(), content_type="application/rss+xml"))
         env = quiet_env(tmp_path / "data", NEWSDESK_WORKERS="1")
         nd = Newsdesk(load_settings(env=env, base_dir=tmp_path))
-        source = nd.add_source(Source(url=server.url("/feed.xml"), allow_loopback=True))
+        source = nd.sources.add(Source(url=server.url("/feed.xml"), allow_loopback=True))
         nd.worker_pool().submit(int).result()  # the pool is warm before the clock matters
         worst, new = asyncio.run(_ingest_with_probe(nd, source, tmp_path / "data" / "newsdesk.db"))
         nd.close()

@@ -85,7 +85,7 @@ def test_metrics_report_pending_work_and_stage_durations(tmp_path: Path) -> None
         server.route("/feed.xml", Reply(body=body.encode(), content_type=RSS))
         env = quiet_env(tmp_path / "data", NEWSDESK_WORKERS="1")
         nd = Newsdesk(load_settings(env=env, base_dir=tmp_path))
-        nd.add_source(Source(url=server.url("/feed.xml"), allow_loopback=True))
+        nd.sources.add(Source(url=server.url("/feed.xml"), allow_loopback=True))
         desk = Desk(nd, OutputTargets(), check_s=60.0)
         with TestClient(create_app(nd, include_web=False, desk=desk)) as client:
             deadline = time.monotonic() + 60

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from newsdesk.app import Newsdesk, demo_sources
+from newsdesk.catalog import Audience
 from newsdesk.config import Settings, load_settings
 from newsdesk.demo import DemoArticle, DemoSite
 from newsdesk.model import Article
@@ -70,7 +71,7 @@ def ingested(
     """One ingest-only run over the demo, shared by the read-only checks of this module."""
     settings = make_settings(tmp_path_factory.mktemp("ingested"), engine_url)
     with Newsdesk(settings, resolve=site.resolve_map()) as nd:
-        nd.ensure_sources(demo_sources(site.sources()))
+        nd.sources.ensure(demo_sources(site.sources()))
         yield nd, nd.run()
 
 
@@ -78,7 +79,7 @@ def ingested(
 def desk(site: DemoSite, tmp_path: Path) -> Iterator[Newsdesk]:
     """A fresh SQLite newsdesk with the demo's sources, for tests that change the store."""
     with Newsdesk(make_settings(tmp_path), resolve=site.resolve_map()) as nd:
-        nd.ensure_sources(demo_sources(site.sources()))
+        nd.sources.ensure(demo_sources(site.sources()))
         yield nd
 
 
@@ -162,7 +163,7 @@ def test_broken_and_robots_forbidden_pages_are_stored_from_the_feed_with_the_err
     ingested: tuple[Newsdesk, RunSummary], site: DemoSite
 ) -> None:
     nd, _ = ingested
-    sources = {s.url: s for s in nd.list_sources()}
+    sources = {s.url: s for s in nd.sources.list()}
     providers = {p.name: p for p in site.world.providers}
     broken = [a for a in site.articles() if a.page_status == 404]
     forbidden = [a for a in site.articles() if not a.robots_allowed]
@@ -180,7 +181,7 @@ def test_broken_and_robots_forbidden_pages_are_stored_from_the_feed_with_the_err
 
 def test_source_health_is_written_after_a_run(ingested: tuple[Newsdesk, RunSummary]) -> None:
     nd, _ = ingested
-    for source in nd.list_sources():
+    for source in nd.sources.list():
         health = source.health
         assert health.last_polled_at is not None and health.last_success_at == health.last_polled_at
         assert health.next_poll_at is not None and health.next_poll_at > health.last_polled_at
@@ -193,7 +194,7 @@ def test_a_second_run_changes_nothing(ingested: tuple[Newsdesk, RunSummary], sit
     nd, _ = ingested
     before = snapshot(nd)
     assert nd.run().sources_polled == 0  # nothing is due straight after a run
-    summary = nd.run(sources=nd.list_sources())
+    summary = nd.run(sources=nd.sources.list())
     assert summary.unchanged == len(site.sources())  # every feed answered 304
     assert (summary.entries, summary.new, summary.updated, summary.alternates) == (0, 0, 0, 0)
     assert dict(summary.errors) == {}
@@ -205,10 +206,10 @@ def test_refetching_an_unchanged_feed_in_full_adds_nothing(desk: Newsdesk, site:
     in particular a tracking-parameter or redirect link must not become an alternate of its own article."""
     desk.run()
     before = snapshot(desk)
-    for source in desk.list_sources():
+    for source in desk.sources.list():
         assert source.id is not None
         desk.store.save_health(source.id, replace(source.health, etag=None, last_modified=None))
-    summary = desk.run(sources=desk.list_sources())
+    summary = desk.run(sources=desk.sources.list())
     assert summary.unchanged == 0 and summary.entries == len(site.articles())
     assert (summary.new, summary.updated, summary.alternates) == (0, 0, 0)
     assert snapshot(desk) == before
@@ -237,7 +238,7 @@ def test_runs_share_one_worker_pool_and_a_dead_worker_gets_a_fresh_one(
     assert desk.worker_pool() is not pool
     assert summary.new > 0 and "parse" not in summary.errors, summary.errors
     kept = desk.worker_pool()
-    desk.run(sources=desk.list_sources())
+    desk.run(sources=desk.sources.list())
     assert desk.worker_pool() is kept
 
 
@@ -247,7 +248,7 @@ def test_a_run_where_every_source_answers_304_starts_no_worker_process(
     """Nothing to parse or extract, so no pool: starting one cost such a run ≈ 1 CPU-s per worker of
     imports (docs/benchmarks.md, "Side by side with peers")."""
     desk.run()
-    settings, sources = desk.settings, desk.list_sources()
+    settings, sources = desk.settings, desk.sources.list()
     desk.close()  # a fresh process's facade: no pool kept from an earlier run
     before = {p.pid for p in multiprocessing.active_children()}
     with Newsdesk(settings, resolve=site.resolve_map()) as nd:
@@ -273,14 +274,14 @@ def test_a_run_killed_half_way_is_completed_by_the_next_without_duplicates(
     asyncio.run(_run_until_saves(desk, CRASH_AFTER_SAVES))
     partial = desk.store.count_articles()
     assert CRASH_AFTER_SAVES <= partial < len(site.articles()) - len(exact_copies(site))
-    unfinished = [s for s in desk.list_sources() if s.health.last_success_at is None]
+    unfinished = [s for s in desk.sources.list() if s.health.last_success_at is None]
     assert unfinished, "the crash should leave some sources unpolled"
     summary = desk.run()  # only what is due: the sources the crash left unfinished
     assert summary.sources_polled == len(unfinished)
     events = [(e["kind"], e["url"], e["message"]) for e in desk.store.events(limit=20)]
     assert set(summary.errors) <= {"http-404", "robots"}, events
     assert_matches_ground_truth(desk, site)
-    assert all(s.health.last_success_at is not None for s in desk.list_sources())
+    assert all(s.health.last_success_at is not None for s in desk.sources.list())
     for web_url, (article, alternates) in snapshot(desk).items():
         assert web_url not in alternates and article.original_url not in alternates
 
@@ -302,7 +303,7 @@ def enriched(
         NEWSDESK_CACHE_IMAGES="1",
     )
     with Newsdesk(settings, resolve=site.resolve_map()) as nd:
-        nd.ensure_sources(demo_sources(site.sources()))
+        nd.sources.ensure(demo_sources(site.sources()))
         yield nd, nd.run()
 
 
@@ -327,7 +328,7 @@ def test_enriched_records_have_topics_quality_heat_and_related(enriched: tuple[N
     assert len(untopical) <= len(rows) * MAX_UNTOPICAL_SHARE, untopical
     for row in rows:
         assert row.id is not None
-        article = nd.article(row.id)
+        article = nd.catalog.article(row.id, Audience.TRUSTED)
         assert set(taxonomy.with_ancestors(list(article.topics))) == set(article.topics)
         assert 0 <= article.quality <= 100 and article.quality_reasons, article.web_url
         reasons = sum(r.value for r in article.quality_reasons)
@@ -390,17 +391,17 @@ def test_a_long_feed_flows_through_the_entry_window_with_its_twins_folded(tmp_pa
         LoopbackServer(routes) as server,
         Newsdesk(settings, resolve={host: f"127.0.0.1:{server.port}"}) as nd,
     ):
-        nd.add_source(Source(f"http://{host}/feed.xml", name="window", allow_loopback=True))
+        nd.sources.add(Source(f"http://{host}/feed.xml", name="window", allow_loopback=True))
         summary = nd.run()
         assert (summary.entries, summary.new, dict(summary.errors)) == (32, 30, {"invalid-url": 1})
         assert nd.store.count_articles() == 30
-        source = nd.list_sources()[0]
+        source = nd.sources.list()[0]
         assert source.health.error_count == 0  # one bad entry does not fail the poll
         assert [e["url"] for e in nd.store.events(source_id=source.id)] == [f"http://{host}:99999/bad"]
         stored = nd.store.find_article(f"http://{host}{paths[5]}?utm_source=rss")
         assert stored is not None and stored.title == "Story 5"
         before = sum(server.hits(p) for p in paths)
-        again = nd.run(sources=nd.list_sources())
+        again = nd.run(sources=nd.sources.list())
         assert (again.new, again.updated) == (0, 0)
         assert sum(server.hits(p) for p in paths) == before  # known URLs are not fetched again
 
@@ -421,8 +422,8 @@ def test_a_single_page_source_is_polled_conditionally(tmp_path: Path) -> None:
 
     routes = {"/live": page, "/gone": Reply(status=404, body=b"gone")}
     with LoopbackServer(routes) as server, Newsdesk(make_settings(tmp_path)) as nd:
-        live = nd.add_source(Source(server.url("/live"), kind=SourceKind.PAGE, allow_loopback=True))
-        gone = nd.add_source(Source(server.url("/gone"), kind=SourceKind.PAGE, allow_loopback=True))
+        live = nd.sources.add(Source(server.url("/live"), kind=SourceKind.PAGE, allow_loopback=True))
+        gone = nd.sources.add(Source(server.url("/gone"), kind=SourceKind.PAGE, allow_loopback=True))
         first = nd.run()
         assert (first.sources_polled, first.new, dict(first.errors)) == (2, 1, {"http-404": 1})
         stored = nd.store.find_article(server.url("/live"))
@@ -430,7 +431,7 @@ def test_a_single_page_source_is_polled_conditionally(tmp_path: Path) -> None:
         assert nd.store.get_source(live.url).health.etag == '"v1"'
         failed = nd.store.get_source(gone.url).health
         assert (failed.error_count, failed.last_error_kind) == (1, "http-404")
-        again = nd.run(sources=nd.list_sources())
+        again = nd.run(sources=nd.sources.list())
         assert (again.unchanged, again.new, again.updated) == (1, 0, 0)
         polls = [r.headers.get("if-none-match") for r in server.requests if r.path == "/live"]
         assert polls == [None, '"v1"']  # one full fetch, then a conditional one answered 304

@@ -19,6 +19,7 @@ import feedparser
 from PIL import Image as PILImage
 
 from newsdesk.app import Newsdesk
+from newsdesk.catalog import Audience
 from newsdesk.config import load_settings
 from newsdesk.model import Article, Source
 from newsdesk.publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
@@ -91,7 +92,7 @@ def plain_fields(article: Article) -> list[str]:
 def test_a_hostile_feed_and_page_publish_plain_text_and_no_svg(tmp_path: Path) -> None:
     env = quiet_env(tmp_path, NEWSDESK_CACHE_IMAGES="1")
     with served() as server, Newsdesk(load_settings(env=env, base_dir=tmp_path)) as nd:
-        nd.add_source(Source(server.url("/feed.xml"), allow_loopback=True))
+        nd.sources.add(Source(server.url("/feed.xml"), allow_loopback=True))
         summary = nd.run()
         assert summary.new == 2, summary.as_dict()
         from_page = nd.store.find_article(server.url("/news/1"))
@@ -111,8 +112,10 @@ def test_a_hostile_feed_and_page_publish_plain_text_and_no_svg(tmp_path: Path) -
         # SVG by extension and SVG served as image/png are gone; the raster image is cached and kept.
         assert [(i.url, i.is_cached) for i in from_page.images] == [(server.url("/img/real.png"), True)]
 
-        articles = [nd.article(a.id) for a in (from_page, from_feed) if a.id is not None]
-        nd.export(tmp_path / "records")
+        articles = [
+            nd.catalog.article(a.id, Audience.TRUSTED) for a in (from_page, from_feed) if a.id is not None
+        ]
+        nd.outputs.export(tmp_path / "records")
         records = sorted((tmp_path / "records").rglob("*.md"))
         assert len(records) == 2
         for path in records:

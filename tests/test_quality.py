@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsdesk import operations
 from newsdesk.cli import app
 from newsdesk.enrich.embed import load_embedder
 from newsdesk.enrich.quality import (
@@ -241,7 +240,7 @@ def test_enrichment_scores_sources_with_the_prior(tmp_path: Path, store_url: str
             reputation = 0.9 if name == "by-hand" else None
             sources[name] = nd.store.add_source(Source(url, site_url=site, reputation=reputation)).id
         (tmp_path / "ratings.csv").write_text("domain,score\nbbc.co.uk,0.2\n", encoding="utf-8")
-        operations.import_ratings(nd, tmp_path / "ratings.csv")
+        nd.sources.import_ratings(tmp_path / "ratings.csv")
         ids = {
             name: nd.store.save_article(article(n, source_id=sid)).id
             for n, (name, sid) in enumerate(sources.items(), 1)

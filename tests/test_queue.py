@@ -119,7 +119,7 @@ def test_a_direct_call_for_an_unknown_source_raises_unknown_source(tmp_path: Pat
 
 def test_each_due_source_is_queued_once_per_due_poll(queue: Queue, tmp_path: Path) -> None:
     with desk(job_env(tmp_path)) as nd:
-        sources = [nd.add_source(s) for s in fake_sources(3)]
+        sources = [nd.sources.add(s) for s in fake_sources(3)]
         first = enqueue_due(nd, queue, now=now())
         assert len(first) == 3 and queue.count == 3
         assert enqueue_due(nd, queue, now=now()) == [] and queue.count == 3
@@ -139,7 +139,7 @@ def test_the_scheduler_loop_queues_due_sources_each_round(queue: Queue, tmp_path
     slept: list[float] = []
     with desk(job_env(tmp_path)) as nd:
         for source in fake_sources(2):
-            nd.add_source(source)
+            nd.sources.add(source)
         queued = schedule_forever(nd, REDIS_URL, 7.5, queue_name=queue.name, max_rounds=2, sleep=slept.append)
     assert queued == 2 and queue.count == 2  # the second round found both already queued
     assert slept == [7.5]
@@ -173,7 +173,7 @@ def test_a_job_that_cannot_reach_the_database_is_retried_later(queue: Queue, tmp
 def test_a_source_being_polled_elsewhere_is_skipped(queue: Queue, redis_conn: Redis, tmp_path: Path) -> None:
     env = job_env(tmp_path, f"sqlite:///{tmp_path / 'nd.db'}")
     with desk(env) as nd:
-        source = nd.add_source(fake_sources(1)[0])
+        source = nd.sources.add(fake_sources(1)[0])
     assert source.id is not None
     held = Lock(redis_conn, source_lock_key(queue.name, source.id), timeout=60)
     assert held.acquire(blocking=False)
@@ -215,7 +215,7 @@ def assert_every_demo_article_stored_once(nd: Newsdesk, site: DemoSite) -> None:
 
 
 def assert_health_written(nd: Newsdesk) -> None:
-    for source in nd.list_sources():
+    for source in nd.sources.list():
         health = source.health
         assert health.last_polled_at is not None and health.last_success_at == health.last_polled_at
         assert health.next_poll_at is not None and health.next_poll_at > health.last_polled_at
@@ -226,7 +226,7 @@ def test_draining_the_demo_stores_every_article_once(
 ) -> None:
     env = job_env(tmp_path, postgres_url)
     with desk(env, site.resolve_map()) as nd:
-        nd.ensure_sources(demo_sources(site.sources()))
+        nd.sources.ensure(demo_sources(site.sources()))
         ids = enqueue_due(nd, queue, now=now(), env=env)
         assert len(ids) == len(site.sources())
         assert enqueue_due(nd, queue, now=now(), env=env) == [] and queue.count == len(ids)
@@ -248,7 +248,7 @@ def test_two_worker_processes_store_each_article_exactly_once(
 ) -> None:
     env = job_env(tmp_path, postgres_url)
     with desk(env, site.resolve_map()) as nd:
-        nd.ensure_sources(demo_sources(site.sources()))
+        nd.sources.ensure(demo_sources(site.sources()))
         ids = enqueue_due(nd, queue, now=now(), env=env)
         command = [sys.executable, "-c", WORKER_SCRIPT, queue.name, REDIS_URL]
         workers = [subprocess.Popen(command, cwd=ROOT) for _ in range(2)]

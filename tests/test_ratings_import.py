@@ -1,11 +1,10 @@
-"""``newsdesk source import-ratings`` (``operations.import_ratings``) over a real store: each source takes
+"""``newsdesk source import-ratings`` (``nd.sources.import_ratings``) over a real store: each source takes
 the most specific rating the table holds for its host (``quality.reputation_for``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from newsdesk import operations
 from newsdesk.model import Source
 from tests.test_authz import make_desk
 
@@ -17,9 +16,9 @@ def test_import_ratings_takes_the_most_specific_rating(tmp_path: Path) -> None:
     nd = make_desk(tmp_path)
     try:
         for url in ("https://news.example.com/feed", "https://blog.example.com/rss", "https://other.org/a"):
-            nd.add_source(Source(url))
-        assert operations.import_ratings(nd, ratings) == (2, [])
-        by_url = {s.url: s.reputation for s in nd.list_sources()}
+            nd.sources.add(Source(url))
+        assert nd.sources.import_ratings(ratings) == (2, [])
+        by_url = {s.url: s.reputation for s in nd.sources.list()}
     finally:
         nd.close()
     assert by_url == {"https://news.example.com/feed": 0.9, "https://blog.example.com/rss": 0.4,

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from newsdesk.app import Readers
-from newsdesk.readerapi.feeds import TOPIC_FEED_BASE
 from newsdesk.readerapi.greader import long_id
+from newsdesk.readers import TOPIC_FEED_BASE
 from newsdesk.store import tables as t
 from tests.readerapp import World, world
 
@@ -300,7 +299,7 @@ def test_removing_the_user_ends_the_token(tmp_path: Path) -> None:
     with world(tmp_path) as w:
         headers = login(w, "bo")
         assert httpx.get(w.url(API + "/user-info"), headers=headers).status_code == 200
-        Readers(w.nd).remove_user("bo")
+        w.nd.readers.remove_user("bo")
         assert httpx.get(w.url(API + "/user-info"), headers=headers).status_code == 401
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from newsdesk.app import Newsdesk, Tokens
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.model import Source
 from newsdesk.store import tables as t
@@ -25,7 +25,7 @@ BASE = "/api/v1"
 class Desk:
     def __init__(self, nd: Newsdesk, base: str) -> None:
         self.nd, self.base = nd, base
-        self.source = nd.add_source(Source("https://feeds.example.com/rss")).id or 0
+        self.source = nd.sources.add(Source("https://feeds.example.com/rss")).id or 0
         self.ids = [
             nd.store.save_article(
                 article(n, language="de" if n % 3 == 0 else "en", source_id=self.source if n <= 3 else None)
@@ -36,7 +36,7 @@ class Desk:
                         (("ana", "write"), ("bo", "write"), ("rita", "read"), ("with space", "write"))}  # fmt: skip
 
     def bearer(self, scope: str, name: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {Tokens(self.nd).create(name, scope)[1]}"}
+        return {"Authorization": f"Bearer {self.nd.tokens.create(name, scope)[1]}"}
 
     def get(self, path: str, who: str = "ana", **params: Any) -> httpx.Response:
         return httpx.get(self.base + BASE + path, params=params, headers=self.headers.get(who, {}))

@@ -144,7 +144,7 @@ def test_a_news_sitemap_names_the_provider_its_pages_do_not(tmp_path: Path) -> N
         server.route("/news/dues", Reply(body=page.encode()))
         settings = load_settings(env=quiet_env(tmp_path), base_dir=tmp_path)
         with Newsdesk(settings) as nd:
-            nd.add_source(Source(server.url("/sitemap.xml"), kind=SourceKind.SITEMAP, allow_loopback=True))
+            nd.sources.add(Source(server.url("/sitemap.xml"), kind=SourceKind.SITEMAP, allow_loopback=True))
             assert nd.run().new == 1
             stored = nd.store.find_article(server.url("/news/dues"))
     assert stored is not None and stored.provider.name == "Harbour Ledger"
@@ -176,7 +176,7 @@ def test_an_entry_whose_page_failed_keeps_the_language_its_source_declares(
         server.route("/gone", Reply(status=404, body=b"gone"))
         settings = load_settings(env=quiet_env(tmp_path), base_dir=tmp_path)
         with Newsdesk(settings) as nd:
-            nd.add_source(Source(server.url("/list"), kind=kind, allow_loopback=True))
+            nd.sources.add(Source(server.url("/list"), kind=kind, allow_loopback=True))
             assert nd.run().new == 1
             stored = nd.store.find_article(server.url("/gone"))
     assert stored is not None and stored.fetch_error and stored.language == "fr"
@@ -223,7 +223,7 @@ def test_the_next_poll_skips_index_children_unchanged_since_the_last_success(tmp
         server.route("/live.xml", Reply(body=child.format(server.url("/a2")).encode(), content_type=xml))
         settings = load_settings(env=quiet_env(tmp_path, NEWSDESK_FETCH_PAGES="0"), base_dir=tmp_path)
         with Newsdesk(settings) as nd:
-            nd.add_source(Source(server.url("/index.xml"), kind=SourceKind.SITEMAP, allow_loopback=True))
+            nd.sources.add(Source(server.url("/index.xml"), kind=SourceKind.SITEMAP, allow_loopback=True))
             assert nd.run().new == 2
-            nd.run(sources=nd.list_sources())
+            nd.run(sources=nd.sources.list())
         assert (server.hits("/old.xml"), server.hits("/live.xml")) == (1, 2)

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from newsdesk.api import create_app
-from newsdesk.app import Newsdesk, Tokens
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.desk import Desk, OutputTargets
 from newsdesk.model import Source, SourceHealth, now
@@ -32,7 +32,7 @@ def make_nd(tmp_path: Path, database_url: str = "") -> Newsdesk:
 
 
 def bearer(nd: Newsdesk, scope: str) -> dict[str, str]:
-    _, secret = Tokens(nd).create(f"{scope}-token", scope)
+    _, secret = nd.tokens.create(f"{scope}-token", scope)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -82,8 +82,8 @@ def _csrf(html: str) -> str:
 
 def test_web_sources_page_controls(tmp_path: Path) -> None:
     nd = make_nd(tmp_path)
-    _, secret = Tokens(nd).create("editor", "write")
-    source = nd.add_source(Source(url="https://wire.example.com/rss"))
+    _, secret = nd.tokens.create("editor", "write")
+    source = nd.sources.add(Source(url="https://wire.example.com/rss"))
     with TestClient(create_app(nd)) as client:
         anonymous = client.get("/sources").text
         assert "Poll now" not in anonymous and "Pause" not in anonymous

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from newsdesk import operations
 from newsdesk.api import create_app
 from newsdesk.app import Newsdesk
 from newsdesk.model import Source
+from newsdesk.sourcing import source_for
 from tests.httpserver import LoopbackServer, Reply
 from tests.test_authz import bearer, make_desk
 
@@ -41,20 +41,20 @@ def desk(tmp_path: Path) -> Iterator[Newsdesk]:
 
 
 def test_a_feed_found_from_its_site_is_named_by_its_own_title(desk: Newsdesk, site: LoopbackServer) -> None:
-    (found,) = asyncio.run(operations.discover(desk, site.url("/"), allow_loopback=True))
+    (found,) = asyncio.run(desk.sources.discover(site.url("/"), allow_loopback=True))
     assert (found.url, found.title) == (site.url("/feed.xml"), "Loop News")
-    stand_in = operations.source_for(found, found_on=site.url("/"))
+    stand_in = source_for(found, found_on=site.url("/"))
     assert (stand_in.name, stand_in.name_given) == ("Loop News", False)
-    chosen = operations.source_for(found, found_on=site.url("/"), name="My pick")
+    chosen = source_for(found, found_on=site.url("/"), name="My pick")
     assert (chosen.name, chosen.name_given) == ("My pick", True)
 
 
 def test_a_stand_in_name_takes_the_feed_title_on_the_next_poll(desk: Newsdesk, site: LoopbackServer) -> None:
     feed = site.url("/feed.xml")
     made = [
-        desk.add_source(Source(f"{feed}?a", name="feed.xml", name_given=False, allow_loopback=True)),
-        desk.add_source(Source(f"{feed}?b", name="Chosen by a person", allow_loopback=True)),
-        desk.add_source(Source(f"{feed}?c", allow_loopback=True)),
+        desk.sources.add(Source(f"{feed}?a", name="feed.xml", name_given=False, allow_loopback=True)),
+        desk.sources.add(Source(f"{feed}?b", name="Chosen by a person", allow_loopback=True)),
+        desk.sources.add(Source(f"{feed}?c", allow_loopback=True)),
     ]
     desk.run(sources=made)
     polled = [desk.store.get_source(s.url) for s in made]
@@ -67,7 +67,7 @@ def test_a_stand_in_name_takes_the_feed_title_on_the_next_poll(desk: Newsdesk, s
 
 
 def test_opml_import_renames_a_known_source(desk: Newsdesk, tmp_path: Path) -> None:
-    known = desk.add_source(Source("https://models.example/feed.xml", name="feed.xml", name_given=False))
+    known = desk.sources.add(Source("https://models.example/feed.xml", name="feed.xml", name_given=False))
     opml = tmp_path / "subs.opml"
     opml.write_text(
         '<opml version="2.0"><body>'
@@ -75,12 +75,12 @@ def test_opml_import_renames_a_known_source(desk: Newsdesk, tmp_path: Path) -> N
         '<outline text="Wire" xmlUrl="https://wire.example/rss"/>'
         "</body></opml>"
     )
-    added, skipped = operations.import_opml(desk, opml)
+    added, skipped = desk.sources.import_opml(opml)
     assert [s.url for s in added] == ["https://wire.example/rss"]
     assert skipped == ["https://models.example/feed.xml: already known, renamed 'feed.xml' to 'Model Notes'"]
     renamed = desk.store.get_source(known.url)
     assert (renamed.name, renamed.name_given) == ("Model Notes", True)
-    assert operations.import_opml(desk, opml) == ([], ["https://models.example/feed.xml: already known",
+    assert desk.sources.import_opml(opml) == ([], ["https://models.example/feed.xml: already known",
                                                        "https://wire.example/rss: already known"])  # fmt: skip
 
 

@@ -48,7 +48,7 @@ def test_a_failing_stage_is_recorded_and_the_next_stages_still_run(store_url: st
         env = quiet_env(tmp_path / "data", store_url, NEWSDESK_WORKERS="1", NEWSDESK_FETCH_PAGES="0",
                         NEWSDESK_ENRICH="1", NEWSDESK_HEAT_HALF_LIFE_TOPICS="Astrology=3")  # fmt: skip
         with Newsdesk(load_settings(env=env, base_dir=tmp_path)) as nd:
-            nd.add_source(Source(url=server.url("/feed.xml"), allow_loopback=True))
+            nd.sources.add(Source(url=server.url("/feed.xml"), allow_loopback=True))
             summary = nd.run(progress=lambda stage, done, total: seen.append((stage, done, total)))
             events = nd.store.events(limit=100)  # this run's: the store is new
             unenriched = nd.store.unenriched_ids()

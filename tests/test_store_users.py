@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsdesk.app import Readers
 from newsdesk.errors import NewsdeskError, StorageError
-from newsdesk.readerapi.users import fever_key
+from newsdesk.readers import Readers, fever_key
 from newsdesk.store import tables as t
 from newsdesk.store.users import ItemFilter
 from tests.readerapp import make_desk, seed
@@ -19,7 +18,7 @@ from tests.readerapp import make_desk, seed
 @pytest.fixture
 def readers(store_url: str, tmp_path: Path) -> Readers:
     nd = make_desk(tmp_path, store_url)
-    yield Readers(nd)
+    yield nd.readers
     nd.close()
 
 

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from newsdesk.api import create_app
-from newsdesk.app import Newsdesk, Readers, Tokens
+from newsdesk.app import Newsdesk
 from newsdesk.cli import app
 from newsdesk.config import load_settings
-from newsdesk.readerapi.users import fever_key
+from newsdesk.readers import fever_key
 from tests.conftest import quiet_env
 from tests.readerapp import make_desk, serve
 
@@ -34,7 +34,7 @@ def desk(tmp_path: Path) -> Iterator[Newsdesk]:
 
 def signed_in(desk: Newsdesk, scope: str) -> TestClient:
     client = TestClient(create_app(desk))
-    _, token = Tokens(desk).create(f"{scope}-editor", scope)
+    _, token = desk.tokens.create(f"{scope}-editor", scope)
     csrf = CSRF_INPUT.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
     answer = client.post("/login", data={"token": token, "csrf_token": csrf}, follow_redirects=False)
     assert answer.status_code == 303
@@ -53,12 +53,12 @@ def test_an_admin_adds_a_user_and_an_app_password_shown_once(desk: Newsdesk) -> 
     made = client.post("/users/ana/app-password", data={"label": "phone", "csrf_token": csrf(client)})
     assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
     password = PASSWORD.search(made.text).group(1)  # type: ignore[union-attr]
-    assert Readers(desk).by_fever_key(fever_key("ana", password)) is not None
+    assert desk.readers.by_fever_key(fever_key("ana", password)) is not None
     assert password not in client.get("/users").text  # never shown again
     bad = client.post("/users", data={"name": "a:b", "csrf_token": csrf(client)})
-    assert bad.status_code == 422 and [u["name"] for u in Readers(desk).list_users()] == ["ana"]
+    assert bad.status_code == 422 and [u["name"] for u in desk.readers.list_users()] == ["ana"]
     gone = client.post("/users/ana/remove", data={"csrf_token": csrf(client)})
-    assert gone.status_code == 200 and Readers(desk).list_users() == []
+    assert gone.status_code == 200 and desk.readers.list_users() == []
 
 
 def test_the_users_page_is_for_admins_only(desk: Newsdesk) -> None:
@@ -70,7 +70,7 @@ def test_the_users_page_is_for_admins_only(desk: Newsdesk) -> None:
     assert writer.post("/users", data={"name": "x", "csrf_token": csrf(writer)}).status_code == 403
     admin = signed_in(desk, "admin")
     assert admin.post("/users", data={"name": "x"}).status_code == 403  # no CSRF token
-    assert Readers(desk).list_users() == []
+    assert desk.readers.list_users() == []
 
 
 def test_user_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
-from newsdesk.app import Editorial, Newsdesk, Tokens
+from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.finishing import apply_rules, seal_texts
 from newsdesk.model import Article, Provider, Reason, Source, SourceHealth, Story, TopicScore, now
@@ -135,9 +135,9 @@ def seed(data_dir: Path, **settings: str) -> Seeded:
     for key in ("rates", "rates2"):
         store.save_article(store.get_article(ids[key]).replace(story_id=story_id))
     store.set_related(ids["rates"], [(ids["ai"], 0.61), (ids["rates2"], 0.55)])
-    nd.add_source(Source(url="https://ledger.example/feed.xml", name="Ledger Daily"))
-    _, write = Tokens(nd).create("maria", "write")
-    _, read = Tokens(nd).create("reader", "read")
+    nd.sources.add(Source(url="https://ledger.example/feed.xml", name="Ledger Daily"))
+    _, write = nd.tokens.create("maria", "write")
+    _, read = nd.tokens.create("reader", "read")
     assert image.sha256 is not None
     return Seeded(nd, ids, story_id, image.sha256, write, read)
 
@@ -163,7 +163,7 @@ def csrf_of(client: TestClient, path: str = "/login") -> str:
 
 def publish(seeded: Seeded, *keys: str) -> None:
     for key in keys:
-        Editorial(seeded.nd).publish(seeded.ids[key], actor="test", reason="")
+        seeded.nd.editorial.publish(seeded.ids[key], actor="test", reason="")
 
 
 def sign_in(client: TestClient, token: str) -> None:
@@ -315,7 +315,7 @@ def test_a_rule_decision_shows_the_rule_once(client: TestClient, seeded: Seeded)
 
 def test_sources_count_failures_in_a_row_beside_the_last_error(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.write_token)
-    source = seeded.nd.list_sources()[0]
+    source = seeded.nd.sources.list()[0]
     assert source.id is not None
     error = {"last_error": "HTTP 503 from ledger.example", "last_error_kind": "fetch"}
     recovered = SourceHealth(last_polled_at=now(), last_success_at=now(), error_count=0, **error)
@@ -364,8 +364,8 @@ def test_anonymous_readers_see_published_articles_only(client: TestClient, seede
 def test_a_revoked_editor_reads_as_the_public(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.write_token)
     assert client.get(f"/articles/{seeded.ids['ai']}").status_code == 200
-    for row in Tokens(seeded.nd).list():
-        Tokens(seeded.nd).revoke(row["id"])
+    for row in seeded.nd.tokens.list():
+        seeded.nd.tokens.revoke(row["id"])
     assert client.get(f"/articles/{seeded.ids['ai']}").status_code == 404
     assert client.get("/review", follow_redirects=False).headers["location"].startswith("/login")
 
@@ -411,7 +411,7 @@ def _assert_no_full_text_without_an_editor(data: Seeded) -> None:
         as_reader = c.get(path, headers={"Authorization": f"Bearer {data.read_token}"})
         assert as_reader.status_code == 200 and TEXT_LINE not in as_reader.text
         signer = c.app.state.newsdesk_web.signer  # type: ignore[attr-defined]
-        reader = next(row for row in Tokens(data.nd).list() if row["scope"] == "read")
+        reader = next(row for row in data.nd.tokens.list() if row["scope"] == "read")
         c.cookies.set(session.SESSION_COOKIE, session.session_value(signer, reader, time.time()))
         assert TEXT_LINE not in c.get(path).text  # a read-scope session, signed by this very app
         assert c.get("/review", follow_redirects=False).status_code == 303
@@ -528,8 +528,8 @@ def test_a_decision_sends_the_queue_on_to_the_named_card(client: TestClient, see
 def test_revoked_token_ends_the_session(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.write_token)
     token = csrf_of(client, "/review")
-    for row in Tokens(seeded.nd).list():
-        Tokens(seeded.nd).revoke(row["id"])
+    for row in seeded.nd.tokens.list():
+        seeded.nd.tokens.revoke(row["id"])
     assert (
         client.post(f"/review/{seeded.ids['rates']}/publish", data={"csrf_token": token}).status_code == 401
     )
@@ -572,12 +572,12 @@ def test_add_source_discovers_the_feed_and_remove_it(client: TestClient, seeded:
             "/sources", data={"url": site.url("/"), "csrf_token": token}, follow_redirects=False
         )
     assert response.status_code == 303
-    added = next(s for s in seeded.nd.list_sources() if s.url.endswith("/news/feed.xml"))
+    added = next(s for s in seeded.nd.sources.list() if s.url.endswith("/news/feed.xml"))
     assert added.name == "Loop News" and added.kind.value == "feed"
     assert "Added Loop News" in client.get(response.headers["location"]).text
     removed = client.post(f"/sources/{added.id}/remove", data={"csrf_token": token}, follow_redirects=False)
     assert removed.status_code == 303
-    assert all(s.id != added.id for s in seeded.nd.list_sources())
+    assert all(s.id != added.id for s in seeded.nd.sources.list())
 
 
 def test_add_source_reports_a_site_without_feeds(client: TestClient, seeded: Seeded) -> None:
@@ -597,16 +597,16 @@ def test_add_source_keeps_the_ssrf_guard(tmp_path: Path) -> None:
         sign_in(c, data.write_token)
         response = c.post("/sources", data={"url": site.url("/"), "csrf_token": csrf_of(c, "/sources")})
     assert response.status_code == 422
-    assert len(data.nd.list_sources()) == 1
+    assert len(data.nd.sources.list()) == 1
     data.nd.close()
 
 
 def test_source_actions_need_a_session(client: TestClient, seeded: Seeded) -> None:
     token = csrf_of(client)
-    source_id = seeded.nd.list_sources()[0].id
+    source_id = seeded.nd.sources.list()[0].id
     assert client.post(f"/sources/{source_id}/remove", data={"csrf_token": token}).status_code == 401
     assert client.post("/sources", data={"url": "https://a.example/", "csrf_token": token}).status_code == 401
-    assert len(seeded.nd.list_sources()) == 1
+    assert len(seeded.nd.sources.list()) == 1
 
 
 # ------------------------------------------------------------------------------------------ charts

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from newsdesk.app import Tokens
 from newsdesk.web.routes import create_web_app
 from tests.test_web import Seeded, csrf_of, seeded, sign_in
 
@@ -72,7 +71,7 @@ def test_the_bulk_confirmation_and_undo_belong_to_the_editor(client: TestClient,
     decisions = re.findall(r'name="decisions" value="(\d+)"', page)
     assert len(decisions) == 2
     with TestClient(create_web_app(seeded.nd)) as other:  # another editor cannot see or use the flash
-        sign_in(other, Tokens(seeded.nd).create("olga", "write")[1])
+        sign_in(other, seeded.nd.tokens.create("olga", "write")[1])
         assert "Rejected 2" not in other.get(location).text
     undo = {"csrf_token": token, "decisions": decisions, "next": "/review"}
     assert client.post("/review/undo", data=undo, follow_redirects=False).status_code == 303

@@ -17,10 +17,9 @@ import pytest
 from newsdesk import events
 from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
-from newsdesk.editorial import Editorial
 from newsdesk.errors import NewsdeskError
 from newsdesk.model import Article, Provider
-from newsdesk.webhooks import HEADER, Webhooks, verify
+from newsdesk.webhooks import HEADER, verify
 from newsdesk.webhooks.delivery import MAX_DELAY_S, retry_delay
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply, Seen
@@ -53,14 +52,14 @@ def _article(nd: Newsdesk, n: int = 1) -> int:
 
 
 def _deliver(nd: Newsdesk) -> dict[str, int]:
-    return asyncio.run(Webhooks(nd).deliverer().deliver_due())
+    return asyncio.run(nd.webhooks.deliverer().deliver_due())
 
 
 def test_a_publish_is_posted_signed_with_the_documented_scheme(desk: Newsdesk) -> None:
     with LoopbackServer({"/hook": Reply(status=204)}) as receiver:
-        hook_id, secret = Webhooks(desk).add(receiver.url("/hook"), ["publish", "reject"], allow_private=True)
+        hook_id, secret = desk.webhooks.add(receiver.url("/hook"), ["publish", "reject"], allow_private=True)
         article_id = _article(desk)
-        assert Editorial(desk).publish(article_id, actor="ed", reason="on the beat")
+        assert desk.editorial.publish(article_id, actor="ed", reason="on the beat")
         assert _deliver(desk) == {"delivered": 1, "retry": 0, "dead": 0}
         [seen] = receiver.requests
     assert seen.method == "POST" and seen.headers["x-newsdesk-event"] == "publish"
@@ -71,7 +70,7 @@ def test_a_publish_is_posted_signed_with_the_documented_scheme(desk: Newsdesk) -
     body = json.loads(seen.body)
     assert body["event"] == "publish" and body["data"]["article"]["id"] == article_id
     assert body["data"]["article"]["published"] is True and body["data"]["actor"] == "ed"
-    [logged] = Webhooks(desk).deliveries(webhook_id=hook_id)
+    [logged] = desk.webhooks.deliveries(webhook_id=hook_id)
     assert (logged["state"], logged["attempts"], logged["last_status"]) == ("delivered", 1, 204)
     assert _deliver(desk)["delivered"] == 0  # delivered once, never again
 
@@ -83,14 +82,14 @@ def test_a_failing_receiver_is_retried_then_dead_then_redelivered_by_hand(desk: 
         return Reply(status=answers.pop(0))
 
     with LoopbackServer({"/hook": receive}) as receiver:
-        Webhooks(desk).add(receiver.url("/hook"), ["reject"], allow_private=True)
-        Editorial(desk).reject(_article(desk), actor="ed", reason="off topic")
+        desk.webhooks.add(receiver.url("/hook"), ["reject"], allow_private=True)
+        desk.editorial.reject(_article(desk), actor="ed", reason="off topic")
         outcomes = [_deliver(desk) for _ in range(4)]
         assert [o["retry"] for o in outcomes] == [1, 1, 0, 0]
         assert outcomes[2]["dead"] == 1 and outcomes[3] == {"delivered": 0, "retry": 0, "dead": 0}
-        [dead] = Webhooks(desk).deliveries(state="dead")
+        [dead] = desk.webhooks.deliveries(state="dead")
         assert (dead["attempts"], dead["last_status"], dead["last_error"]) == (3, 500, "HTTP 500")
-        again = Webhooks(desk).redeliver(dead["id"])
+        again = desk.webhooks.redeliver(dead["id"])
         assert (again["state"], again["attempts"]) == ("pending", 0)
         assert _deliver(desk)["delivered"] == 1
         assert receiver.hits("/hook") == 4
@@ -100,12 +99,12 @@ def test_a_failing_receiver_is_retried_then_dead_then_redelivered_by_hand(desk: 
 
 def test_a_receiver_that_times_out_is_a_failed_attempt(desk: Newsdesk) -> None:
     with LoopbackServer({"/slow": Reply(status=200, delay=2.0)}) as receiver:
-        Webhooks(desk).add(receiver.url("/slow"), ["publish"], allow_private=True)
-        Editorial(desk).publish(_article(desk), actor="ed")
+        desk.webhooks.add(receiver.url("/slow"), ["publish"], allow_private=True)
+        desk.editorial.publish(_article(desk), actor="ed")
         started = time.perf_counter()
         assert _deliver(desk)["retry"] == 1
         assert time.perf_counter() - started < 1.8
-    [logged] = Webhooks(desk).deliveries()
+    [logged] = desk.webhooks.deliveries()
     assert logged["state"] == "pending" and logged["last_status"] is None
     assert "timed out" in logged["last_error"]
 
@@ -113,8 +112,8 @@ def test_a_receiver_that_times_out_is_a_failed_attempt(desk: Newsdesk) -> None:
 def test_a_delivery_queued_before_a_restart_is_sent_after_it(tmp_path: Path, store_url: str) -> None:
     with LoopbackServer({"/hook": Reply(status=200)}) as receiver:
         first = make_desk(tmp_path, store_url)
-        Webhooks(first).add(receiver.url("/hook"), ["publish"], allow_private=True)
-        Editorial(first).publish(_article(first), actor="ed")
+        first.webhooks.add(receiver.url("/hook"), ["publish"], allow_private=True)
+        first.editorial.publish(_article(first), actor="ed")
         first.close()  # the process ends before the worker ran
         assert receiver.requests == []
         second = make_desk(tmp_path, store_url)
@@ -130,12 +129,12 @@ def test_the_desk_sends_deliveries_off_the_request_path(desk: Newsdesk) -> None:
     from newsdesk.desk import Desk, OutputTargets
 
     with LoopbackServer({"/hook": Reply(status=200)}) as receiver:
-        Webhooks(desk).add(receiver.url("/hook"), ["publish"], allow_private=True)
+        desk.webhooks.add(receiver.url("/hook"), ["publish"], allow_private=True)
         service = Desk(desk, OutputTargets())
         service.start()
         try:
             assert service.webhooks.alive
-            Editorial(desk).publish(_article(desk), actor="ed")
+            desk.editorial.publish(_article(desk), actor="ed")
             deadline = time.monotonic() + 10
             while receiver.hits("/hook") == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -146,15 +145,15 @@ def test_the_desk_sends_deliveries_off_the_request_path(desk: Newsdesk) -> None:
 
 def test_a_private_target_needs_the_admin_flag(desk: Newsdesk) -> None:
     with pytest.raises(NewsdeskError, match="loopback"):
-        Webhooks(desk).add("http://127.0.0.1:9/hook", ["publish"])
+        desk.webhooks.add("http://127.0.0.1:9/hook", ["publish"])
     assert desk.store.list_webhooks() == []
     with LoopbackServer({"/hook": Reply(status=200)}) as receiver:
         # a name that resolves to loopback passes the early check; the connect-time guard refuses it
-        Webhooks(desk).add(receiver.url("/hook").replace("127.0.0.1", "localhost"), ["publish"])
-        Editorial(desk).publish(_article(desk), actor="ed")
+        desk.webhooks.add(receiver.url("/hook").replace("127.0.0.1", "localhost"), ["publish"])
+        desk.editorial.publish(_article(desk), actor="ed")
         assert _deliver(desk)["retry"] == 1
         assert receiver.requests == []
-    [logged] = Webhooks(desk).deliveries()
+    [logged] = desk.webhooks.deliveries()
     assert "loopback" in logged["last_error"]
 
 
@@ -171,12 +170,12 @@ def test_bad_webhooks_are_refused_and_nothing_is_stored(
     desk: Newsdesk, url: str, kinds: list[str], message: str
 ) -> None:
     with pytest.raises(NewsdeskError, match=message):
-        Webhooks(desk).add(url, kinds)
+        desk.webhooks.add(url, kinds)
     assert desk.store.list_webhooks() == []
 
 
 def test_only_subscribed_webhooks_get_an_event_and_removal_drops_the_log(desk: Newsdesk) -> None:
-    hooks = Webhooks(desk)
+    hooks = desk.webhooks
     publish_id, _ = hooks.add("https://hooks.example.com/p", ["publish"])
     story_id, _ = hooks.add("https://hooks.example.com/s", ["story"])
     assert events.emit(desk.store, "story", {"story": {"id": 1}}) == 1
@@ -198,7 +197,7 @@ def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:
 
 
 def test_a_claimed_delivery_is_not_sent_twice(desk: Newsdesk) -> None:
-    Webhooks(desk).add("https://hooks.example.com/p", ["publish"])
+    desk.webhooks.add("https://hooks.example.com/p", ["publish"])
     events.emit(desk.store, "publish", {"article": {"id": 1}})
     [due] = desk.store.due_deliveries(datetime.now(UTC) + timedelta(seconds=1), 10)
     lease = datetime.now(UTC) + timedelta(minutes=1)
@@ -213,10 +212,9 @@ def test_the_api_manages_webhooks_and_shows_the_secret_once(tmp_path: Path) -> N
     from fastapi.testclient import TestClient
 
     from newsdesk.api import create_app
-    from newsdesk.app import Tokens
 
     nd = make_desk(tmp_path, webhook_max_attempts="1")
-    admin = {"Authorization": "Bearer " + Tokens(nd).create("admin", "admin")[1]}
+    admin = {"Authorization": "Bearer " + nd.tokens.create("admin", "admin")[1]}
     base = "/api/v1"
     try:
         with (
@@ -231,7 +229,7 @@ def test_the_api_manages_webhooks_and_shows_the_secret_once(tmp_path: Path) -> N
             assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
             hook = made.json()["id"]
             assert "secret" not in client.get(f"{base}/webhooks", headers=admin).json()["items"][0]
-            Editorial(nd).publish(_article(nd), actor="ed")
+            nd.editorial.publish(_article(nd), actor="ed")
             assert _deliver(nd)["dead"] == 1
             log = client.get(f"{base}/webhooks/{hook}/deliveries", headers=admin).json()["items"]
             assert [(d["state"], d["lastStatus"]) for d in log] == [("dead", 500)]
@@ -287,7 +285,7 @@ def test_the_webhook_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         )
         nd = make_desk(tmp_path)
         try:
-            Editorial(nd).publish(_article(nd), actor="ed")
+            nd.editorial.publish(_article(nd), actor="ed")
         finally:
             nd.close()
         assert json.loads(runner.invoke(app, ["webhook", "deliver", "--json"]).stdout)["dead"] == 1
@@ -306,7 +304,7 @@ def test_a_new_story_and_a_rule_decision_are_events(tmp_path: Path) -> None:
     """The other two places events come from: enrichment creating a story, and a publish rule."""
     nd = make_desk(tmp_path, enrich="1", embed_backend="onnx", publish_rules="publish: quality >= 0")
     try:
-        hooks = Webhooks(nd)
+        hooks = nd.webhooks
         story_hook, _ = hooks.add("https://hooks.example.com/s", ["story"])
         publish_hook, _ = hooks.add("https://hooks.example.com/p", ["publish"])
         first = _article(nd, 1)

@@ -164,7 +164,7 @@ def titles(nd: Newsdesk) -> set[str]:
 
 
 def feed_source(nd: Newsdesk, site: LoopbackServer) -> Source:
-    return nd.add_source(Source(site.url("/feed"), name="Pushy", allow_loopback=True))
+    return nd.sources.add(Source(site.url("/feed"), name="Pushy", allow_loopback=True))
 
 
 # ---------------------------------------------------------------------------------------- subscriber

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NewsdeskError, StorageError
 from ..model import now
 from .digest import check_unsubscribe_token, send_due
-from .spec import DIGESTS, SearchSpec
+from .spec import DIGESTS, MAX_QUERY, MAX_TOPICS, MODES, SearchSpec
 
 if TYPE_CHECKING:  # numpy and the models load with the first match, not with every CLI command
     from ..app import Newsdesk
     from ..enrich.base import Embedder
 
-__all__ = ["DIGESTS", "Alerts", "SearchSpec"]
+__all__ = ["DIGESTS", "MAX_QUERY", "MAX_TOPICS", "MODES", "Alerts", "SearchSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,10 @@ class Alerts:
         user_id = self._user_id(user) if user else None
         return self.nd.store.list_saved_searches(user_id=user_id)
 
+    def get(self, search_id: int) -> dict[str, Any]:
+        """One saved search; :class:`StorageError` for an unknown id."""
+        return self.nd.store.get_saved_search(search_id)
+
     def remove(self, search_id: int) -> None:
         if not self.nd.store.remove_saved_search(search_id):
             raise StorageError(f"no such saved search: {search_id}")
@@ -82,6 +86,17 @@ class Alerts:
 
     def mark_seen(self, alert_ids: Sequence[int]) -> int:
         return self.nd.store.mark_alerts(alert_ids, "seen_at", now())
+
+    def unsubscribe_target(self, token: str) -> dict[str, Any] | None:
+        """The saved search an unsubscribe link's ``token`` names (the page asks before acting), or None
+        for a forged or stale token."""
+        search_id = check_unsubscribe_token(self.nd.store, token)
+        if search_id is None:
+            return None
+        try:
+            return self.nd.store.get_saved_search(search_id)
+        except NewsdeskError:
+            return None
 
     def unsubscribe(self, token: str) -> dict[str, Any]:
         """Turn a search's digest off from the link in its email; an unknown or forged token is refused."""

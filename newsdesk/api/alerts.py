@@ -10,9 +10,8 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import Field
 
-from ..alerts import Alerts
-from ..alerts.spec import DIGESTS, MAX_QUERY, MAX_TOPICS, MODES
-from ..store.tables import USER_NAME_CHARS
+from ..alerts import DIGESTS, MAX_QUERY, MAX_TOPICS, MODES
+from ..readers import USER_NAME_CHARS
 from .params import MAX_ID, Ctx
 from .problems import FieldInvalid
 from .schemas import MAX_NAME, NO_NUL, Wire, when
@@ -102,28 +101,28 @@ def list_saved_searches(
     ctx: Ctx, user: Annotated[str | None, Query(max_length=USER_NAME_CHARS, pattern=NO_NUL)] = None
 ) -> dict[str, Any]:
     _check_filters(ctx, user, None)
-    return {"items": [_search(s) for s in Alerts(ctx.nd).list(user=user)]}
+    return {"items": [_search(s) for s in ctx.nd.alerts.list(user=user)]}
 
 
 def _check_filters(ctx: Ctx, user: str | None, search: int | None) -> None:
     """An unknown user or search in a filter is a 422 naming it (a list route has no 404)."""
-    if user and ctx.nd.store.find_user(user) is None:
+    if user and not ctx.nd.readers.exists(user):
         raise FieldInvalid("user", f"no such user: {user[:100]!r}")
-    if search is not None and not any(s["id"] == search for s in ctx.nd.store.list_saved_searches()):
+    if search is not None and not any(s["id"] == search for s in ctx.nd.alerts.list()):
         raise FieldInvalid("search", f"no such saved search: {search}")
 
 
 def create_saved_search(ctx: Ctx, body: SavedSearchCreate) -> dict[str, Any]:
     """Save a search; new matching articles become alerts from the next finished run on."""
     query = body.query.model_dump(by_alias=False) if body.query else {}
-    search_id = Alerts(ctx.nd).save(body.user, body.name, query, digest=body.digest, email=body.email)
-    return _search(ctx.nd.store.get_saved_search(search_id))
+    search_id = ctx.nd.alerts.save(body.user, body.name, query, digest=body.digest, email=body.email)
+    return _search(ctx.nd.alerts.get(search_id))
 
 
 def delete_saved_search(ctx: Ctx, search_id: SearchId) -> dict[str, Any]:
     """Remove a saved search and its alerts."""
-    removed = _search(ctx.nd.store.get_saved_search(search_id))
-    Alerts(ctx.nd).remove(search_id)
+    removed = _search(ctx.nd.alerts.get(search_id))
+    ctx.nd.alerts.remove(search_id)
     return removed
 
 
@@ -138,10 +137,10 @@ def list_alerts(
     _check_filters(ctx, user, search)
     return {
         "items": [
-            _alert(a) for a in Alerts(ctx.nd).alerts(user=user, search_id=search, unseen=unseen, limit=limit)
+            _alert(a) for a in ctx.nd.alerts.alerts(user=user, search_id=search, unseen=unseen, limit=limit)
         ]
     }
 
 
 def mark_seen(ctx: Ctx, body: SeenBody) -> dict[str, Any]:
-    return {"changed": Alerts(ctx.nd).mark_seen(body.ids)}
+    return {"changed": ctx.nd.alerts.mark_seen(body.ids)}

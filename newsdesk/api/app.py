@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,16 +21,16 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..app import Newsdesk
-from ..catalog import Catalog, SemanticSearch
 from ..desk import Desk
-from ..enrich.base import Embedder
-from ..enrich.embed import load_embedder
 from ..logs import check_log_format, use_json_lines
 from ..readerapi.routes import router as reader_router
 from . import docs, ops, problems, routes
 from .context import STATE_KEY, ApiContext
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from ..catalog import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ def create_app(
     app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url=None,
                   openapi_url="/openapi.json", redoc_url=None, lifespan=operations.lifespan)  # fmt: skip
     docs.install(app)  # /docs from the package's Swagger UI files, not a CDN
-    semantic = SemanticSearch(lambda: nd.store, _embedder_loader(nd, embedder))
-    catalog = Catalog(nd, semantic)
-    context = ApiContext(nd, RateLimiter(settings.write_rate_limit), catalog, bool(settings.public_read))
+    if embedder is not None:
+        nd.catalog.use_embedder(embedder)
+    context = ApiContext(nd, RateLimiter(settings.write_rate_limit), bool(settings.public_read))
     setattr(app.state, STATE_KEY, context)
     problems.install(app)
     app.include_router(routes.router(public_read=context.public_read))
@@ -76,12 +76,6 @@ def create_app(
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=CORS_METHODS,
                            allow_headers=CORS_HEADERS)  # fmt: skip
     return app
-
-
-def _embedder_loader(nd: Newsdesk, embedder: Embedder | None) -> Callable[[], Embedder]:
-    if embedder is not None:
-        return lambda: embedder
-    return lambda: load_embedder(nd.settings.embed_model, nd.settings.embed_backend)
 
 
 def _include_web(app: FastAPI) -> None:

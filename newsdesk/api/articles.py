@@ -8,10 +8,8 @@ from typing import Annotated, Any
 from fastapi import Body, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from ..app import Editorial
-from ..finishing import decrypt_text
+from ..catalog import ArticleQuery, Audience
 from ..model import ReviewState
-from ..store import ArticleQuery
 from .auth import actor
 from .params import MAX_CURSOR, ArticleId, Ctx, OptionalText, Viewer, as_utc
 from .problems import FieldInvalid
@@ -67,8 +65,8 @@ def get_article(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> ArticleDetai
     """The full record with ``related``, and the reasons behind topics, quality, heat and decisions.
     An unpublished article is a 404 for anonymous callers."""
     article = ctx.catalog.article(article_id, viewer)
-    store = ctx.nd.store
-    return ArticleDetail.of_article(article, store.alternates(article_id), store.decisions(article_id))
+    alternates, decisions = ctx.catalog.alternates(article_id), ctx.nd.editorial.decisions(article_id)
+    return ArticleDetail.of_article(article, alternates, decisions)
 
 
 def get_record(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> Response:
@@ -78,10 +76,10 @@ def get_record(ctx: Ctx, viewer: Viewer, article_id: ArticleId) -> Response:
 
 def get_secured(ctx: Ctx, article_id: ArticleId) -> dict[str, Any]:
     """The decrypted full text (admin only): the one place the clear text leaves the server."""
-    article = ctx.nd.store.get_article(article_id)
+    article = ctx.catalog.article(article_id, Audience.TRUSTED)
     if article.secured is None and not article.text:
         raise HTTPException(404, f"article {article_id} has no full text")
-    text = decrypt_text(article, ctx.nd.key_ring) if article.secured is not None else article.text
+    text = ctx.nd.keys.open_text(article)
     return {"id": article_id, "keyId": article.key_id, "text": text}
 
 
@@ -90,13 +88,13 @@ def publish(
 ) -> dict[str, Any]:
     """Publish; a second (or concurrent) publish answers ``changed: false`` and records nothing."""
     reason = body.reason if body else ""
-    changed = Editorial(ctx.nd).publish(article_id, actor=actor(request), reason=reason)
+    changed = ctx.nd.editorial.publish(article_id, actor=actor(request), reason=reason)
     return {"id": article_id, "changed": changed, "state": ReviewState.PUBLISHED.value}
 
 
 def reject(request: Request, ctx: Ctx, article_id: ArticleId, body: RejectBody) -> dict[str, Any]:
     """Reject with a reason (required: it trains the quality model)."""
-    changed = Editorial(ctx.nd).reject(article_id, actor=actor(request), reason=body.reason)
+    changed = ctx.nd.editorial.reject(article_id, actor=actor(request), reason=body.reason)
     return {"id": article_id, "changed": changed, "state": ReviewState.REJECTED.value}
 
 
@@ -106,5 +104,5 @@ def set_topics(request: Request, ctx: Ctx, article_id: ArticleId, body: TopicsBo
     for index, name in enumerate(body.topics):
         if name not in known:
             raise FieldInvalid(f"topics.{index}", f"unknown topic {name!r}", "body")
-    article = Editorial(ctx.nd).set_topics(article_id, body.topics, actor=actor(request), reason=body.reason)
+    article = ctx.nd.editorial.set_topics(article_id, body.topics, actor=actor(request), reason=body.reason)
     return ArticleItem.of(article)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..app import Tokens
 from ..catalog import Audience
 from .context import api_context
 
@@ -61,7 +60,7 @@ def _principal(request: Request, credentials: HTTPAuthorizationCredentials | Non
         return None
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized("send `Authorization: Bearer <token>`")
-    row = Tokens(api_context(request).nd).verify(credentials.credentials)
+    row = api_context(request).nd.tokens.verify(credentials.credentials)
     if row is None or row.get("scope") not in SCOPES:
         raise _unauthorized("unknown or revoked token")
     return Principal(int(row["id"]), str(row["name"]), str(row["scope"]))

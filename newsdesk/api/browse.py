@@ -56,6 +56,5 @@ def search(
 def health(ctx: Ctx) -> dict[str, Any]:
     """Liveness and the store's reachability (a 503 problem when the database does not answer). The
     endpoint is open to everyone, so it counts published articles only: it says nothing about the rest."""
-    store = ctx.nd.store
     published = ctx.catalog.count_articles(Audience.PUBLIC)
-    return {"status": "ok", "articles": published, "sources": len(store.list_sources())}
+    return {"status": "ok", "articles": published, "sources": len(ctx.nd.sources.list())}

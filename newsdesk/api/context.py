@@ -21,8 +21,12 @@ STATE_KEY = "newsdesk_api"
 class ApiContext:
     nd: Newsdesk
     limiter: RateLimiter
-    catalog: Catalog  # the read models, with the semantic-search cache
     public_read: bool
+
+    @property
+    def catalog(self) -> Catalog:
+        """The facade's read models, with the semantic-search cache."""
+        return self.nd.catalog
 
 
 def api_context(request: Request) -> ApiContext:

@@ -101,7 +101,7 @@ def readiness(ops: Ops) -> tuple[dict[str, Any], bool]:
     body: dict[str, Any] = {"database": "ok", "desk": "off"}
     ready = True
     try:
-        ops.nd.store.change_stamp()
+        ops.nd.catalog.live_stamp()
     except Exception as error:  # any driver error means "not ready", with its text
         body["database"] = f"error: {type(error).__name__}"
         ready = False
@@ -128,7 +128,7 @@ class DeskCollector(Collector):
         pending = GaugeMetricFamily(
             "newsdesk_pending_articles", "Articles waiting for a stage", labels=["stage"]
         )
-        for stage, count in self.ops.nd.store.pending_counts().items():
+        for stage, count in self.ops.nd.catalog.pending_counts().items():
             pending.add_metric([stage], count)
         yield pending
         lag = GaugeMetricFamily(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path as FilePath
 
 from fastapi import HTTPException, Request
@@ -10,15 +11,12 @@ from fastapi.responses import FileResponse, Response
 
 from ..catalog import Audience
 from ..model import Article, now
-from ..publish.feeds import FeedInfo, render_atom, render_json_feed, render_rss
-from .context import api_context
 from .params import Ctx, Viewer
 
-Renderer = Callable[[Sequence[Article], FeedInfo], bytes]
-FEEDS: dict[str, tuple[Renderer, str]] = {
-    "rss": (render_rss, "application/rss+xml; charset=utf-8"),
-    "atom": (render_atom, "application/atom+xml; charset=utf-8"),
-    "json": (render_json_feed, "application/feed+json; charset=utf-8"),
+FEEDS = {  # the formats of newsdesk.outputs.FEED_FORMATS, as served
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
 }
 ALL = "all"
 FEED_MAX_AGE_S = 300  # = the shortest poll interval (settings.poll_min_interval default): nothing is newer
@@ -32,7 +30,6 @@ IMAGE_TYPES = {
     ".avif": "image/avif",
     ".bmp": "image/bmp",
 }
-FEED_LANGUAGE = "en"
 
 
 def get_feed(request: Request, ctx: Ctx, name: str) -> Response:
@@ -47,25 +44,24 @@ def get_feed(request: Request, ctx: Ctx, name: str) -> Response:
             raise HTTPException(404, f"no such topic: {stem}")
         topic = found.name
     articles = ctx.catalog.feed_articles(topic)
-    render, media_type = FEEDS[ext]
-    body = render(articles, _info(request, topic, articles))
-    return Response(
-        body, media_type=media_type, headers={"Cache-Control": f"public, max-age={FEED_MAX_AGE_S}"}
-    )
-
-
-def _info(request: Request, topic: str | None, articles: Sequence[Article]) -> FeedInfo:
-    dates = [d for a in articles if (d := a.published_at or a.first_seen_at) is not None]
-    title = f"newsdesk — {topic}" if topic else "newsdesk — all published articles"
-    return FeedInfo(
-        title=title,
+    body = ctx.nd.outputs.render_feed(
+        ext,
+        articles,
+        title=f"newsdesk — {topic}" if topic else "newsdesk — all published articles",
         site_url=str(request.base_url),
         feed_url=str(request.url.replace(query=None)),
         description=f"Published articles on {topic}" if topic else "Every published article",
-        language=FEED_LANGUAGE,
-        updated=max(dates) if dates else now(),
-        hub=api_context(request).nd.settings.websub_hub,
+        updated=_newest(articles),
     )
+    return Response(
+        body, media_type=FEEDS[ext], headers={"Cache-Control": f"public, max-age={FEED_MAX_AGE_S}"}
+    )
+
+
+def _newest(articles: Sequence[Article]) -> datetime:
+    """The feed's ``updated``: its newest article's date, or now for an empty feed."""
+    dates = [d for a in articles if (d := a.published_at or a.first_seen_at) is not None]
+    return max(dates) if dates else now()
 
 
 def get_image(ctx: Ctx, viewer: Viewer, sha256: str) -> Response:

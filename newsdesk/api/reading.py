@@ -15,8 +15,7 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import Field, model_validator
 
-from ..editorial import Conflict, Editorial, NotFound, Outcome, has_visible_text
-from ..store.reading import SORTS, ReviewFilter
+from ..editorial import SORTS, Conflict, NotFound, Outcome, ReviewFilter, has_visible_text
 from .auth import actor
 from .params import MAX_ID, Ctx, as_utc
 from .problems import FieldInvalid
@@ -105,23 +104,21 @@ def review_queue(
                          language=language.lower() if language else None, min_quality=min_quality,
                          min_heat=min_heat, since=as_utc(since, "since"), until=as_utc(until, "until"),
                          read=read, starred=starred, sort=sort)  # fmt: skip
-    store = ctx.nd.store
-    found = store.review_items(store.editor_user_id(actor(request)), where, limit=limit + 1, offset=offset)
+    found = ctx.nd.editorial.review_items(actor(request), where, limit=limit + 1, offset=offset)
     items = [ReviewEntry(**_item_fields(i.article), read=i.read, starred=i.starred) for i in found[:limit]]
     return ReviewPage(items=items, next_offset=offset + limit if len(found) > limit else None)
 
 
 def set_state(request: Request, ctx: Ctx, body: StateBody) -> dict[str, Any]:
     """Mark a selection read or unread, starred or not, for the caller only."""
-    store = ctx.nd.store
-    user = store.editor_user_id(actor(request))
-    return {"updated": store.set_editor_state(user, body.ids, read=body.read, starred=body.starred)}
+    changed = ctx.nd.editorial.set_flags(actor(request), body.ids, read=body.read, starred=body.starred)
+    return {"updated": changed}
 
 
 def decide(request: Request, ctx: Ctx, body: BulkBody) -> dict[str, Any]:
     """Publish or reject a selection; every id must exist (else 422 naming them, nothing decided)."""
     try:
-        outcomes = Editorial(ctx.nd).decide_many(
+        outcomes = ctx.nd.editorial.decide_many(
             body.ids, body.action, actor=actor(request), reason=body.reason
         )
     except NotFound as e:
@@ -136,7 +133,7 @@ def undo(
 ) -> dict[str, Any]:
     """Revert a publish or reject; 409 when it was undone already or the article was decided since."""
     try:
-        outcome = Editorial(ctx.nd).undo(decision_id, actor=actor(request))
+        outcome = ctx.nd.editorial.undo(decision_id, actor=actor(request))
     except NotFound as e:
         raise HTTPException(404, str(e)) from None
     except Conflict as e:

@@ -40,7 +40,7 @@ from .schemas import (
     TopicTree,
 )
 
-FEED_TYPES = tuple(media.split(";")[0] for _, media in outputs.FEEDS.values())
+FEED_TYPES = tuple(media.split(";")[0] for media in outputs.FEEDS.values())
 
 
 @dataclass(frozen=True)

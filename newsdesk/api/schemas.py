@@ -37,8 +37,8 @@ from ..model import (
     Story,
     TopicScore,
 )
-from ..record import format_datetime
-from ..store.tables import LABEL_CHARS
+from ..outputs import format_datetime
+from ..sourcing import LABEL_CHARS
 
 API_PREFIX = "/api/v1"
 

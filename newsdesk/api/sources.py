@@ -28,23 +28,23 @@ _MESSAGE_FIELDS = (
 
 
 def list_sources(ctx: Ctx) -> SourceList:
-    return SourceList.of(ctx.nd.list_sources())
+    return SourceList.of(ctx.nd.sources.list())
 
 
 def get_source(ctx: Ctx, source_id: SourceId) -> SourceOut:
-    return SourceOut.of(ctx.nd.store.get_source(source_id))
+    return SourceOut.of(ctx.nd.sources.get(source_id))
 
 
 def create_source(request: Request, ctx: Ctx, body: SourceCreate) -> SourceOut:
     """Register a source; 409 when its URL is already registered."""
     values = body.model_dump(by_alias=False)
     _check(request, ctx, values)
-    return SourceOut.of(ctx.nd.add_source(_build(Source, values | {"name_given": bool(values["name"])})))
+    return SourceOut.of(ctx.nd.sources.add(_build(Source, values | {"name_given": bool(values["name"])})))
 
 
 def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourcePatch) -> SourceOut:
     """Change the fields sent (others keep their values); the poll health is left alone."""
-    current = ctx.nd.store.get_source(source_id)
+    current = ctx.nd.sources.get(source_id)
     changes = body.model_dump(exclude_unset=True, by_alias=False)
     if changes.get("url") is None:
         changes.pop("url", None)
@@ -55,19 +55,19 @@ def update_source(request: Request, ctx: Ctx, source_id: SourceId, body: SourceP
         changes["name_given"] = changes["name"] is not None
     updated = _build(lambda **v: dataclasses.replace(current, **v), changes)
     granted = bool(changes.get("allow_loopback"))  # only an admin gets past _check with it set
-    return SourceOut.of(ctx.nd.update_source(source_id, updated, grant_loopback=granted))
+    return SourceOut.of(ctx.nd.sources.update(source_id, updated, grant_loopback=granted))
 
 
 def poll_source(ctx: Ctx, source_id: SourceId) -> SourceOut:
     """Poll now: the source becomes due and the running desk is woken; 409 when it is paused."""
-    if ctx.nd.store.get_source(source_id).paused:
+    if ctx.nd.sources.get(source_id).paused:
         raise HTTPException(409, "the source is paused: resume it (PATCH paused=false) to poll it")
-    return SourceOut.of(ctx.nd.poll_source(source_id))
+    return SourceOut.of(ctx.nd.sources.poll(source_id))
 
 
 def delete_source(ctx: Ctx, source_id: SourceId) -> SourceOut:
     """Remove a source; its articles stay (their ``sourceId`` becomes null)."""
-    return SourceOut.of(ctx.nd.remove_source(source_id))
+    return SourceOut.of(ctx.nd.sources.remove(source_id))
 
 
 def _check(request: Request, ctx: Ctx, values: dict[str, Any]) -> None:
@@ -97,7 +97,7 @@ def _build(factory: Any, values: dict[str, Any]) -> Source:
 
 def _exists(ctx: Ctx, url: str) -> bool:
     try:
-        ctx.nd.store.get_source(url)
+        ctx.nd.sources.get(url)
     except StorageError:
         return False
     return True

@@ -12,8 +12,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import Field
 
-from ..events import EVENT_KINDS
-from ..webhooks import Webhooks
+from ..webhooks import EVENT_KINDS
 from .params import MAX_ID, Ctx
 from .problems import FieldInvalid
 from .schemas import HTTP_URL, MAX_URL, Wire, when
@@ -81,7 +80,7 @@ def _delivery(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_webhooks(ctx: Ctx) -> dict[str, Any]:
-    return {"items": [_webhook(w) for w in Webhooks(ctx.nd).list()]}
+    return {"items": [_webhook(w) for w in ctx.nd.webhooks.list()]}
 
 
 def create_webhook(ctx: Ctx, body: WebhookCreate) -> dict[str, Any]:
@@ -91,15 +90,15 @@ def create_webhook(ctx: Ctx, body: WebhookCreate) -> dict[str, Any]:
         raise FieldInvalid(
             "events", f"unknown event {unknown[0]!r}; use some of {', '.join(EVENT_KINDS)}", "body"
         )
-    hooks = Webhooks(ctx.nd)
+    hooks = ctx.nd.webhooks
     webhook_id, secret = hooks.add(body.url, body.events, allow_private=body.allow_private)
-    return _webhook(ctx.nd.store.get_webhook(webhook_id)) | {"secret": secret}
+    return _webhook(hooks.get(webhook_id)) | {"secret": secret}
 
 
 def delete_webhook(ctx: Ctx, webhook_id: WebhookId) -> dict[str, Any]:
     """Remove a webhook with its delivery log."""
-    removed = _webhook(ctx.nd.store.get_webhook(webhook_id))  # 404 for an unknown id
-    Webhooks(ctx.nd).remove(webhook_id)
+    removed = _webhook(ctx.nd.webhooks.get(webhook_id))  # 404 for an unknown id
+    ctx.nd.webhooks.remove(webhook_id)
     return removed
 
 
@@ -110,10 +109,10 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=MAX_LOG)] = 50,
 ) -> dict[str, Any]:
     """A webhook's delivery log, newest first."""
-    rows = Webhooks(ctx.nd).deliveries(webhook_id=webhook_id, state=state, limit=limit)
+    rows = ctx.nd.webhooks.deliveries(webhook_id=webhook_id, state=state, limit=limit)
     return {"items": [_delivery(d) for d in rows]}
 
 
 def redeliver(ctx: Ctx, delivery_id: DeliveryId) -> dict[str, Any]:
     """Queue a delivery again (a dead one too), due now, its attempts counted anew."""
-    return _delivery(Webhooks(ctx.nd).redeliver(delivery_id))
+    return _delivery(ctx.nd.webhooks.redeliver(delivery_id))

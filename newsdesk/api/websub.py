@@ -13,13 +13,12 @@ from __future__ import annotations
 from fastapi import BackgroundTasks, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from ..websub import WebSub
 from .context import api_context
 
 
 def verify(request: Request, key: str) -> Response:
     """Echo ``hub.challenge`` for a subscription we requested; 404 for anything else."""
-    challenge = WebSub(api_context(request).nd).verify(key, dict(request.query_params))
+    challenge = api_context(request).nd.websub.verify(key, dict(request.query_params))
     if challenge is None:
         raise HTTPException(404, "no such subscription request")
     return PlainTextResponse(challenge)
@@ -27,7 +26,7 @@ def verify(request: Request, key: str) -> Response:
 
 async def receive(request: Request, key: str, background: BackgroundTasks) -> Response:
     """Acknowledge a push (202) and ingest it after answering when its signature is right."""
-    websub = WebSub(api_context(request).nd)
+    websub = api_context(request).nd.websub
     body = await request.body()
     try:
         row = websub.accept(key, body, request.headers.get("x-hub-signature"))

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..alerts import Alerts
 from .base import ConfigOpt, JsonOpt, app, clean_errors, desk, emit, out, show_rows
 
 alert_app = typer.Typer(no_args_is_help=True, help="Saved searches and their alerts.")
@@ -39,7 +38,7 @@ def alert_save(
     query: dict[str, Any] = {"q": q, "mode": mode, "topics": topic or [], "source_id": source,
                              "language": language, "min_quality": min_quality, "min_heat": min_heat}  # fmt: skip
     with desk(config) as nd:
-        search_id = Alerts(nd).save(user, name, query, digest=digest, email=email)
+        search_id = nd.alerts.save(user, name, query, digest=digest, email=email)
     out.print(f"saved search {search_id}: {name}", highlight=False)
 
 
@@ -50,7 +49,7 @@ def alert_searches(
 ) -> None:
     """Saved searches with their digest settings."""
     with desk(config) as nd:
-        rows = Alerts(nd).list(user=user)
+        rows = nd.alerts.list(user=user)
     show_rows(rows, ("id", "user", "name", "query", "digest", "email", "last_digest_at"), as_json)
 
 
@@ -59,7 +58,7 @@ def alert_searches(
 def alert_remove(search_id: int, config: ConfigOpt = None) -> None:
     """Remove a saved search and its alerts."""
     with desk(config) as nd:
-        Alerts(nd).remove(search_id)
+        nd.alerts.remove(search_id)
     out.print(f"saved search {search_id}: removed", highlight=False)
 
 
@@ -75,7 +74,7 @@ def alert_list(
 ) -> None:
     """Alerts, newest first."""
     with desk(config) as nd:
-        rows = Alerts(nd).alerts(user=user, search_id=search, unseen=unseen, limit=limit)
+        rows = nd.alerts.alerts(user=user, search_id=search, unseen=unseen, limit=limit)
     show_rows(rows, ALERT_COLUMNS, as_json)
 
 
@@ -84,7 +83,7 @@ def alert_list(
 def alert_seen(alert_ids: list[int], config: ConfigOpt = None) -> None:
     """Mark alerts as seen."""
     with desk(config) as nd:
-        changed = Alerts(nd).mark_seen(alert_ids)
+        changed = nd.alerts.mark_seen(alert_ids)
     out.print(f"{changed} alert(s) marked seen", highlight=False)
 
 
@@ -102,7 +101,7 @@ def digest_send(
         if not nd.settings.smtp_host:
             out.print("smtp_host is not set: no digests sent", highlight=False)
             return
-        counts = Alerts(nd).send_digests(force=not due)
+        counts = nd.alerts.send_digests(force=not due)
     if not emit(counts, as_json):
         out.print(
             f"{counts['digests']} digest(s), {counts['alerts_mailed']} alert(s) mailed", highlight=False

@@ -23,8 +23,8 @@ from ..config import Settings, load_settings
 from ..errors import NewsdeskError
 
 if TYPE_CHECKING:  # the pipeline imports the extraction stack; `newsdesk --help` must not pay for it
-    from ..publish.export import ExportSummary
-    from ..stages import RunSummary
+    from ..app import RunSummary
+    from ..outputs import ExportSummary
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="newsdesk — sources in, curated records out."

@@ -10,9 +10,10 @@ import typer
 from rich.table import Table
 
 from ..app import Newsdesk, demo_sources
+from ..catalog import Audience
 from ..config import describe, settings_markdown
 from ..errors import NewsdeskError
-from ..publish.export import summary_dict
+from ..outputs import summary_dict
 from .base import (
     DEMO_RULES,
     ConfigOpt,
@@ -74,7 +75,7 @@ def run(
     with desk(config) as nd:
         nd.preflight()
         if nd.settings.sources_file.exists():
-            nd.sync_sources_file()
+            nd.sources.sync_file()
         if watch:
             import asyncio
 
@@ -98,7 +99,7 @@ def export(
     """Write record files (incrementally: only changed ones are rewritten)."""
     with desk(config) as nd:
         target = folder or nd.settings.records_dir
-        result = nd.export(target, published_only=published_only, topics=topic or ())
+        result = nd.outputs.export(target, published_only=published_only, topics=topic or ())
     if not emit(summary_dict(result), as_json):
         out.print(export_line(target, result), highlight=False)
 
@@ -108,8 +109,8 @@ def export(
 def show(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Print one article's record (by id or URL), byte for byte the file `export` writes."""
     with desk(config) as nd:
-        article = nd.article(key)
-        text = nd.record(key)
+        article = nd.catalog.article(key, Audience.TRUSTED)
+        text = nd.catalog.record(key, Audience.TRUSTED)
     if not emit({"id": article.id, "record": text}, as_json):
         sys.stdout.write(text)  # not through rich: it would wrap long lines at the terminal width
 
@@ -135,18 +136,18 @@ def demo(
     if not configured.publish_rules:
         out.print(f"publish rules (demo default): {'; '.join(DEMO_RULES)}", highlight=False)
     if serve:  # the desk polls the demo feeds every few seconds while the timeline adds follow-ups
-        from ..demo.timeline import DEMO_POLL_MAX_S, DEMO_POLL_MIN_S
+        from ..demo import DEMO_POLL_MAX_S, DEMO_POLL_MIN_S
 
         settings = settings.with_values(poll_min_interval=DEMO_POLL_MIN_S, poll_max_interval=DEMO_POLL_MAX_S)
     with DemoSite() as site:
         out.print(f"demo site on http://127.0.0.1:{site.port} ({plural(len(site.resolve_map()), 'site')})")
         with Newsdesk(settings, resolve=site.resolve_map()) as nd:
             nd.init()
-            nd.ensure_sources(demo_sources(site.sources()))
+            nd.sources.ensure(demo_sources(site.sources()))
             with progress_bar(plain=True) as hook:
-                summary = nd.run(sources=nd.list_sources(), progress=hook)
+                summary = nd.run(sources=nd.sources.list(), progress=hook)
             print_summary(summary)
-            result = nd.export(settings.records_dir)
+            result = nd.outputs.export(settings.records_dir)
             out.print(export_line(settings.records_dir, result), highlight=False)
             if serve:
                 _serve_demo(nd, site, host or settings.api_host, port or settings.api_port)
@@ -157,10 +158,15 @@ def demo(
 def search(query: str, limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Full-text search over titles, excerpts, topics and providers."""
     with desk(config) as nd:
-        hits = nd.store.search(query, limit=limit)
+        hits = nd.catalog.search(query, "text", limit, Audience.TRUSTED)
     rows = [
-        {"id": a.id, "score": round(score, 3), "title": a.title, "provider": a.provider.domain}
-        for a, score in hits
+        {
+            "id": h.article.id,
+            "score": round(h.score, 3),
+            "title": h.article.title,
+            "provider": h.article.provider.domain,
+        }
+        for h in hits
     ]
     show_rows(rows, ("id", "score", "title", "provider"), as_json)
 
@@ -175,10 +181,8 @@ def feeds(
     config: ConfigOpt = None,
 ) -> None:
     """Write RSS, Atom and JSON Feed files of published records, all and per topic."""
-    from .. import operations
-
     with desk(config) as nd:
-        written = operations.write_feeds(nd, folder, base_url)
+        written = nd.outputs.write_feeds(folder, base_url)
     out.print(f"wrote {plural(len(written), 'feed file')} to {folder}", highlight=False)
 
 
@@ -256,7 +260,7 @@ def _serve(nd: Newsdesk, host: str, port: int, *, poll: bool = True) -> None:
 
 def _serve_demo(nd: Newsdesk, site: DemoSite, host: str, port: int) -> None:
     """Serve through the desk while the demo world's timeline releases follow-ups every few seconds."""
-    from ..demo.timeline import Timeline
+    from ..demo import Timeline
 
     timeline = Timeline(site.world.now, site.replace_world).start()
     out.print(f"the demo world publishes {len(timeline.entries)} follow-ups over the next minutes")

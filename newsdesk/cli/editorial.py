@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ..app import Editorial, Newsdesk, Tokens
-from ..errors import NewsdeskError
+from ..catalog import Audience
 from .base import (
     ConfigOpt,
     EditorOpt,
@@ -20,7 +19,6 @@ from .base import (
     emit,
     out,
     plural,
-    settings_from,
     show_rows,
 )
 
@@ -30,7 +28,7 @@ from .base import (
 def review(limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List articles waiting for an editor (the review queue)."""
     with desk(config) as nd:
-        page = Editorial(nd).queue(limit=limit)
+        page = nd.editorial.queue(limit=limit)
     rows = [
         {"id": a.id, "quality": a.quality, "heat": a.heat, "topics": list(a.topics), "title": a.title}
         for a in page.items
@@ -46,7 +44,7 @@ def review(limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) 
 def publish(article_id: int, reason: str = "", editor: EditorOpt = "cli", config: ConfigOpt = None) -> None:
     """Publish an article."""
     with desk(config) as nd:
-        changed = Editorial(nd).publish(article_id, actor=f"editor:{editor}", reason=reason)
+        changed = nd.editorial.publish(article_id, actor=f"editor:{editor}", reason=reason)
     out.print(f"article {article_id}: {'published' if changed else 'already published'}")
 
 
@@ -60,7 +58,7 @@ def reject(
 ) -> None:
     """Reject an article, with a reason."""
     with desk(config) as nd:
-        changed = Editorial(nd).reject(article_id, actor=f"editor:{editor}", reason=reason)
+        changed = nd.editorial.reject(article_id, actor=f"editor:{editor}", reason=reason)
     out.print(f"article {article_id}: {'rejected' if changed else 'already rejected'}")
 
 
@@ -77,7 +75,7 @@ def topic_set(
 ) -> None:
     """Replace an article's topics (ancestors are added); stored for the topic model to learn from."""
     with desk(config) as nd:
-        article = Editorial(nd).set_topics(article_id, topics, actor=f"editor:{editor}")
+        article = nd.editorial.set_topics(article_id, topics, actor=f"editor:{editor}")
     out.print(f"article {article_id}: {', '.join(article.topics)}")
 
 
@@ -94,10 +92,8 @@ def topics_train(
     config: ConfigOpt = None,
 ) -> None:
     """Train the supervised topic model from labelled examples plus editor corrections."""
-    from .. import operations
-
     with desk(config) as nd:
-        result = operations.train_topics(nd, path)
+        result = nd.training.train_topics(path)
     out.print(
         f"trained on {plural(result['examples'], 'example')}, {plural(result['topics'], 'topic')}, nearest-example vote"
         f" weight {result['vote_weight']:g} (chosen by cross-validation) -> {result['path']}",
@@ -109,10 +105,8 @@ def topics_train(
 @clean_errors
 def explain(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Why an article has its topics, quality and heat."""
-    from .. import operations
-
     with desk(config) as nd:
-        data = operations.explain(nd, key)
+        data = nd.catalog.explain(key, Audience.TRUSTED)
     if emit(data, as_json):
         return
     out.print(f"[bold]{data['title']}[/bold] (id {data['id']}, story {data['story_id']})")
@@ -131,30 +125,9 @@ def explain(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> Non
 @clean_errors
 def decrypt(path: Path, config: ConfigOpt = None) -> None:
     """Print the full text sealed in a record file's `secured` field (needs the key)."""
-    from ..finishing import key_ring
-    from ..record import read_record
-
-    article = read_record(path)
-    if not article.secured:
-        raise NewsdeskError(f"{path}: the record has no secured payload")
-    settings = settings_from(config)
-    ring = key_ring(settings)
-    with Newsdesk(settings) as nd:
-        stored = nd.store.find_article(article.web_url)
-    key_id = stored.key_id if stored is not None and stored.secured == article.secured else None
-    sys.stdout.write(_decrypt_any(ring, article.secured, key_id) + "\n")
-
-
-def _decrypt_any(ring: Any, secured: str, key_id: str | None) -> str:
-    """With the key id from the store; else try every key in the ring (a record file has no key id)."""
-    ids = [key_id] if key_id else list(ring.key_ids)
-    last: NewsdeskError | None = None
-    for candidate in ids:
-        try:
-            return str(ring.decrypt(secured, candidate))
-        except NewsdeskError as e:
-            last = e
-    raise last or NewsdeskError("no key to try")
+    with desk(config) as nd:
+        text = nd.keys.decrypt_record(path)
+    sys.stdout.write(text + "\n")
 
 
 key_app = typer.Typer(no_args_is_help=True, help="The encryption key ring.")
@@ -167,10 +140,8 @@ app.add_typer(key_app, name="key")
 @clean_errors
 def key_rotate(config: ConfigOpt = None) -> None:
     """Add a new key and re-encrypt every payload with it (safe to interrupt and run again)."""
-    from .. import operations
-
     with desk(config) as nd:
-        result = operations.rotate_key(nd)
+        result = nd.keys.rotate()
     out.print(
         f"active key {result['active_key']}; re-encrypted {plural(result['reencrypted'], 'payload')};"
         f" keys {', '.join(result['keys'])}",
@@ -194,7 +165,7 @@ def token_create(
 ) -> None:
     """Create a bearer token (shown once; only its hash is stored)."""
     with desk(config) as nd:
-        token_id, token = Tokens(nd).create(name, scope)
+        token_id, token = nd.tokens.create(name, scope)
     if not emit({"id": token_id, "scope": scope, "token": token}, as_json):
         out.print(f"token {token_id} ({scope}): {token}", highlight=False)
 
@@ -203,7 +174,7 @@ def token_create(
 @clean_errors
 def token_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     with desk(config) as nd:
-        rows = Tokens(nd).list()
+        rows = nd.tokens.list()
     show_rows(rows, ("id", "name", "scope", "created_at", "revoked_at", "last_used_at"), as_json)
 
 
@@ -211,5 +182,5 @@ def token_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 @clean_errors
 def token_revoke(token_id: int, config: ConfigOpt = None) -> None:
     with desk(config) as nd:
-        done = Tokens(nd).revoke(token_id)
+        done = nd.tokens.revoke(token_id)
     out.print(f"token {token_id}: {'revoked' if done else 'not found or already revoked'}")

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import NewsdeskError
 from ..model import Source, SourceKind
+from ..sourcing import source_for
 from .base import (
     ConfigOpt,
     JsonOpt,
@@ -40,20 +41,18 @@ def source_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a source. Given a site or page URL, finds its feeds (links, common paths) and offers them."""
-    from .. import operations
-
     defaults: dict[str, Any] = {"name": name, "category": category, "topics": tuple(topic or ()),
                                 "allow_loopback": allow_loopback}  # fmt: skip
     with desk(config) as nd:
         if kind is not None:
             chosen = [Source(url=url, kind=kind, **defaults)]
         else:
-            found = asyncio.run(operations.discover(nd, url, allow_loopback=allow_loopback))
+            found = asyncio.run(nd.sources.discover(url, allow_loopback=allow_loopback))
             chosen = [
-                operations.source_for(f, found_on=url, **dict(defaults))
+                source_for(f, found_on=url, **dict(defaults))
                 for f in _choose(found, url, pick, add_all, as_json)
             ]
-        added = [nd.add_source(s) for s in chosen]
+        added = [nd.sources.add(s) for s in chosen]
     rows = [{"id": a.id, "url": a.url, "kind": a.kind.value} for a in added]
     if not emit(rows, as_json):
         for row in rows:
@@ -81,7 +80,7 @@ def _choose(found: list[Any], url: str, pick: int | None, add_all: bool, as_json
 def source_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List sources with their health: last success, errors, next poll."""
     with desk(config) as nd:
-        sources = nd.list_sources()
+        sources = nd.sources.list()
     rows = [_source_row(s) for s in sources]
     show_rows(
         rows, ("id", "kind", "name", "url", "last_success", "error_count", "last_error", "next_poll"), as_json
@@ -100,7 +99,7 @@ def _source_row(s: Source) -> dict[str, Any]:
 def source_remove(key: str, config: ConfigOpt = None) -> None:
     """Remove a source by id or URL (its articles stay)."""
     with desk(config) as nd:
-        removed = nd.remove_source(int(key) if key.isdigit() else key)
+        removed = nd.sources.remove(int(key) if key.isdigit() else key)
     out.print(f"removed source {removed.id}: {removed.url}", highlight=False)
 
 
@@ -112,7 +111,7 @@ def source_sync(
 ) -> None:
     """Add the sources listed in sources.yaml that are not known yet."""
     with desk(config) as nd:
-        result = nd.sync_sources_file(path)
+        result = nd.sources.sync_file(path)
     out.print(f"added {plural(len(result.added), 'source')}, {result.known} already known", highlight=False)
 
 
@@ -120,10 +119,8 @@ def source_sync(
 @clean_errors
 def source_import_opml(path: Path, config: ConfigOpt = None) -> None:
     """Add the feeds an OPML file lists."""
-    from .. import operations
-
     with desk(config) as nd:
-        added, skipped = operations.import_opml(nd, path)
+        added, skipped = nd.sources.import_opml(path)
     out.print(f"added {plural(len(added), 'source')}, skipped {len(skipped)}", highlight=False)
     for line in skipped:
         err.print(f"  skipped {line}", highlight=False)
@@ -136,10 +133,8 @@ def source_export_opml(
     config: ConfigOpt = None,
 ) -> None:
     """Write the sources as OPML."""
-    from .. import operations
-
     with desk(config) as nd:
-        data = operations.export_opml(nd)
+        data = nd.sources.export_opml()
     if path is None:
         sys.stdout.write(data.decode())
     else:
@@ -151,10 +146,8 @@ def source_export_opml(
 @clean_errors
 def source_import_ratings(path: Path, config: ConfigOpt = None) -> None:
     """Set source reputations (quality prior) from a CSV with domain,score columns in 0-1."""
-    from .. import operations
-
     with desk(config) as nd:
-        rated, problems = operations.import_ratings(nd, path)
+        rated, problems = nd.sources.import_ratings(path)
     out.print(f"rated {plural(rated, 'source')}; skipped {plural(len(problems), 'row')}", highlight=False)
     for line in problems[:20]:
         err.print(f"  {line}", highlight=False)
@@ -174,10 +167,6 @@ def source_rating(
     parent-domain (a rated parent, in the imported or shipped table) or neutral."""
     from dataclasses import asdict
 
-    from ..enrich.quality import rating_for
-    from ..fetch.urls import host_of
-
     with desk(config) as nd:
-        imported = nd.store.get_meta("ratings") or {}
-    rows = [asdict(rating_for(host_of(d), imported)) for d in domains]
+        rows = [asdict(r) for r in nd.sources.ratings(domains)]
     show_rows(rows, ("domain", "value", "origin", "matched", "table"), as_json)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ..app import Readers
 from .base import ConfigOpt, JsonOpt, app, clean_errors, desk, emit, out, show_rows
 
 user_app = typer.Typer(no_args_is_help=True, help="Reader-app users and app passwords.")
@@ -26,7 +25,7 @@ def user_add(
 ) -> None:
     """Add a user who reads the published records in a reader app."""
     with desk(config) as nd:
-        user_id = Readers(nd).add_user(name, role)
+        user_id = nd.readers.add_user(name, role)
     out.print(f"user {user_id}: {name} ({role}); next: newsdesk user app-password {name}", highlight=False)
 
 
@@ -40,7 +39,7 @@ def user_app_password(
 ) -> None:
     """Create an app password for NAME (shown once; only hashes are stored)."""
     with desk(config) as nd:
-        password_id, password = Readers(nd).new_app_password(name, label)
+        password_id, password = nd.readers.new_app_password(name, label)
     if not emit({"id": password_id, "user": name, "password": password}, as_json):
         out.print(f"app password {password_id} for {name}: {password}", highlight=False)
 
@@ -50,7 +49,7 @@ def user_app_password(
 def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Users, their role and app passwords."""
     with desk(config) as nd:
-        rows = Readers(nd).list_users()
+        rows = nd.readers.list_users()
     show_rows(rows, ("id", "name", "role", "app_passwords", "created_at", "last_used_at"), as_json)
 
 
@@ -59,5 +58,5 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 def user_remove(name: str, config: ConfigOpt = None) -> None:
     """Remove a user with their app passwords and read/starred state."""
     with desk(config) as nd:
-        Readers(nd).remove_user(name)
+        nd.readers.remove_user(name)
     out.print(f"user {name}: removed", highlight=False)

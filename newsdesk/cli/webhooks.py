@@ -11,8 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ..events import EVENT_KINDS
-from ..webhooks import Webhooks
+from ..webhooks import EVENT_KINDS
 from .base import ConfigOpt, JsonOpt, app, clean_errors, desk, emit, out, show_rows
 
 webhook_app = typer.Typer(
@@ -49,7 +48,7 @@ def webhook_add(
 ) -> None:
     """Register URL; prints its signing secret (shown once)."""
     with desk(config) as nd:
-        webhook_id, secret = Webhooks(nd).add(url, events.split(","), allow_private=allow_private)
+        webhook_id, secret = nd.webhooks.add(url, events.split(","), allow_private=allow_private)
     if not emit({"id": webhook_id, "url": url, "secret": secret}, as_json):
         out.print(f"webhook {webhook_id}: {url}\nsecret (shown once): {secret}", highlight=False)
 
@@ -59,7 +58,7 @@ def webhook_add(
 def webhook_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Webhooks and the events each receives (secrets are never shown again)."""
     with desk(config) as nd:
-        rows = Webhooks(nd).list()
+        rows = nd.webhooks.list()
     show_rows(rows, ("id", "url", "events", "allow_private", "created_at"), as_json)
 
 
@@ -68,7 +67,7 @@ def webhook_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 def webhook_remove(webhook_id: int, config: ConfigOpt = None) -> None:
     """Remove a webhook and its delivery log."""
     with desk(config) as nd:
-        Webhooks(nd).remove(webhook_id)
+        nd.webhooks.remove(webhook_id)
     out.print(f"webhook {webhook_id}: removed", highlight=False)
 
 
@@ -83,7 +82,7 @@ def webhook_deliveries(
 ) -> None:
     """The delivery log, newest first."""
     with desk(config) as nd:
-        rows = Webhooks(nd).deliveries(webhook_id=webhook, state=state, limit=limit)
+        rows = nd.webhooks.deliveries(webhook_id=webhook, state=state, limit=limit)
     show_rows(rows, DELIVERY_COLUMNS, as_json)
 
 
@@ -92,7 +91,7 @@ def webhook_deliveries(
 def webhook_redeliver(delivery_id: int, config: ConfigOpt = None) -> None:
     """Queue a delivery again (a dead one too); the worker (or `webhook deliver`) sends it."""
     with desk(config) as nd:
-        Webhooks(nd).redeliver(delivery_id)
+        nd.webhooks.redeliver(delivery_id)
     out.print(f"delivery {delivery_id}: queued again", highlight=False)
 
 
@@ -101,6 +100,6 @@ def webhook_redeliver(delivery_id: int, config: ConfigOpt = None) -> None:
 def webhook_deliver(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Send every delivery that is due now, once (for cron; `serve` does it continuously)."""
     with desk(config) as nd:
-        counts = asyncio.run(Webhooks(nd).deliverer().deliver_due())
+        counts = asyncio.run(nd.webhooks.deliverer().deliver_due())
     if not emit(counts, as_json):
         out.print(", ".join(f"{k}: {v}" for k, v in counts.items()), highlight=False)

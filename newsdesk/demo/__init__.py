@@ -11,15 +11,19 @@ truth to check the pipeline's output against.
 from __future__ import annotations
 
 from newsdesk.demo.server import DemoSite, serve_forever
+from newsdesk.demo.timeline import DEMO_POLL_MAX_S, DEMO_POLL_MIN_S, Timeline
 from newsdesk.demo.world import DemoArticle, DemoContentError, DemoImage, DemoMedia, DemoProvider, World
 
 __all__ = [
+    "DEMO_POLL_MAX_S",
+    "DEMO_POLL_MIN_S",
     "DemoArticle",
     "DemoContentError",
     "DemoImage",
     "DemoMedia",
     "DemoProvider",
     "DemoSite",
+    "Timeline",
     "World",
     "serve_forever",
 ]

@@ -11,7 +11,7 @@ from starlette.formparsers import MultiPartException
 
 from ..app import Newsdesk
 from ..model import Article
-from .users import Readers
+from ..readers import Readers
 
 MAX_PARAMS = 2_000  # query + form fields one request may carry (a batch of 1,000 ids is the most we take)
 
@@ -22,7 +22,7 @@ def readers(request: Request) -> Readers:
     nd = getattr(api, "nd", None) or getattr(request.app.state, "newsdesk", None)
     if not isinstance(nd, Newsdesk):
         raise RuntimeError("the reader APIs need the API context on app.state")
-    return Readers(nd)
+    return nd.readers
 
 
 async def params(request: Request) -> list[tuple[str, str]]:

@@ -28,10 +28,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..model import Taxonomy
-from ..store.users import ItemFilter, ReaderItem
+from ..readers import FeedModel, ItemFilter, ReaderItem, Readers, ReaderUser
 from .common import first, item_html, params, readers
-from .feeds import FeedModel
-from .users import Readers, ReaderUser
 
 router = APIRouter(include_in_schema=False)
 API_VERSION = 3

@@ -30,10 +30,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..store.users import ItemFilter, ReaderItem
+from ..readers import FeedModel, ItemFilter, ReaderItem, ReaderUser, action_token
 from .common import every, first, item_html, params, readers
-from .feeds import FeedModel
-from .users import ReaderUser, action_token
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

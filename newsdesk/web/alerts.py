@@ -13,10 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ..alerts import Alerts
-from ..alerts.digest import check_unsubscribe_token
 from ..errors import NewsdeskError
-from ..webhooks import Webhooks
 from .context import Denied, Web, WebContext, back, error_page, live_editor, render, require_editor
 
 router = APIRouter(include_in_schema=False)
@@ -30,7 +27,7 @@ ADMIN = "admin"
 def alerts_page(request: Request, web: Web, unseen: bool = False) -> Response:
     if live_editor(request, web) is None:
         return back("/login?next=" + quote("/alerts"))
-    facade = Alerts(web.nd)
+    facade = web.nd.alerts
     return render(request, web, "alerts.html", alerts=facade.alerts(unseen=unseen, limit=PAGE),
                   searches=facade.list(), unseen=unseen)  # fmt: skip
 
@@ -46,7 +43,7 @@ def mark_seen(
         require_editor(request, web, csrf_token)
     except Denied as denied:
         return denied.response
-    Alerts(web.nd).mark_seen(ids or [])
+    web.nd.alerts.mark_seen(ids or [])
     return back("/alerts")
 
 
@@ -54,12 +51,8 @@ def mark_seen(
 def unsubscribe_page(
     request: Request, web: Web, token: Annotated[str, Query(max_length=MAX_TOKEN)] = ""
 ) -> Response:
-    search_id = check_unsubscribe_token(web.nd.store, token)
-    if search_id is None:
-        return _invalid(request, web)
-    try:
-        saved = web.nd.store.get_saved_search(search_id)
-    except NewsdeskError:
+    saved = web.nd.alerts.unsubscribe_target(token)
+    if saved is None:
         return _invalid(request, web)
     return render(request, web, "unsubscribe.html", search=saved, token=token, done=False)
 
@@ -72,7 +65,7 @@ def unsubscribe(
     form_token: Annotated[str, Form(alias="token", max_length=MAX_TOKEN)] = "",
 ) -> Response:
     try:
-        saved = Alerts(web.nd).unsubscribe(form_token or token)
+        saved = web.nd.alerts.unsubscribe(form_token or token)
     except NewsdeskError:
         return _invalid(request, web)
     return render(request, web, "unsubscribe.html", search=saved, token="", done=True)
@@ -90,7 +83,7 @@ def webhooks_page(request: Request, web: Web) -> Response:
         return back("/login?next=" + quote("/webhooks"))
     if editor.scope != ADMIN:
         return error_page(request, web, 403, "Admins only", "Sign in with an admin token to see webhooks.")
-    hooks = Webhooks(web.nd)
+    hooks = web.nd.webhooks
     return render(
         request, web, "webhooks.html", webhooks=hooks.list(), deliveries=hooks.deliveries(limit=LOG)
     )
@@ -104,7 +97,7 @@ def redeliver(
         editor = require_editor(request, web, csrf_token)
         if editor.scope != ADMIN:
             raise Denied(error_page(request, web, 403, "Admins only", "Sign in with an admin token."))
-        Webhooks(web.nd).redeliver(delivery_id)
+        web.nd.webhooks.redeliver(delivery_id)
     except Denied as denied:
         return denied.response
     except NewsdeskError as e:

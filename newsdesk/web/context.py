@@ -49,18 +49,20 @@ _context_lock = threading.Lock()
 class WebContext:
     """What every page handler needs; one per app, created on first use."""
 
-    catalog: Catalog  # the API's (sharing its vector cache) when the API is mounted
+    nd: Newsdesk
     signer: Signer
     has_api: bool = False  # the API is mounted: link to its record files, feeds and docs
     templates: jinja2.Environment = field(default_factory=environment)
 
     @property
-    def nd(self) -> Newsdesk:
-        return self.catalog.nd
+    def catalog(self) -> Catalog:
+        return self.nd.catalog
 
     @property
     def semantic_search(self) -> bool:
-        return self.catalog.semantic is not None
+        """The search page offers the semantic modes when the API is mounted: it serves the same
+        catalog, and the API is where a deployment sets up the embedding model for queries."""
+        return self.has_api
 
 
 def web_context(request: Request) -> WebContext:
@@ -78,14 +80,14 @@ def web_context(request: Request) -> WebContext:
 
 
 def _new_context(state: Any) -> WebContext:
-    """Over the API's catalog when the API is mounted, else over ``app.state.newsdesk``."""
-    api_catalog = getattr(getattr(state, "newsdesk_api", None), "catalog", None)
-    if isinstance(api_catalog, Catalog):
-        return WebContext(api_catalog, Signer.random(), has_api=True)
+    """Over the API's facade when the API is mounted, else over ``app.state.newsdesk``."""
+    api_nd = getattr(getattr(state, "newsdesk_api", None), "nd", None)
+    if isinstance(api_nd, Newsdesk):
+        return WebContext(api_nd, Signer.random(), has_api=True)
     nd = getattr(state, "newsdesk", None)
     if not isinstance(nd, Newsdesk):
         raise RuntimeError("the web UI needs app.state.newsdesk (or the API context) to be set")
-    return WebContext(Catalog(nd), Signer.random())
+    return WebContext(nd, Signer.random())
 
 
 Web = Annotated[WebContext, Depends(web_context)]
@@ -101,7 +103,7 @@ def _editor(request: Request, web: WebContext) -> Editor | None:
 def live_editor(request: Request, web: WebContext) -> Editor | None:
     """The signed-in editor, unless their token was revoked since (their session ends with it)."""
     editor = _editor(request, web)
-    return editor if editor is not None and web.catalog.token_live(editor.token_id) else None
+    return editor if editor is not None and web.nd.tokens.live(editor.token_id) else None
 
 
 def audience(request: Request, web: WebContext) -> Audience:

@@ -17,9 +17,9 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ..app import Editorial, Tokens
+from ..catalog import Audience
+from ..editorial import SORTS
 from ..errors import NewsdeskError, StorageError
-from ..store.reading import SORTS
 from .context import (
     Denied,
     Web,
@@ -77,7 +77,7 @@ def login(
     target = _local(next, "/review")
     if not csrf_matches(web.signer, request.cookies.get(CSRF_COOKIE), csrf_token):
         return error_page(request, web, 403, "Form expired", "Reload the sign-in page and try again.")
-    row = Tokens(web.nd).verify(token.strip())
+    row = web.nd.tokens.verify(token.strip())
     if row is None or row["scope"] not in EDITOR_SCOPES:
         error = (
             "That token is not valid."
@@ -137,7 +137,7 @@ def review(request: Request, web: Web, done: str = "", id: int = 0, bulk: str = 
         next_page=_page_link(page.filters, page.next_offset),
         topics=web.nd.taxonomy.topics,
         depth=web.nd.taxonomy.depth,
-        sources=web.nd.list_sources(),
+        sources=web.nd.sources.list(),
         sorts=SORTS,
     )
     return no_store(response)
@@ -158,7 +158,7 @@ def _flash(web: WebContext, done: str, article_id: int) -> str | None:
     if done not in verbs or not article_id:
         return None
     try:
-        title = web.nd.store.get_article(article_id).title
+        title = web.catalog.article(article_id, Audience.TRUSTED).title
     except StorageError:
         return None
     return f"{verbs[done]} “{title}”"
@@ -185,7 +185,7 @@ def publish(
     then: Annotated[str, Form()] = "",
 ) -> Response:
     def act(editor: Editor) -> bool:
-        return Editorial(web.nd).publish(article_id, actor=editor.actor)
+        return web.nd.editorial.publish(article_id, actor=editor.actor)
 
     return _act(request, web, csrf_token, article_id, (next, then), "publish", act)
 
@@ -206,7 +206,7 @@ def reject(
         )
 
     def act(editor: Editor) -> bool:
-        return Editorial(web.nd).reject(article_id, actor=editor.actor, reason=reason.strip())
+        return web.nd.editorial.reject(article_id, actor=editor.actor, reason=reason.strip())
 
     return _act(request, web, csrf_token, article_id, (next, then), "reject", act)
 
@@ -223,7 +223,7 @@ def set_topics(
 ) -> Response:
 
     def act(editor: Editor) -> bool:
-        Editorial(web.nd).set_topics(article_id, topic or [], actor=editor.actor, reason="fixed in review")
+        web.nd.editorial.set_topics(article_id, topic or [], actor=editor.actor, reason="fixed in review")
         return True
 
     return _act(request, web, csrf_token, article_id, (next, then), "topics", act)

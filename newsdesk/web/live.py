@@ -25,7 +25,7 @@ router = APIRouter(include_in_schema=False)
 def live_stamp(nd: Newsdesk) -> str:
     """Articles' change stamp (saved, decided, enriched) plus the sources' (polled, rescheduled), hashed
     so the page learns nothing but "changed". The stamp reveals no content, so it needs no sign-in."""
-    parts = (nd.store.change_stamp(), nd.store.sources_stamp())
+    parts = nd.catalog.live_stamp()
     return hashlib.blake2s(repr(parts).encode(), digest_size=8).hexdigest()
 
 

@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ..catalog import Audience, Hit, topic_tree
+from ..catalog import ArticleQuery, Audience, Hit, topic_tree
 from ..errors import NewsdeskError, StorageError
 from ..model import Article, Story
-from ..store import ArticleQuery
 from .charts import stacked_bars
 from .context import Web, WebContext, audience, error_page, no_store, reads_full_text, render
 
@@ -83,7 +82,6 @@ def article(request: Request, web: Web, key: str) -> HTMLResponse:
         found = None
     if found is None or found.id is None:
         return error_page(request, web, 404, "No such article", f"There is no article with id “{key}”.")
-    store = web.nd.store
     text = web.catalog.full_texts([found]).get(found.id) if reads_full_text(request, web) else None
     response = render(
         request,
@@ -91,9 +89,9 @@ def article(request: Request, web: Web, key: str) -> HTMLResponse:
         "article.html",
         a=found,
         full_text=text,
-        alternates=store.alternates(found.id),
+        alternates=web.catalog.alternates(found.id),
         siblings=web.catalog.story_siblings(found, viewer),
-        decisions=store.decisions(found.id),
+        decisions=web.nd.editorial.decisions(found.id),
         story=_story(web, found, viewer),
         topic_names=[t.name for t in web.nd.taxonomy.topics],
     )
@@ -151,6 +149,6 @@ def stats(request: Request, web: Web, days: int = STATS_DAYS, parent: str = "") 
         parents=[t for t in taxonomy.topics if taxonomy.children(t.name)],
         counts=counts,
         total=catalog.count_articles(viewer),
-        sources=len(web.nd.list_sources()),
+        sources=len(web.nd.sources.list()),
         tree=topic_tree(taxonomy, counts),
     )

@@ -21,9 +21,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from ..editorial import Conflict, Editorial, NotFound
+from ..editorial import SORTS, Conflict, NotFound, ReviewFilter, ReviewItem
 from ..errors import NewsdeskError
-from ..store.reading import SORTS, ReviewFilter, ReviewItem
 from .context import Denied, Web, WebContext, back, error_page, require_editor
 from .editing import REVIEW_PAGE, _local
 
@@ -91,8 +90,7 @@ def queue_page(web: WebContext, editor_name: str, params: Mapping[str, str]) -> 
     """One page of the queue for this editor, as the query string filters, sorts and pages it."""
     where, kept = review_filter(params, {t.name for t in web.nd.taxonomy.topics})
     offset = _positive(params.get("offset", "")) or 0
-    store = web.nd.store
-    found = store.review_items(store.editor_user_id(editor_name), where, limit=REVIEW_PAGE + 1, offset=offset)
+    found = web.nd.editorial.review_items(editor_name, where, limit=REVIEW_PAGE + 1, offset=offset)
     more = len(found) > REVIEW_PAGE
     return QueuePage(found[:REVIEW_PAGE], offset + REVIEW_PAGE if more else None, kept)
 
@@ -101,12 +99,12 @@ def bulk_flash(web: WebContext, raw: str, actor: str) -> tuple[str, list[int]] |
     """The confirmation of a bulk decision named by ``?bulk=`` and the decision ids an Undo takes —
     rebuilt from the store: only this editor's publish/reject decisions count, nothing is echoed."""
     ids = [int(p) for p in raw.split(",")[:MAX_SELECTION] if p.isascii() and p.isdigit() and len(p) < 19]
-    found = [d for i in ids if (d := web.nd.store.decision(i)) is not None]
+    found = [d for i in ids if (d := web.nd.editorial.decision(i)) is not None]
     mine = [d for d in found if d["actor"] == actor and d["action"] in ("publish", "reject")]
     if not mine:
         return None
     verb = "Published" if mine[0]["action"] == "publish" else "Rejected"
-    undone = [d for d in mine if web.nd.store.undoing(int(d["id"]), int(d["article_id"])) is not None]
+    undone = [d for d in mine if web.nd.editorial.undone(d)]
     if len(undone) == len(mine):
         plural = "s are" if len(mine) != 1 else " is"
         return f"Undone: the {len(mine)} {verb.lower()} article{plural} back where they were", []
@@ -137,7 +135,7 @@ def bulk(
             request, web, 400, "Nothing selected", f"Tick between 1 and {MAX_SELECTION} articles first."
         )
     try:
-        outcomes = Editorial(web.nd).decide_many(chosen, action, actor=editor.actor, reason=reason.strip())
+        outcomes = web.nd.editorial.decide_many(chosen, action, actor=editor.actor, reason=reason.strip())
     except NotFound as e:
         return error_page(request, web, 404, "No such article", str(e))
     except NewsdeskError as e:
@@ -167,7 +165,7 @@ def undo(
     refused = []
     for decision_id in chosen:
         try:
-            Editorial(web.nd).undo(decision_id, actor=editor.actor)
+            web.nd.editorial.undo(decision_id, actor=editor.actor)
         except (NotFound, Conflict) as e:
             refused.append(str(e))
     if refused and len(refused) == len(chosen):
@@ -194,8 +192,7 @@ def flags(
     wanted = {"read": _flag(read), "starred": _flag(starred)}
     if not chosen or wanted == {"read": None, "starred": None}:
         return error_page(request, web, 400, "Nothing marked", "Tick some articles, then mark them.")
-    store = web.nd.store
-    store.set_editor_state(store.editor_user_id(editor.name), chosen, **wanted)
+    web.nd.editorial.set_flags(editor.name, chosen, **wanted)
     return back(_local(next, "/review"))
 
 

@@ -8,7 +8,6 @@ resume are acted on within seconds instead of at the next scheduled check.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -44,21 +43,21 @@ def _act(
 def poll_source(
     request: Request, web: Web, source_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    return _act(request, web, source_id, csrf_token, lambda nd: nd.poll_source(source_id))
+    return _act(request, web, source_id, csrf_token, lambda nd: nd.sources.poll(source_id))
 
 
 @router.post("/sources/{source_id}/pause")
 def pause_source(
     request: Request, web: Web, source_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    return _act(request, web, source_id, csrf_token, lambda nd: nd.pause_source(source_id, paused=True))
+    return _act(request, web, source_id, csrf_token, lambda nd: nd.sources.pause(source_id, paused=True))
 
 
 @router.post("/sources/{source_id}/resume")
 def resume_source(
     request: Request, web: Web, source_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    return _act(request, web, source_id, csrf_token, lambda nd: nd.pause_source(source_id, paused=False))
+    return _act(request, web, source_id, csrf_token, lambda nd: nd.sources.pause(source_id, paused=False))
 
 
 @router.post("/sources/{source_id}/rename")
@@ -73,6 +72,6 @@ def rename_source(
     wanted = " ".join(name.split())[:MAX_NAME] or None
 
     def rename(nd: Newsdesk) -> Source:
-        return nd.update_source(source_id, replace(nd.store.get_source(source_id), name=wanted))
+        return nd.sources.rename(source_id, wanted)
 
     return _act(request, web, source_id, csrf_token, rename)

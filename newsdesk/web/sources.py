@@ -2,7 +2,8 @@
 and remove one.
 
 Adding takes whatever address the editor has — a site's home page or its feed — and finds the feed
-(:mod:`.addsource`) before the facade stores the source; a failure shows the form again with the reason.
+(``nd.sources.find_feed``: :mod:`newsdesk.discovery`) before the facade stores the source; a failure
+shows the form again with the reason.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..catalog import Audience
 from ..errors import BlockedURLError, NewsdeskError, StorageError
-from ..fetch.client import Fetcher
-from ..ingestor import fetch_policy
 from ..model import Source, is_http_url
-from .addsource import find_feed
 from .context import Denied, Web, WebContext, back, error_page, live_editor, render, require_editor
 
 log = logging.getLogger(__name__)
@@ -71,10 +69,9 @@ async def _discover_and_add(web: WebContext, url: str, name: str) -> tuple[str |
     if not is_http_url(url):
         return "Enter a full http(s) address, like https://example.com/ or its feed URL.", None
     try:
-        async with Fetcher(fetch_policy(web.nd.settings, web.nd.resolve)) as fetcher:
-            found = await find_feed(url, fetcher)
+        found = await web.nd.sources.find_feed(url)
         source = Source(url=found.url, kind=found.kind, name=name or found.title, name_given=bool(name))
-        return None, await run_in_threadpool(web.nd.add_source, source)
+        return None, await run_in_threadpool(web.nd.sources.add, source)
     except BlockedURLError as e:
         log.info("source not added", extra={"url": url, "error_kind": e.kind})
         return LOOPBACK_REFUSED.format(url=url), None
@@ -89,7 +86,7 @@ def remove_source(
 ) -> Response:
     try:
         require_editor(request, web, csrf_token)
-        web.nd.remove_source(source_id)
+        web.nd.sources.remove(source_id)
     except Denied as denied:
         return denied.response
     except StorageError:

@@ -2,7 +2,7 @@
 user, make an app password (shown on the answer page once, never again) and remove a user.
 
 Only an admin session may see it: an app password reads every published record as its user and keeps
-their state, and an editor-role user also sees every source feed (see newsdesk.readerapi.feeds).
+their state, and an editor-role user also sees every source feed (see newsdesk.readerfeeds).
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ..app import Readers
 from ..errors import NewsdeskError
-from ..store.users import USER_ROLES
+from ..readers import USER_ROLES
 from .context import Denied, Web, WebContext, back, error_page, live_editor, no_store, render, require_editor
 from .session import Editor
 
@@ -35,7 +34,7 @@ def _admin(request: Request, web: WebContext, csrf_token: str) -> Editor:
 
 def _page(request: Request, web: WebContext, *, status: int = 200, **data: object) -> HTMLResponse:
     values: dict[str, object] = {"error": None, "created": None, "new_name": ""} | data
-    users = Readers(web.nd).list_users()
+    users = web.nd.readers.list_users()
     page = render(request, web, "users.html", status=status, users=users, roles=USER_ROLES, **values)
     return no_store(page)  # it can carry a new app password
 
@@ -60,7 +59,7 @@ def add_user(
 ) -> Response:
     try:
         _admin(request, web, csrf_token)
-        Readers(web.nd).add_user(name.strip(), role)
+        web.nd.readers.add_user(name.strip(), role)
     except Denied as denied:
         return denied.response
     except NewsdeskError as e:
@@ -78,7 +77,7 @@ def app_password(
 ) -> Response:
     try:
         _admin(request, web, csrf_token)
-        password_id, password = Readers(web.nd).new_app_password(name, label)
+        password_id, password = web.nd.readers.new_app_password(name, label)
     except Denied as denied:
         return denied.response
     except NewsdeskError as e:
@@ -90,7 +89,7 @@ def app_password(
 def remove_user(request: Request, web: Web, name: str, csrf_token: Annotated[str, Form()] = "") -> Response:
     try:
         _admin(request, web, csrf_token)
-        Readers(web.nd).remove_user(name)
+        web.nd.readers.remove_user(name)
     except Denied as denied:
         return denied.response
     except NewsdeskError as e:

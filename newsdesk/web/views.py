@@ -15,9 +15,8 @@ import jinja2
 import nh3
 from markupsafe import Markup
 
-from ..catalog import slug
+from ..catalog import LINK_REL, URL_SCHEMES, slug
 from ..model import UNSCORED, Image, is_http_url, now, utc
-from ..sources.sanitize import LINK_REL, URL_SCHEMES
 from .charts import color
 
 TEMPLATES = Path(__file__).parent / "templates"

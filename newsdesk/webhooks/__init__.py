@@ -24,7 +24,9 @@ from .signing import HEADER, signature, verify
 if TYPE_CHECKING:
     from ..app import Newsdesk
 
-__all__ = ["HEADER", "Deliverer", "DeliveryPolicy", "DeliveryWorker", "Webhooks", "signature", "verify"]
+__all__ = [
+    "EVENT_KINDS", "HEADER", "Deliverer", "DeliveryPolicy", "DeliveryWorker", "Webhooks", "signature", "verify",
+]  # fmt: skip
 
 MAX_URL_CHARS = 2048  # the column's width (store/tables.py)
 

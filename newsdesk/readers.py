@@ -1,5 +1,6 @@
-"""Users and app passwords for reader apps, and each user's read/starred state: the facade's part for
-:mod:`newsdesk.readerapi` (the edges call this, never the store).
+"""Users and app passwords for reader apps, and each user's read/starred state: the facade's ``nd.readers``,
+behind :mod:`newsdesk.readerapi`, the users page and ``newsdesk user`` (the edges call this, never the
+store).
 
 An app password is generated here (never chosen), shown once, and stored only as things that cannot
 be turned back into it::
@@ -25,13 +26,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NewsdeskError
-from ..store.tables import USER_NAME_CHARS
-from ..store.users import USER_ROLES, ItemFilter, ReaderItem
-from .feeds import FeedModel, source_feeds, topic_feeds
+from .errors import NewsdeskError
+from .readerfeeds import TOPIC_FEED_BASE, Feed, FeedModel, source_feeds, topic_feeds
+from .store.tables import USER_NAME_CHARS
+from .store.users import USER_ROLES, ItemFilter, ReaderItem
 
 if TYPE_CHECKING:
-    from ..app import Newsdesk
+    from .app import Newsdesk
+
+__all__ = [
+    "TOPIC_FEED_BASE", "USER_NAME_CHARS", "USER_ROLES", "Feed", "FeedModel", "ItemFilter", "ReaderItem",
+    "ReaderUser", "Readers", "action_token", "fever_key",
+]  # fmt: skip
 
 PASSWORD_BYTES = 24  # 192 bits from secrets: no guessing attack reaches it, whatever the hash
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -79,6 +85,9 @@ class Readers:
 
     def list_users(self) -> list[dict[str, Any]]:
         return self.nd.store.list_users()
+
+    def exists(self, name: str) -> bool:
+        return self.nd.store.find_user(name) is not None
 
     def remove_user(self, name: str) -> None:
         if not self.nd.store.remove_user(name):
@@ -162,7 +171,8 @@ class Readers:
         return self.nd.store.mark_read(user.id, where)
 
     def feed_model(self, user: ReaderUser) -> FeedModel:
-        """The feeds and folders ``user`` sees (:mod:`.feeds`): sources for editors, topics for readers."""
+        """The feeds and folders ``user`` sees (:mod:`newsdesk.readerfeeds`): sources for editors, topics
+        for readers."""
         store = self.nd.store
         if user.is_editor:
             return source_feeds(store.list_sources(), store.source_topics(), self.nd.taxonomy)

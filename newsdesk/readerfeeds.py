@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import Article, Source, Taxonomy
-from ..store.users import ItemFilter
+from .model import Article, Source, Taxonomy
+from .store.users import ItemFilter
 
 TOPIC_FEED_BASE = 1 << 30
 """Above any source id a desk will reach, below 2**31 (clients that read ids as 32-bit ints)."""
