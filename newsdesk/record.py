@@ -143,9 +143,8 @@ def _quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-@functools.lru_cache(
-    maxsize=65_536
-)  # names and enums repeat; the YAML probe was 77% of dump time (export bench)
+# Cached: names and enums repeat, and the YAML probe was most of the dump time (docs/benchmarks.md).
+@functools.lru_cache(maxsize=65_536)
 def _plain(text: str) -> str:
     """``text`` as a plain scalar when YAML reads it back as the same string, else double-quoted
     (a provider called ``Yes``, ``null`` or ``AI: the newsletter`` must survive the round trip)."""

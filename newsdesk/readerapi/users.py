@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 PASSWORD_BYTES = 24  # 192 bits from secrets: no guessing attack reaches it, whatever the hash
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-"""The scrypt paper's parameters for interactive logins: 16 MiB, 128 ms a hash measured on this shared
-2-vCPU machine. A generated 192-bit password gains nothing from a slower hash; ClientLogin runs it once
+"""The scrypt paper's parameters for interactive logins: 16 MiB and a fraction of a second a hash
+(docs/benchmarks.md). A generated 192-bit password gains nothing from a slower hash; ClientLogin runs it once
 per device sign-in, and the Fever and Google Reader requests after that never do."""
 SCRYPT_MAXMEM = 64 * 1024 * 1024  # hashlib's default cap (32 MiB) is too close to 128·N·r
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
