@@ -35,6 +35,8 @@ class Setting:
     secret: bool = False
 
 
+# The formatter would spread each row over six lines; as a table, one setting a row, it reads like the
+# settings page it generates.
 # fmt: off
 SETTINGS: tuple[Setting, ...] = (
     # storage and files

@@ -39,9 +39,22 @@ from .sources.sanitize import without_markup as _text
 
 DELIMITER = "---\n"
 TOP_KEYS = (
-    "category", "title", "excerpt", "publishedDateTime", "originalUrl", "webUrl", "type", "quality", "heat",
-    "published", "provider", "topics", "images", "related", "secured",
-)  # fmt: skip
+    "category",
+    "title",
+    "excerpt",
+    "publishedDateTime",
+    "originalUrl",
+    "webUrl",
+    "type",
+    "quality",
+    "heat",
+    "published",
+    "provider",
+    "topics",
+    "images",
+    "related",
+    "secured",
+)
 REQUIRED_KEYS = ("title", "webUrl", "originalUrl", "provider")
 RELATED_KEYS = ("title", "excerpt", "publishedDateTime", "webUrl", "type", "provider", "quality", "images")
 IMAGE_KEYS = ("url", "width", "height", "isCached")
@@ -49,8 +62,17 @@ PROVIDER_KEYS = ("name", "domain")
 T = TypeVar("T")
 
 # YAML double-quoted escapes for characters that may not appear raw (YAML 1.1 §5.7 / 1.2 §5.7).
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0",
-            "\x85": "\\N", "\u2028": "\\L", "\u2029": "\\P"}  # fmt: skip
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\t": "\\t",
+    "\r": "\\r",
+    "\0": "\\0",
+    "\x85": "\\N",
+    "\u2028": "\\L",
+    "\u2029": "\\P",
+}
 
 
 # ---------------------------------------------------------------------------------------------- dumping

@@ -294,9 +294,14 @@ def _is_modifier(char: str) -> bool:
 def _run(tree: HtmlElement, url: str | None, *, fast: bool, focus: str) -> str:
     try:
         text = trafilatura.extract(
-            tree, url=url, fast=fast, favor_precision=focus == "precision", favor_recall=focus == "recall",
-            include_comments=False, include_tables=True,
-        )  # fmt: skip
+            tree,
+            url=url,
+            fast=fast,
+            favor_precision=focus == "precision",
+            favor_recall=focus == "recall",
+            include_comments=False,
+            include_tables=True,
+        )
     except Exception as e:  # trafilatura is heuristic code over hostile HTML; no text is the safe answer
         logger.warning("trafilatura failed", extra={"url": url, "error": repr(e)})
         return ""

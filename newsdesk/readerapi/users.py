@@ -195,16 +195,18 @@ def _sha256(text: str) -> str:
 
 def _scrypt(password: str, salt: bytes | None = None) -> str:
     salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                            maxmem=SCRYPT_MAXMEM)  # fmt: skip
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MAXMEM
+    )
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
 def _scrypt_matches(password: str, stored: str) -> bool:
     try:
         kind, n, r, p, salt, digest = stored.split("$")
-        again = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                               maxmem=SCRYPT_MAXMEM)  # fmt: skip
+        again = hashlib.scrypt(
+            password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), maxmem=SCRYPT_MAXMEM
+        )
     except ValueError:
         return False
     return kind == "scrypt" and hmac.compare_digest(again.hex(), digest)
