@@ -8,15 +8,15 @@ and topics (which a record file does not carry) must equal ``reasons.json`` ther
 
 What would differ from run to run is held fixed: the demo world's dates and the pipeline's clock
 (:func:`newsdesk.model.held_clock`), the key, and the nonce of the ``secured`` field
-(:func:`newsdesk.secure.held_nonce`). And the order in which copies of one text arrive: the first copy
-stored keeps the article and later ones become its alternates, so when the press release and the wire
-copy of it are fetched side by side, either URL may win. The sources are therefore ingested one at a
-time, then enriched and finished in one pass — the queue workers' path (``run_async(finish=False)``,
-then ``finish_pending``).
-Article ids within one source still follow the order in which its pages arrive, so nothing compared
-here depends on them. A golden record keeps its ``secured`` line as the SHA-256 of the value
-(the exact bytes still count, and the golden copies stay readable); everything else is the file as
-written.
+(:func:`newsdesk.secure.held_nonce`). So is the order in which copies of one text arrive: the first
+copy stored keeps the article and later ones become its alternates, so when a press release and the
+wire copy of it are fetched side by side, either URL may win. The sources are therefore ingested one at
+a time, then enriched and finished in one pass — the queue workers' path (``run_async(finish=False)``,
+then ``finish_pending``). Article ids within one source still follow the order in which its pages
+arrive, so nothing compared here depends on them.
+
+A golden record keeps its ``secured`` line as the SHA-256 of the value (the exact bytes still count,
+and the golden copies stay readable); everything else is the file as written.
 
 When a change is *meant* to alter records (a new quality reason, a retuned threshold), regenerate the
 golden copy and commit it with the change, saying why in the message::
@@ -48,8 +48,6 @@ from newsdesk.model import Article, held_clock
 from newsdesk.publish.export import record_path
 from newsdesk.secure import NONCE_BYTES, held_nonce
 from tests.conftest import ROOT, fresh_postgres_schema, quiet_env
-
-pytestmark = pytest.mark.slow  # a full enriched demo run: about a minute of wall time per engine
 
 GOLDEN = ROOT / "tests" / "data" / "demo_export_golden"
 REGENERATE = os.environ.get("NEWSDESK_REGENERATE_GOLDEN") == "1"
@@ -148,6 +146,7 @@ def mismatches(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[s
     return problems
 
 
+@pytest.mark.slow  # a full enriched demo run: about a minute of wall time per engine
 def test_the_demo_exports_the_golden_records(database_url: str, tmp_path: Path) -> None:
     records, why = demo_export(tmp_path, database_url)
     assert len(records) >= 60, "the demo world holds over 60 articles; the run lost most of them"
