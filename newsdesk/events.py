@@ -39,8 +39,12 @@ def emit(store: Store, kind: str, payload: dict[str, Any]) -> int:
     if not targets:
         return 0
     at = now()
-    body = json.dumps({"event": kind, "createdAt": at.isoformat().replace("+00:00", "Z"), "data": payload},
-                      ensure_ascii=False, separators=(",", ":"), sort_keys=True)  # fmt: skip
+    body = json.dumps(
+        {"event": kind, "createdAt": at.isoformat().replace("+00:00", "Z"), "data": payload},
+        ensure_ascii=False,
+        separators=(",", ":"),
+        sort_keys=True,
+    )
     store.queue_deliveries(kind, body, targets, at)
     log.info("event queued", extra={"event": kind, "webhooks": len(targets)})
     return len(targets)

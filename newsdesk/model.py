@@ -11,9 +11,10 @@ record file except through ``secured``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -104,8 +105,33 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(microsecond=0)
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+_clock: Callable[[], datetime] = _wall_clock
+
+
 def now() -> datetime:
-    return utc(datetime.now(UTC))
+    """The current time as the pipeline sees it: dates first seen, heat, rule ages and timestamps."""
+    return utc(_clock())
+
+
+@contextlib.contextmanager
+def held_clock(at: datetime) -> Iterator[None]:
+    """Make :func:`now` answer ``at`` until the block ends, in every thread of this process.
+
+    The seam for runs that must be reproducible byte for byte (tests/test_demo_export_golden.py): heat
+    decays with the clock, so a record made today differs from one made tomorrow. Worker processes keep
+    the wall clock; nothing they run asks for the time.
+    """
+    global _clock
+    held = utc(at)
+    previous, _clock = _clock, lambda: held
+    try:
+        yield
+    finally:
+        _clock = previous
 
 
 @dataclass(frozen=True, slots=True)

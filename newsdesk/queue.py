@@ -69,9 +69,9 @@ __all__ = [
 DEFAULT_QUEUE = "newsdesk"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
-# A demo job takes 1.6 s (docs/scale-out.md). A big one, estimated from measured parts: 100 pages at the
-# default 0.5 s per-host delay (50 s), enrichment of 100 texts at 25-36/s plus 8 s of torch start-up
-# (DESIGN.md) — about 1.5 minutes. rq kills a job past this limit, so it leaves a wide margin.
+# A demo job takes seconds; a big one (100 pages at the default per-host delay, then their enrichment)
+# about a minute and a half, estimated from measured parts (docs/benchmarks.md, "Figures behind the
+# code"). rq kills a job past this limit, so it leaves a wide margin.
 JOB_TIMEOUT_S = 600
 # The per-source lock outlives the longest job rq allows, so a live job never loses it; a worker that
 # dies holding it blocks the source for at most this long.
@@ -85,7 +85,7 @@ FAILURE_TTL_S = 3600
 # Back-off chosen in the design brief: a database blip (seconds), a restart (a minute), an outage (minutes).
 RETRY_MAX = 3
 RETRY_INTERVALS_S = (10, 60, 300)
-# A PING takes 0.045 ms on loopback here (1,000 in 45 ms); 5 s means "not there", not "slow".
+# A PING on loopback takes well under a millisecond (docs/benchmarks.md); 5 s means "not there", not "slow".
 REDIS_TIMEOUT_S = 5.0
 KEPT_DESKS = 4  # facades a non-forking worker keeps warm (one per distinct settings + host map)
 
@@ -270,8 +270,8 @@ def _poll(settings: Settings, source_id: int, resolve: dict[str, str], key: Hash
 
 class _Desks:
     """The facades a non-forking worker keeps between jobs, by settings and host map: the process pool,
-    the embedding model and the store connections stay warm (a demo job: ≈ 0.3 s of work, ≈ 1.3 s of
-    pool start-up — docs/scale-out.md). Off (a fresh facade per job) outside :func:`run_worker` and in
+    the embedding model and the store connections stay warm (a cold demo job spends most of its time
+    starting the pool — docs/scale-out.md). Off (a fresh facade per job) outside :func:`run_worker` and in
     the forking worker, whose work horse exits after each job anyway."""
 
     def __init__(self) -> None:

@@ -92,8 +92,11 @@ def source_feeds(sources: list[Source], topics: dict[int, set[str]], taxonomy: T
             continue
         folders = tuple(sorted(topics.get(source.id, ()), key=lambda n: (order.get(n, len(order)), n)))
         title = source.name or source.url
-        feeds.append(Feed(source.id, title, source.url, source.site_url or "", folders,
-                          ItemFilter(source_id=source.id)))  # fmt: skip
+        feeds.append(
+            Feed(
+                source.id, title, source.url, source.site_url or "", folders, ItemFilter(source_id=source.id)
+            )
+        )
         by_source[source.id] = source.id
     feeds.append(_catch_all(editor=True))
     return FeedModel(tuple(feeds), {}, by_source, editor=True)

@@ -41,8 +41,8 @@ __all__ = [
 
 PASSWORD_BYTES = 24  # 192 bits from secrets: no guessing attack reaches it, whatever the hash
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-"""The scrypt paper's parameters for interactive logins: 16 MiB, 128 ms a hash measured on this shared
-2-vCPU machine. A generated 192-bit password gains nothing from a slower hash; ClientLogin runs it once
+"""The scrypt paper's parameters for interactive logins: 16 MiB and a fraction of a second a hash
+(docs/benchmarks.md). A generated 192-bit password gains nothing from a slower hash; ClientLogin runs it once
 per device sign-in, and the Fever and Google Reader requests after that never do."""
 SCRYPT_MAXMEM = 64 * 1024 * 1024  # hashlib's default cap (32 MiB) is too close to 128·N·r
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
@@ -205,16 +205,18 @@ def _sha256(text: str) -> str:
 
 def _scrypt(password: str, salt: bytes | None = None) -> str:
     salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                            maxmem=SCRYPT_MAXMEM)  # fmt: skip
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MAXMEM
+    )
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
 def _scrypt_matches(password: str, stored: str) -> bool:
     try:
         kind, n, r, p, salt, digest = stored.split("$")
-        again = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                               maxmem=SCRYPT_MAXMEM)  # fmt: skip
+        again = hashlib.scrypt(
+            password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), maxmem=SCRYPT_MAXMEM
+        )
     except ValueError:
         return False
     return kind == "scrypt" and hmac.compare_digest(again.hex(), digest)

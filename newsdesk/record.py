@@ -39,9 +39,22 @@ from .sources.sanitize import without_markup as _text
 
 DELIMITER = "---\n"
 TOP_KEYS = (
-    "category", "title", "excerpt", "publishedDateTime", "originalUrl", "webUrl", "type", "quality", "heat",
-    "published", "provider", "topics", "images", "related", "secured",
-)  # fmt: skip
+    "category",
+    "title",
+    "excerpt",
+    "publishedDateTime",
+    "originalUrl",
+    "webUrl",
+    "type",
+    "quality",
+    "heat",
+    "published",
+    "provider",
+    "topics",
+    "images",
+    "related",
+    "secured",
+)
 REQUIRED_KEYS = ("title", "webUrl", "originalUrl", "provider")
 RELATED_KEYS = ("title", "excerpt", "publishedDateTime", "webUrl", "type", "provider", "quality", "images")
 IMAGE_KEYS = ("url", "width", "height", "isCached")
@@ -49,8 +62,17 @@ PROVIDER_KEYS = ("name", "domain")
 T = TypeVar("T")
 
 # YAML double-quoted escapes for characters that may not appear raw (YAML 1.1 §5.7 / 1.2 §5.7).
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0",
-            "\x85": "\\N", "\u2028": "\\L", "\u2029": "\\P"}  # fmt: skip
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\t": "\\t",
+    "\r": "\\r",
+    "\0": "\\0",
+    "\x85": "\\N",
+    "\u2028": "\\L",
+    "\u2029": "\\P",
+}
 
 
 # ---------------------------------------------------------------------------------------------- dumping
@@ -143,9 +165,8 @@ def _quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-@functools.lru_cache(
-    maxsize=65_536
-)  # names and enums repeat; the YAML probe was 77% of dump time (export bench)
+# Cached: names and enums repeat, and the YAML probe was most of the dump time (docs/benchmarks.md).
+@functools.lru_cache(maxsize=65_536)
 def _plain(text: str) -> str:
     """``text`` as a plain scalar when YAML reads it back as the same string, else double-quoted
     (a provider called ``Yes``, ``null`` or ``AI: the newsletter`` must survive the round trip)."""

@@ -34,7 +34,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,8 @@ AAD_LABEL = b"newsdesk/secured/v1:"
 KEY_FILE_MODE = 0o600
 SEPARATOR = ";"
 
+_draw_nonce: Callable[[int], bytes] = secrets.token_bytes
+
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
@@ -60,6 +62,24 @@ class Sealed:
 
     secured: str
     key_id: str
+
+
+@contextlib.contextmanager
+def held_nonce(nonce: bytes) -> Iterator[None]:
+    """Seal every payload under ``nonce`` until the block ends, in every thread of this process.
+
+    Only for tests that compare sealed records byte for byte (tests/test_demo_export_golden.py): with a
+    fixed key and a fixed nonce the ``secured`` field is a function of the text. Never in the product:
+    two texts sealed under one key and one nonce give away their XOR and the key's authentication.
+    """
+    global _draw_nonce
+    if len(nonce) != NONCE_BYTES:
+        raise CryptoError(f"a nonce is {NONCE_BYTES} bytes, got {len(nonce)}")
+    previous, _draw_nonce = _draw_nonce, lambda size: nonce
+    try:
+        yield
+    finally:
+        _draw_nonce = previous
 
 
 def generate_key() -> bytes:
@@ -146,7 +166,7 @@ class KeyRing:
 
     def encrypt(self, text: str) -> Sealed:
         """Seal ``text`` with the active key under a fresh random nonce."""
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = _draw_nonce(NONCE_BYTES)
         sealed = AESGCM(self._keys[self._active]).encrypt(nonce, text.encode("utf-8"), _aad(self._active))
         return Sealed(secured=f"{_b64(sealed)}{SEPARATOR}{_b64(nonce)}", key_id=self._active)
 

@@ -72,8 +72,12 @@ RENEW_RETRY = timedelta(
 )  # a renewal the hub accepted but has not verified yet: asked again after this
 CALLBACK_KEY_BYTES = 24  # 192 bits: the callback URL is the only credential a hub presents
 SECRET_BYTES = 32  # hub.secret: the spec caps it at 200 bytes; 256 bits of HMAC key
-SIGNATURE_METHODS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
-                     "sha512": hashlib.sha512}  # fmt: skip  # W3C WebSub §8 lists these four
+SIGNATURE_METHODS = {
+    "sha1": hashlib.sha1,
+    "sha256": hashlib.sha256,
+    "sha384": hashlib.sha384,
+    "sha512": hashlib.sha512,
+}  # W3C WebSub §8 lists these four
 MAX_LEASE_S = 365 * 86_400  # a hub's lease above this is read as this (a typo'd lease must still renew)
 
 
@@ -174,11 +178,22 @@ class WebSub:
         renewing = row is not None and row["state"] == "active" and (row["hub"], row["topic"]) == (hub, topic)
         key = str(row["callback_key"]) if row else secrets.token_urlsafe(CALLBACK_KEY_BYTES)
         secret = str(row["secret"]) if row is not None and renewing else secrets.token_hex(SECRET_BYTES)
-        form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": callback_url(settings.public_url, key),
-                "hub.secret": secret, "hub.lease_seconds": str(settings.websub_lease_s)}  # fmt: skip
+        form = {
+            "hub.mode": "subscribe",
+            "hub.topic": topic,
+            "hub.callback": callback_url(settings.public_url, key),
+            "hub.secret": secret,
+            "hub.lease_seconds": str(settings.websub_lease_s),
+        }
         # The row (with the secret) is written first: the hub may verify before its answer reaches us.
-        values: dict[str, Any] = {"hub": hub, "topic": topic, "callback_key": key, "secret": secret,
-                                  "requested_at": now(), "error": None}  # fmt: skip
+        values: dict[str, Any] = {
+            "hub": hub,
+            "topic": topic,
+            "callback_key": key,
+            "secret": secret,
+            "requested_at": now(),
+            "error": None,
+        }
         self._save(source.id, **values, **({} if renewing else {"state": "requested"}))
         error = await self._post_hub(hub, form, allow_private=source.allow_loopback)
         if error is not None:
@@ -226,16 +241,25 @@ class WebSub:
             return None
         mode = params.get("hub.mode", "")
         if mode == "denied" and params.get("hub.topic") == row["topic"]:
-            self.nd.store.save_websub(int(row["source_id"]), state="denied", checked_at=now(),
-                                      error=f"denied: {params.get('hub.reason', '')}"[:500])  # fmt: skip
+            self.nd.store.save_websub(
+                int(row["source_id"]),
+                state="denied",
+                checked_at=now(),
+                error=f"denied: {params.get('hub.reason', '')}"[:500],
+            )
             return ""
         challenge = params.get("hub.challenge", "")
         wanted = mode == "subscribe" and row["state"] in ("requested", "active")
         if not wanted or params.get("hub.topic") != row["topic"] or not challenge:
             return None  # an unsubscribe we never asked for, another topic: not confirmed
         lease = _lease(params.get("hub.lease_seconds"), row["lease_s"] or self.nd.settings.websub_lease_s)
-        self.nd.store.save_websub(int(row["source_id"]), state="active", lease_s=lease,
-                                  lease_expires_at=now() + timedelta(seconds=lease), error=None)  # fmt: skip
+        self.nd.store.save_websub(
+            int(row["source_id"]),
+            state="active",
+            lease_s=lease,
+            lease_expires_at=now() + timedelta(seconds=lease),
+            error=None,
+        )
         log.info("websub subscription verified", extra={"source_id": row["source_id"], "lease_s": lease})
         return challenge
 
@@ -334,8 +358,19 @@ class _Pushed(Fetcher):
         self._served = True
         h = self._source.health
         return FetchResult(
-            url=url, original_url=url, status=200, headers={"content-type": self._content_type},
-            content=self._body, text=None, encoding=None, content_type=self._content_type, etag=h.etag,
-            last_modified=h.last_modified, not_modified=False, redirects=(), elapsed_ms=0.0, max_age=None,
+            url=url,
+            original_url=url,
+            status=200,
+            headers={"content-type": self._content_type},
+            content=self._body,
+            text=None,
+            encoding=None,
+            content_type=self._content_type,
+            etag=h.etag,
+            last_modified=h.last_modified,
+            not_modified=False,
+            redirects=(),
+            elapsed_ms=0.0,
+            max_age=None,
             retry_after=None,
-        )  # fmt: skip
+        )

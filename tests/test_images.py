@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
+from newsdesk.app import Newsdesk
+from newsdesk.config import load_settings
 from newsdesk.errors import ImageError
 from newsdesk.extract.images import AUTO_EVICT_TO, ImageCache
 from newsdesk.fetch.client import Fetcher, FetchPolicy
 from newsdesk.model import Image
+from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 
 URL = "https://example.com/img/a.jpg"
@@ -235,6 +238,17 @@ def test_store_evicts_automatically_but_keeps_the_new_image(tmp_path: Path) -> N
     second = cache.store(URL, _image("PNG", (210, 200)))
     assert cache.path_for(first.sha256 or "") is None
     assert second.is_cached and cache.path_for(second.sha256 or "") is not None
+
+
+def test_the_image_cache_max_bytes_setting_bounds_the_desks_cache(tmp_path: Path) -> None:
+    """The bound is the product's, not only the class's: the facade's cache takes it from the settings."""
+    settings = load_settings(env=quiet_env(tmp_path, NEWSDESK_IMAGE_CACHE_MAX_BYTES="1"), base_dir=tmp_path)
+    cache = Newsdesk(settings).images
+    first = cache.store(URL, _image("PNG", (200, 200)))
+    second = cache.store(URL, _image("PNG", (210, 200)))
+    assert cache.path_for(first.sha256 or "") is None
+    assert second.is_cached and cache.path_for(second.sha256 or "") is not None
+    assert Newsdesk(load_settings(env=quiet_env(tmp_path), base_dir=tmp_path)).images.max_bytes > 1
 
 
 def test_is_cached_matches_the_file(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from newsdesk.errors import CryptoError
-from newsdesk.secure import KeyRing, create_key_file, key_id_for, load_key_file, reencrypt
+from newsdesk.secure import KeyRing, create_key_file, held_nonce, key_id_for, load_key_file, reencrypt
 
 # 12-byte nonce → 16 base64 characters, no padding; ciphertext+tag is at least 16 bytes → 24 characters.
 SECURED_RE = re.compile(r"^[A-Za-z0-9+/]{22,}={0,2};[A-Za-z0-9+/]{16}$")
@@ -30,6 +30,16 @@ def _flip(b64: str, index: int) -> str:
     raw = bytearray(base64.b64decode(b64))
     raw[index] ^= 0x01
     return base64.b64encode(bytes(raw)).decode()
+
+
+def test_a_held_nonce_makes_sealing_repeatable_and_only_inside_the_block(ring: KeyRing) -> None:
+    with held_nonce(bytes(12)):
+        first, second = ring.encrypt(TEXT), ring.encrypt(TEXT)
+    assert first == second and first.secured.endswith(";" + base64.b64encode(bytes(12)).decode())
+    assert ring.decrypt(first.secured, first.key_id) == TEXT
+    assert ring.encrypt(TEXT) != ring.encrypt(TEXT)  # a fresh random nonce again
+    with pytest.raises(CryptoError, match="12 bytes"), held_nonce(bytes(8)):
+        pass
 
 
 def test_round_trip_unicode(ring: KeyRing) -> None:

@@ -63,8 +63,15 @@ class Mailer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Mailer:
         ca = settings.smtp_ca_file
-        return cls(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
-                   settings.smtp_starttls, settings.mail_from, ca if str(ca) not in ("", ".") else None)  # fmt: skip
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_user,
+            settings.smtp_password,
+            settings.smtp_starttls,
+            settings.mail_from,
+            ca if str(ca) not in ("", ".") else None,
+        )
 
     def send(self, message: EmailMessage) -> None:
         try:
@@ -128,8 +135,12 @@ def render(
 
 
 def _environment(*, html: bool) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=html,
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)  # fmt: skip
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=html,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
 
 
 def send_due(

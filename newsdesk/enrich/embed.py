@@ -58,10 +58,9 @@ BUNDLED_NAME = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 # The backend "auto" picks: the fastest one whose top-10 neighbour overlap with torch stays ≥ 0.95.
-# bench/embed.py, 1,000 AG News title+lead texts, 2 shared cores (load avg ≈ 11, so absolute rates are
-# low; the ratios hold): torch 5.0 texts/s, onnx fp32 13.1 (overlap 1.000, min cosine 1.0000), onnx int8
-# 24.2 (overlap 0.803) and per-channel int8 25.2 (overlap 0.903). int8 fails the floor, so fp32 ONNX.
-# Cold start: torch 24.1 s, onnx 3.4 s.
+# bench/embed.py, 1,000 AG News title+lead texts: onnx fp32 keeps every neighbour (overlap 1.000, min
+# cosine 1.0000) and is faster than torch, cold and warm; int8 is faster still but fails the floor
+# (overlap 0.803, per-channel 0.903), so fp32 ONNX. Rates and start-up times: docs/benchmarks.md.
 AUTO_BACKEND = "onnx"
 
 # ONNX Runtime threads: the target machines have 2 cores (bench/embed.py's tuning table compares 1 and 2

@@ -145,14 +145,21 @@ def heat_of(activity: Activity, reference: float | None = None) -> tuple[int, tu
     score = round(100.0 * (1.0 - math.exp(-raw / scale)))
     share = score / raw if raw > 0 else 0.0
     return score, (
-        Reason("providers", activity.providers * share,
-               f"{activity.distinct} providers, {activity.providers:.2f} after decay"),
-        Reason("articles", activity.articles * share,
-               f"{activity.count} articles, newest {activity.newest_hours:.1f} h old"),
-        Reason("velocity", activity.velocity * share,
-               f"recent rate {activity.ratio:.1f}x the story's average"),
+        Reason(
+            "providers",
+            activity.providers * share,
+            f"{activity.distinct} providers, {activity.providers:.2f} after decay",
+        ),
+        Reason(
+            "articles",
+            activity.articles * share,
+            f"{activity.count} articles, newest {activity.newest_hours:.1f} h old",
+        ),
+        Reason(
+            "velocity", activity.velocity * share, f"recent rate {activity.ratio:.1f}x the story's average"
+        ),
         Reason("beat", 0.0, _beat_detail(activity, scale)),
-    )  # fmt: skip
+    )
 
 
 def _beat_detail(activity: Activity, scale: float) -> str:

@@ -170,9 +170,12 @@ def _new_vectorizer(vocabulary: Mapping[str, int] | None = None) -> TfidfVectori
             sublinear_tf=True, ngram_range=TFIDF_NGRAMS, vocabulary=vocabulary, dtype=np.float64
         )
     return TfidfVectorizer(
-        sublinear_tf=True, ngram_range=TFIDF_NGRAMS, min_df=TFIDF_MIN_DF, max_features=TFIDF_MAX_FEATURES,
+        sublinear_tf=True,
+        ngram_range=TFIDF_NGRAMS,
+        min_df=TFIDF_MIN_DF,
+        max_features=TFIDF_MAX_FEATURES,
         dtype=np.float64,
-    )  # fmt: skip
+    )
 
 
 def _words(doc: TopicInput) -> str:

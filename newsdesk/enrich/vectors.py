@@ -1,9 +1,9 @@
 """Nearest-neighbour search over article vectors behind one small interface.
 
 - :class:`ExactIndex` — numpy brute force: exact, the reference every other index is measured against,
-  and fast enough for small stores (≈ 9 ms a query at 100k × 384).
-- :class:`AnnIndex` — usearch HNSW with cosine metric: ≈ 1 ms a query at 100k-1M vectors (CPU p50,
-  bench/related.py).
+  and fast enough for small stores; its cost grows linearly with the store.
+- :class:`AnnIndex` — usearch HNSW with cosine metric: about a millisecond a query from 100k to 1M
+  vectors (bench/related.py; latencies in docs/benchmarks.md, "Related-article queries").
 - A PostgreSQL pgvector adapter can implement the same :class:`VectorIndex` protocol.
 
 All vectors are unit length (see :data:`~newsdesk.enrich.base.Vectors`), so scores are cosine
@@ -47,7 +47,7 @@ class HnswParams:
     """usearch HNSW parameters; the values come from bench/related.py (docs/benchmarks.md).
 
     On 100k synthetic news-like vectors (stories within topics, ``--data topics``) expansion_add 128
-    lifts recall@10 at expansion_search 64 from 0.896 to 0.987 for 1.6× the build CPU (32 vs 19 s);
+    lifts recall@10 at expansion_search 64 from 0.896 to 0.987 for a slower build (CPU in the doc);
     f16 storage halves memory against f32 at no recall cost (0.888 vs 0.896 at expansion_add 64);
     connectivity 32 adds 0.011 for more memory and query time. ``expansion_search`` is the floor of the
     size-scaled search expansion (:func:`search_expansion`). (An int8-storage probe lost recall: 0.945.)
@@ -64,7 +64,8 @@ EXPANSION_SCALE_POWER = 0.6
 EXPANSION_CAP = 512
 """Search expansion grows with the index: ``floor × (size / 100k)^0.6``, at most 512, so 1M vectors
 search with ≈ 254. Measured at 1M (``--data topics``, expansion_add 128): expansion 64 → recall@10 0.655,
-128 → 0.797, 256 → 0.909 with CPU p95 4.7 ms (goal ≤ 10 ms); at 100k, 64 already gives 0.987."""
+128 → 0.797, 256 → 0.909 within the latency goal (p95 ≤ 10 ms; docs/benchmarks.md); at 100k, 64
+already gives 0.987."""
 
 
 def search_expansion(size: int, floor: int) -> int:

@@ -46,15 +46,15 @@ logger = logging.getLogger(__name__)
 _NON_WORD = re.compile(r"\W+")
 
 FAST_ABOVE_ELEMENTS = 5_000
-"""Pages with more elements than this are extracted in fast mode. The 181 benchmark pages have at most
-1,596 elements (median 743) and all take < 0.15 s; generated pages of 120k-240k elements take 9-20 s in
-the normal mode and 4-9 s in fast mode. With the element cap below, 5 MB generated pages take 0.2-1.9 s
-in ``extract`` against 0.3-29 s in plain trafilatura on a loaded 2-vCPU box (``bench/extract.py --hostile``)."""
+"""Pages with more elements than this are extracted in fast mode. Every benchmark page is far below it
+and extracts quickly in the normal mode; generated pages of hundreds of thousands of elements take
+seconds even in fast mode (``bench/extract.py --hostile``; figures in docs/benchmarks.md, "Figures
+behind the code")."""
 
 MAX_ELEMENTS = 15_000
 """Elements kept at most (ten times the largest benchmark page); the rest of the document is dropped
-before extraction. trafilatura's fast mode costs about 35 µs per element on text-heavy generated pages
-(4 s for 120k elements), so this bounds the worst page near half a second on an idle core."""
+before extraction. trafilatura's cost grows with the element count, so this bounds the worst page's
+extraction time (docs/benchmarks.md, "Figures behind the code")."""
 
 _INVISIBLE = ("style", "svg", "link", "meta")
 _NOT_XML_CHARS = bytes(c for c in range(32) if c not in b"\t\n\r")  # C0 controls XML 1.0 forbids
@@ -150,9 +150,9 @@ def _repaired(data: bytes) -> bytes:
 
     lxml keeps forbidden characters in text, and trafilatura fails on them when it copies text into a new
     element; a self-closed root makes libxml2 drop the whole document. trafilatura's own loader makes the
-    same repairs with a regex over the decoded text, which cost as much as the parse itself (9.5 of 21
-    million instructions per benchmark page, callgrind); here a byte search per forbidden character finds
-    that most pages need no repair at all."""
+    same repairs with a regex over the decoded text, which cost about as much as the parse itself
+    (callgrind; docs/benchmarks.md); here a byte search per forbidden character finds that most pages
+    need no repair at all."""
     if any(forbidden in data for forbidden in _FORBIDDEN):  # one memchr each: rarely true, never costly
         data = data.translate(None, _NOT_XML_CHARS)
         for noncharacter in _NONCHARACTERS:

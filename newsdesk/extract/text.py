@@ -21,8 +21,8 @@ its fast mode scores 0.966.) So the normal path is precision mode without commen
 occasionally drops a whole article to a 260-character stub) a balanced run, keeping the longer text.
 The fast path is recall + ``fast`` (precision + fast loses 2 points of recall). Recall rather than
 balanced because the balanced focus converts the whole page to plain text (``html2txt``) whenever its
-extraction is under 3,000 characters, to decide on a recall retry: 79 of the 181 pages, 13% of our
-extraction time, for text no better (F1 0.962 balanced, 0.963 recall).
+extraction is under 3,000 characters, to decide on a recall retry: 79 of the 181 pages, a real share of
+our extraction time (docs/benchmarks.md), for text no better (F1 0.962 balanced, 0.963 recall).
 
 Fast mode has no fallback of its own, so its answer is checked (issue 15): a text that is short for the
 page (a teaser kept, the article missed) is replaced by the precision pass's, and a text made of slide
@@ -129,7 +129,7 @@ def _instead_of_teaser(tree: HtmlElement, url: str | None, teaser: str) -> str:
     """The precision pass's text in place of a fast-mode teaser, unless it too is a stub (under
     :data:`RETRY_BELOW_CHARS`). Not the whole accurate path: its balanced retry, which runs when the
     precision pass finds little, converts the page to plain text, and on the one benchmark page where
-    it ran it cost as much as the other eight teaser retries together, for the same text."""
+    it ran it cost more than all the other teaser retries, for the same text (docs/benchmarks.md)."""
     precise = _run(tree, url, fast=False, focus="precision")
     return precise if len(precise) >= RETRY_BELOW_CHARS else teaser
 
@@ -294,9 +294,14 @@ def _is_modifier(char: str) -> bool:
 def _run(tree: HtmlElement, url: str | None, *, fast: bool, focus: str) -> str:
     try:
         text = trafilatura.extract(
-            tree, url=url, fast=fast, favor_precision=focus == "precision", favor_recall=focus == "recall",
-            include_comments=False, include_tables=True,
-        )  # fmt: skip
+            tree,
+            url=url,
+            fast=fast,
+            favor_precision=focus == "precision",
+            favor_recall=focus == "recall",
+            include_comments=False,
+            include_tables=True,
+        )
     except Exception as e:  # trafilatura is heuristic code over hostile HTML; no text is the safe answer
         logger.warning("trafilatura failed", extra={"url": url, "error": repr(e)})
         return ""

@@ -11,8 +11,8 @@ and takes the first candidate that decodes the whole body strictly:
 3. ``<meta charset>`` / ``http-equiv`` in the first bytes of HTML, or the XML declaration's ``encoding``;
 4. UTF-8, if the whole body is valid UTF-8: text in another encoding almost never is once it holds a
    non-ASCII byte, and pure ASCII reads the same in every candidate (browsers sniff UTF-8 the same way);
-5. statistical detection (charset-normalizer), for the rest: 0.4 ms per 50 KB page, where the strict
-   UTF-8 attempt costs 0.07 ms (44 of the 181 extraction-benchmark pages declare no charset);
+5. statistical detection (charset-normalizer), for the rest: several times the cost of the strict UTF-8
+   attempt, and a quarter of the extraction-benchmark pages declare no charset (docs/benchmarks.md);
 6. UTF-8 with replacement characters — always succeeds, so the caller always gets text.
 
 Labels are mapped the way browsers map them (``iso-8859-1`` and ``ascii`` mean windows-1252), because

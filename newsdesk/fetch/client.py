@@ -222,9 +222,14 @@ class Fetcher:
             result = _keep_validators(result, etag, last_modified)
         logger.debug(
             "fetched",
-            extra={"url": result.url, "status": result.status, "bytes": len(result.content),
-                   "duration_ms": round(result.elapsed_ms, 1), "redirects": len(redirects)},
-        )  # fmt: skip
+            extra={
+                "url": result.url,
+                "status": result.status,
+                "bytes": len(result.content),
+                "duration_ms": round(result.elapsed_ms, 1),
+                "redirects": len(redirects),
+            },
+        )
         return result
 
     async def _follow_retrying(
@@ -397,13 +402,22 @@ class Fetcher:
             decoded = charset.decode(hop.body, headers.get("content-type"))
             text, encoding = decoded.text, decoded.encoding
         return FetchResult(
-            url=hop.url, original_url=original, status=hop.status, headers=headers, content=hop.body,
-            text=text, encoding=encoding, content_type=media_type, etag=headers.get("etag"),
-            last_modified=headers.get("last-modified"), not_modified=not_modified, redirects=redirects,
+            url=hop.url,
+            original_url=original,
+            status=hop.status,
+            headers=headers,
+            content=hop.body,
+            text=text,
+            encoding=encoding,
+            content_type=media_type,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+            not_modified=not_modified,
+            redirects=redirects,
             elapsed_ms=(time.monotonic() - started) * 1000.0,
             max_age=parse_max_age(headers.get("cache-control")),
             retry_after=parse_retry_after(headers.get("retry-after")),
-        )  # fmt: skip
+        )
 
 
 def _keep_validators(result: FetchResult, etag: str | None, last_modified: str | None) -> FetchResult:

@@ -120,8 +120,8 @@ class ProbedStream(httpcore.AsyncNetworkStream):
     it kept at connect time.
 
     httpcore asks that of every pooled connection each time it assigns or releases a request; anyio's
-    stream answers by rebuilding its whole attribute table (``getpeername`` included) on every call. In a
-    181-page run that probe was 9% of the parent process's CPU.
+    stream answers by rebuilding its whole attribute table (``getpeername`` included) on every call, a
+    visible share of the parent process's CPU in an ingest run (docs/benchmarks.md).
     """
 
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
@@ -160,8 +160,8 @@ def _readable(sock: socket.socket) -> bool:
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    """One verifying context per process: loading the CA bundle costs 40-100 ms, and each run (each
-    ``Fetcher``) would pay it again. Contexts are safe to share between connections and threads."""
+    """One verifying context per process: loading the CA bundle is slow (docs/benchmarks.md), and each
+    run (each ``Fetcher``) would pay it again. Contexts are safe to share between connections and threads."""
     return httpx.create_ssl_context(trust_env=False)
 
 

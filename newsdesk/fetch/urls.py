@@ -27,7 +27,8 @@ from newsdesk.model import host_problem
 
 # Query parameters that only identify the campaign, click or referrer. Collected from the analytics and
 # ad platforms' own documentation (Google Analytics/Ads, Meta, Microsoft Ads, Mailchimp, Instagram,
-# Yandex, HubSpot, Marketo, Matomo/Piwik, Alibaba's spm) and the lists that ClearURLs ships.
+# Yandex, HubSpot, Marketo, Matomo/Piwik, Alibaba's spm) and the lists that ClearURLs ships. Kept out of
+# the formatter: one parameter a line would make a 40-line column of a word list.
 TRACKING_PARAMS: frozenset[str] = frozenset(
     {
         "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid",

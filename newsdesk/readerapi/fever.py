@@ -52,8 +52,11 @@ async def fever(request: Request) -> JSONResponse:
 
 def _answer(part: Readers, user: ReaderUser, got: list[tuple[str, str]]) -> dict[str, Any]:
     asked = {k for k, _ in got}
-    answer: dict[str, Any] = {"api_version": API_VERSION, "auth": 1,
-                              "last_refreshed_on_time": int(datetime.now(UTC).timestamp())}  # fmt: skip
+    answer: dict[str, Any] = {
+        "api_version": API_VERSION,
+        "auth": 1,
+        "last_refreshed_on_time": int(datetime.now(UTC).timestamp()),
+    }
     model = part.feed_model(user)
     if "mark" in asked:
         asked |= _mark(part, user, model, got)
@@ -96,8 +99,15 @@ def _feeds_groups(model: FeedModel, taxonomy: Taxonomy) -> list[dict[str, Any]]:
 
 
 def _feed(feed: Any) -> dict[str, Any]:
-    return {"id": feed.id, "favicon_id": 0, "title": feed.title, "url": feed.url, "site_url": feed.site_url,
-            "is_spark": 0, "last_updated_on_time": 0}  # fmt: skip
+    return {
+        "id": feed.id,
+        "favicon_id": 0,
+        "title": feed.title,
+        "url": feed.url,
+        "site_url": feed.site_url,
+        "is_spark": 0,
+        "last_updated_on_time": 0,
+    }
 
 
 def _items(part: Readers, user: ReaderUser, model: FeedModel, got: list[tuple[str, str]]) -> dict[str, Any]:
@@ -140,8 +150,12 @@ def _mark(part: Readers, user: ReaderUser, model: FeedModel, got: list[tuple[str
         raise HTTPException(400, "mark needs id=")
     target = _number(raw_id, "id", signed=True)
     if kind == "item":
-        flags = {"read": {"read": True}, "unread": {"read": False}, "saved": {"starred": True},
-                 "unsaved": {"starred": False}}.get(action or "")  # fmt: skip
+        flags = {
+            "read": {"read": True},
+            "unread": {"read": False},
+            "saved": {"starred": True},
+            "unsaved": {"starred": False},
+        }.get(action or "")
         if flags is None:
             raise HTTPException(400, "as must be read, unread, saved or unsaved for an item")
         part.set_state(user, [target], **flags)

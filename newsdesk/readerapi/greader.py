@@ -154,8 +154,12 @@ def unread_count(request: Request, user: User) -> dict[str, Any]:
     streams += [(f.stream_id, dataclasses.replace(f.where, read=False)) for f in model.feeds]
     counts = [(stream, part.count(user, where)) for stream, where in streams]
     newest = str(_usec(datetime.now(UTC)))
-    return {"max": MAX_IDS, "unreadcounts": [{"id": s, "count": min(n, MAX_IDS), "newestItemTimestampUsec": newest}
-                                             for s, n in counts if n]}  # fmt: skip
+    return {
+        "max": MAX_IDS,
+        "unreadcounts": [
+            {"id": s, "count": min(n, MAX_IDS), "newestItemTimestampUsec": newest} for s, n in counts if n
+        ],
+    }
 
 
 # --------------------------------------------------------------------------------------- streams

@@ -54,6 +54,7 @@ SVG_EXTENSIONS = (".svg", ".svgz")
 _MARKUP = re.compile(r"<(?=/?[a-zA-Z!])")  # what an HTML parser reads as a tag opener
 _TAG_LIKE = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*)([^<>]*)(>?)")
 
+# fmt: skip below: a word list, one word a line, would run to twenty lines of noise.
 HTML_ELEMENTS = frozenset(html_defs.tags) | {
     "data", "dialog", "frame", "image", "listing", "main", "noembed", "noframes", "picture", "plaintext",
     "portal", "search", "slot", "template", "xmp",

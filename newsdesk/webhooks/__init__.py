@@ -34,9 +34,12 @@ MAX_URL_CHARS = 2048  # the column's width (store/tables.py)
 def policy_from(nd: Newsdesk) -> DeliveryPolicy:
     s = nd.settings
     return DeliveryPolicy(
-        max_attempts=s.webhook_max_attempts, retry_base_s=s.webhook_retry_base, timeout_s=s.webhook_timeout,
-        user_agent=s.user_agent, allow_private_networks=s.allow_private_networks,
-    )  # fmt: skip
+        max_attempts=s.webhook_max_attempts,
+        retry_base_s=s.webhook_retry_base,
+        timeout_s=s.webhook_timeout,
+        user_agent=s.user_agent,
+        allow_private_networks=s.allow_private_networks,
+    )
 
 
 class Webhooks:
