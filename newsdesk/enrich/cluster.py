@@ -364,6 +364,32 @@ def _join_group(
     return tuple(out)
 
 
+def pack_centroids(state: StoryState) -> tuple[bytes, list[tuple[str, int]]]:
+    """What a store keeps of a story's vectors: the centroid as little-endian float32 bytes, followed by
+    each language group's when there is more than one, and the groups' languages and sizes in order."""
+    groups = state.language_groups()
+    parts = [state.centroid, *(g.centroid for g in groups)] if len(groups) > 1 else [state.centroid]
+    blob = b"".join(np.asarray(v, dtype="<f4").tobytes() for v in parts)
+    return blob, [(g.language, g.size) for g in state.groups]
+
+
+def unpack_centroids(
+    blob: bytes, languages: Sequence[Sequence[object]], dim: int
+) -> tuple[Vector, tuple[LanguageGroup, ...]] | None:
+    """:func:`pack_centroids` undone for vectors of ``dim``; ``None`` when the bytes do not fit (a story
+    whose vectors came from another model)."""
+    groups = [(str(language), int(str(size))) for language, size in languages]
+    parts = 1 + len(groups) if len(groups) > 1 else 1
+    if len(blob) != parts * dim * 4:
+        return None
+    vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(parts, dim)
+    centroid = vectors[0].copy()
+    if len(groups) == 1:
+        return centroid, (LanguageGroup(groups[0][0], groups[0][1], centroid),)
+    found = tuple(LanguageGroup(g[0], g[1], v.copy()) for g, v in zip(groups, vectors[1:], strict=True))
+    return centroid, found
+
+
 def cluster(
     items: Sequence[StoryInput],
     stories: Sequence[StoryState],
