@@ -352,13 +352,13 @@ class Enricher:
         index = self._vector_index(work)
         window = timedelta(days=self.settings.related_window_days)
         meta = self._related_meta(work, window)
+        calibration = similarity.calibration_for(self.embedder.name)
         for item in work:
             a = item.article
             assert a.id is not None
             when = a.published_at or a.first_seen_at or now()
-            chosen = related.relate(
-                a.id, item.vector, when, index, meta, k=self.settings.related_count, window=window
-            )
+            chosen = related.relate(a.id, item.vector, when, index, meta, k=self.settings.related_count,
+                                    window=window, calibration=calibration)  # fmt: skip
             self.store.set_related(a.id, [(c.article_id, c.similarity) for c in chosen])
 
     def _vector_index(self, work: list[Work]) -> VectorIndex:
@@ -378,7 +378,7 @@ class Enricher:
     def _related_meta(self, work: list[Work], window: timedelta) -> dict[int, related.RelatedMeta]:
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
         rows = self.store.related_candidates(min(times) - window, max(times) + window)
-        return {i: related.RelatedMeta(story, when, domain) for i, story, when, domain in rows}
+        return {row[0]: related.RelatedMeta(*row[1:]) for row in rows}
 
 
 class _OpenStories:
