@@ -82,6 +82,7 @@ def test_only_mapped_relations_change_their_cosine() -> None:
     assert BLEND.score(0.4, Relation.ENGLISH_OTHER) > 0.58 > 0.4  # the √0.5 scale undone, and more
     assert BLEND.applies(Relation.ENGLISH_OTHER) and not BLEND.applies(Relation.ENGLISH)
     assert IDENTITY.score(0.4, Relation.ENGLISH_OTHER) == 0.4
+    assert BLEND.score(0.9, Relation.ENGLISH_OTHER) == 1.0  # never above a cosine's 1
 
 
 def test_lowest_cosine_is_where_the_most_generous_map_reaches_the_score() -> None:

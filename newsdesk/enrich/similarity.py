@@ -83,9 +83,10 @@ class Calibration:
             raise ValueError("a calibration map must keep the ranking (slope > 0)")
 
     def score(self, cosine: float, rel: Relation) -> float:
-        """``cosine`` of two articles in relation ``rel``, on the English–English scale."""
+        """``cosine`` of two articles in relation ``rel``, on the English–English scale (at most 1, as a
+        cosine: editors read it as "87% similar")."""
         found = self.maps.get(rel)
-        return found(cosine) if found else cosine
+        return min(found(cosine), 1.0) if found else cosine
 
     def applies(self, rel: Relation) -> bool:
         """Whether a pair in relation ``rel`` gets a map (reasons say so to editors)."""
