@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -287,6 +288,21 @@ def by_relation(pairs: Sequence[LangPair], sims: np.ndarray[Any, Any]) -> dict[s
     return out
 
 
+def print_levels(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
+    """Mean ± std of the cosine at each gold level per language pair: where each pair's scale sits."""
+    levels = np.round([p.overall for p in pairs])
+    names = np.array([p.pair for p in pairs])
+    print("\n### Cosine by gold level (mean ± std, n; 1 = very similar … 4 = very dissimilar)\n")
+    print("| pair | 1 | 2 | 3 | 4 |")
+    print("|---|---|---|---|---|")
+    for name in sorted(set(names), key=lambda n: (-int(np.sum(names == n)), n)):
+        cells = []
+        for level in (1, 2, 3, 4):
+            chosen = cos[(names == name) & (levels == level)]
+            cells.append(f"{chosen.mean():.2f} ± {chosen.std():.2f} ({len(chosen)})" if len(chosen) else "–")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def print_models(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
     gold = gold_of(pairs)
     english = np.array([p.pair == "en–en" for p in pairs])
@@ -307,6 +323,72 @@ def print_models(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
     fitted = fit(cos, rels, gold, shipped_classes).calibration("refitted")
     for rel, line in fitted.maps.items():
         print(f"\nrefitted map, {rel.value}: calibrated = {line.slope:.3f} × cosine {line.intercept:+.3f}")
+
+
+# Cheap language-independent signals, tried beside the calibration (not shipped: see print_signals).
+_NUMBER = re.compile(r"\d[\d.,]*\d|\d")
+_LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]+\b")
+
+
+def shared(first: set[str], second: set[str]) -> float:
+    """Jaccard overlap of two sets (0 when either is empty)."""
+    return len(first & second) / len(first | second) if first and second else 0.0
+
+
+def signals(pairs: Sequence[LangPair]) -> dict[str, np.ndarray[Any, Any]]:
+    """Per pair: shared numbers of two or more digits, and shared capitalised Latin-script words (names,
+    acronyms: they survive translation into most of these languages)."""
+
+    def numbers(text: str) -> set[str]:
+        return {
+            n
+            for n in (m.group().replace(",", "").replace(".", "") for m in _NUMBER.finditer(text))
+            if len(n) > 1
+        }
+
+    def names(text: str) -> set[str]:
+        return {m.group().lower() for m in _LATIN_NAME.finditer(text)}
+
+    return {
+        "numbers": np.array([shared(numbers(p.text1), numbers(p.text2)) for p in pairs]),
+        "names": np.array([shared(names(p.text1), names(p.text2)) for p in pairs]),
+    }
+
+
+def signal_fit(
+    cos: np.ndarray[Any, Any],
+    rels: np.ndarray[Any, Any],
+    gold: np.ndarray[Any, Any],
+    extra: np.ndarray[Any, Any],
+    train: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any]:
+    """Predicted gold of every pair from least squares on ``train``: the shipped classes' lines plus the
+    ``extra`` columns for cross-language pairs."""
+    classes = np.array([shipped_classes(rel) for rel in rels])
+    crossing = np.isin(rels, [Relation.ENGLISH_OTHER, Relation.CROSS_OTHER])
+    columns = [col for c in sorted(set(classes)) for col in ((classes == c) * cos, (classes == c) * 1.0)]
+    design = np.column_stack([*columns, extra * crossing[:, None]])
+    weights, *_ = np.linalg.lstsq(design[train], gold[train], rcond=None)
+    return np.asarray(design @ weights)
+
+
+def print_signals(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
+    """Pooled Pearson of the shipped lines plus shared names/numbers on cross-language pairs."""
+    rels, gold, found = pair_relations(pairs), gold_of(pairs), signals(pairs)
+    folds = {"10-fold CV": random_folds(len(pairs)), "pair left out": np.array([p.pair for p in pairs])}
+    print("\n### Shipped lines + cheap signals on cross-language pairs (pooled Pearson)\n")
+    print("| signals | in-sample | " + " | ".join(folds) + " |")
+    print("|---|---:|" + "---:|" * len(folds))
+    for label, keys in {"names": ["names"], "names + numbers": ["names", "numbers"]}.items():
+        extra = np.column_stack([found[k] for k in keys])
+        cells = [pearson(signal_fit(cos, rels, gold, extra, np.ones(len(cos), dtype=bool)), gold)]
+        for fold_of in folds.values():
+            out = np.zeros(len(cos))
+            for fold in np.unique(fold_of):
+                held = fold_of == fold
+                out[held] = signal_fit(cos, rels, gold, extra, ~held)[held]
+            cells.append(pearson(out, gold))
+        print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 
 
 def print_calibrated_table(
@@ -410,7 +492,9 @@ def main() -> None:
         first, second = vectors(embedder, pairs, args.chars[0])
         cos = np.sum(first * second, axis=1)
         shipped = calibration_for(embedder.name)
+        print_levels(pairs, cos)
         print_models(pairs, cos)
+        print_signals(pairs, cos)
         print_calibrated_table(pairs, cos, shipped)
         print_story_decisions(pairs, first, second, shipped)
 
