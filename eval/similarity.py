@@ -11,6 +11,13 @@ Prints one table per embedder: for each language pair its size and Pearson r per
 the best SemEval-2022 system (a fine-tuned cross-encoder) reached Pearson 0.818 over all languages on
 the official evaluation set (0.872 on its English pairs).
 
+Then the calibration (``newsdesk/enrich/similarity.py``): the shipped map and the fits it was chosen
+from, each scored in-sample, by 10-fold cross-validation (fit on nine tenths, score the tenth) and by
+leaving each language pair out (fit on the other 15, score it); the per-pair table of the raw and the
+calibrated cosine; the story join decision (``cluster.assign_story`` with the languages, so the product's
+score: calibrated cosine + shared terms) per language relation; and the verdict against issue 15's goals.
+Languages are the file's labels (the product reads an article's stored language).
+
     .venv/bin/python eval/similarity.py [--data ../shared/data] [--model bundled] [--chars 500 1000]
 
 ``--model`` takes any ``embed_model`` setting value (see newsdesk/enrich/embed.py); repeat it to compare.
@@ -21,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +43,24 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from eval.common import DEFAULT_DATA, data_arg, embed_cached  # noqa: E402
+from newsdesk.enrich import cluster  # noqa: E402
 from newsdesk.enrich.base import Embedder  # noqa: E402
 from newsdesk.enrich.embed import EMBED_TEXT_CHARS, cut_on_word, load_embedder  # noqa: E402
+from newsdesk.enrich.similarity import (  # noqa: E402
+    Affine,
+    Calibration,
+    Relation,
+    calibration_for,
+    relation,
+)
 
 ALL = "all"
 ENGLISH = "en–en"
 BOOTSTRAP_ROUNDS = 2000
 SEED = 2022
+FOLDS = 10
+SAME_STORY = 2.0  # gold Overall at or below this: the same story (as eval/stories.py)
+GOAL_ALL, GOAL_ENGLISH = 0.75, 0.85  # issue 15, on the training set
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +95,20 @@ def window(text: str, chars: int) -> str:
     return cut_on_word(text, chars) if chars else text
 
 
+def vectors(
+    embedder: Embedder, pairs: Sequence[LangPair], chars: int = EMBED_TEXT_CHARS
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Both texts' vectors of each pair (cached per embedder and text, see eval/common.py)."""
+    first = embed_cached(embedder, [window(p.text1, chars) for p in pairs])
+    second = embed_cached(embedder, [window(p.text2, chars) for p in pairs])
+    return first, second
+
+
 def cosines(
     embedder: Embedder, pairs: Sequence[LangPair], chars: int = EMBED_TEXT_CHARS
 ) -> np.ndarray[Any, Any]:
-    """Cosine of each pair's two texts (vectors cached per embedder and text, see eval/common.py)."""
-    first = embed_cached(embedder, [window(p.text1, chars) for p in pairs])
-    second = embed_cached(embedder, [window(p.text2, chars) for p in pairs])
+    """Cosine of each pair's two texts."""
+    first, second = vectors(embedder, pairs, chars)
     return np.sum(first * second, axis=1)
 
 
@@ -128,6 +156,324 @@ def print_intervals(pairs: Sequence[LangPair], columns: dict[str, np.ndarray[Any
         print(f"- {column}: all 95% CI {low:.3f}–{high:.3f}; en–en 95% CI {e_low:.3f}–{e_high:.3f}")
 
 
+# ----------------------------------------------------------------------------------- calibration
+
+Classes = Callable[[Relation], str]
+"""Which relations share one fitted line (a class name per relation)."""
+
+
+def shipped_classes(rel: Relation) -> str:
+    """The shipped model: English–other pairs get their own line, every other relation shares one."""
+    return "English–other" if rel is Relation.ENGLISH_OTHER else "rest"
+
+
+def relation_classes(rel: Relation) -> str:
+    """A line per relation (the richer model the shipped one was compared with)."""
+    return rel.value
+
+
+def one_class(rel: Relation) -> str:
+    """One line for every pair: Pearson as the raw cosine's."""
+    return "all"
+
+
+MODELS: dict[str, Classes] = {
+    "one line (= raw cosine)": one_class,
+    "English–other vs the rest (shipped)": shipped_classes,
+    "one line per relation": relation_classes,
+}
+
+
+def pair_relations(pairs: Sequence[LangPair]) -> np.ndarray[Any, Any]:
+    return np.array([relation(p.lang1, p.lang2) for p in pairs], dtype=object)
+
+
+def gold_of(pairs: Sequence[LangPair]) -> np.ndarray[Any, Any]:
+    return -np.array([p.overall for p in pairs])
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """Least-squares lines (slope, intercept) of gold (−Overall) on the cosine per class of relations,
+    and over every training pair (``pooled``: for a class the training pairs lack)."""
+
+    classes: Classes
+    lines: dict[str, tuple[float, float]]
+    pooled: tuple[float, float]
+
+    def line(self, rel: Relation) -> tuple[float, float]:
+        return self.lines.get(self.classes(rel), self.pooled)
+
+    def predict(self, cos: np.ndarray[Any, Any], rels: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Predicted gold of each pair (the common scale of every relation)."""
+        lines = np.array([self.line(rel) for rel in rels]).reshape(-1, 2)
+        return np.asarray(lines[:, 0] * cos + lines[:, 1])
+
+    def calibration(self, name: str) -> Calibration:
+        """The fit as the product's calibration: each class's line mapped onto English–English's."""
+        ref_slope, ref_intercept = self.line(Relation.ENGLISH)
+        maps = {}
+        for rel in Relation:
+            if rel is not Relation.UNKNOWN and self.classes(rel) != self.classes(Relation.ENGLISH):
+                slope, intercept = self.line(rel)
+                maps[rel] = Affine(slope / ref_slope, (intercept - ref_intercept) / ref_slope)
+        return Calibration(name, maps)
+
+
+def fit(
+    cos: np.ndarray[Any, Any], rels: np.ndarray[Any, Any], gold: np.ndarray[Any, Any], classes: Classes
+) -> Fit:
+    labels = np.array([classes(rel) for rel in rels])
+    lines = {c: _line(cos[labels == c], gold[labels == c]) for c in sorted(set(labels))}
+    return Fit(classes, lines, _line(cos, gold))
+
+
+def _line(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float, float]:
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
+
+
+def out_of_fold(
+    cos: np.ndarray[Any, Any],
+    rels: np.ndarray[Any, Any],
+    gold: np.ndarray[Any, Any],
+    classes: Classes,
+    folds: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any]:
+    """Each pair's prediction from a fit on the pairs of the other folds only."""
+    out = np.zeros(len(cos))
+    for fold in np.unique(folds):
+        held = folds == fold
+        out[held] = fit(cos[~held], rels[~held], gold[~held], classes).predict(cos[held], rels[held])
+    return out
+
+
+def random_folds(count: int) -> np.ndarray[Any, Any]:
+    return np.random.default_rng(SEED).permutation(count) % FOLDS
+
+
+def calibrated(
+    calibration: Calibration, cos: np.ndarray[Any, Any], rels: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    return np.array([calibration.score(float(c), rel) for c, rel in zip(cos, rels, strict=True)])
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """One model's scores three ways: fitted on every pair, 10-fold out-of-fold, language pair left out."""
+
+    in_sample: np.ndarray[Any, Any]
+    cross_validated: np.ndarray[Any, Any]
+    pair_left_out: np.ndarray[Any, Any]
+
+
+def score_model(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any], classes: Classes) -> Scores:
+    rels, gold = pair_relations(pairs), gold_of(pairs)
+    names = np.array([p.pair for p in pairs])
+    return Scores(
+        fit(cos, rels, gold, classes).predict(cos, rels),
+        out_of_fold(cos, rels, gold, classes, random_folds(len(pairs))),
+        out_of_fold(cos, rels, gold, classes, names),
+    )
+
+
+def by_relation(pairs: Sequence[LangPair], sims: np.ndarray[Any, Any]) -> dict[str, tuple[int, float]]:
+    """(n, Pearson r) pooled within each language relation."""
+    rels, gold = pair_relations(pairs), gold_of(pairs)
+    out = {}
+    for rel in Relation:
+        chosen = rels == rel
+        if chosen.sum() > 2:
+            out[rel.value] = (int(chosen.sum()), pearson(sims[chosen], gold[chosen]))
+    return out
+
+
+def print_levels(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
+    """Mean ± std of the cosine at each gold level per language pair: where each pair's scale sits."""
+    levels = np.round([p.overall for p in pairs])
+    names = np.array([p.pair for p in pairs])
+    print("\n### Cosine by gold level (mean ± std, n; 1 = very similar … 4 = very dissimilar)\n")
+    print("| pair | 1 | 2 | 3 | 4 |")
+    print("|---|---|---|---|---|")
+    for name in sorted(set(names), key=lambda n: (-int(np.sum(names == n)), n)):
+        cells = []
+        for level in (1, 2, 3, 4):
+            chosen = cos[(names == name) & (levels == level)]
+            cells.append(f"{chosen.mean():.2f} ± {chosen.std():.2f} ({len(chosen)})" if len(chosen) else "–")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def print_models(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
+    gold = gold_of(pairs)
+    english = np.array([p.pair == "en–en" for p in pairs])
+    print("\n### Calibration models (Pearson, all pairs pooled; en–en)\n")
+    print("| model | lines | in-sample | 10-fold CV | language pair left out | en–en in-sample / CV |")
+    print("|---|---:|---:|---:|---:|---|")
+    rels = pair_relations(pairs)
+    for label, classes in MODELS.items():
+        got = score_model(pairs, cos, classes)
+        lines = len({classes(rel) for rel in rels})
+        cells = [pearson(s, gold) for s in (got.in_sample, got.cross_validated, got.pair_left_out)]
+        en = [pearson(s[english], gold[english]) for s in (got.in_sample, got.cross_validated)]
+        print(
+            f"| {label} | {lines} | "
+            + " | ".join(f"{c:.3f}" for c in cells)
+            + f" | {en[0]:.3f} / {en[1]:.3f} |"
+        )
+    fitted = fit(cos, rels, gold, shipped_classes).calibration("refitted")
+    for rel, line in fitted.maps.items():
+        print(f"\nrefitted map, {rel.value}: calibrated = {line.slope:.3f} × cosine {line.intercept:+.3f}")
+
+
+# Cheap language-independent signals, tried beside the calibration (not shipped: see print_signals).
+_NUMBER = re.compile(r"\d[\d.,]*\d|\d")
+_LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]+\b")
+
+
+def shared(first: set[str], second: set[str]) -> float:
+    """Jaccard overlap of two sets (0 when either is empty)."""
+    return len(first & second) / len(first | second) if first and second else 0.0
+
+
+def signals(pairs: Sequence[LangPair]) -> dict[str, np.ndarray[Any, Any]]:
+    """Per pair: shared numbers of two or more digits, and shared capitalised Latin-script words (names,
+    acronyms: they survive translation into most of these languages)."""
+
+    def numbers(text: str) -> set[str]:
+        return {
+            n
+            for n in (m.group().replace(",", "").replace(".", "") for m in _NUMBER.finditer(text))
+            if len(n) > 1
+        }
+
+    def names(text: str) -> set[str]:
+        return {m.group().lower() for m in _LATIN_NAME.finditer(text)}
+
+    return {
+        "numbers": np.array([shared(numbers(p.text1), numbers(p.text2)) for p in pairs]),
+        "names": np.array([shared(names(p.text1), names(p.text2)) for p in pairs]),
+    }
+
+
+def signal_fit(
+    cos: np.ndarray[Any, Any],
+    rels: np.ndarray[Any, Any],
+    gold: np.ndarray[Any, Any],
+    extra: np.ndarray[Any, Any],
+    train: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any]:
+    """Predicted gold of every pair from least squares on ``train``: the shipped classes' lines plus the
+    ``extra`` columns for cross-language pairs."""
+    classes = np.array([shipped_classes(rel) for rel in rels])
+    crossing = np.isin(rels, [Relation.ENGLISH_OTHER, Relation.CROSS_OTHER])
+    columns = [col for c in sorted(set(classes)) for col in ((classes == c) * cos, (classes == c) * 1.0)]
+    design = np.column_stack([*columns, extra * crossing[:, None]])
+    weights, *_ = np.linalg.lstsq(design[train], gold[train], rcond=None)
+    return np.asarray(design @ weights)
+
+
+def print_signals(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
+    """Pooled Pearson of the shipped lines plus shared names/numbers on cross-language pairs."""
+    rels, gold, found = pair_relations(pairs), gold_of(pairs), signals(pairs)
+    folds = {"10-fold CV": random_folds(len(pairs)), "pair left out": np.array([p.pair for p in pairs])}
+    print("\n### Shipped lines + cheap signals on cross-language pairs (pooled Pearson)\n")
+    print("| signals | in-sample | " + " | ".join(folds) + " |")
+    print("|---|---:|" + "---:|" * len(folds))
+    for label, keys in {"names": ["names"], "names + numbers": ["names", "numbers"]}.items():
+        extra = np.column_stack([found[k] for k in keys])
+        cells = [pearson(signal_fit(cos, rels, gold, extra, np.ones(len(cos), dtype=bool)), gold)]
+        for fold_of in folds.values():
+            out = np.zeros(len(cos))
+            for fold in np.unique(fold_of):
+                held = fold_of == fold
+                out[held] = signal_fit(cos, rels, gold, extra, ~held)[held]
+            cells.append(pearson(out, gold))
+        print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+
+
+def print_calibrated_table(
+    pairs: Sequence[LangPair], cos: np.ndarray[Any, Any], shipped: Calibration
+) -> None:
+    got = score_model(pairs, cos, shipped_classes)
+    columns = {
+        "cosine": cos,
+        "calibrated (shipped)": calibrated(shipped, cos, pair_relations(pairs)),
+        "10-fold CV": got.cross_validated,
+        "pair left out": got.pair_left_out,
+    }
+    tables = {c: by_relation(pairs, v) | by_pair(pairs, v) for c, v in columns.items()}
+    print(f"\n### Per pair: raw and calibrated cosine ({shipped.name})\n")
+    print("| pair | n | " + " | ".join(columns) + " |")
+    print("|---|---:|" + "---:|" * len(columns))
+    for row, (n, _) in tables["cosine"].items():
+        print(f"| {row} | {n} | " + " | ".join(f"{tables[c][row][1]:.3f}" for c in columns) + " |")
+    print_verdict(pairs, columns["calibrated (shipped)"], got.cross_validated)
+
+
+def print_verdict(pairs: Sequence[LangPair], shipped: np.ndarray[Any, Any], cv: np.ndarray[Any, Any]) -> None:
+    gold = gold_of(pairs)
+    english = np.array([p.pair == "en–en" for p in pairs])
+    pooled, pooled_cv = pearson(shipped, gold), pearson(cv, gold)
+    en = pearson(shipped[english], gold[english])
+    print(
+        f"\nGoal all ≥ {GOAL_ALL}: {'met' if min(pooled, pooled_cv) >= GOAL_ALL else 'MISSED'} "
+        f"({pooled:.3f} calibrated, {pooled_cv:.3f} cross-validated)"
+    )
+    print(f"Goal English ≥ {GOAL_ENGLISH}: {'met' if en >= GOAL_ENGLISH else 'MISSED'} ({en:.3f})")
+
+
+def story_decisions(
+    pairs: Sequence[LangPair],
+    first: np.ndarray[Any, Any],
+    second: np.ndarray[Any, Any],
+    calibration: Calibration,
+) -> np.ndarray[Any, Any]:
+    """Whether the second text joins the first's one-article story (``cluster.assign_story``)."""
+    when = datetime(2022, 1, 1, tzinfo=UTC)
+    joined = []
+    for pair, v1, v2 in zip(pairs, first, second, strict=True):
+        story = cluster.new_story(
+            1, cluster.StoryInput(1, v1, when, "", lead=pair.text1, language=pair.lang1), now=when
+        )
+        item = cluster.StoryInput(2, v2, when, "", lead=pair.text2, language=pair.lang2)
+        joined.append(
+            cluster.assign_story(item, [story], now=when, calibration=calibration).story_id is not None
+        )
+    return np.array(joined)
+
+
+def f1(chosen: np.ndarray[Any, Any], same: np.ndarray[Any, Any]) -> tuple[float, float, float]:
+    tp = int((chosen & same).sum())
+    precision, recall = tp / max(int(chosen.sum()), 1), tp / max(int(same.sum()), 1)
+    return precision, recall, (2 * precision * recall / (precision + recall) if tp else 0.0)
+
+
+def print_story_decisions(
+    pairs: Sequence[LangPair], first: np.ndarray[Any, Any], second: np.ndarray[Any, Any], shipped: Calibration
+) -> None:
+    same = np.array([p.overall <= SAME_STORY for p in pairs])
+    rels = pair_relations(pairs)
+    runs = {
+        "cosine": story_decisions(pairs, first, second, Calibration("none")),
+        "calibrated": story_decisions(pairs, first, second, shipped),
+    }
+    print(
+        f"\n### Story join at threshold {cluster.THRESHOLD} (same story = Overall ≤ {SAME_STORY:g}): P / R / F1\n"
+    )
+    print("| pairs | n | " + " | ".join(runs) + " |")
+    print("|---|---:|" + "---:|" * len(runs))
+    groups = {ALL: np.ones(len(pairs), dtype=bool)} | {
+        rel.value: rels == rel for rel in Relation if (rels == rel).any()
+    }
+    for label, chosen in groups.items():
+        cells = [f1(joined[chosen], same[chosen]) for joined in runs.values()]
+        print(
+            f"| {label} | {int(chosen.sum())} | "
+            + " | ".join(" / ".join(f"{v:.3f}" for v in c) for c in cells)
+            + " |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     data_arg(parser)
@@ -143,6 +489,14 @@ def main() -> None:
         print_table(embedder.name, pairs, columns)
         if args.bootstrap:
             print_intervals(pairs, columns)
+        first, second = vectors(embedder, pairs, args.chars[0])
+        cos = np.sum(first * second, axis=1)
+        shipped = calibration_for(embedder.name)
+        print_levels(pairs, cos)
+        print_models(pairs, cos)
+        print_signals(pairs, cos)
+        print_calibrated_table(pairs, cos, shipped)
+        print_story_decisions(pairs, first, second, shipped)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import events
 from .config import Settings
-from .enrich import cluster, dedupe, heat, quality, related, supervised, topics
+from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
@@ -174,15 +174,20 @@ class Enricher:
     def _cluster(self, work: list[Work]) -> set[int]:
         """Assign each article to a story; returns the ids of the stories that changed."""
         threshold = self.settings.story_threshold or cluster.THRESHOLD
+        calibration = similarity.calibration_for(self.embedder.name)
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
-        stories = _OpenStories(self._open_stories(min(times) - cluster.WINDOW))
+        stories = _OpenStories(self._open_stories(min(times) - cluster.WINDOW), calibration)
         touched: set[int] = set()
         for i, item in enumerate(work):
             a = item.article
             assert a.id is not None
-            entry = cluster.StoryInput(a.id, item.vector, times[i], a.title, a.provider.domain, item.text)
+            entry = cluster.StoryInput(
+                a.id, item.vector, times[i], a.title, a.provider.domain, item.text, a.language
+            )
             candidates = stories.reachable(item.vector, threshold)
-            decision = cluster.assign_story(entry, candidates, now=now(), threshold=threshold)
+            decision = cluster.assign_story(
+                entry, candidates, now=now(), threshold=threshold, calibration=calibration
+            )
             if decision.story_id is None:
                 state = cluster.new_story(self._new_story_id(entry), entry, now=now())
                 self.counts["stories_new"] += 1
@@ -199,15 +204,18 @@ class Enricher:
         """The recent stories whose centroid this embedder made: a story from another model (its state
         names that model, or its centroid has another length) stays as it is and takes no new members."""
         out = []
-        model, size = self.embedder.name, self.embedder.dim * 4
-        for story, centroid, state in self.store.recent_stories(since):
-            foreign = state.get("model", model) != model
-            if centroid is None or story.id is None or foreign or len(centroid) != size:
+        model = self.embedder.name
+        for story, blob, state in self.store.recent_stories(since):
+            if blob is None or story.id is None or state.get("model", model) != model:
+                continue
+            found = cluster.unpack_centroids(blob, state.get("languages", ()), self.embedder.dim)
+            if found is None:
                 continue
             out.append(cluster.StoryState(
-                story_id=story.id, centroid=np.frombuffer(centroid, dtype="<f4").copy(),
+                story_id=story.id, centroid=found[0],
                 first_seen=story.first_seen_at, last_seen=story.last_seen_at, size=story.size,
                 providers=story.providers, title_terms=frozenset(state.get("title_terms", ())), title=story.title,
+                groups=found[1],
             ))  # fmt: skip
         return out
 
@@ -223,9 +231,11 @@ class Enricher:
         story = Story(
             state.story_id, state.title, state.first_seen, state.last_seen, state.size, state.providers
         )
-        blob = np.asarray(state.centroid, dtype="<f4").tobytes()
+        blob, languages = cluster.pack_centroids(state)
         terms = sorted(state.title_terms)
-        self.store.update_story(story, blob, {"title_terms": terms, "model": self.embedder.name})
+        self.store.update_story(
+            story, blob, {"title_terms": terms, "model": self.embedder.name, "languages": languages}
+        )
 
     # --------------------------------------------------------------------------- topics, quality
 
@@ -344,13 +354,13 @@ class Enricher:
         index = self._vector_index(work)
         window = timedelta(days=self.settings.related_window_days)
         meta = self._related_meta(work, window)
+        calibration = similarity.calibration_for(self.embedder.name)
         for item in work:
             a = item.article
             assert a.id is not None
             when = a.published_at or a.first_seen_at or now()
-            chosen = related.relate(
-                a.id, item.vector, when, index, meta, k=self.settings.related_count, window=window
-            )
+            chosen = related.relate(a.id, item.vector, when, index, meta, k=self.settings.related_count,
+                                    window=window, calibration=calibration)  # fmt: skip
             self.store.set_related(a.id, [(c.article_id, c.similarity) for c in chosen])
 
     def _vector_index(self, work: list[Work]) -> VectorIndex:
@@ -370,7 +380,7 @@ class Enricher:
     def _related_meta(self, work: list[Work], window: timedelta) -> dict[int, related.RelatedMeta]:
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
         rows = self.store.related_candidates(min(times) - window, max(times) + window)
-        return {i: related.RelatedMeta(story, when, domain) for i, story, when, domain in rows}
+        return {row[0]: related.RelatedMeta(*row[1:]) for row in rows}
 
 
 class _OpenStories:
@@ -379,10 +389,13 @@ class _OpenStories:
     ms per article at 3,000 open stories). A story's combined score is at most its cosine to the unit
     centroid (the mean cosine it scores never exceeds that) plus the term bonus (the time term only
     subtracts), so a story whose cosine is below ``threshold - TERM_WEIGHT`` can never reach the
-    threshold: dropping it changes no decision."""
+    threshold: dropping it changes no decision. Calibration lowers that cut to the least cosine any
+    language relation maps up to it; a story of several languages (its per-language means can score
+    above its overall cosine) is always kept."""
 
-    def __init__(self, states: Sequence[cluster.StoryState]) -> None:
+    def __init__(self, states: Sequence[cluster.StoryState], calibration: similarity.Calibration) -> None:
         self.states = {s.story_id: s for s in states}
+        self._calibration = calibration
         self._ids = list(self.states)
         self._rows = [_unit(s.centroid) for s in states]
 
@@ -390,8 +403,9 @@ class _OpenStories:
         if not self._ids:
             return []
         sims = np.stack(self._rows) @ np.asarray(vector, dtype=np.float32)
-        cut = (threshold - cluster.TERM_WEIGHT) / cluster.COSINE_WEIGHT - 1e-4
-        return [self.states[self._ids[i]] for i in np.nonzero(sims >= cut)[0]]
+        lowest = self._calibration.lowest_cosine((threshold - cluster.TERM_WEIGHT) / cluster.COSINE_WEIGHT)
+        keep = sims >= lowest - 1e-4
+        return [s for i, s in enumerate(self.states[i] for i in self._ids) if keep[i] or len(s.groups) > 1]
 
     def put(self, state: cluster.StoryState) -> None:
         if state.story_id in self.states:

@@ -12,6 +12,7 @@ import pytest
 
 from newsdesk.enrich import cluster
 from newsdesk.enrich.cluster import StoryInput
+from newsdesk.enrich.similarity import BLEND, IDENTITY, Relation
 from newsdesk.errors import EnrichmentError
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
@@ -201,3 +202,47 @@ def test_an_article_leads_before_a_video_and_undated_reports_come_last() -> None
     assert cluster.choose_lead([lead("news", 300, 4), lead("news", 300, 4)]) == 0
     with pytest.raises(ValueError, match="at least one"):
         cluster.choose_lead([])
+
+
+def in_language(entry: StoryInput, language: str | None) -> StoryInput:
+    return StoryInput(entry.article_id, entry.vector, entry.published_at, entry.title, language=language)
+
+
+def test_a_story_keeps_a_running_mean_per_language_and_packs_it() -> None:
+    first, second, third = (
+        in_language(item(i, 0, i), lang) for i, lang in ((1, "en"), (2, "zh-CN"), (3, "en-GB"))
+    )
+    story = cluster.update_story(cluster.update_story(cluster.new_story(1, first, now=T0), second), third)
+    assert [(g.language, g.size) for g in story.groups] == [("en", 2), ("zh", 1)]
+    assert np.allclose(story.groups[0].centroid, (first.vector + third.vector) / 2, atol=1e-6)
+    blob, languages = cluster.pack_centroids(story)
+    found = cluster.unpack_centroids(blob, languages, DIM)
+    assert found is not None and np.allclose(found[0], story.centroid)
+    assert [(g.language, g.size) for g in found[1]] == languages == [("en", 2), ("zh", 1)]
+    assert all(np.allclose(a.centroid, b.centroid) for a, b in zip(found[1], story.groups, strict=True))
+    assert cluster.unpack_centroids(blob, languages, DIM * 2) is None  # another model's vectors
+
+
+def test_without_a_calibration_the_language_groups_score_the_plain_mean_cosine() -> None:
+    members = [in_language(item(i, 0, i), lang) for i, lang in ((1, "en"), (2, "de"), (3, None))]
+    story = cluster.new_story(1, members[0], now=T0)
+    for member in members[1:]:
+        story = cluster.update_story(story, member)
+    probe = in_language(item(9, 0, 4), "de")
+    raw, calibrated, crossed = cluster.calibrated_cosine(probe, story, IDENTITY)
+    assert calibrated == pytest.approx(raw, abs=1e-6) and crossed == ()
+    raw, calibrated, crossed = cluster.calibrated_cosine(probe, story, BLEND)
+    english = float(np.dot(probe.vector, members[0].vector))
+    assert calibrated == pytest.approx(
+        raw + (BLEND.score(english, Relation.ENGLISH_OTHER) - english) / 3, abs=1e-5
+    )
+    assert crossed == ("de–en: English–other language",)
+
+
+def test_a_story_saved_before_languages_counts_as_one_of_unknown_language() -> None:
+    old = cluster.new_story(1, item(1, 0, 0), now=T0)
+    old = cluster.StoryState(old.story_id, old.centroid, old.first_seen, old.last_seen, 1, (), frozenset())
+    probe = in_language(item(2, 0, 1), "en")
+    assert cluster.calibrated_cosine(probe, old, BLEND)[2] == ()  # language unknown: no map applies
+    grown = cluster.update_story(old, probe)
+    assert [(g.language, g.size) for g in grown.groups] == [("", 1), ("en", 1)]

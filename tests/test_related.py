@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from newsdesk.enrich.base import Vectors
 from newsdesk.enrich.related import RelatedChoice, RelatedMeta, relate
+from newsdesk.enrich.similarity import BLEND, Relation
 from newsdesk.enrich.vectors import ExactIndex
 
 DIM = 8
@@ -99,3 +101,16 @@ def test_overfetch_grows_past_a_crowded_story() -> None:
     others = [(1000 + i, 0.5 + 0.01 * i, 600 + i, timedelta(0), "b") for i in range(5)]
     index, meta = world(crowd + others)
     assert ids(relate(ME, toward(0), NOW, index, meta)) == [10, 1000, 1001, 1002, 1003]
+
+
+def test_a_calibration_reranks_other_languages_on_the_english_scale() -> None:
+    index, meta = world(
+        [(2, np.arccos(0.60), 200, timedelta(0), "a"), (3, np.arccos(0.45), 300, timedelta(0), "b")]
+    )
+    languages = {ME: "en", 2: "en-GB", 3: "zh"}
+    meta = {i: replace(m, language=languages[i]) for i, m in meta.items()}
+    assert ids(relate(ME, toward(0), NOW, index, meta)) == [2, 3]  # plain cosines
+    chosen = relate(ME, toward(0), NOW, index, meta, calibration=BLEND)
+    assert ids(chosen) == [3, 2]
+    assert chosen[0].similarity == pytest.approx(BLEND.score(0.45, Relation.ENGLISH_OTHER), abs=1e-5)
+    assert chosen[1].similarity == pytest.approx(0.60, abs=1e-5)

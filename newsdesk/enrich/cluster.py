@@ -8,7 +8,10 @@ and picks the best one at or above the threshold. The score adds three signals, 
 * ``cosine``  — the article's mean cosine to the story's articles (average link): the dot product of its
   unit vector with the story centroid (running mean of the members' unit vectors). Unlike the cosine to
   the *normalised* centroid it does not grow as a story spreads: a loose story's centroid is short, so a
-  story that has drifted into a topic ("AI in credit") stops pulling in every article on the topic;
+  story that has drifted into a topic ("AI in credit") stops pulling in every article on the topic.
+  Cosines are calibrated by language (``similarity.py``): the story keeps one running mean per language
+  of its members, and the article's cosine to each is mapped onto the English–English scale for the two
+  languages before the means are weighted by member count, so one threshold serves every language;
 * ``terms``   — share of the article's terms (capitalised words, numbers: names, tickers, amounts, from
   its title and the first LEAD_WORDS words of its text) already seen in the story; two stories about
   different companies or studies rarely share them;
@@ -31,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from newsdesk.enrich.similarity import IDENTITY, Calibration, Relation, language_code, relation
 from newsdesk.errors import EnrichmentError
 from newsdesk.model import Reason
 
@@ -44,8 +48,8 @@ English cosine is the mean of both models'). eval/stories.py over 0.50-0.62 with
 average link (docs/evaluation.md, "Stories"): 0.58 gives demo-world purity and completeness 1.000 (from
 0.50 up to 0.60), SemEval-2022 English same-story F1 0.854 (0.876 at 0.56, 0.848 at 0.60) and BBC
 one-date purity 0.865 (0.838 at 0.56, 0.885 at 0.60). With MiniLM alone the best was 0.56 (F1 0.925,
-BBC 0.865). An English and a non-English report meet at √0.5 × USE's cosine, so they rarely join at this
-threshold: a language-aware join is still to do."""
+BBC 0.865). It applies to calibrated cosines (``similarity.py``), so it asks as much of an English and a
+Chinese report of one event as of two English ones."""
 
 COSINE_WEIGHT = 1.0
 TERM_WEIGHT = 0.10
@@ -142,11 +146,23 @@ class StoryInput:
     title: str
     provider_domain: str = ""
     lead: str = ""
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageGroup:
+    """A story's members in one language (``""``: unknown): how many, and their running-mean vector."""
+
+    language: str
+    size: int
+    centroid: Vector
 
 
 @dataclass(frozen=True, slots=True)
 class StoryState:
-    """A story as clustering sees it; ``centroid`` is the running mean of member vectors (not unit)."""
+    """A story as clustering sees it; ``centroid`` is the running mean of member vectors (not unit) and
+    ``groups`` the same per member language (empty for a story saved before languages were kept: it then
+    counts as one group of unknown language)."""
 
     story_id: int
     centroid: Vector
@@ -156,6 +172,11 @@ class StoryState:
     providers: tuple[str, ...]
     title_terms: frozenset[str]
     title: str = ""
+    groups: tuple[LanguageGroup, ...] = ()
+
+    def language_groups(self) -> tuple[LanguageGroup, ...]:
+        """``groups``, or the whole story as one group of unknown language when none were kept."""
+        return self.groups or (LanguageGroup("", self.size, self.centroid),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,24 +229,46 @@ def time_gap_hours(when: datetime, story: StoryState) -> float:
 
 
 def score_story(
-    item: StoryInput, terms: frozenset[str], story: StoryState, when: datetime
+    item: StoryInput,
+    terms: frozenset[str],
+    story: StoryState,
+    when: datetime,
+    calibration: Calibration = IDENTITY,
 ) -> tuple[float, tuple[Reason, ...]]:
     """The combined score of ``item`` against ``story`` and its three reasons."""
-    cos = mean_cosine(item.vector, story.centroid)
+    cos, calibrated, crossed = calibrated_cosine(item, story, calibration)
     overlap = term_overlap(terms, story.title_terms)
     gap = time_gap_hours(when, story)
     penalty = TIME_WEIGHT * (1.0 - math.exp(-gap / TIME_SCALE_HOURS))
     shared = ", ".join(sorted(terms & story.title_terms)[:8])
+    said = f"mean cosine {cos:.3f} to story {story.story_id}'s {story.size} articles"
+    if crossed:
+        said += f"; {calibrated:.3f} calibrated across languages ({', '.join(crossed)})"
     reasons = (
-        Reason(
-            "cosine",
-            COSINE_WEIGHT * cos,
-            f"mean cosine {cos:.3f} to story {story.story_id}'s {story.size} articles",
-        ),
+        Reason("cosine", COSINE_WEIGHT * calibrated, said),
         Reason("terms", TERM_WEIGHT * overlap, f"shared: {shared}" if shared else "no shared terms"),
         Reason("time", -penalty, f"{gap:.1f} h from the story"),
     )
     return sum(r.value for r in reasons), reasons
+
+
+def calibrated_cosine(
+    item: StoryInput, story: StoryState, calibration: Calibration
+) -> tuple[float, float, tuple[str, ...]]:
+    """``item``'s mean cosine to the story's members, the same mean with each language group's cosine
+    calibrated for the two languages (``similarity.py``), and the relations a map applied to."""
+    raw = mean_cosine(item.vector, story.centroid)
+    total, crossed = 0.0, []
+    for group in story.language_groups():
+        rel = relation(item.language, group.language)
+        total += group.size * calibration.score(mean_cosine(item.vector, group.centroid), rel)
+        if calibration.applies(rel):
+            crossed.append(_relation_label(item.language, group.language, rel))
+    return raw, total / max(story.size, 1), tuple(crossed)
+
+
+def _relation_label(first: str | None, second: str, rel: Relation) -> str:
+    return f"{language_code(first)}–{language_code(second)}: {rel.value}"
 
 
 def assign_story(
@@ -235,17 +278,19 @@ def assign_story(
     now: datetime,
     threshold: float = THRESHOLD,
     window: timedelta = WINDOW,
+    calibration: Calibration = IDENTITY,
 ) -> StoryDecision:
     """Pick the story ``item`` joins: the best-scoring story within ``window`` of the article's time
     (``now`` when it has no date) whose score reaches ``threshold``; ties go to the lower story id.
-    Returns a decision with ``story_id=None`` when the article starts a new story."""
+    ``calibration`` is the embedder's (``similarity.calibration_for``). Returns a decision with
+    ``story_id=None`` when the article starts a new story."""
     when = item.published_at or now
     terms = _item_terms(item)
     best: tuple[float, int, tuple[Reason, ...]] | None = None
     for story in stories:
         if time_gap_hours(when, story) * 3600.0 > window.total_seconds():
             continue
-        score, reasons = score_story(item, terms, story, when)
+        score, reasons = score_story(item, terms, story, when, calibration)
         if best is None or (score, -story.story_id) > (best[0], -best[1]):
             best = (score, story.story_id, reasons)
     if best is None:
@@ -273,6 +318,7 @@ def new_story(story_id: int, item: StoryInput, *, now: datetime) -> StoryState:
         providers=(item.provider_domain,) if item.provider_domain else (),
         title_terms=frozenset(sorted(_item_terms(item))[:MAX_TERMS]),
         title=item.title,
+        groups=(LanguageGroup(language_code(item.language), 1, np.asarray(item.vector, np.float32).copy()),),
     )
 
 
@@ -299,7 +345,49 @@ def update_story(state: StoryState, item: StoryInput, *, now: datetime | None = 
         providers=providers,
         title_terms=state.title_terms | frozenset(extra),
         title=state.title,
+        groups=_join_group(state.language_groups(), language_code(item.language), vector),
     )
+
+
+def _join_group(
+    groups: tuple[LanguageGroup, ...], language: str, vector: Vector
+) -> tuple[LanguageGroup, ...]:
+    """``groups`` with ``vector`` folded into its language's running mean (a new group if none)."""
+    out, placed = [], False
+    for group in groups:
+        if group.language == language and not placed:
+            mean = (group.centroid * group.size + vector) / (group.size + 1)
+            group, placed = LanguageGroup(language, group.size + 1, mean.astype(np.float32)), True
+        out.append(group)
+    if not placed:
+        out.append(LanguageGroup(language, 1, vector.astype(np.float32).copy()))
+    return tuple(out)
+
+
+def pack_centroids(state: StoryState) -> tuple[bytes, list[tuple[str, int]]]:
+    """What a store keeps of a story's vectors: the centroid as little-endian float32 bytes, followed by
+    each language group's when there is more than one, and the groups' languages and sizes in order."""
+    groups = state.language_groups()
+    parts = [state.centroid, *(g.centroid for g in groups)] if len(groups) > 1 else [state.centroid]
+    blob = b"".join(np.asarray(v, dtype="<f4").tobytes() for v in parts)
+    return blob, [(g.language, g.size) for g in state.groups]
+
+
+def unpack_centroids(
+    blob: bytes, languages: Sequence[Sequence[object]], dim: int
+) -> tuple[Vector, tuple[LanguageGroup, ...]] | None:
+    """:func:`pack_centroids` undone for vectors of ``dim``; ``None`` when the bytes do not fit (a story
+    whose vectors came from another model)."""
+    groups = [(str(language), int(str(size))) for language, size in languages]
+    parts = 1 + len(groups) if len(groups) > 1 else 1
+    if len(blob) != parts * dim * 4:
+        return None
+    vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(parts, dim)
+    centroid = vectors[0].copy()
+    if len(groups) == 1:
+        return centroid, (LanguageGroup(groups[0][0], groups[0][1], centroid),)
+    found = tuple(LanguageGroup(g[0], g[1], v.copy()) for g, v in zip(groups, vectors[1:], strict=True))
+    return centroid, found
 
 
 def cluster(
@@ -310,6 +398,7 @@ def cluster(
     now: datetime,
     threshold: float = THRESHOLD,
     window: timedelta = WINDOW,
+    calibration: Calibration = IDENTITY,
 ) -> ClusterResult:
     """Assign a batch of articles in ``(published_at, article_id)`` order (undated ones at ``now``).
     New stories get ids from ``next_story_id`` upwards. Deterministic for the same input."""
@@ -317,7 +406,9 @@ def cluster(
     assignments: list[tuple[int, int]] = []
     ordered = sorted(items, key=lambda it: (it.published_at or now, it.article_id))
     for item in ordered:
-        decision = assign_story(item, list(states.values()), now=now, threshold=threshold, window=window)
+        decision = assign_story(
+            item, list(states.values()), now=now, threshold=threshold, window=window, calibration=calibration
+        )
         if decision.story_id is None:
             states[next_story_id] = new_story(next_story_id, item, now=now)
             assignments.append((item.article_id, next_story_id))

@@ -10,6 +10,11 @@ The rules, in the order they are applied to the index's candidates (best cosine 
 5. optionally at most ``max_per_domain`` articles from one provider domain;
 6. nothing below ``min_similarity``.
 
+Similarity is the cosine calibrated for the two articles' languages (``similarity.py``) when the caller
+passes a calibration and both languages are known: the candidates are re-ranked by it, so an English and
+a Chinese report of one event rank as an English pair with the same judgement would (the index itself
+ranks plain cosines, which the over-fetch below leaves room for).
+
 Candidates the caller has no metadata for are skipped. The index is over-fetched (``k`` × a factor,
 growing until ``k`` survive or the index is exhausted) because the filters discard many neighbours:
 in a busy story most of the nearest vectors belong to that one story.
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from newsdesk.enrich.base import Vectors
+from newsdesk.enrich.similarity import IDENTITY, Calibration, relation
 from newsdesk.enrich.vectors import VectorIndex
 
 DEFAULT_K = 5
@@ -42,11 +48,13 @@ class RelatedMeta:
     story_id: int | None
     published_at: datetime
     domain: str
+    language: str | None = None
 
 
 @dataclass(frozen=True)
 class RelatedChoice:
-    """One related article and its cosine similarity to the article it is related to."""
+    """One related article and its similarity to the article it is related to (the cosine, calibrated
+    for the two languages when a calibration applied)."""
 
     article_id: int
     similarity: float
@@ -75,6 +83,7 @@ def relate(
     near_dups: Collection[int] = (),
     max_per_domain: int | None = None,
     min_similarity: float = 0.0,
+    calibration: Calibration = IDENTITY,
 ) -> tuple[RelatedChoice, ...]:
     """Up to ``k`` related articles for ``article_id``, best first (see the module docstring).
 
@@ -95,10 +104,28 @@ def relate(
     fetch = k * OVERFETCH_FACTOR
     while True:
         candidates = index.search(vector, fetch, exclude=exclude)
-        chosen = _choose(candidates, meta, rules, k)
+        chosen = _choose(_calibrated(candidates, meta, own, calibration), meta, rules, k)
         if len(chosen) >= k or len(candidates) < fetch or fetch >= MAX_CANDIDATES:
             return chosen
         fetch = min(fetch * GROWTH, MAX_CANDIDATES)
+
+
+def _calibrated(
+    candidates: list[tuple[int, float]],
+    meta: Mapping[int, RelatedMeta],
+    own: RelatedMeta | None,
+    calibration: Calibration,
+) -> list[tuple[int, float]]:
+    """``candidates`` with calibrated similarities, best first (as given when nothing is calibrated)."""
+    if not calibration.maps or own is None:
+        return candidates
+    language = own.language
+    scored = []
+    for candidate_id, cosine in candidates:
+        info = meta.get(candidate_id)
+        rel = relation(language, info.language if info else None)
+        scored.append((candidate_id, calibration.score(cosine, rel)))
+    return sorted(scored, key=lambda pair: -pair[1])
 
 
 def _choose(

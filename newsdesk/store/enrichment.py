@@ -77,15 +77,15 @@ class EnrichmentMixin(StoreBase):
 
     def related_candidates(
         self, since: datetime, until: datetime
-    ) -> list[tuple[int, int | None, datetime, str]]:
-        """(id, story id, time, provider domain) of the articles in a time range: what the related stage
-        needs to diversify its neighbours, without loading whole articles."""
+    ) -> list[tuple[int, int | None, datetime, str, str | None]]:
+        """(id, story id, time, provider domain, language) of the articles in a time range: what the
+        related stage needs to diversify and calibrate its neighbours, without loading whole articles."""
         a = t.articles
-        query = select(a.c.id, a.c.story_id, a.c.sort_at, a.c.provider_domain).where(
+        query = select(a.c.id, a.c.story_id, a.c.sort_at, a.c.provider_domain, a.c.language).where(
             a.c.sort_at.between(since, until)
         )
         with self.engine.connect() as c:
-            return [(int(i), s, utc(at), str(d)) for i, s, at, d in c.execute(query)]
+            return [(int(i), s, utc(at), str(d), lang) for i, s, at, d, lang in c.execute(query)]
 
     def save_minhash(self, article_id: int, signature: bytes) -> None:
         with self._begin() as c:

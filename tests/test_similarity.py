@@ -1,0 +1,166 @@
+"""Same-story similarity across languages: language relations, the calibration maps, and a real English
+and Chinese report of one event joining one story with the shipped models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from newsdesk.config import load_settings, load_taxonomy
+from newsdesk.enrich import cluster
+from newsdesk.enrich.base import Embedder
+from newsdesk.enrich.embed import embedding_text, load_embedder
+from newsdesk.enrich.similarity import (
+    BLEND,
+    IDENTITY,
+    Affine,
+    Calibration,
+    Relation,
+    calibration_for,
+    embedder_family,
+    language_code,
+    relation,
+)
+from newsdesk.enricher import Enricher
+from newsdesk.model import Article, Provider
+from newsdesk.store import Store
+
+T0 = datetime(2026, 3, 3, 7, 0, tzinfo=UTC)
+
+# One event (an invented earthquake) told by an English and a Chinese report, not translations of each
+# other; and a Chinese report of something else.
+QUAKE_EN = (
+    "Earthquake of magnitude 6.8 strikes southern Peru, 12 dead",
+    "A magnitude 6.8 earthquake struck the Arequipa region of southern Peru early on Tuesday, killing at "
+    "least 12 people and damaging hundreds of homes, the country's civil defence agency said. Rescue "
+    "teams were searching collapsed buildings in two mountain towns, and the government declared a state "
+    "of emergency for 60 days.",
+)
+QUAKE_ZH = (
+    "秘鲁强震致房屋倒塌 救援人员连夜搜救",
+    "秘鲁阿雷基帕地区周二发生强烈地震，多个山区城镇的房屋倒塌。当局称遇难人数已升至十余人，救援人员连夜在废墟中"
+    "搜救被困居民。总统表示，政府将向灾区运送帐篷、食品和药品。",
+)
+CARS_ZH = (
+    "新款电动汽车在上海车展亮相",
+    "多家汽车制造商在上海车展上发布了新款电动汽车，展示了更长的续航里程和更快的充电速度。分析人士认为，价格竞争将在"
+    "今年进一步加剧，国内市场销量预计继续增长。",
+)
+
+
+def test_language_tags_reduce_to_their_primary_subtag() -> None:
+    assert language_code("en-US") == "en"
+    assert language_code("zh_Hans") == "zh"
+    assert language_code(" FR ") == "fr"
+    assert language_code(None) == language_code("") == ""
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("en", "en-GB", Relation.ENGLISH),
+        ("en", "zh-CN", Relation.ENGLISH_OTHER),
+        ("de", "en", Relation.ENGLISH_OTHER),
+        ("fr", "fr-CA", Relation.SAME_OTHER),
+        ("es", "it", Relation.CROSS_OTHER),
+        ("en", None, Relation.UNKNOWN),
+        ("", "de", Relation.UNKNOWN),
+    ],
+)
+def test_relations(first: str | None, second: str | None, expected: Relation) -> None:
+    assert relation(first, second) is expected
+
+
+def test_only_mapped_relations_change_their_cosine() -> None:
+    assert BLEND.score(0.5, Relation.ENGLISH) == 0.5
+    assert BLEND.score(0.5, Relation.SAME_OTHER) == 0.5
+    assert BLEND.score(0.5, Relation.UNKNOWN) == 0.5
+    assert BLEND.score(0.4, Relation.ENGLISH_OTHER) > 0.58 > 0.4  # the √0.5 scale undone, and more
+    assert BLEND.applies(Relation.ENGLISH_OTHER) and not BLEND.applies(Relation.ENGLISH)
+    assert IDENTITY.score(0.4, Relation.ENGLISH_OTHER) == 0.4
+    assert BLEND.score(0.9, Relation.ENGLISH_OTHER) == 1.0  # never above a cosine's 1
+
+
+def test_lowest_cosine_is_where_the_most_generous_map_reaches_the_score() -> None:
+    lowest = BLEND.lowest_cosine(0.48)
+    assert BLEND.score(lowest, Relation.ENGLISH_OTHER) == pytest.approx(0.48)
+    assert lowest < 0.48
+    assert IDENTITY.lowest_cosine(0.48) == 0.48
+
+
+def test_a_map_must_keep_the_ranking() -> None:
+    with pytest.raises(ValueError, match="slope"):
+        Calibration("bad", {Relation.ENGLISH_OTHER: Affine(-1.0, 1.0)})
+
+
+def test_the_default_embedder_has_its_calibration_on_every_minilm_backend() -> None:
+    for backend in ("onnx-fp32", "onnx-int8", "torch"):
+        name = f"use-multilingual-v3/numpy+all-MiniLM-L6-v2/{backend}@0.5"
+        assert embedder_family(name) == "use-multilingual-v3+all-MiniLM-L6-v2@0.5"
+        assert calibration_for(name) is BLEND
+    assert calibration_for("all-MiniLM-L6-v2/onnx-fp32") is IDENTITY
+    assert calibration_for("use-multilingual-v3/numpy+all-MiniLM-L6-v2/onnx-fp32@0.7") is IDENTITY
+
+
+@pytest.fixture(scope="module")
+def blend() -> Iterator[Embedder]:
+    yield load_embedder("bundled")
+
+
+def story_of(blend: Embedder, report: tuple[str, str], language: str, calibration: Calibration) -> int | None:
+    """Whether a report joins the English quake report's one-article story (its id, or None)."""
+    vectors = blend.embed([embedding_text(*QUAKE_EN), embedding_text(*report)])
+    first = cluster.StoryInput(1, vectors[0], T0, QUAKE_EN[0], "a.example", QUAKE_EN[1], "en")
+    story = cluster.new_story(7, first, now=T0)
+    second = cluster.StoryInput(2, vectors[1], T0, report[0], "b.example", report[1], language)
+    return cluster.assign_story(second, [story], now=T0, calibration=calibration).story_id
+
+
+def test_an_english_and_a_chinese_report_of_one_event_join_one_story(blend: Embedder) -> None:
+    assert calibration_for(blend.name) is BLEND
+    assert story_of(blend, QUAKE_ZH, "zh", BLEND) == 7
+    assert story_of(blend, QUAKE_ZH, "zh", IDENTITY) is None  # the plain cosine sits below the threshold
+    assert story_of(blend, CARS_ZH, "zh", BLEND) is None
+
+
+def test_the_reason_says_a_calibration_applied(blend: Embedder) -> None:
+    vectors = blend.embed([embedding_text(*QUAKE_EN), embedding_text(*QUAKE_ZH)])
+    story = cluster.new_story(7, cluster.StoryInput(1, vectors[0], T0, "", language="en-US"), now=T0)
+    item = cluster.StoryInput(2, vectors[1], T0, "", language="zh-CN")
+    decision = cluster.assign_story(item, [story], now=T0, calibration=BLEND)
+    cosine = decision.reasons[0]
+    raw = float(np.dot(vectors[0], vectors[1]))
+    assert cosine.value == pytest.approx(BLEND.score(raw, Relation.ENGLISH_OTHER), abs=1e-5)
+    assert "calibrated across languages (zh–en: English–other language)" in cosine.detail
+
+
+QUAKE_ZH_WIRE = (
+    "秘鲁地震死亡人数上升",
+    "周二袭击秘鲁南部的地震已造成十余人遇难。阿雷基帕地区的救援工作仍在进行，当地居民在临时帐篷中过夜，政府宣布进入紧急状态。",
+)
+
+
+def test_a_mixed_language_story_is_stored_and_joined_across_runs(
+    blend: Embedder, store: Store, tmp_path: Path
+) -> None:
+    """The store keeps a story's per-language means between runs: a second Chinese report, enriched in
+    a later run, joins the English + Chinese story read back from the store."""
+    settings = load_settings(env={"NEWSDESK_CONFIG": str(tmp_path / "absent.toml")}, base_dir=tmp_path)
+    enricher = Enricher(settings, store, load_taxonomy(None), embedder=blend)
+    reports = [(QUAKE_EN, "en-US"), (QUAKE_ZH, "zh-CN"), (QUAKE_ZH_WIRE, "zh"), (CARS_ZH, "zh")]
+    ids = []
+    for n, ((title, text), language) in enumerate(reports):
+        url = f"https://news{n}.example.com/{n}"
+        found = Article(title, url, url, Provider(f"News {n}", f"news{n}.example.com"), text=text,
+                        language=language, published_at=T0 + timedelta(hours=n))  # fmt: skip
+        ids.append(store.save_article(found).id or 0)
+        enricher.run([ids[-1]])
+    stories = [store.get_articles([i])[i].story_id for i in ids]
+    assert stories[0] == stories[1] == stories[2] != stories[3]
+    (_, blob, state), *_ = [s for s in store.recent_stories(T0) if s[0].id == stories[0]]
+    assert state["languages"] == [["en", 1], ["zh", 2]]
+    assert blob is not None and len(blob) == 3 * blend.dim * 4  # the centroid, then one per language
