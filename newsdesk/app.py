@@ -270,7 +270,9 @@ class Newsdesk:
     ) -> None:
         """Enrichment and finishing, on this run's articles plus any an interrupted run left behind.
         Each stage records its own failure and the next one still runs."""
-        ids = sorted(set(new_ids) | set(self.store.unenriched_ids()))
+        ids = sorted(set(new_ids) | set(self.store.pending_ids(unenriched=self.settings.enrich)))
+        if not ids and not (self.settings.encrypt and self.store.has_clear_texts()):
+            return  # nothing new or unfinished: a cycle of 304s starts no stage (issue 13)
         stages: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
         if self.settings.enrich:
             stages.append(("enrich", lambda: self._enrich(ids, progress)))
@@ -297,6 +299,8 @@ class Newsdesk:
                 self.store.record_event(error.kind, f"{name}: {error}", run_id=run_id)
             _stage_ends(progress, name)
             summary.stages[f"{name}_s"] = round(time.perf_counter() - started, 2)
+        if ids:
+            self.store.mark_finished_through(ids[-1])
 
     async def _enrich(self, ids: list[int], progress: ProgressHook | None) -> dict[str, Any]:
         from .enrichment import Enricher

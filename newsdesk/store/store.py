@@ -46,6 +46,7 @@ from .alerts import AlertsMixin
 from .base import _first_line, _inserted_id, _redact
 from .enrichment import EnrichmentData
 from .migrate import ensure_current
+from .polling import PollingMixin
 from .reading import ReadingMixin
 from .readmodels import ReadModels
 from .users import UsersMixin
@@ -175,7 +176,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(EnrichmentData, ReadModels, UsersMixin, WebhooksMixin, AlertsMixin, WebSubMixin, ReadingMixin):
+class Store(
+    EnrichmentData,
+    ReadModels,
+    UsersMixin,
+    WebhooksMixin,
+    AlertsMixin,
+    WebSubMixin,
+    ReadingMixin,
+    PollingMixin,
+):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 
     def __init__(self, engine: Engine, *, index_full_text: bool = False) -> None:
