@@ -36,6 +36,7 @@ from typing import Any
 from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
+from .looplag import LagProbe
 from .model import now, utc
 from .pipeline import RunSummary
 from .webhooks import DeliveryWorker, Webhooks
@@ -95,6 +96,7 @@ class Desk:
         self._thread: threading.Thread | None = None
         self._status = DeskStatus()
         self._lock = threading.Lock()
+        self.loop_lag = LagProbe()  # the cycles' event loop (/metrics: newsdesk_desk_loop_lag_seconds)
         self.webhooks = DeliveryWorker(Webhooks(nd).deliverer())  # sends what events.emit queued
 
     # ------------------------------------------------------------------------------ control
@@ -164,7 +166,7 @@ class Desk:
 
     def _cycle(self, due: list[Any]) -> None:
         started = time.perf_counter()
-        summary = asyncio.run(self.nd.run_async(sources=due))
+        summary = asyncio.run(self.loop_lag.around(self.nd.run_async(sources=due)))
         elapsed = time.perf_counter() - started
         totals = dict(self.status.totals)
         for key, value in _counts(summary).items():
