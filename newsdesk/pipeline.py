@@ -217,13 +217,9 @@ class Ingestor:
         started = now()
         try:
             entries, hints = await self._entries(source)
-            feed = hints.feed
-            urls = self._entry_urls(source, entries)
-            known = await self._db(self.store.known_urls, [*urls, *urls.values()])
-            window = asyncio.Semaphore(entry_window(self.settings))
-            usable = [(e, urls[e.url]) for e in entries if e.url in urls]
-            await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
-            health, title = self._healthy(source, entries, hints, started), feed.title
+            if entries:  # a 304 or the same bytes has none: no round trip to the writer thread
+                await self._take(source, entries, hints.feed)
+            health, title = self._healthy(source, entries, hints, started), hints.feed.title
         except NewsdeskError as error:
             health, title = self._failed(source, error, started), None
         finally:
@@ -243,6 +239,14 @@ class Ingestor:
         batch, self._healths = self._healths, []
         if batch:
             self._writer.submit(self.store.save_healths, batch).add_done_callback(_log_lost_write)
+
+    async def _take(self, source: Source, entries: Sequence[FeedEntry], feed: FeedContext) -> None:
+        """Store a poll's entries, a window of them at a time."""
+        urls = self._entry_urls(source, entries)
+        known = await self._db(self.store.known_urls, [*urls, *urls.values()])
+        window = asyncio.Semaphore(entry_window(self.settings))
+        usable = [(e, urls[e.url]) for e in entries if e.url in urls]
+        await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
 
     async def _entries(self, source: Source) -> tuple[list[FeedEntry], PollHints]:
         """The entries a source offers now (empty when unchanged), and scheduling hints. The source's URL
