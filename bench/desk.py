@@ -296,7 +296,20 @@ class Cycle:
     api_lag_s: float
 
 
+def settle(service: Service, quiet_cpu_s: float = 0.03, timeout_s: float = 120.0) -> None:
+    """Wait until the service idles (under ``quiet_cpu_s`` CPU in a second): the records export that
+    follows a cycle which stored articles must not be counted in the next cycle's CPU."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        cpu = service.cpu_s()
+        time.sleep(1.0)
+        if service.cpu_s() - cpu < quiet_cpu_s:
+            return
+
+
 def timed_cycle(service: Service, feeds: int, *, first: bool = False) -> Cycle:
+    if not first:
+        settle(service)
     before = service.metrics()
     polls = before.get("newsdesk_polls_total", 0)
     cpu, started = service.cpu_s(), time.perf_counter()

@@ -243,10 +243,19 @@ class Ingestor:
     async def _take(self, source: Source, entries: Sequence[FeedEntry], feed: FeedContext) -> None:
         """Store a poll's entries, a window of them at a time."""
         urls = self._entry_urls(source, entries)
-        known = await self._db(self.store.known_urls, [*urls, *urls.values()])
+        known, own = await self._db(self._look_up, source, urls)
         window = asyncio.Semaphore(entry_window(self.settings))
-        usable = [(e, urls[e.url]) for e in entries if e.url in urls]
+        usable = [(e, urls[e.url]) for e in entries if e.url in urls and e.url not in own]
+        self.summary.entries += sum(1 for e in entries if e.url in own)  # seen again: nothing to do
         await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
+
+    def _look_up(self, source: Source, urls: dict[str, str]) -> tuple[set[str], set[str]]:
+        """On the writer thread: which entry URLs (and canonical forms) the store knows, and which entry
+        URLs are the canonical URL of this source's own article. An entry under such a URL is its own
+        article seen again (:meth:`_alternate` would do nothing), so it costs no article load."""
+        known = self.store.known_urls([*urls, *urls.values()])
+        again = [url for url in urls if url in known]
+        return known, self.store.own_canonical_urls(source.id, again) if again else set()
 
     async def _entries(self, source: Source) -> tuple[list[FeedEntry], PollHints]:
         """The entries a source offers now (empty when unchanged), and scheduling hints. The source's URL

@@ -168,8 +168,17 @@ def test_a_cycle_that_finds_nothing_new_costs_the_same_over_a_bigger_store(
             assert len(same_sql) == len(big_sql)
 
             feeds.extra[1] = ["1-c"]  # one new item: the later stages see that article only
-            changed, _ = cycle(nd)
-            assert (changed.same_body, changed.new) == (FEEDS - 1, 1)
+            changed, changed_sql = cycle(nd)
+            assert (changed.same_body, changed.new, changed.entries, changed.alternates) == (
+                FEEDS - 1,
+                1,
+                3,
+                0,
+            )
+            article_look_ups = [s for s in changed_sql if " AS rank" in s]  # Store.find_article
+            assert (
+                len(article_look_ups) == 1
+            )  # the new entry's dedupe; its feed's two known ones load nothing
             assert "rules_s" in changed.stages
             assert nd.store.pending_ids(unenriched=False) == []
 

@@ -53,6 +53,12 @@ _WRITE_STAND_IN_NAME = (
     .values(name=bindparam("b_name"))
 )
 
+_OWN_CANONICAL = select(t.articles.c.canonical_url).where(
+    t.articles.c.source_id == bindparam("source_id"),
+    t.articles.c.canonical_url.in_(bindparam("urls", expanding=True)),
+)
+URL_BATCH = 300  # URLs per query, as Store.known_urls
+
 
 class PollingMixin(StoreBase):
     """Batched health writes and the "changed since" look-ups of a poll cycle."""
@@ -89,6 +95,16 @@ class PollingMixin(StoreBase):
         """The later stages have seen every article up to ``article_id``; the mark never moves back."""
         if article_id > int(self.get_meta(FINISHED_THROUGH, 0) or 0):
             self.set_meta(FINISHED_THROUGH, article_id)
+
+    def own_canonical_urls(self, source_id: int | None, urls: Sequence[str]) -> set[str]:
+        """Those of ``urls`` that are the canonical URL of an article of ``source_id``: a poll's entries
+        seen again, checked in one query per :data:`URL_BATCH` instead of loading each article."""
+        wanted, found = sorted(set(urls)), set[str]()
+        with self.engine.connect() as c:
+            for start in range(0, len(wanted), URL_BATCH):
+                batch = {"source_id": source_id, "urls": wanted[start : start + URL_BATCH]}
+                found.update(url for (url,) in c.execute(_OWN_CANONICAL, batch))
+        return found
 
     def has_clear_texts(self) -> bool:
         """Whether any article holds its text in the clear (the sealing stage's leftovers; one probe
