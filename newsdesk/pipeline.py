@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 
 MAX_SITEMAP_CHILDREN = 20  # a sitemap index can list thousands of children: the newest, bounded
 MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
+# A feed this small is parsed on a thread here rather than in the process pool: the parse takes 0.3-3 ms
+# (bench/desk.py's items, 0.8-24 KB), less than the round trip's pickling, and a run that fetches no pages
+# then starts no worker process at all (≈ 1 CPU-s of imports per worker, and their memory).
+INLINE_PARSE_BYTES = 32 * 1024
 HEALTH_BATCH = 64  # polls' health rows written per transaction (a crash re-polls at most these)
 
 
@@ -282,7 +286,10 @@ class Ingestor:
         if body_hash == h.body_hash:  # no validators, same bytes: what a 304 would have said
             self.summary.same_body += 1
             return [], PollHints(result, body_hash=body_hash)
-        feed = await self._in_pool(_parse_feed_job, result.content, result.url, result.content_type)
+        small = len(result.content) <= INLINE_PARSE_BYTES
+        feed = await self._in_pool(
+            _parse_feed_job, result.content, result.url, result.content_type, here=small
+        )
         whole = len(feed.entries) <= MAX_ENTRIES_PER_SOURCE  # else the rest waits for the next poll
         hints = PollHints(
             result, FeedContext(feed.title, feed.language), feed.ttl_minutes, body_hash if whole else None
@@ -480,9 +487,12 @@ class Ingestor:
         )
         queued.add_done_callback(_log_lost_write)
 
-    async def _in_pool(self, job: Callable[..., Any], *args: Any) -> Any:
+    async def _in_pool(self, job: Callable[..., Any], *args: Any, here: bool = False) -> Any:
+        """``job`` in the process pool, or with ``here`` on a thread of this process (no pickling, no
+        worker process); either way a failure is one item's :class:`ParseError`, not the run's."""
+        executor = None if here else self.pool  # None: the loop's thread pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, job, *args)
+            return await asyncio.get_running_loop().run_in_executor(executor, job, *args)
         except NewsdeskError:
             raise
         except Exception as e:  # a worker crash or an unexpected library error: one item, not the run

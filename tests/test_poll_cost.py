@@ -6,6 +6,7 @@ query plans are checked for scans of the articles table) and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,8 +145,11 @@ def test_a_cycle_that_finds_nothing_new_costs_the_same_over_a_bigger_store(
         with Newsdesk(load_settings(env=env, base_dir=tmp_path)) as nd:
             for n in range(FEEDS):
                 nd.add_source(Source(url=server.url(f"/f{n}.xml"), allow_loopback=True))
+            workers = {p.pid for p in multiprocessing.active_children()}
             first = nd.run()
             assert (first.new, dict(first.errors)) == (2 * FEEDS, {})
+            started = {p.pid for p in multiprocessing.active_children()} - workers
+            assert started == set()  # small feeds parse here and no page is fetched: no worker process
             assert "rules_s" in first.stages  # new articles: the later stages ran
 
             seed(nd, SEEDED, 0)
