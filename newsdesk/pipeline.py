@@ -1,6 +1,7 @@
 """The orchestrator: runs the stages for a batch of sources. Stages are modules; this file only moves data.
 
-    due sources ─► poll: fetch feed / sitemap / page (conditional GET) ─► parse (process pool)
+    due sources ─► poll: fetch feed / sitemap / page (conditional GET; 304 or the bytes parsed last
+        time: done) ─► parse (a thread here for a small feed, else the process pool)
         ─► per entry: known URL? → alternate │ else fetch page ─► extract (process pool)
         ─► decide (ingest.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
     new articles ─► enrich (embed → near-dup → story → topics → quality → heat → related)
@@ -11,8 +12,9 @@ in the clear in the database, not even between ingestion and the end of the run;
 
 Every failure is recorded against its source or article (``events`` table, source health) and the run
 goes on; each save is its own transaction, so a crash loses only the work in flight and the next run
-picks up what was not finished. Fetching is concurrent (asyncio + one polite client); parsing and
-extraction, the CPU-heavy parts, run in a process pool so both cores work.
+picks up what was not finished; the polls' health rows are written in batches (``HEALTH_BATCH``).
+Fetching is concurrent (asyncio + one polite client); extraction and the parsing of big feeds, the
+CPU-heavy parts, run in a process pool so both cores work.
 
 Nothing blocks the event loop: every store call runs on the run's one writer thread (:meth:`Ingestor._db`),
 in the order the loop asks, so the dedupe look-ups and saves see each other exactly as they did on the
