@@ -361,13 +361,22 @@ def latency(service: Service, feeds: Feeds, interval_s: float) -> tuple[list[flo
         while (api_at is None or file_at is None) and time.perf_counter() - added < 4 * interval_s + 60:
             if api_at is None and service.api.get("/api/v1/search", params={"q": token}).json()["items"]:
                 api_at = time.perf_counter() - added
-            if file_at is None and any(token in p.name for p in records.rglob(f"*{token}*.md")):
+            if file_at is None and _written(records, token):
                 file_at = time.perf_counter() - added
             time.sleep(0.1)
         to_api.append(api_at if api_at is not None else float("inf"))
         to_file.append(file_at if file_at is not None else float("inf"))
         time.sleep(interval_s / 7)  # spread the additions over the poll rhythm
     return to_api, to_file
+
+
+def _written(records: Path, token: str) -> bool:
+    """Whether a record file naming ``token`` is in the folder. The export renames its staging folder
+    away while the walk may be inside it: a folder gone mid-walk means "look again next time"."""
+    try:
+        return any(token in p.name for p in records.rglob(f"*{token}*.md"))
+    except FileNotFoundError:
+        return False
 
 
 def _with_interval(source: Any, interval_s: float) -> Any:
