@@ -1,7 +1,8 @@
 """The ingest stage, first of a run's stages (``stages.py``): polls a batch of sources and stores their
 articles. The stage code is in modules; this file only moves data.
 
-    due sources ─► poll: fetch feed / sitemap / page (conditional GET) ─► parse (process pool)
+    due sources ─► poll: fetch feed / sitemap / page (conditional GET; 304 or the bytes parsed last
+        time: done) ─► parse (a thread here for a small feed, else the process pool)
         ─► per entry: known URL? → alternate │ else fetch page ─► extract (process pool)
         ─► decide (decider.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
     new articles ─► the later stages: enrich, images, seal leftovers, rules, alerts   (stages.py)
@@ -11,8 +12,9 @@ in the clear in the database, not even between ingestion and the end of the run;
 
 Every failure is recorded against its source or article (``events`` table, source health) and the run
 goes on; each save is its own transaction, so a crash loses only the work in flight and the next run
-picks up what was not finished. Fetching is concurrent (asyncio + one polite client); parsing and
-extraction, the CPU-heavy parts, run in a process pool so both cores work.
+picks up what was not finished; the polls' health rows are written in batches (``HEALTH_BATCH``).
+Fetching is concurrent (asyncio + one polite client); extraction and the parsing of big feeds, the
+CPU-heavy parts, run in a process pool so both cores work.
 
 Nothing blocks the event loop: every store call runs on the run's one writer thread (:meth:`Ingestor._db`),
 in the order the loop asks, so the dedupe look-ups and saves see each other exactly as they did on the
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -51,11 +53,17 @@ from .sources.schedule import next_poll_interval
 from .sources.sitemaps import ParsedSitemap, children_to_fetch, parse_sitemap
 from .stages import ProgressHook, RunSummary
 from .store import Store
+from .store.sources import HealthUpdate
 
 log = logging.getLogger(__name__)
 
 MAX_SITEMAP_CHILDREN = 20  # a sitemap index can list thousands of children: the newest, bounded
 MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
+# A feed this small is parsed on a thread here rather than in the process pool: the parse takes 0.3-3 ms
+# (bench/desk.py's items, 0.8-24 KB), less than the round trip's pickling, and a run that fetches no pages
+# then starts no worker process at all (≈ 1 CPU-s of imports per worker, and their memory).
+INLINE_PARSE_BYTES = 32 * 1024
+HEALTH_BATCH = 64  # polls' health rows written per transaction (a crash re-polls at most these)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,7 @@ class PollHints:
     result: FetchResult
     feed: FeedContext = field(default_factory=FeedContext)
     ttl_minutes: int | None = None
+    body_hash: str | None = None  # the feed body's, once all its entries were taken (SourceHealth)
 
 
 SealHook = Callable[[str], Sealed]  # the key ring's encrypt: clear text in, sealed payload out
@@ -164,13 +173,16 @@ class Ingestor:
         self._rng = random.Random()
         self._seal = seal
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="newsdesk-store")
+        self._healths: list[HealthUpdate] = []
+        self._troubled: set[int | None] = set()  # sources with an error recorded in this run
 
     async def run(self, sources: Sequence[Source]) -> RunSummary:
         self._totals["poll"] = len(sources)
         try:
             await asyncio.gather(*(self._poll(source) for source in sources))
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)  # drain events
+            self._flush_healths()
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)  # drain writes
         return self.summary
 
     async def _db(self, call: Callable[..., Any], *args: Any) -> Any:
@@ -183,21 +195,45 @@ class Ingestor:
         started = now()
         try:
             entries, hints = await self._entries(source)
-            feed = hints.feed
-            urls = self._entry_urls(source, entries)
-            known = await self._db(self.store.known_urls, [*urls, *urls.values()])
-            window = asyncio.Semaphore(entry_window(self.settings))
-            usable = [(e, urls[e.url]) for e in entries if e.url in urls]
-            await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
-            health, title = self._healthy(source, entries, hints, started), feed.title
+            if entries:  # a 304 or the same bytes has none: no round trip to the writer thread
+                await self._take(source, entries, hints.feed)
+            health, title = self._healthy(source, entries, hints, started), hints.feed.title
         except NewsdeskError as error:
             health, title = self._failed(source, error, started), None
         finally:
             self.summary.sources_polled += 1
             self._tick("poll")
         assert source.id is not None
-        save = functools.partial(self.store.save_health, feed_title=title)  # a stand-in name takes the title
-        await self._db(save, source.id, health)
+        if source.id in self._troubled:  # an entry failed: the same bytes must be looked at again
+            health = replace(health, body_hash=None)
+        self._healths.append(HealthUpdate(source.id, health, title))  # a stand-in name takes the title
+        if len(self._healths) >= HEALTH_BATCH:
+            self._flush_healths()
+
+    def _flush_healths(self) -> None:
+        """Queue the polls' health rows on the writer thread as one transaction, behind the writes
+        before them; :meth:`run` waits for the queue to drain. A transaction per source cost a 304
+        poll more CPU than its request (bench/desk.py)."""
+        batch, self._healths = self._healths, []
+        if batch:
+            self._writer.submit(self.store.save_healths, batch).add_done_callback(_log_lost_write)
+
+    async def _take(self, source: Source, entries: Sequence[FeedEntry], feed: FeedContext) -> None:
+        """Store a poll's entries, a window of them at a time."""
+        urls = self._entry_urls(source, entries)
+        known, own = await self._db(self._look_up, source, urls)
+        window = asyncio.Semaphore(entry_window(self.settings))
+        usable = [(e, urls[e.url]) for e in entries if e.url in urls and e.url not in own]
+        self.summary.entries += sum(1 for e in entries if e.url in own)  # seen again: nothing to do
+        await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
+
+    def _look_up(self, source: Source, urls: dict[str, str]) -> tuple[set[str], set[str]]:
+        """On the writer thread: which entry URLs (and canonical forms) the store knows, and which entry
+        URLs are the canonical URL of this source's own article. An entry under such a URL is its own
+        article seen again (:meth:`_alternate` would do nothing), so it costs no article load."""
+        known = self.store.known_urls([*urls, *urls.values()])
+        again = [url for url in urls if url in known]
+        return known, self.store.own_canonical_urls(source.id, again) if again else set()
 
     async def _entries(self, source: Source) -> tuple[list[FeedEntry], PollHints]:
         """The entries a source offers now (empty when unchanged), and scheduling hints. The source's URL
@@ -213,15 +249,25 @@ class Ingestor:
         )
         if result.not_modified:
             self.summary.unchanged += 1
-            return [], PollHints(result)
+            return [], PollHints(result, body_hash=h.body_hash)
         if source.kind is SourceKind.PAGE:
             await self._db(self._store, source, decide_page(source, await self._extract(result)), source.url)
             return [], PollHints(result)
         if source.kind is SourceKind.SITEMAP:
             entries, context = await self._sitemap_entries(source, result)
             return entries, PollHints(result, context)
-        feed = await self._in_pool(_parse_feed_job, result.content, result.url, result.content_type)
-        hints = PollHints(result, FeedContext(feed.title, feed.language), feed.ttl_minutes)
+        body_hash = hashlib.sha256(result.content).hexdigest()
+        if body_hash == h.body_hash:  # no validators, same bytes: what a 304 would have said
+            self.summary.same_body += 1
+            return [], PollHints(result, body_hash=body_hash)
+        small = len(result.content) <= INLINE_PARSE_BYTES
+        feed = await self._in_pool(
+            _parse_feed_job, result.content, result.url, result.content_type, here=small
+        )
+        whole = len(feed.entries) <= MAX_ENTRIES_PER_SOURCE  # else the rest waits for the next poll
+        hints = PollHints(
+            result, FeedContext(feed.title, feed.language), feed.ttl_minutes, body_hash if whole else None
+        )
         return list(feed.entries[:MAX_ENTRIES_PER_SOURCE]), hints
 
     async def _sitemap_entries(
@@ -371,6 +417,7 @@ class Ingestor:
             etag=result.etag,
             last_modified=result.last_modified,
             interval_s=interval,
+            body_hash=hints.body_hash,
         )
 
     def _failed(self, source: Source, error: NewsdeskError, started: datetime) -> SourceHealth:
@@ -401,6 +448,7 @@ class Ingestor:
 
     def _record(self, error: NewsdeskError, source: Source, *, url: str | None, level: str = "error") -> None:
         self.summary.errors[error.kind] += 1
+        self._troubled.add(source.id)
         log.info("%s %s: %s", error.kind, url, error, extra={"source_id": source.id, "url": url})
         queued = self._writer.submit(  # behind the writes before it; run() waits for the queue to drain
             self.store.record_event,
@@ -411,11 +459,14 @@ class Ingestor:
             run_id=self.run_id,
             level=level,
         )
-        queued.add_done_callback(_log_lost_event)
+        queued.add_done_callback(_log_lost_write)
 
-    async def _in_pool(self, job: Callable[..., Any], *args: Any) -> Any:
+    async def _in_pool(self, job: Callable[..., Any], *args: Any, here: bool = False) -> Any:
+        """``job`` in the process pool, or with ``here`` on a thread of this process (no pickling, no
+        worker process); either way a failure is one item's :class:`ParseError`, not the run's."""
+        executor = None if here else self.pool  # None: the loop's thread pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, job, *args)
+            return await asyncio.get_running_loop().run_in_executor(executor, job, *args)
         except NewsdeskError:
             raise
         except Exception as e:  # a worker crash or an unexpected library error: one item, not the run
@@ -426,10 +477,10 @@ class Ingestor:
         self._progress(stage, self._done[stage], self._totals[stage])
 
 
-def _log_lost_event(done: Future[Any]) -> None:
-    """An event the store refused is not silently lost: it reaches the log at least."""
+def _log_lost_write(done: Future[Any]) -> None:
+    """An event or health row the store refused is not silently lost: it reaches the log at least."""
     if not done.cancelled() and done.exception() is not None:
-        log.error("event not recorded", extra={"error": repr(done.exception())})
+        log.error("write not recorded", extra={"error": repr(done.exception())})
 
 
 def _most_common(values: Iterable[str | None]) -> str | None:

@@ -307,6 +307,7 @@ class SourceHealth:
     etag: str | None = None
     last_modified: str | None = None
     interval_s: float | None = None  # the current adaptive poll interval
+    body_hash: str | None = None  # sha256 of the feed body last parsed: the same bytes again parse nothing
 
 
 @dataclass(frozen=True, slots=True)

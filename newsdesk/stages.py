@@ -60,6 +60,7 @@ class RunSummary:
 
     sources_polled: int = 0
     unchanged: int = 0  # 304 Not Modified
+    same_body: int = 0  # 200 with the very bytes parsed last time: not parsed again
     entries: int = 0
     new: int = 0
     updated: int = 0
@@ -71,6 +72,7 @@ class RunSummary:
         return {
             "sources_polled": self.sources_polled,
             "unchanged": self.unchanged,
+            "same_body": self.same_body,
             "entries": self.entries,
             "new": self.new,
             "updated": self.updated,
@@ -216,13 +218,18 @@ async def watch(
 
 
 async def _finish(run: Run) -> None:
-    """The stages after ingestion, on the batch: this run's new articles plus any left unenriched. The
-    key ring is read first: a key that cannot be read stops the run before any of these stages starts."""
+    """The stages after ingestion, on the batch: this run's new articles plus any stored since the last
+    finished batch (or left unenriched). With none, no stage starts. Else the key ring is read first: a
+    key that cannot be read stops the run before any of these stages starts."""
     nd = run.nd
-    run.ids = sorted(set(run.new_ids) | set(nd.store.unenriched_ids()))
+    run.ids = sorted(set(run.new_ids) | set(nd.store.pending_ids(unenriched=nd.settings.enrich)))
+    if not run.ids and not (nd.settings.encrypt and nd.store.has_clear_texts()):
+        return  # nothing new or unfinished: a cycle of 304s starts no stage (issue 13)
     run.ring = nd.key_ring if nd.settings.encrypt else None  # rules may read the sealed text
     for stage in FINISHING:
         await _run_stage(run, stage)
+    if run.ids:
+        nd.store.mark_finished_through(run.ids[-1])
 
 
 async def _run_stage(run: Run, stage: Stage) -> None:

@@ -164,6 +164,11 @@ class DeskCollector(Collector):
         for stage, seconds in sorted(status.last_stages_s.items()):
             stages.add_metric([stage], seconds)
         yield stages
+        lag = GaugeMetricFamily(
+            "newsdesk_desk_loop_lag_seconds", "Worst lateness of the desk's event loop since last scrape"
+        )
+        lag.add_metric([], self.ops.desk.loop_lag.take_worst())
+        yield lag
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

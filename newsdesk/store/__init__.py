@@ -8,7 +8,8 @@ in one file.
 Entity modules (each defines one ``…Mixin``):
 
 ==================  ==================================================================================
-``sources.py``      sources: settings (and the loopback rule), poll health, what is due
+``sources.py``      sources: settings (and the loopback rule), poll health (batched per cycle), what is
+                    due
 ``articles.py``     articles: save/find/list/search/count, and the topic and image rows written with
                     an article
 ``alternates.py``   the other URLs an article was seen under
@@ -18,7 +19,8 @@ Entity modules (each defines one ``…Mixin``):
 ``enrichment.py``   what the enrichment stages add: embeddings, near-duplicate signatures, related
                     records, the enriched mark
 ``sealing.py``      encryption at rest: sealed payloads for key rotation, texts still in the clear
-``operations.py``   runs, events, API tokens, ``meta``, the change stamp
+``operations.py``   runs, events, API tokens, ``meta``, the change stamp, the later stages' pending
+                    articles (the ``finished_through`` mark)
 ``users.py``        users (editors' flag rows too), app passwords, reader-app items and flags
 ``reading.py``      an editor's review queue and read/starred flags
 ``alerts.py``       saved searches, alerts, digests

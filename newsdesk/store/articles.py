@@ -104,6 +104,10 @@ _FIND_ARTICLE = _find_article_statement()
 _KNOWN_URLS = union_all(
     *(select(column).where(column.in_(bindparam("urls", expanding=True))) for _, column, _ in _ANSWERS_TO)
 )
+_OWN_CANONICAL = select(t.articles.c.canonical_url).where(
+    t.articles.c.source_id == bindparam("source_id"),
+    t.articles.c.canonical_url.in_(bindparam("urls", expanding=True)),
+)
 URL_BATCH = 300  # URLs per query (three IN lists of this size stay far below any driver's parameter limit)
 _BY_CANONICAL_URL = select(t.articles).where(t.articles.c.canonical_url == bindparam("url"))
 _BY_CONTENT_HASH = (
@@ -242,6 +246,16 @@ class ArticlesMixin(StoreBase):
                 found.update(c.execute(_KNOWN_URLS, batch).scalars())
         return found
 
+    def own_canonical_urls(self, source_id: int | None, urls: Sequence[str]) -> set[str]:
+        """Those of ``urls`` that are the canonical URL of an article of ``source_id``: a poll's entries
+        seen again, checked in one query per :data:`URL_BATCH` instead of loading each article."""
+        wanted, found = sorted(set(urls)), set[str]()
+        with self.engine.connect() as c:
+            for start in range(0, len(wanted), URL_BATCH):
+                batch = {"source_id": source_id, "urls": wanted[start : start + URL_BATCH]}
+                found.update(url for (url,) in c.execute(_OWN_CANONICAL, batch))
+        return found
+
     def find_by_content_hash(self, content_hash: str) -> Article | None:
         with self.engine.connect() as c:
             row = c.execute(_BY_CONTENT_HASH, {"hash": content_hash}).mappings().first()
@@ -340,6 +354,14 @@ def articles_by_id(c: Connection, ids: Sequence[int]) -> dict[int, Article]:
         for row in c.execute(select(t.articles).where(t.articles.c.id.in_(chunk))).mappings():
             out[row["id"]] = rows.article_from_row(row)
     return out
+
+
+def ids_after(c: Connection, since: int, *, unenriched: bool) -> set[int]:
+    """Articles stored after id ``since`` and, with ``unenriched``, those not enriched yet: index ranges
+    (the primary key, ``ix_articles_unenriched``), so a store of a million articles costs what ten do."""
+    a = t.articles.c
+    wanted = [a.id > since, a.enriched_at.is_(None)] if unenriched else [a.id > since]
+    return {int(i) for where in wanted for (i,) in c.execute(select(a.id).where(where))}
 
 
 def existing_ids(c: Connection, ids: Sequence[int]) -> set[int]:

@@ -14,7 +14,10 @@ from sqlalchemy import and_, func, insert, select, update
 
 from ..model import now, utc
 from . import tables as t
+from .articles import ids_after
 from .base import StoreBase, _inserted_id
+
+FINISHED_THROUGH = "finished_through"  # meta key: the highest article id the later stages have seen
 
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # how stale a token's last_used_at may get
 
@@ -101,6 +104,19 @@ class OperationsMixin(StoreBase):
         with self._begin() as c:
             if c.execute(update(t.meta).where(t.meta.c.key == key).values(value=value)).rowcount == 0:
                 c.execute(insert(t.meta).values(key=key, value=value))
+
+    def pending_ids(self, *, unenriched: bool) -> list[int]:
+        """The articles the stages after ingestion have not seen: those stored since the last
+        :meth:`mark_finished_through` (the ``finished_through`` mark in ``meta``: "new since" is a range
+        on the primary key, never a scan) and, with ``unenriched`` (enrichment on), those not enriched."""
+        since = int(self.get_meta(FINISHED_THROUGH, 0) or 0)
+        with self.engine.connect() as c:
+            return sorted(ids_after(c, since, unenriched=unenriched))
+
+    def mark_finished_through(self, article_id: int) -> None:
+        """The later stages have seen every article up to ``article_id``; the mark never moves back."""
+        if article_id > int(self.get_meta(FINISHED_THROUGH, 0) or 0):
+            self.set_meta(FINISHED_THROUGH, article_id)
 
     def change_stamp(self) -> tuple[Any, ...]:
         """A value that moves whenever a record could read differently: an article saved, decided or

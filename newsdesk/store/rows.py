@@ -57,6 +57,7 @@ def health_row(health: SourceHealth) -> dict[str, Any]:
         "etag": health.etag,
         "last_modified": health.last_modified,
         "interval_s": health.interval_s,
+        "body_hash": health.body_hash,
     }
 
 
@@ -71,6 +72,7 @@ def source_from_row(row: RowMapping) -> Source:
         etag=row["etag"],
         last_modified=row["last_modified"],
         interval_s=row["interval_s"],
+        body_hash=row["body_hash"],
     )
     return Source(
         id=row["id"],

@@ -33,6 +33,13 @@ class SealingMixin(StoreBase):
         with self._begin() as c:
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(**values))
 
+    def has_clear_texts(self) -> bool:
+        """Whether any article holds its text in the clear (the sealing stage's leftovers; one probe
+        of the partial index ``ix_articles_clear_text``)."""
+        with self.engine.connect() as c:
+            query = select(t.articles.c.id).where(t.articles.c.text.is_not(None)).limit(1)
+            return c.execute(query).first() is not None
+
     def iter_clear_texts(self) -> Iterator[Article]:
         """The articles whose full text is stored in the clear, oldest id first (partial index
         ``ix_articles_clear_text``: with encryption on it holds only leftovers of older versions)."""

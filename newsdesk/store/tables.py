@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 _CLEAR_TEXT = text("text IS NOT NULL")
+_UNENRICHED = text("enriched_at IS NULL")
 
 metadata = MetaData(
     naming_convention={
@@ -75,6 +76,7 @@ sources = Table(
     Column("etag", String(512)),
     Column("last_modified", String(128)),
     Column("interval_s", Float),
+    Column("body_hash", String(64)),  # SourceHealth.body_hash
 )
 
 stories = Table(
@@ -144,6 +146,8 @@ articles = Table(
     # Rows still holding the full text in the clear (encryption off, or stored by a version that sealed
     # only after enrichment): the sealing stage finds the leftovers through it without a table scan.
     Index("ix_articles_clear_text", "id", sqlite_where=_CLEAR_TEXT, postgresql_where=_CLEAR_TEXT),
+    # Rows not enriched yet: the enrichment stage's pending work, found without a table scan.
+    Index("ix_articles_unenriched", "id", sqlite_where=_UNENRICHED, postgresql_where=_UNENRICHED),
 )
 
 article_topics = Table(
@@ -224,6 +228,7 @@ events = Table(
     Column("message", Text, nullable=False),
     _ts("at", nullable=False),
     Index("ix_events_source_id", "source_id"),
+    Index("ix_events_run_id", "run_id"),  # a run's closing count of its errors
 )
 
 runs = Table(
