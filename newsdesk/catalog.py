@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # numpy (clustering) and Pillow (the image cache) load on use
     from .enrich import cluster
     from .enrich.base import Embedder as Embedder  # what use_embedder takes, named for the edges
 
+# fmt: skip below: sixteen names, one a line, would push the module's settings off the first screen.
 __all__ = [
     "LINK_REL", "URL_SCHEMES", "ArticleQuery", "Audience", "Catalog", "DailyCounts", "FullText", "Hit",
     "HotStory", "Page", "SemanticSearch", "SourceView", "TopicNode", "find_topic", "slug", "topic_tree",

@@ -121,8 +121,10 @@ def _warm_worker() -> None:
 
     py3langid.classify("warm up the language identifier")
     with contextlib.suppress(NewsdeskError):
-        extract("<html><head><title>warm</title></head><body><p>Warm up the models.</p></body></html>",
-                "https://warm.invalid/")  # fmt: skip
+        extract(
+            "<html><head><title>warm</title></head><body><p>Warm up the models.</p></body></html>",
+            "https://warm.invalid/",
+        )
 
 
 # Jobs for the process pool: module-level so they pickle.

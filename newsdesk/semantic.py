@@ -86,6 +86,12 @@ class SemanticSearch:
         if not ids:
             return None
         index = build_index(ids, vectors, ann=len(ids) >= ANN_MIN_VECTORS)
-        log.info("vector index loaded", extra={"vectors": len(ids), "model": model,
-                                               "duration_ms": round((time.perf_counter() - started) * 1000)})  # fmt: skip
+        log.info(
+            "vector index loaded",
+            extra={
+                "vectors": len(ids),
+                "model": model,
+                "duration_ms": round((time.perf_counter() - started) * 1000),
+            },
+        )
         return index

@@ -121,9 +121,14 @@ async def _ingest(run: Run) -> Figures:
     if run.progress is not None:  # the ingestor ticks as each source is done: say it started
         run.progress("poll", 0, len(run.sources))
     ingestor = Ingestor(
-        nd.settings, nd.store, run.fetcher, _PoolOnFirstUse(nd.worker_pool), run_id=run.run_id,
-        progress=run.progress, seal=run.seal,
-    )  # fmt: skip
+        nd.settings,
+        nd.store,
+        run.fetcher,
+        _PoolOnFirstUse(nd.worker_pool),
+        run_id=run.run_id,
+        progress=run.progress,
+        seal=run.seal,
+    )
     run.summary = await ingestor.run(run.sources)
     run.new_ids = ingestor.new_ids
     return {}
