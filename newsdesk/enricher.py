@@ -408,8 +408,8 @@ class Enricher:
 
 class _OpenStories:
     """The open stories and their unit centroids as one matrix, so the stories an article could join are
-    found with one matrix product instead of scoring every story in Python (bench/enrich.py: 146 → 1.5
-    ms per article at 3,000 open stories). A story's combined score is at most its cosine to the unit
+    found with one matrix product instead of scoring every story in Python (bench/enrich.py; the gain is
+    in docs/benchmarks.md). A story's combined score is at most its cosine to the unit
     centroid (the mean cosine it scores never exceeds that) plus the term bonus (the time term only
     subtracts), so a story whose cosine is below ``threshold - TERM_WEIGHT`` can never reach the
     threshold: dropping it changes no decision."""

@@ -45,7 +45,7 @@ class Outputs:
     ) -> ExportSummary:
         """Write one record file per selected article (incrementally) into ``folder``. When nothing
         has changed since the last export into it (same store state, same selection) no article is
-        loaded at all: that export costs ≤ 5% of a full one (docs/benchmarks.md)."""
+        loaded at all: that export costs a small fraction of a full one (docs/benchmarks.md)."""
         store = self.nd.store
         target = folder or self.nd.settings.records_dir
         stamp = self._export_stamp(published_only, topics)  # before the articles: see export_records

@@ -280,7 +280,7 @@ def _seconds_until_due(nd: Newsdesk, cap: float) -> float:
 class _PoolOnFirstUse(Executor):
     """The run's view of the worker pool: the pool is asked for (and so started) at the first job, not
     when the run starts. A run whose sources all answer 304 has nothing to parse or extract, and starting
-    the pool cost it ≈ 1 CPU-s per worker of imports (docs/benchmarks.md, "Side by side with peers").
+    the pool cost it every worker's imports (docs/benchmarks.md, "Side by side with peers").
     The facade owns the pool: shutting this view down leaves the pool running for the next run."""
 
     def __init__(self, start: Callable[[], Executor]) -> None:

@@ -24,7 +24,7 @@ from .schemas import (
     TopicsBody,
 )
 
-MAX_PAGE = 200  # largest page a client may ask for: ~0.5 MB of JSON, one store query
+MAX_PAGE = 200  # largest page a client may ask for: one store query, a bounded response (docs/benchmarks.md)
 DEFAULT_PAGE = 50
 
 
