@@ -244,8 +244,8 @@ class Newsdesk:
     def worker_pool(self) -> Executor:
         """The extraction process pool: started by the first run that has a feed to parse or a page to
         extract (a run where every source answers 304 starts none) and kept until :meth:`close`, so a
-        ``--watch`` loop or a server pays the worker start (≈ 1 s of imports and models) once. A pool
-        whose worker died is replaced."""
+        ``--watch`` loop or a server pays the worker start (imports and models; docs/benchmarks.md) once.
+        A pool whose worker died is replaced."""
         from .ingestor import process_pool
 
         if self._pool is not None and not _alive(self._pool):

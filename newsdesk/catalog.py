@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # numpy (clustering) and Pillow (the image cache) load on use
     from .enrich import cluster
     from .enrich.base import Embedder as Embedder  # what use_embedder takes, named for the edges
 
+# fmt: skip below: sixteen names, one a line, would push the module's settings off the first screen.
 __all__ = [
     "LINK_REL", "URL_SCHEMES", "ArticleQuery", "Audience", "Catalog", "DailyCounts", "FullText", "Hit",
     "HotStory", "Page", "SemanticSearch", "SourceView", "TopicNode", "find_topic", "slug", "topic_tree",
@@ -65,14 +66,13 @@ log = logging.getLogger(__name__)
 
 RRF_K = 60  # Cormack, Clarke & Büttcher (SIGIR 2009): k = 60 worked across their TREC runs; not retuned
 RRF_DEPTH = 100  # candidates taken from each list before fusing; deeper lists barely move a top-20
-FEED_ITEMS = 50  # items per feed: what feed readers fetch each poll; keeps a feed well under 200 kB
+FEED_ITEMS = 50  # items per feed: what feed readers fetch each poll; keeps a feed small (docs/benchmarks.md)
 SOURCE_EVENTS = 3  # recent errors shown per source: enough to tell a one-off from a pattern
 RANK_GROWTH = 4  # a public page of 20 reads the best 80, then 320, then 1,000 (4× deeper a round)
 MAX_RANK_DEPTH = 1_000
 """How deep a public search reads one ranking (ids only, then one ``IN`` query for their published
-flags). Measured ad hoc on SQLite, 20k articles, 10% published, 2 shared cores: a round costs 31 ms at
-depth 20 and 43 ms at depth 1,000 for a word every article holds (ranking all matches dominates, not the
-depth), 2-12 ms for a rarer word. Past it the reader gets a shorter page rather than a slower one."""
+flags). A round's cost is ranking all the matches, hardly the depth read (measured ad hoc on SQLite:
+docs/benchmarks.md). Past it the reader gets a shorter page rather than a slower one."""
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 

@@ -109,10 +109,18 @@ def decide_page(source: Source, page: PageView) -> Article:
     """A single-page source (or a sitemap entry) has no feed entry: the page alone makes the article."""
     found = page.extracted
     entry = FeedEntry(
-        url=page.final_url, guid=None, title=(found.title if found else None) or page.final_url, summary="",
-        content_html=None, published_at=None, updated_at=None, author=None, categories=(), image_url=None,
+        url=page.final_url,
+        guid=None,
+        title=(found.title if found else None) or page.final_url,
+        summary="",
+        content_html=None,
+        published_at=None,
+        updated_at=None,
+        author=None,
+        categories=(),
+        image_url=None,
         enclosures=(),
-    )  # fmt: skip
+    )
     return decide_article(source, entry, page)
 
 

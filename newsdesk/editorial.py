@@ -17,9 +17,16 @@ if TYPE_CHECKING:
     from .app import Newsdesk
 
 __all__ = [
-    "BULK_ACTIONS", "SORTS", "Conflict", "Editorial", "NotFound", "Outcome", "ReviewFilter", "ReviewItem",
+    "BULK_ACTIONS",
+    "SORTS",
+    "Conflict",
+    "Editorial",
+    "NotFound",
+    "Outcome",
+    "ReviewFilter",
+    "ReviewItem",
     "has_visible_text",
-]  # fmt: skip
+]
 
 
 BULK_ACTIONS = {

@@ -63,8 +63,15 @@ def embed_text(article: Article, text: str) -> str:
 class Enricher:
     """Enriches batches of stored articles. Loads the model once; everything else per run."""
 
-    def __init__(self, settings: Settings, store: Store, taxonomy: Taxonomy, *, embedder: Embedder | None = None,
-                 decrypt: Callable[[Article], str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        taxonomy: Taxonomy,
+        *,
+        embedder: Embedder | None = None,
+        decrypt: Callable[[Article], str] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.taxonomy = taxonomy
@@ -83,8 +90,11 @@ class Enricher:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.embed_model, self.settings.embed_backend,
-                                           cache_dir=self.settings.data_dir / "models")  # fmt: skip
+            self._embedder = load_embedder(
+                self.settings.embed_model,
+                self.settings.embed_backend,
+                cache_dir=self.settings.data_dir / "models",
+            )
         return self._embedder
 
     def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, int]:
@@ -211,20 +221,37 @@ class Enricher:
             found = cluster.unpack_centroids(blob, state.get("languages", ()), self.embedder.dim)
             if found is None:
                 continue
-            out.append(cluster.StoryState(
-                story_id=story.id, centroid=found[0],
-                first_seen=story.first_seen_at, last_seen=story.last_seen_at, size=story.size,
-                providers=story.providers, title_terms=frozenset(state.get("title_terms", ())), title=story.title,
-                groups=found[1],
-            ))  # fmt: skip
+            out.append(
+                cluster.StoryState(
+                    story_id=story.id,
+                    centroid=found[0],
+                    first_seen=story.first_seen_at,
+                    last_seen=story.last_seen_at,
+                    size=story.size,
+                    providers=story.providers,
+                    title_terms=frozenset(state.get("title_terms", ())),
+                    title=story.title,
+                    groups=found[1],
+                )
+            )
         return out
 
     def _new_story_id(self, entry: cluster.StoryInput) -> int:
         when = entry.published_at or now()
         story = Story(None, entry.title, when, when, 1, (entry.provider_domain,))
         story_id = self.store.create_story(story, None, {})
-        events.emit(self.store, "story", {"story": {"id": story_id, "title": entry.title,
-                    "firstSeenAt": when.isoformat(), "firstArticleId": entry.article_id}})  # fmt: skip
+        events.emit(
+            self.store,
+            "story",
+            {
+                "story": {
+                    "id": story_id,
+                    "title": entry.title,
+                    "firstSeenAt": when.isoformat(),
+                    "firstArticleId": entry.article_id,
+                }
+            },
+        )
         return story_id
 
     def _save_story(self, state: cluster.StoryState) -> None:
@@ -249,11 +276,15 @@ class Enricher:
         for item, scores in zip(work, assigned, strict=True):
             article = self._with_topics(item.article, scores)
             features = quality.QualityFeatures(
-                title=article.title, text=item.text, reputation=reputations.get(article.source_id),
-                has_author=bool(article.author), has_date=article.published_at is not None,
-                has_image=bool(article.images), has_description=bool(article.excerpt),
+                title=article.title,
+                text=item.text,
+                reputation=reputations.get(article.source_id),
+                has_author=bool(article.author),
+                has_date=article.published_at is not None,
+                has_image=bool(article.images),
+                has_description=bool(article.excerpt),
                 is_near_duplicate=False,
-            )  # fmt: skip
+            )
             score, reasons = quality.score_quality(features)
             article = article.replace(quality=score, quality_reasons=reasons)
             self.store.save_article(article)
@@ -330,12 +361,14 @@ class Enricher:
         stories = {story_id: self.store.story_articles(story_id) for story_id in sorted(touched | cooling)}
         activity = {
             story_id: heat.story_activity(
-                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members], now=at,
-                half_life_hours=heat.story_half_life({t for a in members for t in a.topics},
-                                                     self._half_lives, default),
+                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
+                now=at,
+                half_life_hours=heat.story_half_life(
+                    {t for a in members for t in a.topics}, self._half_lives, default
+                ),
             )
             for story_id, members in stories.items()
-        }  # fmt: skip
+        }
         reference = heat.beat_reference(list(activity.values()))  # heat is relative to the hottest of them
         for story_id, members in stories.items():
             found = activity[story_id]
@@ -359,8 +392,16 @@ class Enricher:
             a = item.article
             assert a.id is not None
             when = a.published_at or a.first_seen_at or now()
-            chosen = related.relate(a.id, item.vector, when, index, meta, k=self.settings.related_count,
-                                    window=window, calibration=calibration)  # fmt: skip
+            chosen = related.relate(
+                a.id,
+                item.vector,
+                when,
+                index,
+                meta,
+                k=self.settings.related_count,
+                window=window,
+                calibration=calibration,
+            )
             self.store.set_related(a.id, [(c.article_id, c.similarity) for c in chosen])
 
     def _vector_index(self, work: list[Work]) -> VectorIndex:
@@ -385,8 +426,8 @@ class Enricher:
 
 class _OpenStories:
     """The open stories and their unit centroids as one matrix, so the stories an article could join are
-    found with one matrix product instead of scoring every story in Python (bench/enrich.py: 146 → 1.5
-    ms per article at 3,000 open stories). A story's combined score is at most its cosine to the unit
+    found with one matrix product instead of scoring every story in Python (bench/enrich.py; the gain is
+    in docs/benchmarks.md). A story's combined score is at most its cosine to the unit
     centroid (the mean cosine it scores never exceeds that) plus the term bonus (the time term only
     subtracts), so a story whose cosine is below ``threshold - TERM_WEIGHT`` can never reach the
     threshold: dropping it changes no decision. Calibration lowers that cut to the least cosine any

@@ -69,8 +69,15 @@ async def cache_images(
             got = await cache.cache(image.url, fetcher, allow_private=allow.get(article.source_id, False))
             counts["images_cached" if got.is_cached else "images_failed"] += 1
             if got.error:
-                store.record_event("image", got.error, source_id=article.source_id, article_id=article.id,
-                                   url=image.url, run_id=run_id, level="warning")  # fmt: skip
+                store.record_event(
+                    "image",
+                    got.error,
+                    source_id=article.source_id,
+                    article_id=article.id,
+                    url=image.url,
+                    run_id=run_id,
+                    level="warning",
+                )
             fresh.append(got)
         kept = publishable_images(fresh)  # an image the cache found to be SVG is dropped, not kept
         if kept != article.images[:IMAGES_PER_ARTICLE]:
@@ -124,9 +131,15 @@ def apply_rules(
             store.record_decision(
                 article.id, decision.action.value, f"rule: {decision.reason}", decision.reason
             )
-            events.emit(store, decision.action.value, {"article": events.article_payload(
-                article.replace(review_state=state)), "actor": f"rule: {decision.reason}",
-                "reason": decision.reason})  # fmt: skip
+            events.emit(
+                store,
+                decision.action.value,
+                {
+                    "article": events.article_payload(article.replace(review_state=state)),
+                    "actor": f"rule: {decision.reason}",
+                    "reason": decision.reason,
+                },
+            )
             counts[f"{state.value}_by_rule"] += 1
     return counts
 
@@ -147,5 +160,12 @@ def decrypt_text(article: Article, ring: KeyRing) -> str:
     return ring.decrypt(article.secured, article.key_id)
 
 
-__all__ = ["apply_rules", "cache_images", "compiled_rules", "decrypt_text", "image_cache", "key_ring",
-           "seal_texts"]  # fmt: skip
+__all__ = [
+    "apply_rules",
+    "cache_images",
+    "compiled_rules",
+    "decrypt_text",
+    "image_cache",
+    "key_ring",
+    "seal_texts",
+]

@@ -105,8 +105,8 @@ def pool_size(workers: int) -> int:
 def entry_window(settings: Settings) -> int:
     """Entries of one source in flight at once: enough to fill the host's request slots and give every
     pool worker a page to extract and one queued, few enough that a 500-entry feed neither holds 500
-    pages in memory nor makes every entry's first step before its first page is fetched (bench/ingest.py:
-    the first page reached the pool 40-65 ms after the feed was parsed with no window, 15-20 ms with it)."""
+    pages in memory nor makes every entry's first step before its first page is fetched (without one,
+    every entry's store lookup ran before the first page reached the pool; docs/benchmarks.md)."""
     return int(settings.per_host_concurrency) + 2 * pool_size(settings.workers) + 2
 
 
@@ -124,14 +124,16 @@ def process_pool(workers: int) -> Executor:
 
 
 def _warm_worker() -> None:
-    """Load trafilatura's and py3langid's models before the first page (the language model alone takes
-    0.4 s to load, measured with cProfile over the extraction benchmark)."""
+    """Load trafilatura's and py3langid's models before the first page (the language model alone is
+    a slow load; cProfile over the extraction benchmark, docs/benchmarks.md)."""
     import py3langid
 
     py3langid.classify("warm up the language identifier")
     with contextlib.suppress(NewsdeskError):
-        extract("<html><head><title>warm</title></head><body><p>Warm up the models.</p></body></html>",
-                "https://warm.invalid/")  # fmt: skip
+        extract(
+            "<html><head><title>warm</title></head><body><p>Warm up the models.</p></body></html>",
+            "https://warm.invalid/",
+        )
 
 
 # Jobs for the process pool: module-level so they pickle.

@@ -45,13 +45,17 @@ class Outputs:
     ) -> ExportSummary:
         """Write one record file per selected article (incrementally) into ``folder``. When nothing
         has changed since the last export into it (same store state, same selection) no article is
-        loaded at all: that export costs ≤ 5% of a full one (docs/benchmarks.md)."""
+        loaded at all: that export costs a small fraction of a full one (docs/benchmarks.md)."""
         store = self.nd.store
         target = folder or self.nd.settings.records_dir
         stamp = self._export_stamp(published_only, topics)  # before the articles: see export_records
-        selected = (a.replace(related=store.related_refs(a.id)) for a in store.iter_articles()
-                    if a.id is not None and (not published_only or a.published)
-                    and (not topics or set(topics) & set(a.topics)))  # fmt: skip
+        selected = (
+            a.replace(related=store.related_refs(a.id))
+            for a in store.iter_articles()
+            if a.id is not None
+            and (not published_only or a.published)
+            and (not topics or set(topics) & set(a.topics))
+        )
         return export_records(selected, target, stamp=stamp)
 
     def _export_stamp(self, published_only: bool, topics: Sequence[str]) -> str:
@@ -78,10 +82,15 @@ class Outputs:
 
         title = f"newsdesk — {topic}" if topic else "newsdesk — all published"
         dates = [d for a in articles for d in (a.published_at, a.first_seen_at) if d is not None]
-        return FeedInfo(title=title, site_url=base_url, feed_url=f"{base_url.rstrip('/')}/{name}",
-                        description=f"Published records{' on ' + topic if topic else ''}",
-                        language=FEED_LANGUAGE, updated=max(dates, default=datetime.now(UTC)),
-                        hub=self.nd.settings.websub_hub)  # fmt: skip
+        return FeedInfo(
+            title=title,
+            site_url=base_url,
+            feed_url=f"{base_url.rstrip('/')}/{name}",
+            description=f"Published records{' on ' + topic if topic else ''}",
+            language=FEED_LANGUAGE,
+            updated=max(dates, default=datetime.now(UTC)),
+            hub=self.nd.settings.websub_hub,
+        )
 
     def render_feed(
         self,
@@ -98,8 +107,15 @@ class Outputs:
         the desk's WebSub hub when one is set."""
         from .publish.feeds import FeedInfo
 
-        info = FeedInfo(title=title, site_url=site_url, feed_url=feed_url, description=description,
-                        language=FEED_LANGUAGE, updated=updated, hub=self.nd.settings.websub_hub)  # fmt: skip
+        info = FeedInfo(
+            title=title,
+            site_url=site_url,
+            feed_url=feed_url,
+            description=description,
+            language=FEED_LANGUAGE,
+            updated=updated,
+            hub=self.nd.settings.websub_hub,
+        )
         return _render(fmt, articles, info)
 
     def write_feeds(self, folder: Path, base_url: str) -> list[Path]:

@@ -35,9 +35,18 @@ if TYPE_CHECKING:
     from .app import Newsdesk
 
 __all__ = [
-    "TOPIC_FEED_BASE", "USER_NAME_CHARS", "USER_ROLES", "Feed", "FeedModel", "ItemFilter", "ReaderItem",
-    "ReaderUser", "Readers", "action_token", "fever_key",
-]  # fmt: skip
+    "TOPIC_FEED_BASE",
+    "USER_NAME_CHARS",
+    "USER_ROLES",
+    "Feed",
+    "FeedModel",
+    "ItemFilter",
+    "ReaderItem",
+    "ReaderUser",
+    "Readers",
+    "action_token",
+    "fever_key",
+]
 
 PASSWORD_BYTES = 24  # 192 bits from secrets: no guessing attack reaches it, whatever the hash
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # numpy loads with the first semantic query, not with the cat
 log = logging.getLogger(__name__)
 
 VECTOR_REFRESH_S = 60.0  # how stale the in-memory vector copy may get; new articles arrive by polled runs
-# Above this many vectors use HNSW: exact search is 8-9 ms a query at 100k × 384 (DESIGN.md) and grows
-# linearly, while an HNSW build costs seconds once per refresh.
+# Above this many vectors use HNSW: exact search grows linearly with the vectors, while an HNSW build
+# costs seconds once per refresh (latencies: docs/benchmarks.md).
 ANN_MIN_VECTORS = 200_000
 
 Ranking = list[tuple[int, float]]
@@ -86,6 +86,12 @@ class SemanticSearch:
         if not ids:
             return None
         index = build_index(ids, vectors, ann=len(ids) >= ANN_MIN_VECTORS)
-        log.info("vector index loaded", extra={"vectors": len(ids), "model": model,
-                                               "duration_ms": round((time.perf_counter() - started) * 1000)})  # fmt: skip
+        log.info(
+            "vector index loaded",
+            extra={
+                "vectors": len(ids),
+                "model": model,
+                "duration_ms": round((time.perf_counter() - started) * 1000),
+            },
+        )
         return index

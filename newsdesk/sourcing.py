@@ -215,5 +215,6 @@ def source_for(feed: DiscoveredFeed, *, found_on: str | None = None, **defaults:
     kind = SourceKind.SITEMAP if feed.kind == "sitemap" else SourceKind.FEED
     site = found_on if found_on and found_on != feed.url and is_http_url(found_on) else None
     given = defaults.pop("name", None)
-    return Source(url=feed.url, kind=kind, name=given or feed.title, name_given=bool(given), site_url=site,
-                  **defaults)  # fmt: skip
+    return Source(
+        url=feed.url, kind=kind, name=given or feed.title, name_given=bool(given), site_url=site, **defaults
+    )

@@ -123,9 +123,14 @@ async def _ingest(run: Run) -> Figures:
     if run.progress is not None:  # the ingestor ticks as each source is done: say it started
         run.progress("poll", 0, len(run.sources))
     ingestor = Ingestor(
-        nd.settings, nd.store, run.fetcher, _PoolOnFirstUse(nd.worker_pool), run_id=run.run_id,
-        progress=run.progress, seal=run.seal,
-    )  # fmt: skip
+        nd.settings,
+        nd.store,
+        run.fetcher,
+        _PoolOnFirstUse(nd.worker_pool),
+        run_id=run.run_id,
+        progress=run.progress,
+        seal=run.seal,
+    )
     run.summary = await ingestor.run(run.sources)
     run.new_ids = ingestor.new_ids
     return {}
@@ -282,7 +287,7 @@ def _seconds_until_due(nd: Newsdesk, cap: float) -> float:
 class _PoolOnFirstUse(Executor):
     """The run's view of the worker pool: the pool is asked for (and so started) at the first job, not
     when the run starts. A run whose sources all answer 304 has nothing to parse or extract, and starting
-    the pool cost it ≈ 1 CPU-s per worker of imports (docs/benchmarks.md, "Side by side with peers").
+    the pool cost it every worker's imports (docs/benchmarks.md, "Side by side with peers").
     The facade owns the pool: shutting this view down leaves the pool running for the next run."""
 
     def __init__(self, start: Callable[[], Executor]) -> None:

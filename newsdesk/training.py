@@ -55,8 +55,13 @@ def _stub(title: str, text: str) -> Article:
     """A minimal article, so training embeds exactly the text enrichment embeds."""
     from .model import Provider
 
-    return Article(title=title or "untitled", web_url="https://training.invalid/", original_url="https://training.invalid/",
-                   provider=Provider("training", "training.invalid"), excerpt=text[:200])  # fmt: skip
+    return Article(
+        title=title or "untitled",
+        web_url="https://training.invalid/",
+        original_url="https://training.invalid/",
+        provider=Provider("training", "training.invalid"),
+        excerpt=text[:200],
+    )
 
 
 def _labelled_rows(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -65,8 +70,15 @@ def _labelled_rows(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"title", "topics"} <= set(reader.fieldnames):
                 raise NewsdeskError(f"{path}: needs title and topics columns (text optional)")
-            return [(r["title"], r.get("text") or "", tuple(t.strip() for t in r["topics"].split(";") if t.strip()))
-                    for r in reader if r.get("title")]  # fmt: skip
+            return [
+                (
+                    r["title"],
+                    r.get("text") or "",
+                    tuple(t.strip() for t in r["topics"].split(";") if t.strip()),
+                )
+                for r in reader
+                if r.get("title")
+            ]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise NewsdeskError(f"{path}: cannot read labelled examples: {e}") from e
 

@@ -86,15 +86,32 @@ class SeenResult(Wire):
 
 
 def _search(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "user": row["user"], "name": row["name"], "query": dict(row["query"]),
-            "digest": row["digest"], "email": row["email"], "lastDigestAt": when(row["last_digest_at"]),
-            "createdAt": when(row["created_at"])}  # fmt: skip
+    return {
+        "id": row["id"],
+        "user": row["user"],
+        "name": row["name"],
+        "query": dict(row["query"]),
+        "digest": row["digest"],
+        "email": row["email"],
+        "lastDigestAt": when(row["last_digest_at"]),
+        "createdAt": when(row["created_at"]),
+    }
 
 
 def _alert(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "searchId": row["search_id"], "search": row["search"], "articleId": row["article_id"],
-            "title": row["title"], "webUrl": row["web_url"], "quality": row["quality"], "heat": row["heat"],
-            "createdAt": when(row["created_at"]), "seenAt": when(row["seen_at"]), "mailedAt": when(row["mailed_at"])}  # fmt: skip
+    return {
+        "id": row["id"],
+        "searchId": row["search_id"],
+        "search": row["search"],
+        "articleId": row["article_id"],
+        "title": row["title"],
+        "webUrl": row["web_url"],
+        "quality": row["quality"],
+        "heat": row["heat"],
+        "createdAt": when(row["created_at"]),
+        "seenAt": when(row["seen_at"]),
+        "mailedAt": when(row["mailed_at"]),
+    }
 
 
 def list_saved_searches(

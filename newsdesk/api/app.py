@@ -57,8 +57,15 @@ def create_app(
     while the app does (started and stopped by its lifespan)."""
     settings = nd.settings
     operations = ops.Ops(nd, desk, ops.LoopLag())
-    app = FastAPI(title="newsdesk", version=__version__, description=DESCRIPTION, docs_url=None,
-                  openapi_url="/openapi.json", redoc_url=None, lifespan=operations.lifespan)  # fmt: skip
+    app = FastAPI(
+        title="newsdesk",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        openapi_url="/openapi.json",
+        redoc_url=None,
+        lifespan=operations.lifespan,
+    )
     docs.install(app)  # /docs from the package's Swagger UI files, not a CDN
     if embedder is not None:
         nd.catalog.use_embedder(embedder)
@@ -73,8 +80,12 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=CORS_METHODS,
-                           allow_headers=CORS_HEADERS)  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+        )
     return app
 
 

@@ -24,7 +24,7 @@ from .schemas import (
     TopicsBody,
 )
 
-MAX_PAGE = 200  # largest page a client may ask for: ~0.5 MB of JSON, one store query
+MAX_PAGE = 200  # largest page a client may ask for: one store query, a bounded response (docs/benchmarks.md)
 DEFAULT_PAGE = 50
 
 
@@ -54,9 +54,17 @@ def list_articles(
     start, end = as_utc(since, "since"), as_utc(until, "until")
     if start and end and end < start:
         raise FieldInvalid("until", "until is before since")
-    query = ArticleQuery(topic=topic or None, provider=provider or None, published=published,
-                         min_quality=min_quality, since=start, until=end, q=q or None, limit=limit,
-                         cursor=cursor or None)  # fmt: skip
+    query = ArticleQuery(
+        topic=topic or None,
+        provider=provider or None,
+        published=published,
+        min_quality=min_quality,
+        since=start,
+        until=end,
+        q=q or None,
+        limit=limit,
+        cursor=cursor or None,
+    )
     page = ctx.catalog.articles(query, viewer)
     return ArticlePage.of(page.items, page.next_cursor)
 

@@ -100,10 +100,19 @@ def review_queue(
     newest, oldest, quality or heat."""
     if topic and topic not in {t.name for t in ctx.nd.taxonomy.topics}:
         raise FieldInvalid("topic", f"unknown topic {topic!r} (GET /api/v1/topics lists them)")
-    where = ReviewFilter(review_state=None if state == "all" else state, topic=topic, source_id=source_id,
-                         language=language.lower() if language else None, min_quality=min_quality,
-                         min_heat=min_heat, since=as_utc(since, "since"), until=as_utc(until, "until"),
-                         read=read, starred=starred, sort=sort)  # fmt: skip
+    where = ReviewFilter(
+        review_state=None if state == "all" else state,
+        topic=topic,
+        source_id=source_id,
+        language=language.lower() if language else None,
+        min_quality=min_quality,
+        min_heat=min_heat,
+        since=as_utc(since, "since"),
+        until=as_utc(until, "until"),
+        read=read,
+        starred=starred,
+        sort=sort,
+    )
     found = ctx.nd.editorial.review_items(actor(request), where, limit=limit + 1, offset=offset)
     items = [ReviewEntry(**_item_fields(i.article), read=i.read, starred=i.starred) for i in found[:limit]]
     return ReviewPage(items=items, next_offset=offset + limit if len(found) > limit else None)

@@ -57,6 +57,7 @@ class Route:
     public: bool = True  # a "read" route anonymous callers may use when public_read is on
 
 
+# The formatter would spread each row over nine lines; as a table, one route a row, the API reads at a glance.
 # fmt: off
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", browse.health, OPEN, Health, "Liveness and database reachability", "meta"),
@@ -153,8 +154,15 @@ def router(*, public_read: bool) -> APIRouter:
         needs = require(route.scope, limited=route.method != "GET", public=route.public)
         guard = [] if route.scope == OPEN else [Depends(needs)]
         api.add_api_route(
-            route.path, route.handler, methods=[route.method], dependencies=guard, summary=route.summary,
-            tags=[route.tag], status_code=route.status, responses=responses,
-            operation_id=route.handler.__name__, **extra,
-        )  # fmt: skip
+            route.path,
+            route.handler,
+            methods=[route.method],
+            dependencies=guard,
+            summary=route.summary,
+            tags=[route.tag],
+            status_code=route.status,
+            responses=responses,
+            operation_id=route.handler.__name__,
+            **extra,
+        )
     return api

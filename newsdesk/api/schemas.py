@@ -93,8 +93,13 @@ class ImageOut(Wire):
     @classmethod
     def of(cls, value: Image) -> ImageOut:
         cached = f"{API_PREFIX}/images/{value.sha256}" if value.is_cached and value.sha256 else None
-        return cls(url=value.url, width=value.width, height=value.height, is_cached=value.is_cached,
-                   cached_url=cached)  # fmt: skip
+        return cls(
+            url=value.url,
+            width=value.width,
+            height=value.height,
+            is_cached=value.is_cached,
+            cached_url=cached,
+        )
 
 
 class ArticleItem(Wire):
@@ -167,10 +172,18 @@ class RelatedOut(Wire):
 
     @classmethod
     def of(cls, ref: RelatedRef) -> RelatedOut:
-        return cls(id=ref.article_id, title=ref.title, excerpt=ref.excerpt,
-                   published_date_time=when(ref.published_at), web_url=ref.web_url, type=ref.type,
-                   provider=ProviderOut.of(ref.provider), quality=ref.quality,
-                   images=[ImageOut.of(i) for i in ref.images], similarity=ref.similarity)  # fmt: skip
+        return cls(
+            id=ref.article_id,
+            title=ref.title,
+            excerpt=ref.excerpt,
+            published_date_time=when(ref.published_at),
+            web_url=ref.web_url,
+            type=ref.type,
+            provider=ProviderOut.of(ref.provider),
+            quality=ref.quality,
+            images=[ImageOut.of(i) for i in ref.images],
+            similarity=ref.similarity,
+        )
 
 
 class TopicScoreOut(Wire):
@@ -202,8 +215,13 @@ class AlternateOut(Wire):
 
     @classmethod
     def of(cls, alt: Alternate) -> AlternateOut:
-        return cls(url=alt.url, source_id=alt.source_id, seen_at=format_datetime(alt.seen_at),
-                   reason=alt.reason, provider=ProviderOut.of(alt.provider) if alt.provider else None)  # fmt: skip
+        return cls(
+            url=alt.url,
+            source_id=alt.source_id,
+            seen_at=format_datetime(alt.seen_at),
+            reason=alt.reason,
+            provider=ProviderOut.of(alt.provider) if alt.provider else None,
+        )
 
 
 class DecisionOut(Wire):
@@ -217,8 +235,14 @@ class DecisionOut(Wire):
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> DecisionOut:
         """A stored decision row (``Store.decisions``) on the wire."""
-        return cls(id=row["id"], action=row["action"], actor=row["actor"], reason=row["reason"] or "",
-                   at=format_datetime(row["at"]), data=dict(row["data"] or {}))  # fmt: skip
+        return cls(
+            id=row["id"],
+            action=row["action"],
+            actor=row["actor"],
+            reason=row["reason"] or "",
+            at=format_datetime(row["at"]),
+            data=dict(row["data"] or {}),
+        )
 
 
 class ArticleDetail(ArticleItem):
@@ -384,9 +408,15 @@ class HealthOut(Wire):
 
     @classmethod
     def of(cls, h: SourceHealth) -> HealthOut:
-        return cls(last_polled_at=when(h.last_polled_at), last_success_at=when(h.last_success_at),
-                   error_count=h.error_count, last_error=h.last_error, last_error_kind=h.last_error_kind,
-                   next_poll_at=when(h.next_poll_at), interval_s=h.interval_s)  # fmt: skip
+        return cls(
+            last_polled_at=when(h.last_polled_at),
+            last_success_at=when(h.last_success_at),
+            error_count=h.error_count,
+            last_error=h.last_error,
+            last_error_kind=h.last_error_kind,
+            next_poll_at=when(h.next_poll_at),
+            interval_s=h.interval_s,
+        )
 
 
 class SourceOut(Wire):

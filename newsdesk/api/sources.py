@@ -23,8 +23,11 @@ from .schemas import SourceCreate, SourceList, SourceOut, SourcePatch
 
 # Words of the model's ValueError messages (model.Source.__post_init__) → the wire field they concern.
 _MESSAGE_FIELDS = (
-    ("site_url", "siteUrl"), ("url", "url"), ("poll_min_s", "pollMinS"), ("reputation", "reputation")
-)  # fmt: skip
+    ("site_url", "siteUrl"),
+    ("url", "url"),
+    ("poll_min_s", "pollMinS"),
+    ("reputation", "reputation"),
+)
 
 
 def list_sources(ctx: Ctx) -> SourceList:

@@ -66,17 +66,28 @@ class DeliveryList(Wire):
 
 
 def _webhook(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "url": row["url"], "events": list(row["events"]),
-            "allowPrivate": bool(row["allow_private"]), "createdAt": when(row["created_at"])}  # fmt: skip
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "events": list(row["events"]),
+        "allowPrivate": bool(row["allow_private"]),
+        "createdAt": when(row["created_at"]),
+    }
 
 
 def _delivery(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "webhookId": row["webhook_id"], "event": row["event"], "state": row["state"],
-        "attempts": row["attempts"], "nextAttemptAt": when(row["next_attempt_at"]),
-        "lastStatus": row["last_status"], "lastError": row["last_error"],
-        "createdAt": when(row["created_at"]), "finishedAt": when(row["finished_at"]),
-    }  # fmt: skip
+        "id": row["id"],
+        "webhookId": row["webhook_id"],
+        "event": row["event"],
+        "state": row["state"],
+        "attempts": row["attempts"],
+        "nextAttemptAt": when(row["next_attempt_at"]),
+        "lastStatus": row["last_status"],
+        "lastError": row["last_error"],
+        "createdAt": when(row["created_at"]),
+        "finishedAt": when(row["finished_at"]),
+    }
 
 
 def list_webhooks(ctx: Ctx) -> dict[str, Any]:

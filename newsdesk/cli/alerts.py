@@ -35,8 +35,15 @@ def alert_save(
     config: ConfigOpt = None,
 ) -> None:
     """Save a search; new matching articles become alerts."""
-    query: dict[str, Any] = {"q": q, "mode": mode, "topics": topic or [], "source_id": source,
-                             "language": language, "min_quality": min_quality, "min_heat": min_heat}  # fmt: skip
+    query: dict[str, Any] = {
+        "q": q,
+        "mode": mode,
+        "topics": topic or [],
+        "source_id": source,
+        "language": language,
+        "min_quality": min_quality,
+        "min_heat": min_heat,
+    }
     with desk(config) as nd:
         search_id = nd.alerts.save(user, name, query, digest=digest, email=email)
     out.print(f"saved search {search_id}: {name}", highlight=False)

@@ -41,8 +41,12 @@ def source_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a source. Given a site or page URL, finds its feeds (links, common paths) and offers them."""
-    defaults: dict[str, Any] = {"name": name, "category": category, "topics": tuple(topic or ()),
-                                "allow_loopback": allow_loopback}  # fmt: skip
+    defaults: dict[str, Any] = {
+        "name": name,
+        "category": category,
+        "topics": tuple(topic or ()),
+        "allow_loopback": allow_loopback,
+    }
     with desk(config) as nd:
         if kind is not None:
             chosen = [Source(url=url, kind=kind, **defaults)]
@@ -89,9 +93,18 @@ def source_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
 def _source_row(s: Source) -> dict[str, Any]:
     h = s.health
-    return {"id": s.id, "kind": s.kind.value, "name": s.name, "url": s.url, "category": s.category,
-            "site_url": s.site_url, "last_success": h.last_success_at, "error_count": h.error_count,
-            "last_error": h.last_error, "next_poll": h.next_poll_at}  # fmt: skip
+    return {
+        "id": s.id,
+        "kind": s.kind.value,
+        "name": s.name,
+        "url": s.url,
+        "category": s.category,
+        "site_url": s.site_url,
+        "last_success": h.last_success_at,
+        "error_count": h.error_count,
+        "last_error": h.last_error,
+        "next_poll": h.next_poll_at,
+    }
 
 
 @source_app.command("remove")

@@ -27,8 +27,14 @@ class AlertsMixin(StoreBase):
     def add_saved_search(
         self, user_id: int, name: str, query: dict[str, Any], *, digest: str, email: str | None
     ) -> int:
-        values = {"user_id": user_id, "name": name, "query": query, "digest": digest, "email": email,
-                  "created_at": now()}  # fmt: skip
+        values = {
+            "user_id": user_id,
+            "name": name,
+            "query": query,
+            "digest": digest,
+            "email": email,
+            "created_at": now(),
+        }
         with self._begin() as c:
             return _inserted_id(c.execute(insert(t.saved_searches).values(**values)))
 
@@ -70,8 +76,13 @@ class AlertsMixin(StoreBase):
         """An alert per article not alerted for this search yet; (alert id, article id) of the new ones."""
         a = t.alerts
         with self._begin() as c:
-            known = set(c.execute(select(a.c.article_id).where(a.c.search_id == search_id,
-                                                               a.c.article_id.in_(list(article_ids)))).scalars())  # fmt: skip
+            known = set(
+                c.execute(
+                    select(a.c.article_id).where(
+                        a.c.search_id == search_id, a.c.article_id.in_(list(article_ids))
+                    )
+                ).scalars()
+            )
             fresh = [i for i in dict.fromkeys(article_ids) if i not in known]
             values = {"search_id": search_id, "created_at": at}
             return [(_inserted_id(c.execute(insert(a).values(article_id=i, **values))), i) for i in fresh]

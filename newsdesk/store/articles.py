@@ -86,7 +86,7 @@ _ANSWERS_TO = (
 
 def _find_article_statement() -> Select[Any]:
     """A UNION ALL of three indexed lookups, ranked; one OR over the three columns made the planner
-    scan. Built once: building it per call cost more than running it (0.44 ms of SQLAlchemy per call)."""
+    scan. Built once: building it per call cost more than running it (docs/benchmarks.md)."""
     url = bindparam("url", type_=String())
     hits = union_all(
         *(
@@ -142,7 +142,7 @@ class ArticlesMixin(StoreBase):
         same new URL at once: the loser's unique-key violation is retried once, as an update.
 
         ``new``: the caller has just found no article under this URL or its content hash, so the insert
-        is tried without looking again (a lookup cost the ingest run's parent ~0.4 ms a page); if another
+        is tried without looking again (that lookup cost the ingest run's parent on every page); if another
         writer stored the URL in between, the violation takes the same update path, and if another writer
         stored the same text in between, nothing is written and ``same_content`` names that article (see
         :meth:`_lock_content`)."""
@@ -238,7 +238,7 @@ class ArticlesMixin(StoreBase):
     def known_urls(self, urls: Iterable[str]) -> set[str]:
         """Those of ``urls`` that an article answers to (as canonical, original or alternate URL). A feed's
         entries are checked in one query per :data:`URL_BATCH`, not one lookup each: on a first poll
-        most entries are new, and each lookup cost ~0.25 ms of the run's single parent thread."""
+        most entries are new, and each lookup cost the run's single parent thread (docs/benchmarks.md)."""
         wanted, found = sorted(set(urls)), set[str]()
         with self.engine.connect() as c:
             for start in range(0, len(wanted), URL_BATCH):
@@ -416,7 +416,7 @@ def _filtered(statement: Select[Any], q: ArticleQuery) -> Select[Any]:
     conditions: list[Any] = []
     if q.topic:
         # EXISTS, not IN: the planner then walks the sort_at index and stops at the page size, instead of
-        # collecting and sorting every article of the topic (100 ms → 1.4 ms at 30k rows on SQLite).
+        # collecting and sorting every article of the topic (docs/benchmarks.md).
         at = t.article_topics
         conditions.append(
             select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == q.topic).exists()

@@ -26,7 +26,7 @@ from .articles import articles_by_id
 from .base import StoreBase, _chunks
 
 if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CLI's store-only commands
-    # (`source list`, `export`) do not pay its ~0.2 s import (tests/test_cli_imports.py)
+    # (`source list`, `export`) do not pay its import (tests/test_cli_imports.py, docs/benchmarks.md)
     import numpy as np
     import numpy.typing as npt
 

@@ -1,9 +1,9 @@
 """Run the Alembic migrations that ship inside the package, on start and from ``newsdesk init``.
 
 Every process opens the store, so the common case — the database is already current — costs one query:
-the stored revision is compared with :data:`HEAD`, and Alembic (≈ 0.6 s of imports in a cold process)
-is loaded only when a migration is due. ``tests/test_migrations.py`` keeps :data:`HEAD` equal to the
-newest script.
+the stored revision is compared with :data:`HEAD`, and Alembic (a slow import in a cold process;
+docs/benchmarks.md) is loaded only when a migration is due. ``tests/test_migrations.py`` keeps
+:data:`HEAD` equal to the newest script.
 """
 
 from __future__ import annotations

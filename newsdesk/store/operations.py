@@ -38,8 +38,16 @@ class OperationsMixin(StoreBase):
         run_id: int | None = None,
         level: str = "error",
     ) -> None:
-        row = {"kind": kind, "message": message[:4000], "source_id": source_id, "article_id": article_id,
-               "url": url, "run_id": run_id, "level": level, "at": now()}  # fmt: skip
+        row = {
+            "kind": kind,
+            "message": message[:4000],
+            "source_id": source_id,
+            "article_id": article_id,
+            "url": url,
+            "run_id": run_id,
+            "level": level,
+            "at": now(),
+        }
         with self._begin() as c:
             c.execute(insert(t.events).values(**row))
 
@@ -83,8 +91,14 @@ class OperationsMixin(StoreBase):
         return dict(row)
 
     def list_tokens(self) -> list[dict[str, Any]]:
-        query = select(t.tokens.c.id, t.tokens.c.name, t.tokens.c.scope, t.tokens.c.created_at,
-                       t.tokens.c.revoked_at, t.tokens.c.last_used_at)  # fmt: skip
+        query = select(
+            t.tokens.c.id,
+            t.tokens.c.name,
+            t.tokens.c.scope,
+            t.tokens.c.created_at,
+            t.tokens.c.revoked_at,
+            t.tokens.c.last_used_at,
+        )
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(query.order_by(t.tokens.c.id)).mappings()]
 

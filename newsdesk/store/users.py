@@ -140,8 +140,14 @@ class UsersMixin(StoreBase):
     def add_app_password(
         self, user_id: int, label: str, *, password_hash: str, fever_hash: str, greader_hash: str
     ) -> int:
-        values = {"user_id": user_id, "label": label, "password_hash": password_hash,
-                  "fever_hash": fever_hash, "greader_hash": greader_hash, "created_at": now()}  # fmt: skip
+        values = {
+            "user_id": user_id,
+            "label": label,
+            "password_hash": password_hash,
+            "fever_hash": fever_hash,
+            "greader_hash": greader_hash,
+            "created_at": now(),
+        }
         with self._begin() as c:
             return _inserted_id(c.execute(insert(t.app_passwords).values(**values)))
 
@@ -275,8 +281,10 @@ class UsersMixin(StoreBase):
             )
             updated = c.execute(update(s).where(mine).values(is_read=True, updated_at=stamp)).rowcount
             fresh = list(c.execute(matching.where(s.c.article_id.is_(None))).scalars())
-            new_rows = [{"user_id": user_id, "article_id": i, "is_read": True, "starred": False, "updated_at": stamp}
-                     for i in fresh]  # fmt: skip
+            new_rows = [
+                {"user_id": user_id, "article_id": i, "is_read": True, "starred": False, "updated_at": stamp}
+                for i in fresh
+            ]
             for start in range(0, len(new_rows), 500):  # rowcount of INSERT … SELECT is -1 on psycopg
                 c.execute(insert(s), new_rows[start : start + 500])
         return int(updated or 0) + len(fresh)

@@ -26,8 +26,13 @@ class WebhooksMixin(StoreBase):
     """Webhooks and deliveries. A method here is one transaction, as everywhere."""
 
     def add_webhook(self, url: str, events: Sequence[str], secret: str, *, allow_private: bool) -> int:
-        values = {"url": url, "events": list(events), "secret": secret, "allow_private": allow_private,
-                  "created_at": now()}  # fmt: skip
+        values = {
+            "url": url,
+            "events": list(events),
+            "secret": secret,
+            "allow_private": allow_private,
+            "created_at": now(),
+        }
         with self._begin() as c:
             return _inserted_id(c.execute(insert(t.webhooks).values(**values)))
 
@@ -54,8 +59,15 @@ class WebhooksMixin(StoreBase):
         ids = []
         with self._begin() as c:
             for webhook_id in webhook_ids:
-                values = {"webhook_id": webhook_id, "event": event, "body": body, "state": "pending",
-                          "attempts": 0, "next_attempt_at": at, "created_at": at}  # fmt: skip
+                values = {
+                    "webhook_id": webhook_id,
+                    "event": event,
+                    "body": body,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                }
                 ids.append(_inserted_id(c.execute(insert(t.webhook_deliveries).values(**values))))
         return ids
 
@@ -89,8 +101,14 @@ class WebhooksMixin(StoreBase):
         """The outcome of one attempt: delivered, dead, or pending again from ``next_at``."""
         d = t.webhook_deliveries
         finished = now() if state != "pending" else None
-        values = {"state": state, "attempts": d.c.attempts + 1, "last_status": status, "last_error": error,
-                  "next_attempt_at": next_at, "finished_at": finished}  # fmt: skip
+        values = {
+            "state": state,
+            "attempts": d.c.attempts + 1,
+            "last_status": status,
+            "last_error": error,
+            "next_attempt_at": next_at,
+            "finished_at": finished,
+        }
         with self._begin() as c:
             c.execute(update(d).where(d.c.id == delivery_id).values(**values))
 

@@ -28,8 +28,14 @@ def alerts_page(request: Request, web: Web, unseen: bool = False) -> Response:
     if live_editor(request, web) is None:
         return back("/login?next=" + quote("/alerts"))
     facade = web.nd.alerts
-    return render(request, web, "alerts.html", alerts=facade.alerts(unseen=unseen, limit=PAGE),
-                  searches=facade.list(), unseen=unseen)  # fmt: skip
+    return render(
+        request,
+        web,
+        "alerts.html",
+        alerts=facade.alerts(unseen=unseen, limit=PAGE),
+        searches=facade.list(),
+        unseen=unseen,
+    )
 
 
 @router.post("/alerts/seen", response_class=HTMLResponse)

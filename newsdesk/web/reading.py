@@ -58,8 +58,18 @@ def review_filter(params: Mapping[str, str], topics: set[str]) -> tuple[ReviewFi
     sort = _kept(kept, "sort", params, lambda v: v if v in SORTS else None) or "newest"
     read, starred = SHOW[_kept(kept, "show", params, lambda v: v if v in SHOW else None) or "all"]
     end = until.replace(hour=23, minute=59, second=59) if until else None  # "until" a day: all of it
-    where = ReviewFilter(topic=topic, source_id=source, language=language, min_quality=min_quality,
-                         min_heat=min_heat, since=since, until=end, read=read, starred=starred, sort=sort)  # fmt: skip
+    where = ReviewFilter(
+        topic=topic,
+        source_id=source,
+        language=language,
+        min_quality=min_quality,
+        min_heat=min_heat,
+        since=since,
+        until=end,
+        read=read,
+        starred=starred,
+        sort=sort,
+    )
     return where, kept
 
 

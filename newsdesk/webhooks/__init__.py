@@ -25,8 +25,15 @@ if TYPE_CHECKING:
     from ..app import Newsdesk
 
 __all__ = [
-    "EVENT_KINDS", "HEADER", "Deliverer", "DeliveryPolicy", "DeliveryWorker", "Webhooks", "signature", "verify",
-]  # fmt: skip
+    "EVENT_KINDS",
+    "HEADER",
+    "Deliverer",
+    "DeliveryPolicy",
+    "DeliveryWorker",
+    "Webhooks",
+    "signature",
+    "verify",
+]
 
 MAX_URL_CHARS = 2048  # the column's width (store/tables.py)
 
