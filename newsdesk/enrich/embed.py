@@ -16,8 +16,9 @@ normalisation, truncation at the model's ``max_seq_length``):
 
 - ``torch``      sentence-transformers itself; the reference, and the only backend for models whose
                  pooling is not plain mean pooling.
-- ``onnx``       ONNX Runtime fp32 on a graph exported once from the torch model, tokenised with the
-                 ``tokenizers`` fast tokenizer; no torch import at all once the graph is cached.
+- ``onnx``       ONNX Runtime fp32, tokenised with the ``tokenizers`` fast tokenizer, on a graph written
+                 once: straight from the weights for a BERT model (``bert_onnx.py``: the bundled
+                 MiniLM never needs torch), traced through torch for other architectures.
 - ``onnx-int8``  the same graph with dynamic int8 quantisation of its MatMuls.
 
 The exported graph is cached under ``cache_dir`` keyed by model name and a hash of the weights file, so a
@@ -45,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from newsdesk.enrich import multilingual
+from newsdesk.enrich import bert_onnx, multilingual
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.errors import EnrichmentError
 
@@ -284,10 +285,32 @@ def onnx_path(files: ModelFiles, cache_dir: Path, *, quantized: bool) -> Path:
     return cache_dir / f"{safe_name}-{weights_digest(files.directory)}-{variant}.onnx"
 
 
+def prepare_graph(model: str, backend: str, cache_dir: Path) -> str:
+    """Write the ONNX graph ``model`` needs on ``backend`` now (``newsdesk init``), so no run pays for it
+    and no run imports torch; a line saying what was done."""
+    chosen = AUTO_BACKEND if backend == "auto" else backend
+    if model == BUNDLED_USE or chosen == "torch":
+        return f"{model} on {chosen}: no graph needed"
+    try:
+        files = locate_model(BUNDLED_MINILM if model == BUNDLED else model)
+        existed = onnx_path(files, cache_dir, quantized=chosen == "onnx-int8").is_file()
+        graph = ensure_onnx(files, cache_dir, quantized=chosen == "onnx-int8")
+    except EnrichmentError:
+        raise
+    except Exception as e:  # the boundary, as in load_embedder
+        raise EnrichmentError(f"cannot build the ONNX graph of {model!r}: {e}") from e
+    return f"{graph} ({'existing' if existed else 'built'})"
+
+
 def ensure_onnx(files: ModelFiles, cache_dir: Path, *, quantized: bool) -> Path:
-    """Return the cached graph, exporting (and quantising) it first when it is not there yet."""
+    """Return the cached graph, writing (and quantising) it first when it is not there yet: normally
+    ``newsdesk init`` did (:func:`prepare_graph`); a run that finds none builds it and says so."""
     fp32 = onnx_path(files, cache_dir, quantized=False)
     if not fp32.is_file():
+        log.info(
+            "building the ONNX graph of the embedding model (once per model; `newsdesk init` does it ahead)",
+            extra={"model": files.name, "path": str(fp32)},
+        )
         _atomic_write(fp32, lambda tmp: export_onnx(files.directory, tmp))
     if not quantized:
         return fp32
@@ -317,7 +340,17 @@ def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
 
 
 def export_onnx(model_dir: Path, target: Path) -> None:
-    """Export encoder + mean pooling + L2 normalisation as one graph with dynamic batch and length."""
+    """Write encoder + mean pooling + L2 normalisation as one graph with dynamic batch and length: for a
+    BERT checkpoint straight from its weights (:mod:`~newsdesk.enrich.bert_onnx`, no torch), for any
+    other architecture traced through torch (:func:`trace_onnx`)."""
+    if bert_onnx.can_build(model_dir):
+        bert_onnx.build_bert_onnx(model_dir, target)
+    else:
+        trace_onnx(model_dir, target)
+
+
+def trace_onnx(model_dir: Path, target: Path) -> None:
+    """Export through ``torch.onnx`` (sentence-transformers loads the model): any architecture."""
     import torch
     from sentence_transformers import SentenceTransformer
 
