@@ -27,6 +27,7 @@ from newsdesk.enrich.embed import (
     embedding_text,
     length_sorted_batches,
     load_embedder,
+    session_options,
 )
 from newsdesk.enrich.multilingual import BlendEmbedder
 from newsdesk.enrichment import Enricher
@@ -285,3 +286,10 @@ def test_only_bert_checkpoints_are_written_without_torch(tmp_path: Path) -> None
     config = json.loads((other / "config.json").read_text(encoding="utf-8"))
     (other / "config.json").write_text(json.dumps({**config, "model_type": "mpnet"}), encoding="utf-8")
     assert not bert_onnx.can_build(other)
+
+
+def test_onnx_threads_sleep_rather_than_spin() -> None:
+    """Spinning ORT threads burn a shared core between batches (issue 14's profile)."""
+    options = session_options()
+    for entry in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+        assert options.get_session_config_entry(entry) == "0"
