@@ -70,3 +70,22 @@ def test_an_enriched_run_never_imports_torch(tmp_path: Path) -> None:
     loaded = _loaded(["demo"], tmp_path, NEWSDESK_ENCRYPT="false")
     assert "onnxruntime" in loaded
     assert "torch" not in loaded and "sentence_transformers" not in loaded
+
+
+def test_extraction_workers_do_not_import_the_ingestion() -> None:
+    """The pool's workers run feed parsing and extraction only: the store, SQLAlchemy and httpx cost each
+    of them 32 MB and a third of a CPU-second when their jobs lived in the ingestion module."""
+    from newsdesk.extract.jobs import extract_job
+    from newsdesk.pipeline import process_pool
+
+    pool = process_pool(1)
+    try:
+        page = b"<html><head><title>A title</title></head><body><article><p>" + b"Words here. " * 40
+        assert pool.submit(
+            extract_job, page + b"</p></article></body></html>", "https://a.test/x", True
+        ).result()
+        names = ("sqlalchemy", "httpx", "newsdesk.store", "newsdesk.pipeline")
+        probe = f"[m for m in {names!r} if m in __import__('sys').modules]"
+        assert pool.submit(eval, probe).result() == []
+    finally:
+        pool.shutdown()
