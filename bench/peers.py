@@ -21,8 +21,10 @@ Cases (issue 14):
    processes and CPU per article (issue 14, goal 3). No peer: none of them does this work.
 
 CPU is user + system time summed over each tool's whole process tree (``RUSAGE_CHILDREN`` around the
-command: pool workers are reaped by their parent, so their time lands there too); the servers run in
-this process and are not counted. Memory is resident memory summed over the tree, sampled every
+command). This process makes itself the tree's child subreaper (Linux ``prctl``) and reaps every
+orphan before reading it: a multiprocessing forkserver outlives the command that started it, so its
+workers' time (reaped by the forkserver) never reached the command's parent, and was not counted
+before 2026-12-06. The servers run in this process and are not counted. Memory is resident memory summed over the tree, sampled every
 :data:`SAMPLE_S` (psutil), and the largest single process. A shared 2-core box drifts by ±30% between
 identical runs, hence rounds that alternate the tools and medians of per-round ratios.
 
@@ -35,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -83,6 +86,7 @@ VOCABULARY_TEXT = (
     "storm flood wildfire drought harvest farmers water river coast police investigation report"
 )
 VOCABULARY = VOCABULARY_TEXT.split()
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 SAMPLE_S = 0.05  # memory sampling period; a process living less than this may be missed
 LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)
 
@@ -147,6 +151,7 @@ def measure(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: P
         proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
         peak_sum, peak_max = _sample_until_done(proc)
         proc.wait()
+        _reap_orphans()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         errors.seek(0)
         if proc.returncode != 0:
@@ -155,6 +160,25 @@ def measure(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: P
             )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Cost(cpu, time.perf_counter() - started, peak_sum / 2**20, peak_max / 2**20)
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants of a measured command (a forkserver and its workers) are re-parented to
+    this process instead of init, so :func:`_reap_orphans` can collect their CPU time. Linux only;
+    elsewhere their time stays uncounted."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphans() -> None:
+    """Wait for every process left over from the command (they exit once their parent has)."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def _sample_until_done(proc: subprocess.Popen[bytes]) -> tuple[int, int]:
@@ -557,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     cases = set(args.cases.split(","))
+    become_subreaper()
     peers = install_peers()
     desk = Desk(args.newsdesk_tree.resolve())
     work = Path(tempfile.mkdtemp(prefix="newsdesk-peers-"))
