@@ -436,7 +436,11 @@ class Desk:
         data_dir.mkdir(parents=True)
         listing = data_dir / "sources.json"
         listing.write_text(json.dumps(list(sources)), encoding="utf-8")
-        subprocess.run([sys.executable, "-c", NEWSDESK_SETUP, str(listing)], env=env, check=True)
+        # cwd: `python -c` puts the working directory first on sys.path, which would set up with the
+        # checkout the bench runs from instead of `tree`.
+        subprocess.run(
+            [sys.executable, "-c", NEWSDESK_SETUP, str(listing)], env=env, check=True, cwd=data_dir
+        )
         return env
 
     def command(self, *args: str) -> list[str]:

@@ -293,3 +293,9 @@ def test_onnx_threads_sleep_rather_than_spin() -> None:
     options = session_options()
     for entry in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
         assert options.get_session_config_entry(entry) == "0"
+
+
+def test_use_runs_on_one_blas_thread(use: Embedder) -> None:
+    """OpenBLAS's second thread spins while it waits: 181 texts cost 3.9 CPU-s on two threads, 0.7 on
+    one (docs/benchmarks.md, "Lean pipeline")."""
+    assert use._model.threads == 1  # type: ignore[attr-defined]
