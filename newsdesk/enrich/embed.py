@@ -297,7 +297,7 @@ def prepare_graph(model: str, backend: str, cache_dir: Path) -> str:
     if model == BUNDLED_USE or chosen == "torch":
         return f"{model} on {chosen}: no graph needed"
     try:
-        files = locate_model(BUNDLED_MINILM if model == BUNDLED else model)
+        files = locate_model(model)
         existed = onnx_path(files, cache_dir, quantized=chosen == "onnx-int8").is_file()
         graph = ensure_onnx(files, cache_dir, quantized=chosen == "onnx-int8")
     except EnrichmentError:
