@@ -66,12 +66,10 @@ def test_init_builds_the_model_graph_without_torch(tmp_path: Path) -> None:
 
 def test_an_enriched_run_never_imports_torch(tmp_path: Path) -> None:
     """The demo on a fresh folder: init, a whole run with enrichment (the graph built on first use when
-    init did not), the export. It embeds (ONNX Runtime is loaded) and never imports torch, nor
-    scikit-learn while no topic model is trained."""
+    init did not), the export. It embeds (ONNX Runtime is loaded) and never imports torch."""
     loaded = _loaded(["demo"], tmp_path, NEWSDESK_ENCRYPT="false")
     assert "onnxruntime" in loaded
     assert "torch" not in loaded and "sentence_transformers" not in loaded
-    assert "sklearn" not in loaded  # no topic model trained: scikit-learn has nothing to do
 
 
 def test_extraction_workers_do_not_import_the_ingestion() -> None:
