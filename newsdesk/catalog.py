@@ -251,7 +251,10 @@ class Catalog:
     def _load_embedder(self) -> Embedder:
         from .enrich.embed import load_embedder
 
-        return load_embedder(self.nd.settings.embed_model, self.nd.settings.embed_backend)
+        settings = self.nd.settings  # the graph `newsdesk init` built, as enrichment uses it
+        return load_embedder(
+            settings.embed_model, settings.embed_backend, cache_dir=settings.data_dir / "models"
+        )
 
     def use_embedder(self, embedder: Embedder) -> None:
         """Serve the semantic modes with ``embedder`` (already loaded: a test's, a benchmark's) instead of

@@ -25,7 +25,6 @@ connections to 5 s connect timeouts at 500 feeds (issue 13; bench/desk.py measur
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -41,14 +40,13 @@ from typing import Any
 from .config import Settings
 from .decider import FeedContext, PageView, decide_article, decide_page
 from .errors import FetchError, NewsdeskError, ParseError
-from .extract.article import Extracted, extract
+from .extract.jobs import extract_job, parse_feed_job, warm_worker
 from .fetch.client import Fetcher
 from .fetch.policy import FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
 from .secure import Sealed
-from .sources.feeds import parse_feed
-from .sources.feedtypes import FeedEntry, ParsedFeed
+from .sources.feedtypes import FeedEntry
 from .sources.schedule import next_poll_interval
 from .sources.sitemaps import ParsedSitemap, children_to_fetch, parse_sitemap
 from .stages import ProgressHook, RunSummary
@@ -115,34 +113,12 @@ def process_pool(workers: int) -> Executor:
     the extraction libraries and the language model up front, not on their first page."""
     count = pool_size(workers)
     context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_warm_worker)
+    pool = ProcessPoolExecutor(count, mp_context=context, initializer=warm_worker)
     # The pool starts a worker per queued job, one at a time: queue a no-op per worker so all of them
     # load their models now, side by side, not the second only once the first job (the feed) is parsed.
     for _ in range(count):
         pool.submit(int)
     return pool
-
-
-def _warm_worker() -> None:
-    """Load trafilatura's and py3langid's models before the first page (the language model alone is
-    a slow load; cProfile over the extraction benchmark, docs/benchmarks.md)."""
-    import py3langid
-
-    py3langid.classify("warm up the language identifier")
-    with contextlib.suppress(NewsdeskError):
-        extract(
-            "<html><head><title>warm</title></head><body><p>Warm up the models.</p></body></html>",
-            "https://warm.invalid/",
-        )
-
-
-# Jobs for the process pool: module-level so they pickle.
-def _parse_feed_job(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
-    return parse_feed(content, url, content_type=content_type)
-
-
-def _extract_job(html: bytes, url: str, fast: bool) -> Extracted:
-    return extract(html, url, fast=fast)
 
 
 class Ingestor:
@@ -264,7 +240,7 @@ class Ingestor:
             return [], PollHints(result, body_hash=body_hash)
         small = len(result.content) <= INLINE_PARSE_BYTES
         feed = await self._in_pool(
-            _parse_feed_job, result.content, result.url, result.content_type, here=small
+            parse_feed_job, result.content, result.url, result.content_type, here=small
         )
         whole = len(feed.entries) <= MAX_ENTRIES_PER_SOURCE  # else the rest waits for the next poll
         hints = PollHints(
@@ -351,7 +327,7 @@ class Ingestor:
 
     async def _extract(self, result: FetchResult) -> PageView:
         extracted = await self._in_pool(
-            _extract_job, result.utf8_body(), result.url, self.settings.extract_fast
+            extract_job, result.utf8_body(), result.url, self.settings.extract_fast
         )
         return PageView(result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified)
 

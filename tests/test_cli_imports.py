@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("numpy", "sklearn", "onnxruntime", "torch", "trafilatura", "fastapi")
+HEAVY = ("numpy", "sklearn", "onnxruntime", "torch", "sentence_transformers", "trafilatura", "fastapi")
 
 # Run a CLI invocation in-process, then report which heavy modules it loaded.
 _PROBE = """
@@ -55,3 +55,37 @@ def test_light_commands_load_no_heavy_module(args: list[str], tmp_path: Path) ->
 def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
     """The check above is not vacuous: a command that does need the extraction stack shows it."""
     assert "trafilatura" in _loaded(["run"], tmp_path, NEWSDESK_ENRICH="false", NEWSDESK_ENCRYPT="false")
+
+
+def test_init_builds_the_model_graph_without_torch(tmp_path: Path) -> None:
+    """`newsdesk init` writes the embedding model's ONNX graph from its weights (issue 14: torch cost a
+    fresh folder's first run 7.5 CPU-s and 430 MB), so runs and servers find it ready."""
+    assert "torch" not in _loaded(["init"], tmp_path)
+    assert [p.suffix for p in (tmp_path / "data" / "models").iterdir()] == [".onnx"]
+
+
+def test_an_enriched_run_never_imports_torch(tmp_path: Path) -> None:
+    """The demo on a fresh folder: init, a whole run with enrichment (the graph built on first use when
+    init did not), the export. It embeds (ONNX Runtime is loaded) and never imports torch."""
+    loaded = _loaded(["demo"], tmp_path, NEWSDESK_ENCRYPT="false")
+    assert "onnxruntime" in loaded
+    assert "torch" not in loaded and "sentence_transformers" not in loaded
+
+
+def test_extraction_workers_do_not_import_the_ingestion() -> None:
+    """The pool's workers run feed parsing and extraction only: the store, SQLAlchemy and httpx cost each
+    of them 32 MB and a third of a CPU-second when their jobs lived in the ingestion module."""
+    from newsdesk.extract.jobs import extract_job
+    from newsdesk.ingestor import process_pool
+
+    pool = process_pool(1)
+    try:
+        page = b"<html><head><title>A title</title></head><body><article><p>" + b"Words here. " * 40
+        assert pool.submit(
+            extract_job, page + b"</p></article></body></html>", "https://a.test/x", True
+        ).result()
+        names = ("sqlalchemy", "httpx", "newsdesk.store", "newsdesk.pipeline")
+        probe = f"[m for m in {names!r} if m in __import__('sys').modules]"
+        assert pool.submit(eval, probe).result() == []
+    finally:
+        pool.shutdown()

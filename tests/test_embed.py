@@ -4,6 +4,7 @@ multilingual and their blend (the default), which must bring translations of one
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import shutil
 import socket
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from newsdesk.config import load_settings, load_taxonomy
+from newsdesk.enrich import bert_onnx
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import (
     BUNDLED_MINILM,
@@ -25,6 +27,7 @@ from newsdesk.enrich.embed import (
     embedding_text,
     length_sorted_batches,
     load_embedder,
+    session_options,
 )
 from newsdesk.enrich.multilingual import BlendEmbedder
 from newsdesk.enricher import Enricher
@@ -272,3 +275,27 @@ def test_a_new_embedder_never_mixes_with_the_old_ones_stories(
     third = sqlite_store.save_article(_flood_article(3, FLOOD["ru"]), new=True).id
     Enricher(settings, sqlite_store, taxonomy, embedder=blend).run([third])
     assert sqlite_store.get_articles([third])[third].story_id == stories[second]
+
+
+def test_only_bert_checkpoints_are_written_without_torch(tmp_path: Path) -> None:
+    """The bundled MiniLM is built from its weights; an architecture the builder does not know is left
+    to the torch tracer rather than written wrong."""
+    assert bert_onnx.can_build(bundled_model_dir())
+    other = tmp_path / "mpnet"
+    shutil.copytree(bundled_model_dir(), other)
+    config = json.loads((other / "config.json").read_text(encoding="utf-8"))
+    (other / "config.json").write_text(json.dumps({**config, "model_type": "mpnet"}), encoding="utf-8")
+    assert not bert_onnx.can_build(other)
+
+
+def test_onnx_threads_sleep_rather_than_spin() -> None:
+    """Spinning ORT threads burn a shared core between batches (issue 14's profile)."""
+    options = session_options()
+    for entry in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+        assert options.get_session_config_entry(entry) == "0"
+
+
+def test_use_runs_on_one_blas_thread(use: Embedder) -> None:
+    """OpenBLAS's second thread spins while it waits: 181 texts cost 3.9 CPU-s on two threads, 0.7 on
+    one (docs/benchmarks.md, "Lean pipeline")."""
+    assert use._model.threads == 1  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ import pytest
 from newsdesk.config import load_taxonomy
 from newsdesk.enrich import supervised, topics
 from newsdesk.enrich.supervised import LabelledExample, TopicInput
-from newsdesk.enrich.topics import TopicClassifier
+from newsdesk.enrich.topics import TopicClassifier, _matcher, keyword_score
 from newsdesk.errors import EnrichmentError, SettingsError
 from newsdesk.model import Taxonomy, Topic, TopicScore
 
@@ -328,3 +328,33 @@ def test_topic_vectors_mix_the_whole_text_with_the_mean_of_the_terms() -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
     assert vectors[0, x] == pytest.approx(vectors[0, y]) and vectors[0, whole_a] > vectors[0, x] > 0
     assert vectors[1, whole_b] == pytest.approx(1.0)
+
+
+def test_the_word_filter_keeps_every_keyword_hit() -> None:
+    """Keyword scores with the one-pass word filter equal those of scanning every topic's keywords:
+    overlapping keywords, capitals-only ones, a keyword opening with punctuation, non-ASCII ones and a
+    Kelvin sign that regular expressions read as a k."""
+    topics_ = (
+        Topic(name="Banks", keywords=("bank", "central bank", "bank run")),
+        Topic(name="Tech", keywords=("AI", ".NET", "C++", "new york times")),
+        Topic(name="Places", keywords=("Zürich", "new york", "Kyiv")),
+        Topic(name="Symbols", keywords=("&",)),
+    )
+    taxonomy = Taxonomy(topics_)
+    classifier = TopicClassifier(taxonomy, np.zeros((len(topics_), 4), dtype=np.float32))
+    docs = [
+        TopicInput(
+            "The Central Bank acts", "A bank run in New York Times Square; ai and AI; .NET & C++ code."
+        ),
+        TopicInput("ZÜRICH talks", "The \u212ayiv delegation met in zürich."),
+        TopicInput("Nothing here", "Plain words only."),
+    ]
+    for doc in docs:
+        expected = []
+        for topic in topics_:
+            matcher = _matcher(topic)
+            in_title = matcher.hits(doc.title)
+            expected.append(keyword_score(len(in_title), len(matcher.hits(doc.text) - in_title)))
+        assert classifier._keyword_row(doc) == expected
+    assert classifier._keyword_row(docs[1])[2] > 0.7  # Zürich in both, Kyiv through the Kelvin sign
+    assert classifier._keyword_row(docs[2]) == [0.0, 0.0, 0.0, 0.0]

@@ -13,6 +13,7 @@ import functools
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NewsdeskError, StorageError
@@ -110,7 +111,11 @@ class Alerts:
         settings = self.nd.settings
         from .matching import match_new
 
-        return match_new(self.nd.store, ids, lambda: _embedder(settings.embed_model, settings.embed_backend))
+        return match_new(
+            self.nd.store,
+            ids,
+            lambda: _embedder(settings.embed_model, settings.embed_backend, settings.data_dir / "models"),
+        )
 
     def send_digests(self, *, force: bool = False) -> dict[str, int]:
         """Send the digests that are due (``force``: all with unmailed alerts)."""
@@ -124,11 +129,12 @@ class Alerts:
 
 
 @functools.cache
-def _embedder(model: str, backend: str) -> Embedder:
-    """Loaded once per process, and only when a semantic saved search meets new articles."""
+def _embedder(model: str, backend: str, models: Path) -> Embedder:
+    """Loaded once per process, and only when a semantic saved search meets new articles; from the
+    data folder's ``models`` (where ``newsdesk init`` built the ONNX graph), as enrichment does."""
     from ..enrich.embed import load_embedder
 
-    return load_embedder(model, backend)
+    return load_embedder(model, backend, cache_dir=models)
 
 
 def desk_step(nd: Newsdesk) -> None:

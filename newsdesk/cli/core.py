@@ -38,10 +38,18 @@ if TYPE_CHECKING:
 @app.command()
 @clean_errors
 def init(config: ConfigOpt = None) -> None:
-    """Create the data folder, database (migrations) and key file."""
+    """Create the data folder, database (migrations) and key file, and build the embedding model's ONNX
+    graph (so no run or server needs to)."""
     with desk(config) as nd:
         for key, value in nd.init().items():
             out.print(f"{key:10} {value}", highlight=False)
+        if nd.settings.enrich:
+            from ..enrich.embed import prepare_graph
+
+            graph = prepare_graph(
+                nd.settings.embed_model, nd.settings.embed_backend, nd.settings.data_dir / "models"
+            )
+            out.print(f"{'model':10} {graph}", highlight=False)
 
 
 @app.command("config")

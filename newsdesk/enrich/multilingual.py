@@ -36,8 +36,10 @@ from newsdesk.errors import EnrichmentError
 
 USE_NAME = "use-multilingual-v3"
 USE_DIM = 512
-# BLAS threads for USE's matrix products: the target machines have 2 cores (as ORT_INTRA_OP_THREADS).
-USE_THREADS = 2
+# BLAS threads for USE's matrix products. One: its products are small (a few hundred tokens a batch),
+# and OpenBLAS's second thread spins while it waits. 181 texts of ≤ 500 characters on the shared 2-core
+# box: 2 threads 3.9-4.1 CPU-s (21 s wall), 1 thread 0.72 CPU-s (5-6 s wall), the same vectors.
+USE_THREADS = 1
 # Shorter texts are not given to the language detector, which guesses poorly on a few words (the same
 # floor as extract.article.MIN_LANGID_CHARS); the sample is what the detector reads of an embedding text.
 MIN_LANGUAGE_CHARS = 40

@@ -201,6 +201,49 @@ def _matcher(topic: Topic) -> _KeywordMatcher:
     return _KeywordMatcher(_pattern(folded, re.IGNORECASE), _pattern(exact, 0))
 
 
+_WORD = re.compile(r"\w+")
+
+
+class _TopicFilter:
+    """Which topics' keywords can match a text at all, from one pass over its words, so the per-topic
+    matchers run only for those (they were 8% of a run's CPU, issue 14: 22 topics × 4 scans of every
+    article). A keyword matches only where its first word (``\\w`` run) is a whole word of the text, so
+    a topic none of whose first words occur is skipped: the hits are exactly the per-topic ones.
+
+    A word is looked up in lower case only when it and the keyword are ASCII (there ``re.IGNORECASE``
+    equals comparing lower case); keywords with other letters, or with no word at all, are always
+    checked, and a non-ASCII word that case-folds onto an ASCII keyword (the Kelvin sign, a long s)
+    makes every topic a candidate."""
+
+    def __init__(self, topics: Sequence[Topic]) -> None:
+        self.folded: dict[str, set[int]] = {}
+        self.exact: dict[str, set[int]] = {}
+        self.always: set[int] = set()
+        ascii_folded = []
+        for j, topic in enumerate(topics):
+            for keyword in topic.keywords:
+                first = _WORD.search(keyword)
+                if first is None or not first.group(0).isascii():
+                    self.always.add(j)
+                elif keyword.isupper():
+                    self.exact.setdefault(first.group(0), set()).add(j)
+                else:
+                    self.folded.setdefault(first.group(0).lower(), set()).add(j)
+                    ascii_folded.append(first.group(0))
+        self._all = set(range(len(topics)))
+        self._exotic = _pattern(ascii_folded, re.IGNORECASE)
+
+    def candidates(self, *texts: str) -> set[int]:
+        found = set(self.always)
+        for word in {w for text in texts for w in _WORD.findall(text)}:
+            found.update(self.exact.get(word, ()))
+            if word.isascii():
+                found.update(self.folded.get(word.lower(), ()))
+            elif self._exotic is not None and self._exotic.fullmatch(word):
+                return self._all
+        return found
+
+
 def keyword_score(title_hits: int, text_hits: int) -> float:
     """``1 - exp(-(TITLE_WEIGHT·title + TEXT_WEIGHT·text) / KEYWORD_SCALE)``: 0 without hits, → 1."""
     weighted = TITLE_WEIGHT * title_hits + TEXT_WEIGHT * text_hits
@@ -252,6 +295,7 @@ class TopicClassifier:
         self.policy = policy or TopicPolicy()
         self._names = [t.name for t in taxonomy.topics]
         self._matchers = [_matcher(t) for t in taxonomy.topics]
+        self._filter = _TopicFilter(taxonomy.topics)
 
     def train(self, examples: Sequence[LabelledExample], *, use_tfidf: bool = True) -> TopicClassifier:
         """A classifier with a supervised model fitted on ``examples`` (unknown topics are an error)."""
@@ -271,10 +315,10 @@ class TopicClassifier:
 
     def _keyword_row(self, doc: TopicInput) -> list[float]:
         title, text = doc.title, doc.text[:MAX_TEXT_CHARS]
-        row = []
-        for matcher in self._matchers:
-            in_title = matcher.hits(title)
-            row.append(keyword_score(len(in_title), len(matcher.hits(text) - in_title)))
+        row = [0.0] * len(self._matchers)
+        for j in self._filter.candidates(title, text):
+            in_title = self._matchers[j].hits(title)
+            row[j] = keyword_score(len(in_title), len(self._matchers[j].hits(text) - in_title))
         return row
 
     def _supervised(self, docs: Sequence[TopicInput], vectors: Vectors) -> Matrix:
