@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -68,6 +69,7 @@ class Newsdesk:
         self._taxonomy: Taxonomy | None = None
         self._enricher: Enricher | None = None
         self._pool: Executor | None = None
+        self._pool_used = 0.0  # time.monotonic() of the pool's last job (see release_idle_pool)
         self._wake: Callable[[], None] | None = None
 
     # -------------------------------------------------------------------------------- lifecycle
@@ -253,7 +255,25 @@ class Newsdesk:
             self._pool = None
         if self._pool is None:
             self._pool = process_pool(self.settings.workers)
+        self.note_pool_use()
         return self._pool
+
+    def note_pool_use(self) -> None:
+        """A job went to the pool: it is not idle (each run's pool view says so at every job)."""
+        self._pool_used = time.monotonic()
+
+    def release_idle_pool(self, idle_s: float) -> bool:
+        """Stop the extraction workers once no job reached them for ``idle_s`` seconds (0: never); the
+        next page starts them again. An always-on desk spends most hours polling feeds that answer 304
+        or parse in-process, and each idle worker holds its imports and models (docs/benchmarks.md,
+        "Process start"). The desk calls this between its cycles, when none of its own jobs can be in
+        flight; a WebSub push in flight keeps the pool busy, since it notes a use at every job."""
+        if self._pool is None or idle_s <= 0 or time.monotonic() - self._pool_used < idle_s:
+            return False
+        pool, self._pool = self._pool, None
+        pool.shutdown(wait=True)
+        log.info("extraction workers stopped after %.0f s idle", idle_s)
+        return True
 
     @property
     def enricher(self) -> Enricher:

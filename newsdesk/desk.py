@@ -158,6 +158,7 @@ class Desk:
             if self.outputs.refresh_if_changed():
                 self._update(last_output_at=now())
             alerts.desk_step(self.nd)  # email digests that are due
+            self.nd.release_idle_pool(self.nd.settings.pool_idle_s)  # idle workers give back their memory
         except NewsdeskError as error:
             log.warning("desk step failed", extra={"error": str(error)})
             self._update(last_error=str(error))

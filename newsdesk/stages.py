@@ -126,7 +126,7 @@ async def _ingest(run: Run) -> Figures:
         nd.settings,
         nd.store,
         run.fetcher,
-        _PoolOnFirstUse(nd.worker_pool),
+        _PoolOnFirstUse(nd),
         run_id=run.run_id,
         progress=run.progress,
         seal=run.seal,
@@ -288,19 +288,37 @@ class _PoolOnFirstUse(Executor):
     """The run's view of the worker pool: the pool is asked for (and so started) at the first job, not
     when the run starts. A run whose sources all answer 304 has nothing to parse or extract, and starting
     the pool cost it every worker's imports (docs/benchmarks.md, "Side by side with peers").
-    The facade owns the pool: shutting this view down leaves the pool running for the next run."""
+    The facade owns the pool: shutting this view down leaves the pool running for the next run. Every
+    job is noted on the facade, so the desk never stops an idle pool under a run still using it."""
 
-    def __init__(self, start: Callable[[], Executor]) -> None:
-        self._start = start
+    def __init__(self, nd: Newsdesk) -> None:
+        self._nd = nd
         self._pool: Executor | None = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if self._pool is None:  # once per run: worker_pool() probes a kept pool with a round trip
-            self._pool = self._start()
+            self._pool = self._nd.worker_pool()
+        else:
+            self._nd.note_pool_use()
         return self._pool.submit(fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Nothing to do: the pool outlives the run (see :meth:`Newsdesk.worker_pool`)."""
 
 
-__all__ = ["STAGES", "ProgressHook", "Run", "RunSummary", "Stage", "finish_pending", "run_async", "watch"]
+def pool_view(nd: Newsdesk) -> Executor:
+    """The executor a run (or a WebSub push) hands its parsing and extraction jobs to."""
+    return _PoolOnFirstUse(nd)
+
+
+__all__ = [
+    "STAGES",
+    "ProgressHook",
+    "Run",
+    "RunSummary",
+    "Stage",
+    "finish_pending",
+    "pool_view",
+    "run_async",
+    "watch",
+]

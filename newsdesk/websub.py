@@ -49,6 +49,7 @@ from .fetch.transport import CONNECT_RULES, ConnectRules, GuardedBackend, build_
 from .ingestor import Ingestor, fetch_policy
 from .model import Source, now, utc
 from .sources.feeds import discover_hubs
+from .stages import pool_view
 
 if TYPE_CHECKING:
     from .app import Newsdesk
@@ -287,7 +288,7 @@ class WebSub:
         settings = self.nd.settings
         seal = self.nd.key_ring.encrypt if settings.encrypt else None
         async with _Pushed(fetch_policy(settings, self.nd.resolve), source, body, content_type) as fetcher:
-            ingestor = Ingestor(settings, self.nd.store, fetcher, self.nd.worker_pool(), seal=seal)
+            ingestor = Ingestor(settings, self.nd.store, fetcher, pool_view(self.nd), seal=seal)
             summary = await ingestor.run([source])
         if ingestor.new_ids:
             await self.nd.finish_pending()

@@ -243,6 +243,30 @@ def test_runs_share_one_worker_pool_and_a_dead_worker_gets_a_fresh_one(
     assert desk.worker_pool() is kept
 
 
+def test_an_idle_pool_is_stopped_and_the_next_page_starts_a_new_one(desk: Newsdesk, site: DemoSite) -> None:
+    """The desk gives an idle pool's memory back: after ``idle_s`` without a job its workers exit; a
+    pool that just worked is kept; the next run that extracts a page starts a fresh pool."""
+    first = desk.run()  # the demo's pages go through the pool
+    pool = desk.worker_pool()
+    workers = {p.pid for p in multiprocessing.active_children()}
+    assert not desk.release_idle_pool(60.0)  # it just worked
+    assert not desk.release_idle_pool(0.0)  # 0: never
+    time.sleep(0.3)
+    assert desk.release_idle_pool(0.2)
+    assert workers - {p.pid for p in multiprocessing.active_children()} == workers  # all exited
+    assert not desk.release_idle_pool(0.2)  # nothing left to stop
+    for source in desk.sources.list():  # forget what was fetched, so pages are extracted again
+        assert source.id is not None
+        desk.store.save_health(
+            source.id, replace(source.health, etag=None, last_modified=None, body_hash=None)
+        )
+    for article_id in [a.id for a in desk.store.iter_articles() if a.id is not None]:
+        desk.store.delete_article(article_id)
+    summary = desk.run(sources=desk.sources.list())
+    assert summary.new == first.new and summary.errors == first.errors  # the demo's own 404 and robots
+    assert desk.worker_pool() is not pool
+
+
 def test_a_run_where_every_source_answers_304_starts_no_worker_process(
     desk: Newsdesk, site: DemoSite
 ) -> None:
