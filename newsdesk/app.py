@@ -119,10 +119,17 @@ class Newsdesk:
         _ = self.key_ring
 
     def init(self) -> dict[str, str]:
-        """Create the data folder, run migrations, and create the key file when encryption needs one."""
+        """Create the data folder, run migrations, create the key file when encryption needs one, and
+        build the embedding model's ONNX graph when enrichment is on."""
         report = {"data_dir": str(self.settings.data_dir), "database": _display_url(self.settings.database)}
         _ = self.store
         report["key"] = self._ensure_key()
+        if self.settings.enrich:  # the embedding graph, built here so no run or server pays for it
+            from .enrich.embed import prepare_graph
+
+            settings = self.settings
+            models = settings.data_dir / "models"
+            report["model"] = prepare_graph(settings.embed_model, settings.embed_backend, models)
         return report
 
     def _ensure_key(self) -> str:

@@ -85,12 +85,25 @@ class Editorial:
         current = store.get_article(article_id)  # raises for an unknown id
         if current.review_state == state:
             return False
-        changed = store.set_review_state(article_id, state, expect=current.review_state)
-        if changed:  # "from" lets an undo put the article back where it was
-            store.record_decision(article_id, action, actor, reason, {"from": current.review_state})
-            payload = {"article": events.article_payload(store.get_article(article_id)), "actor": actor}
-            events.emit(store, action, payload | {"reason": reason})
-        return changed
+        return self._decide(current, state, action, actor, reason) is not None
+
+    def _decide(
+        self, current: Article, state: ReviewState, action: str, actor: str, reason: str
+    ) -> int | None:
+        """Move ``current`` to ``state`` with its log entry and webhook event in one transaction (the
+        outbox: a crash after the commit cannot lose the event); the decision id, None if it lost the race."""
+        assert current.id is not None
+        article = events.article_payload(current.replace(review_state=state))
+        event = events.event(action, {"article": article, "actor": actor, "reason": reason})
+        return self.nd.store.decide(
+            current.id,
+            state,
+            expect=current.review_state,
+            action=action,
+            actor=actor,
+            reason=reason,
+            event=event,
+        )
 
     def decide_many(
         self, article_ids: Sequence[int], action: str, *, actor: str, reason: str = ""
@@ -110,13 +123,11 @@ class Editorial:
         state = BULK_ACTIONS[action]
         store = self.nd.store
         current = store.get_article(article_id)
-        if current.review_state == state or not store.set_review_state(
-            article_id, state, expect=current.review_state
-        ):
+        decision = (
+            None if current.review_state == state else self._decide(current, state, action, actor, reason)
+        )
+        if decision is None:
             return Outcome(article_id, False, None, store.get_article(article_id).review_state)
-        decision = store.record_decision(article_id, action, actor, reason, {"from": current.review_state})
-        payload = {"article": events.article_payload(store.get_article(article_id)), "actor": actor}
-        events.emit(store, action, payload | {"reason": reason})
         return Outcome(article_id, True, decision, state)
 
     def undo(self, decision_id: int, *, actor: str) -> Outcome:

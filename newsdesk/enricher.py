@@ -239,20 +239,12 @@ class Enricher:
     def _new_story_id(self, entry: cluster.StoryInput) -> int:
         when = entry.published_at or now()
         story = Story(None, entry.title, when, when, 1, (entry.provider_domain,))
-        story_id = self.store.create_story(story, None, {})
-        events.emit(
-            self.store,
-            "story",
-            {
-                "story": {
-                    "id": story_id,
-                    "title": entry.title,
-                    "firstSeenAt": when.isoformat(),
-                    "firstArticleId": entry.article_id,
-                }
-            },
-        )
-        return story_id
+
+        def announce(story_id: int) -> events.Event:  # queued with the story: one transaction (the outbox)
+            head = {"id": story_id, "title": entry.title, "firstSeenAt": when.isoformat()}
+            return events.event("story", {"story": {**head, "firstArticleId": entry.article_id}})
+
+        return self.store.create_story(story, None, {}, event=announce)
 
     def _save_story(self, state: cluster.StoryState) -> None:
         story = Story(

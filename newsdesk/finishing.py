@@ -127,19 +127,20 @@ def apply_rules(
         if decision is None:
             continue
         state = ReviewState.PUBLISHED if decision.published else ReviewState.REJECTED
-        if store.set_review_state(article.id, state, expect=ReviewState.PENDING):
-            store.record_decision(
-                article.id, decision.action.value, f"rule: {decision.reason}", decision.reason
-            )
-            events.emit(
-                store,
-                decision.action.value,
-                {
-                    "article": events.article_payload(article.replace(review_state=state)),
-                    "actor": f"rule: {decision.reason}",
-                    "reason": decision.reason,
-                },
-            )
+        action, actor = decision.action.value, f"rule: {decision.reason}"
+        article_now = events.article_payload(article.replace(review_state=state))
+        payload = {"article": article_now, "actor": actor, "reason": decision.reason}
+        event = events.event(action, payload)  # queued with the decision: one transaction (the outbox)
+        decided = store.decide(
+            article.id,
+            state,
+            expect=ReviewState.PENDING,
+            action=action,
+            actor=actor,
+            reason=decision.reason,
+            event=event,
+        )
+        if decided is not None:
             counts[f"{state.value}_by_rule"] += 1
     return counts
 

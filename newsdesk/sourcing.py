@@ -92,8 +92,15 @@ class Sources:
         return self.update(source.id, replace(source, name=name))
 
     def remove(self, key: int | str) -> Source:
-        """Remove a source; its articles stay (their source becomes unknown)."""
-        return self.nd.store.remove_source(key)
+        """Remove a source; its articles stay (their source becomes unknown). A WebSub subscription it
+        had is ended at the hub afterwards, best effort (:meth:`WebSub.unsubscribe`): the removal
+        stands whatever the hub answers."""
+        source = self.nd.store.get_source(key)
+        assert source.id is not None
+        subscription = self.nd.store.websub_subscription(source.id)
+        removed = self.nd.store.remove_source(source.id)
+        self.nd.websub.unsubscribe(removed, subscription)
+        return removed
 
     def sync_file(self, path: Path | None = None) -> SourceSync:
         """Add the sources of ``sources.yaml`` (default: the ``sources_file`` setting) that the store does

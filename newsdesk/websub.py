@@ -13,6 +13,9 @@ Subscriber, driven by :meth:`WebSub.tend` once per desk loop step::
     hub POSTs the callback: X-Hub-Signature = HMAC(secret, body) ─► ingest the feed document at once,
       through the same Ingestor as a poll (a bad or missing signature: 2xx, body ignored — §8)
     an active lease ending within RENEW_MARGIN ─► subscribe again (same callback, new secret)
+    the source removed (row gone with it) ─► POST hub: mode=unsubscribe, best effort (§5.1)
+      ─► hub GETs the callback: mode=unsubscribe, a key we no longer hold ─► echo hub.challenge
+      ─► a later push to that key: 410 Gone (the hub may drop the subscription on it)
 
 Polling goes on underneath: a source with an active, unexpired lease is polled at most every
 SUBSCRIBED_POLL_S (pushes carry its news); any other source keeps its own schedule, so a hub that fails,
@@ -80,6 +83,10 @@ SIGNATURE_METHODS = {
     "sha512": hashlib.sha512,
 }  # W3C WebSub §8 lists these four
 MAX_LEASE_S = 365 * 86_400  # a hub's lease above this is read as this (a typo'd lease must still renew)
+
+
+class Gone(LookupError):
+    """A push to a callback key we do not hold: its source was removed (or it was never ours)."""
 
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
@@ -203,6 +210,29 @@ class WebSub:
             return False
         return True
 
+    def unsubscribe(self, source: Source, row: Mapping[str, Any] | None) -> str | None:
+        """Ask the hub of a removed source to stop pushing (§5.1, ``hub.mode=unsubscribe``) when its
+        subscription was requested or active; None when that went through or there was nothing to ask,
+        else what went wrong (logged). Best effort: the source is gone either way, and the hub's
+        verification then finds a key we no longer hold, which :meth:`verify` confirms."""
+        settings = self.nd.settings
+        if row is None or row["state"] not in ("requested", "active") or not settings.public_url:
+            return None
+        if not row["hub"] or not row["topic"]:
+            return None
+        form = {
+            "hub.mode": "unsubscribe",
+            "hub.topic": str(row["topic"]),
+            "hub.callback": callback_url(settings.public_url, str(row["callback_key"])),
+        }
+        error = asyncio.run(self._post_hub(str(row["hub"]), form, allow_private=source.allow_loopback))
+        extra = {"source_id": source.id, "hub": row["hub"], "error": error}
+        if error is None:
+            log.info("websub unsubscribe sent", extra=extra)
+        else:
+            log.warning("websub unsubscribe failed", extra=extra)
+        return error
+
     def _save(self, source_id: int, **values: Any) -> None:
         """Write the row; a new row gets a callback key and secret (unused until a subscription)."""
         values.setdefault("checked_at", now())
@@ -236,11 +266,13 @@ class WebSub:
 
     def verify(self, key: str, params: Mapping[str, str]) -> str | None:
         """The verification of intent (§5.3): the challenge to echo when the hub confirms a
-        subscription we asked for, else None (the caller answers 404). A denial (§5.2) is recorded."""
+        subscription we asked for, or an unsubscribe of a key we no longer hold (a removed source's:
+        we do want it gone), else None (the caller answers 404). A denial (§5.2) is recorded."""
         row = self.nd.store.websub_by_key(key)
-        if row is None:
-            return None
         mode = params.get("hub.mode", "")
+        if row is None:  # an unsubscribe of a key we dropped is confirmed; anything else is not ours
+            challenge = params.get("hub.challenge", "")
+            return challenge if mode == "unsubscribe" and challenge else None
         if mode == "denied" and params.get("hub.topic") == row["topic"]:
             self.nd.store.save_websub(
                 int(row["source_id"]),
@@ -266,9 +298,12 @@ class WebSub:
 
     def accept(self, key: str, body: bytes, signature: str | None) -> dict[str, Any] | None:
         """The subscription a push may be ingested for: known key and a valid signature; else None.
-        Unknown keys raise LookupError (a 404: not a callback of ours)."""
+        A key we do not hold (a removed source's) raises :class:`Gone` (410: the hub may drop the
+        subscription, §8); a key of ours with no subscription raises LookupError (404)."""
         row = self.nd.store.websub_by_key(key)
-        if row is None or row["state"] not in ("active", "requested"):
+        if row is None:
+            raise Gone(key)
+        if row["state"] not in ("active", "requested"):
             raise LookupError(key)
         if not signature_ok(str(row["secret"]), body, signature):
             log.warning("websub push with a bad signature ignored", extra={"source_id": row["source_id"]})

@@ -182,6 +182,7 @@ TOKEN = (401, 401, 200, 401, 200, 200)  # any valid token; anonymous callers get
 ADMIN = (401, 401, 403, 401, 403, 200)
 ADMIN_MADE = (401, 401, 403, 401, 403, 201)
 UNKNOWN = (404, 404, 404, 404, 404, 404)  # an open route that answers only to a secret in its path
+GONE = (410, 410, 410, 410, 410, 410)  # a push to a key we do not hold: the hub may drop it (WebSub §8)
 
 
 def WRITE(ok: int) -> tuple[int, ...]:  # noqa: N802 - reads as a row of the table
@@ -227,7 +228,7 @@ API_MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("POST", "/decisions", WRITE(200)),
     ("POST", "/decisions/{decision}/undo", WRITE(200)),
     ("GET", "/websub/{websub}", UNKNOWN),  # hubs carry no token: the random key is the credential
-    ("POST", "/websub/{websub}", UNKNOWN),
+    ("POST", "/websub/{websub}", GONE),
 )
 # The UI pages that show or change sources. A UI caller is who signed in with that token: read tokens
 # cannot sign in, a bad one fails, a revoked one's session ends. Anybody but an editor is sent to sign in.

@@ -32,6 +32,7 @@ ALLOWED = {
     "newsdesk.readers": "nd.readers' module: reader users, item filters, the feed model",
     "newsdesk.alerts": "nd.alerts' module: the saved-search limits its forms check",
     "newsdesk.webhooks": "nd.webhooks' module: the event kinds a receiver may ask for",
+    "newsdesk.websub": "nd.websub's module: Gone, a push to a callback key it no longer holds (410)",
     "newsdesk.outputs": "nd.outputs' module: the export summary and the record's date format",
     "newsdesk.desk": "the running desk that `serve` starts and the ops endpoints report on",
     "newsdesk.queue": "the scale-out worker and scheduler that `worker` and `schedule` start",

@@ -53,7 +53,8 @@ def rss(hub: str, self_url: str, *titles: str) -> bytes:
 class Hub:
     """A minimal WebSub hub: records every POST; on a subscribe it answers 202 (or ``fail_with``), then
     verifies intent at the callback and, when the challenge comes back, pushes ``push_body`` signed
-    with the subscriber's secret (or with ``signature`` when that is set)."""
+    with the subscriber's secret (or with ``signature`` when that is set). On an unsubscribe it answers
+    202 and verifies that intent too (``unsubscribed`` records whether the challenge came back)."""
 
     push_bodies: list[bytes] = field(default_factory=list)
     signature: Callable[[str, bytes], str | None] | None = None
@@ -62,6 +63,7 @@ class Hub:
     posts: list[dict[str, str]] = field(default_factory=list)
     verified: list[bool] = field(default_factory=list)
     pushed: list[int] = field(default_factory=list)  # status of each push
+    unsubscribed: list[bool] = field(default_factory=list)
     port: int = 0
 
     @property
@@ -74,7 +76,15 @@ class Hub:
             return self.fail_with
         if form.get("hub.mode") == "subscribe":
             threading.Thread(target=self._verify_then_push, args=(form,), daemon=True).start()
+        if form.get("hub.mode") == "unsubscribe":
+            threading.Thread(target=self._verify_unsubscribe, args=(form,), daemon=True).start()
         return 202
+
+    def _verify_unsubscribe(self, form: dict[str, str]) -> None:
+        challenge = secrets.token_hex(8)
+        params = {"hub.mode": "unsubscribe", "hub.topic": form["hub.topic"], "hub.challenge": challenge}
+        answer = httpx.get(form["hub.callback"], params=params)
+        self.unsubscribed.append(answer.status_code == 200 and answer.text == challenge)
 
     def _verify_then_push(self, form: dict[str, str]) -> None:
         challenge = secrets.token_hex(8)
@@ -260,8 +270,47 @@ def test_the_challenge_is_echoed_only_for_a_subscription_we_asked_for(tmp_path: 
         for url, params in asks:
             answer = httpx.get(url, params=params)
             assert answer.status_code == 404 and answer.text != "c"
-        assert httpx.post(callback.rsplit("/", 1)[0] + "/not-a-key", content=b"x").status_code == 404
+        assert httpx.post(callback.rsplit("/", 1)[0] + "/not-a-key", content=b"x").status_code == 410
         assert nd.store.websub_subscription(source.id or 0) == row  # nothing changed
+
+
+def test_removing_a_source_unsubscribes_it_at_the_hub(tmp_path: Path, store_url: str) -> None:
+    with running(Hub()) as hub, LoopbackServer() as site, desk(tmp_path, store_url) as nd:
+        topic = site.url("/feed")
+        site.route("/feed", Reply(body=rss(hub.url, topic), content_type="application/rss+xml"))
+        source = feed_source(nd, site)
+        WebSub(nd).tend([])
+        wait_for(lambda: hub.verified == [True])
+        callback, secret = hub.posts[0]["hub.callback"], hub.posts[0]["hub.secret"]
+        assert nd.sources.remove(source.id or 0).id == source.id
+        wait_for(lambda: bool(hub.unsubscribed))
+        assert hub.posts[1] == {"hub.mode": "unsubscribe", "hub.topic": topic, "hub.callback": callback}
+        assert hub.unsubscribed == [True]  # the hub's verification GET got its challenge back
+        assert nd.sources.list() == [] and nd.store.websub_subscriptions() == []
+        subscribe = {"hub.mode": "subscribe", "hub.topic": topic, "hub.challenge": "c"}
+        assert httpx.get(callback, params=subscribe).status_code == 404  # not re-subscribed by a hub
+        late = rss(hub.url, topic, "Late story")
+        signed = {"X-Hub-Signature": "sha256=" + _hmac(secret, late, hashlib.sha256)}
+        assert httpx.post(callback, content=late, headers=signed).status_code == 410
+        assert titles(nd) == set()
+
+
+def test_a_hub_that_fails_the_unsubscribe_does_not_stop_the_removal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running(Hub()) as hub, LoopbackServer() as site, desk(tmp_path) as nd:
+        topic = site.url("/feed")
+        site.route("/feed", Reply(body=rss(hub.url, topic), content_type="application/rss+xml"))
+        source = feed_source(nd, site)
+        WebSub(nd).tend([])
+        wait_for(lambda: hub.verified == [True])
+        hub.fail_with = 503
+        with caplog.at_level("WARNING", logger="newsdesk.websub"):
+            nd.sources.remove(source.id or 0)
+        assert [p["hub.mode"] for p in hub.posts] == ["subscribe", "unsubscribe"]
+        assert nd.sources.list() == [] and hub.unsubscribed == []
+        [failed] = [r for r in caplog.records if r.getMessage() == "websub unsubscribe failed"]
+        assert "503" in str(getattr(failed, "error", ""))
 
 
 def test_a_failing_hub_leaves_the_source_on_its_polling_schedule(tmp_path: Path) -> None:

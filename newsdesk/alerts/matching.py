@@ -3,7 +3,7 @@
     finished run's new ids ─► for each saved search: filters (topics, source, language, quality, heat)
                                                      └► query: text (FTS among the ids) | semantic (cosine
                                                         of the stored vectors to the query) | hybrid (either)
-                           ─► alerts rows (new ones only) ─► event "alert" per new alert (webhooks)
+                           ─► alerts rows (new ones only) + an "alert" event per new alert, one transaction
 
 Called once per run from the facade's finishing stages, after enrichment (topics and scores are set).
 The embedder is loaded only when a semantic search exists and there are new articles.
@@ -37,9 +37,7 @@ def match_new(store: Store, ids: Sequence[int], embedder: Callable[[], Embedder]
         spec = SearchSpec.from_dict(saved["query"])
         candidates = [a for a in articles.values() if a.id is not None and spec.filters_match(a)]
         matched = _query_matches(store, spec, candidates, embedder)
-        new = store.add_alerts(saved["id"], sorted(matched), now())
-        for alert_id, article_id in new:
-            _emit(store, saved, alert_id, articles[article_id])
+        new = store.add_alerts(saved["id"], sorted(matched), now(), event=_event_for(saved, articles))
         total += len(new)
     return {"alerts": total}
 
@@ -69,10 +67,13 @@ def semantic_matches(store: Store, spec: SearchSpec, ids: list[int], embedder: E
     return {i for i, score in zip(have, scores, strict=True) if float(score) >= spec.min_similarity}
 
 
-def _emit(store: Store, saved: dict[str, Any], alert_id: int, article: Article) -> None:
+def _event_for(saved: dict[str, Any], articles: dict[int, Article]) -> Callable[[int, int], events.Event]:
+    """The "alert" event of a new alert of ``saved``, made inside the transaction that adds the alert
+    (the outbox: an alert and its webhook event commit together)."""
     search = {"id": saved["id"], "name": saved["name"], "user": saved["user"]}
-    events.emit(
-        store,
-        "alert",
-        {"alert": {"id": alert_id}, "search": search, "article": events.article_payload(article)},
-    )
+
+    def make(alert_id: int, article_id: int) -> events.Event:
+        article = events.article_payload(articles[article_id])
+        return events.event("alert", {"alert": {"id": alert_id}, "search": search, "article": article})
+
+    return make

@@ -129,6 +129,8 @@ def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
         errors[409] = _problem("The source is paused")
     if route.handler is reading.undo:
         errors[409] = _problem("Undone already, or the article was decided again since")
+    if route.handler is websub.receive:
+        errors[410] = _problem("Not a subscription of ours (any more): the hub may drop it")
     if route.handler is articles.get_secured:
         errors[500] = _problem("The key cannot open the stored payload")
     return errors

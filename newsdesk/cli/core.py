@@ -43,13 +43,6 @@ def init(config: ConfigOpt = None) -> None:
     with desk(config) as nd:
         for key, value in nd.init().items():
             out.print(f"{key:10} {value}", highlight=False)
-        if nd.settings.enrich:
-            from ..enrich.embed import prepare_graph
-
-            graph = prepare_graph(
-                nd.settings.embed_model, nd.settings.embed_backend, nd.settings.data_dir / "models"
-            )
-            out.print(f"{'model':10} {graph}", highlight=False)
 
 
 @app.command("config")

@@ -91,8 +91,9 @@ class _Weights:
         return tuple(self._get(name).shape)
 
     def take(self, name: str) -> np.ndarray[Any, Any]:
-        return np.ascontiguousarray(self._tensors.pop(name) if name in self._tensors else self._get(name),
-                                    dtype=np.float32)  # fmt: skip
+        return np.ascontiguousarray(
+            self._tensors.pop(name) if name in self._tensors else self._get(name), dtype=np.float32
+        )
 
     def _get(self, name: str) -> np.ndarray[Any, Any]:
         try:

@@ -8,9 +8,9 @@ other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
@@ -19,6 +19,10 @@ from ..model import now
 from . import search
 from . import tables as t
 from .base import StoreBase, _chunks, _inserted_id
+from .webhooks import queue_event_rows
+
+if TYPE_CHECKING:
+    from ..events import Event
 
 
 class AlertsMixin(StoreBase):
@@ -72,8 +76,16 @@ class AlertsMixin(StoreBase):
                 found |= search.among_ids(c, q, chunk)
         return found
 
-    def add_alerts(self, search_id: int, article_ids: Sequence[int], at: datetime) -> list[tuple[int, int]]:
-        """An alert per article not alerted for this search yet; (alert id, article id) of the new ones."""
+    def add_alerts(
+        self,
+        search_id: int,
+        article_ids: Sequence[int],
+        at: datetime,
+        *,
+        event: Callable[[int, int], Event] | None = None,
+    ) -> list[tuple[int, int]]:
+        """An alert per article not alerted for this search yet; (alert id, article id) of the new ones.
+        ``event`` (given both ids) is each new alert's webhook event, queued in the same transaction."""
         a = t.alerts
         with self._begin() as c:
             known = set(
@@ -85,7 +97,11 @@ class AlertsMixin(StoreBase):
             )
             fresh = [i for i in dict.fromkeys(article_ids) if i not in known]
             values = {"search_id": search_id, "created_at": at}
-            return [(_inserted_id(c.execute(insert(a).values(article_id=i, **values))), i) for i in fresh]
+            new = [(_inserted_id(c.execute(insert(a).values(article_id=i, **values))), i) for i in fresh]
+            for alert_id, article_id in new:
+                if event is not None:
+                    queue_event_rows(c, event(alert_id, article_id))
+            return new
 
     def list_alerts(
         self,

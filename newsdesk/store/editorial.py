@@ -7,7 +7,7 @@ decision is one row; an undo is a decision too, naming the one it reverts (``dat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, select, update
 
@@ -15,6 +15,10 @@ from ..model import ReviewState, now
 from . import rows
 from . import tables as t
 from .base import StoreBase, _inserted_id
+from .webhooks import queue_event_rows
+
+if TYPE_CHECKING:
+    from ..events import Event
 
 
 class EditorialMixin(StoreBase):
@@ -31,6 +35,40 @@ class EditorialMixin(StoreBase):
             condition = and_(condition, t.articles.c.review_state == ReviewState(expect).value)
         with self._begin() as c:
             return bool(c.execute(update(t.articles).where(condition).values(**values)).rowcount)
+
+    def decide(
+        self,
+        article_id: int,
+        state: ReviewState,
+        *,
+        expect: ReviewState,
+        action: str,
+        actor: str,
+        reason: str = "",
+        event: Event | None = None,
+    ) -> int | None:
+        """A decision as one transaction: the compare-and-set from ``expect`` to ``state``, its log
+        entry (``data["from"]`` lets an undo put it back) and its webhook event (the outbox) commit
+        together or not at all. The decision's id, or None when the article was no longer in ``expect``."""
+        values = rows.review_columns(ReviewState(state)) | {"updated_at": now()}
+        condition = and_(
+            t.articles.c.id == article_id, t.articles.c.review_state == ReviewState(expect).value
+        )
+        with self._begin() as c:
+            if not c.execute(update(t.articles).where(condition).values(**values)).rowcount:
+                return None
+            entry = {
+                "article_id": article_id,
+                "action": action,
+                "actor": actor,
+                "reason": reason,
+                "at": now(),
+                "data": {"from": ReviewState(expect).value},
+            }
+            decision_id = _inserted_id(c.execute(insert(t.decisions).values(**entry)))
+            if event is not None:
+                queue_event_rows(c, event)
+            return decision_id
 
     def record_decision(
         self, article_id: int, action: str, actor: str, reason: str = "", data: dict[str, Any] | None = None

@@ -7,9 +7,9 @@ cluster update never undoes a heat score. An article names its story (``articles
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
@@ -18,15 +18,30 @@ from ..model import Article, Story
 from . import rows
 from . import tables as t
 from .base import StoreBase, _chunks, _inserted_id
+from .webhooks import queue_event_rows
+
+if TYPE_CHECKING:
+    from ..events import Event
 
 
 class StoriesMixin(StoreBase):
     """Stories and their articles. A method here is one transaction, as everywhere."""
 
-    def create_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> int:
+    def create_story(
+        self,
+        story: Story,
+        centroid: bytes | None,
+        state: dict[str, Any],
+        *,
+        event: Callable[[int], Event] | None = None,
+    ) -> int:
+        """A new story; ``event`` (given the new id) is its webhook event, queued in the same transaction."""
         values = _story_values(story, centroid, state) | {"heat": story.heat}
         with self._begin() as c:
-            return _inserted_id(c.execute(insert(t.stories).values(**values)))
+            story_id = _inserted_id(c.execute(insert(t.stories).values(**values)))
+            if event is not None:
+                queue_event_rows(c, event(story_id))
+            return story_id
 
     def update_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> None:
         with self._begin() as c:

@@ -1,7 +1,9 @@
 """The store's webhook side: webhooks and their delivery log (the durable queue the worker drains).
 
 A delivery is a row from the moment its event is emitted until it is delivered or dead, so one queued
-before a restart is sent after it. The worker claims a due row with a compare-and-set on
+before a restart is sent after it. The table is the outbox: :func:`queue_event_rows` works on the caller's
+connection, so the store method that makes a change (a decision, a new story, an alert) writes the rows
+announcing it in the same transaction — both commit or neither does. The worker claims a due row with a compare-and-set on
 ``next_attempt_at`` that also pushes it a lease into the future: two workers never send the same attempt,
 and a worker killed mid-send leaves the row to be retried once the lease is over.
 """
@@ -10,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from ..errors import StorageError
 from ..model import now
 from . import tables as t
 from .base import StoreBase, _inserted_id
+
+if TYPE_CHECKING:
+    from ..events import Event
 
 DELIVERY_STATES = ("pending", "delivered", "dead")
 
@@ -54,22 +59,10 @@ class WebhooksMixin(StoreBase):
             c.execute(delete(d).where(d.c.webhook_id == webhook_id))
             return bool(c.execute(delete(t.webhooks).where(t.webhooks.c.id == webhook_id)).rowcount)
 
-    def queue_deliveries(self, event: str, body: str, webhook_ids: Sequence[int], at: datetime) -> list[int]:
-        """One pending delivery of ``body`` per webhook, due at ``at``, all in one transaction."""
-        ids = []
+    def queue_event(self, event: Event) -> list[int]:
+        """Queue an event that no change of the store's causes, in a transaction of its own."""
         with self._begin() as c:
-            for webhook_id in webhook_ids:
-                values = {
-                    "webhook_id": webhook_id,
-                    "event": event,
-                    "body": body,
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": at,
-                    "created_at": at,
-                }
-                ids.append(_inserted_id(c.execute(insert(t.webhook_deliveries).values(**values))))
-        return ids
+            return queue_event_rows(c, event)
 
     def due_deliveries(self, at: datetime, limit: int) -> list[dict[str, Any]]:
         """Pending deliveries due at ``at``, oldest first, each with its webhook's URL, secret and flag."""
@@ -141,3 +134,24 @@ class WebhooksMixin(StoreBase):
         with self._begin() as c:
             c.execute(update(d).where(d.c.id == delivery_id).values(**values))
         return self.get_delivery(delivery_id)
+
+
+def queue_event_rows(c: Connection, event: Event) -> list[int]:
+    """On the caller's connection (its transaction): one pending delivery of ``event``, due now, per
+    webhook that subscribed to its kind; the delivery ids. The webhooks are read in the same
+    transaction, so a webhook removed before the commit gets nothing."""
+    hooks = c.execute(select(t.webhooks.c.id, t.webhooks.c.events).order_by(t.webhooks.c.id)).all()
+    ids = []
+    for webhook_id, kinds in hooks:
+        if event.kind in kinds:
+            values = {
+                "webhook_id": webhook_id,
+                "event": event.kind,
+                "body": event.body,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": event.at,
+                "created_at": event.at,
+            }
+            ids.append(_inserted_id(c.execute(insert(t.webhook_deliveries).values(**values))))
+    return ids
