@@ -113,7 +113,7 @@ def process_pool(workers: int) -> Executor:
     the extraction libraries and the language model up front, not on their first page."""
     count = pool_size(workers)
     context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(count, mp_context=context, initializer=warm_worker)
+    pool = ProcessPoolExecutor(count, mp_context=context, initializer=warm_worker, initargs=(os.getpid(),))
     # The pool starts a worker per queued job, one at a time: queue a no-op per worker so all of them
     # load their models now, side by side, not the second only once the first job (the feed) is parsed.
     for _ in range(count):

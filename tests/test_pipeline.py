@@ -267,6 +267,43 @@ def test_an_idle_pool_is_stopped_and_the_next_page_starts_a_new_one(desk: Newsde
     assert desk.worker_pool() is not pool
 
 
+OWNS_A_POOL = """
+import os, sys
+from newsdesk.ingestor import process_pool
+pool = process_pool(2)
+print(*sorted({pool.submit(os.getpid).result() for _ in range(8)}), flush=True)
+sys.stdin.read()  # until the test kills this process
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_pool_workers_leave_when_the_process_that_owns_them_is_killed() -> None:
+    """A killed run (SIGKILL, an OOM kill) left its workers, children of the forkserver, holding their
+    models for good; they now follow their owner out within a few seconds."""
+    import subprocess
+    import sys
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNS_A_POOL], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert owner.stdout is not None
+    workers = [int(pid) for pid in owner.stdout.readline().split()]
+    assert workers and all(_alive(pid) for pid in workers)
+    owner.kill()
+    owner.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)]
+
+
 def test_a_run_where_every_source_answers_304_starts_no_worker_process(
     desk: Newsdesk, site: DemoSite
 ) -> None:
