@@ -4,7 +4,7 @@
     embed (title + lead) ─► near-duplicate? fold into the earlier article
         ─► story (online clustering) ─► topics ─► quality ─► heat (per story) ─► related
 
-Articles are processed in (publication, id) order so a re-run over the same articles makes the same
+Articles are processed in (publication, URL) order so a re-run over the same articles makes the same
 stories. Each sub-stage runs over the whole batch and saves what it found before the next one starts;
 the batch is marked enriched only after the last (related), so an interrupted run leaves every article
 of it unenriched and the next run enriches them again.
@@ -463,8 +463,12 @@ def _unit(vector: Vectors) -> Vectors:
     return v / norm if norm > 0 else v
 
 
-def _order(article: Article) -> tuple[Any, int]:
-    return (article.published_at or article.first_seen_at or now(), article.id or 0)
+def _order(article: Article) -> tuple[Any, str, int]:
+    """Publication time, then URL: not the id, which follows the order concurrent fetches happened to
+    finish in. The order decides which article a story or a near-duplicate fold starts from and which
+    texts share an embedding batch (whose padding moves vectors by ~1e-7, enough to swap two related
+    articles at a near tie), so the same articles must always come in the same order."""
+    return (article.published_at or article.first_seen_at or now(), article.web_url, article.id or 0)
 
 
 __all__ = ["Enricher", "embed_text"]

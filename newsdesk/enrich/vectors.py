@@ -281,7 +281,9 @@ class AnnIndex:
         present = keys[np.asarray(self._index.contains(keys), dtype=bool).reshape(-1)]
         if len(present):
             self._index.remove(present)
-        self._index.add(keys.astype(np.uint64), matrix)
+        # One thread: inserts made in parallel build a different graph each time, so the same articles
+        # got different related lists from run to run (the golden demo export caught it).
+        self._index.add(keys.astype(np.uint64), matrix, threads=1)
 
     def remove(self, ids: Sequence[int]) -> None:
         keys = np.asarray(ids, dtype=np.uint64).reshape(-1)
