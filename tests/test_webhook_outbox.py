@@ -4,7 +4,6 @@ that rolls back announces nothing. Real store (SQLite and PostgreSQL), real proc
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -20,9 +19,10 @@ from sqlalchemy import event as sa_event
 from newsdesk import events
 from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
-from newsdesk.model import Article, Provider, Story
+from newsdesk.model import Story
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
+from tests.test_webhooks import _article, _deliver  # the same article and delivery round
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,20 +61,6 @@ def _env(root: Path, database_url: str) -> dict[str, str]:
 
 def _desk(root: Path, database_url: str) -> Newsdesk:
     return Newsdesk(load_settings(env=_env(root, database_url), base_dir=root))
-
-
-def _article(nd: Newsdesk, n: int = 1) -> int:
-    article = Article(
-        title=f"Banks adopt AI {n}", web_url=f"https://a.example.com/{n}", original_url=f"https://a.example.com/{n}",
-        provider=Provider("A", "a.example.com"), published_at=T0, topics=("AI",),
-    )  # fmt: skip
-    saved = nd.store.save_article(article).id
-    assert saved is not None
-    return saved
-
-
-def _deliver(nd: Newsdesk) -> dict[str, int]:
-    return asyncio.run(nd.webhooks.deliverer().deliver_due())
 
 
 def test_a_process_killed_right_after_a_decision_commits_still_sends_its_event(
