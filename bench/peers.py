@@ -125,7 +125,7 @@ with Newsdesk(load_settings()) as nd:
     except ImportError:
         prepare_graph = None
     if s.enrich and prepare_graph is not None:
-        prepare_graph(s.embed_model, s.embed_backend, s.data_dir / "models")
+        prepare_graph(s.embed_model, s.embed_backend, s.models_dir)
 """
 
 

@@ -74,7 +74,7 @@ def bcubed(predicted: Sequence[Hashable], gold: Sequence[Hashable]) -> tuple[flo
 
 def settings_embedder(settings: Settings) -> Embedder:
     """The embedder enrichment would use with ``settings``."""
-    return load_embedder(settings.embed_model, settings.embed_backend, cache_dir=settings.data_dir / "models")
+    return load_embedder(settings.embed_model, settings.embed_backend, cache_dir=settings.models_dir)
 
 
 def run_clustering(

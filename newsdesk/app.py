@@ -128,8 +128,7 @@ class Newsdesk:
             from .enrich.embed import prepare_graph
 
             settings = self.settings
-            models = settings.data_dir / "models"
-            report["model"] = prepare_graph(settings.embed_model, settings.embed_backend, models)
+            report["model"] = prepare_graph(settings.embed_model, settings.embed_backend, settings.models_dir)
         return report
 
     def _ensure_key(self) -> str:

@@ -252,9 +252,7 @@ class Catalog:
         from .enrich.embed import load_embedder
 
         settings = self.nd.settings  # the graph `newsdesk init` built, as enrichment uses it
-        return load_embedder(
-            settings.embed_model, settings.embed_backend, cache_dir=settings.data_dir / "models"
-        )
+        return load_embedder(settings.embed_model, settings.embed_backend, cache_dir=settings.models_dir)
 
     def use_embedder(self, embedder: Embedder) -> None:
         """Serve the semantic modes with ``embedder`` (already loaded: a test's, a benchmark's) instead of

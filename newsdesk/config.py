@@ -221,6 +221,12 @@ class Settings(SettingValues):
         path: Path = self.values["key_file"]
         return path if str(path) not in ("", ".") else self.values["data_dir"] / "newsdesk.key"
 
+    @property
+    def models_dir(self) -> Path:
+        """Where ``newsdesk init`` builds the embedding model's ONNX graph and every embedder loads it."""
+        path: Path = self.values["data_dir"] / "models"
+        return path
+
     def with_values(self, **changes: Any) -> Settings:
         values = dict(self.values)
         origins = dict(self.origins)

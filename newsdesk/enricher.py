@@ -93,7 +93,7 @@ class Enricher:
             self._embedder = load_embedder(
                 self.settings.embed_model,
                 self.settings.embed_backend,
-                cache_dir=self.settings.data_dir / "models",
+                cache_dir=self.settings.models_dir,
             )
         return self._embedder
 

@@ -114,7 +114,7 @@ class Alerts:
         return match_new(
             self.nd.store,
             ids,
-            lambda: _embedder(settings.embed_model, settings.embed_backend, settings.data_dir / "models"),
+            lambda: _embedder(settings.embed_model, settings.embed_backend, settings.models_dir),
         )
 
     def send_digests(self, *, force: bool = False) -> dict[str, int]:
