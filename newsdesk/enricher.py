@@ -60,6 +60,14 @@ def embed_text(article: Article, text: str) -> str:
     return embedding_text(article.title, text or article.excerpt)
 
 
+def article_vectors(embedder: Embedder, articles: Sequence[Article], texts: Sequence[str]) -> Vectors:
+    """The articles' vectors: title + lead plus the title apart (``similarity.article_vectors``), so the
+    stories, related articles and topic training all compare the vectors the same-story score was
+    measured on."""
+    leads = [embed_text(a, t) for a, t in zip(articles, texts, strict=True)]
+    return similarity.article_vectors(embedder.embed, [a.title for a in articles], leads)
+
+
 class Enricher:
     """Enriches batches of stored articles. Loads the model once; everything else per run."""
 
@@ -120,7 +128,7 @@ class Enricher:
 
     def _embed(self, articles: list[Article]) -> list[Work]:
         texts = [self._text(a) for a in articles]
-        vectors = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
+        vectors = article_vectors(self.embedder, articles, texts)
         for article, vector in zip(articles, vectors, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, self.embedder.name, vector)
@@ -471,4 +479,4 @@ def _order(article: Article) -> tuple[Any, str, int]:
     return (article.published_at or article.first_seen_at or now(), article.web_url, article.id or 0)
 
 
-__all__ = ["Enricher", "embed_text"]
+__all__ = ["Enricher", "article_vectors", "embed_text"]
