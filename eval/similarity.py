@@ -6,6 +6,10 @@ the two article texts themselves (about 1,000 characters each: headline and the 
 together with no separator), so "title + lead" here means the first N characters. Gold ``Overall`` runs
 1 (very similar) … 4 (very dissimilar), so we correlate cosine with ``-Overall``.
 
+Vectors are article vectors as enrichment makes them (``similarity.article_vectors``: the window's vector
+plus 0.5 × the headline's, the headline cut from the text by :func:`headline`); the raw windows are
+printed beside them, and a sweep of the title weight follows the first table.
+
 Prints one table per embedder: for each language pair its size and Pearson r per text window, then "all"
 (every pair pooled: this also asks that cosines mean the same across languages) and "en–en". Reference:
 the best SemEval-2022 system (a fine-tuned cross-encoder) reached Pearson 0.818 over all languages on
@@ -14,7 +18,8 @@ the official evaluation set (0.872 on its English pairs).
 Then the calibration (``newsdesk/enrich/similarity.py``): the shipped map and the fits it was chosen
 from, each scored in-sample, by 10-fold cross-validation (fit on nine tenths, score the tenth) and by
 leaving each language pair out (fit on the other 15, score it); the per-pair table of the raw and the
-calibrated cosine; the story join decision (``cluster.assign_story`` with the languages, so the product's
+calibrated cosine; cheap lexical signals (shared names and numbers across languages, character TF-IDF
+within one) fitted beside the shipped lines; the story join decision (``cluster.assign_story`` with the languages, so the product's
 score: calibrated cosine + shared terms) per language relation; and the verdict against issue 15's goals.
 Languages are the file's labels (the product reads an article's stored language).
 
@@ -375,7 +380,8 @@ def print_title_weights(pairs: Sequence[LangPair], embedder: Embedder, chars: in
         print(f"| {weight:g} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {en:.3f} |")
 
 
-# Cheap language-independent signals, tried beside the calibration (not shipped: see print_signals).
+# Cheap signals, tried beside the calibration (not shipped: see docs/embeddings.md). Each is a column of a
+# least-squares fit next to the shipped lines, on the pairs it applies to (cross-language or one language).
 _NUMBER = re.compile(r"\d[\d.,]*\d|\d")
 _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]+\b")
 
@@ -385,23 +391,44 @@ def shared(first: set[str], second: set[str]) -> float:
     return len(first & second) / len(first | second) if first and second else 0.0
 
 
-def signals(pairs: Sequence[LangPair]) -> dict[str, np.ndarray[Any, Any]]:
-    """Per pair: shared numbers of two or more digits, and shared capitalised Latin-script words (names,
-    acronyms: they survive translation into most of these languages)."""
+def contained(first: set[str], second: set[str]) -> float:
+    """Overlap coefficient: the share of the smaller set found in the other (0 when either is empty)."""
+    return len(first & second) / min(len(first), len(second)) if first and second else 0.0
 
-    def numbers(text: str) -> set[str]:
-        return {
-            n
-            for n in (m.group().replace(",", "").replace(".", "") for m in _NUMBER.finditer(text))
-            if len(n) > 1
-        }
 
-    def names(text: str) -> set[str]:
-        return {m.group().lower() for m in _LATIN_NAME.finditer(text)}
+def numbers(text: str) -> set[str]:
+    """Numbers of two or more digits, separators dropped (they differ between languages)."""
+    found = (m.group().replace(",", "").replace(".", "") for m in _NUMBER.finditer(text))
+    return {n for n in found if len(n) > 1}
 
+
+def names(text: str) -> set[str]:
+    """Capitalised Latin-script words (names, acronyms: they survive translation into most languages)."""
+    return {m.group().lower() for m in _LATIN_NAME.finditer(text)}
+
+
+def char_tfidf(pairs: Sequence[LangPair]) -> np.ndarray[Any, Any]:
+    """Cosine of character 3-5-gram TF-IDF vectors (sublinear tf, IDF over the 2,566 texts): the lexical
+    similarity of two texts in one language."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [p.text1 for p in pairs] + [p.text2 for p in pairs]
+    matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(texts)
+    n = len(pairs)
+    return np.asarray(matrix[:n].multiply(matrix[n:]).sum(axis=1)).ravel()
+
+
+Signal = tuple[np.ndarray[Any, Any], str]
+"""A signal's value per pair and the pairs it applies to: "cross" (two languages) or "same" (one)."""
+
+
+def signals(pairs: Sequence[LangPair]) -> dict[str, Signal]:
+    """Per pair: shared names and numbers (cross-language pairs), character TF-IDF (one-language pairs)."""
     return {
-        "numbers": np.array([shared(numbers(p.text1), numbers(p.text2)) for p in pairs]),
-        "names": np.array([shared(names(p.text1), names(p.text2)) for p in pairs]),
+        "names (Jaccard)": (np.array([shared(names(p.text1), names(p.text2)) for p in pairs]), "cross"),
+        "numbers (Jaccard)": (np.array([shared(numbers(p.text1), numbers(p.text2)) for p in pairs]), "cross"),
+        "names (overlap)": (np.array([contained(names(p.text1), names(p.text2)) for p in pairs]), "cross"),
+        "char TF-IDF": (char_tfidf(pairs), "same"),
     }
 
 
@@ -413,31 +440,44 @@ def signal_fit(
     train: np.ndarray[Any, Any],
 ) -> np.ndarray[Any, Any]:
     """Predicted gold of every pair from least squares on ``train``: the shipped classes' lines plus the
-    ``extra`` columns for cross-language pairs."""
+    ``extra`` columns (already zero on the pairs a signal does not apply to)."""
     classes = np.array([shipped_classes(rel) for rel in rels])
-    crossing = np.isin(rels, [Relation.ENGLISH_OTHER, Relation.CROSS_OTHER])
     columns = [col for c in sorted(set(classes)) for col in ((classes == c) * cos, (classes == c) * 1.0)]
-    design = np.column_stack([*columns, extra * crossing[:, None]])
+    design = np.column_stack([*columns, extra])
     weights, *_ = np.linalg.lstsq(design[train], gold[train], rcond=None)
     return np.asarray(design @ weights)
 
 
+SIGNAL_SETS = {
+    "names (Jaccard), cross-language": ["names (Jaccard)"],
+    "names + numbers (Jaccard), cross-language": ["names (Jaccard)", "numbers (Jaccard)"],
+    "names (overlap), cross-language": ["names (overlap)"],
+    "char TF-IDF, one language": ["char TF-IDF"],
+    "names (overlap) + char TF-IDF": ["names (overlap)", "char TF-IDF"],
+}
+
+
 def print_signals(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
-    """Pooled Pearson of the shipped lines plus shared names/numbers on cross-language pairs."""
+    """Pooled Pearson of the shipped lines plus cheap lexical signals, in-sample and held out."""
     rels, gold, found = pair_relations(pairs), gold_of(pairs), signals(pairs)
+    crossing = np.array([p.lang1 != p.lang2 for p in pairs])
+    english = np.array([p.pair == "en–en" for p in pairs])
+    gated = {k: v * (crossing if where == "cross" else ~crossing) for k, (v, where) in found.items()}
     folds = {"10-fold CV": random_folds(len(pairs)), "pair left out": np.array([p.pair for p in pairs])}
-    print("\n### Shipped lines + cheap signals on cross-language pairs (pooled Pearson)\n")
-    print("| signals | in-sample | " + " | ".join(folds) + " |")
-    print("|---|---:|" + "---:|" * len(folds))
-    for label, keys in {"names": ["names"], "names + numbers": ["names", "numbers"]}.items():
-        extra = np.column_stack([found[k] for k in keys])
-        cells = [pearson(signal_fit(cos, rels, gold, extra, np.ones(len(cos), dtype=bool)), gold)]
+    print("\n### Shipped lines + cheap lexical signals (pooled Pearson; en–en in-sample)\n")
+    print("| signals | in-sample | " + " | ".join(folds) + " | en–en |")
+    print("|---|---:|" + "---:|" * (len(folds) + 1))
+    for label, keys in {"none (shipped)": [], **SIGNAL_SETS}.items():
+        extra = np.column_stack([gated[k] for k in keys]) if keys else np.zeros((len(cos), 0))
+        in_sample = signal_fit(cos, rels, gold, extra, np.ones(len(cos), dtype=bool))
+        cells = [pearson(in_sample, gold)]
         for fold_of in folds.values():
             out = np.zeros(len(cos))
             for fold in np.unique(fold_of):
                 held = fold_of == fold
                 out[held] = signal_fit(cos, rels, gold, extra, ~held)[held]
             cells.append(pearson(out, gold))
+        cells.append(pearson(in_sample[english], gold[english]))
         print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 
 

@@ -67,11 +67,12 @@ SEMEVAL_STORY_F1_FLOOR = (
 BBC_STORY_PER_CLASS = 40
 BBC_STORY_PURITY_FLOOR = 0.84  # measured 0.865 with the blend (200 different articles given one date)
 
-# SemEval-2022 Task 8 training set, first 500 characters, the default blend (docs/evaluation.md):
-SIMILARITY_ALL_FLOOR = 0.67  # measured 0.688 over all 1,283 pairs (MiniLM alone: 0.387)
-SIMILARITY_ENGLISH_FLOOR = 0.84  # measured 0.853 on the 161 English pairs (MiniLM alone: 0.866)
+# SemEval-2022 Task 8 training set, article vectors (first 500 characters + 0.5 × the headline's vector),
+# the default blend (docs/evaluation.md):
+SIMILARITY_ALL_FLOOR = 0.69  # measured 0.709 over all 1,283 pairs (0.688 without the title apart)
+SIMILARITY_ENGLISH_FLOOR = 0.85  # measured 0.869 on the 161 English pairs (0.853 without the title apart)
 # The cosine calibrated by language (newsdesk/enrich/similarity.py), all 1,283 pairs pooled:
-SIMILARITY_CALIBRATED_FLOOR = 0.70  # measured 0.722 in-sample, 0.720 by 10-fold cross-validation
+SIMILARITY_CALIBRATED_FLOOR = 0.72  # measured 0.741 in-sample, 0.739 by 10-fold CV (0.722 / 0.720 before)
 
 
 @pytest.fixture(scope="module")
