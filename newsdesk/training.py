@@ -24,7 +24,7 @@ class Training:
         """Train the supervised topic model from a labelled CSV (``title,text,topics`` with topics separated
         by ``;``) plus every editor topic correction in the store."""
         from .enrich.supervised import LabelledExample, save_model, train_supervised
-        from .enricher import TOPIC_MODEL_FILE, Enricher, article_vectors
+        from .enricher import TOPIC_MODEL_FILE, Enricher, embed_text
 
         rows = _labelled_rows(path) if path else []
         rows += _editor_examples(self.nd)
@@ -36,8 +36,7 @@ class Training:
         if unknown:
             raise NewsdeskError(f"labels not in the taxonomy: {', '.join(unknown[:10])}")
         embedder = Enricher(self.nd.settings, self.nd.store, taxonomy).embedder
-        stubs = [_stub(title, text) for title, text, _ in rows]
-        vectors = article_vectors(embedder, stubs, [text for _, text, _ in rows])
+        vectors = embedder.embed([embed_text(_stub(title, text), text) for title, text, _ in rows])
         examples = [
             LabelledExample(t, x, v, tuple(taxonomy.with_ancestors(list(tp))))
             for (t, x, tp), v in zip(rows, vectors, strict=True)

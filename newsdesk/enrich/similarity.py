@@ -55,16 +55,26 @@ def article_vectors(
 ) -> Vectors:
     """One unit vector per article: ``embed(lead) + weight × embed(title)``, normalised.
 
-    ``leads`` are the texts enrichment embeds (title + lead, ``embed.embedding_text``). Titles are embedded
-    in a call of their own (short texts batched with long ones would be padded to the long ones' length);
-    an article without a title keeps its lead vector."""
-    if len(titles) != len(leads):
+    ``leads`` are the texts enrichment embeds (title + lead, ``embed.embedding_text``)."""
+    return with_titles(np.asarray(embed(leads), dtype=np.float32), embed, titles, weight=weight)
+
+
+def with_titles(
+    lead_vectors: Vectors,
+    embed: Callable[[Sequence[str]], Vectors],
+    titles: Sequence[str],
+    *,
+    weight: float = TITLE_WEIGHT,
+) -> Vectors:
+    """Article vectors from the leads' vectors already made (enrichment keeps those for topics, whose
+    classifier was tuned on them). Titles are embedded in a call of their own (short texts batched with
+    long ones would be padded to the long ones' length); an article without a title keeps its lead vector."""
+    if len(titles) != len(lead_vectors):
         raise ValueError("one title per lead")
-    vectors = np.asarray(embed(leads), dtype=np.float32)
+    vectors = np.array(lead_vectors, dtype=np.float32)
     named = [i for i, title in enumerate(titles) if title.strip()]
     if named and weight:
         heads = np.asarray(embed([" ".join(titles[i].split()) for i in named]), dtype=np.float32)
-        vectors = vectors.copy()
         vectors[named] += weight * heads
     return unit_rows(vectors)
 
