@@ -15,8 +15,9 @@ as enrichment embeds):
   identical texts (the set holds exact duplicates) are one story. Printed: B-cubed purity and the number of
   clusters that hold different texts.
 - **SemEval-2022 Task 8** English pairs: each pair scored as an article against a one-article story
-  (``cluster.score_story``); gold ``Overall`` ≤ 2 is the same story. Printed: precision/recall/F1 at
-  ``cluster.THRESHOLD``.
+  (``cluster.score_story``); gold ``Overall`` ≤ 2 is the same story. Texts are embedded as enrichment
+  embeds an article: the first 500 characters plus the headline apart (``eval.similarity.headline``).
+  Printed: precision/recall/F1 at ``cluster.THRESHOLD``.
 
     .venv/bin/python eval/stories.py [--data ../shared/data] [--bbc N]
 """
