@@ -6,6 +6,10 @@ the two article texts themselves (about 1,000 characters each: headline and the 
 together with no separator), so "title + lead" here means the first N characters. Gold ``Overall`` runs
 1 (very similar) … 4 (very dissimilar), so we correlate cosine with ``-Overall``.
 
+Vectors are article vectors as enrichment makes them (``similarity.article_vectors``: the window's vector
+plus 0.5 × the headline's, the headline cut from the text by :func:`headline`); the raw windows are
+printed beside them, and a sweep of the title weight follows the first table.
+
 Prints one table per embedder: for each language pair its size and Pearson r per text window, then "all"
 (every pair pooled: this also asks that cosines mean the same across languages) and "en–en". Reference:
 the best SemEval-2022 system (a fine-tuned cross-encoder) reached Pearson 0.818 over all languages on
@@ -14,7 +18,8 @@ the official evaluation set (0.872 on its English pairs).
 Then the calibration (``newsdesk/enrich/similarity.py``): the shipped map and the fits it was chosen
 from, each scored in-sample, by 10-fold cross-validation (fit on nine tenths, score the tenth) and by
 leaving each language pair out (fit on the other 15, score it); the per-pair table of the raw and the
-calibrated cosine; the story join decision (``cluster.assign_story`` with the languages, so the product's
+calibrated cosine; cheap lexical signals (shared names and numbers across languages, character TF-IDF
+within one) fitted beside the shipped lines; the story join decision (``cluster.assign_story`` with the languages, so the product's
 score: calibrated cosine + shared terms) per language relation; and the verdict against issue 15's goals.
 Languages are the file's labels (the product reads an article's stored language).
 
@@ -47,9 +52,11 @@ from newsdesk.enrich import cluster  # noqa: E402
 from newsdesk.enrich.base import Embedder  # noqa: E402
 from newsdesk.enrich.embed import EMBED_TEXT_CHARS, cut_on_word, load_embedder  # noqa: E402
 from newsdesk.enrich.similarity import (  # noqa: E402
+    TITLE_WEIGHT,
     Affine,
     Calibration,
     Relation,
+    article_vectors,
     calibration_for,
     relation,
 )
@@ -95,20 +102,50 @@ def window(text: str, chars: int) -> str:
     return cut_on_word(text, chars) if chars else text
 
 
+_HEAD_BREAK = re.compile(r"  |\n")
+_FIRST_SENTENCE = re.compile(r"(.{20,200}?[.!?|:])\s")
+HEADLINE_CHARS = 120
+
+
+def headline(text: str) -> str:
+    """The headline of a SemEval text, which runs headline and body together: up to the first double space
+    or line break when the file kept one (a fifth of the texts), else the first sentence (20-200
+    characters), else the first 120 characters. The product reads the article's real title instead."""
+    head = _HEAD_BREAK.split(text, maxsplit=1)[0]
+    if len(head) > 200 or head == text:
+        found = _FIRST_SENTENCE.match(text)
+        head = found.group(1) if found else cut_on_word(text, HEADLINE_CHARS)
+    return head.strip()
+
+
 def vectors(
-    embedder: Embedder, pairs: Sequence[LangPair], chars: int = EMBED_TEXT_CHARS
+    embedder: Embedder,
+    pairs: Sequence[LangPair],
+    chars: int = EMBED_TEXT_CHARS,
+    title_weight: float = TITLE_WEIGHT,
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Both texts' vectors of each pair (cached per embedder and text, see eval/common.py)."""
-    first = embed_cached(embedder, [window(p.text1, chars) for p in pairs])
-    second = embed_cached(embedder, [window(p.text2, chars) for p in pairs])
-    return first, second
+    """Both texts' article vectors of each pair, as enrichment makes them (``similarity.article_vectors``:
+    the window's vector plus ``title_weight`` × the headline's; 0 = the window alone). Cached per embedder
+    and texts (eval/common.py)."""
+
+    def embed(texts: Sequence[str]) -> np.ndarray[Any, Any]:
+        return embed_cached(embedder, list(texts))
+
+    def side(texts: list[str]) -> np.ndarray[Any, Any]:
+        leads = [window(t, chars) for t in texts]
+        return article_vectors(embed, [headline(t) for t in texts], leads, weight=title_weight)
+
+    return side([p.text1 for p in pairs]), side([p.text2 for p in pairs])
 
 
 def cosines(
-    embedder: Embedder, pairs: Sequence[LangPair], chars: int = EMBED_TEXT_CHARS
+    embedder: Embedder,
+    pairs: Sequence[LangPair],
+    chars: int = EMBED_TEXT_CHARS,
+    title_weight: float = TITLE_WEIGHT,
 ) -> np.ndarray[Any, Any]:
-    """Cosine of each pair's two texts."""
-    first, second = vectors(embedder, pairs, chars)
+    """Cosine of each pair's two article vectors (``title_weight`` 0: of the two windows alone)."""
+    first, second = vectors(embedder, pairs, chars, title_weight)
     return np.sum(first * second, axis=1)
 
 
@@ -325,7 +362,51 @@ def print_models(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
         print(f"\nrefitted map, {rel.value}: calibrated = {line.slope:.3f} × cosine {line.intercept:+.3f}")
 
 
-# Cheap language-independent signals, tried beside the calibration (not shipped: see print_signals).
+TITLE_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)
+
+
+def print_title_weights(pairs: Sequence[LangPair], embedder: Embedder, chars: int) -> None:
+    """The title weight sweep: raw and calibrated (shipped classes refitted per weight) pooled Pearson,
+    in-sample, 10-fold CV and language pair left out, and en–en."""
+    gold, english = gold_of(pairs), np.array([p.pair == "en–en" for p in pairs])
+    print("\n### Title weight (article vector = window + w × title; calibration refitted per w)\n")
+    print("| w | raw all | calibrated in-sample | 10-fold CV | pair left out | en–en |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    by_weight = {weight: cosines(embedder, pairs, chars, weight) for weight in TITLE_WEIGHTS}
+    for weight, cos in by_weight.items():
+        got = score_model(pairs, cos, shipped_classes)
+        cells = [pearson(v, gold) for v in (cos, got.in_sample, got.cross_validated, got.pair_left_out)]
+        en = pearson(cos[english], gold[english])
+        print(f"| {weight:g} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {en:.3f} |")
+    print_nested(pairs, by_weight)
+
+
+def print_nested(pairs: Sequence[LangPair], by_weight: dict[float, np.ndarray[Any, Any]]) -> None:
+    """The weight chosen inside each training split too (nested): each held-out fold is scored with the
+    weight and the lines that fitted the other folds best, so picking the weight cannot flatter the figure."""
+    rels, gold = pair_relations(pairs), gold_of(pairs)
+    splits = {"10-fold CV": random_folds(len(pairs)), "pair left out": np.array([p.pair for p in pairs])}
+    for label, folds in splits.items():
+        out, picked = np.zeros(len(pairs)), []
+        for fold in np.unique(folds):
+            held = folds == fold
+
+            def train_score(weight: float, held: np.ndarray[Any, Any] = held) -> float:
+                cos = by_weight[weight][~held]
+                return pearson(
+                    fit(cos, rels[~held], gold[~held], shipped_classes).predict(cos, rels[~held]), gold[~held]
+                )
+
+            best = max(by_weight, key=train_score)
+            picked.append(best)
+            line = fit(by_weight[best][~held], rels[~held], gold[~held], shipped_classes)
+            out[held] = line.predict(by_weight[best][held], rels[held])
+        chosen = ", ".join(f"{w:g} ×{picked.count(w)}" for w in sorted(set(picked)))
+        print(f"\nNested ({label}): Pearson {pearson(out, gold):.3f}, weights picked: {chosen}")
+
+
+# Cheap signals, tried beside the calibration (not shipped: see docs/embeddings.md). Each is a column of a
+# least-squares fit next to the shipped lines, on the pairs it applies to (cross-language or one language).
 _NUMBER = re.compile(r"\d[\d.,]*\d|\d")
 _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]+\b")
 
@@ -335,23 +416,44 @@ def shared(first: set[str], second: set[str]) -> float:
     return len(first & second) / len(first | second) if first and second else 0.0
 
 
-def signals(pairs: Sequence[LangPair]) -> dict[str, np.ndarray[Any, Any]]:
-    """Per pair: shared numbers of two or more digits, and shared capitalised Latin-script words (names,
-    acronyms: they survive translation into most of these languages)."""
+def contained(first: set[str], second: set[str]) -> float:
+    """Overlap coefficient: the share of the smaller set found in the other (0 when either is empty)."""
+    return len(first & second) / min(len(first), len(second)) if first and second else 0.0
 
-    def numbers(text: str) -> set[str]:
-        return {
-            n
-            for n in (m.group().replace(",", "").replace(".", "") for m in _NUMBER.finditer(text))
-            if len(n) > 1
-        }
 
-    def names(text: str) -> set[str]:
-        return {m.group().lower() for m in _LATIN_NAME.finditer(text)}
+def numbers(text: str) -> set[str]:
+    """Numbers of two or more digits, separators dropped (they differ between languages)."""
+    found = (m.group().replace(",", "").replace(".", "") for m in _NUMBER.finditer(text))
+    return {n for n in found if len(n) > 1}
 
+
+def names(text: str) -> set[str]:
+    """Capitalised Latin-script words (names, acronyms: they survive translation into most languages)."""
+    return {m.group().lower() for m in _LATIN_NAME.finditer(text)}
+
+
+def char_tfidf(pairs: Sequence[LangPair]) -> np.ndarray[Any, Any]:
+    """Cosine of character 3-5-gram TF-IDF vectors (sublinear tf, IDF over the 2,566 texts): the lexical
+    similarity of two texts in one language."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [p.text1 for p in pairs] + [p.text2 for p in pairs]
+    matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(texts)
+    n = len(pairs)
+    return np.asarray(matrix[:n].multiply(matrix[n:]).sum(axis=1)).ravel()
+
+
+Signal = tuple[np.ndarray[Any, Any], str]
+"""A signal's value per pair and the pairs it applies to: "cross" (two languages) or "same" (one)."""
+
+
+def signals(pairs: Sequence[LangPair]) -> dict[str, Signal]:
+    """Per pair: shared names and numbers (cross-language pairs), character TF-IDF (one-language pairs)."""
     return {
-        "numbers": np.array([shared(numbers(p.text1), numbers(p.text2)) for p in pairs]),
-        "names": np.array([shared(names(p.text1), names(p.text2)) for p in pairs]),
+        "names (Jaccard)": (np.array([shared(names(p.text1), names(p.text2)) for p in pairs]), "cross"),
+        "numbers (Jaccard)": (np.array([shared(numbers(p.text1), numbers(p.text2)) for p in pairs]), "cross"),
+        "names (overlap)": (np.array([contained(names(p.text1), names(p.text2)) for p in pairs]), "cross"),
+        "char TF-IDF": (char_tfidf(pairs), "same"),
     }
 
 
@@ -363,31 +465,44 @@ def signal_fit(
     train: np.ndarray[Any, Any],
 ) -> np.ndarray[Any, Any]:
     """Predicted gold of every pair from least squares on ``train``: the shipped classes' lines plus the
-    ``extra`` columns for cross-language pairs."""
+    ``extra`` columns (already zero on the pairs a signal does not apply to)."""
     classes = np.array([shipped_classes(rel) for rel in rels])
-    crossing = np.isin(rels, [Relation.ENGLISH_OTHER, Relation.CROSS_OTHER])
     columns = [col for c in sorted(set(classes)) for col in ((classes == c) * cos, (classes == c) * 1.0)]
-    design = np.column_stack([*columns, extra * crossing[:, None]])
+    design = np.column_stack([*columns, extra])
     weights, *_ = np.linalg.lstsq(design[train], gold[train], rcond=None)
     return np.asarray(design @ weights)
 
 
+SIGNAL_SETS = {
+    "names (Jaccard), cross-language": ["names (Jaccard)"],
+    "names + numbers (Jaccard), cross-language": ["names (Jaccard)", "numbers (Jaccard)"],
+    "names (overlap), cross-language": ["names (overlap)"],
+    "char TF-IDF, one language": ["char TF-IDF"],
+    "names (overlap) + char TF-IDF": ["names (overlap)", "char TF-IDF"],
+}
+
+
 def print_signals(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
-    """Pooled Pearson of the shipped lines plus shared names/numbers on cross-language pairs."""
+    """Pooled Pearson of the shipped lines plus cheap lexical signals, in-sample and held out."""
     rels, gold, found = pair_relations(pairs), gold_of(pairs), signals(pairs)
+    crossing = np.array([p.lang1 != p.lang2 for p in pairs])
+    english = np.array([p.pair == "en–en" for p in pairs])
+    gated = {k: v * (crossing if where == "cross" else ~crossing) for k, (v, where) in found.items()}
     folds = {"10-fold CV": random_folds(len(pairs)), "pair left out": np.array([p.pair for p in pairs])}
-    print("\n### Shipped lines + cheap signals on cross-language pairs (pooled Pearson)\n")
-    print("| signals | in-sample | " + " | ".join(folds) + " |")
-    print("|---|---:|" + "---:|" * len(folds))
-    for label, keys in {"names": ["names"], "names + numbers": ["names", "numbers"]}.items():
-        extra = np.column_stack([found[k] for k in keys])
-        cells = [pearson(signal_fit(cos, rels, gold, extra, np.ones(len(cos), dtype=bool)), gold)]
+    print("\n### Shipped lines + cheap lexical signals (pooled Pearson; en–en in-sample)\n")
+    print("| signals | in-sample | " + " | ".join(folds) + " | en–en |")
+    print("|---|---:|" + "---:|" * (len(folds) + 1))
+    for label, keys in {"none (shipped)": [], **SIGNAL_SETS}.items():
+        extra = np.column_stack([gated[k] for k in keys]) if keys else np.zeros((len(cos), 0))
+        in_sample = signal_fit(cos, rels, gold, extra, np.ones(len(cos), dtype=bool))
+        cells = [pearson(in_sample, gold)]
         for fold_of in folds.values():
             out = np.zeros(len(cos))
             for fold in np.unique(fold_of):
                 held = fold_of == fold
                 out[held] = signal_fit(cos, rels, gold, extra, ~held)[held]
             cells.append(pearson(out, gold))
+        cells.append(pearson(in_sample[english], gold[english]))
         print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 
 
@@ -485,10 +600,14 @@ def main() -> None:
     pairs = read_pairs(args.data)
     for model in args.model or ["bundled"]:
         embedder = load_embedder(model, args.backend)
-        columns = {(f"first {c}" if c else "whole"): cosines(embedder, pairs, c) for c in args.chars}
+        columns = {(f"first {c}" if c else "whole"): cosines(embedder, pairs, c, 0.0) for c in args.chars}
+        columns[f"first {args.chars[0]} + {TITLE_WEIGHT:g} × title (article vectors)"] = cosines(
+            embedder, pairs, args.chars[0]
+        )
         print_table(embedder.name, pairs, columns)
         if args.bootstrap:
             print_intervals(pairs, columns)
+        print_title_weights(pairs, embedder, args.chars[0])
         first, second = vectors(embedder, pairs, args.chars[0])
         cos = np.sum(first * second, axis=1)
         shipped = calibration_for(embedder.name)

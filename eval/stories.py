@@ -2,7 +2,8 @@
 
 Three checks, all through the product's own embedder factory (``load_embedder`` with the ``embed_model``
 and ``embed_backend`` settings, so the figures follow whatever model the settings choose) and the real
-``cluster.cluster`` over title + lead vectors (``embedding_text``, as enrichment embeds):
+``cluster.cluster`` over article vectors (title + lead plus the title apart, ``similarity.article_vectors``,
+as enrichment embeds):
 
 - **demo world** (``newsdesk/demo``): every article's story is known (``DemoArticle.story_key``; an
   article without a ``story`` is a story of its own). Syndicated copies are left out: near-duplicate
@@ -14,8 +15,9 @@ and ``embed_backend`` settings, so the figures follow whatever model the setting
   identical texts (the set holds exact duplicates) are one story. Printed: B-cubed purity and the number of
   clusters that hold different texts.
 - **SemEval-2022 Task 8** English pairs: each pair scored as an article against a one-article story
-  (``cluster.score_story``); gold ``Overall`` ≤ 2 is the same story. Printed: precision/recall/F1 at
-  ``cluster.THRESHOLD``.
+  (``cluster.score_story``); gold ``Overall`` ≤ 2 is the same story. Texts are embedded as enrichment
+  embeds an article: the first 500 characters plus the headline apart (``eval.similarity.headline``).
+  Printed: precision/recall/F1 at ``cluster.THRESHOLD``.
 
     .venv/bin/python eval/stories.py [--data ../shared/data] [--bbc N]
 """
@@ -35,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from eval.common import Doc, data_arg, embed_cached, load_bbc, load_semeval_english
+from eval.similarity import headline, window
 from newsdesk.config import Settings, load_settings
 from newsdesk.demo.world import DemoArticle, load_world
 from newsdesk.enrich import cluster
 from newsdesk.enrich.base import Embedder
-from newsdesk.enrich.embed import embedding_text, load_embedder
-from newsdesk.enrich.similarity import calibration_for
+from newsdesk.enrich.embed import EMBED_TEXT_CHARS, embedding_text, load_embedder
+from newsdesk.enrich.similarity import article_vectors, calibration_for
 
 DEMO_NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)  # any fixed time: demo dates are hours before it
 BBC_DATE = datetime(2005, 1, 1, tzinfo=UTC)
@@ -82,7 +85,9 @@ def run_clustering(
 ) -> tuple[int, ...]:
     """Cluster ``(title, text, published, provider domain)`` documents in the given order of ids; returns
     each document's story id."""
-    vectors = embed_cached(embedder, [embedding_text(title, text) for title, text, _, _ in docs])
+    leads = [embedding_text(title, text) for title, text, _, _ in docs]
+    titles = [title for title, _, _, _ in docs]
+    vectors = article_vectors(lambda texts: embed_cached(embedder, list(texts)), titles, leads)
     items = [
         cluster.StoryInput(i, vectors[i], when, title, domain, lead=text)
         for i, (title, text, when, domain) in enumerate(docs)
@@ -127,8 +132,14 @@ def evaluate_bbc(embedder: Embedder, data: Path, per_class: int = BBC_PER_CLASS)
 def evaluate_semeval(embedder: Embedder, data: Path) -> tuple[float, float, float]:
     """(precision, recall, F1) of "same story" at ``cluster.THRESHOLD`` over the English SemEval pairs."""
     pairs = load_semeval_english(data)
-    first = embed_cached(embedder, [p.text1 for p in pairs])
-    second = embed_cached(embedder, [p.text2 for p in pairs])
+    first, second = (
+        article_vectors(
+            lambda texts: embed_cached(embedder, list(texts)),
+            [headline(t) for t in texts],
+            [window(t, EMBED_TEXT_CHARS) for t in texts],
+        )
+        for texts in ([p.text1 for p in pairs], [p.text2 for p in pairs])
+    )
     when = BBC_DATE
     predicted = []
     for pair, v1, v2 in zip(pairs, first, second, strict=True):

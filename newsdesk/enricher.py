@@ -53,6 +53,10 @@ class Work:
     article: Article
     text: str
     vector: Vectors
+    lead_vector: Vectors
+    """``vector`` is the article vector (title weighed apart, ``similarity.with_titles``): stored, indexed,
+    clustered and related. ``lead_vector`` is the title + lead vector alone, which topics read: the topic
+    classifier and its evaluations were tuned on it."""
 
 
 def embed_text(article: Article, text: str) -> str:
@@ -120,11 +124,12 @@ class Enricher:
 
     def _embed(self, articles: list[Article]) -> list[Work]:
         texts = [self._text(a) for a in articles]
-        vectors = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
+        leads = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
+        vectors = similarity.with_titles(leads, self.embedder.embed, [a.title for a in articles])
         for article, vector in zip(articles, vectors, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, self.embedder.name, vector)
-        return [Work(a, t, v) for a, t, v in zip(articles, texts, vectors, strict=True)]
+        return [Work(*row) for row in zip(articles, texts, vectors, leads, strict=True)]
 
     def _text(self, article: Article) -> str:
         if article.text or article.secured is None or self._decrypt is None:
@@ -206,7 +211,7 @@ class Enricher:
             stories.put(state)
             self._save_story(state)
             touched.add(state.story_id)
-            work[i] = Work(a.replace(story_id=state.story_id), item.text, item.vector)
+            work[i] = Work(a.replace(story_id=state.story_id), item.text, item.vector, item.lead_vector)
             self.store.save_article(work[i].article)
         return touched
 
@@ -261,7 +266,8 @@ class Enricher:
     def _topics_and_quality(self, work: list[Work]) -> list[Work]:
         classifier = self._classifier()
         docs = [supervised.TopicInput(w.article.title, w.text) for w in work]
-        matrix = np.stack([w.vector for w in work]) if work else np.zeros((0, self.embedder.dim), np.float32)
+        lead = [w.lead_vector for w in work]
+        matrix = np.stack(lead) if lead else np.zeros((0, self.embedder.dim), np.float32)
         assigned = classifier.classify(docs, matrix)
         reputations = self._reputations()
         out = []
@@ -280,7 +286,7 @@ class Enricher:
             score, reasons = quality.score_quality(features)
             article = article.replace(quality=score, quality_reasons=reasons)
             self.store.save_article(article)
-            out.append(Work(article, item.text, item.vector))
+            out.append(Work(article, item.text, item.vector, item.lead_vector))
         return out
 
     def _with_topics(self, article: Article, scores: tuple[TopicScore, ...]) -> Article:

@@ -17,9 +17,11 @@ from newsdesk.enrich.embed import embedding_text, load_embedder
 from newsdesk.enrich.similarity import (
     BLEND,
     IDENTITY,
+    TITLE_WEIGHT,
     Affine,
     Calibration,
     Relation,
+    article_vectors,
     calibration_for,
     embedder_family,
     language_code,
@@ -111,9 +113,30 @@ def blend() -> Iterator[Embedder]:
     yield load_embedder("bundled")
 
 
+def vectors_of(blend: Embedder, *reports: tuple[str, str]) -> np.ndarray:
+    """The reports' article vectors, as enrichment makes them."""
+    leads = [embedding_text(*report) for report in reports]
+    return article_vectors(blend.embed, [title for title, _ in reports], leads)
+
+
+def test_an_article_vector_is_its_lead_plus_its_title_apart(blend: Embedder) -> None:
+    leads = [embedding_text(*QUAKE_EN), embedding_text("", QUAKE_ZH[1])]
+    got = article_vectors(blend.embed, [QUAKE_EN[0], " "], leads)
+    lead, title = blend.embed([leads[0], QUAKE_EN[0]])
+    expected = lead + TITLE_WEIGHT * title
+    assert got[0] == pytest.approx(expected / np.linalg.norm(expected), abs=1e-5)
+    assert got[1] == pytest.approx(blend.embed([leads[1]])[0], abs=1e-6)  # no title: the lead's vector
+    assert np.linalg.norm(got, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert article_vectors(blend.embed, [QUAKE_EN[0]], leads[:1], weight=0.0)[0] == pytest.approx(
+        lead, abs=1e-6
+    )
+    with pytest.raises(ValueError):
+        article_vectors(blend.embed, [], leads)
+
+
 def story_of(blend: Embedder, report: tuple[str, str], language: str, calibration: Calibration) -> int | None:
     """Whether a report joins the English quake report's one-article story (its id, or None)."""
-    vectors = blend.embed([embedding_text(*QUAKE_EN), embedding_text(*report)])
+    vectors = vectors_of(blend, QUAKE_EN, report)
     first = cluster.StoryInput(1, vectors[0], T0, QUAKE_EN[0], "a.example", QUAKE_EN[1], "en")
     story = cluster.new_story(7, first, now=T0)
     second = cluster.StoryInput(2, vectors[1], T0, report[0], "b.example", report[1], language)
@@ -128,7 +151,7 @@ def test_an_english_and_a_chinese_report_of_one_event_join_one_story(blend: Embe
 
 
 def test_the_reason_says_a_calibration_applied(blend: Embedder) -> None:
-    vectors = blend.embed([embedding_text(*QUAKE_EN), embedding_text(*QUAKE_ZH)])
+    vectors = vectors_of(blend, QUAKE_EN, QUAKE_ZH)
     story = cluster.new_story(7, cluster.StoryInput(1, vectors[0], T0, "", language="en-US"), now=T0)
     item = cluster.StoryInput(2, vectors[1], T0, "", language="zh-CN")
     decision = cluster.assign_story(item, [story], now=T0, calibration=BLEND)
