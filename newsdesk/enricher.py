@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import events
+from . import events, folding
 from .config import Settings
 from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
@@ -30,7 +30,8 @@ from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
-from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
+from .model import UNSCORED, Article, Story, Taxonomy, TopicScore, now
+from .reembed import Reembedder, check_topic_model
 from .store import Store
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Enricher:
         self.taxonomy = taxonomy
         self._embedder = embedder
         self._decrypt = decrypt
+        self._reembedder: Reembedder | None = None
         self.counts: dict[str, int] = {}
         self._half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
         self.forget_between_runs()
@@ -86,6 +88,18 @@ class Enricher:
         store on the next run, for when another process may have enriched or folded articles since."""
         self._dup_index: dedupe.NearDuplicateIndex | None = None
         self._dup_seen = 0  # highest article id whose signature is in the index
+
+    def reembed(self, limit: int | None = None) -> int:
+        """Re-embed up to ``limit`` (None: all) articles whose stored vector another model made
+        (reembed.py); counted as ``reembedded`` in the run's figures when there were any."""
+        if self._reembedder is None:
+            self._reembedder = Reembedder(
+                self.store, lambda: self.embedder, lambda a: embed_text(a, self._text(a))
+            )
+        done = self._reembedder.run(limit)
+        if done:
+            self.counts["reembedded"] = self.counts.get("reembedded", 0) + done
+        return done
 
     @property
     def embedder(self) -> Embedder:
@@ -99,6 +113,7 @@ class Enricher:
 
     def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, int]:
         self.counts = {"enriched": 0, "near_duplicates": 0, "stories_new": 0}
+        self.reembed(self.settings.reembed_batch)  # after a model change, a bounded share each run
         articles = sorted(self.store.get_articles(ids).values(), key=_order)
         if not articles:
             return self.counts
@@ -143,8 +158,11 @@ class Enricher:
         kept = []
         for item in work:
             assert item.article.id is not None
-            sig = dedupe.signature(f"{item.article.title}\n\n{item.text}")
-            match = dedupe.find_near_duplicate(sig, index, exclude=item.article.id)
+            text = f"{item.article.title}\n\n{item.text}"
+            sig = dedupe.signature(text)
+            match = dedupe.find_near_duplicate(
+                sig, index, exclude=item.article.id, text=text, text_of=self._stored_text
+            )
             if match is not None and self._fold(item.article, match.article_id):
                 continue
             self.store.save_minhash(item.article.id, np.asarray(sig).tobytes())
@@ -159,7 +177,7 @@ class Enricher:
         reloading every stored signature each run grew without bound (bench/enrich.py)."""
         if self._dup_index is None:
             threshold = self.settings.near_duplicate_threshold or dedupe.THRESHOLD
-            self._dup_index = dedupe.NearDuplicateIndex(threshold)
+            self._dup_index = dedupe.NearDuplicateIndex(threshold, containment=dedupe.CONTAINMENT_FLOOR)
         since = now() - NEAR_DUPLICATE_WINDOW
         for article_id, data in self.store.load_minhashes(since=since, after_id=self._dup_seen):
             self._dup_seen = max(self._dup_seen, article_id)
@@ -168,16 +186,16 @@ class Enricher:
         return self._dup_index
 
     def _fold(self, copy: Article, original_id: int) -> bool:
-        assert copy.id is not None
-        seen = copy.first_seen_at or now()
-        self.store.add_alternate(
-            original_id, Alternate(copy.web_url, copy.source_id, seen, "near-duplicate", copy.provider)
-        )
-        for alternate in self.store.alternates(copy.id):
-            self.store.add_alternate(original_id, alternate)
-        self.store.delete_article(copy.id)
+        """The two become one article, under the stored row, showing the original (folding.py)."""
+        if not folding.fold(self.store, copy, original_id):
+            return False
         self.counts["near_duplicates"] += 1
         return True
+
+    def _stored_text(self, article_id: int) -> str | None:
+        """The text a stored article's signature was made from, for the copy-or-quote check."""
+        article = self.store.get_article(article_id)
+        return f"{article.title}\n\n{self._text(article)}" if article is not None else None
 
     # ---------------------------------------------------------------------------------- stories
 
@@ -298,6 +316,8 @@ class Enricher:
         vectors = self._topic_vectors()
         model_path = self.settings.data_dir / TOPIC_MODEL_FILE
         model = supervised.load_model(model_path) if model_path.exists() else None
+        if model is not None:
+            check_topic_model(model.dim, self.embedder, model_path)
         return topics.TopicClassifier(self.taxonomy, vectors, model=model)
 
     def _topic_vectors(self) -> Vectors:
