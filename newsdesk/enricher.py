@@ -201,6 +201,8 @@ class Enricher:
 
     def _cluster(self, work: list[Work]) -> set[int]:
         """Assign each article to a story; returns the ids of the stories that changed."""
+        if not work:  # every article of the batch folded into an earlier one
+            return set()
         threshold = self.settings.story_threshold or cluster.THRESHOLD
         calibration = similarity.calibration_for(self.embedder.name)
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
