@@ -1,7 +1,7 @@
 """The enrich stage's orchestrator (``stages.py``): loads a batch of articles, runs the pure code of
 ``enrich/`` over it, and saves the results through the store (``store/enrichment.py``: the rows it writes).
 
-    embed (title + lead) ─► near-duplicate? fold into the earlier article
+    embed (title + lead) ─► near-duplicate? fold with the stored article (folding.py: it shows the original)
         ─► story (online clustering) ─► topics ─► quality ─► heat (per story) ─► related
 
 Articles are processed in (publication, URL) order so a re-run over the same articles makes the same
