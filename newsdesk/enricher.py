@@ -163,7 +163,9 @@ class Enricher:
             match = dedupe.find_near_duplicate(
                 sig, index, exclude=item.article.id, text=text, text_of=self._stored_text
             )
-            if match is not None and self._fold(item.article, match.article_id):
+            folded = self._fold(item.article, match.article_id) if match is not None else None
+            if folded is not None:
+                kept = [_retaken(w, folded, item.text) for w in kept]  # it may be of this batch
                 continue
             self.store.save_minhash(item.article.id, np.asarray(sig).tobytes())
             if item.article.id not in index:
@@ -185,12 +187,13 @@ class Enricher:
                 self._dup_index.add(article_id, dedupe.signature_from_bytes(data))
         return self._dup_index
 
-    def _fold(self, copy: Article, original_id: int) -> bool:
-        """The two become one article, under the stored row, showing the original (folding.py)."""
-        if not folding.fold(self.store, copy, original_id):
-            return False
-        self.counts["near_duplicates"] += 1
-        return True
+    def _fold(self, copy: Article, original_id: int) -> Article | None:
+        """The two become one article, under the stored row, showing the original (folding.py): that
+        article as stored now, or None when the stored row is gone."""
+        kept = folding.fold(self.store, copy, original_id)
+        if kept is not None:
+            self.counts["near_duplicates"] += 1
+        return kept
 
     def _stored_text(self, article_id: int) -> str | None:
         """The text a stored article's signature was made from, for the copy-or-quote check."""
@@ -469,6 +472,14 @@ class _OpenStories:
             self._ids.append(state.story_id)
             self._rows.append(_unit(state.centroid))
         self.states[state.story_id] = state
+
+
+def _retaken(item: Work, kept: Article, text: str) -> Work:
+    """``item`` of this batch after a fold kept its row: with the original's identity and text when the
+    row took them (else the later stages would save it back under the copy's URL)."""
+    if item.article.id != kept.id or item.article.web_url == kept.web_url:
+        return item
+    return Work(kept, text, item.vector)
 
 
 def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:

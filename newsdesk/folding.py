@@ -56,18 +56,19 @@ def sighting(article: Article) -> Alternate:
     )
 
 
-def fold(store: Store, new: Article, stored_id: int) -> bool:
-    """Fold ``new`` (just enriched) and the stored article ``stored_id`` it nearly copies into one
-    article, kept under ``stored_id``. False when ``stored_id`` is gone (folded or deleted since)."""
+def fold(store: Store, new: Article, stored_id: int) -> Article | None:
+    """Fold ``new`` (being enriched) and the stored article ``stored_id`` it nearly copies into one
+    article, kept under ``stored_id``; that article as stored now, or None when ``stored_id`` is gone
+    (folded or deleted since)."""
     stored = store.get_article(stored_id)
     if stored is None or new.id is None or stored.id is None:
-        return False
+        return None
     if original_of(stored, new) is new:
         store.fold_article(new.id, stored.id, [sighting(stored)], identity=new)
         log.info("original arrived late", extra={"article_id": stored.id, "url": new.web_url})
     else:
         store.fold_article(new.id, stored.id, [sighting(new)])
-    return True
+    return store.get_article(stored.id)
 
 
 __all__ = ["REASON", "fold", "original_of", "sighting"]

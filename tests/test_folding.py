@@ -169,6 +169,21 @@ def test_a_page_naming_the_other_as_canonical_is_the_copy_whatever_its_date(tmp_
     assert kept.web_url == WIRE_URL and (PORTAL_URL, "near-duplicate") in alternates
 
 
+def test_a_copy_claiming_the_original_in_the_same_run_folds_into_one_article(tmp_path: Path) -> None:
+    """Enriched in one batch, the copy (earlier date) comes first and keeps its row; the original then
+    gives that row its identity, and the batch's later stages must not save the copy back."""
+    with (
+        LoopbackServer(site(copy_claims_original=True, copy_first=True)) as running,
+        newsdesk(tmp_path, running) as nd,
+    ):
+        for host, prefix in ((WIRE, "wire"), (PORTAL, "portal")):
+            nd.sources.ensure([Source(f"http://{host}/{prefix}/feed.xml", allow_loopback=True)])
+        nd.run()
+        kept, alternates = folded(nd)
+    assert kept.web_url == WIRE_URL and kept.story_id is not None
+    assert (PORTAL_URL, "near-duplicate") in alternates
+
+
 def test_the_rule_earliest_published_then_first_stored() -> None:
     def article(url: str, hour: int | None, id_: int, **extra: str) -> Article:
         when = datetime(2026, 11, 25, hour, tzinfo=UTC) if hour is not None else None
