@@ -197,7 +197,7 @@ class Enricher:
 
     def _stored_text(self, article_id: int) -> str | None:
         """The text a stored article's signature was made from, for the copy-or-quote check."""
-        article = self.store.get_article(article_id)
+        article = self.store.get_articles([article_id]).get(article_id)
         return f"{article.title}\n\n{self._text(article)}" if article is not None else None
 
     # ---------------------------------------------------------------------------------- stories

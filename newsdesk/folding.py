@@ -60,7 +60,7 @@ def fold(store: Store, new: Article, stored_id: int) -> Article | None:
     """Fold ``new`` (being enriched) and the stored article ``stored_id`` it nearly copies into one
     article, kept under ``stored_id``; that article as stored now, or None when ``stored_id`` is gone
     (folded or deleted since)."""
-    stored = store.get_article(stored_id)
+    stored = store.get_articles([stored_id]).get(stored_id)
     if stored is None or new.id is None or stored.id is None:
         return None
     if original_of(stored, new) is new:
@@ -68,7 +68,7 @@ def fold(store: Store, new: Article, stored_id: int) -> Article | None:
         log.info("original arrived late", extra={"article_id": stored.id, "url": new.web_url})
     else:
         store.fold_article(new.id, stored.id, [sighting(new)])
-    return store.get_article(stored.id)
+    return store.get_articles([stored.id]).get(stored.id)
 
 
 __all__ = ["REASON", "fold", "original_of", "sighting"]

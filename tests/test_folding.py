@@ -19,7 +19,8 @@ import pytest
 from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.folding import original_of
-from newsdesk.model import Article, Provider, ReviewState, Source
+from newsdesk.model import Alternate, Article, Provider, ReviewState, Source
+from newsdesk.store import Store
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 
@@ -182,6 +183,44 @@ def test_a_copy_claiming_the_original_in_the_same_run_folds_into_one_article(tmp
         kept, alternates = folded(nd)
     assert kept.web_url == WIRE_URL and kept.story_id is not None
     assert (PORTAL_URL, "near-duplicate") in alternates
+
+
+def test_the_store_folds_in_one_transaction_moving_what_the_copy_had(store: Store) -> None:
+    """On SQLite and PostgreSQL: the copy stored first (published by an editor, an alternate of its own)
+    takes the original's identity; the original's row goes, its editor's decision and alternate move."""
+    when = datetime(2026, 11, 25, 8, tzinfo=UTC)
+    copy = Article(
+        "Rate decision | Portal", PORTAL_URL, PORTAL_URL, Provider("Portal", PORTAL), text="copy text",
+        published_at=when.replace(hour=12), content_hash="c1",
+    )  # fmt: skip
+    original = Article(
+        "Rate decision", WIRE_URL, WIRE_URL + "?utm_source=rss", Provider("Wire", WIRE), text="wire text",
+        published_at=when, content_hash="w1",
+    )  # fmt: skip
+    kept_id, gone_id = store.save_article(copy).id, store.save_article(original).id
+    store.set_review_state(kept_id, ReviewState.PUBLISHED)
+    store.record_decision(gone_id, "topics", "ben")
+    other = Alternate(f"http://{WIRE}/amp/rate.html", None, when, "same-url")
+    store.add_alternate(gone_id, other)
+    stored_original = store.get_article(gone_id)
+    assert stored_original is not None
+    store.fold_article(
+        gone_id, kept_id, [Alternate(PORTAL_URL, None, when, "near-duplicate")], identity=stored_original
+    )
+    assert store.get_articles([gone_id]) == {} and store.count_articles() == 1
+    kept = store.get_article(kept_id)
+    assert kept is not None
+    assert (kept.web_url, kept.original_url, kept.title, kept.text) == (
+        WIRE_URL, WIRE_URL + "?utm_source=rss", "Rate decision", "wire text",
+    )  # fmt: skip
+    assert kept.provider.domain == WIRE and kept.published_at == when and kept.content_hash == "w1"
+    assert kept.review_state is ReviewState.PUBLISHED
+    assert [(a.url, a.reason) for a in store.alternates(kept_id)] == [
+        (PORTAL_URL, "near-duplicate"), (other.url, "same-url"),
+    ]  # fmt: skip
+    assert [d["actor"] for d in store.decisions(kept_id)] == ["ben"]
+    found = store.find_article(PORTAL_URL)
+    assert found is not None and found.id == kept_id
 
 
 def test_the_rule_earliest_published_then_first_stored() -> None:

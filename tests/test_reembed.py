@@ -22,8 +22,9 @@ from newsdesk.config import load_settings
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.enrich.embed import BUNDLED, BUNDLED_MINILM
 from newsdesk.errors import EnrichmentError
-from newsdesk.model import Source
+from newsdesk.model import Article, Provider, Source
 from newsdesk.reembed import check_topic_model, check_vectors
+from newsdesk.store import Store
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 from tests.test_folding import page, paragraphs
@@ -129,3 +130,21 @@ def test_vectors_or_a_topic_model_of_another_size_are_clear_errors(enriched: tup
         with pytest.raises(EnrichmentError, match="trained on 512-dimensional vectors"):
             check_topic_model(512, embedder, data_dir / "topic-model.npz")
         check_topic_model(embedder.dim, embedder, data_dir / "topic-model.npz")
+
+
+def test_stale_ids_are_enriched_articles_without_a_vector_of_the_model(store: Store) -> None:
+    """On SQLite and PostgreSQL: another model's vector or none at all is stale; unenriched is not."""
+    made = [
+        store.save_article(
+            Article(
+                f"Story {i}", f"http://{HOST}/n/{i}.html", f"http://{HOST}/n/{i}.html", Provider("N", HOST)
+            )
+        ).id
+        for i in range(3)
+    ]
+    for article_id in made[:2]:
+        store.mark_enriched(article_id)
+    store.save_embedding(made[0], "model-a", np.ones(4, dtype=np.float32))
+    assert store.stale_embedding_ids("model-b", 10) == made[:2]
+    assert store.stale_embedding_ids("model-a", 10) == [made[1]]
+    assert store.stale_embedding_ids("model-b", 1) == [made[0]]

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import StorageError
-from ..model import Alternate, Article, ReviewState
+from ..model import Alternate, Article, ReviewState, now
 from . import rows
 from . import tables as t
 from .base import StoreBase
@@ -68,14 +68,16 @@ class AlternatesMixin(StoreBase):
                 c.execute(update(a).where(a.c.id == into_id).values(**self._identity(identity)))
             if state is not None and state != ReviewState.PENDING.value:
                 pending = (a.c.id == into_id) & (a.c.review_state == ReviewState.PENDING.value)
-                c.execute(update(a).where(pending).values(**rows.review_columns(ReviewState(state))))
+                values = rows.review_columns(ReviewState(state)) | {"updated_at": now()}
+                c.execute(update(a).where(pending).values(**values))
             for alternate in [*sightings, *moved]:
                 _add_in(c, into_id, alternate)
 
     def _identity(self, article: Article) -> dict[str, Any]:
         row = rows.article_row(article, full_text_index=self.index_full_text)
         sort_at = article.published_at or article.first_seen_at
-        return {key: row[key] for key in IDENTITY} | ({"sort_at": sort_at} if sort_at else {})
+        stamps = {"updated_at": now()} | ({"sort_at": sort_at} if sort_at else {})
+        return {key: row[key] for key in IDENTITY} | stamps
 
     def alternates(self, article_id: int) -> list[Alternate]:
         query = (
