@@ -155,7 +155,7 @@ class Enricher:
     def _fold_near_duplicates(self, work: list[Work]) -> list[Work]:
         """A near-copy of an earlier article becomes that article's alternate; the copy's row goes."""
         index = self._near_duplicate_index({w.article.id for w in work if w.article.id is not None})
-        kept = []
+        kept: list[Work] = []
         for item in work:
             assert item.article.id is not None
             text = f"{item.article.title}\n\n{item.text}"
