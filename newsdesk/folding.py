@@ -8,7 +8,8 @@ is an accident of polling; the record should show the original. The rule, :func:
 2. else the one published first is the original (no publication time: first seen);
 3. a tie keeps the one stored first.
 
-The fold (:func:`fold`) always keeps the stored row — its id, story, scores, topics, related articles
+An exact copy (the same text) folds at ingestion, before either is enriched: :func:`retake` applies
+the same rule there. The fold (:func:`fold`) always keeps the stored row — its id, story, scores, topics, related articles
 and review state, the things editors and readers may already have acted on — and deletes the new row.
 When the new article is the original, the kept row takes its identity (URL, source, provider, headline,
 dates, text) and the stored article's URL becomes an alternate; otherwise the new article's URL does.
@@ -49,11 +50,22 @@ def _when(article: Article) -> datetime:
     return article.published_at or article.first_seen_at or _LATEST
 
 
-def sighting(article: Article) -> Alternate:
+def sighting(article: Article, reason: str = REASON) -> Alternate:
     """``article`` as an alternate of the article it folds into."""
     return Alternate(
-        article.web_url, article.source_id, article.first_seen_at or now(), REASON, article.provider
+        article.web_url, article.source_id, article.first_seen_at or now(), reason, article.provider
     )
+
+
+def retake(store: Store, stored: Article, original: Article, reason: str = "same-content") -> bool:
+    """At ingestion, ``original`` (not stored: its text is ``stored``'s) turns out to be the original
+    of ``stored``: the stored row takes its identity and the stored URL becomes an alternate. False
+    (nothing done) when ``original`` is not the original by :func:`original_of`."""
+    if stored.id is None or original_of(stored, original) is not original:
+        return False
+    store.fold_article(None, stored.id, [sighting(stored, reason)], identity=original)
+    log.info("original arrived late", extra={"article_id": stored.id, "url": original.web_url})
+    return True
 
 
 def fold(store: Store, new: Article, stored_id: int) -> Article | None:
@@ -71,4 +83,4 @@ def fold(store: Store, new: Article, stored_id: int) -> Article | None:
     return store.get_articles([stored.id]).get(stored.id)
 
 
-__all__ = ["REASON", "fold", "original_of", "sighting"]
+__all__ = ["REASON", "fold", "original_of", "retake", "sighting"]

@@ -64,7 +64,9 @@ def feed(link: str, title: str, published: str) -> bytes:
     ).encode()
 
 
-def site(*, copy_claims_original: bool = False, copy_first: bool = False) -> dict[str, Reply]:
+def site(
+    *, copy_claims_original: bool = False, copy_first: bool = False, exact: bool = False
+) -> dict[str, Reply]:
     """The two sites' feeds and pages. The copy is published four hours after the original, or (with
     ``copy_first``) four hours before it, as a portal with a wrong clock would say."""
     wire_at, portal_at = "2026-11-25T08:00:00Z", "2026-11-25T12:00:00Z"
@@ -84,7 +86,13 @@ def site(*, copy_claims_original: bool = False, copy_first: bool = False) -> dic
             body=page("Rate decision", ORIGINAL, wire_at, WIRE_URL), content_type=html
         ),
         "/portal/business/rate-decision.html": Reply(
-            body=page("Rate decision | Portal", COPY, portal_at, canonical), content_type=html
+            body=page(
+                "Rate decision" if exact else "Rate decision | Portal",
+                ORIGINAL if exact else COPY,
+                portal_at,
+                canonical,
+            ),
+            content_type=html,
         ),
     }
 
@@ -94,8 +102,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
-def newsdesk(data_dir: Path, server: LoopbackServer) -> Newsdesk:
-    env = quiet_env(data_dir, NEWSDESK_ENRICH="1", NEWSDESK_EMBED_MODEL="bundled-minilm")
+def newsdesk(data_dir: Path, server: LoopbackServer, *, enrich: bool = True) -> Newsdesk:
+    env = quiet_env(data_dir, NEWSDESK_ENRICH="1" if enrich else "0", NEWSDESK_EMBED_MODEL="bundled-minilm")
     resolve = {host: f"127.0.0.1:{server.port}" for host in (WIRE, PORTAL)}
     return Newsdesk(load_settings(env=env, base_dir=data_dir), resolve=resolve)
 
@@ -183,6 +191,19 @@ def test_a_copy_claiming_the_original_in_the_same_run_folds_into_one_article(tmp
         kept, alternates = folded(nd)
     assert kept.web_url == WIRE_URL and kept.story_id is not None
     assert (PORTAL_URL, "near-duplicate") in alternates
+
+
+@pytest.mark.parametrize("order", [(WIRE, PORTAL), (PORTAL, WIRE)], ids=["original-first", "copy-first"])
+def test_an_exact_copy_folds_at_ingestion_into_the_original_in_either_order(
+    tmp_path: Path, order: tuple[str, str]
+) -> None:
+    """The same text at two URLs folds before enrichment (content hash): the same rule applies."""
+    with LoopbackServer(site(exact=True)) as running, newsdesk(tmp_path, running, enrich=False) as nd:
+        for host in order:
+            poll(nd, host)
+        kept, alternates = folded(nd)
+    assert kept.web_url == WIRE_URL and kept.provider.domain == WIRE and kept.title == "Rate decision"
+    assert (PORTAL_URL, "same-content") in alternates
 
 
 def test_the_store_folds_in_one_transaction_moving_what_the_copy_had(store: Store) -> None:

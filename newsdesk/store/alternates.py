@@ -43,7 +43,7 @@ class AlternatesMixin(StoreBase):
 
     def fold_article(
         self,
-        copy_id: int,
+        copy_id: int | None,
         into_id: int,
         sightings: Sequence[Alternate],
         *,
@@ -54,16 +54,16 @@ class AlternatesMixin(StoreBase):
         ``into_id``, which also records ``sightings``. With ``identity``, ``into_id`` takes that article's
         identity (URL, source, provider, headline, dates, text; see :data:`IDENTITY`) and keeps its own id,
         story, scores, topics and review state: the row an editor may have acted on survives, showing the
-        original."""
+        original. ``copy_id`` None: the other article was never stored (an exact copy at ingestion)."""
         a = t.articles
         with self._begin() as c:
-            found = c.execute(_ALTERNATES_OF, {"id": copy_id}).mappings()
+            found = c.execute(_ALTERNATES_OF, {"id": copy_id or 0}).mappings()
             moved = [rows.alternate_from_row(r) for r in found]
             state = c.execute(select(a.c.review_state).where(a.c.id == copy_id)).scalar_one_or_none()
-            c.execute(
-                update(t.decisions).where(t.decisions.c.article_id == copy_id).values(article_id=into_id)
-            )
-            c.execute(delete(a).where(a.c.id == copy_id))  # first: the kept row may take its URL
+            if copy_id is not None:
+                decisions = update(t.decisions).where(t.decisions.c.article_id == copy_id)
+                c.execute(decisions.values(article_id=into_id))
+                c.execute(delete(a).where(a.c.id == copy_id))  # first: the kept row may take its URL
             if identity is not None:
                 c.execute(update(a).where(a.c.id == into_id).values(**self._identity(identity)))
             if state is not None and state != ReviewState.PENDING.value:
