@@ -58,7 +58,8 @@ true pair scores 0.352, the highest unrelated pair 0.211; precision and recall a
 CONTAINMENT_THRESHOLD = 0.60
 """Share of a new text's shingles that must be in the earlier one for it to be a copy, not a quote,
 when the earlier text cannot be read (sealed without its key) or no texts are given: the signature-only
-rule. With the texts, :func:`is_copy` decides instead (it keeps the pair this rule loses). eval/neardup.py --quotes (the BBC edited copies plus 2,225 replies and commentaries that quote a run
+rule. With the texts, :func:`is_copy` decides instead (it keeps the pair this rule loses).
+eval/neardup.py --quotes (the BBC edited copies plus 2,225 replies and commentaries that quote a run
 of an article's paragraphs beside 0.5-2x as many words of their own): Jaccard ≥ 0.30 alone gives
 precision 0.768 at recall 1.0; with containment ≥ 0.60, precision 0.989 at recall 0.9999 (0.55: 0.972;
 0.65: 0.998 at 0.9997; 0.70: 1.0 at 0.9994). The one true pair lost at 0.60 is the harshest edit
@@ -324,7 +325,7 @@ def find_near_duplicate(
     instead have the estimated containment :data:`CONTAINMENT_THRESHOLD`, as without texts. Build the
     index with ``containment=CONTAINMENT_FLOOR`` so that it lets the borderline hits through.
     """
-    hits = [hit for hit in confirmed_hits(sig, index, text=text, text_of=text_of) if hit[0] != exclude]
+    hits = confirmed_hits(sig, index, text=text, text_of=text_of, exclude=exclude)
     if not hits:
         return None
     seen = first_seen or {}
@@ -338,9 +339,12 @@ def confirmed_hits(
     *,
     text: str | None = None,
     text_of: Callable[[int], str | None] | None = None,
+    exclude: int | None = None,
 ) -> list[tuple[int, float]]:
-    """``index.query(sig)`` less the hits that are not copies (the rule of :func:`find_near_duplicate`)."""
-    return [hit for hit in index.query(sig) if _confirmed(sig, hit[0], index, text, text_of)]
+    """``index.query(sig)`` less ``exclude`` and the hits that are not copies (the rule of
+    :func:`find_near_duplicate`)."""
+    hits = [hit for hit in index.query(sig) if hit[0] != exclude]
+    return [hit for hit in hits if _confirmed(sig, hit[0], index, text, text_of)]
 
 
 def _confirmed(
