@@ -7,6 +7,7 @@ pool loaded once (they live in the :class:`~newsdesk.app.Newsdesk` facade it sha
     │        │ no                            │
     │        ▼                               ▼
     │   store changed since the last write? ──yes──► rewrite records/ and feeds/ (atomic, incremental)
+    │        │   (then digests due, and vectors of a previous embedding model: a batch, reembed.py)
     │        │
     └── wait ≤ OUTPUT_CHECK_S, or until woken (a source added, "poll now", shutdown)
 
