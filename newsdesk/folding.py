@@ -9,12 +9,13 @@ is an accident of polling; the record should show the original. The rule, :func:
 3. a tie keeps the one stored first.
 
 An exact copy (the same text) folds at ingestion, before either is enriched: :func:`retake` applies
-the same rule there. The fold (:func:`fold`) always keeps the stored row — its id, story, scores, topics, related articles
-and review state, the things editors and readers may already have acted on — and deletes the new row.
-When the new article is the original, the kept row takes its identity (URL, source, provider, headline,
-dates, text) and the stored article's URL becomes an alternate; otherwise the new article's URL does.
-The deleted row's alternates and editors' decisions move to the kept row, and so does its review state
-when the kept row has none yet. Both arrival orders thus end with the same record.
+the same rule there. The fold (:func:`fold`) always keeps the stored row — its id, story, scores,
+topics, related articles and review state, the things editors and readers may already have acted on —
+and deletes the new row. When the new article is the original, the kept row takes its identity (URL,
+source, provider, headline, dates, text, images) and the stored article's URL becomes an alternate;
+otherwise the new article's URL does. The deleted row's alternates and editors' decisions move to the
+kept row, and so does its review state when the kept row has none yet. Both arrival orders thus end
+with the same record.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 from newsdesk.app import Newsdesk
 from newsdesk.config import load_settings
 from newsdesk.folding import original_of
-from newsdesk.model import Alternate, Article, Provider, ReviewState, Source
+from newsdesk.model import Alternate, Article, Image, Provider, ReviewState, Source
 from newsdesk.store import Store
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
@@ -216,7 +216,7 @@ def test_the_store_folds_in_one_transaction_moving_what_the_copy_had(store: Stor
     )  # fmt: skip
     original = Article(
         "Rate decision", WIRE_URL, WIRE_URL + "?utm_source=rss", Provider("Wire", WIRE), text="wire text",
-        published_at=when, content_hash="w1",
+        published_at=when, content_hash="w1", images=(Image(f"http://{WIRE}/i.jpg", 800, 450, True, sha256="cd" * 32),),
     )  # fmt: skip
     kept_id, gone_id = store.save_article(copy).id, store.save_article(original).id
     store.set_review_state(kept_id, ReviewState.PUBLISHED)
@@ -236,6 +236,7 @@ def test_the_store_folds_in_one_transaction_moving_what_the_copy_had(store: Stor
     )  # fmt: skip
     assert kept.provider.domain == WIRE and kept.published_at == when and kept.content_hash == "w1"
     assert kept.review_state is ReviewState.PUBLISHED
+    assert kept.images == original.images and store.image_published("cd" * 32)  # the public may see it
     assert [(a.url, a.reason) for a in store.alternates(kept_id)] == [
         (PORTAL_URL, "near-duplicate"), (other.url, "same-url"),
     ]  # fmt: skip

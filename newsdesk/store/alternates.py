@@ -18,6 +18,7 @@ from ..errors import StorageError
 from ..model import Alternate, Article, ReviewState, now
 from . import rows
 from . import tables as t
+from .articles import write_images
 from .base import StoreBase
 
 
@@ -51,10 +52,10 @@ class AlternatesMixin(StoreBase):
     ) -> None:
         """Fold the article ``copy_id`` into ``into_id``, in one transaction: the copy's row goes; its
         alternates, editors' decisions and (when ``into_id`` is still pending) review state move to
-        ``into_id``, which also records ``sightings``. With ``identity``, ``into_id`` takes that article's
-        identity (URL, source, provider, headline, dates, text; see :data:`IDENTITY`) and keeps its own id,
-        story, scores, topics and review state: the row an editor may have acted on survives, showing the
-        original. ``copy_id`` None: the other article was never stored (an exact copy at ingestion)."""
+        ``into_id``, which also records ``sightings``. With ``identity``, ``into_id`` takes that
+        article's identity (URL, source, provider, headline, dates, text, images; :data:`IDENTITY`) and
+        keeps its own id, story, scores, topics and review state: the row an editor may have acted on
+        survives, showing the original. ``copy_id`` None: the other article was never stored (an exact copy at ingestion)."""
         a = t.articles
         with self._begin() as c:
             found = c.execute(_ALTERNATES_OF, {"id": copy_id or 0}).mappings()
@@ -66,6 +67,7 @@ class AlternatesMixin(StoreBase):
                 c.execute(delete(a).where(a.c.id == copy_id))  # first: the kept row may take its URL
             if identity is not None:
                 c.execute(update(a).where(a.c.id == into_id).values(**self._identity(identity)))
+                write_images(c, into_id, identity)
             if state is not None and state != ReviewState.PENDING.value:
                 pending = (a.c.id == into_id) & (a.c.review_state == ReviewState.PENDING.value)
                 values = rows.review_columns(ReviewState(state)) | {"updated_at": now()}
@@ -90,10 +92,10 @@ class AlternatesMixin(StoreBase):
 IDENTITY = (
     "canonical_url", "original_url", "source_id", "provider_name", "provider_domain", "title", "excerpt",
     "published_at", "author", "language", "text", "secured", "key_id", "content_hash", "fetched_at",
-    "search_text", "extra",
+    "images", "search_text", "extra",
 )  # fmt: skip
-"""What the kept row takes from the original when they fold: where it was published and by whom, and
-its words. Not the scores, topics, story or review state: those are the kept row's own work and
+"""What the kept row takes from the original when they fold: where it was published and by whom, its
+words and its images. Not the scores, topics, story or review state: those are the kept row's own work and
 decisions (the texts are near-copies, so they hold for the original too)."""
 
 _ALTERNATES_OF = (
