@@ -31,7 +31,7 @@ from .enrich.vectors import VectorIndex, build_index, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
 from .model import UNSCORED, Article, Story, Taxonomy, TopicScore, now
-from .reembed import Reembedder, check_topic_model
+from .reembed import Reembedder, check_topic_model, check_vectors
 from .store import Store
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ class Enricher:
     def _embed(self, articles: list[Article]) -> list[Work]:
         texts = [self._text(a) for a in articles]
         vectors = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
+        check_vectors(vectors, self.embedder)  # a hub model's wrong size: an error here, not in usearch
         for article, vector in zip(articles, vectors, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, self.embedder.name, vector)

@@ -21,6 +21,7 @@ from newsdesk.cli import app as cli
 from newsdesk.config import load_settings
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.enrich.embed import BUNDLED, BUNDLED_MINILM
+from newsdesk.enricher import Enricher
 from newsdesk.errors import EnrichmentError
 from newsdesk.model import Article, Provider, Source
 from newsdesk.reembed import check_topic_model, check_vectors
@@ -127,6 +128,11 @@ def test_vectors_or_a_topic_model_of_another_size_are_clear_errors(enriched: tup
         assert check_vectors(embedder.embed(["one text"]), embedder).shape == (1, embedder.dim)
         with pytest.raises(EnrichmentError, match="declares 384 dimensions"):
             check_vectors(Truncating(embedder).embed(["one text"]), Truncating(embedder))
+        wrong = Enricher(nd.settings, nd.store, nd.taxonomy, embedder=Truncating(embedder))
+        ids = [a.id for a in nd.store.iter_articles() if a.id is not None]
+        with pytest.raises(EnrichmentError, match="declares 384 dimensions"):
+            wrong.run(ids)  # the enricher stops before saving a vector of the wrong size
+        assert nd.store.count_embeddings("truncating") == 0
         with pytest.raises(EnrichmentError, match="trained on 512-dimensional vectors"):
             check_topic_model(512, embedder, data_dir / "topic-model.npz")
         check_topic_model(embedder.dim, embedder, data_dir / "topic-model.npz")
