@@ -17,6 +17,10 @@ top-posted mail (own text, "On … wrote:", ``>`` lines), inline mail (``>`` par
 one), a commentary that quotes the passage verbatim between its own paragraphs, and a blog post that
 opens with the passage. Every pair with a reply is a false pair; the copies stay the true ones.
 
+Where the shared words sit (``--quotes``): every candidate pair (Jaccard ≥ THRESHOLD, estimated
+containment ≥ CONTAINMENT_FLOOR) scored by ``dedupe.own_share``, the share of the later text in runs of
+its own; the threshold is fitted on the pairs of half the articles and scored on the other half.
+
 Same story (``--stories``): the 161 English-English pairs of SemEval-2022 Task 8, gold ``Overall`` ≤ 2
 counted as the same story. Each pair is scored the way clustering scores an article against a one-article
 story (``cluster.score_story``; the pairs carry no dates, so the time penalty is 0); printed: precision,
@@ -352,6 +356,67 @@ def quote_sweep(items: Sequence[Item], sigs: Sequence[dedupe.Signature]) -> None
               f"{len(truth - predicted):6d}{mark}")  # fmt: skip
 
 
+def own_shares(
+    items: Sequence[Item], sigs: Sequence[dedupe.Signature]
+) -> tuple[dict[tuple[int, int], float], set[tuple[int, int]]]:
+    """:func:`dedupe.own_share` of the later text against the earlier one, for every scored pair the
+    index would hand to the check (Jaccard ≥ THRESHOLD, estimated containment ≥ CONTAINMENT_FLOOR),
+    and the true pairs."""
+    truth, copies, linked = true_pairs(items)
+    scores = {p: s for p, s in candidate_scores(sigs, truth).items() if p not in copies and p not in linked}
+    shares = {
+        (a, b): dedupe.own_share(items[b].text, items[a].text)
+        for (a, b), s in scores.items()
+        if s >= dedupe.THRESHOLD and dedupe.containment(sigs[b], sigs[a])[0] >= dedupe.CONTAINMENT_FLOOR
+    }
+    return shares, truth
+
+
+def position_fit(items: Sequence[Item], sigs: Sequence[dedupe.Signature]) -> None:
+    """Where the shared words sit (``dedupe.is_copy``): the own-share threshold fitted on the pairs of
+    half the BBC articles (even or odd group of the earlier text; a reply's pair belongs to the article it
+    quotes), scored on the other half; then the shipped threshold on all pairs, and how many pairs sit
+    near it."""
+    shares, truth = own_shares(items, sigs)
+    true_max = max(shares.get(p, 1.0) for p in truth)
+    false_min = min((v for p, v in shares.items() if p not in truth), default=1.0)
+    print(f"\nwhere the shared words sit: {len(shares)} candidate pairs; own share of true pairs ≤ "
+          f"{true_max:.3f}, of other pairs ≥ {false_min:.3f}")  # fmt: skip
+    for half in (0, 1):
+        fit = {p: v for p, v in shares.items() if items[p[0]].group % 2 == half}
+        held = {p: v for p, v in shares.items() if items[p[0]].group % 2 != half}
+        cut = (
+            max(v for p, v in fit.items() if p in truth) + min(v for p, v in fit.items() if p not in truth)
+        ) / 2
+        held_truth = {p for p in truth if items[p[0]].group % 2 != half}
+        p, r, _ = prf({q for q, v in held.items() if v <= cut}, held_truth)
+        print(f"  fitted on {('even', 'odd')[half]} articles: own share ≤ {cut:.3f}; "
+              f"held-out precision {p:.4f} recall {r:.4f} ({len(held_truth)} true pairs)")  # fmt: skip
+    p, r, _ = prf({q for q, v in shares.items() if v <= dedupe.OWN_SHARE}, truth)
+    print(f"  shipped own share ≤ {dedupe.OWN_SHARE}: precision {p:.4f} recall {r:.4f}")
+    for width in (0.02, 0.05, 0.10):
+        near = [p for p, v in shares.items() if abs(v - dedupe.OWN_SHARE) <= width]
+        copies = sum(p in truth for p in near)
+        print(f"  pairs within ±{width:.2f} of it: {copies} copies, {len(near) - copies} quotes")
+
+
+def confirmed_pairs(items: Sequence[Item], sigs: Sequence[dedupe.Signature]) -> set[tuple[int, int]]:
+    """Pairs the shipped path reports: the index (containment floor) and the text check."""
+    index = dedupe.NearDuplicateIndex(containment=dedupe.CONTAINMENT_FLOOR)
+    found: set[tuple[int, int]] = set()
+    for i, sig in enumerate(sigs):
+        hits = dedupe.confirmed_hits(sig, index, text=items[i].text, text_of=lambda j: items[j].text)
+        found.update((min(i, j), max(i, j)) for j, _ in hits)
+        index.add(i, sig)
+    return found
+
+
+def evaluate_confirmed(items: Sequence[Item], sigs: Sequence[dedupe.Signature]) -> tuple[float, float]:
+    truth, copies, linked = true_pairs(items)
+    p, r, _ = prf(confirmed_pairs(items, sigs) - copies - linked, truth)
+    return p, r
+
+
 def story_scores(data: Path, *, with_terms: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clustering score, same-story flag, gold Overall) for each English SemEval pair."""
     pairs = load_semeval_english(data)
@@ -419,8 +484,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"  NearDuplicateIndex(threshold={dedupe.THRESHOLD}, containment="
                 f"{dedupe.CONTAINMENT_THRESHOLD}): precision {p:.4f} recall {r:.4f}"
             )
+            p, r = evaluate_confirmed(items, sigs)
+            print(
+                f"  + text check (containment floor {dedupe.CONTAINMENT_FLOOR}, own share ≤ "
+                f"{dedupe.OWN_SHARE}, shipped): precision {p:.4f} recall {r:.4f}"
+            )
             if args.quotes:
                 quote_sweep(items, sigs)
+                position_fit(items, sigs)
 
 
 if __name__ == "__main__":

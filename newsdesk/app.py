@@ -292,6 +292,11 @@ class Newsdesk:
             self._enricher = Enricher(self.settings, self.store, self.taxonomy, decrypt=decrypt)
         return self._enricher
 
+    def reembed(self, limit: int | None = None) -> int:
+        """Embed again up to ``limit`` (None: every) enriched article whose vector another embedding model
+        made, so that it counts again in related, stories and search (reembed.py); how many."""
+        return self.enricher.reembed(limit)
+
     def forget_enrichment_state(self) -> None:
         """Drop what enrichment remembers between runs (the near-duplicate index) but keep the loaded
         model: another process sharing the store may have enriched, folded or deleted articles since.

@@ -75,6 +75,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("heat_half_life_hours", float, 6.0, "Half-life of a story's activity in the heat score."),
     Setting("related_count", int, 5, "Related records per article."),
     Setting("related_window_days", float, 14.0, "Related records are published within ± this many days."),
+    Setting("reembed_batch", int, 64, "Articles embedded by another model that each enrichment run (and the idle desk) "
+            "embeds again after an embed_model change; 0 = none (`newsdesk reembed` does them all)."),
     Setting("enrich", bool, True, "Run enrichment (embeddings, topics, scores, related) after ingestion."),
     # images, secured payload, publishing
     Setting("cache_images", bool, True, "Download article images into the cache."),
@@ -159,6 +161,7 @@ class SettingValues:
     heat_half_life_hours: float
     related_count: int
     related_window_days: float
+    reembed_batch: int
     enrich: bool
     cache_images: bool
     image_cache_max_bytes: int

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from .errors import NewsdeskError
 from .extract.article import Extracted
 from .extract.metadata import language_code
 from .extract.text import content_hash
@@ -101,7 +102,7 @@ def decide_article(
         text=text,
         content_hash=found.text_hash if found and text is found.text else content_hash(text),
         fetch_error=page.error if page else None,
-        extra=_extra(entry, found, page),
+        extra=_extra(entry, found, page, url),
     )
 
 
@@ -166,8 +167,27 @@ def _images(entry: FeedEntry, found: Extracted | None) -> tuple[Image, ...]:
     return tuple(Image(url) for url in seen[:4])
 
 
-def _extra(entry: FeedEntry, found: Extracted | None, page: PageView | None) -> dict[str, object]:
+def _canonical_elsewhere(found: Extracted, url: str) -> str | None:
+    """The page's ``rel=canonical`` (else ``og:url``) when it names a page on another site: never the
+    article's URL (a page cannot claim another site's story), but its word that it copies that page,
+    which folding.py reads to keep the original when the two fold."""
+    for claim in (found.canonical_url, found.og_url):
+        if not claim or not is_http_url(claim.strip()):
+            continue
+        try:
+            target = canonicalize(claim.strip())
+        except NewsdeskError:
+            continue
+        if registered_domain(target) != registered_domain(url):
+            return target
+    return None
+
+
+def _extra(entry: FeedEntry, found: Extracted | None, page: PageView | None, url: str) -> dict[str, object]:
     extra: dict[str, object] = {}
+    claim = _canonical_elsewhere(found, url) if found else None
+    if claim:
+        extra["canonical"] = claim
     if entry.guid:
         extra["guid"] = entry.guid
     if entry.categories:

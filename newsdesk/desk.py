@@ -7,6 +7,7 @@ pool loaded once (they live in the :class:`~newsdesk.app.Newsdesk` facade it sha
     │        │ no                            │
     │        ▼                               ▼
     │   store changed since the last write? ──yes──► rewrite records/ and feeds/ (atomic, incremental)
+    │        │   (then digests due, and vectors of a previous embedding model: a batch, reembed.py)
     │        │
     └── wait ≤ OUTPUT_CHECK_S, or until woken (a source added, "poll now", shutdown)
 
@@ -158,6 +159,8 @@ class Desk:
             if self.outputs.refresh_if_changed():
                 self._update(last_output_at=now())
             alerts.desk_step(self.nd)  # email digests that are due
+            if self.nd.settings.enrich and self.nd.settings.reembed_batch > 0:
+                self.nd.reembed(self.nd.settings.reembed_batch)  # after a model change, a batch a turn
             self.nd.release_idle_pool(self.nd.settings.pool_idle_s)  # idle workers give back their memory
         except NewsdeskError as error:
             log.warning("desk step failed", extra={"error": str(error)})

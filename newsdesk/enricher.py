@@ -1,7 +1,7 @@
 """The enrich stage's orchestrator (``stages.py``): loads a batch of articles, runs the pure code of
 ``enrich/`` over it, and saves the results through the store (``store/enrichment.py``: the rows it writes).
 
-    embed (title + lead) ─► near-duplicate? fold into the earlier article
+    embed (title + lead) ─► near-duplicate? fold with the stored article (folding.py: it shows the original)
         ─► story (online clustering) ─► topics ─► quality ─► heat (per story) ─► related
 
 Articles are processed in (publication, URL) order so a re-run over the same articles makes the same
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import events
+from . import events, folding
 from .config import Settings
 from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
@@ -30,7 +30,8 @@ from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, build_index, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
-from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
+from .model import UNSCORED, Article, Story, Taxonomy, TopicScore, now
+from .reembed import Reembedder, check_topic_model, check_vectors
 from .store import Store
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Enricher:
         self.taxonomy = taxonomy
         self._embedder = embedder
         self._decrypt = decrypt
+        self._reembedder: Reembedder | None = None
         self.counts: dict[str, int] = {}
         self._half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
         self.forget_between_runs()
@@ -90,6 +92,18 @@ class Enricher:
         store on the next run, for when another process may have enriched or folded articles since."""
         self._dup_index: dedupe.NearDuplicateIndex | None = None
         self._dup_seen = 0  # highest article id whose signature is in the index
+
+    def reembed(self, limit: int | None = None) -> int:
+        """Re-embed up to ``limit`` (None: all) articles whose stored vector another model made
+        (reembed.py); counted as ``reembedded`` in the run's figures when there were any."""
+        if self._reembedder is None:
+            self._reembedder = Reembedder(
+                self.store, lambda: self.embedder, lambda a: embed_text(a, self._text(a))
+            )
+        done = self._reembedder.run(limit)
+        if done:
+            self.counts["reembedded"] = self.counts.get("reembedded", 0) + done
+        return done
 
     @property
     def embedder(self) -> Embedder:
@@ -103,6 +117,7 @@ class Enricher:
 
     def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, int]:
         self.counts = {"enriched": 0, "near_duplicates": 0, "stories_new": 0}
+        self.reembed(self.settings.reembed_batch)  # after a model change, a bounded share each run
         articles = sorted(self.store.get_articles(ids).values(), key=_order)
         if not articles:
             return self.counts
@@ -126,6 +141,7 @@ class Enricher:
         texts = [self._text(a) for a in articles]
         leads = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
         vectors = similarity.with_titles(leads, self.embedder.embed, [a.title for a in articles])
+        check_vectors(vectors, self.embedder)  # a hub model's wrong size: an error here, not in usearch
         for article, vector in zip(articles, vectors, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, self.embedder.name, vector)
@@ -145,12 +161,17 @@ class Enricher:
     def _fold_near_duplicates(self, work: list[Work]) -> list[Work]:
         """A near-copy of an earlier article becomes that article's alternate; the copy's row goes."""
         index = self._near_duplicate_index({w.article.id for w in work if w.article.id is not None})
-        kept = []
+        kept: list[Work] = []
         for item in work:
             assert item.article.id is not None
-            sig = dedupe.signature(f"{item.article.title}\n\n{item.text}")
-            match = dedupe.find_near_duplicate(sig, index, exclude=item.article.id)
-            if match is not None and self._fold(item.article, match.article_id):
+            text = f"{item.article.title}\n\n{item.text}"
+            sig = dedupe.signature(text)
+            match = dedupe.find_near_duplicate(
+                sig, index, exclude=item.article.id, text=text, text_of=self._stored_text
+            )
+            folded = self._fold(item.article, match.article_id) if match is not None else None
+            if folded is not None:
+                kept = [_retaken(w, folded, item.text) for w in kept]  # it may be of this batch
                 continue
             self.store.save_minhash(item.article.id, np.asarray(sig).tobytes())
             if item.article.id not in index:
@@ -164,7 +185,7 @@ class Enricher:
         reloading every stored signature each run grew without bound (bench/enrich.py)."""
         if self._dup_index is None:
             threshold = self.settings.near_duplicate_threshold or dedupe.THRESHOLD
-            self._dup_index = dedupe.NearDuplicateIndex(threshold)
+            self._dup_index = dedupe.NearDuplicateIndex(threshold, containment=dedupe.CONTAINMENT_FLOOR)
         since = now() - NEAR_DUPLICATE_WINDOW
         for article_id, data in self.store.load_minhashes(since=since, after_id=self._dup_seen):
             self._dup_seen = max(self._dup_seen, article_id)
@@ -172,22 +193,25 @@ class Enricher:
                 self._dup_index.add(article_id, dedupe.signature_from_bytes(data))
         return self._dup_index
 
-    def _fold(self, copy: Article, original_id: int) -> bool:
-        assert copy.id is not None
-        seen = copy.first_seen_at or now()
-        self.store.add_alternate(
-            original_id, Alternate(copy.web_url, copy.source_id, seen, "near-duplicate", copy.provider)
-        )
-        for alternate in self.store.alternates(copy.id):
-            self.store.add_alternate(original_id, alternate)
-        self.store.delete_article(copy.id)
-        self.counts["near_duplicates"] += 1
-        return True
+    def _fold(self, copy: Article, original_id: int) -> Article | None:
+        """The two become one article, under the stored row, showing the original (folding.py): that
+        article as stored now, or None when the stored row is gone."""
+        kept = folding.fold(self.store, copy, original_id)
+        if kept is not None:
+            self.counts["near_duplicates"] += 1
+        return kept
+
+    def _stored_text(self, article_id: int) -> str | None:
+        """The text a stored article's signature was made from, for the copy-or-quote check."""
+        article = self.store.get_articles([article_id]).get(article_id)
+        return f"{article.title}\n\n{self._text(article)}" if article is not None else None
 
     # ---------------------------------------------------------------------------------- stories
 
     def _cluster(self, work: list[Work]) -> set[int]:
         """Assign each article to a story; returns the ids of the stories that changed."""
+        if not work:  # every article of the batch folded into an earlier one
+            return set()
         threshold = self.settings.story_threshold or cluster.THRESHOLD
         calibration = similarity.calibration_for(self.embedder.name)
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
@@ -304,6 +328,8 @@ class Enricher:
         vectors = self._topic_vectors()
         model_path = self.settings.data_dir / TOPIC_MODEL_FILE
         model = supervised.load_model(model_path) if model_path.exists() else None
+        if model is not None:
+            check_topic_model(model.dim, self.embedder, model_path)
         return topics.TopicClassifier(self.taxonomy, vectors, model=model)
 
     def _topic_vectors(self) -> Vectors:
@@ -453,6 +479,14 @@ class _OpenStories:
             self._ids.append(state.story_id)
             self._rows.append(_unit(state.centroid))
         self.states[state.story_id] = state
+
+
+def _retaken(item: Work, kept: Article, text: str) -> Work:
+    """``item`` of this batch after a fold kept its row: with the original's identity and text when the
+    row took them (else the later stages would save it back under the copy's URL)."""
+    if item.article.id != kept.id or item.article.web_url == kept.web_url:
+        return item
+    return Work(kept, text, item.vector)
 
 
 def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:

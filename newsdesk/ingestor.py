@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import folding
 from .config import Settings
 from .decider import FeedContext, PageView, decide_article, decide_page
 from .errors import FetchError, NewsdeskError, ParseError
@@ -338,6 +339,9 @@ class Ingestor:
         if same is None and article.content_hash:
             same, reason = self.store.find_by_content_hash(article.content_hash), "same-content"
         if same is not None:
+            if reason == "same-content" and folding.retake(self.store, same, self._sealed(article)):
+                self.summary.alternates += 1  # the original arrived second: it takes the stored row
+                return
             self._alternate(same, seen_url, source, reason, article)
             return
         sealed = self._sealed(article)

@@ -228,3 +228,48 @@ def test_stored_signatures_without_the_count_still_match() -> None:
     index.add(1, dedupe.signature_from_bytes(legacy.tobytes()))
     assert [key for key, _ in index.query(dedupe.signature(with_typos(original)))] == [1]
     assert index.query(dedupe.signature(commentary(original, own_seed=47, own_words=600))) == []
+
+
+def harsh_copy(original: str, intro_seed: int) -> str:
+    """The harshest syndication edit: a new headline and first paragraph, the last paragraph dropped,
+    typos throughout."""
+    paragraphs = original.split("\n\n")
+    new_intro = article(intro_seed, words=60).split("\n\n")[0]
+    return with_typos("\n\n".join(["A new headline", new_intro, *paragraphs[1:-1]]), every=25)
+
+
+def test_own_share_counts_long_runs_of_new_words_only() -> None:
+    original = article(50, words=600)
+    assert dedupe.own_share(original, original) == 0.0
+    assert dedupe.own_share(with_typos(original, every=10), original) == 0.0  # typos: short gaps
+    reply = commentary(original, own_seed=51, own_words=600)
+    assert 0.45 < dedupe.own_share(reply, original) < 0.55  # its own half, in whole paragraphs
+    assert dedupe.own_share(original, reply) == 0.0  # the article is all inside the commentary
+    assert dedupe.own_share("", original) == 0.0
+
+
+def test_the_text_check_keeps_a_harsh_copy_and_drops_a_quote() -> None:
+    original = article(52, words=300)
+    copy = harsh_copy(original, intro_seed=53)
+    reply = commentary(original, own_seed=54, own_words=200)  # two thirds quoted, one third its own
+    texts = {1: original}
+    index = dedupe.NearDuplicateIndex(containment=dedupe.CONTAINMENT_FLOOR)
+    index.add(1, dedupe.signature(original))
+    assert dedupe.is_copy(copy, original) and not dedupe.is_copy(reply, original)
+    found = dedupe.find_near_duplicate(dedupe.signature(copy), index, text=copy, text_of=texts.get)
+    assert found is not None and found.article_id == 1
+    assert dedupe.find_near_duplicate(dedupe.signature(reply), index, text=reply, text_of=texts.get) is None
+
+
+def test_without_the_earlier_text_the_signature_rule_decides() -> None:
+    original = article(55, words=600)
+    reply = commentary(original, own_seed=56, own_words=360)  # 6 paragraphs its own, 10 quoted
+    index = dedupe.NearDuplicateIndex(containment=dedupe.CONTAINMENT_FLOOR)
+    index.add(1, dedupe.signature(original))
+    sig = dedupe.signature(reply)
+    inside = dedupe.containment(sig, dedupe.signature(original))[0]
+    assert inside >= dedupe.CONTAINMENT_THRESHOLD  # the estimate alone would call it a copy
+    sealed = dedupe.find_near_duplicate(sig, index, text=reply, text_of=lambda _: None)
+    assert sealed is not None
+    assert dedupe.own_share(reply, original) > dedupe.OWN_SHARE
+    assert dedupe.find_near_duplicate(sig, index, text=reply, text_of=lambda _: original) is None

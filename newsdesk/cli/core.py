@@ -1,4 +1,5 @@
-"""The main commands: init, config, run, export, show, demo, search, feeds, serve, worker, schedule."""
+"""The main commands: init, config, run, export, show, demo, reembed, search, feeds, serve, worker,
+schedule."""
 
 from __future__ import annotations
 
@@ -152,6 +153,17 @@ def demo(
             out.print(export_line(settings.records_dir, result), highlight=False)
             if serve:
                 _serve_demo(nd, site, host or settings.api_host, port or settings.api_port)
+
+
+@app.command()
+@clean_errors
+def reembed(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Embed again every article whose stored vector another embedding model made (after changing
+    embed_model), so it counts again in related articles, stories and search."""
+    with desk(config) as nd:
+        count = nd.reembed()
+    if not emit({"reembedded": count}, as_json):
+        out.print(f"re-embedded {plural(count, 'article')}", highlight=False)
 
 
 @app.command()

@@ -12,6 +12,9 @@ dropped paragraph, a few typos. The contract:
 * :class:`NearDuplicateIndex` keeps signatures in a datasketch LSH index; :meth:`~NearDuplicateIndex.query`
   returns the ids whose estimated Jaccard similarity reaches the threshold, best first.
 * :func:`find_near_duplicate` names the earliest such article: the copy points at the original.
+  Given the texts (``text``, ``text_of``), each hit is confirmed by :func:`is_copy`, which looks at
+  *where* the shared words sit: a copy shares its words throughout, a quote is a run of them beside
+  long passages of the quoting text's own (``docs/evaluation.md``, "Quoting is not copying").
 
 Work is bounded: at most :data:`MAX_CHARS` characters and :data:`MAX_TOKENS` words of a text are read,
 so a 2 MB page costs the same as a long article.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,12 +56,33 @@ true pair scores 0.352, the highest unrelated pair 0.211; precision and recall a
 12+ words, unlabelled in the data) are not scored; 1,557 such pairs also pass 0.30."""
 
 CONTAINMENT_THRESHOLD = 0.60
-"""Share of a new text's shingles that must be in the earlier one for it to be a copy, not a quote.
+"""Share of a new text's shingles that must be in the earlier one for it to be a copy, not a quote,
+when the earlier text cannot be read (sealed without its key) or no texts are given: the signature-only
+rule. With the texts, :func:`is_copy` decides instead (it keeps the pair this rule loses).
 eval/neardup.py --quotes (the BBC edited copies plus 2,225 replies and commentaries that quote a run
 of an article's paragraphs beside 0.5-2x as many words of their own): Jaccard ≥ 0.30 alone gives
 precision 0.768 at recall 1.0; with containment ≥ 0.60, precision 0.989 at recall 0.9999 (0.55: 0.972;
 0.65: 0.998 at 0.9997; 0.70: 1.0 at 0.9994). The one true pair lost at 0.60 is the harshest edit
 (new intro, dropped paragraph and typos at once) of a short article: containment 0.524."""
+
+CONTAINMENT_FLOOR = 0.40
+"""The index's cheap first cut when the texts can be read (:func:`find_near_duplicate` with
+``text_of``): hits whose estimated containment is below it are not even confirmed. The lowest true pair of
+eval/neardup.py --quotes estimates at 0.524; the floor sits more than the estimate's standard error
+(about 0.09 at 128 hashes) under it, so it drops no copy, only texts that are mostly their own."""
+
+OWN_RUN_WORDS = 10
+"""A run of at least this many consecutive words of the new text that no shingle of the earlier text
+covers is the new text's own writing. A typo leaves a gap of one word, a few typos close together a
+few words; a new sentence, headline or paragraph is longer. eval/neardup.py --quotes: runs of 8-15
+words separate alike; 20 and 25 narrow the gap (copies up to 0.320, quotes from 0.322 at 25)."""
+
+OWN_SHARE = 0.33
+"""A text whose own runs (:data:`OWN_RUN_WORDS`) make up more than this share of its words is not a
+copy of the earlier one: it quotes it. eval/neardup.py --quotes, candidate pairs (Jaccard ≥ 0.30):
+true copies reach 0.320 (a new headline and a new one-sentence first paragraph on a 150-word article),
+replies start at 0.345; 0.33 is the middle of that gap. Fitted on half of the articles, the threshold
+(0.323 or 0.333) keeps precision and recall 1.0 on the other half."""
 
 LSH_SLACK = 0.15
 """The LSH banding is tuned this far below :data:`THRESHOLD` so that pairs just above the threshold are
@@ -175,6 +199,41 @@ def containment(a: Signature, b: Signature) -> tuple[float, float]:
     return min(shared / size_a, 1.0), min(shared / size_b, 1.0)
 
 
+def own_share(new: str, old: str, *, shingle: int = SHINGLE, run: int = OWN_RUN_WORDS) -> float:
+    """Share of ``new``'s words that are its own: in runs of ``run`` or more consecutive words that no
+    ``shingle``-word shingle of ``old`` covers. Both texts are read as :func:`signature` reads them
+    (quoted mail lines stripped, normalised, bounded). A copy's own words are a new headline, an intro
+    sentence and typos (short runs, few); a commentary's are whole paragraphs around one quoted run."""
+    words = tokens(strip_quoted(new[:MAX_CHARS]))
+    if not words:
+        return 0.0
+    theirs = shingles(tokens(strip_quoted(old[:MAX_CHARS])), shingle)
+    covered = [False] * len(words)
+    for i in range(len(words) - shingle + 1):
+        if " ".join(words[i : i + shingle]).encode() in theirs:
+            covered[i : i + shingle] = [True] * shingle
+    return sum(length for length in _gaps(covered) if length >= run) / len(words)
+
+
+def _gaps(covered: list[bool]) -> list[int]:
+    """Lengths of the runs of ``False`` in ``covered``."""
+    out, current = [], 0
+    for flag in [*covered, True]:
+        if flag:
+            if current:
+                out.append(current)
+            current = 0
+        else:
+            current += 1
+    return out
+
+
+def is_copy(new: str, old: str, *, threshold: float = OWN_SHARE) -> bool:
+    """Whether ``new`` copies ``old`` (edited or not) rather than quoting it: its own runs
+    (:func:`own_share`) are at most ``threshold`` of it."""
+    return own_share(new, old) <= threshold
+
+
 @dataclass(frozen=True, slots=True)
 class NearDuplicate:
     """The article a new one copies, and the estimated Jaccard similarity of their texts."""
@@ -234,6 +293,10 @@ class NearDuplicateIndex:
                 hits.append((key, score))
         return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
 
+    def signature_of(self, article_id: int) -> Signature | None:
+        """The indexed signature of ``article_id``, or ``None``."""
+        return self._sigs.get(article_id)
+
     def _check(self, sig: Signature) -> None:
         if hashes(sig).size != self.num_perm:
             raise EnrichmentError(f"signature has {sig.size} values, the index expects {self.num_perm} (+1)")
@@ -248,19 +311,55 @@ def find_near_duplicate(
     *,
     first_seen: Mapping[int, datetime] | None = None,
     exclude: int | None = None,
+    text: str | None = None,
+    text_of: Callable[[int], str | None] | None = None,
 ) -> NearDuplicate | None:
     """The earliest indexed article that ``sig`` nearly duplicates, or ``None``.
 
     "Earliest" is by ``first_seen[id]`` when given (ids missing from it count as latest), then by id —
     ids grow as articles are stored, so the id alone orders them when no times are passed. ``exclude``
     skips the article itself when it is already in the index.
+
+    With ``text`` (the text ``sig`` was made from) and ``text_of`` (an indexed article's text, ``None``
+    when it cannot be read), a hit must pass :func:`is_copy`; a hit whose text cannot be read must
+    instead have the estimated containment :data:`CONTAINMENT_THRESHOLD`, as without texts. Build the
+    index with ``containment=CONTAINMENT_FLOOR`` so that it lets the borderline hits through.
     """
-    hits = [(key, score) for key, score in index.query(sig) if key != exclude]
+    hits = confirmed_hits(sig, index, text=text, text_of=text_of, exclude=exclude)
     if not hits:
         return None
     seen = first_seen or {}
     key, score = min(hits, key=lambda hit: (_seen_key(seen.get(hit[0])), hit[0]))
     return NearDuplicate(article_id=key, similarity=score)
+
+
+def confirmed_hits(
+    sig: Signature,
+    index: NearDuplicateIndex,
+    *,
+    text: str | None = None,
+    text_of: Callable[[int], str | None] | None = None,
+    exclude: int | None = None,
+) -> list[tuple[int, float]]:
+    """``index.query(sig)`` less ``exclude`` and the hits that are not copies (the rule of
+    :func:`find_near_duplicate`)."""
+    hits = [hit for hit in index.query(sig) if hit[0] != exclude]
+    return [hit for hit in hits if _confirmed(sig, hit[0], index, text, text_of)]
+
+
+def _confirmed(
+    sig: Signature,
+    key: int,
+    index: NearDuplicateIndex,
+    text: str | None,
+    text_of: Callable[[int], str | None] | None,
+) -> bool:
+    """Texts at hand: :func:`is_copy`; else the estimated containment against CONTAINMENT_THRESHOLD."""
+    earlier = text_of(key) if text is not None and text_of is not None else None
+    if text is not None and earlier:
+        return is_copy(text, earlier)
+    other = index.signature_of(key)
+    return other is not None and containment(sig, other)[0] >= CONTAINMENT_THRESHOLD
 
 
 def _seen_key(when: datetime | None) -> float:

@@ -169,7 +169,7 @@ class ArticlesMixin(StoreBase):
                 if "topics" in changed:
                     _write_topics(c, found["id"], article.topics)
                 if "images" in changed:
-                    _write_images(c, found["id"], article)
+                    write_images(c, found["id"], article)
             return Saved(found["id"], created=False, changed=bool(changed))
 
     def _insert_article(
@@ -191,7 +191,7 @@ class ArticlesMixin(StoreBase):
             if earlier is not None:
                 raise _SameContent(earlier[0])
         _write_topics(c, new_id, article.topics, new=True)
-        _write_images(c, new_id, article, new=True)
+        write_images(c, new_id, article, new=True)
         return Saved(new_id, created=True, changed=True)
 
     def _lock_content(self, c: Connection, content_hash: str) -> None:
@@ -403,7 +403,9 @@ def _write_topics(c: Connection, article_id: int, topics: Sequence[str], *, new:
         c.execute(insert(t.article_topics), ranked)
 
 
-def _write_images(c: Connection, article_id: int, article: Article, *, new: bool = False) -> None:
+def write_images(c: Connection, article_id: int, article: Article, *, new: bool = False) -> None:
+    """The cached images ``article_id`` shows (``article_images``, which the image route checks): for
+    this module's saves and a fold that gives a row another article's images (``alternates.py``)."""
     if not new:
         c.execute(delete(t.article_images).where(t.article_images.c.article_id == article_id))
     shas = sorted({i.sha256 for i in article.images if i.is_cached and i.sha256})

@@ -70,6 +70,20 @@ class EnrichmentMixin(StoreBase):
         matrix = np.frombuffer(b"".join(r[2] for r in found), dtype="<f4").reshape(len(found), found[0][1])
         return [int(r[0]) for r in found], matrix.astype(np.float32)
 
+    def stale_embedding_ids(self, model: str, limit: int) -> list[int]:
+        """Up to ``limit`` enriched articles (oldest id first) whose vector is missing or was made by
+        another model than ``model``: what ``reembed.py`` brings back into related, stories and search."""
+        a, e = t.articles, t.embeddings
+        query = (
+            select(a.c.id)
+            .select_from(a.outerjoin(e, e.c.article_id == a.c.id))
+            .where(a.c.enriched_at.is_not(None), (e.c.article_id.is_(None)) | (e.c.model != model))
+            .order_by(a.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as c:
+            return [int(i) for (i,) in c.execute(query)]
+
     def count_embeddings(self, model: str) -> int:
         query = select(func.count()).select_from(t.embeddings).where(t.embeddings.c.model == model)
         with self.engine.connect() as c:

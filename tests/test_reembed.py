@@ -1,0 +1,156 @@
+"""Re-embedding after ``embed_model`` changes (newsdesk/reembed.py), with the bundled models.
+
+A desk enriches four articles with ``bundled-minilm``; the settings then switch to ``bundled`` (the
+multilingual blend). The old vectors are another model's: they count nowhere until they are embedded
+again, by ``reembed_batch`` a run in the background or all at once (``newsdesk reembed``), and back again.
+A topic model or a model whose vectors have another size is a clear error, not a crash in numpy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from newsdesk.app import Newsdesk
+from newsdesk.cli import app as cli
+from newsdesk.config import load_settings
+from newsdesk.enrich.base import Embedder, Vectors
+from newsdesk.enrich.embed import BUNDLED, BUNDLED_MINILM
+from newsdesk.enricher import Enricher
+from newsdesk.errors import EnrichmentError
+from newsdesk.model import Article, Provider, Source
+from newsdesk.reembed import check_topic_model, check_vectors
+from newsdesk.store import Store
+from tests.conftest import quiet_env
+from tests.httpserver import LoopbackServer, Reply
+from tests.test_folding import page, paragraphs
+
+HOST = "news.example"
+STORIES = ("rates", "harvest", "transfer", "launch")
+
+
+def feed() -> bytes:
+    items = "".join(
+        f"<item><title>Story {name}</title><link>http://{HOST}/n/{name}.html</link>"
+        f"<pubDate>Wed, 25 Nov 2026 0{i}:00:00 GMT</pubDate></item>"
+        for i, name in enumerate(STORIES)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>n</title>{items}</channel></rss>'.encode()
+    )
+
+
+def routes() -> dict[str, Reply]:
+    out = {"/n/feed.xml": Reply(body=feed(), content_type="application/rss+xml")}
+    for i, name in enumerate(STORIES):
+        body = page(
+            f"Story {name}", paragraphs(10 + i), f"2026-11-25T0{i}:00:00Z", f"http://{HOST}/n/{name}.html"
+        )
+        out[f"/n/{name}.html"] = Reply(body=body)
+    return out
+
+
+def env(data_dir: Path, model: str, **extra: str) -> dict[str, str]:
+    return quiet_env(data_dir, NEWSDESK_ENRICH="1", NEWSDESK_EMBED_MODEL=model, **extra)
+
+
+def newsdesk(data_dir: Path, port: int, model: str, **extra: str) -> Newsdesk:
+    settings = load_settings(env=env(data_dir, model, **extra), base_dir=data_dir)
+    return Newsdesk(settings, resolve={HOST: f"127.0.0.1:{port}"})
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """A data folder whose four articles were enriched with MiniLM alone."""
+    data_dir = tmp_path_factory.mktemp("reembed")
+    with LoopbackServer(routes()) as server:
+        with newsdesk(data_dir, server.port, BUNDLED_MINILM) as nd:
+            nd.sources.ensure([Source(f"http://{HOST}/n/feed.xml", allow_loopback=True)])
+            nd.run()
+            assert nd.store.count_articles() == len(STORIES)
+        yield data_dir, server.port
+
+
+def test_switching_models_reembeds_in_bounded_batches_then_all_at_once(enriched: tuple[Path, int]) -> None:
+    data_dir, port = enriched
+    with newsdesk(data_dir, port, BUNDLED, NEWSDESK_REEMBED_BATCH="1") as nd:
+        name = nd.enricher.embedder.name
+        assert nd.store.count_embeddings(name) == 0  # the blend sees none of the MiniLM vectors
+        assert len(nd.store.stale_embedding_ids(name, 10)) == len(STORIES)
+        counts = nd.enricher.run([])  # a run re-embeds reembed_batch of them first
+        assert counts["reembedded"] == 1 and nd.store.count_embeddings(name) == 1
+        assert nd.reembed() == len(STORIES) - 1
+        ids, matrix = nd.store.load_embeddings(name)
+        assert len(ids) == len(STORIES) and matrix.shape[1] == nd.enricher.embedder.dim
+        assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)
+        assert nd.store.stale_embedding_ids(name, 10) == [] and nd.reembed() == 0
+
+
+def test_the_cli_reembeds_everything_back_to_the_first_model(
+    enriched: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the test above the vectors are the blend's, all four stale for MiniLM; run alone, none is."""
+    data_dir, port = enriched
+    with newsdesk(data_dir, port, BUNDLED_MINILM) as nd:
+        stale = len(nd.store.stale_embedding_ids(nd.enricher.embedder.name, 10))
+    for key, value in env(data_dir, BUNDLED_MINILM).items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(cli, ["reembed", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"reembedded": stale}
+    with newsdesk(data_dir, port, BUNDLED_MINILM) as nd:
+        name = nd.enricher.embedder.name
+        assert (
+            nd.store.count_embeddings(name) == len(STORIES) and nd.store.stale_embedding_ids(name, 10) == []
+        )
+
+
+class Truncating:
+    """A model whose pooling returns fewer values than its config declares (a misconfigured hub model):
+    the bundled MiniLM with its vectors cut short."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim = inner, "truncating", inner.dim
+
+    def embed(self, texts: list[str]) -> Vectors:
+        return self.inner.embed(texts)[:, : self.dim // 2]
+
+
+def test_vectors_or_a_topic_model_of_another_size_are_clear_errors(enriched: tuple[Path, int]) -> None:
+    data_dir, port = enriched
+    with newsdesk(data_dir, port, BUNDLED_MINILM) as nd:
+        embedder = nd.enricher.embedder
+        assert check_vectors(embedder.embed(["one text"]), embedder).shape == (1, embedder.dim)
+        with pytest.raises(EnrichmentError, match="declares 384 dimensions"):
+            check_vectors(Truncating(embedder).embed(["one text"]), Truncating(embedder))
+        wrong = Enricher(nd.settings, nd.store, nd.taxonomy, embedder=Truncating(embedder))
+        ids = [a.id for a in nd.store.iter_articles() if a.id is not None]
+        with pytest.raises(EnrichmentError, match="declares 384 dimensions"):
+            wrong.run(ids)  # the enricher stops before saving a vector of the wrong size
+        assert nd.store.count_embeddings("truncating") == 0
+        with pytest.raises(EnrichmentError, match="trained on 512-dimensional vectors"):
+            check_topic_model(512, embedder, data_dir / "topic-model.npz")
+        check_topic_model(embedder.dim, embedder, data_dir / "topic-model.npz")
+
+
+def test_stale_ids_are_enriched_articles_without_a_vector_of_the_model(store: Store) -> None:
+    """On SQLite and PostgreSQL: another model's vector or none at all is stale; unenriched is not."""
+    made = [
+        store.save_article(
+            Article(
+                f"Story {i}", f"http://{HOST}/n/{i}.html", f"http://{HOST}/n/{i}.html", Provider("N", HOST)
+            )
+        ).id
+        for i in range(3)
+    ]
+    for article_id in made[:2]:
+        store.mark_enriched(article_id)
+    store.save_embedding(made[0], "model-a", np.ones(4, dtype=np.float32))
+    assert store.stale_embedding_ids("model-b", 10) == made[:2]
+    assert store.stale_embedding_ids("model-a", 10) == [made[1]]
+    assert store.stale_embedding_ids("model-b", 1) == [made[0]]
