@@ -486,7 +486,7 @@ def _retaken(item: Work, kept: Article, text: str) -> Work:
     row took them (else the later stages would save it back under the copy's URL)."""
     if item.article.id != kept.id or item.article.web_url == kept.web_url:
         return item
-    return Work(kept, text, item.vector)
+    return Work(kept, text, item.vector, item.lead_vector)
 
 
 def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:
