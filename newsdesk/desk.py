@@ -112,7 +112,7 @@ class Desk:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        import newsdesk.ingestor  # noqa: F401 - the poll's modules load with the service, not in its first cycle
+        _load_poll_stack()
 
         self.nd.on_wake(self.wake)  # a source added or "poll now" in the API/UI wakes the loop
         self._thread = threading.Thread(target=self._main, name="newsdesk-desk", daemon=True)
@@ -227,6 +227,16 @@ class Desk:
     def _update(self, **changes: Any) -> None:
         with self._lock:
             self._status = replace(self._status, **changes)
+
+
+def _load_poll_stack() -> None:
+    """Load what every cycle uses at start, as the model and the pool are: the ingest modules (the
+    extraction stack they import) and the public-suffix list (read on first use), so the first cycle
+    is not also the service's start-up."""
+    import newsdesk.ingestor  # noqa: F401 - imported for its side effect: loaded once, here
+    from newsdesk.fetch.urls import registered_domain
+
+    registered_domain("www.example.com")
 
 
 def _counts(summary: RunSummary) -> dict[str, int]:
