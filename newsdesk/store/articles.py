@@ -162,6 +162,8 @@ class ArticlesMixin(StoreBase):
         what each is. A first poll's entries are all new, and a transaction each was most of their cost."""
         try:
             with self._begin() as c:
+                for content_hash in sorted({a.content_hash for a in articles if a.content_hash}):
+                    self._lock_content(c, content_hash)  # in one order: two batches never wait on each other
                 return [self._insert_new(c, article) for article in articles]
         except _SameContent:
             return None
