@@ -32,8 +32,9 @@ from newsdesk.errors import (
     SettingsError,
     TooLargeError,
 )
+from newsdesk.fetch import ssrf
 from newsdesk.fetch.client import Fetcher, FetchPolicy, FetchResult, KeptConnections, keep_connections
-from newsdesk.fetch.transport import ProbedStream, parse_override
+from newsdesk.fetch.transport import GuardedBackend, ProbedStream, parse_override
 from tests.httpserver import LoopbackServer, Reply, Seen, compressed, drip, huge, redirect
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -608,3 +609,27 @@ def test_a_fetcher_refuses_connections_kept_for_another_resolve_map() -> None:
     kept = keep_connections(make_policy(resolve={"a.example": "127.0.0.1:1"}))
     with pytest.raises(ValueError, match="dial differently"):
         Fetcher(make_policy(resolve={"a.example": "127.0.0.1:2"}), connections=kept)
+
+
+def test_kept_connections_hold_at_most_their_origin_cap() -> None:
+    with LoopbackServer({"/feed": Reply(body=b"<rss/>", content_type="application/rss+xml")}) as server:
+        hosts = [f"h{i}.example" for i in range(4)]
+        policy = make_policy(resolve={h: f"127.0.0.1:{server.port}" for h in hosts})
+
+        async def main() -> int:
+            kept = KeptConnections(
+                GuardedBackend(
+                    dict(parse_override(h, t) for h, t in policy.resolve.items()), ssrf.system_resolver
+                ),
+                per_host=policy.per_host_concurrency,
+                http2=False,
+                max_origins=2,
+            )
+            async with Fetcher(policy, connections=kept) as fetcher:
+                for host in hosts:
+                    await fetcher.get(f"http://{host}/feed")
+            origins = kept.origins
+            await kept.close()
+            return origins
+
+        assert asyncio.run(main()) == 2  # the least recently used idle ones were closed on the way

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import ipaddress
+import itertools
 import select
 import socket
 import ssl
@@ -275,7 +276,7 @@ class KeptConnections(httpx.AsyncBaseTransport):
 
     async def _close_idle(self, count: int) -> None:
         """Close up to ``count`` of the least recently used pools that have no request in flight."""
-        idle = [key for key, pool in self._pools.items() if _is_idle(pool)][:count]
+        idle = list(itertools.islice((k for k, pool in self._pools.items() if _is_idle(pool)), count))
         for key in idle:
             await self._drop(key)
 
