@@ -11,8 +11,9 @@ With encryption on, the full text is sealed before its row is first written (``s
 in the clear in the database, not even between ingestion and the end of the run; enrichment decrypts it.
 
 Every failure is recorded against its source or article (``events`` table, source health) and the run
-goes on; each save is its own transaction, so a crash loses only the work in flight and the next run
-picks up what was not finished; the polls' health rows are written in batches (``HEALTH_BATCH``).
+goes on; each save is its own transaction (a feed-only poll's new articles: one for all of them), so a
+crash loses only the work in flight and the next run picks up what was not finished; the polls' health
+rows are written in batches (``HEALTH_BATCH``).
 Fetching is concurrent (asyncio + one polite client); extraction and the parsing of big feeds, the
 CPU-heavy parts, run in a process pool so both cores work.
 

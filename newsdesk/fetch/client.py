@@ -1,6 +1,7 @@
 """The polite, defensive HTTP fetcher every stage uses to reach the outside world.
 
-One :class:`Fetcher` owns one ``httpx.AsyncClient`` (connection reuse across the whole run) and applies,
+One :class:`Fetcher` owns one ``httpx.AsyncClient`` (connection reuse across the whole run; across runs
+too when it borrows :class:`KeptConnections`, as the desk's cycles do) and applies,
 for every call to :meth:`Fetcher.get`, hop by hop::
 
     for each hop (the URL, then each redirect target, at most max_redirects + 1):
