@@ -462,6 +462,7 @@ def main() -> None:
     parser.add_argument("--latency-interval", type=float, default=10.0)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--skip-reader", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true", help="leave out phase 4 (it takes minutes)")
     parser.add_argument("--service", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--resolve", help=argparse.SUPPRESS)
@@ -510,13 +511,8 @@ def compare(args: argparse.Namespace, tmp: Path, feeds: Feeds, port: int) -> Non
         time.sleep(10)
         print(f"idle: {(service.cpu_s() - idle_cpu) / 10 * 100:.1f}% of a core; RSS {service.rss_mb():.0f} MB "
               f"over {1 + len(service.process.children(recursive=True))} processes")  # fmt: skip
-        phase(
-            f"latency, new item → API / records folder ({LATENCY_SAMPLES} samples, polled every {args.latency_interval:.0f} s)"
-        )
-        to_api, to_file = latency(service, feeds, args.latency_interval)
-        print(f"to the API: p50 {statistics.median(to_api):.1f} s, p95 {p95(to_api):.1f} s; "
-              f"to the records folder: p50 {statistics.median(to_file):.1f} s, p95 {p95(to_file):.1f} s "
-              f"(goal: p95 <= {args.latency_interval:.0f} + 5 s)")  # fmt: skip
+        if not args.skip_latency:
+            latency_phase(service, feeds, args.latency_interval)
     finally:
         service.stop()
     if not args.skip_reader:
@@ -533,6 +529,16 @@ def compare(args: argparse.Namespace, tmp: Path, feeds: Feeds, port: int) -> Non
         got = reader_cycle(python, db, urls, "again")
         feeds.validators = True
         print(f"unchanged, no validators (200): {got['cpu_s']:.2f} CPU-s, {got['wall_s']:.1f} s")
+
+
+def latency_phase(service: Service, feeds: Feeds, interval: float) -> None:
+    phase(
+        f"latency, new item → API / records folder ({LATENCY_SAMPLES} samples, polled every {interval:.0f} s)"
+    )
+    to_api, to_file = latency(service, feeds, interval)
+    print(f"to the API: p50 {statistics.median(to_api):.1f} s, p95 {p95(to_api):.1f} s; "
+          f"to the records folder: p50 {statistics.median(to_file):.1f} s, p95 {p95(to_file):.1f} s "
+          f"(goal: p95 <= {interval:.0f} + 5 s)")  # fmt: skip
 
 
 def big_cycle(args: argparse.Namespace, tmp: Path, port: int) -> None:

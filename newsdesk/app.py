@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the stages import the extraction stack (trafilatura, numpy)
     from .editorial import Editorial
     from .enricher import Enricher
     from .extract.images import ImageCache
+    from .fetch.client import KeptConnections
     from .keys import Keys
     from .outputs import Outputs
     from .readers import Readers
@@ -235,9 +236,12 @@ class Newsdesk:
         sources: Sequence[Source] | None = None,
         progress: ProgressHook | None = None,
         finish: bool = True,
+        connections: KeptConnections | None = None,
     ) -> RunSummary:
         """Ingest, then — with ``finish`` — the later stages (:func:`newsdesk.stages.run_async`)."""
-        return await stages.run_async(self, sources=sources, progress=progress, finish=finish)
+        return await stages.run_async(
+            self, sources=sources, progress=progress, finish=finish, connections=connections
+        )
 
     async def finish_pending(self, *, progress: ProgressHook | None = None) -> RunSummary:
         """The stages after ingestion over what is unenriched (:func:`newsdesk.stages.finish_pending`)."""

@@ -30,11 +30,11 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import alerts
 from .app import Newsdesk
@@ -43,6 +43,9 @@ from .looplag import LagProbe
 from .model import Source, now, utc
 from .stages import RunSummary
 from .webhooks import DeliveryWorker
+
+if TYPE_CHECKING:
+    from .fetch.client import KeptConnections
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,8 @@ class Desk:
         self._lock = threading.Lock()
         self.loop_lag = LagProbe()  # the cycles' event loop (/metrics: newsdesk_desk_loop_lag_seconds)
         self.webhooks = DeliveryWorker(nd.webhooks.deliverer())  # sends what events.emit queued
+        self._runner: asyncio.Runner | None = None  # the cycles' event loop, while the thread runs
+        self._kept: tuple[Hashable, KeptConnections] | None = None  # (policy key, its connections)
 
     # ------------------------------------------------------------------------------ control
 
@@ -108,6 +113,8 @@ class Desk:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        _load_poll_stack()
+
         self.nd.on_wake(self.wake)  # a source added or "poll now" in the API/UI wakes the loop
         self._thread = threading.Thread(target=self._main, name="newsdesk-desk", daemon=True)
         self._update(running=True, started_at=now())
@@ -144,10 +151,19 @@ class Desk:
     # ------------------------------------------------------------------------------- the loop
 
     def _main(self) -> None:
-        while not self._stopping.is_set():
-            self._step()
-            self._wake.wait(self.check_s)
-            self._wake.clear()
+        """The loop. Every cycle runs on one event loop (``asyncio.Runner``), so the connections a cycle
+        leaves idle are there for the next (:class:`~newsdesk.fetch.transport.KeptConnections`)."""
+        with asyncio.Runner() as runner:
+            self._runner = runner
+            try:
+                while not self._stopping.is_set():
+                    self._step()
+                    self._wake.wait(self.check_s)
+                    self._wake.clear()
+            finally:
+                if self._kept is not None:
+                    runner.run(self._kept[1].close())
+                self._runner, self._kept = None, None
         self._update(running=False)
 
     def _step(self) -> None:
@@ -171,7 +187,8 @@ class Desk:
 
     def _cycle(self, due: list[Source]) -> None:
         started = time.perf_counter()
-        summary = asyncio.run(self.loop_lag.around(self.nd.run_async(sources=due)))
+        assert self._runner is not None  # set by _main, on whose thread cycles run
+        summary = self._runner.run(self.loop_lag.around(self._run(due)))
         elapsed = time.perf_counter() - started
         totals = dict(self.status.totals)
         for key, value in _counts(summary).items():
@@ -190,9 +207,39 @@ class Desk:
         if self._on_cycle is not None:
             self._on_cycle(summary, elapsed)
 
+    async def _run(self, due: list[Source]) -> RunSummary:
+        connections = await self._connections()
+        await connections.sweep()  # those idle past the keep window: their servers have closed them
+        return await self.nd.run_async(sources=due, connections=connections)
+
+    async def _connections(self) -> KeptConnections:
+        """The kept connections for the current fetch policy (a changed resolve map or per-host limit
+        closes the old ones and starts afresh)."""
+        from .fetch.client import keep_connections
+        from .ingestor import fetch_policy
+
+        policy = fetch_policy(self.nd.settings, self.nd.resolve)
+        key = (tuple(sorted(policy.resolve.items())), policy.per_host_concurrency, policy.http2)
+        if self._kept is not None and self._kept[0] != key:
+            await self._kept[1].close()
+            self._kept = None
+        if self._kept is None:
+            self._kept = (key, keep_connections(policy))
+        return self._kept[1]
+
     def _update(self, **changes: Any) -> None:
         with self._lock:
             self._status = replace(self._status, **changes)
+
+
+def _load_poll_stack() -> None:
+    """Load what every cycle uses at start, as the model and the pool are: the ingest modules (the
+    extraction stack they import) and the public-suffix list (read on first use), so the first cycle
+    is not also the service's start-up."""
+    import newsdesk.ingestor  # noqa: F401 - imported for its side effect: loaded once, here
+    from newsdesk.fetch.urls import registered_domain
+
+    registered_domain("www.example.com")
 
 
 def _counts(summary: RunSummary) -> dict[str, int]:

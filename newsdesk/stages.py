@@ -47,7 +47,7 @@ from .secure import KeyRing
 
 if TYPE_CHECKING:  # the ingestor imports the extraction stack: a run loads it, `source list` does not
     from .app import Newsdesk
-    from .fetch.client import Fetcher
+    from .fetch.client import Fetcher, KeptConnections
     from .ingestor import SealHook
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -182,14 +182,16 @@ async def run_async(
     sources: Sequence[Source] | None = None,
     progress: ProgressHook | None = None,
     finish: bool = True,
+    connections: KeptConnections | None = None,
 ) -> RunSummary:
-    """Ingest ``sources`` (default: the due ones), then — with ``finish`` — the later stages."""
+    """Ingest ``sources`` (default: the due ones), then — with ``finish`` — the later stages.
+    ``connections``: pools kept from the previous run on this event loop (the desk's)."""
     started = time.perf_counter()
     # Texts are sealed as they are stored; a bad or missing key refuses the run before anything is.
     seal = nd.key_ring.encrypt if nd.settings.encrypt else None
     chosen = list(sources) if sources is not None else nd.store.due_sources(now())
     run_id = nd.store.start_run()
-    async with _fetcher(nd) as fetcher:
+    async with _fetcher(nd, connections) as fetcher:
         run = Run(nd, fetcher, run_id, progress, sources=chosen, seal=seal)
         await _run_stage(run, INGEST)
         if finish:
@@ -270,11 +272,11 @@ def _close_run(run: Run, started: float) -> RunSummary:
     return summary
 
 
-def _fetcher(nd: Newsdesk) -> Fetcher:
+def _fetcher(nd: Newsdesk, connections: KeptConnections | None = None) -> Fetcher:
     from .fetch.client import Fetcher
     from .ingestor import fetch_policy
 
-    return Fetcher(fetch_policy(nd.settings, nd.resolve))
+    return Fetcher(fetch_policy(nd.settings, nd.resolve), connections=connections)
 
 
 def _seconds_until_due(nd: Newsdesk, cap: float) -> float:

@@ -33,6 +33,7 @@ class Seen:
     headers: Mapping[str, str]
     body: bytes = b""  # a POST's body (webhook receivers)
     method: str = "GET"
+    client_port: int = 0  # the client's end of the connection: one port, one connection
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,8 @@ def _handler_class(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            seen = Seen(parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()})
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            seen = Seen(parts.path, parts.query, headers, client_port=self.client_address[1])
             reply = server._begin(seen)
             try:
                 _send(self, reply)

@@ -32,8 +32,9 @@ from newsdesk.errors import (
     SettingsError,
     TooLargeError,
 )
-from newsdesk.fetch.client import Fetcher, FetchPolicy, FetchResult
-from newsdesk.fetch.transport import ProbedStream, parse_override
+from newsdesk.fetch import ssrf
+from newsdesk.fetch.client import Fetcher, FetchPolicy, FetchResult, KeptConnections, keep_connections
+from newsdesk.fetch.transport import GuardedBackend, ProbedStream, parse_override
 from tests.httpserver import LoopbackServer, Reply, Seen, compressed, drip, huge, redirect
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -544,3 +545,91 @@ def test_the_probed_stream_carries_tls(tmp_path: Path) -> None:
     finally:
         listener.close()
     assert reply.startswith(b"HTTP/1.1 200 OK") and not idle_readable
+
+
+# -- connections kept between fetchers (the desk's cycles) ---------------------------------------------
+
+
+def test_kept_connections_serve_the_next_fetcher_and_close_when_idle_too_long() -> None:
+    with LoopbackServer({"/feed": Reply(body=b"<rss/>", content_type="application/rss+xml")}) as server:
+        policy = make_policy(
+            resolve={"a.example": f"127.0.0.1:{server.port}", "b.example": f"127.0.0.1:{server.port}"}
+        )
+
+        async def cycle(kept: KeptConnections, *hosts: str) -> None:
+            async with Fetcher(policy, connections=kept) as fetcher:
+                for host in hosts:
+                    await fetcher.get(f"http://{host}/feed")
+
+        async def main() -> list[int]:
+            kept = keep_connections(policy)
+            await cycle(kept, "a.example", "b.example")
+            await cycle(kept, "a.example", "b.example")  # the first fetcher is closed: its pools are not
+            assert kept.origins == 2
+            kept_idle = kept._idle_s
+            kept._idle_s = 0.0  # as if the next cycle came after the keep window
+            await kept.sweep()
+            assert kept.origins == 0
+            kept._idle_s = kept_idle
+            await cycle(kept, "a.example")
+            await kept.close()
+            return [seen.client_port for seen in server.requests]
+
+        ports = asyncio.run(main())
+    assert ports[2:4] == ports[0:2] and ports[0] != ports[1]  # one connection per host, reused
+    assert ports[4] not in ports[:4]  # swept: dialled anew
+
+
+def test_kept_connections_are_not_shared_across_guard_rules() -> None:
+    """A connection dialled for a request allowed onto private networks does not serve one under other
+    rules (the pools are keyed by the guard's rules too), and one the early guard refuses sends nothing."""
+    with LoopbackServer({"/feed": Reply(body=b"<rss/>", content_type="application/rss+xml")}) as server:
+        target = f"127.0.0.1:{server.port}"
+        lifted = make_policy(resolve={"a.example": target})  # loopback let through by allowed_networks
+        guarded = make_policy(resolve={"a.example": target}, allowed_networks=())
+
+        async def main() -> int:
+            kept = keep_connections(lifted)
+            async with Fetcher(lifted, connections=kept) as fetcher:
+                await fetcher.get("http://a.example/feed", allow_private=True)
+                await fetcher.get("http://a.example/feed")
+            async with Fetcher(guarded, connections=kept) as fetcher:
+                with pytest.raises(BlockedURLError):
+                    await fetcher.get("http://a.example/feed")
+            origins = kept.origins
+            await kept.close()
+            return origins
+
+        assert asyncio.run(main()) == 2
+        first, second = (seen.client_port for seen in server.requests)
+    assert first != second and server.hits("/feed") == 2
+
+
+def test_a_fetcher_refuses_connections_kept_for_another_resolve_map() -> None:
+    kept = keep_connections(make_policy(resolve={"a.example": "127.0.0.1:1"}))
+    with pytest.raises(ValueError, match="dial differently"):
+        Fetcher(make_policy(resolve={"a.example": "127.0.0.1:2"}), connections=kept)
+
+
+def test_kept_connections_hold_at_most_their_origin_cap() -> None:
+    with LoopbackServer({"/feed": Reply(body=b"<rss/>", content_type="application/rss+xml")}) as server:
+        hosts = [f"h{i}.example" for i in range(4)]
+        policy = make_policy(resolve={h: f"127.0.0.1:{server.port}" for h in hosts})
+
+        async def main() -> int:
+            kept = KeptConnections(
+                GuardedBackend(
+                    dict(parse_override(h, t) for h, t in policy.resolve.items()), ssrf.system_resolver
+                ),
+                per_host=policy.per_host_concurrency,
+                http2=False,
+                max_origins=2,
+            )
+            async with Fetcher(policy, connections=kept) as fetcher:
+                for host in hosts:
+                    await fetcher.get(f"http://{host}/feed")
+            origins = kept.origins
+            await kept.close()
+            return origins
+
+        assert asyncio.run(main()) == 2  # the least recently used idle ones were closed on the way

@@ -1,6 +1,7 @@
 """The polite, defensive HTTP fetcher every stage uses to reach the outside world.
 
-One :class:`Fetcher` owns one ``httpx.AsyncClient`` (connection reuse across the whole run) and applies,
+One :class:`Fetcher` owns one ``httpx.AsyncClient`` (connection reuse across the whole run; across runs
+too when it borrows :class:`KeptConnections`, as the desk's cycles do) and applies,
 for every call to :meth:`Fetcher.get`, hop by hop::
 
     for each hop (the URL, then each redirect target, at most max_redirects + 1):
@@ -54,13 +55,23 @@ from newsdesk.fetch.transport import (
     CONNECT_RULES,
     ConnectRules,
     GuardedBackend,
+    KeptConnections,
     build_transport,
     parse_override,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Expect", "FetchPolicy", "FetchResult", "Fetcher", "parse_max_age", "parse_retry_after"]
+__all__ = [
+    "Expect",
+    "FetchPolicy",
+    "FetchResult",
+    "Fetcher",
+    "KeptConnections",
+    "keep_connections",
+    "parse_max_age",
+    "parse_retry_after",
+]
 
 Expect = sniff.Expect
 
@@ -155,10 +166,18 @@ class Fetcher:
     """Polite async HTTP GETs with SSRF, robots, size, time and redirect guards (module docstring).
 
     Use as ``async with Fetcher(policy) as fetcher: result = await fetcher.get(url)``. ``resolver``
-    replaces the system DNS lookup (tests use it to simulate answers without DNS).
+    replaces the system DNS lookup (tests use it to simulate answers without DNS). ``connections``
+    (see :func:`keep_connections`) lends pools that outlive this fetcher, so the next one finds the
+    connections this one left idle; without it the connections close with the fetcher.
     """
 
-    def __init__(self, policy: FetchPolicy, *, resolver: ssrf.Resolver = ssrf.system_resolver) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        *,
+        resolver: ssrf.Resolver = ssrf.system_resolver,
+        connections: KeptConnections | None = None,
+    ) -> None:
         self.policy = policy
         self._allowed = ssrf.parse_networks(policy.allowed_networks)
         self._overrides = dict(parse_override(host, target) for host, target in policy.resolve.items())
@@ -176,12 +195,16 @@ class Fetcher:
             write=policy.read_timeout,
             pool=policy.connect_timeout,
         )
+        backend = GuardedBackend(self._overrides, resolver)
+        if connections is not None and not connections.matches(
+            backend, per_host=policy.per_host_concurrency, http2=policy.http2
+        ):
+            raise ValueError("kept connections dial differently from this policy: keep_connections() anew")
+        transport = connections or build_transport(
+            concurrency=policy.concurrency, http2=policy.http2, backend=backend
+        )
         self._client = httpx.AsyncClient(
-            transport=build_transport(
-                concurrency=policy.concurrency,
-                http2=policy.http2,
-                backend=GuardedBackend(self._overrides, resolver),
-            ),
+            transport=transport,
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
@@ -418,6 +441,14 @@ class Fetcher:
             max_age=parse_max_age(headers.get("cache-control")),
             retry_after=parse_retry_after(headers.get("retry-after")),
         )
+
+
+def keep_connections(
+    policy: FetchPolicy, *, resolver: ssrf.Resolver = ssrf.system_resolver
+) -> KeptConnections:
+    """Pools for the fetchers of ``policy`` to share one after another (the desk's cycles, on one loop)."""
+    backend = GuardedBackend(dict(parse_override(h, t) for h, t in policy.resolve.items()), resolver)
+    return KeptConnections(backend, per_host=policy.per_host_concurrency, http2=policy.http2)
 
 
 def _keep_validators(result: FetchResult, etag: str | None, last_modified: str | None) -> FetchResult:

@@ -10,6 +10,10 @@ host name, so virtual hosting and certificate checks work as usual.
 The guard's rules (``allow_private``, allowed networks) vary per request, so the fetcher sets them in the
 :data:`CONNECT_RULES` context variable around each request: httpcore opens connections inside the calling
 task, where the variable is visible. With no rules set the backend refuses every non-public address.
+
+:class:`KeptConnections` keeps idle connections per origin from one fetcher to the next (the desk's
+cycles): a host polled again within :data:`KEEP_IDLE_S` is asked on the connection it answered last
+time instead of a new TCP connection (its dial and teardown were half of a 304 poll's HTTP cost).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from __future__ import annotations
 import contextvars
 import functools
 import ipaddress
+import itertools
 import select
 import socket
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +79,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
         self._overrides = dict(overrides)
         self._resolver = resolver
+
+    def same_dialling(self, other: GuardedBackend) -> bool:
+        return self._overrides == other._overrides and self._resolver is other._resolver
 
     async def _addresses(self, host: str, port: int) -> tuple[list[str], int]:
         rules = CONNECT_RULES.get() or ConnectRules(allow_private=False, allowed=())
@@ -165,8 +174,11 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
-def build_transport(*, concurrency: int, http2: bool, backend: GuardedBackend) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connection pool dials through ``backend``.
+def build_transport(
+    *, concurrency: int, http2: bool, backend: GuardedBackend, keep_s: float | None = None
+) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connection pool dials through ``backend``; ``keep_s`` overrides how
+    long an idle connection stays open (httpx's default: 5 s).
 
     httpx 0.28 has no public hook for the network backend, so the pool it builds is replaced by an
     identical one that has it (httpx has had no release since 0.28.1, and pyproject pins <0.29).
@@ -178,9 +190,103 @@ def build_transport(*, concurrency: int, http2: bool, backend: GuardedBackend) -
         ssl_context=ssl_context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
+        keepalive_expiry=limits.keepalive_expiry if keep_s is None else keep_s,
         http1=True,
         http2=http2,
         network_backend=backend,
     )
     return transport
+
+
+# How long an idle connection is kept for the next cycle. A little over nginx's default keepalive_timeout
+# (75 s): past it most servers have closed their end, and a connection the server closed is never reused
+# (ProbedStream's readability probe; a reset on send is retried once by the fetcher).
+KEEP_IDLE_S = 90.0
+# Origins whose connections are kept at most: each holds up to per-host-concurrency sockets, so this
+# bounds the file descriptors an idle desk holds (least recently used origins are closed first).
+KEEP_MAX_ORIGINS = 2048
+
+_Origin = tuple[bytes, bytes, int | None, ConnectRules | None]
+
+
+class KeptConnections(httpx.AsyncBaseTransport):
+    """Connection pools per origin that outlive a fetcher (:class:`Fetcher` ``connections=``).
+
+    One small pool per (scheme, host, port, guard rules): httpcore's pool walks all of its connections
+    on every request, so one pool holding an idle connection to each of hundreds of hosts would cost
+    more than it saves. The guard rules are part of the key, so a connection dialled for a source
+    allowed onto a private network never serves a request that is not. Every pool dials through the
+    same :class:`GuardedBackend`; connections stay bound to the event loop that opened them, so the
+    owner runs its fetchers on one loop (the desk's) and calls :meth:`sweep` between them and
+    :meth:`close` at the end.
+    """
+
+    def __init__(
+        self,
+        backend: GuardedBackend,
+        *,
+        per_host: int,
+        http2: bool,
+        idle_s: float = KEEP_IDLE_S,
+        max_origins: int = KEEP_MAX_ORIGINS,
+    ) -> None:
+        self._backend = backend
+        self._per_host = per_host
+        self._http2 = http2
+        self._idle_s = idle_s
+        self._max_origins = max_origins
+        self._pools: dict[_Origin, httpx.AsyncHTTPTransport] = {}  # least recently used first
+        self._used: dict[_Origin, float] = {}
+
+    @property
+    def origins(self) -> int:
+        return len(self._pools)
+
+    def matches(self, backend: GuardedBackend, *, per_host: int, http2: bool) -> bool:
+        """Whether these pools dial as a fetcher of this policy would (same overrides and limits)."""
+        return backend.same_dialling(self._backend) and (per_host, http2) == (self._per_host, self._http2)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = (url.raw_scheme, url.raw_host, url.port, CONNECT_RULES.get())
+        pool = self._pools.pop(key, None)
+        if pool is None:
+            pool = build_transport(
+                concurrency=self._per_host, http2=self._http2, backend=self._backend, keep_s=self._idle_s
+            )
+        self._pools[key] = pool
+        self._used[key] = time.monotonic()
+        if len(self._pools) > self._max_origins:
+            await self._close_idle(len(self._pools) - self._max_origins)
+        return await pool.handle_async_request(request)
+
+    async def sweep(self) -> None:
+        """Close the pools not used within the idle window (between cycles: nothing is in flight)."""
+        cutoff = time.monotonic() - self._idle_s
+        stale = [key for key, used in self._used.items() if used < cutoff]
+        for key in stale:
+            await self._drop(key)
+
+    async def close(self) -> None:
+        for key in list(self._pools):
+            await self._drop(key)
+
+    async def aclose(self) -> None:
+        """A borrowing client closing does not close the pools; :meth:`close` does."""
+
+    async def _close_idle(self, count: int) -> None:
+        """Close up to ``count`` of the least recently used pools that have no request in flight."""
+        idle = list(itertools.islice((k for k, pool in self._pools.items() if _is_idle(pool)), count))
+        for key in idle:
+            await self._drop(key)
+
+    async def _drop(self, key: _Origin) -> None:
+        pool = self._pools.pop(key, None)
+        self._used.pop(key, None)
+        if pool is not None:
+            await pool.aclose()
+
+
+def _is_idle(transport: httpx.AsyncHTTPTransport) -> bool:
+    pool: httpcore.AsyncConnectionPool = transport._pool
+    return all(connection.is_idle() or connection.is_closed() for connection in pool.connections)

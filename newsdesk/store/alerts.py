@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from ..errors import StorageError
 from ..model import now
 from . import search
 from . import tables as t
-from .base import StoreBase, _chunks, _inserted_id
+from .base import StoreBase, _chunks, _dialect_insert, _inserted_id
 from .webhooks import queue_event_rows
 
 if TYPE_CHECKING:
@@ -96,8 +96,9 @@ class AlertsMixin(StoreBase):
                 ).scalars()
             )
             fresh = [i for i in dict.fromkeys(article_ids) if i not in known]
-            values = {"search_id": search_id, "created_at": at}
-            new = [(_inserted_id(c.execute(insert(a).values(article_id=i, **values))), i) for i in fresh]
+            new = [
+                (alert_id, i) for i in fresh if (alert_id := _add_alert(c, self.dialect, search_id, i, at))
+            ]
             for alert_id, article_id in new:
                 if event is not None:
                     queue_event_rows(c, event(alert_id, article_id))
@@ -160,3 +161,11 @@ class AlertsMixin(StoreBase):
             if alert_ids:
                 c.execute(update(a).where(a.c.id.in_(list(alert_ids))).values(mailed_at=at))
             c.execute(update(s).where(s.c.id == search_id).values(last_digest_at=at))
+
+
+def _add_alert(c: Connection, dialect: str, search_id: int, article_id: int, at: datetime) -> int | None:
+    """The new alert's id, or None when another finisher stored it first (two at once: the desk and a
+    cron run, two workers): the unique key decides, and only the one that inserted queues its event."""
+    row = {"search_id": search_id, "article_id": article_id, "created_at": at}
+    statement = _dialect_insert(dialect)(t.alerts).values(**row).on_conflict_do_nothing()
+    return c.execute(statement.returning(t.alerts.c.id)).scalar()

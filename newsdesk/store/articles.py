@@ -155,6 +155,27 @@ class ArticlesMixin(StoreBase):
                 raise
             return self._save_article(article)
 
+    def insert_new_articles(self, articles: Sequence[Article]) -> list[int] | None:
+        """Insert every one of ``articles`` in one transaction and return their ids, or insert none and
+        return None when any of them meets an article already stored under its URL or its text (or
+        another of the batch): the caller then saves them one by one, through the look-ups that decide
+        what each is. A first poll's entries are all new, and a transaction each was most of their cost."""
+        try:
+            with self._begin() as c:
+                for content_hash in sorted({a.content_hash for a in articles if a.content_hash}):
+                    self._lock_content(c, content_hash)  # in one order: two batches never wait on each other
+                return [self._insert_new(c, article) for article in articles]
+        except _SameContent:
+            return None
+        except StorageError as e:
+            if isinstance(e.__cause__, IntegrityError):
+                return None
+            raise
+
+    def _insert_new(self, c: Connection, article: Article) -> int:
+        row = rows.article_row(article, full_text_index=self.index_full_text)
+        return self._insert_article(c, article, row, claim_content=True).id
+
     def _save_article(self, article: Article, *, new: bool = False) -> Saved:
         row = rows.article_row(article, full_text_index=self.index_full_text)
         with self._begin() as c:

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..errors import StorageError
@@ -53,6 +54,12 @@ class _Transaction:
 def _as_date(value: Any) -> date:
     """A day from the database: a ``date`` (PostgreSQL) or ``YYYY-MM-DD`` text (SQLite)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The engine's own INSERT, which has ON CONFLICT (both dialects spell it the same way): what a
+    write that two processes may make at once needs to stay one statement."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _inserted_id(result: Any) -> int:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Integer, Text, and_, cast, func, insert, select, update
 
 from ..model import now, utc
 from . import tables as t
 from .articles import ids_after
-from .base import StoreBase, _inserted_id
+from .base import StoreBase, _dialect_insert, _inserted_id
 
 FINISHED_THROUGH = "finished_through"  # meta key: the highest article id the later stages have seen
 
@@ -128,9 +128,20 @@ class OperationsMixin(StoreBase):
             return sorted(ids_after(c, since, unenriched=unenriched))
 
     def mark_finished_through(self, article_id: int) -> None:
-        """The later stages have seen every article up to ``article_id``; the mark never moves back."""
-        if article_id > int(self.get_meta(FINISHED_THROUGH, 0) or 0):
-            self.set_meta(FINISHED_THROUGH, article_id)
+        """The later stages have seen every article up to ``article_id``; the mark never moves back.
+
+        One statement (insert, or raise the stored mark only when it is lower): a read followed by a
+        write let two finishers that ran at once leave the lower of their marks, and the range between
+        went to the later stages a second time (issue 13)."""
+        upsert = _dialect_insert(self.dialect)(t.meta).values(key=FINISHED_THROUGH, value=article_id)
+        stored = cast(cast(t.meta.c.value, Text), Integer)
+        raise_only = upsert.on_conflict_do_update(
+            index_elements=[t.meta.c.key],
+            set_={"value": upsert.excluded.value},
+            where=stored < cast(cast(upsert.excluded.value, Text), Integer),
+        )
+        with self._begin() as c:
+            c.execute(raise_only)
 
     def change_stamp(self) -> tuple[Any, ...]:
         """A value that moves whenever a record could read differently: an article saved, decided or
