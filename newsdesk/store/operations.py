@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, insert, select, update
 
 from ..model import now, utc
 from . import tables as t
@@ -133,10 +133,10 @@ class OperationsMixin(StoreBase):
             self.set_meta(FINISHED_THROUGH, article_id)
 
     def change_stamp(self) -> tuple[Any, ...]:
-        """A value that moves whenever a record could read differently: an article saved, decided or
-        removed (count and newest ``updated_at``, both indexed) or a run finished (enrichment, heat,
-        related and rules write elsewhere). The desk compares it to decide whether to rewrite outputs."""
-        articles = select(func.count(), func.max(t.articles.c.updated_at)).select_from(t.articles)
-        runs = select(func.max(t.runs.c.id), func.max(t.runs.c.finished_at))
+        """A value that moves whenever a record, a list or a page could read differently: the sequence
+        number every transaction writing an article, its topics, images, story, related, decisions or a
+        run bumps as it commits (``store.base``). One primary-key read, the same in every process on
+        the database; the desk compares it to decide whether to rewrite outputs, the API keys its
+        response cache on it."""
         with self.engine.connect() as c:
-            return (*c.execute(articles).one(), *c.execute(runs).one())
+            return (c.execute(select(t.change_stamp.c.seq).where(t.change_stamp.c.id == 1)).scalar_one(),)

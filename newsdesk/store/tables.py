@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -257,6 +258,15 @@ meta = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", JSON),
+)
+
+change_stamp = Table(
+    # One row (id 1); ``seq`` moves in every committed transaction that wrote a table in
+    # ``base.STAMPED_TABLES`` (the bump is the transaction's last statement: see base._Transaction).
+    "change_stamp",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
 )
 
 # ------------------------------------------------------------------ reader apps (newsdesk.readerapi)
