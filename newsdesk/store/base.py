@@ -20,6 +20,14 @@ STAMPED_TABLES = frozenset(
 change stamp. Not here: sources (their health moves on every poll and has its own stamp), reader state
 (per user; nothing shared is cached for a signed-in user), tokens, events, webhooks, alerts, meta."""
 _WROTE = "newsdesk_wrote_stamped"  # Connection.info key: this transaction wrote a stamped table
+_local_bumps = 0  # stamped transactions this process committed (see local_bumps)
+
+
+def local_bumps() -> int:
+    """How many transactions that moved the change stamp this process has committed: free to read, so
+    a reader in the process that wrote (the API after a publish, the desk's own server) can tell at
+    once that the stamp it holds is old, without asking the database."""
+    return _local_bumps
 
 
 class StoreBase:
@@ -75,14 +83,18 @@ class _Transaction:
         return self._connection
 
     def __exit__(self, *exc: Any) -> None:
-        if exc[1] is None and self._connection is not None and self._connection.info.pop(_WROTE, False):
+        global _local_bumps
+        bumped = exc[1] is None and self._connection is not None and self._connection.info.pop(_WROTE, False)
+        if bumped:
             try:
-                bump_stamp(self._connection)
+                bump_stamp(self._connection)  # type: ignore[arg-type]
             except SQLAlchemyError as e:
                 self._context.__exit__(type(e), e, e.__traceback__)  # rolls the transaction back
                 raise StorageError(f"database error: {_first_line(e)}") from e
         try:
             self._context.__exit__(*exc)
+            if bumped:
+                _local_bumps += 1
         except SQLAlchemyError as e:
             raise StorageError(f"database error: {_first_line(e)}") from e
         if exc[1] is not None and isinstance(exc[1], SQLAlchemyError):

@@ -15,7 +15,7 @@ from sqlalchemy import and_, insert, select, update
 from ..model import now, utc
 from . import tables as t
 from .articles import ids_after
-from .base import StoreBase, _inserted_id
+from .base import StoreBase, _inserted_id, local_bumps
 
 FINISHED_THROUGH = "finished_through"  # meta key: the highest article id the later stages have seen
 
@@ -131,6 +131,11 @@ class OperationsMixin(StoreBase):
         """The later stages have seen every article up to ``article_id``; the mark never moves back."""
         if article_id > int(self.get_meta(FINISHED_THROUGH, 0) or 0):
             self.set_meta(FINISHED_THROUGH, article_id)
+
+    def local_bumps(self) -> int:
+        """Stamp-moving transactions committed by this process (``base.local_bumps``): when it moves,
+        :meth:`change_stamp` has moved too."""
+        return local_bumps()
 
     def change_stamp(self) -> tuple[Any, ...]:
         """A value that moves whenever a record, a list or a page could read differently: the sequence
