@@ -1,8 +1,8 @@
 """Anonymous answers kept until the next change, with ETags and 304s (issue 14, goal 4).
 
 What a reader sees on a list, an article, a search or a page changes only when the store's change
-stamp moves (``Store.change_stamp``: one row every write to articles, topics, stories, decisions or
-runs bumps as it commits, in whatever process). So :class:`ResponseCache` keeps the answer to an
+stamp moves (``Store.change_stamp``: one row every write to articles, topics, stories or decisions
+bumps as it commits, in whatever process). So :class:`ResponseCache` keeps the answer to an
 anonymous ``GET`` under (host, path, query) for as long as the stamp it was made under stays current,
 and answers again from memory: no query, no template, no JSON encoding. Every answer it keeps carries
 an ``ETag`` (a hash of the body); a request whose ``If-None-Match`` names it gets a bodiless ``304``.

@@ -67,9 +67,12 @@ def front_end() -> FastAPI:
 
 
 def _pack(settings: Settings, secret: bytes) -> str:
-    return base64.b64encode(pickle.dumps((settings, secret))).decode("ascii")
+    state = (dict(settings.values), dict(settings.origins), secret)
+    return base64.b64encode(pickle.dumps(state)).decode("ascii")
 
 
 def _unpack(value: str) -> tuple[Settings, bytes]:
-    settings, secret = pickle.loads(base64.b64decode(value))
-    return settings, secret
+    """The parent's settings as they were (not read again: a caller's own settings hold). Only our own
+    parent process writes this variable."""
+    values, origins, secret = pickle.loads(base64.b64decode(value))
+    return Settings(values, origins), secret

@@ -14,11 +14,13 @@ from ..errors import StorageError
 from . import tables as t
 
 STAMPED_TABLES = frozenset(
-    {"articles", "article_topics", "article_images", "alternates", "stories", "related", "decisions", "runs"}
+    {"articles", "article_topics", "article_images", "alternates", "stories", "related", "decisions"}
 )
 """The tables a record, a list or a page is read from: a transaction that writes one of them moves the
-change stamp. Not here: sources (their health moves on every poll and has its own stamp), reader state
-(per user; nothing shared is cached for a signed-in user), tokens, events, webhooks, alerts, meta."""
+change stamp. Not here: runs (what a run changes — enrichment, heat, related, rules — is written to
+these tables; a cycle of 304s must leave the stamp alone, or the desk would export after each),
+sources (their health moves on every poll and has its own stamp), reader state (per user; nothing
+shared is cached for a signed-in user), tokens, events, webhooks, alerts, meta."""
 _WROTE = "newsdesk_wrote_stamped"  # Connection.info key: this transaction wrote a stamped table
 _local_bumps = 0  # stamped transactions this process committed (see local_bumps)
 

@@ -139,8 +139,8 @@ class OperationsMixin(StoreBase):
 
     def change_stamp(self) -> tuple[Any, ...]:
         """A value that moves whenever a record, a list or a page could read differently: the sequence
-        number every transaction writing an article, its topics, images, story, related, decisions or a
-        run bumps as it commits (``store.base``). One primary-key read, the same in every process on
+        number every transaction writing an article, its topics, images, story, related or decisions
+        bumps as it commits (``store.base``). One primary-key read, the same in every process on
         the database; the desk compares it to decide whether to rewrite outputs, the API keys its
         response cache on it."""
         with self.engine.connect() as c:
