@@ -37,10 +37,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CACHE_FLAG = "newsdesk.cacheable"  # scope key: this request's answer may be kept for everyone
 CSRF_MARKER = "\x00csrf\x00"  # no template or record can hold a NUL: it cannot clash with content
 TOKEN_KEY = "page_token"  # app.state: (csrf cookie, https) -> (token, Set-Cookie header or None)
-STAMP_TTL_S = 0.25
-"""How long one process trusts the stamp it read: the staleness another process's change may see. The
-live UI polls every few seconds, so a quarter second is never noticed; it keeps the stamp's query off
-almost every request."""
+STAMP_TTL_S = 1.0
+"""How long one process trusts the stamp it read: the staleness another process's change may see, and
+so how often at most a desk that is ingesting (its every save moves the stamp) makes this process
+answer everything anew. The live UI polls every 3 s (static/app.js), so a second is never noticed."""
 MAX_BODY_BYTES = 512 * 1024  # larger answers are served but not kept: a few of them would crowd out the rest
 SESSION_COOKIE = b"nd_session"
 """A signed-in editor (web/session.py): never cached. Looked for in the raw header, so that no cookie
