@@ -185,10 +185,10 @@ end
 """
 
 
-def mix(count: int, rng: random.Random, size: int = 4_000) -> list[str]:
+def mix(count: int, rng: random.Random, size: int = 60_000) -> list[str]:
     """The requests of anonymous readers, by weight: lists and the front page are the most asked for;
     articles are drawn uniformly from every published one (no popularity skew: the hardest case for a
-    cache), searches from ten common words. Anonymous readers see published articles only: every
+    cache; ``size`` draws reach most of them), searches from ten common words. Anonymous readers see published articles only: every
     third seeded article (id = n + 1, n % 3 == 0)."""
 
     def article_id() -> int:

@@ -87,7 +87,8 @@ def test_a_publish_gives_a_new_etag_and_the_new_content(client: TestClient, desk
 
 def test_a_change_made_by_another_process_shows(client: TestClient, desk: Newsdesk, tmp_path: Path) -> None:
     """The desk writes in one process, the API answers in another: the kept list goes once the stamp
-    the other process moved is read (within STAMP_TTL_S)."""
+    the other process moved is read — at once for a client that asks (``no-cache``), within
+    STAMP_TTL_S for everyone."""
     assert _titles(client.get(f"{BASE}/articles")) == {"Article number 1"}
     code = (
         "import sys; from tests.test_api import make_desk; from pathlib import Path; "

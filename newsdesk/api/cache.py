@@ -17,9 +17,10 @@ Web pages hold a CSRF token per visitor. A page made for the cache is rendered w
 own token put back — from their cookie, or a new one with its ``Set-Cookie`` — through the
 ``page_token`` function the web UI leaves on ``app.state`` (:data:`TOKEN_KEY`).
 
-The stamp is read at most every :data:`STAMP_TTL_S` per process, and at once after this process
-changed something (a request here, the desk's thread): a change made by another process shows within
-that time, one made in this process at once.
+The stamp is read at most every :data:`STAMP_TTL_S` per process, at once after this process changed
+something (a request here, the desk's thread), and whenever a request says ``Cache-Control: no-cache``
+(the live UI's refetch does): a change made by another process shows within that time, or at once to
+a client that asks.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class ResponseCache:
         if not cacheable_path(scope["path"]) or _has_credentials(scope):
             await self.app(scope, receive, send)
             return
-        await self._fresh()
+        await self._fresh(force=_revalidate(scope))
         if self._stamp is None:  # the store did not answer: the app says so in its own words
             await self.app(scope, receive, send)
             return
@@ -133,10 +134,11 @@ class ResponseCache:
             self._keep(key, entry)
         await _answer(scope, send, entry, kept=keep)
 
-    async def _fresh(self) -> None:
-        """Read the stamp when the last reading is older than STAMP_TTL_S; drop everything when it moved."""
+    async def _fresh(self, *, force: bool = False) -> None:
+        """Read the stamp when asked to, when this process changed something, or when the last reading
+        is older than STAMP_TTL_S; drop everything when it moved."""
         local = self.local()
-        if local == self._local and time.monotonic() - self._read_at < STAMP_TTL_S:
+        if not force and local == self._local and time.monotonic() - self._read_at < STAMP_TTL_S:
             return
         self._local = local
         stamp = await run_in_threadpool(self.stamp)
@@ -208,6 +210,13 @@ def _matches(if_none_match: bytes, etag: bytes) -> bool:
     """RFC 9110 §13.1.2: weak comparison over a comma-separated list, or ``*``."""
     wanted = {tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b",")}
     return etag in wanted or b"*" in wanted
+
+
+def _revalidate(scope: Scope) -> bool:
+    """The client asks for an answer checked against the store (RFC 9111 §5.2.1.4; a browser's
+    ``fetch(url, {cache: "no-store"})`` sends it — the live UI's refetch after the stamp moved)."""
+    control = _header(scope, b"cache-control").lower() + b"," + _header(scope, b"pragma").lower()
+    return b"no-cache" in control
 
 
 def _has_credentials(scope: Scope) -> bool:
