@@ -4,7 +4,9 @@ What a reader sees on a list, an article, a search or a page changes only when t
 stamp moves (``Store.change_stamp``: one row every write to articles, topics, stories or decisions
 bumps as it commits, in whatever process). So :class:`ResponseCache` keeps the answer to an
 anonymous ``GET`` under (host, path, query) for as long as the stamp it was made under stays current,
-and answers again from memory: no query, no template, no JSON encoding. Every answer it keeps carries
+and answers again from memory: no query, no template, no JSON encoding. Requests for an answer that is
+being made wait for it instead of making it again (after a change, every client asks for the front
+page at once). Every answer it keeps carries
 an ``ETag`` (a hash of the body); a request whose ``If-None-Match`` names it gets a bodiless ``304``.
 
 Who is never served from here: any request that carries credentials — an ``Authorization`` header or
@@ -25,6 +27,7 @@ a client that asks.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -96,6 +99,7 @@ class ResponseCache:
         self._local = local()
         self.entries = entries
         self._kept: OrderedDict[tuple[str, str, str], Entry] = OrderedDict()
+        self._making: dict[tuple[str, str, str], asyncio.Future[Entry]] = {}
         self._stamp: Hashable = None
         self._read_at = float("-inf")
 
@@ -127,8 +131,24 @@ class ResponseCache:
             self._kept.move_to_end(key)
             await _answer(scope, send, entry, kept=True)
             return
+        making = self._making.get(key)
+        if making is not None:  # the same answer is being made: wait for it rather than make it again
+            entry = await asyncio.shield(making)
+            await _answer(scope, send, entry, kept=_keepable(entry))
+            return
         stamp = self._stamp
-        entry = await self._make(scope, receive)
+        made: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._making[key] = made
+        try:
+            entry = await self._make(scope, receive)
+        except BaseException as e:
+            made.set_exception(e)
+            made.exception()  # retrieved: a waiter-less failure is not "never retrieved"
+            raise
+        else:
+            made.set_result(entry)
+        finally:
+            del self._making[key]
         keep = _keepable(entry)
         if keep and stamp == self._stamp:  # kept only when the store did not move while it was made
             self._keep(key, entry)
