@@ -5,6 +5,7 @@ processes behind one socket sharing sessions, with the desk run once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -162,6 +163,30 @@ def test_each_visitor_gets_their_own_csrf_token_in_a_kept_page(desk: Newsdesk) -
     assert set(tokens[2]) == {second.cookies["nd_csrf"]} and tokens[2] != tokens[0]
     assert "\x00" not in pages[2].text
     assert "set-cookie" not in pages[1].headers  # the first visitor holds theirs already
+
+
+def test_an_answer_being_made_is_made_once(desk: Newsdesk) -> None:
+    """Clients that ask at once for an answer nobody holds yet (the front page, just after a change)
+    wait for the one being made."""
+    app = FastAPI()
+    made: list[int] = []
+
+    @app.get("/articles/slow")
+    async def slow() -> HTMLResponse:
+        made.append(1)
+        await asyncio.sleep(0.2)  # long enough for the other requests to arrive meanwhile
+        return HTMLResponse("<p>made</p>")
+
+    app.add_middleware(ResponseCache, stamp=desk.catalog.change_stamp, local=desk.catalog.local_changes)
+
+    async def ask_at_once() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(*(client.get("/articles/slow") for _ in range(5)))
+
+    answers = asyncio.run(ask_at_once())
+    assert [a.text for a in answers] == ["<p>made</p>"] * 5 and len(made) == 1
+    assert len({a.headers["etag"] for a in answers}) == 1
 
 
 def test_only_the_readers_routes_are_kept() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import update
@@ -33,10 +34,10 @@ def test_each_kind_of_change_moves_the_stamp(store: Store) -> None:
     assert _moves(store, lambda: store.save_article(make(3)))  # a new article
     assert _moves(store, lambda: store.save_article(make(1, id=a, topics=("Markets",))))  # its topics
     assert _moves(store, lambda: store.set_review_state(a, ReviewState.PUBLISHED))  # a review
-    decide = lambda: store.decide(
-        b, ReviewState.REJECTED, expect=ReviewState.PENDING, action="reject", actor="ana"
-    )  # noqa: E731
-    assert _moves(store, decide)
+    reject = partial(
+        store.decide, b, ReviewState.REJECTED, expect=ReviewState.PENDING, action="reject", actor="ana"
+    )
+    assert _moves(store, reject)  # a decision
     sid = store.create_story(story, None, {})
     assert _moves(store, lambda: store.update_story_heat(sid, 40))  # a story
     assert _moves(store, lambda: store.set_related(a, [(b, 0.8)]))
