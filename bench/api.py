@@ -1,40 +1,50 @@
-"""REST API throughput and latency over a 100k-article SQLite store, on loopback.
+"""API and UI throughput and latency over a 100k-article SQLite store, on loopback (issue 14, goal 4).
 
 What it does:
 
 1. seeds ``--articles`` articles into a temporary SQLite store — titles and excerpts from AG News
    (``<data>/ag_news/test.csv``, cycled; synthetic text when absent), written through the store's own
    tables in one transaction (the FTS5 triggers index them as in production);
-2. starts ``uvicorn`` (one process) on 127.0.0.1 in a subprocess over that store;
-3. drives it from an httpx async load generator on the same machine — ``--concurrency`` requests in
-   flight, each endpoint bounded by ``--requests`` AND ``--seconds``, whichever ends first — and prints
-   requests/s and p50/p95 latency for: a page of the article list, a filtered page, one article, and text
-   search.
+2. starts the server over that store in a subprocess: ``newsdesk.api.serve`` with ``--workers``
+   processes (the product's ``serve --no-poll --workers N``);
+3. drives it with ``wrk`` (Debian's package; a separate C process, its CPU is not the server's) at
+   ``--clients`` connections for ``--seconds``, each request a path drawn at random from a mix of
+   anonymous readers' requests: the front page, article lists (plain and filtered), single articles and
+   text search, each as an API call and as a UI page (:func:`mix`), after a warm-up of the same length
+   as the caches fill in production;
+4. does it twice: on an idle store, then while a writer process saves ``--ingest-rate`` new articles a
+   second through the store (the desk's save path: every save moves the change stamp, so every cached
+   answer goes stale that often; the fetching, extraction and enrichment CPU of a real desk is not in
+   it — see docs/benchmarks.md);
+5. prints requests/s, p50/p95/p99 latency and errors per phase, the server's CPU seconds (summed over
+   its process tree, psutil) per request, and the load average.
 
-The load generator shares the machine's cores with the server, so figures are a floor for a separate
-client. Usage::
+Usage::
 
-    .venv/bin/python bench/api.py                    # 100k articles, 16 concurrent, ≤ 2,000 req / ≤ 20 s
-    .venv/bin/python bench/api.py --articles 10000 --requests 500
+    .venv/bin/python bench/api.py                    # 100k articles, 2 workers, 16 clients, 20 s a phase
+    .venv/bin/python bench/api.py --articles 10000 --seconds 10 --workers 1
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
+import os
 import random
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,24 +62,6 @@ STARTUP_TIMEOUT_S = 60.0
 SEARCH_WORDS = ("oil", "stocks", "election", "google", "team", "prices", "space", "court", "bank", "music")
 
 
-@dataclass(frozen=True)
-class Result:
-    name: str
-    latencies_ms: list[float]
-    errors: int
-    elapsed_s: float
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
-
-    def percentile(self, q: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 # --------------------------------------------------------------------------------------------- seeding
 
 
@@ -83,9 +75,9 @@ def texts(data: Path) -> list[tuple[str, str]]:
         return [(row[1].strip() or "Untitled", row[2].strip()[:200]) for row in csv.reader(handle)]
 
 
-def articles(count: int, corpus: list[tuple[str, str]]) -> Iterator[Article]:
+def articles(count: int, corpus: list[tuple[str, str]], offset: int = 0) -> Iterator[Article]:
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    for n in range(count):
+    for n in range(offset, offset + count):
         title, excerpt = corpus[n % len(corpus)]
         domain = f"site{n % PROVIDERS}.example.com"
         yield Article(
@@ -134,18 +126,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(data_dir: str, port: int) -> None:
-    """Server mode (run in the subprocess): the API over the seeded store."""
+def settings_env(data_dir: str) -> dict[str, str]:
+    env = {"NEWSDESK_DATA_DIR": data_dir, "NEWSDESK_CONFIG": str(Path(data_dir) / "absent.toml")}
+    return env | ({"NEWSDESK_RESPONSE_CACHE": "0"} if os.environ.get("BENCH_NO_CACHE") else {})
+
+
+def serve(data_dir: str, port: int, workers: int) -> None:
+    """Server mode (run in the subprocess): the API and UI over the seeded store, no desk."""
     from newsdesk.api import serve as run
     from newsdesk.app import Newsdesk
     from newsdesk.config import load_settings
 
-    env = {"NEWSDESK_DATA_DIR": data_dir, "NEWSDESK_CONFIG": str(Path(data_dir) / "absent.toml")}
-    run(Newsdesk(load_settings(env=env, base_dir=Path(data_dir))), "127.0.0.1", port)
+    settings = load_settings(env=settings_env(data_dir), base_dir=Path(data_dir))
+    run(Newsdesk(settings), "127.0.0.1", port, workers=workers)
 
 
-def start_server(data_dir: str, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, __file__, "--serve", data_dir, "--port", str(port)]
+def start_server(data_dir: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, __file__, "--serve", data_dir, "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -158,59 +155,131 @@ def start_server(data_dir: str, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the API server did not start")
 
 
-# -------------------------------------------------------------------------------------------- load
+def ingest(data_dir: str, rate: float, first_id: int) -> None:
+    """Writer mode (run in a subprocess until killed): ``rate`` new articles a second, each saved in its
+    own transaction through the store, every third one published."""
+    store = Store.open(f"sqlite:///{data_dir}/newsdesk.db")
+    corpus = texts(ROOT.parent / "shared" / "data")
+    n = first_id
+    started = time.monotonic()
+    for done, article in enumerate(articles(10**9, corpus, offset=first_id), start=1):
+        url = f"{article.web_url}?new={n}"
+        store.save_article(article.replace(web_url=url, original_url=url))
+        n += 1
+        time.sleep(max(0.0, started + done / rate - time.monotonic()))
 
 
-async def drive(
-    base: str, name: str, path: Callable[[random.Random], str], args: argparse.Namespace
-) -> Result:
-    """``args.concurrency`` workers share a budget of ``args.requests`` requests and ``args.seconds``."""
-    latencies: list[float] = []
-    errors = 0
-    budget = args.requests
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    started = time.perf_counter()
-    deadline = started + args.seconds
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+# ------------------------------------------------------------------------------------------------ load
 
-        async def worker(seed: int) -> None:
-            nonlocal budget, errors
-            rng = random.Random(seed)
-            while budget > 0 and time.perf_counter() < deadline:
-                budget -= 1
-                sent = time.perf_counter()
-                response = await client.get(path(rng))
-                if response.status_code == 200:
-                    latencies.append((time.perf_counter() - sent) * 1000)
-                else:
-                    errors += 1
-
-        await asyncio.gather(*(worker(i) for i in range(args.concurrency)))
-    return Result(name, latencies, errors, time.perf_counter() - started)
+LUA = """
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %.3f %.3f %.3f\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
 
 
-def endpoints(count: int) -> list[tuple[str, Callable[[random.Random], str]]]:
-    return [
-        ("list (limit 50)", lambda rng: "/api/v1/articles?limit=50"),
-        (
-            "list filtered",
-            lambda rng: f"/api/v1/articles?limit=50&topic=Payments&min_quality={rng.randrange(90)}",
-        ),
-        # Anonymous readers see published articles only: every third seeded article (id = n + 1, n % 3 == 0).
-        ("one article", lambda rng: f"/api/v1/articles/{3 * rng.randrange(count // 3) + 1}"),
-        ("search text", lambda rng: f"/api/v1/search?q={rng.choice(SEARCH_WORDS)}&limit=20"),
+def mix(count: int, rng: random.Random, size: int = 60_000) -> list[str]:
+    """The requests of anonymous readers, by weight: lists and the front page are the most asked for;
+    articles are drawn uniformly from every published one (no popularity skew: the hardest case for a
+    cache; ``size`` draws reach most of them), searches from ten common words. Anonymous readers see published articles only: every
+    third seeded article (id = n + 1, n % 3 == 0)."""
+
+    def article_id() -> int:
+        return 3 * rng.randrange(count // 3) + 1
+
+    kinds = [
+        (15, lambda: "/"),
+        (15, lambda: "/api/v1/articles?limit=50"),
+        (10, lambda: f"/api/v1/articles?limit=50&topic=Payments&min_quality={rng.randrange(0, 90, 10)}"),
+        (5, lambda: "/topics/Payments"),
+        (20, lambda: f"/api/v1/articles/{article_id()}"),
+        (15, lambda: f"/articles/{article_id()}"),
+        (10, lambda: f"/api/v1/search?q={rng.choice(SEARCH_WORDS)}&limit=20"),
+        (10, lambda: f"/search?q={rng.choice(SEARCH_WORDS)}"),
     ]
+    weights = [w for w, _ in kinds]
+    return [rng.choices(kinds, weights)[0][1]() for _ in range(size)]
 
 
-def table(results: list[Result], args: argparse.Namespace) -> str:
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    server_cpu_s: float
+    writer_cpu_s: float
+    load: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants, now."""
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            times = p.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def run_wrk(
+    base: str, paths_file: Path, script: Path, args: argparse.Namespace
+) -> tuple[int, float, int, float, float, float]:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.clients}", f"-d{args.seconds:g}s", "--timeout", "10s",
+               "-s", str(script), base]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=os.environ | {"BENCH_PATHS": str(paths_file)}
+    )
+    found = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", done.stdout)
+    if not found:
+        raise SystemExit(f"wrk said: {done.stdout}{done.stderr}")
+    requests, micros, errors = int(found[1]), int(found[2]), int(found[3])
+    return requests, micros / 1e6, errors, float(found[4]), float(found[5]), float(found[6])
+
+
+def phase(
+    name: str, base: str, files: tuple[Path, Path], server: int, writer: int | None, args: argparse.Namespace
+) -> Phase:
+    run_wrk(base, *files, args)  # warm-up: the caches fill as they would in a running service
+    cpu, wrote = cpu_seconds(server), cpu_seconds(writer) if writer else 0.0
+    requests, seconds, errors, p50, p95, p99 = run_wrk(base, *files, args)
+    server_cpu = cpu_seconds(server) - cpu
+    writer_cpu = (cpu_seconds(writer) - wrote) if writer else 0.0
+    return Phase(name, requests, seconds, errors, p50, p95, p99, server_cpu, writer_cpu, os.getloadavg()[0])
+
+
+def table(phases: list[Phase], args: argparse.Namespace) -> str:
     lines = [
-        f"API benchmark: {args.articles:,} articles (SQLite), 1 uvicorn process, "
-        f"{args.concurrency} concurrent, ≤ {args.requests} requests / ≤ {args.seconds:g} s per endpoint",
-        f"{'endpoint':<18}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}",
+        f"API + UI benchmark: {args.articles:,} articles (SQLite), {args.workers} server processes, "
+        f"response cache {'off' if args.no_cache else 'on'}, wrk "
+        f"{args.clients} connections / {args.threads} threads, {args.seconds:g} s a phase (after as long a warm-up)",
+        f"{'phase':<28}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'srv CPU ms/req':>16}{'load':>7}",
     ]
-    for r in results:
-        lines.append(f"{r.name:<18}{len(r.latencies_ms):>10}{r.errors:>8}{r.rate:>10.1f}"
-                     f"{r.percentile(0.5):>10.1f}{r.percentile(0.95):>10.1f}")  # fmt: skip
+    for p in phases:
+        per = 1000 * p.server_cpu_s / p.requests if p.requests else float("nan")
+        lines.append(f"{p.name:<28}{p.rate:>9.1f}{p.p50_ms:>9.1f}{p.p95_ms:>9.1f}{p.p99_ms:>9.1f}{p.errors:>8}"
+                     f"{per:>16.2f}{p.load:>7.1f}")  # fmt: skip
+        if p.writer_cpu_s:
+            lines.append(
+                f"{'':<28}writer: {p.writer_cpu_s / p.seconds:.2f} CPU-s/s ({args.ingest_rate:g} articles/s)"
+            )
     return "\n".join(lines)
 
 
@@ -218,27 +287,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--articles", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (serve --workers)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--ingest-rate", type=float, default=5.0, help="articles/s saved in the second phase")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="response cache off (the request path before it)"
+    )
     parser.add_argument("--serve", metavar="DATA_DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--ingest", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.workers)
         return
+    if args.ingest:
+        ingest(args.ingest, args.ingest_rate, args.articles + 1)
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("this benchmark drives the server with wrk: apt install wrk")
+    if args.no_cache:
+        os.environ["BENCH_NO_CACHE"] = "1"  # read by the server subprocess (settings_env)
     with tempfile.TemporaryDirectory(prefix="newsdesk-bench-api-") as data_dir:
         seconds = seed(f"sqlite:///{data_dir}/newsdesk.db", args.articles, texts(args.data))
         print(f"seeded {args.articles:,} articles in {seconds:.1f} s ({args.articles / seconds:,.0f}/s)")
+        paths, script = Path(data_dir) / "paths.txt", Path(data_dir) / "mix.lua"
+        paths.write_text("\n".join(mix(args.articles, random.Random(14))) + "\n")
+        script.write_text(LUA)
         port = free_port()
-        server = start_server(data_dir, port)
+        server = start_server(data_dir, port, args.workers)
+        base = f"http://127.0.0.1:{port}"
+        phases = []
         try:
-            base = f"http://127.0.0.1:{port}"
-            results = [asyncio.run(drive(base, name, path, args)) for name, path in endpoints(args.articles)]
+            phases.append(phase("idle store", base, (paths, script), server.pid, None, args))
+            command = [sys.executable, __file__, "--ingest", data_dir, "--articles", str(args.articles)]
+            writer = subprocess.Popen([*command, "--ingest-rate", str(args.ingest_rate)])
+            try:
+                phases.append(phase("while ingesting", base, (paths, script), server.pid, writer.pid, args))
+            finally:
+                writer.terminate()
+                writer.wait(timeout=30)
         finally:
             server.terminate()
             server.wait(timeout=30)
-        print(table(results, args))
+        print(table(phases, args))
 
 
 if __name__ == "__main__":

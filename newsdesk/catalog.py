@@ -451,6 +451,15 @@ class Catalog:
         day_list = tuple(start + timedelta(days=i) for i in range(days))
         return DailyCounts(day_list, tuple((name, tuple(grid[name])) for name in topics), total)
 
+    def change_stamp(self) -> tuple[Any, ...]:
+        """What moves whenever a record, a list or a page of articles could read differently, in any
+        process on the database (one primary-key read)."""
+        return self.store.change_stamp()
+
+    def local_changes(self) -> int:
+        """A count that moves when this process changes what :meth:`change_stamp` covers (free to read)."""
+        return self.store.local_bumps()
+
     def live_stamp(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """What moves whenever a page could read differently: the articles' change stamp (saved,
         decided, enriched) and the sources' (polled, rescheduled). Reading it also proves the store

@@ -97,6 +97,10 @@ SETTINGS: tuple[Setting, ...] = (
     # API
     Setting("api_host", str, "127.0.0.1", "Address `serve` listens on."),
     Setting("api_port", int, 8000, "Port `serve` listens on."),
+    Setting("api_workers", int, 1, "Processes `serve` answers requests in; 0 = one per CPU core. With more "
+            "than one the desk runs in the process that supervises them (docs/deploy.md)."),
+    Setting("response_cache", int, 2000, "Anonymous GET answers (lists, articles, search, pages) each "
+            "process keeps until the next change; 0 = off."),
     Setting("public_read", bool, True, "Reading public data needs no token."),
     Setting("write_rate_limit", int, 60, "Write requests per minute per token; 0 = no limit."),
     Setting("cors_origins", list, [], "Origins allowed by CORS; empty = CORS off."),
@@ -178,6 +182,8 @@ class SettingValues:
     queue_name: str
     api_host: str
     api_port: int
+    api_workers: int
+    response_cache: int
     public_read: bool
     write_rate_limit: int
     cors_origins: list[str]

@@ -40,7 +40,7 @@ from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
 from .looplag import LagProbe
-from .model import Source, now, utc
+from .model import Source, now
 from .stages import RunSummary
 from .webhooks import DeliveryWorker
 
@@ -279,7 +279,7 @@ class LiveOutputs:
         if stamp == self._written:
             return False
         self.refresh()
-        self._written = stamp if _settled(stamp) else None
+        self._written = stamp  # a sequence every commit moves: no same-second blind spot to wait out
         return True
 
     def absorb_idle_cycle(self) -> None:
@@ -298,14 +298,6 @@ class LiveOutputs:
             log.info("records exported", extra={"written": summary.written, "removed": summary.removed})
         if self.targets.feeds_dir is not None:
             self.nd.outputs.write_feeds(self.targets.feeds_dir, self.targets.feeds_base_url)
-
-
-def _settled(stamp: tuple[Any, ...]) -> bool:
-    """Whether a change stamp can be trusted as "written". ``updated_at`` keeps whole seconds, so a
-    decision later in the same second as the newest write leaves the stamp as it was: a stamp whose
-    newest write is in the current second is written again at the next check, once that second is over."""
-    newest = stamp[1]
-    return newest is None or utc(newest) < now()
 
 
 def targets_from(nd: Newsdesk) -> OutputTargets:

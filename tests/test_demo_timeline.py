@@ -105,12 +105,13 @@ def test_a_running_desk_stores_the_follow_ups_as_they_are_released(
     timeline = Timeline(site.world.now, site.replace_world, entries=entries, speed=4.0)
     try:
         _wait(lambda: desk.status.cycles >= 1, "the first cycle over the demo world")
-        known = nd.store.change_stamp()[0]
+        known, stamp = nd.store.article_total(), nd.store.change_stamp()
         timeline.start()
         _wait(lambda: timeline.released == len(entries), "the releases")
         urls = [a.url for a in site.articles() if a.id in {e.item["id"] for e in entries}]
         _wait(lambda: all(_stored(nd, url) for url in urls), "both follow-ups in the store")
-        assert len(urls) == 2 and nd.store.change_stamp()[0] == known + len(urls)
+        assert len(urls) == 2 and nd.store.article_total() == known + len(urls)
+        assert nd.store.change_stamp() != stamp
     finally:
         timeline.stop()
         desk.stop()

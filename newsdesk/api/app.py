@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Hashable
+from functools import partial
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,12 +24,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from .. import __version__
 from ..app import Newsdesk
 from ..desk import Desk
+from ..errors import StorageError
 from ..logs import check_log_format, use_json_lines
 from ..readerapi.routes import router as reader_router
 from . import docs, ops, problems, routes
+from .cache import ResponseCache
 from .context import STATE_KEY, ApiContext
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
+from .workers import serve_workers
 
 if TYPE_CHECKING:
     from ..catalog import Embedder
@@ -50,11 +55,13 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     include_web: bool = True,
     desk: Desk | None = None,
+    web_secret: bytes | None = None,
 ) -> FastAPI:
     """The API over ``nd``. ``embedder`` serves semantic search (default: the ``embed_model`` setting,
     loaded on the first semantic query — it must be the model that embedded the stored articles).
     ``include_web=False`` serves the API alone, without the UI pages. ``desk``, when given, runs
-    while the app does (started and stopped by its lifespan)."""
+    while the app does (started and stopped by its lifespan). ``web_secret`` signs the UI's sessions
+    and forms (default: a random one per app; ``workers.py`` gives its processes one to share)."""
     settings = nd.settings
     operations = ops.Ops(nd, desk, ops.LoopLag())
     app = FastAPI(
@@ -71,12 +78,20 @@ def create_app(
         nd.catalog.use_embedder(embedder)
     context = ApiContext(nd, RateLimiter(settings.write_rate_limit), bool(settings.public_read))
     setattr(app.state, STATE_KEY, context)
+    if web_secret is not None:
+        app.state.web_secret = web_secret
     problems.install(app)
     app.include_router(routes.router(public_read=context.public_read))
     app.include_router(ops.router(operations))
     app.include_router(reader_router)  # Google Reader and Fever APIs for reader apps (newsdesk.readerapi)
     if include_web:
         _include_web(app)
+    app.add_middleware(
+        ResponseCache,
+        stamp=partial(_change_stamp, nd),
+        local=nd.catalog.local_changes,
+        entries=settings.response_cache,
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if settings.cors_origins:
@@ -87,6 +102,14 @@ def create_app(
             allow_headers=CORS_HEADERS,
         )
     return app
+
+
+def _change_stamp(nd: Newsdesk) -> Hashable | None:
+    """What the response cache keys on: the articles' change stamp (None when the store is down)."""
+    try:
+        return nd.catalog.change_stamp()
+    except StorageError:
+        return None
 
 
 def _include_web(app: FastAPI) -> None:
@@ -109,14 +132,17 @@ def _optional_module(name: str) -> ModuleType | None:
         raise
 
 
-def serve(nd: Newsdesk, host: str, port: int, *, desk: Desk | None = None) -> None:
-    """Run the API (and UI) with uvicorn — and the desk, when given — until SIGINT or SIGTERM."""
+def serve(nd: Newsdesk, host: str, port: int, *, desk: Desk | None = None, workers: int = 1) -> None:
+    """Run the API (and UI) with uvicorn — and the desk, when given — until SIGINT or SIGTERM. With
+    ``workers`` above one, that many processes answer requests and this one runs the desk
+    (``workers.py``)."""
     json_lines = check_log_format(nd.settings.log_format) == "json"
     if json_lines:
         use_json_lines()
-    log.info("serving", extra={"host": host, "port": port, "desk": desk is not None})
-    app = create_app(nd, desk=desk)
-    if json_lines:  # uvicorn's own loggers then go through the JSON handler too
-        uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
-    else:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+    log.info("serving", extra={"host": host, "port": port, "desk": desk is not None, "workers": workers})
+    # with JSON lines, uvicorn's own loggers go through the JSON handler too
+    options: dict[str, Any] = {"log_level": "info"} | ({"log_config": None} if json_lines else {})
+    if workers > 1:
+        serve_workers(nd, host, port, workers, desk=desk, uvicorn_options=options)
+        return
+    uvicorn.run(create_app(nd, desk=desk), host=host, port=port, **options)

@@ -210,14 +210,22 @@ def serve(
             help="Run the desk: poll, enrich, publish and keep outputs current (--no-poll: serve only)"
         ),
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes answering requests (default: api_workers; 0 = one per CPU core); "
+            "the desk runs once, in the process that supervises them"
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """The desk: serve the REST API (OpenAPI at /docs) and the web UI while polling sources continuously."""
     settings = settings_from(config)
+    count = settings.api_workers if workers is None else workers
     with Newsdesk(settings) as nd:
         nd.preflight(key_may_be_created=True)
         nd.init()
-        _serve(nd, host or settings.api_host, port or settings.api_port, poll=poll)
+        _serve(nd, host or settings.api_host, port or settings.api_port, poll=poll, workers=count)
 
 
 @app.command()
@@ -258,17 +266,20 @@ def schedule(
         queue.schedule_forever(nd, nd.settings.redis_url, interval, queue_name=nd.settings.queue_name)
 
 
-def _serve(nd: Newsdesk, host: str, port: int, *, poll: bool = True) -> None:
+def _serve(nd: Newsdesk, host: str, port: int, *, poll: bool = True, workers: int = 1) -> None:
     try:
         from ..api.app import serve as serve_api
+        from ..api.workers import worker_count
     except ImportError as e:
         raise NewsdeskError(f"the API is not available: {e}") from e
     from ..desk import Desk, targets_from
 
     running = Desk(nd, targets_from(nd)) if poll else None
     mode = "polling sources continuously" if poll else "read-only, not polling"
-    out.print(f"serving on http://{host}:{port}/ (API docs at /docs), {mode}", highlight=False)
-    serve_api(nd, host, port, desk=running)
+    count = worker_count(workers)
+    processes = f", {count} worker processes" if count > 1 else ""
+    out.print(f"serving on http://{host}:{port}/ (API docs at /docs), {mode}{processes}", highlight=False)
+    serve_api(nd, host, port, desk=running, workers=count)
 
 
 def _serve_demo(nd: Newsdesk, site: DemoSite, host: str, port: int) -> None:

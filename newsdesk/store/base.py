@@ -6,11 +6,31 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.sql.dml import UpdateBase
 
 from ..errors import StorageError
+from . import tables as t
+
+STAMPED_TABLES = frozenset(
+    {"articles", "article_topics", "article_images", "alternates", "stories", "related", "decisions"}
+)
+"""The tables a record, a list or a page is read from: a transaction that writes one of them moves the
+change stamp. Not here: runs (what a run changes — enrichment, heat, related, rules — is written to
+these tables; a cycle of 304s must leave the stamp alone, or the desk would export after each),
+sources (their health moves on every poll and has its own stamp), reader state (per user; nothing
+shared is cached for a signed-in user), tokens, events, webhooks, alerts, meta."""
+_WROTE = "newsdesk_wrote_stamped"  # Connection.info key: this transaction wrote a stamped table
+_local_bumps = 0  # stamped transactions this process committed (see local_bumps)
+
+
+def local_bumps() -> int:
+    """How many transactions that moved the change stamp this process has committed: free to read, so
+    a reader in the process that wrote (the API after a publish, the desk's own server) can tell at
+    once that the stamp it holds is old, without asking the database."""
+    return _local_bumps
 
 
 class StoreBase:
@@ -29,22 +49,55 @@ class StoreBase:
         return self.engine.dialect.name
 
 
+def watch_writes(engine: Engine) -> None:
+    """Note on the connection each INSERT, UPDATE or DELETE of a stamped table, so that the transaction
+    bumps the change stamp before it commits (:class:`_Transaction`)."""
+    event.listen(engine, "before_execute", _note_write)
+
+
+def _note_write(connection: Connection, statement: Any, *_args: Any) -> None:
+    if isinstance(statement, UpdateBase) and getattr(statement.table, "name", None) in STAMPED_TABLES:
+        connection.info[_WROTE] = True
+
+
+def bump_stamp(connection: Connection) -> None:
+    """Move the change stamp: one row update, atomic on both engines (``seq = seq + 1``), visible
+    exactly when the transaction's other writes are. Run last in the transaction, so the row lock it
+    takes on PostgreSQL is held only until the commit and never waited on while holding another."""
+    stamp = t.change_stamp
+    connection.execute(update(stamp).where(stamp.c.id == 1).values(seq=stamp.c.seq + 1))
+
+
 class _Transaction:
     """``engine.begin()`` that turns database failures into :class:`StorageError` (a StorageError raised
-    inside passes through unchanged). The transaction is rolled back either way."""
+    inside passes through unchanged). The transaction is rolled back either way. One that wrote a
+    stamped table bumps the change stamp just before it commits."""
 
     def __init__(self, engine: Engine) -> None:
         self._context = engine.begin()
+        self._connection: Connection | None = None
 
     def __enter__(self) -> Connection:
         try:
-            return self._context.__enter__()
+            self._connection = self._context.__enter__()
         except (OperationalError, SQLAlchemyError) as e:
             raise StorageError(f"database unavailable: {_first_line(e)}") from e
+        self._connection.info[_WROTE] = False  # info outlives the checkout: start clean
+        return self._connection
 
     def __exit__(self, *exc: Any) -> None:
+        global _local_bumps
+        bumped = exc[1] is None and self._connection is not None and self._connection.info.pop(_WROTE, False)
+        if bumped:
+            try:
+                bump_stamp(self._connection)  # type: ignore[arg-type]
+            except SQLAlchemyError as e:
+                self._context.__exit__(type(e), e, e.__traceback__)  # rolls the transaction back
+                raise StorageError(f"database error: {_first_line(e)}") from e
         try:
             self._context.__exit__(*exc)
+            if bumped:
+                _local_bumps += 1
         except SQLAlchemyError as e:
             raise StorageError(f"database error: {_first_line(e)}") from e
         if exc[1] is not None and isinstance(exc[1], SQLAlchemyError):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Text, and_, cast, func, insert, select, update
+from sqlalchemy import Integer, Text, and_, cast, insert, select, update
 
 from ..model import now, utc
 from . import tables as t
 from .articles import ids_after
-from .base import StoreBase, _dialect_insert, _inserted_id
+from .base import StoreBase, _dialect_insert, _inserted_id, local_bumps
 
 FINISHED_THROUGH = "finished_through"  # meta key: the highest article id the later stages have seen
 
@@ -143,11 +143,16 @@ class OperationsMixin(StoreBase):
         with self._begin() as c:
             c.execute(raise_only)
 
+    def local_bumps(self) -> int:
+        """Stamp-moving transactions committed by this process (``base.local_bumps``): when it moves,
+        :meth:`change_stamp` has moved too."""
+        return local_bumps()
+
     def change_stamp(self) -> tuple[Any, ...]:
-        """A value that moves whenever a record could read differently: an article saved, decided or
-        removed (count and newest ``updated_at``, both indexed) or a run finished (enrichment, heat,
-        related and rules write elsewhere). The desk compares it to decide whether to rewrite outputs."""
-        articles = select(func.count(), func.max(t.articles.c.updated_at)).select_from(t.articles)
-        runs = select(func.max(t.runs.c.id), func.max(t.runs.c.finished_at))
+        """A value that moves whenever a record, a list or a page could read differently: the sequence
+        number every transaction writing an article, its topics, images, story, related or decisions
+        bumps as it commits (``store.base``). One primary-key read, the same in every process on
+        the database; the desk compares it to decide whether to rewrite outputs, the API keys its
+        response cache on it."""
         with self.engine.connect() as c:
-            return (*c.execute(articles).one(), *c.execute(runs).one())
+            return (c.execute(select(t.change_stamp.c.seq).where(t.change_stamp.c.id == 1)).scalar_one(),)

@@ -18,7 +18,7 @@ from ..errors import StorageError
 from .alerts import AlertsMixin
 from .alternates import AlternatesMixin
 from .articles import ArticlesMixin
-from .base import _first_line, _redact
+from .base import _first_line, _redact, watch_writes
 from .editorial import EditorialMixin
 from .enrichment import EnrichmentMixin
 from .migrate import ensure_current
@@ -77,8 +77,10 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    watch_writes(engine)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 
 _CLEAR_TEXT = text("text IS NOT NULL")
+_PUBLISHED_SQLITE, _PUBLISHED_PG = text("published = 1"), text("published = true")  # as queries spell it
 _UNENRICHED = text("enriched_at IS NULL")
 
 metadata = MetaData(
@@ -146,6 +148,8 @@ articles = Table(
     # Rows still holding the full text in the clear (encryption off, or stored by a version that sealed
     # only after enrichment): the sealing stage finds the leftovers through it without a table scan.
     Index("ix_articles_clear_text", "id", sqlite_where=_CLEAR_TEXT, postgresql_where=_CLEAR_TEXT),
+    # the published articles' ids: the public topic counts walk it instead of every article row
+    Index("ix_articles_published", "id", sqlite_where=_PUBLISHED_SQLITE, postgresql_where=_PUBLISHED_PG),
     # Rows not enriched yet: the enrichment stage's pending work, found without a table scan.
     Index("ix_articles_unenriched", "id", sqlite_where=_UNENRICHED, postgresql_where=_UNENRICHED),
 )
@@ -257,6 +261,15 @@ meta = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", JSON),
+)
+
+change_stamp = Table(
+    # One row (id 1); ``seq`` moves in every committed transaction that wrote a table in
+    # ``base.STAMPED_TABLES`` (the bump is the transaction's last statement: see base._Transaction).
+    "change_stamp",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
 )
 
 # ------------------------------------------------------------------ reader apps (newsdesk.readerapi)

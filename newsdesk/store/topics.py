@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, select, true
 
 from . import tables as t
 from .base import StoreBase, _as_date
@@ -26,11 +26,14 @@ class TopicsMixin(StoreBase):
             return {str(topic): int(n) for topic, n in c.execute(query)}
 
     def topic_totals(self, *, published_only: bool = False) -> dict[str, int]:
-        """Articles per topic (as :meth:`topic_counts`), only the published ones with ``published_only``."""
+        """Articles per topic (as :meth:`topic_counts`), only the published ones with ``published_only``:
+        their ids come from the partial index ``ix_articles_published`` (``published = true``, spelt
+        as the index is), not from a walk over every article row."""
+        if not published_only:
+            return self.topic_counts()
         at, a = t.article_topics, t.articles
-        query = select(at.c.topic, func.count()).select_from(at.join(a, a.c.id == at.c.article_id))
-        if published_only:
-            query = query.where(a.c.published.is_(True))
+        published = select(a.c.id).where(a.c.published == true())
+        query = select(at.c.topic, func.count()).where(at.c.article_id.in_(published))
         with self.engine.connect() as c:
             return {str(topic): int(n) for topic, n in c.execute(query.group_by(at.c.topic))}
 

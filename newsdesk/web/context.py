@@ -19,6 +19,7 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ..api.cache import CSRF_MARKER, for_cache
 from ..app import Newsdesk
 from ..catalog import Audience, Catalog
 from .session import (
@@ -36,6 +37,7 @@ from .session import (
 from .views import environment
 
 STATE_KEY = "newsdesk_web"
+SECRET_KEY = "web_secret"  # app.state: the signing secret shared by a server's worker processes
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -67,7 +69,11 @@ class WebContext:
 
 def web_context(request: Request) -> WebContext:
     """This app's :class:`WebContext`, built from ``app.state`` on first use."""
-    state = request.app.state
+    return context_of(request.app.state)
+
+
+def context_of(state: Any) -> WebContext:
+    """The :class:`WebContext` kept on ``state`` (an app's), built on first use."""
     context: WebContext | None = getattr(state, STATE_KEY, None)
     if context is not None:
         return context
@@ -83,11 +89,18 @@ def _new_context(state: Any) -> WebContext:
     """Over the API's facade when the API is mounted, else over ``app.state.newsdesk``."""
     api_nd = getattr(getattr(state, "newsdesk_api", None), "nd", None)
     if isinstance(api_nd, Newsdesk):
-        return WebContext(api_nd, Signer.random(), has_api=True)
+        return WebContext(api_nd, _signer(state), has_api=True)
     nd = getattr(state, "newsdesk", None)
     if not isinstance(nd, Newsdesk):
         raise RuntimeError("the web UI needs app.state.newsdesk (or the API context) to be set")
-    return WebContext(nd, Signer.random())
+    return WebContext(nd, _signer(state))
+
+
+def _signer(state: Any) -> Signer:
+    """Signs with ``app.state.web_secret`` when the server set one — every worker process of one
+    ``serve`` shares it, so a session or form made by one is good in the others — else a random one."""
+    secret = getattr(state, SECRET_KEY, None)
+    return Signer(secret) if isinstance(secret, bytes) else Signer.random()
 
 
 Web = Annotated[WebContext, Depends(web_context)]
@@ -128,9 +141,11 @@ def secure(request: Request) -> bool:
 
 def render(request: Request, web: WebContext, name: str, *, status: int = 200, **data: Any) -> HTMLResponse:
     """Render a page: adds the signed-in editor, the CSRF token (set as a cookie when missing) and the
-    security headers every page carries."""
+    security headers every page carries. A page the response cache will keep for every anonymous
+    visitor holds a marker instead of the token; the cache puts each visitor's own in (api/cache.py)."""
+    shared = for_cache(request.scope)
     cookie = request.cookies.get(CSRF_COOKIE)
-    token = cookie if cookie and csrf_valid(web.signer, cookie) else new_csrf(web.signer)
+    token = CSRF_MARKER if shared else page_token(web, cookie)
     page = web.templates.get_template(name).render(
         request=request,
         editor=_editor(request, web),
@@ -141,12 +156,30 @@ def render(request: Request, web: WebContext, name: str, *, status: int = 200, *
         **data,
     )
     response = HTMLResponse(page, status_code=status)
-    if token != cookie:
-        response.set_cookie(
-            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/"
-        )
+    if token != cookie and not shared:
+        _set_csrf(response, token, secure(request))
     _headers(response)
     return response
+
+
+def page_token(web: WebContext, cookie: str | None) -> str:
+    """The visitor's CSRF token: their cookie when it is one of ours, else a new one."""
+    return cookie if cookie and csrf_valid(web.signer, cookie) else new_csrf(web.signer)
+
+
+def _set_csrf(response: Response, token: str, https: bool) -> None:
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=https, path="/")
+
+
+def cached_page_token(state: Any, cookie: str | None, https: bool) -> tuple[str, str | None]:
+    """For the response cache: the token to put in a kept page, and the ``Set-Cookie`` header value
+    when the visitor had none of ours."""
+    token = page_token(context_of(state), cookie)
+    if token == cookie:
+        return token, None
+    carrier = Response()
+    _set_csrf(carrier, token, https)
+    return token, carrier.headers["set-cookie"]
 
 
 def _headers(response: Response) -> None:

@@ -24,12 +24,16 @@ app, ``app.state.newsdesk`` (see :func:`create_web_app`).
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from ..api.cache import TOKEN_KEY
 from ..app import Newsdesk
 from . import alerts, editing, images, live, pages, reading, sourcecontrol, sources, users
+from .context import cached_page_token
 from .views import STATIC
 
 
@@ -59,8 +63,10 @@ for _module in (
 
 
 def mount_static(app: FastAPI) -> None:
-    """Serve the UI's CSS and JS at ``/static``."""
+    """Serve the UI's CSS and JS at ``/static``, and give the response cache (api/cache.py) the way to
+    put each visitor's CSRF token into a kept page."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    setattr(app.state, TOKEN_KEY, partial(cached_page_token, app.state))
 
 
 def create_web_app(nd: Newsdesk) -> FastAPI:

@@ -1,0 +1,257 @@
+"""Anonymous answers kept until the next change, with ETags and 304s (issue 14, goal 4).
+
+What a reader sees on a list, an article, a search or a page changes only when the store's change
+stamp moves (``Store.change_stamp``: one row every write to articles, topics, stories or decisions
+bumps as it commits, in whatever process). So :class:`ResponseCache` keeps the answer to an
+anonymous ``GET`` under (host, path, query) for as long as the stamp it was made under stays current,
+and answers again from memory: no query, no template, no JSON encoding. Requests for an answer that is
+being made wait for it instead of making it again (after a change, every client asks for the front
+page at once). Every answer it keeps carries
+an ``ETag`` (a hash of the body); a request whose ``If-None-Match`` names it gets a bodiless ``304``.
+
+Who is never served from here: any request that carries credentials — an ``Authorization`` header or
+a session cookie — is passed through untouched, every time. Anonymous callers all see the same thing
+(published records), so nothing one user may see is ever kept where another could read it, and a
+revoked token is checked on each request as before.
+
+Web pages hold a CSRF token per visitor. A page made for the cache is rendered with
+:data:`CSRF_MARKER` in its place (the page asks :func:`for_cache`), and each answer gets the visitor's
+own token put back — from their cookie, or a new one with its ``Set-Cookie`` — through the
+``page_token`` function the web UI leaves on ``app.state`` (:data:`TOKEN_KEY`).
+
+The stamp is read at most every :data:`STAMP_TTL_S` per process, at once after this process changed
+something (a request here, the desk's thread), and whenever a request says ``Cache-Control: no-cache``
+(the live UI's refetch does): a change made by another process shows within that time, or at once to
+a client that asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CACHE_FLAG = "newsdesk.cacheable"  # scope key: this request's answer may be kept for everyone
+CSRF_MARKER = "\x00csrf\x00"  # no template or record can hold a NUL: it cannot clash with content
+TOKEN_KEY = "page_token"  # app.state: (csrf cookie, https) -> (token, Set-Cookie header or None)
+STAMP_TTL_S = 1.0
+"""How long one process trusts the stamp it read: the staleness another process's change may see, and
+so how often at most a desk that is ingesting (its every save moves the stamp) makes this process
+answer everything anew. The live UI polls every 3 s (static/app.js), so a second is never noticed."""
+MAX_BODY_BYTES = 512 * 1024  # larger answers are served but not kept: a few of them would crowd out the rest
+SESSION_COOKIE = b"nd_session"
+"""A signed-in editor (web/session.py): never cached. Looked for in the raw header, so that no cookie
+syntax the app's parser reads and ours would not can slip an editor's page into the cache."""
+CACHEABLE_API = ("/api/v1/articles", "/api/v1/stories", "/api/v1/topics", "/api/v1/search")
+CACHEABLE_PAGES = ("/", "/topics", "/articles/", "/search")
+"""The readers' routes. Not kept: sources (their health moves on every poll, outside the stamp), the
+review queue and everything per user, stats (its window follows the clock), feeds and images (their own
+validators), operations endpoints."""
+NOT_CACHEABLE_API = ("/secured",)  # below /api/v1/articles but admin-only: never kept, even by accident
+
+
+def cacheable_path(path: str) -> bool:
+    """Whether an anonymous GET of ``path`` is one of the readers' routes the stamp covers."""
+    if path.startswith("/api/"):
+        if any(path.endswith(suffix) for suffix in NOT_CACHEABLE_API):
+            return False
+        return any(path == p or path.startswith(p + "/") for p in CACHEABLE_API)
+    return path in ("/", "/topics", "/search") or path.startswith(("/topics/", "/articles/"))
+
+
+def for_cache(scope: Scope) -> bool:
+    """Whether the page being rendered may be kept for every anonymous visitor (then it must hold
+    :data:`CSRF_MARKER` where the visitor's CSRF token goes, and set no cookie itself)."""
+    return bool(scope.get(CACHE_FLAG))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    etag: bytes
+    has_marker: bool
+
+
+class ResponseCache:
+    """ASGI middleware. ``stamp`` reads the store's change stamp (in a worker thread), None when the
+    store cannot say: then nothing is kept or served from memory. ``local`` counts this process's own
+    changes: when it moves the stamp is read again at once, whatever its age."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        stamp: Callable[[], Hashable | None],
+        local: Callable[[], int],
+        entries: int = 2000,
+    ) -> None:
+        self.app = app
+        self.stamp = stamp
+        self.local = local
+        self._local = local()
+        self.entries = entries
+        self._kept: OrderedDict[tuple[str, str, str], Entry] = OrderedDict()
+        self._making: dict[tuple[str, str, str], asyncio.Future[Entry]] = {}
+        self._stamp: Hashable = None
+        self._read_at = float("-inf")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.entries <= 0:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "GET":
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                if scope["method"] != "HEAD":
+                    self._read_at = float("-inf")  # it may have written: read the stamp again next time
+            return
+        if not cacheable_path(scope["path"]) or _has_credentials(scope):
+            await self.app(scope, receive, send)
+            return
+        await self._fresh(force=_revalidate(scope))
+        if self._stamp is None:  # the store did not answer: the app says so in its own words
+            await self.app(scope, receive, send)
+            return
+        await self._cached(scope, receive, send)
+
+    async def _cached(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = _header(scope, b"host").decode("latin-1")
+        key = (host, scope["path"], scope["query_string"].decode("latin-1"))
+        entry = self._kept.get(key)
+        if entry is not None:
+            self._kept.move_to_end(key)
+            await _answer(scope, send, entry, kept=True)
+            return
+        making = self._making.get(key)
+        if making is not None:  # the same answer is being made: wait for it rather than make it again
+            entry = await asyncio.shield(making)
+            await _answer(scope, send, entry, kept=_keepable(entry))
+            return
+        stamp = self._stamp
+        made: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._making[key] = made
+        try:
+            entry = await self._make(scope, receive)
+        except BaseException as e:
+            made.set_exception(e)
+            made.exception()  # retrieved: a waiter-less failure is not "never retrieved"
+            raise
+        else:
+            made.set_result(entry)
+        finally:
+            del self._making[key]
+        keep = _keepable(entry)
+        if keep and stamp == self._stamp:  # kept only when the store did not move while it was made
+            self._keep(key, entry)
+        await _answer(scope, send, entry, kept=keep)
+
+    async def _fresh(self, *, force: bool = False) -> None:
+        """Read the stamp when asked to, when this process changed something, or when the last reading
+        is older than STAMP_TTL_S; drop everything when it moved."""
+        local = self.local()
+        if not force and local == self._local and time.monotonic() - self._read_at < STAMP_TTL_S:
+            return
+        self._local = local
+        stamp = await run_in_threadpool(self.stamp)
+        self._read_at = time.monotonic()
+        if stamp != self._stamp:
+            self._kept.clear()
+            self._stamp = stamp
+
+    def _keep(self, key: tuple[str, str, str], entry: Entry) -> None:
+        self._kept[key] = entry
+        while len(self._kept) > self.entries:
+            self._kept.popitem(last=False)
+
+    async def _make(self, scope: Scope, receive: Receive) -> Entry:
+        """Run the app (told that its answer may be kept for everyone) and collect its answer."""
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app({**scope, CACHE_FLAG: True}, receive, capture)
+        body = b"".join(chunks)
+        headers = tuple((bytes(k).lower(), bytes(v)) for k, v in start.get("headers", []))
+        kept = tuple((k, v) for k, v in headers if k not in (b"content-length", b"etag"))
+        etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+        return Entry(int(start.get("status", 500)), kept, body, etag, CSRF_MARKER.encode() in body)
+
+
+def _keepable(entry: Entry) -> bool:
+    """A 200 of modest size that sets no cookie and allows storing."""
+    names = {k for k, _ in entry.headers}
+    control = b",".join(v for k, v in entry.headers if k == b"cache-control").lower()
+    small = len(entry.body) <= MAX_BODY_BYTES
+    return entry.status == 200 and small and b"set-cookie" not in names and b"no-store" not in control
+
+
+async def _answer(scope: Scope, send: Send, entry: Entry, *, kept: bool) -> None:
+    """The answer, with the visitor's CSRF token put back. A keepable one carries its ETag, and is a
+    304 when the visitor holds it already."""
+    headers = list(entry.headers)
+    if kept:
+        headers += [(b"etag", entry.etag), (b"cache-control", b"no-cache")]
+    if kept and _matches(_header(scope, b"if-none-match"), entry.etag):
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = entry.body
+    if entry.has_marker:
+        token, cookie = _page_token(scope)
+        body = body.replace(CSRF_MARKER.encode(), token.encode())
+        if cookie is not None:
+            headers.append((b"set-cookie", cookie.encode("latin-1")))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _page_token(scope: Scope) -> tuple[str, str | None]:
+    page_token: Callable[[str | None, bool], tuple[str, str | None]] = getattr(scope["app"].state, TOKEN_KEY)
+    return page_token(_cookie(scope, "nd_csrf"), scope.get("scheme") == "https")
+
+
+def _matches(if_none_match: bytes, etag: bytes) -> bool:
+    """RFC 9110 §13.1.2: weak comparison over a comma-separated list, or ``*``."""
+    wanted = {tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b",")}
+    return etag in wanted or b"*" in wanted
+
+
+def _revalidate(scope: Scope) -> bool:
+    """The client asks for an answer checked against the store (RFC 9111 §5.2.1.4; a browser's
+    ``fetch(url, {cache: "no-store"})`` sends it — the live UI's refetch after the stamp moved)."""
+    control = _header(scope, b"cache-control").lower() + b"," + _header(scope, b"pragma").lower()
+    return b"no-cache" in control
+
+
+def _has_credentials(scope: Scope) -> bool:
+    return bool(_header(scope, b"authorization")) or any(
+        SESSION_COOKIE in value.lower() for key, value in scope.get("headers", []) if key.lower() == b"cookie"
+    )
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    """The cookie as the app reads it (Starlette's parser)."""
+    return cookie_parser(_header(scope, b"cookie").decode("latin-1")).get(name)
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value)
+    return b""
