@@ -341,9 +341,7 @@ def extracted(nd: Newsdesk) -> dict[str, tuple[object, ...]]:
     return out
 
 
-def test_pages_extracted_in_process_give_the_records_the_pool_gives(
-    site: DemoSite, tmp_path: Path
-) -> None:
+def test_pages_extracted_in_process_give_the_records_the_pool_gives(site: DemoSite, tmp_path: Path) -> None:
     """A small run extracts on a thread of its own process (no worker starts); a run past
     ``inline_jobs`` pages hands the rest to the pool; every page in the pool is the third way. All three
     store the same records."""
