@@ -164,7 +164,8 @@ def measure(
         _reap_orphans()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         errors.seek(0)
-        if proc.returncode != 0:
+        stopped = stop_when is not None and proc.returncode == -signal.SIGTERM  # uvicorn re-raises it
+        if proc.returncode != 0 and not stopped:
             raise RuntimeError(
                 f"{command[0]} … {command[-1]} failed ({proc.returncode}): {errors.read()[-2000:]}"
             )
