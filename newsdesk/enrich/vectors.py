@@ -257,10 +257,11 @@ def _usearch_index() -> Any:
     (reproduced with these two imports alone, in any thread). scipy and scikit-learn, imported at start
     before, loaded the shared runtime first and hid it. Loading it here first keeps the order safe."""
     import ctypes
-    import ctypes.util
 
+    # By its soname, not ctypes.util.find_library: that runs ldconfig in a child process, a fork of this
+    # one (with the models loaded, hundreds of MB of resident memory counted twice while it lives).
     with contextlib.suppress(OSError):  # no shared libstdc++ (not glibc Linux): nothing to put first
-        ctypes.CDLL(ctypes.util.find_library("stdc++") or "libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
+        ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
     from usearch.index import Index
 
     return Index
