@@ -268,6 +268,10 @@ class Newsdesk:
         self.note_pool_use()
         return self._pool
 
+    def pool_running(self) -> bool:
+        """Whether the extraction pool is up (started and not released as idle)."""
+        return self._pool is not None
+
     def inline_executor(self) -> Executor:
         """The one thread on which runs parse and extract in this process (see
         :class:`newsdesk.stages._PoolOnFirstUse`): off the event loop, and one thread only, since

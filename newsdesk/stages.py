@@ -292,10 +292,11 @@ class _PoolOnFirstUse(Executor):
     job after them, or by the first job when ``inline_jobs`` is 0. Most desk cycles and small runs then
     start no worker at all: each worker costs its imports and models in CPU and resident memory (a
     process per core), more than the pages of a small run cost to extract on one thread
-    (docs/benchmarks.md, "Lean pipeline"). With one worker configured the pool would only add a process
-    beside this one, so every job stays here. The facade owns the pool and the thread: shutting this
-    view down leaves both for the next run. Every pool job is noted on the facade, so the desk never
-    stops an idle pool under a run still using it."""
+    (docs/benchmarks.md, "Lean pipeline"). With one worker configured a run starts no pool (it would
+    only add a process beside this one). A pool already running (an earlier big run's, not yet
+    released as idle) takes every job: its cost is paid. The facade owns the pool and the thread:
+    shutting this view down leaves both for the next run. Every pool job is noted on the facade, so
+    the desk never stops an idle pool under a run still using it."""
 
     def __init__(self, nd: Newsdesk) -> None:
         self._nd = nd
@@ -303,7 +304,7 @@ class _PoolOnFirstUse(Executor):
         self._inline_left = _inline_budget(nd.settings)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if self._inline_left > 0:
+        if self._inline_left > 0 and (self._pool is None and not self._nd.pool_running()):
             self._inline_left -= 1
             return self._nd.inline_executor().submit(fn, *args, **kwargs)
         if self._pool is None:  # once per run: worker_pool() probes a kept pool with a round trip

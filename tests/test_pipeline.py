@@ -362,6 +362,17 @@ def test_pages_extracted_in_process_give_the_records_the_pool_gives(site: DemoSi
     assert errors == found[2][1]
 
 
+def test_a_pool_already_running_takes_a_small_runs_pages(desk: Newsdesk, site: DemoSite) -> None:
+    """The pool's start is paid (an earlier big run's pool, not yet idle): a small run uses it."""
+    started = time.monotonic()
+    desk.worker_pool()  # notes a use now
+    time.sleep(0.3)
+    summary = desk.run()
+    assert summary.new > 0
+    # used by the run: its last job is more recent than the start
+    assert not desk.release_idle_pool(time.monotonic() - started - 0.1)
+
+
 async def _run_until_saves(nd: Newsdesk, saves: int) -> None:
     """Start a run and cancel it once ``saves`` articles are committed: a crash mid-run."""
     task = asyncio.create_task(nd.run_async())
