@@ -22,7 +22,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,7 @@ class Newsdesk:
         self._enricher: Enricher | None = None
         self._pool: Executor | None = None
         self._pool_used = 0.0  # time.monotonic() of the pool's last job (see release_idle_pool)
+        self._inline: ThreadPoolExecutor | None = None
         self._wake: Callable[[], None] | None = None
 
     # -------------------------------------------------------------------------------- lifecycle
@@ -91,6 +92,9 @@ class Newsdesk:
         return self._taxonomy
 
     def close(self) -> None:
+        if self._inline is not None:
+            self._inline.shutdown(wait=True, cancel_futures=True)
+            self._inline = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -267,6 +271,19 @@ class Newsdesk:
             self._pool = process_pool(self.settings.workers)
         self.note_pool_use()
         return self._pool
+
+    def pool_running(self) -> bool:
+        """Whether the extraction pool is up (started and not released as idle)."""
+        return self._pool is not None
+
+    def inline_executor(self) -> Executor:
+        """The one thread on which runs parse and extract in this process (see
+        :class:`newsdesk.stages._PoolOnFirstUse`): off the event loop, and one thread only, since
+        the work is Python under the GIL and a second thread would add switching, not speed. Shared by
+        every run and WebSub push of this facade, so their jobs queue rather than contend."""
+        if self._inline is None:
+            self._inline = ThreadPoolExecutor(1, thread_name_prefix="newsdesk-extract")
+        return self._inline
 
     def note_pool_use(self) -> None:
         """A job went to the pool: it is not idle (each run's pool view says so at every job)."""

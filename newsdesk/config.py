@@ -59,6 +59,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("allow_private_networks", bool, False, "Let every source reach private/loopback addresses (SSRF guard off)."),
     Setting("respect_robots", bool, True, "Honour robots.txt."),
     Setting("workers", int, 0, "Processes for parsing and extraction; 0 = one per core."),
+    Setting("inline_jobs", int, 256, "Pages (and large feeds) a run parses in this process, on one thread, before it starts the worker pool; 0 = always the pool."),
     Setting("pool_idle_s", float, 300.0, "The desk stops the extraction workers after this long without a job (0 = never)."),
     # polling
     Setting("poll_min_interval", float, 300.0, "Shortest adaptive poll interval, seconds."),
@@ -153,6 +154,7 @@ class SettingValues:
     allow_private_networks: bool
     respect_robots: bool
     workers: int
+    inline_jobs: int
     pool_idle_s: float
     poll_min_interval: float
     poll_max_interval: float

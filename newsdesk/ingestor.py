@@ -2,8 +2,8 @@
 articles. The stage code is in modules; this file only moves data.
 
     due sources ─► poll: fetch feed / sitemap / page (conditional GET; 304 or the bytes parsed last
-        time: done) ─► parse (a thread here for a small feed, else the process pool)
-        ─► per entry: known URL? → alternate │ else fetch page ─► extract (process pool)
+        time: done) ─► parse (a thread here for a small feed, else the run's executor)
+        ─► per entry: known URL? → alternate │ else fetch page ─► extract (the run's executor)
         ─► decide (decider.py) ─► exact dedupe (canonical URL, content hash) ─► seal ─► save
     new articles ─► the later stages: enrich, images, seal leftovers, rules, alerts   (stages.py)
 
@@ -15,7 +15,8 @@ goes on; each save is its own transaction (a feed-only poll's new articles: one 
 crash loses only the work in flight and the next run picks up what was not finished; the polls' health
 rows are written in batches (``HEALTH_BATCH``).
 Fetching is concurrent (asyncio + one polite client); extraction and the parsing of big feeds, the
-CPU-heavy parts, run in a process pool so both cores work.
+CPU-heavy parts, go to the run's executor (``stages.pool_view``): one thread of this process for a
+small run's pages, a process pool past them so both cores work.
 
 Nothing blocks the event loop: every store call runs on the run's one writer thread (:meth:`Ingestor._db`),
 in the order the loop asks, so the dedupe look-ups and saves see each other exactly as they did on the

@@ -32,6 +32,8 @@ WebSub push is ingested by the same Ingestor from the pushed document, then fini
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -287,17 +289,26 @@ def _seconds_until_due(nd: Newsdesk, cap: float) -> float:
 
 
 class _PoolOnFirstUse(Executor):
-    """The run's view of the worker pool: the pool is asked for (and so started) at the first job, not
-    when the run starts. A run whose sources all answer 304 has nothing to parse or extract, and starting
-    the pool cost it every worker's imports (docs/benchmarks.md, "Side by side with peers").
-    The facade owns the pool: shutting this view down leaves the pool running for the next run. Every
-    job is noted on the facade, so the desk never stops an idle pool under a run still using it."""
+    """The run's view of the worker pool: the first :attr:`Settings.inline_jobs` jobs of a run go to the
+    facade's one extraction thread in this process; the pool is asked for (and so started) only by the
+    job after them, or by the first job when ``inline_jobs`` is 0. Most desk cycles and small runs then
+    start no worker at all: each worker costs its imports and models in CPU and resident memory (a
+    process per core), more than the pages of a small run cost to extract on one thread
+    (docs/benchmarks.md, "Lean pipeline"). With one worker configured a run starts no pool (it would
+    only add a process beside this one). A pool already running (an earlier big run's, not yet
+    released as idle) takes every job: its cost is paid. The facade owns the pool and the thread:
+    shutting this view down leaves both for the next run. Every pool job is noted on the facade, so
+    the desk never stops an idle pool under a run still using it."""
 
     def __init__(self, nd: Newsdesk) -> None:
         self._nd = nd
         self._pool: Executor | None = None
+        self._inline_left = _inline_budget(nd.settings)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if self._inline_left > 0 and (self._pool is None and not self._nd.pool_running()):
+            self._inline_left -= 1
+            return self._nd.inline_executor().submit(fn, *args, **kwargs)
         if self._pool is None:  # once per run: worker_pool() probes a kept pool with a round trip
             self._pool = self._nd.worker_pool()
         else:
@@ -306,6 +317,13 @@ class _PoolOnFirstUse(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Nothing to do: the pool outlives the run (see :meth:`Newsdesk.worker_pool`)."""
+
+
+def _inline_budget(settings: Settings) -> int:
+    """Jobs a run keeps in this process: all of them when the pool would have a single worker."""
+    if settings.workers == 1 or (settings.workers == 0 and (os.cpu_count() or 1) == 1):
+        return sys.maxsize
+    return max(0, settings.inline_jobs)
 
 
 def pool_view(nd: Newsdesk) -> Executor:

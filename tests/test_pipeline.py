@@ -83,6 +83,14 @@ def desk(site: DemoSite, tmp_path: Path) -> Iterator[Newsdesk]:
         yield nd
 
 
+@pytest.fixture
+def pooled(site: DemoSite, tmp_path: Path) -> Iterator[Newsdesk]:
+    """Like ``desk``, with every page sent to the worker pool (a small run keeps them in-process)."""
+    with Newsdesk(make_settings(tmp_path, NEWSDESK_INLINE_JOBS="0"), resolve=site.resolve_map()) as nd:
+        nd.sources.ensure(demo_sources(site.sources()))
+        yield nd
+
+
 def exact_copies(site: DemoSite) -> dict[str, str]:
     """Syndicated copies whose text equals their original's: copy URL -> original URL."""
     by_url = {a.url: a for a in site.articles()}
@@ -228,43 +236,43 @@ def wait_until_broken(pool: Executor, timeout_s: float = 30.0) -> None:
 
 
 def test_runs_share_one_worker_pool_and_a_dead_worker_gets_a_fresh_one(
-    desk: Newsdesk, site: DemoSite
+    pooled: Newsdesk, site: DemoSite
 ) -> None:
     """The pool outlives a run (a ``--watch`` loop pays the workers' start once); a pool broken by a
     killed worker is replaced instead of failing every page of the next run."""
-    pool = desk.worker_pool()
+    pool = pooled.worker_pool()
     os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
     wait_until_broken(pool)  # the pool's manager thread notices the death asynchronously
-    summary = desk.run()
-    assert desk.worker_pool() is not pool
+    summary = pooled.run()
+    assert pooled.worker_pool() is not pool
     assert summary.new > 0 and "parse" not in summary.errors, summary.errors
-    kept = desk.worker_pool()
-    desk.run(sources=desk.sources.list())
-    assert desk.worker_pool() is kept
+    kept = pooled.worker_pool()
+    pooled.run(sources=pooled.sources.list())
+    assert pooled.worker_pool() is kept
 
 
-def test_an_idle_pool_is_stopped_and_the_next_page_starts_a_new_one(desk: Newsdesk, site: DemoSite) -> None:
+def test_an_idle_pool_is_stopped_and_the_next_page_starts_a_new_one(pooled: Newsdesk, site: DemoSite) -> None:
     """The desk gives an idle pool's memory back: after ``idle_s`` without a job its workers exit; a
     pool that just worked is kept; the next run that extracts a page starts a fresh pool."""
-    first = desk.run()  # the demo's pages go through the pool
-    pool = desk.worker_pool()
+    first = pooled.run()  # the demo's pages go through the pool
+    pool = pooled.worker_pool()
     workers = {pool.submit(os.getpid).result() for _ in range(16)}  # this pool's, not other tests'
-    assert not desk.release_idle_pool(60.0)  # it just worked
-    assert not desk.release_idle_pool(0.0)  # 0: never
+    assert not pooled.release_idle_pool(60.0)  # it just worked
+    assert not pooled.release_idle_pool(0.0)  # 0: never
     time.sleep(0.3)
-    assert desk.release_idle_pool(0.2)
+    assert pooled.release_idle_pool(0.2)
     assert not [pid for pid in workers if _alive(pid)]  # shut down and joined: all exited
-    assert not desk.release_idle_pool(0.2)  # nothing left to stop
-    for source in desk.sources.list():  # forget what was fetched, so pages are extracted again
+    assert not pooled.release_idle_pool(0.2)  # nothing left to stop
+    for source in pooled.sources.list():  # forget what was fetched, so pages are extracted again
         assert source.id is not None
-        desk.store.save_health(
+        pooled.store.save_health(
             source.id, replace(source.health, etag=None, last_modified=None, body_hash=None)
         )
-    for article_id in [a.id for a in desk.store.iter_articles() if a.id is not None]:
-        desk.store.delete_article(article_id)
-    summary = desk.run(sources=desk.sources.list())
+    for article_id in [a.id for a in pooled.store.iter_articles() if a.id is not None]:
+        pooled.store.delete_article(article_id)
+    summary = pooled.run(sources=pooled.sources.list())
     assert summary.new == first.new and summary.errors == first.errors  # the demo's own 404 and robots
-    assert desk.worker_pool() is not pool
+    assert pooled.worker_pool() is not pool
 
 
 OWNS_A_POOL = """
@@ -318,6 +326,51 @@ def test_a_run_where_every_source_answers_304_starts_no_worker_process(
         started = {p.pid for p in multiprocessing.active_children()} - before
     assert summary.unchanged == len(site.sources()) and summary.entries == 0
     assert started == set()
+
+
+def extracted(nd: Newsdesk) -> dict[str, tuple[object, ...]]:
+    """What extraction gave each stored article that has no syndicated copy, by canonical URL. Of an
+    original and its exact copy, the one stored (its title, provider, category) is the one whose fetch
+    completes first, in any mode; :func:`assert_matches_ground_truth` checks those."""
+    out = {}
+    for a in nd.store.iter_articles():
+        assert a.id is not None
+        if not nd.store.alternates(a.id):
+            out[a.web_url] = (a.title, a.excerpt, a.published_at, a.language, a.author, a.text,
+                              a.provider, a.category, a.type, a.images, a.fetch_error)  # fmt: skip
+    return out
+
+
+def test_pages_extracted_in_process_give_the_records_the_pool_gives(site: DemoSite, tmp_path: Path) -> None:
+    """A small run extracts on a thread of its own process (no worker starts); a run past
+    ``inline_jobs`` pages hands the rest to the pool; every page in the pool is the third way. All three
+    store the same records."""
+    found = []
+    for inline in ("1000", "5", "0"):
+        settings = make_settings(tmp_path / f"inline-{inline}", NEWSDESK_INLINE_JOBS=inline)
+        before = {p.pid for p in multiprocessing.active_children()}
+        with Newsdesk(settings, resolve=site.resolve_map()) as nd:
+            nd.sources.ensure(demo_sources(site.sources()))
+            summary = nd.run()
+            started = {p.pid for p in multiprocessing.active_children()} - before
+            assert summary.new > 0
+            assert_matches_ground_truth(nd, site)
+            found.append((extracted(nd), dict(summary.errors), started != set()))
+    (here, errors, pool_here), (mixed, _, pool_mixed), (pooled, _, pool_pooled) = found
+    assert (pool_here, pool_mixed, pool_pooled) == (False, True, True)
+    assert here == pooled and mixed == pooled
+    assert errors == found[2][1]
+
+
+def test_a_pool_already_running_takes_a_small_runs_pages(desk: Newsdesk, site: DemoSite) -> None:
+    """The pool's start is paid (an earlier big run's pool, not yet idle): a small run uses it."""
+    started = time.monotonic()
+    desk.worker_pool()  # notes a use now
+    time.sleep(0.3)
+    summary = desk.run()
+    assert summary.new > 0
+    # used by the run: its last job is more recent than the start
+    assert not desk.release_idle_pool(time.monotonic() - started - 0.1)
 
 
 async def _run_until_saves(nd: Newsdesk, saves: int) -> None:

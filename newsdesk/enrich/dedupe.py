@@ -9,8 +9,8 @@ dropped paragraph, a few typos. The contract:
   punctuation removed, whitespace collapsed) so formatting never matters. Texts shorter than
   :data:`MIN_TOKENS` words get an EMPTY signature, which never matches anything: a title alone is not
   enough evidence that two articles are copies.
-* :class:`NearDuplicateIndex` keeps signatures in a datasketch LSH index; :meth:`~NearDuplicateIndex.query`
-  returns the ids whose estimated Jaccard similarity reaches the threshold, best first.
+* :class:`NearDuplicateIndex` keeps signatures in an LSH band index (``minhash.py``);
+  :meth:`~NearDuplicateIndex.query` returns the ids whose estimated Jaccard similarity reaches the threshold, best first.
 * :func:`find_near_duplicate` names the earliest such article: the copy points at the original.
   Given the texts (``text``, ``text_of``), each hit is confirmed by :func:`is_copy`, which looks at
   *where* the shared words sit: a copy shares its words throughout, a quote is a run of them beside
@@ -31,8 +31,8 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash, MinHashLSH
 
+from newsdesk.enrich import minhash
 from newsdesk.errors import EnrichmentError
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ MAX_TOKENS = 20_000
 
 SEED = 1
 SCHEME = "affine64"
-"""datasketch hash scheme and seed, pinned: stored signatures stay comparable across versions."""
+"""datasketch's hash scheme and seed, pinned: stored signatures stay comparable across versions
+(``enrich/minhash.py`` computes that scheme without the library)."""
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Kana and Han characters are written without spaces: each one is a token of its own.
@@ -148,9 +149,7 @@ def signature(
     if len(words) < max(min_tokens, shingle):
         return np.zeros(0, dtype=np.uint64)
     distinct = sorted(shingles(words, shingle))
-    minhash = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME)
-    minhash.update_batch(distinct)
-    return np.append(np.asarray(minhash.hashvalues, dtype=np.uint64), np.uint64(len(distinct)))
+    return np.append(minhash.minhash(distinct, num_perm, SEED), np.uint64(len(distinct)))
 
 
 def signature_from_bytes(data: bytes) -> Signature:
@@ -174,7 +173,7 @@ def shingle_count(sig: Signature) -> float:
         return 0.0
     if sig.size % 2:
         return float(sig[-1])
-    return float(MinHash(num_perm=sig.size, seed=SEED, scheme=SCHEME, hashvalues=sig).count())
+    return minhash.cardinality(sig)
 
 
 def jaccard(a: Signature, b: Signature) -> float:
@@ -260,7 +259,7 @@ class NearDuplicateIndex:
         self.threshold = threshold
         self.containment = containment
         self.num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=max(threshold - LSH_SLACK, 0.05), num_perm=num_perm)
+        self._lsh = minhash.BandIndex(max(threshold - LSH_SLACK, 0.05), num_perm)
         self._sigs: dict[int, Signature] = {}
 
     def __len__(self) -> int:
@@ -276,7 +275,7 @@ class NearDuplicateIndex:
         self._check(sig)
         if article_id in self._sigs:
             self._lsh.remove(article_id)
-        self._lsh.insert(article_id, self._minhash(sig))
+        self._lsh.insert(article_id, hashes(sig))
         self._sigs[article_id] = sig
 
     def query(self, sig: Signature) -> list[tuple[int, float]]:
@@ -286,7 +285,8 @@ class NearDuplicateIndex:
             return []
         self._check(sig)
         hits = []
-        for key in self._lsh.query(self._minhash(sig)):
+        for key in self._lsh.query(hashes(sig)):
+            assert isinstance(key, int)
             other = self._sigs[key]
             score = jaccard(sig, other)
             if score >= self.threshold and containment(sig, other)[0] >= self.containment:
@@ -300,9 +300,6 @@ class NearDuplicateIndex:
     def _check(self, sig: Signature) -> None:
         if hashes(sig).size != self.num_perm:
             raise EnrichmentError(f"signature has {sig.size} values, the index expects {self.num_perm} (+1)")
-
-    def _minhash(self, sig: Signature) -> MinHash:
-        return MinHash(num_perm=self.num_perm, seed=SEED, scheme=SCHEME, hashvalues=hashes(sig))
 
 
 def find_near_duplicate(

@@ -26,17 +26,20 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
 
 from newsdesk.enrich.base import Vectors, unit_rows
 from newsdesk.errors import EnrichmentError
+
+# scikit-learn (and the scipy it loads) is imported where a model is trained or applied, not with this
+# module: a run whose store has no trained model never uses it, and it cost every run and desk process
+# its import time and memory (docs/benchmarks.md, "Lean pipeline").
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,8 @@ def neighbour_votes(vectors: Vectors, neighbours: Vectors, labels: Matrix, k: in
 
 
 def _new_vectorizer(vocabulary: Mapping[str, int] | None = None) -> TfidfVectorizer:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     if vocabulary is not None:
         return TfidfVectorizer(
             sublinear_tf=True, ngram_range=TFIDF_NGRAMS, vocabulary=vocabulary, dtype=np.float64
@@ -186,6 +191,8 @@ def _features(vectors: Vectors, docs: Sequence[TopicInput], vectorizer: TfidfVec
     dense = np.asarray(vectors, dtype=np.float64)
     if vectorizer is None:
         return dense
+    from scipy import sparse
+
     words = vectorizer.transform([_words(d) for d in docs]) * TFIDF_WEIGHT
     return sparse.hstack([sparse.csr_matrix(dense), words], format="csr")
 
@@ -245,6 +252,8 @@ def _vote_weight(
     examples: Sequence[LabelledExample], names: Sequence[str], *, use_tfidf: bool, c: float, criterion: str
 ) -> float:
     """The :data:`KNN_WEIGHTS` entry whose mix scores best on held-out folds (see :func:`_criterion`)."""
+    from sklearn.model_selection import KFold
+
     linear = np.zeros((len(examples), len(names)))
     votes = np.zeros_like(linear)
     folds = KFold(INNER_FOLDS, shuffle=True, random_state=0).split(np.zeros(len(examples)))
@@ -328,6 +337,8 @@ def _fit_vectorizer(docs: Sequence[TopicInput]) -> TfidfVectorizer | None:
 def _fit_one(features: Any, labels: Sequence[bool], c: float) -> LogisticRegression | None:
     if all(labels) or not any(labels):
         return None
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(C=c, max_iter=1000).fit(features, np.asarray(labels, dtype=int))
 
 

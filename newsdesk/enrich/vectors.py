@@ -22,6 +22,7 @@ vectors when they differ (a crash between saving vectors and saving the index le
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -247,17 +248,34 @@ class ExactIndex:
 # ---------------------------------------------------------------------------------------------- ann
 
 
+def _usearch_index() -> Any:
+    """usearch's ``Index``, imported after the system C++ runtime is loaded with global symbols.
+
+    usearch's extension carries its own static copy of libstdc++ and exports it. Loaded first into a
+    process without the shared libstdc++, its copy's unique symbols are the ones the shared library
+    binds to when a later module brings it in: importing onnxruntime after usearch then segfaults
+    (reproduced with these two imports alone, in any thread). scipy and scikit-learn, imported at start
+    before, loaded the shared runtime first and hid it. Loading it here first keeps the order safe."""
+    import ctypes
+
+    # By its soname, not ctypes.util.find_library: that runs ldconfig in a child process, a fork of this
+    # one (with the models loaded, hundreds of MB of resident memory counted twice while it lives).
+    with contextlib.suppress(OSError):  # no shared libstdc++ (not glibc Linux): nothing to put first
+        ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
+    from usearch.index import Index
+
+    return Index
+
+
 class AnnIndex:
     """usearch HNSW (cosine). Scores are ``1 - distance``; over-fetches by ``len(exclude)``."""
 
     kind = "hnsw"
 
     def __init__(self, dim: int, params: HnswParams = DEFAULT_HNSW, *, _index: Any = None) -> None:
-        from usearch.index import Index
-
         self.dim = dim
         self.params = params
-        self._index: Any = _index or Index(ndim=dim, metric="cos", **asdict(params))
+        self._index: Any = _index or _usearch_index()(ndim=dim, metric="cos", **asdict(params))
         self._pinned = False  # set_expansion_search fixes the expansion; else it grows with the index
 
     def __len__(self) -> int:
@@ -310,12 +328,10 @@ class AnnIndex:
 
     @classmethod
     def load(cls, path: Path) -> AnnIndex:
-        from usearch.index import Index
-
         manifest = read_manifest(path) or {}
         params = HnswParams(**{k: manifest[k] for k in asdict(DEFAULT_HNSW) if k in manifest})
         try:
-            restored: Any = Index.restore(str(path))  # Any: usearch's setter typing confuses mypy
+            restored: Any = _usearch_index().restore(str(path))  # Any: usearch's setter typing confuses mypy
         except (OSError, RuntimeError, ValueError) as e:
             raise EnrichmentError(f"cannot read vector index {path}: {e}") from e
         if restored is None:
