@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from .config import Settings
 from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
-from .enrich.vectors import VectorIndex, build_index, open_index
+from .enrich.vectors import VectorIndex, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
 from .model import UNSCORED, Alternate, Article, Story, Taxonomy, TopicScore, now
@@ -44,6 +44,8 @@ REFINE_SAMPLE = 5_000  # the most recent stored vectors it learns from
 REFINE_WINDOW = timedelta(days=30)
 NEAR_DUPLICATE_WINDOW = timedelta(days=30)  # syndicated copies appear within days of the original
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
+BATCH_SIZE = 1_000  # articles held at once: texts, vectors and rows of one batch (docs/benchmarks.md)
+HEAT_CHUNK = 200  # stories whose articles are held at once while heat is scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +73,10 @@ class Enricher:
         *,
         embedder: Embedder | None = None,
         decrypt: Callable[[Article], str] | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self.settings = settings
+        self.batch_size = max(1, batch_size)
         self.store = store
         self.taxonomy = taxonomy
         self._embedder = embedder
@@ -98,27 +102,53 @@ class Enricher:
         return self._embedder
 
     def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, int]:
+        """Enrich ``ids`` in batches of ``batch_size`` articles, in three passes over the batches, so
+        that memory stays bounded whatever the number of articles and the outcome is the one a single
+        batch would give (tests/test_enricher_batches.py):
+
+        1. per batch: embed, fold near-duplicates, cluster (each article sees the stories and
+           signatures of all the articles before it, as in one batch);
+        2. per batch: topics and quality, from one classifier made after every fold (its topic vectors
+           learn from the stored vectors, which pass 1 completed); then heat, once, over every story
+           touched;
+        3. the batches' vectors into the related index, then per batch: related (each article sees the
+           whole run's vectors and final stories), and the batch marked enriched.
+        """
         self.counts = {"enriched": 0, "near_duplicates": 0, "stories_new": 0}
-        articles = sorted(self.store.get_articles(ids).values(), key=_order)
-        if not articles:
+        ordered = self.store.enrich_order(ids)
+        if not ordered:
             return self.counts
-        work = self._embed(articles)
-        work = self._fold_near_duplicates(work)
-        touched = self._cluster(work)
-        work = self._topics_and_quality(work)
+        batches = [ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
+        index = self._near_duplicate_index(set(ordered))
+        touched: set[int] = set()
+        kept: list[list[int]] = []
+        for batch in batches:
+            work = self._fold_near_duplicates(self._embed(self._load(batch)), index)
+            touched |= self._cluster(work)
+            kept.append([w.article.id or 0 for w in work])
+        classifier, reputations = self._classifier(), self._reputations()
+        for batch in kept:
+            self._topics_and_quality(self._reload(batch), classifier, reputations)
         self._heat(touched)
-        self._relate(work)
-        for done, item in enumerate(work, 1):
-            assert item.article.id is not None
-            self.store.mark_enriched(item.article.id)
-            if progress:
-                progress("enrich", done, len(work))
-        self.counts["enriched"] = len(work)
+        self._relate_all(kept, progress)
         return self.counts
+
+    def _load(self, batch: Sequence[int]) -> list[Article]:
+        found = self.store.get_articles(batch)
+        return [found[i] for i in batch if i in found]
+
+    def _reload(self, batch: Sequence[int]) -> list[Work]:
+        """A batch's articles as pass 1 left them, with their texts and stored vectors."""
+        articles = self._load(batch)
+        ids, matrix = self.store.load_embeddings(self.embedder.name, ids=batch)
+        rows = {article_id: n for n, article_id in enumerate(ids)}
+        return [Work(a, self._text(a), matrix[rows[a.id or 0]]) for a in articles if a.id in rows]
 
     # ------------------------------------------------------------------------------------- embed
 
     def _embed(self, articles: list[Article]) -> list[Work]:
+        if not articles:
+            return []
         texts = [self._text(a) for a in articles]
         vectors = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
         for article, vector in zip(articles, vectors, strict=True):
@@ -137,9 +167,8 @@ class Enricher:
 
     # -------------------------------------------------------------------------------- near-dups
 
-    def _fold_near_duplicates(self, work: list[Work]) -> list[Work]:
+    def _fold_near_duplicates(self, work: list[Work], index: dedupe.NearDuplicateIndex) -> list[Work]:
         """A near-copy of an earlier article becomes that article's alternate; the copy's row goes."""
-        index = self._near_duplicate_index({w.article.id for w in work if w.article.id is not None})
         kept = []
         for item in work:
             assert item.article.id is not None
@@ -258,13 +287,14 @@ class Enricher:
 
     # --------------------------------------------------------------------------- topics, quality
 
-    def _topics_and_quality(self, work: list[Work]) -> list[Work]:
-        classifier = self._classifier()
+    def _topics_and_quality(
+        self, work: list[Work], classifier: topics.TopicClassifier, reputations: dict[int | None, float]
+    ) -> None:
+        if not work:
+            return
         docs = [supervised.TopicInput(w.article.title, w.text) for w in work]
         matrix = np.stack([w.vector for w in work]) if work else np.zeros((0, self.embedder.dim), np.float32)
         assigned = classifier.classify(docs, matrix)
-        reputations = self._reputations()
-        out = []
         for item, scores in zip(work, assigned, strict=True):
             article = self._with_topics(item.article, scores)
             features = quality.QualityFeatures(
@@ -278,10 +308,7 @@ class Enricher:
                 is_near_duplicate=False,
             )
             score, reasons = quality.score_quality(features)
-            article = article.replace(quality=score, quality_reasons=reasons)
-            self.store.save_article(article)
-            out.append(Work(article, item.text, item.vector))
-        return out
+            self.store.save_article(article.replace(quality=score, quality_reasons=reasons))
 
     def _with_topics(self, article: Article, scores: tuple[TopicScore, ...]) -> Article:
         """Model topics plus the source's own (signal ``source``), ancestors added, most specific first."""
@@ -304,9 +331,7 @@ class Enricher:
         """Topic vectors: the descriptions' vectors, moved towards the articles actually stored once
         there are enough of them (unlabelled self-training: AG News zero-shot 0.815 → 0.847)."""
         vectors = self._description_vectors()
-        since = now() - REFINE_WINDOW
-        recent = sorted(self.store.related_candidates(since, now()), key=lambda row: row[2])
-        ids = [row[0] for row in recent[-REFINE_SAMPLE:]]
+        ids = self.store.recent_article_ids(now() - REFINE_WINDOW, now(), REFINE_SAMPLE)
         if len(ids) < REFINE_MIN_ARTICLES:
             return vectors
         _, sample = self.store.load_embeddings(self.embedder.name, ids=ids)
@@ -342,41 +367,77 @@ class Enricher:
     # -------------------------------------------------------------------------------------- heat
 
     def _heat(self, touched: set[int]) -> None:
-        """Recompute heat for the touched stories and every recently active one; articles take their story's."""
+        """Recompute heat for the touched stories and every recently active one; articles take their
+        story's. Heat is relative to the hottest of those stories, so it takes two passes over them,
+        HEAT_CHUNK stories at a time: their activities first, then the scores."""
         # Heat only falls while a story gets nothing new: an untouched story already at 0 stays there.
-        cooling = {
-            s.id
-            for s, _, _ in self.store.recent_stories(now() - HEAT_RECENT)
-            if s.id is not None and s.heat != 0
-        }
-        default, at = self.settings.heat_half_life_hours, now()
-        stories = {story_id: self.store.story_articles(story_id) for story_id in sorted(touched | cooling)}
-        activity = {
-            story_id: heat.story_activity(
-                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
-                now=at,
-                half_life_hours=heat.story_half_life(
-                    {t for a in members for t in a.topics}, self._half_lives, default
-                ),
-            )
-            for story_id, members in stories.items()
-        }
+        cooling = self.store.warm_story_ids(now() - HEAT_RECENT)
+        story_ids = sorted(touched | set(cooling))
+        at = now()
+        activity: dict[int, heat.Activity | None] = {}
+        for members in self._story_chunks(story_ids):
+            activity |= {story_id: self._activity(found, at) for story_id, found in members.items()}
         reference = heat.beat_reference(list(activity.values()))  # heat is relative to the hottest of them
-        for story_id, members in stories.items():
-            found = activity[story_id]
-            value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
-            self.store.update_story_heat(story_id, value)
-            for article in members:  # reasons hold ages, so they always differ: re-save on a new value only
-                if article.heat != value or (story_id in touched and article.heat_reasons != reasons):
-                    self.store.save_article(article.replace(heat=value, heat_reasons=reasons))
-            log.debug("heat", extra={"story_id": story_id, "heat": value})
+        for members in self._story_chunks(story_ids):
+            for story_id, found in members.items():
+                self._save_heat(story_id, found, activity.get(story_id), reference, story_id in touched)
+
+    def _story_chunks(self, story_ids: list[int]) -> Iterator[dict[int, list[Article]]]:
+        """Each story's articles (every story of ``story_ids`` present, maybe with none), a chunk of
+        stories at a time."""
+        for start in range(0, len(story_ids), HEAT_CHUNK):
+            chunk = story_ids[start : start + HEAT_CHUNK]
+            found = self.store.articles_of_stories(chunk)
+            yield {story_id: found.get(story_id, []) for story_id in chunk}
+
+    def _activity(self, members: list[Article], at: datetime) -> heat.Activity | None:
+        return heat.story_activity(
+            [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
+            now=at,
+            half_life_hours=heat.story_half_life(
+                {t for a in members for t in a.topics}, self._half_lives, self.settings.heat_half_life_hours
+            ),
+        )
+
+    def _save_heat(
+        self,
+        story_id: int,
+        members: list[Article],
+        found: heat.Activity | None,
+        reference: float,
+        touched: bool,
+    ) -> None:
+        value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
+        self.store.update_story_heat(story_id, value)
+        for article in members:  # reasons hold ages, so they always differ: re-save on a new value only
+            if article.heat != value or (touched and article.heat_reasons != reasons):
+                self.store.save_article(article.replace(heat=value, heat_reasons=reasons))
+        log.debug("heat", extra={"story_id": story_id, "heat": value})
 
     # ----------------------------------------------------------------------------------- related
 
-    def _relate(self, work: list[Work]) -> None:
+    def _relate_all(self, kept: list[list[int]], progress: ProgressHook | None) -> None:
+        """Related for every kept article, a batch at a time, over an index holding all of the run's
+        vectors; each batch is marked enriched once its related are saved."""
+        total = sum(map(len, kept))
+        if not total:
+            return
+        index = self._vector_index(kept, total)
+        done = 0
+        for batch in kept:
+            work = self._reload(batch)
+            self._relate(work, index)
+            for item in work:
+                assert item.article.id is not None
+                self.store.mark_enriched(item.article.id)
+                done += 1
+                if progress:
+                    progress("enrich", done, total)
+        self.counts["enriched"] = done
+
+    def _relate(self, work: list[Work], index: VectorIndex) -> None:
         if not work:
             return
-        index = self._vector_index(work)
         window = timedelta(days=self.settings.related_window_days)
         meta = self._related_meta(work, window)
         calibration = similarity.calibration_for(self.embedder.name)
@@ -396,21 +457,28 @@ class Enricher:
             )
             self.store.set_related(a.id, [(c.article_id, c.similarity) for c in chosen])
 
-    def _vector_index(self, work: list[Work]) -> VectorIndex:
-        """The ANN index beside the store, brought up to date with this batch — or rebuilt from the stored
-        vectors when the saved file is missing or out of step (it is a cache of the store)."""
+    def _vector_index(self, kept: list[list[int]], total: int) -> VectorIndex:
+        """The ANN index beside the store, brought up to date with this run's vectors — or rebuilt from
+        the stored vectors, a chunk at a time, when the saved file is missing or out of step (it is a
+        cache of the store). Vectors go in in enrichment order, as one batch would add them."""
         path = self.settings.data_dir / "vectors.usearch"
-        before = self.store.count_embeddings(self.embedder.name) - len(work)
+        model = self.embedder.name
+        before = self.store.count_embeddings(model) - total
         index = open_index(path, self.embedder.dim, expected_count=before)
         if len(index) == before:
-            index.add([w.article.id or 0 for w in work], np.stack([w.vector for w in work]))
+            for batch in kept:
+                ids, matrix = self.store.load_embeddings(model, ids=batch)
+                rows = {article_id: n for n, article_id in enumerate(ids)}
+                if batch:
+                    index.add(batch, matrix[[rows[i] for i in batch]])
         else:
-            ids, matrix = self.store.load_embeddings(self.embedder.name)
-            index = build_index(ids, matrix)
+            for ids, matrix in self.store.iter_embeddings(model, batch=self.batch_size):
+                index.add(ids, matrix)
         index.save(path)
         return index
 
     def _related_meta(self, work: list[Work], window: timedelta) -> dict[int, related.RelatedMeta]:
+        """The candidates' metadata for one batch: every article within ``window`` of one of it."""
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
         rows = self.store.related_candidates(min(times) - window, max(times) + window)
         return {row[0]: related.RelatedMeta(*row[1:]) for row in rows}
@@ -427,26 +495,43 @@ class _OpenStories:
     above its overall cosine) is always kept."""
 
     def __init__(self, states: Sequence[cluster.StoryState], calibration: similarity.Calibration) -> None:
-        self.states = {s.story_id: s for s in states}
+        self.states: dict[int, cluster.StoryState] = {}
         self._calibration = calibration
-        self._ids = list(self.states)
-        self._rows = [_unit(s.centroid) for s in states]
+        self._ids: list[int] = []
+        self._row: dict[int, int] = {}  # story id -> its row in the matrix
+        self._matrix = np.zeros((max(len(states), 64), 0), dtype=np.float32)
+        self._multi = np.zeros(len(self._matrix), dtype=bool)  # stories of several languages
+        for state in states:
+            self.put(state)
 
     def reachable(self, vector: Vectors, threshold: float) -> list[cluster.StoryState]:
         if not self._ids:
             return []
-        sims = np.stack(self._rows) @ np.asarray(vector, dtype=np.float32)
+        sims = self._matrix[: len(self._ids)] @ np.asarray(vector, dtype=np.float32)
         lowest = self._calibration.lowest_cosine((threshold - cluster.TERM_WEIGHT) / cluster.COSINE_WEIGHT)
-        keep = sims >= lowest - 1e-4
-        return [s for i, s in enumerate(self.states[i] for i in self._ids) if keep[i] or len(s.groups) > 1]
+        keep = (sims >= lowest - 1e-4) | self._multi[: len(self._ids)]
+        return [self.states[self._ids[i]] for i in np.flatnonzero(keep)]
 
     def put(self, state: cluster.StoryState) -> None:
-        if state.story_id in self.states:
-            self._rows[self._ids.index(state.story_id)] = _unit(state.centroid)
-        else:
+        """Add or replace a story; the matrix grows by doubling, so adding n stories copies O(n) rows."""
+        row = self._row.get(state.story_id)
+        if row is None:
+            row = len(self._ids)
+            self._grow(row + 1, len(state.centroid))
             self._ids.append(state.story_id)
-            self._rows.append(_unit(state.centroid))
+            self._row[state.story_id] = row
+        self._matrix[row] = _unit(state.centroid)
+        self._multi[row] = len(state.groups) > 1
         self.states[state.story_id] = state
+
+    def _grow(self, rows: int, dim: int) -> None:
+        if self._matrix.shape[1] != dim and not self._ids:
+            self._matrix = np.zeros((len(self._matrix), dim), dtype=np.float32)
+        if rows > len(self._matrix):
+            bigger = np.zeros((2 * len(self._matrix), self._matrix.shape[1]), dtype=np.float32)
+            bigger[: len(self._matrix)] = self._matrix
+            self._matrix = bigger
+            self._multi = np.concatenate([self._multi, np.zeros(len(self._multi), dtype=bool)])
 
 
 def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:

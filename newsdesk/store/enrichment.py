@@ -8,7 +8,7 @@ belong to key rotation (``sealing.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,57 @@ class EnrichmentMixin(StoreBase):
             return [], np.zeros((0, 0), dtype=np.float32)
         matrix = np.frombuffer(b"".join(r[2] for r in found), dtype="<f4").reshape(len(found), found[0][1])
         return [int(r[0]) for r in found], matrix.astype(np.float32)
+
+    def iter_embeddings(
+        self, model: str, *, batch: int = 1000
+    ) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
+        """The stored vectors made by ``model`` as (ids, matrix) chunks of at most ``batch``, in id order:
+        a rebuild of the vector index reads them without holding the whole table at once."""
+        import numpy as np
+
+        e = t.embeddings
+        after = 0
+        while True:
+            query = (
+                select(e.c.article_id, e.c.dim, e.c.vector)
+                .where(e.c.model == model, e.c.article_id > after)
+                .order_by(e.c.article_id)
+                .limit(batch)
+            )
+            with self.engine.connect() as c:
+                found = c.execute(query).all()
+            if not found:
+                return
+            after = int(found[-1][0])
+            matrix = np.frombuffer(b"".join(r[2] for r in found), dtype="<f4").reshape(
+                len(found), found[0][1]
+            )
+            yield [int(r[0]) for r in found], matrix.astype(np.float32)
+
+    def enrich_order(self, ids: Sequence[int]) -> list[int]:
+        """``ids`` (those still stored) in the order enrichment takes them: publication time (first seen
+        when undated), then URL, then id — sorted here rather than in SQL, as PostgreSQL's collation may
+        order URLs differently from SQLite's bytes. Reads three columns, never whole articles."""
+        a = t.articles
+        keys: list[tuple[datetime, str, int]] = []
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted(set(ids)), 500):
+                query = select(a.c.id, a.c.published_at, a.c.first_seen_at, a.c.canonical_url)
+                for i, published, seen, url in c.execute(query.where(a.c.id.in_(chunk))):
+                    keys.append((utc(published or seen), str(url), int(i)))
+        return [key[2] for key in sorted(keys)]
+
+    def recent_article_ids(self, since: datetime, until: datetime, limit: int) -> list[int]:
+        """The ids of the ``limit`` latest articles of a time range (latest first; ties: higher id)."""
+        a = t.articles
+        query = (
+            select(a.c.id)
+            .where(a.c.sort_at.between(since, until))
+            .order_by(a.c.sort_at.desc(), a.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as c:
+            return [int(i) for (i,) in c.execute(query)]
 
     def count_embeddings(self, model: str) -> int:
         query = select(func.count()).select_from(t.embeddings).where(t.embeddings.c.model == model)

@@ -70,6 +70,13 @@ class StoriesMixin(StoreBase):
                 for r in c.execute(query).mappings()
             ]
 
+    def warm_story_ids(self, since: datetime) -> list[int]:
+        """Stories seen since ``since`` whose heat is not 0 (it may still fall): ids only, no centroids."""
+        s = t.stories
+        query = select(s.c.id).where(s.c.last_seen_at >= since, s.c.heat != 0).order_by(s.c.id)
+        with self.engine.connect() as c:
+            return [int(i) for (i,) in c.execute(query)]
+
     def list_stories(self, *, limit: int = 50, since: datetime | None = None) -> list[Story]:
         query = select(t.stories)
         if since is not None:
