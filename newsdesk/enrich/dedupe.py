@@ -9,8 +9,9 @@ dropped paragraph, a few typos. The contract:
   punctuation removed, whitespace collapsed) so formatting never matters. Texts shorter than
   :data:`MIN_TOKENS` words get an EMPTY signature, which never matches anything: a title alone is not
   enough evidence that two articles are copies.
-* :class:`NearDuplicateIndex` keeps signatures in a datasketch LSH index; :meth:`~NearDuplicateIndex.query`
-  returns the ids whose estimated Jaccard similarity reaches the threshold, best first.
+* :class:`NearDuplicateIndex` keeps signatures in an LSH index (banding as datasketch's ``MinHashLSH``,
+  stored compactly: see :class:`_BandTable`); :meth:`~NearDuplicateIndex.query` returns the ids whose
+  estimated Jaccard similarity reaches the threshold, best first.
 * :func:`find_near_duplicate` names the earliest such article: the copy points at the original.
 
 Work is bounded: at most :data:`MAX_CHARS` characters and :data:`MAX_TOKENS` words of a text are read,
@@ -183,11 +184,63 @@ class NearDuplicate:
     similarity: float
 
 
+# Mixing constants for a band's key (odd 64-bit multipliers, as in splitmix64 / FNV-style mixing).
+_BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
+_BAND_MIX = np.uint64(0xBF58476D1CE4E5B9)
+MERGE_EVERY = 4_096  # signatures held in the small dict before they are merged into the sorted arrays
+
+
+class _BandTable:
+    """LSH band keys -> slots, compactly: sorted numpy arrays (a 32-bit key and a 32-bit slot per band of
+    each signature), plus a dict of the latest signatures merged in every :data:`MERGE_EVERY`.
+
+    datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets, about 9 KiB a signature
+    at 51 bands (docs/benchmarks.md): the index of a 100,000-article month took most of a run's memory.
+    A key is a hash of the band's values, so two signatures sharing a band always share its key; a key
+    shared by chance only adds a candidate, which the exact Jaccard check then turns away.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, dtype=np.uint32)
+        self._slots = np.zeros(0, dtype=np.int32)
+        self._recent: dict[int, list[int]] = {}
+        self._unmerged: list[tuple[npt.NDArray[np.uint32], int]] = []
+
+    def add(self, keys: npt.NDArray[np.uint32], slot: int) -> None:
+        for key in keys.tolist():
+            self._recent.setdefault(key, []).append(slot)
+        self._unmerged.append((keys, slot))
+        if len(self._unmerged) >= MERGE_EVERY:
+            self._merge()
+
+    def find(self, keys: npt.NDArray[np.uint32]) -> set[int]:
+        """The slots sharing at least one key with ``keys``."""
+        found: set[int] = set()
+        starts = np.searchsorted(self._keys, keys, side="left")
+        ends = np.searchsorted(self._keys, keys, side="right")
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            if end > start:
+                found.update(self._slots[start:end].tolist())
+        for key in keys.tolist():
+            found.update(self._recent.get(key, ()))
+        return found
+
+    def _merge(self) -> None:
+        keys = np.concatenate([self._keys, *(k for k, _ in self._unmerged)])
+        slots = np.concatenate([self._slots, *(np.full(len(k), s, np.int32) for k, s in self._unmerged)])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._slots = keys[order], slots[order]
+        self._recent, self._unmerged = {}, []
+
+
 class NearDuplicateIndex:
     """LSH index of signatures by article id. Not thread-safe; one per worker, rebuilt from stored
     signatures (recent articles) at start. The text queried is the newer one: a hit needs the estimated
     Jaccard ≥ ``threshold`` (so much of the indexed text is in the new one) and the new text made of the
-    indexed one ≥ ``containment`` (so it adds little of its own: it copies, it does not quote)."""
+    indexed one ≥ ``containment`` (so it adds little of its own: it copies, it does not quote).
+
+    Bands are datasketch's optimum for ``threshold - LSH_SLACK`` (the same candidates its ``MinHashLSH``
+    finds, and maybe a few more that the check turns away); signatures sit in one growing matrix."""
 
     def __init__(
         self,
@@ -201,24 +254,34 @@ class NearDuplicateIndex:
         self.threshold = threshold
         self.containment = containment
         self.num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=max(threshold - LSH_SLACK, 0.05), num_perm=num_perm)
-        self._sigs: dict[int, Signature] = {}
+        banding = MinHashLSH(threshold=max(threshold - LSH_SLACK, 0.05), num_perm=num_perm)
+        self.bands, self.rows = int(banding.b), int(banding.r)
+        self._table = _BandTable()
+        self._slot: dict[int, int] = {}  # article id -> its row in the matrix (a re-added id: the newest)
+        self._ids: list[int] = []  # row -> article id (-1: replaced)
+        self._sigs = np.zeros((64, num_perm + 1), dtype=np.uint64)
 
     def __len__(self) -> int:
-        return len(self._sigs)
+        return len(self._slot)
 
     def __contains__(self, article_id: object) -> bool:
-        return article_id in self._sigs
+        return article_id in self._slot
 
     def add(self, article_id: int, sig: Signature) -> None:
         """Index ``sig`` under ``article_id`` (replacing an earlier one); empty signatures are skipped."""
         if sig.size == 0:
             return
         self._check(sig)
-        if article_id in self._sigs:
-            self._lsh.remove(article_id)
-        self._lsh.insert(article_id, self._minhash(sig))
-        self._sigs[article_id] = sig
+        if article_id in self._slot:
+            self._ids[self._slot[article_id]] = -1
+        row = len(self._ids)
+        if row == len(self._sigs):
+            self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
+        self._sigs[row, : sig.size] = sig
+        self._sigs[row, sig.size :] = 0
+        self._ids.append(article_id)
+        self._slot[article_id] = row
+        self._table.add(self._band_keys(sig), row)
 
     def query(self, sig: Signature) -> list[tuple[int, float]]:
         """Ids of the texts ``sig`` (the newer text) nearly duplicates, with their estimated Jaccard, best
@@ -227,19 +290,32 @@ class NearDuplicateIndex:
             return []
         self._check(sig)
         hits = []
-        for key in self._lsh.query(self._minhash(sig)):
-            other = self._sigs[key]
+        for row in self._table.find(self._band_keys(sig)):
+            key = self._ids[row]
+            if key < 0:
+                continue
+            other = self._signature(row)
             score = jaccard(sig, other)
             if score >= self.threshold and containment(sig, other)[0] >= self.containment:
                 hits.append((key, score))
         return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
 
+    def _signature(self, row: int) -> Signature:
+        """The signature of ``row``; one stored before the shingle count was kept has none (a count
+        is never 0: a signature needs MIN_TOKENS words)."""
+        stored: Signature = self._sigs[row]
+        return stored if stored[-1] != 0 else stored[: self.num_perm]
+
+    def _band_keys(self, sig: Signature) -> npt.NDArray[np.uint32]:
+        values = hashes(sig)[: self.bands * self.rows].reshape(self.bands, self.rows)
+        mixed = np.arange(1, self.bands + 1, dtype=np.uint64) * _BAND_SEED
+        for column in range(self.rows):
+            mixed = (mixed ^ values[:, column]) * _BAND_MIX
+        return (mixed >> np.uint64(32)).astype(np.uint32)
+
     def _check(self, sig: Signature) -> None:
         if hashes(sig).size != self.num_perm:
             raise EnrichmentError(f"signature has {sig.size} values, the index expects {self.num_perm} (+1)")
-
-    def _minhash(self, sig: Signature) -> MinHash:
-        return MinHash(num_perm=self.num_perm, seed=SEED, scheme=SCHEME, hashvalues=hashes(sig))
 
 
 def find_near_duplicate(
