@@ -215,7 +215,7 @@ class Enricher:
         threshold = self.settings.story_threshold or cluster.THRESHOLD
         calibration = similarity.calibration_for(self.embedder.name)
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
-        stories = _OpenStories(self._open_stories(min(times) - cluster.WINDOW), calibration)
+        stories = self._open_stories(min(times) - cluster.WINDOW, calibration)
         touched: set[int] = set()
         for i, item in enumerate(work):
             a = item.article
@@ -231,7 +231,7 @@ class Enricher:
                 state = cluster.new_story(self._new_story_id(entry), entry, now=now())
                 self.counts["stories_new"] += 1
             else:
-                state = cluster.update_story(stories.states[decision.story_id], entry, now=now())
+                state = cluster.update_story(stories.state(decision.story_id), entry, now=now())
             stories.put(state)
             self._save_story(state)
             touched.add(state.story_id)
@@ -239,31 +239,44 @@ class Enricher:
             self.store.save_article(work[i].article)
         return touched
 
-    def _open_stories(self, since: datetime) -> list[cluster.StoryState]:
+    def _open_stories(self, since: datetime, calibration: similarity.Calibration) -> _OpenStories:
         """The recent stories whose centroid this embedder made: a story from another model (its state
-        names that model, or its centroid has another length) stays as it is and takes no new members."""
-        out = []
-        model = self.embedder.name
-        for story, blob, state in self.store.recent_stories(since):
-            if blob is None or story.id is None or state.get("model", model) != model:
-                continue
-            found = cluster.unpack_centroids(blob, state.get("languages", ()), self.embedder.dim)
-            if found is None:
-                continue
-            out.append(
-                cluster.StoryState(
-                    story_id=story.id,
-                    centroid=found[0],
-                    first_seen=story.first_seen_at,
-                    last_seen=story.last_seen_at,
-                    size=story.size,
-                    providers=story.providers,
-                    title_terms=frozenset(state.get("title_terms", ())),
-                    title=story.title,
-                    groups=found[1],
-                )
-            )
-        return out
+        names that model, or its centroid has another length) stays as it is and takes no new members.
+        They are read a page at a time and only their centroids are kept: a story's whole state is read
+        again when an article may join it (see :class:`_OpenStories`)."""
+        stories = _OpenStories(calibration, self._story_states)
+        after = 0
+        while page := self.store.recent_stories_after(since, after, self.batch_size):
+            after = page[-1][0].id or after
+            for found in page:
+                state = self._story_state(*found)
+                if state is not None:
+                    stories.put(state, keep=False)
+        return stories
+
+    def _story_states(self, story_ids: Sequence[int]) -> list[cluster.StoryState]:
+        found = (self._story_state(*row) for row in self.store.stories_by_id(story_ids))
+        return [state for state in found if state is not None]
+
+    def _story_state(
+        self, story: Story, blob: bytes | None, state: dict[str, Any]
+    ) -> cluster.StoryState | None:
+        if blob is None or story.id is None or state.get("model", self.embedder.name) != self.embedder.name:
+            return None
+        found = cluster.unpack_centroids(blob, state.get("languages", ()), self.embedder.dim)
+        if found is None:
+            return None
+        return cluster.StoryState(
+            story_id=story.id,
+            centroid=found[0],
+            first_seen=story.first_seen_at,
+            last_seen=story.last_seen_at,
+            size=story.size,
+            providers=story.providers,
+            title_terms=frozenset(state.get("title_terms", ())),
+            title=story.title,
+            groups=found[1],
+        )
 
     def _new_story_id(self, entry: cluster.StoryInput) -> int:
         when = entry.published_at or now()
@@ -494,15 +507,18 @@ class _OpenStories:
     language relation maps up to it; a story of several languages (its per-language means can score
     above its overall cosine) is always kept."""
 
-    def __init__(self, states: Sequence[cluster.StoryState], calibration: similarity.Calibration) -> None:
-        self.states: dict[int, cluster.StoryState] = {}
+    def __init__(
+        self,
+        calibration: similarity.Calibration,
+        load: Callable[[Sequence[int]], list[cluster.StoryState]],
+    ) -> None:
         self._calibration = calibration
+        self._load = load  # whole states of stories by id, from the store
+        self._states: dict[int, cluster.StoryState] = {}  # those made or read in this batch
         self._ids: list[int] = []
         self._row: dict[int, int] = {}  # story id -> its row in the matrix
-        self._matrix = np.zeros((max(len(states), 64), 0), dtype=np.float32)
+        self._matrix = np.zeros((64, 0), dtype=np.float32)
         self._multi = np.zeros(len(self._matrix), dtype=bool)  # stories of several languages
-        for state in states:
-            self.put(state)
 
     def reachable(self, vector: Vectors, threshold: float) -> list[cluster.StoryState]:
         if not self._ids:
@@ -510,10 +526,18 @@ class _OpenStories:
         sims = self._matrix[: len(self._ids)] @ np.asarray(vector, dtype=np.float32)
         lowest = self._calibration.lowest_cosine((threshold - cluster.TERM_WEIGHT) / cluster.COSINE_WEIGHT)
         keep = (sims >= lowest - 1e-4) | self._multi[: len(self._ids)]
-        return [self.states[self._ids[i]] for i in np.flatnonzero(keep)]
+        ids = [self._ids[i] for i in np.flatnonzero(keep)]
+        missing = [i for i in ids if i not in self._states]
+        if missing:
+            self._states |= {s.story_id: s for s in self._load(missing)}
+        return [self._states[i] for i in ids if i in self._states]
 
-    def put(self, state: cluster.StoryState) -> None:
-        """Add or replace a story; the matrix grows by doubling, so adding n stories copies O(n) rows."""
+    def state(self, story_id: int) -> cluster.StoryState:
+        return self._states[story_id]
+
+    def put(self, state: cluster.StoryState, *, keep: bool = True) -> None:
+        """Add or replace a story (``keep``: hold its whole state too, else only its centroid). The
+        matrix grows by doubling, so adding n stories copies O(n) rows."""
         row = self._row.get(state.story_id)
         if row is None:
             row = len(self._ids)
@@ -522,7 +546,8 @@ class _OpenStories:
             self._row[state.story_id] = row
         self._matrix[row] = _unit(state.centroid)
         self._multi[row] = len(state.groups) > 1
-        self.states[state.story_id] = state
+        if keep:
+            self._states[state.story_id] = state
 
     def _grow(self, rows: int, dim: int) -> None:
         if self._matrix.shape[1] != dim and not self._ids:
