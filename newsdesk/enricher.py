@@ -183,18 +183,24 @@ class Enricher:
         return kept
 
     def _near_duplicate_index(self, fresh: set[int]) -> dedupe.NearDuplicateIndex:
-        """The LSH index of recent signatures, kept between runs and topped up with what is new.
-        Copies are syndicated within days, so only NEAR_DUPLICATE_WINDOW of signatures is searched —
-        reloading every stored signature each run grew without bound (bench/enrich.py)."""
+        """The LSH index of recent signatures, kept between runs and topped up with what is new, a page
+        at a time. Copies are syndicated within days, so only NEAR_DUPLICATE_WINDOW of signatures is
+        searched — reloading every stored signature each run grew without bound (bench/enrich.py). The
+        index holds band keys only and reads the signatures it checks from the store."""
         if self._dup_index is None:
             threshold = self.settings.near_duplicate_threshold or dedupe.THRESHOLD
-            self._dup_index = dedupe.NearDuplicateIndex(threshold)
+            self._dup_index = dedupe.NearDuplicateIndex(threshold, signatures=self._stored_signatures)
         since = now() - NEAR_DUPLICATE_WINDOW
-        for article_id, data in self.store.load_minhashes(since=since, after_id=self._dup_seen):
-            self._dup_seen = max(self._dup_seen, article_id)
-            if article_id not in fresh and article_id not in self._dup_index:
-                self._dup_index.add(article_id, dedupe.signature_from_bytes(data))
+        while page := self.store.load_minhashes(since=since, after_id=self._dup_seen, limit=self.batch_size):
+            for article_id, data in page:
+                if article_id not in fresh and article_id not in self._dup_index:
+                    self._dup_index.add(article_id, dedupe.signature_from_bytes(data))
+            self._dup_seen = page[-1][0]
         return self._dup_index
+
+    def _stored_signatures(self, ids: Sequence[int]) -> dict[int, dedupe.Signature]:
+        found = self.store.minhashes_by_id(ids)
+        return {article_id: dedupe.signature_from_bytes(data) for article_id, data in found.items()}
 
     def _fold(self, copy: Article, original_id: int) -> bool:
         assert copy.id is not None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -191,18 +191,19 @@ MERGE_EVERY = 4_096  # signatures held in the small dict before they are merged 
 
 
 class _BandTable:
-    """LSH band keys -> slots, compactly: sorted numpy arrays (a 32-bit key and a 32-bit slot per band of
-    each signature), plus a dict of the latest signatures merged in every :data:`MERGE_EVERY`.
+    """LSH band keys -> slots, compactly: sorted runs of numpy arrays (a 32-bit key and a 32-bit slot per
+    band of each signature), plus a dict of the latest signatures, made into a run every
+    :data:`MERGE_EVERY`. Runs are merged like a binary counter (two of about one size become one), so a
+    query searches a handful of runs and a signature's keys are copied O(log n) times.
 
-    datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets, about 9 KiB a signature
+    datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets, 9–18 KiB a signature
     at 51 bands (docs/benchmarks.md): the index of a 100,000-article month took most of a run's memory.
     A key is a hash of the band's values, so two signatures sharing a band always share its key; a key
     shared by chance only adds a candidate, which the exact Jaccard check then turns away.
     """
 
     def __init__(self) -> None:
-        self._keys = np.zeros(0, dtype=np.uint32)
-        self._slots = np.zeros(0, dtype=np.int32)
+        self._runs: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]] = []
         self._recent: dict[int, list[int]] = {}
         self._unmerged: list[tuple[npt.NDArray[np.uint32], int]] = []
 
@@ -211,26 +212,39 @@ class _BandTable:
             self._recent.setdefault(key, []).append(slot)
         self._unmerged.append((keys, slot))
         if len(self._unmerged) >= MERGE_EVERY:
-            self._merge()
+            self._flush()
 
     def find(self, keys: npt.NDArray[np.uint32]) -> set[int]:
         """The slots sharing at least one key with ``keys``."""
         found: set[int] = set()
-        starts = np.searchsorted(self._keys, keys, side="left")
-        ends = np.searchsorted(self._keys, keys, side="right")
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            if end > start:
-                found.update(self._slots[start:end].tolist())
+        for run_keys, run_slots in self._runs:
+            starts = np.searchsorted(run_keys, keys, side="left")
+            ends = np.searchsorted(run_keys, keys, side="right")
+            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+                if end > start:
+                    found.update(run_slots[start:end].tolist())
         for key in keys.tolist():
             found.update(self._recent.get(key, ()))
         return found
 
-    def _merge(self) -> None:
-        keys = np.concatenate([self._keys, *(k for k, _ in self._unmerged)])
-        slots = np.concatenate([self._slots, *(np.full(len(k), s, np.int32) for k, s in self._unmerged)])
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._slots = keys[order], slots[order]
+    def _flush(self) -> None:
+        keys = np.concatenate([k for k, _ in self._unmerged])
+        slots = np.concatenate([np.full(len(k), s, np.int32) for k, s in self._unmerged])
+        self._runs.append(_sorted_run(keys, slots))
         self._recent, self._unmerged = {}, []
+        while len(self._runs) > 1 and len(self._runs[-1][0]) >= len(self._runs[-2][0]):
+            (k2, s2), (k1, s1) = self._runs.pop(), self._runs.pop()
+            self._runs.append(_sorted_run(np.concatenate([k1, k2]), np.concatenate([s1, s2])))
+
+
+def _sorted_run(
+    keys: npt.NDArray[np.uint32], slots: npt.NDArray[np.int32]
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]:
+    order = np.argsort(keys, kind="stable")
+    return keys[order], slots[order]
+
+
+SignatureSource = Callable[[Sequence[int]], Mapping[int, Signature]]
 
 
 class NearDuplicateIndex:
@@ -240,13 +254,17 @@ class NearDuplicateIndex:
     indexed one ≥ ``containment`` (so it adds little of its own: it copies, it does not quote).
 
     Bands are datasketch's optimum for ``threshold - LSH_SLACK`` (the same candidates its ``MinHashLSH``
-    finds, and maybe a few more that the check turns away); signatures sit in one growing matrix."""
+    finds, and maybe a few more that the check turns away). With ``signatures`` (a store lookup by id)
+    the index keeps only band keys and reads a candidate's signature when a query needs it: the
+    signatures are in the store already, and at 1 KiB each they were most of what the index held."""
 
     def __init__(
         self,
         threshold: float = THRESHOLD,
         num_perm: int = NUM_PERM,
         containment: float = CONTAINMENT_THRESHOLD,
+        *,
+        signatures: SignatureSource | None = None,
     ) -> None:
         for name, value in (("threshold", threshold), ("containment threshold", containment)):
             if not 0.0 < value <= 1.0:
@@ -257,9 +275,10 @@ class NearDuplicateIndex:
         banding = MinHashLSH(threshold=max(threshold - LSH_SLACK, 0.05), num_perm=num_perm)
         self.bands, self.rows = int(banding.b), int(banding.r)
         self._table = _BandTable()
-        self._slot: dict[int, int] = {}  # article id -> its row in the matrix (a re-added id: the newest)
-        self._ids: list[int] = []  # row -> article id (-1: replaced)
-        self._sigs = np.zeros((64, num_perm + 1), dtype=np.uint64)
+        self._slot: dict[int, int] = {}  # article id -> its slot (a re-added id: the newest)
+        self._ids: list[int] = []  # slot -> article id (-1: replaced)
+        self._kept: dict[int, Signature] = {}  # the signatures, when there is no source to read them from
+        self._source = signatures
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -268,20 +287,18 @@ class NearDuplicateIndex:
         return article_id in self._slot
 
     def add(self, article_id: int, sig: Signature) -> None:
-        """Index ``sig`` under ``article_id`` (replacing an earlier one); empty signatures are skipped."""
+        """Index ``sig`` under ``article_id`` (replacing an earlier one); empty signatures are skipped.
+        With a signature source, ``sig`` must be the one it gives for ``article_id``."""
         if sig.size == 0:
             return
         self._check(sig)
         if article_id in self._slot:
             self._ids[self._slot[article_id]] = -1
-        row = len(self._ids)
-        if row == len(self._sigs):
-            self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
-        self._sigs[row, : sig.size] = sig
-        self._sigs[row, sig.size :] = 0
+        self._slot[article_id] = len(self._ids)
+        self._table.add(self._band_keys(sig), len(self._ids))
         self._ids.append(article_id)
-        self._slot[article_id] = row
-        self._table.add(self._band_keys(sig), row)
+        if self._source is None:
+            self._kept[article_id] = sig
 
     def query(self, sig: Signature) -> list[tuple[int, float]]:
         """Ids of the texts ``sig`` (the newer text) nearly duplicates, with their estimated Jaccard, best
@@ -289,22 +306,17 @@ class NearDuplicateIndex:
         if sig.size == 0:
             return []
         self._check(sig)
+        found = {self._ids[slot] for slot in self._table.find(self._band_keys(sig))} - {-1}
+        others = self._kept if self._source is None else self._source(sorted(found))
         hits = []
-        for row in self._table.find(self._band_keys(sig)):
-            key = self._ids[row]
-            if key < 0:
+        for key in found:
+            other = others.get(key)
+            if other is None:
                 continue
-            other = self._signature(row)
             score = jaccard(sig, other)
             if score >= self.threshold and containment(sig, other)[0] >= self.containment:
                 hits.append((key, score))
         return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
-
-    def _signature(self, row: int) -> Signature:
-        """The signature of ``row``; one stored before the shingle count was kept has none (a count
-        is never 0: a signature needs MIN_TOKENS words)."""
-        stored: Signature = self._sigs[row]
-        return stored if stored[-1] != 0 else stored[: self.num_perm]
 
     def _band_keys(self, sig: Signature) -> npt.NDArray[np.uint32]:
         values = hashes(sig)[: self.bands * self.rows].reshape(self.bands, self.rows)

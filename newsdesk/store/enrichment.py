@@ -142,14 +142,30 @@ class EnrichmentMixin(StoreBase):
         with self._begin() as c:
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(minhash=signature))
 
-    def load_minhashes(self, *, since: datetime | None = None, after_id: int = 0) -> list[tuple[int, bytes]]:
-        """Stored near-duplicate signatures, of articles from ``since`` on and with ids above ``after_id``."""
+    def load_minhashes(
+        self, *, since: datetime | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """Stored near-duplicate signatures, of articles from ``since`` on and with ids above ``after_id``,
+        in id order (the first ``limit`` of them when given: a page)."""
         a = t.articles
         query = select(a.c.id, a.c.minhash).where(a.c.minhash.is_not(None), a.c.id > after_id)
         if since is not None:
             query = query.where(a.c.sort_at >= since)
+        query = query.order_by(a.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as c:
-            return [(int(i), bytes(m)) for i, m in c.execute(query.order_by(t.articles.c.id))]
+            return [(int(i), bytes(m)) for i, m in c.execute(query)]
+
+    def minhashes_by_id(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored signatures of ``ids`` (those that have one)."""
+        a = t.articles
+        found: dict[int, bytes] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(ids), 500):
+                query = select(a.c.id, a.c.minhash).where(a.c.id.in_(chunk), a.c.minhash.is_not(None))
+                found |= {int(i): bytes(m) for i, m in c.execute(query)}
+        return found
 
     def mark_enriched(self, article_id: int) -> None:
         with self._begin() as c:
