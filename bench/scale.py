@@ -13,7 +13,7 @@ thing that grows is the related-article index (384 floats an article). The goal:
 
 Usage::
 
-    .venv/bin/python bench/scale.py [--sizes 1000,10000] [--newsdesk-tree DIR] [--keep]
+    .venv/bin/python bench/scale.py [--sizes 1000,3000] [--newsdesk-tree DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def report(count: int, costs: dict[str, Cost]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000", help="article counts, comma-separated")
+    parser.add_argument("--sizes", default="1000,3000", help="article counts, comma-separated")
     parser.add_argument("--newsdesk-tree", type=Path, default=ROOT, help="the newsdesk checkout to run")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)

@@ -1,13 +1,15 @@
-"""The enrich stage's orchestrator (``stages.py``): loads a batch of articles, runs the pure code of
-``enrich/`` over it, and saves the results through the store (``store/enrichment.py``: the rows it writes).
+"""The enrich stage's orchestrator (``stages.py``): loads the run's articles a batch at a time, runs the
+pure code of ``enrich/`` over them, and saves the results through the store (``store/enrichment.py``:
+the rows it writes).
 
     embed (title + lead) ─► near-duplicate? fold into the earlier article
         ─► story (online clustering) ─► topics ─► quality ─► heat (per story) ─► related
 
 Articles are processed in (publication, URL) order so a re-run over the same articles makes the same
-stories. Each sub-stage runs over the whole batch and saves what it found before the next one starts;
-the batch is marked enriched only after the last (related), so an interrupted run leaves every article
-of it unenriched and the next run enriches them again.
+stories. The run is cut into batches of ``batch_size`` so memory stays bounded whatever its size, and
+passes over them (:meth:`Enricher.run`) so each article sees what one batch would show it. Each step
+saves what it found before the next one starts; an article is marked enriched only after the last
+(related), so an interrupted run leaves the rest unenriched and the next run enriches them again.
 """
 
 from __future__ import annotations

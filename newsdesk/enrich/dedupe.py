@@ -196,8 +196,9 @@ class _BandTable:
     :data:`MERGE_EVERY`. Runs are merged like a binary counter (two of about one size become one), so a
     query searches a handful of runs and a signature's keys are copied O(log n) times.
 
-    datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets, 9–18 KiB a signature
-    at 51 bands (docs/benchmarks.md): the index of a 100,000-article month took most of a run's memory.
+    datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets: several times the
+    size of the signature itself, so the index of a busy month took most of a large run's memory
+    (docs/benchmarks.md has the figures).
     A key is a hash of the band's values, so two signatures sharing a band always share its key; a key
     shared by chance only adds a candidate, which the exact Jaccard check then turns away.
     """
