@@ -187,7 +187,7 @@ class NearDuplicate:
 # Mixing constants for a band's key (odd 64-bit multipliers, as in splitmix64 / FNV-style mixing).
 _BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
 _BAND_MIX = np.uint64(0xBF58476D1CE4E5B9)
-MERGE_EVERY = 4_096  # signatures held in the small dict before they are merged into the sorted arrays
+MERGE_EVERY = 1_024  # signatures held in the small dict (about 51 entries each) before they become a run
 
 
 class _BandTable:
