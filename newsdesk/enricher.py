@@ -1,13 +1,15 @@
-"""The enrich stage's orchestrator (``stages.py``): loads a batch of articles, runs the pure code of
-``enrich/`` over it, and saves the results through the store (``store/enrichment.py``: the rows it writes).
+"""The enrich stage's orchestrator (``stages.py``): loads the run's articles a batch at a time, runs the
+pure code of ``enrich/`` over them, and saves the results through the store (``store/enrichment.py``:
+the rows it writes).
 
     embed (title + lead) ─► near-duplicate? fold with the stored article (folding.py: it shows the original)
         ─► story (online clustering) ─► topics ─► quality ─► heat (per story) ─► related
 
 Articles are processed in (publication, URL) order so a re-run over the same articles makes the same
-stories. Each sub-stage runs over the whole batch and saves what it found before the next one starts;
-the batch is marked enriched only after the last (related), so an interrupted run leaves every article
-of it unenriched and the next run enriches them again.
+stories. The run is cut into batches of ``batch_size`` so memory stays bounded whatever its size, and
+passes over them (:meth:`Enricher.run`) so each article sees what one batch would show it. Each step
+saves what it found before the next one starts; an article is marked enriched only after the last
+(related), so an interrupted run leaves the rest unenriched and the next run enriches them again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ from .config import Settings
 from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
-from .enrich.vectors import VectorIndex, build_index, open_index
+from .enrich.vectors import VectorIndex, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
 from .model import UNSCORED, Article, Story, Taxonomy, TopicScore, now
@@ -45,6 +47,8 @@ REFINE_SAMPLE = 5_000  # the most recent stored vectors it learns from
 REFINE_WINDOW = timedelta(days=30)
 NEAR_DUPLICATE_WINDOW = timedelta(days=30)  # syndicated copies appear within days of the original
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
+BATCH_SIZE = 1_000  # articles held at once: texts, vectors and rows of one batch (docs/benchmarks.md)
+HEAT_CHUNK = 200  # stories whose articles are held at once while heat is scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +80,10 @@ class Enricher:
         *,
         embedder: Embedder | None = None,
         decrypt: Callable[[Article], str] | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self.settings = settings
+        self.batch_size = max(1, batch_size)
         self.store = store
         self.taxonomy = taxonomy
         self._embedder = embedder
@@ -91,6 +97,7 @@ class Enricher:
         """Drop the near-duplicate index kept between runs (the model stays): it is re-read from the
         store on the next run, for when another process may have enriched or folded articles since."""
         self._dup_index: dedupe.NearDuplicateIndex | None = None
+        self._leads: dict[int, Vectors] = {}  # this run's lead vectors, from pass 1 to topics in pass 2
         self._dup_seen = 0  # highest article id whose signature is in the index
 
     def reembed(self, limit: int | None = None) -> int:
@@ -116,35 +123,68 @@ class Enricher:
         return self._embedder
 
     def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, int]:
+        """Enrich ``ids`` in batches of ``batch_size`` articles, in three passes over the batches, so
+        that memory stays bounded whatever the number of articles and the outcome is the one a single
+        batch would give (tests/test_enricher_batches.py):
+
+        1. per batch: embed, fold near-duplicates, cluster (each article sees the stories and
+           signatures of all the articles before it, as in one batch);
+        2. per batch: topics and quality, from one classifier made after every fold (its topic vectors
+           learn from the stored vectors, which pass 1 completed); then heat, once, over every story
+           touched;
+        3. the batches' vectors into the related index, then per batch: related (each article sees the
+           whole run's vectors and final stories), and the batch marked enriched.
+        """
         self.counts = {"enriched": 0, "near_duplicates": 0, "stories_new": 0}
         self.reembed(self.settings.reembed_batch)  # after a model change, a bounded share each run
-        articles = sorted(self.store.get_articles(ids).values(), key=_order)
-        if not articles:
+        ordered = self.store.enrich_order(ids)
+        if not ordered:
             return self.counts
-        work = self._embed(articles)
-        work = self._fold_near_duplicates(work)
-        touched = self._cluster(work)
-        work = self._topics_and_quality(work)
+        batches = [ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
+        index = self._near_duplicate_index(set(ordered))
+        touched: set[int] = set()
+        kept: list[list[int]] = []
+        for batch in batches:
+            work = self._fold_near_duplicates(self._embed(self._load(batch)), index)
+            touched |= self._cluster(work)
+            kept.append([w.article.id or 0 for w in work])
+        classifier, reputations = self._classifier(), self._reputations()
+        for batch in kept:
+            self._topics_and_quality(self._reload(batch), classifier, reputations)
+        self._leads.clear()
         self._heat(touched)
-        self._relate(work)
-        for done, item in enumerate(work, 1):
-            assert item.article.id is not None
-            self.store.mark_enriched(item.article.id)
-            if progress:
-                progress("enrich", done, len(work))
-        self.counts["enriched"] = len(work)
+        self._relate_all(kept, progress)
         return self.counts
+
+    def _load(self, batch: Sequence[int]) -> list[Article]:
+        found = self.store.get_articles(batch)
+        return [found[i] for i in batch if i in found]
+
+    def _reload(self, batch: Sequence[int]) -> list[Work]:
+        """A batch's articles as pass 1 left them, with their texts, stored vectors and (until topics
+        are done) the lead vectors pass 1 kept."""
+        articles = self._load(batch)
+        ids, matrix = self.store.load_embeddings(self.embedder.name, ids=batch)
+        rows = {article_id: n for n, article_id in enumerate(ids)}
+        return [
+            Work(a, self._text(a), matrix[rows[a.id]], self._leads.get(a.id, matrix[rows[a.id]]))
+            for a in articles
+            if a.id is not None and a.id in rows
+        ]
 
     # ------------------------------------------------------------------------------------- embed
 
     def _embed(self, articles: list[Article]) -> list[Work]:
+        if not articles:
+            return []
         texts = [self._text(a) for a in articles]
         leads = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
         vectors = similarity.with_titles(leads, self.embedder.embed, [a.title for a in articles])
         check_vectors(vectors, self.embedder)  # a hub model's wrong size: an error here, not in usearch
-        for article, vector in zip(articles, vectors, strict=True):
+        for article, vector, lead in zip(articles, vectors, leads, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, self.embedder.name, vector)
+            self._leads[article.id] = lead  # topics read it in pass 2 (Work.lead_vector); not stored
         return [Work(*row) for row in zip(articles, texts, vectors, leads, strict=True)]
 
     def _text(self, article: Article) -> str:
@@ -158,9 +198,8 @@ class Enricher:
 
     # -------------------------------------------------------------------------------- near-dups
 
-    def _fold_near_duplicates(self, work: list[Work]) -> list[Work]:
+    def _fold_near_duplicates(self, work: list[Work], index: dedupe.NearDuplicateIndex) -> list[Work]:
         """A near-copy of an earlier article becomes that article's alternate; the copy's row goes."""
-        index = self._near_duplicate_index({w.article.id for w in work if w.article.id is not None})
         kept: list[Work] = []
         for item in work:
             assert item.article.id is not None
@@ -180,17 +219,21 @@ class Enricher:
         return kept
 
     def _near_duplicate_index(self, fresh: set[int]) -> dedupe.NearDuplicateIndex:
-        """The LSH index of recent signatures, kept between runs and topped up with what is new.
-        Copies are syndicated within days, so only NEAR_DUPLICATE_WINDOW of signatures is searched —
-        reloading every stored signature each run grew without bound (bench/enrich.py)."""
+        """The LSH index of recent signatures, kept between runs and topped up with what is new, a page
+        at a time. Copies are syndicated within days, so only NEAR_DUPLICATE_WINDOW of signatures is
+        searched — reloading every stored signature each run grew without bound (bench/enrich.py). The
+        index holds band keys only and reads the signatures it checks from the store."""
         if self._dup_index is None:
             threshold = self.settings.near_duplicate_threshold or dedupe.THRESHOLD
-            self._dup_index = dedupe.NearDuplicateIndex(threshold, containment=dedupe.CONTAINMENT_FLOOR)
+            self._dup_index = dedupe.NearDuplicateIndex(
+                threshold, containment=dedupe.CONTAINMENT_FLOOR, signatures=self._stored_signatures
+            )
         since = now() - NEAR_DUPLICATE_WINDOW
-        for article_id, data in self.store.load_minhashes(since=since, after_id=self._dup_seen):
-            self._dup_seen = max(self._dup_seen, article_id)
-            if article_id not in fresh and article_id not in self._dup_index:
-                self._dup_index.add(article_id, dedupe.signature_from_bytes(data))
+        while page := self.store.load_minhashes(since=since, after_id=self._dup_seen, limit=self.batch_size):
+            for article_id, data in page:
+                if article_id not in fresh and article_id not in self._dup_index:
+                    self._dup_index.add(article_id, dedupe.signature_from_bytes(data))
+            self._dup_seen = page[-1][0]
         return self._dup_index
 
     def _fold(self, copy: Article, original_id: int) -> Article | None:
@@ -206,6 +249,10 @@ class Enricher:
         article = self.store.get_articles([article_id]).get(article_id)
         return f"{article.title}\n\n{self._text(article)}" if article is not None else None
 
+    def _stored_signatures(self, ids: Sequence[int]) -> dict[int, dedupe.Signature]:
+        found = self.store.minhashes_by_id(ids)
+        return {article_id: dedupe.signature_from_bytes(data) for article_id, data in found.items()}
+
     # ---------------------------------------------------------------------------------- stories
 
     def _cluster(self, work: list[Work]) -> set[int]:
@@ -215,7 +262,7 @@ class Enricher:
         threshold = self.settings.story_threshold or cluster.THRESHOLD
         calibration = similarity.calibration_for(self.embedder.name)
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
-        stories = _OpenStories(self._open_stories(min(times) - cluster.WINDOW), calibration)
+        stories = self._open_stories(min(times) - cluster.WINDOW, calibration)
         touched: set[int] = set()
         for i, item in enumerate(work):
             a = item.article
@@ -231,7 +278,7 @@ class Enricher:
                 state = cluster.new_story(self._new_story_id(entry), entry, now=now())
                 self.counts["stories_new"] += 1
             else:
-                state = cluster.update_story(stories.states[decision.story_id], entry, now=now())
+                state = cluster.update_story(stories.state(decision.story_id), entry, now=now())
             stories.put(state)
             self._save_story(state)
             touched.add(state.story_id)
@@ -239,31 +286,44 @@ class Enricher:
             self.store.save_article(work[i].article)
         return touched
 
-    def _open_stories(self, since: datetime) -> list[cluster.StoryState]:
+    def _open_stories(self, since: datetime, calibration: similarity.Calibration) -> _OpenStories:
         """The recent stories whose centroid this embedder made: a story from another model (its state
-        names that model, or its centroid has another length) stays as it is and takes no new members."""
-        out = []
-        model = self.embedder.name
-        for story, blob, state in self.store.recent_stories(since):
-            if blob is None or story.id is None or state.get("model", model) != model:
-                continue
-            found = cluster.unpack_centroids(blob, state.get("languages", ()), self.embedder.dim)
-            if found is None:
-                continue
-            out.append(
-                cluster.StoryState(
-                    story_id=story.id,
-                    centroid=found[0],
-                    first_seen=story.first_seen_at,
-                    last_seen=story.last_seen_at,
-                    size=story.size,
-                    providers=story.providers,
-                    title_terms=frozenset(state.get("title_terms", ())),
-                    title=story.title,
-                    groups=found[1],
-                )
-            )
-        return out
+        names that model, or its centroid has another length) stays as it is and takes no new members.
+        They are read a page at a time and only their centroids are kept: a story's whole state is read
+        again when an article may join it (see :class:`_OpenStories`)."""
+        stories = _OpenStories(calibration, self._story_states)
+        after = 0
+        while page := self.store.recent_stories_after(since, after, self.batch_size):
+            after = page[-1][0].id or after
+            for found in page:
+                state = self._story_state(*found)
+                if state is not None:
+                    stories.put(state, keep=False)
+        return stories
+
+    def _story_states(self, story_ids: Sequence[int]) -> list[cluster.StoryState]:
+        found = (self._story_state(*row) for row in self.store.stories_by_id(story_ids))
+        return [state for state in found if state is not None]
+
+    def _story_state(
+        self, story: Story, blob: bytes | None, state: dict[str, Any]
+    ) -> cluster.StoryState | None:
+        if blob is None or story.id is None or state.get("model", self.embedder.name) != self.embedder.name:
+            return None
+        found = cluster.unpack_centroids(blob, state.get("languages", ()), self.embedder.dim)
+        if found is None:
+            return None
+        return cluster.StoryState(
+            story_id=story.id,
+            centroid=found[0],
+            first_seen=story.first_seen_at,
+            last_seen=story.last_seen_at,
+            size=story.size,
+            providers=story.providers,
+            title_terms=frozenset(state.get("title_terms", ())),
+            title=story.title,
+            groups=found[1],
+        )
 
     def _new_story_id(self, entry: cluster.StoryInput) -> int:
         when = entry.published_at or now()
@@ -287,14 +347,15 @@ class Enricher:
 
     # --------------------------------------------------------------------------- topics, quality
 
-    def _topics_and_quality(self, work: list[Work]) -> list[Work]:
-        classifier = self._classifier()
+    def _topics_and_quality(
+        self, work: list[Work], classifier: topics.TopicClassifier, reputations: dict[int | None, float]
+    ) -> None:
+        if not work:
+            return
         docs = [supervised.TopicInput(w.article.title, w.text) for w in work]
         lead = [w.lead_vector for w in work]
         matrix = np.stack(lead) if lead else np.zeros((0, self.embedder.dim), np.float32)
         assigned = classifier.classify(docs, matrix)
-        reputations = self._reputations()
-        out = []
         for item, scores in zip(work, assigned, strict=True):
             article = self._with_topics(item.article, scores)
             features = quality.QualityFeatures(
@@ -308,10 +369,7 @@ class Enricher:
                 is_near_duplicate=False,
             )
             score, reasons = quality.score_quality(features)
-            article = article.replace(quality=score, quality_reasons=reasons)
-            self.store.save_article(article)
-            out.append(Work(article, item.text, item.vector, item.lead_vector))
-        return out
+            self.store.save_article(article.replace(quality=score, quality_reasons=reasons))
 
     def _with_topics(self, article: Article, scores: tuple[TopicScore, ...]) -> Article:
         """Model topics plus the source's own (signal ``source``), ancestors added, most specific first."""
@@ -336,9 +394,7 @@ class Enricher:
         """Topic vectors: the descriptions' vectors, moved towards the articles actually stored once
         there are enough of them (unlabelled self-training: AG News zero-shot 0.815 → 0.847)."""
         vectors = self._description_vectors()
-        since = now() - REFINE_WINDOW
-        recent = sorted(self.store.related_candidates(since, now()), key=lambda row: row[2])
-        ids = [row[0] for row in recent[-REFINE_SAMPLE:]]
+        ids = self.store.recent_article_ids(now() - REFINE_WINDOW, now(), REFINE_SAMPLE)
         if len(ids) < REFINE_MIN_ARTICLES:
             return vectors
         _, sample = self.store.load_embeddings(self.embedder.name, ids=ids)
@@ -374,41 +430,77 @@ class Enricher:
     # -------------------------------------------------------------------------------------- heat
 
     def _heat(self, touched: set[int]) -> None:
-        """Recompute heat for the touched stories and every recently active one; articles take their story's."""
+        """Recompute heat for the touched stories and every recently active one; articles take their
+        story's. Heat is relative to the hottest of those stories, so it takes two passes over them,
+        HEAT_CHUNK stories at a time: their activities first, then the scores."""
         # Heat only falls while a story gets nothing new: an untouched story already at 0 stays there.
-        cooling = {
-            s.id
-            for s, _, _ in self.store.recent_stories(now() - HEAT_RECENT)
-            if s.id is not None and s.heat != 0
-        }
-        default, at = self.settings.heat_half_life_hours, now()
-        stories = {story_id: self.store.story_articles(story_id) for story_id in sorted(touched | cooling)}
-        activity = {
-            story_id: heat.story_activity(
-                [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
-                now=at,
-                half_life_hours=heat.story_half_life(
-                    {t for a in members for t in a.topics}, self._half_lives, default
-                ),
-            )
-            for story_id, members in stories.items()
-        }
+        cooling = self.store.warm_story_ids(now() - HEAT_RECENT)
+        story_ids = sorted(touched | set(cooling))
+        at = now()
+        activity: dict[int, heat.Activity | None] = {}
+        for members in self._story_chunks(story_ids):
+            activity |= {story_id: self._activity(found, at) for story_id, found in members.items()}
         reference = heat.beat_reference(list(activity.values()))  # heat is relative to the hottest of them
-        for story_id, members in stories.items():
-            found = activity[story_id]
-            value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
-            self.store.update_story_heat(story_id, value)
-            for article in members:  # reasons hold ages, so they always differ: re-save on a new value only
-                if article.heat != value or (story_id in touched and article.heat_reasons != reasons):
-                    self.store.save_article(article.replace(heat=value, heat_reasons=reasons))
-            log.debug("heat", extra={"story_id": story_id, "heat": value})
+        for members in self._story_chunks(story_ids):
+            for story_id, found in members.items():
+                self._save_heat(story_id, found, activity.get(story_id), reference, story_id in touched)
+
+    def _story_chunks(self, story_ids: list[int]) -> Iterator[dict[int, list[Article]]]:
+        """Each story's articles (every story of ``story_ids`` present, maybe with none), a chunk of
+        stories at a time."""
+        for start in range(0, len(story_ids), HEAT_CHUNK):
+            chunk = story_ids[start : start + HEAT_CHUNK]
+            found = self.store.articles_of_stories(chunk)
+            yield {story_id: found.get(story_id, []) for story_id in chunk}
+
+    def _activity(self, members: list[Article], at: datetime) -> heat.Activity | None:
+        return heat.story_activity(
+            [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
+            now=at,
+            half_life_hours=heat.story_half_life(
+                {t for a in members for t in a.topics}, self._half_lives, self.settings.heat_half_life_hours
+            ),
+        )
+
+    def _save_heat(
+        self,
+        story_id: int,
+        members: list[Article],
+        found: heat.Activity | None,
+        reference: float,
+        touched: bool,
+    ) -> None:
+        value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
+        self.store.update_story_heat(story_id, value)
+        for article in members:  # reasons hold ages, so they always differ: re-save on a new value only
+            if article.heat != value or (touched and article.heat_reasons != reasons):
+                self.store.save_article(article.replace(heat=value, heat_reasons=reasons))
+        log.debug("heat", extra={"story_id": story_id, "heat": value})
 
     # ----------------------------------------------------------------------------------- related
 
-    def _relate(self, work: list[Work]) -> None:
+    def _relate_all(self, kept: list[list[int]], progress: ProgressHook | None) -> None:
+        """Related for every kept article, a batch at a time, over an index holding all of the run's
+        vectors; each batch is marked enriched once its related are saved."""
+        total = sum(map(len, kept))
+        if not total:
+            return
+        index = self._vector_index(kept, total)
+        done = 0
+        for batch in kept:
+            work = self._reload(batch)
+            self._relate(work, index)
+            for item in work:
+                assert item.article.id is not None
+                self.store.mark_enriched(item.article.id)
+                done += 1
+                if progress:
+                    progress("enrich", done, total)
+        self.counts["enriched"] = done
+
+    def _relate(self, work: list[Work], index: VectorIndex) -> None:
         if not work:
             return
-        index = self._vector_index(work)
         window = timedelta(days=self.settings.related_window_days)
         meta = self._related_meta(work, window)
         calibration = similarity.calibration_for(self.embedder.name)
@@ -428,21 +520,28 @@ class Enricher:
             )
             self.store.set_related(a.id, [(c.article_id, c.similarity) for c in chosen])
 
-    def _vector_index(self, work: list[Work]) -> VectorIndex:
-        """The ANN index beside the store, brought up to date with this batch — or rebuilt from the stored
-        vectors when the saved file is missing or out of step (it is a cache of the store)."""
+    def _vector_index(self, kept: list[list[int]], total: int) -> VectorIndex:
+        """The ANN index beside the store, brought up to date with this run's vectors — or rebuilt from
+        the stored vectors, a chunk at a time, when the saved file is missing or out of step (it is a
+        cache of the store). Vectors go in in enrichment order, as one batch would add them."""
         path = self.settings.data_dir / "vectors.usearch"
-        before = self.store.count_embeddings(self.embedder.name) - len(work)
+        model = self.embedder.name
+        before = self.store.count_embeddings(model) - total
         index = open_index(path, self.embedder.dim, expected_count=before)
         if len(index) == before:
-            index.add([w.article.id or 0 for w in work], np.stack([w.vector for w in work]))
+            for batch in kept:
+                ids, matrix = self.store.load_embeddings(model, ids=batch)
+                rows = {article_id: n for n, article_id in enumerate(ids)}
+                if batch:
+                    index.add(batch, matrix[[rows[i] for i in batch]])
         else:
-            ids, matrix = self.store.load_embeddings(self.embedder.name)
-            index = build_index(ids, matrix)
+            for ids, matrix in self.store.iter_embeddings(model, batch=self.batch_size):
+                index.add(ids, matrix)
         index.save(path)
         return index
 
     def _related_meta(self, work: list[Work], window: timedelta) -> dict[int, related.RelatedMeta]:
+        """The candidates' metadata for one batch: every article within ``window`` of one of it."""
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
         rows = self.store.related_candidates(min(times) - window, max(times) + window)
         return {row[0]: related.RelatedMeta(*row[1:]) for row in rows}
@@ -458,27 +557,56 @@ class _OpenStories:
     language relation maps up to it; a story of several languages (its per-language means can score
     above its overall cosine) is always kept."""
 
-    def __init__(self, states: Sequence[cluster.StoryState], calibration: similarity.Calibration) -> None:
-        self.states = {s.story_id: s for s in states}
+    def __init__(
+        self,
+        calibration: similarity.Calibration,
+        load: Callable[[Sequence[int]], list[cluster.StoryState]],
+    ) -> None:
         self._calibration = calibration
-        self._ids = list(self.states)
-        self._rows = [_unit(s.centroid) for s in states]
+        self._load = load  # whole states of stories by id, from the store
+        self._states: dict[int, cluster.StoryState] = {}  # those made or read in this batch
+        self._ids: list[int] = []
+        self._row: dict[int, int] = {}  # story id -> its row in the matrix
+        self._matrix = np.zeros((64, 0), dtype=np.float32)
+        self._multi = np.zeros(len(self._matrix), dtype=bool)  # stories of several languages
 
     def reachable(self, vector: Vectors, threshold: float) -> list[cluster.StoryState]:
         if not self._ids:
             return []
-        sims = np.stack(self._rows) @ np.asarray(vector, dtype=np.float32)
+        sims = self._matrix[: len(self._ids)] @ np.asarray(vector, dtype=np.float32)
         lowest = self._calibration.lowest_cosine((threshold - cluster.TERM_WEIGHT) / cluster.COSINE_WEIGHT)
-        keep = sims >= lowest - 1e-4
-        return [s for i, s in enumerate(self.states[i] for i in self._ids) if keep[i] or len(s.groups) > 1]
+        keep = (sims >= lowest - 1e-4) | self._multi[: len(self._ids)]
+        ids = [self._ids[i] for i in np.flatnonzero(keep)]
+        missing = [i for i in ids if i not in self._states]
+        if missing:
+            self._states |= {s.story_id: s for s in self._load(missing)}
+        return [self._states[i] for i in ids if i in self._states]
 
-    def put(self, state: cluster.StoryState) -> None:
-        if state.story_id in self.states:
-            self._rows[self._ids.index(state.story_id)] = _unit(state.centroid)
-        else:
+    def state(self, story_id: int) -> cluster.StoryState:
+        return self._states[story_id]
+
+    def put(self, state: cluster.StoryState, *, keep: bool = True) -> None:
+        """Add or replace a story (``keep``: hold its whole state too, else only its centroid). The
+        matrix grows by doubling, so adding n stories copies O(n) rows."""
+        row = self._row.get(state.story_id)
+        if row is None:
+            row = len(self._ids)
+            self._grow(row + 1, len(state.centroid))
             self._ids.append(state.story_id)
-            self._rows.append(_unit(state.centroid))
-        self.states[state.story_id] = state
+            self._row[state.story_id] = row
+        self._matrix[row] = _unit(state.centroid)
+        self._multi[row] = len(state.groups) > 1
+        if keep:
+            self._states[state.story_id] = state
+
+    def _grow(self, rows: int, dim: int) -> None:
+        if self._matrix.shape[1] != dim and not self._ids:
+            self._matrix = np.zeros((len(self._matrix), dim), dtype=np.float32)
+        if rows > len(self._matrix):
+            bigger = np.zeros((2 * len(self._matrix), self._matrix.shape[1]), dtype=np.float32)
+            bigger[: len(self._matrix)] = self._matrix
+            self._matrix = bigger
+            self._multi = np.concatenate([self._multi, np.zeros(len(self._multi), dtype=bool)])
 
 
 def _retaken(item: Work, kept: Article, text: str) -> Work:
@@ -501,14 +629,6 @@ def _unit(vector: Vectors) -> Vectors:
     v = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(v))
     return v / norm if norm > 0 else v
-
-
-def _order(article: Article) -> tuple[Any, str, int]:
-    """Publication time, then URL: not the id, which follows the order concurrent fetches happened to
-    finish in. The order decides which article a story or a near-duplicate fold starts from and which
-    texts share an embedding batch (whose padding moves vectors by ~1e-7, enough to swap two related
-    articles at a near tie), so the same articles must always come in the same order."""
-    return (article.published_at or article.first_seen_at or now(), article.web_url, article.id or 0)
 
 
 __all__ = ["Enricher", "embed_text"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # Pillow and httpx load with the first image fetched, not wit
 log = logging.getLogger(__name__)
 
 IMAGES_PER_ARTICLE = 4  # the record shows a lead image or two; more would only fill the cache
+CHUNK = 500  # articles loaded at once by the images and rules stages: a run of any size holds no more
 
 
 def image_cache(settings: Settings) -> ImageCache:
@@ -83,8 +84,9 @@ async def cache_images(
         if kept != article.images[:IMAGES_PER_ARTICLE]:
             store.save_article(article.replace(images=kept))
 
-    articles = store.get_articles(ids).values()
-    await asyncio.gather(*(one(a) for a in articles if a.images))
+    for chunk in _chunks(ids):
+        articles = store.get_articles(chunk).values()
+        await asyncio.gather(*(one(a) for a in articles if a.images))
     return counts
 
 
@@ -120,29 +122,43 @@ def apply_rules(
     counts = {"published_by_rule": 0, "rejected_by_rule": 0}
     if not rules:
         return counts
-    for article in store.get_articles(ids).values():
-        if article.review_state is not ReviewState.PENDING or article.id is None:
-            continue
-        decision = decide(rules, _readable(article, ring), at)
-        if decision is None:
-            continue
-        state = ReviewState.PUBLISHED if decision.published else ReviewState.REJECTED
-        action, actor = decision.action.value, f"rule: {decision.reason}"
-        article_now = events.article_payload(article.replace(review_state=state))
-        payload = {"article": article_now, "actor": actor, "reason": decision.reason}
-        event = events.event(action, payload)  # queued with the decision: one transaction (the outbox)
-        decided = store.decide(
-            article.id,
-            state,
-            expect=ReviewState.PENDING,
-            action=action,
-            actor=actor,
-            reason=decision.reason,
-            event=event,
-        )
-        if decided is not None:
-            counts[f"{state.value}_by_rule"] += 1
+    for chunk in _chunks(ids):
+        for article in store.get_articles(chunk).values():
+            counted = _apply(store, rules, article, at, ring)
+            if counted:
+                counts[counted] += 1
     return counts
+
+
+def _apply(
+    store: Store, rules: Sequence[tuple[Rule, Action]], article: Article, at: datetime, ring: KeyRing | None
+) -> str:
+    """Decide one pending article by the rules; the count it adds to (``""``: none)."""
+    if article.review_state is not ReviewState.PENDING or article.id is None:
+        return ""
+    decision = decide(rules, _readable(article, ring), at)
+    if decision is None:
+        return ""
+    state = ReviewState.PUBLISHED if decision.published else ReviewState.REJECTED
+    action, actor = decision.action.value, f"rule: {decision.reason}"
+    article_now = events.article_payload(article.replace(review_state=state))
+    payload = {"article": article_now, "actor": actor, "reason": decision.reason}
+    event = events.event(action, payload)  # queued with the decision: one transaction (the outbox)
+    decided = store.decide(
+        article.id,
+        state,
+        expect=ReviewState.PENDING,
+        action=action,
+        actor=actor,
+        reason=decision.reason,
+        event=event,
+    )
+    return f"{state.value}_by_rule" if decided is not None else ""
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
 
 
 def _readable(article: Article, ring: KeyRing | None) -> Article:

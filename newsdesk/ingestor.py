@@ -65,6 +65,7 @@ MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
 # then starts no worker process at all (≈ 1 CPU-s of imports per worker, and their memory).
 INLINE_PARSE_BYTES = 32 * 1024
 HEALTH_BATCH = 64  # polls' health rows written per transaction (a crash re-polls at most these)
+SOURCES_PER_REQUEST_SLOT = 4  # sources polled at once per request slot (`concurrency`): bounds held entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +161,17 @@ class Ingestor:
 
     async def run(self, sources: Sequence[Source]) -> RunSummary:
         self._totals["poll"] = len(sources)
+        # Sources in flight at once: each holds its parsed entries until its pages are in, so polling
+        # every source at once held a 100,000-article run's entries all together. A few times the
+        # request concurrency keeps every request slot busy.
+        gate = asyncio.Semaphore(SOURCES_PER_REQUEST_SLOT * max(1, self.settings.concurrency))
+
+        async def poll(source: Source) -> None:
+            async with gate:
+                await self._poll(source)
+
         try:
-            await asyncio.gather(*(self._poll(source) for source in sources))
+            await asyncio.gather(*(poll(source) for source in sources))
         finally:
             self._flush_healths()
             await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)  # drain writes

@@ -44,17 +44,20 @@ def test_the_banding_equals_the_librarys(num_perm: int) -> None:
 
 
 def test_a_signature_stored_by_the_library_finds_its_copies() -> None:
-    """An index of signatures stored before (datasketch's) answers a new text's query as the library's
-    own LSH index answers it."""
-    threshold = dedupe.THRESHOLD - dedupe.LSH_SLACK
-    ours, library = minhash.BandIndex(threshold, dedupe.NUM_PERM), MinHashLSH(threshold, dedupe.NUM_PERM)
+    """An index of signatures stored before (datasketch's) has, for a new text, the candidates the
+    library's own LSH index has at the same threshold; a replaced signature is no longer found."""
+    index = dedupe.NearDuplicateIndex()
+    library = MinHashLSH(dedupe.THRESHOLD - dedupe.LSH_SLACK, dedupe.NUM_PERM)
+    stored = {}
     for key in range(40):
-        values = dedupe.hashes(library_signature(article(key % 20) if key < 20 else with_typos(article(key))))
-        ours.insert(key, values)
+        stored[key] = library_signature(article(key % 20) if key < 20 else with_typos(article(key)))
+        index.add(key, stored[key])
+        values = dedupe.hashes(stored[key])
         library.insert(key, MinHash(num_perm=values.size, seed=1, scheme=dedupe.SCHEME, hashvalues=values))
     for seed in (*range(25), 30, 35):
-        query = dedupe.hashes(dedupe.signature(with_typos(article(seed), every=9)))
-        wrapped = MinHash(num_perm=query.size, seed=1, scheme=dedupe.SCHEME, hashvalues=query)
-        assert ours.query(query) == set(library.query(wrapped))
-    ours.remove(3)
-    assert 3 not in ours.query(dedupe.hashes(library_signature(article(3))))
+        query = dedupe.signature(with_typos(article(seed), every=9))
+        values = dedupe.hashes(query)
+        wrapped = MinHash(num_perm=values.size, seed=1, scheme=dedupe.SCHEME, hashvalues=values)
+        assert index.candidates(query) == set(library.query(wrapped))
+    index.add(3, library_signature(article(99)))
+    assert 3 not in index.candidates(stored[3])

@@ -9,8 +9,9 @@ dropped paragraph, a few typos. The contract:
   punctuation removed, whitespace collapsed) so formatting never matters. Texts shorter than
   :data:`MIN_TOKENS` words get an EMPTY signature, which never matches anything: a title alone is not
   enough evidence that two articles are copies.
-* :class:`NearDuplicateIndex` keeps signatures in an LSH band index (``minhash.py``);
-  :meth:`~NearDuplicateIndex.query` returns the ids whose estimated Jaccard similarity reaches the threshold, best first.
+* :class:`NearDuplicateIndex` keeps signatures in an LSH index (the bands datasketch's ``MinHashLSH``
+  would choose, ``minhash.bands``; stored compactly: see :class:`_BandTable`); :meth:`~NearDuplicateIndex.query` returns the ids whose
+  estimated Jaccard similarity reaches the threshold, best first.
 * :func:`find_near_duplicate` names the earliest such article: the copy points at the original.
   Given the texts (``text``, ``text_of``), each hit is confirmed by :func:`is_copy`, which looks at
   *where* the shared words sit: a copy shares its words throughout, a quote is a run of them beside
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -241,17 +242,88 @@ class NearDuplicate:
     similarity: float
 
 
+# Mixing constants for a band's key (odd 64-bit multipliers, as in splitmix64 / FNV-style mixing).
+_BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
+_BAND_MIX = np.uint64(0xBF58476D1CE4E5B9)
+MERGE_EVERY = 1_024  # signatures held in the small dict (about 51 entries each) before they become a run
+
+
+class _BandTable:
+    """LSH band keys -> slots, compactly: sorted runs of numpy arrays (a 32-bit key and a 32-bit slot per
+    band of each signature), plus a dict of the latest signatures, made into a run every
+    :data:`MERGE_EVERY`. Runs are merged like a binary counter (two of about one size become one), so a
+    query searches a handful of runs and a signature's keys are copied O(log n) times.
+
+    datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets: several times the
+    size of the signature itself, so the index of a busy month took most of a large run's memory
+    (docs/benchmarks.md has the figures).
+    A key is a hash of the band's values, so two signatures sharing a band always share its key; a key
+    shared by chance only adds a candidate, which the exact Jaccard check then turns away.
+    """
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]] = []
+        self._recent: dict[int, list[int]] = {}
+        self._unmerged: list[tuple[npt.NDArray[np.uint32], int]] = []
+
+    def add(self, keys: npt.NDArray[np.uint32], slot: int) -> None:
+        for key in keys.tolist():
+            self._recent.setdefault(key, []).append(slot)
+        self._unmerged.append((keys, slot))
+        if len(self._unmerged) >= MERGE_EVERY:
+            self._flush()
+
+    def find(self, keys: npt.NDArray[np.uint32]) -> set[int]:
+        """The slots sharing at least one key with ``keys``."""
+        found: set[int] = set()
+        for run_keys, run_slots in self._runs:
+            starts = np.searchsorted(run_keys, keys, side="left")
+            ends = np.searchsorted(run_keys, keys, side="right")
+            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+                if end > start:
+                    found.update(run_slots[start:end].tolist())
+        for key in keys.tolist():
+            found.update(self._recent.get(key, ()))
+        return found
+
+    def _flush(self) -> None:
+        keys = np.concatenate([k for k, _ in self._unmerged])
+        slots = np.concatenate([np.full(len(k), s, np.int32) for k, s in self._unmerged])
+        self._runs.append(_sorted_run(keys, slots))
+        self._recent, self._unmerged = {}, []
+        while len(self._runs) > 1 and len(self._runs[-1][0]) >= len(self._runs[-2][0]):
+            (k2, s2), (k1, s1) = self._runs.pop(), self._runs.pop()
+            self._runs.append(_sorted_run(np.concatenate([k1, k2]), np.concatenate([s1, s2])))
+
+
+def _sorted_run(
+    keys: npt.NDArray[np.uint32], slots: npt.NDArray[np.int32]
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]:
+    order = np.argsort(keys, kind="stable")
+    return keys[order], slots[order]
+
+
+SignatureSource = Callable[[Sequence[int]], Mapping[int, Signature]]
+
+
 class NearDuplicateIndex:
     """LSH index of signatures by article id. Not thread-safe; one per worker, rebuilt from stored
     signatures (recent articles) at start. The text queried is the newer one: a hit needs the estimated
     Jaccard ≥ ``threshold`` (so much of the indexed text is in the new one) and the new text made of the
-    indexed one ≥ ``containment`` (so it adds little of its own: it copies, it does not quote)."""
+    indexed one ≥ ``containment`` (so it adds little of its own: it copies, it does not quote).
+
+    Bands are datasketch's optimum for ``threshold - LSH_SLACK`` (the same candidates its ``MinHashLSH``
+    finds, and maybe a few more that the check turns away). With ``signatures`` (a store lookup by id)
+    the index keeps only band keys and reads a candidate's signature when a query needs it: the
+    signatures are in the store already, and at 1 KiB each they were most of what the index held."""
 
     def __init__(
         self,
         threshold: float = THRESHOLD,
         num_perm: int = NUM_PERM,
         containment: float = CONTAINMENT_THRESHOLD,
+        *,
+        signatures: SignatureSource | None = None,
     ) -> None:
         for name, value in (("threshold", threshold), ("containment threshold", containment)):
             if not 0.0 < value <= 1.0:
@@ -259,24 +331,32 @@ class NearDuplicateIndex:
         self.threshold = threshold
         self.containment = containment
         self.num_perm = num_perm
-        self._lsh = minhash.BandIndex(max(threshold - LSH_SLACK, 0.05), num_perm)
-        self._sigs: dict[int, Signature] = {}
+        self.bands, self.rows = minhash.bands(max(threshold - LSH_SLACK, 0.05), num_perm)
+        self._table = _BandTable()
+        self._slot: dict[int, int] = {}  # article id -> its slot (a re-added id: the newest)
+        self._ids: list[int] = []  # slot -> article id (-1: replaced)
+        self._kept: dict[int, Signature] = {}  # the signatures, when there is no source to read them from
+        self._source = signatures
 
     def __len__(self) -> int:
-        return len(self._sigs)
+        return len(self._slot)
 
     def __contains__(self, article_id: object) -> bool:
-        return article_id in self._sigs
+        return article_id in self._slot
 
     def add(self, article_id: int, sig: Signature) -> None:
-        """Index ``sig`` under ``article_id`` (replacing an earlier one); empty signatures are skipped."""
+        """Index ``sig`` under ``article_id`` (replacing an earlier one); empty signatures are skipped.
+        With a signature source, ``sig`` must be the one it gives for ``article_id``."""
         if sig.size == 0:
             return
         self._check(sig)
-        if article_id in self._sigs:
-            self._lsh.remove(article_id)
-        self._lsh.insert(article_id, hashes(sig))
-        self._sigs[article_id] = sig
+        if article_id in self._slot:
+            self._ids[self._slot[article_id]] = -1
+        self._slot[article_id] = len(self._ids)
+        self._table.add(self._band_keys(sig), len(self._ids))
+        self._ids.append(article_id)
+        if self._source is None:
+            self._kept[article_id] = sig
 
     def query(self, sig: Signature) -> list[tuple[int, float]]:
         """Ids of the texts ``sig`` (the newer text) nearly duplicates, with their estimated Jaccard, best
@@ -284,18 +364,36 @@ class NearDuplicateIndex:
         if sig.size == 0:
             return []
         self._check(sig)
+        found = self.candidates(sig)
+        others = self._kept if self._source is None else self._source(sorted(found))
         hits = []
-        for key in self._lsh.query(hashes(sig)):
-            assert isinstance(key, int)
-            other = self._sigs[key]
+        for key in found:
+            other = others.get(key)
+            if other is None:
+                continue
             score = jaccard(sig, other)
             if score >= self.threshold and containment(sig, other)[0] >= self.containment:
                 hits.append((key, score))
         return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
 
+    def candidates(self, sig: Signature) -> set[int]:
+        """The ids sharing a band with ``sig``: LSH's candidates, before any similarity is checked."""
+        return {self._ids[slot] for slot in self._table.find(self._band_keys(sig))} - {-1}
+
+    def _band_keys(self, sig: Signature) -> npt.NDArray[np.uint32]:
+        values = hashes(sig)[: self.bands * self.rows].reshape(self.bands, self.rows)
+        mixed = np.arange(1, self.bands + 1, dtype=np.uint64) * _BAND_SEED
+        for column in range(self.rows):
+            mixed = (mixed ^ values[:, column]) * _BAND_MIX
+        return (mixed >> np.uint64(32)).astype(np.uint32)
+
     def signature_of(self, article_id: int) -> Signature | None:
-        """The indexed signature of ``article_id``, or ``None``."""
-        return self._sigs.get(article_id)
+        """The indexed signature of ``article_id`` (read from the source when there is one), or ``None``."""
+        if article_id not in self._slot:
+            return None
+        if self._source is None:
+            return self._kept.get(article_id)
+        return self._source([article_id]).get(article_id)
 
     def _check(self, sig: Signature) -> None:
         if hashes(sig).size != self.num_perm:

@@ -1,4 +1,4 @@
-"""MinHash values and an LSH band index in numpy alone: the arithmetic of datasketch's ``affine64``
+"""MinHash values and the LSH banding in numpy alone: the arithmetic of datasketch's ``affine64``
 scheme, without importing datasketch.
 
 Importing datasketch loads its whole package, whose LSH module imports scipy only to integrate two
@@ -12,14 +12,14 @@ library), so signatures stored by earlier versions stay comparable with new ones
 
 ``a`` and ``b`` come from numpy's legacy ``RandomState(seed)``, drawn as datasketch draws them.
 
-Contract: pure functions of their arguments; :class:`BandIndex` holds ids by band and is not thread-safe.
+Contract: pure functions of their arguments (the band index itself is ``dedupe.NearDuplicateIndex``).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -97,42 +97,3 @@ def bands(threshold: float, num_perm: int) -> tuple[int, int]:
             if error < best:
                 best, found = error, (b, r)
     return found
-
-
-class BandIndex:
-    """Locality-sensitive hashing over MinHash values: ``bands`` slices of ``rows`` values each; two
-    signatures are candidates when any slice is equal. Keys are any hashable ids."""
-
-    def __init__(self, threshold: float, num_perm: int) -> None:
-        self.bands, self.rows = bands(threshold, num_perm)
-        if self.bands < 2:
-            raise ValueError(f"too few LSH bands ({self.bands}) for threshold {threshold}")
-        self._tables: list[dict[bytes, set[Hashable]]] = [{} for _ in range(self.bands)]
-        self._keys: dict[Hashable, list[bytes]] = {}
-
-    def insert(self, key: Hashable, values: Values) -> None:
-        """Index ``values`` under ``key``, replacing what ``key`` held."""
-        if key in self._keys:
-            self.remove(key)
-        slices = self._slices(values)
-        for table, part in zip(self._tables, slices, strict=True):
-            table.setdefault(part, set()).add(key)
-        self._keys[key] = slices
-
-    def remove(self, key: Hashable) -> None:
-        for table, part in zip(self._tables, self._keys.pop(key), strict=True):
-            members = table[part]
-            members.discard(key)
-            if not members:
-                del table[part]
-
-    def query(self, values: Values) -> set[Hashable]:
-        """The keys sharing at least one band with ``values``."""
-        found: set[Hashable] = set()
-        for table, part in zip(self._tables, self._slices(values), strict=True):
-            found |= table.get(part, set())
-        return found
-
-    def _slices(self, values: Values) -> list[bytes]:
-        rows = self.rows
-        return [values[i * rows : (i + 1) * rows].tobytes() for i in range(self.bands)]

@@ -8,7 +8,7 @@ belong to key rotation (``sealing.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,57 @@ class EnrichmentMixin(StoreBase):
         with self.engine.connect() as c:
             return [int(i) for (i,) in c.execute(query)]
 
+    def iter_embeddings(
+        self, model: str, *, batch: int = 1000
+    ) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
+        """The stored vectors made by ``model`` as (ids, matrix) chunks of at most ``batch``, in id order:
+        a rebuild of the vector index reads them without holding the whole table at once."""
+        import numpy as np
+
+        e = t.embeddings
+        after = 0
+        while True:
+            query = (
+                select(e.c.article_id, e.c.dim, e.c.vector)
+                .where(e.c.model == model, e.c.article_id > after)
+                .order_by(e.c.article_id)
+                .limit(batch)
+            )
+            with self.engine.connect() as c:
+                found = c.execute(query).all()
+            if not found:
+                return
+            after = int(found[-1][0])
+            matrix = np.frombuffer(b"".join(r[2] for r in found), dtype="<f4").reshape(
+                len(found), found[0][1]
+            )
+            yield [int(r[0]) for r in found], matrix.astype(np.float32)
+
+    def enrich_order(self, ids: Sequence[int]) -> list[int]:
+        """``ids`` (those still stored) in the order enrichment takes them: publication time (first seen
+        when undated), then URL, then id — sorted here rather than in SQL, as PostgreSQL's collation may
+        order URLs differently from SQLite's bytes. Reads three columns, never whole articles."""
+        a = t.articles
+        keys: list[tuple[datetime, str, int]] = []
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted(set(ids)), 500):
+                query = select(a.c.id, a.c.published_at, a.c.first_seen_at, a.c.canonical_url)
+                for i, published, seen, url in c.execute(query.where(a.c.id.in_(chunk))):
+                    keys.append((utc(published or seen), str(url), int(i)))
+        return [key[2] for key in sorted(keys)]
+
+    def recent_article_ids(self, since: datetime, until: datetime, limit: int) -> list[int]:
+        """The ids of the ``limit`` latest articles of a time range (latest first; ties: higher id)."""
+        a = t.articles
+        query = (
+            select(a.c.id)
+            .where(a.c.sort_at.between(since, until))
+            .order_by(a.c.sort_at.desc(), a.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as c:
+            return [int(i) for (i,) in c.execute(query)]
+
     def count_embeddings(self, model: str) -> int:
         query = select(func.count()).select_from(t.embeddings).where(t.embeddings.c.model == model)
         with self.engine.connect() as c:
@@ -105,14 +156,30 @@ class EnrichmentMixin(StoreBase):
         with self._begin() as c:
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(minhash=signature))
 
-    def load_minhashes(self, *, since: datetime | None = None, after_id: int = 0) -> list[tuple[int, bytes]]:
-        """Stored near-duplicate signatures, of articles from ``since`` on and with ids above ``after_id``."""
+    def load_minhashes(
+        self, *, since: datetime | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """Stored near-duplicate signatures, of articles from ``since`` on and with ids above ``after_id``,
+        in id order (the first ``limit`` of them when given: a page)."""
         a = t.articles
         query = select(a.c.id, a.c.minhash).where(a.c.minhash.is_not(None), a.c.id > after_id)
         if since is not None:
             query = query.where(a.c.sort_at >= since)
+        query = query.order_by(a.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as c:
-            return [(int(i), bytes(m)) for i, m in c.execute(query.order_by(t.articles.c.id))]
+            return [(int(i), bytes(m)) for i, m in c.execute(query)]
+
+    def minhashes_by_id(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored signatures of ``ids`` (those that have one)."""
+        a = t.articles
+        found: dict[int, bytes] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(ids), 500):
+                query = select(a.c.id, a.c.minhash).where(a.c.id.in_(chunk), a.c.minhash.is_not(None))
+                found |= {int(i): bytes(m) for i, m in c.execute(query)}
+        return found
 
     def mark_enriched(self, article_id: int) -> None:
         with self._begin() as c:

@@ -70,6 +70,39 @@ class StoriesMixin(StoreBase):
                 for r in c.execute(query).mappings()
             ]
 
+    def recent_stories_after(
+        self, since: datetime, after_id: int, limit: int
+    ) -> list[tuple[Story, bytes | None, dict[str, Any]]]:
+        """A page of :meth:`recent_stories`: at most ``limit`` of them with ids above ``after_id``, so
+        that every open story can be read without holding them all."""
+        s = t.stories
+        query = select(s).where(s.c.last_seen_at >= since, s.c.id > after_id).order_by(s.c.id).limit(limit)
+        with self.engine.connect() as c:
+            return [
+                (rows.story_from_row(r), r["centroid"], dict(r["state"] or {}))
+                for r in c.execute(query).mappings()
+            ]
+
+    def stories_by_id(self, story_ids: Sequence[int]) -> list[tuple[Story, bytes | None, dict[str, Any]]]:
+        """The stories of ``story_ids`` with their centroids and states, in id order."""
+        s = t.stories
+        found: list[tuple[Story, bytes | None, dict[str, Any]]] = []
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted(story_ids), 500):
+                query = select(s).where(s.c.id.in_(chunk)).order_by(s.c.id)
+                found += [
+                    (rows.story_from_row(r), r["centroid"], dict(r["state"] or {}))
+                    for r in c.execute(query).mappings()
+                ]
+        return found
+
+    def warm_story_ids(self, since: datetime) -> list[int]:
+        """Stories seen since ``since`` whose heat is not 0 (it may still fall): ids only, no centroids."""
+        s = t.stories
+        query = select(s.c.id).where(s.c.last_seen_at >= since, s.c.heat != 0).order_by(s.c.id)
+        with self.engine.connect() as c:
+            return [int(i) for (i,) in c.execute(query)]
+
     def list_stories(self, *, limit: int = 50, since: datetime | None = None) -> list[Story]:
         query = select(t.stories)
         if since is not None:

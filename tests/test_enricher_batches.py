@@ -1,0 +1,94 @@
+"""Enrichment in batches gives what one batch gives (``Enricher.run`` and its ``batch_size``).
+
+A large run is enriched a bounded batch at a time so memory stays flat; the passes over the batches are
+arranged so that every article still sees what it would see in one batch (the stories and signatures of
+every article before it, the whole run's vectors and final stories for its related records). Here the
+demo world's articles (real stories, syndicated copies, several providers and languages) are stored
+twice, the same way, and enriched once in batches of 7 and once in a single batch, with the real model.
+The model runs one text at a time in both, so its vectors do not depend on which texts share a batch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsdesk.config import load_settings, load_taxonomy
+from newsdesk.demo.world import load_world
+from newsdesk.enrich.base import Embedder
+from newsdesk.enrich.embed import load_embedder
+from newsdesk.enricher import Enricher
+from newsdesk.model import Article, Provider, held_clock
+from newsdesk.store import Store
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time() -> Embedder:
+    return load_embedder(backend="onnx", batch_size=1)
+
+
+def demo_articles() -> list[Article]:
+    world = load_world(NOW)
+    return [
+        Article(
+            a.title,
+            a.url,
+            a.url,
+            Provider(a.provider, a.provider_domain),
+            excerpt=a.description,
+            published_at=a.published_at,
+            text=a.body,
+            language=world.provider(a.provider).language,
+        )
+        for a in world.articles
+    ]
+
+
+def enriched(folder: Path, embedder: Embedder, batch_size: int) -> dict[str, Any]:
+    """Store the demo articles in a fresh store, enrich them in batches of ``batch_size``, and return
+    what enrichment decided, keyed by URL (ids are the same in both stores, URLs say it plainly)."""
+    folder.mkdir()
+    settings = load_settings(env={"NEWSDESK_CONFIG": str(folder / "absent.toml")}, base_dir=folder)
+    store = Store.open(f"sqlite:///{folder / 'newsdesk.db'}")
+    try:
+        ids = [store.save_article(a).id or 0 for a in demo_articles()]
+        with held_clock(NOW):
+            enricher = Enricher(
+                settings, store, load_taxonomy(None), embedder=embedder, batch_size=batch_size
+            )
+            counts = enricher.run(ids)
+        found = store.get_articles(ids)
+        url = {i: a.web_url for i, a in found.items()}
+        stories: dict[int | None, set[str]] = {}
+        for a in found.values():
+            stories.setdefault(a.story_id, set()).add(a.web_url)
+        return {
+            "counts": counts,
+            "stories": sorted(sorted(members) for members in stories.values()),
+            "related": {
+                a.web_url: [url.get(r.article_id or 0) for r in store.related_refs(i)]
+                for i, a in found.items()
+            },
+            "scores": {a.web_url: (a.topics, a.quality, a.heat, a.heat_reasons) for a in found.values()},
+            "alternates": {a.web_url: sorted(x.url for x in store.alternates(i)) for i, a in found.items()},
+        }
+    finally:
+        store.close()
+
+
+def test_batches_of_seven_enrich_as_one_batch(one_at_a_time: Embedder, tmp_path: Path) -> None:
+    batched = enriched(tmp_path / "batched", one_at_a_time, 7)
+    whole = enriched(tmp_path / "whole", one_at_a_time, 10_000)
+    assert whole["counts"]["near_duplicates"] > 0  # the syndicated copies were folded
+    assert any(len(members) > 1 for members in whole["stories"])  # stories of several reports
+    assert any(whole["related"].values())
+    assert batched["counts"] == whole["counts"]
+    assert batched["stories"] == whole["stories"]
+    assert batched["alternates"] == whole["alternates"]
+    assert batched["related"] == whole["related"]
+    assert batched["scores"] == whole["scores"]
