@@ -35,6 +35,8 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q -rs
 
 bench: $(STAMP)
+	# bench/api.py drives its load with wrk (Debian's package, a C process whose CPU is not the server's).
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 eval: $(STAMP)

@@ -59,10 +59,11 @@ class Outputs:
         return export_records(selected, target, stamp=stamp)
 
     def _export_stamp(self, published_only: bool, topics: Sequence[str]) -> str:
-        """What the records of an export are made from, as one digest: the store's change stamp (it
-        moves when an article is saved, decided or removed, or a run finishes — enrichment, heat,
-        related, rules and images write elsewhere than the article row, so a per-article
-        ``updated_at`` would miss them), the selection, and the code version (the record format)."""
+        """What the records of an export are made from, as one digest: the store's change stamp (every
+        transaction writing an article, its topics, images, alternates, story, related articles or
+        decisions moves it — enrichment, heat, related, rules and images write elsewhere than the
+        article row, so a per-article ``updated_at`` would miss them), the selection, and the code
+        version (the record format)."""
         state = [__version__, *map(str, self.nd.store.change_stamp()), published_only, sorted(topics)]
         return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
 

@@ -44,12 +44,11 @@ Vector = npt.NDArray[np.float32]
 
 THRESHOLD = 0.58
 """Minimum combined score to join a story, for the default embedder (the MiniLM + USE blend, whose
-English cosine is the mean of both models'). eval/stories.py over 0.50-0.62 with the lead terms and the
-average link (docs/evaluation.md, "Stories"): 0.58 gives demo-world purity and completeness 1.000 (from
-0.50 up to 0.60), SemEval-2022 English same-story F1 0.854 (0.876 at 0.56, 0.848 at 0.60) and BBC
-one-date purity 0.865 (0.838 at 0.56, 0.885 at 0.60). With MiniLM alone the best was 0.56 (F1 0.925,
-BBC 0.865). It applies to calibrated cosines (``similarity.py``), so it asks as much of an English and a
-Chinese report of one event as of two English ones."""
+English cosine is the mean of both models', title weighed apart: ``similarity.article_vectors``). Chosen
+with eval/stories.py over 0.50-0.62 (the lead terms, the average link): demo-world purity and SemEval
+English same-story F1 peak around it, BBC one-date purity rises past it; the figures per threshold are in
+docs/evaluation.md, "Story clustering". It applies to calibrated cosines (``similarity.py``), so it asks as much of
+an English and a Chinese report of one event as of two English ones."""
 
 COSINE_WEIGHT = 1.0
 TERM_WEIGHT = 0.10
