@@ -10,9 +10,10 @@ safety, and the comparison in ``bench/feeds.py`` compares parsing, not post-proc
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, cast
 from urllib.parse import urljoin, urlparse
 
 from newsdesk.model import is_http_url, utc
@@ -49,22 +50,127 @@ class Enclosure:
     length: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+_TEXT_FIELDS = ("title", "summary", "content_html", "author", "categories")
+_FIELDS = (
+    "url", "guid", "title", "summary", "content_html", "published_at", "updated_at", "author",
+    "categories", "image_url", "enclosures",
+)  # fmt: skip
+
+
 class FeedEntry:
     """One feed item, normalised: absolute http(s) ``url``, plain-text ``title``/``summary``, sanitised
-    ``content_html``, aware UTC datetimes."""
+    ``content_html``, aware UTC datetimes. Immutable; equal, hashed and printed by its fields.
+
+    An entry made by :func:`build_entry` sanitises its text fields (title, summary, content, author,
+    categories) on first read of any of them, not when the feed is parsed: that is most of the
+    per-item work, and a repeat poll reads only the URL of the entries the store already holds. The
+    values are the same either way. Pickling (the parse pool sends entries back) computes them first,
+    so the work stays in the worker that parsed the feed."""
+
+    __slots__ = (*(f"_{name}" if name in _TEXT_FIELDS else name for name in _FIELDS), "_raw")
 
     url: str
     guid: str | None
-    title: str
-    summary: str
-    content_html: str | None
     published_at: datetime | None
     updated_at: datetime | None
-    author: str | None
-    categories: tuple[str, ...]
     image_url: str | None
     enclosures: tuple[Enclosure, ...]
+    _raw: RawEntry | None
+
+    def __init__(
+        self,
+        url: str,
+        guid: str | None,
+        title: str,
+        summary: str,
+        content_html: str | None,
+        published_at: datetime | None,
+        updated_at: datetime | None,
+        author: str | None,
+        categories: tuple[str, ...],
+        image_url: str | None,
+        enclosures: tuple[Enclosure, ...],
+    ) -> None:
+        values = locals()
+        for name in _FIELDS:
+            object.__setattr__(self, f"_{name}" if name in _TEXT_FIELDS else name, values[name])
+        object.__setattr__(self, "_raw", None)
+
+    @classmethod
+    def deferred(cls, url: str, raw: RawEntry) -> FeedEntry:
+        """The entry for ``raw`` (whose link resolves to ``url``), its text fields left to first use."""
+        entry = cls.__new__(cls)
+        for name, value in (
+            ("url", url),
+            ("guid", (raw.guid or "").strip() or None),
+            ("published_at", _utc(raw.published_at or raw.updated_at)),
+            ("updated_at", _utc(raw.updated_at)),
+            ("image_url", _first_url(raw.image_urls, raw.base)),
+            ("enclosures", _enclosures(raw.enclosures, raw.base)),
+            ("_raw", raw),
+        ):
+            object.__setattr__(entry, name, value)
+        return entry
+
+    def _text(self, name: str) -> Any:
+        raw = self._raw
+        if raw is not None:  # first read: sanitise all text fields at once, then drop the raw entry
+            content = clean_html(raw.content, raw.base) if raw.content and raw.content.strip() else None
+            for field, value in (
+                ("_title", plain_text(raw.title or "")),
+                ("_summary", _summary(raw)),
+                ("_content_html", content),
+                ("_author", plain_text(raw.author or "") or None),
+                ("_categories", _categories(raw.categories)),
+                ("_raw", None),
+            ):
+                object.__setattr__(self, field, value)
+        return getattr(self, name)
+
+    @property
+    def title(self) -> str:
+        return cast(str, self._text("_title"))
+
+    @property
+    def summary(self) -> str:
+        return cast(str, self._text("_summary"))
+
+    @property
+    def content_html(self) -> str | None:
+        return cast("str | None", self._text("_content_html"))
+
+    @property
+    def author(self) -> str | None:
+        return cast("str | None", self._text("_author"))
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return cast("tuple[str, ...]", self._text("_categories"))
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, FeedEntry)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"{type(self).__qualname__}({fields})"
+
+    def __reduce__(self) -> tuple[type[FeedEntry], tuple[Any, ...]]:
+        return (type(self), self._values())
 
     @property
     def media_type(self) -> str | None:
@@ -141,20 +247,7 @@ def build_entry(raw: RawEntry) -> FeedEntry | None:
     url = absolute_url(raw.link, raw.base)
     if url is None:
         return None
-    content = clean_html(raw.content, raw.base) if raw.content and raw.content.strip() else None
-    return FeedEntry(
-        url=url,
-        guid=(raw.guid or "").strip() or None,
-        title=plain_text(raw.title or ""),
-        summary=_summary(raw),
-        content_html=content,
-        published_at=_utc(raw.published_at or raw.updated_at),
-        updated_at=_utc(raw.updated_at),
-        author=plain_text(raw.author or "") or None,
-        categories=_categories(raw.categories),
-        image_url=_first_url(raw.image_urls, raw.base),
-        enclosures=_enclosures(raw.enclosures, raw.base),
-    )
+    return FeedEntry.deferred(url, raw)
 
 
 def _utc(value: datetime | None) -> datetime | None:
