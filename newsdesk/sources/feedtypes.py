@@ -10,10 +10,10 @@ safety, and the comparison in ``bench/feeds.py`` compares parsing, not post-proc
 from __future__ import annotations
 
 import re
-from dataclasses import FrozenInstanceError, dataclass
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urljoin, urlparse
 
 from newsdesk.model import is_http_url, utc
@@ -50,127 +50,22 @@ class Enclosure:
     length: int | None = None
 
 
-_TEXT_FIELDS = ("title", "summary", "content_html", "author", "categories")
-_FIELDS = (
-    "url", "guid", "title", "summary", "content_html", "published_at", "updated_at", "author",
-    "categories", "image_url", "enclosures",
-)  # fmt: skip
-
-
+@dataclass(frozen=True, slots=True)
 class FeedEntry:
     """One feed item, normalised: absolute http(s) ``url``, plain-text ``title``/``summary``, sanitised
-    ``content_html``, aware UTC datetimes. Immutable; equal, hashed and printed by its fields.
-
-    An entry made by :func:`build_entry` sanitises its text fields (title, summary, content, author,
-    categories) on first read of any of them, not when the feed is parsed: that is most of the
-    per-item work, and a repeat poll reads only the URL of the entries the store already holds. The
-    values are the same either way. Pickling (the parse pool sends entries back) computes them first,
-    so the work stays in the worker that parsed the feed."""
-
-    __slots__ = (*(f"_{name}" if name in _TEXT_FIELDS else name for name in _FIELDS), "_raw")
+    ``content_html``, aware UTC datetimes."""
 
     url: str
     guid: str | None
+    title: str
+    summary: str
+    content_html: str | None
     published_at: datetime | None
     updated_at: datetime | None
+    author: str | None
+    categories: tuple[str, ...]
     image_url: str | None
     enclosures: tuple[Enclosure, ...]
-    _raw: RawEntry | None
-
-    def __init__(
-        self,
-        url: str,
-        guid: str | None,
-        title: str,
-        summary: str,
-        content_html: str | None,
-        published_at: datetime | None,
-        updated_at: datetime | None,
-        author: str | None,
-        categories: tuple[str, ...],
-        image_url: str | None,
-        enclosures: tuple[Enclosure, ...],
-    ) -> None:
-        values = locals()
-        for name in _FIELDS:
-            object.__setattr__(self, f"_{name}" if name in _TEXT_FIELDS else name, values[name])
-        object.__setattr__(self, "_raw", None)
-
-    @classmethod
-    def deferred(cls, url: str, raw: RawEntry) -> FeedEntry:
-        """The entry for ``raw`` (whose link resolves to ``url``), its text fields left to first use."""
-        entry = cls.__new__(cls)
-        for name, value in (
-            ("url", url),
-            ("guid", (raw.guid or "").strip() or None),
-            ("published_at", _utc(raw.published_at or raw.updated_at)),
-            ("updated_at", _utc(raw.updated_at)),
-            ("image_url", _first_url(raw.image_urls, raw.base)),
-            ("enclosures", _enclosures(raw.enclosures, raw.base)),
-            ("_raw", raw),
-        ):
-            object.__setattr__(entry, name, value)
-        return entry
-
-    def _text(self, name: str) -> Any:
-        raw = self._raw
-        if raw is not None:  # first read: sanitise all text fields at once, then drop the raw entry
-            content = clean_html(raw.content, raw.base) if raw.content and raw.content.strip() else None
-            for field, value in (
-                ("_title", plain_text(raw.title or "")),
-                ("_summary", _summary(raw)),
-                ("_content_html", content),
-                ("_author", plain_text(raw.author or "") or None),
-                ("_categories", _categories(raw.categories)),
-                ("_raw", None),
-            ):
-                object.__setattr__(self, field, value)
-        return getattr(self, name)
-
-    @property
-    def title(self) -> str:
-        return cast(str, self._text("_title"))
-
-    @property
-    def summary(self) -> str:
-        return cast(str, self._text("_summary"))
-
-    @property
-    def content_html(self) -> str | None:
-        return cast("str | None", self._text("_content_html"))
-
-    @property
-    def author(self) -> str | None:
-        return cast("str | None", self._text("_author"))
-
-    @property
-    def categories(self) -> tuple[str, ...]:
-        return cast("tuple[str, ...]", self._text("_categories"))
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _FIELDS)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, FeedEntry)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
-        return f"{type(self).__qualname__}({fields})"
-
-    def __reduce__(self) -> tuple[type[FeedEntry], tuple[Any, ...]]:
-        return (type(self), self._values())
 
     @property
     def media_type(self) -> str | None:
@@ -215,6 +110,91 @@ class RawEntry:
     enclosures: tuple[Enclosure, ...] = ()
 
 
+_TEXT_FIELDS = ("title", "summary", "content_html", "author", "categories")
+
+
+def _deferred_field(name: str) -> Any:
+    """A read-only property over FeedEntry's slot ``name`` that fills the text fields on first read."""
+    slot = FeedEntry.__dict__[name]
+
+    def read(entry: _DeferredEntry) -> Any:
+        try:
+            return slot.__get__(entry, FeedEntry)
+        except AttributeError:  # not filled yet
+            entry.fill()
+            return slot.__get__(entry, FeedEntry)
+
+    return property(read, doc=f"FeedEntry.{name}, sanitised on first read")
+
+
+class _DeferredEntry(FeedEntry):
+    """A :class:`FeedEntry` (equal, hashed and printed as one) whose text fields (title, summary,
+    content, author, categories) are sanitised on first read, not when the feed is parsed. That is
+    most of the per-item work, and a repeat poll reads only the URL of the entries the store already
+    holds. Pickling (the parse pool sends entries back) fills them first and sends a plain
+    FeedEntry, so the work stays in the worker that parsed the feed."""
+
+    __slots__ = ("_raw",)
+    _raw: RawEntry | None
+
+    title = _deferred_field("title")
+    summary = _deferred_field("summary")
+    content_html = _deferred_field("content_html")
+    author = _deferred_field("author")
+    categories = _deferred_field("categories")
+
+    @classmethod
+    def of(cls, url: str, raw: RawEntry) -> _DeferredEntry:
+        """The entry for ``raw``, whose link resolves to ``url``; the cheap fields are set now."""
+        entry = cls.__new__(cls)
+        for name, value in (
+            ("url", url),
+            ("guid", (raw.guid or "").strip() or None),
+            ("published_at", _utc(raw.published_at or raw.updated_at)),
+            ("updated_at", _utc(raw.updated_at)),
+            ("image_url", _first_url(raw.image_urls, raw.base)),
+            ("enclosures", _enclosures(raw.enclosures, raw.base)),
+            ("_raw", raw),
+        ):
+            object.__setattr__(entry, name, value)
+        return entry
+
+    def fill(self) -> None:
+        """Sanitise the text fields from the raw entry (once; a second caller recomputes the same)."""
+        raw = self._raw
+        if raw is None:
+            return
+        content = clean_html(raw.content, raw.base) if raw.content and raw.content.strip() else None
+        for name, value in (
+            ("title", plain_text(raw.title or "")),
+            ("summary", _summary(raw)),
+            ("content_html", content),
+            ("author", plain_text(raw.author or "") or None),
+            ("categories", _categories(raw.categories)),
+        ):
+            FeedEntry.__dict__[name].__set__(self, value)
+        object.__setattr__(self, "_raw", None)
+
+    def plain(self) -> FeedEntry:
+        """This entry as a plain :class:`FeedEntry`."""
+        return FeedEntry(**{f: getattr(self, f) for f in FeedEntry.__dataclass_fields__})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FeedEntry):
+            return NotImplemented
+        return self.plain() == (other.plain() if isinstance(other, _DeferredEntry) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.plain())
+
+    def __repr__(self) -> str:
+        return repr(self.plain())
+
+    def __reduce__(self) -> tuple[type[FeedEntry], tuple[Any, ...]]:
+        plain = self.plain()
+        return (FeedEntry, tuple(getattr(plain, f) for f in FeedEntry.__dataclass_fields__))
+
+
 def absolute_url(link: str | None, base: str) -> str | None:
     """``link`` resolved against ``base``; None unless the result is an http(s) URL."""
     if not link or not link.strip():
@@ -247,11 +227,15 @@ def build_entry(raw: RawEntry) -> FeedEntry | None:
     url = absolute_url(raw.link, raw.base)
     if url is None:
         return None
-    return FeedEntry.deferred(url, raw)
+    return _DeferredEntry.of(url, raw)
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    return utc(value) if value is not None else None
+    """``value`` as :func:`utc` gives it; a value already in UTC to the second (what the adapters
+    produce) is returned as is."""
+    if value is None or (value.tzinfo is UTC and not value.microsecond):
+        return value
+    return utc(value)
 
 
 def _summary(raw: RawEntry) -> str:
