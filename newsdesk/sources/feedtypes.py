@@ -4,7 +4,9 @@ Each parser adapter (fastfeedparser, feedparser, JSON Feed) only copies fields o
 result into a :class:`RawEntry`; :func:`build_entry` then does everything that must be the same whatever
 the parser: resolve the link against the base URL, keep only http(s) links, sanitise HTML, reduce
 titles and summaries to plain text, pick the image. So the two XML parsers cannot drift apart on
-safety, and the comparison in ``bench/feeds.py`` compares parsing, not post-processing.
+safety, and the comparison in ``bench/feeds.py`` compares parsing, not post-processing. The text
+fields are sanitised when first read (:class:`_DeferredEntry`): a poll that finds an entry's URL
+already stored never reads them.
 """
 
 from __future__ import annotations
