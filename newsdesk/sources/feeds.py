@@ -64,6 +64,9 @@ SNIFF_BYTES = 4096
 """How far into the body we look for the root element; XML declarations, comments and a DOCTYPE
 before the root fit in far less in every corpus file."""
 
+_MAPPINGS = (dict, Mapping)
+"""For isinstance: the parsers hand back plain dicts, which an exact type check settles before the
+slower abstract-class check runs."""
 _UNICODE_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _ROOT_KINDS = {"rss": KIND_RSS, "channel": KIND_RSS, "feed": KIND_ATOM, "rdf": KIND_RDF}
 _HEAD_TTL = re.compile(rb"<ttl\s*>\s*(\d{1,7})\s*</ttl", re.IGNORECASE)
@@ -219,7 +222,7 @@ def _head_match(pattern: re.Pattern[bytes], head: bytes) -> str | None:
 
 
 def _fast_raw(entry: Mapping[str, Any], base: str) -> RawEntry:
-    media = [m for m in entry.get("media_content") or () if isinstance(m, Mapping)]
+    media = [m for m in entry.get("media_content") or () if isinstance(m, _MAPPINGS)]
     enclosures = _enclosures(entry.get("enclosures"), "url") + _link_enclosures(entry.get("links"))
     summary, content = _str(entry.get("description")), _content(entry.get("content"))
     return RawEntry(
@@ -309,8 +312,10 @@ def _kind_from_version(version: str, root: str) -> str:
 
 
 def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> RawEntry:
-    media = [m for m in entry.get("media_content") or () if isinstance(m, Mapping)]
-    thumbs = [_str(m.get("url")) or "" for m in entry.get("media_thumbnail") or () if isinstance(m, Mapping)]
+    media = [m for m in entry.get("media_content") or () if isinstance(m, _MAPPINGS)]
+    thumbs = [
+        _str(m.get("url")) or "" for m in entry.get("media_thumbnail") or () if isinstance(m, _MAPPINGS)
+    ]
     enclosures = _enclosures(entry.get("enclosures"), "href")
     itunes = entry.get("image")
     guid = _str(entry.get("id"))
@@ -330,7 +335,7 @@ def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> R
             *_media_images(media),
             *thumbs,
             *_enclosure_images(enclosures),
-            (_str(itunes.get("href")) or "") if isinstance(itunes, Mapping) else "",
+            (_str(itunes.get("href")) or "") if isinstance(itunes, _MAPPINGS) else "",
         ),
         enclosures=enclosures,
     )
@@ -357,7 +362,7 @@ def _int(value: str | None) -> int | None:
 
 def _content(value: Any) -> str | None:
     """The first content block, as HTML (a text/plain block is escaped into a paragraph)."""
-    if not isinstance(value, list) or not value or not isinstance(value[0], Mapping):
+    if not isinstance(value, list) or not value or not isinstance(value[0], _MAPPINGS):
         return None
     text, kind = _str(value[0].get("value")), (_str(value[0].get("type")) or "html").lower()
     if text is None or "html" in kind:
@@ -368,7 +373,7 @@ def _content(value: Any) -> str | None:
 def _tags(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(t["term"] for t in value if isinstance(t, Mapping) and isinstance(t.get("term"), str))
+    return tuple(t["term"] for t in value if isinstance(t, _MAPPINGS) and isinstance(t.get("term"), str))
 
 
 def _enclosures(value: Any, url_key: str) -> tuple[Enclosure, ...]:
@@ -377,7 +382,7 @@ def _enclosures(value: Any, url_key: str) -> tuple[Enclosure, ...]:
     return tuple(
         Enclosure(item[url_key], _str(item.get("type")), _int(str(item.get("length") or "")))
         for item in value
-        if isinstance(item, Mapping) and isinstance(item.get(url_key), str)
+        if isinstance(item, _MAPPINGS) and isinstance(item.get(url_key), str)
     )
 
 
@@ -385,7 +390,7 @@ def _link_enclosures(value: Any) -> tuple[Enclosure, ...]:
     """Atom ``<link rel="enclosure">``: fastfeedparser lists them only among the links."""
     if not isinstance(value, list):
         return ()
-    links = [v for v in value if isinstance(v, Mapping) and v.get("rel") == "enclosure"]
+    links = [v for v in value if isinstance(v, _MAPPINGS) and v.get("rel") == "enclosure"]
     return _enclosures(links, "href")
 
 

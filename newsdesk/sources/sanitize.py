@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -53,6 +54,8 @@ SVG_EXTENSIONS = (".svg", ".svgz")
 
 _MARKUP = re.compile(r"<(?=/?[a-zA-Z!])")  # what an HTML parser reads as a tag opener
 _TAG_LIKE = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*)([^<>]*)(>?)")
+_REFERENCE = re.compile(r"&[#A-Za-z0-9]")  # what an HTML parser may read as a character reference
+_TAG_NAME = re.compile(r"</?([a-zA-Z][^\s/<>]*)")  # starts where _TAG_LIKE does, captures its name
 
 # fmt: skip below: a word list, one word a line, would run to twenty lines of noise.
 HTML_ELEMENTS = frozenset(html_defs.tags) | {
@@ -73,6 +76,14 @@ def clean_html(fragment: str, base_url: str | None = None) -> str:
     absolute http(s) URL and dropped otherwise (they would point nowhere once stored). Empty URLs are
     dropped too: feedparser's own sanitiser blanks ``javascript:`` links, and resolving ``""`` would
     turn them into links to the feed itself."""
+    return nh3.clean(
+        fragment, link_rel=LINK_REL, url_schemes=set(URL_SCHEMES), url_relative=_resolver(base_url)
+    )
+
+
+@lru_cache(maxsize=256)
+def _resolver(base_url: str | None) -> Callable[[str], str | None]:
+    """The ``url_relative`` callback for ``base_url``: one per base, as every item of a feed shares it."""
     base = base_url if base_url is not None and is_http_url(base_url) else None
 
     def resolve(url: str) -> str | None:
@@ -83,14 +94,14 @@ def clean_html(fragment: str, base_url: str | None = None) -> str:
         except ValueError:
             return None
 
-    return nh3.clean(fragment, link_rel=LINK_REL, url_schemes=set(URL_SCHEMES), url_relative=resolve)
+    return resolve
 
 
 def plain_text(fragment: str) -> str:
     """``fragment`` (HTML or text) as one line of plain text: tags and script/style bodies removed,
     entities decoded, whitespace collapsed. Text that decodes into markup again is stripped again."""
-    if "<" not in fragment and "&" not in fragment:  # already plain: most titles, authors, tags
-        return " ".join(fragment.split())
+    if "<" not in fragment and ("&" not in fragment or _literal_ampersands(fragment)):
+        return " ".join(fragment.split())  # already plain: most titles, authors, tags
     text = fragment
     for _ in range(PLAIN_TEXT_PASSES):
         text = html.unescape(nh3.clean(_keep_angled_words(text), tags=set()))
@@ -101,9 +112,21 @@ def plain_text(fragment: str) -> str:
     return " ".join(text.split())
 
 
+def _literal_ampersands(text: str) -> bool:
+    """True when every ``&`` in ``text`` (which has no ``<``) is a plain character to an HTML parser,
+    as in "Tom & Jerry": no letter, digit or ``#`` follows it, so nothing can be decoded and the
+    sanitiser would hand the text back as is (NUL and a byte-order mark aside, which it drops)."""
+    return "\x00" not in text and "\ufeff" not in text and not _REFERENCE.search(text)
+
+
 def _keep_angled_words(text: str) -> str:
     """``text`` with ``<word …>`` turned into ``‹word …›`` when ``word`` is no HTML element, so that
-    stripping tags keeps it: it is text in brackets, and as text it can no longer open a tag."""
+    stripping tags keeps it: it is text in brackets, and as text it can no longer open a tag.
+    Markup whose every tag is an HTML element (nearly all of it) is returned as is without a
+    per-tag rewrite: ``_TAG_NAME`` finds the same names at the same places as ``_TAG_LIKE``, since
+    what ``_TAG_LIKE`` consumes after a name holds no ``<``."""
+    if all(name.lower() in HTML_ELEMENTS for name in _TAG_NAME.findall(text)):
+        return text
 
     def keep(match: re.Match[str]) -> str:
         slash, name, rest, close = match.groups()

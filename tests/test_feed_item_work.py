@@ -1,0 +1,132 @@
+"""The per-item shortcuts of feed parsing give what the long way gives (issue 14, goal 2).
+
+Each shortcut (an absolute link taken as is, text without markup or references left to itself, markup
+whose tags are all HTML elements not rewritten, text fields sanitised on first read) is checked here
+against the long way on the cases that could tell them apart. The whole feedparser corpus is checked
+by ``tests/test_feed_corpus.py`` and the demo export by ``tests/test_demo_export_golden.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import pickle
+from urllib.parse import urljoin
+
+import nh3
+import pytest
+
+from newsdesk.model import is_http_url
+from newsdesk.sources.feeds import FeedEntry, parse_feed
+from newsdesk.sources.feedtypes import absolute_url
+from newsdesk.sources.sanitize import plain_text
+
+BASE = "http://example.org/dir/feed.xml"
+
+FEED = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"
+ xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T</title>
+<link>https://example.org/</link>
+<item><title>Tom &amp; Jerry &amp;amp; co</title><link>https://example.org/a</link>
+<description>&lt;p&gt;Lead &lt;script&gt;alert(1)&lt;/script&gt;&lt;AI&gt; text&lt;/p&gt;</description>
+<content:encoded><![CDATA[<p onclick="x()">Body <a href="/rel">link</a></p>]]></content:encoded>
+<author>a@example.org (A &lt;b&gt;B&lt;/b&gt;)</author><category>c &amp; d</category>
+<pubDate>Mon, 01 Jan 2024 10:00:00 +0000</pubDate></item>
+<item><title>Two</title><link>/b?x=1#f</link></item>
+</channel></rss>"""
+
+
+def long_way(link: str, base: str) -> str | None:
+    """What ``absolute_url`` gave before its shortcut: urljoin, then the http(s) check."""
+    if not link or not link.strip():
+        return None
+    try:
+        url = urljoin(base, link.strip())
+    except ValueError:
+        return None
+    return url if is_http_url(url) else None
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://example.org/a/b?c=d#e",
+        "http://example.org",
+        "http://Example.ORG:8080/x",
+        "http://example.org/a;params",
+        "http://example.org/a?",
+        "http://example.org/a#",
+        "HTTP://example.org/a",
+        " https://example.org/a \n",
+        "https://example.org/a\tb",
+        "https://[::1]/x",
+        "https://[::1/x",
+        "https://user@example.org/x",
+        "https://example.org/é",
+        "//example.org/x",
+        "/rel/../x",
+        "ftp://example.org/x",
+        "javascript:alert(1)",
+    ],
+)
+@pytest.mark.parametrize("base", [BASE, "https://example.org/", "", "http://[bad/"])
+def test_absolute_url_matches_urljoin(link: str, base: str) -> None:
+    assert absolute_url(link, base) == long_way(link, base)
+
+
+def nh3_way(text: str) -> str:
+    """plain_text's nh3 pass for text without tags (one pass suffices: no ``<`` comes out)."""
+    return " ".join(html.unescape(nh3.clean(text, tags=set())).split())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tom & Jerry",
+        "a &amp; b",
+        "AT&T",
+        "&#38; x",
+        "&",
+        "x &\n y",
+        "\ufeffA & B",
+        "A\x00 & B",
+        "> & é",
+        "&é",
+    ],
+)
+def test_plain_text_of_text_without_tags_matches_the_sanitiser(text: str) -> None:
+    assert plain_text(text) == nh3_way(text)
+
+
+def test_angled_words_are_kept_and_elements_stripped() -> None:
+    assert plain_text("<AI> and <b>bold</b> <Ｂ>") == "\u2039AI\u203a and bold <Ｂ>"  # no tag: not a letter
+    assert plain_text("<p>only <em>elements</em></p>") == "only elements"
+
+
+def test_entries_read_late_equal_entries_read_at_once() -> None:
+    feed = parse_feed(FEED, BASE)
+    first = feed.entries[0]
+    assert first.url == "https://example.org/a"  # read alone: the text fields wait
+    again = parse_feed(FEED, BASE).entries[0]
+    _ = (again.title, again.summary, again.content_html, again.author, again.categories)
+    assert first == again and hash(first) == hash(again) and repr(first) == repr(again)
+    assert first.title == "Tom & Jerry & co"  # feeds double-escape; plain_text decodes until no markup
+    assert first.summary == "Lead \u2039AI\u203a text"
+    assert first.content_html == (
+        '<p>Body <a href="http://example.org/rel" rel="noopener noreferrer nofollow">link</a></p>'
+    )
+    assert first.categories == ("c & d",)
+    assert first.author == "a@example.org (A B)"
+    assert repr(first).startswith("FeedEntry(url='https://example.org/a', guid='https://example.org/a',")
+    assert feed.entries[1].url == "http://example.org/b?x=1#f"
+
+
+def test_entries_pickle_and_convert_as_plain_entries() -> None:
+    feed = parse_feed(FEED, BASE)
+    back = pickle.loads(pickle.dumps(feed))
+    assert type(back.entries[0]) is FeedEntry
+    assert back == feed
+    assert dataclasses.asdict(back) == dataclasses.asdict(feed)
+    plain = FeedEntry(**{f.name: getattr(feed.entries[0], f.name) for f in dataclasses.fields(FeedEntry)})
+    assert plain == feed.entries[0] and feed.entries[0] == plain
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        feed.entries[0].title = "changed"  # type: ignore[misc]
