@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .enrich.base import Embedder, Vectors
 from .enrich.similarity import article_vectors
+from .enrich.vectors import ExactIndex, VectorIndex, open_index
 from .errors import EnrichmentError
 from .model import Article
 from .store import Store
@@ -61,32 +63,77 @@ def check_topic_model(dim: int, embedder: Embedder, path: Path) -> None:
         )
 
 
-class Reembedder:
-    """Re-embeds stale articles with one embedder. ``text_of`` gives the text an article is embedded
-    from (the enricher's: title and lead, the sealed text opened); the vector is made as enrichment
-    makes it (``similarity.article_vectors``: the title weighed apart). Remembers when nothing is left."""
+RELATE_KEY = "reembed_relate"
+"""Meta key of the related pass that follows re-embedding: {"model", "upto", "after"} — the articles up
+to ``upto`` were re-embedded, those up to ``after`` have their related lists computed again."""
 
-    def __init__(self, store: Store, embedder: Callable[[], Embedder], text_of: Callable[[Article], str]):
+Relate = Callable[[list[int], VectorIndex], None]
+"""Computes and saves the related lists of some articles over an index of every current vector (the
+enricher's related stage, which owns the window, the diversity and the calibration)."""
+
+
+class Reembedder:
+    """Re-embeds stale articles with one embedder, then computes their related lists again.
+
+    ``text_of`` gives the text an article is embedded from (the enricher's: title and lead, the sealed text
+    opened); the vector is made as enrichment makes it (``similarity.article_vectors``: the title weighed
+    apart). ``name`` is the configured model's name, known without loading the model: a turn that finds
+    nothing stale under it never loads the model (if the loaded model names itself otherwise, the check
+    finds everything stale, loads it once and asks again under its real name: slower, never wrong).
+
+    Related lists wait until nothing is stale: a list computed while half the articles still hold the old
+    model's vectors would miss them, whereas the old list stays a fair answer meanwhile. Then the
+    re-embedded articles are related again ``limit`` at a time, over the index beside the store (rebuilt
+    from the store: each re-embedding batch removes the file, whose vectors are the old ones). Remembers
+    when nothing is left.
+
+    Story centroids are left as they are: a story whose state names another model takes no new members
+    (the enricher's ``_story_state``), so it closes and new articles open stories of the new model; one of
+    an older recipe keeps a centroid close to the new vectors (the title is part of the lead's text)."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Callable[[], Embedder],
+        text_of: Callable[[Article], str],
+        *,
+        name: Callable[[], str] | None = None,
+        relate: Relate | None = None,
+        index_path: Path | None = None,
+    ):
         self.store = store
         self._embedder = embedder  # called only when there is work: the model loads lazily
+        self._name = name or (lambda: embedder().name)
         self._text_of = text_of
+        self._relate = relate
+        self._index_path = index_path
+        self._index: tuple[int, VectorIndex] | None = None  # (vector count it holds, the index)
+        self.related = 0  # articles related again by the last run
         self.clean = False
 
     def run(self, limit: int | None = None, *, batch: int = BATCH) -> int:
-        """Re-embed up to ``limit`` stale articles (all when ``None``), ``batch`` at a time; how many."""
+        """Re-embed up to ``limit`` stale articles (all when ``None``), ``batch`` at a time, and once none
+        is stale relate up to ``limit`` re-embedded ones again; how many were re-embedded."""
+        self.related = 0
         if self.clean or limit == 0:
             return 0
+        if not self.store.stale_embedding_ids(self._name(), 1) and not self._relate_pending(self._name()):
+            self.clean = True  # the cheap check: the model's name from the settings, the model not loaded
+            return 0
+        embedder = self._embedder()
         done = 0
         while limit is None or done < limit:
             want = batch if limit is None else min(batch, limit - done)
-            embedder = self._embedder()
             ids = self.store.stale_embedding_ids(embedder.name, want)
             if not ids:
-                self.clean = True
                 break
             done += self._batch(embedder, ids)
-        if done:
-            log.info("re-embedded", extra={"count": done})
+        if not self.store.stale_embedding_ids(embedder.name, 1):
+            self.related = self._relate_again(embedder, limit, batch)
+        if done or self.related:
+            log.info("re-embedded", extra={"count": done, "related": self.related})
+        elif not self._relate_pending(embedder.name):
+            self.clean = True
         return done
 
     def _batch(self, embedder: Embedder, ids: list[int]) -> int:
@@ -97,7 +144,59 @@ class Reembedder:
         for article, vector in zip(articles, vectors, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, embedder.name, vector)
+        if self._index_path is not None:
+            self._index_path.unlink(missing_ok=True)  # its vectors are the old ones: rebuilt when read
+        self._index = None
+        state = self._state(embedder.name)
+        # every article with a current vector: those enriched during the pass related only among the few
+        # re-embedded before them
+        state["upto"] = max(state["upto"], self.store.last_embedded_id(embedder.name))
+        self.store.set_meta(RELATE_KEY, state)
         return len(articles)
 
+    def _state(self, model: str) -> dict[str, Any]:
+        state = self.store.get_meta(RELATE_KEY)
+        if not isinstance(state, dict) or state.get("model") != model:
+            return {"model": model, "upto": 0, "after": 0}
+        return dict(state)
 
-__all__ = ["BATCH", "Reembedder", "check_topic_model", "check_vectors"]
+    def _relate_pending(self, model: str) -> bool:
+        if self._relate is None:
+            return False
+        state = self._state(model)
+        return bool(state["after"] < state["upto"])
+
+    def _relate_again(self, embedder: Embedder, limit: int | None, batch: int) -> int:
+        """Related lists of the next re-embedded articles (up to ``limit``), ``batch`` at a time."""
+        if self._relate is None:
+            return 0
+        state, done = self._state(embedder.name), 0
+        while state["after"] < state["upto"] and (limit is None or done < limit):
+            want = batch if limit is None else min(batch, limit - done)
+            ids = self.store.embedded_ids_between(embedder.name, state["after"], state["upto"], want)
+            if ids:
+                self._relate(ids, self._current_index(embedder))
+                done += len(ids)
+            state["after"] = ids[-1] if len(ids) == want else state["upto"]
+            self.store.set_meta(RELATE_KEY, state)
+        return done
+
+    def _current_index(self, embedder: Embedder) -> VectorIndex:
+        """The index of every current vector: kept while the store's count stays, else the file beside
+        the store when it is in step, else rebuilt from the store a chunk at a time (and saved)."""
+        count = self.store.count_embeddings(embedder.name)
+        if self._index is not None and self._index[0] == count:
+            return self._index[1]
+        index: VectorIndex = ExactIndex(embedder.dim)
+        if self._index_path is not None:
+            index = open_index(self._index_path, embedder.dim, expected_count=count)
+        if len(index) != count:
+            for ids, matrix in self.store.iter_embeddings(embedder.name, batch=BATCH * 16):
+                index.add(ids, matrix)
+            if self._index_path is not None:
+                index.save(self._index_path)
+        self._index = (count, index)
+        return index
+
+
+__all__ = ["BATCH", "RELATE_KEY", "Reembedder", "check_topic_model", "check_vectors"]
