@@ -108,7 +108,8 @@ class Enricher:
                 self.store,
                 lambda: self.embedder,
                 lambda a: embed_text(a, self._text(a)),
-                name=lambda: self._embedder.name if self._embedder else self.settings.embed_model,
+                loaded=lambda: self._embedder.name if self._embedder else None,
+                configured=self.settings.embed_model,
                 relate=lambda ids, index: self._relate(self._reload(ids), index),
                 index_path=self.settings.data_dir / "vectors.usearch",
             )

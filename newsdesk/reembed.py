@@ -67,6 +67,9 @@ RELATE_KEY = "reembed_relate"
 """Meta key of the related pass that follows re-embedding: {"model", "upto", "after"} — the articles up
 to ``upto`` were re-embedded, those up to ``after`` have their related lists computed again."""
 
+NAME_KEY = "embed_model_names"
+"""Meta key: {embed_model setting: the name the model it loaded gives itself}, for the cheap stale check."""
+
 Relate = Callable[[list[int], VectorIndex], None]
 """Computes and saves the related lists of some articles over an index of every current vector (the
 enricher's related stage, which owns the window, the diversity and the calibration)."""
@@ -77,9 +80,13 @@ class Reembedder:
 
     ``text_of`` gives the text an article is embedded from (the enricher's: title and lead, the sealed text
     opened); the vector is made as enrichment makes it (``similarity.article_vectors``: the title weighed
-    apart). ``name`` is the configured model's name, known without loading the model: a turn that finds
-    nothing stale under it never loads the model (if the loaded model names itself otherwise, the check
-    finds everything stale, loads it once and asks again under its real name: slower, never wrong).
+    apart). ``loaded`` is the loaded model's name (``None`` while it is not loaded) and ``configured`` the
+    ``embed_model`` setting: the check for stale vectors needs only a name, so a turn that finds nothing
+    stale never loads the model. A model names itself otherwise than its setting ("bundled" is the blend
+    of two models, named after both), so the name a setting loaded last is kept in ``meta``
+    (:data:`NAME_KEY`); until a model was loaded under that setting, the setting itself is the guess,
+    which finds everything stale and loads the model once. The check is remembered per name: should an
+    upgrade rename the model, the first run that loads it checks again under the new name.
 
     Related lists wait until nothing is stale: a list computed while half the articles still hold the old
     model's vectors would miss them, whereas the old list stays a fair answer meanwhile. Then the
@@ -97,30 +104,50 @@ class Reembedder:
         embedder: Callable[[], Embedder],
         text_of: Callable[[Article], str],
         *,
-        name: Callable[[], str] | None = None,
+        loaded: Callable[[], str | None] = lambda: None,
+        configured: str = "",
         relate: Relate | None = None,
         index_path: Path | None = None,
     ):
         self.store = store
         self._embedder = embedder  # called only when there is work: the model loads lazily
-        self._name = name or (lambda: embedder().name)
+        self._loaded = loaded
+        self._configured = configured
         self._text_of = text_of
         self._relate = relate
         self._index_path = index_path
         self._index: tuple[int, VectorIndex] | None = None  # (vector count it holds, the index)
         self.related = 0  # articles related again by the last run
-        self.clean = False
+        self._clean_under: str | None = None  # the model name under which nothing was left
+
+    def _name(self) -> str:
+        """The model's name without loading it (see the class docstring)."""
+        loaded = self._loaded()
+        if loaded is not None:
+            return loaded
+        known = self.store.get_meta(NAME_KEY)
+        if isinstance(known, dict) and isinstance(known.get(self._configured), str):
+            return str(known[self._configured])
+        return self._configured
+
+    def _remember_name(self, embedder: Embedder) -> None:
+        known = self.store.get_meta(NAME_KEY)
+        known = dict(known) if isinstance(known, dict) else {}
+        if self._configured and known.get(self._configured) != embedder.name:
+            self.store.set_meta(NAME_KEY, known | {self._configured: embedder.name})
 
     def run(self, limit: int | None = None, *, batch: int = BATCH) -> int:
         """Re-embed up to ``limit`` stale articles (all when ``None``), ``batch`` at a time, and once none
         is stale relate up to ``limit`` re-embedded ones again; how many were re-embedded."""
         self.related = 0
-        if self.clean or limit == 0:
+        name = self._name()
+        if self._clean_under == name or limit == 0:
             return 0
-        if not self.store.stale_embedding_ids(self._name(), 1) and not self._relate_pending(self._name()):
-            self.clean = True  # the cheap check: the model's name from the settings, the model not loaded
+        if not self.store.stale_embedding_ids(name, 1) and not self._relate_pending(name):
+            self._clean_under = name  # the cheap check: a name, the model not loaded
             return 0
         embedder = self._embedder()
+        self._remember_name(embedder)
         done = 0
         while limit is None or done < limit:
             want = batch if limit is None else min(batch, limit - done)
@@ -133,7 +160,7 @@ class Reembedder:
         if done or self.related:
             log.info("re-embedded", extra={"count": done, "related": self.related})
         elif not self._relate_pending(embedder.name):
-            self.clean = True
+            self._clean_under = embedder.name
         return done
 
     def _batch(self, embedder: Embedder, ids: list[int]) -> int:
@@ -199,4 +226,4 @@ class Reembedder:
         return index
 
 
-__all__ = ["BATCH", "RELATE_KEY", "Reembedder", "check_topic_model", "check_vectors"]
+__all__ = ["BATCH", "NAME_KEY", "RELATE_KEY", "Reembedder", "check_topic_model", "check_vectors"]
