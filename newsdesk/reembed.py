@@ -1,16 +1,17 @@
-"""Re-embedding after a model change: vectors are only comparable within one model.
+"""Re-embedding after a model or recipe change: vectors are only comparable within one of each.
 
-Each stored vector carries the name of the model that made it, and related articles, stories, topic
-refinement and semantic search read only the current model's vectors. When ``embed_model`` changes, the
-articles embedded before would silently drop out of all of them; this module brings them back:
+Each stored vector carries the name of the model that made it and the recipe version
+(``store/enrichment.py``, ``VECTOR_RECIPE``), and related articles, stories, topic refinement and semantic
+search read only current vectors. When ``embed_model`` (or the recipe) changes, the articles embedded
+before would silently drop out of all of them; this module brings them back:
 
-    stale ids (enriched, vector missing or from another model) ─► batch of BATCH ─► text ─► embed
-        ─► size check ─► save (the ANN index beside the store rebuilds itself on the next run: its count
-           no longer matches the store's)
+    stale ids (enriched, vector missing, from another model or recipe) ─► batch of BATCH ─► text
+        ─► embed ─► size check ─► save (the ANN index file beside the store is removed: rebuilt on read)
+    none stale ─► the re-embedded articles, BATCH at a time ─► related lists again (the enricher's stage)
 
-Enrichment re-embeds up to ``reembed_batch`` stale articles a run and the desk does the same while idle,
+Enrichment does up to ``reembed_batch`` articles of each phase a run and the desk the same while idle,
 so a switch costs no long pause; ``newsdesk reembed`` does them all at once. Once a pass finds nothing
-stale, the caller may stop asking (:class:`Reembedder` does): only the current model writes vectors.
+to do, the caller may stop asking (:class:`Reembedder` does): only the current model writes vectors.
 
 The size check: a supervised (sentence-transformers hub) model or a trained topic model of another
 size would otherwise fail deep inside numpy or usearch; here it is an :class:`EnrichmentError` that names
