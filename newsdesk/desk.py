@@ -7,7 +7,8 @@ pool loaded once (they live in the :class:`~newsdesk.app.Newsdesk` facade it sha
     │        │ no                            │
     │        ▼                               ▼
     │   store changed since the last write? ──yes──► rewrite records/ and feeds/ (atomic, incremental)
-    │        │   (then digests due, and vectors of a previous embedding model: a batch, reembed.py)
+    │        │   (then digests due, and vectors of a previous model or recipe: a batch re-embedded, or
+    │        │    once none is left a batch of related lists made again — reembed.py)
     │        │
     └── wait ≤ OUTPUT_CHECK_S, or until woken (a source added, "poll now", shutdown)
 

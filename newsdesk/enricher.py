@@ -105,7 +105,13 @@ class Enricher:
         (reembed.py); counted as ``reembedded`` in the run's figures when there were any."""
         if self._reembedder is None:
             self._reembedder = Reembedder(
-                self.store, lambda: self.embedder, lambda a: embed_text(a, self._text(a))
+                self.store,
+                lambda: self.embedder,
+                lambda a: embed_text(a, self._text(a)),
+                loaded=lambda: self._embedder.name if self._embedder else None,
+                configured=self.settings.embed_model,
+                relate=lambda ids, index: self._relate(self._reload(ids), index),
+                index_path=self.settings.data_dir / "vectors.usearch",
             )
         done = self._reembedder.run(limit)
         if done:

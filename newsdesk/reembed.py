@@ -1,16 +1,17 @@
-"""Re-embedding after a model change: vectors are only comparable within one model.
+"""Re-embedding after a model or recipe change: vectors are only comparable within one of each.
 
-Each stored vector carries the name of the model that made it, and related articles, stories, topic
-refinement and semantic search read only the current model's vectors. When ``embed_model`` changes, the
-articles embedded before would silently drop out of all of them; this module brings them back:
+Each stored vector carries the name of the model that made it and the recipe version
+(``store/enrichment.py``, ``VECTOR_RECIPE``), and related articles, stories, topic refinement and semantic
+search read only current vectors. When ``embed_model`` (or the recipe) changes, the articles embedded
+before would silently drop out of all of them; this module brings them back:
 
-    stale ids (enriched, vector missing or from another model) ─► batch of BATCH ─► text ─► embed
-        ─► size check ─► save (the ANN index beside the store rebuilds itself on the next run: its count
-           no longer matches the store's)
+    stale ids (enriched, vector missing, from another model or recipe) ─► batch of BATCH ─► text
+        ─► embed ─► size check ─► save (the ANN index file beside the store is removed: rebuilt on read)
+    none stale ─► the re-embedded articles, BATCH at a time ─► related lists again (the enricher's stage)
 
-Enrichment re-embeds up to ``reembed_batch`` stale articles a run and the desk does the same while idle,
+Enrichment does up to ``reembed_batch`` articles of each phase a run and the desk the same while idle,
 so a switch costs no long pause; ``newsdesk reembed`` does them all at once. Once a pass finds nothing
-stale, the caller may stop asking (:class:`Reembedder` does): only the current model writes vectors.
+to do, the caller may stop asking (:class:`Reembedder` does): only the current model writes vectors.
 
 The size check: a supervised (sentence-transformers hub) model or a trained topic model of another
 size would otherwise fail deep inside numpy or usearch; here it is an :class:`EnrichmentError` that names
@@ -22,11 +23,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .enrich.base import Embedder, Vectors
 from .enrich.similarity import article_vectors
+from .enrich.vectors import ExactIndex, VectorIndex, open_index
 from .errors import EnrichmentError
 from .model import Article
 from .store import Store
@@ -61,32 +64,104 @@ def check_topic_model(dim: int, embedder: Embedder, path: Path) -> None:
         )
 
 
-class Reembedder:
-    """Re-embeds stale articles with one embedder. ``text_of`` gives the text an article is embedded
-    from (the enricher's: title and lead, the sealed text opened); the vector is made as enrichment
-    makes it (``similarity.article_vectors``: the title weighed apart). Remembers when nothing is left."""
+RELATE_KEY = "reembed_relate"
+"""Meta key of the related pass that follows re-embedding: {"model", "upto", "after"} — the articles up
+to ``upto`` were re-embedded, those up to ``after`` have their related lists computed again."""
 
-    def __init__(self, store: Store, embedder: Callable[[], Embedder], text_of: Callable[[Article], str]):
+NAME_KEY = "embed_model_names"
+"""Meta key: {embed_model setting: the name the model it loaded gives itself}, for the cheap stale check."""
+
+Relate = Callable[[list[int], VectorIndex], None]
+"""Computes and saves the related lists of some articles over an index of every current vector (the
+enricher's related stage, which owns the window, the diversity and the calibration)."""
+
+
+class Reembedder:
+    """Re-embeds stale articles with one embedder, then computes their related lists again.
+
+    ``text_of`` gives the text an article is embedded from (the enricher's: title and lead, the sealed text
+    opened); the vector is made as enrichment makes it (``similarity.article_vectors``: the title weighed
+    apart). ``loaded`` is the loaded model's name (``None`` while it is not loaded) and ``configured`` the
+    ``embed_model`` setting: the check for stale vectors needs only a name, so a turn that finds nothing
+    stale never loads the model. A model names itself otherwise than its setting ("bundled" is the blend
+    of two models, named after both), so the name a setting loaded last is kept in ``meta``
+    (:data:`NAME_KEY`); until a model was loaded under that setting, the setting itself is the guess,
+    which finds everything stale and loads the model once. The check is remembered per name: should an
+    upgrade rename the model, the first run that loads it checks again under the new name.
+
+    Related lists wait until nothing is stale: a list computed while half the articles still hold the old
+    model's vectors would miss them, whereas the old list stays a fair answer meanwhile. Then the
+    re-embedded articles are related again ``limit`` at a time, over the index beside the store (rebuilt
+    from the store: each re-embedding batch removes the file, whose vectors are the old ones). Remembers
+    when nothing is left.
+
+    Story centroids are left as they are: a story whose state names another model takes no new members
+    (the enricher's ``_story_state``), so it closes and new articles open stories of the new model; one of
+    an older recipe keeps a centroid close to the new vectors (the title is part of the lead's text)."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Callable[[], Embedder],
+        text_of: Callable[[Article], str],
+        *,
+        loaded: Callable[[], str | None] = lambda: None,
+        configured: str = "",
+        relate: Relate | None = None,
+        index_path: Path | None = None,
+    ):
         self.store = store
         self._embedder = embedder  # called only when there is work: the model loads lazily
+        self._loaded = loaded
+        self._configured = configured
         self._text_of = text_of
-        self.clean = False
+        self._relate = relate
+        self._index_path = index_path
+        self._index: tuple[int, VectorIndex] | None = None  # (vector count it holds, the index)
+        self.related = 0  # articles related again by the last run
+        self._clean_under: str | None = None  # the model name under which nothing was left
+
+    def _name(self) -> str:
+        """The model's name without loading it (see the class docstring)."""
+        loaded = self._loaded()
+        if loaded is not None:
+            return loaded
+        known = self.store.get_meta(NAME_KEY)
+        if isinstance(known, dict) and isinstance(known.get(self._configured), str):
+            return str(known[self._configured])
+        return self._configured
+
+    def _remember_name(self, embedder: Embedder) -> None:
+        known = self.store.get_meta(NAME_KEY)
+        known = dict(known) if isinstance(known, dict) else {}
+        if self._configured and known.get(self._configured) != embedder.name:
+            self.store.set_meta(NAME_KEY, known | {self._configured: embedder.name})
 
     def run(self, limit: int | None = None, *, batch: int = BATCH) -> int:
-        """Re-embed up to ``limit`` stale articles (all when ``None``), ``batch`` at a time; how many."""
-        if self.clean or limit == 0:
+        """Re-embed up to ``limit`` stale articles (all when ``None``), ``batch`` at a time, and once none
+        is stale relate up to ``limit`` re-embedded ones again; how many were re-embedded."""
+        self.related = 0
+        name = self._name()
+        if self._clean_under == name or limit == 0:
             return 0
+        if not self.store.stale_embedding_ids(name, 1) and not self._relate_pending(name):
+            self._clean_under = name  # the cheap check: a name, the model not loaded
+            return 0
+        embedder = self._embedder()
+        self._remember_name(embedder)
         done = 0
         while limit is None or done < limit:
             want = batch if limit is None else min(batch, limit - done)
-            embedder = self._embedder()
             ids = self.store.stale_embedding_ids(embedder.name, want)
             if not ids:
-                self.clean = True
                 break
             done += self._batch(embedder, ids)
-        if done:
-            log.info("re-embedded", extra={"count": done})
+        if not self.store.stale_embedding_ids(embedder.name, 1):
+            self.related = self._relate_again(embedder, limit, batch)
+        if done or self.related:
+            log.info("re-embedded", extra={"count": done, "related": self.related})
+        elif not self._relate_pending(embedder.name):
+            self._clean_under = embedder.name
         return done
 
     def _batch(self, embedder: Embedder, ids: list[int]) -> int:
@@ -97,7 +172,59 @@ class Reembedder:
         for article, vector in zip(articles, vectors, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, embedder.name, vector)
+        if self._index_path is not None:
+            self._index_path.unlink(missing_ok=True)  # its vectors are the old ones: rebuilt when read
+        self._index = None
+        state = self._state(embedder.name)
+        # every article with a current vector: those enriched during the pass related only among the few
+        # re-embedded before them
+        state["upto"] = max(state["upto"], self.store.last_embedded_id(embedder.name))
+        self.store.set_meta(RELATE_KEY, state)
         return len(articles)
 
+    def _state(self, model: str) -> dict[str, Any]:
+        state = self.store.get_meta(RELATE_KEY)
+        if not isinstance(state, dict) or state.get("model") != model:
+            return {"model": model, "upto": 0, "after": 0}
+        return dict(state)
 
-__all__ = ["BATCH", "Reembedder", "check_topic_model", "check_vectors"]
+    def _relate_pending(self, model: str) -> bool:
+        if self._relate is None:
+            return False
+        state = self._state(model)
+        return bool(state["after"] < state["upto"])
+
+    def _relate_again(self, embedder: Embedder, limit: int | None, batch: int) -> int:
+        """Related lists of the next re-embedded articles (up to ``limit``), ``batch`` at a time."""
+        if self._relate is None:
+            return 0
+        state, done = self._state(embedder.name), 0
+        while state["after"] < state["upto"] and (limit is None or done < limit):
+            want = batch if limit is None else min(batch, limit - done)
+            ids = self.store.embedded_ids_between(embedder.name, state["after"], state["upto"], want)
+            if ids:
+                self._relate(ids, self._current_index(embedder))
+                done += len(ids)
+            state["after"] = ids[-1] if len(ids) == want else state["upto"]
+            self.store.set_meta(RELATE_KEY, state)
+        return done
+
+    def _current_index(self, embedder: Embedder) -> VectorIndex:
+        """The index of every current vector: kept while the store's count stays, else the file beside
+        the store when it is in step, else rebuilt from the store a chunk at a time (and saved)."""
+        count = self.store.count_embeddings(embedder.name)
+        if self._index is not None and self._index[0] == count:
+            return self._index[1]
+        index: VectorIndex = ExactIndex(embedder.dim)
+        if self._index_path is not None:
+            index = open_index(self._index_path, embedder.dim, expected_count=count)
+        if len(index) != count:
+            for ids, matrix in self.store.iter_embeddings(embedder.name, batch=BATCH * 16):
+                index.add(ids, matrix)
+            if self._index_path is not None:
+                index.save(self._index_path)
+        self._index = (count, index)
+        return index
+
+
+__all__ = ["BATCH", "NAME_KEY", "RELATE_KEY", "Reembedder", "check_topic_model", "check_vectors"]

@@ -9,23 +9,29 @@ A topic model or a model whose vectors have another size is a clear error, not a
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import insert, select, update
 from typer.testing import CliRunner
 
 from newsdesk.app import Newsdesk
 from newsdesk.cli import app as cli
 from newsdesk.config import load_settings
+from newsdesk.desk import Desk, OutputTargets
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.enrich.embed import BUNDLED, BUNDLED_MINILM
-from newsdesk.enricher import Enricher
+from newsdesk.enrich.similarity import article_vectors
+from newsdesk.enricher import Enricher, embed_text
 from newsdesk.errors import EnrichmentError
 from newsdesk.model import Article, Provider, Source
-from newsdesk.reembed import check_topic_model, check_vectors
+from newsdesk.reembed import RELATE_KEY, check_topic_model, check_vectors
 from newsdesk.store import Store
+from newsdesk.store import tables as t
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply
 from tests.test_folding import page, paragraphs
@@ -154,3 +160,87 @@ def test_stale_ids_are_enriched_articles_without_a_vector_of_the_model(store: St
     assert store.stale_embedding_ids("model-b", 10) == made[:2]
     assert store.stale_embedding_ids("model-a", 10) == [made[1]]
     assert store.stale_embedding_ids("model-b", 1) == [made[0]]
+
+
+def related_rows(store: Store) -> dict[tuple[int, int], float]:
+    with store.engine.connect() as c:
+        rows = c.execute(select(t.related.c.article_id, t.related.c.related_id, t.related.c.similarity))
+        return {(int(a), int(b)): float(s) for a, b, s in rows}
+
+
+def test_the_idle_desk_reembeds_then_relates_again(enriched: tuple[Path, int]) -> None:
+    """A running desk (its thread, its turns) with no due work brings the MiniLM store over to the blend a
+    batch a turn, then computes the related lists again over the blend's vectors."""
+    data_dir, port = enriched
+    with newsdesk(data_dir, port, BUNDLED, NEWSDESK_REEMBED_BATCH="1") as nd:
+        with nd.store.engine.begin() as c:  # one story holds all four: apart, each may relate to the others
+            c.execute(update(t.articles).values(story_id=None))
+        before = related_rows(nd.store)
+        name = nd.enricher.embedder.name
+        desk = Desk(nd, OutputTargets(), check_s=0.2)
+        desk.start()
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                state = nd.store.get_meta(RELATE_KEY) or {}
+                if state.get("after", 0) >= state.get("upto", 1) and not nd.store.stale_embedding_ids(
+                    name, 10
+                ):
+                    break
+                time.sleep(0.3)
+            else:
+                raise AssertionError(f"the desk did not finish re-embedding: {desk.status}, {state}")
+        finally:
+            assert desk.stop()
+        assert desk.status.last_error is None
+        assert nd.store.count_embeddings(name) == len(STORIES)
+        after = related_rows(nd.store)
+        assert len(after) == len(STORIES) * (len(STORIES) - 1) and after != before
+        assert all(nd.store.load_embeddings(name, ids=[b])[0] == [b] for _, b in after)
+
+
+def test_vectors_of_an_older_recipe_are_reembedded_without_loading_the_model_when_none_is(
+    enriched: tuple[Path, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store from before the title was weighed in holds its vectors under the bare model name: they
+    are stale for the same model, re-embedded with the current recipe; then a check loads no model."""
+    data_dir, port = enriched
+    with newsdesk(data_dir, port, BUNDLED) as nd:
+        embedder = nd.enricher.embedder
+        with nd.store.engine.begin() as c:
+            c.execute(update(t.embeddings).values(model=embedder.name))  # recipe 1: the bare name
+        assert nd.store.count_embeddings(embedder.name) == 0
+        assert len(nd.store.stale_embedding_ids(embedder.name, 10)) == len(STORIES)
+        assert nd.reembed() == len(STORIES)
+        ids, matrix = nd.store.load_embeddings(embedder.name)
+        articles = nd.store.get_articles(ids)
+        leads = [embed_text(articles[i], articles[i].text) for i in ids]
+        expected = article_vectors(embedder.embed, [articles[i].title for i in ids], leads)
+        assert len(ids) == len(STORIES) and np.allclose(matrix, expected, atol=1e-4)
+    caplog.set_level(logging.INFO, logger="newsdesk.enrich.embed")
+    with newsdesk(data_dir, port, BUNDLED) as nd:
+        assert nd.reembed(1) == 0 and nd.reembed(1) == 0
+    assert not [r for r in caplog.records if r.getMessage() == "embedder loaded"]
+
+
+def test_the_recipe_is_part_of_the_stored_key(store: Store) -> None:
+    """On SQLite and PostgreSQL: a vector stored under the bare name (recipe 1) is stale and unread."""
+    made = [
+        store.save_article(
+            Article(
+                f"Recipe {i}", f"http://{HOST}/r/{i}.html", f"http://{HOST}/r/{i}.html", Provider("N", HOST)
+            )
+        ).id
+        for i in range(2)
+    ]
+    for article_id in made:
+        assert article_id is not None
+        store.mark_enriched(article_id)
+    with store.engine.begin() as c:
+        c.execute(insert(t.embeddings).values(article_id=made[0], model="m", dim=4, vector=bytes(16)))
+    store.save_embedding(made[1], "m", np.ones(4, dtype=np.float32))
+    assert store.stale_embedding_ids("m", 10) == [made[0]]
+    assert store.load_embeddings("m")[0] == [made[1]] and store.count_embeddings("m") == 1
+    assert store.last_embedded_id("m") == made[1] and store.last_embedded_id("other") == 0
+    assert store.embedded_ids_between("m", 0, made[1], 10) == [made[1]]
+    assert store.embedded_ids_between("m", made[1], made[1] + 5, 10) == []

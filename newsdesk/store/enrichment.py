@@ -32,6 +32,18 @@ if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CL
 
 log = logging.getLogger(__name__)
 
+VECTOR_RECIPE = 2
+"""How an article vector is made from the model's output (``enrich/similarity.article_vectors``); bump it
+when that changes. 1 was the lead's vector alone, 2 adds half the title's. Vectors of an older recipe are
+stale for re-embedding (``reembed.py``) even though the model's name did not change."""
+
+
+def vector_key(model: str) -> str:
+    """The ``model`` column's value for vectors ``model`` makes with the current recipe. Callers pass the
+    model's name; only this module sees the key, so every reader of ``load_embeddings(name)`` keeps working
+    and reads current-recipe vectors alone. Recipe 1 stored the bare name, which stays stale forever."""
+    return f"{model}#r{VECTOR_RECIPE}"
+
 
 class EnrichmentMixin(StoreBase):
     """Vectors, signatures and related records. A method here is one transaction, as everywhere."""
@@ -40,7 +52,7 @@ class EnrichmentMixin(StoreBase):
         import numpy as np
 
         data = np.asarray(vector, dtype="<f4").tobytes()
-        values = {"model": model, "dim": int(vector.shape[-1]), "vector": data}
+        values = {"model": vector_key(model), "dim": int(vector.shape[-1]), "vector": data}
         with self._begin() as c:
             done = c.execute(
                 update(t.embeddings).where(t.embeddings.c.article_id == article_id).values(**values)
@@ -55,7 +67,7 @@ class EnrichmentMixin(StoreBase):
         import numpy as np
 
         query = select(t.embeddings.c.article_id, t.embeddings.c.dim, t.embeddings.c.vector).where(
-            t.embeddings.c.model == model
+            t.embeddings.c.model == vector_key(model)
         )
         found: list[Any] = []
         with self.engine.connect() as c:
@@ -72,17 +84,40 @@ class EnrichmentMixin(StoreBase):
 
     def stale_embedding_ids(self, model: str, limit: int) -> list[int]:
         """Up to ``limit`` enriched articles (oldest id first) whose vector is missing or was made by
-        another model than ``model``: what ``reembed.py`` brings back into related, stories and search."""
+        another model than ``model`` (or by an older recipe of it, :data:`VECTOR_RECIPE`): what
+        ``reembed.py`` brings back into related, stories and search."""
         a, e = t.articles, t.embeddings
         query = (
             select(a.c.id)
             .select_from(a.outerjoin(e, e.c.article_id == a.c.id))
-            .where(a.c.enriched_at.is_not(None), (e.c.article_id.is_(None)) | (e.c.model != model))
+            .where(
+                a.c.enriched_at.is_not(None), (e.c.article_id.is_(None)) | (e.c.model != vector_key(model))
+            )
             .order_by(a.c.id)
             .limit(limit)
         )
         with self.engine.connect() as c:
             return [int(i) for (i,) in c.execute(query)]
+
+    def embedded_ids_between(self, model: str, after: int, upto: int, limit: int) -> list[int]:
+        """Up to ``limit`` ids in (``after``, ``upto``] (lowest first) that have a current vector of
+        ``model``: the articles whose related lists a finished re-embedding pass computes again."""
+        e = t.embeddings
+        query = (
+            select(e.c.article_id)
+            .where(e.c.model == vector_key(model), e.c.article_id > after, e.c.article_id <= upto)
+            .order_by(e.c.article_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as c:
+            return [int(i) for (i,) in c.execute(query)]
+
+    def last_embedded_id(self, model: str) -> int:
+        """The highest article id with a current vector of ``model`` (0 when none)."""
+        e = t.embeddings
+        query = select(func.max(e.c.article_id)).where(e.c.model == vector_key(model))
+        with self.engine.connect() as c:
+            return int(c.execute(query).scalar_one() or 0)
 
     def iter_embeddings(
         self, model: str, *, batch: int = 1000
@@ -96,7 +131,7 @@ class EnrichmentMixin(StoreBase):
         while True:
             query = (
                 select(e.c.article_id, e.c.dim, e.c.vector)
-                .where(e.c.model == model, e.c.article_id > after)
+                .where(e.c.model == vector_key(model), e.c.article_id > after)
                 .order_by(e.c.article_id)
                 .limit(batch)
             )
@@ -136,7 +171,9 @@ class EnrichmentMixin(StoreBase):
             return [int(i) for (i,) in c.execute(query)]
 
     def count_embeddings(self, model: str) -> int:
-        query = select(func.count()).select_from(t.embeddings).where(t.embeddings.c.model == model)
+        query = (
+            select(func.count()).select_from(t.embeddings).where(t.embeddings.c.model == vector_key(model))
+        )
         with self.engine.connect() as c:
             return int(c.execute(query).scalar_one())
 
