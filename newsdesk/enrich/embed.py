@@ -62,7 +62,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 # bench/embed.py, 1,000 AG News title+lead texts: onnx fp32 keeps every neighbour (overlap 1.000, min
 # cosine 1.0000) and is faster than torch, cold and warm; int8 is faster still but fails the floor
 # (overlap 0.803, per-channel 0.903), so fp32 ONNX. Rates and start-up times: docs/benchmarks.md.
-AUTO_BACKEND = "onnx"
+AUTO_BACKEND = "onnx-int8"
 
 # ONNX Runtime threads: the target machines have 2 cores (bench/embed.py's tuning table compares 1 and 2
 # intra-op threads). Inter-op threads only help graphs with parallel branches; BERT is a chain of layers.
