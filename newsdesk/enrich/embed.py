@@ -19,7 +19,8 @@ normalisation, truncation at the model's ``max_seq_length``):
 - ``onnx``       ONNX Runtime fp32, tokenised with the ``tokenizers`` fast tokenizer, on a graph written
                  once: straight from the weights for a BERT model (``bert_onnx.py``: the bundled
                  MiniLM never needs torch), traced through torch for other architectures.
-- ``onnx-int8``  the same graph with dynamic int8 quantisation of its MatMuls.
+- ``onnx-int8``  the same graph with dynamic int8 quantisation of its MatMuls, one text a run; what
+                 ``auto`` picks (:data:`AUTO_BACKEND`).
 
 The exported graph is cached under ``cache_dir`` keyed by model name and a hash of the weights file, so a
 changed model never reuses a stale graph. Writes go to a temporary file that is renamed into place, so a
