@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -53,6 +53,7 @@ NEAR_DUPLICATE_WINDOW = timedelta(days=30)  # syndicated copies appear within da
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
 BATCH_SIZE = 1_000  # articles held at once: texts, vectors and rows of one batch (docs/benchmarks.md)
 HEAT_CHUNK = 200  # stories whose articles are held at once while heat is scored
+RELATED_META_CHUNK = 50  # articles whose related candidates' metadata is held at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,8 +511,14 @@ class Enricher:
         if not work:
             return
         window = timedelta(days=self.settings.related_window_days)
-        meta = self._related_meta(work, window)
         calibration = similarity.calibration_for(self.embedder.name)
+        for start in range(0, len(work), RELATED_META_CHUNK):
+            self._relate_chunk(work[start : start + RELATED_META_CHUNK], index, window, calibration)
+
+    def _relate_chunk(
+        self, work: list[Work], index: VectorIndex, window: timedelta, calibration: similarity.Calibration
+    ) -> None:
+        meta = self._related_meta(work, window, index)
         for item in work:
             a = item.article
             assert a.id is not None
@@ -548,11 +555,49 @@ class Enricher:
         index.save(path)
         return index
 
-    def _related_meta(self, work: list[Work], window: timedelta) -> dict[int, related.RelatedMeta]:
-        """The candidates' metadata for one batch: every article within ``window`` of one of it."""
+    def _related_meta(self, work: list[Work], window: timedelta, index: VectorIndex) -> _RelatedMeta:
+        """The candidates' metadata for a few articles: of the articles within ``window`` of one of them,
+        those their first search returns, read up front, and any other one when a wider search asks for
+        it. Every article of the window was read before: in a large run that is every article of it."""
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
-        rows = self.store.related_candidates(min(times) - window, max(times) + window)
-        return {row[0]: related.RelatedMeta(*row[1:]) for row in rows}
+        since, until = min(times) - window, max(times) + window
+        meta = _RelatedMeta(lambda ids: self.store.related_candidates(since, until, ids))
+        fetch = self.settings.related_count * related.OVERFETCH_FACTOR
+        wanted = [w.article.id or 0 for w in work]
+        for item in work:
+            wanted += [i for i, _ in index.search(item.vector, fetch, exclude={item.article.id or 0})]
+        meta.read(wanted)
+        return meta
+
+
+class _RelatedMeta(Mapping[int, related.RelatedMeta]):
+    """The related stage's candidate metadata, read from the store as it is asked for (``related.relate``
+    only looks up ids its searches return): an id ``load`` does not return (outside the time range)
+    is absent, as it was from the whole range's dict this replaces."""
+
+    def __init__(self, load: Callable[[Sequence[int]], Sequence[tuple[Any, ...]]]) -> None:
+        self._load = load
+        self._found: dict[int, related.RelatedMeta | None] = {}
+
+    def read(self, ids: Sequence[int]) -> None:
+        missing = [i for i in dict.fromkeys(ids) if i not in self._found]
+        if not missing:
+            return
+        self._found |= dict.fromkeys(missing)
+        self._found |= {row[0]: related.RelatedMeta(*row[1:]) for row in self._load(missing)}
+
+    def __getitem__(self, article_id: int) -> related.RelatedMeta:
+        self.read([article_id])
+        found = self._found[article_id]
+        if found is None:
+            raise KeyError(article_id)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i, found in self._found.items() if found is not None)
+
+    def __len__(self) -> int:
+        return sum(found is not None for found in self._found.values())
 
 
 class _OpenStories:
