@@ -7,9 +7,10 @@ heat, related, seal, rules; image caching off). Prints, per N, the peak resident
 run's process tree (and its largest process), CPU per article summed over the tree, then a full
 ``newsdesk export`` of that store and an export with nothing changed, both as cold CLIs.
 
-Flat memory means the peak does not grow with N: the enrichment works in bounded batches and the only
-thing that grows is the related-article index (384 floats an article). The goal: ≤ 600 MB summed at
-100,000 articles; the unchanged export ≤ 5% of the full one.
+Flat memory means the peak does not grow with N: the enrichment works in bounded batches, the run stops
+its extraction workers before enriching, and what still grows is listed in docs/benchmarks.md ("Large
+runs": the related index, the open-story centroids, the near-duplicate band keys). The goal: ≤ 600 MB
+summed at 100,000 articles; the unchanged export ≤ 5% of the full one.
 
 Usage::
 

@@ -14,13 +14,17 @@ saves what it found before the next one starts; an article is marked enriched on
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,6 +53,7 @@ NEAR_DUPLICATE_WINDOW = timedelta(days=30)  # syndicated copies appear within da
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
 BATCH_SIZE = 1_000  # articles held at once: texts, vectors and rows of one batch (docs/benchmarks.md)
 HEAT_CHUNK = 200  # stories whose articles are held at once while heat is scored
+RELATED_META_CHUNK = 50  # articles whose related candidates' metadata is held at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +102,7 @@ class Enricher:
         """Drop the near-duplicate index kept between runs (the model stays): it is re-read from the
         store on the next run, for when another process may have enriched or folded articles since."""
         self._dup_index: dedupe.NearDuplicateIndex | None = None
-        self._leads: dict[int, Vectors] = {}  # this run's lead vectors, from pass 1 to topics in pass 2
+        self._leads = LeadSpill(self.settings.data_dir)  # this run's lead vectors, from pass 1 to topics
         self._dup_seen = 0  # highest article id whose signature is in the index
 
     def reembed(self, limit: int | None = None) -> int:
@@ -150,14 +155,18 @@ class Enricher:
         index = self._near_duplicate_index(set(ordered))
         touched: set[int] = set()
         kept: list[list[int]] = []
-        for batch in batches:
-            work = self._fold_near_duplicates(self._embed(self._load(batch)), index)
-            touched |= self._cluster(work)
-            kept.append([w.article.id or 0 for w in work])
-        classifier, reputations = self._classifier(), self._reputations()
-        for batch in kept:
-            self._topics_and_quality(self._reload(batch), classifier, reputations)
-        self._leads.clear()
+        with self._leads:
+            for batch in batches:
+                work = self._fold_near_duplicates(self._embed(self._load(batch)), index)
+                touched |= self._cluster(work)
+                kept.append([w.article.id or 0 for w in work])
+                self._leads.write([w.article.id or 0 for w in work], [w.lead_vector for w in work])
+                del work
+                release_freed_memory()
+            classifier, reputations = self._classifier(), self._reputations()
+            for n, batch in enumerate(kept):
+                self._topics_and_quality(self._reload(batch, self._leads.read(n)), classifier, reputations)
+                release_freed_memory()
         self._heat(touched)
         self._relate_all(kept, progress)
         return self.counts
@@ -166,14 +175,15 @@ class Enricher:
         found = self.store.get_articles(batch)
         return [found[i] for i in batch if i in found]
 
-    def _reload(self, batch: Sequence[int]) -> list[Work]:
-        """A batch's articles as pass 1 left them, with their texts, stored vectors and (until topics
-        are done) the lead vectors pass 1 kept."""
+    def _reload(self, batch: Sequence[int], leads: dict[int, Vectors] | None = None) -> list[Work]:
+        """A batch's articles as pass 1 left them, with their texts, stored vectors and the lead
+        vectors pass 1 spilled (``leads``; the stored vector stands in for one that is missing)."""
+        leads = leads or {}
         articles = self._load(batch)
         ids, matrix = self.store.load_embeddings(self.embedder.name, ids=batch)
         rows = {article_id: n for n, article_id in enumerate(ids)}
         return [
-            Work(a, self._text(a), matrix[rows[a.id]], self._leads.get(a.id, matrix[rows[a.id]]))
+            Work(a, self._text(a), matrix[rows[a.id]], leads.get(a.id, matrix[rows[a.id]]))
             for a in articles
             if a.id is not None and a.id in rows
         ]
@@ -187,10 +197,9 @@ class Enricher:
         leads = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
         vectors = similarity.with_titles(leads, self.embedder.embed, [a.title for a in articles])
         check_vectors(vectors, self.embedder)  # a hub model's wrong size: an error here, not in usearch
-        for article, vector, lead in zip(articles, vectors, leads, strict=True):
+        for article, vector in zip(articles, vectors, strict=True):
             assert article.id is not None
             self.store.save_embedding(article.id, self.embedder.name, vector)
-            self._leads[article.id] = lead  # topics read it in pass 2 (Work.lead_vector); not stored
         return [Work(*row) for row in zip(articles, texts, vectors, leads, strict=True)]
 
     def _text(self, article: Article) -> str:
@@ -508,8 +517,14 @@ class Enricher:
         if not work:
             return
         window = timedelta(days=self.settings.related_window_days)
-        meta = self._related_meta(work, window)
         calibration = similarity.calibration_for(self.embedder.name)
+        for start in range(0, len(work), RELATED_META_CHUNK):
+            self._relate_chunk(work[start : start + RELATED_META_CHUNK], index, window, calibration)
+
+    def _relate_chunk(
+        self, work: list[Work], index: VectorIndex, window: timedelta, calibration: similarity.Calibration
+    ) -> None:
+        meta = self._related_meta(work, window, index)
         for item in work:
             a = item.article
             assert a.id is not None
@@ -546,11 +561,49 @@ class Enricher:
         index.save(path)
         return index
 
-    def _related_meta(self, work: list[Work], window: timedelta) -> dict[int, related.RelatedMeta]:
-        """The candidates' metadata for one batch: every article within ``window`` of one of it."""
+    def _related_meta(self, work: list[Work], window: timedelta, index: VectorIndex) -> _RelatedMeta:
+        """The candidates' metadata for a few articles: of the articles within ``window`` of one of them,
+        those their first search returns, read up front, and any other one when a wider search asks for
+        it. Every article of the window was read before: in a large run that is every article of it."""
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
-        rows = self.store.related_candidates(min(times) - window, max(times) + window)
-        return {row[0]: related.RelatedMeta(*row[1:]) for row in rows}
+        since, until = min(times) - window, max(times) + window
+        meta = _RelatedMeta(lambda ids: self.store.related_candidates(since, until, ids))
+        fetch = self.settings.related_count * related.OVERFETCH_FACTOR
+        wanted = [w.article.id or 0 for w in work]
+        for item in work:
+            wanted += [i for i, _ in index.search(item.vector, fetch, exclude={item.article.id or 0})]
+        meta.read(wanted)
+        return meta
+
+
+class _RelatedMeta(Mapping[int, related.RelatedMeta]):
+    """The related stage's candidate metadata, read from the store as it is asked for (``related.relate``
+    only looks up ids its searches return): an id ``load`` does not return (outside the time range)
+    is absent, as it was from the whole range's dict this replaces."""
+
+    def __init__(self, load: Callable[[Sequence[int]], Sequence[tuple[Any, ...]]]) -> None:
+        self._load = load
+        self._found: dict[int, related.RelatedMeta | None] = {}
+
+    def read(self, ids: Sequence[int]) -> None:
+        missing = [i for i in dict.fromkeys(ids) if i not in self._found]
+        if not missing:
+            return
+        self._found |= dict.fromkeys(missing)
+        self._found |= {row[0]: related.RelatedMeta(*row[1:]) for row in self._load(missing)}
+
+    def __getitem__(self, article_id: int) -> related.RelatedMeta:
+        self.read([article_id])
+        found = self._found[article_id]
+        if found is None:
+            raise KeyError(article_id)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i, found in self._found.items() if found is not None)
+
+    def __len__(self) -> int:
+        return sum(found is not None for found in self._found.values())
 
 
 class _OpenStories:
@@ -615,6 +668,74 @@ class _OpenStories:
             self._multi = np.concatenate([self._multi, np.zeros(len(self._multi), dtype=bool)])
 
 
+class LeadSpill:
+    """The run's lead vectors (``Work.lead_vector``), from pass 1 (embed) to topics in pass 2, kept in an
+    unnamed temporary file instead of memory: the passes need every batch's leads before the first
+    topic is scored, so held in memory they grew with the run. They go back exactly as they came (same
+    dtype and bytes, so topics are the ones a single batch gives), one batch at a time; the file lives
+    in the data folder (the leads come from article texts, which may be sealed) and is gone on close.
+    What stays in memory is one offset and the ids of each batch."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder if folder is not None and folder.is_dir() else None
+        self._file: IO[bytes] | None = None
+        self._chunks: list[tuple[int, np.ndarray[Any, Any], np.dtype[Any], int]] = []
+
+    def __enter__(self) -> LeadSpill:
+        self.close()
+        self._file = tempfile.TemporaryFile(dir=self._folder)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file, self._chunks = None, []
+
+    def write(self, ids: Sequence[int], vectors: Sequence[Vectors]) -> int:
+        """Spill one batch's leads (``vectors[i]`` is ``ids[i]``'s); returns the batch's number."""
+        assert self._file is not None, "LeadSpill.write outside its with block"
+        matrix = np.ascontiguousarray(np.stack(vectors)) if vectors else np.zeros((0, 0), np.float32)
+        offset = self._file.seek(0, 2)
+        self._file.write(matrix.tobytes())
+        self._chunks.append((offset, np.asarray(ids, dtype=np.int64), matrix.dtype, matrix.shape[1]))
+        return len(self._chunks) - 1
+
+    def read(self, batch: int) -> dict[int, Vectors]:
+        """Batch number ``batch``'s leads by article id, as they were written."""
+        assert self._file is not None, "LeadSpill.read outside its with block"
+        offset, ids, dtype, dim = self._chunks[batch]
+        self._file.seek(offset)
+        data = self._file.read(len(ids) * dim * dtype.itemsize)
+        matrix = np.frombuffer(bytearray(data), dtype=dtype).reshape(len(ids), dim)
+        return {int(article_id): matrix[n] for n, article_id in enumerate(ids)}
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim``). A batch's rows, texts and
+    vectors are freed when the next one starts, but glibc keeps the freed pages of its arenas mapped,
+    so resident memory climbed with every batch although nothing was held. Elsewhere than glibc this
+    does nothing."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None)
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+        return None
+    return trim
+
+
 def _retaken(item: Work, kept: Article, text: str) -> Work:
     """``item`` of this batch after a fold kept its row: with the original's identity and text when the
     row took them (else the later stages would save it back under the copy's URL)."""
@@ -637,4 +758,4 @@ def _unit(vector: Vectors) -> Vectors:
     return v / norm if norm > 0 else v
 
 
-__all__ = ["Enricher", "embed_text"]
+__all__ = ["Enricher", "LeadSpill", "embed_text", "release_freed_memory"]

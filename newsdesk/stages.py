@@ -99,6 +99,7 @@ class Run:
     new_ids: list[int] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)
     ring: KeyRing | None = None
+    used_pool: bool = False  # a job of ingest went to the process pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +125,30 @@ async def _ingest(run: Run) -> Figures:
     nd = run.nd
     if run.progress is not None:  # the ingestor ticks as each source is done: say it started
         run.progress("poll", 0, len(run.sources))
+    pool = _PoolOnFirstUse(nd)
     ingestor = Ingestor(
         nd.settings,
         nd.store,
         run.fetcher,
-        _PoolOnFirstUse(nd),
+        pool,
         run_id=run.run_id,
         progress=run.progress,
         seal=run.seal,
     )
     run.summary = await ingestor.run(run.sources)
     run.new_ids = ingestor.new_ids
+    run.used_pool = pool.started
     return {}
+
+
+def _release_pool_before_enrichment(nd: Newsdesk) -> None:
+    """Stop the extraction workers this run started before its enrichment loads the models beside
+    them: idle through enrichment, they held their imports and extraction models (and what a few
+    thousand pages left in their heaps) at the run's peak, which is the models' (docs/benchmarks.md,
+    "Large runs"). Only a run past ``inline_jobs`` starts the pool, so restarting it at the next such
+    run costs little against that run; every job of this run is done here, and a job from elsewhere
+    (a WebSub push) still running is waited for, or starts a pool again when it comes later."""
+    nd.release_idle_pool(sys.float_info.min)
 
 
 async def _enrich(run: Run) -> Figures:
@@ -197,6 +210,8 @@ async def run_async(
         run = Run(nd, fetcher, run_id, progress, sources=chosen, seal=seal)
         await _run_stage(run, INGEST)
         if finish:
+            if run.used_pool and nd.settings.enrich:
+                _release_pool_before_enrichment(nd)
             await _finish(run)
     return _close_run(run, started)
 
@@ -314,6 +329,11 @@ class _PoolOnFirstUse(Executor):
         else:
             self._nd.note_pool_use()
         return self._pool.submit(fn, *args, **kwargs)
+
+    @property
+    def started(self) -> bool:
+        """Whether a job of this run went to the process pool (and so the pool is up)."""
+        return self._pool is not None
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Nothing to do: the pool outlives the run (see :meth:`Newsdesk.worker_pool`)."""

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from newsdesk.config import load_settings, load_taxonomy
 from newsdesk.demo.world import load_world
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import load_embedder
-from newsdesk.enricher import Enricher
+from newsdesk.enricher import Enricher, LeadSpill
 from newsdesk.model import Article, Provider, held_clock
 from newsdesk.store import Store
 
@@ -92,3 +93,28 @@ def test_batches_of_seven_enrich_as_one_batch(one_at_a_time: Embedder, tmp_path:
     assert batched["alternates"] == whole["alternates"]
     assert batched["related"] == whole["related"]
     assert batched["scores"] == whole["scores"]
+
+
+def test_lead_spill_gives_back_each_batch_exactly_and_holds_no_vectors(tmp_path: Path) -> None:
+    """The leads wait for topics in a file, not in memory: what is held is each batch's ids and offset,
+    and what comes back is the same bytes (topics then score what one batch would have scored)."""
+    rng = np.random.default_rng(7)
+    batches = [
+        (list(range(100 * b, 100 * b + n)), rng.standard_normal((n, 512)).astype(np.float32))
+        for b, n in enumerate((5, 0, 3))
+    ]
+    spill = LeadSpill(tmp_path)
+    with spill:
+        for ids, matrix in batches:
+            spill.write(ids, list(matrix))
+        assert len(spill) == 3
+        assert len(list(tmp_path.iterdir())) == 0  # unnamed: nothing left behind, even on a crash
+        held = [chunk for chunk in spill._chunks]
+        assert all(chunk[1].nbytes == 8 * len(ids) for chunk, (ids, _) in zip(held, batches, strict=True))
+        for n, (ids, matrix) in enumerate(batches):
+            back = spill.read(n)
+            assert sorted(back) == ids
+            for row, article_id in enumerate(ids):
+                assert back[article_id].dtype == np.float32
+                assert back[article_id].tobytes() == matrix[row].tobytes()
+    assert len(spill) == 0  # closed: the file and the offsets are gone

@@ -373,6 +373,21 @@ def test_a_pool_already_running_takes_a_small_runs_pages(desk: Newsdesk, site: D
     assert not desk.release_idle_pool(time.monotonic() - started - 0.1)
 
 
+def test_a_run_that_enriches_stops_the_pool_it_used_before_enriching(site: DemoSite, tmp_path: Path) -> None:
+    """A big run's workers sit idle through its enrichment, which loads the models beside them: the
+    run stops them once its pages are in, so its peak is the models' alone (docs/benchmarks.md, "Large
+    runs"). An ingest-only run keeps its pool (``test_runs_share_one_worker_pool...``)."""
+    settings = make_settings(tmp_path, NEWSDESK_INLINE_JOBS="0", NEWSDESK_ENRICH="1")
+    with Newsdesk(settings, resolve=site.resolve_map()) as nd:
+        nd.sources.ensure(demo_sources(site.sources()))
+        before = {p.pid for p in multiprocessing.active_children()}
+        summary = nd.run()
+        assert summary.new > 0 and summary.stages.get("enrich_s") is not None
+        assert not nd.pool_running()
+        assert not {p.pid for p in multiprocessing.active_children()} - before  # joined: none left
+        assert nd.store.pending_ids(unenriched=True) == []  # and the run enriched everything
+
+
 async def _run_until_saves(nd: Newsdesk, saves: int) -> None:
     """Start a run and cancel it once ``saves`` articles are committed: a crash mid-run."""
     task = asyncio.create_task(nd.run_async())

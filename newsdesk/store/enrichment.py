@@ -178,16 +178,20 @@ class EnrichmentMixin(StoreBase):
             return int(c.execute(query).scalar_one())
 
     def related_candidates(
-        self, since: datetime, until: datetime
+        self, since: datetime, until: datetime, ids: Sequence[int] | None = None
     ) -> list[tuple[int, int | None, datetime, str, str | None]]:
-        """(id, story id, time, provider domain, language) of the articles in a time range: what the
-        related stage needs to diversify and calibrate its neighbours, without loading whole articles."""
+        """(id, story id, time, provider domain, language) of the articles in a time range (of those
+        among ``ids`` when given: a whole range can be every article of a large run): what the related
+        stage needs to diversify and calibrate its neighbours, without loading whole articles."""
         a = t.articles
         query = select(a.c.id, a.c.story_id, a.c.sort_at, a.c.provider_domain, a.c.language).where(
             a.c.sort_at.between(since, until)
         )
+        queries = (
+            [query] if ids is None else [query.where(a.c.id.in_(c)) for c in _chunks(sorted(set(ids)), 500)]
+        )
         with self.engine.connect() as c:
-            return [(int(i), s, utc(at), str(d), lang) for i, s, at, d, lang in c.execute(query)]
+            return [(int(i), s, utc(at), str(d), lang) for q in queries for i, s, at, d, lang in c.execute(q)]
 
     def save_minhash(self, article_id: int, signature: bytes) -> None:
         with self._begin() as c:
