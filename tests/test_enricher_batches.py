@@ -21,8 +21,9 @@ from newsdesk.config import load_settings, load_taxonomy
 from newsdesk.demo.world import load_world
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import load_embedder
-from newsdesk.enricher import Enricher, LeadSpill
+from newsdesk.enricher import Enricher
 from newsdesk.model import Article, Provider, held_clock
+from newsdesk.runmemory import LeadSpill
 from newsdesk.store import Store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
