@@ -144,16 +144,20 @@ def test_vectors_or_a_topic_model_of_another_size_are_clear_errors(enriched: tup
         check_topic_model(embedder.dim, embedder, data_dir / "topic-model.npz")
 
 
+def _saved(store: Store, title: str, folder: str, count: int) -> list[int]:
+    """Ids of ``count`` bare articles stored under http://HOST/<folder>/<i>.html."""
+    made = []
+    for i in range(count):
+        url = f"http://{HOST}/{folder}/{i}.html"
+        saved = store.save_article(Article(f"{title} {i}", url, url, Provider("N", HOST))).id
+        assert saved is not None
+        made.append(saved)
+    return made
+
+
 def test_stale_ids_are_enriched_articles_without_a_vector_of_the_model(store: Store) -> None:
     """On SQLite and PostgreSQL: another model's vector or none at all is stale; unenriched is not."""
-    made = [
-        store.save_article(
-            Article(
-                f"Story {i}", f"http://{HOST}/n/{i}.html", f"http://{HOST}/n/{i}.html", Provider("N", HOST)
-            )
-        ).id
-        for i in range(3)
-    ]
+    made = _saved(store, "Story", "n", 3)
     for article_id in made[:2]:
         store.mark_enriched(article_id)
     store.save_embedding(made[0], "model-a", np.ones(4, dtype=np.float32))
@@ -225,14 +229,7 @@ def test_vectors_of_an_older_recipe_are_reembedded_without_loading_the_model_whe
 
 def test_the_recipe_is_part_of_the_stored_key(store: Store) -> None:
     """On SQLite and PostgreSQL: a vector stored under the bare name (recipe 1) is stale and unread."""
-    made = [
-        store.save_article(
-            Article(
-                f"Recipe {i}", f"http://{HOST}/r/{i}.html", f"http://{HOST}/r/{i}.html", Provider("N", HOST)
-            )
-        ).id
-        for i in range(2)
-    ]
+    made = _saved(store, "Recipe", "r", 2)
     for article_id in made:
         assert article_id is not None
         store.mark_enriched(article_id)
