@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +112,7 @@ class Enricher:
                 lambda a: embed_text(a, self._text(a)),
                 loaded=lambda: self._embedder.name if self._embedder else None,
                 configured=self.settings.embed_model,
-                relate=lambda ids, index: self._relate(self._reload(ids), index),
+                relate=lambda ids, index: self._relate(self._reload(ids, texts=False), index),
                 index_path=self.settings.data_dir / "vectors.usearch",
             )
         done = self._reembedder.run(limit)
@@ -172,15 +172,19 @@ class Enricher:
         found = self.store.get_articles(batch)
         return [found[i] for i in batch if i in found]
 
-    def _reload(self, batch: Sequence[int], leads: dict[int, Vectors] | None = None) -> list[Work]:
+    def _reload(
+        self, batch: Sequence[int], leads: dict[int, Vectors] | None = None, *, texts: bool = True
+    ) -> list[Work]:
         """A batch's articles as pass 1 left them, with their texts, stored vectors and the lead
-        vectors pass 1 spilled (``leads``; the stored vector stands in for one that is missing)."""
+        vectors pass 1 spilled (``leads``; the stored vector stands in for one that is missing).
+        ``texts=False`` leaves the texts empty: related reads only the article and its vector, and
+        opening every sealed text again for it was a decryption per article for nothing."""
         leads = leads or {}
         articles = self._load(batch)
         ids, matrix = self.store.load_embeddings(self.embedder.name, ids=batch)
         rows = {article_id: n for n, article_id in enumerate(ids)}
         return [
-            Work(a, self._text(a), matrix[rows[a.id]], leads.get(a.id, matrix[rows[a.id]]))
+            Work(a, self._text(a) if texts else "", matrix[rows[a.id]], leads.get(a.id, matrix[rows[a.id]]))
             for a in articles
             if a.id is not None and a.id in rows
         ]
@@ -294,7 +298,7 @@ class Enricher:
             stories.put(state)
             self._save_story(state)
             touched.add(state.story_id)
-            work[i] = Work(a.replace(story_id=state.story_id), item.text, item.vector, item.lead_vector)
+            work[i] = replace(item, article=a.replace(story_id=state.story_id))
             self.store.save_article(work[i].article)
         return touched
 
@@ -500,7 +504,7 @@ class Enricher:
         index = self._vector_index(kept, total)
         done = 0
         for batch in kept:
-            work = self._reload(batch)
+            work = self._reload(batch, texts=False)
             self._relate(work, index)
             for item in work:
                 assert item.article.id is not None
@@ -670,7 +674,7 @@ def _retaken(item: Work, kept: Article, text: str) -> Work:
     row took them (else the later stages would save it back under the copy's URL)."""
     if item.article.id != kept.id or item.article.web_url == kept.web_url:
         return item
-    return Work(kept, text, item.vector, item.lead_vector)
+    return replace(item, article=kept, text=text)
 
 
 def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:
