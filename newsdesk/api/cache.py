@@ -50,7 +50,8 @@ SESSION_COOKIE = b"nd_session"
 """A signed-in editor (web/session.py): never cached. Looked for in the raw header, so that no cookie
 syntax the app's parser reads and ours would not can slip an editor's page into the cache."""
 CACHEABLE_API = ("/api/v1/articles", "/api/v1/stories", "/api/v1/topics", "/api/v1/search")
-CACHEABLE_PAGES = ("/", "/topics", "/articles/", "/search")
+CACHEABLE_PAGES = ("/", "/topics", "/search")  # and what lies below CACHEABLE_PAGE_TREES
+CACHEABLE_PAGE_TREES = ("/topics/", "/articles/")
 """The readers' routes. Not kept: sources (their health moves on every poll, outside the stamp), the
 review queue and everything per user, stats (its window follows the clock), feeds and images (their own
 validators), operations endpoints."""
@@ -63,7 +64,7 @@ def cacheable_path(path: str) -> bool:
         if any(path.endswith(suffix) for suffix in NOT_CACHEABLE_API):
             return False
         return any(path == p or path.startswith(p + "/") for p in CACHEABLE_API)
-    return path in ("/", "/topics", "/search") or path.startswith(("/topics/", "/articles/"))
+    return path in CACHEABLE_PAGES or path.startswith(CACHEABLE_PAGE_TREES)
 
 
 def for_cache(scope: Scope) -> bool:
