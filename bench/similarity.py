@@ -7,7 +7,10 @@ ten languages, as the multilingual default embeds them), split into headline and
 embedders), so it stays meaningful on a shared machine where wall time does not; each variant runs
 ``--rounds`` times, interleaved, and the least CPU time counts.
 
-    .venv/bin/python bench/similarity.py [--data ../shared/data] [--count 400] [--rounds 3]
+    .venv/bin/python bench/similarity.py [--data ../shared/data] [--count 400] [--rounds 3] [--chars 500 700]
+
+``--chars`` adds the article vectors of each further window (the lead cut at that many characters), so a
+longer window's cost is read against the shipped one in the same interleaved rounds.
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ def main() -> None:
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chars", type=int, nargs="+", default=[EMBED_TEXT_CHARS], help="lead windows")
     args = parser.parse_args()
     texts = [p.text1 for p in read_pairs(args.data)[: args.count]]
     titles = [headline(t) for t in texts]
-    leads = [window(t, EMBED_TEXT_CHARS) for t in texts]
+    leads = [window(t, args.chars[0]) for t in texts]
     embedder = load_embedder(args.model)
     embedder.embed(leads[:32])  # warm-up: the first run allocates arenas
     variants: dict[str, Callable[[], object]] = {
@@ -56,6 +60,11 @@ def main() -> None:
             embedder.embed, titles, leads
         ),
     }
+    for chars in args.chars[1:]:
+        longer = [window(t, chars) for t in texts]
+        variants[f"article vectors, {chars}-character lead"] = lambda longer=longer: article_vectors(
+            embedder.embed, titles, longer
+        )
     best = dict.fromkeys(variants, float("inf"))
     for _ in range(args.rounds):
         for name, work in variants.items():

@@ -18,8 +18,9 @@ the official evaluation set (0.872 on its English pairs).
 Then the calibration (``newsdesk/enrich/similarity.py``): the shipped map and the fits it was chosen
 from, each scored in-sample, by 10-fold cross-validation (fit on nine tenths, score the tenth) and by
 leaving each language pair out (fit on the other 15, score it); the per-pair table of the raw and the
-calibrated cosine; cheap lexical signals (shared names and numbers across languages, character TF-IDF
-within one) fitted beside the shipped lines; the story join decision (``cluster.assign_story`` with the languages, so the product's
+calibrated cosine; signals fitted beside the shipped lines (``eval/pair_signals.py``: shared names and
+numbers, character TF-IDF, the stored near-duplicate signatures, centred vectors, and maps that only bend
+the scale, each with the Spearman that tells a ranking gain from a bent scale); the story join decision (``cluster.assign_story`` with the languages, so the product's
 score: calibrated cosine + shared terms) per language relation; and the verdict against issue 15's goals.
 Languages are the file's labels (the product reads an article's stored language).
 
@@ -48,6 +49,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from eval.common import DEFAULT_DATA, data_arg, embed_cached  # noqa: E402
+from eval.pair_signals import Inputs, print_signals  # noqa: E402
 from newsdesk.enrich import cluster  # noqa: E402
 from newsdesk.enrich.base import Embedder  # noqa: E402
 from newsdesk.enrich.embed import EMBED_TEXT_CHARS, cut_on_word, load_embedder  # noqa: E402
@@ -405,105 +407,21 @@ def print_nested(pairs: Sequence[LangPair], by_weight: dict[float, np.ndarray[An
         print(f"\nNested ({label}): Pearson {pearson(out, gold):.3f}, weights picked: {chosen}")
 
 
-# Cheap signals, tried beside the calibration (not shipped: see docs/embeddings.md). Each is a column of a
-# least-squares fit next to the shipped lines, on the pairs it applies to (cross-language or one language).
-_NUMBER = re.compile(r"\d[\d.,]*\d|\d")
-_LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]+\b")
-
-
-def shared(first: set[str], second: set[str]) -> float:
-    """Jaccard overlap of two sets (0 when either is empty)."""
-    return len(first & second) / len(first | second) if first and second else 0.0
-
-
-def contained(first: set[str], second: set[str]) -> float:
-    """Overlap coefficient: the share of the smaller set found in the other (0 when either is empty)."""
-    return len(first & second) / min(len(first), len(second)) if first and second else 0.0
-
-
-def numbers(text: str) -> set[str]:
-    """Numbers of two or more digits, separators dropped (they differ between languages)."""
-    found = (m.group().replace(",", "").replace(".", "") for m in _NUMBER.finditer(text))
-    return {n for n in found if len(n) > 1}
-
-
-def names(text: str) -> set[str]:
-    """Capitalised Latin-script words (names, acronyms: they survive translation into most languages)."""
-    return {m.group().lower() for m in _LATIN_NAME.finditer(text)}
-
-
-def char_tfidf(pairs: Sequence[LangPair]) -> np.ndarray[Any, Any]:
-    """Cosine of character 3-5-gram TF-IDF vectors (sublinear tf, IDF over the 2,566 texts): the lexical
-    similarity of two texts in one language."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    texts = [p.text1 for p in pairs] + [p.text2 for p in pairs]
-    matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(texts)
-    n = len(pairs)
-    return np.asarray(matrix[:n].multiply(matrix[n:]).sum(axis=1)).ravel()
-
-
-Signal = tuple[np.ndarray[Any, Any], str]
-"""A signal's value per pair and the pairs it applies to: "cross" (two languages) or "same" (one)."""
-
-
-def signals(pairs: Sequence[LangPair]) -> dict[str, Signal]:
-    """Per pair: shared names and numbers (cross-language pairs), character TF-IDF (one-language pairs)."""
-    return {
-        "names (Jaccard)": (np.array([shared(names(p.text1), names(p.text2)) for p in pairs]), "cross"),
-        "numbers (Jaccard)": (np.array([shared(numbers(p.text1), numbers(p.text2)) for p in pairs]), "cross"),
-        "names (overlap)": (np.array([contained(names(p.text1), names(p.text2)) for p in pairs]), "cross"),
-        "char TF-IDF": (char_tfidf(pairs), "same"),
-    }
-
-
-def signal_fit(
-    cos: np.ndarray[Any, Any],
-    rels: np.ndarray[Any, Any],
-    gold: np.ndarray[Any, Any],
-    extra: np.ndarray[Any, Any],
-    train: np.ndarray[Any, Any],
-) -> np.ndarray[Any, Any]:
-    """Predicted gold of every pair from least squares on ``train``: the shipped classes' lines plus the
-    ``extra`` columns (already zero on the pairs a signal does not apply to)."""
-    classes = np.array([shipped_classes(rel) for rel in rels])
-    columns = [col for c in sorted(set(classes)) for col in ((classes == c) * cos, (classes == c) * 1.0)]
-    design = np.column_stack([*columns, extra])
-    weights, *_ = np.linalg.lstsq(design[train], gold[train], rcond=None)
-    return np.asarray(design @ weights)
-
-
-SIGNAL_SETS = {
-    "names (Jaccard), cross-language": ["names (Jaccard)"],
-    "names + numbers (Jaccard), cross-language": ["names (Jaccard)", "numbers (Jaccard)"],
-    "names (overlap), cross-language": ["names (overlap)"],
-    "char TF-IDF, one language": ["char TF-IDF"],
-    "names (overlap) + char TF-IDF": ["names (overlap)", "char TF-IDF"],
-}
-
-
-def print_signals(pairs: Sequence[LangPair], cos: np.ndarray[Any, Any]) -> None:
-    """Pooled Pearson of the shipped lines plus cheap lexical signals, in-sample and held out."""
-    rels, gold, found = pair_relations(pairs), gold_of(pairs), signals(pairs)
-    crossing = np.array([p.lang1 != p.lang2 for p in pairs])
-    english = np.array([p.pair == "en–en" for p in pairs])
-    gated = {k: v * (crossing if where == "cross" else ~crossing) for k, (v, where) in found.items()}
-    folds = {"10-fold CV": random_folds(len(pairs)), "pair left out": np.array([p.pair for p in pairs])}
-    print("\n### Shipped lines + cheap lexical signals (pooled Pearson; en–en in-sample)\n")
-    print("| signals | in-sample | " + " | ".join(folds) + " | en–en |")
-    print("|---|---:|" + "---:|" * (len(folds) + 1))
-    for label, keys in {"none (shipped)": [], **SIGNAL_SETS}.items():
-        extra = np.column_stack([gated[k] for k in keys]) if keys else np.zeros((len(cos), 0))
-        in_sample = signal_fit(cos, rels, gold, extra, np.ones(len(cos), dtype=bool))
-        cells = [pearson(in_sample, gold)]
-        for fold_of in folds.values():
-            out = np.zeros(len(cos))
-            for fold in np.unique(fold_of):
-                held = fold_of == fold
-                out[held] = signal_fit(cos, rels, gold, extra, ~held)[held]
-            cells.append(pearson(out, gold))
-        cells.append(pearson(in_sample[english], gold[english]))
-        print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+def signal_inputs(
+    pairs: Sequence[LangPair], first: np.ndarray[Any, Any], second: np.ndarray[Any, Any]
+) -> Inputs:
+    """What ``eval/pair_signals.py`` fits its rows on: the pairs' article vectors and their cosines,
+    gold, the shipped classes, and the splits the calibration is scored with."""
+    return Inputs(
+        cos=np.sum(first * second, axis=1),
+        first=first,
+        second=second,
+        gold=gold_of(pairs),
+        classes=np.array([shipped_classes(rel) for rel in pair_relations(pairs)]),
+        pair_names=np.array([p.pair for p in pairs]),
+        english=np.array([p.pair == "en–en" for p in pairs]),
+        folds=random_folds(len(pairs)),
+    )
 
 
 def print_calibrated_table(
@@ -613,7 +531,7 @@ def main() -> None:
         shipped = calibration_for(embedder.name)
         print_levels(pairs, cos)
         print_models(pairs, cos)
-        print_signals(pairs, cos)
+        print_signals(pairs, signal_inputs(pairs, first, second))
         print_calibrated_table(pairs, cos, shipped)
         print_story_decisions(pairs, first, second, shipped)
 
