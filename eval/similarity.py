@@ -20,8 +20,11 @@ from, each scored in-sample, by 10-fold cross-validation (fit on nine tenths, sc
 leaving each language pair out (fit on the other 15, score it); the per-pair table of the raw and the
 calibrated cosine; signals fitted beside the shipped lines (``eval/pair_signals.py``: shared names and
 numbers, character TF-IDF, the stored near-duplicate signatures, centred vectors, and maps that only bend
-the scale, each with the Spearman that tells a ranking gain from a bent scale); the story join decision (``cluster.assign_story`` with the languages, so the product's
-score: calibrated cosine + shared terms) per language relation; and the verdict against issue 15's goals.
+the scale, each with the Spearman that tells a ranking gain from a bent scale); the product's pair score
+(``Calibration.score_pair``: calibrated cosine + the names weight × the overlap of the stored names
+sketches, the same call stories and related make) per pair, with its names weight refitted; the story
+join decision (``cluster.assign_story`` with the languages and names, so the product's score: calibrated
+cosine + shared terms + names) per language relation; and the verdict against issue 15's goals.
 Languages are the file's labels (the product reads an article's stored language).
 
     .venv/bin/python eval/similarity.py [--data ../shared/data] [--model bundled] [--chars 500 1000]

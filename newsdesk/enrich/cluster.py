@@ -2,8 +2,8 @@
 
 The decision for one article (:func:`assign_story`) is pure: given the article (vector, time, title,
 provider) and the current states of recent stories, it scores every story still inside the time window
-and picks the best one at or above the threshold. The score adds three signals, each kept as a
-:class:`~newsdesk.model.Reason` on the decision:
+and picks the best one at or above the threshold. The score adds three signals (four with names), each
+kept as a :class:`~newsdesk.model.Reason` on the decision:
 
 * ``cosine``  — the article's mean cosine to the story's articles (average link): the dot product of its
   unit vector with the story centroid (running mean of the members' unit vectors). Unlike the cosine to

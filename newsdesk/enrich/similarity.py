@@ -18,6 +18,14 @@ prints them; ``docs/embeddings.md`` records the figures and why only English–o
 A calibration belongs to one embedder: :func:`calibration_for` finds it by the embedder's name, and any
 embedder without one gets :data:`IDENTITY` (the plain cosine), so a custom model behaves as before.
 
+The product's score of a pair (:meth:`Calibration.score_pair`, what story joins and related lists rank
+by) adds to the calibrated cosine what the two articles' *names* share: a sketch of each article's
+capitalised words (:func:`article_names`), kept by the store because the text is sealed after
+enrichment. Names survive translation into most languages and tell two reports of one event from two
+of the same topic; an article without a sketch scores as the calibrated cosine alone::
+
+    score_pair = calibrated cosine + names_weight × names_overlap(sketch₁, sketch₂)      (at most 1)
+
 The cosine itself is of *article vectors* (:func:`article_vectors`): the title + lead text's vector plus
 :data:`TITLE_WEIGHT` times the title's own vector, made unit length again. Every article still keeps one
 vector, so the index, the story centroids and related articles all read the same score; the headline is
