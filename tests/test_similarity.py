@@ -237,4 +237,6 @@ def test_a_mixed_language_story_is_stored_and_joined_across_runs(
     assert peru in names_from_bytes(sketches[ids[0]])
     assert names_from_bytes(sketches[ids[1]]).size == 0  # Chinese text: no Latin-script names
     assert state["names"] == sorted(state["names"]) and peru in state["names"]
+    (row,) = store.related_candidates(T0 - timedelta(days=1), T0 + timedelta(days=1), [ids[0]])
+    assert row[5] == sketches[ids[0]]  # related reads it with the candidate's metadata
     assert blob is not None and len(blob) == 3 * blend.dim * 4  # the centroid, then one per language
