@@ -284,15 +284,9 @@ class Enricher:
         for i, item in enumerate(work):
             a = item.article
             assert a.id is not None
+            names = similarity.article_names(f"{a.title}\n\n{item.text}")
             entry = cluster.StoryInput(
-                a.id,
-                item.vector,
-                times[i],
-                a.title,
-                a.provider.domain,
-                item.text,
-                a.language,
-                names=similarity.article_names(f"{a.title}\n\n{item.text}"),
+                a.id, item.vector, times[i], a.title, a.provider.domain, item.text, a.language, names
             )
             candidates = stories.reachable(item.vector, threshold)
             decision = cluster.assign_story(
