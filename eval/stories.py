@@ -43,7 +43,7 @@ from newsdesk.demo.world import DemoArticle, load_world
 from newsdesk.enrich import cluster
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import EMBED_TEXT_CHARS, embedding_text, load_embedder
-from newsdesk.enrich.similarity import article_vectors, calibration_for
+from newsdesk.enrich.similarity import article_names, article_vectors, calibration_for
 
 DEMO_NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)  # any fixed time: demo dates are hours before it
 BBC_DATE = datetime(2005, 1, 1, tzinfo=UTC)
@@ -89,7 +89,9 @@ def run_clustering(
     titles = [title for title, _, _, _ in docs]
     vectors = article_vectors(lambda texts: embed_cached(embedder, list(texts)), titles, leads)
     items = [
-        cluster.StoryInput(i, vectors[i], when, title, domain, lead=text)
+        cluster.StoryInput(
+            i, vectors[i], when, title, domain, lead=text, names=article_names(f"{title}\n\n{text}")
+        )
         for i, (title, text, when, domain) in enumerate(docs)
     ]
     calibration = calibration_for(embedder.name)  # these sets are English: no map applies
@@ -141,11 +143,13 @@ def evaluate_semeval(embedder: Embedder, data: Path) -> tuple[float, float, floa
         for texts in ([p.text1 for p in pairs], [p.text2 for p in pairs])
     )
     when = BBC_DATE
+    calibration = calibration_for(embedder.name)  # English pairs: only its names weight applies
     predicted = []
     for pair, v1, v2 in zip(pairs, first, second, strict=True):
-        story = cluster.new_story(1, cluster.StoryInput(1, v1, when, "", lead=pair.text1), now=when)
-        item = cluster.StoryInput(2, v2, when, "", lead=pair.text2)
-        decision = cluster.assign_story(item, [story], now=when)
+        one = cluster.StoryInput(1, v1, when, "", lead=pair.text1, names=article_names(pair.text1))
+        story = cluster.new_story(1, one, now=when)
+        item = cluster.StoryInput(2, v2, when, "", lead=pair.text2, names=article_names(pair.text2))
+        decision = cluster.assign_story(item, [story], now=when, calibration=calibration)
         predicted.append(decision.story_id is not None)
     same = np.array([p.overall <= SAME_STORY for p in pairs])
     chosen = np.array(predicted)

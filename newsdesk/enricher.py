@@ -228,7 +228,8 @@ class Enricher:
             if folded is not None:
                 kept = [_retaken(w, folded, item.text) for w in kept]  # it may be of this batch
                 continue
-            self.store.save_minhash(item.article.id, np.asarray(sig).tobytes())
+            names = similarity.names_to_bytes(similarity.article_names(text))  # read at pair time
+            self.store.save_minhash(item.article.id, np.asarray(sig).tobytes(), names=names)
             if item.article.id not in index:
                 index.add(item.article.id, sig)
             kept.append(item)
@@ -283,8 +284,9 @@ class Enricher:
         for i, item in enumerate(work):
             a = item.article
             assert a.id is not None
+            names = similarity.article_names(f"{a.title}\n\n{item.text}")
             entry = cluster.StoryInput(
-                a.id, item.vector, times[i], a.title, a.provider.domain, item.text, a.language
+                a.id, item.vector, times[i], a.title, a.provider.domain, item.text, a.language, names
             )
             candidates = stories.reachable(item.vector, threshold)
             decision = cluster.assign_story(
@@ -339,6 +341,7 @@ class Enricher:
             title_terms=frozenset(state.get("title_terms", ())),
             title=story.title,
             groups=found[1],
+            names=np.asarray(state.get("names", ()), dtype=np.uint32),
         )
 
     def _new_story_id(self, entry: cluster.StoryInput) -> int:
@@ -357,8 +360,11 @@ class Enricher:
         )
         blob, languages = cluster.pack_centroids(state)
         terms = sorted(state.title_terms)
+        names = [int(h) for h in state.names]
         self.store.update_story(
-            story, blob, {"title_terms": terms, "model": self.embedder.name, "languages": languages}
+            story,
+            blob,
+            {"title_terms": terms, "model": self.embedder.name, "languages": languages, "names": names},
         )
 
     # --------------------------------------------------------------------------- topics, quality
@@ -611,8 +617,8 @@ class _OpenStories:
     """The open stories and their unit centroids as one matrix, so the stories an article could join are
     found with one matrix product instead of scoring every story in Python (bench/enrich.py; the gain is
     in docs/benchmarks.md). A story's combined score is at most its cosine to the unit
-    centroid (the mean cosine it scores never exceeds that) plus the term bonus (the time term only
-    subtracts), so a story whose cosine is below ``threshold - TERM_WEIGHT`` can never reach the
+    centroid (the mean cosine it scores never exceeds that) plus the term and names bonuses (the time term
+    only subtracts), so a story whose cosine is below ``cluster.lowest_cosine`` can never reach the
     threshold: dropping it changes no decision. Calibration lowers that cut to the least cosine any
     language relation maps up to it; a story of several languages (its per-language means can score
     above its overall cosine) is always kept."""
@@ -634,7 +640,7 @@ class _OpenStories:
         if not self._ids:
             return []
         sims = self._matrix[: len(self._ids)] @ np.asarray(vector, dtype=np.float32)
-        lowest = self._calibration.lowest_cosine((threshold - cluster.TERM_WEIGHT) / cluster.COSINE_WEIGHT)
+        lowest = cluster.lowest_cosine(threshold, self._calibration)
         keep = (sims >= lowest - 1e-4) | self._multi[: len(self._ids)]
         ids = [self._ids[i] for i in np.flatnonzero(keep)]
         missing = [i for i in ids if i not in self._states]

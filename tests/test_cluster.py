@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from newsdesk.enrich import cluster
 from newsdesk.enrich.cluster import StoryInput
-from newsdesk.enrich.similarity import BLEND, IDENTITY, Relation
+from newsdesk.enrich.similarity import BLEND, IDENTITY, NAMES_CAP, Relation, article_names
 from newsdesk.errors import EnrichmentError
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
@@ -246,3 +247,41 @@ def test_a_story_saved_before_languages_counts_as_one_of_unknown_language() -> N
     assert cluster.calibrated_cosine(probe, old, BLEND)[2] == ()  # language unknown: no map applies
     grown = cluster.update_story(old, probe)
     assert [(g.language, g.size) for g in grown.groups] == [("", 1), ("en", 1)]
+
+
+def named(article_id: int, event: int, hours: float, names: str) -> StoryInput:
+    return replace(item(article_id, event, hours), names=article_names(names))
+
+
+def test_shared_names_add_to_the_join_only_with_a_names_weight() -> None:
+    """With the default embedder's calibration an article's names found in the story add
+    ``names_weight`` × their share, as a reason of its own; a custom model's (IDENTITY) adds nothing."""
+    story = cluster.new_story(1, named(1, 0, 0, "Acme met Globex in Paris"), now=T0)
+    joining = named(2, 0, 1, "Paris: Acme and Initech")
+    plain = cluster.assign_story(joining, [story], now=T0)
+    weighed = cluster.assign_story(joining, [story], now=T0, calibration=BLEND)
+    assert [r.name for r in plain.reasons] == ["cosine", "terms", "time"]
+    names = weighed.reasons[-1]
+    assert names.name == "names" and names.value == pytest.approx(BLEND.names_weight * 2 / 3)
+    assert weighed.score == pytest.approx(plain.score + names.value)
+
+
+def test_an_article_or_story_without_names_scores_as_before() -> None:
+    story = cluster.new_story(1, item(1, 0, 0), now=T0)
+    before = cluster.assign_story(named(2, 0, 1, "Paris"), [story], now=T0, calibration=BLEND)
+    assert before.reasons[-1].value == 0.0 and before.reasons[-1].detail == "no names"
+    assert before.score == pytest.approx(sum(r.value for r in before.reasons[:3]))
+
+
+def test_a_story_keeps_the_sketch_of_its_members_names_bounded() -> None:
+    first = " ".join(f"Alpha{chr(65 + i % 26)}{chr(65 + i // 26)}k" for i in range(50))
+    second = " ".join(f"Beta{chr(65 + i % 26)}{chr(65 + i // 26)}k" for i in range(50))
+    story = cluster.new_story(1, named(1, 0, 0, first), now=T0)
+    grown = cluster.update_story(story, named(2, 0, 1, second), now=T0)
+    both = article_names(f"{first} {second}")
+    assert len(grown.names) == NAMES_CAP and np.array_equal(grown.names, both)  # exact: a bottom-k union
+
+
+def test_the_prefilter_cosine_leaves_room_for_terms_and_names() -> None:
+    assert cluster.lowest_cosine(0.58, IDENTITY) == pytest.approx(0.58 - cluster.TERM_WEIGHT)
+    assert cluster.lowest_cosine(0.58, BLEND) < BLEND.lowest_cosine(0.58 - cluster.TERM_WEIGHT)

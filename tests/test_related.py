@@ -11,7 +11,7 @@ import pytest
 
 from newsdesk.enrich.base import Vectors
 from newsdesk.enrich.related import RelatedChoice, RelatedMeta, relate
-from newsdesk.enrich.similarity import BLEND, Relation
+from newsdesk.enrich.similarity import BLEND, Relation, article_names, names_to_bytes
 from newsdesk.enrich.vectors import ExactIndex
 
 DIM = 8
@@ -114,3 +114,21 @@ def test_a_calibration_reranks_other_languages_on_the_english_scale() -> None:
     assert ids(chosen) == [3, 2]
     assert chosen[0].similarity == pytest.approx(BLEND.score(0.45, Relation.ENGLISH_OTHER), abs=1e-5)
     assert chosen[1].similarity == pytest.approx(0.60, abs=1e-5)
+
+
+def test_shared_names_lift_a_candidate_and_articles_without_names_keep_their_order() -> None:
+    """The pair score adds the names overlap (``Calibration.score_pair``): a candidate naming the same
+    people and places overtakes a slightly closer vector; with no sketch stored (an article enriched
+    before names were kept) the calibrated cosines rank alone, as before."""
+    index, meta = world(
+        [(2, np.arccos(0.62), 200, timedelta(0), "a"), (3, np.arccos(0.60), 300, timedelta(0), "b")]
+    )
+    meta = {i: replace(m, language="en") for i, m in meta.items()}
+    assert ids(relate(ME, toward(0), NOW, index, meta, calibration=BLEND)) == [2, 3]
+    quake = names_to_bytes(article_names("Arequipa, Peru: Civil Defence says"))
+    named = {ME: quake, 2: names_to_bytes(article_names("Lima and Cusco")), 3: quake}
+    meta = {i: replace(m, names=named[i]) for i, m in meta.items()}
+    chosen = relate(ME, toward(0), NOW, index, meta, calibration=BLEND)
+    assert ids(chosen) == [3, 2]
+    assert chosen[0].similarity == pytest.approx(0.60 + BLEND.names_weight, abs=1e-5)
+    assert chosen[1].similarity == pytest.approx(0.62, abs=1e-5)

@@ -17,14 +17,19 @@ from newsdesk.enrich.embed import embedding_text, load_embedder
 from newsdesk.enrich.similarity import (
     BLEND,
     IDENTITY,
+    NAMES_CAP,
     TITLE_WEIGHT,
     Affine,
     Calibration,
     Relation,
+    article_names,
     article_vectors,
     calibration_for,
     embedder_family,
     language_code,
+    names_from_bytes,
+    names_overlap,
+    names_to_bytes,
     relation,
 )
 from newsdesk.enricher import Enricher
@@ -97,6 +102,46 @@ def test_lowest_cosine_is_where_the_most_generous_map_reaches_the_score() -> Non
 def test_a_map_must_keep_the_ranking() -> None:
     with pytest.raises(ValueError, match="slope"):
         Calibration("bad", {Relation.ENGLISH_OTHER: Affine(-1.0, 1.0)})
+
+
+def test_a_names_sketch_is_the_sorted_distinct_hashes_of_capitalised_words() -> None:
+    sketch = article_names("Acme buys Widgets. ACME shares rose; widgets fell in Paris and paris.")
+    assert sketch.dtype == np.uint32 and list(sketch) == sorted(set(sketch.tolist()))
+    assert len(sketch) == 3  # acme (ACME too: lower-cased), widgets, paris
+    assert np.array_equal(names_from_bytes(names_to_bytes(sketch)), sketch)
+    assert names_from_bytes(None).size == 0
+    many = article_names(" ".join(f"Name{chr(65 + i % 26)}{chr(65 + i // 26)}x" for i in range(200)))
+    assert len(many) == NAMES_CAP
+
+
+def test_names_overlap_is_the_share_of_the_smaller_set_found_in_the_other() -> None:
+    first = article_names("Acme and Widgets met in Paris")
+    assert names_overlap(first, article_names("Paris hosted Acme")) == 1.0
+    assert names_overlap(first, article_names("Berlin hosted Globex")) == 0.0
+    assert names_overlap(first, article_names("nothing capitalised here")) == 0.0  # empty: no signal
+    assert names_overlap(first, article_names("Paris hosted Globex")) == 0.5
+
+
+def test_cut_sketches_compare_below_the_lower_top() -> None:
+    """Two long articles with the same 300 names: their cut sketches agree wholly below the lower top,
+    and a text of 150 of those names (its sketch cut too) overlaps fully."""
+    words = [f"Person{chr(65 + i % 26)}{chr(65 + (i // 26) % 26)}z" for i in range(300)]
+    whole = article_names(" ".join(words))
+    assert len(whole) == NAMES_CAP
+    assert names_overlap(whole, article_names(" ".join(reversed(words)))) == 1.0
+    assert names_overlap(whole, article_names(" ".join(words[:150]))) == 1.0
+    other = article_names(" ".join(w.replace("z", "q") for w in words))
+    assert names_overlap(whole, other) == 0.0
+
+
+def test_the_pair_score_adds_shared_names_and_nothing_without_them() -> None:
+    """Articles stored before names (no sketch: overlap 0) score as the calibrated cosine alone."""
+    assert BLEND.score_pair(0.5, Relation.ENGLISH, 0.0) == BLEND.score(0.5, Relation.ENGLISH)
+    assert BLEND.score_pair(0.4, Relation.ENGLISH_OTHER) == BLEND.score(0.4, Relation.ENGLISH_OTHER)
+    assert BLEND.score_pair(0.5, Relation.ENGLISH, 1.0) == pytest.approx(0.5 + BLEND.names_weight)
+    assert 0.05 < BLEND.names_weight < 0.2
+    assert BLEND.score_pair(0.98, Relation.ENGLISH, 1.0) == 1.0  # never above a cosine's 1
+    assert IDENTITY.score_pair(0.5, Relation.ENGLISH, 1.0) == 0.5  # a custom model: no names weight
 
 
 def test_the_default_embedder_has_its_calibration_on_every_minilm_backend() -> None:
@@ -186,4 +231,12 @@ def test_a_mixed_language_story_is_stored_and_joined_across_runs(
     assert stories[0] == stories[1] == stories[2] != stories[3]
     (_, blob, state), *_ = [s for s in store.recent_stories(T0) if s[0].id == stories[0]]
     assert state["languages"] == [["en", 1], ["zh", 2]]
+    sketches = store.names_by_id(ids)  # kept from the whole text at enrichment (migration 0014)
+    assert set(sketches) == set(ids)
+    peru = article_names("Peru")[0]
+    assert peru in names_from_bytes(sketches[ids[0]])
+    assert names_from_bytes(sketches[ids[1]]).size == 0  # Chinese text: no Latin-script names
+    assert state["names"] == sorted(state["names"]) and peru in state["names"]
+    (row,) = store.related_candidates(T0 - timedelta(days=1), T0 + timedelta(days=1), [ids[0]])
+    assert row[5] == sketches[ids[0]]  # related reads it with the candidate's metadata
     assert blob is not None and len(blob) == 3 * blend.dim * 4  # the centroid, then one per language

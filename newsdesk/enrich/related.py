@@ -10,8 +10,9 @@ The rules, in the order they are applied to the index's candidates (best cosine 
 5. optionally at most ``max_per_domain`` articles from one provider domain;
 6. nothing below ``min_similarity``.
 
-Similarity is the cosine calibrated for the two articles' languages (``similarity.py``) when the caller
-passes a calibration and both languages are known: the candidates are re-ranked by it, so an English and
+Similarity is the product's pair score (``similarity.Calibration.score_pair``) when the caller passes a
+calibration: the cosine calibrated for the two articles' languages when both are known, plus what their
+shared names add when both have a names sketch. The candidates are re-ranked by it, so an English and
 a Chinese report of one event rank as an English pair with the same judgement would (the index itself
 ranks plain cosines, which the over-fetch below leaves room for).
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from newsdesk.enrich.base import Vectors
-from newsdesk.enrich.similarity import IDENTITY, Calibration, relation
+from newsdesk.enrich.similarity import IDENTITY, Calibration, names_from_bytes, names_overlap, relation
 from newsdesk.enrich.vectors import VectorIndex
 
 DEFAULT_K = 5
@@ -49,6 +50,7 @@ class RelatedMeta:
     published_at: datetime
     domain: str
     language: str | None = None
+    names: bytes | None = None  # the stored names sketch (similarity.names_to_bytes), None before 0014
 
 
 @dataclass(frozen=True)
@@ -116,15 +118,16 @@ def _calibrated(
     own: RelatedMeta | None,
     calibration: Calibration,
 ) -> list[tuple[int, float]]:
-    """``candidates`` with calibrated similarities, best first (as given when nothing is calibrated)."""
-    if not calibration.maps or own is None:
+    """``candidates`` with their pair scores, best first (as given when nothing is calibrated)."""
+    if not (calibration.maps or calibration.names_weight) or own is None:
         return candidates
-    language = own.language
+    names = names_from_bytes(own.names)
     scored = []
     for candidate_id, cosine in candidates:
         info = meta.get(candidate_id)
-        rel = relation(language, info.language if info else None)
-        scored.append((candidate_id, calibration.score(cosine, rel)))
+        rel = relation(own.language, info.language if info else None)
+        shared = names_overlap(names, names_from_bytes(info.names)) if info else 0.0
+        scored.append((candidate_id, calibration.score_pair(cosine, rel, shared)))
     return sorted(scored, key=lambda pair: -pair[1])
 
 

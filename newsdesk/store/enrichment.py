@@ -179,23 +179,30 @@ class EnrichmentMixin(StoreBase):
 
     def related_candidates(
         self, since: datetime, until: datetime, ids: Sequence[int] | None = None
-    ) -> list[tuple[int, int | None, datetime, str, str | None]]:
-        """(id, story id, time, provider domain, language) of the articles in a time range (of those
-        among ``ids`` when given: a whole range can be every article of a large run): what the related
-        stage needs to diversify and calibrate its neighbours, without loading whole articles."""
+    ) -> list[tuple[int, int | None, datetime, str, str | None, bytes | None]]:
+        """(id, story id, time, provider domain, language, names sketch) of the articles in a time range
+        (of those among ``ids`` when given: a whole range can be every article of a large run): what the
+        related stage needs to diversify and score its neighbours, without loading whole articles."""
         a = t.articles
-        query = select(a.c.id, a.c.story_id, a.c.sort_at, a.c.provider_domain, a.c.language).where(
+        query = select(a.c.id, a.c.story_id, a.c.sort_at, a.c.provider_domain, a.c.language, a.c.names).where(
             a.c.sort_at.between(since, until)
         )
         queries = (
             [query] if ids is None else [query.where(a.c.id.in_(c)) for c in _chunks(sorted(set(ids)), 500)]
         )
         with self.engine.connect() as c:
-            return [(int(i), s, utc(at), str(d), lang) for q in queries for i, s, at, d, lang in c.execute(q)]
+            return [
+                (int(i), s, utc(at), str(d), lang, bytes(n) if n is not None else None)
+                for q in queries
+                for i, s, at, d, lang, n in c.execute(q)
+            ]
 
-    def save_minhash(self, article_id: int, signature: bytes) -> None:
+    def save_minhash(self, article_id: int, signature: bytes, *, names: bytes | None = None) -> None:
+        """Keep an article's near-duplicate signature and, when given, its names sketch
+        (``similarity.article_names``): both are read from the text before it is sealed."""
+        values = {"minhash": signature} | ({"names": names} if names is not None else {})
         with self._begin() as c:
-            c.execute(update(t.articles).where(t.articles.c.id == article_id).values(minhash=signature))
+            c.execute(update(t.articles).where(t.articles.c.id == article_id).values(**values))
 
     def load_minhashes(
         self, *, since: datetime | None = None, after_id: int = 0, limit: int | None = None
@@ -220,6 +227,16 @@ class EnrichmentMixin(StoreBase):
             for chunk in _chunks(list(ids), 500):
                 query = select(a.c.id, a.c.minhash).where(a.c.id.in_(chunk), a.c.minhash.is_not(None))
                 found |= {int(i): bytes(m) for i, m in c.execute(query)}
+        return found
+
+    def names_by_id(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored names sketches of ``ids`` (those that have one)."""
+        a = t.articles
+        found: dict[int, bytes] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(ids), 500):
+                query = select(a.c.id, a.c.names).where(a.c.id.in_(chunk), a.c.names.is_not(None))
+                found |= {int(i): bytes(n) for i, n in c.execute(query)}
         return found
 
     def mark_enriched(self, article_id: int) -> None:
