@@ -312,7 +312,9 @@ def main() -> None:
         "--no-cache", action="store_true", help="response cache off (the request path before it)"
     )
     parser.add_argument(
-        "--store", type=Path, help="keep the seeded database here and reuse it on later runs (copied for each run)"
+        "--store",
+        type=Path,
+        help="keep the seeded database here and reuse it on later runs (copied for each run)",
     )
     parser.add_argument("--serve", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--ingest", metavar="DATA_DIR", help=argparse.SUPPRESS)
