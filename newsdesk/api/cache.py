@@ -68,6 +68,10 @@ REMAKERS = 1
 (at 100k articles: the front page, lists and searches, 2–25 ms of CPU each); made all together they
 held the GIL for a few hundred milliseconds and every request that missed waited behind them. One at a
 time, they interleave with the requests."""
+MAX_QUEUED = 256
+"""Background makings waiting for their turn, per process: after a move every article page asked for
+is stale too (articles drawn from 33k make a long tail), and a queue longer than a few seconds of
+making would only hold answers whose window closes before their turn."""
 MAX_BODY_BYTES = 512 * 1024  # larger answers are served but not kept: a few of them would crowd out the rest
 SESSION_COOKIE = b"nd_session"
 """A signed-in editor (web/session.py): never cached. Looked for in the raw header, so that no cookie
@@ -191,12 +195,18 @@ class ResponseCache:
 
     def _remake(self, key: Key, scope: Scope) -> None:
         """Make ``key``'s answer anew in the background, for the requests to come (this one is served
-        the stale answer)."""
+        the stale answer). At most :data:`MAX_QUEUED` wait their turn: past that, a stale answer is
+        served without one, and made by a request once its window has closed."""
+        if len(self._queued) >= MAX_QUEUED:
+            return
+        wanted = self.generation
 
         async def remake() -> None:
             try:
                 async with self._remakers:
-                    if key not in self._making:  # a request that could not wait may have made it meanwhile
+                    kept = self._kept.get(key)
+                    current = kept is not None and kept.generation >= wanted
+                    if not current and key not in self._making:  # not made meanwhile by a request
                         await self._made(key, scope, _no_body)
             except Exception:  # a failing page fails again in the request that waits for it
                 log.warning("response remake failed", extra={"path": key[1]}, exc_info=True)
