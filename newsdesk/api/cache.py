@@ -56,13 +56,14 @@ CACHE_FLAG = "newsdesk.cacheable"  # scope key: this request's answer may be kep
 CSRF_MARKER = "\x00csrf\x00"  # no template or record can hold a NUL: it cannot clash with content
 TOKEN_KEY = "page_token"  # app.state: (csrf cookie, https) -> (token, Set-Cookie header or None)
 STAMP_TTL_S = 1.0
-"""How long one process trusts the stamp it read: the staleness another process's change may see, and
-so how often at most a desk that is ingesting (its every save moves the stamp) makes this process
-answer everything anew. The live UI polls every 3 s (static/app.js), so a second is never noticed."""
+"""How long one process trusts the stamp it read: with :data:`STALE_S`, the staleness another process's
+change may see, and how often at most a desk that is ingesting (its every save moves the stamp) makes
+this process answer everything anew. The live UI polls every 3 s (static/app.js)."""
 STALE_S = 1.0
-"""How long after this process saw the stamp move it may still serve an answer made before the move,
-while the new one is being made. A second: the live UI polls every 3 s, and the desk moves the stamp
-about once a second while ingesting (docs/benchmarks.md, "stale while remade")."""
+"""How much longer than :data:`STAMP_TTL_S` an answer made before a change may still be served, while
+its new one is being made: counted from the last time its stamp was seen current, so a change shows
+within both (2 s) of its commit. A second: enough for one process to make its popular answers again at
+100k articles (0.4 CPU-s, docs/benchmarks.md "Stale while remade"), under the live UI's 3 s poll."""
 REMAKERS = 1
 """Background makings run at once, per process. After a move every popular answer turns stale at once
 (at 100k articles: the front page, lists and searches, 2–25 ms of CPU each); made all together they
