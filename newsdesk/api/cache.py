@@ -145,6 +145,7 @@ class ResponseCache:
         self._remaking: set[asyncio.Task[None]] = set()  # background makings, held (else collectable)
         self._remakers = asyncio.Semaphore(REMAKERS)
         self._queued: set[Key] = set()  # keys with a background making started or waiting for its turn
+        self._stale_asked: dict[Key, int] = {}  # stale answers served once, by the generation then
         self._stamp: Hashable = None
         self._read_at = float("-inf")
         self.generation = 0  # moves with each change of the stamp this process sees
@@ -177,7 +178,7 @@ class ResponseCache:
         kept = self._kept.get(key)
         if kept is not None and (kept.generation == self.generation or (stale_ok and self._servable(kept))):
             self._kept.move_to_end(key)
-            if kept.generation != self.generation and key not in self._queued and key not in self._making:
+            if kept.generation != self.generation and self._asked_again(key):
                 self._remake(key, scope)
             await _answer(scope, send, kept.entry, kept=True)
             return
@@ -193,6 +194,20 @@ class ResponseCache:
         """Whether a stale answer may still be served (see :meth:`_fresh`): the window that the first
         move after it was made opened is still open."""
         return time.monotonic() < self._stale_until.get(kept.generation + 1, float("-inf"))
+
+    def _asked_again(self, key: Key) -> bool:
+        """Whether a stale answer is asked for the second time since the stamp moved (and is not being
+        made yet): only those are made in the background. The popular ones are asked again within
+        milliseconds; an article page from the long tail is served stale once and, if asked again
+        after its window, made then, instead of queueing before the front page."""
+        if key in self._queued or key in self._making:
+            return False
+        if self._stale_asked.get(key) == self.generation:
+            return True
+        self._stale_asked[key] = self.generation
+        if len(self._stale_asked) > self.entries:
+            self._stale_asked.clear()
+        return False
 
     def _remake(self, key: Key, scope: Scope) -> None:
         """Make ``key``'s answer anew in the background, for the requests to come (this one is served
