@@ -117,6 +117,22 @@ def _insert(c: object, batch: list[Article], first_id: int) -> None:
     c.execute(insert(t.article_topics), topic_rows)  # type: ignore[attr-defined]
 
 
+def prepare(data_dir: Path, args: argparse.Namespace) -> None:
+    """Seed the store in ``data_dir``, or copy the one kept in ``--store`` (seeded there first when it
+    holds none for this many articles): seeding 100k takes minutes, and each run must start from the
+    same rows (the writer adds to them)."""
+    kept = args.store / f"seed-{args.articles}.db" if args.store else None
+    if kept is not None and kept.exists():
+        shutil.copyfile(kept, data_dir / "newsdesk.db")
+        print(f"copied the seeded store {kept}")
+        return
+    seconds = seed(f"sqlite:///{data_dir}/newsdesk.db", args.articles, texts(args.data))
+    print(f"seeded {args.articles:,} articles in {seconds:.1f} s ({args.articles / seconds:,.0f}/s)")
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data_dir / "newsdesk.db", kept)
+
+
 # ---------------------------------------------------------------------------------------------- server
 
 
@@ -295,6 +311,11 @@ def main() -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="response cache off (the request path before it)"
     )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="keep the seeded database here and reuse it on later runs (copied for each run)",
+    )
     parser.add_argument("--serve", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--ingest", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -310,8 +331,7 @@ def main() -> None:
     if args.no_cache:
         os.environ["BENCH_NO_CACHE"] = "1"  # read by the server subprocess (settings_env)
     with tempfile.TemporaryDirectory(prefix="newsdesk-bench-api-") as data_dir:
-        seconds = seed(f"sqlite:///{data_dir}/newsdesk.db", args.articles, texts(args.data))
-        print(f"seeded {args.articles:,} articles in {seconds:.1f} s ({args.articles / seconds:,.0f}/s)")
+        prepare(Path(data_dir), args)
         paths, script = Path(data_dir) / "paths.txt", Path(data_dir) / "mix.lua"
         paths.write_text("\n".join(mix(args.articles, random.Random(14))) + "\n")
         script.write_text(LUA)

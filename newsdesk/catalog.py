@@ -49,6 +49,7 @@ from .record import dump_record
 from .secure import KeyRing
 from .semantic import Ranking, SemanticSearch
 from .sources.sanitize import LINK_REL, URL_SCHEMES
+from .stamped import StampedMemo
 from .store import ArticleQuery, Page, Store
 
 if TYPE_CHECKING:  # numpy (clustering) and Pillow (the image cache) load on use: `newsdesk show` is light
@@ -68,7 +69,11 @@ RRF_K = 60  # Cormack, Clarke & Büttcher (SIGIR 2009): k = 60 worked across the
 RRF_DEPTH = 100  # candidates taken from each list before fusing; deeper lists barely move a top-20
 FEED_ITEMS = 50  # items per feed: what feed readers fetch each poll; keeps a feed small (docs/benchmarks.md)
 SOURCE_EVENTS = 3  # recent errors shown per source: enough to tell a one-off from a pattern
-RANK_GROWTH = 4  # a public page of 20 reads the best 80, then 320, then 1,000 (4× deeper a round)
+RANK_GROWTH = 4  # a public page of 20 reads the best 120, then 480, then 1,000 (4× deeper a round)
+MIN_RANK_DEPTH = 120
+"""The first round reads at least this deep: the UI's page of 30 and the API's default 20 then read the
+same ranking, which the two answers share (``stamped.py``); reading deeper costs nothing, as the
+matches are all ranked anyway."""
 MAX_RANK_DEPTH = 1_000
 """How deep a public search reads one ranking (ids only, then one ``IN`` query for their published
 flags). A round's cost is ranking all the matches, hardly the depth read (measured ad hoc on SQLite:
@@ -247,6 +252,7 @@ class Catalog:
     def __init__(self, nd: Newsdesk) -> None:
         self.nd = nd
         self.semantic = SemanticSearch(lambda: nd.store, self._load_embedder)
+        self._memo = StampedMemo(lambda: nd.store.change_stamp())  # topic counts, text rankings
 
     def _load_embedder(self) -> Embedder:
         from .enrich.embed import load_embedder
@@ -270,8 +276,10 @@ class Catalog:
         return find_topic(self.nd.taxonomy, key)
 
     def topic_counts(self, audience: Audience) -> dict[str, int]:
-        """Articles per topic that ``audience`` may see."""
-        return self.store.topic_totals(published_only=audience.published_only)
+        """Articles per topic that ``audience`` may see (kept until the store changes: several pages
+        show them)."""
+        only = audience.published_only
+        return self._memo.get(("topics", only), lambda: self.store.topic_totals(published_only=only))
 
     def topic_tree(self, audience: Audience) -> tuple[TopicNode, ...]:
         return topic_tree(self.nd.taxonomy, self.topic_counts(audience))
@@ -476,8 +484,8 @@ class Catalog:
         """Search ``q`` in ``mode`` (text | semantic | hybrid); at most ``limit`` hits ``audience`` may
         see, best first. Semantic modes raise when the embedding model cannot be loaded."""
 
-        def text(k: int) -> Ranking:
-            return self.store.search_ranking(q, limit=k)
+        def text(k: int) -> Ranking:  # the API's and the UI's search for q share one ranking
+            return self._memo.get(("text", q, k), lambda: self.store.search_ranking(q, limit=k))
 
         if mode == "text":
             return self._hits(self._visible(text, limit, audience), {"text": set()})
@@ -491,11 +499,12 @@ class Catalog:
 
     def _visible(self, rank: Callable[[int], Ranking], limit: int, audience: Audience) -> Ranking:
         """The best ``limit`` entries of a ranking that ``audience`` may see. For the public the
-        ranking is read :data:`RANK_GROWTH` × deeper each round (from 4× ``limit`` to at most
+        ranking is read :data:`RANK_GROWTH` × deeper each round (from 4× ``limit``, at least
+        :data:`MIN_RANK_DEPTH`, to at most
         :data:`MAX_RANK_DEPTH`) until it yields ``limit`` published articles or runs out."""
         if not audience.published_only:
             return rank(limit)
-        depth = min(limit * RANK_GROWTH, MAX_RANK_DEPTH)
+        depth = min(max(limit * RANK_GROWTH, MIN_RANK_DEPTH), MAX_RANK_DEPTH)
         while True:
             ranked = rank(depth)
             shown = self.store.published_among([i for i, _ in ranked])

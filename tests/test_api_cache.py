@@ -23,13 +23,14 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
 from newsdesk.api import create_app
-from newsdesk.api.cache import STAMP_TTL_S, ResponseCache, cacheable_path
+from newsdesk.api.cache import STALE_S, STAMP_TTL_S, ResponseCache, cacheable_path
 from newsdesk.api.workers import worker_count
 from newsdesk.app import Newsdesk
 from newsdesk.model import ReviewState
 from newsdesk.web.context import Web, render
 from newsdesk.web.routes import mount_static
 from tests.conftest import quiet_env
+from tests.readerapp import serve
 from tests.test_api import article, make_desk, token
 from tests.test_desk import cli, free_port, wait_for
 
@@ -86,20 +87,36 @@ def test_a_publish_gives_a_new_etag_and_the_new_content(client: TestClient, desk
     assert _titles(after) == {"Article number 1", "Article number 2"}
 
 
+PUBLISH_ELSEWHERE = (
+    "import sys; from tests.test_api import make_desk; from pathlib import Path; "
+    "from newsdesk.model import ReviewState; nd = make_desk(Path(sys.argv[1])); "
+    "a = nd.store.find_article(sys.argv[2]); nd.store.set_review_state(a.id, ReviewState.PUBLISHED)"
+)
+
+
+def _publish_elsewhere(tmp_path: Path, number: int) -> None:
+    """Publish ``article(number)`` from another process (as the desk, or another server, would)."""
+    command = [sys.executable, "-c", PUBLISH_ELSEWHERE, str(tmp_path), article(number).web_url]
+    subprocess.run(command, check=True, cwd=Path.cwd())
+
+
 def test_a_change_made_by_another_process_shows(client: TestClient, desk: Newsdesk, tmp_path: Path) -> None:
-    """The desk writes in one process, the API answers in another: the kept list goes once the stamp
-    the other process moved is read — at once for a client that asks (``no-cache``), within
-    STAMP_TTL_S for everyone."""
+    """The desk writes in one process, the API answers in another: once the stamp the other process
+    moved is read (within STAMP_TTL_S), the kept list is stale: served while it is made anew, never
+    past STALE_S."""
     assert _titles(client.get(f"{BASE}/articles")) == {"Article number 1"}
-    code = (
-        "import sys; from tests.test_api import make_desk; from pathlib import Path; "
-        "from newsdesk.model import ReviewState; nd = make_desk(Path(sys.argv[1])); "
-        "a = nd.store.find_article(sys.argv[2]); nd.store.set_review_state(a.id, ReviewState.PUBLISHED)"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path), article(2).web_url], check=True, cwd=Path.cwd()
-    )
-    time.sleep(STAMP_TTL_S + 0.05)
+    _publish_elsewhere(tmp_path, 2)
+    time.sleep(STAMP_TTL_S + STALE_S + 0.05)
+    assert _titles(client.get(f"{BASE}/articles")) == {"Article number 1", "Article number 2"}
+
+
+def test_no_cache_gets_the_change_at_once(client: TestClient, desk: Newsdesk, tmp_path: Path) -> None:
+    """A client that asks for a checked answer (the live UI's refetch) never gets a stale one."""
+    first = client.get(f"{BASE}/articles")
+    _publish_elsewhere(tmp_path, 2)
+    fresh = client.get(f"{BASE}/articles", headers={"Cache-Control": "no-cache"})
+    assert _titles(fresh) == {"Article number 1", "Article number 2"}
+    assert fresh.headers["etag"] != first.headers["etag"]
     assert _titles(client.get(f"{BASE}/articles")) == {"Article number 1", "Article number 2"}
 
 
@@ -187,6 +204,99 @@ def test_an_answer_being_made_is_made_once(desk: Newsdesk) -> None:
     answers = asyncio.run(ask_at_once())
     assert [a.text for a in answers] == ["<p>made</p>"] * 5 and len(made) == 1
     assert len({a.headers["etag"] for a in answers}) == 1
+
+
+class Versioned:
+    """An app whose one page says which version of the store it was made under, with a stamp and a
+    count of this process's own changes the test moves, and each making held until the test lets it
+    finish (so what a request gets does not depend on the machine's speed)."""
+
+    def __init__(self, *, stale: float) -> None:
+        self.version, self.own, self.made = 1, 0, list[int]()
+        self.release = asyncio.Event()
+        app = FastAPI()
+
+        @app.get("/articles/page")
+        async def page() -> HTMLResponse:
+            version = self.version
+            self.made.append(version)
+            if version > 1:
+                await self.release.wait()
+            return HTMLResponse(f"<p>v{version}</p>")
+
+        app.add_middleware(
+            ResponseCache, stamp=lambda: self.version, local=lambda: self.own, ttl=0.0, stale=stale
+        )
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+    async def get(self, **headers: str) -> str:
+        answer = await asyncio.wait_for(self.client.get("/articles/page", headers=headers), timeout=10)
+        return answer.text
+
+
+def test_a_stale_answer_is_served_while_the_new_one_is_made() -> None:
+    async def scenario(site: Versioned) -> None:
+        assert await site.get() == "<p>v1</p>"
+        site.version = 2  # another process changed the store
+        assert await site.get() == "<p>v1</p>" and site.made == [1]  # asked once: served, not made
+        assert await site.get() == "<p>v1</p>"  # asked again: made in the background, served stale
+        assert await site.get() == "<p>v1</p>"
+        assert await site.get() == "<p>v1</p>" and site.made == [1, 2]  # one making, not one each
+        site.release.set()
+        for _ in range(100):
+            if await site.get() == "<p>v2</p>":
+                break
+            await asyncio.sleep(0.01)
+        assert await site.get() == "<p>v2</p>" and site.made == [1, 2]
+
+    site = Versioned(stale=60.0)
+    asyncio.run(scenario(site))
+
+
+def test_a_stale_answer_is_never_served_past_its_window() -> None:
+    async def scenario(site: Versioned) -> None:
+        assert await site.get() == "<p>v1</p>"
+        site.version = 2
+        assert await site.get() == "<p>v1</p>"  # the making starts, held
+        await asyncio.sleep(0.15)  # past the window: the next request waits for the new answer
+        waiting = asyncio.create_task(site.get())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        site.release.set()
+        assert await waiting == "<p>v2</p>"
+
+    asyncio.run(scenario(Versioned(stale=0.1)))
+
+
+def test_no_stale_answer_after_this_process_changed_or_the_client_asks() -> None:
+    async def own_change(site: Versioned) -> None:
+        assert await site.get() == "<p>v1</p>"
+        site.version, site.own = 2, 1  # this process wrote: its readers see it at once
+        site.release.set()
+        assert await site.get() == "<p>v2</p>"
+
+    async def no_cache(site: Versioned) -> None:
+        assert await site.get() == "<p>v1</p>"
+        site.version = 2
+        site.release.set()
+        assert await site.get(**{"Cache-Control": "no-cache"}) == "<p>v2</p>"
+
+    asyncio.run(own_change(Versioned(stale=60.0)))
+    asyncio.run(no_cache(Versioned(stale=60.0)))
+
+
+def test_over_loopback_a_change_shows_within_the_bound(desk: Newsdesk, tmp_path: Path) -> None:
+    """Real HTTP: readers keep asking while another process publishes; the new list reaches them
+    within STAMP_TTL_S + STALE_S (and the time it takes to make), and nobody gets the old one after."""
+    with serve(desk) as base, httpx.Client(base_url=base) as reader:
+        assert _titles(reader.get(f"{BASE}/articles")) == {"Article number 1"}
+        _publish_elsewhere(tmp_path, 2)
+        started = time.monotonic()
+        while _titles(reader.get(f"{BASE}/articles")) != {"Article number 1", "Article number 2"}:
+            assert time.monotonic() - started < STAMP_TTL_S + STALE_S + 1.0, "still the old list"
+            time.sleep(0.02)
+        after = [_titles(reader.get(f"{BASE}/articles")) for _ in range(20)]
+        assert all(titles == {"Article number 1", "Article number 2"} for titles in after)
 
 
 def test_only_the_readers_routes_are_kept() -> None:

@@ -21,14 +21,25 @@ own token put back — from their cookie, or a new one with its ``Set-Cookie`` �
 
 The stamp is read at most every :data:`STAMP_TTL_S` per process, at once after this process changed
 something (a request here, the desk's thread), and whenever a request says ``Cache-Control: no-cache``
-(the live UI's refetch does): a change made by another process shows within that time, or at once to
-a client that asks.
+(the live UI's refetch does).
+
+When the stamp has moved, the answers kept are not dropped but marked stale: the first request for a
+stale answer starts making it anew and, like every request for it until the new one is ready, gets
+the stale one at once (stale-while-revalidate, RFC 5861's idea inside the server). A desk that is
+ingesting moves the stamp every second; without this, every reader who asked for the front page just
+after each move waited for it to be made again. The bounds, from a change committed by any process:
+
+- it shows within :data:`STAMP_TTL_S` + :data:`STALE_S` of its commit (a stale answer is served only
+  that long after the old stamp was last seen current; past it, readers wait for the new answer);
+- at once to a client that sends ``no-cache``, and after this process's own change (a stale answer
+  is never served for either).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -38,13 +49,30 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+log = logging.getLogger(__name__)
+Key = tuple[str, str, str]  # (host, path, query string)
+
 CACHE_FLAG = "newsdesk.cacheable"  # scope key: this request's answer may be kept for everyone
 CSRF_MARKER = "\x00csrf\x00"  # no template or record can hold a NUL: it cannot clash with content
 TOKEN_KEY = "page_token"  # app.state: (csrf cookie, https) -> (token, Set-Cookie header or None)
 STAMP_TTL_S = 1.0
-"""How long one process trusts the stamp it read: the staleness another process's change may see, and
-so how often at most a desk that is ingesting (its every save moves the stamp) makes this process
-answer everything anew. The live UI polls every 3 s (static/app.js), so a second is never noticed."""
+"""How long one process trusts the stamp it read: with :data:`STALE_S`, the staleness another process's
+change may see, and how often at most a desk that is ingesting (its every save moves the stamp) makes
+this process answer everything anew. The live UI polls every 3 s (static/app.js)."""
+STALE_S = 1.0
+"""How much longer than :data:`STAMP_TTL_S` an answer made before a change may still be served, while
+its new one is being made: counted from the last time its stamp was seen current, so a change shows
+within both (2 s) of its commit. A second: enough for one process to make its popular answers again at
+100k articles (0.4 CPU-s, docs/benchmarks.md "Stale while remade"), under the live UI's 3 s poll."""
+REMAKERS = 1
+"""Background makings run at once, per process. After a move every popular answer turns stale at once
+(at 100k articles: the front page, lists and searches, 2–25 ms of CPU each); made all together they
+held the GIL for a few hundred milliseconds and every request that missed waited behind them. One at a
+time, they interleave with the requests."""
+MAX_QUEUED = 256
+"""Background makings waiting for their turn, per process: after a move every article page asked for
+is stale too (articles drawn from 33k make a long tail), and a queue longer than a few seconds of
+making would only hold answers whose window closes before their turn."""
 MAX_BODY_BYTES = 512 * 1024  # larger answers are served but not kept: a few of them would crowd out the rest
 SESSION_COOKIE = b"nd_session"
 """A signed-in editor (web/session.py): never cached. Looked for in the raw header, so that no cookie
@@ -82,10 +110,19 @@ class Entry:
     has_marker: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An answer and the generation of the stamp it was made under (:attr:`ResponseCache.generation`)."""
+
+    entry: Entry
+    generation: int
+
+
 class ResponseCache:
     """ASGI middleware. ``stamp`` reads the store's change stamp (in a worker thread), None when the
     store cannot say: then nothing is kept or served from memory. ``local`` counts this process's own
-    changes: when it moves the stamp is read again at once, whatever its age."""
+    changes: when it moves the stamp is read again at once, whatever its age. ``ttl`` and ``stale``
+    are :data:`STAMP_TTL_S` and :data:`STALE_S` unless a test needs them shorter."""
 
     def __init__(
         self,
@@ -93,16 +130,26 @@ class ResponseCache:
         stamp: Callable[[], Hashable | None],
         local: Callable[[], int],
         entries: int = 2000,
+        *,
+        ttl: float = STAMP_TTL_S,
+        stale: float = STALE_S,
     ) -> None:
         self.app = app
+        self.ttl, self.stale = ttl, stale
         self.stamp = stamp
         self.local = local
         self._local = local()
         self.entries = entries
-        self._kept: OrderedDict[tuple[str, str, str], Entry] = OrderedDict()
-        self._making: dict[tuple[str, str, str], asyncio.Future[Entry]] = {}
+        self._kept: OrderedDict[Key, Kept] = OrderedDict()
+        self._making: dict[Key, asyncio.Future[Entry]] = {}
+        self._remaking: set[asyncio.Task[None]] = set()  # background makings, held (else collectable)
+        self._remakers = asyncio.Semaphore(REMAKERS)
+        self._queued: set[Key] = set()  # keys with a background making started or waiting for its turn
+        self._stale_asked: dict[Key, int] = {}  # stale answers served once, by the generation then
         self._stamp: Hashable = None
         self._read_at = float("-inf")
+        self.generation = 0  # moves with each change of the stamp this process sees
+        self._stale_until: dict[int, float] = {}  # g: answers made before g may be served until then
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.entries <= 0:
@@ -118,26 +165,79 @@ class ResponseCache:
         if not cacheable_path(scope["path"]) or _has_credentials(scope):
             await self.app(scope, receive, send)
             return
-        await self._fresh(force=_revalidate(scope))
+        force = _revalidate(scope)
+        await self._fresh(force=force)
         if self._stamp is None:  # the store did not answer: the app says so in its own words
             await self.app(scope, receive, send)
             return
-        await self._cached(scope, receive, send)
+        await self._cached(scope, receive, send, stale_ok=not force)
 
-    async def _cached(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _cached(self, scope: Scope, receive: Receive, send: Send, *, stale_ok: bool) -> None:
         host = _header(scope, b"host").decode("latin-1")
         key = (host, scope["path"], scope["query_string"].decode("latin-1"))
-        entry = self._kept.get(key)
-        if entry is not None:
+        kept = self._kept.get(key)
+        if kept is not None and (kept.generation == self.generation or (stale_ok and self._servable(kept))):
             self._kept.move_to_end(key)
-            await _answer(scope, send, entry, kept=True)
+            if kept.generation != self.generation and self._asked_again(key):
+                self._remake(key, scope)
+            await _answer(scope, send, kept.entry, kept=True)
             return
         making = self._making.get(key)
         if making is not None:  # the same answer is being made: wait for it rather than make it again
             entry = await asyncio.shield(making)
             await _answer(scope, send, entry, kept=_keepable(entry))
             return
-        stamp = self._stamp
+        entry = await self._made(key, scope, receive)
+        await _answer(scope, send, entry, kept=_keepable(entry))
+
+    def _servable(self, kept: Kept) -> bool:
+        """Whether a stale answer may still be served (see :meth:`_fresh`): the window that the first
+        move after it was made opened is still open."""
+        return time.monotonic() < self._stale_until.get(kept.generation + 1, float("-inf"))
+
+    def _asked_again(self, key: Key) -> bool:
+        """Whether a stale answer is asked for the second time since the stamp moved (and is not being
+        made yet): only those are made in the background. The popular ones are asked again within
+        milliseconds; an article page from the long tail is served stale once and, if asked again
+        after its window, made then, instead of queueing before the front page."""
+        if key in self._queued or key in self._making:
+            return False
+        if self._stale_asked.get(key) == self.generation:
+            return True
+        self._stale_asked[key] = self.generation
+        if len(self._stale_asked) > self.entries:
+            self._stale_asked.clear()
+        return False
+
+    def _remake(self, key: Key, scope: Scope) -> None:
+        """Make ``key``'s answer anew in the background, for the requests to come (this one is served
+        the stale answer). At most :data:`MAX_QUEUED` wait their turn: past that, a stale answer is
+        served without one, and made by a request once its window has closed."""
+        if len(self._queued) >= MAX_QUEUED:
+            return
+        wanted = self.generation
+
+        async def remake() -> None:
+            try:
+                async with self._remakers:
+                    kept = self._kept.get(key)
+                    current = kept is not None and kept.generation >= wanted
+                    if not current and key not in self._making:  # not made meanwhile by a request
+                        await self._made(key, scope, _no_body)
+            except Exception:  # a failing page fails again in the request that waits for it
+                log.warning("response remake failed", extra={"path": key[1]}, exc_info=True)
+            finally:
+                self._queued.discard(key)
+
+        self._queued.add(key)
+        task = asyncio.get_running_loop().create_task(remake())
+        self._remaking.add(task)
+        task.add_done_callback(self._remaking.discard)
+
+    async def _made(self, key: Key, scope: Scope, receive: Receive) -> Entry:
+        """Make ``key``'s answer (those who ask meanwhile wait for this one) and keep it when it may be
+        kept, under the generation it was started in."""
+        generation = self.generation
         made: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._making[key] = made
         try:
@@ -150,26 +250,39 @@ class ResponseCache:
             made.set_result(entry)
         finally:
             del self._making[key]
-        keep = _keepable(entry)
-        if keep and stamp == self._stamp:  # kept only when the store did not move while it was made
-            self._keep(key, entry)
-        await _answer(scope, send, entry, kept=keep)
+        if _keepable(entry):
+            self._keep(key, Kept(entry, generation))
+        return entry
 
     async def _fresh(self, *, force: bool = False) -> None:
         """Read the stamp when asked to, when this process changed something, or when the last reading
-        is older than STAMP_TTL_S; drop everything when it moved."""
+        is older than STAMP_TTL_S. When it moved, what is kept turns stale: servable until STAMP_TTL_S
+        + STALE_S after the old stamp was last seen current (the change came after that), and not at
+        all when this process or the client asked for the change to show at once."""
         local = self.local()
-        if not force and local == self._local and time.monotonic() - self._read_at < STAMP_TTL_S:
+        own = local != self._local
+        if not force and not own and time.monotonic() - self._read_at < self.ttl:
             return
         self._local = local
+        asked, last_seen = time.monotonic(), self._read_at
         stamp = await run_in_threadpool(self.stamp)
-        self._read_at = time.monotonic()
-        if stamp != self._stamp:
-            self._kept.clear()
-            self._stamp = stamp
+        self._read_at = asked  # what the store said then, at the latest
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        self.generation += 1
+        if force or own:  # the change must show at once: nothing made before it may be served
+            self._stale_until = {}
+            return
+        self._stale_until = {g: t for g, t in self._stale_until.items() if t > asked}  # the rest: too old
+        self._stale_until[self.generation] = last_seen + self.ttl + self.stale
 
-    def _keep(self, key: tuple[str, str, str], entry: Entry) -> None:
-        self._kept[key] = entry
+    def _keep(self, key: Key, kept: Kept) -> None:
+        old = self._kept.get(key)
+        if old is not None and old.generation > kept.generation:
+            return  # a newer answer came first (a slow making of an older generation ends later)
+        self._kept[key] = kept
+        self._kept.move_to_end(key)
         while len(self._kept) > self.entries:
             self._kept.popitem(last=False)
 
@@ -191,6 +304,11 @@ class ResponseCache:
         kept = tuple((k, v) for k, v in headers if k not in (b"content-length", b"etag"))
         etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
         return Entry(int(start.get("status", 500)), kept, body, etag, CSRF_MARKER.encode() in body)
+
+
+async def _no_body() -> Message:
+    """The request body of a GET made in the background: none (the readers' routes read no body)."""
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def _keepable(entry: Entry) -> bool:

@@ -35,6 +35,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # the templates ship in the package: no stat() of each one per page served
     )
     env.filters.update(
         ago=ago,
