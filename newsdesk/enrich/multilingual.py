@@ -136,7 +136,7 @@ def is_english(text: str) -> bool:
     short texts embedded are mostly topic keywords, which the bundled taxonomy writes in English)."""
     if len(text) < MIN_LANGUAGE_CHARS:
         return True
-    import py3langid
+    from newsdesk.extract import langid
 
-    language, _score = py3langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
-    return str(language) == "en"
+    language, _score = langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
+    return language == "en"

