@@ -57,18 +57,19 @@ def classify(text: str) -> tuple[str, float]:
 
 def install(root: Path | None = None) -> None:
     """Make py3langid's module-level identifier the one built from the unpacked model (unpacking it
-    first when missing); once per process, and never over an identifier already loaded."""
+    first when missing); once per process, and never over an identifier already loaded. A thread that
+    classifies meanwhile waits here rather than have py3langid load a second model."""
     global _installed
     with _install_lock:
         if _installed:
             return
-        _installed = True
-        if _langid.IDENTIFIER is not None:
-            return
         try:
-            _langid.IDENTIFIER = load_cached(root or cache_root())
+            if _langid.IDENTIFIER is None:
+                _langid.IDENTIFIER = load_cached(root or cache_root())
         except Exception as e:  # any failure: py3langid loads its own model on first use
             log.warning("unpacked language model not usable, loading the package's", extra={"error": repr(e)})
+        finally:
+            _installed = True
 
 
 def cache_root() -> Path:
