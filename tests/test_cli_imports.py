@@ -59,9 +59,12 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
 
 def test_init_builds_the_model_graph_without_torch(tmp_path: Path) -> None:
     """`newsdesk init` writes the embedding model's ONNX graph from its weights (issue 14: torch cost a
-    fresh folder's first run 7.5 CPU-s and 430 MB), so runs and servers find it ready."""
+    fresh folder's first run 7.5 CPU-s and 430 MB) and unpacks USE (enrich/usecache.py), so runs and
+    servers find both ready."""
     assert "torch" not in _loaded(["init"], tmp_path)
-    assert [p.suffix for p in (tmp_path / "data" / "models").iterdir()] == [".onnx"]
+    made = sorted((tmp_path / "data" / "models").iterdir(), key=lambda p: p.is_dir())
+    assert [p.suffix for p in made[:1]] == [".onnx"] and len(made) == 2
+    assert made[1].name.startswith("use-multilingual-v3-") and made[1].is_dir()
 
 
 def test_an_enriched_run_never_imports_torch(tmp_path: Path) -> None:

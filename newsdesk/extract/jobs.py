@@ -27,11 +27,11 @@ WARM_PAGE = "<html><head><title>warm</title></head><body><p>Warm up the models.<
 def warm_worker(owner: int | None = None) -> None:
     """Load trafilatura's and py3langid's models before the first page (the language model is a slow
     load; docs/benchmarks.md, "Process start"), and leave with ``owner``, the process whose pool this is."""
-    import py3langid
+    from newsdesk.extract import langid
 
     if owner is not None:
         threading.Thread(target=_exit_with, args=(owner,), name="owner-watch", daemon=True).start()
-    py3langid.classify("warm up the language identifier")
+    langid.classify("warm up the language identifier")
     with contextlib.suppress(NewsdeskError):
         extract(WARM_PAGE, "https://warm.invalid/")
 

