@@ -163,10 +163,12 @@ def _netloc(parts: SplitResult, scheme: str) -> str:
     return f"{_pct_normalize(userinfo, _USERINFO_SAFE)}@{host}" if at else host
 
 
+@functools.lru_cache(maxsize=4096)
 def canonicalize(url: str) -> str:
     """The canonical spelling of an absolute URL (see the module docstring for the rules).
 
-    Raises ``FetchError(kind="invalid-url")`` for a relative or malformed URL.
+    Raises ``FetchError(kind="invalid-url")`` for a relative or malformed URL. Cached: the ingestor
+    looks an entry's URL up in canonical form and the decider then spells the same URL again.
     """
     parts = _split(url)
     scheme = parts.scheme.lower()
