@@ -86,7 +86,8 @@ def clean_html(fragment: str, base_url: str | None = None) -> str:
 @lru_cache(maxsize=256)
 def _html_cleaner(base_url: str | None) -> nh3.Cleaner:
     """The sanitiser for fragments under ``base_url``, built once per base (every item of a feed shares
-    it): ``nh3.clean`` builds one per call, about 5 µs, more than cleaning a short fragment takes."""
+    it): ``nh3.clean`` builds one per call, which costs more than cleaning a short fragment
+    (docs/benchmarks.md, "Polling at reader's cost")."""
     return nh3.Cleaner(link_rel=LINK_REL, url_schemes=set(URL_SCHEMES), url_relative=_resolver(base_url))
 
 
