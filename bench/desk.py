@@ -165,16 +165,43 @@ def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
     )
 
 
+CYCLES_FILE = "cycles.jsonl"  # in the service's data folder: the process CPU at each cycle's start and end
+
+
 def run_service(data_dir: str, port: int, resolve_json: str) -> None:
-    """Service mode (the subprocess): what ``newsdesk serve`` runs, with the bench's resolve map."""
+    """Service mode (the subprocess): what ``newsdesk serve`` runs, with the bench's resolve map, and
+    each poll cycle's own CPU written down (:func:`_timed_desk`)."""
     from newsdesk.api.app import serve
     from newsdesk.app import Newsdesk
     from newsdesk.config import load_settings
-    from newsdesk.desk import Desk, targets_from
+    from newsdesk.desk import targets_from
 
     settings = load_settings(env=dict(os.environ), base_dir=Path(data_dir))
     with Newsdesk(settings, resolve=json.loads(Path(resolve_json).read_text())) as nd:
-        serve(nd, "127.0.0.1", port, desk=Desk(nd, targets_from(nd)))
+        serve(nd, "127.0.0.1", port, desk=_timed_desk(nd, targets_from(nd), Path(data_dir) / CYCLES_FILE))
+
+
+def _timed_desk(nd: Any, targets: Any, record: Path) -> Any:
+    """The desk, with each cycle (poll → the later stages, before the outputs are rewritten) bracketed
+    by the process's CPU time, appended to ``record``. The bench's tree CPU is read once a second, so
+    it also counts up to a second of the records export that follows a first cycle (work reader does
+    not do); the bracket is the cycle alone, and the export is reported beside it."""
+    from newsdesk.desk import Desk
+
+    class TimedDesk(Desk):
+        def _cycle(self, due: Any) -> None:
+            start = _process_cpu()
+            super()._cycle(due)
+            with record.open("a") as out:
+                out.write(json.dumps({"start": start, "end": _process_cpu(), "sources": len(due)}) + "\n")
+
+    return TimedDesk(nd, targets)
+
+
+def _process_cpu() -> float:
+    """User + system CPU of this process, every thread: what psutil reads for it from outside."""
+    times = os.times()
+    return times.user + times.system
 
 
 @dataclass
@@ -205,6 +232,11 @@ class Service:
                 name, _, value = line.rpartition(" ")
                 out[name] = float(value)
         return out
+
+    def last_cycle(self) -> dict[str, float]:
+        """The service's record of its last cycle (:func:`_timed_desk`)."""
+        lines = (self.data_dir / CYCLES_FILE).read_text().splitlines()
+        return dict(json.loads(lines[-1]))
 
     def stop(self) -> None:
         self.api.close()
@@ -293,10 +325,12 @@ def wait_polls(service: Service, target: float) -> dict[str, float]:
 @dataclass
 class Cycle:
     wall_s: float
-    cpu_s: float
+    cpu_s: float  # the service's tree, from the cycle's start to the scrape that saw it end
     errors: dict[str, float]
     lag_s: float  # the desk's loop, where the polls run
     api_lag_s: float
+    own_cpu_s: float = 0.0  # the cycle alone, as the service bracketed it
+    after_cpu_s: float = 0.0  # from the cycle's end until the service idles (the records export)
 
 
 def settle(service: Service, quiet_cpu_s: float = 0.03, timeout_s: float = 120.0) -> None:
@@ -326,11 +360,20 @@ def timed_cycle(service: Service, feeds: int, *, first: bool = False) -> Cycle:
         for k, v in after.items()
         if k.startswith("newsdesk_errors_total{") and v - before.get(k, 0)
     }
-    return Cycle(wall, used, errors, *(max(lags[name], after.get(name, 0.0)) for name in LAGS))
+    cycle = Cycle(wall, used, errors, *(max(lags[name], after.get(name, 0.0)) for name in LAGS))
+    settle(service)  # the records export after a cycle that stored articles; the cycle's record is written
+    own = service.last_cycle()
+    cycle.own_cpu_s = own["end"] - own["start"]
+    cycle.after_cpu_s = service.cpu_s() - own["end"]
+    return cycle
 
 
 def _lags(cycle: Cycle) -> str:
     return f"loop lag (worst): desk {cycle.lag_s * 1000:.0f} ms, API {cycle.api_lag_s * 1000:.0f} ms"
+
+
+def _own(cycle: Cycle) -> str:
+    return f"the cycle alone {cycle.own_cpu_s:.2f} CPU-s, then {cycle.after_cpu_s:.2f} CPU-s until idle (outputs)"
 
 
 # --------------------------------------------------------------------------------------- latency
@@ -498,15 +541,15 @@ def compare(args: argparse.Namespace, tmp: Path, feeds: Feeds, port: int) -> Non
     try:
         first = timed_cycle(service, n, first=True)
         print(f"first cycle: {first.wall_s:.1f} s wall, {first.cpu_s:.2f} CPU-s, errors {first.errors or 0}, "
-              f"{_lags(first)}")  # fmt: skip
+              f"{_lags(first)}; {_own(first)}")  # fmt: skip
         with_validators = timed_cycle(service, n)
         feeds.validators = False
         without = timed_cycle(service, n)
         feeds.validators = True
         print(f"unchanged cycle, validators (304): {with_validators.cpu_s:.2f} CPU-s, {with_validators.wall_s:.1f} s, "
-              f"errors {with_validators.errors or 0}, {_lags(with_validators)}")  # fmt: skip
+              f"errors {with_validators.errors or 0}, {_lags(with_validators)}; {_own(with_validators)}")  # fmt: skip
         print(f"unchanged cycle, no validators (200): {without.cpu_s:.2f} CPU-s, {without.wall_s:.1f} s, "
-              f"errors {without.errors or 0}, {_lags(without)}")  # fmt: skip
+              f"errors {without.errors or 0}, {_lags(without)}; {_own(without)}")  # fmt: skip
         idle_cpu = service.cpu_s()
         time.sleep(10)
         print(f"idle: {(service.cpu_s() - idle_cpu) / 10 * 100:.1f}% of a core; RSS {service.rss_mb():.0f} MB "

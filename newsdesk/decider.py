@@ -16,15 +16,17 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .errors import NewsdeskError
-from .extract.article import Extracted
-from .extract.metadata import language_code
-from .extract.text import content_hash
 from .fetch.urls import canonicalize, pick_canonical, registered_domain
 from .model import Article, Image, Provider, Source, is_http_url
 from .sources.feedtypes import FeedEntry
 from .sources.sanitize import is_svg_url, without_markup
+
+if TYPE_CHECKING:  # the extraction stack (trafilatura, lxml, py3langid, numpy): loaded by the first
+    # decision, not by importing the ingest stage, so a run whose feeds all answer 304 never loads it
+    from .extract.article import Extracted
 
 EXCERPT_CHARS = 200  # the record's excerpt: "first ~200 characters … cut on a word boundary"
 _SPACE = re.compile(r"\s+")
@@ -81,6 +83,9 @@ def decide_article(
     source: Source, entry: FeedEntry, page: PageView | None, *, feed: FeedContext = FeedContext()
 ) -> Article:
     """Merge a feed entry and (when fetched) its page into the article to store."""
+    from .extract.metadata import language_code
+    from .extract.text import content_hash
+
     found = page.extracted if page else None
     url = web_url(entry.url, page)
     text = (found.text if found else "") or _text_of(entry.content_html or "")

@@ -234,10 +234,13 @@ class Desk:
 
 
 def _load_poll_stack() -> None:
-    """Load what every cycle uses at start, as the model and the pool are: the ingest modules (the
-    extraction stack they import) and the public-suffix list (read on first use), so the first cycle
-    is not also the service's start-up."""
-    import newsdesk.ingestor  # noqa: F401 - imported for its side effect: loaded once, here
+    """Load what every cycle uses at start, as the model and the pool are: the ingest modules, the feed
+    parsers and the extraction stack (which a cold ``newsdesk run`` loads only once it has a body to
+    parse) and the public-suffix list (read on first use), so the first cycle is not also the
+    service's start-up."""
+    # imported for their side effect: loaded once, here
+    import newsdesk.extract.jobs
+    import newsdesk.ingestor  # noqa: F401
     from newsdesk.fetch.urls import registered_domain
 
     registered_domain("www.example.com")

@@ -43,7 +43,6 @@ from . import folding
 from .config import Settings
 from .decider import FeedContext, PageView, decide_article, decide_page
 from .errors import FetchError, NewsdeskError, ParseError
-from .extract.jobs import extract_job, parse_feed_job, warm_worker
 from .fetch.client import Fetcher
 from .fetch.policy import FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
@@ -115,6 +114,8 @@ def entry_window(settings: Settings) -> int:
 def process_pool(workers: int) -> Executor:
     """Forkserver, not fork: the process already runs threads (asyncio, the demo server). Workers load
     the extraction libraries and the language model up front, not on their first page."""
+    from .extract.jobs import warm_worker
+
     count = pool_size(workers)
     context = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(count, mp_context=context, initializer=warm_worker, initargs=(os.getpid(),))
@@ -301,6 +302,8 @@ class Ingestor:
         if body_hash == h.body_hash:  # no validators, same bytes: what a 304 would have said
             self.summary.same_body += 1
             return [], PollHints(result, body_hash=body_hash)
+        from .extract.jobs import parse_feed_job  # not for a 304: the parsers load with the first body
+
         small = len(result.content) <= INLINE_PARSE_BYTES
         feed = await self._in_pool(
             parse_feed_job, result.content, result.url, result.content_type, here=small
@@ -387,6 +390,8 @@ class Ingestor:
             return PageView(url, None, now(), error=f"{error.kind}: {error}")
 
     async def _extract(self, result: FetchResult) -> PageView:
+        from .extract.jobs import extract_job
+
         extracted = await self._in_pool(
             extract_job, result.utf8_body(), result.url, self.settings.extract_fast
         )

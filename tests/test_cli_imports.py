@@ -12,11 +12,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.httpserver import LoopbackServer, Reply, Seen
+
 HEAVY = ("numpy", "sklearn", "onnxruntime", "torch", "sentence_transformers", "trafilatura", "fastapi")
+
+# What a poll loads only once it has a body to parse or a page to extract (feed parsers, the
+# extraction stack, charset detection, the public-suffix list and the HTTP stack tldextract brings).
+PARSING = ("feedparser", "fastfeedparser", "trafilatura", "py3langid", "numpy", "charset_normalizer",
+           "tldextract", "requests")  # fmt: skip
 
 # Run a CLI invocation in-process, then report which heavy modules it loaded.
 _PROBE = """
@@ -33,7 +41,7 @@ finally:
 def _loaded(args: list[str], tmp_path: Path, **settings: str) -> list[str]:
     env = {**os.environ, "NEWSDESK_DATA_DIR": str(tmp_path / "data"), **settings}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args],
+        [sys.executable, "-c", _PROBE.format(heavy=HEAVY + PARSING), *args],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False,
     )  # fmt: skip
     marker = [line for line in done.stdout.splitlines() if line.startswith("LOADED=")]
@@ -52,9 +60,35 @@ def test_light_commands_load_no_heavy_module(args: list[str], tmp_path: Path) ->
     assert _loaded([a.replace("{tmp}", str(tmp_path)) for a in args], tmp_path) == []
 
 
-def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
-    """The check above is not vacuous: a command that does need the extraction stack shows it."""
-    assert "trafilatura" in _loaded(["run"], tmp_path, NEWSDESK_ENRICH="false", NEWSDESK_ENCRYPT="false")
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://a.test/</link>
+<item><title>One</title><link>http://a.test/1</link><description>First.</description></item>
+</channel></rss>"""
+
+
+def _feed(seen: Seen) -> Reply:
+    etag = '"v1"'
+    if seen.headers.get("if-none-match") == etag:
+        return Reply(status=304, headers={"ETag": etag}, content_type=None)
+    return Reply(body=RSS, content_type="application/rss+xml", headers={"ETag": etag})
+
+
+def test_a_run_whose_feeds_answer_304_loads_no_parser(tmp_path: Path) -> None:
+    """A cold `newsdesk run` where every feed answers 304 (cron's common case) parses nothing, so it
+    loads neither the parsers nor the extraction stack: they were ≈ 0.6 CPU-s of its start
+    (docs/benchmarks.md, "Desk"). The first run, which parses the feed, shows the probe sees them."""
+    settings = {"NEWSDESK_ENRICH": "false", "NEWSDESK_ENCRYPT": "false", "NEWSDESK_FETCH_PAGES": "false",
+                "NEWSDESK_POLL_MIN_INTERVAL": "1", "NEWSDESK_POLL_MAX_INTERVAL": "1"}  # fmt: skip
+    with LoopbackServer({"/feed.xml": _feed}) as server:
+        (tmp_path / "sources.yaml").write_text(
+            f"- url: {server.url('/feed.xml')}\n  allow_loopback: true\n", encoding="utf-8"
+        )
+        settings["NEWSDESK_SOURCES_FILE"] = str(tmp_path / "sources.yaml")
+        first = _loaded(["run"], tmp_path, **settings)
+        time.sleep(1.1)  # the source is due again (its interval: 1 s)
+        second = _loaded(["run"], tmp_path, **settings)
+        assert server.hits("/feed.xml") == 2
+    assert {"fastfeedparser", "trafilatura"} <= set(first)  # the probe sees them when they load
+    assert [m for m in second if m in PARSING] == []
 
 
 def test_init_builds_the_model_graph_without_torch(tmp_path: Path) -> None:
@@ -71,7 +105,7 @@ def test_an_enriched_run_never_imports_torch(tmp_path: Path) -> None:
     """The demo on a fresh folder: init, a whole run with enrichment (the graph built on first use when
     init did not), the export. It embeds (ONNX Runtime is loaded) and never imports torch."""
     loaded = _loaded(["demo"], tmp_path, NEWSDESK_ENCRYPT="false")
-    assert "onnxruntime" in loaded
+    assert "onnxruntime" in loaded and "trafilatura" in loaded
     assert "torch" not in loaded and "sentence_transformers" not in loaded
 
 

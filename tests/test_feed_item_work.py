@@ -1,7 +1,8 @@
 """The per-item shortcuts of feed parsing give what the long way gives (issue 14, goal 2).
 
 Each shortcut (an absolute link taken as is, text without markup or references left to itself, markup
-whose tags are all HTML elements not rewritten, text fields sanitised on first read) is checked here
+whose tags are all HTML elements not rewritten, text fields sanitised on first read, a content's text
+read out of its sanitised HTML, the sanitisers built once) is checked here
 against the long way on the cases that could tell them apart. The whole feedparser corpus is checked
 by ``tests/test_feed_corpus.py`` and the demo export by ``tests/test_demo_export_golden.py``.
 """
@@ -15,11 +16,13 @@ from urllib.parse import urljoin
 
 import nh3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsdesk.model import is_http_url
 from newsdesk.sources.feeds import FeedEntry, parse_feed
 from newsdesk.sources.feedtypes import absolute_url
-from newsdesk.sources.sanitize import plain_text
+from newsdesk.sources.sanitize import LINK_REL, URL_SCHEMES, clean_html, plain_text
 
 BASE = "http://example.org/dir/feed.xml"
 
@@ -130,3 +133,62 @@ def test_entries_pickle_and_convert_as_plain_entries() -> None:
     assert plain == feed.entries[0] and feed.entries[0] == plain
     with pytest.raises(dataclasses.FrozenInstanceError):
         feed.entries[0].title = "changed"  # type: ignore[misc]
+
+
+def test_reading_the_title_leaves_the_content_unsanitised() -> None:
+    """A new entry whose page is fetched reads its labels, not its content (the page has its own)."""
+    entry = parse_feed(FEED, BASE).entries[0]
+    assert entry.title == "Tom & Jerry & co"
+    with pytest.raises(AttributeError):  # the slot itself: still empty
+        FeedEntry.__dict__["content_html"].__get__(entry, FeedEntry)
+    assert entry.summary == "Lead \u2039AI\u203a text"
+    assert FeedEntry.__dict__["content_html"].__get__(entry, FeedEntry) is not None
+
+
+def test_the_reused_sanitiser_cleans_as_nh3_clean_does() -> None:
+    fragment = '<p onclick="x()">a <a href="/r" title="a>b">l</a><script>s</script><img src="j.png"></p>'
+    resolve = {"/r": "http://example.org/r", "j.png": "http://example.org/dir/j.png"}.get
+    once = nh3.clean(fragment, link_rel=LINK_REL, url_schemes=set(URL_SCHEMES), url_relative=resolve)
+    assert clean_html(fragment, BASE) == once
+    assert clean_html(fragment, BASE) == clean_html(fragment, BASE)  # the cached cleaner, again
+
+
+# Fragments that could tell the content's text read from its sanitised HTML from a parse of its own:
+# kept and dropped tags, attributes holding ">" and quotes, raw-text and escapable raw-text elements,
+# foreign content, comments, CDATA, tables (foster parenting), <pre> newlines, entities, angled words.
+TRICKY = [
+    '<p title="a>b" class=\'x"y\'>one</p><p>two</p>',
+    "<script>alert('<b>x</b>')</script>after<style>p{}</style>",
+    "<pre>\n\nfirst line</pre>x<pre>\ny</pre>",
+    "<table><tr>cell<td>in</td></tr>foster</table>",
+    "<!-- c --><![CDATA[data]]>&lt;script&gt;alert(1)&lt;/script&gt;",
+    "<noscript><b>n</b></noscript><textarea><b>t</b></textarea><title>&amp;x</title>",
+    "<svg><style>s</style><title>svg title</title><text>t</text></svg><math><mi>x</mi></math>",
+    "<xmp><b>xmp</b></xmp><iframe><b>if</b></iframe><noembed>ne</noembed><plaintext><b>p",
+    "&amp;lt;b&amp;gt;double&amp;lt;/b&amp;gt; &nbsp;&#0;&#x80;&notit; &amp",
+    "<a href='javascript:x'>js</a><img alt='alt text'><br>line<wbr>break",
+    "<p>angled <AI> word</p>",
+    "<select><option>o1<option>o2</select><template><b>tpl</b></template>",
+    "<b><p>mis</b>nested</p>",
+]
+
+
+@pytest.mark.parametrize("fragment", TRICKY)
+def test_content_text_from_the_sanitised_html_equals_its_own_parse(fragment: str) -> None:
+    for base in (BASE, None):
+        assert plain_text(fragment, cleaned=clean_html(fragment, base)) == plain_text(fragment)
+
+
+PIECES = st.sampled_from(
+    ["<p>", "</p>", "<b>", "</b>", "<a href='/x?a>b'>", "</a>", "<script>", "</script>", "<style>",
+     "<pre>", "\n", "<table>", "<td>", "<tr>", "<svg>", "<math>", "<title>", "<textarea>", "<!--",
+     "-->", "<![CDATA[", "]]>", "&amp;", "&lt;", "&gt;", "&lt;b&gt;", "&#60;", "&nbsp;", "&", "<",
+     ">", '"', "'", " ", "word", "é", "<AI>", "<br/>", "<img src=x alt='a\"b'>", "<noscript>",
+     "<xmp>", "<plaintext>", "<select>", "<option>", "<template>", "\x00", "\r"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PIECES, max_size=24).map("".join))
+def test_content_text_shortcut_fuzzed(fragment: str) -> None:
+    assert plain_text(fragment, cleaned=clean_html(fragment, BASE)) == plain_text(fragment)

@@ -26,8 +26,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import charset_normalizer
-
 # How far into the body to look for <meta charset> or an XML declaration. The HTML standard's prescan
 # reads 1024 bytes; real pages with long <head> preambles (analytics snippets) put it later, and 4 KiB
 # catches those at no measurable cost.
@@ -124,8 +122,12 @@ def _detected(body: bytes) -> str | None:
     """charset-normalizer's pick; among candidates it scores identically, the more common one wins.
 
     On short Western text cp1250, cp1252 and cp1257 often tie exactly (same chaos and coherence), and
-    the detector's own order then picks cp1250, turning "naïve" into "naďve".
+    the detector's own order then picks cp1250, turning "naïve" into "naďve". Imported here: most
+    bodies declare their charset, and a run whose feeds all answer 304 decodes none (its import is
+    a good part of a cold CLI's start, docs/benchmarks.md).
     """
+    import charset_normalizer
+
     results = charset_normalizer.from_bytes(body[:DETECTION_SAMPLE_BYTES])
     best = results.best()
     if best is None:

@@ -17,10 +17,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import idna
-import tldextract
+
+if TYPE_CHECKING:
+    import tldextract
 
 from newsdesk.errors import FetchError
 from newsdesk.model import host_problem
@@ -50,9 +53,16 @@ _USERINFO_SAFE = frozenset(_UNRESERVED | set(_SUB_DELIMS) | {":"})
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
-# Bundled public-suffix snapshot only: an empty URL list means tldextract never goes to the network, and
-# no cache_dir means it never writes to the user's home either.
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+@functools.cache
+def _extractor() -> tldextract.TLDExtract:
+    """The public-suffix reader, made on first use: tldextract imports requests and urllib3, which a
+    run whose feeds all answer 304 never needs (the cold CLI's start, docs/benchmarks.md). Bundled
+    snapshot only: an empty URL list means it never goes to the network, and no cache_dir means it
+    never writes to the user's home either."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def _pct_normalize(text: str, safe: frozenset[str]) -> str:
@@ -153,10 +163,12 @@ def _netloc(parts: SplitResult, scheme: str) -> str:
     return f"{_pct_normalize(userinfo, _USERINFO_SAFE)}@{host}" if at else host
 
 
+@functools.lru_cache(maxsize=4096)
 def canonicalize(url: str) -> str:
     """The canonical spelling of an absolute URL (see the module docstring for the rules).
 
-    Raises ``FetchError(kind="invalid-url")`` for a relative or malformed URL.
+    Raises ``FetchError(kind="invalid-url")`` for a relative or malformed URL. Cached: the ingestor
+    looks an entry's URL up in canonical form and the decider then spells the same URL again.
     """
     parts = _split(url)
     scheme = parts.scheme.lower()
@@ -190,7 +202,7 @@ def registered_domain(url_or_host: str) -> str:
     except ValueError:
         pass
     host = _canonical_host(host) if host else host
-    domain = _EXTRACT(host).top_domain_under_public_suffix
+    domain = _extractor()(host).top_domain_under_public_suffix
     if domain:
         return domain
     return ".".join(host.split(".")[-2:])

@@ -112,38 +112,42 @@ class RawEntry:
     enclosures: tuple[Enclosure, ...] = ()
 
 
-_TEXT_FIELDS = ("title", "summary", "content_html", "author", "categories")
-
-
-def _deferred_field(name: str) -> Any:
-    """A read-only property over FeedEntry's slot ``name`` that fills the text fields on first read."""
+def _deferred_field(name: str, fill: str) -> Any:
+    """A read-only property over FeedEntry's slot ``name`` that runs ``fill`` (the method setting the
+    fields read together) on first read."""
     slot = FeedEntry.__dict__[name]
 
     def read(entry: _DeferredEntry) -> Any:
         try:
             return slot.__get__(entry, FeedEntry)
         except AttributeError:  # not filled yet
-            entry.fill()
+            getattr(entry, fill)()
             return slot.__get__(entry, FeedEntry)
 
     return property(read, doc=f"FeedEntry.{name}, sanitised on first read")
 
 
+def _set(entry: FeedEntry, name: str, value: Any) -> None:
+    FeedEntry.__dict__[name].__set__(entry, value)
+
+
 class _DeferredEntry(FeedEntry):
-    """A :class:`FeedEntry` (equal, hashed and printed as one) whose text fields (title, summary,
-    content, author, categories) are sanitised on first read, not when the feed is parsed. That is
-    most of the per-item work, and a repeat poll reads only the URL of the entries the store already
-    holds. Pickling (the parse pool sends entries back) fills them first and sends a plain
-    FeedEntry, so the work stays in the worker that parsed the feed."""
+    """A :class:`FeedEntry` (equal, hashed and printed as one) whose text fields are sanitised on first
+    read, not when the feed is parsed. That is most of the per-item work, and a repeat poll reads only
+    the URL of the entries the store already holds; a new entry whose page is fetched reads its title,
+    author and categories but not its summary and content when the page has its own. So the fields
+    come in two groups, each filled on the first read of one of its fields: the labels (title,
+    author, categories) and the texts (summary, content). Pickling (the parse pool sends entries back)
+    fills them first and sends a plain FeedEntry, so the work stays in the worker that parsed the feed."""
 
     __slots__ = ("_raw",)
-    _raw: RawEntry | None
+    _raw: RawEntry
 
-    title = _deferred_field("title")
-    summary = _deferred_field("summary")
-    content_html = _deferred_field("content_html")
-    author = _deferred_field("author")
-    categories = _deferred_field("categories")
+    title = _deferred_field("title", "_fill_labels")
+    author = _deferred_field("author", "_fill_labels")
+    categories = _deferred_field("categories", "_fill_labels")
+    summary = _deferred_field("summary", "_fill_texts")
+    content_html = _deferred_field("content_html", "_fill_texts")
 
     @classmethod
     def of(cls, url: str, raw: RawEntry) -> _DeferredEntry:
@@ -161,21 +165,20 @@ class _DeferredEntry(FeedEntry):
             object.__setattr__(entry, name, value)
         return entry
 
-    def fill(self) -> None:
-        """Sanitise the text fields from the raw entry (once; a second caller recomputes the same)."""
+    def _fill_labels(self) -> None:
+        """Title, author and categories as plain text (a second caller recomputes the same)."""
         raw = self._raw
-        if raw is None:
-            return
+        _set(self, "title", plain_text(raw.title or ""))
+        _set(self, "author", plain_text(raw.author or "") or None)
+        _set(self, "categories", _categories(raw.categories))
+
+    def _fill_texts(self) -> None:
+        """The content sanitised, and the summary as plain text (the content's text, read out of the
+        sanitised content, stands in for a missing or copied summary)."""
+        raw = self._raw
         content = clean_html(raw.content, raw.base) if raw.content and raw.content.strip() else None
-        for name, value in (
-            ("title", plain_text(raw.title or "")),
-            ("summary", _summary(raw)),
-            ("content_html", content),
-            ("author", plain_text(raw.author or "") or None),
-            ("categories", _categories(raw.categories)),
-        ):
-            FeedEntry.__dict__[name].__set__(self, value)
-        object.__setattr__(self, "_raw", None)
+        _set(self, "summary", _summary(raw, content))
+        _set(self, "content_html", content)
 
     def plain(self) -> FeedEntry:
         """This entry as a plain :class:`FeedEntry`."""
@@ -240,14 +243,15 @@ def _utc(value: datetime | None) -> datetime | None:
     return utc(value)
 
 
-def _summary(raw: RawEntry) -> str:
+def _summary(raw: RawEntry, content: str | None) -> str:
     """The entry's own summary; the start of its content when it has none or when the summary is only
     a copy of the content's start (feedparser copies content into ``summary``, fastfeedparser
-    synthesises a 512-char ``description``: both would otherwise differ from a real summary)."""
+    synthesises a 512-char ``description``: both would otherwise differ from a real summary).
+    ``content``: the sanitised content, whose text is the content's (see ``plain_text``)."""
     summary = plain_text(raw.summary or "")
     if not raw.content:
         return summary
-    text = plain_text(raw.content)
+    text = plain_text(raw.content, cleaned=content)
     if summary and not _same_start(summary, text):
         return summary
     if len(text) <= SUMMARY_FROM_CONTENT_CHARS:

@@ -56,6 +56,10 @@ _MARKUP = re.compile(r"<(?=/?[a-zA-Z!])")  # what an HTML parser reads as a tag 
 _TAG_LIKE = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*)([^<>]*)(>?)")
 _REFERENCE = re.compile(r"&[#A-Za-z0-9]")  # what an HTML parser may read as a character reference
 _TAG_NAME = re.compile(r"</?([a-zA-Z][^\s/<>]*)")  # starts where _TAG_LIKE does, captures its name
+_SERIALISED_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
+"""A tag as the sanitiser writes one out: every ``<`` of the text is escaped, so each ``<`` opens a tag,
+and attribute values are always in double quotes (a ``"`` inside is ``&quot;``, a ``>`` is not
+escaped), so a ``>`` inside quotes ends no tag."""
 
 # fmt: skip below: a word list, one word a line, would run to twenty lines of noise.
 HTML_ELEMENTS = frozenset(html_defs.tags) | {
@@ -76,14 +80,24 @@ def clean_html(fragment: str, base_url: str | None = None) -> str:
     absolute http(s) URL and dropped otherwise (they would point nowhere once stored). Empty URLs are
     dropped too: feedparser's own sanitiser blanks ``javascript:`` links, and resolving ``""`` would
     turn them into links to the feed itself."""
-    return nh3.clean(
-        fragment, link_rel=LINK_REL, url_schemes=set(URL_SCHEMES), url_relative=_resolver(base_url)
-    )
+    return _html_cleaner(base_url).clean(fragment)
 
 
 @lru_cache(maxsize=256)
+def _html_cleaner(base_url: str | None) -> nh3.Cleaner:
+    """The sanitiser for fragments under ``base_url``, built once per base (every item of a feed shares
+    it): ``nh3.clean`` builds one per call, which costs more than cleaning a short fragment
+    (docs/benchmarks.md, "Polling at reader's cost")."""
+    return nh3.Cleaner(link_rel=LINK_REL, url_schemes=set(URL_SCHEMES), url_relative=_resolver(base_url))
+
+
+_TAG_STRIPPER = nh3.Cleaner(tags=set())
+"""No tag allowed: what :func:`plain_text` reads text with (script and style bodies go, as in
+:func:`clean_html`). Built once, for the reason :func:`_html_cleaner` gives."""
+
+
 def _resolver(base_url: str | None) -> Callable[[str], str | None]:
-    """The ``url_relative`` callback for ``base_url``: one per base, as every item of a feed shares it."""
+    """The ``url_relative`` callback for ``base_url`` (made once per base, with its cleaner)."""
     base = base_url if base_url is not None and is_http_url(base_url) else None
 
     def resolve(url: str) -> str | None:
@@ -97,19 +111,34 @@ def _resolver(base_url: str | None) -> Callable[[str], str | None]:
     return resolve
 
 
-def plain_text(fragment: str) -> str:
+def plain_text(fragment: str, *, cleaned: str | None = None) -> str:
     """``fragment`` (HTML or text) as one line of plain text: tags and script/style bodies removed,
-    entities decoded, whitespace collapsed. Text that decodes into markup again is stripped again."""
+    entities decoded, whitespace collapsed. Text that decodes into markup again is stripped again.
+
+    ``cleaned``: ``clean_html(fragment)``, when the caller has it (a feed entry's content is both
+    stored as HTML and read as text). The first pass then reads the text out of it instead of parsing
+    ``fragment`` a second time: the same parse made both, the sanitiser removes the same script and
+    style bodies either way, and the tags it keeps hold the same text, escaped the same way (none of
+    them is a raw-text element). Not when ``fragment`` has angled words (``<AI>``), which the first
+    pass keeps as text and the sanitiser drops as unknown tags."""
     if "<" not in fragment and ("&" not in fragment or _literal_ampersands(fragment)):
         return " ".join(fragment.split())  # already plain: most titles, authors, tags
-    text = fragment
-    for _ in range(PLAIN_TEXT_PASSES):
-        text = html.unescape(nh3.clean(_keep_angled_words(text), tags=set()))
+    if cleaned is not None and _only_html_elements(fragment):
+        text = html.unescape(_SERIALISED_TAG.sub("", cleaned))
+    else:
+        text = _text_pass(fragment)
+    for _ in range(PLAIN_TEXT_PASSES - 1):
         if not _MARKUP.search(text):
             break
+        text = _text_pass(text)
     else:
         text = _MARKUP.sub("", text)  # still markup after the last pass: drop every tag opener
     return " ".join(text.split())
+
+
+def _text_pass(text: str) -> str:
+    """One pass of :func:`plain_text`: the text the sanitiser leaves with no tag allowed, decoded."""
+    return html.unescape(_TAG_STRIPPER.clean(_keep_angled_words(text)))
 
 
 def _literal_ampersands(text: str) -> bool:
@@ -125,7 +154,7 @@ def _keep_angled_words(text: str) -> str:
     Markup whose every tag is an HTML element (nearly all of it) is returned as is without a
     per-tag rewrite: ``_TAG_NAME`` finds the same names at the same places as ``_TAG_LIKE``, since
     what ``_TAG_LIKE`` consumes after a name holds no ``<``."""
-    if all(name.lower() in HTML_ELEMENTS for name in _TAG_NAME.findall(text)):
+    if _only_html_elements(text):
         return text
 
     def keep(match: re.Match[str]) -> str:
@@ -135,6 +164,10 @@ def _keep_angled_words(text: str) -> str:
         return f"{KEPT_ANGLES[0]}{slash}{name}{rest}{KEPT_ANGLES[1] if close else ''}"
 
     return _TAG_LIKE.sub(keep, text)
+
+
+def _only_html_elements(text: str) -> bool:
+    return all(name.lower() in HTML_ELEMENTS for name in _TAG_NAME.findall(text))
 
 
 def without_markup(text: str) -> str:

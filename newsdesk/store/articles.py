@@ -117,13 +117,13 @@ _BY_CONTENT_HASH = (
     .limit(1)
 )
 
-_EARLIER_SAME_CONTENT = (
-    select(t.articles.c.id)
-    .where(t.articles.c.content_hash == bindparam("hash"), t.articles.c.id < bindparam("id"))
-    .order_by(t.articles.c.id)
-    .limit(1)
-)
 _CONTENT_LOCK = sql_text("SELECT pg_advisory_xact_lock(:key)")
+_INSERT_RETURNING_ID = insert(t.articles).returning(t.articles.c.id, sort_by_parameter_order=True)
+_FIRST_WITH_HASH = (  # each text's first article: hash -> lowest id
+    select(t.articles.c.content_hash, func.min(t.articles.c.id))
+    .where(t.articles.c.content_hash.in_(bindparam("hashes", expanding=True)))
+    .group_by(t.articles.c.content_hash)
+)
 
 
 class _SameContent(Exception):
@@ -164,7 +164,7 @@ class ArticlesMixin(StoreBase):
             with self._begin() as c:
                 for content_hash in sorted({a.content_hash for a in articles if a.content_hash}):
                     self._lock_content(c, content_hash)  # in one order: two batches never wait on each other
-                return [self._insert_new(c, article) for article in articles]
+                return self._insert_batch(c, articles)
         except _SameContent:
             return None
         except StorageError as e:
@@ -172,9 +172,21 @@ class ArticlesMixin(StoreBase):
                 return None
             raise
 
-    def _insert_new(self, c: Connection, article: Article) -> int:
-        row = rows.article_row(article, full_text_index=self.index_full_text)
-        return self._insert_article(c, article, row, claim_content=True).id
+    def _insert_batch(self, c: Connection, articles: Sequence[Article]) -> list[int]:
+        """One multi-row INSERT … RETURNING and one look for texts stored twice (raising :class:`_SameContent`,
+        as one insert at a time does): a statement per article was most of a first poll's store work."""
+        stamp, index = now(), self.index_full_text
+        values = [{**rows.article_row(a, full_text_index=index), **_stamps(a, stamp)} for a in articles]
+        ids = [int(i) for i in c.execute(_INSERT_RETURNING_ID, values).scalars()]
+        claims = {a.content_hash: i for a, i in zip(articles, ids, strict=True) if a.content_hash}
+        if claims:
+            first = dict(c.execute(_FIRST_WITH_HASH, {"hashes": list(claims)}).all())
+            if first != claims:  # a text stored before, or twice in the batch
+                raise _SameContent(min(first.values()))
+        for article, new_id in zip(articles, ids, strict=True):
+            _write_topics(c, new_id, article.topics, new=True)
+            write_images(c, new_id, article, new=True)
+        return ids
 
     def _save_article(self, article: Article, *, new: bool = False) -> Saved:
         row = rows.article_row(article, full_text_index=self.index_full_text)
@@ -196,21 +208,14 @@ class ArticlesMixin(StoreBase):
     def _insert_article(
         self, c: Connection, article: Article, row: dict[str, Any], *, claim_content: bool = False
     ) -> Saved:
-        first_seen = article.first_seen_at or now()
-        stamps = {
-            **rows.review_columns(article.review_state),
-            "first_seen_at": first_seen,
-            "updated_at": now(),
-            "sort_at": article.published_at or first_seen,
-        }
         claim = article.content_hash if claim_content else None
         if claim:
             self._lock_content(c, claim)
-        new_id = _inserted_id(c.execute(insert(t.articles), {**row, **stamps}))  # no per-call values()
+        new_id = _inserted_id(c.execute(insert(t.articles), {**row, **_stamps(article, now())}))
         if claim:
-            earlier = c.execute(_EARLIER_SAME_CONTENT, {"hash": claim, "id": new_id}).first()
-            if earlier is not None:
-                raise _SameContent(earlier[0])
+            first = c.execute(_FIRST_WITH_HASH, {"hashes": [claim]}).one()[1]
+            if first != new_id:  # an earlier article holds the text
+                raise _SameContent(first)
         _write_topics(c, new_id, article.topics, new=True)
         write_images(c, new_id, article, new=True)
         return Saved(new_id, created=True, changed=True)
@@ -412,6 +417,13 @@ def stream_articles(engine: Engine, *, batch: int = 500, where: Any = None) -> I
         if len(page) < batch:
             return
         last = page[-1].id or last
+
+
+def _stamps(article: Article, stamp: datetime) -> dict[str, Any]:
+    """A new row's editorial state and the timestamps the store owns."""
+    first_seen = article.first_seen_at or stamp
+    at = {"first_seen_at": first_seen, "updated_at": stamp, "sort_at": article.published_at or first_seen}
+    return {**rows.review_columns(article.review_state), **at}
 
 
 def _write_topics(c: Connection, article_id: int, topics: Sequence[str], *, new: bool = False) -> None:
