@@ -32,24 +32,23 @@ from .enrich.embed import embedding_text, load_embedder
 from .enrich.vectors import VectorIndex, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
-from .model import UNSCORED, Article, Story, Taxonomy, TopicScore, now
+from .model import Article, Story, Taxonomy, TopicScore, now
 from .reembed import Reembedder, check_topic_model, check_vectors
 from .runmemory import LeadSpill, release_freed_memory
 from .store import Store
+from .storyheat import StoryHeat
 
 if TYPE_CHECKING:
     from .stages import ProgressHook
 
 log = logging.getLogger(__name__)
 
-HEAT_RECENT = timedelta(days=3)  # stories touched this recently get their heat recomputed every run
 REFINE_MIN_ARTICLES = 500  # refine_topic_vectors wants thousands of articles, never a handful
 REFINE_SAMPLE = 5_000  # the most recent stored vectors it learns from
 REFINE_WINDOW = timedelta(days=30)
 NEAR_DUPLICATE_WINDOW = timedelta(days=30)  # syndicated copies appear within days of the original
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
 BATCH_SIZE = 1_000  # articles held at once: texts, vectors and rows of one batch (docs/benchmarks.md)
-HEAT_CHUNK = 200  # stories whose articles are held at once while heat is scored
 RELATED_META_CHUNK = 50  # articles whose related candidates' metadata is held at once
 
 
@@ -92,7 +91,8 @@ class Enricher:
         self._decrypt = decrypt
         self._reembedder: Reembedder | None = None
         self.counts: dict[str, int] = {}
-        self._half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
+        half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
+        self._heat = StoryHeat(store, half_lives, settings.heat_half_life_hours)
         self.forget_between_runs()
 
     def forget_between_runs(self) -> None:
@@ -164,7 +164,7 @@ class Enricher:
             for n, batch in enumerate(kept):
                 self._topics_and_quality(self._reload(batch, self._leads.read(n)), classifier, reputations)
                 release_freed_memory()
-        self._heat(touched)
+        self._heat.rescore(touched)
         self._relate_all(kept, progress)
         return self.counts
 
@@ -448,56 +448,6 @@ class Enricher:
             if value is not None:
                 out[s.id] = value
         return out
-
-    # -------------------------------------------------------------------------------------- heat
-
-    def _heat(self, touched: set[int]) -> None:
-        """Recompute heat for the touched stories and every recently active one; articles take their
-        story's. Heat is relative to the hottest of those stories, so it takes two passes over them,
-        HEAT_CHUNK stories at a time: their activities first, then the scores."""
-        # Heat only falls while a story gets nothing new: an untouched story already at 0 stays there.
-        cooling = self.store.warm_story_ids(now() - HEAT_RECENT)
-        story_ids = sorted(touched | set(cooling))
-        at = now()
-        activity: dict[int, heat.Activity | None] = {}
-        for members in self._story_chunks(story_ids):
-            activity |= {story_id: self._activity(found, at) for story_id, found in members.items()}
-        reference = heat.beat_reference(list(activity.values()))  # heat is relative to the hottest of them
-        for members in self._story_chunks(story_ids):
-            for story_id, found in members.items():
-                self._save_heat(story_id, found, activity.get(story_id), reference, story_id in touched)
-
-    def _story_chunks(self, story_ids: list[int]) -> Iterator[dict[int, list[Article]]]:
-        """Each story's articles (every story of ``story_ids`` present, maybe with none), a chunk of
-        stories at a time."""
-        for start in range(0, len(story_ids), HEAT_CHUNK):
-            chunk = story_ids[start : start + HEAT_CHUNK]
-            found = self.store.articles_of_stories(chunk)
-            yield {story_id: found.get(story_id, []) for story_id in chunk}
-
-    def _activity(self, members: list[Article], at: datetime) -> heat.Activity | None:
-        return heat.story_activity(
-            [(a.published_at or a.first_seen_at or at, a.provider.domain) for a in members],
-            now=at,
-            half_life_hours=heat.story_half_life(
-                {t for a in members for t in a.topics}, self._half_lives, self.settings.heat_half_life_hours
-            ),
-        )
-
-    def _save_heat(
-        self,
-        story_id: int,
-        members: list[Article],
-        found: heat.Activity | None,
-        reference: float,
-        touched: bool,
-    ) -> None:
-        value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
-        self.store.update_story_heat(story_id, value)
-        for article in members:  # reasons hold ages, so they always differ: re-save on a new value only
-            if article.heat != value or (touched and article.heat_reasons != reasons):
-                self.store.save_article(article.replace(heat=value, heat_reasons=reasons))
-        log.debug("heat", extra={"story_id": story_id, "heat": value})
 
     # ----------------------------------------------------------------------------------- related
 

@@ -1,20 +1,21 @@
 """The store's stories: clusters of articles about one event, their heat, and the articles they hold.
 
 The clustering stage writes a story with its centroid and state (:meth:`StoriesMixin.create_story`,
-:meth:`StoriesMixin.update_story`); heat is written apart (:meth:`StoriesMixin.update_story_heat`) so a
-cluster update never undoes a heat score. An article names its story (``articles.story_id``).
+:meth:`StoriesMixin.update_story`); heat is written apart (:meth:`StoriesMixin.update_story_heat`,
+:meth:`StoriesMixin.save_story_heat`) so a cluster update never undoes a heat score. An article names
+its story (``articles.story_id``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from ..errors import StorageError
-from ..model import Article, Story
+from ..model import Article, Reason, Story, now, utc
 from . import rows
 from . import tables as t
 from .base import StoreBase, _chunks, _inserted_id
@@ -22,6 +23,19 @@ from .webhooks import queue_event_rows
 
 if TYPE_CHECKING:
     from ..events import Event
+
+
+class HeatMember(NamedTuple):
+    """What heat reads of one article of a story, instead of the whole article: a story of many
+    articles (a big event, or a large run's generated texts that all cluster together) held every
+    article's text and rows at once while its heat was scored (docs/benchmarks.md, "Large runs")."""
+
+    article_id: int
+    at: datetime  # its publication time, else when it was first seen
+    domain: str
+    topics: tuple[str, ...]
+    heat: int
+    reasons: tuple[Reason, ...]
 
 
 class StoriesMixin(StoreBase):
@@ -54,6 +68,41 @@ class StoriesMixin(StoreBase):
     def update_story_heat(self, story_id: int, heat: int) -> None:
         with self._begin() as c:
             c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
+
+    def save_story_heat(
+        self, story_id: int, heat: int, reasons: Sequence[Reason], article_ids: Sequence[int]
+    ) -> None:
+        """A story's heat and, in the same transaction, the heat and reasons of ``article_ids`` (its
+        articles whose values changed), which move their ``updated_at`` as a save of the article does."""
+        a = t.articles
+        values = {"heat": heat, "heat_reasons": rows._reasons_json(reasons), "updated_at": now()}
+        with self._begin() as c:
+            c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
+            for chunk in _chunks(list(article_ids), 500):
+                c.execute(update(a).where(a.c.id.in_(chunk)).values(**values))
+
+    def story_member_counts(self, story_ids: Sequence[int]) -> dict[int, int]:
+        """How many articles each story of ``story_ids`` holds (a story without any is absent)."""
+        a = t.articles
+        out: dict[int, int] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted(story_ids), 500):
+                query = select(a.c.story_id, func.count()).where(a.c.story_id.in_(chunk))
+                out |= {int(s): int(n) for s, n in c.execute(query.group_by(a.c.story_id))}
+        return out
+
+    def heat_members(self, story_ids: Sequence[int]) -> dict[int, list[HeatMember]]:
+        """Each story's articles as heat reads them (:class:`HeatMember`), oldest first, as
+        :meth:`articles_of_stories` orders them; a story without articles is absent."""
+        a = t.articles
+        columns = (a.c.story_id, a.c.id, a.c.published_at, a.c.first_seen_at, a.c.provider_domain)
+        query = select(*columns, a.c.topics, a.c.heat, a.c.heat_reasons).order_by(a.c.sort_at, a.c.id)
+        out: dict[int, list[HeatMember]] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(story_ids), 500):
+                for story_id, *row in c.execute(query.where(a.c.story_id.in_(chunk))):
+                    out.setdefault(int(story_id), []).append(_heat_member(*row))
+        return out
 
     def get_story(self, story_id: int) -> Story:
         with self.engine.connect() as c:
@@ -147,6 +196,25 @@ class StoriesMixin(StoreBase):
                 for row in c.execute(query.order_by(a.c.sort_at, a.c.id)).mappings():
                     out.setdefault(int(row["story_id"]), []).append(rows.article_from_row(row))
         return out
+
+
+def _heat_member(
+    article_id: int,
+    published: datetime | None,
+    first_seen: datetime,
+    domain: str,
+    topics: list[str] | None,
+    heat: int,
+    reasons: list[dict[str, Any]] | None,
+) -> HeatMember:
+    return HeatMember(
+        int(article_id),
+        utc(published or first_seen),
+        str(domain),
+        tuple(topics or ()),
+        int(heat),
+        tuple(Reason(**r) for r in reasons or ()),
+    )
 
 
 def _story_values(story: Story, centroid: bytes | None, state: dict[str, Any]) -> dict[str, Any]:
