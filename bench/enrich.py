@@ -50,9 +50,11 @@ sys.path.insert(0, str(REPO))
 import newsdesk.enricher as enricher_module  # noqa: E402
 from newsdesk.config import load_settings, load_taxonomy  # noqa: E402
 from newsdesk.enrich import cluster, dedupe, heat, related, topics  # noqa: E402
-from newsdesk.enricher import Enricher  # noqa: E402
+from newsdesk.enrich.similarity import Calibration  # noqa: E402
+from newsdesk.enricher import Enricher, _OpenStories  # noqa: E402
 from newsdesk.model import Article, Provider  # noqa: E402
 from newsdesk.store import Store  # noqa: E402
+from newsdesk.storyheat import StoryHeat  # noqa: E402
 
 STEPS = ("_embed", "_fold_near_duplicates", "_cluster", "_topics_and_quality", "_heat", "_relate")
 SHORT = {
@@ -88,6 +90,9 @@ STORE_CALLS = (
     "story_articles",
     "get_story",
     "update_story_heat",
+    "story_member_counts",
+    "heat_members",
+    "save_story_heat",
     "count_embeddings",
     "load_embeddings",
     "related_candidates",
@@ -106,6 +111,7 @@ MODULE_CALLS: tuple[tuple[Any, str], ...] = (
     (related, "relate"),
 )
 ENRICHER_HELPERS = ("_classifier", "_vector_index", "_related_meta")
+STEP_METHODS = {"_heat": (StoryHeat, "rescore")}  # steps that are not the enricher's own methods
 
 
 # ------------------------------------------------------------------------------------------ corpus
@@ -235,7 +241,9 @@ def patched(patches: Sequence[tuple[Any, str, Any]]) -> Iterator[None]:
 
 def instrumentation(timer: Timer, embedder_type: Any, clock: Callable[[], datetime] | None) -> list[Any]:
     patches: list[tuple[Any, str, Any]] = [(Enricher, "run", timer.step(OTHER, Enricher.run, record=False))]
-    patches += [(Enricher, n, timer.step(n, getattr(Enricher, n))) for n in STEPS]
+    for n in STEPS:
+        owner, name = STEP_METHODS.get(n, (Enricher, n))
+        patches.append((owner, name, timer.step(n, getattr(owner, name))))
     patches += [(Enricher, n, timer.call(n.lstrip("_"), getattr(Enricher, n))) for n in ENRICHER_HELPERS]
     patches += [(Store, n, timer.call(f"store.{n}", getattr(Store, n))) for n in STORE_CALLS]
     for owner, name in MODULE_CALLS:
@@ -244,8 +252,8 @@ def instrumentation(timer: Timer, embedder_type: Any, clock: Callable[[], dateti
     patches.append((embedder_type, "embed", timer.call("model inference", embedder_type.embed)))
     original_open = Enricher._open_stories
 
-    def counting_open(self: Enricher, since: datetime) -> list[cluster.StoryState]:
-        found = original_open(self, since)
+    def counting_open(self: Enricher, since: datetime, calibration: Calibration) -> _OpenStories:
+        found = original_open(self, since, calibration)
         timer.open_stories.append(len(found))
         return found
 
@@ -295,7 +303,7 @@ def run_batch(
     if clock is not None:
         clock.at = max(a.published_at or SIM_START for a in articles) + CLOCK_LAG
     steps_before, cpu_before = dict(timer.steps), dict(timer.cpu)
-    scans_before = timer.counts[("_heat", "store.story_articles")]
+    scans_before = timer.counts[("_heat", "store.heat_members")]
     started, cpu_started = time.perf_counter(), time.process_time()
     counts = enricher.run(ids)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
@@ -312,7 +320,7 @@ def run_batch(
         seconds=seconds,
         steps=steps,
         cpu=cpu,
-        story_scans=timer.counts[("_heat", "store.story_articles")] - scans_before,
+        story_scans=timer.counts[("_heat", "store.heat_members")] - scans_before,
         open_stories=timer.open_stories[-1] if timer.open_stories else 0,
         load=os.getloadavg()[0],
     )

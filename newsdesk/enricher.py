@@ -586,6 +586,9 @@ class _OpenStories:
         self._matrix = np.zeros((64, 0), dtype=np.float32)
         self._multi = np.zeros(len(self._matrix), dtype=bool)  # stories of several languages
 
+    def __len__(self) -> int:
+        return len(self._ids)
+
     def reachable(self, vector: Vectors, threshold: float) -> list[cluster.StoryState]:
         if not self._ids:
             return []

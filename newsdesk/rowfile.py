@@ -13,6 +13,7 @@ twice its classification in reads (``extract/langid.py``).
 from __future__ import annotations
 
 import os
+import weakref
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ class RowFile:
         self.shape, self.dtype = shape, dtype
         self._row_bytes = shape[1] * dtype.itemsize
         self._fd = os.open(path, os.O_RDONLY)
+        # finalize, not __del__: it holds os.close itself, so closing works at interpreter exit too
+        # (a __del__ run then found the os module already torn down)
+        weakref.finalize(self, os.close, self._fd)
 
     def __getitem__(self, ids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         unique, inverse = np.unique(ids, return_inverse=True)
@@ -44,11 +48,6 @@ class RowFile:
             if os.preadv(self._fd, [view], offset) != len(view):
                 raise OSError(f"short read from the matrix at row {int(unique[first])}")
         return rows[inverse.reshape(-1)]
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
 
 
 def _read_header(handle: Any, major: int) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
