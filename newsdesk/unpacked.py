@@ -1,0 +1,30 @@
+"""A model's files unpacked once into a folder of their own, so that later processes load them fast.
+
+The folder appears whole or not at all: the files are written into a temporary folder beside it, which
+is then renamed into place. Two processes racing both unpack; the first rename wins and the loser's
+copy is discarded, so a reader never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def unpacked(folder: Path, unpack: Callable[[Path], None]) -> Path:
+    """``folder``, written by ``unpack(staging)`` first when it is missing."""
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        unpack(staging)
+        staging.replace(folder)
+    except OSError:
+        if not folder.is_dir():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
