@@ -171,9 +171,19 @@ def test_near_duplicates_tell_quoting_from_copying() -> None:
     assert recall == 1.0
 
 
-@pytest.mark.skipif(
+needs_semeval = pytest.mark.skipif(
     not (DEFAULT_DATA / "semeval2022-task8").is_dir(), reason="SemEval-2022 Task 8 data not found"
 )
+
+
+def _cosines_relations_gold(
+    embedder: Embedder, pairs: list[similarity.LangPair]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each SemEval pair's cosine, language relation and gold (−Overall), in the pairs' order."""
+    return similarity.cosines(embedder, pairs), similarity.pair_relations(pairs), similarity.gold_of(pairs)
+
+
+@needs_semeval
 def test_same_story_similarity_floor_in_every_language(embedder: Embedder) -> None:
     pairs = similarity.read_pairs(DEFAULT_DATA)
     table = similarity.by_pair(pairs, similarity.cosines(embedder, pairs))
@@ -181,16 +191,10 @@ def test_same_story_similarity_floor_in_every_language(embedder: Embedder) -> No
     assert table[similarity.ENGLISH][1] >= SIMILARITY_ENGLISH_FLOOR
 
 
-@pytest.mark.skipif(
-    not (DEFAULT_DATA / "semeval2022-task8").is_dir(), reason="SemEval-2022 Task 8 data not found"
-)
+@needs_semeval
 def test_calibrated_similarity_floor_and_the_shipped_map_is_what_the_data_fit(embedder: Embedder) -> None:
     pairs = similarity.read_pairs(DEFAULT_DATA)
-    cos, rels, gold = (
-        similarity.cosines(embedder, pairs),
-        similarity.pair_relations(pairs),
-        similarity.gold_of(pairs),
-    )
+    cos, rels, gold = _cosines_relations_gold(embedder, pairs)
     shipped = calibration_for(embedder.name)
     assert similarity.pearson(similarity.calibrated(shipped, cos, rels), gold) >= SIMILARITY_CALIBRATED_FLOOR
     folds = similarity.random_folds(len(pairs))
@@ -203,9 +207,7 @@ def test_calibrated_similarity_floor_and_the_shipped_map_is_what_the_data_fit(em
         assert line.intercept == pytest.approx(shipped.maps[rel].intercept, abs=0.01)
 
 
-@pytest.mark.skipif(
-    not (DEFAULT_DATA / "semeval2022-task8").is_dir(), reason="SemEval-2022 Task 8 data not found"
-)
+@needs_semeval
 def test_stored_signatures_add_to_the_calibrated_cosine_and_a_floor_only_bends_it(embedder: Embedder) -> None:
     """The documented findings behind issue 15 item 1's verdict (docs/embeddings.md): the signatures the
     store keeps rank same-story pairs better (Pearson and Spearman both rise), while a floor on the score
@@ -229,9 +231,7 @@ def test_stored_signatures_add_to_the_calibrated_cosine_and_a_floor_only_bends_i
     assert abs(floor.spearman - shipped.spearman) < 0.005
 
 
-@pytest.mark.skipif(
-    not (DEFAULT_DATA / "semeval2022-task8").is_dir(), reason="SemEval-2022 Task 8 data not found"
-)
+@needs_semeval
 def test_signatures_gain_is_the_pairs_folding_removes_and_names_rank_better(embedder: Embedder) -> None:
     """Why the product reads names at pair time and not the signatures (docs/embeddings.md, "Names at
     pair time"): on the pairs near-duplicate folding keeps (the only ones stories and related compare),
@@ -258,18 +258,12 @@ def test_signatures_gain_is_the_pairs_folding_removes_and_names_rank_better(embe
     assert named.spearman > shipped.spearman
 
 
-@pytest.mark.skipif(
-    not (DEFAULT_DATA / "semeval2022-task8").is_dir(), reason="SemEval-2022 Task 8 data not found"
-)
+@needs_semeval
 def test_the_product_pair_score_floor_and_its_names_weight_is_what_the_data_fit(embedder: Embedder) -> None:
     """The score stories and related rank by (``Calibration.score_pair``, the same call as the
     product's), and its names weight within 0.01 of a refit on the shipped calibrated score."""
     pairs = similarity.read_pairs(DEFAULT_DATA)
-    cos, rels, gold = (
-        similarity.cosines(embedder, pairs),
-        similarity.pair_relations(pairs),
-        similarity.gold_of(pairs),
-    )
+    cos, rels, gold = _cosines_relations_gold(embedder, pairs)
     shipped = calibration_for(embedder.name)
     names = pair_signals.names_overlaps(pairs)
     scores = similarity.pair_scores(shipped, cos, rels, names)

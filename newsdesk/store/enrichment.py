@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Column,
     delete,
     func,
     insert,
@@ -221,22 +222,20 @@ class EnrichmentMixin(StoreBase):
 
     def minhashes_by_id(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The stored signatures of ``ids`` (those that have one)."""
-        a = t.articles
-        found: dict[int, bytes] = {}
-        with self.engine.connect() as c:
-            for chunk in _chunks(list(ids), 500):
-                query = select(a.c.id, a.c.minhash).where(a.c.id.in_(chunk), a.c.minhash.is_not(None))
-                found |= {int(i): bytes(m) for i, m in c.execute(query)}
-        return found
+        return self._blobs_by_id(t.articles.c.minhash, ids)
 
     def names_by_id(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The stored names sketches of ``ids`` (those that have one)."""
+        return self._blobs_by_id(t.articles.c.names, ids)
+
+    def _blobs_by_id(self, column: Column[bytes], ids: Sequence[int]) -> dict[int, bytes]:
+        """One article column of binary values by id, 500 ids a query; ids whose value is NULL left out."""
         a = t.articles
         found: dict[int, bytes] = {}
         with self.engine.connect() as c:
             for chunk in _chunks(list(ids), 500):
-                query = select(a.c.id, a.c.names).where(a.c.id.in_(chunk), a.c.names.is_not(None))
-                found |= {int(i): bytes(n) for i, n in c.execute(query)}
+                query = select(a.c.id, column).where(a.c.id.in_(chunk), column.is_not(None))
+                found |= {int(i): bytes(v) for i, v in c.execute(query)}
         return found
 
     def mark_enriched(self, article_id: int) -> None:
