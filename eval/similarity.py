@@ -20,7 +20,9 @@ from, each scored in-sample, by 10-fold cross-validation (fit on nine tenths, sc
 leaving each language pair out (fit on the other 15, score it); the per-pair table of the raw and the
 calibrated cosine; signals fitted beside the shipped lines (``eval/pair_signals.py``: shared names and
 numbers, character TF-IDF, the stored near-duplicate signatures, centred vectors, and maps that only bend
-the scale, each with the Spearman that tells a ranking gain from a bent scale); the product's pair score
+the scale, each with the Spearman that tells a ranking gain from a bent scale); what the names sketch
+could carry beyond Latin-script names (numbers, every cased script, stems: ``pair_signals.RECIPES``, with
+the CV over ten fold seeds and per pair); the product's pair score
 (``Calibration.score_pair``: calibrated cosine + the names weight × the overlap of the stored names
 sketches, the same call stories and related make) per pair, with its names weight refitted; the story
 join decision (``cluster.assign_story`` with the languages and names, so the product's score: calibrated
@@ -52,7 +54,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from eval.common import DEFAULT_DATA, data_arg, embed_cached  # noqa: E402
-from eval.pair_signals import Inputs, names_overlaps, print_signals  # noqa: E402
+from eval.pair_signals import Inputs, names_overlaps, print_recipes, print_signals  # noqa: E402
 from newsdesk.enrich import cluster  # noqa: E402
 from newsdesk.enrich.base import Embedder  # noqa: E402
 from newsdesk.enrich.embed import EMBED_TEXT_CHARS, cut_on_word, load_embedder  # noqa: E402
@@ -583,6 +585,7 @@ def main() -> None:
         print_levels(pairs, cos)
         print_models(pairs, cos)
         print_signals(pairs, signal_inputs(pairs, first, second))
+        print_recipes(pairs, signal_inputs(pairs, first, second))
         print_calibrated_table(pairs, cos, shipped)
         print_story_decisions(pairs, first, second, shipped)
 
