@@ -32,8 +32,6 @@ the 10-fold CV repeated over :data:`FOLD_SEEDS` fold assignments, since the best
 from __future__ import annotations
 
 import re
-import unicodedata
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -328,64 +326,33 @@ def _print_rows(inputs: Inputs, table: dict[str, Predict]) -> None:
 
 # ------------------------------------------------------------------------ what the sketch could carry
 
-_LETTERS = re.compile(r"[^\W\d_]+")
-_DIGIT_RUN = re.compile(r"\d(?:[\d.,\u00a0\u202f\u2009]*\d)?")
-STEM_LETTERS = 4
-"""Letters kept of a capitalised word by the stemmed recipe: inflection (Russian "Прадешем" / "Прадеш",
-Polish "Warszawie" / "Warszawa", German "Merkels") changes a word's ending, rarely its first letters.
-3 / 4 / 5 / 6 letters score 0.7441 / 0.7435 / 0.7430 / 0.7430 by CV over ten fold seeds (one weight,
-with numbers, 500 characters): differences inside the seeds' spread, and 3 letters conflate more names."""
 FOLD_SEEDS = 10
 """Random fold assignments the recipes' CV is averaged over: a figure on the 0.75 line needs its spread."""
 
-
-def capitalised_words(text: str) -> set[str]:
-    """Words of two or more letters, in any script, whose first letter is upper case, lower-cased:
-    Latin, Cyrillic, Greek… names and acronyms. Uncased scripts (Arabic, Han) have none: there a
-    capital cannot tell a name from any word, and every word of the text would be a lexical bag, not
-    names (tried: it lowers ar–ar, `docs/embeddings.md`)."""
-    return {w.lower() for w in _LETTERS.findall(text) if len(w) > 1 and w[0].isupper()}
-
-
-def ascii_digits(run: str) -> str:
-    """A number's digits as ASCII, separators dropped: ``"٢٠٢٢"``, ``"2,022"``, ``"2.022"`` and French
-    ``"2 022"`` (a narrow or no-break space: a plain space parts two numbers) all give ``"2022"``.
-    Arabic-Indic and other decimal digits count as their value; separators differ between languages,
-    so ``"3.5"`` and ``"3,5"`` meet as ``"35"``."""
-    return "".join(str(unicodedata.decimal(c)) for c in run if c.isdecimal())
-
-
-def sketch_numbers(text: str) -> set[str]:
-    """Numbers of two or more digits (years, counts, scores, dates' parts), ASCII, in their own
-    namespace (``#``) so a number never meets a word's hash."""
-    found = (ascii_digits(m.group()) for m in _DIGIT_RUN.finditer(text))
-    return {f"#{n}" for n in found if len(n) > 1}
-
-
-def stems(words: set[str], letters: int = STEM_LETTERS) -> set[str]:
-    """The first ``letters`` letters of each word."""
-    return {w[:letters] for w in words}
+# The tokenizer is the product's (``similarity.name_tokens`` and its parts): one implementation.
+capitalised_words = similarity.capitalised_words
+sketch_numbers = similarity.sketch_numbers
+stems = similarity.stems
+STEM_LETTERS = similarity.STEM_LETTERS
 
 
 Recipe = Callable[[str], set[str]]
+OLD_RECIPE = "Latin-script names (shipped before)"
 
 RECIPES: dict[str, Recipe] = {
-    "Latin-script names (shipped)": names,
+    OLD_RECIPE: names,
     "Latin-script names + numbers": lambda t: names(t) | sketch_numbers(t),
     "capitalised words, every cased script": capitalised_words,
     "capitalised words, every cased script + numbers": lambda t: capitalised_words(t) | sketch_numbers(t),
-    f"{STEM_LETTERS}-letter stems of capitalised words + numbers": lambda t: (
-        stems(capitalised_words(t)) | sketch_numbers(t)
-    ),
+    f"{STEM_LETTERS}-letter stems of capitalised words + numbers (shipped)": similarity.name_tokens,
 }
 """Candidate names-sketch recipes: each text's set, hashed and cut as the product's sketch is."""
-BEST_RECIPE = f"{STEM_LETTERS}-letter stems of capitalised words + numbers"
+BEST_RECIPE = f"{STEM_LETTERS}-letter stems of capitalised words + numbers (shipped)"
 
 
 def sketch(words: set[str], cap: int = similarity.NAMES_CAP) -> similarity.Names:
-    """A set as the product sketches it (``similarity.article_names``): CRC-32, sorted, bottom ``cap``."""
-    hashed = np.fromiter((zlib.crc32(w.encode()) for w in words), dtype=np.uint32, count=len(words))
-    return np.unique(hashed)[:cap]
+    """A set as the product sketches it (``similarity.hash_tokens``): CRC-32, sorted, bottom ``cap``."""
+    return similarity.hash_tokens(words, cap=cap)
 
 
 def recipe_overlaps(pairs: Sequence[LangPair], recipe: Recipe) -> Array:
@@ -443,7 +410,7 @@ def print_recipes(pairs: Sequence[LangPair], inputs: Inputs) -> None:
 
 def _print_recipe_pairs(inputs: Inputs, lines: list[Array], table: dict[str, Array]) -> None:
     chosen = {
-        "shipped names": table["Latin-script names (shipped)"],
+        "Latin-script names": table[OLD_RECIPE],
         "best sketch": table[f"{BEST_RECIPE}, two weights"],
     }
     columns: dict[str, Array] = {}
@@ -453,7 +420,7 @@ def _print_recipe_pairs(inputs: Inputs, lines: list[Array], table: dict[str, Arr
         columns[f"{label}, 10-fold CV"] = _out_of_fold(predict, inputs.folds, len(inputs.gold))
     names = inputs.pair_names
     order = sorted(set(names), key=lambda n: (-int(np.sum(names == n)), n))
-    print(f"\n#### Per pair: shipped names vs {BEST_RECIPE}, two weights (Pearson)\n")
+    print(f"\n#### Per pair: Latin-script names vs {BEST_RECIPE}, two weights (Pearson)\n")
     print("| pair | n | " + " | ".join(columns) + " |")
     print("|---|---:|" + "---:|" * len(columns))
     for name in ["all", *order]:

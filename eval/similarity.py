@@ -445,14 +445,29 @@ def pair_scores(
 
 
 def names_weight_fit(
-    calibrated_scores: np.ndarray[Any, Any], names: np.ndarray[Any, Any], gold: np.ndarray[Any, Any]
-) -> float:
-    """The names weight on the English–English scale: gold fitted by least squares on the shipped
-    calibrated score and the names overlap (the calibration held as shipped), the overlap's coefficient
-    over the score's."""
-    design = np.column_stack([calibrated_scores, np.ones_like(calibrated_scores), names])
+    calibrated_scores: np.ndarray[Any, Any],
+    names: np.ndarray[Any, Any],
+    gold: np.ndarray[Any, Any],
+    crossing: np.ndarray[Any, Any] | None = None,
+) -> tuple[float, float]:
+    """The names weights on the English–English scale, (one language, two languages): gold fitted by
+    least squares on the shipped calibrated score and the names overlap split by ``crossing`` (the
+    calibration held as shipped), each overlap's coefficient over the score's. Without ``crossing``
+    one weight for every pair, returned twice."""
+    if crossing is None:
+        design = np.column_stack([calibrated_scores, np.ones_like(calibrated_scores), names])
+        weights, *_ = np.linalg.lstsq(design, gold, rcond=None)
+        return float(weights[2] / weights[0]), float(weights[2] / weights[0])
+    design = np.column_stack(
+        [calibrated_scores, np.ones_like(calibrated_scores), names * ~crossing, names * crossing]
+    )
     weights, *_ = np.linalg.lstsq(design, gold, rcond=None)
-    return float(weights[2] / weights[0])
+    return float(weights[2] / weights[0]), float(weights[3] / weights[0])
+
+
+def crossing_of(pairs: Sequence[LangPair]) -> np.ndarray[Any, Any]:
+    """Whether each pair's two texts are in two languages (the cross-language names weight's pairs)."""
+    return np.array([p.lang1 != p.lang2 for p in pairs])
 
 
 def print_calibrated_table(
@@ -475,8 +490,11 @@ def print_calibrated_table(
     for row, (n, _) in tables["cosine"].items():
         print(f"| {row} | {n} | " + " | ".join(f"{tables[c][row][1]:.3f}" for c in columns) + " |")
     gold = gold_of(pairs)
-    refit = names_weight_fit(columns["calibrated (shipped)"], names, gold)
-    print(f"\nnames weight: shipped {shipped.names_weight:g}, refitted {refit:.3f}")
+    same, cross = names_weight_fit(columns["calibrated (shipped)"], names, gold, crossing_of(pairs))
+    print(
+        f"\nnames weights (one language, two languages): shipped {shipped.names_weight:g}, "
+        f"{shipped.names_weight_for(Relation.ENGLISH_OTHER):g}; refitted {same:.3f}, {cross:.3f}"
+    )
     product = columns["pair score (shipped: + names)"]
     print(
         f"Spearman: calibrated {spearman(columns['calibrated (shipped)'], gold):.3f}, pair score {spearman(product, gold):.3f}"

@@ -16,8 +16,8 @@ kept as a :class:`~newsdesk.model.Reason` on the decision:
   its title and the first LEAD_WORDS words of its text) already seen in the story; two stories about
   different companies or studies rarely share them;
 * ``time``    — a penalty growing with the gap between the article and the story's time span;
-* ``names``   — with a calibration that weighs them (``Calibration.names_weight``, the default
-  embedder's), the share of the article's names (capitalised words of its *whole* text, a hashed sketch:
+* ``names``   — with a calibration that weighs them (``Calibration.names_weight_for``, the default
+  embedder's: more across languages), the share of the article's names (capitalised words of its *whole* text, a hashed sketch:
   ``similarity.article_names``) found in the story's sketch of its members' names: the same term the
   product's pair score adds (``Calibration.score_pair``). An article or story without names gets none.
 
@@ -275,7 +275,7 @@ def score_story(
 
 def _names_reason(item: StoryInput, story: StoryState, calibration: Calibration) -> tuple[Reason, ...]:
     """The names term, when the calibration weighs names (none for a custom embedder)."""
-    if not calibration.names_weight:
+    if not calibration.weighs_names:
         return ()
     share = names_overlap(item.names, story.names)
     said = (
@@ -283,14 +283,23 @@ def _names_reason(item: StoryInput, story: StoryState, calibration: Calibration)
         if item.names.size and story.names.size
         else "no names"
     )
-    return (Reason("names", calibration.names_weight * share, said),)
+    return (Reason("names", names_weight(item, story, calibration) * share, said),)
+
+
+def names_weight(item: StoryInput, story: StoryState, calibration: Calibration) -> float:
+    """The names weight of ``item`` against ``story``: each language group's relation's weight
+    (``Calibration.names_weight_for``: names count more across languages), weighted by member count as
+    the calibrated cosine is."""
+    groups = story.language_groups()
+    total = sum(g.size * calibration.names_weight_for(relation(item.language, g.language)) for g in groups)
+    return total / max(sum(g.size for g in groups), 1)
 
 
 def lowest_cosine(threshold: float, calibration: Calibration) -> float:
     """The least plain cosine to a story's unit centroid with which an article can still reach
     ``threshold``: the terms and names add at most their weights, the time only subtracts, and the
     calibration may map a lower cosine up (``Calibration.lowest_cosine``). Pre-filters use it."""
-    rest = TERM_WEIGHT + calibration.names_weight
+    rest = TERM_WEIGHT + calibration.most_names_weight
     return calibration.lowest_cosine((threshold - rest) / COSINE_WEIGHT)
 
 
