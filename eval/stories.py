@@ -16,7 +16,8 @@ as enrichment embeds):
   clusters that hold different texts.
 - **SemEval-2022 Task 8** English pairs: each pair scored as an article against a one-article story
   (``cluster.score_story``); gold ``Overall`` ≤ 2 is the same story. Texts are embedded as enrichment
-  embeds an article: the first 500 characters plus the headline apart (``eval.similarity.headline``).
+  embeds an article: the first ``EMBED_TEXT_CHARS`` (700) characters plus the headline apart
+  (``eval.similarity.headline``).
   Printed: precision/recall/F1 at ``cluster.THRESHOLD``.
 
     .venv/bin/python eval/stories.py [--data ../shared/data] [--bbc N]

@@ -274,8 +274,8 @@ def test_an_article_or_story_without_names_scores_as_before() -> None:
 
 
 def test_a_story_keeps_the_sketch_of_its_members_names_bounded() -> None:
-    first = " ".join(f"Alpha{chr(65 + i % 26)}{chr(65 + i // 26)}k" for i in range(50))
-    second = " ".join(f"Beta{chr(65 + i % 26)}{chr(65 + i // 26)}k" for i in range(50))
+    first = " ".join(f"{chr(65 + i % 26)}{chr(97 + i // 26)}ak" for i in range(50))
+    second = " ".join(f"{chr(65 + i % 26)}{chr(97 + i // 26)}bk" for i in range(50))
     story = cluster.new_story(1, named(1, 0, 0, first), now=T0)
     grown = cluster.update_story(story, named(2, 0, 1, second), now=T0)
     both = article_names(f"{first} {second}")

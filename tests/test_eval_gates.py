@@ -59,28 +59,30 @@ BBC_CV_FLOOR = 0.96  # measured 0.985 (5-fold, 200 articles, embedding + TF-IDF;
 # for both ≥ 0.95 on the demo world; purity is pinned higher because the clustering it replaced already
 # reached 0.952 while merging a study report and a column into the regulator's AI story.
 STORY_PURITY_FLOOR = 0.97  # measured 1.000 on the demo world (63 articles, 42 stories)
-STORY_COMPLETENESS_FLOOR = (
-    0.95  # measured 0.984 with the blend's article vectors (the study's report apart; 1.000 on lead vectors)
-)
-SEMEVAL_STORY_F1_FLOOR = (
-    0.85  # measured 0.869 with the names term at THRESHOLD 0.60 (0.833 before it, at 0.58; int8 MiniLM)
-)
+STORY_COMPLETENESS_FLOOR = 0.95  # measured 0.963 at 700 characters + the stems sketch (0.984 at 500)
+SEMEVAL_STORY_F1_FLOOR = 0.85  # measured 0.860 at THRESHOLD 0.63, stems sketch (0.869 at 0.60 before)
 BBC_STORY_PER_CLASS = 40
-BBC_STORY_PURITY_FLOOR = 0.84  # measured 0.843 with the names term (0.860 before it; 200 articles, one date)
+BBC_STORY_PURITY_FLOOR = 0.84  # measured 0.848 at 0.63 with the stems sketch (0.843 before; 200, one date)
 
-# SemEval-2022 Task 8 training set, article vectors (first 500 characters + 0.5 × the headline's vector),
+# SemEval-2022 Task 8 training set, article vectors (first 700 characters + 0.5 × the headline's vector),
 # the default blend (docs/evaluation.md):
-SIMILARITY_ALL_FLOOR = 0.69  # measured 0.709 over all 1,283 pairs (0.688 without the title apart)
-SIMILARITY_ENGLISH_FLOOR = 0.85  # measured 0.869 on the 161 English pairs (0.853 without the title apart)
+SIMILARITY_ALL_FLOOR = 0.69  # measured 0.713 over all 1,283 pairs (0.709 at 500 characters)
+SIMILARITY_ENGLISH_FLOOR = 0.85  # measured 0.873 on the 161 English pairs (0.869 at 500 characters)
 # The cosine calibrated by language (newsdesk/enrich/similarity.py), all 1,283 pairs pooled:
-SIMILARITY_CALIBRATED_FLOOR = 0.73  # measured 0.741 in-sample, 0.739 by 10-fold CV (was 0.72)
+SIMILARITY_CALIBRATED_FLOOR = 0.73  # measured 0.748 in-sample, 0.746 by 10-fold CV (0.741 at 500)
 # eval/pair_signals.py: the stored near-duplicate signatures beside the calibration (10-fold CV, pooled):
 SIGNATURES_GAIN_FLOOR = 0.002  # measured +0.004 Pearson (0.739 -> 0.743) and +0.007 on en–en in-sample
 # … all of it from 7 boilerplate pairs near-duplicate folding removes: on the 1,276 others, +0.000
 SIGNATURES_KEPT_GAIN_CEILING = 0.002
-# The product's pair score (calibrated cosine + names_weight × names overlap, Calibration.score_pair):
-PAIR_SCORE_FLOOR = 0.74  # measured 0.744 in-sample (calibrated alone 0.741); en–en 0.867
+# The product's pair score (calibrated cosine + the relation's names weight × names overlap,
+# Calibration.score_pair; 700-character window, the names sketch of stems + numbers; issue 15's goal):
+PAIR_SCORE_FLOOR = 0.75  # measured 0.754 in-sample (0.744 with the Latin-script names at 500); en–en 0.869
+PAIR_SCORE_CV_FLOOR = 0.745  # the same model, 10-fold CV over 10 fold seeds: 0.7502 [0.7494, 0.7511]
+PAIR_SCORE_SPEARMAN_BEFORE = 0.741  # the pair score shipped before (500, Latin-script names); now 0.752
 NAMES_GAIN_FLOOR = 0.002  # names beside the lines, 10-fold CV: +0.003 (0.739 -> 0.741); kept pairs +0.004
+# eval/pair_signals.py, the shipped sketch (4-letter stems of capitalised words in every cased script +
+# numbers, two weights) against the Latin-script names shipped before, 10-fold CV over 10 fold seeds:
+RICHER_SKETCH_GAIN_FLOOR = 0.003  # measured +0.0037 at 700 (0.7465 -> 0.7502); +0.0044 at 500
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +263,9 @@ def test_signatures_gain_is_the_pairs_folding_removes_and_names_rank_better(embe
 @needs_semeval
 def test_the_product_pair_score_floor_and_its_names_weight_is_what_the_data_fit(embedder: Embedder) -> None:
     """The score stories and related rank by (``Calibration.score_pair``, the same call as the
-    product's), and its names weight within 0.01 of a refit on the shipped calibrated score."""
+    product's) meets issue 15's goal on the training set (all pairs ≥ 0.75 in-sample, English ≥ 0.85),
+    ranks better than the score shipped before, and its two names weights are within 0.01 of a refit on
+    the shipped calibrated score."""
     pairs = similarity.read_pairs(DEFAULT_DATA)
     cos, rels, gold = _cosines_relations_gold(embedder, pairs)
     shipped = calibration_for(embedder.name)
@@ -271,7 +275,46 @@ def test_the_product_pair_score_floor_and_its_names_weight_is_what_the_data_fit(
     assert similarity.pearson(scores, gold) >= PAIR_SCORE_FLOOR
     assert similarity.pearson(scores, gold) > similarity.pearson(calibrated, gold)
     assert similarity.spearman(scores, gold) > similarity.spearman(calibrated, gold)
+    assert similarity.spearman(scores, gold) > PAIR_SCORE_SPEARMAN_BEFORE
     english = rels == Relation.ENGLISH
     assert similarity.pearson(scores[english], gold[english]) >= SIMILARITY_ENGLISH_FLOOR
-    refit = similarity.names_weight_fit(calibrated, names, gold)
-    assert shipped.names_weight == pytest.approx(refit, abs=0.01)
+    same, cross = similarity.names_weight_fit(calibrated, names, gold, similarity.crossing_of(pairs))
+    assert shipped.names_weight == pytest.approx(same, abs=0.01)
+    assert shipped.names_weight_for(Relation.ENGLISH_OTHER) == pytest.approx(cross, abs=0.01)
+
+
+@needs_semeval
+def test_the_product_pair_score_holds_out_of_sample(embedder: Embedder) -> None:
+    """The same model (the shipped lines + the two names weights) refitted on nine tenths and scored on
+    the rest, over ten fold assignments: the in-sample 0.75 is not a fit to the noise."""
+    pairs = similarity.read_pairs(DEFAULT_DATA)
+    inputs = similarity.signal_inputs(pairs, *similarity.vectors(embedder, pairs))
+    lines = pair_signals.class_lines(inputs.cos, inputs.classes)
+    shipped = pair_signals.recipe_rows(pairs)[f"{pair_signals.BEST_RECIPE}, two weights"]
+    mean, low, _high = pair_signals.seeded_cv(np.column_stack([*lines, shipped]), inputs.gold)
+    assert mean >= PAIR_SCORE_CV_FLOOR and low >= PAIR_SCORE_CV_FLOOR - 0.002
+
+
+@needs_semeval
+def test_the_richer_names_sketch_ranks_better_than_the_latin_script_names(embedder: Embedder) -> None:
+    """The finding behind "What else the names sketch could carry" (docs/embeddings.md): numbers, every
+    cased script and stems rank same-story pairs better than the Latin-script names shipped before (CV
+    over ten fold seeds, held out, Spearman), with English ≥ 0.85; the sketch ships."""
+    pairs = similarity.read_pairs(DEFAULT_DATA)
+    inputs = similarity.signal_inputs(pairs, *similarity.vectors(embedder, pairs))
+    lines = pair_signals.class_lines(inputs.cos, inputs.classes)
+    table = pair_signals.recipe_rows(pairs)
+    splits = (inputs.folds, inputs.pair_names)
+    shipped, richer = (
+        np.column_stack([*lines, table[row]])
+        for row in (pair_signals.OLD_RECIPE, f"{pair_signals.BEST_RECIPE}, two weights")
+    )
+    shipped_cv, richer_cv = (pair_signals.seeded_cv(d, inputs.gold)[0] for d in (shipped, richer))
+    before, after = (
+        pair_signals.score(pair_signals.least_squares(d, inputs.gold), inputs.gold, splits, inputs.english)
+        for d in (shipped, richer)
+    )
+    assert richer_cv >= shipped_cv + RICHER_SKETCH_GAIN_FLOOR
+    assert after.pair_left_out > before.pair_left_out
+    assert after.spearman > before.spearman
+    assert after.english >= SIMILARITY_ENGLISH_FLOOR

@@ -24,13 +24,19 @@ from newsdesk.enrich.similarity import (
     Relation,
     article_names,
     article_vectors,
+    ascii_digits,
     calibration_for,
+    capitalised_words,
     embedder_family,
+    hash_tokens,
     language_code,
+    name_tokens,
     names_from_bytes,
     names_overlap,
     names_to_bytes,
     relation,
+    sketch_numbers,
+    stems,
 )
 from newsdesk.enricher import Enricher
 from newsdesk.model import Article, Provider
@@ -110,7 +116,7 @@ def test_a_names_sketch_is_the_sorted_distinct_hashes_of_capitalised_words() -> 
     assert len(sketch) == 3  # acme (ACME too: lower-cased), widgets, paris
     assert np.array_equal(names_from_bytes(names_to_bytes(sketch)), sketch)
     assert names_from_bytes(None).size == 0
-    many = article_names(" ".join(f"Name{chr(65 + i % 26)}{chr(65 + i // 26)}x" for i in range(200)))
+    many = article_names(" ".join(f"{chr(65 + i % 26)}{chr(97 + i // 26)}ame" for i in range(200)))
     assert len(many) == NAMES_CAP
 
 
@@ -125,7 +131,7 @@ def test_names_overlap_is_the_share_of_the_smaller_set_found_in_the_other() -> N
 def test_cut_sketches_compare_below_the_lower_top() -> None:
     """Two long articles with the same 300 names: their cut sketches agree wholly below the lower top,
     and a text of 150 of those names (its sketch cut too) overlaps fully."""
-    words = [f"Person{chr(65 + i % 26)}{chr(65 + (i // 26) % 26)}z" for i in range(300)]
+    words = [f"{chr(65 + i % 26)}{chr(97 + (i // 26) % 26)}z" for i in range(300)]
     whole = article_names(" ".join(words))
     assert len(whole) == NAMES_CAP
     assert names_overlap(whole, article_names(" ".join(reversed(words)))) == 1.0
@@ -240,3 +246,57 @@ def test_a_mixed_language_story_is_stored_and_joined_across_runs(
     (row,) = store.related_candidates(T0 - timedelta(days=1), T0 + timedelta(days=1), [ids[0]])
     assert row[5] == sketches[ids[0]]  # related reads it with the candidate's metadata
     assert blob is not None and len(blob) == 3 * blend.dim * 4  # the centroid, then one per language
+
+
+def test_capitalised_words_in_every_cased_script_and_none_in_uncased_ones() -> None:
+    russian = capitalised_words("NTPC предлагает Андхра-Прадешу сделку; Джаган Редди ответил")
+    assert russian == {"ntpc", "андхра", "прадешу", "джаган", "редди"}
+    assert capitalised_words("Η Αθήνα και ο Τσίπρας") == {"αθήνα", "τσίπρας"}
+    assert capitalised_words("Merkels Koalition in Berlin") == {"merkels", "koalition", "berlin"}
+    assert capitalised_words("مصرع تلميذة في سوهاج") == set()  # Arabic: no case, no names
+    assert capitalised_words("北京时间 COVID-19 疫情 A 股") == {"covid"}  # Latin inside Han only
+    assert capitalised_words("G20 summit, iPhone, O'Neil") == {"neil"}  # one letter is no word
+
+
+def test_numbers_meet_across_digit_scripts_and_separators() -> None:
+    assert ascii_digits("٢٠٢٢") == "2022"  # Arabic-Indic digits are the same number
+    assert ascii_digits("۱۴۰۰") == "1400"  # Persian digits too
+    assert sketch_numbers("1,500 Tote; 1.500 muertos; 1\u202f500 morts") == {"#1500"}
+    assert sketch_numbers("in 2020 15 people") == {"#2020", "#15"}  # a plain space parts numbers
+    assert sketch_numbers("وفاة ١٥٠٠ شخص عام 2022") == {"#1500", "#2022"}
+    assert sketch_numbers("3.5 Prozent, 3,5 per cent, 7 days") == {"#35"}  # 7: too common
+    assert sketch_numbers("COVID-19 in 2020") == {"#19", "#2020"}
+
+
+def test_stems_let_inflected_names_meet() -> None:
+    nominative = stems(capitalised_words("Прадеш и Москва"))
+    instrumental = stems(capitalised_words("с Прадешем, в Москве"))
+    assert nominative == instrumental == {"прад", "моск"}
+
+
+def test_the_sketch_holds_stems_and_numbers_so_reports_in_two_languages_meet() -> None:
+    """What ``article_names`` hashes (``name_tokens``): stems of capitalised words in every cased script
+    and numbers, so an English and a Russian report of one meeting share its date and names."""
+    assert name_tokens("Putin met Erdogan in Sochi on 5 March 2020") == {
+        "puti", "erdo", "soch", "marc", "#2020"
+    }  # fmt: skip
+    russian = article_names("Путин встретился с Эрдоганом в Сочи 5 марта 2020 года")
+    english = article_names("Putin met Erdogan in Sochi on 5 March 2020")
+    assert names_overlap(english, russian) == pytest.approx(1 / 4)  # the year; scripts differ
+    assert np.array_equal(article_names("Acme in 2022"), hash_tokens({"acme", "#2022"}))
+    assert article_names("秘鲁地震死亡人数上升").size == 0  # Han: no case, no digits
+
+
+def test_the_names_weight_is_the_relations() -> None:
+    """Two weights: shared names count more between two languages (where cosines are weaker); an
+    unknown language gets the one-language weight; a calibration with one weight uses it for all."""
+    same, cross = BLEND.names_weight, BLEND.names_weight_for(Relation.ENGLISH_OTHER)
+    assert cross > same > 0
+    assert BLEND.names_weight_for(Relation.CROSS_OTHER) == cross
+    assert BLEND.names_weight_for(Relation.SAME_OTHER) == BLEND.names_weight_for(Relation.UNKNOWN) == same
+    assert BLEND.score_pair(0.3, Relation.ENGLISH_OTHER, 1.0) == pytest.approx(
+        BLEND.score(0.3, Relation.ENGLISH_OTHER) + cross
+    )
+    one = Calibration("one", names_weight=0.1)
+    assert one.names_weight_for(Relation.ENGLISH_OTHER) == 0.1 and one.most_names_weight == 0.1
+    assert BLEND.most_names_weight == cross and not IDENTITY.weighs_names

@@ -119,7 +119,7 @@ def _calibrated(
     calibration: Calibration,
 ) -> list[tuple[int, float]]:
     """``candidates`` with their pair scores, best first (as given when nothing is calibrated)."""
-    if not (calibration.maps or calibration.names_weight) or own is None:
+    if not (calibration.maps or calibration.weighs_names) or own is None:
         return candidates
     names = names_from_bytes(own.names)
     scored = []

@@ -33,9 +33,10 @@ if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CL
 
 log = logging.getLogger(__name__)
 
-VECTOR_RECIPE = 2
-"""How an article vector is made from the model's output (``enrich/similarity.article_vectors``); bump it
-when that changes. 1 was the lead's vector alone, 2 adds half the title's. Vectors of an older recipe are
+VECTOR_RECIPE = 3
+"""How an article vector is made from the model's output (``enrich/similarity.article_vectors``) and
+from which text (``embed.EMBED_TEXT_CHARS``); bump it when either changes. 1 was the lead's vector alone,
+2 adds half the title's, 3 reads a 700-character window instead of 500. Vectors of an older recipe are
 stale for re-embedding (``reembed.py``) even though the model's name did not change."""
 
 
