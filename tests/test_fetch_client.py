@@ -619,6 +619,31 @@ def test_kept_connections_serve_the_next_fetcher_and_close_when_idle_too_long() 
     assert ports[4] not in ports[:4]  # swept: dialled anew
 
 
+def test_fetchers_that_borrow_kept_connections_read_robots_txt_once() -> None:
+    """The desk's cycles share robots.txt rules with the connections: a host's robots.txt is asked for
+    once within its lifetime, not at every cycle; a fetcher of its own asks again."""
+    routes = {
+        "/feed": Reply(body=b"<rss/>", content_type="application/rss+xml"),
+        "/robots.txt": Reply(body=b"User-agent: *\nDisallow: /private\n", content_type="text/plain"),
+    }
+    with LoopbackServer(routes) as server:
+        policy = make_policy(resolve={"a.example": f"127.0.0.1:{server.port}"}, respect_robots=True)
+
+        async def main() -> None:
+            kept = keep_connections(policy)
+            for _ in range(2):
+                async with Fetcher(policy, connections=kept) as fetcher:
+                    await fetcher.get("http://a.example/feed")
+                    with pytest.raises(RobotsDisallowed):
+                        await fetcher.get("http://a.example/private")
+            await kept.close()
+            async with Fetcher(policy) as alone:
+                await alone.get("http://a.example/feed")
+
+        asyncio.run(main())
+    assert [seen.path for seen in server.requests].count("/robots.txt") == 2
+
+
 def test_kept_connections_are_not_shared_across_guard_rules() -> None:
     """A connection dialled for a request allowed onto private networks does not serve one under other
     rules (the pools are keyed by the guard's rules too), and one the early guard refuses sends nothing."""
