@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import multiprocessing
 import os
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -76,6 +78,72 @@ class PollHints:
     feed: FeedContext = field(default_factory=FeedContext)
     ttl_minutes: int | None = None
     body_hash: str | None = None  # the feed body's, once all its entries were taken (SourceHealth)
+
+
+@dataclass(frozen=True, slots=True)
+class _Take:
+    """A feed-only poll's entries on their way to the writer thread (:class:`_Takes`)."""
+
+    source: Source
+    entries: Sequence[FeedEntry]
+    feed: FeedContext
+    urls: dict[str, str]  # entry URL -> its canonical form (entries without one are left out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fresh:
+    """An article decided new under a URL no article had at its poll's look-up, waiting for the batch."""
+
+    article: Article
+    seen_url: str
+    source: Source
+
+
+class _Takes:
+    """Feed-only polls' writes, handed to the writer thread together: the polls that finish while it is
+    busy wait in a queue, and its next call takes all of them (:meth:`Ingestor._take_together`). A
+    first poll of 500 feeds was 500 hand-offs and 500 transactions; the polls now share both, as many
+    as arrive while the one before is written."""
+
+    def __init__(self, writer: Executor, write: Callable[[Sequence[_Take]], None]) -> None:
+        self._writer = writer
+        self._write = write
+        self._lock = threading.Lock()
+        self._queued: list[tuple[_Take, asyncio.Future[None]]] = []
+
+    async def take(self, take: _Take) -> None:
+        """Queue ``take`` and wait until it is written; raises what its batch's write raised."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._queued.append((take, done))
+            first = len(self._queued) == 1
+        if first:  # else a call is already queued on the writer and will take this one too
+            self._writer.submit(self._drain, loop)
+        await done
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer thread: write every queued take, then tell each waiting poll."""
+        with self._lock:
+            batch, self._queued = self._queued, []
+        error: BaseException | None = None
+        try:
+            self._write([take for take, _ in batch])
+        except BaseException as e:  # every poll of the batch fails with it, as its own write would have
+            error = e
+            raise
+        finally:
+            for _, done in batch:
+                loop.call_soon_threadsafe(_settle, done, error)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.cancelled():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 SealHook = Callable[[str], Sealed]  # the key ring's encrypt: clear text in, sealed payload out
@@ -159,6 +227,7 @@ class Ingestor:
         self._healths: list[HealthUpdate] = []
         self._troubled: set[int | None] = set()  # sources with an error recorded in this run
         self._written: set[str] = set()  # URLs this run stored an article or alternate under
+        self._takes = _Takes(self._writer, self._take_together)
 
     async def run(self, sources: Sequence[Source]) -> RunSummary:
         self._totals["poll"] = len(sources)
@@ -214,15 +283,35 @@ class Ingestor:
     async def _take(self, source: Source, entries: Sequence[FeedEntry], feed: FeedContext) -> None:
         """Store a poll's entries, a window of them at a time."""
         urls = self._entry_urls(source, entries)
+        if not self.settings.fetch_pages:  # nothing to wait for between entries: no hand-off per entry
+            await self._takes.take(_Take(source, entries, feed, urls))
+            return
         known, own = await self._db(self._look_up, source, urls)
         usable = [(e, urls[e.url]) for e in entries if e.url in urls and e.url not in own]
         self.summary.entries += sum(1 for e in entries if e.url in own)  # seen again: nothing to do
-        if not self.settings.fetch_pages:  # nothing to wait for between entries: one writer call
-            absent = {*urls, *urls.values()} - known
-            await self._db(self._take_here, source, usable, feed, known, absent)
-            return
         window = asyncio.Semaphore(entry_window(self.settings))
         await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
+
+    def _take_together(self, takes: Sequence[_Take]) -> None:
+        """On the writer thread, the feed-only polls that reached it while it was busy (:class:`_Takes`):
+        each poll's look-up and decisions in turn, then the new articles of all of them in one
+        transaction. A transaction (and a thread hand-off) per feed was most of a first poll's store
+        cost. When the batch meets a stored URL or text, nothing of it is kept and each poll's articles
+        are tried as their own batch, then one by one (:meth:`_store_fresh`): as before, all or nothing
+        per feed."""
+        fresh: list[_Fresh] = []
+        for take in takes:
+            known, own = self._look_up(take.source, take.urls)
+            usable = [(e, take.urls[e.url]) for e in take.entries if e.url in take.urls and e.url not in own]
+            self.summary.entries += sum(1 for e in take.entries if e.url in own)  # seen again: nothing to do
+            absent = {*take.urls, *take.urls.values()} - known
+            fresh = self._take_here(take.source, usable, take.feed, known, absent, fresh)
+        ids = self.store.insert_new_articles([self._sealed(f.article) for f in fresh]) if fresh else []
+        if ids is not None:
+            self._count_new(ids)
+            return
+        for _, one_poll in itertools.groupby(fresh, key=lambda f: f.source.id):  # a poll's are together
+            self._store_fresh(list(one_poll))
 
     def _take_here(
         self,
@@ -231,10 +320,11 @@ class Ingestor:
         feed: FeedContext,
         known_urls: set[str],
         absent: set[str],
-    ) -> None:
-        """On the writer thread, a feed-only poll's entries in one hand-off (no page to fetch between
-        them): a round trip per entry was a visible share of a first poll. Same steps as :meth:`_entry`."""
-        fresh: list[tuple[Article, str]] = []  # under URLs no article had at the look-up
+        fresh: list[_Fresh],
+    ) -> list[_Fresh]:
+        """A feed-only poll's entries, same steps as :meth:`_entry`. New articles under URLs no article
+        had at the look-up join ``fresh`` (the batch :meth:`_take_together` inserts); an entry that needs
+        the look-ups stores the batch so far first, so entries keep their order. Returns the batch."""
         for entry, canonical in usable:
             self.summary.entries += 1
             known = self._known_article(entry.url, canonical, known_urls)
@@ -243,22 +333,25 @@ class Ingestor:
                 continue
             article = decide_article(source, entry, None, feed=feed)
             if article.web_url in absent and article.web_url not in self._written:
-                fresh.append((article, entry.url))
+                fresh.append(_Fresh(article, entry.url, source))
                 self._written.update((article.web_url, entry.url))
             else:  # the batch so far first: the entries keep their order
-                self._store_fresh(source, fresh)
+                self._store_fresh(fresh)
                 fresh = []
                 self._store(source, article, entry.url)
-        self._store_fresh(source, fresh)
+        return fresh
 
-    def _store_fresh(self, source: Source, fresh: Sequence[tuple[Article, str]]) -> None:
+    def _store_fresh(self, fresh: Sequence[_Fresh]) -> None:
         """Articles under new URLs, inserted in one transaction; when one of them meets a stored text
         (or a URL stored by another process since the look-up), each goes through :meth:`_store`."""
-        ids = self.store.insert_new_articles([self._sealed(a) for a, _ in fresh]) if fresh else []
+        ids = self.store.insert_new_articles([self._sealed(f.article) for f in fresh]) if fresh else []
         if ids is None:
-            for article, seen_url in fresh:
-                self._store(source, article, seen_url)
+            for one in fresh:
+                self._store(one.source, one.article, one.seen_url)
             return
+        self._count_new(ids)
+
+    def _count_new(self, ids: Sequence[int]) -> None:
         self.summary.new += len(ids)
         self.new_ids.extend(ids)
 

@@ -34,7 +34,8 @@ from newsdesk.errors import (
 )
 from newsdesk.fetch import ssrf
 from newsdesk.fetch.client import Fetcher, FetchPolicy, FetchResult, KeptConnections, keep_connections
-from newsdesk.fetch.transport import GuardedBackend, ProbedStream, parse_override
+from newsdesk.fetch.streams import SocketStream, TLSStream, open_tcp
+from newsdesk.fetch.transport import GuardedBackend, parse_override
 from tests.httpserver import LoopbackServer, Reply, Seen, compressed, drip, huge, redirect
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -464,25 +465,62 @@ def test_a_get_that_dies_in_transit_is_sent_once_more() -> None:
 
 
 def test_the_idle_probe_sees_a_connection_the_server_closed() -> None:
-    """httpcore asks each pooled connection whether it is readable before reusing it; ProbedStream answers
-    from the kept socket and must agree with the anyio stream it wraps."""
+    """httpcore asks each pooled connection whether it is readable before reusing it; the stream answers
+    from its socket, as anyio's stream (httpcore's own backend) answers for the same kind of connection."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
     async def probe() -> list[tuple[bool, bool]]:
-        inner = await httpcore.AnyIOBackend().connect_tcp("127.0.0.1", port)
-        stream = ProbedStream(inner)
-        peer, _ = listener.accept()
-        answers = [(stream.get_extra_info("is_readable"), inner.get_extra_info("is_readable"))]
-        peer.close()  # the server drops the idle keep-alive connection
+        stream = await open_tcp("127.0.0.1", port, timeout=5)
+        ours, _ = listener.accept()
+        other = await httpcore.AnyIOBackend().connect_tcp("127.0.0.1", port)
+        theirs, _ = listener.accept()
+        answers = [(stream.get_extra_info("is_readable"), other.get_extra_info("is_readable"))]
+        ours.close()  # the server drops the idle keep-alive connections
+        theirs.close()
         await asyncio.sleep(0.05)
-        answers.append((stream.get_extra_info("is_readable"), inner.get_extra_info("is_readable")))
+        answers.append((stream.get_extra_info("is_readable"), other.get_extra_info("is_readable")))
         assert stream.get_extra_info("server_addr") == ("127.0.0.1", port)
         await stream.aclose()
+        await other.aclose()
+        assert stream.get_extra_info("is_readable")  # a closed stream is never reused
         return answers
 
     try:
         assert asyncio.run(probe()) == [(False, False), (True, True)]
+    finally:
+        listener.close()
+
+
+def test_the_socket_stream_maps_failures_to_httpcore_errors() -> None:
+    """A refused connection, a read past the timeout and a write to a reset peer raise httpcore's
+    errors, which httpx (and then the fetcher's kinds) understand."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    closed = socket.create_server(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()
+
+    async def go() -> None:
+        with pytest.raises(httpcore.ConnectError):
+            await open_tcp("127.0.0.1", refused_port, timeout=5)
+        stream = await open_tcp("127.0.0.1", port, timeout=5)
+        peer, _ = listener.accept()
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(1024, timeout=0.05)
+        peer.sendall(b"hello")
+        assert await stream.read(1024, timeout=5) == b"hello"
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()  # a reset, not a clean close
+        await asyncio.sleep(0.05)
+        with pytest.raises((httpcore.WriteError, httpcore.ReadError)):
+            for _ in range(20):
+                await stream.write(b"x" * 65536, timeout=5)
+                await stream.read(1024, timeout=5)
+        await stream.aclose()
+
+    try:
+        asyncio.run(go())
     finally:
         listener.close()
 
@@ -509,9 +547,9 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def test_the_probed_stream_carries_tls(tmp_path: Path) -> None:
-    """Every https fetch goes through ProbedStream.start_tls: the wrapped TLS stream must talk HTTP and
-    keep answering the idle probe."""
+def test_the_socket_stream_carries_tls(tmp_path: Path) -> None:
+    """Every https fetch goes through SocketStream.start_tls: the TLS stream must talk HTTP and keep
+    answering the idle probe (not readable while the server holds the connection open)."""
     cert_file, key_file = self_signed(tmp_path)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert_file, key_file)
@@ -527,9 +565,10 @@ def test_the_probed_stream_carries_tls(tmp_path: Path) -> None:
 
     async def exchange() -> tuple[bytes, bool]:
         client_context = ssl.create_default_context(cafile=str(cert_file))
-        stream = ProbedStream(await httpcore.AnyIOBackend().connect_tcp("127.0.0.1", port))
+        stream = await open_tcp("127.0.0.1", port, timeout=5)
+        assert isinstance(stream, SocketStream)
         tls = await stream.start_tls(client_context, server_hostname="127.0.0.1", timeout=5)
-        assert isinstance(tls, ProbedStream) and tls.get_extra_info("ssl_object") is not None
+        assert isinstance(tls, TLSStream) and tls.get_extra_info("ssl_object") is not None
         await tls.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         reply = b""
         while not reply.endswith(b"ok"):
@@ -578,6 +617,31 @@ def test_kept_connections_serve_the_next_fetcher_and_close_when_idle_too_long() 
         ports = asyncio.run(main())
     assert ports[2:4] == ports[0:2] and ports[0] != ports[1]  # one connection per host, reused
     assert ports[4] not in ports[:4]  # swept: dialled anew
+
+
+def test_fetchers_that_borrow_kept_connections_read_robots_txt_once() -> None:
+    """The desk's cycles share robots.txt rules with the connections: a host's robots.txt is asked for
+    once within its lifetime, not at every cycle; a fetcher of its own asks again."""
+    routes = {
+        "/feed": Reply(body=b"<rss/>", content_type="application/rss+xml"),
+        "/robots.txt": Reply(body=b"User-agent: *\nDisallow: /private\n", content_type="text/plain"),
+    }
+    with LoopbackServer(routes) as server:
+        policy = make_policy(resolve={"a.example": f"127.0.0.1:{server.port}"}, respect_robots=True)
+
+        async def main() -> None:
+            kept = keep_connections(policy)
+            for _ in range(2):
+                async with Fetcher(policy, connections=kept) as fetcher:
+                    await fetcher.get("http://a.example/feed")
+                    with pytest.raises(RobotsDisallowed):
+                        await fetcher.get("http://a.example/private")
+            await kept.close()
+            async with Fetcher(policy) as alone:
+                await alone.get("http://a.example/feed")
+
+        asyncio.run(main())
+    assert [seen.path for seen in server.requests].count("/robots.txt") == 2
 
 
 def test_kept_connections_are_not_shared_across_guard_rules() -> None:

@@ -188,7 +188,9 @@ class Fetcher:
             delay=policy.per_host_delay,
             max_defer_wait=MAX_DEFER_WAIT,
         )
-        self._robots = robots.RobotsCache()
+        # robots.txt rules outlive the fetcher with the connections it borrows (the desk's cycles)
+        kept = connections.robots_for(policy.user_agent) if connections is not None else None
+        self._robots = kept or robots.RobotsCache()
         timeout = httpx.Timeout(
             connect=policy.connect_timeout,
             read=policy.read_timeout,

@@ -5,7 +5,9 @@ looks the name up itself (or takes the ``resolve`` override, like ``curl --resol
 through the SSRF guard and dials only an address that passed. Because the addresses checked are the
 addresses dialled, a DNS answer that changes between the fetcher's early check and the connection (DNS
 rebinding) cannot reach a private network. The URL, the Host header and the TLS server name stay the real
-host name, so virtual hosting and certificate checks work as usual.
+host name, so virtual hosting and certificate checks work as usual. It dials with
+:func:`~newsdesk.fetch.streams.open_tcp`: sockets the event loop drives itself, lighter per read and
+write than httpcore's anyio streams (:mod:`newsdesk.fetch.streams`).
 
 The guard's rules (``allow_private``, allowed networks) vary per request, so the fetcher sets them in the
 :data:`CONNECT_RULES` context variable around each request: httpcore opens connections inside the calling
@@ -18,12 +20,11 @@ time instead of a new TCP connection (its dial and teardown were half of a 304 p
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import ipaddress
 import itertools
-import select
-import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -34,7 +35,8 @@ import httpcore
 import httpx
 
 from newsdesk.errors import SettingsError
-from newsdesk.fetch import ssrf
+from newsdesk.fetch import robots, ssrf
+from newsdesk.fetch.streams import open_tcp
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Dials only addresses that pass the SSRF guard, honouring ``resolve`` overrides."""
 
     def __init__(self, overrides: Mapping[str, tuple[str, int | None]], resolver: ssrf.Resolver) -> None:
-        self._inner = httpcore.AnyIOBackend()
         self._overrides = dict(overrides)
         self._resolver = resolver
 
@@ -106,10 +107,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:
             try:
-                stream = await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                return await open_tcp(
+                    address, port, timeout=timeout, local_address=local_address, options=socket_options
                 )
-                return ProbedStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 last = e
         assert last is not None  # resolve_checked never returns an empty list
@@ -121,50 +121,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("unix sockets are not used by the fetcher")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class ProbedStream(httpcore.AsyncNetworkStream):
-    """A dialled stream that answers httpcore's "is this idle connection readable?" probe from the socket
-    it kept at connect time.
-
-    httpcore asks that of every pooled connection each time it assigns or releases a request; anyio's
-    stream answers by rebuilding its whole attribute table (``getpeername`` included) on every call, a
-    visible share of the parent process's CPU in an ingest run (docs/benchmarks.md).
-    """
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._socket: socket.socket | None = inner.get_extra_info("socket")
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return ProbedStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable" and self._socket is not None:
-            return _readable(self._socket)
-        return self._inner.get_extra_info(info)
-
-
-def _readable(sock: socket.socket) -> bool:
-    """True when the socket has data or an end of stream waiting: for an idle keep-alive connection,
-    the server closed it (or broke protocol), so it must not be reused. A closed socket counts too."""
-    if sock.fileno() == -1:
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+        await asyncio.sleep(seconds)
 
 
 @functools.cache
@@ -200,7 +157,7 @@ def build_transport(
 
 # How long an idle connection is kept for the next cycle. A little over nginx's default keepalive_timeout
 # (75 s): past it most servers have closed their end, and a connection the server closed is never reused
-# (ProbedStream's readability probe; a reset on send is retried once by the fetcher).
+# (the streams' readability probe, newsdesk/fetch/streams.py; a reset on send is retried once by the fetcher).
 KEEP_IDLE_S = 90.0
 # Origins whose connections are kept at most: each holds up to per-host-concurrency sockets, so this
 # bounds the file descriptors an idle desk holds (least recently used origins are closed first).
@@ -237,6 +194,13 @@ class KeptConnections(httpx.AsyncBaseTransport):
         self._max_origins = max_origins
         self._pools: dict[_Origin, httpx.AsyncHTTPTransport] = {}  # least recently used first
         self._used: dict[_Origin, float] = {}
+        self._robots: dict[str, robots.RobotsCache] = {}
+
+    def robots_for(self, user_agent: str) -> robots.RobotsCache:
+        """The robots.txt rules the borrowing fetchers share, per user agent: kept for their RFC 9309
+        lifetime (24 h; 10 minutes after an error) rather than asked for again at every cycle, which
+        doubled a 304 cycle's requests with robots.txt honoured (the default)."""
+        return self._robots.setdefault(user_agent, robots.RobotsCache())
 
     @property
     def origins(self) -> int:

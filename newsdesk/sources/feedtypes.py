@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlparse
 
 from newsdesk.model import is_http_url, utc
@@ -94,9 +94,11 @@ class ParsedFeed:
     parser: str
 
 
-@dataclass(frozen=True, slots=True)
-class RawEntry:
-    """An entry as a parser adapter read it: strings unresolved and unsanitised."""
+class RawEntry(NamedTuple):
+    """An entry as a parser adapter read it: strings unresolved and unsanitised. A named tuple, not a
+    frozen dataclass: one is built per item of every parsed feed, and a frozen dataclass's ``__init__``
+    (a guarded ``object.__setattr__`` per field) cost more than all the other work a known entry gets
+    (``bench/feeds.py``, URLs read)."""
 
     link: str | None
     base: str

@@ -96,19 +96,43 @@ _TAG_STRIPPER = nh3.Cleaner(tags=set())
 :func:`clean_html`). Built once, for the reason :func:`_html_cleaner` gives."""
 
 
+_URL_PATH_CHARS = r"[A-Za-z0-9\-._~%!$&'()*+,=:@/"
+_PLAIN_ROOTED_PATH = re.compile(
+    rf"/(?!/){_URL_PATH_CHARS}]*"  # a path from the root: not "//host", no ";" (urljoin splits it off)
+    rf"(?:\?{_URL_PATH_CHARS};?]+)?(?:#{_URL_PATH_CHARS};?#]+)?"  # a query and a fragment, neither empty
+)
+"""A link from the site's root (``/images/a.jpg``) that ``urljoin`` would only prefix with the base's
+scheme and host: the common relative link inside feed content, joined here without two URL parses.
+A path with a dot segment (any ``/.``) takes the long way, which removes them."""
+
+
 def _resolver(base_url: str | None) -> Callable[[str], str | None]:
     """The ``url_relative`` callback for ``base_url`` (made once per base, with its cleaner)."""
     base = base_url if base_url is not None and is_http_url(base_url) else None
+    origin = _origin(base) if base is not None else None
 
     def resolve(url: str) -> str | None:
-        if base is None or not url.strip():
+        link = url.strip()
+        if base is None or not link:
             return None
+        if origin is not None and _PLAIN_ROOTED_PATH.fullmatch(link) and "/." not in link:
+            return origin + link
         try:
-            return urljoin(base, url.strip())
+            return urljoin(base, link)
         except ValueError:
             return None
 
     return resolve
+
+
+def _origin(base: str) -> str | None:
+    """``scheme://netloc`` of ``base`` as ``urljoin`` writes it for a link from the root (the scheme
+    lower-cased, the rest as given), or None when ``base`` does not parse."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return None
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
 
 
 def plain_text(fragment: str, *, cleaned: str | None = None) -> str:
