@@ -7,7 +7,8 @@ anonymous ``GET`` under (host, path, query) for as long as the stamp it was made
 and answers again from memory: no query, no template, no JSON encoding. Requests for an answer that is
 being made wait for it instead of making it again (after a change, every client asks for the front
 page at once). Every answer it keeps carries
-an ``ETag`` (a hash of the body); a request whose ``If-None-Match`` names it gets a bodiless ``304``.
+an ``ETag`` (a hash of the body) and an ``Age`` (seconds since it was made, RFC 9111 §5.1: how long a
+change has left it as it was); a request whose ``If-None-Match`` names it gets a bodiless ``304``.
 
 Who is never served from here: any request that carries credentials — an ``Authorization`` header or
 a session cookie — is passed through untouched, every time. Anonymous callers all see the same thing
@@ -119,6 +120,7 @@ class Entry:
     body: bytes
     etag: bytes
     has_marker: bool
+    made_at: float  # time.monotonic() when made: the Age header (RFC 9111 §5.1) of each answer from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +373,8 @@ class ResponseCache:
         headers = tuple((bytes(k).lower(), bytes(v)) for k, v in start.get("headers", []))
         kept = tuple((k, v) for k, v in headers if k not in (b"content-length", b"etag"))
         etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-        return Entry(int(start.get("status", 500)), kept, body, etag, CSRF_MARKER.encode() in body), reads
+        marked = CSRF_MARKER.encode() in body
+        return Entry(int(start.get("status", 500)), kept, body, etag, marked, time.monotonic()), reads
 
 
 async def _no_body() -> Message:
@@ -392,7 +395,8 @@ async def _answer(scope: Scope, send: Send, entry: Entry, *, kept: bool) -> None
     304 when the visitor holds it already."""
     headers = list(entry.headers)
     if kept:
-        headers += [(b"etag", entry.etag), (b"cache-control", b"no-cache")]
+        age = str(int(time.monotonic() - entry.made_at)).encode()
+        headers += [(b"etag", entry.etag), (b"cache-control", b"no-cache"), (b"age", age)]
     if kept and _matches(_header(scope, b"if-none-match"), entry.etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
