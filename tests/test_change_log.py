@@ -48,24 +48,15 @@ def test_every_write_path_logs_what_it_touched(store: Store) -> None:
     seen = Alternate("https://mirror.example/1", None, T0)
     c = store.save_article(make(3)).id
     assert c is not None
+    reject = partial(
+        store.decide, b, ReviewState.REJECTED, expect=ReviewState.PENDING, action="reject", actor="ana"
+    )
     writes: list[tuple[str, Callable[[], object], set[int], set[int]]] = [
         ("new article", lambda: store.save_article(make(4)), set(), set()),
         ("batch", lambda: store.insert_new_articles([make(5), make(6)]), set(), set()),
         ("its topics", lambda: store.save_article(make(1, id=a, topics=("Markets",))), {a}, set()),
         ("a review", lambda: store.set_review_state(a, ReviewState.PUBLISHED), {a}, set()),
-        (
-            "a decision",
-            partial(
-                store.decide,
-                b,
-                ReviewState.REJECTED,
-                expect=ReviewState.PENDING,
-                action="reject",
-                actor="ana",
-            ),
-            {b},
-            set(),
-        ),  # fmt: skip
+        ("a decision", reject, {b}, set()),
         ("a decision logged", lambda: store.record_decision(a, "note", "ana"), {a}, set()),
         ("story heat", lambda: store.update_story_heat(sid, 40), set(), {sid}),
         ("story", lambda: store.update_story(dataclasses.replace(story, id=sid), None, {}), set(), {sid}),
