@@ -291,12 +291,17 @@ class Catalog:
     def articles(self, query: ArticleQuery, audience: Audience) -> Page:
         """A page of ``query``'s articles that ``audience`` may see (asking the public view for
         unpublished articles gives an empty page)."""
-        note(lists=True)
-        if audience.published_only:
-            if query.published is False:
-                return Page((), None)
-            query = dataclasses.replace(query, published=True)
-        return self.store.list_articles(query)
+        if not audience.published_only:
+            note(everything=True)  # unpublished articles too: the change log's lists do not cover them
+            return self.store.list_articles(query)
+        if query.published is False:
+            return Page((), None)
+        page = self.store.list_articles(dataclasses.replace(query, published=True))
+        if query.topic:  # what enters holds the topic; what leaves is shown here or leaves the published set
+            note(topic=query.topic, articles=[a.id for a in page.items])
+        else:
+            note(lists=True)
+        return page
 
     def count_articles(self, audience: Audience) -> int:
         note(lists=True)
@@ -390,7 +395,7 @@ class Catalog:
 
     def stories(self, audience: Audience, *, limit: int, since: datetime | None = None) -> list[Story]:
         """Stories hottest first, as ``audience`` may see them."""
-        note(lists=True)
+        note(lists=True, story_lists=True)
         if not audience.published_only:
             return self.store.top_stories(limit=limit, since=since)
         return [story for story, _ in self._told(limit, since, published_only=True)]
@@ -424,7 +429,7 @@ class Catalog:
     ) -> list[tuple[Story, list[Article]]]:
         """The top stories with their (visible) articles, two queries in all; stories without any
         are left out, and public stories are retold by their published articles."""
-        note(lists=True)
+        note(lists=True, story_lists=True)
         stories = self.store.top_stories(limit=limit, since=since, published_only=published_only)
         members = self.store.articles_of_stories(
             [s.id for s in stories if s.id is not None], published_only=published_only
@@ -489,20 +494,24 @@ class Catalog:
 
     def touched(self, before: tuple[Any, ...], after: tuple[Any, ...]) -> Callable[[Reads], bool]:
         """Which answers made under the stamp ``before`` the changes up to ``after`` may touch: one
-        read of the change log, then, for a text search, one query per distinct words when a changed
-        article is published now (``store.matching``)."""
+        read of the change log; when changed articles are published after their change, one query
+        for their topics and one per distinct search words (``store.matching``), as answers ask."""
         changes = self.store.changes_between(int(before[0]), int(after[0]))
-        published = self.store.published_among(sorted(changes.articles)) if changes.articles else set()
+        published = sorted(changes.published)
         matched: dict[str, bool] = {}
+        topics: list[set[str]] = []
 
         def matches(words: str) -> bool:
-            if not published:
-                return False
             if words not in matched:
-                matched[words] = bool(self.store.matching(words, sorted(published)))
+                matched[words] = bool(self.store.matching(words, published))
             return matched[words]
 
-        return lambda reads: reads.touched_by(changes, matches)
+        def topics_of_published() -> set[str]:
+            if not topics:
+                topics.append(self.store.topics_of(published))
+            return topics[0]
+
+        return lambda reads: reads.touched_by(changes, matches, topics_of_published)
 
     def live_stamp(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """What moves whenever a page could read differently: the articles' change stamp (saved,

@@ -63,7 +63,10 @@ class Reads:
     """What one answer showed, as the catalog noted it while the answer was made.
 
     - ``lists``: a list, a count or a ranking of published articles (any published article entering,
-      leaving or changing may change it), or stories (any story change may);
+      leaving or changing may change it);
+    - ``story_lists``: a list of stories (any story written, or holding a changed article, may change);
+    - ``topics``: lists of one topic's published articles (only a published article of that topic,
+      one it shows, or an article leaving the published set may change them);
     - ``articles`` / ``stories``: the records it shows (an article page: the article, its related
       records, its story's other articles; a search: its hits);
     - ``words``: text searches it ran (a changed published article that matches them may enter);
@@ -72,21 +75,32 @@ class Reads:
     An answer that noted nothing is treated as ``everything``: a read that forgot to note stays safe."""
 
     lists: bool = False
+    story_lists: bool = False
     everything: bool = False
+    topics: set[str] = field(default_factory=set)
     articles: set[int] = field(default_factory=set)
     stories: set[int] = field(default_factory=set)
     words: set[str] = field(default_factory=set)
 
-    def touched_by(self, changes: ChangeSet, matches: Callable[[str], bool]) -> bool:
-        """Whether ``changes`` may make this answer read differently. ``matches(words)``: whether a
-        changed article that is published now matches a text search's words."""
+    def touched_by(
+        self, changes: ChangeSet, matches: Callable[[str], bool], topics: Callable[[], set[str]]
+    ) -> bool:
+        """Whether ``changes`` may make this answer read differently. ``matches(words)``: whether one of
+        the changed articles published after their change matches a text search's words;
+        ``topics()``: the topics of those articles."""
         if changes.everything or self.everything:
             return True
-        if not (self.lists or self.articles or self.stories or self.words):
+        if not (self.lists or self.story_lists or self.topics or self.articles or self.stories or self.words):
             return True  # nothing noted: no way to tell
-        if self.lists and changes.lists:
+        if self.story_lists and changes.stories:
+            return True
+        if (self.lists or self.topics) and (changes.lists or (self.lists and changes.published)):
             return True
         if not self.articles.isdisjoint(changes.articles) or not self.stories.isdisjoint(changes.stories):
+            return True
+        if not changes.published:
+            return False
+        if self.topics and not self.topics.isdisjoint(topics()):
             return True
         return any(matches(words) for words in self.words)
 
@@ -111,7 +125,9 @@ def note(
     articles: Iterable[int | None] = (),
     stories: Iterable[int | None] = (),
     words: str | None = None,
+    topic: str | None = None,
     lists: bool = False,
+    story_lists: bool = False,
     everything: bool = False,
 ) -> None:
     """Record what the answer being made shows; nothing happens outside :func:`reading`."""
@@ -122,5 +138,8 @@ def note(
     reads.stories.update(i for i in stories if i is not None)
     if words is not None:
         reads.words.add(words)
+    if topic is not None:
+        reads.topics.add(topic)
     reads.lists = reads.lists or lists
+    reads.story_lists = reads.story_lists or story_lists
     reads.everything = reads.everything or everything

@@ -95,13 +95,17 @@ def test_an_unrelated_change_leaves_pages_and_searches_kept(
             assert int(again.headers["age"]) >= WINDOW_S, f"{path} was made again"
 
 
-def test_a_published_article_touches_the_lists_and_the_searches_it_matches_only(
+def test_a_published_article_touches_the_lists_its_topics_and_the_searches_it_matches_only(
     desk: Newsdesk, tmp_path: Path, store_url: str
 ) -> None:
     one = _id(desk, 1)
     with serve(desk) as base, httpx.Client(base_url=base) as reader:
         article_page = reader.get(f"{BASE}/articles/{one}")
         oil = reader.get(f"{BASE}/search?q=oil")
+        payments = reader.get(
+            f"{BASE}/articles?topic=Payments"
+        )  # the new article's topics: AI in Finance, AI
+        assert "Court date set" not in reader.get(f"{BASE}/articles?topic=AI").text
         assert [h["title"] for h in reader.get(f"{BASE}/search?q=court").json()["items"]] == [
             "Court rules on a merger"
         ]
@@ -113,8 +117,10 @@ def test_a_published_article_touches_the_lists_and_the_searches_it_matches_only(
 
         _until(court_found, "the new published article in the search it matches")
         _until(lambda: "Court date set" in reader.get(f"{BASE}/articles").text, "the list")
+        _until(lambda: "Court date set" in reader.get(f"{BASE}/articles?topic=AI").text, "its topic's list")
         time.sleep(WINDOW_S + 0.3)
-        for path, before in ((f"{BASE}/articles/{one}", article_page), (f"{BASE}/search?q=oil", oil)):
+        kept = ((f"{BASE}/articles/{one}", article_page), (f"{BASE}/search?q=oil", oil))
+        for path, before in (*kept, (f"{BASE}/articles?topic=Payments", payments)):
             again = reader.get(path)
             assert again.headers["etag"] == before.headers["etag"], path
             assert int(again.headers["age"]) >= WINDOW_S, f"{path} was made again"

@@ -93,16 +93,18 @@ def test_a_write_path_that_notes_nothing_is_logged_as_everything(store: Store) -
 
 
 def test_what_an_unpublished_save_touches(store: Store) -> None:
-    """A pending article's save names it and no published list; publishing it names the lists too;
-    a published article's later change names the lists (its published flag after the commit)."""
+    """A pending article's save names it and no published list; publishing it, or changing it while
+    published, names it as published; rejecting it says a published list may lose it."""
     saved = store.save_article(make(1))
     assert saved.id is not None
     new = _change(store, lambda: store.save_article(make(2)))
-    assert not new.lists and not new.everything and len(new.articles) == 1
+    assert not new.lists and not new.everything and len(new.articles) == 1 and not new.published
     published = _change(store, lambda: store.set_review_state(saved.id or 0, ReviewState.PUBLISHED))
-    assert published.lists and published.articles == {saved.id}
+    assert not published.lists and published.articles == published.published == {saved.id}
     edited = _change(store, lambda: store.save_article(make(1, excerpt="Changed.")))
-    assert edited.lists and edited.articles == {saved.id}
+    assert not edited.lists and edited.articles == edited.published == {saved.id}
+    rejected = _change(store, lambda: store.set_review_state(saved.id or 0, ReviewState.REJECTED))
+    assert rejected.lists and rejected.articles == {saved.id} and not rejected.published  # it left
 
 
 def test_an_articles_story_is_named_with_it(store: Store) -> None:

@@ -120,21 +120,22 @@ def bump_stamp(connection: Connection) -> int:
 
 def log_change(connection: Connection, seq: int, notes: _Notes | None) -> None:
     """Write the change-log row of the transaction that moved the stamp to ``seq``: the articles it
-    noted, the stories it noted and those the noted articles belong to after it, and ``lists`` when it
-    said so or when one of the noted articles is published after it (a published article entered or
-    changed). Without notes, or with too many, the row says "everything"."""
-    row: dict[str, Any] = {"seq": seq, "articles": None, "stories": None, "lists": True, "everything": True}
+    noted, which of them are published after it (a published list may show them), the stories it
+    noted and those the noted articles belong to after it, and ``lists`` when it said so. Without
+    notes, or with too many, the row says "everything"."""
+    row: dict[str, Any] = {"seq": seq, "lists": True, "everything": True}
     if notes is not None and len(notes.articles) <= MAX_NOTED and len(notes.stories) <= MAX_NOTED:
-        stories, lists = set(notes.stories), notes.lists or bool(notes.stories)
+        stories, published = set(notes.stories), set()
         if notes.articles:
             a = t.articles
-            found = connection.execute(select(a.c.story_id, a.c.published).where(a.c.id.in_(notes.articles)))
-            for story_id, published in found:
+            query = select(a.c.id, a.c.story_id, a.c.published).where(a.c.id.in_(notes.articles))
+            for article_id, story_id, shown in connection.execute(query):
                 stories |= {int(story_id)} if story_id is not None else set()
-                lists = lists or bool(published)
+                published |= {int(article_id)} if shown else set()
         if len(stories) <= MAX_NOTED:
-            row |= {"articles": _ids_text(notes.articles), "stories": _ids_text(stories)}
-            row |= {"lists": lists, "everything": False}
+            row |= {"articles": _ids_text(notes.articles), "published": _ids_text(published)}
+            row |= {"stories": _ids_text(stories), "lists": notes.lists}
+            row["everything"] = False
     connection.execute(insert(t.change_log).values(**row))
     if seq % PRUNE_EVERY == 0:
         connection.execute(delete(t.change_log).where(t.change_log.c.seq <= seq - LOG_KEPT))

@@ -24,13 +24,17 @@ is told "everything" rather than handed thousands of ids to check."""
 
 @dataclass(frozen=True, slots=True)
 class ChangeSet:
-    """What changed between two stamps. ``everything``: the log cannot say (a transaction that noted
-    nothing or too much, rows pruned or too many); then the rest is empty and means nothing."""
+    """What changed between two stamps: the articles touched, those of them published when their
+    transaction committed (what a published list may now show), the stories touched, and ``lists``
+    when a published list may read differently for another reason (an article left the published set
+    or went). ``everything``: the log cannot say (a transaction that noted
+    nothing or too much, rows pruned or too many); then the rest means nothing."""
 
     articles: frozenset[int] = frozenset()
     stories: frozenset[int] = frozenset()
     lists: bool = False
     everything: bool = False
+    published: frozenset[int] = frozenset()
 
 
 EVERYTHING = ChangeSet(lists=True, everything=True)
@@ -53,15 +57,17 @@ class ChangesMixin(StoreBase):
             return EVERYTHING
         articles: set[int] = set()
         stories: set[int] = set()
+        published: set[int] = set()
         for row in found:
             if row["everything"]:
                 return EVERYTHING
             articles |= _ids(row["articles"])
             stories |= _ids(row["stories"])
+            published = (published - _ids(row["articles"])) | _ids(row["published"])  # the latest says
         if len(articles) > MAX_NOTED or len(stories) > MAX_NOTED:
             return EVERYTHING
         lists = any(bool(row["lists"]) for row in found)
-        return ChangeSet(frozenset(articles), frozenset(stories), lists)
+        return ChangeSet(frozenset(articles), frozenset(stories), lists, published=frozenset(published))
 
     def matching(self, q: str, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` match the text query ``q`` as the search does (every word, the last as a

@@ -34,7 +34,9 @@ class EditorialMixin(StoreBase):
         if expect is not None:
             condition = and_(condition, t.articles.c.review_state == ReviewState(expect).value)
         with self._begin() as c:
-            note_change(c, articles=[article_id], lists=True)  # it may leave the published set
+            note_change(
+                c, articles=[article_id], lists=state != ReviewState.PUBLISHED
+            )  # it may leave the set
             return bool(c.execute(update(t.articles).where(condition).values(**values)).rowcount)
 
     def decide(
@@ -58,7 +60,9 @@ class EditorialMixin(StoreBase):
         with self._begin() as c:
             if not c.execute(update(t.articles).where(condition).values(**values)).rowcount:
                 return None
-            note_change(c, articles=[article_id], lists=True)  # it may leave the published set
+            note_change(
+                c, articles=[article_id], lists=state != ReviewState.PUBLISHED
+            )  # it may leave the set
             entry = {
                 "article_id": article_id,
                 "action": action,

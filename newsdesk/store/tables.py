@@ -282,6 +282,7 @@ change_log = Table(
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("articles", Text),
+    Column("published", Text),  # those of ``articles`` published after the transaction
     Column("stories", Text),
     Column("lists", Boolean, nullable=False),
     Column("everything", Boolean, nullable=False),
