@@ -40,9 +40,9 @@ Targeted: a move does not touch every answer. While an answer is made, the catal
 change log says what the committed transactions touched (``touched``), and every answer of the last
 generation that none of it touches is carried over to the new generation, current as before. The
 others turn stale as above. A desk saving unpublished articles then leaves the front page, the lists
-and every search current; a published one makes the lists and only the searches whose words it
-matches stale, and an article page only when the article itself, its story or a related record
-changed. When the log cannot say (pruned past, a transaction that noted nothing), nothing is carried.
+and every search current; a published one makes stale the lists (of its topics only, where a list is
+of one topic) and the searches whose words it matches, and an article page turns stale only when the
+article itself, its story or a related record changed. When the log cannot say (pruned past, a transaction that noted nothing), nothing is carried.
 """
 
 from __future__ import annotations
@@ -328,8 +328,8 @@ class ResponseCache:
 
     async def _untouched(self, old: Hashable, new: Hashable) -> list[tuple[Key, Kept]]:
         """The answers of the current generation that the changes from ``old`` to ``new`` do not touch
-        (read in a worker thread: the change log, and the search matches it needs). None when the log
-        cannot be read: none."""
+        (read in a worker thread: the change log, and the search matches it needs); none when the log
+        cannot be read."""
         current = [(k, kept) for k, kept in self._kept.items() if kept.generation == self.generation]
         touched = self.touched
         if touched is None or old is None or new is None or not current:
