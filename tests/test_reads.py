@@ -7,7 +7,13 @@ from newsdesk.stamped import Reads, note, reading
 from newsdesk.store.changes import EVERYTHING, ChangeSet
 
 
-def _touched(reads: Reads, changes: ChangeSet, *, matching: set[str] = frozenset(), topics: set[str] = frozenset()) -> bool:  # fmt: skip
+def _touched(
+    reads: Reads,
+    changes: ChangeSet,
+    *,
+    matching: frozenset[str] = frozenset(),
+    topics: frozenset[str] = frozenset(),
+) -> bool:
     return reads.touched_by(changes, lambda words: words in matching, lambda: set(topics))
 
 
@@ -29,9 +35,9 @@ def test_an_article_page_is_touched_by_its_own_records_only() -> None:
 
 def test_a_search_is_touched_by_its_hits_and_published_matches() -> None:
     search = Reads(words={"court"}, articles={3})
-    assert not _touched(search, PENDING_SAVE, matching={"court"})  # matches, but not published
+    assert not _touched(search, PENDING_SAVE, matching=frozenset({"court"}))  # matches, but not published
     assert not _touched(search, PUBLISHED_SAVE)  # published, but does not match
-    assert _touched(search, PUBLISHED_SAVE, matching={"court"})
+    assert _touched(search, PUBLISHED_SAVE, matching=frozenset({"court"}))
     assert _touched(search, ChangeSet(articles=frozenset({3})))  # a hit changed (or left)
 
 
@@ -42,8 +48,8 @@ def test_lists_by_kind() -> None:
         Reads(story_lists=True),
     )
     assert not _touched(plain, PENDING_SAVE) and _touched(plain, PUBLISHED_SAVE) and _touched(plain, REJECT)
-    assert not _touched(payments, PUBLISHED_SAVE, topics={"AI"})
-    assert _touched(payments, PUBLISHED_SAVE, topics={"Payments", "Fintech"})
+    assert not _touched(payments, PUBLISHED_SAVE, topics=frozenset({"AI"}))
+    assert _touched(payments, PUBLISHED_SAVE, topics=frozenset({"Payments", "Fintech"}))
     assert _touched(payments, REJECT) and _touched(payments, ChangeSet(articles=frozenset({5})))
     assert _touched(stories, STORY_WRITE) and not _touched(stories, PENDING_SAVE)
 
