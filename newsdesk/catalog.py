@@ -36,6 +36,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -49,7 +50,7 @@ from .record import dump_record
 from .secure import KeyRing
 from .semantic import Ranking, SemanticSearch
 from .sources.sanitize import LINK_REL, URL_SCHEMES
-from .stamped import StampedMemo
+from .stamped import Reads, StampedMemo, note, reading
 from .store import ArticleQuery, Page, Store
 
 if TYPE_CHECKING:  # numpy (clustering) and Pillow (the image cache) load on use: `newsdesk show` is light
@@ -279,6 +280,7 @@ class Catalog:
         """Articles per topic that ``audience`` may see (kept until the store changes: several pages
         show them)."""
         only = audience.published_only
+        note(lists=True)
         return self._memo.get(("topics", only), lambda: self.store.topic_totals(published_only=only))
 
     def topic_tree(self, audience: Audience) -> tuple[TopicNode, ...]:
@@ -289,13 +291,20 @@ class Catalog:
     def articles(self, query: ArticleQuery, audience: Audience) -> Page:
         """A page of ``query``'s articles that ``audience`` may see (asking the public view for
         unpublished articles gives an empty page)."""
-        if audience.published_only:
-            if query.published is False:
-                return Page((), None)
-            query = dataclasses.replace(query, published=True)
-        return self.store.list_articles(query)
+        if not audience.published_only:
+            note(everything=True)  # unpublished articles too: the change log's lists do not cover them
+            return self.store.list_articles(query)
+        if query.published is False:
+            return Page((), None)
+        page = self.store.list_articles(dataclasses.replace(query, published=True))
+        if query.topic:  # what enters holds the topic; what leaves is shown here or leaves the published set
+            note(topic=query.topic, articles=[a.id for a in page.items])
+        else:
+            note(lists=True)
+        return page
 
     def count_articles(self, audience: Audience) -> int:
+        note(lists=True)
         return self.store.article_total(published_only=audience.published_only)
 
     def article(self, key: int | str, audience: Audience) -> Article:
@@ -319,10 +328,13 @@ class Catalog:
         if found is None:
             raise StorageError(f"no such article: {key}")
         assert found.id is not None
-        return found.replace(related=self.store.related_refs(found.id))
+        related = self.store.related_refs(found.id)
+        note(articles=[found.id, *(r.article_id for r in related)], stories=[found.story_id])
+        return found.replace(related=related)
 
     def alternates(self, article_id: int) -> list[Alternate]:
         """The other URLs the article was seen under (syndicated copies, moved pages), oldest first."""
+        note(articles=[article_id])
         return self.store.alternates(article_id)
 
     def record(self, key: int | str, audience: Audience) -> str:
@@ -375,6 +387,7 @@ class Catalog:
 
     def feed_articles(self, topic: str | None) -> list[Article]:
         """The newest published articles (of ``topic`` when given) for a feed."""
+        note(lists=True)
         page = self.store.list_articles(ArticleQuery(topic=topic, published=True, limit=FEED_ITEMS))
         return list(page.items)
 
@@ -382,6 +395,7 @@ class Catalog:
 
     def stories(self, audience: Audience, *, limit: int, since: datetime | None = None) -> list[Story]:
         """Stories hottest first, as ``audience`` may see them."""
+        note(lists=True, story_lists=True)
         if not audience.published_only:
             return self.store.top_stories(limit=limit, since=since)
         return [story for story, _ in self._told(limit, since, published_only=True)]
@@ -390,6 +404,7 @@ class Catalog:
         """One story and its articles, oldest first; "no such story" when ``audience`` sees none of them."""
         story = self.store.get_story(story_id)
         articles = self.store.story_articles(story_id)
+        note(stories=[story_id], articles=[a.id for a in articles])
         if not audience.published_only:
             return story, articles
         shown = [a for a in articles if a.published]
@@ -414,6 +429,7 @@ class Catalog:
     ) -> list[tuple[Story, list[Article]]]:
         """The top stories with their (visible) articles, two queries in all; stories without any
         are left out, and public stories are retold by their published articles."""
+        note(lists=True, story_lists=True)
         stories = self.store.top_stories(limit=limit, since=since, published_only=published_only)
         members = self.store.articles_of_stories(
             [s.id for s in stories if s.id is not None], published_only=published_only
@@ -426,12 +442,14 @@ class Catalog:
         if article.story_id is None:
             return []
         others = [a for a in self.store.story_articles(article.story_id) if a.id != article.id]
+        note(stories=[article.story_id], articles=[a.id for a in others])
         return [a for a in others if a.published] if audience.published_only else others
 
     # --------------------------------------------------------------------------------- sources, stats
 
     def source_health(self, audience: Audience) -> list[SourceView]:
         """Every source with its newest (visible) article and its most recent recorded errors."""
+        note(everything=True)  # source health moves outside the change stamp
         views = []
         for source in self.nd.sources.list():
             latest = self.articles(ArticleQuery(source_id=source.id, limit=1), audience).items
@@ -444,6 +462,7 @@ class Catalog:
     ) -> DailyCounts:
         """Articles per publication day (UTC) for each of ``topics``, over the ``days`` days ending on
         ``end``: one grouped query, however many articles the window holds."""
+        note(lists=True)
         start = end - timedelta(days=days - 1)
         since = datetime(start.year, start.month, start.day, tzinfo=UTC)
         until = since + timedelta(days=days)
@@ -468,6 +487,32 @@ class Catalog:
         """A count that moves when this process changes what :meth:`change_stamp` covers (free to read)."""
         return self.store.local_bumps()
 
+    def reading(self) -> AbstractContextManager[Reads]:
+        """Collect what the answers made inside show (the response cache's half of targeted
+        invalidation; ``stamped.Reads``)."""
+        return reading()
+
+    def touched(self, before: tuple[Any, ...], after: tuple[Any, ...]) -> Callable[[Reads], bool]:
+        """Which answers made under the stamp ``before`` the changes up to ``after`` may touch: one
+        read of the change log; when changed articles are published after their change, one query
+        for their topics and one per distinct search words (``store.matching``), as answers ask."""
+        changes = self.store.changes_between(int(before[0]), int(after[0]))
+        published = sorted(changes.published)
+        matched: dict[str, bool] = {}
+        topics: list[set[str]] = []
+
+        def matches(words: str) -> bool:
+            if words not in matched:
+                matched[words] = bool(self.store.matching(words, published))
+            return matched[words]
+
+        def topics_of_published() -> set[str]:
+            if not topics:
+                topics.append(self.store.topics_of(published))
+            return topics[0]
+
+        return lambda reads: reads.touched_by(changes, matches, topics_of_published)
+
     def live_stamp(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """What moves whenever a page could read differently: the articles' change stamp (saved,
         decided, enriched) and the sources' (polled, rescheduled). Reading it also proves the store
@@ -488,7 +533,9 @@ class Catalog:
             return self._memo.get(("text", q, k), lambda: self.store.search_ranking(q, limit=k))
 
         if mode == "text":
+            note(words=q)  # its hits are noted as they load (_hits)
             return self._hits(self._visible(text, limit, audience), {"text": set()})
+        note(lists=True)  # any published article may come near in meaning
         near = self.semantic.ranker(q)
         if mode == "semantic":
             return self._hits(self._visible(near, limit, audience), {"semantic": set()})
@@ -517,6 +564,7 @@ class Catalog:
         """Load the ranked articles; ``matched_by`` names each list holding the id (an empty set
         stands for "every id": the single-list modes)."""
         found = self.store.get_articles([i for i, _ in scored])
+        note(articles=found)
         return [
             Hit(found[i], score, tuple(name for name, ids in lists.items() if not ids or i in ids))
             for i, score in scored

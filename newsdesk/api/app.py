@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from functools import partial
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 from fastapi import FastAPI
@@ -91,6 +91,8 @@ def create_app(
         stamp=partial(_change_stamp, nd),
         local=nd.catalog.local_changes,
         entries=settings.response_cache,
+        reading=nd.catalog.reading,
+        touched=partial(_touched, nd),
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -110,6 +112,11 @@ def _change_stamp(nd: Newsdesk) -> Hashable | None:
         return nd.catalog.change_stamp()
     except StorageError:
         return None
+
+
+def _touched(nd: Newsdesk, before: Hashable, after: Hashable) -> Callable[[Any], bool]:
+    """Which kept answers the changes between two stamps touch (``Catalog.touched``)."""
+    return nd.catalog.touched(cast(tuple[Any, ...], before), cast(tuple[Any, ...], after))
 
 
 def _include_web(app: FastAPI) -> None:

@@ -7,7 +7,8 @@ anonymous ``GET`` under (host, path, query) for as long as the stamp it was made
 and answers again from memory: no query, no template, no JSON encoding. Requests for an answer that is
 being made wait for it instead of making it again (after a change, every client asks for the front
 page at once). Every answer it keeps carries
-an ``ETag`` (a hash of the body); a request whose ``If-None-Match`` names it gets a bodiless ``304``.
+an ``ETag`` (a hash of the body) and an ``Age`` (seconds since it was made, RFC 9111 §5.1: how long a
+change has left it as it was); a request whose ``If-None-Match`` names it gets a bodiless ``304``.
 
 Who is never served from here: any request that carries credentials — an ``Authorization`` header or
 a session cookie — is passed through untouched, every time. Anonymous callers all see the same thing
@@ -33,6 +34,15 @@ after each move waited for it to be made again. The bounds, from a change commit
   that long after the old stamp was last seen current; past it, readers wait for the new answer);
 - at once to a client that sends ``no-cache``, and after this process's own change (a stale answer
   is never served for either).
+
+Targeted: a move does not touch every answer. While an answer is made, the catalog notes what it shows
+(``reading``: its articles, stories, search words, or "a published list"); when the stamp moves, the
+change log says what the committed transactions touched (``touched``), and every answer of the last
+generation that none of it touches is carried over to the new generation, current as before. The
+others turn stale as above. A desk saving unpublished articles then leaves the front page, the lists
+and every search current; a published one makes stale the lists (of its topics only, where a list is
+of one topic) and the searches whose words it matches, and an article page turns stale only when the
+article itself, its story or a related record changed. When the log cannot say (pruned past, a transaction that noted nothing), nothing is carried.
 """
 
 from __future__ import annotations
@@ -43,7 +53,9 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import cookie_parser
@@ -108,21 +120,30 @@ class Entry:
     body: bytes
     etag: bytes
     has_marker: bool
+    made_at: float  # time.monotonic() when made: the Age header (RFC 9111 §5.1) of each answer from here
 
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """An answer and the generation of the stamp it was made under (:attr:`ResponseCache.generation`)."""
+    """An answer, the generation of the stamp it was made under (:attr:`ResponseCache.generation`), and
+    what it read (``reading``'s record; None: unknown, any change touches it)."""
 
     entry: Entry
     generation: int
+    reads: Any = None
+
+
+Touched = Callable[[Any], bool]  # is this answer's record of its reads touched by the change?
 
 
 class ResponseCache:
     """ASGI middleware. ``stamp`` reads the store's change stamp (in a worker thread), None when the
     store cannot say: then nothing is kept or served from memory. ``local`` counts this process's own
     changes: when it moves the stamp is read again at once, whatever its age. ``ttl`` and ``stale``
-    are :data:`STAMP_TTL_S` and :data:`STALE_S` unless a test needs them shorter."""
+    are :data:`STAMP_TTL_S` and :data:`STALE_S` unless a test needs them shorter. ``reading`` (a
+    context manager around each making, yielding the record of what it read) and ``touched`` (given
+    the old and the new stamp, in a worker thread: which records the change touches) make a move
+    touch only some answers; without them every answer turns stale."""
 
     def __init__(
         self,
@@ -133,8 +154,13 @@ class ResponseCache:
         *,
         ttl: float = STAMP_TTL_S,
         stale: float = STALE_S,
+        reading: Callable[[], AbstractContextManager[Any]] | None = None,
+        touched: Callable[[Hashable, Hashable], Touched] | None = None,
     ) -> None:
         self.app = app
+        self.reading = reading or nullcontext
+        self.touched = touched
+        self._reader = asyncio.Lock()  # one stamp read (and carry-over) at a time
         self.ttl, self.stale = ttl, stale
         self.stamp = stamp
         self.local = local
@@ -150,6 +176,7 @@ class ResponseCache:
         self._read_at = float("-inf")
         self.generation = 0  # moves with each change of the stamp this process sees
         self._stale_until: dict[int, float] = {}  # g: answers made before g may be served until then
+        self._own = False  # this process changed something since the stamp was last read
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.entries <= 0:
@@ -241,7 +268,7 @@ class ResponseCache:
         made: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._making[key] = made
         try:
-            entry = await self._make(scope, receive)
+            entry, reads = await self._make(scope, receive)
         except BaseException as e:
             made.set_exception(e)
             made.exception()  # retrieved: a waiter-less failure is not "never retrieved"
@@ -251,31 +278,72 @@ class ResponseCache:
         finally:
             del self._making[key]
         if _keepable(entry):
-            self._keep(key, Kept(entry, generation))
+            self._keep(key, Kept(entry, generation, reads))
         return entry
 
     async def _fresh(self, *, force: bool = False) -> None:
         """Read the stamp when asked to, when this process changed something, or when the last reading
-        is older than STAMP_TTL_S. When it moved, what is kept turns stale: servable until STAMP_TTL_S
-        + STALE_S after the old stamp was last seen current (the change came after that), and not at
+        is older than STAMP_TTL_S (one request reads it; the others that find it due wait for that).
+        When it moved, the answers the change may touch turn stale: servable until STAMP_TTL_S +
+        STALE_S after the old stamp was last seen current (the change came after that), and not at
         all when this process or the client asked for the change to show at once."""
-        local = self.local()
-        own = local != self._local
-        if not force and not own and time.monotonic() - self._read_at < self.ttl:
+        if not self._due(force):
             return
-        self._local = local
-        asked, last_seen = time.monotonic(), self._read_at
-        stamp = await run_in_threadpool(self.stamp)
-        self._read_at = asked  # what the store said then, at the latest
-        if stamp == self._stamp:
-            return
+        if self._reader.locked() and not force and not self._own and self._stamp is not None:
+            return  # being read by another request: meanwhile, what is held stays served
+        async with self._reader:
+            if not self._due(force):  # read by the request this one waited for
+                return
+            self._local = self.local()
+            own = self._own
+            asked, last_seen = time.monotonic(), self._read_at
+            stamp = await run_in_threadpool(self.stamp)
+            if stamp != self._stamp:
+                carried = await self._untouched(self._stamp, stamp)
+                self._moved(stamp, asked, last_seen, now=force or own, carried=carried)
+            self._read_at = asked  # what the store said then, at the latest
+            self._own = False
+
+    def _due(self, force: bool) -> bool:
+        """Whether the stamp must be read now (see :meth:`_fresh`); notes this process's own change."""
+        if self.local() != self._local:
+            self._own = True
+        return force or self._own or time.monotonic() - self._read_at >= self.ttl
+
+    def _moved(
+        self, stamp: Hashable, asked: float, last_seen: float, *, now: bool, carried: list[tuple[Key, Kept]]
+    ) -> None:
+        """The stamp moved: a new generation, to which the ``carried`` answers move (still current)."""
+        before = self.generation
         self._stamp = stamp
         self.generation += 1
-        if force or own:  # the change must show at once: nothing made before it may be served
+        if now:  # the change must show at once: nothing made before it may be served
             self._stale_until = {}
-            return
-        self._stale_until = {g: t for g, t in self._stale_until.items() if t > asked}  # the rest: too old
-        self._stale_until[self.generation] = last_seen + self.ttl + self.stale
+        else:
+            self._stale_until = {g: t for g, t in self._stale_until.items() if t > asked}  # the rest: too old
+            self._stale_until[self.generation] = last_seen + self.ttl + self.stale
+        for key, kept in carried:
+            if self._kept.get(key) is kept and kept.generation == before:  # not made again meanwhile
+                self._kept[key] = Kept(kept.entry, self.generation, kept.reads)
+
+    async def _untouched(self, old: Hashable, new: Hashable) -> list[tuple[Key, Kept]]:
+        """The answers of the current generation that the changes from ``old`` to ``new`` do not touch
+        (read in a worker thread: the change log, and the search matches it needs); none when the log
+        cannot be read."""
+        current = [(k, kept) for k, kept in self._kept.items() if kept.generation == self.generation]
+        touched = self.touched
+        if touched is None or old is None or new is None or not current:
+            return []
+
+        def untouched() -> list[tuple[Key, Kept]]:
+            test = touched(old, new)
+            return [(k, kept) for k, kept in current if kept.reads is not None and not test(kept.reads)]
+
+        try:
+            return await run_in_threadpool(untouched)
+        except Exception:  # the log unreadable: every answer turns stale, as without it
+            log.warning("change log not read", exc_info=True)
+            return []
 
     def _keep(self, key: Key, kept: Kept) -> None:
         old = self._kept.get(key)
@@ -286,8 +354,9 @@ class ResponseCache:
         while len(self._kept) > self.entries:
             self._kept.popitem(last=False)
 
-    async def _make(self, scope: Scope, receive: Receive) -> Entry:
-        """Run the app (told that its answer may be kept for everyone) and collect its answer."""
+    async def _make(self, scope: Scope, receive: Receive) -> tuple[Entry, Any]:
+        """Run the app (told that its answer may be kept for everyone) and collect its answer and the
+        record of what it read."""
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -298,12 +367,14 @@ class ResponseCache:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        await self.app({**scope, CACHE_FLAG: True}, receive, capture)
+        with self.reading() as reads:
+            await self.app({**scope, CACHE_FLAG: True}, receive, capture)
         body = b"".join(chunks)
         headers = tuple((bytes(k).lower(), bytes(v)) for k, v in start.get("headers", []))
         kept = tuple((k, v) for k, v in headers if k not in (b"content-length", b"etag"))
         etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-        return Entry(int(start.get("status", 500)), kept, body, etag, CSRF_MARKER.encode() in body)
+        marked = CSRF_MARKER.encode() in body
+        return Entry(int(start.get("status", 500)), kept, body, etag, marked, time.monotonic()), reads
 
 
 async def _no_body() -> Message:
@@ -324,7 +395,8 @@ async def _answer(scope: Scope, send: Send, entry: Entry, *, kept: bool) -> None
     304 when the visitor holds it already."""
     headers = list(entry.headers)
     if kept:
-        headers += [(b"etag", entry.etag), (b"cache-control", b"no-cache")]
+        age = str(int(time.monotonic() - entry.made_at)).encode()
+        headers += [(b"etag", entry.etag), (b"cache-control", b"no-cache"), (b"age", age)]
     if kept and _matches(_header(scope, b"if-none-match"), entry.etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})

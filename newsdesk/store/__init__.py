@@ -21,6 +21,8 @@ Entity modules (each defines one ``…Mixin``):
 ``sealing.py``      encryption at rest: sealed payloads for key rotation, texts still in the clear
 ``operations.py``   runs, events, API tokens, ``meta``, the change stamp, the later stages' pending
                     articles (the ``finished_through`` mark)
+``changes.py``      the change log: what each move of the change stamp touched (written with the stamp
+                    by ``base.py``), and which of some articles match a search's words
 ``users.py``        users (editors' flag rows too), app passwords, reader-app items and flags
 ``reading.py``      an editor's review queue and read/starred flags
 ``alerts.py``       saved searches, alerts, digests

@@ -19,7 +19,7 @@ from ..model import Alternate, Article, ReviewState, now
 from . import rows
 from . import tables as t
 from .articles import write_images
-from .base import StoreBase
+from .base import StoreBase, note_change
 
 
 class AlternatesMixin(StoreBase):
@@ -36,6 +36,7 @@ class AlternatesMixin(StoreBase):
                 if c.execute(known).first():
                     return False
                 c.execute(insert(t.alternates).values(**row))
+                note_change(c, articles=[article_id])
         except StorageError as e:  # a concurrent worker recorded the same sighting first
             if isinstance(e.__cause__, IntegrityError):
                 return False
@@ -58,6 +59,8 @@ class AlternatesMixin(StoreBase):
         survives, showing the original. ``copy_id`` None: the other article was never stored (an exact copy at ingestion)."""
         a = t.articles
         with self._begin() as c:
+            # the copy leaves (its URL now answers with into_id), and may have been published
+            note_change(c, articles=[into_id, *([copy_id] if copy_id is not None else [])], lists=True)
             found = c.execute(_ALTERNATES_OF, {"id": copy_id or 0}).mappings()
             moved = [rows.alternate_from_row(r) for r in found]
             state = c.execute(select(a.c.review_state).where(a.c.id == copy_id)).scalar_one_or_none()

@@ -39,7 +39,7 @@ from ..errors import StorageError
 from ..model import Article, ReviewState, now, utc
 from . import rows, search
 from . import tables as t
-from .base import StoreBase, _chunks, _inserted_id
+from .base import StoreBase, _chunks, _inserted_id, note_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +110,8 @@ _OWN_CANONICAL = select(t.articles.c.canonical_url).where(
 )
 URL_BATCH = 300  # URLs per query (three IN lists of this size stay far below any driver's parameter limit)
 _BY_CANONICAL_URL = select(t.articles).where(t.articles.c.canonical_url == bindparam("url"))
-_BY_CONTENT_HASH = (
-    select(t.articles)
-    .where(t.articles.c.content_hash == bindparam("hash"))
-    .order_by(t.articles.c.id)
-    .limit(1)
-)
+_BY_CONTENT_HASH = select(t.articles).where(t.articles.c.content_hash == bindparam("hash"))
+_BY_CONTENT_HASH = _BY_CONTENT_HASH.order_by(t.articles.c.id).limit(1)  # the first article with the text
 
 _CONTENT_LOCK = sql_text("SELECT pg_advisory_xact_lock(:key)")
 _INSERT_RETURNING_ID = insert(t.articles).returning(t.articles.c.id, sort_by_parameter_order=True)
@@ -178,6 +174,7 @@ class ArticlesMixin(StoreBase):
         stamp, index = now(), self.index_full_text
         values = [{**rows.article_row(a, full_text_index=index), **_stamps(a, stamp)} for a in articles]
         ids = [int(i) for i in c.execute(_INSERT_RETURNING_ID, values).scalars()]
+        note_change(c, articles=ids)
         claims = {a.content_hash: i for a, i in zip(articles, ids, strict=True) if a.content_hash}
         if claims:
             first = dict(c.execute(_FIRST_WITH_HASH, {"hashes": list(claims)}).all())
@@ -199,6 +196,7 @@ class ArticlesMixin(StoreBase):
                 stamp = now()
                 changed |= {"updated_at": stamp, "sort_at": article.published_at or found["first_seen_at"]}
                 c.execute(update(t.articles).where(t.articles.c.id == found["id"]).values(**changed))
+                note_change(c, articles=[found["id"]], stories=[found["story_id"]])  # and the story it left
                 if "topics" in changed:
                     _write_topics(c, found["id"], article.topics)
                 if "images" in changed:
@@ -212,6 +210,7 @@ class ArticlesMixin(StoreBase):
         if claim:
             self._lock_content(c, claim)
         new_id = _inserted_id(c.execute(insert(t.articles), {**row, **_stamps(article, now())}))
+        note_change(c, articles=[new_id])
         if claim:
             first = c.execute(_FIRST_WITH_HASH, {"hashes": [claim]}).one()[1]
             if first != new_id:  # an earlier article holds the text
@@ -292,8 +291,7 @@ class ArticlesMixin(StoreBase):
         return stream_articles(self.engine, batch=batch, where=where)
 
     def count_articles(self) -> int:
-        with self.engine.connect() as c:
-            return int(c.execute(select(func.count()).select_from(t.articles)).scalar_one())
+        return self.article_total()
 
     def article_total(
         self, *, since: datetime | None = None, until: datetime | None = None, published_only: bool = False
@@ -314,11 +312,9 @@ class ArticlesMixin(StoreBase):
         """Articles waiting for a stage (``/metrics``): not yet enriched, and waiting for an editor."""
         a = t.articles.c
         waiting = {"enrich": a.enriched_at.is_(None), "review": a.review_state == "pending"}
+        count = select(func.count()).select_from(t.articles)
         with self.engine.connect() as c:
-            return {
-                stage: int(c.execute(select(func.count()).select_from(t.articles).where(w)).scalar_one())
-                for stage, w in waiting.items()
-            }
+            return {stage: int(c.execute(count.where(w)).scalar_one()) for stage, w in waiting.items()}
 
     def list_articles(self, query: ArticleQuery) -> Page:
         """A page of articles newest first (by publication, else first sighting), with a cursor for the next."""
@@ -355,6 +351,7 @@ class ArticlesMixin(StoreBase):
     def delete_article(self, article_id: int) -> None:
         with self._begin() as c:
             c.execute(delete(t.articles).where(t.articles.c.id == article_id))
+            note_change(c, articles=[article_id], lists=True)  # gone: its published flag cannot say
 
     # -------------------------------------------------------------------------------------- images
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, update
+from sqlalchemy import Connection, Engine, delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.sql.dml import UpdateBase
@@ -23,6 +24,7 @@ these tables; a cycle of 304s must leave the stamp alone, or the desk would expo
 sources (their health moves on every poll and has its own stamp), reader state (per user; nothing
 shared is cached for a signed-in user), tokens, events, webhooks, alerts, meta."""
 _WROTE = "newsdesk_wrote_stamped"  # Connection.info key: this transaction wrote a stamped table
+_NOTES = "newsdesk_change_notes"  # Connection.info key: what the transaction said it touched (_Notes)
 _local_bumps = 0  # stamped transactions this process committed (see local_bumps)
 
 
@@ -60,16 +62,88 @@ def _note_write(connection: Connection, statement: Any, *_args: Any) -> None:
         connection.info[_WROTE] = True
 
 
-_BUMP = update(t.change_stamp).where(t.change_stamp.c.id == 1).values(seq=t.change_stamp.c.seq + 1)
+_BUMP = (
+    update(t.change_stamp)
+    .where(t.change_stamp.c.id == 1)
+    .values(seq=t.change_stamp.c.seq + 1)
+    .returning(t.change_stamp.c.seq)
+)
 """Built once: building it anew in every writing transaction cost more than running it (a first poll
 commits one transaction per feed; bench/desk.py)."""
+MAX_NOTED = 1_000
+"""Article or story ids one change-log row names; a transaction that touched more (a heat pass over
+every warm story, a key rotation) logs "everything" instead: a reader would mark all its answers
+stale for it anyway, and the row stays small."""
+LOG_KEPT = 10_000
+"""Change-log rows kept: at 5 committed changes a second, half an hour. A reader whose last stamp is
+older than the oldest row left treats the gap as "everything changed" (api/cache.py)."""
+PRUNE_EVERY = 100  # one transaction in this many deletes the rows past LOG_KEPT: one cheap range delete
 
 
-def bump_stamp(connection: Connection) -> None:
+@dataclass(slots=True)
+class _Notes:
+    """What a transaction said it touched (:func:`note_change`)."""
+
+    articles: set[int] = field(default_factory=set)
+    stories: set[int] = field(default_factory=set)
+    lists: bool = False
+
+
+def note_change(
+    connection: Connection,
+    *,
+    articles: Iterable[int] = (),
+    stories: Iterable[int | None] = (),
+    lists: bool = False,
+) -> None:
+    """Say what this transaction touches, for the change log the stamp's bump writes: ``articles`` (their
+    rows, topics, images, related rows, decisions or alternates), ``stories`` (the story rows), and
+    ``lists`` when a published list could read differently for a reason the articles' published
+    flags after the commit do not show (an article leaving the published set, or deleted). A
+    transaction that writes a stamped table without a note logs "everything" (``change_log``): a
+    write path that forgets costs cache hits, never a stale answer."""
+    notes = connection.info.get(_NOTES)
+    if notes is None:
+        notes = connection.info[_NOTES] = _Notes()
+    notes.articles.update(int(i) for i in articles)
+    notes.stories.update(int(i) for i in stories if i is not None)
+    notes.lists = notes.lists or lists
+
+
+def bump_stamp(connection: Connection) -> int:
     """Move the change stamp: one row update, atomic on both engines (``seq = seq + 1``), visible
-    exactly when the transaction's other writes are. Run last in the transaction, so the row lock it
-    takes on PostgreSQL is held only until the commit and never waited on while holding another."""
-    connection.execute(_BUMP)
+    exactly when the transaction's other writes are; the new value. Run last in the transaction (with
+    its change-log row), so the row lock it takes on PostgreSQL is held only until the commit and never
+    waited on while holding another."""
+    return int(connection.execute(_BUMP).scalar_one())
+
+
+def log_change(connection: Connection, seq: int, notes: _Notes | None) -> None:
+    """Write the change-log row of the transaction that moved the stamp to ``seq``: the articles it
+    noted, which of them are published after it (a published list may show them), the stories it
+    noted and those the noted articles belong to after it, and ``lists`` when it said so. Without
+    notes, or with too many, the row says "everything"."""
+    row: dict[str, Any] = {"seq": seq, "lists": True, "everything": True}
+    if notes is not None and len(notes.articles) <= MAX_NOTED and len(notes.stories) <= MAX_NOTED:
+        stories, published = set(notes.stories), set()
+        if notes.articles:
+            a = t.articles
+            query = select(a.c.id, a.c.story_id, a.c.published).where(a.c.id.in_(notes.articles))
+            for article_id, story_id, shown in connection.execute(query):
+                stories |= {int(story_id)} if story_id is not None else set()
+                published |= {int(article_id)} if shown else set()
+        if len(stories) <= MAX_NOTED:
+            row |= {"articles": _ids_text(notes.articles), "published": _ids_text(published)}
+            row |= {"stories": _ids_text(stories), "lists": notes.lists}
+            row["everything"] = False
+    connection.execute(insert(t.change_log).values(**row))
+    if seq % PRUNE_EVERY == 0:
+        connection.execute(delete(t.change_log).where(t.change_log.c.seq <= seq - LOG_KEPT))
+
+
+def _ids_text(ids: Iterable[int]) -> str:
+    """Ids as the log keeps them: sorted, comma-separated (one text column on both engines)."""
+    return ",".join(map(str, sorted(ids)))
 
 
 class _Transaction:
@@ -87,14 +161,17 @@ class _Transaction:
         except (OperationalError, SQLAlchemyError) as e:
             raise StorageError(f"database unavailable: {_first_line(e)}") from e
         self._connection.info[_WROTE] = False  # info outlives the checkout: start clean
+        self._connection.info.pop(_NOTES, None)
         return self._connection
 
     def __exit__(self, *exc: Any) -> None:
         global _local_bumps
         bumped = exc[1] is None and self._connection is not None and self._connection.info.pop(_WROTE, False)
         if bumped:
+            assert self._connection is not None
             try:
-                bump_stamp(self._connection)  # type: ignore[arg-type]
+                seq = bump_stamp(self._connection)
+                log_change(self._connection, seq, self._connection.info.pop(_NOTES, None))
             except SQLAlchemyError as e:
                 self._context.__exit__(type(e), e, e.__traceback__)  # rolls the transaction back
                 raise StorageError(f"database error: {_first_line(e)}") from e

@@ -14,7 +14,7 @@ from sqlalchemy import and_, insert, select, update
 from ..model import ReviewState, now
 from . import rows
 from . import tables as t
-from .base import StoreBase, _inserted_id
+from .base import StoreBase, _inserted_id, note_change
 from .webhooks import queue_event_rows
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ class EditorialMixin(StoreBase):
         if expect is not None:
             condition = and_(condition, t.articles.c.review_state == ReviewState(expect).value)
         with self._begin() as c:
+            note_change(
+                c, articles=[article_id], lists=state != ReviewState.PUBLISHED
+            )  # it may leave the set
             return bool(c.execute(update(t.articles).where(condition).values(**values)).rowcount)
 
     def decide(
@@ -57,6 +60,9 @@ class EditorialMixin(StoreBase):
         with self._begin() as c:
             if not c.execute(update(t.articles).where(condition).values(**values)).rowcount:
                 return None
+            note_change(
+                c, articles=[article_id], lists=state != ReviewState.PUBLISHED
+            )  # it may leave the set
             entry = {
                 "article_id": article_id,
                 "action": action,
@@ -75,6 +81,7 @@ class EditorialMixin(StoreBase):
     ) -> int:
         """Log a decision; its id (an undo names the decision it reverts)."""
         with self._begin() as c:
+            note_change(c, articles=[article_id])
             return _inserted_id(
                 c.execute(
                     insert(t.decisions).values(

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from ..model import Article, RelatedRef, now, utc
 from . import tables as t
 from .articles import articles_by_id
-from .base import StoreBase, _chunks
+from .base import StoreBase, _chunks, note_change
 
 if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CLI's store-only commands
     # (`source list`, `export`) do not pay its import (tests/test_cli_imports.py, docs/benchmarks.md)
@@ -204,6 +204,7 @@ class EnrichmentMixin(StoreBase):
         (``similarity.article_names``): both are read from the text before it is sealed."""
         values = {"minhash": signature} | ({"names": names} if names is not None else {})
         with self._begin() as c:
+            note_change(c, articles=[article_id])
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(**values))
 
     def load_minhashes(
@@ -241,6 +242,7 @@ class EnrichmentMixin(StoreBase):
 
     def mark_enriched(self, article_id: int) -> None:
         with self._begin() as c:
+            note_change(c, articles=[article_id])
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(enriched_at=now()))
 
     def unenriched_ids(self) -> list[int]:
@@ -254,6 +256,7 @@ class EnrichmentMixin(StoreBase):
 
     def set_related(self, article_id: int, related: Sequence[tuple[int, float]]) -> None:
         with self._begin() as c:
+            note_change(c, articles=[article_id])
             c.execute(delete(t.related).where(t.related.c.article_id == article_id))
             for rank, (other, similarity) in enumerate(related):
                 c.execute(

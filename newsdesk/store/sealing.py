@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from ..model import Article, now
 from . import tables as t
 from .articles import stream_articles
-from .base import StoreBase
+from .base import StoreBase, note_change
 
 
 class SealingMixin(StoreBase):
@@ -31,6 +31,7 @@ class SealingMixin(StoreBase):
         ``updated_at`` moves too: the record file shows the new payload, and the desk rewrites it."""
         values = {"secured": secured, "key_id": key_id, "updated_at": now()}
         with self._begin() as c:
+            note_change(c, articles=[article_id])
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(**values))
 
     def has_clear_texts(self) -> bool:

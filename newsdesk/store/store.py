@@ -19,6 +19,7 @@ from .alerts import AlertsMixin
 from .alternates import AlternatesMixin
 from .articles import ArticlesMixin
 from .base import _first_line, _redact, watch_writes
+from .changes import ChangesMixin
 from .editorial import EditorialMixin
 from .enrichment import EnrichmentMixin
 from .migrate import ensure_current
@@ -48,6 +49,7 @@ class Store(
     AlertsMixin,
     WebhooksMixin,
     WebSubMixin,
+    ChangesMixin,
 ):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 

@@ -18,7 +18,7 @@ from ..errors import StorageError
 from ..model import Article, Reason, Story, now, utc
 from . import rows
 from . import tables as t
-from .base import StoreBase, _chunks, _inserted_id
+from .base import StoreBase, _chunks, _inserted_id, note_change
 from .webhooks import queue_event_rows
 
 if TYPE_CHECKING:
@@ -53,12 +53,14 @@ class StoriesMixin(StoreBase):
         values = _story_values(story, centroid, state) | {"heat": story.heat}
         with self._begin() as c:
             story_id = _inserted_id(c.execute(insert(t.stories).values(**values)))
+            note_change(c, stories=[story_id])
             if event is not None:
                 queue_event_rows(c, event(story_id))
             return story_id
 
     def update_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> None:
         with self._begin() as c:
+            note_change(c, stories=[story.id] if story.id is not None else [])
             c.execute(
                 update(t.stories)
                 .where(t.stories.c.id == story.id)
@@ -67,6 +69,7 @@ class StoriesMixin(StoreBase):
 
     def update_story_heat(self, story_id: int, heat: int) -> None:
         with self._begin() as c:
+            note_change(c, stories=[story_id])
             c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
 
     def save_story_heat(
@@ -77,6 +80,7 @@ class StoriesMixin(StoreBase):
         a = t.articles
         values = {"heat": heat, "heat_reasons": rows._reasons_json(reasons), "updated_at": now()}
         with self._begin() as c:
+            note_change(c, stories=[story_id], articles=article_ids)
             c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
             for chunk in _chunks(list(article_ids), 500):
                 c.execute(update(a).where(a.c.id.in_(chunk)).values(**values))

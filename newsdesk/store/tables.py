@@ -273,6 +273,21 @@ change_stamp = Table(
     Column("seq", BigInteger, nullable=False),
 )
 
+change_log = Table(
+    # One row per move of ``change_stamp.seq``, written in the same transaction (base.log_change): what
+    # that transaction touched, so a reader holding an older stamp can tell which of its answers the
+    # move affects (api/cache.py). Ids as sorted comma-separated text; ``everything`` when it cannot say.
+    # Pruned to the newest base.LOG_KEPT rows.
+    "change_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("articles", Text),
+    Column("published", Text),  # those of ``articles`` published after the transaction
+    Column("stories", Text),
+    Column("lists", Boolean, nullable=False),
+    Column("everything", Boolean, nullable=False),
+)
+
 # ------------------------------------------------------------------ reader apps (newsdesk.readerapi)
 
 USER_NAME_CHARS = 64  # a reader app's login field; also the prefix of the Google Reader auth token

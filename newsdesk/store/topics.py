@@ -1,7 +1,7 @@
 """The store's topic counts: how many articles each topic holds, in all and per day.
 
 Topic rows (``article_topics``, one per article and topic, ranked) are written with their article
-(``articles.py``); this module only counts them, in SQL, for the API, the UI and ``/metrics``.
+(``articles.py``); this module only counts them (and names an article's, ``topics_of``), in SQL, for the API, the UI and ``/metrics``.
 ``published_only`` is the anonymous reader's view (see newsdesk.catalog.Audience).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, select, true
 
 from . import tables as t
-from .base import StoreBase, _as_date
+from .base import StoreBase, _as_date, _chunks
 
 
 class TopicsMixin(StoreBase):
@@ -36,6 +36,15 @@ class TopicsMixin(StoreBase):
         query = select(at.c.topic, func.count()).where(at.c.article_id.in_(published))
         with self.engine.connect() as c:
             return {str(topic): int(n) for topic, n in c.execute(query.group_by(at.c.topic))}
+
+    def topics_of(self, ids: Sequence[int]) -> set[str]:
+        """Every topic (ancestors included, as stored) of the articles ``ids``."""
+        at = t.article_topics
+        found: set[str] = set()
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted(ids), 500):
+                found |= {str(x) for (x,) in c.execute(select(at.c.topic).where(at.c.article_id.in_(chunk)))}
+        return found
 
     def topic_day_counts(
         self,
