@@ -114,6 +114,9 @@ class Desk:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        from .runmemory import limit_malloc_arenas  # numpy's import: not for a server without the desk
+
+        limit_malloc_arenas()  # before this thread, the extraction thread and the model's start
         _load_poll_stack()
 
         self.nd.on_wake(self.wake)  # a source added or "poll now" in the API/UI wakes the loop
