@@ -41,6 +41,7 @@ from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
 from .looplag import LagProbe
+from .malloc import limit_malloc_arenas
 from .model import Source, now
 from .stages import RunSummary
 from .webhooks import DeliveryWorker
@@ -114,8 +115,6 @@ class Desk:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        from .runmemory import limit_malloc_arenas  # numpy's import: not for a server without the desk
-
         limit_malloc_arenas()  # before this thread, the extraction thread and the model's start
         _load_poll_stack()
 

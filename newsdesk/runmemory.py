@@ -2,33 +2,22 @@
 of articles (issue 14, goal 3; figures in docs/benchmarks.md, "Large runs"):
 
 * :class:`LeadSpill`: the lead vectors pass 1 makes and topics read in pass 2 wait in a temporary file;
-* :func:`release_freed_memory`: glibc's freed pages handed back after each batch;
-* :func:`limit_malloc_arenas`: the threads of a run or of the desk share glibc's arenas instead of
-  each holding its own.
+* :func:`release_freed_memory`: glibc's freed pages handed back after each batch.
+
+The arenas a run's threads share are :mod:`newsdesk.malloc`'s.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from .enrich.base import Vectors
-
-# glibc malloc arenas a process may have (mallopt M_ARENA_MAX; glibc's default is 8 per core). A run
-# extracts on one thread and the desk enriches on another: each got an arena of its own, which kept the
-# freed pages of its peak (a 64 MB arena fully resident after extraction). 181 benchmark pages, peak
-# RSS (docs/benchmarks.md, "Lean pipeline"): `newsdesk run` 392 → 362 MB, `serve`'s first cycle 407 →
-# 387 MB with 2 (359 and 381 MB with 1). Two keep the event loop's thread on an arena of its own, so a
-# server thread allocating outside the GIL (lxml, SQLite) rarely waits on a lock.
-MALLOC_ARENAS = 2
-M_ARENA_MAX = -8  # malloc.h
+from .malloc import libc_function
 
 
 class LeadSpill:
@@ -84,30 +73,9 @@ def release_freed_memory() -> None:
     vectors are freed when the next one starts, but glibc keeps the freed pages of its arenas mapped,
     so resident memory climbed with every batch although nothing was held. Elsewhere than glibc this
     does nothing."""
-    trim = _libc_function("malloc_trim")
+    trim = libc_function("malloc_trim")
     if trim is not None:
         trim(0)
 
 
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
-    """Cap glibc's malloc arenas for the threads started from now on (call it before the run's or the
-    desk's threads start: a thread keeps the arena it first allocated from). Left alone when the
-    operator chose (``MALLOC_ARENA_MAX`` or a ``glibc.malloc.arena_max`` tunable) and elsewhere than
-    glibc."""
-    if "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
-        return
-    mallopt = _libc_function("mallopt")
-    if mallopt is not None:
-        mallopt(M_ARENA_MAX, arenas)
-
-
-@functools.cache
-def _libc_function(name: str) -> Callable[..., int] | None:
-    try:
-        function: Callable[..., int] = getattr(ctypes.CDLL(None), name)
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-        return None
-    return function
-
-
-__all__ = ["LeadSpill", "limit_malloc_arenas", "release_freed_memory"]
+__all__ = ["LeadSpill", "release_freed_memory"]
