@@ -14,8 +14,8 @@ from collections.abc import Callable
 # glibc malloc arenas a process may have (mallopt M_ARENA_MAX; glibc's default is 8 per core). A run
 # extracts on one thread and the desk enriches on another: each got an arena of its own, which kept the
 # freed pages of its peak (a 64 MB arena fully resident after extraction). 181 benchmark pages, peak
-# RSS summed (docs/benchmarks.md, "Lean pipeline"): `serve`'s first cycle 405-418 MB with glibc's
-# default, 387-405 with 2 arenas, 379-381 with 1; `newsdesk run` 386-392, 362-379, 359. One: the
+# RSS summed (docs/benchmarks.md, "Lean pipeline"): `serve`'s first cycle 407-418 MB with glibc's
+# default, 387-405 with 2 arenas, 379-381 with 1; `newsdesk run` 385-392, 362-379, 358-359. One: the
 # threads allocate under the GIL almost always, so they seldom wait on the arena's lock.
 MALLOC_ARENAS = 1
 M_ARENA_MAX = -8  # malloc.h
