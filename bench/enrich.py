@@ -65,7 +65,7 @@ SHORT = {
     "_heat": "heat",
     "_relate": "relate",
 }
-OTHER = "load + mark_enriched"  # run() outside the six steps: get_articles, sorting, one UPDATE per article
+OTHER = "load + mark_enriched"  # run() outside the six steps: get_articles, sorting, the enriched marks
 DOMAIN_COUNT = 50  # the brief: providers spread over ~50 fake domains
 SPAN = timedelta(days=10)  # the brief: published_at spread over 10 days
 SIM_START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -77,7 +77,7 @@ SEED = 20240301
 # object, which is what newsdesk.enricher looks them up on (``cluster.assign_story(...)``).
 STORE_CALLS = (
     "get_articles",
-    "save_embedding",
+    "save_embeddings",
     "load_minhashes",
     "save_minhash",
     "add_alternate",
@@ -96,8 +96,8 @@ STORE_CALLS = (
     "count_embeddings",
     "load_embeddings",
     "related_candidates",
-    "set_related",
-    "mark_enriched",
+    "set_related_many",
+    "mark_enriched_many",
 )
 MODULE_CALLS: tuple[tuple[Any, str], ...] = (
     (dedupe, "signature"),

@@ -30,6 +30,7 @@ from . import finishing, stages
 from .alerts import Alerts
 from .config import Settings, load_taxonomy
 from .errors import StorageError
+from .malloc import limit_malloc_arenas
 from .model import Source, SourceKind, Taxonomy
 from .publish.rules import Action, Rule
 from .secure import KeyRing
@@ -243,6 +244,7 @@ class Newsdesk:
         connections: KeptConnections | None = None,
     ) -> RunSummary:
         """Ingest, then — with ``finish`` — the later stages (:func:`newsdesk.stages.run_async`)."""
+        limit_malloc_arenas()  # before the run's threads start (extraction, the model's)
         return await stages.run_async(
             self, sources=sources, progress=progress, finish=finish, connections=connections
         )
@@ -255,6 +257,7 @@ class Newsdesk:
         self, *, interval_s: float = 30.0, max_runs: int | None = None, progress: ProgressHook | None = None
     ) -> None:
         """Run what is due, then sleep until the next source is due (:func:`newsdesk.stages.watch`)."""
+        limit_malloc_arenas()
         await stages.watch(self, interval_s=interval_s, max_runs=max_runs, progress=progress)
 
     def worker_pool(self) -> Executor:

@@ -41,6 +41,7 @@ from . import alerts
 from .app import Newsdesk
 from .errors import NewsdeskError
 from .looplag import LagProbe
+from .malloc import limit_malloc_arenas
 from .model import Source, now
 from .stages import RunSummary
 from .webhooks import DeliveryWorker
@@ -114,6 +115,7 @@ class Desk:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        limit_malloc_arenas()  # before this thread, the extraction thread and the model's start
         _load_poll_stack()
 
         self.nd.on_wake(self.wake)  # a source added or "poll now" in the API/UI wakes the loop

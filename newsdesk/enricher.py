@@ -198,9 +198,9 @@ class Enricher:
         leads = self.embedder.embed([embed_text(a, t) for a, t in zip(articles, texts, strict=True)])
         vectors = similarity.with_titles(leads, self.embedder.embed, [a.title for a in articles])
         check_vectors(vectors, self.embedder)  # a hub model's wrong size: an error here, not in usearch
-        for article, vector in zip(articles, vectors, strict=True):
-            assert article.id is not None
-            self.store.save_embedding(article.id, self.embedder.name, vector)
+        self.store.save_embeddings(
+            self.embedder.name, [(a.id or 0, v) for a, v in zip(articles, vectors, strict=True)]
+        )
         return [Work(*row) for row in zip(articles, texts, vectors, leads, strict=True)]
 
     def _text(self, article: Article) -> str:
@@ -462,9 +462,8 @@ class Enricher:
         for batch in kept:
             work = self._reload(batch, texts=False)
             self._relate(work, index)
-            for item in work:
-                assert item.article.id is not None
-                self.store.mark_enriched(item.article.id)
+            self.store.mark_enriched_many([item.article.id or 0 for item in work])
+            for _ in work:
                 done += 1
                 if progress:
                     progress("enrich", done, total)
@@ -482,6 +481,7 @@ class Enricher:
         self, work: list[Work], index: VectorIndex, window: timedelta, calibration: similarity.Calibration
     ) -> None:
         meta = self._related_meta(work, window, index)
+        lists: dict[int, list[tuple[int, float]]] = {}
         for item in work:
             a = item.article
             assert a.id is not None
@@ -496,7 +496,8 @@ class Enricher:
                 window=window,
                 calibration=calibration,
             )
-            self.store.set_related(a.id, [(c.article_id, c.similarity) for c in chosen])
+            lists[a.id] = [(c.article_id, c.similarity) for c in chosen]
+        self.store.set_related_many(lists)  # one transaction for the chunk's lists
 
     def _vector_index(self, kept: list[list[int]], total: int) -> VectorIndex:
         """The ANN index beside the store, brought up to date with this run's vectors — or rebuilt from

@@ -3,20 +3,21 @@ of articles (issue 14, goal 3; figures in docs/benchmarks.md, "Large runs"):
 
 * :class:`LeadSpill`: the lead vectors pass 1 makes and topics read in pass 2 wait in a temporary file;
 * :func:`release_freed_memory`: glibc's freed pages handed back after each batch.
+
+The arenas a run's threads share are :mod:`newsdesk.malloc`'s.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from .enrich.base import Vectors
+from .malloc import libc_function
 
 
 class LeadSpill:
@@ -72,19 +73,9 @@ def release_freed_memory() -> None:
     vectors are freed when the next one starts, but glibc keeps the freed pages of its arenas mapped,
     so resident memory climbed with every batch although nothing was held. Elsewhere than glibc this
     does nothing."""
-    trim = _malloc_trim()
+    trim = libc_function("malloc_trim")
     if trim is not None:
         trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(None)
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-        return None
-    return trim
 
 
 __all__ = ["LeadSpill", "release_freed_memory"]

@@ -201,6 +201,23 @@ def test_embeddings_round_trip(store: Store) -> None:
     assert store.load_embeddings("minilm/onnx", ids=[ids[1]])[0] == [ids[1]]
 
 
+def test_batched_enrichment_writes_equal_the_single_ones(store: Store) -> None:
+    """The enricher's batch writes (vectors, related lists, enriched marks) leave what the one-article
+    writes leave: a stored vector replaced, a new one added, related lists replaced whole."""
+    a, b, c = (store.save_article(make(n)).id for n in range(3))
+    vectors = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    store.save_embedding(a, "m", vectors[2])
+    store.save_embeddings("m", [(a, vectors[0]), (b, vectors[1])])  # a replaced, b added
+    ids, matrix = store.load_embeddings("m")
+    assert ids == [a, b] and np.array_equal(matrix, vectors[:2])
+    store.set_related(a, [(b, 0.5)])
+    store.set_related_many({a: [(c, 0.9), (b, 0.7)], b: [(a, 0.6)], c: []})
+    assert [(r.article_id, r.similarity) for r in store.related_refs(a)] == [(c, 0.9), (b, 0.7)]
+    assert [r.article_id for r in store.related_refs(b)] == [a] and store.related_refs(c) == ()
+    store.mark_enriched_many([a, c])
+    assert store.unenriched_ids() == [b]
+
+
 def test_related_stories_decisions_events_meta(store: Store) -> None:
     a, b, c = (store.save_article(make(n)).id for n in range(3))
     store.set_related(a, [(c, 0.9), (b, 0.7)])

@@ -66,9 +66,14 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 # named ".../onnx-int8", so `newsdesk reembed` re-embeds a store written on fp32.
 AUTO_BACKEND = "onnx-int8"
 
-# ONNX Runtime threads: the target machines have 2 cores (bench/embed.py's tuning table compares 1 and 2
-# intra-op threads). Inter-op threads only help graphs with parallel branches; BERT is a chain of layers.
-ORT_INTRA_OP_THREADS = 2
+# ONNX Runtime threads. One intra-op thread: a second halves MiniLM's wall time on an idle 2-core box but
+# costs CPU to hand each op's halves over and back (threads that sleep rather than spin wake for every
+# op): 362 int8 texts (181 leads and titles), four runs each at load 18-28, 2.42-2.61 CPU-s on one
+# thread against 2.56-3.01 on two, the same vectors bit for bit; fp32 at batch 16: 2.75 → 2.45 CPU-s
+# (docs/benchmarks.md, "Lean pipeline"). Issue 14 counts CPU; on the desk, enrichment is background work
+# beside extraction and the API, which use the other core. Inter-op threads only help graphs with
+# parallel branches; BERT is a chain of layers.
+ORT_INTRA_OP_THREADS = 1
 ORT_INTER_OP_THREADS = 1
 # Texts per ONNX run. Activations (and ORT's arena, which keeps its high-water mark) grow with the batch:
 # 181 texts of ≤ 500 characters, 2 shared cores: batch 64 → 3.5 CPU-s, +125 MB; 32 → 3.0, +64 MB;

@@ -8,7 +8,7 @@ belong to key rotation (``sealing.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,16 +51,32 @@ class EnrichmentMixin(StoreBase):
     """Vectors, signatures and related records. A method here is one transaction, as everywhere."""
 
     def save_embedding(self, article_id: int, model: str, vector: npt.NDArray[np.float32]) -> None:
+        self.save_embeddings(model, [(article_id, vector)])
+
+    def save_embeddings(self, model: str, vectors: Sequence[tuple[int, npt.NDArray[np.float32]]]) -> None:
+        """Store (article id, vector) pairs made by ``model``, replacing an article's earlier vector, in
+        one transaction: an enrichment batch's vectors are one INSERT (one per article was most of the
+        embed step's store time)."""
         import numpy as np
 
-        data = np.asarray(vector, dtype="<f4").tobytes()
-        values = {"model": vector_key(model), "dim": int(vector.shape[-1]), "vector": data}
+        if not vectors:
+            return
+        key, e = vector_key(model), t.embeddings
+        values = {
+            article_id: {"model": key, "dim": int(v.shape[-1]), "vector": np.asarray(v, "<f4").tobytes()}
+            for article_id, v in vectors
+        }
         with self._begin() as c:
-            done = c.execute(
-                update(t.embeddings).where(t.embeddings.c.article_id == article_id).values(**values)
-            )
-            if done.rowcount == 0:
-                c.execute(insert(t.embeddings).values(article_id=article_id, **values))
+            stored: set[int] = set()
+            for chunk in _chunks(sorted(values), 500):
+                stored |= {
+                    int(i) for (i,) in c.execute(select(e.c.article_id).where(e.c.article_id.in_(chunk)))
+                }
+            for article_id in sorted(stored):
+                c.execute(update(e).where(e.c.article_id == article_id).values(**values[article_id]))
+            fresh = [{"article_id": i, **v} for i, v in values.items() if i not in stored]
+            if fresh:
+                c.execute(insert(e), fresh)
 
     def load_embeddings(
         self, model: str, ids: Sequence[int] | None = None
@@ -241,9 +257,16 @@ class EnrichmentMixin(StoreBase):
         return found
 
     def mark_enriched(self, article_id: int) -> None:
+        self.mark_enriched_many([article_id])
+
+    def mark_enriched_many(self, ids: Sequence[int]) -> None:
+        """Mark ``ids`` enriched in one transaction (the related stage marks a batch at once)."""
+        a = t.articles
+        when = now()
         with self._begin() as c:
-            note_change(c, articles=[article_id])
-            c.execute(update(t.articles).where(t.articles.c.id == article_id).values(enriched_at=now()))
+            note_change(c, articles=list(ids))
+            for chunk in _chunks(list(ids), 500):
+                c.execute(update(a).where(a.c.id.in_(chunk)).values(enriched_at=when))
 
     def unenriched_ids(self) -> list[int]:
         query = (
@@ -255,15 +278,23 @@ class EnrichmentMixin(StoreBase):
             return [int(i) for (i,) in c.execute(query)]
 
     def set_related(self, article_id: int, related: Sequence[tuple[int, float]]) -> None:
+        self.set_related_many({article_id: related})
+
+    def set_related_many(self, lists: Mapping[int, Sequence[tuple[int, float]]]) -> None:
+        """Replace the related lists of several articles (article id → (related id, similarity), best
+        first) in one transaction: one DELETE and one INSERT for them all."""
+        r = t.related
+        rows = [
+            {"article_id": article_id, "related_id": other, "rank": rank, "similarity": similarity}
+            for article_id, related in lists.items()
+            for rank, (other, similarity) in enumerate(related)
+        ]
         with self._begin() as c:
-            note_change(c, articles=[article_id])
-            c.execute(delete(t.related).where(t.related.c.article_id == article_id))
-            for rank, (other, similarity) in enumerate(related):
-                c.execute(
-                    insert(t.related).values(
-                        article_id=article_id, related_id=other, rank=rank, similarity=similarity
-                    )
-                )
+            note_change(c, articles=list(lists))
+            for chunk in _chunks(list(lists), 500):
+                c.execute(delete(r).where(r.c.article_id.in_(chunk)))
+            if rows:
+                c.execute(insert(r), rows)
 
     def related_refs(self, article_id: int) -> tuple[RelatedRef, ...]:
         """The related records of an article as the record shows them, from the related articles' current state."""
