@@ -5,9 +5,9 @@ worker that imported the ingestor (``newsdesk.ingestor``) also loaded the store,
 which it never uses (issue 14, "imports in every process"; docs/benchmarks.md).
 
 A worker leaves the language of a page without a declared one to the process it works for
-(:func:`finish_extracted`, called by the ingestor off its event loop): py3langid's model costs ≈ 70 MB in every process
-that loads it, and the run's parent loads it anyway (it extracts the first pages itself, and the
-bundled embedder reads languages). With the fast warm-up (:func:`warm_worker`) a worker holds ≈ 67 MB
+(:func:`finish_extracted`, which the ingestor calls off its event loop): py3langid's model costs
+≈ 70 MB in every process that loads it, and the run's parent loads it anyway (it extracts the first
+pages itself, and the bundled embedder reads languages). With the fast warm-up (:func:`warm_worker`) a worker holds ≈ 67 MB
 instead of ≈ 168 MB (docs/benchmarks.md, "Large runs").
 
 Contract: the jobs are module-level (they pickle) and raise what :func:`extract` and
