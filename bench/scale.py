@@ -12,19 +12,29 @@ its extraction workers before enriching, and what still grows is listed in docs/
 runs": the related index, the open-story centroids, the near-duplicate band keys). The goal: ≤ 600 MB
 summed at 100,000 articles; the unchanged export ≤ 5% of the full one.
 
+``--timeline FILE`` also writes, every few seconds of each run, the resident size of every process of
+its tree (parent, forkserver, workers): which phase holds the peak (ingest, with the extraction workers
+beside the parent, or enrichment, the parent alone) and what grows with N.
+
 Usage::
 
-    .venv/bin/python bench/scale.py [--sizes 1000,3000] [--newsdesk-tree DIR] [--keep]
+    .venv/bin/python bench/scale.py [--sizes 1000,3000] [--newsdesk-tree DIR] [--keep] [--timeline FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -32,14 +42,48 @@ from peers import ROOT, Cost, Desk, Site, become_subreaper, measure, serve_gener
 
 MEMORY_GOAL_MB = 600  # issue 14, goal 3: summed over processes, at 100,000 articles
 UNCHANGED_GOAL = 0.05  # the unchanged export's CPU as a share of the full one's
+TIMELINE_S = 5.0  # the timeline's period: coarse, it only places the phases (the peak is measure's)
 
 
-def one_size(desk: Desk, site: Site, count: int, work: Path) -> dict[str, Cost]:
+@contextlib.contextmanager
+def timeline(out: TextIO | None, label: str) -> Iterator[None]:
+    """While the block runs, a line to ``out`` every :data:`TIMELINE_S`: the time, ``label``, the summed
+    RSS (MiB) of this process's descendants and each one's ``pid:MiB``. Nothing without ``out``."""
+    if out is None:
+        yield
+        return
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample, args=(out, label, done), daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
+
+
+def _sample(out: TextIO, label: str, done: threading.Event) -> None:
+    me = psutil.Process()
+    while not done.wait(TIMELINE_S):
+        sizes = []
+        for process in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                sizes.append((process.pid, process.memory_info().rss >> 20))
+        listed = " ".join(f"{pid}:{mib}" for pid, mib in sizes)
+        print(
+            f"{time.strftime('%H:%M:%S')} {label} sum={sum(m for _, m in sizes)} {listed}",
+            file=out,
+            flush=True,
+        )
+
+
+def one_size(desk: Desk, site: Site, count: int, work: Path, out: TextIO | None = None) -> dict[str, Cost]:
     """A fresh store ingesting ``count`` generated articles, then two exports of it."""
     feeds = serve_generated(site, count)
     data_dir = Path(tempfile.mkdtemp(dir=work)) / "data"
     env = desk.setup(data_dir, feeds, cache_images="0")
-    run = measure(desk.command("run", "--json"), env=env, cwd=data_dir)
+    with timeline(out, f"run-{count}"):
+        run = measure(desk.command("run", "--json"), env=env, cwd=data_dir)
     folder = data_dir / "records"
     full = measure(desk.command("export", str(folder), "--json"), env=env, cwd=data_dir)
     again = measure(desk.command("export", str(folder), "--json"), env=env, cwd=data_dir)
@@ -61,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,3000", help="article counts, comma-separated")
     parser.add_argument("--newsdesk-tree", type=Path, default=ROOT, help="the newsdesk checkout to run")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--timeline", type=Path, help="write each run's per-process RSS timeline here")
     args = parser.parse_args(argv)
     become_subreaper()
     desk = Desk(args.newsdesk_tree.resolve())
@@ -70,14 +115,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'export s':>8} {'again s':>8} {'share':>7}",
         flush=True,
     )
+    out = args.timeline.open("a", encoding="utf-8") if args.timeline else None
     try:
         for count in (int(n) for n in args.sizes.split(",")):
             site = Site()
             try:
-                report(count, one_size(desk, site, count, work))
+                report(count, one_size(desk, site, count, work, out))
             finally:
                 site.stop()
     finally:
+        if out is not None:
+            out.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"goals: RSS sum <= {MEMORY_GOAL_MB} MB and flat in N; unchanged export <= {UNCHANGED_GOAL:.0%}")

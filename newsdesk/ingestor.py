@@ -483,11 +483,13 @@ class Ingestor:
             return PageView(url, None, now(), error=f"{error.kind}: {error}")
 
     async def _extract(self, result: FetchResult) -> PageView:
-        from .extract.jobs import extract_job
+        from .extract.jobs import extract_job, finish_extracted
 
         extracted = await self._in_pool(
             extract_job, result.utf8_body(), result.url, self.settings.extract_fast
         )
+        if not extracted.language:  # a pool worker leaves the language to this process, off the loop
+            extracted = await asyncio.to_thread(finish_extracted, extracted)
         return PageView(result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified)
 
     def _store(self, source: Source, article: Article, seen_url: str) -> None:

@@ -132,3 +132,31 @@ def test_shared_names_lift_a_candidate_and_articles_without_names_keep_their_ord
     assert ids(chosen) == [3, 2]
     assert chosen[0].similarity == pytest.approx(0.60 + BLEND.names_weight, abs=1e-5)
     assert chosen[1].similarity == pytest.approx(0.62, abs=1e-5)
+
+
+class _ReadCounting(dict[int, RelatedMeta]):
+    """Metadata that counts its bulk reads, as the enricher's store-backed mapping offers them."""
+
+    def __init__(self, rows: dict[int, RelatedMeta]) -> None:
+        super().__init__(rows)
+        self.reads: list[int] = []
+
+    def read(self, ids: Sequence[int]) -> None:
+        self.reads.append(len(ids))
+
+
+def test_each_search_reads_its_candidates_in_one_go_with_the_same_choices() -> None:
+    """A mapping with ``read`` gets each search's candidates at once (a wider search's new ids were read
+    one query per id), and the choices are those of a plain dict."""
+    crowd = [(10 + i, 0.001 * i, 500, timedelta(0), "a") for i in range(300)]
+    others = [(1000 + i, 0.5 + 0.01 * i, 600 + i, timedelta(0), "b") for i in range(5)]
+    index, meta = world(crowd + others)
+    counting = _ReadCounting(meta)
+    for calibration in (None, BLEND):
+        extra = {} if calibration is None else {"calibration": calibration}
+        assert relate(ME, toward(0), NOW, index, counting, **extra) == relate(
+            ME, toward(0), NOW, index, meta, **extra
+        )
+    assert (
+        counting.reads == [50, 200, 305] * 2
+    )  # each fetch, growing until the index (305 others) is exhausted

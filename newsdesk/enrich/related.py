@@ -106,10 +106,22 @@ def relate(
     fetch = k * OVERFETCH_FACTOR
     while True:
         candidates = index.search(vector, fetch, exclude=exclude)
+        _read_ahead(meta, [candidate_id for candidate_id, _ in candidates])
         chosen = _choose(_calibrated(candidates, meta, own, calibration), meta, rules, k)
         if len(chosen) >= k or len(candidates) < fetch or fetch >= MAX_CANDIDATES:
             return chosen
         fetch = min(fetch * GROWTH, MAX_CANDIDATES)
+
+
+def _read_ahead(meta: Mapping[int, RelatedMeta], ids: list[int]) -> None:
+    """Let a ``meta`` that reads from the store as it is asked (the enricher's, which has ``read``) read a
+    search's candidates in one go: scoring and the rules then look each one up, and a wider search's
+    new ids were read one query per id (≈ 60% of a 10,000-article run's related stage, by a py-spy
+    profile). With a calibration every candidate is looked up anyway (its pair score); without one the
+    rules stop at ``k``, so a few more rows may be read. The choices are the same either way."""
+    read = getattr(meta, "read", None)
+    if callable(read):
+        read(ids)
 
 
 def _calibrated(

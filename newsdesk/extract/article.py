@@ -23,7 +23,7 @@ import functools
 import itertools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -96,11 +96,13 @@ class Extracted:
     text_hash: str | None = None
 
 
-def extract(html: str | bytes, url: str, *, fast: bool = False) -> Extracted:
+def extract(html: str | bytes, url: str, *, fast: bool = False, detect_language: bool = True) -> Extracted:
     """Extract the article of ``html`` — text, or UTF-8 bytes — fetched from ``url``.
 
     ``fast`` trades a little accuracy for speed (trafilatura's fast mode, no htmldate search); it is
-    switched on by itself for pages above :data:`FAST_ABOVE_ELEMENTS`.
+    switched on by itself for pages above :data:`FAST_ABOVE_ELEMENTS`. Without ``detect_language`` the
+    language is only the declared one (else None) and :func:`with_language` finishes it elsewhere: an
+    extraction worker then never loads py3langid's model (≈ 70 MB), which the run's parent holds anyway.
     """
     tree = _parse(html, url)
     size = _bound(tree)
@@ -110,7 +112,16 @@ def extract(html: str | bytes, url: str, *, fast: bool = False) -> Extracted:
     text = _best_text(_without_headline(main_text(tree, url, fast=fast), meta.title), meta.article_body)
     if not (text or meta.title or meta.description):
         raise ExtractionError("page has no title, description or text", url=url)
-    return _assemble(meta, text, url)
+    return _assemble(meta, text, url, detect_language)
+
+
+def with_language(extracted: Extracted) -> Extracted:
+    """``extracted`` with the language :func:`extract` would have given it: the declared one, else the
+    one detected on the same sample (so the same language, whichever process detects it)."""
+    if extracted.language:
+        return extracted
+    sample = _language_sample(extracted.title, extracted.description, extracted.text)
+    return replace(extracted, language=_detect_language(sample))
 
 
 def site_domain(url: str) -> str:
@@ -213,8 +224,10 @@ def _best_text(extracted: str, article_body: str) -> str:
     return extracted
 
 
-def _assemble(meta: PageMetadata, text: str, url: str) -> Extracted:
+def _assemble(meta: PageMetadata, text: str, url: str, detect_language: bool = True) -> Extracted:
     parts = paragraphs(text)
+    declared = meta.language or None
+    sample = _language_sample(meta.title, meta.description, text) if detect_language and not declared else ""
     return Extracted(
         title=meta.title,
         text=text,
@@ -228,7 +241,7 @@ def _assemble(meta: PageMetadata, text: str, url: str) -> Extracted:
         type=meta.type,
         category_hint=meta.category_hint,
         image_urls=meta.image_urls,
-        language=meta.language or _detect_language(_language_sample(meta, text)),
+        language=declared or (_detect_language(sample) if sample else None),
         canonical_url=meta.canonical_url,
         og_url=meta.og_url,
         keywords=meta.keywords,
@@ -248,11 +261,11 @@ def _web_url(url: str, meta: PageMetadata) -> str | None:
         return None
 
 
-def _language_sample(meta: PageMetadata, text: str) -> str:
+def _language_sample(title: str | None, description: str | None, text: str) -> str:
     """The text, or title + description + text when the text alone is too short to judge."""
     if len(text) >= MIN_LANGID_CHARS:
         return text
-    return " ".join(filter(None, (meta.title, meta.description, text)))
+    return " ".join(filter(None, (title, description, text)))
 
 
 def _detect_language(text: str) -> str | None:

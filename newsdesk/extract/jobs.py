@@ -4,8 +4,15 @@ The pool's workers import this module (pickled jobs name it) and nothing of the 
 worker that imported the ingestor (``newsdesk.ingestor``) also loaded the store, SQLAlchemy and httpx,
 which it never uses (issue 14, "imports in every process"; docs/benchmarks.md).
 
+A worker leaves the language of a page without a declared one to the process it works for
+(:func:`finish_extracted`, which the ingestor calls off its event loop): py3langid's model costs
+≈ 70 MB in every process that loads it, and the run's parent loads it anyway (it extracts the first
+pages itself, and the bundled embedder reads languages). With the fast warm-up (:func:`warm_worker`) a worker holds ≈ 67 MB
+instead of ≈ 168 MB (docs/benchmarks.md, "Large runs").
+
 Contract: the jobs are module-level (they pickle) and raise what :func:`extract` and
-:func:`parse_feed` raise.
+:func:`parse_feed` raise; an :class:`Extracted` from :func:`extract_job` goes through
+:func:`finish_extracted` before it is used.
 """
 
 from __future__ import annotations
@@ -16,24 +23,27 @@ import threading
 import time
 
 from newsdesk.errors import NewsdeskError
-from newsdesk.extract.article import Extracted, extract
+from newsdesk.extract.article import Extracted, extract, with_language
 from newsdesk.sources.feeds import parse_feed
 from newsdesk.sources.feedtypes import ParsedFeed
 
 OWNER_CHECK_S = 2.0  # how often a worker looks for the process it works for
 WARM_PAGE = "<html><head><title>warm</title></head><body><p>Warm up the models.</p></body></html>"
+_in_worker = False  # set by warm_worker: this process is a pool worker, which detects no language
 
 
 def warm_worker(owner: int | None = None) -> None:
-    """Load trafilatura's and py3langid's models before the first page (the language model is a slow
-    load; docs/benchmarks.md, "Process start"), and leave with ``owner``, the process whose pool this is."""
-    from newsdesk.extract import langid
-
+    """Load what trafilatura loads on its first page, and leave with ``owner``, the process whose pool
+    this is. No language model: the worker leaves detection to ``owner`` (module docstring). The warm
+    page goes through fast mode, as ``extract_fast`` (on by default) sends every page: the full mode's
+    fallback on so small a page loaded justext's stop-lists of every language, ≈ 33 MB and 0.15 CPU-s
+    a worker that fast mode never reads (a run with it off loads them with its first such page)."""
+    global _in_worker
+    _in_worker = True
     if owner is not None:
         threading.Thread(target=_exit_with, args=(owner,), name="owner-watch", daemon=True).start()
-    langid.classify("warm up the language identifier")
     with contextlib.suppress(NewsdeskError):
-        extract(WARM_PAGE, "https://warm.invalid/")
+        extract(WARM_PAGE, "https://warm.invalid/", fast=True, detect_language=False)
 
 
 def _exit_with(owner: int) -> None:
@@ -55,4 +65,11 @@ def parse_feed_job(content: bytes, url: str, content_type: str | None) -> Parsed
 
 
 def extract_job(html: bytes, url: str, fast: bool) -> Extracted:
-    return extract(html, url, fast=fast)
+    """The page's article; in a pool worker without the detected language (:func:`finish_extracted`)."""
+    return extract(html, url, fast=fast, detect_language=not _in_worker)
+
+
+def finish_extracted(extracted: Extracted) -> Extracted:
+    """What :func:`extract_job` returned, with the language :func:`extract` would have given it (a
+    no-op when the page declared one or the job ran in this process)."""
+    return with_language(extracted)
