@@ -59,6 +59,19 @@ def redirect(location: str, status: int = 302) -> Reply:
     return Reply(status=status, headers={"Location": location}, content_type=None)
 
 
+def rss_with_content(base: str, items: Iterable[tuple[str, str]]) -> bytes:
+    """An RSS 2.0 feed of ``(slug, text)`` items: "Story slug" at ``base/a/slug``, the text as the
+    item's ``content:encoded``."""
+    content = "http://purl.org/rss/1.0/modules/content/"
+    body = "".join(
+        f"<item><title>Story {slug}</title><link>{base}/a/{slug}</link>"
+        f"<content:encoded><![CDATA[<p>{text}</p>]]></content:encoded></item>"
+        for slug, text in items
+    )
+    head = f'<?xml version="1.0"?><rss version="2.0" xmlns:content="{content}"><channel><title>F</title>'
+    return (head + body + "</channel></rss>").encode()
+
+
 def drip(chunk: bytes, every: float, count: int) -> Reply:
     """Send ``chunk`` ``count`` times, ``every`` seconds apart."""
     return Reply(body=lambda: (chunk for _ in range(count)), chunk_delay=every)

@@ -22,19 +22,9 @@ from newsdesk.model import Source
 from newsdesk.sources.feeds import parse_feed
 from newsdesk.store import tables as t
 from tests.conftest import quiet_env
+from tests.httpserver import rss_with_content
 
 SAME = "The central bank kept its rates unchanged and said inflation was easing. " * 4
-
-
-def _feed(base: str, items: Sequence[tuple[str, str]]) -> bytes:
-    content = "http://purl.org/rss/1.0/modules/content/"
-    body = "".join(
-        f"<item><title>Story {slug}</title><link>{base}/a/{slug}</link>"
-        f"<content:encoded><![CDATA[<p>{text}</p>]]></content:encoded></item>"
-        for slug, text in items
-    )
-    head = f'<?xml version="1.0"?><rss version="2.0" xmlns:content="{content}"><channel><title>F</title>'
-    return (head + body + "</channel></rss>").encode()
 
 
 def _texts(n: int) -> str:
@@ -87,7 +77,7 @@ def _takes(nd: Newsdesk, feeds: Sequence[Sequence[tuple[str, str]]]) -> list[_Ta
     out = []
     for n, items in enumerate(feeds):
         source = nd.sources.add(Source(url=f"http://f{n}.example/feed.xml"))
-        parsed = parse_feed(_feed(f"http://f{n}.example", items), source.url)
+        parsed = parse_feed(rss_with_content(f"http://f{n}.example", items), source.url)
         urls = {e.url: e.url for e in parsed.entries}
         out.append(_Take(source, list(parsed.entries), FeedContext(parsed.title, None), urls))
     return out

@@ -25,7 +25,7 @@ from newsdesk.store import Store, make_engine, rows
 from newsdesk.store import tables as t
 from newsdesk.store.migrate import upgrade
 from tests.conftest import quiet_env
-from tests.httpserver import LoopbackServer, Reply, Seen
+from tests.httpserver import LoopbackServer, Reply, Seen, rss_with_content
 
 FEEDS = 4
 SEEDED = 2_000  # articles added between two no-change cycles
@@ -225,17 +225,6 @@ def test_the_upgrade_marks_every_stored_article_as_seen_by_the_later_stages(tmp_
         store.close()
 
 
-def _feed(base: str, items: list[tuple[str, str]]) -> bytes:
-    content = "http://purl.org/rss/1.0/modules/content/"
-    body = "".join(
-        f"<item><title>Story {slug}</title><link>{base}/a/{slug}</link>"
-        f"<content:encoded><![CDATA[<p>{text}</p>]]></content:encoded></item>"
-        for slug, text in items
-    )
-    head = f'<?xml version="1.0"?><rss version="2.0" xmlns:content="{content}"><channel><title>F</title>'
-    return (head + body + "</channel></rss>").encode()
-
-
 def test_a_feed_only_first_poll_inserts_in_one_batch_and_still_folds_copies(
     tmp_path: Path, database: str
 ) -> None:
@@ -248,10 +237,13 @@ def test_a_feed_only_first_poll_inserts_in_one_batch_and_still_folds_copies(
     with LoopbackServer() as server:
         base = server.base_url
         server.route(
-            "/f0.xml", Reply(body=_feed(base, [("x", same), ("y", same), ("z", other)]), content_type=RSS)
+            "/f0.xml",
+            Reply(body=rss_with_content(base, [("x", same), ("y", same), ("z", other)]), content_type=RSS),
         )
-        server.route("/f1.xml", Reply(body=_feed(base, [("x", same), ("w", third)]), content_type=RSS))
-        server.route("/f2.xml", Reply(body=_feed(base, [("v", other)]), content_type=RSS))
+        server.route(
+            "/f1.xml", Reply(body=rss_with_content(base, [("x", same), ("w", third)]), content_type=RSS)
+        )
+        server.route("/f2.xml", Reply(body=rss_with_content(base, [("v", other)]), content_type=RSS))
         env = quiet_env(tmp_path / "data", database, NEWSDESK_WORKERS="1", NEWSDESK_FETCH_PAGES="0")
         with Newsdesk(load_settings(env=env, base_dir=tmp_path)) as nd:
             for n in range(2):

@@ -19,6 +19,7 @@ import asyncio
 import select
 import socket
 import ssl
+from collections.abc import Awaitable
 from typing import Any
 
 import httpcore
@@ -66,24 +67,11 @@ class SocketStream(httpcore.AsyncNetworkStream):
         self._sock = sock
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                return await asyncio.get_running_loop().sock_recv(self._sock, max_bytes)
-        except TimeoutError as e:
-            raise httpcore.ReadTimeout("read timed out") from e
-        except OSError as e:
-            raise httpcore.ReadError(str(e) or type(e).__name__) from e
+        return await _reading(asyncio.get_running_loop().sock_recv(self._sock, max_bytes), timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.get_running_loop().sock_sendall(self._sock, buffer)
-        except TimeoutError as e:
-            raise httpcore.WriteTimeout("write timed out") from e
-        except OSError as e:
-            raise httpcore.WriteError(str(e) or type(e).__name__) from e
+        if buffer:
+            await _writing(asyncio.get_running_loop().sock_sendall(self._sock, buffer), timeout)
 
     async def aclose(self) -> None:
         self._sock.close()
@@ -120,25 +108,15 @@ class TLSStream(httpcore.AsyncNetworkStream):
         self._sock = sock
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
-        except TimeoutError as e:
-            raise httpcore.ReadTimeout("read timed out") from e
-        except (OSError, ssl.SSLError) as e:
-            raise httpcore.ReadError(str(e) or type(e).__name__) from e
+        return await _reading(self._reader.read(max_bytes), timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                self._writer.write(buffer)
-                await self._writer.drain()
-        except TimeoutError as e:
-            raise httpcore.WriteTimeout("write timed out") from e
-        except (OSError, ssl.SSLError) as e:
-            raise httpcore.WriteError(str(e) or type(e).__name__) from e
+        if buffer:
+            await _writing(self._send(buffer), timeout)
+
+    async def _send(self, buffer: bytes) -> None:
+        self._writer.write(buffer)
+        await self._writer.drain()
 
     async def aclose(self) -> None:
         self._writer.close()
@@ -168,3 +146,25 @@ def _extra_info(info: str, sock: socket.socket, ssl_object: ssl.SSLObject | None
         except OSError:
             return None
     return None
+
+
+async def _reading(operation: Awaitable[bytes], timeout: float | None) -> bytes:
+    """``operation`` under ``timeout``, its failures as httpcore's read errors."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await operation
+    except TimeoutError as e:
+        raise httpcore.ReadTimeout("read timed out") from e
+    except OSError as e:  # ssl.SSLError is one too
+        raise httpcore.ReadError(str(e) or type(e).__name__) from e
+
+
+async def _writing(operation: Awaitable[None], timeout: float | None) -> None:
+    """``operation`` under ``timeout``, its failures as httpcore's write errors."""
+    try:
+        async with asyncio.timeout(timeout):
+            await operation
+    except TimeoutError as e:
+        raise httpcore.WriteTimeout("write timed out") from e
+    except OSError as e:
+        raise httpcore.WriteError(str(e) or type(e).__name__) from e
