@@ -126,3 +126,20 @@ def test_extraction_workers_do_not_import_the_ingestion() -> None:
         assert pool.submit(eval, probe).result() == []
     finally:
         pool.shutdown()
+
+
+def test_the_installed_command_imports_nothing_until_it_is_called() -> None:
+    """An extraction worker re-runs the console script's file (multiprocessing's ``__mp_main__``), so
+    what the script imports at its top is imported again in every worker: it must be the light entry
+    module, not the CLI (Typer, Rich, SQLAlchemy, httpx)."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    module, _, function = pyproject["project"]["scripts"]["newsdesk"].partition(":")
+    probe = (
+        f"import json, sys; from {module} import {function}; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('typer', 'rich', 'sqlalchemy', 'httpx') or m == 'newsdesk.cli')))"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(found.stdout) == []
