@@ -47,6 +47,10 @@ REFINE_MIN_ARTICLES = 500  # refine_topic_vectors wants thousands of articles, n
 REFINE_SAMPLE = 5_000  # the most recent stored vectors it learns from
 REFINE_WINDOW = timedelta(days=30)
 NEAR_DUPLICATE_WINDOW = timedelta(days=30)  # syndicated copies appear within days of the original
+NEAR_DUPLICATE_REBUILD = timedelta(days=1)
+"""How far the window may slide before the index kept between runs is built again: a long-lived desk
+tops it up with each run's new signatures, and without a rebuild the ones that left the window would stay
+in it (and in memory) for as long as the process lives."""
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
 BATCH_SIZE = 1_000  # articles held at once: texts, vectors and rows of one batch (docs/benchmarks.md)
 RELATED_META_CHUNK = 50  # articles whose related candidates' metadata is held at once
@@ -101,6 +105,7 @@ class Enricher:
         self._dup_index: dedupe.NearDuplicateIndex | None = None
         self._leads = LeadSpill(self.settings.data_dir)  # this run's lead vectors, from pass 1 to topics
         self._dup_seen = 0  # highest article id whose signature is in the index
+        self._dup_since = now()  # the window's start when the index was built
 
     def reembed(self, limit: int | None = None) -> int:
         """Re-embed up to ``limit`` (None: all) articles whose stored vector another model made
@@ -239,13 +244,17 @@ class Enricher:
         """The LSH index of recent signatures, kept between runs and topped up with what is new, a page
         at a time. Copies are syndicated within days, so only NEAR_DUPLICATE_WINDOW of signatures is
         searched — reloading every stored signature each run grew without bound (bench/enrich.py). The
-        index holds band keys only and reads the signatures it checks from the store."""
+        index holds band keys only and reads the signatures it checks from the store. Once the window has
+        slid by NEAR_DUPLICATE_REBUILD, the index is built again, so what left the window leaves it too."""
+        since = now() - NEAR_DUPLICATE_WINDOW
+        if self._dup_index is not None and since - self._dup_since > NEAR_DUPLICATE_REBUILD:
+            self._dup_index = None
         if self._dup_index is None:
             threshold = self.settings.near_duplicate_threshold or dedupe.THRESHOLD
             self._dup_index = dedupe.NearDuplicateIndex(
                 threshold, containment=dedupe.CONTAINMENT_FLOOR, signatures=self._stored_signatures
             )
-        since = now() - NEAR_DUPLICATE_WINDOW
+            self._dup_since, self._dup_seen = since, 0
         while page := self.store.load_minhashes(since=since, after_id=self._dup_seen, limit=self.batch_size):
             for article_id, data in page:
                 if article_id not in fresh and article_id not in self._dup_index:
