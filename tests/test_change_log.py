@@ -144,3 +144,18 @@ def test_matching_finds_which_ids_a_search_would_find(store: Store) -> None:
     assert store.matching("oil", [oil, court]) == {oil}
     assert store.matching("court mer", [oil, court]) == {court}  # the last word as a prefix
     assert store.matching("nothing", [oil, court]) == set()
+
+
+def test_the_newest_row_says_whether_an_article_is_published(store: Store) -> None:
+    """Over several rows, an article counts as published when its latest change left it published:
+    the rows are read oldest first, whatever order the engine would return them in."""
+    article_id = store.save_article(make(7)).id or 0
+    start = _seq(store)
+    store.set_review_state(article_id, ReviewState.PUBLISHED)
+    store.set_review_state(article_id, ReviewState.REJECTED)
+    left = store.changes_between(start, _seq(store))
+    assert left.lists and left.articles == {article_id} and not left.published
+    start = _seq(store)
+    store.set_review_state(article_id, ReviewState.PENDING)
+    store.set_review_state(article_id, ReviewState.PUBLISHED)
+    assert store.changes_between(start, _seq(store)).published == {article_id}

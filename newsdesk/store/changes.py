@@ -50,7 +50,7 @@ class ChangesMixin(StoreBase):
         if upto - after > MAX_ROWS:
             return EVERYTHING
         log = t.change_log
-        query = select(log).where(log.c.seq > after, log.c.seq <= upto)
+        query = select(log).where(log.c.seq > after, log.c.seq <= upto).order_by(log.c.seq)  # oldest first
         with self.engine.connect() as c:
             found = c.execute(query).mappings().all()
         if len(found) != upto - after:  # pruned past, or a move that left no row: cannot say
