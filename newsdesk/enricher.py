@@ -67,10 +67,11 @@ class Work:
     """``vector`` is the article vector (title weighed apart, ``similarity.with_titles``): stored, indexed,
     clustered and related. ``lead_vector`` is the title + lead vector alone, which topics read: the topic
     classifier and its evaluations were tuned on it."""
+    names: similarity.Names | None = None  # of title + text, made with the signature; the story join reads it
 
 
 def embed_text(article: Article, text: str) -> str:
-    """Title + lead, at most 500 characters: the best same-story Pearson (0.866, docs/embeddings.md)."""
+    """Title + lead, at most ``embed.EMBED_TEXT_CHARS`` characters (docs/embeddings.md)."""
     return embedding_text(article.title, text or article.excerpt)
 
 
@@ -233,11 +234,12 @@ class Enricher:
             if folded is not None:
                 kept = [_retaken(w, folded, item.text) for w in kept]  # it may be of this batch
                 continue
-            names = similarity.names_to_bytes(similarity.article_names(text))  # read at pair time
-            self.store.save_minhash(item.article.id, np.asarray(sig).tobytes(), names=names)
+            names = similarity.article_names(text)  # stored: read at pair time, the text being sealed
+            stored = similarity.names_to_bytes(names)
+            self.store.save_minhash(item.article.id, np.asarray(sig).tobytes(), names=stored)
             if item.article.id not in index:
                 index.add(item.article.id, sig)
-            kept.append(item)
+            kept.append(replace(item, names=names))
         return kept
 
     def _near_duplicate_index(self, fresh: set[int]) -> dedupe.NearDuplicateIndex:
@@ -293,9 +295,9 @@ class Enricher:
         for i, item in enumerate(work):
             a = item.article
             assert a.id is not None
-            names = similarity.article_names(f"{a.title}\n\n{item.text}")
+            assert item.names is not None  # made by the fold, which every clustered article passed
             entry = cluster.StoryInput(
-                a.id, item.vector, times[i], a.title, a.provider.domain, item.text, a.language, names
+                a.id, item.vector, times[i], a.title, a.provider.domain, item.text, a.language, item.names
             )
             candidates = stories.reachable(item.vector, threshold)
             decision = cluster.assign_story(
@@ -643,7 +645,7 @@ def _retaken(item: Work, kept: Article, text: str) -> Work:
     row took them (else the later stages would save it back under the copy's URL)."""
     if item.article.id != kept.id or item.article.web_url == kept.web_url:
         return item
-    return replace(item, article=kept, text=text)
+    return replace(item, article=kept, text=text, names=similarity.article_names(f"{kept.title}\n\n{text}"))
 
 
 def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:

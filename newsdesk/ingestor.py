@@ -306,9 +306,7 @@ class Ingestor:
             self.summary.entries += sum(1 for e in take.entries if e.url in own)  # seen again: nothing to do
             absent = {*take.urls, *take.urls.values()} - known
             fresh = self._take_here(take.source, usable, take.feed, known, absent, fresh)
-        ids = self.store.insert_new_articles([self._sealed(f.article) for f in fresh]) if fresh else []
-        if ids is not None:
-            self._count_new(ids)
+        if self._insert_fresh(fresh):
             return
         for _, one_poll in itertools.groupby(fresh, key=lambda f: f.source.id):  # a poll's are together
             self._store_fresh(list(one_poll))
@@ -344,16 +342,19 @@ class Ingestor:
     def _store_fresh(self, fresh: Sequence[_Fresh]) -> None:
         """Articles under new URLs, inserted in one transaction; when one of them meets a stored text
         (or a URL stored by another process since the look-up), each goes through :meth:`_store`."""
-        ids = self.store.insert_new_articles([self._sealed(f.article) for f in fresh]) if fresh else []
-        if ids is None:
+        if not self._insert_fresh(fresh):
             for one in fresh:
                 self._store(one.source, one.article, one.seen_url)
-            return
-        self._count_new(ids)
 
-    def _count_new(self, ids: Sequence[int]) -> None:
+    def _insert_fresh(self, fresh: Sequence[_Fresh]) -> bool:
+        """Insert ``fresh`` in one transaction and count them new; False (nothing kept) when one of them
+        met a stored text or URL."""
+        ids = self.store.insert_new_articles([self._sealed(f.article) for f in fresh]) if fresh else []
+        if ids is None:
+            return False
         self.summary.new += len(ids)
         self.new_ids.extend(ids)
+        return True
 
     def _known_article(self, url: str, canonical: str, known_urls: set[str]) -> Article | None:
         """The stored article an entry's URL (or its canonical form) answered to at the poll's look-up."""
@@ -483,13 +484,14 @@ class Ingestor:
             return PageView(url, None, now(), error=f"{error.kind}: {error}")
 
     async def _extract(self, result: FetchResult) -> PageView:
-        from .extract.jobs import extract_job, finish_extracted
+        from .extract.article import with_language
+        from .extract.jobs import extract_job
 
         extracted = await self._in_pool(
             extract_job, result.utf8_body(), result.url, self.settings.extract_fast
         )
         if not extracted.language:  # a pool worker leaves the language to this process, off the loop
-            extracted = await asyncio.to_thread(finish_extracted, extracted)
+            extracted = await asyncio.to_thread(with_language, extracted)
         return PageView(result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified)
 
     def _store(self, source: Source, article: Article, seen_url: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from newsdesk.extract.article import extract, with_language
-from newsdesk.extract.jobs import extract_job, finish_extracted
+from newsdesk.extract.jobs import extract_job
 from newsdesk.ingestor import process_pool
 
 ENGLISH = "The council approved the new budget for schools and roads after a long debate on Tuesday. "
@@ -37,7 +37,7 @@ def test_the_language_finished_later_is_the_one_extract_gives(name: str) -> None
     whole = extract(page, "https://a.test/x")
     later = extract(page, "https://a.test/x", detect_language=False)
     assert with_language(later) == whole
-    assert finish_extracted(whole) == whole
+    assert with_language(whole) == whole
 
 
 def test_a_pool_worker_loads_neither_the_language_model_nor_unused_stop_lists() -> None:
@@ -52,6 +52,6 @@ def test_a_pool_worker_loads_neither_the_language_model_nor_unused_stop_lists() 
         assert pool.submit(eval, probe).result() is True
     finally:
         pool.shutdown()
-    languages = [finish_extracted(r).language for r in results]
+    languages = [with_language(r).language for r in results]
     assert languages == [extract(p, "https://a.test/x", fast=True).language for p in pages]
     assert results[0].language is None and languages[0] == "en" and languages[1] == "de"

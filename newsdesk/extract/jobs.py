@@ -5,14 +5,14 @@ worker that imported the ingestor (``newsdesk.ingestor``) also loaded the store,
 which it never uses (issue 14, "imports in every process"; docs/benchmarks.md).
 
 A worker leaves the language of a page without a declared one to the process it works for
-(:func:`finish_extracted`, which the ingestor calls off its event loop): py3langid's model costs
+(``article.with_language``, which the ingestor calls off its event loop): py3langid's model costs
 ≈ 70 MB in every process that loads it, and the run's parent loads it anyway (it extracts the first
 pages itself, and the bundled embedder reads languages). With the fast warm-up (:func:`warm_worker`) a worker holds ≈ 67 MB
 instead of ≈ 168 MB (docs/benchmarks.md, "Large runs").
 
 Contract: the jobs are module-level (they pickle) and raise what :func:`extract` and
 :func:`parse_feed` raise; an :class:`Extracted` from :func:`extract_job` goes through
-:func:`finish_extracted` before it is used.
+``article.with_language`` before it is used.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import threading
 import time
 
 from newsdesk.errors import NewsdeskError
-from newsdesk.extract.article import Extracted, extract, with_language
+from newsdesk.extract.article import Extracted, extract
 from newsdesk.sources.feeds import parse_feed
 from newsdesk.sources.feedtypes import ParsedFeed
 
@@ -65,11 +65,5 @@ def parse_feed_job(content: bytes, url: str, content_type: str | None) -> Parsed
 
 
 def extract_job(html: bytes, url: str, fast: bool) -> Extracted:
-    """The page's article; in a pool worker without the detected language (:func:`finish_extracted`)."""
+    """The page's article; in a pool worker without the detected language (``article.with_language``)."""
     return extract(html, url, fast=fast, detect_language=not _in_worker)
-
-
-def finish_extracted(extracted: Extracted) -> Extracted:
-    """What :func:`extract_job` returned, with the language :func:`extract` would have given it (a
-    no-op when the page declared one or the job ran in this process)."""
-    return with_language(extracted)
