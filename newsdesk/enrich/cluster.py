@@ -17,7 +17,7 @@ kept as a :class:`~newsdesk.model.Reason` on the decision:
   different companies or studies rarely share them;
 * ``time``    — a penalty growing with the gap between the article and the story's time span;
 * ``names``   — with a calibration that weighs them (``Calibration.names_weight_for``, the default
-  embedder's: more across languages), the share of the article's names (capitalised words of its *whole* text, a hashed sketch:
+  embedder's: more across languages), the share of the article's names (name stems and numbers of its *whole* text, a hashed sketch:
   ``similarity.article_names``) found in the story's sketch of its members' names: the same term the
   product's pair score adds (``Calibration.score_pair``). An article or story without names gets none.
 
@@ -46,6 +46,7 @@ from newsdesk.enrich.similarity import (
     Relation,
     language_code,
     names_overlap,
+    no_names,
     relation,
 )
 from newsdesk.errors import EnrichmentError
@@ -166,7 +167,7 @@ class StoryInput:
     provider_domain: str = ""
     lead: str = ""
     language: str | None = None
-    names: Names = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
+    names: Names = field(default_factory=no_names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,7 @@ class StoryState:
     title_terms: frozenset[str]
     title: str = ""
     groups: tuple[LanguageGroup, ...] = ()
-    names: Names = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
+    names: Names = field(default_factory=no_names)
     """The sketch of the union of the members' names: the NAMES_CAP smallest hashes of the union are
     the union of their sketches' smallest, so it stays exact as members join (256 bytes at most)."""
 

@@ -307,10 +307,15 @@ def names_to_bytes(names: Names) -> bytes:
     return np.asarray(names, dtype="<u4").tobytes()
 
 
+def no_names() -> Names:
+    """The empty sketch: an article with no names, or none known."""
+    return np.zeros(0, dtype=np.uint32)
+
+
 def names_from_bytes(data: bytes | None) -> Names:
     """:func:`names_to_bytes` undone; an empty sketch for ``None`` (an article stored before names)."""
     if not data:
-        return np.zeros(0, dtype=np.uint32)
+        return no_names()
     return np.frombuffer(data, dtype="<u4").astype(np.uint32)
 
 
