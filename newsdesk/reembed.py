@@ -13,6 +13,13 @@ Enrichment does up to ``reembed_batch`` articles of each phase a run and the des
 so a switch costs no long pause; ``newsdesk reembed`` does them all at once. Once a pass finds nothing
 to do, the caller may stop asking (:class:`Reembedder` does): only the current model writes vectors.
 
+The names sketch (``similarity.article_names``) is made again the same way when its key changed
+(:class:`Resketcher`): its hashes are keyed with a key derived from the store's sealing key, so a key
+rotation, a store sketched before keying, or one whose sketches predate them leaves sketches that meet
+the new ones on nothing; until made again they count as no names (weaker, never wrong)::
+
+    ids whose sketch lacks the current key's header ─► text opened ─► sketch of title + text ─► save
+
 The size check: a supervised (sentence-transformers hub) model or a trained topic model of another
 size would otherwise fail deep inside numpy or usearch; here it is an :class:`EnrichmentError` that names
 the model and both sizes.
@@ -27,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from .enrich import similarity
 from .enrich.base import Embedder, Vectors
-from .enrich.similarity import article_vectors
+from .enrich.similarity import SketchKey, article_vectors
 from .enrich.vectors import ExactIndex, VectorIndex, open_index
-from .errors import EnrichmentError
+from .errors import CryptoError, EnrichmentError
 from .model import Article
 from .store import Store
 
@@ -63,6 +71,11 @@ def check_topic_model(dim: int, embedder: Embedder, path: Path) -> None:
             f"{embedder.name!r} makes {embedder.dim}; train it again with `newsdesk topics train`"
         )
 
+
+RESKETCH_SHARE = 16
+"""Sketches made again per article a turn may re-embed (``reembed_batch``): a sketch costs an opened
+text and its tokens hashed, well under a millisecond, against ~14 ms of model time for an article
+vector (``docs/embeddings.md``), so a turn's sketches cost less than its re-embedding would."""
 
 RELATE_KEY = "reembed_relate"
 """Meta key of the related pass that follows re-embedding: {"model", "upto", "after"} — the articles up
@@ -227,4 +240,66 @@ class Reembedder:
         return index
 
 
-__all__ = ["BATCH", "NAME_KEY", "RELATE_KEY", "Reembedder", "check_topic_model", "check_vectors"]
+class Resketcher:
+    """Makes names sketches again under the current sketch key: those made under another key (before a
+    rotation), unkeyed ones (before keying, or while encryption was off) and missing ones (articles
+    enriched before sketches were kept). ``open_text`` gives an article's full text (the sealed one
+    opened; a :class:`~newsdesk.errors.CryptoError` when it does not open).
+
+    The sketch is the near-duplicate fold's: of the title and the whole text. An article whose text does
+    not open (its key gone from the ring) is logged and skipped, its old sketch still counting as none.
+    A cursor walks the ids, so a turn never asks for the same article twice; once a pass finds nothing
+    left, the key is remembered clean (enrichment makes every new sketch under it) until it changes."""
+
+    def __init__(self, store: Store, open_text: Callable[[Article], str]) -> None:
+        self.store = store
+        self._open_text = open_text
+        self._cursor: tuple[bytes, int] = (b"", 0)  # (the key's header, last id looked at)
+        self._clean_under: bytes | None = None
+
+    def run(self, key: SketchKey, limit: int | None = None, *, batch: int = BATCH) -> int:
+        """Look at up to ``limit`` articles with a stale sketch (all when ``None``), ``batch`` at a time;
+        how many sketches were made again."""
+        header = similarity.sketch_header(key)
+        if self._clean_under == header or limit == 0:
+            return 0
+        after = self._cursor[1] if self._cursor[0] == header else 0
+        seen = made = 0
+        while limit is None or seen < limit:
+            want = batch if limit is None else min(batch, limit - seen)
+            ids = self.store.stale_sketch_ids(header, after, want)
+            if not ids:
+                self._clean_under, after = header, 0
+                break
+            made += self._batch(key, ids)
+            seen, after = seen + len(ids), ids[-1]
+        self._cursor = (header, after)
+        if made:
+            log.info("names sketches made again", extra={"count": made})
+        return made
+
+    def _batch(self, key: SketchKey, ids: list[int]) -> int:
+        made = 0
+        for article in self.store.get_articles(ids).values():
+            assert article.id is not None
+            try:
+                text = self._open_text(article)
+            except CryptoError as e:
+                log.warning("sealed text does not open", extra={"article_id": article.id, "reason": str(e)})
+                continue
+            names = similarity.article_names(f"{article.title}\n\n{text}", key=key)
+            self.store.save_names(article.id, similarity.names_to_bytes(names, key))
+            made += 1
+        return made
+
+
+__all__ = [
+    "BATCH",
+    "NAME_KEY",
+    "RELATE_KEY",
+    "RESKETCH_SHARE",
+    "Reembedder",
+    "Resketcher",
+    "check_topic_model",
+    "check_vectors",
+]
