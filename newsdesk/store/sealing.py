@@ -8,9 +8,9 @@ not made under the current one are found here and saved again one at a time (``r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from ..model import Article, now
 from . import tables as t
@@ -59,8 +59,13 @@ class SealingMixin(StoreBase):
         with self.engine.connect() as c:
             return [int(i) for (i,) in c.execute(query.order_by(a.c.id).limit(limit))]
 
-    def save_names(self, article_id: int, names: bytes) -> None:
-        """Replace one article's names sketch (made again under the current key)."""
+    def save_names(self, sketches: Sequence[tuple[int, bytes]]) -> None:
+        """Replace articles' names sketches (made again under the current key): ``(id, sketch)`` pairs,
+        one transaction (a sketch a transaction cost 1.4 ms of CPU an article, ``bench/names_sketch.py``)."""
+        if not sketches:
+            return
+        a = t.articles
+        statement = update(a).where(a.c.id == bindparam("article_id")).values(names=bindparam("sketch"))
         with self._begin() as c:
-            note_change(c, articles=[article_id])
-            c.execute(update(t.articles).where(t.articles.c.id == article_id).values(names=names))
+            note_change(c, articles=[i for i, _ in sketches])
+            c.execute(statement, [{"article_id": i, "sketch": names} for i, names in sketches])
