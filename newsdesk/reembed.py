@@ -74,9 +74,10 @@ def check_topic_model(dim: int, embedder: Embedder, path: Path) -> None:
 
 RESKETCH_SHARE = 16
 """Sketches made again per article a turn may re-embed (``reembed_batch``): a sketch made again costs
-0.24 ms of CPU (the sealed text opened, sketched, saved a batch a transaction: ``bench/names_sketch.py``)
-against ~14 ms for an article vector (``docs/embeddings.md``), so a turn's sketches cost about a quarter
-of its re-embedding, and a store of 100,000 articles is sketched again in about 100 turns."""
+about 0.3 ms of CPU (the sealed text opened, sketched, saved a batch a transaction:
+``bench/names_sketch.py``) against ~14 ms for an article vector (``docs/embeddings.md``), so a turn's
+sketches cost at most about a third of its re-embedding, and a store of 100,000 articles is sketched
+again in about 100 turns."""
 
 RELATE_KEY = "reembed_relate"
 """Meta key of the related pass that follows re-embedding: {"model", "upto", "after"} — the articles up

@@ -21,7 +21,9 @@ embedder without one gets :data:`IDENTITY` (the plain cosine), so a custom model
 The product's score of a pair (:meth:`Calibration.score_pair`, what story joins and related lists rank
 by) adds to the calibrated cosine what the two articles' *names* share: a sketch of each article's
 name stems (capitalised words of every cased script, their first four letters) and numbers
-(:func:`article_names`), kept by the store because the text is sealed after enrichment. Names and
+(:func:`article_names`), kept by the store because the text is sealed after enrichment; when it is,
+the hashes are keyed with a subkey of the sealing key (:class:`SketchKey`), so the database alone does
+not tell which names and numbers an article holds, and sketches of two keys never compare. Names and
 numbers survive translation into most languages and tell two reports of one event from two of the same
 topic; an article without a sketch scores as the calibrated cosine alone. The weight is larger for two
 articles in two languages, where the cosine says less (:meth:`Calibration.names_weight_for`)::

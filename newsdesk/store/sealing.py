@@ -61,7 +61,7 @@ class SealingMixin(StoreBase):
 
     def save_names(self, sketches: Sequence[tuple[int, bytes]]) -> None:
         """Replace articles' names sketches (made again under the current key): ``(id, sketch)`` pairs,
-        one transaction (a sketch a transaction cost 1.4 ms of CPU an article, ``bench/names_sketch.py``)."""
+        one transaction (one a transaction cost 1.4 ms of CPU an article, batched 0.3: ``bench/names_sketch.py``)."""
         if not sketches:
             return
         a = t.articles
