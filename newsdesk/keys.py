@@ -2,10 +2,11 @@
 (an article's in the store, a record file's ``secured`` field), and the names sketch's key derived from it.
 
 Rotation re-seals every payload onto the new key and then makes every names sketch again under the new
-key's sketch key (``reembed.Resketcher``: the text is open anyway), so after ``newsdesk key rotate``
-nothing in the store depends on the old key. Sketches the rotation did not reach (it was interrupted; a
-desk enriched under the old key meanwhile) count as no names until the enricher's idle turn makes them
-again."""
+key's sketch key (``reembed.Resketcher``: the text is open anyway), so after ``newsdesk key rotate`` no
+sealed text and no article's sketch depends on the old key (the states of stories nothing joins again
+keep their old-key names: ``docs/embeddings.md``). Sketches the rotation did not reach (it was
+interrupted; a desk enriched under the old key meanwhile) count as no names until the enricher's
+re-embed turn makes them again."""
 
 from __future__ import annotations
 
