@@ -79,6 +79,10 @@ about 0.3 ms of CPU (the sealed text opened, sketched, saved a batch a transacti
 sketches cost at most about a third of its re-embedding, and a store of 100,000 articles is sketched
 again in about 100 turns."""
 
+RESKETCH_PASS_KEY = "names_sketch_pass"
+"""Meta key of the pass that makes sketches again (:class:`Resketcher`): {"key": the sketch key's label,
+"after": the last article id looked at under it}."""
+
 RELATE_KEY = "reembed_relate"
 """Meta key of the related pass that follows re-embedding: {"model", "upto", "after"} — the articles up
 to ``upto`` were re-embedded, those up to ``after`` have their related lists computed again."""
@@ -250,13 +254,15 @@ class Resketcher:
 
     The sketch is the near-duplicate fold's: of the title and the whole text. An article whose text does
     not open (its key gone from the ring) is logged and skipped, its old sketch still counting as none.
-    A cursor walks the ids, so a turn never asks for the same article twice; once a pass finds nothing
-    left, the key is remembered clean (enrichment makes every new sketch under it) until it changes."""
+    The pass walks the ids and keeps where it is in ``meta`` (:data:`RESKETCH_PASS_KEY`, per key), so
+    neither a turn nor a later process asks for the same article twice under one key; a pass that finds
+    nothing left moves its mark to the last article (enrichment sketches every newer one under the key
+    of its day), so a cron run reads only the articles since, not the whole table (0.07 CPU-s for
+    20,000 articles on SQLite, a scan). In this process the key is then remembered clean."""
 
     def __init__(self, store: Store, open_text: Callable[[Article], str]) -> None:
         self.store = store
         self._open_text = open_text
-        self._cursor: tuple[bytes, int] = (b"", 0)  # (the key's header, last id looked at)
         self._clean_under: bytes | None = None
 
     def run(self, key: SketchKey, limit: int | None = None, *, batch: int = BATCH) -> int:
@@ -265,17 +271,19 @@ class Resketcher:
         header = similarity.sketch_header(key)
         if self._clean_under == header or limit == 0:
             return 0
-        after = self._cursor[1] if self._cursor[0] == header else 0
-        seen = made = 0
+        mark = self.store.get_meta(RESKETCH_PASS_KEY)
+        after = int(mark["after"]) if isinstance(mark, dict) and mark.get("key") == key.label else 0
+        top, seen, made = self.store.last_article_id(), 0, 0
         while limit is None or seen < limit:
             want = batch if limit is None else min(batch, limit - seen)
             ids = self.store.stale_sketch_ids(header, after, want)
             if not ids:
-                self._clean_under, after = header, 0
+                self._clean_under, after = header, max(after, top)
                 break
             made += self._batch(key, ids)
             seen, after = seen + len(ids), ids[-1]
-        self._cursor = (header, after)
+        if mark != (moved := {"key": key.label, "after": after}):
+            self.store.set_meta(RESKETCH_PASS_KEY, moved)
         if made:
             log.info("names sketches made again", extra={"count": made})
         return made
@@ -300,6 +308,7 @@ __all__ = [
     "BATCH",
     "NAME_KEY",
     "RELATE_KEY",
+    "RESKETCH_PASS_KEY",
     "RESKETCH_SHARE",
     "Reembedder",
     "Resketcher",

@@ -39,7 +39,7 @@ from newsdesk.enrich.similarity import (
 from newsdesk.enrich.vectors import ExactIndex
 from newsdesk.errors import CryptoError
 from newsdesk.model import Article, Provider
-from newsdesk.reembed import Resketcher
+from newsdesk.reembed import RESKETCH_PASS_KEY, Resketcher
 from newsdesk.secure import AAD_LABEL, NAMES_CONTEXT, KeyRing, create_key_file, generate_key
 from newsdesk.store import Store
 from tests.conftest import quiet_env
@@ -223,7 +223,13 @@ def test_stale_sketches_are_made_again_and_a_text_that_does_not_open_is_skipped(
     assert names_from_bytes(blobs[locked], KEY).size == 0  # its unkeyed sketch: no names, not a match
     assert store.stale_sketch_ids(sketch_header(KEY), 0, 10) == [locked]
     assert resketcher.run(KEY) == 0  # remembered clean under this key
-    assert Resketcher(store, lambda a: a.text).run(KEY) == 1  # another process, the text readable
+    assert store.get_meta(RESKETCH_PASS_KEY) == {"key": KEY.label, "after": store.last_article_id()}
+    readable = Resketcher(store, lambda a: a.text)  # another process: the store says where the pass is
+    assert readable.run(KEY) == 0
+    assert readable.run(OTHER) == 3  # another key: every sketch again, the locked one's text now readable
+    later = saved(store, 9, "Later", SECRET, names_to_bytes(article_names(SECRET)))  # an old process's
+    assert Resketcher(store, lambda a: a.text).run(OTHER) == 1  # reads only what came after the mark
+    assert names_from_bytes(store.names_by_id([later])[later], OTHER).size > 0
 
 
 # ------------------------------------------------------------------------ a desk, end to end
