@@ -313,7 +313,9 @@ class Newsdesk:
             from .enricher import Enricher
 
             decrypt = (lambda a: finishing.decrypt_text(a, self.key_ring)) if self.settings.encrypt else None
-            self._enricher = Enricher(self.settings, self.store, self.taxonomy, decrypt=decrypt)
+            self._enricher = Enricher(
+                self.settings, self.store, self.taxonomy, decrypt=decrypt, sketch_key=self.keys.sketch_key
+            )
         return self._enricher
 
     def reembed(self, limit: int | None = None) -> int:

@@ -33,7 +33,7 @@ from .enrich.vectors import VectorIndex, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
 from .model import Article, Story, Taxonomy, TopicScore, now
-from .reembed import Reembedder, check_topic_model, check_vectors
+from .reembed import RESKETCH_SHARE, Reembedder, Resketcher, check_topic_model, check_vectors
 from .runmemory import LeadSpill, release_freed_memory
 from .store import Store
 from .storyheat import StoryHeat
@@ -86,6 +86,7 @@ class Enricher:
         *,
         embedder: Embedder | None = None,
         decrypt: Callable[[Article], str] | None = None,
+        sketch_key: Callable[[], similarity.SketchKey | None] = lambda: None,
         batch_size: int = BATCH_SIZE,
     ) -> None:
         self.settings = settings
@@ -94,7 +95,10 @@ class Enricher:
         self.taxonomy = taxonomy
         self._embedder = embedder
         self._decrypt = decrypt
+        self._sketch_key = sketch_key  # the names sketch's key (None: unkeyed), read again each run
+        self._names_key: similarity.SketchKey | None = None
         self._reembedder: Reembedder | None = None
+        self._resketcher = Resketcher(store, self._open_text)
         self.counts: dict[str, int] = {}
         half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
         self._heat = StoryHeat(store, half_lives, settings.heat_half_life_hours)
@@ -121,9 +125,14 @@ class Enricher:
                 relate=lambda ids, index: self._relate(self._reload(ids, texts=False), index),
                 index_path=self.settings.data_dir / "vectors.usearch",
             )
+        self._names_key = self._sketch_key()  # a rotation since the last run changed it
         done = self._reembedder.run(limit)
         if done:
             self.counts["reembedded"] = self.counts.get("reembedded", 0) + done
+        if self._names_key is not None:  # sketches of another key: made again, a bounded share too
+            share = None if limit is None else limit * RESKETCH_SHARE
+            if made := self._resketcher.run(self._names_key, share):
+                self.counts["sketches_remade"] = self.counts.get("sketches_remade", 0) + made
         return done
 
     @property
@@ -209,11 +218,15 @@ class Enricher:
         )
         return [Work(*row) for row in zip(articles, texts, vectors, leads, strict=True)]
 
-    def _text(self, article: Article) -> str:
+    def _open_text(self, article: Article) -> str:
+        """The full text: the clear one, else the sealed one opened (a CryptoError when it does not)."""
         if article.text or article.secured is None or self._decrypt is None:
             return article.text
+        return self._decrypt(article)
+
+    def _text(self, article: Article) -> str:
         try:
-            return self._decrypt(article)
+            return self._open_text(article)
         except CryptoError as e:
             log.warning("cannot read sealed text", extra={"article_id": article.id, "reason": str(e)})
             return ""
@@ -232,10 +245,10 @@ class Enricher:
             )
             folded = self._fold(item.article, match.article_id) if match is not None else None
             if folded is not None:
-                kept = [_retaken(w, folded, item.text) for w in kept]  # it may be of this batch
+                kept = [_retaken(w, folded, item.text, self._names_key) for w in kept]  # may be of this batch
                 continue
-            names = similarity.article_names(text)  # stored: read at pair time, the text being sealed
-            stored = similarity.names_to_bytes(names)
+            names = similarity.article_names(text, key=self._names_key)  # stored: the text is sealed
+            stored = similarity.names_to_bytes(names, self._names_key)
             self.store.save_minhash(item.article.id, np.asarray(sig).tobytes(), names=stored)
             if item.article.id not in index:
                 index.add(item.article.id, sig)
@@ -352,7 +365,7 @@ class Enricher:
             title_terms=frozenset(state.get("title_terms", ())),
             title=story.title,
             groups=found[1],
-            names=np.asarray(state.get("names", ()), dtype=np.uint32),
+            names=similarity.names_for_key(state.get("names", ()), state.get("names_key"), self._names_key),
         )
 
     def _new_story_id(self, entry: cluster.StoryInput) -> int:
@@ -372,10 +385,12 @@ class Enricher:
         blob, languages = cluster.pack_centroids(state)
         terms = sorted(state.title_terms)
         names = [int(h) for h in state.names]
+        label = self._names_key.label if self._names_key is not None else None
         self.store.update_story(
             story,
             blob,
-            {"title_terms": terms, "model": self.embedder.name, "languages": languages, "names": names},
+            {"title_terms": terms, "model": self.embedder.name, "languages": languages, "names": names}
+            | ({"names_key": label} if label else {}),
         )
 
     # --------------------------------------------------------------------------- topics, quality
@@ -640,12 +655,13 @@ class _OpenStories:
             self._multi = np.concatenate([self._multi, np.zeros(len(self._multi), dtype=bool)])
 
 
-def _retaken(item: Work, kept: Article, text: str) -> Work:
+def _retaken(item: Work, kept: Article, text: str, key: similarity.SketchKey | None) -> Work:
     """``item`` of this batch after a fold kept its row: with the original's identity and text when the
     row took them (else the later stages would save it back under the copy's URL)."""
     if item.article.id != kept.id or item.article.web_url == kept.web_url:
         return item
-    return replace(item, article=kept, text=text, names=similarity.article_names(f"{kept.title}\n\n{text}"))
+    names = similarity.article_names(f"{kept.title}\n\n{text}", key=key)
+    return replace(item, article=kept, text=text, names=names)
 
 
 def _heat_half_lives(settings: Settings, taxonomy: Taxonomy) -> dict[str, float]:

@@ -13,6 +13,13 @@ Enrichment does up to ``reembed_batch`` articles of each phase a run and the des
 so a switch costs no long pause; ``newsdesk reembed`` does them all at once. Once a pass finds nothing
 to do, the caller may stop asking (:class:`Reembedder` does): only the current model writes vectors.
 
+The names sketch (``similarity.article_names``) is made again the same way when its key changed
+(:class:`Resketcher`): its hashes are keyed with a key derived from the store's sealing key, so a key
+rotation, a store sketched before keying, or one whose sketches predate them leaves sketches that meet
+the new ones on nothing; until made again they count as no names (weaker, never wrong)::
+
+    ids whose sketch lacks the current key's header ─► text opened ─► sketch of title + text ─► save
+
 The size check: a supervised (sentence-transformers hub) model or a trained topic model of another
 size would otherwise fail deep inside numpy or usearch; here it is an :class:`EnrichmentError` that names
 the model and both sizes.
@@ -27,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from .enrich import similarity
 from .enrich.base import Embedder, Vectors
-from .enrich.similarity import article_vectors
+from .enrich.similarity import SketchKey, article_vectors
 from .enrich.vectors import ExactIndex, VectorIndex, open_index
-from .errors import EnrichmentError
+from .errors import CryptoError, EnrichmentError
 from .model import Article
 from .store import Store
 
@@ -63,6 +71,17 @@ def check_topic_model(dim: int, embedder: Embedder, path: Path) -> None:
             f"{embedder.name!r} makes {embedder.dim}; train it again with `newsdesk topics train`"
         )
 
+
+RESKETCH_SHARE = 16
+"""Sketches made again per article a turn may re-embed (``reembed_batch``): a sketch made again costs
+about 0.3 ms of CPU (the sealed text opened, sketched, saved a batch a transaction:
+``bench/names_sketch.py``) against ~14 ms for an article vector (``docs/embeddings.md``), so a turn's
+sketches cost at most about a third of its re-embedding, and a store of 100,000 articles is sketched
+again in about 100 turns."""
+
+RESKETCH_PASS_KEY = "names_sketch_pass"
+"""Meta key of the pass that makes sketches again (:class:`Resketcher`): {"key": the sketch key's label,
+"after": the last article id looked at under it}."""
 
 RELATE_KEY = "reembed_relate"
 """Meta key of the related pass that follows re-embedding: {"model", "upto", "after"} — the articles up
@@ -227,4 +246,72 @@ class Reembedder:
         return index
 
 
-__all__ = ["BATCH", "NAME_KEY", "RELATE_KEY", "Reembedder", "check_topic_model", "check_vectors"]
+class Resketcher:
+    """Makes names sketches again under the current sketch key: those made under another key (before a
+    rotation), unkeyed ones (before keying, or while encryption was off) and missing ones (articles
+    enriched before sketches were kept). ``open_text`` gives an article's full text (the sealed one
+    opened; a :class:`~newsdesk.errors.CryptoError` when it does not open).
+
+    The sketch is the near-duplicate fold's: of the title and the whole text. An article whose text does
+    not open (its key gone from the ring) is logged and skipped, its old sketch still counting as none.
+    The pass walks the ids and keeps where it is in ``meta`` (:data:`RESKETCH_PASS_KEY`, per key), so
+    neither a turn nor a later process asks for the same article twice under one key; a pass that finds
+    nothing left moves its mark to the last article (enrichment sketches every newer one under the key
+    of its day), so a cron run reads only the articles since, not the whole table (0.07 CPU-s for
+    20,000 articles on SQLite, a scan). In this process the key is then remembered clean."""
+
+    def __init__(self, store: Store, open_text: Callable[[Article], str]) -> None:
+        self.store = store
+        self._open_text = open_text
+        self._clean_under: bytes | None = None
+
+    def run(self, key: SketchKey, limit: int | None = None, *, batch: int = BATCH) -> int:
+        """Look at up to ``limit`` articles with a stale sketch (all when ``None``), ``batch`` at a time;
+        how many sketches were made again."""
+        header = similarity.sketch_header(key)
+        if self._clean_under == header or limit == 0:
+            return 0
+        mark = self.store.get_meta(RESKETCH_PASS_KEY)
+        after = int(mark["after"]) if isinstance(mark, dict) and mark.get("key") == key.label else 0
+        top, seen, made = self.store.last_article_id(), 0, 0
+        while limit is None or seen < limit:
+            want = batch if limit is None else min(batch, limit - seen)
+            ids = self.store.stale_sketch_ids(header, after, want)
+            if not ids:
+                self._clean_under, after = header, max(after, top)
+                break
+            made += self._batch(key, ids)
+            seen, after = seen + len(ids), ids[-1]
+        if mark != (moved := {"key": key.label, "after": after}):
+            self.store.set_meta(RESKETCH_PASS_KEY, moved)
+        if made:
+            log.info("names sketches made again", extra={"count": made})
+        return made
+
+    def _batch(self, key: SketchKey, ids: list[int]) -> int:
+        """Sketches of ``ids`` made again and saved in one transaction; how many."""
+        made: list[tuple[int, bytes]] = []
+        for article in self.store.get_articles(ids).values():
+            assert article.id is not None
+            try:
+                text = self._open_text(article)
+            except CryptoError as e:
+                log.warning("sealed text does not open", extra={"article_id": article.id, "reason": str(e)})
+                continue
+            names = similarity.article_names(f"{article.title}\n\n{text}", key=key)
+            made.append((article.id, similarity.names_to_bytes(names, key)))
+        self.store.save_names(made)
+        return len(made)
+
+
+__all__ = [
+    "BATCH",
+    "NAME_KEY",
+    "RELATE_KEY",
+    "RESKETCH_PASS_KEY",
+    "RESKETCH_SHARE",
+    "Reembedder",
+    "Resketcher",
+    "check_topic_model",
+    "check_vectors",
+]

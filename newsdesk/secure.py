@@ -18,6 +18,11 @@ binds the payload to the key id it is filed under: a payload presented under ano
 authentication even if that id maps to the same key bytes, and the label keeps payloads of other software
 that happen to share a key from opening as ours. The key id is not secret; it only names the key.
 
+Derived keys: :meth:`KeyRing.derive` gives a subkey of the active key for another use (HKDF-SHA256 with
+the use's context): the names sketch's hashes are keyed with one (``NAMES_CONTEXT``,
+``newsdesk.enrich.similarity.SketchKey``), so a database alone cannot be searched for which names and
+numbers a sealed article mentions. A rotation changes the subkey with the key.
+
 Every failure — unknown key id, wrong key, tampered or malformed payload, unreadable key file — raises
 :class:`~newsdesk.errors.CryptoError` with a one-line reason; decryption never returns garbage.
 """
@@ -39,7 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from newsdesk.errors import CryptoError
 
@@ -50,6 +57,7 @@ NONCE_BYTES = 12  # the standard 96-bit GCM nonce (NIST SP 800-38D §8.2.2, rand
 TAG_BYTES = 16  # AESGCM appends a full 128-bit tag
 KEY_ID_HEX = 8  # key id = first 8 hex digits of sha256(key): short, stable, not secret
 AAD_LABEL = b"newsdesk/secured/v1:"
+NAMES_CONTEXT = b"newsdesk/names-sketch/v1"  # KeyRing.derive's context for the names sketch's key
 KEY_FILE_MODE = 0o600
 SEPARATOR = ";"
 
@@ -163,6 +171,16 @@ class KeyRing:
     @property
     def key_ids(self) -> tuple[str, ...]:
         return tuple(sorted(self._keys))
+
+    def derive(self, context: bytes) -> bytes:
+        """A 32-byte subkey of the active key for another use than sealing, named by ``context``
+        (HKDF-SHA256, RFC 5869: the context is HKDF's ``info``, so each use gets an independent key and
+        none of them is the sealing key). The names sketch is keyed this way (``NAMES_CONTEXT``); a
+        rotation changes every subkey with the key it derives from."""
+        if not context or context.startswith(AAD_LABEL):
+            raise CryptoError("a derived key needs a context of its own (not the sealing label)")
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=context)
+        return hkdf.derive(self._keys[self._active])
 
     def encrypt(self, text: str) -> Sealed:
         """Seal ``text`` with the active key under a fresh random nonce."""

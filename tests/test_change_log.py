@@ -64,6 +64,7 @@ def test_every_write_path_logs_what_it_touched(store: Store) -> None:
         ("related", lambda: store.set_related(a, [(b, 0.8)]), {a}, set()),
         ("enriched", lambda: store.mark_enriched(a), {a}, set()),
         ("signature", lambda: store.save_minhash(a, b"\x00" * 8), {a}, set()),
+        ("names sketches", lambda: store.save_names([(a, b""), (c, b"")]), {a, c}, set()),
         ("sealed", lambda: store.update_secured(a, "x;y", "k1"), {a}, set()),
         ("alternate", lambda: store.add_alternate(a, seen), {a}, set()),
         ("fold", lambda: store.fold_article(c, a, []), {a, c}, set()),

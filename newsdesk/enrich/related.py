@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from newsdesk.enrich.base import Vectors
-from newsdesk.enrich.similarity import IDENTITY, Calibration, names_from_bytes, names_overlap, relation
+from newsdesk.enrich.similarity import IDENTITY, Calibration, read_sketch, relation, stored_overlap
 from newsdesk.enrich.vectors import VectorIndex
 
 DEFAULT_K = 5
@@ -50,7 +50,7 @@ class RelatedMeta:
     published_at: datetime
     domain: str
     language: str | None = None
-    names: bytes | None = None  # the stored names sketch (similarity.names_to_bytes), None before 0014
+    names: bytes | None = None  # the stored names sketch (similarity.names_to_bytes: its key's tag too)
 
 
 @dataclass(frozen=True)
@@ -133,12 +133,12 @@ def _calibrated(
     """``candidates`` with their pair scores, best first (as given when nothing is calibrated)."""
     if not (calibration.maps or calibration.weighs_names) or own is None:
         return candidates
-    names = names_from_bytes(own.names)
+    names = read_sketch(own.names)
     scored = []
     for candidate_id, cosine in candidates:
         info = meta.get(candidate_id)
         rel = relation(own.language, info.language if info else None)
-        shared = names_overlap(names, names_from_bytes(info.names)) if info else 0.0
+        shared = stored_overlap(names, read_sketch(info.names)) if info else 0.0  # 0 across keys
         scored.append((candidate_id, calibration.score_pair(cosine, rel, shared)))
     return sorted(scored, key=lambda pair: -pair[1])
 

@@ -21,7 +21,9 @@ embedder without one gets :data:`IDENTITY` (the plain cosine), so a custom model
 The product's score of a pair (:meth:`Calibration.score_pair`, what story joins and related lists rank
 by) adds to the calibrated cosine what the two articles' *names* share: a sketch of each article's
 name stems (capitalised words of every cased script, their first four letters) and numbers
-(:func:`article_names`), kept by the store because the text is sealed after enrichment. Names and
+(:func:`article_names`), kept by the store because the text is sealed after enrichment; when it is,
+the hashes are keyed with a subkey of the sealing key (:class:`SketchKey`), so the database alone does
+not tell which names and numbers an article holds, and sketches of two keys never compare. Names and
 numbers survive translation into most languages and tell two reports of one event from two of the same
 topic; an article without a sketch scores as the calibrated cosine alone. The weight is larger for two
 articles in two languages, where the cosine says less (:meth:`Calibration.names_weight_for`)::
@@ -37,6 +39,7 @@ same-story correlation most of the signals tried (``docs/embeddings.md``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import zlib
@@ -237,9 +240,9 @@ def calibration_for(embedder_name: str) -> Calibration:
 # ----------------------------------------------------------------------------------------- names
 
 Names = npt.NDArray[np.uint32]
-"""An article's names as a sketch: the distinct CRC-32 hashes of its name tokens (:func:`name_tokens`),
+"""An article's names as a sketch: the distinct 32-bit hashes of its name tokens (:func:`name_tokens`),
 sorted, the smallest :data:`NAMES_CAP` kept (a bottom-k sample of the set, so two sketches compare on
-one hash range)."""
+one hash range). Keyed (:class:`SketchKey`) when the store seals its texts, else CRC-32."""
 
 NAMES_CAP = 64
 """Hashes kept per article (256 bytes). A SemEval text (about 1,000 characters) has 18 distinct names
@@ -251,6 +254,53 @@ STEM_LETTERS = 4
 "Warszawa", German "Merkels") changes a word's ending, rarely its first letters. 3 / 4 / 5 / 6 letters
 score 0.7441 / 0.7435 / 0.7430 / 0.7430 by CV over ten fold seeds (``eval/pair_signals.py``): inside the
 seeds' spread, and 3 letters conflate more names."""
+
+SKETCH_KEY_BYTES = 32
+"""A sketch key's length: BLAKE2b takes up to 64 bytes of key; 32 is the sealing key's strength."""
+
+SKETCH_FORMAT = b"\x01"
+"""First byte of a keyed sketch as stored, then its key's 4-byte tag, then the hashes. An unkeyed
+sketch (CRC-32; before keying, or with encryption off) is the hashes alone, a multiple of 4 bytes, so
+the two never read as each other: a keyed blob is 1 byte longer than a multiple of 4."""
+
+_TAG_BYTES = 4
+_TAG_LABEL = b"newsdesk/names-sketch/tag"
+
+
+@dataclass(frozen=True, slots=True)
+class SketchKey:
+    """The secret the names sketch's hashes are keyed with (derived from the store's sealing key by
+    ``KeyRing.derive``, never the sealing key itself), and its public ``tag``: which key made a stored
+    sketch. Sketches compare only under one tag; the tag is a keyed hash of a fixed label, so it names
+    the key without telling anything about it (as the sealing key's id does)."""
+
+    secret: bytes = field(repr=False)
+    tag: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != SKETCH_KEY_BYTES:
+            raise ValueError(f"a sketch key is {SKETCH_KEY_BYTES} bytes, got {len(self.secret)}")
+        tag = hashlib.blake2b(_TAG_LABEL, key=self.secret, digest_size=_TAG_BYTES).digest()
+        object.__setattr__(self, "tag", tag)
+
+    @property
+    def label(self) -> str:
+        """The tag as text: what a story's state keeps beside its names."""
+        return self.tag.hex()
+
+    def hasher(self) -> Callable[[bytes], int]:
+        """A token's keyed 32-bit hash: BLAKE2b keyed (a PRF: without the key, a dictionary of
+        candidate names or numbers tells nothing), 4 bytes, the width of the CRC-32 it replaces, so
+        collisions do not rise. The keyed state is made once and copied per token (0.5 µs a token)."""
+        base = hashlib.blake2b(key=self.secret, digest_size=4)
+
+        def hashed(token: bytes) -> int:
+            h = base.copy()
+            h.update(token)
+            return int.from_bytes(h.digest(), "little")
+
+        return hashed
+
 
 _LETTERS = re.compile(r"[^\W\d_]+")
 _DIGIT_RUN = re.compile(r"\d(?:[\d.,\u00a0\u202f\u2009]*\d)?")
@@ -291,20 +341,29 @@ def name_tokens(text: str) -> set[str]:
     return stems(capitalised_words(text)) | sketch_numbers(text)
 
 
-def hash_tokens(tokens: set[str], *, cap: int = NAMES_CAP) -> Names:
-    """A token set as a sketch: CRC-32 of each, distinct, sorted, the smallest ``cap`` kept."""
-    hashed = np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint32, count=len(tokens))
-    return np.unique(hashed)[:cap]
+def hash_tokens(tokens: set[str], *, cap: int = NAMES_CAP, key: SketchKey | None = None) -> Names:
+    """A token set as a sketch: each token hashed (keyed with ``key``, else CRC-32), distinct, sorted,
+    the smallest ``cap`` kept."""
+    hashed = key.hasher() if key is not None else zlib.crc32
+    values = np.fromiter((hashed(t.encode()) for t in tokens), dtype=np.uint32, count=len(tokens))
+    return np.unique(values)[:cap]
 
 
-def article_names(text: str, *, cap: int = NAMES_CAP) -> Names:
+def article_names(text: str, *, cap: int = NAMES_CAP, key: SketchKey | None = None) -> Names:
     """The names sketch of a text: its :func:`name_tokens`, hashed (:func:`hash_tokens`)."""
-    return hash_tokens(name_tokens(text), cap=cap)
+    return hash_tokens(name_tokens(text), cap=cap, key=key)
 
 
-def names_to_bytes(names: Names) -> bytes:
-    """The sketch as the store keeps it: little-endian uint32s."""
-    return np.asarray(names, dtype="<u4").tobytes()
+def sketch_header(key: SketchKey) -> bytes:
+    """What every sketch stored under ``key`` begins with: :data:`SKETCH_FORMAT` and the key's tag."""
+    return SKETCH_FORMAT + key.tag
+
+
+def names_to_bytes(names: Names, key: SketchKey | None = None) -> bytes:
+    """The sketch as the store keeps it: little-endian uint32s, after :func:`sketch_header` when it
+    was made under ``key``."""
+    hashes = np.asarray(names, dtype="<u4").tobytes()
+    return sketch_header(key) + hashes if key is not None else hashes
 
 
 def no_names() -> Names:
@@ -312,11 +371,53 @@ def no_names() -> Names:
     return np.zeros(0, dtype=np.uint32)
 
 
-def names_from_bytes(data: bytes | None) -> Names:
-    """:func:`names_to_bytes` undone; an empty sketch for ``None`` (an article stored before names)."""
-    if not data:
-        return no_names()
-    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
+@dataclass(frozen=True, slots=True)
+class StoredSketch:
+    """A sketch read back from the store: its hashes and the tag of the key that made them (``None``:
+    unkeyed CRC-32)."""
+
+    tag: bytes | None
+    names: Names
+
+
+def read_sketch(data: bytes | None) -> StoredSketch | None:
+    """A stored sketch (:func:`names_to_bytes`) undone; ``None`` for none (an article stored before
+    names) or for bytes of no known shape (treated as no sketch: a damaged row scores on its cosine,
+    it does not stop a run)."""
+    if data is None:
+        return None
+    header = len(SKETCH_FORMAT) + _TAG_BYTES
+    if len(data) % 4 == 0:
+        return StoredSketch(None, np.frombuffer(data, dtype="<u4").astype(np.uint32))
+    if len(data) % 4 == header % 4 and data.startswith(SKETCH_FORMAT):
+        hashes = np.frombuffer(data, dtype="<u4", offset=header).astype(np.uint32)
+        return StoredSketch(data[len(SKETCH_FORMAT) : header], hashes)
+    return None
+
+
+def names_from_bytes(data: bytes | None, key: SketchKey | None = None) -> Names:
+    """The hashes of a stored sketch made under ``key`` (``None``: unkeyed); an empty sketch for none,
+    and for one made under another key (or keyed where unkeyed is asked, or the reverse): its hashes
+    are of another function and would meet ours only by chance — weaker, never a wrong match."""
+    found = read_sketch(data)
+    wanted = key.tag if key is not None else None
+    return found.names if found is not None and found.tag == wanted else no_names()
+
+
+def stored_overlap(first: StoredSketch | None, second: StoredSketch | None) -> float:
+    """:func:`names_overlap` of two stored sketches made under one key; 0 when either is missing or
+    their keys differ (after a key rotation, until the older one is made again)."""
+    if first is None or second is None or first.tag != second.tag:
+        return 0.0
+    return names_overlap(first.names, second.names)
+
+
+def names_for_key(values: Sequence[int], label: str | None, key: SketchKey | None) -> Names:
+    """A story state's names (a list of hashes and the label of the key that made them, ``None`` for
+    unkeyed) for joining articles sketched under ``key``: empty when the keys differ, so a story carried
+    over a key rotation gathers its names again from the members that join it."""
+    wanted = key.label if key is not None else None
+    return np.asarray(values, dtype=np.uint32) if label == wanted else no_names()
 
 
 def names_overlap(first: Names, second: Names, *, cap: int = NAMES_CAP) -> float:

@@ -135,7 +135,7 @@ articles = Table(
     Column("etag", String(512)),
     Column("last_modified", String(128)),
     Column("minhash", LargeBinary),
-    Column("names", LargeBinary),  # similarity.article_names sketch: sorted uint32 hashes, ≤ 64
+    Column("names", LargeBinary),  # similarity.names_to_bytes: ≤ 64 uint32 hashes (keyed: after a tag)
     Column("search_text", Text, nullable=False, default=""),
     Column("extra", JSON, nullable=False, default=dict),
     Index("ix_articles_content_hash", "content_hash"),
