@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsdesk.model import is_http_url
-from newsdesk.sources.feeds import FeedEntry, parse_feed
+from newsdesk.sources.feeds import FeedEntry, parse_feed, parse_feed_with
 from newsdesk.sources.feedtypes import absolute_url
 from newsdesk.sources.sanitize import LINK_REL, URL_SCHEMES, clean_html, plain_text
 
@@ -144,6 +144,24 @@ def test_reading_the_title_leaves_the_content_unsanitised() -> None:
         FeedEntry.__dict__["content_html"].__get__(entry, FeedEntry)
     assert entry.summary == "Lead \u2039AI\u203a text"
     assert FeedEntry.__dict__["content_html"].__get__(entry, FeedEntry) is not None
+
+
+@pytest.mark.parametrize("parser", ["fastfeedparser", "feedparser"])
+def test_a_known_entry_reads_its_url_and_nothing_else_is_made(parser: str) -> None:
+    """A repeat poll reads only the URL of an entry the store holds: the adapter's copy of the parser's
+    fields (dates, enclosures, media, texts) is not made for it, and is made once for the first field
+    read after."""
+    entries = parse_feed_with(parser, FEED, BASE).entries
+    assert [e.url for e in entries] == ["https://example.org/a", "http://example.org/b?x=1#f"]
+    assert [e._raw for e in entries] == [None, None]  # type: ignore[attr-defined]
+    first, eager = entries[0], parse_feed_with(parser, FEED, BASE).entries[0]
+    _ = (eager.title, eager.summary, eager.guid)  # read in another order: the same entry
+    _ = first.published_at
+    made = first._raw  # type: ignore[attr-defined]
+    assert made is not None and made.link is not None
+    _ = (first.title, first.summary, first.guid, first.enclosures)
+    assert first._raw is made  # type: ignore[attr-defined]
+    assert first == eager
 
 
 def test_the_reused_sanitiser_cleans_as_nh3_clean_does() -> None:

@@ -5,13 +5,15 @@ result into a :class:`RawEntry`; :func:`build_entry` then does everything that m
 the parser: resolve the link against the base URL, keep only http(s) links, sanitise HTML, reduce
 titles and summaries to plain text, pick the image. So the two XML parsers cannot drift apart on
 safety, and the comparison in ``bench/feeds.py`` compares parsing, not post-processing. The text
-fields are sanitised when first read (:class:`_DeferredEntry`): a poll that finds an entry's URL
-already stored never reads them.
+fields are sanitised when first read (:class:`_DeferredEntry`), and an adapter may hand over only the
+link and a way to make the rest (:func:`build_entry_lazily`): a poll that finds an entry's URL already
+stored reads nothing else, so nothing else is made.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -140,11 +142,22 @@ class _DeferredEntry(FeedEntry):
     author and categories but not its summary and content when the page has its own. So the fields
     come in two groups, each filled on the first read of one of its fields: the labels (title,
     author, categories) and the texts (summary, content). Pickling (the parse pool sends entries back)
-    fills them first and sends a plain FeedEntry, so the work stays in the worker that parsed the feed."""
+    fills them first and sends a plain FeedEntry, so the work stays in the worker that parsed the feed.
 
-    __slots__ = ("_raw",)
-    _raw: RawEntry
+    Only ``url`` is set when the entry is made. The adapter's :class:`RawEntry` itself is made on the
+    first read of any other field (``_make``: copying a parser's dict field by field, dates and
+    enclosures included, was most of what a known entry cost), and the rest of the cheap fields (guid,
+    dates, image, enclosures) are a third group."""
 
+    __slots__ = ("_make", "_raw")
+    _make: Callable[[], RawEntry]
+    _raw: RawEntry | None  # made by _make on first need
+
+    guid = _deferred_field("guid", "_fill_rest")
+    published_at = _deferred_field("published_at", "_fill_rest")
+    updated_at = _deferred_field("updated_at", "_fill_rest")
+    image_url = _deferred_field("image_url", "_fill_rest")
+    enclosures = _deferred_field("enclosures", "_fill_rest")
     title = _deferred_field("title", "_fill_labels")
     author = _deferred_field("author", "_fill_labels")
     categories = _deferred_field("categories", "_fill_labels")
@@ -152,24 +165,33 @@ class _DeferredEntry(FeedEntry):
     content_html = _deferred_field("content_html", "_fill_texts")
 
     @classmethod
-    def of(cls, url: str, raw: RawEntry) -> _DeferredEntry:
-        """The entry for ``raw``, whose link resolves to ``url``; the cheap fields are set now."""
+    def of(cls, url: str, make: Callable[[], RawEntry]) -> _DeferredEntry:
+        """The entry whose link resolves to ``url``; ``make`` gives its raw fields when first needed."""
         entry = cls.__new__(cls)
-        for name, value in (
-            ("url", url),
-            ("guid", (raw.guid or "").strip() or None),
-            ("published_at", _utc(raw.published_at or raw.updated_at)),
-            ("updated_at", _utc(raw.updated_at)),
-            ("image_url", _first_url(raw.image_urls, raw.base)),
-            ("enclosures", _enclosures(raw.enclosures, raw.base)),
-            ("_raw", raw),
-        ):
-            object.__setattr__(entry, name, value)
+        object.__setattr__(entry, "url", url)
+        object.__setattr__(entry, "_make", make)
+        object.__setattr__(entry, "_raw", None)
         return entry
+
+    def _raw_entry(self) -> RawEntry:
+        raw = self._raw
+        if raw is None:  # not made yet (a second caller makes the same)
+            raw = self._make()
+            object.__setattr__(self, "_raw", raw)
+        return raw
+
+    def _fill_rest(self) -> None:
+        """The guid, the dates, the image and the enclosures."""
+        raw = self._raw_entry()
+        _set(self, "guid", (raw.guid or "").strip() or None)
+        _set(self, "published_at", _utc(raw.published_at or raw.updated_at))
+        _set(self, "updated_at", _utc(raw.updated_at))
+        _set(self, "image_url", _first_url(raw.image_urls, raw.base))
+        _set(self, "enclosures", _enclosures(raw.enclosures, raw.base))
 
     def _fill_labels(self) -> None:
         """Title, author and categories as plain text (a second caller recomputes the same)."""
-        raw = self._raw
+        raw = self._raw_entry()
         _set(self, "title", plain_text(raw.title or ""))
         _set(self, "author", plain_text(raw.author or "") or None)
         _set(self, "categories", _categories(raw.categories))
@@ -177,7 +199,7 @@ class _DeferredEntry(FeedEntry):
     def _fill_texts(self) -> None:
         """The content sanitised, and the summary as plain text (the content's text, read out of the
         sanitised content, stands in for a missing or copied summary)."""
-        raw = self._raw
+        raw = self._raw_entry()
         content = clean_html(raw.content, raw.base) if raw.content and raw.content.strip() else None
         _set(self, "summary", _summary(raw, content))
         _set(self, "content_html", content)
@@ -231,10 +253,16 @@ def build_entry(raw: RawEntry) -> FeedEntry | None:
     """The normalised entry for ``raw``, or None when it has no usable http(s) link (the contract:
     every entry we emit can be fetched). An entry that states only an update time (Atom ``<updated>``,
     RSS 1.0 ``dc:date``) gets it as ``published_at`` too, as feed readers show it."""
-    url = absolute_url(raw.link, raw.base)
+    return build_entry_lazily(raw.link, raw.base, lambda: raw)
+
+
+def build_entry_lazily(link: str | None, base: str, make: Callable[[], RawEntry]) -> FeedEntry | None:
+    """:func:`build_entry` for the entry whose :class:`RawEntry` ``make`` returns, made only when a
+    field other than the URL is first read. ``link`` and ``base`` must be the ones ``make`` gives."""
+    url = absolute_url(link, base)
     if url is None:
         return None
-    return _DeferredEntry.of(url, raw)
+    return _DeferredEntry.of(url, make)
 
 
 def _utc(value: datetime | None) -> datetime | None:
