@@ -50,13 +50,14 @@ from .fetch.urls import canonicalize
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
 from .sources.feedtypes import FeedEntry
 from .sources.schedule import next_poll_interval
-from .sources.sitemaps import ParsedSitemap, children_to_fetch, parse_sitemap
 from .stages import ProgressHook, RunSummary
 from .store import Store
 from .store.sources import HealthUpdate
 
-if TYPE_CHECKING:  # cryptography loads with the key ring, when a run seals (encryption on)
+if TYPE_CHECKING:  # cryptography loads with the key ring, when a run seals (encryption on); the
+    # sitemap reader with the first sitemap (a run of feeds answering 304 needs neither)
     from .secure import Sealed
+    from .sources.sitemaps import ParsedSitemap
 
 log = logging.getLogger(__name__)
 
@@ -417,6 +418,8 @@ class Ingestor:
     ) -> tuple[list[FeedEntry], FeedContext]:
         """The entries of the sitemap and of its children, newest first, and the news publication name
         and language the entries give most often (``<news:publication>``), if any."""
+        from .sources.sitemaps import children_to_fetch, parse_sitemap
+
         parsed = [parse_sitemap(result.content, result.url)]
         since = source.health.last_success_at
         for child in children_to_fetch(parsed[0], since=since, limit=MAX_SITEMAP_CHILDREN):
