@@ -147,20 +147,21 @@ def test_reading_the_title_leaves_the_content_unsanitised() -> None:
 
 
 @pytest.mark.parametrize("parser", ["fastfeedparser", "feedparser"])
-def test_a_known_entry_reads_its_url_and_nothing_else_is_made(parser: str) -> None:
-    """A repeat poll reads only the URL of an entry the store holds: the adapter's copy of the parser's
-    fields (dates, enclosures, media, texts) is not made for it, and is made once for the first field
-    read after."""
+def test_known_entries_read_their_urls_and_nothing_else_is_made(parser: str) -> None:
+    """A repeat poll reads only the URLs of entries the store holds: the adapter's copy of the
+    parser's fields (dates, enclosures, media, texts) is not made for them. The first read of another
+    field makes it for every entry of the feed, once."""
     entries = parse_feed_with(parser, FEED, BASE).entries
     assert [e.url for e in entries] == ["https://example.org/a", "http://example.org/b?x=1#f"]
-    assert [e._raw for e in entries] == [None, None]  # type: ignore[attr-defined]
+    batch = entries[0]._batch  # type: ignore[attr-defined]
+    assert batch._made is None and all(e._batch is batch for e in entries)  # type: ignore[attr-defined]
     first, eager = entries[0], parse_feed_with(parser, FEED, BASE).entries[0]
     _ = (eager.title, eager.summary, eager.guid)  # read in another order: the same entry
     _ = first.published_at
-    made = first._raw  # type: ignore[attr-defined]
-    assert made is not None and made.link is not None
-    _ = (first.title, first.summary, first.guid, first.enclosures)
-    assert first._raw is made  # type: ignore[attr-defined]
+    made = batch._made
+    assert made is not None and len(made) == 2 and batch._items == []
+    _ = (first.title, first.summary, first.guid, first.enclosures, entries[1].title)
+    assert batch._made is made
     assert first == eager
 
 

@@ -31,7 +31,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -48,6 +48,7 @@ from newsdesk.sources.feedtypes import (
     Enclosure,
     FeedEntry,
     ParsedFeed,
+    RawBatch,
     RawEntry,
     absolute_url,
     build_entry_lazily,
@@ -180,10 +181,9 @@ def _try_fast(content: bytes, url: str, root: str) -> tuple[ParsedFeed | None, s
 def _parse_fast(content: bytes, url: str, root: str) -> tuple[ParsedFeed, int]:
     """fastfeedparser's feed and how many raw entries it saw. Raises whatever the library raises."""
     result = fastfeedparser.parse(content)  # bytes, never a URL string: it would fetch that
-    raw: list[_Lazy] = [
-        (_str(e.get("link")), partial(_fast_raw, e, url)) for e in result.get("entries") or ()
-    ]
-    return _fast_feed(result, content, url, root, raw), len(raw)
+    items = list(result.get("entries") or ())
+    raw = ([_str(e.get("link")) for e in items], RawBatch(partial(_fast_raw, base=url), items))
+    return _fast_feed(result, content, url, root, raw), len(items)
 
 
 def parse_feed_with(parser: str, content: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
@@ -198,9 +198,7 @@ def parse_feed_with(parser: str, content: bytes, url: str, *, content_type: str 
         raise ParseError(f"fastfeedparser: {type(e).__name__}: {e}"[:300], source_url=url) from e
 
 
-def _fast_feed(
-    result: Mapping[str, Any], content: bytes, url: str, root: str, raw: list[_Lazy]
-) -> ParsedFeed:
+def _fast_feed(result: Mapping[str, Any], content: bytes, url: str, root: str, raw: _Lazy) -> ParsedFeed:
     info = result.get("feed") or {}
     head = content[: _head_end(content)]
     return ParsedFeed(
@@ -209,7 +207,7 @@ def _fast_feed(
         link=absolute_url(_str(info.get("link")), url),
         language=_str(info.get("language")) or _head_match(_HEAD_LANGUAGE, head),
         ttl_minutes=_int(_head_match(_HEAD_TTL, head)),
-        entries=_built(raw, url),
+        entries=_built(*raw, url),
         parser=FAST,
     )
 
@@ -274,7 +272,9 @@ def _parse_slow(content: bytes, url: str, content_type: str | None, root: str) -
         language=_str(info.get("language")),
         ttl_minutes=_int(_str(info.get("ttl"))),
         entries=_built(
-            ((_slow_link(e, permalinks), partial(_slow_raw, e, url, permalinks)) for e in result.entries), url
+            [_slow_link(e, permalinks) for e in result.entries],
+            RawBatch(partial(_slow_raw, base=url, permalinks=permalinks), list(result.entries)),
+            url,
         ),
         parser=SLOW,
     )
@@ -351,13 +351,14 @@ def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> R
 
 
 # An entry as an adapter hands it over: its link, and how to make its RawEntry (whose link is the same).
-_Lazy = tuple[str | None, Callable[[], RawEntry]]
+_Lazy = tuple[list[str | None], RawBatch]
 
 
-def _built(raw: Iterable[_Lazy], base: str) -> tuple[FeedEntry, ...]:
-    """The entries with a usable link; each makes its :class:`RawEntry` on the first read of a field
-    other than its URL (a repeat poll reads only the URLs of the entries it holds)."""
-    built = (build_entry_lazily(link, base, make) for link, make in raw)
+def _built(links: list[str | None], batch: RawBatch, base: str) -> tuple[FeedEntry, ...]:
+    """The entries with a usable link (``links``: each raw entry's); their :class:`RawEntry` are made
+    on the first read of a field other than a URL (a repeat poll reads only the URLs of the entries it
+    holds)."""
+    built = (build_entry_lazily(link, base, batch, i) for i, link in enumerate(links))
     return tuple(entry for entry in built if entry is not None)
 
 
