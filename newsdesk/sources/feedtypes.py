@@ -272,11 +272,11 @@ class RawBatch:
         return batch
 
     def made(self) -> list[RawEntry]:
-        """Every entry's raw fields, made on the first call (a second thread may make the same)."""
+        """Every entry's raw fields, made on the first call. A second thread may make the same list
+        (so the parser's output stays: it holds the same strings as the raw entries)."""
         made = self._made
         if made is None:
             made = self._made = [self._make(item) for item in self._items]
-            self._items = []  # the parser's output, no longer needed
         return made
 
 
