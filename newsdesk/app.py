@@ -27,17 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import finishing, stages
-from .alerts import Alerts
 from .config import Settings, load_taxonomy
 from .errors import StorageError
 from .malloc import limit_malloc_arenas
 from .model import Source, SourceKind, Taxonomy
-from .publish.rules import Action, Rule
-from .secure import KeyRing
 from .store import Store
 
 if TYPE_CHECKING:  # the stages import the extraction stack (trafilatura, numpy) when a run starts: a
-    # command that only reads the store (`source list`, `export`) does not — see tests/test_cli_imports.py
+    # command that only reads the store (`source list`, `export`) does not — see tests/test_cli_imports.py.
+    # Alerts (jinja2, email) and the key ring (cryptography) load when first used: a run whose feeds all
+    # answer 304 with encryption off uses neither (docs/benchmarks.md, "the cold CLI").
+    from .alerts import Alerts
     from .catalog import Catalog
     from .editorial import Editorial
     from .enricher import Enricher
@@ -45,7 +45,9 @@ if TYPE_CHECKING:  # the stages import the extraction stack (trafilatura, numpy)
     from .fetch.client import KeptConnections
     from .keys import Keys
     from .outputs import Outputs
+    from .publish.rules import Action, Rule
     from .readers import Readers
+    from .secure import KeyRing
     from .sourcing import Sources
     from .stages import ProgressHook
     from .stages import RunSummary as RunSummary  # what a run returns, named for the edges' types
@@ -184,6 +186,8 @@ class Newsdesk:
 
     @functools.cached_property
     def alerts(self) -> Alerts:
+        from .alerts import Alerts
+
         return Alerts(self)
 
     @functools.cached_property

@@ -19,13 +19,14 @@ from .config import Settings
 from .errors import CryptoError
 from .model import Article, Image, ReviewState
 from .publish.rules import Action, Rule, decide, parse_rules
-from .secure import KeyRing, load_key_file
 from .sources.sanitize import publishable_images
 from .store import Store
 
-if TYPE_CHECKING:  # Pillow and httpx load with the first image fetched, not with every CLI command
+if TYPE_CHECKING:  # Pillow and httpx load with the first image fetched, not with every CLI command;
+    # cryptography with the first key ring read (a run with encryption off reads none)
     from .extract.images import ImageCache
     from .fetch.client import Fetcher
+    from .secure import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def image_cache(settings: Settings) -> ImageCache:
 
 def key_ring(settings: Settings) -> KeyRing:
     """The key ring from ``secret_key`` (one key) or the key file (several, after rotations)."""
+    from .secure import KeyRing, load_key_file
+
     if settings.secret_key:
         return KeyRing.from_secret(settings.secret_key)
     path = settings.key_path

@@ -30,16 +30,15 @@ import asyncio
 import hashlib
 import itertools
 import logging
-import multiprocessing
 import os
 import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import folding
 from .config import Settings
@@ -49,13 +48,16 @@ from .fetch.client import Fetcher
 from .fetch.policy import FetchPolicy, FetchResult
 from .fetch.urls import canonicalize
 from .model import Alternate, Article, Source, SourceHealth, SourceKind, now
-from .secure import Sealed
 from .sources.feedtypes import FeedEntry
 from .sources.schedule import next_poll_interval
-from .sources.sitemaps import ParsedSitemap, children_to_fetch, parse_sitemap
 from .stages import ProgressHook, RunSummary
 from .store import Store
 from .store.sources import HealthUpdate
+
+if TYPE_CHECKING:  # cryptography loads with the key ring, when a run seals (encryption on); the
+    # sitemap reader with the first sitemap (a run of feeds answering 304 needs neither)
+    from .secure import Sealed
+    from .sources.sitemaps import ParsedSitemap
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
         done.set_exception(error)
 
 
-SealHook = Callable[[str], Sealed]  # the key ring's encrypt: clear text in, sealed payload out
+SealHook = Callable[[str], "Sealed"]  # the key ring's encrypt: clear text in, sealed payload out
 
 
 def fetch_policy(settings: Settings, resolve: dict[str, str] | None = None) -> FetchPolicy:
@@ -182,6 +184,9 @@ def entry_window(settings: Settings) -> int:
 def process_pool(workers: int) -> Executor:
     """Forkserver, not fork: the process already runs threads (asyncio, the demo server). Workers load
     the extraction libraries and the language model up front, not on their first page."""
+    import multiprocessing  # with concurrent.futures.process: a run of 304s starts no pool
+    from concurrent.futures import ProcessPoolExecutor
+
     from .extract.jobs import warm_worker
 
     count = pool_size(workers)
@@ -413,6 +418,8 @@ class Ingestor:
     ) -> tuple[list[FeedEntry], FeedContext]:
         """The entries of the sitemap and of its children, newest first, and the news publication name
         and language the entries give most often (``<news:publication>``), if any."""
+        from .sources.sitemaps import children_to_fetch, parse_sitemap
+
         parsed = [parse_sitemap(result.content, result.url)]
         since = source.health.last_success_at
         for child in children_to_fetch(parsed[0], since=since, limit=MAX_SITEMAP_CHILDREN):

@@ -45,12 +45,12 @@ from . import finishing
 from .config import Settings
 from .errors import NewsdeskError
 from .model import Source, now
-from .secure import KeyRing
 
 if TYPE_CHECKING:  # the ingestor imports the extraction stack: a run loads it, `source list` does not
     from .app import Newsdesk
     from .fetch.client import Fetcher, KeptConnections
     from .ingestor import SealHook
+    from .secure import KeyRing
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
 Figures = Mapping[str, float]  # what a stage counted ({"images_cached": 3}), kept in RunSummary.stages

@@ -38,10 +38,40 @@ finally:
 """
 
 
-def _loaded(args: list[str], tmp_path: Path, **settings: str) -> list[str]:
+# The same through the command's own entry (what `python -m newsdesk` and the installed command run),
+# which registers only the invoked command's module.
+_MAIN_PROBE = """
+import json, sys
+from newsdesk.cli import main
+sys.argv = ["newsdesk", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as e:
+    if e.code:
+        raise
+finally:
+    heavy = {heavy!r}
+    print("\\nLOADED=" + json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+# What a feed poll has no use for: the other commands' modules, alerts' templates (jinja2) and, with
+# encryption off, the key ring's cryptography (docs/benchmarks.md, "the cold CLI").
+NOT_FOR_A_POLL = ("newsdesk.cli.alerts", "newsdesk.cli.editorial", "newsdesk.cli.users",
+                  "newsdesk.cli.webhooks", "newsdesk.catalog", "newsdesk.webhooks", "jinja2",
+                  "cryptography")  # fmt: skip
+
+
+def _loaded(
+    args: list[str],
+    tmp_path: Path,
+    *,
+    probe: str = _PROBE,
+    watched: tuple[str, ...] = HEAVY + PARSING,
+    **settings: str,
+) -> list[str]:
     env = {**os.environ, "NEWSDESK_DATA_DIR": str(tmp_path / "data"), **settings}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(heavy=HEAVY + PARSING), *args],
+        [sys.executable, "-c", probe.format(heavy=watched), *args],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False,
     )  # fmt: skip
     marker = [line for line in done.stdout.splitlines() if line.startswith("LOADED=")]
@@ -83,12 +113,34 @@ def test_a_run_whose_feeds_answer_304_loads_no_parser(tmp_path: Path) -> None:
             f"- url: {server.url('/feed.xml')}\n  allow_loopback: true\n", encoding="utf-8"
         )
         settings["NEWSDESK_SOURCES_FILE"] = str(tmp_path / "sources.yaml")
-        first = _loaded(["run"], tmp_path, **settings)
+        first = _loaded(["run"], tmp_path, watched=PARSING + NOT_FOR_A_POLL, **settings)
         time.sleep(1.1)  # the source is due again (its interval: 1 s)
-        second = _loaded(["run"], tmp_path, **settings)
+        second = _loaded(["run"], tmp_path, probe=_MAIN_PROBE, watched=PARSING + NOT_FOR_A_POLL, **settings)
         assert server.hits("/feed.xml") == 2
     assert {"fastfeedparser", "trafilatura"} <= set(first)  # the probe sees them when they load
-    assert [m for m in second if m in PARSING] == []
+    assert "newsdesk.cli.webhooks" in first  # and the other commands, all registered by this probe
+    assert [m for m in second if m in PARSING + NOT_FOR_A_POLL] == []
+
+
+def test_each_command_is_registered_by_the_module_the_cli_imports_for_it() -> None:
+    """``newsdesk.cli.COMMAND_MODULES`` says which module registers each top-level command or group, so
+    an invocation imports that module only. Each module is imported alone in a fresh interpreter and
+    its registrations compared with the table: a new command missing from it would not be found."""
+    from newsdesk.cli import COMMAND_MODULES, MODULES
+
+    probe = (
+        "import importlib, json, sys; importlib.import_module('newsdesk.cli.' + sys.argv[1]); "
+        "from newsdesk.cli.base import app; "
+        "print(json.dumps([c.name or c.callback.__name__ for c in app.registered_commands] "
+        "+ [g.name for g in app.registered_groups if g.typer_instance.registered_commands]))"
+    )
+    registered = {}
+    for module in MODULES:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, module], capture_output=True, text=True, check=True
+        )
+        registered |= dict.fromkeys(json.loads(done.stdout), module)
+    assert registered == COMMAND_MODULES
 
 
 def test_init_builds_the_model_graph_without_torch(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsdesk.model import is_http_url
-from newsdesk.sources.feeds import FeedEntry, parse_feed
+from newsdesk.sources.feeds import FeedEntry, parse_feed, parse_feed_with
 from newsdesk.sources.feedtypes import absolute_url
 from newsdesk.sources.sanitize import LINK_REL, URL_SCHEMES, clean_html, plain_text
 
@@ -144,6 +144,25 @@ def test_reading_the_title_leaves_the_content_unsanitised() -> None:
         FeedEntry.__dict__["content_html"].__get__(entry, FeedEntry)
     assert entry.summary == "Lead \u2039AI\u203a text"
     assert FeedEntry.__dict__["content_html"].__get__(entry, FeedEntry) is not None
+
+
+@pytest.mark.parametrize("parser", ["fastfeedparser", "feedparser"])
+def test_known_entries_read_their_urls_and_nothing_else_is_made(parser: str) -> None:
+    """A repeat poll reads only the URLs of entries the store holds: the adapter's copy of the
+    parser's fields (dates, enclosures, media, texts) is not made for them. The first read of another
+    field makes it for every entry of the feed, once."""
+    entries = parse_feed_with(parser, FEED, BASE).entries
+    assert [e.url for e in entries] == ["https://example.org/a", "http://example.org/b?x=1#f"]
+    batch = entries[0]._batch  # type: ignore[attr-defined]
+    assert batch._made is None and all(e._batch is batch for e in entries)  # type: ignore[attr-defined]
+    first, eager = entries[0], parse_feed_with(parser, FEED, BASE).entries[0]
+    _ = (eager.title, eager.summary, eager.guid)  # read in another order: the same entry
+    _ = first.published_at
+    made = batch._made
+    assert made is not None and len(made) == 2
+    _ = (first.title, first.summary, first.guid, first.enclosures, entries[1].title)
+    assert batch._made is made
+    assert first == eager
 
 
 def test_the_reused_sanitiser_cleans_as_nh3_clean_does() -> None:

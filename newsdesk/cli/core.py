@@ -11,10 +11,8 @@ import typer
 from rich.table import Table
 
 from ..app import Newsdesk, demo_sources
-from ..catalog import Audience
 from ..config import describe, settings_markdown
 from ..errors import NewsdeskError
-from ..outputs import summary_dict
 from .base import (
     DEMO_RULES,
     ConfigOpt,
@@ -99,6 +97,8 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write record files (incrementally: only changed ones are rewritten)."""
+    from ..outputs import summary_dict
+
     with desk(config) as nd:
         target = folder or nd.settings.records_dir
         result = nd.outputs.export(target, published_only=published_only, topics=topic or ())
@@ -110,6 +110,8 @@ def export(
 @clean_errors
 def show(key: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Print one article's record (by id or URL), byte for byte the file `export` writes."""
+    from ..catalog import Audience
+
     with desk(config) as nd:
         article = nd.catalog.article(key, Audience.TRUSTED)
         text = nd.catalog.record(key, Audience.TRUSTED)
@@ -170,6 +172,8 @@ def reembed(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 @clean_errors
 def search(query: str, limit: int = 20, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Full-text search over titles, excerpts, topics and providers."""
+    from ..catalog import Audience
+
     with desk(config) as nd:
         hits = nd.catalog.search(query, "text", limit, Audience.TRUSTED)
     rows = [

@@ -31,8 +31,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import fastfeedparser
@@ -47,9 +48,10 @@ from newsdesk.sources.feedtypes import (
     Enclosure,
     FeedEntry,
     ParsedFeed,
+    RawBatch,
     RawEntry,
     absolute_url,
-    build_entry,
+    build_entry_lazily,
     looks_like_image,
 )
 from newsdesk.sources.jsonfeed import parse_json_feed
@@ -179,8 +181,9 @@ def _try_fast(content: bytes, url: str, root: str) -> tuple[ParsedFeed | None, s
 def _parse_fast(content: bytes, url: str, root: str) -> tuple[ParsedFeed, int]:
     """fastfeedparser's feed and how many raw entries it saw. Raises whatever the library raises."""
     result = fastfeedparser.parse(content)  # bytes, never a URL string: it would fetch that
-    raw = [_fast_raw(e, url) for e in result.get("entries") or ()]
-    return _fast_feed(result, content, url, root, raw), len(raw)
+    items = list(result.get("entries") or ())
+    raw = ([_str(e.get("link")) for e in items], RawBatch(partial(_fast_raw, base=url), items))
+    return _fast_feed(result, content, url, root, raw), len(items)
 
 
 def parse_feed_with(parser: str, content: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
@@ -195,9 +198,7 @@ def parse_feed_with(parser: str, content: bytes, url: str, *, content_type: str 
         raise ParseError(f"fastfeedparser: {type(e).__name__}: {e}"[:300], source_url=url) from e
 
 
-def _fast_feed(
-    result: Mapping[str, Any], content: bytes, url: str, root: str, raw: list[RawEntry]
-) -> ParsedFeed:
+def _fast_feed(result: Mapping[str, Any], content: bytes, url: str, root: str, raw: _Lazy) -> ParsedFeed:
     info = result.get("feed") or {}
     head = content[: _head_end(content)]
     return ParsedFeed(
@@ -206,7 +207,7 @@ def _fast_feed(
         link=absolute_url(_str(info.get("link")), url),
         language=_str(info.get("language")) or _head_match(_HEAD_LANGUAGE, head),
         ttl_minutes=_int(_head_match(_HEAD_TTL, head)),
-        entries=_built(raw),
+        entries=_built(*raw, url),
         parser=FAST,
     )
 
@@ -270,7 +271,11 @@ def _parse_slow(content: bytes, url: str, content_type: str | None, root: str) -
         link=absolute_url(_str(info.get("link")), url),
         language=_str(info.get("language")),
         ttl_minutes=_int(_str(info.get("ttl"))),
-        entries=_built(_slow_raw(e, url, permalinks) for e in result.entries),
+        entries=_built(
+            [_slow_link(e, permalinks) for e in result.entries],
+            RawBatch(partial(_slow_raw, base=url, permalinks=permalinks), list(result.entries)),
+            url,
+        ),
         parser=SLOW,
     )
 
@@ -311,6 +316,10 @@ def _kind_from_version(version: str, root: str) -> str:
     return KIND_RSS if version else _ROOT_KINDS.get(root, KIND_RSS)
 
 
+def _slow_link(entry: dict[str, Any], permalinks: frozenset[str]) -> str | None:
+    return _entry_link(entry, _str(entry.get("id")), permalinks)
+
+
 def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> RawEntry:
     media = [m for m in entry.get("media_content") or () if isinstance(m, _MAPPINGS)]
     thumbs = [
@@ -320,7 +329,7 @@ def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> R
     itunes = entry.get("image")
     guid = _str(entry.get("id"))
     return RawEntry(
-        link=_entry_link(entry, guid, permalinks),
+        link=_entry_link(entry, guid, permalinks),  # what _slow_link gives
         base=base,
         guid=guid,
         title=_str(entry.get("title")),
@@ -341,8 +350,16 @@ def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> R
     )
 
 
-def _built(raw: Iterable[RawEntry]) -> tuple[FeedEntry, ...]:
-    return tuple(entry for entry in map(build_entry, raw) if entry is not None)
+# An entry as an adapter hands it over: its link, and how to make its RawEntry (whose link is the same).
+_Lazy = tuple[list[str | None], RawBatch]
+
+
+def _built(links: list[str | None], batch: RawBatch, base: str) -> tuple[FeedEntry, ...]:
+    """The entries with a usable link (``links``: each raw entry's); their :class:`RawEntry` are made
+    on the first read of a field other than a URL (a repeat poll reads only the URLs of the entries it
+    holds)."""
+    built = (build_entry_lazily(link, base, batch, i) for i, link in enumerate(links))
+    return tuple(entry for entry in built if entry is not None)
 
 
 def _str(value: Any) -> str | None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -100,6 +99,8 @@ def rate_interval(entry_times: Sequence[datetime], *, now: datetime, min_s: floa
     recent = sorted({min(t, now) for t in entry_times}, reverse=True)[:RECENT_ENTRIES]
     if len(recent) < 2:
         return math.sqrt(min_s * max_s)
+    import statistics  # here: with fractions and decimal, more to import than a 304 poll uses
+
     gaps = [(newer - older).total_seconds() for newer, older in itertools.pairwise(recent)]
     silence = (now - recent[0]).total_seconds()
     return max(GAP_FACTOR * statistics.median(gaps), SILENCE_FACTOR * silence)
