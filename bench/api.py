@@ -126,10 +126,10 @@ def prepare(data_dir: Path, args: argparse.Namespace) -> None:
     same rows (the writer adds to them)."""
     name = f"seed-{args.articles}{'-desk' if args.desk else ''}"
     kept = args.store / f"{name}.db" if args.store else None
-    models = args.store / f"{name}-models" if args.store else None
+    extras = args.store / f"{name}-extras" if args.store else None
     if kept is not None and kept.exists():
         shutil.copyfile(kept, data_dir / "newsdesk.db")
-        api_desk.keep_models(data_dir, models, save=False)
+        api_desk.keep_extras(data_dir, extras, save=False)
         print(f"copied the seeded store {kept}")
         return
     corpus = texts(args.data)
@@ -142,7 +142,7 @@ def prepare(data_dir: Path, args: argparse.Namespace) -> None:
     if kept is not None:
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(data_dir / "newsdesk.db", kept)
-        api_desk.keep_models(data_dir, models, save=True)
+        api_desk.keep_extras(data_dir, extras, save=True)
 
 
 # ---------------------------------------------------------------------------------------------- server
