@@ -46,6 +46,7 @@ from .looplag import LagProbe
 from .malloc import limit_malloc_arenas
 from .model import Source, now
 from .stages import RunSummary
+from .store.changes import ChangeSet
 from .webhooks import DeliveryWorker
 
 if TYPE_CHECKING:
@@ -287,9 +288,18 @@ class LiveOutputs:
         stamp = self.nd.store.change_stamp()
         if stamp == self._written:
             return False
+        if self._written is not None and self._vectors_only(self._written, stamp):
+            self._written = stamp  # records and feeds hold no vector: nothing to rewrite
+            return False
         self.refresh()
         self._written = stamp  # a sequence every commit moves: no same-second blind spot to wait out
         return True
+
+    def _vectors_only(self, old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+        """Whether every change between the two stamps was a vector written (a re-embedding pass after
+        a model change writes nothing else, a batch every desk turn)."""
+        changes = self.nd.store.changes_between(int(old[0]), int(new[0]))
+        return bool(changes.vectors) and changes == ChangeSet(vectors=changes.vectors)
 
     def absorb_idle_cycle(self) -> None:
         """A cycle that wrote no article moved the change stamp only by its own run row: take the new
