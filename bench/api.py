@@ -16,6 +16,9 @@ What it does:
    second through the store (the desk's save path: every save moves the change stamp, so every cached
    answer goes stale that often; the fetching, extraction and enrichment CPU of a real desk is not in
    it — see docs/benchmarks.md);
+   With ``--desk`` the server is the product's own ``newsdesk serve`` with its desk, and the second
+   phase has it ingest loopback feeds that gain ``--ingest-rate`` articles a second: fetching,
+   extraction and enrichment included (``bench/api_desk.py``);
 5. prints requests/s, p50/p95/p99 latency and errors per phase, the server's CPU seconds (summed over
    its process tree, psutil) per request, and the load average.
 
@@ -23,6 +26,7 @@ Usage::
 
     .venv/bin/python bench/api.py                    # 100k articles, 2 workers, 16 clients, 20 s a phase
     .venv/bin/python bench/api.py --articles 10000 --seconds 10 --workers 1
+    .venv/bin/python bench/api.py --desk --store /tmp/bench-store   # beside a real desk; keeps the seed
 """
 
 from __future__ import annotations
