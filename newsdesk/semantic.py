@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # numpy loads with the first semantic query, not with the cat
 log = logging.getLogger(__name__)
 
 # Above this many vectors use HNSW: exact search grows linearly with the vectors, while an HNSW build
-# costs seconds once per refresh (latencies: docs/benchmarks.md).
+# costs seconds at each full load (latencies: docs/benchmarks.md).
 ANN_MIN_VECTORS = 200_000
 
 Ranking = list[tuple[int, float]]
