@@ -16,6 +16,9 @@ What it does:
    second through the store (the desk's save path: every save moves the change stamp, so every cached
    answer goes stale that often; the fetching, extraction and enrichment CPU of a real desk is not in
    it — see docs/benchmarks.md);
+   With ``--desk`` the server is the product's own ``newsdesk serve`` with its desk, and the second
+   phase has it ingest loopback feeds that gain ``--ingest-rate`` articles a second: fetching,
+   extraction and enrichment included (``bench/api_desk.py``);
 5. prints requests/s, p50/p95/p99 latency and errors per phase, the server's CPU seconds (summed over
    its process tree, psutil) per request, and the load average.
 
@@ -23,6 +26,7 @@ Usage::
 
     .venv/bin/python bench/api.py                    # 100k articles, 2 workers, 16 clients, 20 s a phase
     .venv/bin/python bench/api.py --articles 10000 --seconds 10 --workers 1
+    .venv/bin/python bench/api.py --desk --store /tmp/bench-store   # beside a real desk; keeps the seed
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +53,9 @@ from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import api_desk  # noqa: E402
 
 from newsdesk.model import Article, Provider  # noqa: E402
 from newsdesk.store import Store  # noqa: E402
@@ -121,16 +128,25 @@ def prepare(data_dir: Path, args: argparse.Namespace) -> None:
     """Seed the store in ``data_dir``, or copy the one kept in ``--store`` (seeded there first when it
     holds none for this many articles): seeding 100k takes minutes, and each run must start from the
     same rows (the writer adds to them)."""
-    kept = args.store / f"seed-{args.articles}.db" if args.store else None
+    name = f"seed-{args.articles}{'-desk' if args.desk else ''}"
+    kept = args.store / f"{name}.db" if args.store else None
+    extras = args.store / f"{name}-extras" if args.store else None
     if kept is not None and kept.exists():
         shutil.copyfile(kept, data_dir / "newsdesk.db")
+        api_desk.keep_extras(data_dir, extras, save=False)
         print(f"copied the seeded store {kept}")
         return
-    seconds = seed(f"sqlite:///{data_dir}/newsdesk.db", args.articles, texts(args.data))
+    corpus = texts(args.data)
+    seconds = seed(f"sqlite:///{data_dir}/newsdesk.db", args.articles, corpus)
     print(f"seeded {args.articles:,} articles in {seconds:.1f} s ({args.articles / seconds:,.0f}/s)")
+    if args.desk:
+        print(
+            f"embedded and marked them enriched in {api_desk.embed_seeded(data_dir, corpus, args.articles):.1f} s"
+        )
     if kept is not None:
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(data_dir / "newsdesk.db", kept)
+        api_desk.keep_extras(data_dir, extras, save=True)
 
 
 # ---------------------------------------------------------------------------------------------- server
@@ -234,8 +250,9 @@ class Phase:
     p95_ms: float
     p99_ms: float
     server_cpu_s: float
-    writer_cpu_s: float
+    writer_cpu_s: float  # the writer process's, or the desk's (the service's tree minus its front ends)
     load: float
+    taken: tuple[int, int] | None = None  # with --desk: articles the desk took in, and enriched, meanwhile
 
     @property
     def rate(self) -> float:
@@ -270,15 +287,26 @@ def run_wrk(
     return requests, micros / 1e6, errors, float(found[4]), float(found[5]), float(found[6])
 
 
+CpuReading = Callable[[], tuple[float, float]]  # (server, writer or desk) CPU seconds so far
+
+
 def phase(
-    name: str, base: str, files: tuple[Path, Path], server: int, writer: int | None, args: argparse.Namespace
-) -> Phase:
+    name: str, base: str, files: tuple[Path, Path], cpu: CpuReading, args: argparse.Namespace,
+    taken: Callable[[], tuple[int, int]] | None = None,
+) -> Phase:  # fmt: skip
     run_wrk(base, *files, args)  # warm-up: the caches fill as they would in a running service
-    cpu, wrote = cpu_seconds(server), cpu_seconds(writer) if writer else 0.0
+    before, had = cpu(), taken() if taken else None
     requests, seconds, errors, p50, p95, p99 = run_wrk(base, *files, args)
-    server_cpu = cpu_seconds(server) - cpu
-    writer_cpu = (cpu_seconds(writer) - wrote) if writer else 0.0
-    return Phase(name, requests, seconds, errors, p50, p95, p99, server_cpu, writer_cpu, os.getloadavg()[0])
+    after, has = cpu(), taken() if taken else None
+    took = (has[0] - had[0], has[1] - had[1]) if has and had else None
+    server_cpu, other_cpu = after[0] - before[0], after[1] - before[1]
+    return Phase(
+        name, requests, seconds, errors, p50, p95, p99, server_cpu, other_cpu, os.getloadavg()[0], took
+    )
+
+
+def tree_cpu(server: int, writer: int | None) -> CpuReading:
+    return lambda: (cpu_seconds(server), cpu_seconds(writer) if writer else 0.0)
 
 
 def table(phases: list[Phase], args: argparse.Namespace) -> str:
@@ -292,7 +320,10 @@ def table(phases: list[Phase], args: argparse.Namespace) -> str:
         per = 1000 * p.server_cpu_s / p.requests if p.requests else float("nan")
         lines.append(f"{p.name:<28}{p.rate:>9.1f}{p.p50_ms:>9.1f}{p.p95_ms:>9.1f}{p.p99_ms:>9.1f}{p.errors:>8}"
                      f"{per:>16.2f}{p.load:>7.1f}")  # fmt: skip
-        if p.writer_cpu_s:
+        if p.taken is not None:
+            lines.append(f"{'':<28}desk: {p.writer_cpu_s / p.seconds:.2f} CPU-s/s, took in {p.taken[0]} "
+                         f"articles ({p.taken[0] / p.seconds:.1f}/s), enriched {p.taken[1]}")  # fmt: skip
+        elif p.writer_cpu_s:
             lines.append(
                 f"{'':<28}writer: {p.writer_cpu_s / p.seconds:.2f} CPU-s/s ({args.ingest_rate:g} articles/s)"
             )
@@ -316,6 +347,13 @@ def main() -> None:
         type=Path,
         help="keep the seeded database here and reuse it on later runs (copied for each run)",
     )
+    parser.add_argument(
+        "--desk",
+        action="store_true",
+        help="run `newsdesk serve` with its desk ingesting loopback feeds (bench/api_desk.py) instead of "
+        "the server and a writer process",
+    )
+    parser.add_argument("--newsdesk-tree", type=Path, help="with --desk: serve this checkout's newsdesk")
     parser.add_argument("--serve", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--ingest", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -335,23 +373,50 @@ def main() -> None:
         paths, script = Path(data_dir) / "paths.txt", Path(data_dir) / "mix.lua"
         paths.write_text("\n".join(mix(args.articles, random.Random(14))) + "\n")
         script.write_text(LUA)
-        port = free_port()
-        server = start_server(data_dir, port, args.workers)
-        base = f"http://127.0.0.1:{port}"
-        phases = []
+        run = with_desk if args.desk else with_writer
+        print(table(run(Path(data_dir), (paths, script), args), args))
+
+
+def with_writer(data_dir: Path, files: tuple[Path, Path], args: argparse.Namespace) -> list[Phase]:
+    """The server alone, then beside the writer process."""
+    port = free_port()
+    server = start_server(str(data_dir), port, args.workers)
+    base = f"http://127.0.0.1:{port}"
+    phases = []
+    try:
+        phases.append(phase("idle store", base, files, tree_cpu(server.pid, None), args))
+        command = [sys.executable, __file__, "--ingest", str(data_dir), "--articles", str(args.articles)]
+        writer = subprocess.Popen([*command, "--ingest-rate", str(args.ingest_rate)])
         try:
-            phases.append(phase("idle store", base, (paths, script), server.pid, None, args))
-            command = [sys.executable, __file__, "--ingest", data_dir, "--articles", str(args.articles)]
-            writer = subprocess.Popen([*command, "--ingest-rate", str(args.ingest_rate)])
-            try:
-                phases.append(phase("while ingesting", base, (paths, script), server.pid, writer.pid, args))
-            finally:
-                writer.terminate()
-                writer.wait(timeout=30)
+            phases.append(phase("while ingesting", base, files, tree_cpu(server.pid, writer.pid), args))
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-        print(table(phases, args))
+            writer.terminate()
+            writer.wait(timeout=30)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return phases
+
+
+def with_desk(data_dir: Path, files: tuple[Path, Path], args: argparse.Namespace) -> list[Phase]:
+    """``newsdesk serve`` with its desk (bench/api_desk.py): polling feeds that do not change, then
+    feeds gaining ``--ingest-rate`` articles a second."""
+    feeds = api_desk.GrowingFeeds()
+    api_desk.add_sources(data_dir, feeds.urls())
+    port = free_port()
+    service = api_desk.start_service(data_dir, port, args)
+    base = f"http://127.0.0.1:{port}"
+    cpu = lambda: api_desk.split_cpu(service.pid)  # noqa: E731
+    taken = lambda: api_desk.taken_in(data_dir, args.articles)  # noqa: E731
+    phases = []
+    try:
+        phases.append(phase("desk polling, no news", base, files, cpu, args, taken))
+        feeds.grow(args.ingest_rate)
+        phases.append(phase("while the desk ingests", base, files, cpu, args, taken))
+    finally:
+        feeds.stop()
+        api_desk.stop_service(service)
+    return phases
 
 
 if __name__ == "__main__":

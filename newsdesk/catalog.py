@@ -535,7 +535,7 @@ class Catalog:
         if mode == "text":
             note(words=q)  # its hits are noted as they load (_hits)
             return self._hits(self._visible(text, limit, audience), {"text": set()})
-        note(lists=True)  # any published article may come near in meaning
+        note(lists=True, semantic=True)  # any published article, or a new vector, may come near in meaning
         near = self.semantic.ranker(q)
         if mode == "semantic":
             return self._hits(self._visible(near, limit, audience), {"semantic": set()})

@@ -90,6 +90,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("publish_rules", list, [], "Ordered rules, e.g. 'publish: quality >= 40 and \"AI in Finance\" in topics'."),
     # the desk (`newsdesk serve`): outputs kept up to date as the store changes
     Setting("live_records", bool, True, "`serve` keeps records_dir up to date (every article, as `export` writes it)."),
+    Setting("desk_nice", int, 0, "Nice increment of `serve`'s desk thread and the threads and processes it starts "
+            "(extraction, embedding), Linux: on busy cores requests get the CPU first; 0 = same priority "
+            "(no gain measured yet at 100k articles, docs/benchmarks.md)."),
     Setting("feeds_dir", Path, Path(), "`serve` keeps RSS/Atom/JSON Feed files of published records here; empty = off."),
     Setting("feeds_base_url", str, "http://127.0.0.1:8000/feeds", "Public URL the feed files are served from."),
     # scale-out
@@ -178,6 +181,7 @@ class SettingValues:
     index_full_text: bool
     publish_rules: list[str]
     live_records: bool
+    desk_nice: int
     feeds_dir: Path
     feeds_base_url: str
     redis_url: str

@@ -3,7 +3,10 @@
 
 The query is embedded with the same model as the articles (the ``embed_model`` setting unless the
 caller hands over a loaded one) and searched over a copy of the stored vectors: exact nearest
-neighbours, or HNSW above :data:`ANN_MIN_VECTORS`. The copy is refreshed every :data:`VECTOR_REFRESH_S`.
+neighbours, or HNSW above :data:`ANN_MIN_VECTORS`. The copy follows the store's change stamp: when it
+has moved, the change log names the articles whose vectors were written since (``ChangeSet.vectors``)
+and just those are read and put in; a gap the log cannot describe loads every vector again. A vector
+written by any process is searched from the next query on (it was up to a minute before 2026-12-06).
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ if TYPE_CHECKING:  # numpy loads with the first semantic query, not with the cat
 
 log = logging.getLogger(__name__)
 
-VECTOR_REFRESH_S = 60.0  # how stale the in-memory vector copy may get; new articles arrive by polled runs
 # Above this many vectors use HNSW: exact search grows linearly with the vectors, while an HNSW build
-# costs seconds once per refresh (latencies: docs/benchmarks.md).
+# costs seconds at each full load (latencies: docs/benchmarks.md).
 ANN_MIN_VECTORS = 200_000
 
 Ranking = list[tuple[int, float]]
@@ -31,25 +33,16 @@ Ranking = list[tuple[int, float]]
 
 class SemanticSearch:
     """Nearest articles to a query text. The embedder is loaded on first use (start-up stays fast when
-    nobody searches semantically) and the stored vectors are copied into an index refreshed every
-    ``refresh_s`` seconds. Thread-safe: handlers run in a thread pool."""
+    nobody searches semantically) and the stored vectors are copied into an index kept current with
+    the change log. Thread-safe: handlers run in a thread pool."""
 
-    def __init__(
-        self,
-        store: Callable[[], Store],
-        load: Callable[[], Embedder],
-        *,
-        refresh_s: float = VECTOR_REFRESH_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, store: Callable[[], Store], load: Callable[[], Embedder]) -> None:
         self._store = store
         self._load = load
-        self._refresh_s = refresh_s
-        self._clock = clock
         self._lock = threading.Lock()
         self._embedder: Embedder | None = None
         self._index: VectorIndex | None = None
-        self._loaded_at: float | None = None
+        self._stamp: int | None = None  # the change stamp read just before the index was last brought up
 
     def embedder(self) -> Embedder:
         with self._lock:
@@ -71,12 +64,27 @@ class SemanticSearch:
         return lambda k: index.search(vector, k)
 
     def _current_index(self, model: str) -> VectorIndex | None:
+        """The index as of now. The stamp is read before the vectors, so the index is never older
+        than the stamp it is filed under (at worst newer: the next catch-up puts a vector in again)."""
+        store = self._store()
         with self._lock:
-            fresh = self._loaded_at is not None and self._clock() - self._loaded_at < self._refresh_s
-            if not fresh:
+            stamp = int(store.change_stamp()[0])
+            if self._stamp is None or self._index is None:
                 self._index = self._build(model)
-                self._loaded_at = self._clock()
+            elif stamp != self._stamp:
+                self._catch_up(store, model, self._stamp, stamp)
+            self._stamp = stamp
             return self._index
+
+    def _catch_up(self, store: Store, model: str, old: int, new: int) -> None:
+        """Put in the vectors written between stamps ``old`` and ``new``; all again if the log cannot say."""
+        changes = store.changes_between(old, new)
+        if changes.everything or self._index is None:
+            self._index = self._build(model)
+        elif changes.vectors:
+            ids, vectors = store.load_embeddings(model, ids=sorted(changes.vectors))
+            if ids:
+                self._index.add(ids, vectors)  # replaces an article's earlier vector
 
     def _build(self, model: str) -> VectorIndex | None:
         from .enrich.vectors import build_index

@@ -70,6 +70,7 @@ class Reads:
     - ``articles`` / ``stories``: the records it shows (an article page: the article, its related
       records, its story's other articles; a search: its hits);
     - ``words``: text searches it ran (a changed published article that matches them may enter);
+    - ``semantic``: a semantic or hybrid search ran (a vector written may bring an article near);
     - ``everything``: something no note describes — any change touches it.
 
     An answer that noted nothing is treated as ``everything``: a read that forgot to note stays safe."""
@@ -77,6 +78,7 @@ class Reads:
     lists: bool = False
     story_lists: bool = False
     everything: bool = False
+    semantic: bool = False
     topics: set[str] = field(default_factory=set)
     articles: set[int] = field(default_factory=set)
     stories: set[int] = field(default_factory=set)
@@ -90,8 +92,13 @@ class Reads:
         ``topics()``: the topics of those articles."""
         if changes.everything or self.everything:
             return True
-        if not (self.lists or self.story_lists or self.topics or self.articles or self.stories or self.words):
+        noted = (
+            self.lists or self.story_lists or self.semantic or self.topics or self.articles or self.stories
+        )
+        if not (noted or self.words):
             return True  # nothing noted: no way to tell
+        if self.semantic and changes.vectors:
+            return True
         if self.story_lists and changes.stories:
             return True
         if (self.lists or self.topics) and (changes.lists or (self.lists and changes.published)):
@@ -129,6 +136,7 @@ def note(
     lists: bool = False,
     story_lists: bool = False,
     everything: bool = False,
+    semantic: bool = False,
 ) -> None:
     """Record what the answer being made shows; nothing happens outside :func:`reading`."""
     reads = _reads.get()
@@ -143,3 +151,4 @@ def note(
     reads.lists = reads.lists or lists
     reads.story_lists = reads.story_lists or story_lists
     reads.everything = reads.everything or everything
+    reads.semantic = reads.semantic or semantic

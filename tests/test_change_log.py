@@ -9,12 +9,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
+import numpy as np
 from sqlalchemy import func, select, update
 
 from newsdesk.model import Alternate, ReviewState, Story
 from newsdesk.store import Store
 from newsdesk.store import tables as t
-from newsdesk.store.base import LOG_KEPT, PRUNE_EVERY
+from newsdesk.store.base import LOG_KEPT, MAX_NOTED, PRUNE_EVERY
 from newsdesk.store.changes import EVERYTHING, ChangeSet
 from tests.test_store import T0, make
 
@@ -69,6 +70,7 @@ def test_every_write_path_logs_what_it_touched(store: Store) -> None:
         ("alternate", lambda: store.add_alternate(a, seen), {a}, set()),
         ("fold", lambda: store.fold_article(c, a, []), {a, c}, set()),
         ("delete", lambda: store.delete_article(b), {b}, set()),
+        ("vector", lambda: store.save_embedding(a, "m", np.ones(4, np.float32)), set(), set()),
     ]
     for name, write, articles, stories in writes:
         before, rows = _seq(store), _log_rows(store)
@@ -78,6 +80,23 @@ def test_every_write_path_logs_what_it_touched(store: Store) -> None:
         changes = store.changes_between(before, before + 1)
         assert not changes.everything, f"{name}: the write path noted nothing"
         assert articles <= changes.articles and stories <= changes.stories, name
+
+
+def test_a_vector_write_names_its_articles_as_vectors_only(store: Store) -> None:
+    """Only semantic search reads a vector: the row names it under ``vectors`` and touches no article,
+    story or list; a batch past MAX_NOTED vectors says "everything"."""
+    a, b = (store.save_article(make(n)).id or 0 for n in (1, 2))
+    store.set_review_state(a, ReviewState.PUBLISHED)
+    vectors = [(a, np.ones(4, np.float32)), (b, np.zeros(4, np.float32))]
+    changes = _change(store, lambda: store.save_embeddings("m", vectors))
+    assert changes == ChangeSet(vectors=frozenset({a, b}))
+    replaced = _change(store, lambda: store.save_embedding(a, "m", np.full(4, 2, np.float32)))
+    assert replaced == ChangeSet(vectors=frozenset({a}))
+    many = [store.save_article(make(n)).id or 0 for n in range(3, MAX_NOTED + 4)]
+    everything = _change(
+        store, lambda: store.save_embeddings("m", [(i, np.ones(4, np.float32)) for i in many])
+    )
+    assert everything == EVERYTHING
 
 
 def test_a_write_path_that_notes_nothing_is_logged_as_everything(store: Store) -> None:

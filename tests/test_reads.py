@@ -54,6 +54,16 @@ def test_lists_by_kind() -> None:
     assert _touched(stories, STORY_WRITE) and not _touched(stories, PENDING_SAVE)
 
 
+def test_a_vector_touches_semantic_answers_only() -> None:
+    vector = ChangeSet(vectors=frozenset({9}))
+    semantic = Reads(lists=True, semantic=True, articles={3})  # a semantic search: its hits, any article
+    assert _touched(semantic, vector)
+    assert not _touched(semantic, PENDING_SAVE) and _touched(semantic, PUBLISHED_SAVE)
+    others = [Reads(lists=True), Reads(words={"court"}, articles={9}), Reads(articles={9}, stories={4})]
+    assert not any(_touched(reads, vector, matching=frozenset({"court"})) for reads in others)
+    assert not any(_touched(reads, vector) for reads in [Reads(topics={"AI"}), Reads(story_lists=True)])
+
+
 def test_an_answer_that_noted_nothing_is_touched_by_anything() -> None:
     assert _touched(Reads(), ChangeSet())
     assert _touched(Reads(everything=True, articles={1}), PENDING_SAVE)
@@ -63,5 +73,7 @@ def test_notes_count_only_inside_reading() -> None:
     note(articles=[1], lists=True)  # no answer being made: nowhere to go
     with reading() as reads:
         note(articles=[2, None], words="oil", topic="Payments")
-        note(stories=[None, 7], story_lists=True)
-    assert reads == Reads(story_lists=True, topics={"Payments"}, articles={2}, stories={7}, words={"oil"})
+        note(stories=[None, 7], story_lists=True, semantic=True)
+    assert reads == Reads(
+        story_lists=True, semantic=True, topics={"Payments"}, articles={2}, stories={7}, words={"oil"}
+    )

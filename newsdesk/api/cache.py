@@ -120,7 +120,7 @@ class Entry:
     body: bytes
     etag: bytes
     has_marker: bool
-    made_at: float  # time.monotonic() when made: the Age header (RFC 9111 §5.1) of each answer from here
+    made_at: float  # ResponseCache.clock() when made: the Age header (RFC 9111 §5.1) of each answer from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +143,8 @@ class ResponseCache:
     are :data:`STAMP_TTL_S` and :data:`STALE_S` unless a test needs them shorter. ``reading`` (a
     context manager around each making, yielding the record of what it read) and ``touched`` (given
     the old and the new stamp, in a worker thread: which records the change touches) make a move
-    touch only some answers; without them every answer turns stale."""
+    touch only some answers; without them every answer turns stale. ``clock``: the time the windows
+    are counted in (a test's own, so that a loaded machine's pauses cannot close a window early)."""
 
     def __init__(
         self,
@@ -156,8 +157,10 @@ class ResponseCache:
         stale: float = STALE_S,
         reading: Callable[[], AbstractContextManager[Any]] | None = None,
         touched: Callable[[Hashable, Hashable], Touched] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
+        self.clock = clock
         self.reading = reading or nullcontext
         self.touched = touched
         self._reader = asyncio.Lock()  # one stamp read (and carry-over) at a time
@@ -207,20 +210,20 @@ class ResponseCache:
             self._kept.move_to_end(key)
             if kept.generation != self.generation and self._asked_again(key):
                 self._remake(key, scope)
-            await _answer(scope, send, kept.entry, kept=True)
+            await _answer(scope, send, kept.entry, kept=True, now=self.clock())
             return
         making = self._making.get(key)
         if making is not None:  # the same answer is being made: wait for it rather than make it again
             entry = await asyncio.shield(making)
-            await _answer(scope, send, entry, kept=_keepable(entry))
+            await _answer(scope, send, entry, kept=_keepable(entry), now=self.clock())
             return
         entry = await self._made(key, scope, receive)
-        await _answer(scope, send, entry, kept=_keepable(entry))
+        await _answer(scope, send, entry, kept=_keepable(entry), now=self.clock())
 
     def _servable(self, kept: Kept) -> bool:
         """Whether a stale answer may still be served (see :meth:`_fresh`): the window that the first
         move after it was made opened is still open."""
-        return time.monotonic() < self._stale_until.get(kept.generation + 1, float("-inf"))
+        return self.clock() < self._stale_until.get(kept.generation + 1, float("-inf"))
 
     def _asked_again(self, key: Key) -> bool:
         """Whether a stale answer is asked for the second time since the stamp moved (and is not being
@@ -296,7 +299,7 @@ class ResponseCache:
                 return
             self._local = self.local()
             own = self._own
-            asked, last_seen = time.monotonic(), self._read_at
+            asked, last_seen = self.clock(), self._read_at
             stamp = await run_in_threadpool(self.stamp)
             if stamp != self._stamp:
                 carried = await self._untouched(self._stamp, stamp)
@@ -308,7 +311,7 @@ class ResponseCache:
         """Whether the stamp must be read now (see :meth:`_fresh`); notes this process's own change."""
         if self.local() != self._local:
             self._own = True
-        return force or self._own or time.monotonic() - self._read_at >= self.ttl
+        return force or self._own or self.clock() - self._read_at >= self.ttl
 
     def _moved(
         self, stamp: Hashable, asked: float, last_seen: float, *, now: bool, carried: list[tuple[Key, Kept]]
@@ -374,7 +377,7 @@ class ResponseCache:
         kept = tuple((k, v) for k, v in headers if k not in (b"content-length", b"etag"))
         etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
         marked = CSRF_MARKER.encode() in body
-        return Entry(int(start.get("status", 500)), kept, body, etag, marked, time.monotonic()), reads
+        return Entry(int(start.get("status", 500)), kept, body, etag, marked, self.clock()), reads
 
 
 async def _no_body() -> Message:
@@ -390,12 +393,12 @@ def _keepable(entry: Entry) -> bool:
     return entry.status == 200 and small and b"set-cookie" not in names and b"no-store" not in control
 
 
-async def _answer(scope: Scope, send: Send, entry: Entry, *, kept: bool) -> None:
+async def _answer(scope: Scope, send: Send, entry: Entry, *, kept: bool, now: float) -> None:
     """The answer, with the visitor's CSRF token put back. A keepable one carries its ETag, and is a
     304 when the visitor holds it already."""
     headers = list(entry.headers)
     if kept:
-        age = str(int(time.monotonic() - entry.made_at)).encode()
+        age = str(int(now - entry.made_at)).encode()
         headers += [(b"etag", entry.etag), (b"cache-control", b"no-cache"), (b"age", age)]
     if kept and _matches(_header(scope, b"if-none-match"), entry.etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})

@@ -16,11 +16,21 @@ from ..errors import StorageError
 from . import tables as t
 
 STAMPED_TABLES = frozenset(
-    {"articles", "article_topics", "article_images", "alternates", "stories", "related", "decisions"}
+    {
+        "articles",
+        "article_topics",
+        "article_images",
+        "alternates",
+        "stories",
+        "related",
+        "decisions",
+        "embeddings",
+    }
 )
-"""The tables a record, a list or a page is read from: a transaction that writes one of them moves the
-change stamp. Not here: runs (what a run changes — enrichment, heat, related, rules — is written to
-these tables; a cycle of 304s must leave the stamp alone, or the desk would export after each),
+"""The tables a record, a list, a page or a search is read from (embeddings: semantic search): a
+transaction that writes one of them moves the change stamp. Not here: runs (what a run changes —
+enrichment, heat, related, rules — is written to these tables; a cycle of 304s must leave the stamp
+alone, or the desk would export after each),
 sources (their health moves on every poll and has its own stamp), reader state (per user; nothing
 shared is cached for a signed-in user), tokens, events, webhooks, alerts, meta."""
 _WROTE = "newsdesk_wrote_stamped"  # Connection.info key: this transaction wrote a stamped table
@@ -87,6 +97,7 @@ class _Notes:
     articles: set[int] = field(default_factory=set)
     stories: set[int] = field(default_factory=set)
     lists: bool = False
+    vectors: set[int] = field(default_factory=set)
 
 
 def note_change(
@@ -95,11 +106,13 @@ def note_change(
     articles: Iterable[int] = (),
     stories: Iterable[int | None] = (),
     lists: bool = False,
+    vectors: Iterable[int] = (),
 ) -> None:
     """Say what this transaction touches, for the change log the stamp's bump writes: ``articles`` (their
     rows, topics, images, related rows, decisions or alternates), ``stories`` (the story rows), and
     ``lists`` when a published list could read differently for a reason the articles' published
-    flags after the commit do not show (an article leaving the published set, or deleted). A
+    flags after the commit do not show (an article leaving the published set, or deleted), and
+    ``vectors``: articles whose stored vector it wrote (only semantic search reads those). A
     transaction that writes a stamped table without a note logs "everything" (``change_log``): a
     write path that forgets costs cache hits, never a stale answer."""
     notes = connection.info.get(_NOTES)
@@ -108,6 +121,7 @@ def note_change(
     notes.articles.update(int(i) for i in articles)
     notes.stories.update(int(i) for i in stories if i is not None)
     notes.lists = notes.lists or lists
+    notes.vectors.update(int(i) for i in vectors)
 
 
 def bump_stamp(connection: Connection) -> int:
@@ -121,10 +135,10 @@ def bump_stamp(connection: Connection) -> int:
 def log_change(connection: Connection, seq: int, notes: _Notes | None) -> None:
     """Write the change-log row of the transaction that moved the stamp to ``seq``: the articles it
     noted, which of them are published after it (a published list may show them), the stories it
-    noted and those the noted articles belong to after it, and ``lists`` when it said so. Without
-    notes, or with too many, the row says "everything"."""
+    noted and those the noted articles belong to after it, ``lists`` when it said so, and the
+    articles whose vectors it wrote. Without notes, or with too many, the row says "everything"."""
     row: dict[str, Any] = {"seq": seq, "lists": True, "everything": True}
-    if notes is not None and len(notes.articles) <= MAX_NOTED and len(notes.stories) <= MAX_NOTED:
+    if notes is not None and max(len(notes.articles), len(notes.stories), len(notes.vectors)) <= MAX_NOTED:
         stories, published = set(notes.stories), set()
         if notes.articles:
             a = t.articles
@@ -134,7 +148,7 @@ def log_change(connection: Connection, seq: int, notes: _Notes | None) -> None:
                 published |= {int(article_id)} if shown else set()
         if len(stories) <= MAX_NOTED:
             row |= {"articles": _ids_text(notes.articles), "published": _ids_text(published)}
-            row |= {"stories": _ids_text(stories), "lists": notes.lists}
+            row |= {"stories": _ids_text(stories), "lists": notes.lists, "vectors": _ids_text(notes.vectors)}
             row["everything"] = False
     connection.execute(insert(t.change_log).values(**row))
     if seq % PRUNE_EVERY == 0:

@@ -27,7 +27,8 @@ class ChangeSet:
     """What changed between two stamps: the articles touched, those of them published when their
     transaction committed (what a published list may now show), the stories touched, and ``lists``
     when a published list may read differently for another reason (an article left the published set
-    or went). ``everything``: the log cannot say (a transaction that noted
+    or went), and ``vectors``: the articles whose stored vectors were written (what a semantic search
+    finds; nothing else reads them). ``everything``: the log cannot say (a transaction that noted
     nothing or too much, rows pruned or too many); then the rest means nothing."""
 
     articles: frozenset[int] = frozenset()
@@ -35,6 +36,7 @@ class ChangeSet:
     lists: bool = False
     everything: bool = False
     published: frozenset[int] = frozenset()
+    vectors: frozenset[int] = frozenset()
 
 
 EVERYTHING = ChangeSet(lists=True, everything=True)
@@ -58,16 +60,24 @@ class ChangesMixin(StoreBase):
         articles: set[int] = set()
         stories: set[int] = set()
         published: set[int] = set()
+        vectors: set[int] = set()
         for row in found:
             if row["everything"]:
                 return EVERYTHING
             articles |= _ids(row["articles"])
             stories |= _ids(row["stories"])
             published = (published - _ids(row["articles"])) | _ids(row["published"])  # the latest says
-        if len(articles) > MAX_NOTED or len(stories) > MAX_NOTED:
+            vectors |= _ids(row["vectors"])
+        if max(len(articles), len(stories), len(vectors)) > MAX_NOTED:
             return EVERYTHING
         lists = any(bool(row["lists"]) for row in found)
-        return ChangeSet(frozenset(articles), frozenset(stories), lists, published=frozenset(published))
+        return ChangeSet(
+            frozenset(articles),
+            frozenset(stories),
+            lists,
+            published=frozenset(published),
+            vectors=frozenset(vectors),
+        )
 
     def matching(self, q: str, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` match the text query ``q`` as the search does (every word, the last as a

@@ -67,6 +67,7 @@ class EnrichmentMixin(StoreBase):
             for article_id, v in vectors
         }
         with self._begin() as c:
+            note_change(c, vectors=values)  # what semantic search finds moves, nothing else (change log)
             stored: set[int] = set()
             for chunk in _chunks(sorted(values), 500):
                 stored |= {

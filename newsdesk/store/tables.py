@@ -286,6 +286,7 @@ change_log = Table(
     Column("stories", Text),
     Column("lists", Boolean, nullable=False),
     Column("everything", Boolean, nullable=False),
+    Column("vectors", Text),  # articles whose vectors it wrote: what semantic search finds (0016)
 )
 
 # ------------------------------------------------------------------ reader apps (newsdesk.readerapi)
