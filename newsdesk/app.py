@@ -125,8 +125,8 @@ class Newsdesk:
         _ = self.key_ring
 
     def init(self) -> dict[str, str]:
-        """Create the data folder, run migrations, create the key file when encryption needs one, and,
-        when enrichment is on, build the embedding model's ONNX graph and embed the topic descriptions."""
+        """Create the data folder, run migrations, create the key file when encryption needs one, and
+        build the embedding model's ONNX graph when enrichment is on."""
         report = {"data_dir": str(self.settings.data_dir), "database": _display_url(self.settings.database)}
         _ = self.store
         report["key"] = self._ensure_key()
@@ -135,7 +135,6 @@ class Newsdesk:
 
             settings = self.settings
             report["model"] = prepare_graph(settings.embed_model, settings.embed_backend, settings.models_dir)
-            report["topics"] = self.enricher.prepare()  # the topics' vectors, embedded once per store
         return report
 
     def _ensure_key(self) -> str:

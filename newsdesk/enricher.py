@@ -131,14 +131,6 @@ class Enricher:
             self.counts["reembedded"] = self.counts.get("reembedded", 0) + done
         return done
 
-    def prepare(self) -> str:
-        """Embed the taxonomy's topic descriptions now and cache them in the store (``newsdesk init``):
-        a fresh store's first run otherwise embeds them, ≈ 200 short texts through both models
-        (docs/benchmarks.md, "Lean pipeline"). A line saying what was done."""
-        cached = self.store.get_meta(self._description_key()) is not None
-        self._description_vectors()
-        return f"{len(self.taxonomy.topics)} topic vectors ({'existing' if cached else 'embedded'})"
-
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -471,19 +463,17 @@ class Enricher:
 
     def _description_vectors(self) -> Vectors:
         """Topic description vectors, cached in the store per embedder and taxonomy version."""
-        key = self._description_key()
+        views = [[topics.topic_text(t), *topics.topic_terms(t)] for t in self.taxonomy.topics]
+        key = (
+            "topic-vectors:"
+            + hashlib.sha256(json.dumps([self.embedder.name, views]).encode()).hexdigest()[:16]
+        )
         cached = self.store.get_meta(key)
         if cached is not None:
             return np.asarray(cached, dtype=np.float32)
         vectors = topics.embed_topics(self.taxonomy, self.embedder.embed)
         self.store.set_meta(key, vectors.tolist())
         return vectors
-
-    def _description_key(self) -> str:
-        """The meta key of the description vectors: the embedder's name and every text embedded."""
-        views = [[topics.topic_text(t), *topics.topic_terms(t)] for t in self.taxonomy.topics]
-        digest = hashlib.sha256(json.dumps([self.embedder.name, views]).encode()).hexdigest()[:16]
-        return f"topic-vectors:{digest}"
 
     def _reputations(self) -> dict[int | None, float]:
         """Each source's quality prior: its own reputation (by hand or imported), else its site's
