@@ -8,7 +8,8 @@ the rows it writes).
 Articles are processed in (publication, URL) order so a re-run over the same articles makes the same
 stories. The run is cut into batches of ``batch_size`` so memory stays bounded whatever its size, and
 passes over them (:meth:`Enricher.run`) so each article sees what one batch would show it. Each step
-saves what it found before the next one starts; an article is marked enriched only after the last
+saves what it found for the whole batch (one transaction, not one per article) before the next one
+starts; an article is marked enriched only after the last
 (related), so an interrupted run leaves the rest unenriched and the next run enriches them again.
 """
 
