@@ -8,7 +8,8 @@ the rows it writes).
 Articles are processed in (publication, URL) order so a re-run over the same articles makes the same
 stories. The run is cut into batches of ``batch_size`` so memory stays bounded whatever its size, and
 passes over them (:meth:`Enricher.run`) so each article sees what one batch would show it. Each step
-saves what it found before the next one starts; an article is marked enriched only after the last
+saves what it found for the whole batch (one transaction, not one per article) before the next one
+starts; an article is marked enriched only after the last
 (related), so an interrupted run leaves the rest unenriched and the next run enriches them again.
 """
 
@@ -36,6 +37,7 @@ from .model import Article, Story, Taxonomy, TopicScore, now
 from .reembed import RESKETCH_SHARE, Reembedder, Resketcher, check_topic_model, check_vectors
 from .runmemory import LeadSpill, release_freed_memory
 from .store import Store
+from .store.stories import StoryWrite
 from .storyheat import StoryHeat
 
 if TYPE_CHECKING:
@@ -54,6 +56,9 @@ in it (and in memory) for as long as the process lives."""
 TOPIC_MODEL_FILE = "topic-model.npz"  # written by `newsdesk topics train`
 BATCH_SIZE = 1_000  # articles held at once: texts, vectors and rows of one batch (docs/benchmarks.md)
 RELATED_META_CHUNK = 50  # articles whose related candidates' metadata is held at once
+PROVISIONAL = 1 << 62
+"""Where the provisional ids of a batch's new stories start: above any id a store gives, so a new story
+sorts after every stored one and in the order the batch made them, as their ids will."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,7 @@ class Enricher:
         self._leads = LeadSpill(self.settings.data_dir)  # this run's lead vectors, from pass 1 to topics
         self._dup_seen = 0  # highest article id whose signature is in the index
         self._dup_since = now()  # the window's start when the index was built
+        self._unsaved: dict[int, tuple[dedupe.Signature, bytes]] = {}  # the batch's (signature, names)
 
     def reembed(self, limit: int | None = None) -> int:
         """Re-embed up to ``limit`` (None: all) articles whose stored vector another model made
@@ -234,7 +240,10 @@ class Enricher:
     # -------------------------------------------------------------------------------- near-dups
 
     def _fold_near_duplicates(self, work: list[Work], index: dedupe.NearDuplicateIndex) -> list[Work]:
-        """A near-copy of an earlier article becomes that article's alternate; the copy's row goes."""
+        """A near-copy of an earlier article becomes that article's alternate; the copy's row goes. The
+        batch's signatures are saved at its end, in one transaction; until then the index reads those of
+        the batch from ``_unsaved``."""
+        self._unsaved = {}
         kept: list[Work] = []
         for item in work:
             assert item.article.id is not None
@@ -248,11 +257,12 @@ class Enricher:
                 kept = [_retaken(w, folded, item.text, self._names_key) for w in kept]  # may be of this batch
                 continue
             names = similarity.article_names(text, key=self._names_key)  # stored: the text is sealed
-            stored = similarity.names_to_bytes(names, self._names_key)
-            self.store.save_minhash(item.article.id, np.asarray(sig).tobytes(), names=stored)
+            self._unsaved[item.article.id] = (sig, similarity.names_to_bytes(names, self._names_key))
             if item.article.id not in index:
                 index.add(item.article.id, sig)
             kept.append(replace(item, names=names))
+        unsaved, self._unsaved = self._unsaved, {}
+        self.store.save_minhashes([(i, np.asarray(sig).tobytes(), n) for i, (sig, n) in unsaved.items()])
         return kept
 
     def _near_duplicate_index(self, fresh: set[int]) -> dedupe.NearDuplicateIndex:
@@ -291,19 +301,25 @@ class Enricher:
         return f"{article.title}\n\n{self._text(article)}" if article is not None else None
 
     def _stored_signatures(self, ids: Sequence[int]) -> dict[int, dedupe.Signature]:
-        found = self.store.minhashes_by_id(ids)
-        return {article_id: dedupe.signature_from_bytes(data) for article_id, data in found.items()}
+        """The signatures of ``ids``: those of this batch not saved yet, the others from the store."""
+        mine = {i: self._unsaved[i][0] for i in ids if i in self._unsaved}
+        found = self.store.minhashes_by_id([i for i in ids if i not in mine]) if len(mine) < len(ids) else {}
+        return mine | {article_id: dedupe.signature_from_bytes(data) for article_id, data in found.items()}
 
     # ---------------------------------------------------------------------------------- stories
 
     def _cluster(self, work: list[Work]) -> set[int]:
-        """Assign each article to a story; returns the ids of the stories that changed."""
+        """Assign each article to a story; returns the ids of the stories that changed. The batch's
+        stories are saved at its end, each once in its final state, then its articles with their stories
+        (two transactions): a story made in the batch goes by a provisional id until then
+        (:data:`PROVISIONAL`, above any stored one, so ties between stories break as before)."""
         if not work:  # every article of the batch folded into an earlier one
             return set()
         threshold = self.settings.story_threshold or cluster.THRESHOLD
         calibration = similarity.calibration_for(self.embedder.name)
         times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
         stories = self._open_stories(min(times) - cluster.WINDOW, calibration)
+        fresh: dict[int, cluster.StoryInput] = {}  # provisional id -> the story's first article
         touched: set[int] = set()
         for i, item in enumerate(work):
             a = item.article
@@ -317,16 +333,21 @@ class Enricher:
                 entry, candidates, now=now(), threshold=threshold, calibration=calibration
             )
             if decision.story_id is None:
-                state = cluster.new_story(self._new_story_id(entry), entry, now=now())
+                provisional = PROVISIONAL + len(fresh)
+                fresh[provisional] = entry
+                state = cluster.new_story(provisional, entry, now=now())
                 self.counts["stories_new"] += 1
             else:
                 state = cluster.update_story(stories.state(decision.story_id), entry, now=now())
             stories.put(state)
-            self._save_story(state)
             touched.add(state.story_id)
             work[i] = replace(item, article=a.replace(story_id=state.story_id))
-            self.store.save_article(work[i].article)
-        return touched
+        real = self._save_stories([stories.state(i) for i in sorted(touched)], fresh)
+        for i, item in enumerate(work):
+            story_id = item.article.story_id or 0
+            work[i] = replace(item, article=item.article.replace(story_id=real.get(story_id, story_id)))
+        self.store.save_articles([w.article for w in work])
+        return {real.get(i, i) for i in touched}
 
     def _open_stories(self, since: datetime, calibration: similarity.Calibration) -> _OpenStories:
         """The recent stories whose centroid this embedder made: a story from another model (its state
@@ -368,30 +389,36 @@ class Enricher:
             names=similarity.names_for_key(state.get("names", ()), state.get("names_key"), self._names_key),
         )
 
-    def _new_story_id(self, entry: cluster.StoryInput) -> int:
-        when = entry.published_at or now()
-        story = Story(None, entry.title, when, when, 1, (entry.provider_domain,))
+    def _save_stories(
+        self, states: list[cluster.StoryState], fresh: dict[int, cluster.StoryInput]
+    ) -> dict[int, int]:
+        """Save the batch's touched stories (``fresh``: those made in it, by provisional id, in the order
+        they were made, with their first article); provisional id -> the id each was given."""
+        by_id = {state.story_id: state for state in states}
+        new = [self._story_write(by_id[i], first) for i, first in fresh.items()]
+        changed = [self._story_write(state) for state in states if state.story_id not in fresh]
+        ids = self.store.save_stories(new, changed)
+        return dict(zip(fresh, ids, strict=True))
 
-        def announce(story_id: int) -> events.Event:  # queued with the story: one transaction (the outbox)
-            head = {"id": story_id, "title": entry.title, "firstSeenAt": when.isoformat()}
-            return events.event("story", {"story": {**head, "firstArticleId": entry.article_id}})
-
-        return self.store.create_story(story, None, {}, event=announce)
-
-    def _save_story(self, state: cluster.StoryState) -> None:
+    def _story_write(self, state: cluster.StoryState, first: cluster.StoryInput | None = None) -> StoryWrite:
+        """A story's row as clustering left it; with ``first`` (a new story's first article) the webhook
+        event announcing it, queued with it (the outbox)."""
         story = Story(
-            state.story_id, state.title, state.first_seen, state.last_seen, state.size, state.providers
+            None if first else state.story_id,
+            state.title,
+            state.first_seen,
+            state.last_seen,
+            state.size,
+            state.providers,
         )
         blob, languages = cluster.pack_centroids(state)
         terms = sorted(state.title_terms)
         names = [int(h) for h in state.names]
+        model = self.embedder.name
         label = self._names_key.label if self._names_key is not None else None
-        self.store.update_story(
-            story,
-            blob,
-            {"title_terms": terms, "model": self.embedder.name, "languages": languages, "names": names}
-            | ({"names_key": label} if label else {}),
-        )
+        values = {"title_terms": terms, "model": model, "languages": languages, "names": names}
+        values |= {"names_key": label} if label else {}
+        return StoryWrite(story, blob, values, _announce(first) if first else None)
 
     # --------------------------------------------------------------------------- topics, quality
 
@@ -404,6 +431,7 @@ class Enricher:
         lead = [w.lead_vector for w in work]
         matrix = np.stack(lead) if lead else np.zeros((0, self.embedder.dim), np.float32)
         assigned = classifier.classify(docs, matrix)
+        scored: list[Article] = []
         for item, scores in zip(work, assigned, strict=True):
             article = self._with_topics(item.article, scores)
             features = quality.QualityFeatures(
@@ -417,7 +445,8 @@ class Enricher:
                 is_near_duplicate=False,
             )
             score, reasons = quality.score_quality(features)
-            self.store.save_article(article.replace(quality=score, quality_reasons=reasons))
+            scored.append(article.replace(quality=score, quality_reasons=reasons))
+        self.store.save_articles(scored)  # one transaction for the batch
 
     def _with_topics(self, article: Article, scores: tuple[TopicScore, ...]) -> Article:
         """Model topics plus the source's own (signal ``source``), ancestors added, most specific first."""
@@ -653,6 +682,17 @@ class _OpenStories:
             bigger[: len(self._matrix)] = self._matrix
             self._matrix = bigger
             self._multi = np.concatenate([self._multi, np.zeros(len(self._multi), dtype=bool)])
+
+
+def _announce(first: cluster.StoryInput) -> Callable[[int], events.Event]:
+    """The ``story`` webhook event of a new story, given its id: its first article's title and time."""
+    when = first.published_at or now()
+
+    def event(story_id: int) -> events.Event:
+        head = {"id": story_id, "title": first.title, "firstSeenAt": when.isoformat()}
+        return events.event("story", {"story": {**head, "firstArticleId": first.article_id}})
+
+    return event
 
 
 def _retaken(item: Work, kept: Article, text: str, key: similarity.SketchKey | None) -> Work:

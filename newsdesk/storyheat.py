@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from .enrich import heat
 from .model import UNSCORED, now
 from .store import Store
-from .store.stories import HeatMember
+from .store.stories import HeatMember, HeatWrite
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,12 @@ class StoryHeat:
         for members in self._chunks(story_ids):
             activities = [self._activity(found, at) for found in members.values()]
             reference = max(reference, heat.beat_reference(activities))
-        for members in self._chunks(story_ids):
-            for story_id, found in members.items():
-                self._save(story_id, found, self._activity(found, at), reference, story_id in touched)
+        for members in self._chunks(story_ids):  # one transaction a chunk
+            heats = [
+                self._heat(story_id, found, self._activity(found, at), reference, story_id in touched)
+                for story_id, found in members.items()
+            ]
+            self.store.save_story_heats(heats)
 
     def _chunks(self, story_ids: list[int]) -> Iterator[dict[int, list[HeatMember]]]:
         """Each story's members (every story of ``story_ids`` present, maybe with none), for chunks of
@@ -68,19 +71,19 @@ class StoryHeat:
             ),
         )
 
-    def _save(
+    def _heat(
         self,
         story_id: int,
         members: list[HeatMember],
         found: heat.Activity | None,
         reference: float,
         touched: bool,
-    ) -> None:
+    ) -> HeatWrite:
         value, reasons = heat.heat_of(found, reference) if found else (UNSCORED, ())
         # reasons hold ages, so they always differ: an untouched story's articles change on a new value only
         changed = [m.article_id for m in members if m.heat != value or (touched and m.reasons != reasons)]
-        self.store.save_story_heat(story_id, value, reasons, changed)
         log.debug("heat", extra={"story_id": story_id, "heat": value})
+        return HeatWrite(story_id, value, tuple(reasons), changed)
 
 
 def _packed(

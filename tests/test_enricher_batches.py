@@ -25,6 +25,7 @@ from newsdesk.enricher import Enricher
 from newsdesk.model import Article, Provider, held_clock
 from newsdesk.runmemory import LeadSpill
 from newsdesk.store import Store
+from newsdesk.store.base import local_bumps
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -63,13 +64,17 @@ def enriched(folder: Path, embedder: Embedder, batch_size: int) -> dict[str, Any
             enricher = Enricher(
                 settings, store, load_taxonomy(None), embedder=embedder, batch_size=batch_size
             )
+            before = local_bumps()
             counts = enricher.run(ids)
+            bumps = local_bumps() - before
         found = store.get_articles(ids)
         url = {i: a.web_url for i, a in found.items()}
         stories: dict[int | None, set[str]] = {}
         for a in found.values():
             stories.setdefault(a.story_id, set()).add(a.web_url)
         return {
+            "articles": len(ids),
+            "transactions": bumps,
             "counts": counts,
             "stories": sorted(sorted(members) for members in stories.values()),
             "related": {
@@ -94,6 +99,20 @@ def test_batches_of_seven_enrich_as_one_batch(one_at_a_time: Embedder, tmp_path:
     assert batched["alternates"] == whole["alternates"]
     assert batched["related"] == whole["related"]
     assert batched["scores"] == whole["scores"]
+
+
+def test_a_batch_is_saved_in_a_few_transactions_not_several_per_article(
+    one_at_a_time: Embedder, tmp_path: Path
+) -> None:
+    """Signatures, stories, the articles' stories, their topics and scores, heat and related are each
+    saved once per batch (or chunk): a transaction per article and step was most of the stage's store
+    time (docs/benchmarks.md, "Lean pipeline"). Counted as the store's transactions that moved the change
+    stamp, which every write to an article or a story does."""
+    whole = enriched(tmp_path / "whole", one_at_a_time, 10_000)
+    assert whole["articles"] > 20
+    # embeddings, signatures, stories, articles, topics and scores, heat, related, the enriched mark —
+    # and one per fold (folding.py writes each fold in its own)
+    assert whole["transactions"] <= 12 + 2 * whole["counts"]["near_duplicates"]
 
 
 def test_lead_spill_gives_back_each_batch_exactly_and_holds_no_vectors(tmp_path: Path) -> None:

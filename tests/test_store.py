@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from newsdesk.errors import StorageError
+from newsdesk.events import Event, event
 from newsdesk.model import (
     Alternate,
     Article,
@@ -22,6 +23,7 @@ from newsdesk.model import (
     TopicScore,
 )
 from newsdesk.store import ArticleQuery, Saved, Store
+from newsdesk.store.stories import HeatWrite, StoryWrite
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 WIRE = Provider("Market Wire", "marketwire.example")
@@ -216,6 +218,37 @@ def test_batched_enrichment_writes_equal_the_single_ones(store: Store) -> None:
     assert [r.article_id for r in store.related_refs(b)] == [a] and store.related_refs(c) == ()
     store.mark_enriched_many([a, c])
     assert store.unenriched_ids() == [b]
+
+
+def test_a_batch_of_stories_and_heats_is_saved_as_one_at_a_time_would(store: Store) -> None:
+    """Clustering saves a batch's stories at once: new ones get ascending ids in the order given, each
+    announced with its own id (its event is made in the same transaction), changed ones are updated;
+    heat saves a chunk of stories and their changed articles at once."""
+    old = store.create_story(Story(None, "Old", T0, T0), None, {})
+    a, b = (store.save_article(make(n, story_id=old)).id or 0 for n in range(2))
+    announced: list[int] = []
+
+    def announce(story_id: int) -> Event:
+        announced.append(story_id)
+        return event("story", {"story": {"id": story_id}})
+
+    later = T0 + timedelta(hours=1)
+    new = [StoryWrite(Story(None, f"New {n}", T0, later, 2), b"\x01" * 8, {"n": n}, announce) for n in (1, 2)]
+    changed = [StoryWrite(Story(old, "Old, grown", T0, later, 3, ("x.example",)), b"\x02" * 8, {"n": 0})]
+    ids = store.save_stories(new, changed)
+    assert ids == announced and ids[0] > old and ids[1] == ids[0] + 1
+    assert [store.get_story(i).title for i in ids] == ["New 1", "New 2"]
+    assert store.get_story(old) == Story(old, "Old, grown", T0, later, 3, ("x.example",))
+    assert {s.id: state for s, _, state in store.stories_by_id([old, *ids])} == {
+        old: {"n": 0},
+        ids[0]: {"n": 1},
+        ids[1]: {"n": 2},
+    }
+    reasons = (Reason("velocity", 40.0, "2 articles in 1 h"),)
+    store.save_story_heats([HeatWrite(old, 40, reasons, [a]), HeatWrite(ids[0], 7, (), [])])
+    assert [store.get_story(i).heat for i in (old, ids[0])] == [40, 7]
+    assert (store.get_article(a).heat, store.get_article(a).heat_reasons) == (40, reasons)
+    assert store.get_article(b).heat != 40  # not among the changed articles
 
 
 def test_related_stories_decisions_events_meta(store: Store) -> None:

@@ -32,8 +32,8 @@ Entity modules (each defines one ``…Mixin``):
 
 Shared, entity-free modules: ``base.py`` (:class:`~.base.StoreBase`: the engine, the transaction helper,
 small utilities), ``rows.py`` (model object ⇄ row conversions: nothing else knows column names),
-``tables.py`` (the schema), ``search.py`` (full-text search, the dialect-specific piece), ``migrate.py``
-and ``migrations/``. ``store.py`` only composes the mixins and opens the engine.
+``tables.py`` (the schema), ``search.py`` (full-text search, the dialect-specific piece), ``listing.py``
+(the article list's filters and page cursor), ``migrate.py`` and ``migrations/``. ``store.py`` only composes the mixins and opens the engine.
 
 Where a new method goes: to the module of the entity whose rows it reads or writes — a count of
 articles goes to ``articles.py`` even if only ``/metrics`` asks for it. A table's rows are created in

@@ -9,7 +9,6 @@ URLs (``alternates.py``), what enrichment adds (``enrichment.py``), what key rot
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import StorageError
 from ..model import Article, ReviewState, now, utc
-from . import rows, search
+from . import listing, rows, search
 from . import tables as t
 from .base import StoreBase, _chunks, _inserted_id, note_change
 
@@ -185,23 +184,33 @@ class ArticlesMixin(StoreBase):
             write_images(c, new_id, article, new=True)
         return ids
 
-    def _save_article(self, article: Article, *, new: bool = False) -> Saved:
-        row = rows.article_row(article, full_text_index=self.index_full_text)
+    def save_articles(self, articles: Sequence[Article]) -> None:
+        """:meth:`save_article` of each of ``articles`` (stored ones) in one transaction: enrichment saves
+        a batch's stories, then its topics and scores, at once (a transaction each was most of its store time)."""
         with self._begin() as c:
-            found = None if new else c.execute(_BY_CANONICAL_URL, {"url": article.web_url}).mappings().first()
-            if found is None:
-                return self._insert_article(c, article, row, claim_content=new)
-            changed = {k: v for k, v in row.items() if _differs(found[k], v)}
-            if changed:
-                stamp = now()
-                changed |= {"updated_at": stamp, "sort_at": article.published_at or found["first_seen_at"]}
-                c.execute(update(t.articles).where(t.articles.c.id == found["id"]).values(**changed))
-                note_change(c, articles=[found["id"]], stories=[found["story_id"]])  # and the story it left
-                if "topics" in changed:
-                    _write_topics(c, found["id"], article.topics)
-                if "images" in changed:
-                    write_images(c, found["id"], article)
-            return Saved(found["id"], created=False, changed=bool(changed))
+            for article in articles:
+                self._save_in(c, article)
+
+    def _save_article(self, article: Article, *, new: bool = False) -> Saved:
+        with self._begin() as c:
+            return self._save_in(c, article, new=new)
+
+    def _save_in(self, c: Connection, article: Article, *, new: bool = False) -> Saved:
+        row = rows.article_row(article, full_text_index=self.index_full_text)
+        found = None if new else c.execute(_BY_CANONICAL_URL, {"url": article.web_url}).mappings().first()
+        if found is None:
+            return self._insert_article(c, article, row, claim_content=new)
+        changed = {k: v for k, v in row.items() if _differs(found[k], v)}
+        if changed:
+            stamp = now()
+            changed |= {"updated_at": stamp, "sort_at": article.published_at or found["first_seen_at"]}
+            c.execute(update(t.articles).where(t.articles.c.id == found["id"]).values(**changed))
+            note_change(c, articles=[found["id"]], stories=[found["story_id"]])  # and the story it left
+            if "topics" in changed:
+                _write_topics(c, found["id"], article.topics)
+            if "images" in changed:
+                write_images(c, found["id"], article)
+        return Saved(found["id"], created=False, changed=bool(changed))
 
     def _insert_article(
         self, c: Connection, article: Article, row: dict[str, Any], *, claim_content: bool = False
@@ -318,9 +327,9 @@ class ArticlesMixin(StoreBase):
 
     def list_articles(self, query: ArticleQuery) -> Page:
         """A page of articles newest first (by publication, else first sighting), with a cursor for the next."""
-        statement = _filtered(select(t.articles), query)
+        statement = listing.filtered(select(t.articles), query)
         if query.cursor:
-            at, last_id = _decode_cursor(query.cursor)
+            at, last_id = listing.decode_cursor(query.cursor)
             older = or_(
                 t.articles.c.sort_at < at, and_(t.articles.c.sort_at == at, t.articles.c.id < last_id)
             )
@@ -333,7 +342,9 @@ class ArticlesMixin(StoreBase):
         items = tuple(rows.article_from_row(r) for r in found[: query.limit])
         more = len(found) > query.limit
         cursor = (
-            _encode_cursor(found[query.limit - 1]["sort_at"], items[-1].id or 0) if more and items else None
+            listing.encode_cursor(found[query.limit - 1]["sort_at"], items[-1].id or 0)
+            if more and items
+            else None
         )
         return Page(items, cursor)
 
@@ -441,54 +452,6 @@ def write_images(c: Connection, article_id: int, article: Article, *, new: bool 
     shas = sorted({i.sha256 for i in article.images if i.is_cached and i.sha256})
     if shas:
         c.execute(insert(t.article_images), [{"article_id": article_id, "sha256": sha} for sha in shas])
-
-
-def _filtered(statement: Select[Any], q: ArticleQuery) -> Select[Any]:
-    a = t.articles
-    conditions: list[Any] = []
-    if q.topic:
-        # EXISTS, not IN: the planner then walks the sort_at index and stops at the page size, instead of
-        # collecting and sorting every article of the topic (docs/benchmarks.md).
-        at = t.article_topics
-        conditions.append(
-            select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == q.topic).exists()
-        )
-    if q.provider:
-        conditions.append(a.c.provider_domain == q.provider)
-    if q.published is not None:
-        conditions.append(a.c.published == q.published)
-    if q.review_state:
-        conditions.append(a.c.review_state == ReviewState(q.review_state).value)
-    if q.min_quality is not None:
-        conditions.append(a.c.quality >= q.min_quality)
-    if q.since is not None:
-        conditions.append(a.c.sort_at >= q.since)
-    if q.until is not None:
-        conditions.append(a.c.sort_at <= q.until)
-    if q.story_id is not None:
-        conditions.append(a.c.story_id == q.story_id)
-    if q.source_id is not None:
-        conditions.append(a.c.source_id == q.source_id)
-    if q.q:
-        conditions.append(a.c.search_text.ilike(f"%{_escape_like(q.q)}%", escape="\\"))
-    return statement.where(*conditions) if conditions else statement
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _encode_cursor(at: datetime, article_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{utc(at).isoformat()}|{article_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, article_id = raw.rsplit("|", 1)
-        return utc(datetime.fromisoformat(at)), int(article_id)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise StorageError("cursor: not a cursor this server issued") from e
 
 
 def _differs(stored: Any, new: Any) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
+    bindparam,
     delete,
     func,
     insert,
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CL
     import numpy.typing as npt
 
 log = logging.getLogger(__name__)
+
+_UPDATE_ARTICLE = update(t.articles).where(t.articles.c.id == bindparam("article_id_"))
+"""Built once, run with each row's values (the column names) and its id (``article_id_``)."""
 
 VECTOR_RECIPE = 3
 """How an article vector is made from the model's output (``enrich/similarity.article_vectors``) and
@@ -223,6 +227,17 @@ class EnrichmentMixin(StoreBase):
         with self._begin() as c:
             note_change(c, articles=[article_id])
             c.execute(update(t.articles).where(t.articles.c.id == article_id).values(**values))
+
+    def save_minhashes(self, signatures: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """(article id, signature, names sketch) of several articles in one transaction, one statement
+        run for each: enrichment keeps a batch's signatures at once (a transaction each was most of the
+        near-duplicate step's store time)."""
+        if not signatures:
+            return
+        values = [{"article_id_": i, "minhash": sig, "names": names} for i, sig, names in signatures]
+        with self._begin() as c:
+            note_change(c, articles=[i for i, _, _ in signatures])
+            c.execute(_UPDATE_ARTICLE, values)
 
     def load_minhashes(
         self, *, since: datetime | None = None, after_id: int = 0, limit: int | None = None

@@ -1,8 +1,8 @@
 """The store's stories: clusters of articles about one event, their heat, and the articles they hold.
 
-The clustering stage writes a story with its centroid and state (:meth:`StoriesMixin.create_story`,
-:meth:`StoriesMixin.update_story`); heat is written apart (:meth:`StoriesMixin.update_story_heat`,
-:meth:`StoriesMixin.save_story_heat`) so a cluster update never undoes a heat score. An article names
+The clustering stage writes a batch's stories with their centroids and states at once
+(:meth:`StoriesMixin.save_stories`); heat is written apart (:meth:`StoriesMixin.update_story_heat`,
+:meth:`StoriesMixin.save_story_heats`) so a cluster update never undoes a heat score. An article names
 its story (``articles.story_id``).
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..errors import StorageError
 from ..model import Article, Reason, Story, now, utc
@@ -38,6 +38,30 @@ class HeatMember(NamedTuple):
     reasons: tuple[Reason, ...]
 
 
+class StoryWrite(NamedTuple):
+    """A story as clustering leaves it, to be saved: its row, centroid and state, and for a new story
+    (``story.id`` None) the webhook event announcing it, made from the id it is given."""
+
+    story: Story
+    centroid: bytes | None
+    state: dict[str, Any]
+    event: Callable[[int], Event] | None = None
+
+
+class HeatWrite(NamedTuple):
+    """A story's heat and reasons, and its articles whose values changed (they take both)."""
+
+    story_id: int
+    heat: int
+    reasons: tuple[Reason, ...]
+    article_ids: Sequence[int]
+
+
+_UPDATE_STORY = update(t.stories).where(t.stories.c.id == bindparam("story_id_"))
+_UPDATE_ARTICLE = update(t.articles).where(t.articles.c.id == bindparam("article_id_"))
+"""Built once, run with each row's values (the column names) and its id (``story_id_``, ``article_id_``)."""
+
+
 class StoriesMixin(StoreBase):
     """Stories and their articles. A method here is one transaction, as everywhere."""
 
@@ -50,22 +74,29 @@ class StoriesMixin(StoreBase):
         event: Callable[[int], Event] | None = None,
     ) -> int:
         """A new story; ``event`` (given the new id) is its webhook event, queued in the same transaction."""
-        values = _story_values(story, centroid, state) | {"heat": story.heat}
-        with self._begin() as c:
-            story_id = _inserted_id(c.execute(insert(t.stories).values(**values)))
-            note_change(c, stories=[story_id])
-            if event is not None:
-                queue_event_rows(c, event(story_id))
-            return story_id
+        return self.save_stories([StoryWrite(story, centroid, state, event)], [])[0]
 
     def update_story(self, story: Story, centroid: bytes | None, state: dict[str, Any]) -> None:
+        self.save_stories([], [StoryWrite(story, centroid, state)])
+
+    def save_stories(self, new: Sequence[StoryWrite], changed: Sequence[StoryWrite]) -> list[int]:
+        """Insert ``new`` (their ids ascend in that order, as one insert at a time would give them) and
+        update ``changed``, in one transaction; the new ids. Clustering saves a batch's stories at once,
+        each in its final state: a transaction to create a story and one more for each article that
+        joined it were most of the stage's store time (docs/benchmarks.md, "Lean pipeline")."""
+        ids: list[int] = []
+        adding = insert(t.stories)  # one statement, run with each new story's values
         with self._begin() as c:
-            note_change(c, stories=[story.id] if story.id is not None else [])
-            c.execute(
-                update(t.stories)
-                .where(t.stories.c.id == story.id)
-                .values(**_story_values(story, centroid, state))
-            )
+            for write in new:
+                values = _story_values(write.story, write.centroid, write.state) | {"heat": write.story.heat}
+                ids.append(_inserted_id(c.execute(adding, values)))
+                if write.event is not None:
+                    queue_event_rows(c, write.event(ids[-1]))
+            note_change(c, stories=[*ids, *(w.story.id for w in changed)])
+            if changed:
+                updates = [{"story_id_": w.story.id, **_story_values(*w[:3])} for w in changed]
+                c.execute(_UPDATE_STORY, updates)
+        return ids
 
     def update_story_heat(self, story_id: int, heat: int) -> None:
         with self._begin() as c:
@@ -75,15 +106,25 @@ class StoriesMixin(StoreBase):
     def save_story_heat(
         self, story_id: int, heat: int, reasons: Sequence[Reason], article_ids: Sequence[int]
     ) -> None:
-        """A story's heat and, in the same transaction, the heat and reasons of ``article_ids`` (its
-        articles whose values changed), which move their ``updated_at`` as a save of the article does."""
-        a = t.articles
-        values = {"heat": heat, "heat_reasons": rows._reasons_json(reasons), "updated_at": now()}
+        self.save_story_heats([HeatWrite(story_id, heat, tuple(reasons), article_ids)])
+
+    def save_story_heats(self, heats: Sequence[HeatWrite]) -> None:
+        """Stories' heat and, in the same transaction, the heat and reasons of each one's ``article_ids``
+        (its articles whose values changed), which move their ``updated_at`` as a save of the article
+        does. One transaction for a chunk of stories (heat saves every touched or warm story)."""
+        stamp = now()
+        members: list[dict[str, Any]] = []
+        for h in heats:
+            values = {"heat": h.heat, "heat_reasons": rows._reasons_json(h.reasons), "updated_at": stamp}
+            members += [{"article_id_": i, **values} for i in h.article_ids]
         with self._begin() as c:
-            note_change(c, stories=[story_id], articles=article_ids)
-            c.execute(update(t.stories).where(t.stories.c.id == story_id).values(heat=heat))
-            for chunk in _chunks(list(article_ids), 500):
-                c.execute(update(a).where(a.c.id.in_(chunk)).values(**values))
+            note_change(
+                c, stories=[h.story_id for h in heats], articles=[i for h in heats for i in h.article_ids]
+            )
+            if heats:
+                c.execute(_UPDATE_STORY, [{"story_id_": h.story_id, "heat": h.heat} for h in heats])
+            if members:
+                c.execute(_UPDATE_ARTICLE, members)
 
     def story_member_counts(self, story_ids: Sequence[int]) -> dict[int, int]:
         """How many articles each story of ``story_ids`` holds (a story without any is absent)."""
