@@ -9,8 +9,8 @@ worst case for a graph index. Queries are fresh points around the same centres (
 For each size and HNSW config it prints build time (wall and CPU) and memory (usearch's account), then
 per ``expansion_search`` the single-query latency p50/p95 for k=10 and k=50 (the first over-fetch of
 ``relate``) and recall@10 against exact brute force, from the index alone and rescored from the exact
-vectors (``ExactScores``, as the related stage reads the saved int8 index); then the whole ``relate()`` call and one exact
-query. Latency is given as wall time and as thread CPU time: this machine is shared, and under load the
+vectors (``ExactScores``, as the related stage reads the saved int8 index); then the whole ``relate()``
+call and one exact query. Latency is given as wall time and as thread CPU time: this machine is shared, and under load the
 wall p95 mostly measures time spent descheduled.
 Ground truth is computed in blocks with one matrix multiply per block.
 
@@ -256,6 +256,12 @@ def main() -> None:
         help="stories grouped in topics (news-like), or isolated stories (worst case)",
     )
     parser.add_argument(
+        "--dim",
+        type=int,
+        default=DIM,
+        help="dimensions (896: the bundled model's; same noise: looser stories)",
+    )
+    parser.add_argument(
         "--stage", type=int, help="instead: the related stage alone on a seeded store of this size"
     )
     parser.add_argument("--sample", type=int, default=2000, help="--stage: articles whose related are made")
@@ -273,6 +279,8 @@ def main() -> None:
         trees = [tree.resolve() for tree in args.newsdesk_tree]
         related_stage.report(trees, args.stage, args.sample, args.rounds, args.work)
         return
+    global DIM
+    DIM = args.dim
     configs = [parse_config(c) for c in args.configs]
     for size in sorted(args.sizes):
         chosen = configs if size == min(args.sizes) else configs[-1:]
