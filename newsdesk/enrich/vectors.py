@@ -398,9 +398,14 @@ class ExactScores:
             return []
         pairs = self._index.search(vector, k + max(1, int(k * RESCORE_MARGIN)), exclude=exclude)
         self._read([i for i, _ in pairs])
-        query = _query(vector, self.dim)
-        scored = [(i, float(self._rows[i] @ query)) if i in self._rows else (i, s) for i, s in pairs]
-        return sorted(scored, key=lambda pair: -pair[1])[:k]
+        known = [n for n, (i, _) in enumerate(pairs) if i in self._rows]
+        if known:  # one product for them all: a widened search rescores up to 2,500 candidates
+            rows = np.stack([self._rows[pairs[n][0]] for n in known])
+            exact = (rows @ _query(vector, self.dim)).tolist()
+            pairs = list(pairs)
+            for n, score in zip(known, exact, strict=True):
+                pairs[n] = (pairs[n][0], float(score))
+        return sorted(pairs, key=lambda pair: -pair[1])[:k]
 
     def _read(self, ids: list[int]) -> None:
         missing = [i for i in ids if i not in self._rows]
