@@ -240,6 +240,7 @@ def _load() -> float:
 
 
 def main() -> None:
+    global DIM
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=500)
@@ -279,7 +280,6 @@ def main() -> None:
         trees = [tree.resolve() for tree in args.newsdesk_tree]
         related_stage.report(trees, args.stage, args.sample, args.rounds, args.work)
         return
-    global DIM
     DIM = args.dim
     configs = [parse_config(c) for c in args.configs]
     for size in sorted(args.sizes):
