@@ -494,9 +494,7 @@ class Enricher:
         calibration = similarity.calibration_for(self.embedder.name)
         model = self.embedder.name
         exact: Searchable = index
-        if not isinstance(
-            index, ExactIndex
-        ):  # the saved index holds int8 vectors: score from the stored ones
+        if not isinstance(index, ExactIndex):  # the saved index holds int8: cosines from the stored vectors
             exact = ExactScores(
                 index, self.embedder.dim, lambda ids: self.store.load_embeddings(model, ids=ids)
             )
