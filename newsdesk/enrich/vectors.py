@@ -23,6 +23,7 @@ vectors when they differ (a crash between saving vectors and saving the index le
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -91,6 +92,7 @@ RESCORE_MARGIN = 0.25
 scores: the estimate may misplace a neighbour at the edge of the ``k``. At 30,000 clustered 896-d
 vectors, recall@10 against exact search: 0.991 from the int8 index alone, 0.997 rescored from 13
 (the same from 50, and as f16's rescored), bench/related.py."""
+RESCORE_MARGIN_CAP = 16  # a widened search (200–2,000) discards most of its candidates anyway: no more
 RESCORE_CACHE = 4096  # stored vectors ExactScores keeps between searches: 14 MB at 896 dimensions
 
 
@@ -381,8 +383,9 @@ class AnnIndex:
 class ExactScores:
     """An index's answers scored again from the stored vectors: the index finds the candidates, the
     stored f32 vectors give their cosines, best first. ``load`` is the store's read of vectors by id
-    (``Store.load_embeddings``); at most :data:`RESCORE_CACHE` of them are kept between searches (the
-    related stage's searches of one story mostly return the same neighbours). An id ``load`` does not
+    (``Store.load_embeddings``); at most :data:`RESCORE_CACHE` of them are kept between searches, the
+    oldest read dropped first (the related stage's searches of one story mostly return the same
+    neighbours). An id ``load`` does not
     return keeps the index's score."""
 
     def __init__(
@@ -396,7 +399,8 @@ class ExactScores:
     def search(self, vector: Vectors, k: int, *, exclude: Collection[int] = ()) -> list[tuple[int, float]]:
         if k <= 0:
             return []
-        pairs = self._index.search(vector, k + max(1, int(k * RESCORE_MARGIN)), exclude=exclude)
+        margin = min(RESCORE_MARGIN_CAP, max(1, int(k * RESCORE_MARGIN)))
+        pairs = self._index.search(vector, k + margin, exclude=exclude)
         self._read([i for i, _ in pairs])
         known = [n for n, (i, _) in enumerate(pairs) if i in self._rows]
         if known:  # one product for them all: a widened search rescores up to 2,500 candidates
@@ -411,8 +415,9 @@ class ExactScores:
         missing = [i for i in ids if i not in self._rows]
         if not missing:
             return
-        if len(self._rows) + len(missing) > RESCORE_CACHE:
-            self._rows = {}
+        if (excess := len(self._rows) + len(missing) - RESCORE_CACHE) > 0:  # the oldest read go first
+            for stale in list(itertools.islice(self._rows, excess)):
+                del self._rows[stale]
         found, matrix = self._load(missing)
         self._rows.update(zip(found, matrix, strict=True))
 
