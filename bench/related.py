@@ -8,12 +8,17 @@ worst case for a graph index. Queries are fresh points around the same centres (
 
 For each size and HNSW config it prints build time (wall and CPU) and memory (usearch's account), then
 per ``expansion_search`` the single-query latency p50/p95 for k=10 and k=50 (the first over-fetch of
-``relate``) and recall@10 against exact brute force; then the whole ``relate()`` call and one exact
-query. Latency is given as wall time and as thread CPU time: this machine is shared, and under load the
+``relate``) and recall@10 against exact brute force, from the index alone and rescored from the exact
+vectors (``ExactScores``, as the related stage reads the saved int8 index); then the whole ``relate()``
+call and one exact query. Latency is given as wall time and as thread CPU time: this machine is shared, and under load the
 wall p95 mostly measures time spent descheduled.
 Ground truth is computed in blocks with one matrix multiply per block.
 
     .venv/bin/python bench/related.py [--sizes 100000 1000000] [--queries 500]
+    .venv/bin/python bench/related.py --stage 100000 [--sample 2000] [--newsdesk-tree DIR ...]
+
+``--stage N`` measures instead the related stage and the near-duplicate index of the enricher alone on a
+store of N seeded articles, peak RSS of the process (``bench/related_stage.py``).
 
 The 1M build dominates: 1,193 CPU-seconds (13 min wall) for the default config on `--data topics`; the
 isolated-story data took 1,377 CPU-s with expansion_add 64. Use `--sizes 100000` for a run of a few minutes.
@@ -24,7 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +42,15 @@ sys.path.insert(0, str(REPO))
 
 from newsdesk.enrich.base import Vectors  # noqa: E402
 from newsdesk.enrich.related import RelatedMeta, relate  # noqa: E402
-from newsdesk.enrich.vectors import DEFAULT_HNSW, AnnIndex, HnswParams, build_index, search_expansion  # noqa: E402
+from newsdesk.enrich.vectors import (  # noqa: E402
+    DEFAULT_HNSW,
+    AnnIndex,
+    ExactScores,
+    HnswParams,
+    Searchable,
+    build_index,
+    search_expansion,
+)
 
 DIM = 384
 SEED = 384
@@ -69,6 +82,27 @@ def around(centre_rows: Vectors, labels: np.ndarray[Any, Any], rng: np.random.Ge
 def _unit(points: Vectors) -> Vectors:
     unit: Vectors = points / np.linalg.norm(points, axis=1, keepdims=True)
     return unit
+
+
+def clustered_vectors(size: int, dim: int) -> tuple[Vectors, np.ndarray[Any, Any]]:
+    """``--data topics`` vectors of ``dim`` dimensions and their story labels, for ``--stage``: the
+    noise scaled by √(DIM / dim), so stories and topics keep the cosines they have at DIM."""
+    rng = np.random.default_rng(SEED)
+    scale = np.float32(np.sqrt(DIM / dim))
+    count = max(size // STORY_SIZE, 1)
+    tops = _unit(rng.normal(size=(max(count // STORIES_PER_TOPIC, 1), dim)).astype(np.float32))
+    middle = _unit(
+        tops[rng.integers(0, len(tops), count)]
+        + scale * STORY_SPREAD * rng.normal(size=(count, dim)).astype(np.float32)
+    )
+    labels = rng.integers(0, count, size)
+    vectors = np.empty((size, dim), dtype=np.float32)
+    for start in range(0, size, BLOCK):
+        rows = labels[start : start + BLOCK]
+        vectors[start : start + BLOCK] = _unit(
+            middle[rows] + scale * NOISE * rng.normal(size=(len(rows), dim)).astype(np.float32)
+        )
+    return vectors, labels
 
 
 def dataset(size: int, queries: int, *, topics: bool) -> tuple[Vectors, np.ndarray[Any, Any], Vectors]:
@@ -114,7 +148,17 @@ def latencies(call: Callable[[Vectors], object], queries: Vectors) -> dict[str, 
     }
 
 
-def recall(index: AnnIndex, queries: Vectors, truth: np.ndarray[Any, Any], k: int) -> float:
+def rescored(index: AnnIndex, vectors: Vectors) -> ExactScores:
+    """``index`` with its answers scored again from the exact vectors, as the related stage reads it."""
+
+    def load(ids: Sequence[int]) -> tuple[list[int], Vectors]:
+        wanted = sorted(ids)
+        return wanted, vectors[wanted]
+
+    return ExactScores(index, DIM, load)
+
+
+def recall(index: Searchable, queries: Vectors, truth: np.ndarray[Any, Any], k: int) -> float:
     found = [
         len({i for i, _ in index.search(q, k)} & set(row.tolist()))
         for q, row in zip(queries, truth, strict=True)
@@ -151,9 +195,9 @@ def report_size(size: int, queries_count: int, configs: list[HnswParams], *, top
     print(f"\n## {size:,} vectors × {DIM}-d ({shape}), {queries_count} queries, load avg {_load():.1f}\n")
     print(
         "| M | ef_add | dtype | build s wall / CPU | MB | ef_search | k=10 p50 / p95 ms | k=10 CPU p50 / p95 ms"
-        " | k=50 CPU p95 ms | recall@10 |"
+        " | k=50 CPU p95 ms | recall@10 | rescored |"
     )
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for params in configs:
         index, wall, cpu = build(vectors, params)
         head = f"| {params.connectivity} | {params.expansion_add} | {params.dtype} | {wall:.0f} / {cpu:.0f}"
@@ -163,9 +207,11 @@ def report_size(size: int, queries_count: int, configs: list[HnswParams], *, top
             at10 = latencies(lambda q, i=index: i.search(q, 10), queries)  # type: ignore[misc]
             at50 = latencies(lambda q, i=index: i.search(q, 50), queries)  # type: ignore[misc]
             hit = recall(index, queries, truth, 10)
+            exact_hit = recall(rescored(index, vectors), queries, truth, 10)
             print(
                 f"{head} | {mb:.0f} | {expansion} | {at10['p50']:.2f} / {at10['p95']:.2f}"
-                f" | {at10['cpu_p50']:.2f} / {at10['cpu_p95']:.2f} | {at50['cpu_p95']:.2f} | {hit:.3f} |"
+                f" | {at10['cpu_p50']:.2f} / {at10['cpu_p95']:.2f} | {at50['cpu_p95']:.2f} | {hit:.3f}"
+                f" | {exact_hit:.3f} |"
             )
         if params == configs[-1]:
             auto = search_expansion(len(index), params.expansion_search)
@@ -194,6 +240,7 @@ def _load() -> float:
 
 
 def main() -> None:
+    global DIM
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=500)
@@ -209,7 +256,31 @@ def main() -> None:
         default="topics",
         help="stories grouped in topics (news-like), or isolated stories (worst case)",
     )
+    parser.add_argument(
+        "--dim",
+        type=int,
+        default=DIM,
+        help="dimensions (896: the bundled model's; same noise: looser stories)",
+    )
+    parser.add_argument(
+        "--stage", type=int, help="instead: the related stage alone on a seeded store of this size"
+    )
+    parser.add_argument("--sample", type=int, default=2000, help="--stage: articles whose related are made")
+    parser.add_argument("--rounds", type=int, default=1, help="--stage: rounds, trees alternated")
+    parser.add_argument(
+        "--newsdesk-tree", type=Path, nargs="+", default=[REPO], help="--stage: checkouts to run"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=Path("/tmp/newsdesk-related-stage"), help="--stage: kept store"
+    )
     args = parser.parse_args()
+    if args.stage:
+        import related_stage
+
+        trees = [tree.resolve() for tree in args.newsdesk_tree]
+        related_stage.report(trees, args.stage, args.sample, args.rounds, args.work)
+        return
+    DIM = args.dim
     configs = [parse_config(c) for c in args.configs]
     for size in sorted(args.sizes):
         chosen = configs if size == min(args.sizes) else configs[-1:]

@@ -30,7 +30,7 @@ from .config import Settings
 from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
-from .enrich.vectors import VectorIndex, open_index
+from .enrich.vectors import ExactIndex, ExactScores, Searchable, VectorIndex, open_index
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
 from .model import Article, Story, Taxonomy, TopicScore, now
@@ -512,6 +512,13 @@ class Enricher:
         total = sum(map(len, kept))
         if not total:
             return
+        if total > self.batch_size:
+            # A run of more than a batch (a first import, a one-go run) has folded every copy by now:
+            # the near-duplicate band keys (≈ 1 KB an article in RSS) need not sit beside the related
+            # index. The next run reads the window's signatures again (docs/benchmarks.md, "Large
+            # runs"); a desk's small cycles keep them, as before.
+            self._dup_index = None
+            release_freed_memory()
         index = self._vector_index(kept, total)
         done = 0
         for batch in kept:
@@ -529,11 +536,17 @@ class Enricher:
             return
         window = timedelta(days=self.settings.related_window_days)
         calibration = similarity.calibration_for(self.embedder.name)
+        model = self.embedder.name
+        exact: Searchable = index
+        if not isinstance(index, ExactIndex):  # the saved index holds int8: cosines from the stored vectors
+            exact = ExactScores(
+                index, self.embedder.dim, lambda ids: self.store.load_embeddings(model, ids=ids)
+            )
         for start in range(0, len(work), RELATED_META_CHUNK):
-            self._relate_chunk(work[start : start + RELATED_META_CHUNK], index, window, calibration)
+            self._relate_chunk(work[start : start + RELATED_META_CHUNK], exact, window, calibration)
 
     def _relate_chunk(
-        self, work: list[Work], index: VectorIndex, window: timedelta, calibration: similarity.Calibration
+        self, work: list[Work], index: Searchable, window: timedelta, calibration: similarity.Calibration
     ) -> None:
         meta = self._related_meta(work, window, index)
         lists: dict[int, list[tuple[int, float]]] = {}
@@ -574,7 +587,7 @@ class Enricher:
         index.save(path)
         return index
 
-    def _related_meta(self, work: list[Work], window: timedelta, index: VectorIndex) -> _RelatedMeta:
+    def _related_meta(self, work: list[Work], window: timedelta, index: Searchable) -> _RelatedMeta:
         """The candidates' metadata for a few articles: of the articles within ``window`` of one of them,
         those their first search returns, read up front, and any other one when a wider search asks for
         it. Every article of the window was read before: in a large run that is every article of it."""

@@ -138,3 +138,35 @@ def test_lead_spill_gives_back_each_batch_exactly_and_holds_no_vectors(tmp_path:
                 assert back[article_id].dtype == np.float32
                 assert back[article_id].tobytes() == matrix[row].tobytes()
     assert len(spill) == 0  # closed: the file and the offsets are gone
+
+
+def test_a_run_of_several_batches_lets_go_of_the_band_keys_and_the_next_run_still_folds(
+    one_at_a_time: Embedder, tmp_path: Path
+) -> None:
+    """A run of more than a batch drops the near-duplicate index before the related index is built (the
+    two were a 100,000-article run's peak); the next run reads the signatures again and folds a copy of
+    an article of the first run as a run that had kept them would."""
+    settings = load_settings(env={"NEWSDESK_CONFIG": str(tmp_path / "absent.toml")}, base_dir=tmp_path)
+    store = Store.open(f"sqlite:///{tmp_path / 'newsdesk.db'}")
+    try:
+        articles = demo_articles()
+        ids = [store.save_article(a).id or 0 for a in articles]
+        with held_clock(NOW):
+            enricher = Enricher(settings, store, load_taxonomy(None), embedder=one_at_a_time, batch_size=7)
+            enricher.run(ids)
+            assert enricher._dup_index is None
+            longest = max(articles, key=lambda a: len(a.text))
+            copy = Article(
+                longest.title,
+                "https://copies.example/1",
+                "https://copies.example/1",
+                Provider("Copies", "copies.example"),
+                published_at=longest.published_at,
+                text=longest.text,
+                language=longest.language,
+            )
+            counts = enricher.run([store.save_article(copy).id or 0])
+        assert counts["near_duplicates"] == 1
+        assert enricher._dup_index is not None  # a run of one batch keeps it for the next, as before
+    finally:
+        store.close()

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 from newsdesk.enrich.base import Vectors
 from newsdesk.enrich.similarity import IDENTITY, Calibration, read_sketch, relation, stored_overlap
-from newsdesk.enrich.vectors import VectorIndex
+from newsdesk.enrich.vectors import Searchable
 
 DEFAULT_K = 5
 DEFAULT_WINDOW = timedelta(days=14)
@@ -76,7 +76,7 @@ def relate(
     article_id: int,
     vector: Vectors,
     published_at: datetime,
-    index: VectorIndex,
+    index: Searchable,
     meta: Mapping[int, RelatedMeta],
     *,
     k: int = DEFAULT_K,

@@ -23,6 +23,7 @@ vectors when they differ (a crash between saving vectors and saving the index le
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -51,7 +52,9 @@ class HnswParams:
     lifts recall@10 at expansion_search 64 from 0.896 to 0.987 for a slower build (CPU in the doc);
     f16 storage halves memory against f32 at no recall cost (0.888 vs 0.896 at expansion_add 64);
     connectivity 32 adds 0.011 for more memory and query time. ``expansion_search`` is the floor of the
-    size-scaled search expansion (:func:`search_expansion`). (An int8-storage probe lost recall: 0.945.)
+    size-scaled search expansion (:func:`search_expansion`). ``dtype="i8"`` stores each vector scaled
+    to its own largest component (:func:`_int8`), not usearch's fixed scale, which lost recall (0.945):
+    see :data:`RELATED_HNSW`.
     """
 
     connectivity: int = 16
@@ -78,6 +81,27 @@ def search_expansion(size: int, floor: int) -> int:
 
 
 DEFAULT_HNSW = HnswParams()
+RELATED_HNSW = HnswParams(dtype="i8")
+"""The saved related index (``vectors.usearch``): int8 vectors, 896 bytes a bundled-model vector
+against 1,792 in f16, so ≈ 1.3 KB an article with the graph instead of ≈ 2.0 KB (bench/related.py
+``--stage``; docs/benchmarks.md, "Large runs"). Its candidates are scored again from the stored f32
+vectors (:class:`ExactScores`), so what the related stage sees is exact, not the index's estimate."""
+
+RESCORE_MARGIN = 0.25
+""":class:`ExactScores` asks the index for ``k`` plus this share more, then keeps the ``k`` best exact
+scores: the estimate may misplace a neighbour at the edge of the ``k``. At 30,000 clustered 896-d
+vectors, recall@10 against exact search: 0.991 from the int8 index alone, 0.997 rescored from 13
+(the same from 50, and as f16's rescored), bench/related.py."""
+RESCORE_MARGIN_CAP = 16  # a widened search (200–2,000) discards most of its candidates anyway: no more
+RESCORE_CACHE = 4096  # stored vectors ExactScores keeps between searches: 14 MB at 896 dimensions
+
+
+class Searchable(Protocol):
+    """What a reader of an index needs: the related stage searches and never adds."""
+
+    def search(self, vector: Vectors, k: int, *, exclude: Collection[int] = ()) -> list[tuple[int, float]]:
+        """Up to ``k`` (id, cosine) pairs, best first, never an id in ``exclude``."""
+        ...
 
 
 @runtime_checkable
@@ -129,6 +153,15 @@ def _query(vector: Vectors, dim: int) -> Vectors:
         raise EnrichmentError(f"search takes one vector, got {matrix.shape[0]}")
     query: Vectors = matrix[0]
     return query
+
+
+def _int8(matrix: Vectors) -> np.ndarray[Any, np.dtype[np.int8]]:
+    """Each row scaled so its largest component is ±127, then rounded. A cosine ignores a row's scale,
+    so the scale costs nothing, and a unit vector of 896 dimensions (components ≈ ±0.03) keeps ≈ 7 bits
+    of each component instead of the 2–3 usearch's own conversion (×127) left it."""
+    peak = np.maximum(np.abs(matrix).max(axis=1, keepdims=True), np.float32(1e-12))
+    scaled: np.ndarray[Any, np.dtype[np.int8]] = np.rint(matrix * (np.float32(127.0) / peak)).astype(np.int8)
+    return scaled
 
 
 def _best(pairs: list[tuple[int, float]], k: int, exclude: Collection[int]) -> list[tuple[int, float]]:
@@ -301,7 +334,11 @@ class AnnIndex:
             self._index.remove(present)
         # One thread: inserts made in parallel build a different graph each time, so the same articles
         # got different related lists from run to run (the golden demo export caught it).
-        self._index.add(keys.astype(np.uint64), matrix, threads=1)
+        self._index.add(keys.astype(np.uint64), self._stored(matrix), threads=1)
+
+    def _stored(self, matrix: Vectors) -> Any:
+        """``matrix`` as the index stores it: int8 rows of their own scale for ``i8`` (see :func:`_int8`)."""
+        return _int8(matrix) if self.params.dtype == "i8" else matrix
 
     def remove(self, ids: Sequence[int]) -> None:
         keys = np.asarray(ids, dtype=np.uint64).reshape(-1)
@@ -317,7 +354,7 @@ class AnnIndex:
             if self._index.expansion_search != expansion:
                 self._index.expansion_search = expansion
         # One thread: a single query gains nothing from a pool and pays its wake-up latency.
-        matches = self._index.search(_query(vector, self.dim), wanted, threads=1)
+        matches = self._index.search(self._stored(_query(vector, self.dim)[None])[0], wanted, threads=1)
         pairs = [(int(key), 1.0 - float(d)) for key, d in zip(matches.keys, matches.distances, strict=True)]
         return _best(pairs, k, exclude)
 
@@ -340,6 +377,52 @@ class AnnIndex:
         return cls(int(restored.ndim), params, _index=restored)
 
 
+# ---------------------------------------------------------------------------------------------- exact
+
+
+class ExactScores:
+    """An index's answers scored again from the stored vectors: the index finds the candidates, the
+    stored f32 vectors give their cosines, best first. ``load`` is the store's read of vectors by id
+    (``Store.load_embeddings``); at most :data:`RESCORE_CACHE` of them are kept between searches, the
+    oldest read dropped first (the related stage's searches of one story mostly return the same
+    neighbours). An id ``load`` does not return keeps the index's score."""
+
+    def __init__(
+        self, index: Searchable, dim: int, load: Callable[[Sequence[int]], tuple[list[int], Vectors]]
+    ):
+        self._index = index
+        self.dim = dim
+        self._load = load
+        self._rows: dict[int, Vectors] = {}
+
+    def search(self, vector: Vectors, k: int, *, exclude: Collection[int] = ()) -> list[tuple[int, float]]:
+        if k <= 0:
+            return []
+        margin = min(RESCORE_MARGIN_CAP, max(1, int(k * RESCORE_MARGIN)))
+        pairs = self._index.search(vector, k + margin, exclude=exclude)
+        self._read([i for i, _ in pairs])
+        known = [n for n, (i, _) in enumerate(pairs) if i in self._rows]
+        if known:  # one product for them all: a widened search rescores up to 2,016 candidates
+            rows = np.stack([self._rows[pairs[n][0]] for n in known])
+            # einsum, not BLAS: a matrix-vector product through multi-threaded BLAS cost 6–10 CPU-ms at
+            # 1,000 × 896 on the loaded box (its threads spin), einsum 0.3–0.4 ms (docs/benchmarks.md)
+            exact = np.einsum("ij,j->i", rows, _query(vector, self.dim)).tolist()
+            pairs = list(pairs)
+            for n, score in zip(known, exact, strict=True):
+                pairs[n] = (pairs[n][0], float(score))
+        return sorted(pairs, key=lambda pair: -pair[1])[:k]
+
+    def _read(self, ids: list[int]) -> None:
+        missing = [i for i in ids if i not in self._rows]
+        if not missing:
+            return
+        if (excess := len(self._rows) + len(missing) - RESCORE_CACHE) > 0:  # the oldest read go first
+            for stale in list(itertools.islice(self._rows, excess)):
+                del self._rows[stale]
+        found, matrix = self._load(missing)
+        self._rows.update(zip(found, matrix, strict=True))
+
+
 # ---------------------------------------------------------------------------------------------- factory
 
 
@@ -359,10 +442,11 @@ def open_index(
     *,
     ann: bool = True,
     expected_count: int | None = None,
-    params: HnswParams = DEFAULT_HNSW,
+    params: HnswParams = RELATED_HNSW,
 ) -> VectorIndex:
-    """The index saved at ``path`` if its manifest matches (kind, dim, and ``expected_count`` when given),
-    else an empty index of the requested kind that the caller fills from stored vectors.
+    """The index saved at ``path`` if its manifest matches (kind, dim, the HNSW storage precision, and
+    ``expected_count`` when given), else an empty index of the requested kind that the caller fills from
+    stored vectors (so an f16 file of an older version is built again as int8, once).
 
     A mismatch is logged, never raised: the index is a cache of the store, so a bad file costs a rebuild.
     """
@@ -370,6 +454,8 @@ def open_index(
     empty: VectorIndex = AnnIndex(dim, params) if ann else ExactIndex(dim)
     manifest = read_manifest(path)
     reason = _stale_reason(manifest, kind, dim, expected_count, path)
+    if reason is None and ann and (manifest or {}).get("dtype", DEFAULT_HNSW.dtype) != params.dtype:
+        reason = "storage precision changed"
     if reason:
         log.info("vector index not reused", extra={"path": str(path), "reason": reason})
         return empty
