@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import psutil
 from sqlalchemy import insert
 
@@ -176,13 +175,8 @@ def serve(data_dir: str, port: int, workers: int) -> None:
 def start_server(data_dir: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, __file__, "--serve", data_dir, "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    if api_desk.wait_until_up(f"http://127.0.0.1:{port}/api/v1/health", STARTUP_TIMEOUT_S):
+        return process
     process.terminate()
     raise SystemExit("the API server did not start")
 

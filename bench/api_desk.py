@@ -223,15 +223,23 @@ def start_service(data_dir: Path, port: int, args: argparse.Namespace) -> psutil
     log = (data_dir / "service.log").open("ab")
     tree = args.newsdesk_tree or ROOT
     process = psutil.Popen(command, env=service_env(data_dir, tree), stdout=log, stderr=log, cwd=tree)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.5)
+    if wait_until_up(f"http://127.0.0.1:{port}/readyz", STARTUP_TIMEOUT_S):
+        return process
     process.kill()
     raise SystemExit(f"the service did not start; see {data_dir / 'service.log'}")
+
+
+def wait_until_up(url: str, timeout_s: float) -> bool:
+    """Whether ``url`` answered 200 within ``timeout_s`` (asked again every half second)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def split_cpu(pid: int) -> tuple[float, float]:

@@ -21,12 +21,11 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-import psutil
-
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.similarity import cpu_seconds  # noqa: E402
 from eval.common import data_arg  # noqa: E402
 from eval.similarity import read_pairs  # noqa: E402
 from newsdesk.enrich.similarity import SketchKey, article_names, names_to_bytes  # noqa: E402
@@ -36,15 +35,6 @@ from newsdesk.model import Article, Provider  # noqa: E402
 from newsdesk.reembed import Resketcher  # noqa: E402
 from newsdesk.secure import KeyRing, generate_key  # noqa: E402
 from newsdesk.store import Store  # noqa: E402
-
-
-def cpu_seconds(work: Callable[[], object]) -> float:
-    """User + system CPU time this process spends in ``work``."""
-    process = psutil.Process()
-    before = process.cpu_times()
-    work()
-    after = process.cpu_times()
-    return (after.user - before.user) + (after.system - before.system)
 
 
 def sealed_store(path: Path, ring: KeyRing, texts: list[str]) -> Store:
