@@ -5,13 +5,17 @@ workers start from a forkserver, and multiprocessing re-runs the parent's main *
 (as ``__mp_main__``) so that its functions can be found there; with ``newsdesk.cli:main`` as the entry
 point that import pulled Typer, Rich, SQLAlchemy and httpx into every worker (≈ 40 MB each, against
 none under ``python -m newsdesk``, whose ``__main__`` multiprocessing leaves alone). Through this
-module a worker imports only this file.
+module a worker imports only this file. It also caps numpy's BLAS threads before numpy can be
+imported (``blas.py``).
 """
 
 from __future__ import annotations
 
 
 def main() -> None:
+    from .blas import limit_blas_threads
+
+    limit_blas_threads()
     from .cli import main as run
 
     run()
