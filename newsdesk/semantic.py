@@ -77,14 +77,21 @@ class SemanticSearch:
             return self._index
 
     def _catch_up(self, store: Store, model: str, old: int, new: int) -> None:
-        """Put in the vectors written between stamps ``old`` and ``new``; all again if the log cannot say."""
+        """Put in the vectors written between stamps ``old`` and ``new``, and take out those of articles
+        that went (a delete or a fold notes ``lists``: the touched articles with no vector left are
+        taken out); all again if the log cannot say."""
         changes = store.changes_between(old, new)
         if changes.everything or self._index is None:
             self._index = self._build(model)
-        elif changes.vectors:
-            ids, vectors = store.load_embeddings(model, ids=sorted(changes.vectors))
-            if ids:
-                self._index.add(ids, vectors)  # replaces an article's earlier vector
+            return
+        gone = changes.articles - changes.vectors if changes.lists else frozenset()
+        if not (changes.vectors or gone):
+            return
+        ids, vectors = store.load_embeddings(model, ids=sorted(changes.vectors | gone))
+        if ids:
+            self._index.add(ids, vectors)  # replaces an article's earlier vector
+        if gone := gone - set(ids):
+            self._index.remove(sorted(gone))
 
     def _build(self, model: str) -> VectorIndex | None:
         from .enrich.vectors import build_index

@@ -106,6 +106,17 @@ def test_a_new_vector_is_searched_from_the_next_query_on(desk: Newsdesk, embedde
     assert len([i for i, _ in semantic.nearest("bread", 10) if i == saved.id]) == 1  # replaced, not added
 
 
+def test_a_deleted_articles_vector_leaves_the_index(desk: Newsdesk, embedder: Embedder) -> None:
+    """A vector goes with its article: the catch-up takes out what a delete left without a vector (the
+    index kept it until a full load, which the change log no longer asks for)."""
+    semantic = SemanticSearch(lambda: desk.store, lambda: embedder)
+    before = {i for i, _ in semantic.nearest("bread", 10)}
+    victim = next(iter(before))
+    desk.store.delete_article(victim)
+    after = {i for i, _ in semantic.nearest("bread", 10)}
+    assert after == before - {victim}
+
+
 def test_anonymous_semantic_and_hybrid_search_show_published_articles_only(
     desk: Newsdesk, embedder: Embedder
 ) -> None:
