@@ -247,7 +247,7 @@ class Enricher:
         kept: list[Work] = []
         for item in work:
             assert item.article.id is not None
-            text = f"{item.article.title}\n\n{item.text}"
+            text = dedupe.fold_text(item.article.title, item.text)
             sig = dedupe.signature(text)
             match = dedupe.find_near_duplicate(
                 sig, index, exclude=item.article.id, text=text, text_of=self._stored_text
@@ -298,7 +298,7 @@ class Enricher:
     def _stored_text(self, article_id: int) -> str | None:
         """The text a stored article's signature was made from, for the copy-or-quote check."""
         article = self.store.get_articles([article_id]).get(article_id)
-        return f"{article.title}\n\n{self._text(article)}" if article is not None else None
+        return dedupe.fold_text(article.title, self._text(article)) if article is not None else None
 
     def _stored_signatures(self, ids: Sequence[int]) -> dict[int, dedupe.Signature]:
         """The signatures of ``ids``: those of this batch not saved yet, the others from the store."""
@@ -713,7 +713,7 @@ def _retaken(item: Work, kept: Article, text: str, key: similarity.SketchKey | N
     row took them (else the later stages would save it back under the copy's URL)."""
     if item.article.id != kept.id or item.article.web_url == kept.web_url:
         return item
-    names = similarity.article_names(f"{kept.title}\n\n{text}", key=key)
+    names = similarity.article_names(dedupe.fold_text(kept.title, text), key=key)
     return replace(item, article=kept, text=text, names=names)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .enrich import similarity
+from .enrich import dedupe, similarity
 from .enrich.base import Embedder, Vectors
 from .enrich.similarity import SketchKey, article_vectors
 from .enrich.vectors import ExactIndex, VectorIndex, open_index
@@ -298,7 +298,7 @@ class Resketcher:
             except CryptoError as e:
                 log.warning("sealed text does not open", extra={"article_id": article.id, "reason": str(e)})
                 continue
-            names = similarity.article_names(f"{article.title}\n\n{text}", key=key)
+            names = similarity.article_names(dedupe.fold_text(article.title, text), key=key)
             made.append((article.id, similarity.names_to_bytes(names, key)))
         self.store.save_names(made)
         return len(made)

@@ -110,6 +110,12 @@ _QUOTED_LINE = re.compile(r"^[ \t]*>.*(?:\n|$)", re.MULTILINE)
 _ATTRIBUTION = re.compile(r"^[ \t]*On\b[^\n]{0,200}(?:\n[^\n]{0,100})?\bwrote:[ \t]*$", re.MULTILINE)
 
 
+def fold_text(title: str, text: str) -> str:
+    """An article as the fold reads it: the title, a blank line, the text. Its near-duplicate
+    signature and its names sketch are both made of this, wherever they are made again."""
+    return f"{title}\n\n{text}"
+
+
 def normalise(text: str) -> str:
     """NFKC, lower case, punctuation and symbols as spaces, whitespace collapsed (bounded to MAX_CHARS)."""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).casefold()
