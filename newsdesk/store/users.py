@@ -35,7 +35,7 @@ from ..errors import StorageError
 from ..model import Article, now, utc
 from . import rows
 from . import tables as t
-from .base import StoreBase, _chunks, _inserted_id
+from .base import StoreBase, _chunks, _dialect_insert, _inserted_id
 
 PASSWORD_TOUCH_INTERVAL = timedelta(minutes=1)  # as TOKEN_TOUCH_INTERVAL: not a write per request
 USER_ROLES = ("reader", "editor")
@@ -236,17 +236,7 @@ class UsersMixin(StoreBase):
         starred: bool | None = None,
     ) -> int:
         """Set the flags given on those of ``article_ids`` that are published; returns how many those
-        were. A concurrent first write of the same row is retried once as an update."""
-        try:
-            return self._set_reader_state(user_id, article_ids, read, starred)
-        except StorageError as e:
-            if not isinstance(e.__cause__, IntegrityError):
-                raise
-            return self._set_reader_state(user_id, article_ids, read, starred)
-
-    def _set_reader_state(
-        self, user_id: int, article_ids: Sequence[int], read: bool | None, starred: bool | None
-    ) -> int:
+        were."""
         changes = _flag_changes(read, starred)
         a = t.articles
         done = 0
@@ -260,34 +250,18 @@ class UsersMixin(StoreBase):
         return done
 
     def mark_read(self, user_id: int, where: ItemFilter) -> int:
-        """Mark every published article matching ``where`` read for this user (one transaction); a
-        concurrent first write of one of the rows is retried once, as in :meth:`set_reader_state`."""
-        try:
-            return self._mark_read(user_id, where)
-        except StorageError as e:
-            if not isinstance(e.__cause__, IntegrityError):
-                raise
-            return self._mark_read(user_id, where)
-
-    def _mark_read(self, user_id: int, where: ItemFilter) -> int:
+        """Mark every published article matching ``where`` read for this user, in one transaction; how
+        many of them were unread."""
         a, s = t.articles, t.reader_states
-        matching = _items(select(a.c.id), user_id, where)
-        stamp = now()
+        unread = _items(select(a.c.id), user_id, where).where(
+            or_(s.c.is_read.is_(None), s.c.is_read.is_(False))
+        )
+        changes = _flag_changes(True, None)
         with self._begin() as c:
-            mine = and_(
-                s.c.user_id == user_id,
-                s.c.is_read.is_(False),
-                s.c.article_id.in_(matching.correlate(None).scalar_subquery()),
-            )
-            updated = c.execute(update(s).where(mine).values(is_read=True, updated_at=stamp)).rowcount
-            fresh = list(c.execute(matching.where(s.c.article_id.is_(None))).scalars())
-            new_rows = [
-                {"user_id": user_id, "article_id": i, "is_read": True, "starred": False, "updated_at": stamp}
-                for i in fresh
-            ]
-            for start in range(0, len(new_rows), 500):  # rowcount of INSERT … SELECT is -1 on psycopg
-                c.execute(insert(s), new_rows[start : start + 500])
-        return int(updated or 0) + len(fresh)
+            ids = list(c.execute(unread).scalars())
+            for chunk in _chunks(ids, 500):
+                _upsert_states(c, user_id, set(chunk), changes)
+        return len(ids)
 
     def source_topics(self) -> dict[int, set[str]]:
         """The topics of each source's published articles (an editor's source feeds go in those folders)."""
@@ -315,19 +289,20 @@ def editor_user_name(token_name: str) -> str:
 
 
 def _upsert_states(c: Connection, user_id: int, article_ids: set[int], changes: dict[str, Any]) -> None:
+    """Write ``changes`` on this user's rows of ``article_ids``, making the rows not there yet (unread,
+    not starred, but for ``changes``). One INSERT … ON CONFLICT DO UPDATE: reading which rows exist
+    and then inserting the others let two first writes of one row at once (the UI and a reader app,
+    two editors' tabs) fail on the primary key."""
     if not article_ids:
         return
     s = t.reader_states
-    mine = and_(s.c.user_id == user_id, s.c.article_id.in_(sorted(article_ids)))
-    known = set(c.execute(select(s.c.article_id).where(mine)).scalars())
-    if known:
-        c.execute(
-            update(s).where(s.c.user_id == user_id, s.c.article_id.in_(sorted(known))).values(**changes)
-        )
-    new = sorted(article_ids - known)
-    if new:
-        base = {"user_id": user_id, "is_read": False, "starred": False}
-        c.execute(insert(s), [base | changes | {"article_id": i} for i in new])
+    upsert = _dialect_insert(c.dialect.name)(s)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[s.c.user_id, s.c.article_id],
+        set_={name: upsert.excluded[name] for name in changes},
+    )
+    base = {"user_id": user_id, "is_read": False, "starred": False}
+    c.execute(statement, [base | changes | {"article_id": i} for i in sorted(article_ids)])
 
 
 def _items(query: Any, user_id: int, where: ItemFilter) -> Any:
