@@ -154,8 +154,16 @@ def _release_pool_before_enrichment(nd: Newsdesk) -> None:
 async def _enrich(run: Run) -> Figures:
     if run.progress is not None:  # it counts its own articles; their number is not known yet
         run.progress("enrich", 0, 0)
-    enricher = run.nd.enricher  # one per facade: the model loads once
-    return await asyncio.to_thread(enricher.run, run.ids, run.progress)
+    nd = run.nd
+    enricher = nd.enricher  # one per facade: the model loads once
+
+    def enrich_alone() -> Figures:
+        # One enricher at a time on a database (store/locks.py); one that waited finds some of its
+        # articles enriched by the other.
+        with nd.store.one_at_a_time("enrich"):
+            return enricher.run(nd.store.unenriched_among(run.ids), run.progress)
+
+    return await asyncio.to_thread(enrich_alone)
 
 
 async def _cache_images(run: Run) -> Figures:

@@ -1,6 +1,6 @@
 """Two processes finishing at once (the desk and a ``newsdesk run`` from cron, or two queue workers) on one
-store: the ``finished_through`` mark only ever rises, and a saved search alerts once per article however
-the finishers interleave (issue 13). Real SQLite and PostgreSQL, a separate engine per finisher (as
+store: the ``finished_through`` mark only ever rises, a saved search alerts once per article however
+the finishers interleave (issue 13), and one enricher at a time folds each article into a story once. Real SQLite and PostgreSQL, a separate engine per finisher (as
 separate processes have), started together at a barrier."""
 
 from __future__ import annotations
@@ -100,6 +100,46 @@ def test_two_finishers_at_once_alert_once_per_article(tmp_path: Path, store_url:
         assert len(deliveries) == len(expected)
         assert one.store.get_meta(FINISHED_THROUGH) == max(expected)
         assert [e["message"] for e in one.store.events() if "alert" in e["message"]] == []  # no stage failed
+    finally:
+        for nd in desks:
+            nd.close()
+
+
+def test_one_process_at_a_time_holds_the_enrichment_lock(store_url: str) -> None:
+    holder, waiter = Store.open(store_url), Store.open(store_url)  # two engines, as two processes have
+    held = threading.Event()
+
+    def wait_for_it() -> None:
+        with waiter.one_at_a_time("enrich"):
+            held.set()
+
+    try:
+        with holder.one_at_a_time("enrich"):
+            thread = threading.Thread(target=wait_for_it)
+            thread.start()
+            assert not held.wait(0.5)
+        assert held.wait(10)
+        thread.join(timeout=10)
+    finally:
+        holder.close()
+        waiter.close()
+
+
+def test_two_enrichers_at_once_fold_each_article_into_one_story(tmp_path: Path, store_url: str) -> None:
+    env = quiet_env(tmp_path / "data", store_url, NEWSDESK_ENRICH="1", NEWSDESK_EMBED_MODEL="bundled-minilm")
+    desks = [Newsdesk(load_settings(env=env, base_dir=tmp_path)) for _ in range(2)]
+    try:
+        one = desks[0]
+        ids = [_article(one, n) for n in range(6)]
+        one.enricher.embedder.embed(["the graph built once, before the race"])
+        assert together([lambda nd=nd: asyncio.run(nd.finish_pending()) for nd in desks]) == []
+        assert one.store.unenriched_among(ids) == []
+        articles = one.store.get_articles(ids)
+        stories = {a.story_id for a in articles.values()}
+        assert None not in stories
+        sizes = {s.id: s.size for s in one.store.list_stories(limit=100)}
+        assert set(sizes) == stories  # no story without its articles (a second enricher's copy)
+        assert sum(sizes.values()) == len(ids)  # each article counted in one story, once
     finally:
         for nd in desks:
             nd.close()

@@ -28,6 +28,8 @@ Entity modules (each defines one ``…Mixin``):
 ``alerts.py``       saved searches, alerts, digests
 ``webhooks.py``     webhooks and their delivery queue
 ``websub.py``       WebSub subscriptions
+``locks.py``        work one process at a time does on a database (enrichment): PostgreSQL's advisory
+                    lock, or ``flock`` beside the SQLite file
 ==================  ==================================================================================
 
 Shared, entity-free modules: ``base.py`` (:class:`~.base.StoreBase`: the engine, the transaction helper,

@@ -284,6 +284,17 @@ class EnrichmentMixin(StoreBase):
             for chunk in _chunks(list(ids), 500):
                 c.execute(update(a).where(a.c.id.in_(chunk)).values(enriched_at=when))
 
+    def unenriched_among(self, ids: Sequence[int]) -> list[int]:
+        """Those of ``ids`` not enriched yet, ascending: what is left of a batch for an enricher that
+        waited for another (``one_at_a_time("enrich")``), which may have enriched some of them."""
+        a = t.articles
+        found: list[int] = []
+        with self.engine.connect() as c:
+            for chunk in _chunks(sorted(set(ids)), 500):
+                query = select(a.c.id).where(a.c.id.in_(chunk), a.c.enriched_at.is_(None))
+                found += [int(i) for i in c.execute(query).scalars()]
+        return sorted(found)
+
     def unenriched_ids(self) -> list[int]:
         query = (
             select(t.articles.c.id)

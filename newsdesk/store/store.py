@@ -22,6 +22,7 @@ from .base import _first_line, _redact, watch_writes
 from .changes import ChangesMixin
 from .editorial import EditorialMixin
 from .enrichment import EnrichmentMixin
+from .locks import LocksMixin
 from .migrate import ensure_current
 from .operations import OperationsMixin
 from .reading import ReadingMixin
@@ -50,6 +51,7 @@ class Store(
     WebhooksMixin,
     WebSubMixin,
     ChangesMixin,
+    LocksMixin,
 ):
     """One store, one engine. Open with :meth:`open`, which runs the migrations."""
 
