@@ -64,7 +64,7 @@ def data_arg(parser: argparse.ArgumentParser) -> None:
 
 def minilm_tokens_arg(parser: argparse.ArgumentParser) -> None:
     """Add ``--minilm-tokens``: how many tokens the default blend's MiniLM reads (issue 14's sweep of a
-    cheaper MiniLM input, ``docs/embeddings.md``, "MiniLM's window")."""
+    cheaper MiniLM input, ``docs/embeddings.md``, "MiniLM's window and graph")."""
     from newsdesk.enrich.embed import BLEND_MINILM_TOKENS
 
     parser.add_argument(

@@ -254,7 +254,7 @@ def test_a_capped_blend_gives_minilm_only_the_start_of_a_long_text(
     offline: None, cache_dir: Path, int8: Embedder, blend: Embedder
 ) -> None:
     """MiniLM's cost grows with the tokens it reads, so issue 14 swept a cap on them (``minilm_tokens``;
-    docs/embeddings.md, "MiniLM's window": not shipped, it cost same-story recall). Capped, two texts
+    docs/embeddings.md, "MiniLM's window and graph": not shipped, it cost same-story recall). Capped, two texts
     that differ only past the cap get the same MiniLM half while USE still reads them whole, and the
     vectors carry a new name (stored ones would be re-embedded) that keeps the blend's calibration."""
     capped = load_embedder(cache_dir=cache_dir, minilm_tokens=96)

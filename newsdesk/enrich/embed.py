@@ -109,7 +109,7 @@ BLEND_ENGLISH_WEIGHT = 0.5
 # int8 MiniLM costs ~0.22 ms a token, so a cap was issue 14's lever on the pipeline's CPU (181 leads:
 # 6.9 CPU-s uncapped, 5.6 at 128, 4.2 at 96, 3.0 at 64), but MiniLM reading less of the lead lowers
 # same-story recall: SemEval same-story F1 0.860 → 0.848 / 0.825 / 0.796, all under the gate's 0.85, and
-# issue 15's pooled 0.75 is missed at every cap (docs/embeddings.md, "MiniLM's window"). Not capped.
+# issue 15's pooled 0.75 is missed at every cap (docs/embeddings.md, "MiniLM's window and graph"). Not capped.
 BLEND_MINILM_TOKENS = 256
 SENTENCE_ENDS = (".", "!", "?", ":")
 PATH_PREFIXES = ("/", ".", "~")  # a model given like this is a local path, never a hub name
@@ -137,7 +137,7 @@ def load_embedder(
     local path) on ``backend``.
 
     ``cache_dir`` holds exported ONNX graphs (default :func:`default_cache_dir`); ``minilm_tokens`` caps
-    what the ``bundled`` blend's MiniLM reads (:data:`BLEND_MINILM_TOKENS`; the evaluations sweep it). Raises
+    what the ``bundled`` blend's MiniLM reads on ONNX (:data:`BLEND_MINILM_TOKENS`; the evaluations sweep it). Raises
     :class:`EnrichmentError` for an unknown backend or a model that is missing or cannot be read.
     """
     chosen = AUTO_BACKEND if backend == "auto" else backend
