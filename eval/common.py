@@ -62,6 +62,16 @@ def data_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def minilm_tokens_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--minilm-tokens``: how many tokens the default blend's MiniLM reads (issue 14's sweep of a
+    cheaper MiniLM input, ``docs/embeddings.md``, "MiniLM's window and graph")."""
+    from newsdesk.enrich.embed import BLEND_MINILM_TOKENS
+
+    parser.add_argument(
+        "--minilm-tokens", type=int, default=BLEND_MINILM_TOKENS, help="default: %(default)s (no cap)"
+    )
+
+
 def load_ag_news(data: Path) -> list[Doc]:
     """AG News test split: label column 1-4 becomes 0-3 (World, Sports, Business, Sci/Tech)."""
     with (data / "ag_news" / "test.csv").open(newline="", encoding="utf-8") as f:

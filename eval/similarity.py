@@ -30,9 +30,11 @@ cosine + shared terms + names) per language relation; and the verdict against is
 Languages are the file's labels (the product reads an article's stored language).
 
     .venv/bin/python eval/similarity.py [--data ../shared/data] [--model bundled] [--chars 500 1000]
+        [--minilm-tokens 128]
 
 ``--model`` takes any ``embed_model`` setting value (see newsdesk/enrich/embed.py); repeat it to compare.
-``--chars 0`` embeds the whole text. ``--bootstrap`` adds a 95% interval for "all" and "en–en".
+``--chars 0`` embeds the whole text; ``--minilm-tokens`` caps what the blend's MiniLM reads (issue 14's
+sweep, ``docs/embeddings.md``). ``--bootstrap`` adds a 95% interval for "all" and "en–en".
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from eval.common import DEFAULT_DATA, data_arg, embed_cached  # noqa: E402
+from eval.common import DEFAULT_DATA, data_arg, embed_cached, minilm_tokens_arg  # noqa: E402
 from eval.pair_signals import (  # noqa: E402
     Inputs,
     class_lines,
@@ -600,10 +602,11 @@ def main() -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--chars", type=int, nargs="+", default=[EMBED_TEXT_CHARS], help="0 = whole text")
     parser.add_argument("--bootstrap", action="store_true")
+    minilm_tokens_arg(parser)
     args = parser.parse_args()
     pairs = read_pairs(args.data)
     for model in args.model or ["bundled"]:
-        embedder = load_embedder(model, args.backend)
+        embedder = load_embedder(model, args.backend, minilm_tokens=args.minilm_tokens)
         columns = {(f"first {c}" if c else "whole"): cosines(embedder, pairs, c, 0.0) for c in args.chars}
         columns[f"first {args.chars[0]} + {TITLE_WEIGHT:g} × title (article vectors)"] = cosines(
             embedder, pairs, args.chars[0]

@@ -37,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from eval.common import Doc, data_arg, embed_cached, load_bbc, load_semeval_english
+from eval.common import Doc, data_arg, embed_cached, load_bbc, load_semeval_english, minilm_tokens_arg
 from eval.similarity import headline, window
 from newsdesk.config import Settings, load_settings
 from newsdesk.demo.world import DemoArticle, load_world
 from newsdesk.enrich import cluster
 from newsdesk.enrich.base import Embedder
-from newsdesk.enrich.embed import EMBED_TEXT_CHARS, embedding_text, load_embedder
+from newsdesk.enrich.embed import BLEND_MINILM_TOKENS, EMBED_TEXT_CHARS, embedding_text, load_embedder
 from newsdesk.enrich.similarity import article_names, article_vectors, calibration_for
 
 DEMO_NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)  # any fixed time: demo dates are hours before it
@@ -76,9 +76,14 @@ def bcubed(predicted: Sequence[Hashable], gold: Sequence[Hashable]) -> tuple[flo
     return precision / len(gold), recall / len(gold)
 
 
-def settings_embedder(settings: Settings) -> Embedder:
-    """The embedder enrichment would use with ``settings``."""
-    return load_embedder(settings.embed_model, settings.embed_backend, cache_dir=settings.models_dir)
+def settings_embedder(settings: Settings, *, minilm_tokens: int = BLEND_MINILM_TOKENS) -> Embedder:
+    """The embedder enrichment would use with ``settings`` (``minilm_tokens``: issue 14's sweep)."""
+    return load_embedder(
+        settings.embed_model,
+        settings.embed_backend,
+        cache_dir=settings.models_dir,
+        minilm_tokens=minilm_tokens,
+    )
 
 
 def run_clustering(
@@ -204,8 +209,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     data_arg(parser)
     parser.add_argument("--bbc", type=int, default=BBC_PER_CLASS, help="BBC articles per class (0: skip)")
+    minilm_tokens_arg(parser)
     args = parser.parse_args(argv)
-    embedder = settings_embedder(load_settings())
+    embedder = settings_embedder(load_settings(), minilm_tokens=args.minilm_tokens)
     print(f"embedder: {embedder.name}; threshold {cluster.THRESHOLD}")
     print_demo(evaluate_demo(embedder))
     if args.bbc:

@@ -29,7 +29,8 @@ from newsdesk.enrich.embed import (
     load_embedder,
     session_options,
 )
-from newsdesk.enrich.multilingual import BlendEmbedder
+from newsdesk.enrich.multilingual import USE_DIM, BlendEmbedder
+from newsdesk.enrich.similarity import IDENTITY, calibration_for
 from newsdesk.enricher import Enricher
 from newsdesk.errors import EnrichmentError
 from newsdesk.model import Article, Provider
@@ -247,6 +248,26 @@ def test_blend_cosine_mixes_the_models_for_english_only(
     assert float(b[0] @ b[1]) == pytest.approx(0.5 * float(m[0] @ m[1]) + 0.5 * float(u[0] @ u[1]), abs=1e-5)
     assert float(b[0] @ b[2]) == pytest.approx(math.sqrt(0.5) * float(u[0] @ u[2]), abs=1e-5)
     np.testing.assert_allclose(b[2, 512:], 0.0)
+
+
+def test_a_capped_blend_gives_minilm_only_the_start_of_a_long_text(
+    offline: None, cache_dir: Path, int8: Embedder, blend: Embedder
+) -> None:
+    """MiniLM's cost grows with the tokens it reads, so issue 14 swept a cap on them (``minilm_tokens``;
+    docs/embeddings.md, "MiniLM's window and graph": not shipped, it cost same-story recall). Capped, two texts
+    that differ only past the cap get the same MiniLM half while USE still reads them whole, and the
+    vectors carry a new name (stored ones would be re-embedded) that keeps the blend's calibration."""
+    capped = load_embedder(cache_dir=cache_dir, minilm_tokens=96)
+    assert capped.name == "use-multilingual-v3/numpy+all-MiniLM-L6-v2/onnx-int8-96t@0.5"
+    start = " ".join([FLOOD["en"]] * 4)  # about 180 tokens, past the cap
+    texts = [f"{start} {OTHER_STORY}", f"{start} The striker scored twice as United won the cup final."]
+    first, second = capped.embed(texts)
+    np.testing.assert_allclose(first[USE_DIM:], second[USE_DIM:], atol=1e-6)
+    assert float(first[:USE_DIM] @ second[:USE_DIM]) < 0.999 * float(first[:USE_DIM] @ first[:USE_DIM])
+    whole = int8.embed(texts)  # uncapped MiniLM reads up to 256 tokens: the tails count
+    assert float(whole[0] @ whole[1]) < 0.999
+    assert calibration_for(capped.name) is calibration_for(blend.name)
+    assert calibration_for(capped.name) is not IDENTITY
 
 
 @pytest.fixture(scope="module")

@@ -105,6 +105,12 @@ EMBED_TEXT_CHARS = 700
 # The bundled blend's weight on MiniLM's cosine (USE gets the rest): see multilingual.py and
 # docs/embeddings.md (SemEval-2022 Task 8 training set, chosen by 2-fold cross-validation).
 BLEND_ENGLISH_WEIGHT = 0.5
+# Tokens the blend's MiniLM reads: all it can (its max_seq_length, 256; a 700-character window is ~160).
+# int8 MiniLM costs ~0.22 ms a token, so a cap was issue 14's lever on the pipeline's CPU (181 leads:
+# 6.9 CPU-s uncapped, 5.6 at 128, 4.2 at 96, 3.0 at 64), but MiniLM reading less of the lead lowers
+# same-story recall: SemEval same-story F1 0.860 → 0.848 / 0.825 / 0.796, all under the gate's 0.85, and
+# issue 15's pooled 0.75 is missed at every cap (docs/embeddings.md, "MiniLM's window and graph"). Not capped.
+BLEND_MINILM_TOKENS = 256
 SENTENCE_ENDS = (".", "!", "?", ":")
 PATH_PREFIXES = ("/", ".", "~")  # a model given like this is a local path, never a hub name
 
@@ -125,11 +131,13 @@ def load_embedder(
     *,
     cache_dir: Path | None = None,
     batch_size: int = BATCH_SIZE,
+    minilm_tokens: int = BLEND_MINILM_TOKENS,
 ) -> Embedder:
     """Load ``model`` ("bundled", "bundled-minilm", "bundled-use", a sentence-transformers hub name or a
     local path) on ``backend``.
 
-    ``cache_dir`` holds exported ONNX graphs (default :func:`default_cache_dir`). Raises
+    ``cache_dir`` holds exported ONNX graphs (default :func:`default_cache_dir`); ``minilm_tokens`` caps
+    what the ``bundled`` blend's MiniLM reads on ONNX (:data:`BLEND_MINILM_TOKENS`; the evaluations sweep it). Raises
     :class:`EnrichmentError` for an unknown backend or a model that is missing or cannot be read.
     """
     chosen = AUTO_BACKEND if backend == "auto" else backend
@@ -139,7 +147,7 @@ def load_embedder(
         raise EnrichmentError(f"batch_size must be ≥ 1, got {batch_size}")
     started = time.perf_counter()
     try:
-        embedder = _load(model, chosen, cache_dir or default_cache_dir(), batch_size)
+        embedder = _load(model, chosen, cache_dir or default_cache_dir(), batch_size, minilm_tokens)
     except EnrichmentError:
         raise
     except Exception as e:  # the boundary: torch/ORT/tokenizers raise many unrelated types
@@ -173,11 +181,13 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "newsdesk" / "models"
 
 
-def _load(model: str, backend: str, cache_dir: Path, batch_size: int) -> Embedder:
+def _load(model: str, backend: str, cache_dir: Path, batch_size: int, minilm_tokens: int) -> Embedder:
     if model == BUNDLED_USE:
         return multilingual.load_use(cache_dir)
     if model == BUNDLED:
-        english = _load(BUNDLED_MINILM, backend, cache_dir, batch_size)
+        english = _load(BUNDLED_MINILM, backend, cache_dir, batch_size, minilm_tokens)
+        if isinstance(english, OnnxEmbedder):
+            english.cap_tokens(minilm_tokens)
         return multilingual.BlendEmbedder(multilingual.load_use(cache_dir), english, BLEND_ENGLISH_WEIGHT)
     if model.startswith(PATH_PREFIXES) and not Path(model).expanduser().is_dir():
         raise EnrichmentError(f"no model directory at {model}")
@@ -482,6 +492,13 @@ class OnnxEmbedder:
         )
         variant = "onnx-int8" if backend == "onnx-int8" else "onnx-fp32"
         return cls(session, tokenizer, f"{files.name}/{variant}", files.dim, batch_size)
+
+    def cap_tokens(self, tokens: int) -> None:
+        """Read at most ``tokens`` tokens of a text (its start), below the model's own limit; the name
+        says so (``…/onnx-int8-128t``), since a capped text's vector differs from the whole one's."""
+        if tokens < self._tokenizer.truncation["max_length"]:
+            self._tokenizer.enable_truncation(max_length=tokens)
+            self.name = f"{self.name}-{tokens}t"
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
