@@ -31,11 +31,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import urljoin, urlsplit
 
 import nh3
-from lxml.html import defs as html_defs
 
 from newsdesk.fetch.sniff import SVG_REFUSED
 from newsdesk.model import Image, is_http_url
@@ -62,13 +61,22 @@ and attribute values are always in double quotes (a ``"`` inside is ``&quot;``, 
 escaped), so a ``>`` inside quotes ends no tag."""
 
 # fmt: skip below: a word list, one word a line, would run to twenty lines of noise.
-HTML_ELEMENTS = frozenset(html_defs.tags) | {
+_NEWER_ELEMENTS = frozenset({
     "data", "dialog", "frame", "image", "listing", "main", "noembed", "noframes", "picture", "plaintext",
     "portal", "search", "slot", "template", "xmp",
-}  # fmt: skip
-"""Element names an HTML parser knows (lxml's list plus the HTML Living Standard's newer and legacy
-ones). Angle brackets around any other word are text: Korean and Chinese pages write titles of works
-so (``<The Palace: Tale of Jang Noksu>``, 2 of the 181 benchmark pages' descriptions)."""
+})  # fmt: skip
+
+
+@cache
+def html_elements() -> frozenset[str]:
+    """Element names an HTML parser knows (lxml's list plus the HTML Living Standard's newer and legacy
+    ones). Angle brackets around any other word are text: Korean and Chinese pages write titles of works
+    so (``<The Palace: Tale of Jang Noksu>``, 2 of the 181 benchmark pages' descriptions). Read on first
+    use: lxml is ≈ 25 CPU-ms to load, and a run that parses nothing (every feed 304) needs neither."""
+    from lxml.html import defs
+
+    return frozenset(defs.tags) | _NEWER_ELEMENTS
+
 
 KEPT_ANGLES = ("\u2039", "\u203a")
 """What ``<`` and ``>`` around a word that is no HTML element become: single angle quotation marks,
@@ -181,9 +189,11 @@ def _keep_angled_words(text: str) -> str:
     if _only_html_elements(text):
         return text
 
+    known = html_elements()
+
     def keep(match: re.Match[str]) -> str:
         slash, name, rest, close = match.groups()
-        if name.lower() in HTML_ELEMENTS:
+        if name.lower() in known:
             return match.group(0)
         return f"{KEPT_ANGLES[0]}{slash}{name}{rest}{KEPT_ANGLES[1] if close else ''}"
 
@@ -191,7 +201,8 @@ def _keep_angled_words(text: str) -> str:
 
 
 def _only_html_elements(text: str) -> bool:
-    return all(name.lower() in HTML_ELEMENTS for name in _TAG_NAME.findall(text))
+    known = html_elements()
+    return all(name.lower() in known for name in _TAG_NAME.findall(text))
 
 
 def without_markup(text: str) -> str:
