@@ -153,8 +153,15 @@ def plain_text(fragment: str, *, cleaned: str | None = None) -> str:
     style bodies either way, and the tags it keeps hold the same text, escaped the same way (none of
     them is a raw-text element). Not when ``fragment`` has angled words (``<AI>``), which the first
     pass keeps as text and the sanitiser drops as unknown tags."""
+    return " ".join(spaced_text(fragment, cleaned=cleaned).split())
+
+
+def spaced_text(fragment: str, *, cleaned: str | None = None) -> str:
+    """:func:`plain_text` before its whitespace is collapsed: the same characters between the spaces,
+    for a caller that reads only the start (a content's text compared with its summary; collapsing
+    the whole of a long content's text was a tenth of a new feed entry's work)."""
     if "<" not in fragment and ("&" not in fragment or _literal_ampersands(fragment)):
-        return " ".join(fragment.split())  # already plain: most titles, authors, tags
+        return fragment  # already plain: most titles, authors, tags
     if cleaned is not None and _only_html_elements(fragment):
         text = html.unescape(_SERIALISED_TAG.sub("", cleaned))
     else:
@@ -165,7 +172,7 @@ def plain_text(fragment: str, *, cleaned: str | None = None) -> str:
         text = _text_pass(text)
     else:
         text = _MARKUP.sub("", text)  # still markup after the last pass: drop every tag opener
-    return " ".join(text.split())
+    return text
 
 
 def _text_pass(text: str) -> str:
