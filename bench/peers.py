@@ -445,7 +445,7 @@ class Desk:
     def env(self, data_dir: Path, **settings: str) -> dict[str, str]:
         # Bytecode cached as an installed package has it (pip compiles on install; the peers' venv has
         # it): with PYTHONDONTWRITEBYTECODE set, as on the shared box, every cold run compiled newsdesk's
-        # modules from source, ≈ 0.25 CPU-s that no installed newsdesk spends (docs/benchmarks.md, "The
+        # modules from source, ≈ 0.06 CPU-s that no installed newsdesk spends (docs/benchmarks.md, "The
         # cold 304 poll at reader's cost"). Kept out of the trees, in bench/out.
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
