@@ -66,6 +66,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 VENV = OUT / "peers-venv"
+PYCACHE = OUT / "pycache"  # the measured trees' bytecode (see Desk.env)
 # peer -> (what pip installs, what must then import). reader's vendored feedparser imports sgmllib,
 # which Python 3 no longer ships and reader does not declare.
 PYPI_PEERS = {
@@ -442,7 +443,13 @@ class Desk:
     tree: Path
 
     def env(self, data_dir: Path, **settings: str) -> dict[str, str]:
+        # Bytecode cached as an installed package has it (pip compiles on install; the peers' venv has
+        # it): with PYTHONDONTWRITEBYTECODE set, as on the shared box, every cold run compiled newsdesk's
+        # modules from source, ≈ 0.06 CPU-s that no installed newsdesk spends (docs/benchmarks.md, "The
+        # cold 304 poll at reader's cost"). Kept out of the trees, in bench/out.
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
         env |= {"PYTHONPATH": str(self.tree), "NEWSDESK_CONFIG": str(data_dir / "absent.toml"),
                 "NEWSDESK_DATA_DIR": str(data_dir), "NEWSDESK_PER_HOST_DELAY": "0"}  # fmt: skip
         return env | {f"NEWSDESK_{k.upper()}": v for k, v in settings.items()}

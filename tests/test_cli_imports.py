@@ -58,7 +58,12 @@ finally:
 # encryption off, the key ring's cryptography (docs/benchmarks.md, "the cold CLI").
 NOT_FOR_A_POLL = ("newsdesk.cli.alerts", "newsdesk.cli.editorial", "newsdesk.cli.users",
                   "newsdesk.cli.webhooks", "newsdesk.catalog", "newsdesk.webhooks", "jinja2",
-                  "cryptography")  # fmt: skip
+                  "cryptography",
+                  # nor the PostgreSQL dialect on SQLite, httpx's command-line client (click, pygments),
+                  # lxml (the sanitiser's element names) or Rich's progress bar off a terminal
+                  # (docs/benchmarks.md, "The cold 304 poll at reader's cost")
+                  "sqlalchemy.dialects.postgresql", "httpx._main", "click", "pygments", "lxml",
+                  "rich.progress")  # fmt: skip
 
 
 def _loaded(
@@ -120,6 +125,20 @@ def test_a_run_whose_feeds_answer_304_loads_no_parser(tmp_path: Path) -> None:
     assert {"fastfeedparser", "trafilatura"} <= set(first)  # the probe sees them when they load
     assert "newsdesk.cli.webhooks" in first  # and the other commands, all registered by this probe
     assert [m for m in second if m in PARSING + NOT_FOR_A_POLL] == []
+
+
+def test_httpx_loads_without_its_command_line_client_which_stays_importable() -> None:
+    """``newsdesk.fetch`` refuses ``httpx._main`` once, when httpx's ``__init__`` asks for it (it brings
+    click, pygments and Rich's syntax highlighting), then steps aside: the client works, and a later
+    import of the module gets the real one."""
+    probe = (
+        "import sys, asyncio, newsdesk.fetch.client, httpx; "
+        "before = sorted(m for m in ('httpx._main', 'click', 'pygments') if m in sys.modules); "
+        "client = httpx.AsyncClient(); asyncio.run(client.aclose()); "
+        "import httpx._main; print(before, callable(httpx._main.main), 'click' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "True", "True"]
 
 
 def test_each_command_is_registered_by_the_module_the_cli_imports_for_it() -> None:

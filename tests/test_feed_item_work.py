@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from newsdesk.model import is_http_url
 from newsdesk.sources.feeds import FeedEntry, parse_feed, parse_feed_with
-from newsdesk.sources.feedtypes import absolute_url
-from newsdesk.sources.sanitize import LINK_REL, URL_SCHEMES, clean_html, plain_text
+from newsdesk.sources.feedtypes import _same_start, absolute_url
+from newsdesk.sources.sanitize import LINK_REL, URL_SCHEMES, clean_html, plain_text, spaced_text
 
 BASE = "http://example.org/dir/feed.xml"
 
@@ -212,6 +212,21 @@ PIECES = st.sampled_from(
 @given(st.lists(PIECES, max_size=24).map("".join))
 def test_content_text_shortcut_fuzzed(fragment: str) -> None:
     assert plain_text(fragment, cleaned=clean_html(fragment, BASE)) == plain_text(fragment)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PIECES, max_size=24).map("".join), st.lists(PIECES, max_size=6).map("".join))
+def test_a_summary_is_compared_with_the_content_text_uncollapsed_as_collapsed(
+    content: str, start: str
+) -> None:
+    """A new entry compares its summary with its content's text before collapsing that text's
+    whitespace (only a content standing in for the summary is collapsed): the same characters between
+    the spaces, so the same answer. ``start`` is a summary that may or may not open the content."""
+    cleaned = clean_html(content, BASE)
+    spaced = spaced_text(content, cleaned=cleaned)
+    assert " ".join(spaced.split()) == plain_text(content, cleaned=cleaned)
+    for summary in (plain_text(start), plain_text(start + content), plain_text(content)):
+        assert _same_start(summary, spaced) == _same_start(summary, plain_text(content, cleaned=cleaned))
 
 
 LINK_PIECES = st.sampled_from(

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..app import Newsdesk
 from ..config import Settings, load_settings
@@ -113,6 +111,8 @@ def show_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], as_json: boo
     """Rows as JSON when asked, else as a table of ``columns`` (lists joined, times shortened)."""
     if emit(rows, as_json):
         return
+    from rich.table import Table  # here: a command that prints JSON or nothing does not load it
+
     table = Table(*(c.replace("_", " ") for c in columns))
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
@@ -144,6 +144,8 @@ def progress_bar(*, quiet: bool = False, plain: bool = False) -> Iterator[Any]:
     if quiet or not sys.stderr.isatty():
         yield StageLines() if plain and not quiet else None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         tasks: dict[str, Any] = {}
@@ -184,6 +186,8 @@ def export_line(folder: Path, summary: ExportSummary) -> str:
 
 
 def print_summary(summary: RunSummary) -> None:
+    from rich.table import Table  # see show_rows
+
     table = Table("", "", show_header=False, box=None)
     data = summary.as_dict()
     errors = data.pop("errors")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from ..app import Newsdesk, demo_sources
 from ..config import describe, settings_markdown
@@ -58,6 +57,8 @@ def show_config(
     rows = describe(settings_from(config))
     if emit([dict(zip(("name", "value", "origin", "help"), r, strict=True)) for r in rows], as_json):
         return
+    from rich.table import Table  # here: the other commands do not print it (cli/base.py's show_rows)
+
     table = Table("setting", "value", "from", "help", show_lines=False)
     for row in rows:
         table.add_row(*row)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlparse
 
 from newsdesk.model import is_http_url, utc
-from newsdesk.sources.sanitize import clean_html, plain_text
+from newsdesk.sources.sanitize import clean_html, plain_text, spaced_text
 
 SUMMARY_FROM_CONTENT_CHARS = 1000
 """An entry without a summary gets the start of its content as summary, cut here (on a word boundary):
@@ -296,9 +296,10 @@ def _summary(raw: RawEntry, content: str | None) -> str:
     summary = plain_text(raw.summary or "")
     if not raw.content:
         return summary
-    text = plain_text(raw.content, cleaned=content)
-    if summary and not _same_start(summary, text):
+    spaced = spaced_text(raw.content, cleaned=content)  # collapsed only if it stands in for the summary
+    if summary and not _same_start(summary, spaced):
         return summary
+    text = " ".join(spaced.split())
     if len(text) <= SUMMARY_FROM_CONTENT_CHARS:
         return text
     cut = text[:SUMMARY_FROM_CONTENT_CHARS]

@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from newsdesk.errors import ParseError
 from newsdesk.model import Source, SourceKind, is_http_url, now
 from newsdesk.sources.sanitize import without_markup
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 CATEGORY_SEPARATOR = "/"
 _OUTLINE_TYPE = {SourceKind.FEED: "rss", SourceKind.SITEMAP: "sitemap", SourceKind.PAGE: "link"}
@@ -50,6 +52,10 @@ def parse_opml(content: bytes) -> list[OpmlOutline]:
 
 
 def _root(content: bytes) -> etree._Element:
+    # lxml imported where an OPML document is read or written: every run that syncs a sources file
+    # imports this module, and reads none (≈ 25 CPU-ms; docs/benchmarks.md, "The cold 304 poll")
+    from lxml import etree
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
     try:
         root = etree.fromstring(content, parser=parser)
@@ -101,6 +107,8 @@ def _category_attr(node: etree._Element) -> str | None:
 
 def write_opml(sources: Sequence[Source], title: str) -> bytes:
     """An OPML 2.0 document listing ``sources``, one folder per category (see module docstring)."""
+    from lxml import etree  # see _root
+
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = title
@@ -118,6 +126,8 @@ def write_opml(sources: Sequence[Source], title: str) -> bytes:
 
 
 def _source_outline(parent: etree._Element, source: Source) -> None:
+    from lxml import etree  # loaded by write_opml, its caller
+
     label = source.name or source.url
     outline = etree.SubElement(parent, "outline", type=_OUTLINE_TYPE[source.kind], text=label, title=label)
     outline.set("xmlUrl", source.url)

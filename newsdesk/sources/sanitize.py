@@ -31,11 +31,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import urljoin, urlsplit
 
 import nh3
-from lxml.html import defs as html_defs
 
 from newsdesk.fetch.sniff import SVG_REFUSED
 from newsdesk.model import Image, is_http_url
@@ -62,13 +61,22 @@ and attribute values are always in double quotes (a ``"`` inside is ``&quot;``, 
 escaped), so a ``>`` inside quotes ends no tag."""
 
 # fmt: skip below: a word list, one word a line, would run to twenty lines of noise.
-HTML_ELEMENTS = frozenset(html_defs.tags) | {
+_NEWER_ELEMENTS = frozenset({
     "data", "dialog", "frame", "image", "listing", "main", "noembed", "noframes", "picture", "plaintext",
     "portal", "search", "slot", "template", "xmp",
-}  # fmt: skip
-"""Element names an HTML parser knows (lxml's list plus the HTML Living Standard's newer and legacy
-ones). Angle brackets around any other word are text: Korean and Chinese pages write titles of works
-so (``<The Palace: Tale of Jang Noksu>``, 2 of the 181 benchmark pages' descriptions)."""
+})  # fmt: skip
+
+
+@cache
+def html_elements() -> frozenset[str]:
+    """Element names an HTML parser knows (lxml's list plus the HTML Living Standard's newer and legacy
+    ones). Angle brackets around any other word are text: Korean and Chinese pages write titles of works
+    so (``<The Palace: Tale of Jang Noksu>``, 2 of the 181 benchmark pages' descriptions). Read on first
+    use: lxml is ≈ 25 CPU-ms to load, and a run that parses nothing (every feed 304) needs neither."""
+    from lxml.html import defs
+
+    return frozenset(defs.tags) | _NEWER_ELEMENTS
+
 
 KEPT_ANGLES = ("\u2039", "\u203a")
 """What ``<`` and ``>`` around a word that is no HTML element become: single angle quotation marks,
@@ -145,8 +153,15 @@ def plain_text(fragment: str, *, cleaned: str | None = None) -> str:
     style bodies either way, and the tags it keeps hold the same text, escaped the same way (none of
     them is a raw-text element). Not when ``fragment`` has angled words (``<AI>``), which the first
     pass keeps as text and the sanitiser drops as unknown tags."""
+    return " ".join(spaced_text(fragment, cleaned=cleaned).split())
+
+
+def spaced_text(fragment: str, *, cleaned: str | None = None) -> str:
+    """:func:`plain_text` before its whitespace is collapsed: the same characters between the spaces,
+    for a caller that reads only the start (a content's text compared with its summary; collapsing
+    the whole of a long content's text was a tenth of a new feed entry's work)."""
     if "<" not in fragment and ("&" not in fragment or _literal_ampersands(fragment)):
-        return " ".join(fragment.split())  # already plain: most titles, authors, tags
+        return fragment  # already plain: most titles, authors, tags
     if cleaned is not None and _only_html_elements(fragment):
         text = html.unescape(_SERIALISED_TAG.sub("", cleaned))
     else:
@@ -157,7 +172,7 @@ def plain_text(fragment: str, *, cleaned: str | None = None) -> str:
         text = _text_pass(text)
     else:
         text = _MARKUP.sub("", text)  # still markup after the last pass: drop every tag opener
-    return " ".join(text.split())
+    return text
 
 
 def _text_pass(text: str) -> str:
@@ -181,9 +196,11 @@ def _keep_angled_words(text: str) -> str:
     if _only_html_elements(text):
         return text
 
+    known = html_elements()
+
     def keep(match: re.Match[str]) -> str:
         slash, name, rest, close = match.groups()
-        if name.lower() in HTML_ELEMENTS:
+        if name.lower() in known:
             return match.group(0)
         return f"{KEPT_ANGLES[0]}{slash}{name}{rest}{KEPT_ANGLES[1] if close else ''}"
 
@@ -191,7 +208,8 @@ def _keep_angled_words(text: str) -> str:
 
 
 def _only_html_elements(text: str) -> bool:
-    return all(name.lower() in HTML_ELEMENTS for name in _TAG_NAME.findall(text))
+    known = html_elements()
+    return all(name.lower() in known for name in _TAG_NAME.findall(text))
 
 
 def without_markup(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from newsdesk.store.tables import metadata
+from newsdesk.store.tables import metadata_for
 
 connection = context.config.attributes["connection"]
 
@@ -16,7 +16,7 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
 
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    target_metadata=metadata_for(connection.dialect.name),
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things in place
     compare_type=True,
     include_object=include_object,
