@@ -139,6 +139,7 @@ def main() -> None:
             medians[name].append(statistics.median(cpu))
             print(f"round {round_ + 1} {name:<5} median {statistics.median(cpu):.3f}  min {min(cpu):.3f}  "
                   f"max {max(cpu):.3f}  wall median {statistics.median(result['wall_s']):.3f}  "
+                  f"RSS after {result['VmRSS']:.0f} MiB (peak {result['VmHWM']:.0f})  "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     for name, values in medians.items():
         print(f"{name:<5} median of medians {statistics.median(values):.3f} CPU-s a cycle "

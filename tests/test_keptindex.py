@@ -18,10 +18,11 @@ from newsdesk.enrich import keptindex
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import load_embedder
 from newsdesk.enrich.keptindex import KeptIndex
-from newsdesk.enrich.vectors import AnnIndex, VectorIndex
+from newsdesk.enrich.vectors import RELATED_HNSW, AnnIndex, VectorIndex
 from newsdesk.enricher import Enricher
 from newsdesk.model import Article, Provider, held_clock
 from newsdesk.store import Store
+from newsdesk.store.base import MAX_NOTED
 from tests.test_enricher_batches import demo_articles
 
 MODEL, DIM = "test-model", 16
@@ -104,18 +105,23 @@ def test_the_index_follows_other_writers_deletes_and_rewrites_without_the_file(
     assert path.stat().st_mtime_ns == saved  # nor written: not due
 
 
-def test_a_gap_the_change_log_cannot_describe_is_reconciled(store: Store, tmp_path: Path) -> None:
+def test_a_long_gap_is_read_a_page_at_a_time_and_one_the_log_cannot_describe_is_reconciled(
+    store: Store, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(2)
     kept = KeptIndex(store, tmp_path / "vectors.usearch")
     ids = stored(store, rng, 20)
     kept.current(MODEL, DIM, [ids])
-    for _ in range(501):  # more stamp moves than the log is read over (changes.MAX_ROWS): "everything"
+    for _ in range(501):  # more stamp moves than one read of the log takes (changes.MAX_ROWS)
         stored(store, rng, 1)
     store.delete_article(ids[0])
     assert store.changes_between(kept._stamp, int(store.change_stamp()[0])).everything
-    index = kept.current(MODEL, DIM, [])
+    assert_in_step(kept.current(MODEL, DIM, []), store)
+    assert kept.reconciled == 1  # the first build only: the log was read a page at a time
+    stored(store, rng, MAX_NOTED + 1)  # one transaction that notes too many ids: the log cannot say
+    store.delete_article(ids[1])
+    assert_in_step(kept.current(MODEL, DIM, []), store)
     assert kept.reconciled == 2
-    assert_in_step(index, store)
 
 
 def test_a_restart_catches_up_from_the_saved_stamp_and_a_crash_costs_no_rebuild(
@@ -212,3 +218,21 @@ def test_an_enricher_relates_a_later_run_from_the_kept_index_as_from_the_file(
     assert len(loads) == 1  # the kept index was not read again
     assert any(kept.values())
     assert kept == restarted
+
+
+def test_a_file_of_an_older_version_is_reconciled_once_then_saved_with_its_stamp(
+    store: Store, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(6)
+    path = tmp_path / "vectors.usearch"
+    ids = stored(store, rng, 12)
+    older = AnnIndex(DIM, RELATED_HNSW)
+    older.add(ids, store.load_embeddings(MODEL)[1])
+    older.save(path)  # no model, no stamp in its manifest
+    first = KeptIndex(store, path)
+    assert_in_step(first.current(MODEL, DIM, []), store)
+    assert first.reconciled == 1
+    assert json.loads(path.with_name(path.name + ".json").read_text())["model"] == MODEL
+    again = KeptIndex(store, path)
+    assert_in_step(again.current(MODEL, DIM, []), store)
+    assert again.reconciled == 0

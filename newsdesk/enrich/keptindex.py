@@ -9,7 +9,7 @@ Now the index stays in memory and follows the store, as semantic search's copy d
   differently (a delete, a fold), the articles touched: those the index holds whose vector is gone are
   taken out. Another writer (a ``newsdesk run`` beside the desk), a fold, a delete or a re-embed are
   found so;
-- when the log cannot say (too far behind, the stamp went back, a file of an older version without its
+- when the log cannot say (far behind, a transaction that noted too much, the stamp went back, a file of an older version without its
   stamp), the ids are reconciled with the stored vectors, read a chunk at a time: missing ones put in,
   gone ones taken out. A vector written again under the same id and model in that gap keeps its old
   place in the graph (its candidates' scores are exact anyway: :class:`~.vectors.ExactScores`);
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from newsdesk.enrich.base import Vectors
 from newsdesk.enrich.vectors import RELATED_HNSW, AnnIndex, VectorIndex, open_index, read_manifest
+from newsdesk.store.changes import MAX_ROWS
 
 if TYPE_CHECKING:
     from newsdesk.store import Store
@@ -44,6 +45,11 @@ one-shot runs writes it as seldom as a desk does): each save is the whole index,
 SAVE_AFTER_ADDED = 1_000
 """...unless at least this many vectors went in since the last save (a first build, a large run): a
 restart then need not put them in again."""
+
+
+CATCH_UP_MAX_MOVES = 50_000
+"""Past this many stamp moves since the index was in step, its ids are reconciled with the stored
+vectors (one read of them all) instead of reading the log a page at a time."""
 
 
 class KeptIndex:
@@ -106,30 +112,47 @@ class KeptIndex:
         """Put in the vectors written between stamps ``old`` and ``new`` (but this run's, which go in
         last) and take out those of articles that went; reconcile when the log cannot say."""
         assert self._index is not None
-        if new < old:  # another database behind the same folder, or a restored one
+        changed = self._changes(old, new)
+        if changed is None:
             self._reconcile(model, mine, batch)
             return
-        changes = self._store.changes_between(old, new)
-        if changes.everything:
-            self._reconcile(model, mine, batch)
-            return
-        held = self._held(sorted(changes.articles - changes.vectors)) if changes.lists else set()
-        asked = sorted((changes.vectors | held) - mine)
+        written, touched = changed
+        asked = sorted((written | self._held(sorted(touched - written))) - mine)
         if not asked:
             return
         ids, matrix = self._store.load_embeddings(model, ids=asked)
-        written = [n for n, i in enumerate(ids) if i in changes.vectors]
-        if written:
-            self._put([ids[n] for n in written], matrix[written])
+        put = [n for n, i in enumerate(ids) if i in written]
+        if put:
+            self._put([ids[n] for n in put], matrix[put])
         if gone := sorted(set(asked) - set(ids)):
             self._index.remove(gone)
             self._dirty = True
+
+    def _changes(self, old: int, new: int) -> tuple[set[int], set[int]] | None:
+        """(articles whose vectors were written, articles touched where a list could read differently)
+        between the two stamps, read :data:`~newsdesk.store.changes.MAX_ROWS` log rows at a time (a
+        busy desk's cycle moves the stamp hundreds of times); None when the log cannot say: the stamp
+        went back (another database behind the folder, a restored one), a gap past
+        :data:`CATCH_UP_MAX_MOVES`, a transaction that noted too much, rows pruned."""
+        if new < old or new - old > CATCH_UP_MAX_MOVES:
+            return None
+        written: set[int] = set()
+        touched: set[int] = set()
+        for after in range(old, new, MAX_ROWS):
+            changes = self._store.changes_between(after, min(after + MAX_ROWS, new))
+            if changes.everything:
+                return None
+            written |= changes.vectors
+            if changes.lists:
+                touched |= changes.articles
+        return written, touched
 
     def _reconcile(self, model: str, mine: set[int], batch: int) -> None:
         """The stored vectors' ids against the index's, a chunk of vectors at a time: missing ones put
         in (all of them into an empty index: a rebuild), ones whose vector is gone taken out."""
         assert self._index is not None
         self.reconciled += 1
+        self._dirty = True  # in step with a stamp the file does not have (saved when due)
         started = time.perf_counter()
         held = set(self._index.ids())
         stored: set[int] = set()
