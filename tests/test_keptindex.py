@@ -236,3 +236,24 @@ def test_a_file_of_an_older_version_is_reconciled_once_then_saved_with_its_stamp
     again = KeptIndex(store, path)
     assert_in_step(again.current(MODEL, DIM, []), store)
     assert again.reconciled == 0
+
+
+def test_the_desk_saves_the_kept_related_index_when_it_stops(tmp_path: Path) -> None:
+    """What went in since the last save is written at a clean stop, so a start reads it."""
+    from newsdesk.app import Newsdesk
+    from newsdesk.desk import Desk, OutputTargets
+    from tests.conftest import quiet_env
+
+    env = quiet_env(tmp_path / "data", NEWSDESK_ENRICH="1", NEWSDESK_REEMBED_BATCH="0")
+    settings = load_settings(env=env, base_dir=tmp_path)
+    with Newsdesk(settings) as nd:
+        rng = np.random.default_rng(7)
+        kept = nd.enricher.related_index
+        kept.current(MODEL, DIM, [stored(nd.store, rng, 10)])  # a first build: saved at once
+        kept.current(MODEL, DIM, [stored(nd.store, rng, 3)])  # not due
+        manifest = kept.path.with_name(kept.path.name + ".json")
+        assert json.loads(manifest.read_text())["count"] == 10
+        desk = Desk(nd, OutputTargets(), check_s=0.1)
+        desk.start()
+        assert desk.stop(30)
+        assert json.loads(manifest.read_text())["count"] == 13
