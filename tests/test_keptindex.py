@@ -1,7 +1,8 @@
 """The related index a long-lived enricher keeps between runs (enrich/keptindex.py): a later run reads
 and writes no file, and the index still follows the store — another writer's vectors, a delete, a vector
-written again, a gap the change log cannot describe, a restart and a crash. Real SQLite store, real
-usearch index; the enricher's test runs the bundled model over the demo world's articles."""
+written again, a gap the change log cannot describe, a restart and a crash. Real stores (SQLite and
+PostgreSQL: conftest's ``store``), real usearch index; the enricher's test runs the bundled model over the
+demo world's articles."""
 
 from __future__ import annotations
 
@@ -27,13 +28,6 @@ from tests.test_enricher_batches import demo_articles
 
 MODEL, DIM = "test-model", 16
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    opened = Store.open(f"sqlite:///{tmp_path / 'newsdesk.db'}")
-    yield opened
-    opened.close()
 
 
 def unit(rng: np.random.Generator, n: int) -> np.ndarray[Any, Any]:
@@ -76,7 +70,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 def test_the_index_follows_other_writers_deletes_and_rewrites_without_the_file(
-    store: Store, tmp_path: Path, loads: list[Path]
+    store: Store, store_url: str, tmp_path: Path, loads: list[Path]
 ) -> None:
     rng = np.random.default_rng(1)
     path = tmp_path / "vectors.usearch"
@@ -87,7 +81,7 @@ def test_the_index_follows_other_writers_deletes_and_rewrites_without_the_file(
     assert path.is_file()  # a first build is saved at once
     saved = path.stat().st_mtime_ns
 
-    other = Store.open(f"sqlite:///{tmp_path / 'newsdesk.db'}")  # another process's writes
+    other = Store.open(store_url)  # another process's writes
     try:
         theirs = stored(other, rng, 5)
         other.delete_article(first[3])

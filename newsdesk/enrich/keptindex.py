@@ -1,17 +1,18 @@
 """The related stage's vector index kept by a long-lived enricher between its runs (issue 14).
 
-Before, every run opened ``vectors.usearch`` and saved it again: at 100k articles ≈ 130 MB read and
-written each desk cycle, ≈ 10% of the desk's CPU beside the API (docs/benchmarks.md, "Large runs").
-Now the index stays in memory and follows the store, as semantic search's copy does (semantic.py):
+Before, every run opened ``vectors.usearch`` and saved it again: at 100k articles ≈ 100 MB read and
+written each desk cycle, two thirds of the enrichment CPU of a 5-article cycle (docs/benchmarks.md, "The
+desk keeps its related index between cycles"). Now the index stays in memory and follows the store,
+as semantic search's copy does (semantic.py):
 
 - at each run, the change log since the stamp the index was last brought to names the articles whose
   vectors were written (put in again, replacing an older vector) and, when a list could read
   differently (a delete, a fold), the articles touched: those the index holds whose vector is gone are
   taken out. Another writer (a ``newsdesk run`` beside the desk), a fold, a delete or a re-embed are
   found so;
-- when the log cannot say (far behind, a transaction that noted too much, the stamp went back, a file of an older version without its
-  stamp), the ids are reconciled with the stored vectors, read a chunk at a time: missing ones put in,
-  gone ones taken out. A vector written again under the same id and model in that gap keeps its old
+- the log is read a page at a time; when it cannot say (far behind, a transaction that noted too much,
+  the stamp went back, a file of an older version without its stamp), the ids are reconciled with the
+  stored vectors, read a chunk at a time: missing ones put in, gone ones taken out. A vector written again under the same id and model in that gap keeps its old
   place in the graph (its candidates' scores are exact anyway: :class:`~.vectors.ExactScores`);
 - the run's own vectors go in last, in enrichment order, as the per-run load did, so the graph and the
   related lists are the ones it made.
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 300.0
 """The file is written at most this often (wall clock, from its manifest's ``saved_at``, so a cron of
-one-shot runs writes it as seldom as a desk does): each save is the whole index, ≈ 130 MB at 100k."""
+one-shot runs writes it as seldom as a desk does): each save is the whole index, ≈ 100 MB at 100k."""
 SAVE_AFTER_ADDED = 1_000
 """...unless at least this many vectors went in since the last save (a first build, a large run): a
 restart then need not put them in again."""
