@@ -170,11 +170,15 @@ def distinct(vectors: Any, draw: Any) -> Any:
 
 def build_related_index(nd: Any, model: str) -> None:
     """The related stage's vector index file over every stored vector, as a desk that has been running
-    keeps it beside the store (without it, the first enrichment builds it: minutes at 100k)."""
-    from newsdesk.enrich.vectors import build_index
+    keeps it beside the store (without it, the first enrichment builds it: minutes at 100k). In the
+    related index's own precision (``RELATED_HNSW``, int8): a file of another one is not reused, and
+    the desk's first enrichment then rebuilt all 100k in the middle of the measured phase."""
+    from newsdesk.enrich.vectors import RELATED_HNSW, build_index
 
+    stamp = int(nd.store.change_stamp()[0])  # read before the vectors: the file is in step with it
     ids, matrix = nd.store.load_embeddings(model)
-    build_index(ids, matrix, ann=True).save(nd.settings.data_dir / "vectors.usearch")
+    index = build_index(ids, matrix, ann=True, params=RELATED_HNSW)
+    index.save(nd.settings.data_dir / "vectors.usearch", extra={"model": model, "stamp": stamp})
 
 
 def keep_extras(data_dir: Path, kept: Path | None, *, save: bool) -> None:
@@ -189,6 +193,26 @@ def keep_extras(data_dir: Path, kept: Path | None, *, save: bool) -> None:
             shutil.copytree(path, target / "models")
         elif path.name.startswith("vectors.usearch"):
             shutil.copyfile(path, target / path.name)
+    if not save and not related_index_current(data_dir):  # kept by an older version of this script
+        print("the kept related index is not in the related stage's precision: building it again, once")
+        from newsdesk.app import Newsdesk
+        from newsdesk.config import load_settings
+        from newsdesk.enrich.embed import load_embedder
+
+        settings = load_settings(env=service_env(data_dir, ROOT), base_dir=data_dir)
+        model = load_embedder(settings.embed_model, settings.embed_backend, cache_dir=settings.models_dir)
+        with Newsdesk(settings) as nd:
+            build_related_index(nd, model.name)
+        keep_extras(data_dir, kept, save=True)
+
+
+def related_index_current(data_dir: Path) -> bool:
+    """Whether the related index file beside the store is in ``RELATED_HNSW``'s precision (a file in
+    another one is built again by the desk's first enrichment: minutes at 100k, inside a measured phase)."""
+    from newsdesk.enrich.vectors import RELATED_HNSW, read_manifest
+
+    manifest = read_manifest(data_dir / "vectors.usearch")
+    return manifest is None or manifest.get("dtype") == RELATED_HNSW.dtype
 
 
 def add_sources(data_dir: Path, urls: list[str]) -> None:

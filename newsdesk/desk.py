@@ -171,6 +171,11 @@ class Desk:
                 if self._kept is not None:
                     runner.run(self._kept[1].close())
                 self._runner, self._kept = None, None
+                try:  # the related index the enricher keeps between cycles: saved, so a start reads it
+                    if self.nd.settings.enrich:
+                        self.nd.enricher.related_index.flush()
+                except (OSError, NewsdeskError) as error:
+                    log.warning("related index not saved at stop", extra={"error": str(error)})
         self._update(running=False)
 
     def _step(self) -> None:

@@ -30,7 +30,8 @@ from .config import Settings
 from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
-from .enrich.vectors import ExactIndex, ExactScores, Searchable, VectorIndex, open_index
+from .enrich.keptindex import KeptIndex
+from .enrich.vectors import ExactIndex, ExactScores, Searchable, VectorIndex
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
 from .model import Article, Story, Taxonomy, TopicScore, now
@@ -107,6 +108,8 @@ class Enricher:
         self.counts: dict[str, int] = {}
         half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
         self._heat = StoryHeat(store, half_lives, settings.heat_half_life_hours)
+        # kept between runs, following the store's change log (a desk stop saves it: flush)
+        self.related_index = KeptIndex(store, settings.data_dir / "vectors.usearch")
         self.forget_between_runs()
 
     def forget_between_runs(self) -> None:
@@ -519,7 +522,7 @@ class Enricher:
             # runs"); a desk's small cycles keep them, as before.
             self._dup_index = None
             release_freed_memory()
-        index = self._vector_index(kept, total)
+        index = self._vector_index(kept)
         done = 0
         for batch in kept:
             work = self._reload(batch, texts=False)
@@ -567,25 +570,13 @@ class Enricher:
             lists[a.id] = [(c.article_id, c.similarity) for c in chosen]
         self.store.set_related_many(lists)  # one transaction for the chunk's lists
 
-    def _vector_index(self, kept: list[list[int]], total: int) -> VectorIndex:
-        """The ANN index beside the store, brought up to date with this run's vectors — or rebuilt from
-        the stored vectors, a chunk at a time, when the saved file is missing or out of step (it is a
-        cache of the store). Vectors go in in enrichment order, as one batch would add them."""
-        path = self.settings.data_dir / "vectors.usearch"
-        model = self.embedder.name
-        before = self.store.count_embeddings(model) - total
-        index = open_index(path, self.embedder.dim, expected_count=before)
-        if len(index) == before:
-            for batch in kept:
-                ids, matrix = self.store.load_embeddings(model, ids=batch)
-                rows = {article_id: n for n, article_id in enumerate(ids)}
-                if batch:
-                    index.add(batch, matrix[[rows[i] for i in batch]])
-        else:
-            for ids, matrix in self.store.iter_embeddings(model, batch=self.batch_size):
-                index.add(ids, matrix)
-        index.save(path)
-        return index
+    def _vector_index(self, kept: list[list[int]]) -> VectorIndex:
+        """The ANN index of every stored vector, this run's put in last in enrichment order (as one batch
+        would add them): kept from the last run and brought up to date from the store's change log, or
+        read from the file beside the store, or rebuilt from the stored vectors when there is none (it is a
+        cache of the store; enrich/keptindex.py). Reading and saving the whole file every run was ≈ 10% of
+        a desk's CPU at 100k articles (docs/benchmarks.md, "Large runs")."""
+        return self.related_index.current(self.embedder.name, self.embedder.dim, kept, batch=self.batch_size)
 
     def _related_meta(self, work: list[Work], window: timedelta, index: Searchable) -> _RelatedMeta:
         """The candidates' metadata for a few articles: of the articles within ``window`` of one of them,

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
@@ -118,8 +118,14 @@ class VectorIndex(Protocol):
 
     def __len__(self) -> int: ...
 
-    def save(self, path: Path) -> None:
-        """Write atomically, with a manifest beside it (see :func:`open_index`)."""
+    def __contains__(self, key: object) -> bool: ...
+
+    def ids(self) -> list[int]:
+        """Every id held, in no set order (a kept index reconciles them with the store's)."""
+        ...
+
+    def save(self, path: Path, *, extra: Mapping[str, Any] | None = None) -> None:
+        """Write atomically, with a manifest beside it (see :func:`open_index`), ``extra`` in it too."""
         ...
 
     @classmethod
@@ -215,6 +221,12 @@ class ExactIndex:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def ids(self) -> list[int]:
+        return list(self._rows)
+
     def add(self, ids: Sequence[int], vectors: Vectors) -> None:
         matrix = _as_matrix(vectors, self.dim)
         keys = _as_ids(ids, len(matrix))
@@ -256,7 +268,7 @@ class ExactIndex:
         pairs = [(int(self._ids[row]), float(scores[row])) for row in top]
         return _best(pairs, k, exclude)
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, *, extra: Mapping[str, Any] | None = None) -> None:
         n = len(self)
 
         def write(tmp: Path) -> None:
@@ -264,7 +276,7 @@ class ExactIndex:
                 np.savez(handle, ids=self._ids[:n], vectors=self._vectors[:n])
 
         _write_atomic(path, write)
-        _write_manifest(path, {"kind": self.kind, "dim": self.dim, "count": n})
+        _write_manifest(path, {**(extra or {}), "kind": self.kind, "dim": self.dim, "count": n})
 
     @classmethod
     def load(cls, path: Path) -> ExactIndex:
@@ -314,6 +326,13 @@ class AnnIndex:
     def __len__(self) -> int:
         return len(self._index)
 
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and key >= 0 and bool(self._index.contains(key))
+
+    def ids(self) -> list[int]:
+        keys: list[int] = self._index.keys[:].tolist()  # a slice is an array (no numpy __array__ warning)
+        return keys
+
     def set_expansion_search(self, value: int) -> None:
         """Pin the search expansion (trading query speed for recall without a rebuild: the graph does
         not depend on it) instead of letting it grow with the index."""
@@ -358,9 +377,15 @@ class AnnIndex:
         pairs = [(int(key), 1.0 - float(d)) for key, d in zip(matches.keys, matches.distances, strict=True)]
         return _best(pairs, k, exclude)
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, *, extra: Mapping[str, Any] | None = None) -> None:
         _write_atomic(path, lambda tmp: self._index.save(str(tmp)))
-        manifest = {"kind": self.kind, "dim": self.dim, "count": len(self), **asdict(self.params)}
+        manifest = {
+            **(extra or {}),
+            "kind": self.kind,
+            "dim": self.dim,
+            "count": len(self),
+            **asdict(self.params),
+        }
         _write_manifest(path, manifest)
 
     @classmethod
