@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +30,9 @@ __all__ = ["FEED_FORMATS", "ExportSummary", "Outputs", "format_datetime", "summa
 
 FEED_FORMATS = ("rss", "atom", "json")  # RSS 2.0, Atom (RFC 4287), JSON Feed 1.1
 FEED_LANGUAGE = "en"
+# articles whose related records an export reads at once: one query for their lists, each related
+# article loaded once (181 records: 983 article loads and 181 queries before, 181 and a few after)
+RELATED_CHUNK = 256
 
 
 class Outputs:
@@ -50,13 +53,29 @@ class Outputs:
         target = folder or self.nd.settings.records_dir
         stamp = self._export_stamp(published_only, topics)  # before the articles: see export_records
         selected = (
-            a.replace(related=store.related_refs(a.id))
+            a
             for a in store.iter_articles()
             if a.id is not None
             and (not published_only or a.published)
             and (not topics or set(topics) & set(a.topics))
         )
-        return export_records(selected, target, stamp=stamp)
+        return export_records(self._with_related(selected), target, stamp=stamp)
+
+    def _with_related(self, articles: Iterable[Article]) -> Iterator[Article]:
+        """``articles`` with their related records, read :data:`RELATED_CHUNK` articles at a time
+        (:meth:`~newsdesk.store.Store.related_refs_many`): lazily, so an export that finds its folder
+        up to date reads none."""
+        chunk: list[Article] = []
+        for article in articles:
+            chunk.append(article)
+            if len(chunk) == RELATED_CHUNK:
+                yield from self._related_of(chunk)
+                chunk = []
+        yield from self._related_of(chunk)
+
+    def _related_of(self, articles: list[Article]) -> list[Article]:
+        refs = self.nd.store.related_refs_many([a.id for a in articles if a.id is not None])
+        return [a.replace(related=refs.get(a.id, ())) if a.id is not None else a for a in articles]
 
     def _export_stamp(self, published_only: bool, topics: Sequence[str]) -> str:
         """What the records of an export are made from, as one digest: the store's change stamp (every

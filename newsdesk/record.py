@@ -25,6 +25,7 @@ and no SVG is listed as an image (:func:`~newsdesk.sources.sanitize.publishable_
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -154,15 +155,23 @@ def format_datetime(value: datetime) -> str:
 
 
 def _quoted(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\ufeff\ufffe\uffff":
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) <= 0xFF else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    """``text`` as a YAML double-quoted scalar. One regular-expression pass: most texts need no escape,
+    and a record's ``secured`` value is tens of KB of base64 (a loop over each character was most of
+    an export's time; docs/benchmarks.md, "Lean pipeline")."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
+
+
+# What YAML's double-quoted style cannot hold as itself: the escapes above, C0 and C1 controls, DEL,
+# the byte-order mark and the two non-characters.
+_NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]')
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    named = _ESCAPES.get(ch)
+    if named is not None:
+        return named
+    return f"\\x{ord(ch):02x}" if ord(ch) <= 0xFF else f"\\u{ord(ch):04x}"
 
 
 # Cached: names and enums repeat, and the YAML probe was most of the dump time (docs/benchmarks.md).

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from newsdesk import record
 from newsdesk.errors import RecordError
 from newsdesk.model import Article, Image, Provider, RelatedRef
 from newsdesk.record import dump_record, load_record, read_record
@@ -109,3 +110,30 @@ def test_unreadable_file_is_a_record_error(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(RecordError, match=r"binary\.md"):
         read_record(bad)
+
+
+def test_every_character_survives_the_double_quoted_scalar() -> None:
+    """The writer double-quotes titles, URLs and the sealed payload (``_quoted``): every code point a
+    stored string can hold reads back the same through a YAML parser, and the escapes keep their
+    spelling (another spelling would rewrite every record file of every store)."""
+    text = "".join(chr(c) for c in range(0x3000) if not 0xD800 <= c <= 0xDFFF) + "\ufeff\ufffe\uffff"
+    quoted = record._quoted(text)
+    assert yaml.safe_load(f"k: {quoted}") == {"k": text}
+    escapes = [
+        r"\\",
+        r"\"",
+        r"\n",
+        r"\t",
+        r"\r",
+        r"\0",
+        r"\N",
+        r"\L",
+        r"\P",
+        r"\x01",
+        r"\x7f",
+        r"\x9f",
+        r"\ufeff",
+    ]
+    assert all(escape in quoted for escape in escapes)
+    assert not any(ch in quoted for ch in "\x00\x1f\x7f\x85\x9f\u2028\u2029\ufeff\uffff")
+    assert record._quoted("QUJD" * 1000) == '"' + "QUJD" * 1000 + '"'

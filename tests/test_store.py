@@ -216,6 +216,8 @@ def test_batched_enrichment_writes_equal_the_single_ones(store: Store) -> None:
     store.set_related_many({a: [(c, 0.9), (b, 0.7)], b: [(a, 0.6)], c: []})
     assert [(r.article_id, r.similarity) for r in store.related_refs(a)] == [(c, 0.9), (b, 0.7)]
     assert [r.article_id for r in store.related_refs(b)] == [a] and store.related_refs(c) == ()
+    # read for several articles at once (an export): the same refs, an article without any left out
+    assert store.related_refs_many([a, b, c]) == {a: store.related_refs(a), b: store.related_refs(b)}
     store.mark_enriched_many([a, c])
     assert store.unenriched_ids() == [b]
 

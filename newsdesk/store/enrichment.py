@@ -333,6 +333,21 @@ class EnrichmentMixin(StoreBase):
             found = articles_by_id(c, [p[0] for p in pairs])
         return tuple(_ref(found[i], s) for i, s in pairs if i in found)
 
+    def related_refs_many(self, article_ids: Sequence[int]) -> dict[int, tuple[RelatedRef, ...]]:
+        """:meth:`related_refs` of several articles (id → refs; an article without related records is
+        left out), in one query for the lists and one per 500 related articles, each loaded once however
+        many of the lists name it: an export of every record asked once per article, and loaded each
+        related article again for every record naming it."""
+        r = t.related.c
+        lists: dict[int, list[tuple[int, float]]] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(article_ids), 500):
+                query = select(r.article_id, r.related_id, r.similarity).where(r.article_id.in_(chunk))
+                for article_id, related_id, similarity in c.execute(query.order_by(r.article_id, r.rank)):
+                    lists.setdefault(article_id, []).append((related_id, similarity))
+            found = articles_by_id(c, sorted({i for pairs in lists.values() for i, _ in pairs}))
+        return {a: tuple(_ref(found[i], s) for i, s in pairs if i in found) for a, pairs in lists.items()}
+
 
 def _ref(article: Article, similarity: float) -> RelatedRef:
     return RelatedRef(
