@@ -7,7 +7,7 @@ import base64
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 
 from ..errors import StorageError
 from ..model import ReviewState, utc
@@ -17,33 +17,46 @@ if TYPE_CHECKING:
     from .articles import ArticleQuery
 
 
+def shared_conditions(
+    *,
+    topic: str | None,
+    source_id: int | None,
+    min_quality: int | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """The filters an article list and an editor's review queue both take (None: no limit). The topic is
+    an EXISTS, not IN: the planner then walks the sort_at index and stops at the page size, instead of
+    collecting and sorting every article of the topic (docs/benchmarks.md)."""
+    a, at = t.articles, t.article_topics
+    out: list[ColumnElement[bool]] = []
+    if topic is not None:
+        out.append(select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == topic).exists())
+    if source_id is not None:
+        out.append(a.c.source_id == source_id)
+    if min_quality is not None:
+        out.append(a.c.quality >= min_quality)
+    if since is not None:
+        out.append(a.c.sort_at >= since)
+    if until is not None:
+        out.append(a.c.sort_at <= until)
+    return out
+
+
 def filtered(statement: Select[Any], q: ArticleQuery) -> Select[Any]:
     """``statement`` narrowed by the query's filters (its cursor and limit are the caller's)."""
     a = t.articles
-    conditions: list[Any] = []
-    if q.topic:
-        # EXISTS, not IN: the planner then walks the sort_at index and stops at the page size, instead of
-        # collecting and sorting every article of the topic (docs/benchmarks.md).
-        at = t.article_topics
-        conditions.append(
-            select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == q.topic).exists()
-        )
+    conditions: list[Any] = shared_conditions(
+        topic=q.topic or None, source_id=q.source_id, min_quality=q.min_quality, since=q.since, until=q.until
+    )
     if q.provider:
         conditions.append(a.c.provider_domain == q.provider)
     if q.published is not None:
         conditions.append(a.c.published == q.published)
     if q.review_state:
         conditions.append(a.c.review_state == ReviewState(q.review_state).value)
-    if q.min_quality is not None:
-        conditions.append(a.c.quality >= q.min_quality)
-    if q.since is not None:
-        conditions.append(a.c.sort_at >= q.since)
-    if q.until is not None:
-        conditions.append(a.c.sort_at <= q.until)
     if q.story_id is not None:
         conditions.append(a.c.story_id == q.story_id)
-    if q.source_id is not None:
-        conditions.append(a.c.source_id == q.source_id)
     if q.q:
         conditions.append(a.c.search_text.ilike(f"%{_escape_like(q.q)}%", escape="\\"))
     return statement.where(*conditions) if conditions else statement

@@ -20,6 +20,7 @@ from . import rows
 from . import tables as t
 from .articles import existing_ids
 from .base import StoreBase, _chunks
+from .listing import shared_conditions
 
 SORTS = ("newest", "oldest", "quality", "heat")
 
@@ -86,26 +87,20 @@ class ReadingMixin(StoreBase):
 
 
 def _conditions(where: ReviewFilter) -> list[ColumnElement[bool]]:
-    a, at = t.articles, t.article_topics
-    out: list[ColumnElement[bool]] = []
+    a = t.articles
+    out = shared_conditions(
+        topic=where.topic,
+        source_id=where.source_id,
+        min_quality=where.min_quality,
+        since=where.since,
+        until=where.until,
+    )
     if where.review_state is not None:
         out.append(a.c.review_state == where.review_state)
-    if where.topic is not None:
-        out.append(
-            select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == where.topic).exists()
-        )
-    if where.source_id is not None:
-        out.append(a.c.source_id == where.source_id)
     if where.language is not None:
         out.append(or_(a.c.language == where.language, a.c.language.like(f"{where.language}-%")))
-    if where.min_quality is not None:
-        out.append(a.c.quality >= where.min_quality)
     if where.min_heat is not None:
         out.append(a.c.heat >= where.min_heat)
-    if where.since is not None:
-        out.append(a.c.sort_at >= where.since)
-    if where.until is not None:
-        out.append(a.c.sort_at <= where.until)
     out += _flags(where)
     return out
 
