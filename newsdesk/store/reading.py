@@ -21,6 +21,7 @@ from . import tables as t
 from .articles import existing_ids
 from .base import StoreBase, _chunks
 from .listing import shared_conditions
+from .users import _flag_changes, _upsert_states, flag_conditions  # the reader apps' flags: one way
 
 SORTS = ("newest", "oldest", "quality", "heat")
 
@@ -75,8 +76,6 @@ class ReadingMixin(StoreBase):
         starred: bool | None = None,
     ) -> int:
         """Set the flags given on those of ``article_ids`` that exist (any review state); how many."""
-        from .users import _flag_changes, _upsert_states  # the reader apps' writer: one way to write a flag
-
         changes = _flag_changes(read, starred)
         with self.engine.connect() as c:
             known = existing_ids(c, article_ids)
@@ -101,21 +100,7 @@ def _conditions(where: ReviewFilter) -> list[ColumnElement[bool]]:
         out.append(or_(a.c.language == where.language, a.c.language.like(f"{where.language}-%")))
     if where.min_heat is not None:
         out.append(a.c.heat >= where.min_heat)
-    out += _flags(where)
-    return out
-
-
-def _flags(where: ReviewFilter) -> list[ColumnElement[bool]]:
-    s = t.reader_states
-    out: list[ColumnElement[bool]] = []
-    if where.read is not None:
-        out.append(
-            s.c.is_read.is_(True) if where.read else or_(s.c.is_read.is_(None), s.c.is_read.is_(False))
-        )
-    if where.starred is not None:
-        out.append(
-            s.c.starred.is_(True) if where.starred else or_(s.c.starred.is_(None), s.c.starred.is_(False))
-        )
+    out += flag_conditions(where.read, where.starred)
     return out
 
 

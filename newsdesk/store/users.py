@@ -36,6 +36,7 @@ from ..model import Article, now, utc
 from . import rows
 from . import tables as t
 from .base import StoreBase, _chunks, _dialect_insert, _inserted_id
+from .listing import shared_conditions
 
 PASSWORD_TOUCH_INTERVAL = timedelta(minutes=1)  # as TOKEN_TOUCH_INTERVAL: not a write per request
 USER_ROLES = ("reader", "editor")
@@ -252,10 +253,8 @@ class UsersMixin(StoreBase):
     def mark_read(self, user_id: int, where: ItemFilter) -> int:
         """Mark every published article matching ``where`` read for this user, in one transaction; how
         many of them were unread."""
-        a, s = t.articles, t.reader_states
-        unread = _items(select(a.c.id), user_id, where).where(
-            or_(s.c.is_read.is_(None), s.c.is_read.is_(False))
-        )
+        a = t.articles
+        unread = _items(select(a.c.id), user_id, where).where(*flag_conditions(False, None))
         changes = _flag_changes(True, None)
         with self._begin() as c:
             ids = list(c.execute(unread).scalars())
@@ -313,25 +312,14 @@ def _items(query: Any, user_id: int, where: ItemFilter) -> Any:
 
 
 def _conditions(where: ItemFilter) -> list[ColumnElement[bool]]:
-    a, s, at = t.articles, t.reader_states, t.article_topics
-    out: list[ColumnElement[bool]] = []
-    if where.topic is not None:
-        out.append(
-            select(at.c.article_id).where(at.c.article_id == a.c.id, at.c.topic == where.topic).exists()
-        )
+    a, at = t.articles, t.article_topics
+    out = shared_conditions(
+        topic=where.topic, source_id=where.source_id, min_quality=None, since=None, until=None
+    )
     if where.first_topic is not None:
         first = and_(at.c.article_id == a.c.id, at.c.topic == where.first_topic, at.c.rank == 0)
         out.append(select(at.c.article_id).where(first).exists())
-    if where.source_id is not None:
-        out.append(a.c.source_id == where.source_id)
-    if where.read is not None:
-        out.append(
-            s.c.is_read.is_(True) if where.read else or_(s.c.is_read.is_(None), s.c.is_read.is_(False))
-        )
-    if where.starred is not None:
-        out.append(
-            s.c.starred.is_(True) if where.starred else or_(s.c.starred.is_(None), s.c.starred.is_(False))
-        )
+    out += flag_conditions(where.read, where.starred)
     if where.no_topic:
         out.append(~select(at.c.article_id).where(at.c.article_id == a.c.id).exists())
     if where.no_source:
@@ -353,6 +341,18 @@ def _bounds(where: ItemFilter) -> list[ColumnElement[bool]]:
         out.append(a.c.updated_at > where.changed_after)
     if where.changed_before is not None:
         out.append(a.c.updated_at <= where.changed_before)
+    return out
+
+
+def flag_conditions(read: bool | None, starred: bool | None) -> list[ColumnElement[bool]]:
+    """Articles by this user's flags (None: either), over articles left-joined to ``reader_states``:
+    no row is unread and not starred."""
+    s = t.reader_states
+    out: list[ColumnElement[bool]] = []
+    if read is not None:
+        out.append(s.c.is_read.is_(True) if read else or_(s.c.is_read.is_(None), s.c.is_read.is_(False)))
+    if starred is not None:
+        out.append(s.c.starred.is_(True) if starred else or_(s.c.starred.is_(None), s.c.starred.is_(False)))
     return out
 
 
