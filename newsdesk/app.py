@@ -126,9 +126,12 @@ class Newsdesk:
             return
         _ = self.key_ring
 
-    def init(self) -> dict[str, str]:
+    def init(self, *, topics: bool = False) -> dict[str, str]:
         """Create the data folder, run migrations, create the key file when encryption needs one, and
-        build the embedding model's ONNX graph when enrichment is on."""
+        build the embedding model's ONNX graph when enrichment is on. ``topics`` (``newsdesk init``)
+        also embeds the taxonomy's topic descriptions into the store, which loads the model: the
+        desk's own start leaves that to its first cycle, so that the model loads once, after the
+        desk has capped malloc's arenas (malloc.py)."""
         report = {"data_dir": str(self.settings.data_dir), "database": _display_url(self.settings.database)}
         _ = self.store
         report["key"] = self._ensure_key()
@@ -137,6 +140,8 @@ class Newsdesk:
 
             settings = self.settings
             report["model"] = prepare_graph(settings.embed_model, settings.embed_backend, settings.models_dir)
+            if topics:
+                report["topics"] = self.enricher.prepare_topics()
         return report
 
     def _ensure_key(self) -> str:

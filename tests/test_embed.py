@@ -28,6 +28,7 @@ from newsdesk.enrich.embed import (
     length_sorted_batches,
     load_embedder,
     session_options,
+    weights_digest,
 )
 from newsdesk.enrich.multilingual import USE_DIM, BlendEmbedder
 from newsdesk.enrich.similarity import IDENTITY, calibration_for
@@ -163,6 +164,14 @@ def test_corrupt_weights_are_a_clear_error(offline: None, tmp_path: Path) -> Non
     for backend in ("onnx", "torch"):
         with pytest.raises(EnrichmentError, match="broken-model"):
             load_embedder(str(model), backend=backend, cache_dir=tmp_path / "cache")
+
+
+def test_a_rewritten_weights_file_gets_a_new_digest_in_the_same_process(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"first weights")
+    first = weights_digest(tmp_path)
+    assert weights_digest(tmp_path) == first  # asked twice (the desk's start, then its enricher)
+    (tmp_path / "model.safetensors").write_bytes(b"other weights, longer")
+    assert weights_digest(tmp_path) != first
 
 
 def test_missing_model_is_a_clear_error(offline: None, tmp_path: Path) -> None:

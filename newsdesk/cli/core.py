@@ -36,10 +36,10 @@ if TYPE_CHECKING:
 @app.command()
 @clean_errors
 def init(config: ConfigOpt = None) -> None:
-    """Create the data folder, database (migrations) and key file, and build the embedding model's ONNX
-    graph (so no run or server needs to)."""
+    """Create the data folder, database (migrations) and key file, build the embedding model's ONNX
+    graph and embed the taxonomy's topics (so no run or server needs to)."""
     with desk(config) as nd:
-        for key, value in nd.init().items():
+        for key, value in nd.init(topics=True).items():
             out.print(f"{key:10} {value}", highlight=False)
 
 
