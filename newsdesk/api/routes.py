@@ -106,10 +106,10 @@ ROUTES: tuple[Route, ...] = (
 
 
 def _problem(description: str) -> dict[str, Any]:
-    # No "model": FastAPI would build a pydantic field of Problem (validator and serializer) for each of
-    # the 170 error answers, for nothing but this document — 20 ms of create_app's CPU on the bench
-    # machine; document() puts Problem into the components once instead.
-    # The document lists the JSON type beside problem+json, as FastAPI wrote it from the model.
+    # No "model": FastAPI built a pydantic field of Problem (validator and serializer) for each of the
+    # 202 error answers, used for nothing but the OpenAPI document; router() took 47-51 CPU-ms with
+    # them, 24-25 without (lowest of 9, docs/benchmarks.md). document() puts Problem into the
+    # components once, and the JSON type stays listed beside problem+json, as FastAPI wrote it.
     schema = {"$ref": SCHEMA_REF.format(model=Problem.__name__)}
     content = {PROBLEM_TYPE: {"schema": schema}, "application/json": {"schema": schema}}
     return {"description": description, "content": content}
