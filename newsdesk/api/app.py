@@ -4,8 +4,9 @@ A request passes, outermost first: CORS (only when ``cors_origins`` is set) → 
 parsing) → security headers → FastAPI routing → the route's auth/rate-limit dependency (``auth.py``) → a
 handler (``articles.py``, ``sources.py``, ``browse.py``, ``outputs.py``) that calls the facade (reads go
 through ``newsdesk.catalog``) and shapes the answer (the models of ``schemas.py``). Errors anywhere become
-RFC 9457 problems (``problems.py``). The routes are listed in one table, ``routes.py``. When the web UI package (``newsdesk.web.routes``) is present, its pages
-are served by the same app.
+RFC 9457 problems (``problems.py``). The routes are listed in one table, ``routes.py``. When the web UI
+package (``newsdesk.web``) is present, its pages are served by the same app; they, and the reader apps'
+APIs, are imported on their first request (``lazy.py``).
 """
 
 from __future__ import annotations

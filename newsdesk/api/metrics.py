@@ -1,7 +1,7 @@
 """``/metrics`` in Prometheus' text format, read at scrape time from the desk's status and the store.
 
 Imported by the first scrape (``ops.py``), so a desk nobody scrapes never loads ``prometheus_client``
-(≈ 13 ms of CPU at every start, measured with ``python -X importtime`` on the bench machine). Each scrape
+(13–16 ms of import time at every start, ``python -X importtime`` on the bench machine). Each scrape
 reads through a registry of its own holding one :class:`DeskCollector`: no global registry, so two apps
 in one process — the tests — never collide; what must last between scrapes (the worst loop lag since
 the last one) lives on :class:`~newsdesk.api.ops.Ops`.
