@@ -4,15 +4,16 @@ A request passes, outermost first: CORS (only when ``cors_origins`` is set) → 
 parsing) → security headers → FastAPI routing → the route's auth/rate-limit dependency (``auth.py``) → a
 handler (``articles.py``, ``sources.py``, ``browse.py``, ``outputs.py``) that calls the facade (reads go
 through ``newsdesk.catalog``) and shapes the answer (the models of ``schemas.py``). Errors anywhere become
-RFC 9457 problems (``problems.py``). The routes are listed in one table, ``routes.py``. When the web UI package (``newsdesk.web.routes``) is present, its pages
-are served by the same app.
+RFC 9457 problems (``problems.py``). The routes are listed in one table, ``routes.py``. When the web UI
+package (``newsdesk.web``) is present, its pages are served by the same app; they, and the reader apps'
+APIs, are imported on their first request (``lazy.py``).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
@@ -20,16 +21,17 @@ from typing import TYPE_CHECKING, Any, cast
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
 
 from .. import __version__
 from ..app import Newsdesk
 from ..desk import Desk
 from ..errors import StorageError
 from ..logs import check_log_format, use_json_lines
-from ..readerapi.routes import router as reader_router
 from . import docs, ops, problems, routes
 from .cache import ResponseCache
 from .context import STATE_KEY, ApiContext
+from .lazy import LazyRoutes
 from .middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
 from .workers import serve_workers
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WEB_MODULE = "newsdesk.web.routes"
+READER_ROUTES = "newsdesk.readerapi.routes"  # Google Reader and Fever APIs for reader apps
+WEB_ROUTES = "newsdesk.web.routes"  # the web UI's pages
+WEB_STATIC = "newsdesk.web.static"  # its /static files, served from the start
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 CORS_HEADERS = ["Authorization", "Content-Type"]
 DESCRIPTION = (
@@ -74,6 +78,7 @@ def create_app(
         lifespan=operations.lifespan,
     )
     docs.install(app)  # /docs from the package's Swagger UI files, not a CDN
+    routes.document(app)
     if embedder is not None:
         nd.catalog.use_embedder(embedder)
     context = ApiContext(nd, RateLimiter(settings.write_rate_limit), bool(settings.public_read))
@@ -81,9 +86,9 @@ def create_app(
     if web_secret is not None:
         app.state.web_secret = web_secret
     problems.install(app)
-    app.include_router(routes.router(public_read=context.public_read))
-    app.include_router(ops.router(operations))
-    app.include_router(reader_router)  # Google Reader and Fever APIs for reader apps (newsdesk.readerapi)
+    add_routes(app, routes.router(public_read=context.public_read).routes)
+    add_routes(app, ops.router(operations).routes)
+    add_routes(app, [LazyRoutes(READER_ROUTES)])  # imported on first use, as are the pages (lazy.py)
     if include_web:
         _include_web(app)
     app.add_middleware(
@@ -106,6 +111,19 @@ def create_app(
     return app
 
 
+def add_routes(app: FastAPI, built: Iterable[BaseRoute]) -> None:
+    """Add routes, already built, to ``app`` as they are, in their order.
+
+    Why not ``app.include_router``: in FastAPI 0.16x it wraps the router and builds each of its routes
+    again for the app (dependencies analysed, a pydantic field made per response model, the handler
+    made) — once more at start for a router nested in another (its path check) and once more at the
+    first request. Our routers add nothing for an include to apply (no prefix beyond their own, no
+    tags, dependencies or responses of the router), so the routes they built are the app's routes, and
+    each is built once. Measured with bench/serve_start.py (docs/benchmarks.md, "What serve pays to
+    start its API"). The app's routes are Starlette's list, matched first to last."""
+    app.router.routes.extend(built)
+
+
 def _change_stamp(nd: Newsdesk) -> Hashable | None:
     """What the response cache keys on: the articles' change stamp (None when the store is down)."""
     try:
@@ -120,13 +138,15 @@ def _touched(nd: Newsdesk, before: Hashable, after: Hashable) -> Callable[[Any],
 
 
 def _include_web(app: FastAPI) -> None:
-    """Serve the web UI from the same app when its module exists; the API works without it."""
-    module = _optional_module(WEB_MODULE)
-    if module is None:
-        log.info("web UI not installed", extra={"module": WEB_MODULE})
+    """Serve the web UI from the same app when its package exists; the API works without it. The
+    pages' modules load on the first request that reaches them (lazy.py); the static files are
+    served from the start."""
+    static = _optional_module(WEB_STATIC)
+    if static is None:
+        log.info("web UI not installed", extra={"module": WEB_STATIC})
         return
-    app.include_router(module.router)
-    module.mount_static(app)
+    add_routes(app, [LazyRoutes(WEB_ROUTES)])
+    static.mount_static(app)
 
 
 def _optional_module(name: str) -> ModuleType | None:

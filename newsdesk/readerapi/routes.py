@@ -1,11 +1,11 @@
-"""The reader-app routes, one router for ``create_app`` to include: Google Reader, then Fever."""
+"""The reader-app routes, for ``create_app`` to add: Google Reader, then Fever."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from starlette.routing import BaseRoute
 
 from . import fever, greader
 
-router = APIRouter(include_in_schema=False)
-router.include_router(greader.router)
-router.include_router(fever.router)
+ROUTES: tuple[BaseRoute, ...] = (*greader.router.routes, *fever.router.routes)
+"""Both APIs' routes as their modules built them, in the order they are matched; ``create_app`` adds
+them to the app as they are (``newsdesk.api.app.add_routes`` says why not through a router)."""

@@ -2,8 +2,8 @@
 
 Every page is a thin handler: read the request, call the facade — reads through its catalog
 (:mod:`newsdesk.catalog`) — and render a template. Anonymous readers see published articles only; a
-signed-in editor sees everything. The handlers live by what they do, and :data:`router` includes them
-in this order:
+signed-in editor sees everything. The handlers live by what they do, and :data:`ROUTES` holds their
+routes in this order:
 
 - :mod:`.pages` — front page, topics, one topic, one article, search, stats;
 - :mod:`.editing` — sign in and out, the review queue and its actions (publish, reject, fix topics);
@@ -17,24 +17,24 @@ in this order:
 
 What they share — the per-app context, rendering, the editor and CSRF checks — is in :mod:`.context`.
 
-Wiring: ``create_app(nd)`` in the API includes :data:`router` and calls :func:`mount_static`. The router
-finds the facade on ``app.state`` — the API's context (``app.state.newsdesk_api.nd``) or, in a web-only
+Wiring: ``create_app(nd)`` in the API puts :data:`ROUTES` in its app, loaded on the first request that
+reaches them (``newsdesk.api.lazy``), and calls :func:`mount_static` (:mod:`.static`) at once. The pages
+find the facade on ``app.state`` — the API's context (``app.state.newsdesk_api.nd``) or, in a web-only
 app, ``app.state.newsdesk`` (see :func:`create_web_app`).
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
-from ..api.cache import TOKEN_KEY
+from ..api.app import add_routes
 from ..app import Newsdesk
 from . import alerts, editing, images, live, pages, reading, sourcecontrol, sources, users
-from .context import cached_page_token
-from .views import STATIC
+from .static import mount_static
+
+__all__ = ["ROUTES", "create_web_app", "mount_static"]
 
 
 def _answer_head(group: APIRouter) -> APIRouter:
@@ -47,32 +47,19 @@ def _answer_head(group: APIRouter) -> APIRouter:
     return group
 
 
-router = APIRouter(include_in_schema=False)
-for _module in (
-    pages,
-    editing,
-    reading,
-    sources,
-    sourcecontrol,
-    live,
-    users,
-    alerts,
-    images,
-):  # the order their routes are matched in
-    router.include_router(_answer_head(_module.router))
-
-
-def mount_static(app: FastAPI) -> None:
-    """Serve the UI's CSS and JS at ``/static``, and give the response cache (api/cache.py) the way to
-    put each visitor's CSRF token into a kept page."""
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    setattr(app.state, TOKEN_KEY, partial(cached_page_token, app.state))
+ROUTES: tuple[BaseRoute, ...] = tuple(
+    route
+    for module in (pages, editing, reading, sources, sourcecontrol, live, users, alerts, images)
+    for route in _answer_head(module.router).routes
+)
+"""Every page's route as its module built it, in the order they are matched. An app adds them as they
+are (``newsdesk.api.app.add_routes`` says why not through ``include_router``)."""
 
 
 def create_web_app(nd: Newsdesk) -> FastAPI:
     """The UI alone (no API): for tests and for running the UI without the API."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.newsdesk = nd
-    app.include_router(router)
+    add_routes(app, ROUTES)
     mount_static(app)
     return app
