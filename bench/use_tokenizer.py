@@ -175,7 +175,7 @@ def compare_vectors(texts: Sequence[str], same: np.ndarray[Any, Any]) -> None:
             low = ", ".join(f"{c:.4f}" for c in chosen[:5])
             print(
                 f"  {label:<10} n={chosen.size:>6}  cosine min {chosen[0]:.6f}  median {np.median(chosen):.6f}"
-                f"  mean {chosen.mean():.6f}  lowest five {low}"
+                f"  mean {chosen.mean():.6f}  largest 1 - cosine {1 - chosen[0]:.1e}  lowest five {low}"
             )
     below = [(float(c), t[:50]) for c, t in zip(cosines, texts, strict=True) if c < 0.95]
     print(f"  texts below cosine 0.95: {len(below)}", *below[:10], sep="\n    ")
@@ -194,14 +194,20 @@ def compare_load(data: Path, rounds: int) -> None:
                 runs.append(run_child(kind, Path(models), data))
         print("USE from the unpacked folder, per round (CPU-s; resident MB added):")
         print(
-            f"  {'tokenizer':<14} {'load CPU-s':>11} {'load MB':>8} {'362 texts CPU-s':>16} {'MB after':>9}"
+            f"  {'tokenizer':<21} {'load CPU-s':>11} {'load MB':>8} {'362 texts CPU-s':>16} {'MB after':>9}"
         )
         for kind, runs in results.items():
             for run in runs:
-                print(
-                    f"  {kind:<14} {run['load_cpu']:>11.2f} {run['load_mb']:>8.1f}"
-                    f" {run['embed_cpu']:>16.2f} {run['total_mb']:>9.1f}"
-                )
+                print(row(kind, run))
+        for kind, runs in results.items():
+            print(row(f"{kind} median", {key: float(np.median([r[key] for r in runs])) for key in runs[0]}))
+
+
+def row(label: str, run: dict[str, float]) -> str:
+    return (
+        f"  {label:<21} {run['load_cpu']:>11.2f} {run['load_mb']:>8.1f}"
+        f" {run['embed_cpu']:>16.2f} {run['total_mb']:>9.1f}"
+    )
 
 
 def run_child(kind: str, models: Path, data: Path) -> dict[str, float]:
