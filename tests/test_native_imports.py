@@ -21,11 +21,33 @@ print("ok")
 """
 
 
-def test_the_vector_index_then_the_embedding_runtime_load_in_one_process() -> None:
+ANN_THEN_SENTENCEPIECE = """
+import threading
+from newsdesk.enrich.vectors import AnnIndex
+AnnIndex(8)
+def enrich():
+    from newsdesk.enrich.multilingual import load_use
+    import onnxruntime
+    assert load_use().tokenizer == "sentencepiece"
+worker = threading.Thread(target=enrich)  # as the enrichment thread loads its models
+worker.start()
+worker.join()
+print("ok")
+"""
+
+
+def _runs_to_the_end(script: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-X", "faulthandler", "-c", ANN_THEN_ORT],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-X", "faulthandler", "-c", script], capture_output=True, text=True, timeout=300
     )
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-2000:]
+
+
+def test_the_vector_index_then_the_embedding_runtime_load_in_one_process() -> None:
+    _runs_to_the_end(ANN_THEN_ORT)
+
+
+def test_the_use_tokenizer_library_loads_beside_the_other_native_ones() -> None:
+    """sentencepiece's extension (USE's tokenizer) after the vector index, with onnxruntime, in a
+    run's order: it must not be another case of the crash above."""
+    _runs_to_the_end(ANN_THEN_SENTENCEPIECE)

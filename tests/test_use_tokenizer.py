@@ -4,7 +4,6 @@ different ids only on the inputs ``docs/embeddings.md`` ("USE's tokenizer") list
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,30 +120,3 @@ def test_a_tie_between_segmentations_may_be_cut_elsewhere(tokenizers: tuple[Any,
     ids, port = encode(native, "aaaaaaaa"), encode(pure, "aaaaaaaa")
     assert ids != port and len(ids) == len(port)
     assert native.decode(ids) == native.decode(port) == "aaaaaaaa"
-
-
-RUN_ORDER = """
-import threading
-from newsdesk.enrich.vectors import AnnIndex
-AnnIndex(8)
-def enrich():
-    from newsdesk.enrich.multilingual import load_use
-    import onnxruntime
-    assert load_use().tokenizer == "sentencepiece"
-worker = threading.Thread(target=enrich)  # as the enrichment thread loads its models
-worker.start()
-worker.join()
-print("ok")
-"""
-
-
-def test_the_library_loads_beside_the_other_native_ones_in_a_runs_order() -> None:
-    """The vector index's static libstdc++ once crashed a later native import
-    (``tests/test_native_imports.py``); sentencepiece's extension must not be another such case."""
-    done = subprocess.run(
-        [sys.executable, "-X", "faulthandler", "-c", RUN_ORDER],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-2000:]
