@@ -184,6 +184,9 @@ class Enricher:
                 self._leads.write([w.article.id or 0 for w in work], [w.lead_vector for w in work])
                 del work
                 release_freed_memory()
+            # Pass 1 is the index's last reader: this frame lets go of it, so that _relate_all's drop
+            # of the band keys frees them (a reference here kept them beside the related index).
+            del index
             classifier, reputations = self._classifier(), self._reputations()
             for n, batch in enumerate(kept):
                 self._topics_and_quality(self._reload(batch, self._leads.read(n)), classifier, reputations)

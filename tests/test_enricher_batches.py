@@ -10,6 +10,8 @@ The model runs one text at a time in both, so its vectors do not depend on which
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -153,8 +155,16 @@ def test_a_run_of_several_batches_lets_go_of_the_band_keys_and_the_next_run_stil
         ids = [store.save_article(a).id or 0 for a in articles]
         with held_clock(NOW):
             enricher = Enricher(settings, store, load_taxonomy(None), embedder=one_at_a_time, batch_size=7)
-            enricher.run(ids)
+            band_keys = weakref.ref(enricher._near_duplicate_index(set()))  # the index the run reuses
+            alive_while_relating: list[bool] = []
+
+            def relating(stage: str, done: int, total: int) -> None:
+                gc.collect()
+                alive_while_relating.append(band_keys() is not None)
+
+            enricher.run(ids, relating)
             assert enricher._dup_index is None
+            assert alive_while_relating and not any(alive_while_relating)  # freed, not only unnamed
             longest = max(articles, key=lambda a: len(a.text))
             copy = Article(
                 longest.title,
