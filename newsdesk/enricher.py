@@ -485,8 +485,9 @@ class Enricher:
 
     def prepare_topics(self) -> str:
         """Embed the taxonomy's topic descriptions now and keep them in the store (``newsdesk init``):
-        a fresh folder's first run or desk cycle otherwise pays for it (≈ 0.4 CPU-s of the 181-page
-        pipeline's ≈ 12.7, docs/benchmarks.md "Topic vectors at init"). A line saying what was done."""
+        a fresh folder's first run or desk cycle otherwise pays for it (0.56-0.74 CPU-s with the bundled
+        blend, docs/benchmarks.md "Topic vectors at `newsdesk init`, done again"). A line saying what
+        was done."""
         existed = self.store.get_meta(self._description_key()) is not None
         vectors = self._description_vectors()
         return f"{len(vectors)} topic vectors ({'existing' if existed else 'embedded'})"
