@@ -9,8 +9,11 @@ Cases (issue 14):
 
 1. ``pipeline`` — the 181 pages of the article-extraction benchmark on 4 hosts: ``newsdesk run`` as a
    cold CLI on a fresh data folder (one feed per host; enrichment on, then off; image caching off, as
-   the pages' images are not on loopback), and ``newsdesk serve`` (the desk) from its start until its
-   first cycle over them is done, against the trafilatura
+   the pages' images are not on loopback), ``newsdesk serve`` (the desk) from its start until its
+   first cycle over them is done, and the running desk: ``serve`` first through a cycle over
+   :data:`WARMUP_ARTICLES` generated articles, then the pages' feeds added through its API, its CPU from
+   then until it has processed them and stopped (issue 14 asks for both "in the running desk and as a
+   cold CLI"), against the trafilatura
    CLI fetching and extracting the same URLs (``-i urls.txt --parallel 2``) and newspaper4k (2 threads);
 2. ``feeds`` — 500 feeds × 30 items on 10 hosts: newsdesk feed-only (``fetch_pages=0``, enrichment off)
    against reader's ``update_feeds`` and ``newsboat -x reload``: first poll, second poll answered 304
@@ -54,6 +57,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field
 from email.utils import formatdate
@@ -79,6 +84,7 @@ PAGE_HOSTS = 4  # the issue's set-up: the 181 pages spread over 4 hosts
 FEED_HOSTS = 10  # 50 feeds a host: a reader's subscriptions spread over many sites
 FEEDS, ITEMS = 500, 30
 GENERATED, GENERATED_PER_FEED = 3_000, 100
+WARMUP_ARTICLES = 10  # the running desk's first cycle, before the pages are added (case 1)
 # Words for the generated articles: news-like prose whose pages differ enough to be distinct articles.
 VOCABULARY_TEXT = (
     "market bank rate inflation central policy government election minister vote court ruling climate "
@@ -124,6 +130,8 @@ from newsdesk.config import load_settings
 with Newsdesk(load_settings()) as nd:
     nd.init(**({"topics": True} if "topics" in inspect.signature(nd.init).parameters else {}))
     nd.sources.ensure(demo_sources([{"url": u} for u in json.load(open(sys.argv[1]))]))
+    if len(sys.argv) > 2:  # a token to add sources through the API with, as an admin would
+        open(sys.argv[2], "w").write(nd.tokens.create("bench", "admin")[1])
     s = nd.settings
     try:
         from newsdesk.enrich.embed import prepare_graph
@@ -175,6 +183,52 @@ def measure(
     return Cost(cpu, time.perf_counter() - started, peak_sum / 2**20, peak_max / 2**20)
 
 
+def measure_running(
+    command: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    ready: Callable[[], bool],
+    act: Callable[[], None],
+    done: Callable[[], bool],
+) -> tuple[Cost, Cost]:
+    """A long-running service's cost for one piece of work, apart from its start: run ``command`` until
+    ``ready()``, call ``act()`` (hand it the work), wait for ``done()``, then stop it with SIGTERM.
+    Returns (the whole run, from ``act`` to the end). The second is the whole tree's CPU at the end
+    less what it had spent when ``act`` was called, so it includes the stop (the desk writes its
+    records then) and any orphan that exited before ``act`` (never more than a few ms); its memory is
+    the peak while the work ran, with everything the start had loaded still resident."""
+    with tempfile.TemporaryFile("w+") as errors:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        _sample_until_done(proc, ready, stop=False)
+        spent_before, acted = _tree_cpu(), time.perf_counter()
+        act()
+        peak_sum, peak_max = _sample_until_done(proc, done)
+        proc.wait()
+        _reap_orphans()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode not in (0, -signal.SIGTERM):
+            errors.seek(0)
+            raise RuntimeError(f"{command[-1]} failed ({proc.returncode}): {errors.read()[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    ended = time.perf_counter()
+    whole = Cost(cpu, ended - started, peak_sum / 2**20, peak_max / 2**20)
+    return whole, Cost(cpu - spent_before, ended - acted, peak_sum / 2**20, peak_max / 2**20)
+
+
+def _tree_cpu() -> float:
+    """CPU-s spent so far by every process under this one (the measured command's tree and the orphans
+    re-parented here), with what each has reaped of its own children."""
+    total = 0.0
+    for process in _children(psutil.Process()):
+        with contextlib.suppress(psutil.Error):
+            t = process.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def become_subreaper() -> None:
     """Orphaned descendants of a measured command (a forkserver and its workers) are re-parented to
     this process instead of init, so :func:`_reap_orphans` can collect their CPU time. Linux only;
@@ -195,17 +249,23 @@ def _reap_orphans() -> None:
 
 
 def _sample_until_done(
-    proc: subprocess.Popen[bytes], stop_when: Callable[[], bool] | None = None
+    proc: subprocess.Popen[bytes], stop_when: Callable[[], bool] | None = None, *, stop: bool = True
 ) -> tuple[int, int]:
+    """Peak memory (summed, largest) of ``proc``'s tree, sampled until it exits; once ``stop_when()``
+    says so, it is sent SIGTERM (``stop``) or sampling returns at once (not ``stop``)."""
     root = psutil.Process(proc.pid)
     peak_sum = peak_max = 0
     while proc.poll() is None:
         sizes = [_rss(p) for p in [root, *_children(root)]]
         peak_sum, peak_max = max(peak_sum, sum(sizes)), max(peak_max, *sizes)
         if stop_when is not None and stop_when():
+            if not stop:
+                return peak_sum, peak_max
             proc.send_signal(signal.SIGTERM)
             stop_when = None
         time.sleep(SAMPLE_S)
+    if not stop:
+        raise RuntimeError(f"{proc.args!r} exited ({proc.returncode}) before it was ready")
     return peak_sum, peak_max
 
 
@@ -337,11 +397,11 @@ def serve_feeds(site: Site, count: int = FEEDS) -> list[str]:
     return urls
 
 
-def serve_generated(site: Site, count: int) -> list[str]:
-    """``count`` generated article pages on 4 hosts and feeds of :data:`GENERATED_PER_FEED` items
-    listing them; each page's text is drawn from :data:`VOCABULARY` with its own seed. Returns the
-    feed URLs."""
-    bases = list(site.start([f"127.0.3.{k + 1}" for k in range(PAGE_HOSTS)]).values())
+def serve_generated(site: Site, count: int, network: str = "127.0.3") -> list[str]:
+    """``count`` generated article pages on 4 hosts of ``network`` and feeds of
+    :data:`GENERATED_PER_FEED` items listing them; each page's text is drawn from :data:`VOCABULARY`
+    with its own seed. Returns the feed URLs."""
+    bases = list(site.start([f"{network}.{k + 1}" for k in range(PAGE_HOSTS)]).values())
     feeds: dict[str, list[tuple[str, str, str]]] = {}
     for n in range(count):
         base, title, html = _generated_page(n, bases[n % PAGE_HOSTS])
@@ -455,16 +515,19 @@ class Desk:
                 "NEWSDESK_DATA_DIR": str(data_dir), "NEWSDESK_PER_HOST_DELAY": "0"}  # fmt: skip
         return env | {f"NEWSDESK_{k.upper()}": v for k, v in settings.items()}
 
-    def setup(self, data_dir: Path, sources: Sequence[str], **settings: str) -> dict[str, str]:
+    def setup(
+        self, data_dir: Path, sources: Sequence[str], token: Path | None = None, **settings: str
+    ) -> dict[str, str]:
+        """A fresh data folder as ``newsdesk init`` leaves it, with ``sources``; with ``token``, an
+        admin API token written there."""
         env = self.env(data_dir, **settings)
         data_dir.mkdir(parents=True)
         listing = data_dir / "sources.json"
         listing.write_text(json.dumps(list(sources)), encoding="utf-8")
         # cwd: `python -c` puts the working directory first on sys.path, which would set up with the
         # checkout the bench runs from instead of `tree`.
-        subprocess.run(
-            [sys.executable, "-c", NEWSDESK_SETUP, str(listing)], env=env, check=True, cwd=data_dir
-        )
+        command = [sys.executable, "-c", NEWSDESK_SETUP, str(listing), *([str(token)] if token else [])]
+        subprocess.run(command, env=env, check=True, cwd=data_dir)
         return env
 
     def command(self, *args: str) -> list[str]:
@@ -486,6 +549,47 @@ def first_run_finished(data_dir: Path) -> Callable[[], bool]:
     return check
 
 
+def desk_caught_up(data_dir: Path) -> Callable[[], bool]:
+    """Whether the desk, past its first cycle, has polled every source, enriched every article it
+    stored and has no cycle running."""
+    query = (
+        "SELECT (SELECT count(*) FROM runs WHERE finished_at IS NOT NULL) > 1"
+        " AND NOT EXISTS (SELECT 1 FROM runs WHERE finished_at IS NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM sources WHERE last_polled_at IS NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM articles WHERE enriched_at IS NULL)"
+    )
+
+    def check() -> bool:
+        try:
+            with contextlib.closing(sqlite3.connect(data_dir / "newsdesk.db", timeout=0.1)) as db:
+                return bool(db.execute(query).fetchone()[0])
+        except sqlite3.Error:
+            return False
+
+    return check
+
+
+def add_sources(port: int, token: str, feeds: Sequence[str], wait_s: float = 30.0) -> None:
+    """Add ``feeds`` through the running desk's API, as an admin would (loopback allowed: the bench's
+    hosts are on it); each addition wakes the desk. Waits up to ``wait_s`` for the API to listen."""
+    deadline = time.monotonic() + wait_s
+    for url in feeds:
+        body = json.dumps({"url": url, "allow_loopback": True}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/sources", data=body, method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    answer.read()
+                break
+            except urllib.error.URLError as e:
+                if isinstance(e, urllib.error.HTTPError) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -503,7 +607,9 @@ def make_due(data_dir: Path) -> None:
 Round = dict[str, Cost]
 
 
-def pipeline_round(desk: Desk, peers: Peers, pages: list[str], feeds: list[str], work: Path) -> Round:
+def pipeline_round(
+    desk: Desk, peers: Peers, pages: list[str], feeds: list[str], warmup: list[str], work: Path
+) -> Round:
     """One round of case 1, each tool on fresh state."""
     urls = work / "urls.txt"
     urls.write_text("\n".join(pages) + "\n", encoding="utf-8")
@@ -521,6 +627,7 @@ def pipeline_round(desk: Desk, peers: Peers, pages: list[str], feeds: list[str],
     costs["newsdesk serve, first cycle"] = measure(
         desk.command("serve"), env=env, cwd=data_dir, stop_when=first_run_finished(data_dir)
     )
+    costs["newsdesk serve, pages into the running desk"] = running_desk(desk, feeds, warmup, work)
     if peers.python is not None and "trafilatura" in peers.have:
         config = trafilatura_config(peers.python, work)
         command = [str(VENV / "bin" / "trafilatura"), "-i", str(urls), "--parallel", "2",
@@ -529,6 +636,22 @@ def pipeline_round(desk: Desk, peers: Peers, pages: list[str], feeds: list[str],
     if peers.python is not None and "newspaper4k" in peers.have:
         costs["newspaper4k"] = measure([str(peers.python), "-c", NEWSPAPER, str(urls)], cwd=work)
     return costs
+
+
+def running_desk(desk: Desk, feeds: list[str], warmup: list[str], work: Path) -> Cost:
+    """What the pages cost a desk that is already running: ``newsdesk serve`` on a fresh folder whose
+    only source is a small feed of generated articles (``warmup``); once its first cycle is over (the
+    models loaded, the API up), ``feeds`` are added through the API and the desk's CPU from then until
+    it has polled, fetched, extracted and enriched them and stopped."""
+    data_dir = Path(tempfile.mkdtemp(dir=work)) / "data"
+    token, port = data_dir.parent / "token", free_port()
+    env = desk.setup(data_dir, warmup, token, enrich="1", cache_images="0", api_port=str(port))
+    _whole, pages = measure_running(
+        desk.command("serve"), env=env, cwd=data_dir, ready=first_run_finished(data_dir),
+        act=lambda: add_sources(port, token.read_text(encoding="utf-8"), feeds),
+        done=desk_caught_up(data_dir),
+    )  # fmt: skip
+    return pages
 
 
 @dataclass(frozen=True)
@@ -601,6 +724,7 @@ def export_round(desk: Desk, data_dir: Path, work: Path) -> Round:
 GOALS = (
     ("newsdesk run", "trafilatura CLI", 2.5),
     ("newsdesk serve, first cycle", "trafilatura CLI", 2.5),
+    ("newsdesk serve, pages into the running desk", "trafilatura CLI", 2.5),
     ("newsdesk: first poll", "reader: first poll", 1.0),
     ("newsdesk: second poll, 304", "reader: second poll, 304", 1.0),
     ("newsdesk: second poll, no validators", "reader: second poll, no validators", 1.0),
@@ -646,13 +770,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     pages, page_feeds = serve_pages(site, args.data)
     feeds = serve_feeds(site, args.feeds)
     generated = serve_generated(site, args.articles) if "many" in cases else []
+    warmup = serve_generated(site, WARMUP_ARTICLES, network="127.0.4") if "pipeline" in cases else []
     rounds: list[Round] = []
     try:
         for n in range(args.rounds):
             print(f"round {n + 1}/{args.rounds}", flush=True)
             costs: Round = {}
             if "pipeline" in cases:
-                costs |= pipeline_round(desk, peers, pages, page_feeds, work)
+                costs |= pipeline_round(desk, peers, pages, page_feeds, warmup, work)
             if cases & {"feeds", "export"}:
                 feed_work = Path(tempfile.mkdtemp(dir=work))
                 costs |= feeds_round(desk, peers, site, feeds, feed_work)
