@@ -22,6 +22,7 @@ from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import (
     BUNDLED_MINILM,
     BUNDLED_USE,
+    DIGESTS_FILE,
     _atomic_write,
     bundled_model_dir,
     embedding_text,
@@ -134,7 +135,8 @@ def test_auto_is_int8_and_keeps_one_graph(offline: None, tmp_path: Path) -> None
     """``auto`` loads the int8 graph, quantised from an fp32 graph that is not left behind."""
     embedder = load_embedder(BUNDLED_MINILM, cache_dir=tmp_path)
     assert embedder.name == "all-MiniLM-L6-v2/onnx-int8"
-    assert [p.name.endswith("-int8-per-channel.onnx") for p in tmp_path.iterdir()] == [True]
+    graphs = [p.name for p in tmp_path.iterdir() if p.name != DIGESTS_FILE]
+    assert [name.endswith("-int8-per-channel.onnx") for name in graphs] == [True]
 
 
 def test_export_cache_is_reused(offline: None, cache_dir: Path, onnx: Embedder) -> None:
@@ -351,3 +353,26 @@ def test_use_runs_on_one_blas_thread(use: Embedder) -> None:
     """OpenBLAS's second thread spins while it waits: 181 texts cost 3.9 CPU-s on two threads, 0.7 on
     one (docs/benchmarks.md, "Lean pipeline")."""
     assert use._model.threads == 1  # type: ignore[attr-defined]
+
+
+def test_a_digest_kept_in_the_graphs_folder_spares_the_next_process_the_hash(tmp_path: Path) -> None:
+    weights, known = tmp_path / "model" / "model.safetensors", tmp_path / "cache" / DIGESTS_FILE
+    weights.parent.mkdir()
+    weights.write_bytes(b"first weights")
+    first = weights_digest(weights.parent, known)
+    assert first == weights_digest(weights.parent)  # the same digest as hashing it
+    # Another process finds the kept digest: proven by a kept value the file's bytes would not give.
+    book = json.loads(known.read_text(encoding="utf-8"))
+    book[str(weights)]["sha256"] = "f" * len(first)
+    known.write_text(json.dumps(book), encoding="utf-8")
+    assert weights_digest(weights.parent, known) == "f" * len(first)
+    # A rewritten file (another size and time) is hashed again, and the book follows it.
+    weights.write_bytes(b"other weights, longer")
+    second = weights_digest(weights.parent, known)
+    assert second not in (first, "f" * len(first))
+    assert json.loads(known.read_text(encoding="utf-8"))[str(weights)]["sha256"] == second
+    # A damaged book is replaced, not an error; a folder that cannot be written only means no book.
+    known.write_text("{not json", encoding="utf-8")
+    assert weights_digest(weights.parent, known) == second
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    assert weights_digest(weights.parent, tmp_path / "a-file" / DIGESTS_FILE) == second
