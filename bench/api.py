@@ -1,10 +1,14 @@
-"""API and UI throughput and latency over a 100k-article SQLite store, on loopback (issue 14, goal 4).
+"""API and UI throughput and latency over a 100k-article store, SQLite or PostgreSQL, on loopback (issue
+14, goal 4).
 
 What it does:
 
 1. seeds ``--articles`` articles into a temporary SQLite store — titles and excerpts from AG News
    (``<data>/ag_news/test.csv``, cycled; synthetic text when absent), written through the store's own
-   tables in one transaction (the FTS5 triggers index them as in production);
+   tables in one transaction (the FTS5 triggers index them as in production); with ``--database-url``
+   into a scratch PostgreSQL database instead, made for the run and dropped after it (the store's
+   migrations make its full-text index, filled as the rows go in; then the id sequence is moved past
+   the seeded ids and the tables analysed — ``bench/api_pg.py``);
 2. starts the server over that store in a subprocess: ``newsdesk.api.serve`` with ``--workers``
    processes (the product's ``serve --no-poll --workers N``);
 3. drives it with ``wrk`` (Debian's package; a separate C process, its CPU is not the server's) at
@@ -20,13 +24,17 @@ What it does:
    phase has it ingest loopback feeds that gain ``--ingest-rate`` articles a second: fetching,
    extraction and enrichment included (``bench/api_desk.py``);
 5. prints requests/s, p50/p95/p99 latency and errors per phase, the server's CPU seconds (summed over
-   its process tree, psutil) per request, and the load average.
+   its process tree, psutil) per request, on PostgreSQL also the database server's (its processes
+   for the database, and the backends it reaped: it runs on the same cores), and the load average.
 
 Usage::
 
     .venv/bin/python bench/api.py                    # 100k articles, 2 workers, 16 clients, 20 s a phase
     .venv/bin/python bench/api.py --articles 10000 --seconds 10 --workers 1
     .venv/bin/python bench/api.py --desk --store /tmp/bench-store   # beside a real desk; keeps the seed
+    .venv/bin/python bench/api.py --store /tmp/bench-store \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_api   # PostgreSQL; seed kept
+        # as the database bench_api_seed_100000_r<revision> (a copy of it made for each run)
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ import threading
 from typing import Any
 
 import pytest
+from psycopg import pq
 from sqlalchemy import create_engine, event, text
 
+from newsdesk.model import Source
 from newsdesk.store import Store
 from newsdesk.store import store as store_module
 
@@ -91,5 +93,27 @@ def test_store_calls_at_once_reuse_their_connections(postgres_url: str) -> None:
         round_of_calls()
         round_of_calls()
         assert 0 < first <= THREADS and opened[0] == first  # the first round's kept: none opened again
+    finally:
+        store.close()
+
+
+def test_a_read_holds_no_transaction_open_on_the_server(postgres_url: str) -> None:
+    """Reads run in autocommit: no BEGIN before the statement, nothing for the pool to roll back after
+    it (two round trips of three; at READ COMMITTED each statement reads its own snapshot anyway).
+    Writes still run in one transaction."""
+    store = Store.open(postgres_url)
+    states: list[tuple[str, Any]] = []
+
+    def after(c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        states.append((statement.split()[0], c.connection.dbapi_connection.info.transaction_status))
+
+    event.listen(store.engine, "after_cursor_execute", after)
+    try:
+        store.change_stamp()
+        store.existing_article_ids([1, 2])
+        assert states and all(state == pq.TransactionStatus.IDLE for _, state in states)
+        states.clear()
+        store.add_source(Source(url="https://example.com/feed.xml"))
+        assert any(state == pq.TransactionStatus.INTRANS for kind, state in states if kind == "INSERT")
     finally:
         store.close()
