@@ -1,10 +1,14 @@
-"""API and UI throughput and latency over a 100k-article SQLite store, on loopback (issue 14, goal 4).
+"""API and UI throughput and latency over a 100k-article store, SQLite or PostgreSQL, on loopback (issue
+14, goal 4).
 
 What it does:
 
 1. seeds ``--articles`` articles into a temporary SQLite store — titles and excerpts from AG News
    (``<data>/ag_news/test.csv``, cycled; synthetic text when absent), written through the store's own
-   tables in one transaction (the FTS5 triggers index them as in production);
+   tables in one transaction (the FTS5 triggers index them as in production); with ``--database-url``
+   into a scratch PostgreSQL database instead, made for the run and dropped after it (the store's
+   migrations make its full-text index, filled as the rows go in; then the id sequence is moved past
+   the seeded ids and the tables analysed — ``bench/api_pg.py``);
 2. starts the server over that store in a subprocess: ``newsdesk.api.serve`` with ``--workers``
    processes (the product's ``serve --no-poll --workers N``);
 3. drives it with ``wrk`` (Debian's package; a separate C process, its CPU is not the server's) at
@@ -20,13 +24,17 @@ What it does:
    phase has it ingest loopback feeds that gain ``--ingest-rate`` articles a second: fetching,
    extraction and enrichment included (``bench/api_desk.py``);
 5. prints requests/s, p50/p95/p99 latency and errors per phase, the server's CPU seconds (summed over
-   its process tree, psutil) per request, and the load average.
+   its process tree, psutil) per request, on PostgreSQL also the database server's (its processes
+   for the database, and the backends it reaped: it runs on the same cores), and the load average.
 
 Usage::
 
     .venv/bin/python bench/api.py                    # 100k articles, 2 workers, 16 clients, 20 s a phase
     .venv/bin/python bench/api.py --articles 10000 --seconds 10 --workers 1
     .venv/bin/python bench/api.py --desk --store /tmp/bench-store   # beside a real desk; keeps the seed
+    .venv/bin/python bench/api.py --store /tmp/bench-store \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_api   # PostgreSQL; seed kept
+        # as the database bench_api_seed_100000_r<revision> (a copy of it made for each run)
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import api_desk  # noqa: E402
+import api_pg  # noqa: E402  (bench/api_pg.py: the PostgreSQL store's scratch database and its CPU)
 
 from newsdesk.model import Article, Provider  # noqa: E402
 from newsdesk.store import Store  # noqa: E402
@@ -130,6 +139,9 @@ def prepare(data_dir: Path, args: argparse.Namespace) -> None:
     name = f"seed-{args.articles}{'-desk' if args.desk else ''}"
     kept = args.store / f"{name}.db" if args.store else None
     extras = args.store / f"{name}-extras" if args.store else None
+    if args.database_url:
+        prepare_postgres(data_dir, args, extras)
+        return
     if kept is not None and kept.exists():
         shutil.copyfile(kept, data_dir / "newsdesk.db")
         api_desk.keep_extras(data_dir, extras, save=False)
@@ -148,6 +160,35 @@ def prepare(data_dir: Path, args: argparse.Namespace) -> None:
         api_desk.keep_extras(data_dir, extras, save=True)
 
 
+def prepare_postgres(data_dir: Path, args: argparse.Namespace, extras: Path | None) -> None:
+    """:func:`prepare` on PostgreSQL: the scratch database made afresh, seeded, or copied from the
+    seeded one kept (with ``--store``) as ``<name>_seed_<N>`` (bench/api_pg.py)."""
+    url, name = args.database_url, api_pg.database_name(args.database_url)
+    kept = (
+        api_pg.kept_seed(url, f"{name}_seed_{args.articles}{'_desk' if args.desk else ''}")
+        if args.store
+        else None
+    )
+    if kept is not None and api_pg.exists(url, kept):
+        api_pg.create(url, name, template=kept)
+        api_desk.keep_extras(data_dir, extras, save=False)
+        print(f"copied the seeded database {kept}")
+        return
+    api_pg.create(url, name)
+    corpus = texts(args.data)
+    seconds = seed(url, args.articles, corpus)
+    api_pg.after_seed(url)
+    print(f"seeded {args.articles:,} articles in {seconds:.1f} s ({args.articles / seconds:,.0f}/s)")
+    if args.desk:
+        print(
+            f"embedded and marked them enriched in {api_desk.embed_seeded(data_dir, corpus, args.articles):.1f} s"
+        )
+        api_pg.after_seed(url)
+    if kept is not None:
+        api_pg.create(url, kept, template=name)
+        api_desk.keep_extras(data_dir, extras, save=True)
+
+
 # ---------------------------------------------------------------------------------------------- server
 
 
@@ -158,7 +199,8 @@ def free_port() -> int:
 
 
 def settings_env(data_dir: str) -> dict[str, str]:
-    env = {"NEWSDESK_DATA_DIR": data_dir, "NEWSDESK_CONFIG": str(Path(data_dir) / "absent.toml")}
+    env = {"NEWSDESK_DATA_DIR": data_dir, "NEWSDESK_CONFIG": str(Path(data_dir) / "absent.toml"),
+           "NEWSDESK_DATABASE_URL": os.environ.get("NEWSDESK_DATABASE_URL", "")}  # fmt: skip
     return env | ({"NEWSDESK_RESPONSE_CACHE": "0"} if os.environ.get("BENCH_NO_CACHE") else {})
 
 
@@ -184,7 +226,7 @@ def start_server(data_dir: str, port: int, workers: int) -> subprocess.Popen[byt
 def ingest(data_dir: str, rate: float, first_id: int) -> None:
     """Writer mode (run in a subprocess until killed): ``rate`` new articles a second, each saved in its
     own transaction through the store, every third one published."""
-    store = Store.open(f"sqlite:///{data_dir}/newsdesk.db")
+    store = Store.open(os.environ.get("NEWSDESK_DATABASE_URL") or f"sqlite:///{data_dir}/newsdesk.db")
     corpus = texts(ROOT.parent / "shared" / "data")
     n = first_id
     started = time.monotonic()
@@ -246,6 +288,7 @@ class Phase:
     server_cpu_s: float
     writer_cpu_s: float  # the writer process's, or the desk's (the service's tree minus its front ends)
     load: float
+    database_cpu_s: float = 0.0  # PostgreSQL's processes for this database (0 on SQLite: in-process)
     taken: tuple[int, int] | None = None  # with --desk: articles the desk took in, and enriched, meanwhile
 
     @property
@@ -284,19 +327,26 @@ def run_wrk(
 CpuReading = Callable[[], tuple[float, float]]  # (server, writer or desk) CPU seconds so far
 
 
+def database_cpu() -> float:
+    """PostgreSQL's CPU seconds so far for the bench's database; 0 on SQLite (its CPU is the server's)."""
+    url = os.environ.get("NEWSDESK_DATABASE_URL")
+    return api_pg.cpu_seconds(api_pg.database_name(url)) if url else 0.0
+
+
 def phase(
     name: str, base: str, files: tuple[Path, Path], cpu: CpuReading, args: argparse.Namespace,
     taken: Callable[[], tuple[int, int]] | None = None,
 ) -> Phase:  # fmt: skip
     run_wrk(base, *files, args)  # warm-up: the caches fill as they would in a running service
-    before, had = cpu(), taken() if taken else None
+    before, had, db_before = cpu(), taken() if taken else None, database_cpu()
     requests, seconds, errors, p50, p95, p99 = run_wrk(base, *files, args)
-    after, has = cpu(), taken() if taken else None
+    after, has, db_after = cpu(), taken() if taken else None, database_cpu()
     took = (has[0] - had[0], has[1] - had[1]) if has and had else None
     server_cpu, other_cpu = after[0] - before[0], after[1] - before[1]
     return Phase(
-        name, requests, seconds, errors, p50, p95, p99, server_cpu, other_cpu, os.getloadavg()[0], took
-    )
+        name, requests, seconds, errors, p50, p95, p99, server_cpu, other_cpu, os.getloadavg()[0],
+        database_cpu_s=db_after - db_before, taken=took,
+    )  # fmt: skip
 
 
 def tree_cpu(server: int, writer: int | None) -> CpuReading:
@@ -305,15 +355,18 @@ def tree_cpu(server: int, writer: int | None) -> CpuReading:
 
 def table(phases: list[Phase], args: argparse.Namespace) -> str:
     lines = [
-        f"API + UI benchmark: {args.articles:,} articles (SQLite), {args.workers} server processes, "
+        f"API + UI benchmark: {args.articles:,} articles ({'PostgreSQL' if args.database_url else 'SQLite'}), "
+        f"{args.workers} server processes, "
         f"response cache {'off' if args.no_cache else 'on'}, wrk "
         f"{args.clients} connections / {args.threads} threads, {args.seconds:g} s a phase (after as long a warm-up)",
-        f"{'phase':<28}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'srv CPU ms/req':>16}{'load':>7}",
+        f"{'phase':<28}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'srv CPU ms/req':>16}"
+        f"{'PG CPU ms/req':>15}{'load':>7}",
     ]
     for p in phases:
         per = 1000 * p.server_cpu_s / p.requests if p.requests else float("nan")
+        db = f"{1000 * p.database_cpu_s / p.requests:.2f}" if args.database_url and p.requests else "-"
         lines.append(f"{p.name:<28}{p.rate:>9.1f}{p.p50_ms:>9.1f}{p.p95_ms:>9.1f}{p.p99_ms:>9.1f}{p.errors:>8}"
-                     f"{per:>16.2f}{p.load:>7.1f}")  # fmt: skip
+                     f"{per:>16.2f}{db:>15}{p.load:>7.1f}")  # fmt: skip
         if p.taken is not None:
             lines.append(f"{'':<28}desk: {p.writer_cpu_s / p.seconds:.2f} CPU-s/s, took in {p.taken[0]} "
                          f"articles ({p.taken[0] / p.seconds:.1f}/s), enriched {p.taken[1]}")  # fmt: skip
@@ -348,6 +401,11 @@ def main() -> None:
         "the server and a writer process",
     )
     parser.add_argument("--newsdesk-tree", type=Path, help="with --desk: serve this checkout's newsdesk")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL store instead of SQLite: the URL of a scratch database, dropped and created for "
+        "the run (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/bench_api; bench/api_pg.py)",
+    )
     parser.add_argument("--serve", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--ingest", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -362,13 +420,20 @@ def main() -> None:
         raise SystemExit("this benchmark drives the server with wrk: apt install wrk")
     if args.no_cache:
         os.environ["BENCH_NO_CACHE"] = "1"  # read by the server subprocess (settings_env)
+    if args.database_url:
+        api_pg.database_name(args.database_url)  # refuses a database the bench did not make
+        os.environ["NEWSDESK_DATABASE_URL"] = args.database_url  # the server's, writer's and desk's store
     with tempfile.TemporaryDirectory(prefix="newsdesk-bench-api-") as data_dir:
-        prepare(Path(data_dir), args)
-        paths, script = Path(data_dir) / "paths.txt", Path(data_dir) / "mix.lua"
-        paths.write_text("\n".join(mix(args.articles, random.Random(14))) + "\n")
-        script.write_text(LUA)
-        run = with_desk if args.desk else with_writer
-        print(table(run(Path(data_dir), (paths, script), args), args))
+        try:
+            prepare(Path(data_dir), args)
+            paths, script = Path(data_dir) / "paths.txt", Path(data_dir) / "mix.lua"
+            paths.write_text("\n".join(mix(args.articles, random.Random(14))) + "\n")
+            script.write_text(LUA)
+            run = with_desk if args.desk else with_writer
+            print(table(run(Path(data_dir), (paths, script), args), args))
+        finally:  # the scratch database goes with the data directory (a kept seed stays)
+            if args.database_url and not os.environ.get("BENCH_KEEP_DATABASE"):
+                api_pg.drop(args.database_url, api_pg.database_name(args.database_url))
 
 
 def with_writer(data_dir: Path, files: tuple[Path, Path], args: argparse.Namespace) -> list[Phase]:

@@ -230,6 +230,17 @@ def add_sources(data_dir: Path, urls: list[str]) -> None:
 
 def taken_in(data_dir: Path, seeded: int) -> tuple[int, int]:
     """(articles past the seeded ones, those of them enriched), read beside the running service."""
+    if url := os.environ.get("NEWSDESK_DATABASE_URL"):  # bench/api.py --database-url
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.connect() as c:
+            row = c.execute(
+                text("SELECT count(*), count(enriched_at) FROM articles WHERE id > :n"), {"n": seeded}
+            )
+            total, enriched = row.one()
+        engine.dispose()
+        return int(total), int(enriched)
     with sqlite3.connect(f"file:{data_dir / 'newsdesk.db'}?mode=ro", uri=True, timeout=30) as db:
         query = "SELECT count(*), count(enriched_at) FROM articles WHERE id > ?"
         total, enriched = db.execute(query, (seeded,)).fetchone()

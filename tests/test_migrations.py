@@ -16,7 +16,11 @@ from newsdesk.store.migrate import upgrade
 from newsdesk.store.tables import metadata_for
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-HAND_MADE = ("articles_fts", "ix_articles_search")  # full-text search objects, created by hand in 0001
+HAND_MADE = (
+    "articles_fts",
+    "ix_articles_search",
+    "search_vector",
+)  # full-text objects made by hand (0001, 0017)
 
 
 def _declared(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

@@ -47,7 +47,7 @@ class AlertsMixin(StoreBase):
         query = select(s, u.c.name.label("user")).join(u, u.c.id == s.c.user_id).order_by(s.c.id)
         if user_id is not None:
             query = query.where(s.c.user_id == user_id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def get_saved_search(self, search_id: int) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class AlertsMixin(StoreBase):
     def text_matches(self, q: str, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` the full-text query ``q`` matches."""
         found: set[int] = set()
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(list(ids), 500):
                 found |= search.among_ids(c, q, chunk)
         return found
@@ -141,7 +141,7 @@ class AlertsMixin(StoreBase):
         for wanted, condition in conditions:
             if wanted:
                 query = query.where(condition)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def mark_alerts(self, alert_ids: Sequence[int], column: str, at: datetime) -> int:

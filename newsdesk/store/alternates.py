@@ -88,7 +88,7 @@ class AlternatesMixin(StoreBase):
         query = (
             select(t.alternates).where(t.alternates.c.article_id == article_id).order_by(t.alternates.c.id)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [rows.alternate_from_row(r) for r in c.execute(query).mappings()]
 
 

@@ -238,25 +238,25 @@ class ArticlesMixin(StoreBase):
             c.execute(_CONTENT_LOCK, {"key": int.from_bytes(key, "big", signed=True)})
 
     def get_article(self, article_id: int) -> Article:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.articles).where(t.articles.c.id == article_id)).mappings().first()
         if row is None:
             raise StorageError(f"no such article: {article_id}")
         return rows.article_from_row(row)
 
     def get_articles(self, ids: Sequence[int]) -> dict[int, Article]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             return articles_by_id(c, ids)
 
     def existing_article_ids(self, ids: Sequence[int]) -> set[int]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             return existing_ids(c, ids)
 
     def published_among(self, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` are published articles: filters a ranking without loading whole rows."""
         out: set[int] = set()
         a = t.articles
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(list(ids), 500):
                 query = select(a.c.id).where(a.c.id.in_(chunk), a.c.published.is_(True))
                 out.update(int(i) for (i,) in c.execute(query))
@@ -265,7 +265,7 @@ class ArticlesMixin(StoreBase):
     def find_article(self, url: str) -> Article | None:
         """The article whose canonical URL, original URL or an alternate URL is ``url``, in that order
         of preference (then the earliest). One prebuilt statement: it runs twice per ingested entry."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(_FIND_ARTICLE, {"url": url}).mappings().first()
         return rows.article_from_row(row) if row else None
 
@@ -274,7 +274,7 @@ class ArticlesMixin(StoreBase):
         entries are checked in one query per :data:`URL_BATCH`, not one lookup each: on a first poll
         most entries are new, and each lookup cost the run's single parent thread (docs/benchmarks.md)."""
         wanted, found = sorted(set(urls)), set[str]()
-        with self.engine.connect() as c:
+        with self._read() as c:
             for start in range(0, len(wanted), URL_BATCH):
                 batch = {"urls": wanted[start : start + URL_BATCH]}
                 found.update(c.execute(_KNOWN_URLS, batch).scalars())
@@ -284,14 +284,14 @@ class ArticlesMixin(StoreBase):
         """Those of ``urls`` that are the canonical URL of an article of ``source_id``: a poll's entries
         seen again, checked in one query per :data:`URL_BATCH` instead of loading each article."""
         wanted, found = sorted(set(urls)), set[str]()
-        with self.engine.connect() as c:
+        with self._read() as c:
             for start in range(0, len(wanted), URL_BATCH):
                 batch = {"source_id": source_id, "urls": wanted[start : start + URL_BATCH]}
                 found.update(url for (url,) in c.execute(_OWN_CANONICAL, batch))
         return found
 
     def find_by_content_hash(self, content_hash: str) -> Article | None:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(_BY_CONTENT_HASH, {"hash": content_hash}).mappings().first()
         return rows.article_from_row(row) if row else None
 
@@ -314,7 +314,7 @@ class ArticlesMixin(StoreBase):
             query = query.where(a.c.sort_at < until)
         if published_only:
             query = query.where(a.c.published.is_(True))
-        with self.engine.connect() as c:
+        with self._read() as c:
             return int(c.execute(query).scalar_one())
 
     def pending_counts(self) -> dict[str, int]:
@@ -322,7 +322,7 @@ class ArticlesMixin(StoreBase):
         a = t.articles.c
         waiting = {"enrich": a.enriched_at.is_(None), "review": a.review_state == "pending"}
         count = select(func.count()).select_from(t.articles)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return {stage: int(c.execute(count.where(w)).scalar_one()) for stage, w in waiting.items()}
 
     def list_articles(self, query: ArticleQuery) -> Page:
@@ -337,7 +337,7 @@ class ArticlesMixin(StoreBase):
         statement = statement.order_by(t.articles.c.sort_at.desc(), t.articles.c.id.desc()).limit(
             query.limit + 1
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             found = list(c.execute(statement).mappings())
         items = tuple(rows.article_from_row(r) for r in found[: query.limit])
         more = len(found) > query.limit
@@ -349,14 +349,14 @@ class ArticlesMixin(StoreBase):
         return Page(items, cursor)
 
     def search(self, q: str, *, limit: int = 20) -> list[tuple[Article, float]]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             hits = search.search_ids(c, q, limit)
         found = self.get_articles([i for i, _ in hits])
         return [(found[i], score) for i, score in hits if i in found]
 
     def search_ranking(self, q: str, *, limit: int = 20) -> list[tuple[int, float]]:
         """``(article id, score)`` best first, as :meth:`search` ranks them, without loading the articles."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             return search.search_ids(c, q, limit)
 
     def delete_article(self, article_id: int) -> None:
@@ -376,7 +376,7 @@ class ArticlesMixin(StoreBase):
             .where(ai.c.sha256 == sha256, a.c.published.is_(True))
             .limit(1)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return c.execute(query).first() is not None
 
 

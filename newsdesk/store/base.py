@@ -55,6 +55,20 @@ class StoreBase:
     def _begin(self) -> Any:
         return _Transaction(self.engine)
 
+    def _read(self) -> Connection:
+        """A connection for reads only: on PostgreSQL in autocommit, so each statement is one round trip
+        instead of three (``BEGIN``, the statement, and the ``ROLLBACK`` that ends a read's transaction
+        when the connection goes back to the pool). Nothing is lost: at PostgreSQL's READ COMMITTED each
+        statement of a transaction already reads its own snapshot, and a read writes nothing to keep or
+        undo. SQLite is unchanged (its transactions are not round trips)."""
+        reader = self.__dict__.get("_reader")
+        if reader is None:
+            reader = self.engine
+            if self.engine.dialect.name == "postgresql":
+                reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self.__dict__["_reader"] = reader
+        return reader.connect()
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name

@@ -53,7 +53,7 @@ class ChangesMixin(StoreBase):
             return EVERYTHING
         log = t.change_log
         query = select(log).where(log.c.seq > after, log.c.seq <= upto).order_by(log.c.seq)  # oldest first
-        with self.engine.connect() as c:
+        with self._read() as c:
             found = c.execute(query).mappings().all()
         if len(found) != upto - after:  # pruned past, or a move that left no row: cannot say
             return EVERYTHING
@@ -83,7 +83,7 @@ class ChangesMixin(StoreBase):
         """Which of ``ids`` match the text query ``q`` as the search does (every word, the last as a
         prefix), without ranking anything."""
         found: set[int] = set()
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(sorted(ids), 500):
                 found |= search.among_ids(c, q, chunk)
         return found

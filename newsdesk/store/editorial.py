@@ -97,11 +97,11 @@ class EditorialMixin(StoreBase):
 
     def decisions(self, article_id: int) -> list[dict[str, Any]]:
         query = select(t.decisions).where(t.decisions.c.article_id == article_id).order_by(t.decisions.c.id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def decision(self, decision_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).mappings().first()
         return dict(row) if row else None
 
@@ -109,7 +109,7 @@ class EditorialMixin(StoreBase):
         """The ``undo`` decision that reverted ``decision_id``, if any (looked for among the article's)."""
         d = t.decisions
         query = select(d).where(d.c.article_id == article_id, d.c.action == "undo").order_by(d.c.id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             for row in c.execute(query).mappings():
                 if (row["data"] or {}).get("undoes") == decision_id:
                     return dict(row)

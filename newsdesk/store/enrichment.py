@@ -93,7 +93,7 @@ class EnrichmentMixin(StoreBase):
             t.embeddings.c.model == vector_key(model)
         )
         found: list[Any] = []
-        with self.engine.connect() as c:
+        with self._read() as c:
             if ids is None:
                 found = list(c.execute(query.order_by(t.embeddings.c.article_id)))
             else:
@@ -119,7 +119,7 @@ class EnrichmentMixin(StoreBase):
             .order_by(a.c.id)
             .limit(limit)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [int(i) for (i,) in c.execute(query)]
 
     def embedded_ids_between(self, model: str, after: int, upto: int, limit: int) -> list[int]:
@@ -132,14 +132,14 @@ class EnrichmentMixin(StoreBase):
             .order_by(e.c.article_id)
             .limit(limit)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [int(i) for (i,) in c.execute(query)]
 
     def last_embedded_id(self, model: str) -> int:
         """The highest article id with a current vector of ``model`` (0 when none)."""
         e = t.embeddings
         query = select(func.max(e.c.article_id)).where(e.c.model == vector_key(model))
-        with self.engine.connect() as c:
+        with self._read() as c:
             return int(c.execute(query).scalar_one() or 0)
 
     def iter_embeddings(
@@ -158,7 +158,7 @@ class EnrichmentMixin(StoreBase):
                 .order_by(e.c.article_id)
                 .limit(batch)
             )
-            with self.engine.connect() as c:
+            with self._read() as c:
                 found = c.execute(query).all()
             if not found:
                 return
@@ -174,7 +174,7 @@ class EnrichmentMixin(StoreBase):
         order URLs differently from SQLite's bytes. Reads three columns, never whole articles."""
         a = t.articles
         keys: list[tuple[datetime, str, int]] = []
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(sorted(set(ids)), 500):
                 query = select(a.c.id, a.c.published_at, a.c.first_seen_at, a.c.canonical_url)
                 for i, published, seen, url in c.execute(query.where(a.c.id.in_(chunk))):
@@ -190,14 +190,14 @@ class EnrichmentMixin(StoreBase):
             .order_by(a.c.sort_at.desc(), a.c.id.desc())
             .limit(limit)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [int(i) for (i,) in c.execute(query)]
 
     def count_embeddings(self, model: str) -> int:
         query = (
             select(func.count()).select_from(t.embeddings).where(t.embeddings.c.model == vector_key(model))
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return int(c.execute(query).scalar_one())
 
     def related_candidates(
@@ -213,7 +213,7 @@ class EnrichmentMixin(StoreBase):
         queries = (
             [query] if ids is None else [query.where(a.c.id.in_(c)) for c in _chunks(sorted(set(ids)), 500)]
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [
                 (int(i), s, utc(at), str(d), lang, bytes(n) if n is not None else None)
                 for q in queries
@@ -251,7 +251,7 @@ class EnrichmentMixin(StoreBase):
         query = query.order_by(a.c.id)
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [(int(i), bytes(m)) for i, m in c.execute(query)]
 
     def minhashes_by_id(self, ids: Sequence[int]) -> dict[int, bytes]:
@@ -266,7 +266,7 @@ class EnrichmentMixin(StoreBase):
         """One article column of binary values by id, 500 ids a query; ids whose value is NULL left out."""
         a = t.articles
         found: dict[int, bytes] = {}
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(list(ids), 500):
                 query = select(a.c.id, column).where(a.c.id.in_(chunk), column.is_not(None))
                 found |= {int(i): bytes(v) for i, v in c.execute(query)}
@@ -289,7 +289,7 @@ class EnrichmentMixin(StoreBase):
         waited for another (``one_at_a_time("enrich")``), which may have enriched some of them."""
         a = t.articles
         found: list[int] = []
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(sorted(set(ids)), 500):
                 query = select(a.c.id).where(a.c.id.in_(chunk), a.c.enriched_at.is_(None))
                 found += [int(i) for i in c.execute(query).scalars()]
@@ -301,7 +301,7 @@ class EnrichmentMixin(StoreBase):
             .where(t.articles.c.enriched_at.is_(None))
             .order_by(t.articles.c.sort_at, t.articles.c.id)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [int(i) for (i,) in c.execute(query)]
 
     def set_related(self, article_id: int, related: Sequence[tuple[int, float]]) -> None:
@@ -328,7 +328,7 @@ class EnrichmentMixin(StoreBase):
         query = select(t.related.c.related_id, t.related.c.similarity).where(
             t.related.c.article_id == article_id
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             pairs = list(c.execute(query.order_by(t.related.c.rank)))
             found = articles_by_id(c, [p[0] for p in pairs])
         return tuple(_ref(found[i], s) for i, s in pairs if i in found)
@@ -340,7 +340,7 @@ class EnrichmentMixin(StoreBase):
         related article again for every record naming it."""
         r = t.related.c
         lists: dict[int, list[tuple[int, float]]] = {}
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(list(article_ids), 500):
                 query = select(r.article_id, r.related_id, r.similarity).where(r.article_id.in_(chunk))
                 for article_id, related_id, similarity in c.execute(query.order_by(r.article_id, r.rank)):

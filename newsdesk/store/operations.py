@@ -59,7 +59,7 @@ class OperationsMixin(StoreBase):
             query = query.where(t.events.c.source_id == source_id)
         if run_id is not None:
             query = query.where(t.events.c.run_id == run_id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query.order_by(t.events.c.id.desc()).limit(limit)).mappings()]
 
     def start_run(self) -> int:
@@ -80,7 +80,7 @@ class OperationsMixin(StoreBase):
     def find_token(self, token_hash: str) -> dict[str, Any] | None:
         """The live (not revoked) token with this hash; marks it used."""
         query = select(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(query).mappings().first()
         if row is None:
             return None
@@ -99,7 +99,7 @@ class OperationsMixin(StoreBase):
             t.tokens.c.revoked_at,
             t.tokens.c.last_used_at,
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query.order_by(t.tokens.c.id)).mappings()]
 
     def revoke_token(self, token_id: int) -> bool:
@@ -110,7 +110,7 @@ class OperationsMixin(StoreBase):
     # ---------------------------------------------------------------------------------------- meta
 
     def get_meta(self, key: str, default: Any = None) -> Any:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.meta.c.value).where(t.meta.c.key == key)).first()
         return row[0] if row else default
 
@@ -124,7 +124,7 @@ class OperationsMixin(StoreBase):
         :meth:`mark_finished_through` (the ``finished_through`` mark in ``meta``: "new since" is a range
         on the primary key, never a scan) and, with ``unenriched`` (enrichment on), those not enriched."""
         since = int(self.get_meta(FINISHED_THROUGH, 0) or 0)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return sorted(ids_after(c, since, unenriched=unenriched))
 
     def mark_finished_through(self, article_id: int) -> None:
@@ -154,5 +154,5 @@ class OperationsMixin(StoreBase):
         bumps as it commits (``store.base``). One primary-key read, the same in every process on
         the database; the desk compares it to decide whether to rewrite outputs, the API keys its
         response cache on it."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             return (c.execute(select(t.change_stamp.c.seq).where(t.change_stamp.c.id == 1)).scalar_one(),)

@@ -61,7 +61,7 @@ class ReadingMixin(StoreBase):
         joined = a.outerjoin(s, and_(s.c.article_id == a.c.id, s.c.user_id == user_id))
         query = select(a, s.c.is_read, s.c.starred).select_from(joined).where(*_conditions(where))
         query = query.order_by(*_order(where.sort)).limit(limit).offset(offset)
-        with self.engine.connect() as c:
+        with self._read() as c:
             found = c.execute(query).mappings()
             return [
                 ReviewItem(rows.article_from_row(r), bool(r["is_read"]), bool(r["starred"])) for r in found
@@ -77,7 +77,7 @@ class ReadingMixin(StoreBase):
     ) -> int:
         """Set the flags given on those of ``article_ids`` that exist (any review state); how many."""
         changes = _flag_changes(read, starred)
-        with self.engine.connect() as c:
+        with self._read() as c:
             known = existing_ids(c, article_ids)
         with self._begin() as c:
             for chunk in _chunks(sorted(known), 500):

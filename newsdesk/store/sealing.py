@@ -25,7 +25,7 @@ class SealingMixin(StoreBase):
         """(id, secured, key id) of every sealed article: what a key rotation re-encrypts."""
         a = t.articles
         query = select(a.c.id, a.c.secured, a.c.key_id).where(a.c.secured.is_not(None)).order_by(a.c.id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [(int(i), str(s), str(k or "")) for i, s, k in c.execute(query)]
 
     def update_secured(self, article_id: int, secured: str, key_id: str) -> None:
@@ -39,7 +39,7 @@ class SealingMixin(StoreBase):
     def has_clear_texts(self) -> bool:
         """Whether any article holds its text in the clear (the sealing stage's leftovers; one probe
         of the partial index ``ix_articles_clear_text``)."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             query = select(t.articles.c.id).where(t.articles.c.text.is_not(None)).limit(1)
             return c.execute(query).first() is not None
 
@@ -56,13 +56,13 @@ class SealingMixin(StoreBase):
         a = t.articles
         stale = a.c.names.is_(None) | (func.substr(a.c.names, 1, len(header)) != header)
         query = select(a.c.id).where(a.c.minhash.is_not(None), a.c.id > after_id, stale)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [int(i) for (i,) in c.execute(query.order_by(a.c.id).limit(limit))]
 
     def last_article_id(self) -> int:
         """The highest article id (0 for none): where a pass that found no stale sketch may resume, every
         article above it being sketched by enrichment under the key of its day."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             return int(c.execute(select(func.max(t.articles.c.id))).scalar_one() or 0)
 
     def save_names(self, sketches: Sequence[tuple[int, bytes]]) -> None:

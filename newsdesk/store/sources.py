@@ -78,14 +78,14 @@ class SourcesMixin(StoreBase):
 
     def get_source(self, key: int | str) -> Source:
         column = t.sources.c.id if isinstance(key, int) else t.sources.c.url
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.sources).where(column == key)).mappings().first()
         if row is None:
             raise StorageError(f"no such source: {key}")
         return rows.source_from_row(row)
 
     def list_sources(self) -> list[Source]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             result = c.execute(select(t.sources).order_by(t.sources.c.id)).mappings()
             return [rows.source_from_row(r) for r in result]
 
@@ -121,7 +121,7 @@ class SourcesMixin(StoreBase):
         """Sources whose next poll is due (or that were never polled); a paused source never is."""
         due = or_(t.sources.c.next_poll_at.is_(None), t.sources.c.next_poll_at <= at)
         due = and_(due, t.sources.c.paused.is_(False))
-        with self.engine.connect() as c:
+        with self._read() as c:
             result = c.execute(select(t.sources).where(due).order_by(t.sources.c.id)).mappings()
             return [rows.source_from_row(r) for r in result]
 
@@ -137,7 +137,7 @@ class SourcesMixin(StoreBase):
         """A value that moves when any source's health or settings could read differently (the live
         sources page compares it): how many there are and the latest poll."""
         query = select(func.count(), func.max(t.sources.c.last_polled_at), func.max(t.sources.c.next_poll_at))
-        with self.engine.connect() as c:
+        with self._read() as c:
             return tuple(c.execute(query).one())
 
 

@@ -130,7 +130,7 @@ class StoriesMixin(StoreBase):
         """How many articles each story of ``story_ids`` holds (a story without any is absent)."""
         a = t.articles
         out: dict[int, int] = {}
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(sorted(story_ids), 500):
                 query = select(a.c.story_id, func.count()).where(a.c.story_id.in_(chunk))
                 out |= {int(s): int(n) for s, n in c.execute(query.group_by(a.c.story_id))}
@@ -143,14 +143,14 @@ class StoriesMixin(StoreBase):
         columns = (a.c.story_id, a.c.id, a.c.published_at, a.c.first_seen_at, a.c.provider_domain)
         query = select(*columns, a.c.topics, a.c.heat, a.c.heat_reasons).order_by(a.c.sort_at, a.c.id)
         out: dict[int, list[HeatMember]] = {}
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(list(story_ids), 500):
                 for story_id, *row in c.execute(query.where(a.c.story_id.in_(chunk))):
                     out.setdefault(int(story_id), []).append(_heat_member(*row))
         return out
 
     def get_story(self, story_id: int) -> Story:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.stories).where(t.stories.c.id == story_id)).mappings().first()
         if row is None:
             raise StorageError(f"no such story: {story_id}")
@@ -158,7 +158,7 @@ class StoriesMixin(StoreBase):
 
     def recent_stories(self, since: datetime) -> list[tuple[Story, bytes | None, dict[str, Any]]]:
         query = select(t.stories).where(t.stories.c.last_seen_at >= since).order_by(t.stories.c.id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [
                 (rows.story_from_row(r), r["centroid"], dict(r["state"] or {}))
                 for r in c.execute(query).mappings()
@@ -171,7 +171,7 @@ class StoriesMixin(StoreBase):
         that every open story can be read without holding them all."""
         s = t.stories
         query = select(s).where(s.c.last_seen_at >= since, s.c.id > after_id).order_by(s.c.id).limit(limit)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [
                 (rows.story_from_row(r), r["centroid"], dict(r["state"] or {}))
                 for r in c.execute(query).mappings()
@@ -181,7 +181,7 @@ class StoriesMixin(StoreBase):
         """The stories of ``story_ids`` with their centroids and states, in id order."""
         s = t.stories
         found: list[tuple[Story, bytes | None, dict[str, Any]]] = []
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(sorted(story_ids), 500):
                 query = select(s).where(s.c.id.in_(chunk)).order_by(s.c.id)
                 found += [
@@ -194,7 +194,7 @@ class StoriesMixin(StoreBase):
         """Stories seen since ``since`` whose heat is not 0 (it may still fall): ids only, no centroids."""
         s = t.stories
         query = select(s.c.id).where(s.c.last_seen_at >= since, s.c.heat != 0).order_by(s.c.id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [int(i) for (i,) in c.execute(query)]
 
     def list_stories(self, *, limit: int = 50, since: datetime | None = None) -> list[Story]:
@@ -202,12 +202,12 @@ class StoriesMixin(StoreBase):
         if since is not None:
             query = query.where(t.stories.c.last_seen_at >= since)
         query = query.order_by(t.stories.c.heat.desc(), t.stories.c.last_seen_at.desc()).limit(limit)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [rows.story_from_row(r) for r in c.execute(query).mappings()]
 
     def story_articles(self, story_id: int) -> list[Article]:
         query = select(t.articles).where(t.articles.c.story_id == story_id).order_by(t.articles.c.sort_at)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [rows.article_from_row(r) for r in c.execute(query).mappings()]
 
     def top_stories(
@@ -223,7 +223,7 @@ class StoriesMixin(StoreBase):
             shown = select(a.c.id).where(a.c.story_id == s.c.id, a.c.published.is_(True)).exists()
             query = query.where(shown)
         query = query.order_by(s.c.heat.desc(), s.c.last_seen_at.desc()).limit(limit)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [rows.story_from_row(r) for r in c.execute(query).mappings()]
 
     def articles_of_stories(
@@ -233,7 +233,7 @@ class StoriesMixin(StoreBase):
         query per 500; a story without (published) articles is absent."""
         a = t.articles
         out: dict[int, list[Article]] = {}
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(list(story_ids), 500):
                 query = select(a).where(a.c.story_id.in_(chunk))
                 if published_only:

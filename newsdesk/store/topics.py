@@ -22,7 +22,7 @@ class TopicsMixin(StoreBase):
 
     def topic_counts(self) -> dict[str, int]:
         query = select(t.article_topics.c.topic, func.count()).group_by(t.article_topics.c.topic)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return {str(topic): int(n) for topic, n in c.execute(query)}
 
     def topic_totals(self, *, published_only: bool = False) -> dict[str, int]:
@@ -34,14 +34,14 @@ class TopicsMixin(StoreBase):
         at, a = t.article_topics, t.articles
         published = select(a.c.id).where(a.c.published == true())
         query = select(at.c.topic, func.count()).where(at.c.article_id.in_(published))
-        with self.engine.connect() as c:
+        with self._read() as c:
             return {str(topic): int(n) for topic, n in c.execute(query.group_by(at.c.topic))}
 
     def topics_of(self, ids: Sequence[int]) -> set[str]:
         """Every topic (ancestors included, as stored) of the articles ``ids``."""
         at = t.article_topics
         found: set[str] = set()
-        with self.engine.connect() as c:
+        with self._read() as c:
             for chunk in _chunks(sorted(ids), 500):
                 found |= {str(x) for (x,) in c.execute(select(at.c.topic).where(at.c.article_id.in_(chunk)))}
         return found
@@ -67,7 +67,7 @@ class TopicsMixin(StoreBase):
             query = query.where(at.c.topic.in_(list(topics)))
         if published_only:
             query = query.where(a.c.published.is_(True))
-        with self.engine.connect() as c:
+        with self._read() as c:
             found = c.execute(query.group_by(at.c.topic, day))
             return [(str(topic), _as_date(when), int(n)) for topic, when, n in found]
 

@@ -93,7 +93,7 @@ class UsersMixin(StoreBase):
         """The id of the user row holding this editor's flags, made (role ``editor``) on first use."""
         name = editor_user_name(token_name)
         query = select(t.users.c.id).where(t.users.c.name == name)
-        with self.engine.connect() as c:
+        with self._read() as c:
             found = c.execute(query).scalar()
         if found is not None:
             return int(found)
@@ -103,11 +103,11 @@ class UsersMixin(StoreBase):
         except StorageError as e:  # two first requests of one editor at once: the other one made it
             if not isinstance(e.__cause__, IntegrityError):
                 raise
-        with self.engine.connect() as c:
+        with self._read() as c:
             return int(c.execute(query).scalar_one())
 
     def find_user(self, name: str) -> dict[str, Any] | None:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
         return dict(row) if row else None
 
@@ -122,7 +122,7 @@ class UsersMixin(StoreBase):
             .group_by(u.c.id, u.c.name, u.c.role, u.c.created_at)
             .order_by(u.c.id)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def remove_user(self, name: str) -> bool:
@@ -157,7 +157,7 @@ class UsersMixin(StoreBase):
         query = (
             select(t.app_passwords).where(t.app_passwords.c.user_id == user_id).order_by(t.app_passwords.c.id)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def revoke_app_password(self, user_id: int, password_id: int) -> bool:
@@ -177,7 +177,7 @@ class UsersMixin(StoreBase):
             .join(p, p.c.user_id == u.c.id)
             .where(column == digest)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(query).mappings().first()
         if row is None:
             return None
@@ -202,7 +202,7 @@ class UsersMixin(StoreBase):
         s = t.reader_states
         query = _items(select(t.articles, s.c.is_read, s.c.starred), user_id, where)
         order = t.articles.c.id.asc() if oldest_first else t.articles.c.id.desc()
-        with self.engine.connect() as c:
+        with self._read() as c:
             found = c.execute(query.order_by(order).limit(limit)).mappings()
             return [
                 ReaderItem(
@@ -220,12 +220,12 @@ class UsersMixin(StoreBase):
         query = query.order_by(a.c.id.asc() if oldest_first else a.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [(int(i), utc(at)) for i, at in c.execute(query)]
 
     def reader_count(self, user_id: int, where: ItemFilter) -> int:
         """How many published articles match ``where`` (one COUNT, nothing loaded)."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             return int(c.execute(_items(select(func.count()), user_id, where)).scalar_one())
 
     def set_reader_state(
@@ -272,7 +272,7 @@ class UsersMixin(StoreBase):
             .where(a.c.published.is_(True), a.c.source_id.is_not(None))
         )
         out: dict[int, set[str]] = {}
-        with self.engine.connect() as c:
+        with self._read() as c:
             for source_id, topic in c.execute(query):
                 out.setdefault(int(source_id), set()).add(str(topic))
         return out

@@ -42,11 +42,11 @@ class WebhooksMixin(StoreBase):
             return _inserted_id(c.execute(insert(t.webhooks).values(**values)))
 
     def list_webhooks(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(select(t.webhooks).order_by(t.webhooks.c.id)).mappings()]
 
     def get_webhook(self, webhook_id: int) -> dict[str, Any]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.webhooks).where(t.webhooks.c.id == webhook_id)).mappings().first()
         if row is None:
             raise StorageError(f"no such webhook: {webhook_id}")
@@ -74,7 +74,7 @@ class WebhooksMixin(StoreBase):
             .order_by(d.c.next_attempt_at, d.c.id)
             .limit(limit)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def claim_delivery(self, delivery_id: int, expect_next: datetime, lease_until: datetime) -> bool:
@@ -115,12 +115,12 @@ class WebhooksMixin(StoreBase):
             query = query.where(d.c.webhook_id == webhook_id)
         if state is not None:
             query = query.where(d.c.state == state)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def get_delivery(self, delivery_id: int) -> dict[str, Any]:
         d = t.webhook_deliveries
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(d).where(d.c.id == delivery_id)).mappings().first()
         if row is None:
             raise StorageError(f"no such delivery: {delivery_id}")

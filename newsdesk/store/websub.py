@@ -20,7 +20,7 @@ class WebSubMixin(StoreBase):
     """Subscription rows, read and written one transaction per method, as everywhere in the store."""
 
     def websub_subscription(self, source_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(
                 select(t.websub_subscriptions).where(t.websub_subscriptions.c.source_id == source_id)
             )
@@ -30,12 +30,12 @@ class WebSubMixin(StoreBase):
     def websub_by_key(self, callback_key: str) -> dict[str, Any] | None:
         """The subscription a callback URL names, or None (an unknown key is not ours to answer)."""
         w = t.websub_subscriptions
-        with self.engine.connect() as c:
+        with self._read() as c:
             found = c.execute(select(w).where(w.c.callback_key == callback_key)).mappings().first()
         return dict(found) if found else None
 
     def websub_subscriptions(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             query = select(t.websub_subscriptions).order_by(t.websub_subscriptions.c.id)
             return [dict(r) for r in c.execute(query).mappings()]
 
@@ -59,14 +59,14 @@ class WebSubMixin(StoreBase):
             .order_by(s.c.id)
             .limit(limit)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [int(i) for i in c.execute(query).scalars()]
 
     def websub_expiring(self, before: datetime) -> list[dict[str, Any]]:
         """Active subscriptions whose lease ends before ``before``: the ones to renew now."""
         w = t.websub_subscriptions
         query = select(w).where(w.c.state == "active", w.c.lease_expires_at < before).order_by(w.c.id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(query).mappings()]
 
     def count_websub_push(self, subscription_id: int) -> None:

@@ -10,8 +10,11 @@ connection = context.config.attributes["connection"]
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """Leave the SQLite FTS5 shadow tables (created by hand in 0001) out of autogenerate."""
-    return not (type_ == "table" and name is not None and name.startswith("articles_fts"))
+    """Leave the full-text objects made by hand out of autogenerate: SQLite's FTS5 shadow tables (0001)
+    and PostgreSQL's stored tsvector column and its index (0017)."""
+    if type_ == "table" and name is not None and name.startswith("articles_fts"):
+        return False
+    return not (name in ("search_vector", "ix_articles_search_vector") and type_ in ("column", "index"))
 
 
 context.configure(
