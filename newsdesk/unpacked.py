@@ -1,4 +1,5 @@
-"""A model's files unpacked once into a folder of their own, so that later processes load them fast.
+"""A model's files unpacked once into a folder of their own, so that later processes load them fast;
+and single files written the same way (:func:`written`).
 
 The folder appears whole or not at all: the files are written into a temporary folder beside it, which
 is then renamed into place. Two processes racing both unpack; the first rename wins and the loser's
@@ -7,6 +8,7 @@ copy is discarded, so a reader never sees a half-written model.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -28,3 +30,17 @@ def unpacked(folder: Path, unpack: Callable[[Path], None]) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def written(path: Path, write: Callable[[Path], object]) -> None:
+    """``path`` written whole or not at all: ``write(temporary)`` fills a file beside it, which is then
+    renamed into place, so a reader never sees half a file and two writers racing each leave a whole
+    one. A failed write leaves ``path`` as it was and no temporary file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(name))
+        Path(name).replace(path)
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -37,7 +37,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 import warnings
@@ -51,6 +50,7 @@ import numpy as np
 from newsdesk.enrich import bert_onnx, multilingual
 from newsdesk.enrich.base import Embedder, Vectors
 from newsdesk.errors import EnrichmentError
+from newsdesk.unpacked import written
 
 log = logging.getLogger(__name__)
 
@@ -286,14 +286,7 @@ def _known_digest(known: Path, path: str, size: int, mtime_ns: int) -> str:
     digest = _file_digest(path, size, mtime_ns)
     book[path] = {"size": size, "mtime_ns": mtime_ns, "sha256": digest}
     try:
-        known.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{known.name}.", suffix=".tmp", dir=known.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(book, out)
-            Path(name).replace(known)  # whole or not at all: two processes racing each leave a whole file
-        finally:
-            Path(name).unlink(missing_ok=True)
+        written(known, lambda tmp: tmp.write_text(json.dumps(book), encoding="utf-8"))
     except OSError as e:
         log.warning("cannot keep the weights digest", extra={"path": str(known), "error": repr(e)})
     return digest
@@ -419,16 +412,8 @@ def export_quantized(model_dir: Path, target: Path) -> None:
 def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
     """Run ``write`` into a temporary file beside ``target`` and rename it into place: readers see
     either nothing or a complete file, and two exporters racing each leave a complete file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    tmp = Path(name)
     started = time.perf_counter()
-    try:
-        write(tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    written(target, write)
     log.info(
         "onnx graph written",
         extra={"path": str(target), "duration_ms": round((time.perf_counter() - started) * 1000)},

@@ -26,8 +26,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -37,6 +35,7 @@ import numpy as np
 
 from newsdesk.enrich.base import Vectors
 from newsdesk.errors import EnrichmentError
+from newsdesk.unpacked import written
 
 log = logging.getLogger(__name__)
 
@@ -178,21 +177,9 @@ def _manifest_path(path: Path) -> Path:
     return path.with_name(path.name + MANIFEST_SUFFIX)
 
 
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Run ``write`` into a temp file beside ``path``, then rename: a reader never sees half an index."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(name))
-        Path(name).replace(path)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     text = json.dumps(manifest, sort_keys=True)
-    _write_atomic(_manifest_path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    written(_manifest_path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -275,7 +262,7 @@ class ExactIndex:
             with tmp.open("wb") as handle:  # a file object: np.savez would append ".npz" to a name
                 np.savez(handle, ids=self._ids[:n], vectors=self._vectors[:n])
 
-        _write_atomic(path, write)
+        written(path, write)
         _write_manifest(path, {**(extra or {}), "kind": self.kind, "dim": self.dim, "count": n})
 
     @classmethod
@@ -378,7 +365,7 @@ class AnnIndex:
         return _best(pairs, k, exclude)
 
     def save(self, path: Path, *, extra: Mapping[str, Any] | None = None) -> None:
-        _write_atomic(path, lambda tmp: self._index.save(str(tmp)))
+        written(path, lambda tmp: self._index.save(str(tmp)))
         manifest = {
             **(extra or {}),
             "kind": self.kind,
