@@ -159,16 +159,30 @@ def measure(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     stop_when: Callable[[], bool] | None = None,
+    ready: Callable[[], bool] | None = None,
+    act: Callable[[], None] | None = None,
 ) -> Cost:
     """Run ``command`` to the end; its process tree's CPU and peak memory. A failing command is fatal:
     a tool that did not do the work has no cost to compare. ``stop_when``: a long-running service,
-    sent SIGTERM once the predicate (checked at every memory sample) says its work is done."""
+    sent SIGTERM once the predicate (checked at every memory sample) says its work is done.
+
+    ``ready`` and ``act``: such a service's cost for one piece of work, apart from its start. It runs
+    until ``ready()``, then ``act()`` hands it the work, and the cost is counted from then on: the tree's
+    CPU at the end less what it had spent by then (so it includes the stop, and any orphan that exited
+    before, never more than a few ms), and the peak memory while the work ran, with everything the
+    start loaded still resident."""
     # stderr goes to a file, not a pipe: a tool that warns about every page would fill a pipe nobody
     # reads while it runs, and block.
     with tempfile.TemporaryFile("w+") as errors:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        spent_before = 0.0
+        if ready is not None:
+            _sample_until_done(proc, ready, stop=False)
+            spent_before, started = _tree_cpu(), time.perf_counter()
+            if act is not None:
+                act()
         peak_sum, peak_max = _sample_until_done(proc, stop_when)
         proc.wait()
         _reap_orphans()
@@ -179,43 +193,8 @@ def measure(
             raise RuntimeError(
                 f"{command[0]} … {command[-1]} failed ({proc.returncode}): {errors.read()[-2000:]}"
             )
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) - spent_before
     return Cost(cpu, time.perf_counter() - started, peak_sum / 2**20, peak_max / 2**20)
-
-
-def measure_running(
-    command: Sequence[str],
-    *,
-    env: dict[str, str],
-    cwd: Path,
-    ready: Callable[[], bool],
-    act: Callable[[], None],
-    done: Callable[[], bool],
-) -> tuple[Cost, Cost]:
-    """A long-running service's cost for one piece of work, apart from its start: run ``command`` until
-    ``ready()``, call ``act()`` (hand it the work), wait for ``done()``, then stop it with SIGTERM.
-    Returns (the whole run, from ``act`` to the end). The second is the whole tree's CPU at the end
-    less what it had spent when ``act`` was called, so it includes the stop (the desk writes its
-    records then) and any orphan that exited before ``act`` (never more than a few ms); its memory is
-    the peak while the work ran, with everything the start had loaded still resident."""
-    with tempfile.TemporaryFile("w+") as errors:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
-        _sample_until_done(proc, ready, stop=False)
-        spent_before, acted = _tree_cpu(), time.perf_counter()
-        act()
-        peak_sum, peak_max = _sample_until_done(proc, done)
-        proc.wait()
-        _reap_orphans()
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode not in (0, -signal.SIGTERM):
-            errors.seek(0)
-            raise RuntimeError(f"{command[-1]} failed ({proc.returncode}): {errors.read()[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    ended = time.perf_counter()
-    whole = Cost(cpu, ended - started, peak_sum / 2**20, peak_max / 2**20)
-    return whole, Cost(cpu - spent_before, ended - acted, peak_sum / 2**20, peak_max / 2**20)
 
 
 def _tree_cpu() -> float:
@@ -536,34 +515,29 @@ class Desk:
 
 def first_run_finished(data_dir: Path) -> Callable[[], bool]:
     """Whether the desk's first cycle (every stage, the run row closed) is over."""
-
-    def check() -> bool:
-        try:
-            with contextlib.closing(sqlite3.connect(data_dir / "newsdesk.db", timeout=0.1)) as db:
-                return bool(
-                    db.execute("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL").fetchone()[0]
-                )
-        except sqlite3.Error:  # locked by a write: ask again at the next sample
-            return False
-
-    return check
+    return _store_says(data_dir, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL")
 
 
 def desk_caught_up(data_dir: Path) -> Callable[[], bool]:
     """Whether the desk, past its first cycle, has polled every source, enriched every article it
     stored and has no cycle running."""
-    query = (
+    return _store_says(
+        data_dir,
         "SELECT (SELECT count(*) FROM runs WHERE finished_at IS NOT NULL) > 1"
         " AND NOT EXISTS (SELECT 1 FROM runs WHERE finished_at IS NULL)"
         " AND NOT EXISTS (SELECT 1 FROM sources WHERE last_polled_at IS NULL)"
-        " AND NOT EXISTS (SELECT 1 FROM articles WHERE enriched_at IS NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM articles WHERE enriched_at IS NULL)",
     )
+
+
+def _store_says(data_dir: Path, query: str) -> Callable[[], bool]:
+    """A predicate on the desk's SQLite store: ``query``'s one value, read beside the running desk."""
 
     def check() -> bool:
         try:
             with contextlib.closing(sqlite3.connect(data_dir / "newsdesk.db", timeout=0.1)) as db:
                 return bool(db.execute(query).fetchone()[0])
-        except sqlite3.Error:
+        except sqlite3.Error:  # locked by a write: ask again at the next sample
             return False
 
     return check
@@ -646,12 +620,11 @@ def running_desk(desk: Desk, feeds: list[str], warmup: list[str], work: Path) ->
     data_dir = Path(tempfile.mkdtemp(dir=work)) / "data"
     token, port = data_dir.parent / "token", free_port()
     env = desk.setup(data_dir, warmup, token, enrich="1", cache_images="0", api_port=str(port))
-    _whole, pages = measure_running(
+    return measure(
         desk.command("serve"), env=env, cwd=data_dir, ready=first_run_finished(data_dir),
         act=lambda: add_sources(port, token.read_text(encoding="utf-8"), feeds),
-        done=desk_caught_up(data_dir),
+        stop_when=desk_caught_up(data_dir),
     )  # fmt: skip
-    return pages
 
 
 @dataclass(frozen=True)
