@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -61,13 +62,13 @@ class StoreBase:
         when the connection goes back to the pool). Nothing is lost: at PostgreSQL's READ COMMITTED each
         statement of a transaction already reads its own snapshot, and a read writes nothing to keep or
         undo. SQLite is unchanged (its transactions are not round trips)."""
-        reader = self.__dict__.get("_reader")
-        if reader is None:
-            reader = self.engine
-            if self.engine.dialect.name == "postgresql":
-                reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            self.__dict__["_reader"] = reader
-        return reader.connect()
+        return self._reader.connect()
+
+    @functools.cached_property
+    def _reader(self) -> Engine:
+        if self.engine.dialect.name == "postgresql":
+            return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self.engine
 
     @property
     def dialect(self) -> str:
