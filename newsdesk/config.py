@@ -93,6 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("desk_nice", int, 0, "Nice increment of `serve`'s desk thread and the threads and processes it starts "
             "(extraction, embedding), Linux: on busy cores requests get the CPU first; 0 = same priority "
             "(no gain measured yet at 100k articles, docs/benchmarks.md)."),
+    Setting("desk_wake_gather_s", float, 1.5, "After a wake (a source added or polled now), `serve`'s desk waits this "
+            "long for more, each one restarting the wait (at most 5x this in all), so a burst is one cycle; 0 = none."),
     Setting("feeds_dir", Path, Path(), "`serve` keeps RSS/Atom/JSON Feed files of published records here; empty = off."),
     Setting("feeds_base_url", str, "http://127.0.0.1:8000/feeds", "Public URL the feed files are served from."),
     # scale-out
@@ -182,6 +184,7 @@ class SettingValues:
     publish_rules: list[str]
     live_records: bool
     desk_nice: int
+    desk_wake_gather_s: float
     feeds_dir: Path
     feeds_base_url: str
     redis_url: str

@@ -10,7 +10,8 @@ pool loaded once (they live in the :class:`~newsdesk.app.Newsdesk` facade it sha
     │        │   (then digests due, and vectors of a previous model or recipe: a batch re-embedded, or
     │        │    once none is left a batch of related lists made again — reembed.py)
     │        │
-    └── wait ≤ OUTPUT_CHECK_S, or until woken (a source added, "poll now", shutdown)
+    └── wait ≤ OUTPUT_CHECK_S, or until woken (a source added, "poll now", shutdown); after a wake, the
+        wakes that follow within desk_wake_gather_s join it, so a burst of additions is one cycle
 
 Why a thread with its own event loop rather than tasks on the server's loop: a cycle's store writes and
 parsing hand-offs are synchronous, and the API's requests must never wait behind them. Why the outputs
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_CHECK_S = 2.0  # an editor's publish reaches the records folder within this (plus the export's time)
 STOP_WAIT_S = 60.0  # how long shutdown waits for an in-flight cycle before leaving it to the next start
+WAKE_GATHER_CAP = 5  # a burst of wakes delays its cycle by at most this many gather windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,8 @@ class Desk:
             try:
                 while not self._stopping.is_set():
                     self._step()
-                    self._wake.wait(self.check_s)
+                    if self._wake.wait(self.check_s):
+                        self._gather_wakes()
                     self._wake.clear()
             finally:
                 if self._kept is not None:
@@ -177,6 +180,20 @@ class Desk:
                 except (OSError, NewsdeskError) as error:
                     log.warning("related index not saved at stop", extra={"error": str(error)})
         self._update(running=False)
+
+    def _gather_wakes(self) -> None:
+        """After a wake, wait for the wakes that follow it, so that a burst (an editor adding four feeds in
+        a row, an OPML import through the UI) is one cycle, not a cycle for the first and another for the
+        rest: each cycle pays fixed costs (the records export, the index save). Each further wake within
+        ``desk_wake_gather_s`` restarts the wait, up to :data:`WAKE_GATHER_CAP` windows in all. :meth:`stop`
+        sets ``_stopping`` before ``_wake``, so clearing first and then checking never misses a stop."""
+        window = self.nd.settings.desk_wake_gather_s
+        deadline = time.monotonic() + window * WAKE_GATHER_CAP
+        while True:
+            self._wake.clear()
+            left = deadline - time.monotonic()
+            if self._stopping.is_set() or left <= 0 or not self._wake.wait(min(window, left)):
+                return
 
     def _step(self) -> None:
         """One turn: a run over the due sources (if any), then the outputs (if the store changed)."""

@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -49,6 +48,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from newsdesk.errors import CryptoError
+from newsdesk.flock import locked_beside
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class KeyRing:
         """
         key = generate_key()
         new_id = key_id_for(key)
-        with _file_lock(path):
+        with locked_beside(path):  # <path>.lock: rotations and retirements take turns
             keys = {**_merge_on_disk(path, self._keys), new_id: key}
             _write_key_file(path, keys, new_id)
         self._keys, self._active = keys, new_id
@@ -227,7 +227,7 @@ class KeyRing:
         """
         if key_id == self._active:
             raise CryptoError(f"refusing to retire the active key {key_id!r}; rotate first")
-        with _file_lock(path):
+        with locked_beside(path):
             keys = _merge_on_disk(path, self._keys)
             if key_id not in keys:
                 raise CryptoError(f"cannot retire unknown key id {key_id!r}")
@@ -357,17 +357,5 @@ def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise rotate/retire across processes with an advisory lock on ``<path>.lock``."""
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, KEY_FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
     finally:
         os.close(fd)

@@ -526,6 +526,27 @@ def test_openapi_documents_every_route_of_the_table(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_lists_problem_json_alone_for_every_error_answer(client: TestClient) -> None:
+    """Every 4xx/5xx answer is ``application/problem+json`` (``problems.py``): the document lists that
+    type alone, FastAPI's own 422 (a JSON ``HTTPValidationError`` the API never sends) included, and
+    leaves the success answers as they were."""
+    document = client.get("/openapi.json").json()
+    answers = [
+        (f"{method} {path} {status}", list(answer.get("content", {})))
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        for status, answer in operation["responses"].items()
+    ]
+    errors = [(where, types) for where, types in answers if where.split()[-1][0] in "45"]
+    assert len(errors) > 150 and [w for w, types in errors if types != ["application/problem+json"]] == []
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "422" in document["paths"][f"{BASE}/websub/{{key}}"]["post"]["responses"]
+    created = document["paths"][f"{BASE}/sources"]["post"]["responses"]["201"]["content"]
+    assert created == {"application/json": {"schema": {"$ref": "#/components/schemas/SourceOut"}}}
+    feed = document["paths"][f"{BASE}/feeds/{{name}}"]["get"]["responses"]["200"]["content"]
+    assert sorted(feed) == ["application/atom+xml", "application/feed+json", "application/rss+xml"]
+
+
 def test_health(client: TestClient, desk: Newsdesk) -> None:
     desk.store.set_review_state(seed(desk, 2)[0], "published")
     assert client.get(f"{BASE}/health").json() == {"status": "ok", "articles": 1, "sources": 0}

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from newsdesk.model import is_http_url
 from newsdesk.sources.feeds import FeedEntry, parse_feed, parse_feed_with
-from newsdesk.sources.feedtypes import _same_start, absolute_url
+from newsdesk.sources.feedtypes import _same_start, absolute_url, build_entry
 from newsdesk.sources.sanitize import LINK_REL, URL_SCHEMES, clean_html, plain_text, spaced_text
 
 BASE = "http://example.org/dir/feed.xml"
@@ -163,6 +163,30 @@ def test_known_entries_read_their_urls_and_nothing_else_is_made(parser: str) -> 
     _ = (first.title, first.summary, first.guid, first.enclosures, entries[1].title)
     assert batch._made is made
     assert first == eager
+
+
+LINKS_FEED = b"""<rss version="2.0"><channel><title>Links</title>
+<item><title>Own link</title><link>https://example.org/own</link><guid>id-1</guid></item>
+<item><title>Relative link</title><link>/rel?x=1</link></item>
+<item><title>Guid as link</title><guid>https://example.org/guid</guid></item>
+<item><title>Relative permalink</title><guid isPermaLink="true">/perma/7</guid></item>
+<item><title>Opaque guid</title><guid>abc123</guid></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", ["fastfeedparser", "feedparser"])
+def test_an_entry_equals_the_one_its_raw_entry_builds_at_once(parser: str) -> None:
+    """The adapter reads each entry's link once, when the feed is parsed: the URL is resolved from it
+    and the raw entry made later carries the same link, so the lazy entry is the one
+    :func:`build_entry` makes from that raw entry (a guid taken as the link included)."""
+    feed = parse_feed_with(parser, LINKS_FEED, BASE)
+    urls = ["https://example.org/own", "http://example.org/rel?x=1", "https://example.org/guid"]
+    if parser == "feedparser":  # fastfeedparser drops a relative permalink (tests/test_feeds.py)
+        urls.append("http://example.org/perma/7")
+    assert [e.url for e in feed.entries] == urls
+    for entry in feed.entries:
+        raw = entry._raw_entry()  # type: ignore[attr-defined]
+        assert build_entry(raw) == entry and absolute_url(raw.link, raw.base) == entry.url
 
 
 def test_the_reused_sanitiser_cleans_as_nh3_clean_does() -> None:

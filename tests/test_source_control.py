@@ -129,3 +129,48 @@ def test_a_source_added_through_the_api_is_polled_at_once(tmp_path: Path) -> Non
             assert server.hits("/feed.xml") == 1, "the new source was not polled on the wake-up"
         assert not desk.alive
         nd.close()
+
+
+def _wire(title: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>http://wire/</link></channel></rss>"
+    ).encode()
+
+
+def test_four_sources_added_in_a_row_are_polled_in_one_cycle(tmp_path: Path) -> None:
+    """Each addition wakes the desk; the wakes of a burst are gathered, so one cycle polls all four
+    (without the gathering, the first wake's cycle polled the first feed and a second cycle the rest)."""
+    paths = [f"/feed{i}.xml" for i in range(4)]
+    with LoopbackServer({p: Reply(body=_wire(p), content_type=RSS) for p in paths}) as server:
+        nd = make_nd(tmp_path)
+        admin = bearer(nd, "admin")
+        desk = Desk(nd, OutputTargets(), check_s=60.0)
+        with TestClient(create_app(nd, include_web=False, desk=desk)) as client:
+            time.sleep(1.0)  # the desk's first look (nothing due) is over; it now sleeps for 60 s
+            for path in paths:
+                feed = {"url": server.url(path), "allowLoopback": True}
+                assert client.post(f"{BASE}/sources", json=feed, headers=admin).status_code == 201
+            deadline = time.monotonic() + WOKEN_WITHIN_S
+            while desk.status.totals.get("sources_polled", 0) < 4 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            status = desk.status
+        assert [server.hits(p) for p in paths] == [1, 1, 1, 1]
+        assert (status.cycles, status.totals["sources_polled"]) == (1, 4)
+        nd.close()
+
+
+def test_stop_does_not_wait_out_the_gather_window(tmp_path: Path) -> None:
+    env = quiet_env(tmp_path / "data", NEWSDESK_WORKERS="1", NEWSDESK_DESK_WAKE_GATHER_S="30")
+    nd = Newsdesk(load_settings(env=env, base_dir=tmp_path))
+    assert nd.sources.list() == []  # the store opened (and migrated) here, before the desk's threads
+    desk = Desk(nd, OutputTargets(), check_s=60.0)
+    desk.start()
+    time.sleep(1.0)  # the first look is over: the next wake starts a 30 s gather window
+    nd.sources.add(Source(url="https://wire.example.com/rss"))  # wakes the desk
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert desk.stop(timeout=10.0), "the desk did not stop"
+    assert time.monotonic() - started < 5.0, "stop waited out the gather window"
+    assert desk.status.cycles == 0  # stopped before the gathered cycle began
+    nd.close()

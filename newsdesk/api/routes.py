@@ -109,10 +109,10 @@ def _problem(description: str) -> dict[str, Any]:
     # No "model": FastAPI built a pydantic field of Problem (validator and serializer) for each of the
     # 202 error answers, used for nothing but the OpenAPI document; router() took 47-51 CPU-ms with
     # them, 24-25 without (lowest of 9, docs/benchmarks.md). document() puts Problem into the
-    # components once, and the JSON type stays listed beside problem+json, as FastAPI wrote it.
+    # components once. Only problem+json is listed: it is the one type an error answer has (problems.py);
+    # the application/json beside it (FastAPI's default for a model) told clients to expect both.
     schema = {"$ref": SCHEMA_REF.format(model=Problem.__name__)}
-    content = {PROBLEM_TYPE: {"schema": schema}, "application/json": {"schema": schema}}
-    return {"description": description, "content": content}
+    return {"description": description, "content": {PROBLEM_TYPE: {"schema": schema}}}
 
 
 def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
@@ -122,6 +122,7 @@ def _error_responses(route: Route) -> dict[int | str, dict[str, Any]]:
     if route.scope != OPEN:
         errors[401] = _problem("Missing, malformed, unknown or revoked token")
         errors[403] = _problem("The token's scope is too low")
+    if route.scope != OPEN or "{" in route.path:  # else FastAPI lists its own 422, a JSON HTTPValidationError
         errors[422] = _problem("A parameter or body field is invalid; `errors` names it")
     if "{" in route.path:
         errors[404] = _problem("No such item")

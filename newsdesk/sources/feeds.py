@@ -182,8 +182,8 @@ def _parse_fast(content: bytes, url: str, root: str) -> tuple[ParsedFeed, int]:
     """fastfeedparser's feed and how many raw entries it saw. Raises whatever the library raises."""
     result = fastfeedparser.parse(content)  # bytes, never a URL string: it would fetch that
     items = list(result.get("entries") or ())
-    raw = ([_str(e.get("link")) for e in items], RawBatch(partial(_fast_raw, base=url), items))
-    return _fast_feed(result, content, url, root, raw), len(items)
+    batch = RawBatch(partial(_fast_raw, base=url), items, [_str(e.get("link")) for e in items])
+    return _fast_feed(result, content, url, root, batch), len(items)
 
 
 def parse_feed_with(parser: str, content: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
@@ -198,7 +198,7 @@ def parse_feed_with(parser: str, content: bytes, url: str, *, content_type: str 
         raise ParseError(f"fastfeedparser: {type(e).__name__}: {e}"[:300], source_url=url) from e
 
 
-def _fast_feed(result: Mapping[str, Any], content: bytes, url: str, root: str, raw: _Lazy) -> ParsedFeed:
+def _fast_feed(result: Mapping[str, Any], content: bytes, url: str, root: str, raw: RawBatch) -> ParsedFeed:
     info = result.get("feed") or {}
     head = content[: _head_end(content)]
     return ParsedFeed(
@@ -207,7 +207,7 @@ def _fast_feed(result: Mapping[str, Any], content: bytes, url: str, root: str, r
         link=absolute_url(_str(info.get("link")), url),
         language=_str(info.get("language")) or _head_match(_HEAD_LANGUAGE, head),
         ttl_minutes=_int(_head_match(_HEAD_TTL, head)),
-        entries=_built(*raw, url),
+        entries=_built(raw, url),
         parser=FAST,
     )
 
@@ -222,12 +222,12 @@ def _head_match(pattern: re.Pattern[bytes], head: bytes) -> str | None:
     return found.group(1).decode("ascii") if found else None
 
 
-def _fast_raw(entry: Mapping[str, Any], base: str) -> RawEntry:
+def _fast_raw(entry: Mapping[str, Any], link: str | None, base: str) -> RawEntry:
     media = [m for m in entry.get("media_content") or () if isinstance(m, _MAPPINGS)]
     enclosures = _enclosures(entry.get("enclosures"), "url") + _link_enclosures(entry.get("links"))
     summary, content = _str(entry.get("description")), _content(entry.get("content"))
     return RawEntry(
-        link=_str(entry.get("link")),
+        link=link,
         base=base,
         guid=_str(entry.get("id")),
         title=_str(entry.get("title")),
@@ -265,17 +265,15 @@ def _parse_slow(content: bytes, url: str, content_type: str | None, root: str) -
     if result.get("bozo") and not result.entries and _truncated(content, root):
         raise ParseError(f"malformed feed: {problem}"[:300], source_url=url)  # say so rather than "no news"
     permalinks = _explicit_permalinks(content)
+    entries = list(result.entries)
+    batch = RawBatch(partial(_slow_raw, base=url), entries, [_entry_link(e, permalinks) for e in entries])
     return ParsedFeed(
         kind=_kind_from_version(version, root),
         title=_title(info.get("title")),
         link=absolute_url(_str(info.get("link")), url),
         language=_str(info.get("language")),
         ttl_minutes=_int(_str(info.get("ttl"))),
-        entries=_built(
-            [_slow_link(e, permalinks) for e in result.entries],
-            RawBatch(partial(_slow_raw, base=url, permalinks=permalinks), list(result.entries)),
-            url,
-        ),
+        entries=_built(batch, url),
         parser=SLOW,
     )
 
@@ -298,11 +296,13 @@ def _explicit_permalinks(content: bytes) -> frozenset[str]:
     return frozenset(m.group(1).decode("utf-8", "replace").strip() for m in _PERMALINK_GUID.finditer(content))
 
 
-def _entry_link(entry: Mapping[str, Any], guid: str | None, permalinks: frozenset[str]) -> str | None:
-    """The entry's own link; else its guid when that is an absolute http(s) URL, or when the feed says
-    explicitly that it is a permalink (then resolved against the feed like any link)."""
+def _entry_link(entry: Mapping[str, Any], permalinks: frozenset[str]) -> str | None:
+    """The entry's own link (feedparser's reading); else its guid when that is an absolute http(s) URL,
+    or when the feed says explicitly that it is a permalink (then resolved against the feed like any
+    link)."""
     if not entry.get("guidislink") and (link := _str(entry.get("link"))):
         return link
+    guid = _str(entry.get("id"))
     if guid and (is_http_url(guid.strip()) or guid.strip() in permalinks):
         return guid
     return None
@@ -316,22 +316,17 @@ def _kind_from_version(version: str, root: str) -> str:
     return KIND_RSS if version else _ROOT_KINDS.get(root, KIND_RSS)
 
 
-def _slow_link(entry: dict[str, Any], permalinks: frozenset[str]) -> str | None:
-    return _entry_link(entry, _str(entry.get("id")), permalinks)
-
-
-def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> RawEntry:
+def _slow_raw(entry: dict[str, Any], link: str | None, base: str) -> RawEntry:
     media = [m for m in entry.get("media_content") or () if isinstance(m, _MAPPINGS)]
     thumbs = [
         _str(m.get("url")) or "" for m in entry.get("media_thumbnail") or () if isinstance(m, _MAPPINGS)
     ]
     enclosures = _enclosures(entry.get("enclosures"), "href")
     itunes = entry.get("image")
-    guid = _str(entry.get("id"))
     return RawEntry(
-        link=_entry_link(entry, guid, permalinks),  # what _slow_link gives
+        link=link,  # _entry_link's, read when the feed was parsed
         base=base,
-        guid=guid,
+        guid=_str(entry.get("id")),
         title=_str(entry.get("title")),
         summary=_str(entry.get("summary")),
         content=_content(entry.get("content")),
@@ -350,15 +345,11 @@ def _slow_raw(entry: dict[str, Any], base: str, permalinks: frozenset[str]) -> R
     )
 
 
-# An entry as an adapter hands it over: its link, and how to make its RawEntry (whose link is the same).
-_Lazy = tuple[list[str | None], RawBatch]
-
-
-def _built(links: list[str | None], batch: RawBatch, base: str) -> tuple[FeedEntry, ...]:
-    """The entries with a usable link (``links``: each raw entry's); their :class:`RawEntry` are made
-    on the first read of a field other than a URL (a repeat poll reads only the URLs of the entries it
-    holds)."""
-    built = (build_entry_lazily(link, base, batch, i) for i, link in enumerate(links))
+def _built(batch: RawBatch, base: str) -> tuple[FeedEntry, ...]:
+    """The entries with a usable link (``batch.links``: each raw entry's); their :class:`RawEntry` are
+    made on the first read of a field other than a URL (a repeat poll reads only the URLs of the
+    entries it holds)."""
+    built = (build_entry_lazily(link, base, batch, i) for i, link in enumerate(batch.links))
     return tuple(entry for entry in built if entry is not None)
 
 

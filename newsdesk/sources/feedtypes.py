@@ -256,18 +256,25 @@ class RawBatch:
     needed. All at once, not one at a time: made in one pass over the parser's output the copying
     cost 0.6-0.8 CPU-ms a 100-item feed, made one by one between the entries' sanitising 1.1-1.2
     (``bench/feeds.py``'s feed; the parser's output is no longer in the processor's caches by then).
-    A poll that reads only URLs (every entry known) makes none."""
+    A poll that reads only URLs (every entry known) makes none.
 
-    __slots__ = ("_items", "_made", "_make")
+    ``links`` holds each entry's link as the adapter read it (unresolved), read once when the feed is
+    parsed: the entries' URLs come from it, and ``make(item, link)`` puts the same link in the entry's
+    :class:`RawEntry` rather than reading it out of the parser's output a second time."""
 
-    def __init__(self, make: Callable[[Any], RawEntry], items: list[Any]) -> None:
+    __slots__ = ("_items", "_made", "_make", "links")
+
+    def __init__(
+        self, make: Callable[[Any, str | None], RawEntry], items: list[Any], links: list[str | None]
+    ) -> None:
         self._make = make
         self._items = items
+        self.links = links
         self._made: list[RawEntry] | None = None
 
     @classmethod
     def of_made(cls, raw: list[RawEntry]) -> RawBatch:
-        batch = cls(lambda item: item, [])
+        batch = cls(lambda item, link: item, [], [entry.link for entry in raw])
         batch._made = raw
         return batch
 
@@ -276,7 +283,8 @@ class RawBatch:
         (so the parser's output stays: it holds the same strings as the raw entries)."""
         made = self._made
         if made is None:
-            made = self._made = [self._make(item) for item in self._items]
+            make, pairs = self._make, zip(self._items, self.links, strict=True)
+            made = self._made = [make(item, link) for item, link in pairs]
         return made
 
 

@@ -16,19 +16,17 @@ desk beside a cron run took none. This lock holds for every entry point, on the 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from ..flock import locked_beside
 from .base import StoreBase
 
 # One advisory-lock key per kind of work (PostgreSQL's keys are 64-bit and shared by every client of the
 # database: these spell "nd" and a number, to stay clear of other applications' small integers).
 LOCK_KEYS = {"enrich": 0x6E64_0000_0001}
-LOCK_FILE_MODE = 0o600
 
 
 class LocksMixin(StoreBase):
@@ -42,11 +40,11 @@ class LocksMixin(StoreBase):
             with _advisory_lock(self.engine, key):
                 yield
             return
-        path = _lock_file(self.engine, work)
-        if path is None:
+        database = _database_file(self.engine)
+        if database is None:
             yield
             return
-        with _file_lock(path):
+        with locked_beside(database, work):  # <database>.<work>.lock
             yield
 
 
@@ -62,19 +60,9 @@ def _advisory_lock(engine: Engine, key: int) -> Iterator[None]:
             c.commit()
 
 
-def _lock_file(engine: Engine, work: str) -> Path | None:
+def _database_file(engine: Engine) -> Path | None:
+    """The SQLite database's file; None for one in memory."""
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         return None
-    db = Path(database)
-    return db.with_name(f"{db.name}.{work}.lock")
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released by closing, or by the kernel when the process dies
-        yield
-    finally:
-        os.close(fd)
+    return Path(database)
