@@ -52,6 +52,7 @@ from .semantic import Ranking, SemanticSearch
 from .sources.sanitize import LINK_REL, URL_SCHEMES
 from .stamped import Reads, StampedMemo, note, reading
 from .store import ArticleQuery, Page, Store
+from .tally import TopicTally
 
 if TYPE_CHECKING:  # numpy (clustering) and Pillow (the image cache) load on use: `newsdesk show` is light
     from .app import Newsdesk
@@ -252,7 +253,8 @@ class Catalog:
     def __init__(self, nd: Newsdesk) -> None:
         self.nd = nd
         self.semantic = SemanticSearch(lambda: nd.store, self._load_embedder)
-        self._memo = StampedMemo(lambda: nd.store.change_stamp())  # topic counts, text rankings
+        self._memo = StampedMemo(lambda: nd.store.change_stamp())  # text rankings
+        self._tallies = {only: TopicTally(lambda: nd.store, published_only=only) for only in (True, False)}
 
     def _load_embedder(self) -> Embedder:
         from .enrich.embed import load_embedder
@@ -276,11 +278,10 @@ class Catalog:
         return find_topic(self.nd.taxonomy, key)
 
     def topic_counts(self, audience: Audience) -> dict[str, int]:
-        """Articles per topic that ``audience`` may see (kept until the store changes: several pages
-        show them)."""
-        only = audience.published_only
+        """Articles per topic that ``audience`` may see: several pages show them, so they are kept and
+        followed through the change log rather than counted again at each change (``tally.py``)."""
         note(lists=True)
-        return self._memo.get(("topics", only), lambda: self.store.topic_totals(published_only=only))
+        return self._tallies[audience.published_only].counts()
 
     def topic_tree(self, audience: Audience) -> tuple[TopicNode, ...]:
         return topic_tree(self.nd.taxonomy, self.topic_counts(audience))
