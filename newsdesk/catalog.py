@@ -309,17 +309,8 @@ class Catalog:
 
     def article(self, key: int | str, audience: Audience) -> Article:
         """The article (with its related records) by id or URL; a :class:`StorageError` "no such
-        article" when there is none — or when ``audience`` may not see it."""
-        found = self._lookup(key)
-        if not audience.published_only:
-            return found
-        if not found.published:
-            raise StorageError(f"no such article: {key}")
-        shown = self.store.published_among([r.article_id for r in found.related if r.article_id])
-        return found.replace(related=tuple(r for r in found.related if r.article_id in shown))
-
-    def _lookup(self, key: int | str) -> Article:
-        """An article by id, canonical URL or any URL it was seen under, with its related records."""
+        article" when there is none — or when ``audience`` may not see it. Two reads: the article, then
+        its related records with their published flags (one joined statement)."""
         found: Article | None
         if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
             found = self.store.get_article(int(key))
@@ -328,9 +319,13 @@ class Catalog:
         if found is None:
             raise StorageError(f"no such article: {key}")
         assert found.id is not None
-        related = self.store.related_refs(found.id)
-        note(articles=[found.id, *(r.article_id for r in related)], stories=[found.story_id])
-        return found.replace(related=related)
+        note(articles=[found.id], stories=[found.story_id])
+        if audience.published_only and not found.published:
+            raise StorageError(f"no such article: {key}")
+        related = self.store.related_refs_flagged(found.id)
+        note(articles=[r.article_id for r, _ in related])  # a hidden one may be published later: then shown
+        shown = tuple(r for r, published in related if published or not audience.published_only)
+        return found.replace(related=shown)
 
     def alternates(self, article_id: int) -> list[Alternate]:
         """The other URLs the article was seen under (syndicated copies, moved pages), oldest first."""
