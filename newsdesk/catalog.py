@@ -52,6 +52,7 @@ from .semantic import Ranking, SemanticSearch
 from .sources.sanitize import LINK_REL, URL_SCHEMES
 from .stamped import Reads, StampedMemo, note, reading
 from .store import ArticleQuery, Page, Store
+from .tally import TopicTally
 
 if TYPE_CHECKING:  # numpy (clustering) and Pillow (the image cache) load on use: `newsdesk show` is light
     from .app import Newsdesk
@@ -70,15 +71,14 @@ RRF_K = 60  # Cormack, Clarke & Büttcher (SIGIR 2009): k = 60 worked across the
 RRF_DEPTH = 100  # candidates taken from each list before fusing; deeper lists barely move a top-20
 FEED_ITEMS = 50  # items per feed: what feed readers fetch each poll; keeps a feed small (docs/benchmarks.md)
 SOURCE_EVENTS = 3  # recent errors shown per source: enough to tell a one-off from a pattern
-RANK_GROWTH = 4  # a public page of 20 reads the best 120, then 480, then 1,000 (4× deeper a round)
+RANK_GROWTH = 4  # a public semantic page of 20 reads the best 120, then 480, then 1,000 (4× deeper a round)
 MIN_RANK_DEPTH = 120
-"""The first round reads at least this deep: the UI's page of 30 and the API's default 20 then read the
-same ranking, which the two answers share (``stamped.py``); reading deeper costs nothing, as the
+"""A ranking is read at least this deep: the UI's page of 30 and the API's default 20 then read the
+same text ranking, which the two answers share (``stamped.py``); reading deeper costs nothing, as the
 matches are all ranked anyway."""
 MAX_RANK_DEPTH = 1_000
-"""How deep a public search reads one ranking (ids only, then one ``IN`` query for their published
-flags). A round's cost is ranking all the matches, hardly the depth read (measured ad hoc on SQLite:
-docs/benchmarks.md). Past it the reader gets a shorter page rather than a slower one."""
+"""How deep a public semantic search reads one ranking (ids only, then one ``IN`` query for their
+published flags). Past it the reader gets a shorter page rather than a slower one."""
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -253,7 +253,8 @@ class Catalog:
     def __init__(self, nd: Newsdesk) -> None:
         self.nd = nd
         self.semantic = SemanticSearch(lambda: nd.store, self._load_embedder)
-        self._memo = StampedMemo(lambda: nd.store.change_stamp())  # topic counts, text rankings
+        self._memo = StampedMemo(lambda: nd.store.change_stamp())  # text rankings
+        self._tallies = {only: TopicTally(lambda: nd.store, published_only=only) for only in (True, False)}
 
     def _load_embedder(self) -> Embedder:
         from .enrich.embed import load_embedder
@@ -277,11 +278,10 @@ class Catalog:
         return find_topic(self.nd.taxonomy, key)
 
     def topic_counts(self, audience: Audience) -> dict[str, int]:
-        """Articles per topic that ``audience`` may see (kept until the store changes: several pages
-        show them)."""
-        only = audience.published_only
+        """Articles per topic that ``audience`` may see: several pages show them, so they are kept and
+        followed through the change log rather than counted again at each change (``tally.py``)."""
         note(lists=True)
-        return self._memo.get(("topics", only), lambda: self.store.topic_totals(published_only=only))
+        return self._tallies[audience.published_only].counts()
 
     def topic_tree(self, audience: Audience) -> tuple[TopicNode, ...]:
         return topic_tree(self.nd.taxonomy, self.topic_counts(audience))
@@ -309,17 +309,8 @@ class Catalog:
 
     def article(self, key: int | str, audience: Audience) -> Article:
         """The article (with its related records) by id or URL; a :class:`StorageError` "no such
-        article" when there is none — or when ``audience`` may not see it."""
-        found = self._lookup(key)
-        if not audience.published_only:
-            return found
-        if not found.published:
-            raise StorageError(f"no such article: {key}")
-        shown = self.store.published_among([r.article_id for r in found.related if r.article_id])
-        return found.replace(related=tuple(r for r in found.related if r.article_id in shown))
-
-    def _lookup(self, key: int | str) -> Article:
-        """An article by id, canonical URL or any URL it was seen under, with its related records."""
+        article" when there is none — or when ``audience`` may not see it. Two reads: the article, then
+        its related records with their published flags (one joined statement)."""
         found: Article | None
         if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
             found = self.store.get_article(int(key))
@@ -328,9 +319,13 @@ class Catalog:
         if found is None:
             raise StorageError(f"no such article: {key}")
         assert found.id is not None
-        related = self.store.related_refs(found.id)
-        note(articles=[found.id, *(r.article_id for r in related)], stories=[found.story_id])
-        return found.replace(related=related)
+        note(articles=[found.id], stories=[found.story_id])
+        if audience.published_only and not found.published:
+            raise StorageError(f"no such article: {key}")
+        related = self.store.related_refs_flagged(found.id)
+        note(articles=[r.article_id for r, _ in related])  # a hidden one may be published later: then shown
+        shown = tuple(r for r, published in related if published or not audience.published_only)
+        return found.replace(related=shown)
 
     def alternates(self, article_id: int) -> list[Alternate]:
         """The other URLs the article was seen under (syndicated copies, moved pages), oldest first."""
@@ -529,20 +524,28 @@ class Catalog:
         """Search ``q`` in ``mode`` (text | semantic | hybrid); at most ``limit`` hits ``audience`` may
         see, best first. Semantic modes raise when the embedding model cannot be loaded."""
 
-        def text(k: int) -> Ranking:  # the API's and the UI's search for q share one ranking
-            return self._memo.get(("text", q, k), lambda: self.store.search_ranking(q, limit=k))
-
         if mode == "text":
             note(words=q)  # its hits are noted as they load (_hits)
-            return self._hits(self._visible(text, limit, audience), {"text": set()})
+            return self._hits(self._text(q, limit, audience), {"text": set()})
         note(lists=True, semantic=True)  # any published article, or a new vector, may come near in meaning
         near = self.semantic.ranker(q)
         if mode == "semantic":
             return self._hits(self._visible(near, limit, audience), {"semantic": set()})
-        by_text = [i for i, _ in self._visible(text, RRF_DEPTH, audience)]
+        by_text = [i for i, _ in self._text(q, RRF_DEPTH, audience)]
         by_meaning = [i for i, _ in self._visible(near, RRF_DEPTH, audience)]
         fused = rrf([by_text, by_meaning])[:limit]
         return self._hits(fused, {"text": set(by_text), "semantic": set(by_meaning)})
+
+    def _text(self, q: str, limit: int, audience: Audience) -> Ranking:
+        """The best ``limit`` text matches ``audience`` may see: for the public the store ranks only the
+        published matches (``search_ids``), so no round reads deeper to make up for hidden ones. Read
+        at least :data:`MIN_RANK_DEPTH` deep, so the API's and the UI's page (and hybrid's list) for
+        ``q`` share one ranking while the change stamp stays."""
+        only, depth = audience.published_only, max(limit, MIN_RANK_DEPTH)
+        ranking = self._memo.get(
+            ("text", q, only, depth), lambda: self.store.search_ranking(q, limit=depth, published_only=only)
+        )
+        return ranking[:limit]
 
     def _visible(self, rank: Callable[[int], Ranking], limit: int, audience: Audience) -> Ranking:
         """The best ``limit`` entries of a ranking that ``audience`` may see. For the public the

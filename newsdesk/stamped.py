@@ -2,10 +2,11 @@
 answers share (issue 14, goal 4).
 
 The response cache (``api/cache.py``) keeps whole answers; after a change it makes each popular one
-again, and several of them read the same thing: the public topic counts (front page, topic pages,
-``/api/v1/topics``: ≈ 20 ms at 100k articles) and a text search's ranking (the API's and the UI's
+again, and several of them read the same thing: a text search's ranking (the API's and the UI's
 search for the same words: bm25 over every match, 1–19 ms). A :class:`StampedMemo` keeps such a
-result until the change stamp moves, so the second answer reuses the first one's read.
+result until the change stamp moves, so the second answer reuses the first one's read. (The topic
+counts, which the front page, the topic pages and ``/api/v1/topics`` share, outlive the stamp:
+``tally.py`` follows them through the change log.)
 
 Correctness: the stamp is read *before* the result is made, so a result is never filed under a stamp
 newer than the data it was made from (at worst it is newer than its stamp, and dropped early).

@@ -20,7 +20,7 @@ HAND_MADE = (
     "articles_fts",
     "ix_articles_search",
     "search_vector",
-)  # full-text objects made by hand (0001, 0017)
+)  # full-text objects made by hand (0001, 0017, 0018)
 
 
 def _declared(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

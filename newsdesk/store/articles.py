@@ -354,10 +354,13 @@ class ArticlesMixin(StoreBase):
         found = self.get_articles([i for i, _ in hits])
         return [(found[i], score) for i, score in hits if i in found]
 
-    def search_ranking(self, q: str, *, limit: int = 20) -> list[tuple[int, float]]:
-        """``(article id, score)`` best first, as :meth:`search` ranks them, without loading the articles."""
+    def search_ranking(
+        self, q: str, *, limit: int = 20, published_only: bool = False
+    ) -> list[tuple[int, float]]:
+        """``(article id, score)`` best first, as :meth:`search` ranks them, without loading the articles;
+        with ``published_only``, the published matches only (filtered before ranking: the public's)."""
         with self._read() as c:
-            return search.search_ids(c, q, limit)
+            return search.search_ids(c, q, limit, published_only=published_only)
 
     def delete_article(self, article_id: int) -> None:
         with self._begin() as c:

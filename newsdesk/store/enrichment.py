@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from ..model import Article, RelatedRef, now, utc
+from . import rows
 from . import tables as t
 from .articles import articles_by_id
 from .base import StoreBase, _chunks, note_change
@@ -325,13 +326,21 @@ class EnrichmentMixin(StoreBase):
 
     def related_refs(self, article_id: int) -> tuple[RelatedRef, ...]:
         """The related records of an article as the record shows them, from the related articles' current state."""
-        query = select(t.related.c.related_id, t.related.c.similarity).where(
-            t.related.c.article_id == article_id
+        return tuple(ref for ref, _ in self.related_refs_flagged(article_id))
+
+    def related_refs_flagged(self, article_id: int) -> tuple[tuple[RelatedRef, bool], ...]:
+        """:meth:`related_refs`, each with whether its article is published (the public sees only
+        those), in one statement: the related rows joined to their articles. An article page read the
+        list, then the articles, then their published flags: three round trips."""
+        r, a = t.related, t.articles
+        query = (
+            select(r.c.similarity, a).join(a, a.c.id == r.c.related_id).where(r.c.article_id == article_id)
         )
         with self._read() as c:
-            pairs = list(c.execute(query.order_by(t.related.c.rank)))
-            found = articles_by_id(c, [p[0] for p in pairs])
-        return tuple(_ref(found[i], s) for i, s in pairs if i in found)
+            found = c.execute(query.order_by(r.c.rank)).mappings().all()
+        return tuple(
+            (_ref(rows.article_from_row(row), row["similarity"]), bool(row["published"])) for row in found
+        )
 
     def related_refs_many(self, article_ids: Sequence[int]) -> dict[int, tuple[RelatedRef, ...]]:
         """:meth:`related_refs` of several articles (id → refs; an article without related records is

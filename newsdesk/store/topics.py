@@ -37,6 +37,31 @@ class TopicsMixin(StoreBase):
         with self._read() as c:
             return {str(topic): int(n) for topic, n in c.execute(query.group_by(at.c.topic))}
 
+    def topic_totals_below(self, *, published_only: bool = False) -> tuple[dict[str, int], int]:
+        """:meth:`topic_totals` and then the highest article id stored, read after them: no article
+        above that id was counted (it did not exist yet), so a reader keeping the counts from the
+        change log knows those articles count nothing in them (``newsdesk.tally``)."""
+        counts = self.topic_totals(published_only=published_only)
+        with self._read() as c:
+            top = c.execute(select(func.max(t.articles.c.id))).scalar_one_or_none()
+        return counts, int(top or 0)
+
+    def counted_topics(
+        self, ids: Sequence[int], *, published_only: bool = False
+    ) -> dict[int, tuple[str, ...]]:
+        """The topics each of ``ids`` adds to :meth:`topic_totals` now: its topics, for an article that
+        exists (and is published, with ``published_only``); the others are left out."""
+        at, a = t.article_topics, t.articles
+        found: dict[int, tuple[str, ...]] = {}
+        with self._read() as c:
+            for chunk in _chunks(sorted(ids), 500):
+                query = select(at.c.article_id, at.c.topic).where(at.c.article_id.in_(chunk))
+                if published_only:
+                    query = query.join(a, a.c.id == at.c.article_id).where(a.c.published.is_(True))
+                for article_id, topic in c.execute(query):
+                    found[int(article_id)] = (*found.get(int(article_id), ()), str(topic))
+        return found
+
     def topics_of(self, ids: Sequence[int]) -> set[str]:
         """Every topic (ancestors included, as stored) of the articles ``ids``."""
         at = t.article_topics

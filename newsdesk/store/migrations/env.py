@@ -11,10 +11,11 @@ connection = context.config.attributes["connection"]
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """Leave the full-text objects made by hand out of autogenerate: SQLite's FTS5 shadow tables (0001)
-    and PostgreSQL's stored tsvector column and its index (0017)."""
+    and PostgreSQL's stored tsvector column and its indexes (0017, 0018)."""
     if type_ == "table" and name is not None and name.startswith("articles_fts"):
         return False
-    return not (name in ("search_vector", "ix_articles_search_vector") and type_ in ("column", "index"))
+    hand_made = ("search_vector", "ix_articles_search_vector", "ix_articles_search_vector_published")
+    return not (name in hand_made and type_ in ("column", "index"))
 
 
 context.configure(
