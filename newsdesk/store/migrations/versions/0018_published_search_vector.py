@@ -5,7 +5,7 @@ the whole-store index, PostgreSQL still had to visit every match's row to learn 
 published (or walk every published row to test it against the query): on the 100,000 articles of the
 API benchmark, a third of them published, the ten bench words cost 68 ms together that way, and 26 ms
 from this partial GIN index, whose entries are the published articles' only (docs/benchmarks.md,
-"Public searches rank the published matches"). Its predicate is spelt as the search spells it
+"PostgreSQL while ingesting"). Its predicate is spelt as the search spells it
 (``published = true``), so the planner can use it. Only published rows are written to it, so it is a
 third of the main index's size; building it at 100k articles took under a second. SQLite is untouched
 (FTS5 keeps its own index; there the filter joins the published flag before ``bm25`` runs).
