@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import datetime
 import ipaddress
 import socket
@@ -35,7 +36,7 @@ from newsdesk.errors import (
 from newsdesk.fetch import ssrf
 from newsdesk.fetch.client import Fetcher, FetchPolicy, FetchResult, KeptConnections, keep_connections
 from newsdesk.fetch.streams import SocketStream, TLSStream, open_tcp
-from newsdesk.fetch.transport import GuardedBackend, parse_override
+from newsdesk.fetch.transport import GuardedBackend, TrustOnFirstUse, parse_override
 from tests.httpserver import LoopbackServer, Reply, Seen, compressed, drip, huge, redirect
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -584,6 +585,57 @@ def test_the_socket_stream_carries_tls(tmp_path: Path) -> None:
     finally:
         listener.close()
     assert reply.startswith(b"HTTP/1.1 200 OK") and not idle_readable
+
+
+def _tls_server(tmp: Path) -> tuple[socket.socket, int, threading.Thread]:
+    """A TLS listener on loopback with a self-signed certificate no CA bundle trusts; it takes one
+    connection and tries its handshake (which the client is expected to abandon)."""
+    cert_file, key_file = self_signed(tmp)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with contextlib.suppress(OSError), server_context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, listener.getsockname()[1], thread
+
+
+def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    """https is verified against the CA bundle: a self-signed certificate ends the fetch as a
+    connection error, and nothing of the page is read."""
+    listener, port, thread = _tls_server(tmp_path)
+    try:
+        error = fetch_error(f"https://127.0.0.1:{port}/")
+    finally:
+        listener.close()
+        thread.join(5)
+    assert error.kind == "connect" and "CERTIFICATE_VERIFY_FAILED" in error.message
+
+
+def test_the_ca_bundle_is_read_at_the_first_handshake_not_before(tmp_path: Path) -> None:
+    """A context that has only made plain-http connections holds no CA (a cold 304 poll of http feeds
+    never pays for reading the bundle); its first handshake reads the bundle before verifying."""
+    context = TrustOnFirstUse()
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    listener, port, thread = _tls_server(tmp_path)
+
+    async def handshake() -> None:
+        stream = await open_tcp("127.0.0.1", port, timeout=5)
+        await stream.start_tls(context, server_hostname="127.0.0.1", timeout=5)
+
+    try:
+        with pytest.raises(httpcore.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(handshake())
+    finally:
+        listener.close()
+        thread.join(5)
+    assert context.cert_store_stats()["x509_ca"] > 50  # certifi's bundle: over a hundred roots
 
 
 # -- connections kept between fetchers (the desk's cycles) ---------------------------------------------
