@@ -65,9 +65,10 @@ NOT_FOR_A_POLL = ("newsdesk.cli.alerts", "newsdesk.cli.editorial", "newsdesk.cli
                   # (docs/benchmarks.md, "The cold 304 poll at reader's cost")
                   "sqlalchemy.dialects.postgresql", "httpx._main", "click", "pygments", "lxml",
                   "rich.progress",
-                  # and rich's console when the output is JSON for a script (docs/benchmarks.md, "The
-                  # cold 304 poll, again")
-                  "rich.console")  # fmt: skip
+                  # rich's console when the output is JSON for a script, and pydantic, which typer 0.29
+                  # built a validator with for every parameter (docs/benchmarks.md, "The cold 304 poll,
+                  # again")
+                  "rich.console", "pydantic")  # fmt: skip
 
 
 def _loaded(
