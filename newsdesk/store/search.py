@@ -67,7 +67,8 @@ def _postgres(
     connection: Connection, words: list[str], limit: int, published_only: bool
 ) -> list[tuple[int, float]]:
     query = " & ".join([*words[:-1], words[-1] + ":*"])
-    published = " AND published = true" if published_only else ""  # spelt as ix_articles_published is
+    # spelt as the predicate of ix_articles_search_vector_published (0018): the planner needs the same words
+    published = " AND published = true" if published_only else ""
     rows = connection.execute(
         text(
             "SELECT id, ts_rank(search_vector, q) AS r FROM articles, to_tsquery('english', :q) AS q "
