@@ -32,13 +32,15 @@ WebSub push is ingested by the same Ingestor from the pushed document, then fini
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import finishing
@@ -297,11 +299,26 @@ def _close_run(run: Run, started: float) -> RunSummary:
     return summary
 
 
-def _fetcher(nd: Newsdesk, connections: KeptConnections | None = None) -> Fetcher:
+@contextlib.asynccontextmanager
+async def _fetcher(nd: Newsdesk, connections: KeptConnections | None = None) -> AsyncIterator[Fetcher]:
+    """The run's fetcher, its robots.txt rules kept in the store between runs (RFC 9309 lets them serve
+    24 hours): seeded from there before the first request (once for the desk's kept rules, shared by
+    its cycles), and the rules it loaded itself written back after the last, so a cron poll within
+    that lifetime asks no host for robots.txt and writes nothing. A run that fails writes nothing back
+    (a desk's next cycle writes what it loaded). Lifetimes are the wall clock's, not the pipeline's
+    :func:`now` (which a test may hold)."""
     from .fetch.client import Fetcher
     from .ingestor import fetch_policy
 
-    return Fetcher(fetch_policy(nd.settings, nd.resolve), connections=connections)
+    policy = fetch_policy(nd.settings, nd.resolve)
+    async with Fetcher(policy, connections=connections) as fetcher:
+        rules = fetcher.robots_cache
+        if policy.respect_robots and not rules.seeded:
+            rules.seed(nd.store.robots_rules(policy.user_agent, datetime.now(UTC)))
+        yield fetcher
+        loaded = rules.take_loaded()
+        if loaded:
+            nd.store.keep_robots_rules(policy.user_agent, loaded, datetime.now(UTC))
 
 
 def _seconds_until_due(nd: Newsdesk, cap: float) -> float:

@@ -6,6 +6,10 @@ import the store, the pipeline or a stage module, SQL or pipeline logic would cr
 the edges would drift apart. Every edge module is parsed (``ast``: an import in a string or a comment
 is no import, one inside a function or under ``TYPE_CHECKING`` is); each newsdesk module it imports
 must be in :data:`ALLOWED` or an edge package, and it never touches a ``.store`` attribute.
+
+Below the pipeline, the fetch package knows the error tree and the model, never the store: what it
+hands on to be kept (robots.txt rules between runs) leaves it as plain values, which the run's glue
+(``stages.py``) gives to the store.
 """
 
 from __future__ import annotations
@@ -98,6 +102,15 @@ def test_an_edge_never_reaches_the_store(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "store"]
     assert lines == []
+
+
+FETCH_MAY_IMPORT = {"newsdesk.errors", "newsdesk.model"}  # and its own modules
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "fetch").glob("*.py")), ids=lambda p: module_name(p))
+def test_the_fetch_package_imports_no_store(path: Path) -> None:
+    outside = {name for name in imported(path) if not name.startswith("newsdesk.fetch")}
+    assert sorted(outside - FETCH_MAY_IMPORT) == []
 
 
 def test_every_allowed_module_exists_and_is_used() -> None:

@@ -213,6 +213,12 @@ class Fetcher:
             headers={"User-Agent": policy.user_agent},
         )
 
+    @property
+    def robots_cache(self) -> robots.RobotsCache:
+        """The robots.txt rules this fetcher obeys: its own, or the kept connections' (shared by the
+        desk's cycles). The run's glue seeds them from the store and keeps what they loaded."""
+        return self._robots
+
     async def __aenter__(self) -> Self:
         return self
 

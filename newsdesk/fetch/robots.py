@@ -13,19 +13,25 @@ What a fetch outcome means (RFC 9309 §2.3.1):
   :data:`ROBOTS_ERROR_TTL` rather than the full :data:`ROBOTS_TTL`.
 
 :class:`RobotsCache` keeps one :class:`RobotsRules` per origin and makes concurrent requests to a new
-origin wait for a single robots.txt fetch instead of each fetching it.
+origin wait for a single robots.txt fetch instead of each fetching it. It knows nothing of the store,
+but it can be seeded with rules an earlier process kept and hand back the rules it loaded itself, as
+:class:`KeptRules` (the rules as JSON, the expiry on the wall clock), so that the run's glue
+(``stages.py``) keeps them in the store between runs: a cron poll every 10 minutes then asks a host
+for robots.txt once in its RFC 9309 lifetime, not at every run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import time
 import urllib.robotparser
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 # RFC 9309 §2.4: a cached robots.txt SHOULD NOT be used for more than 24 hours.
@@ -127,6 +133,46 @@ RobotsLoader = Callable[[str], Awaitable[tuple[RobotsRules, bool]]]
 """Fetches a robots.txt URL and returns :func:`rules_from_response`'s result."""
 
 
+def rules_to_json(rules: RobotsRules) -> str:
+    """``rules`` as JSON text, the way :class:`KeptRules` carries them between processes."""
+    fields = {
+        "rules": [[pattern, allow] for pattern, allow in rules.rules],
+        "disallow_all": rules.disallow_all,
+        "crawl_delay": rules.crawl_delay,
+        "reason": rules.reason,
+    }
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def rules_from_json(text: str) -> RobotsRules | None:
+    """The rules :func:`rules_to_json` wrote, or None for text it did not write (a damaged row, another
+    version's format): the origin's robots.txt is then fetched again, never guessed at."""
+    try:
+        fields = json.loads(text)
+        delay = fields["crawl_delay"]
+        return RobotsRules(
+            rules=tuple((str(pattern), bool(allow)) for pattern, allow in fields["rules"]),
+            disallow_all=bool(fields["disallow_all"]),
+            crawl_delay=float(delay) if delay is not None else None,
+            reason=str(fields["reason"]),
+        )
+    except (ValueError, TypeError, KeyError):  # JSONDecodeError is a ValueError
+        return None
+
+
+class KeptRules(NamedTuple):
+    """One origin's rules as kept between processes: what :meth:`RobotsCache.seed` takes and
+    :meth:`RobotsCache.take_loaded` hands back (the store's ``robots_rules`` rows)."""
+
+    url: str  # the robots.txt URL (robots_url)
+    rules: str  # rules_to_json
+    expires_at: datetime  # wall clock, UTC
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class _Cached:
     rules: RobotsRules
@@ -134,7 +180,11 @@ class _Cached:
 
 
 class RobotsCache:
-    """Per-origin robots.txt rules with expiry; one fetch per origin even under concurrency."""
+    """Per-origin robots.txt rules with expiry; one fetch per origin even under concurrency.
+
+    Expiry runs on ``clock`` (monotonic: a wall clock set back must not stretch a lifetime); ``wall``
+    is used only where rules cross to another process (:meth:`seed`, :meth:`take_loaded`).
+    """
 
     def __init__(
         self,
@@ -142,12 +192,16 @@ class RobotsCache:
         ttl: float = ROBOTS_TTL,
         error_ttl: float = ROBOTS_ERROR_TTL,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = _wall_clock,
     ) -> None:
         self._ttl = ttl
         self._error_ttl = error_ttl
         self._clock = clock
+        self._wall = wall
         self._entries: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._loaded: dict[str, None] = {}  # robots.txt URLs loaded since made or last taken, in order
+        self.seeded = False  # seed() was called (the desk's kept cache is seeded at its first cycle only)
 
     def cached(self, url: str) -> RobotsRules | None:
         """The unexpired rules for ``url``'s origin, if any."""
@@ -168,4 +222,32 @@ class RobotsCache:
             rules, is_error = await load(key)
             life = self._error_ttl if is_error else self._ttl
             self._entries[key] = _Cached(rules, self._clock() + life)
+            self._loaded[key] = None
             return rules
+
+    def seed(self, kept: Iterable[tuple[str, str, datetime]]) -> None:
+        """Take rules an earlier process kept (:class:`KeptRules`), their wall-clock expiry turned into
+        this cache's clock. Rules this cache holds already win; rules past their expiry, or whose JSON
+        cannot be read, are left out (the origin is asked again). No rule is trusted for more than
+        ``ttl`` from now, whatever a row says (RFC 9309 §2.4's 24 hours; a clock that was wrong when
+        the row was written). Seeded rules are never handed back by :meth:`take_loaded`."""
+        clock, wall = self._clock(), self._wall()
+        for url, text, expires_at in kept:
+            left = min((expires_at - wall).total_seconds(), self._ttl)
+            rules = rules_from_json(text) if left > 0 else None
+            if rules is not None:
+                self._entries.setdefault(url, _Cached(rules, clock + left))
+        self.seeded = True
+
+    def take_loaded(self) -> list[KeptRules]:
+        """The rules this cache loaded itself since it was made or last taken from, with their expiry
+        on the wall clock, to keep for the next process; taking them empties the list, so a desk that
+        keeps one cache across cycles hands each load back once."""
+        clock, wall = self._clock(), self._wall()
+        taken = [
+            KeptRules(url, rules_to_json(entry.rules), wall + timedelta(seconds=entry.expires - clock))
+            for url in self._loaded
+            if (entry := self._entries.get(url)) is not None and entry.expires > clock
+        ]
+        self._loaded.clear()
+        return taken

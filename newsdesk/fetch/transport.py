@@ -234,7 +234,8 @@ class KeptConnections(httpx.AsyncBaseTransport):
     def robots_for(self, user_agent: str) -> robots.RobotsCache:
         """The robots.txt rules the borrowing fetchers share, per user agent: kept for their RFC 9309
         lifetime (24 h; 10 minutes after an error) rather than asked for again at every cycle, which
-        doubled a 304 cycle's requests with robots.txt honoured (the default)."""
+        doubled a 304 cycle's requests with robots.txt honoured (the default). The run's glue seeds
+        them from the store at the first cycle, so a restarted desk does not ask again either."""
         return self._robots.setdefault(user_agent, robots.RobotsCache())
 
     @property

@@ -28,6 +28,7 @@ Entity modules (each defines one ``…Mixin``):
 ``alerts.py``       saved searches, alerts, digests
 ``webhooks.py``     webhooks and their delivery queue
 ``websub.py``       WebSub subscriptions
+``robots.py``       robots.txt rules runs loaded, kept for the next run until they expire
 ``locks.py``        work one process at a time does on a database (enrichment): PostgreSQL's advisory
                     lock, or ``flock`` beside the SQLite file
 ==================  ==================================================================================

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0018"  # the newest revision in migrations/versions
+HEAD = "0019"  # the newest revision in migrations/versions
 
 
 def alembic_config(connection: Connection) -> Config:

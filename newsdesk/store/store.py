@@ -28,6 +28,7 @@ from .locks import LocksMixin
 from .migrate import ensure_current
 from .operations import OperationsMixin
 from .reading import ReadingMixin
+from .robots import RobotsMixin
 from .sealing import SealingMixin
 from .sources import SourcesMixin
 from .stories import StoriesMixin
@@ -52,6 +53,7 @@ class Store(
     AlertsMixin,
     WebhooksMixin,
     WebSubMixin,
+    RobotsMixin,
     ChangesMixin,
     LocksMixin,
 ):

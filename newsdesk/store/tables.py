@@ -431,6 +431,21 @@ websub_subscriptions = Table(
     Column("error", Text),
 )
 
+# ------------------------------------------------------------------ robots.txt (newsdesk.fetch.robots)
+
+robots_rules = Table(
+    # The robots.txt rules runs loaded, kept for the next run until they expire (RFC 9309's 24 hours,
+    # 10 minutes after an error): one row per robots.txt URL (scheme://host[:port]/robots.txt), for the
+    # user agent they were read for (a run under another agent ignores them). ``rules`` is the parsed
+    # group as JSON (fetch.robots.rules_to_json). Rows past ``expires_at`` are deleted as rules are kept.
+    "robots_rules",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("user_agent", Text, nullable=False),
+    Column("rules", Text, nullable=False),
+    _ts("expires_at", nullable=False),
+)
+
 
 def metadata_for(dialect: str) -> MetaData:
     """``metadata`` as the schema stands in a ``dialect`` database, for what compares the two (Alembic's
