@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from newsdesk.errors import CryptoError
 from newsdesk.flock import locked_beside
+from newsdesk.unpacked import synced_folder
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,7 @@ def create_key_file(path: Path) -> KeyRing:
     except OSError as e:
         path.unlink(missing_ok=True)  # ours: O_EXCL made it; never leave a half-written key file
         raise CryptoError(f"{path}: cannot write key file: {e.strerror}") from e
-    _fsync_dir(path.parent)
+    synced_folder(path.parent)
     log.info("key file created", extra={"path": str(path), "key_id": ring.active_id})
     return ring
 
@@ -342,7 +343,7 @@ def _write_key_file(path: Path, keys: Mapping[str, bytes], active: str) -> None:
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise CryptoError(f"{path}: cannot write key file: {e.strerror}") from e
-    _fsync_dir(path.parent)
+    synced_folder(path.parent)
 
 
 def _write_fd(fd: int, text: str) -> None:
@@ -351,11 +352,3 @@ def _write_fd(fd: int, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,5 +1,5 @@
 """A model's files unpacked once into a folder of their own, so that later processes load them fast;
-and single files written the same way (:func:`written`).
+single files written the same way (:func:`written`); and a rename made durable (:func:`synced_folder`).
 
 The folder appears whole or not at all: the files are written into a temporary folder beside it, which
 is then renamed into place. Two processes racing both unpack; the first rename wins and the loser's
@@ -44,3 +44,13 @@ def written(path: Path, write: Callable[[Path], object]) -> None:
         Path(name).replace(path)
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+def synced_folder(folder: Path) -> None:
+    """Flush ``folder``'s own entries to disk: a file renamed into it survives a power cut only once the
+    folder is synced too (the key file and the export's manifest, whose loss would cost data)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -55,6 +55,7 @@ from typing import Any
 from ..errors import ExportError
 from ..model import Article
 from ..record import dump_record
+from ..unpacked import synced_folder
 
 log = logging.getLogger(__name__)
 
@@ -235,15 +236,7 @@ def _write_manifest(folder: Path, manifest: _Manifest) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     temp.replace(path)
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    synced_folder(folder)
 
 
 # ------------------------------------------------------------------------------------- phase 1: stage
