@@ -349,6 +349,21 @@ def test_onnx_threads_sleep_rather_than_spin() -> None:
         assert options.get_session_config_entry(entry) == "0"
 
 
+def test_layer_norms_run_unfused(int8: Embedder, cache_dir: Path, tmp_path: Path) -> None:
+    """ORT's SkipLayerNormalization kernel cost a quarter of int8 MiniLM's time (embed.py,
+    ORT_DISABLED_OPTIMIZERS): the graph ORT runs keeps each residual Add and LayerNormalization apart."""
+    import onnx as onnx_lib
+    import onnxruntime as ort
+
+    options = session_options()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    (graph,) = cache_dir.glob("*-int8-per-channel.onnx")
+    ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
+    ops = {node.op_type for node in onnx_lib.load(options.optimized_model_filepath).graph.node}
+    assert "SkipLayerNormalization" not in ops
+    assert {"LayerNormalization", "DynamicQuantizeMatMul"} <= ops  # the other fusions still apply
+
+
 def test_use_runs_on_one_blas_thread(use: Embedder) -> None:
     """OpenBLAS's second thread spins while it waits: 181 texts cost 3.9 CPU-s on two threads, 0.7 on
     one (docs/benchmarks.md, "Lean pipeline")."""

@@ -213,7 +213,8 @@ def test_calibrated_similarity_floor_and_the_shipped_map_is_what_the_data_fit(em
 def test_stored_signatures_add_to_the_calibrated_cosine_and_a_floor_only_bends_it(embedder: Embedder) -> None:
     """The documented findings behind issue 15 item 1's verdict (docs/embeddings.md): the signatures the
     store keeps rank same-story pairs better (Pearson and Spearman both rise), while a floor on the score
-    raises Pearson by more without ranking better (its Spearman stays within 0.005 of the shipped lines')."""
+    raises Pearson by more without ranking better (its Spearman stays within 0.006 of the shipped lines':
+    0.0049 with ORT's fused layer norms, 0.0052 unfused, where int8 MiniLM's rounding moved it)."""
     pairs = similarity.read_pairs(DEFAULT_DATA)
     inputs = similarity.signal_inputs(pairs, *similarity.vectors(embedder, pairs))
     splits = (inputs.folds, inputs.pair_names)
@@ -230,7 +231,7 @@ def test_stored_signatures_add_to_the_calibrated_cosine_and_a_floor_only_bends_i
     assert signed.pair_left_out > shipped.pair_left_out
     assert signed.spearman > shipped.spearman
     assert floor.cross_validated > signed.cross_validated
-    assert abs(floor.spearman - shipped.spearman) < 0.005
+    assert abs(floor.spearman - shipped.spearman) < 0.006
 
 
 @needs_semeval

@@ -76,6 +76,12 @@ AUTO_BACKEND = "onnx-int8"
 # parallel branches; BERT is a chain of layers.
 ORT_INTRA_OP_THREADS = 1
 ORT_INTER_OP_THREADS = 1
+# Graph fusions left out. ORT 1.31 fuses each residual Add and the LayerNormalization after it into one
+# SkipLayerNormalization, whose CPU kernel took ≈ 220 µs on a 256×384 input where the unfused Add and
+# LayerNormalization take ≈ 45: a quarter of int8 MiniLM's time went to its 12 layer norms. Unfused, the
+# fp32 graph's vectors are the same bit for bit, and int8 MiniLM costs ≈ 24% less CPU (docs/embeddings.md,
+# "Layer norms unfused").
+ORT_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 # Texts per ONNX run. Activations (and ORT's arena, which keeps its high-water mark) grow with the batch:
 # 181 texts of ≤ 500 characters, 2 shared cores: batch 64 → 3.5 CPU-s, +125 MB; 32 → 3.0, +64 MB;
 # 16 → 2.8, +31 MB; 8 → 2.8, +25 MB. Turning the arena off cost more memory (glibc keeps the freed
@@ -546,7 +552,7 @@ class OnnxEmbedder:
 
 
 def session_options() -> Any:
-    """ORT settings for a small shared CPU: all graph optimisations (attention/GELU/LayerNorm fusions),
+    """ORT settings for a small shared CPU: the graph optimisations but :data:`ORT_DISABLED_OPTIMIZERS`,
     fixed intra-op threads that do not spin, sequential execution."""
     import onnxruntime as ort
 
@@ -556,6 +562,9 @@ def session_options() -> Any:
     options.intra_op_num_threads = ORT_INTRA_OP_THREADS
     options.inter_op_num_threads = ORT_INTER_OP_THREADS
     options.log_severity_level = 3  # errors only: ORT warns about every unused initializer otherwise
+    options.add_session_config_entry(
+        "optimization.disable_specified_optimizers", ",".join(ORT_DISABLED_OPTIMIZERS)
+    )
     # Idle pool threads sleep instead of spinning for work: spinning burns a core that extraction or
     # another process could use (181 texts: 3.6 → 3.0 CPU-s, same vectors).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
