@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from newsdesk.enrich import use_onnx
 from newsdesk.enrich.embed import DIGESTS_FILE
 from tests.httpserver import LoopbackServer, Reply, Seen
 
@@ -171,14 +172,15 @@ def test_each_command_is_registered_by_the_module_the_cli_imports_for_it() -> No
 
 def test_init_builds_the_model_graph_without_torch(tmp_path: Path) -> None:
     """`newsdesk init` writes the embedding model's ONNX graph from its weights (issue 14: torch cost a
-    fresh folder's first run 7.5 CPU-s and 430 MB) and unpacks USE (enrich/usecache.py), so runs and
-    servers find both ready."""
+    fresh folder's first run 7.5 CPU-s and 430 MB), unpacks USE (enrich/usecache.py) and writes USE's
+    ONNX graphs beside it (enrich/use_onnx.py), so runs and servers find them all ready."""
     assert "torch" not in _loaded(["init"], tmp_path)
     models = tmp_path / "data" / "models"
     made = {p.name for p in models.iterdir()}
     graphs = [name for name in made if name.endswith(".onnx")]
-    folders = [name for name in made if (models / name).is_dir()]
-    assert len(graphs) == 1 and len(folders) == 1 and folders[0].startswith("use-multilingual-v3-")
+    folders = sorted(name for name in made if (models / name).is_dir())
+    assert len(graphs) == 1 and len(folders) == 2 and folders[0].startswith("use-multilingual-v3-")
+    assert folders[1] == use_onnx.graphs_folder(models).name
     assert made == {*graphs, *folders, DIGESTS_FILE}  # and the weights digest the graph is named by
 
 

