@@ -77,8 +77,8 @@ AUTO_BACKEND = "onnx-int8"
 ORT_INTRA_OP_THREADS = 1
 ORT_INTER_OP_THREADS = 1
 # Graph fusions left out. ORT 1.31 fuses each residual Add and the LayerNormalization after it into one
-# SkipLayerNormalization, whose CPU kernel took ≈ 220 µs on a 256×384 input where the unfused Add and
-# LayerNormalization take ≈ 45: a quarter of int8 MiniLM's time went to its 12 layer norms. Unfused, the
+# SkipLayerNormalization, whose CPU kernel took ≈ 220 µs on a 256×384 input where a plain LayerNormalization
+# of that shape took ≈ 27: a quarter of int8 MiniLM's time went to its 12 layer norms. Unfused, the
 # fp32 graph's vectors are the same bit for bit, and int8 MiniLM costs ≈ 24% less CPU (docs/embeddings.md,
 # "Layer norms unfused").
 ORT_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
