@@ -1,6 +1,11 @@
-"""``python -m newsdesk`` runs the CLI, numpy's BLAS threads capped first (``blas.py``)."""
+"""``python -m newsdesk`` runs the CLI, numpy's BLAS threads capped first (``blas.py``) and the cycle
+collector held through its imports (``longlived.py``)."""
 
-from .blas import limit_blas_threads
+from .longlived import hold_collections
+
+hold_collections()
+
+from .blas import limit_blas_threads  # noqa: E402
 
 limit_blas_threads()
 

@@ -34,6 +34,7 @@ from .enrich.keptindex import KeptIndex
 from .enrich.vectors import ExactIndex, ExactScores, Searchable, VectorIndex
 from .errors import CryptoError, SettingsError
 from .fetch.urls import host_of
+from .longlived import loading
 from .model import Article, Story, Taxonomy, TopicScore, now
 from .reembed import RESKETCH_SHARE, Reembedder, Resketcher, check_topic_model, check_vectors
 from .runmemory import LeadSpill, release_freed_memory
@@ -147,11 +148,12 @@ class Enricher:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(
-                self.settings.embed_model,
-                self.settings.embed_backend,
-                cache_dir=self.settings.models_dir,
-            )
+            with loading("models"):  # kept for the process's life: out of the cycle collector's way
+                self._embedder = load_embedder(
+                    self.settings.embed_model,
+                    self.settings.embed_backend,
+                    cache_dir=self.settings.models_dir,
+                )
         return self._embedder
 
     def run(self, ids: Sequence[int], progress: ProgressHook | None = None) -> dict[str, int]:

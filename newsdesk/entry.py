@@ -13,6 +13,9 @@ from __future__ import annotations
 
 
 def main() -> None:
+    from .longlived import hold_collections
+
+    hold_collections()  # through the imports (longlived.py)
     from .blas import limit_blas_threads
 
     limit_blas_threads()

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from . import finishing
 from .config import Settings
 from .errors import NewsdeskError
+from .longlived import loading
 from .model import Source, now
 
 if TYPE_CHECKING:  # the ingestor imports the extraction stack: a run loads it, `source list` does not
@@ -157,7 +158,8 @@ async def _enrich(run: Run) -> Figures:
     if run.progress is not None:  # it counts its own articles; their number is not known yet
         run.progress("enrich", 0, 0)
     nd = run.nd
-    enricher = nd.enricher  # one per facade: the model loads once
+    with loading("enricher"):  # its modules: imported once, kept (longlived.py)
+        enricher = nd.enricher  # one per facade: the model loads once
 
     def enrich_alone() -> Figures:
         # One enricher at a time on a database (store/locks.py); one that waited finds some of its

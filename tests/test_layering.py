@@ -42,6 +42,7 @@ ALLOWED = {
     "newsdesk.queue": "the scale-out worker and scheduler that `worker` and `schedule` start",
     "newsdesk.demo": "the bundled demo site that `demo` serves",
     "newsdesk.logs": "the process's log format, set up once by the server",
+    "newsdesk.longlived": "the cycle collector resumed once the command is loaded (the CLI's start)",
 }
 
 
@@ -104,7 +105,7 @@ def test_an_edge_never_reaches_the_store(path: Path) -> None:
     assert lines == []
 
 
-FETCH_MAY_IMPORT = {"newsdesk.errors", "newsdesk.model"}  # and its own modules
+FETCH_MAY_IMPORT = {"newsdesk.errors", "newsdesk.model", "newsdesk.longlived"}  # and its own modules
 
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "fetch").glob("*.py")), ids=lambda p: module_name(p))

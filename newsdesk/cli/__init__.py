@@ -20,6 +20,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..longlived import settle
+
 if TYPE_CHECKING:
     import typer
 
@@ -59,7 +61,9 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model never needs the hub
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    load_commands(sys.argv[1:])()
+    app = load_commands(sys.argv[1:])
+    settle()  # the command's imports are done: the collector resumes without them (longlived.py)
+    app()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ nothing to show). A page with a title but no text is a valid, title-only article
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import re
@@ -28,7 +27,6 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import lxml.html
-import tldextract
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import HTML_PARSER
@@ -39,7 +37,7 @@ from newsdesk.extract.jsonld import is_jsonld, repair_script_ends
 from newsdesk.extract.metadata import PageMetadata, read_metadata
 from newsdesk.extract.text import RETRY_BELOW_CHARS, content_hash, cut_excerpt, main_text, paragraphs
 from newsdesk.fetch.sniff import html_start
-from newsdesk.fetch.urls import pick_canonical
+from newsdesk.fetch.urls import pick_canonical, public_suffixes
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +128,7 @@ def site_domain(url: str) -> str:
     host = (urlsplit(url).hostname or "").rstrip(".")
     if not host:
         return ""
-    return _tld_extractor()(host).top_domain_under_public_suffix or host
-
-
-@functools.cache
-def _tld_extractor() -> tldextract.TLDExtract:
-    """tldextract on its bundled public-suffix snapshot: no list download, no cache files."""
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    return public_suffixes()(host).top_domain_under_public_suffix or host
 
 
 def _parse(html: str | bytes, url: str) -> HtmlElement:
