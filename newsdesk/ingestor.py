@@ -351,7 +351,6 @@ class Ingestor:
         cost. When the batch meets a stored URL or text, nothing of it is kept and each poll's articles
         are tried as their own batch, then one by one (:meth:`_store_fresh`): as before, all or nothing
         per feed."""
-        self._write_held()  # none in a run without pages; kept first should one be
         fresh: list[_Fresh] = []
         for take in takes:
             known, own = self._look_up(take.source, take.urls)
@@ -514,7 +513,8 @@ class Ingestor:
         self, source: Source, entry: FeedEntry, canonical: str, feed: FeedContext, known_urls: set[str]
     ) -> None:
         """``known_urls``: those of the poll's entry URLs the store knew when the poll began. An entry
-        stored since (by another source, or a twin entry of this feed) is caught by :meth:`_store`."""
+        stored since (by another source, or a twin entry of this feed; stored or still held) is caught by
+        :meth:`_hold`."""
         self.summary.entries += 1
         known = None
         if entry.url in known_urls or canonical in known_urls:
