@@ -73,9 +73,10 @@ INLINE_PARSE_BYTES = 32 * 1024
 HEALTH_BATCH = 64  # polls' health rows written per transaction (a crash re-polls at most these)
 SOURCES_PER_REQUEST_SLOT = 4  # sources polled at once per request slot (`concurrency`): bounds held entries
 # Fetched pages' new articles held on the writer thread for one insert. A transaction each was ≈ 2% of a
-# cold run's CPU over bench/peers.py's 181 pages; with 32 the writer thread's CPU for them went from
-# 0.55 to ≈ 0.35 s and 181 transactions to ≈ 8 (docs/benchmarks.md, "h1"). More saves little more: the
-# per-page INSERT, topics and images rows remain. It also bounds what a crash loses of decided pages.
+# cold run's CPU over bench/peers.py's 181 pages; batched, the writer thread's CPU for them fell from
+# 0.70 to 0.32 s, 181 transactions to 9 (docs/benchmarks.md, "Pages' new articles stored in batches").
+# 16 and 64 measured the same within noise (15 and 6 transactions): the per-page rows remain. 32 keeps
+# what a crash loses of decided pages small.
 PAGE_BATCH = 32
 
 
