@@ -15,8 +15,8 @@ goes on. New articles are written in batches: a feed-only poll's in one transact
 on the writer thread and inserted :data:`PAGE_BATCH` at a time (:class:`_Held`); any other save is its
 own transaction. A crash thus loses only the work in flight, now up to :data:`PAGE_BATCH` decided pages
 besides those being fetched, and the next run picks up what was not finished: a poll's health row is
-written after its held pages, so its pages are fetched again. The polls' health rows are written in
-batches (``HEALTH_BATCH``).
+written only after its held pages, so a crash before them leaves that poll to be done again. The polls'
+health rows are written in batches (``HEALTH_BATCH``).
 Fetching is concurrent (asyncio + one polite client); extraction and the parsing of big feeds, the
 CPU-heavy parts, go to the run's executor (``stages.pool_view``): one thread of this process for a
 small run's pages, a process pool past them so both cores work.
