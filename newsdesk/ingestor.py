@@ -11,9 +11,12 @@ With encryption on, the full text is sealed before its row is first written (``s
 in the clear in the database, not even between ingestion and the end of the run; enrichment decrypts it.
 
 Every failure is recorded against its source or article (``events`` table, source health) and the run
-goes on; each save is its own transaction (a feed-only poll's new articles: one for all of them), so a
-crash loses only the work in flight and the next run picks up what was not finished; the polls' health
-rows are written in batches (``HEALTH_BATCH``).
+goes on. New articles are written in batches: a feed-only poll's in one transaction, fetched pages' held
+on the writer thread and inserted :data:`PAGE_BATCH` at a time (:class:`_Held`); any other save is its
+own transaction. A crash thus loses only the work in flight, now up to :data:`PAGE_BATCH` decided pages
+besides those being fetched, and the next run picks up what was not finished: a poll's health row is
+written only after its held pages, so a crash before them leaves that poll to be done again. The polls'
+health rows are written in batches (``HEALTH_BATCH``).
 Fetching is concurrent (asyncio + one polite client); extraction and the parsing of big feeds, the
 CPU-heavy parts, go to the run's executor (``stages.pool_view``): one thread of this process for a
 small run's pages, a process pool past them so both cores work.
@@ -69,6 +72,12 @@ MAX_ENTRIES_PER_SOURCE = 500  # per poll; the rest waits for the next poll
 INLINE_PARSE_BYTES = 32 * 1024
 HEALTH_BATCH = 64  # polls' health rows written per transaction (a crash re-polls at most these)
 SOURCES_PER_REQUEST_SLOT = 4  # sources polled at once per request slot (`concurrency`): bounds held entries
+# Fetched pages' new articles held on the writer thread for one insert. A transaction each was ≈ 2% of a
+# cold run's CPU over bench/peers.py's 181 pages; batched, the writer thread's CPU for them fell from
+# 0.70 to 0.32 s, 181 transactions to 9 (docs/benchmarks.md, "Pages' new articles stored in batches").
+# 16 and 64 measured the same within noise (15 and 6 transactions): the per-page rows remain. 32 keeps
+# what a crash loses of decided pages small.
+PAGE_BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +146,39 @@ class _Takes:
         finally:
             for _, done in batch:
                 loop.call_soon_threadsafe(_settle, done, error)
+
+
+class _Held:
+    """Fetched pages' new articles waiting on the writer thread for one insert (:meth:`Ingestor._hold`),
+    and what they will answer to once stored: their URLs (canonical and as first seen, which
+    ``find_article`` matches) and texts. An article that meets one of them must find it stored (it
+    becomes its alternate, which needs its id), so the batch is written first."""
+
+    def __init__(self) -> None:
+        self.fresh: list[_Fresh] = []
+        self._urls: set[str] = set()
+        self._hashes: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.fresh)
+
+    def meets(self, article: Article) -> bool:
+        if article.web_url in self._urls:
+            return True
+        return article.content_hash is not None and article.content_hash in self._hashes
+
+    def add(self, fresh: _Fresh) -> None:
+        self.fresh.append(fresh)
+        self._urls.update((fresh.article.web_url, fresh.article.original_url))
+        if fresh.article.content_hash:
+            self._hashes.add(fresh.article.content_hash)
+
+    def take(self) -> list[_Fresh]:
+        """The held articles, in their order; none held afterwards."""
+        fresh, self.fresh = self.fresh, []
+        self._urls.clear()
+        self._hashes.clear()
+        return fresh
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
@@ -233,6 +275,8 @@ class Ingestor:
         self._troubled: set[int | None] = set()  # sources with an error recorded in this run
         self._written: set[str] = set()  # URLs this run stored an article or alternate under
         self._takes = _Takes(self._writer, self._take_together)
+        self._held = _Held()  # only the writer thread touches it
+        self._lost: dict[int | None, NewsdeskError] = {}  # source -> why a batch with its pages failed
 
     async def run(self, sources: Sequence[Source]) -> RunSummary:
         self._totals["poll"] = len(sources)
@@ -247,7 +291,8 @@ class Ingestor:
 
         try:
             await asyncio.gather(*(poll(source) for source in sources))
-        finally:
+        finally:  # pages a poll left held (it failed or was cancelled) are written before the end
+            self._writer.submit(self._write_held).add_done_callback(_log_lost_write)
             self._flush_healths()
             await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)  # drain writes
         return self.summary
@@ -296,6 +341,9 @@ class Ingestor:
         self.summary.entries += sum(1 for e in entries if e.url in own)  # seen again: nothing to do
         window = asyncio.Semaphore(entry_window(self.settings))
         await asyncio.gather(*(self._in_window(window, source, e, c, feed, known) for e, c in usable))
+        await self._db(self._write_held)  # before the poll's health row: else a 304 would skip them
+        if (lost := self._lost.pop(source.id, None)) is not None:
+            raise lost  # a batch with this poll's pages failed: the poll fails, as its own save would
 
     def _take_together(self, takes: Sequence[_Take]) -> None:
         """On the writer thread, the feed-only polls that reached it while it was busy (:class:`_Takes`):
@@ -392,7 +440,8 @@ class Ingestor:
             self.summary.unchanged += 1
             return [], PollHints(result, body_hash=h.body_hash)
         if source.kind is SourceKind.PAGE:
-            await self._db(self._store, source, decide_page(source, await self._extract(result)), source.url)
+            page = decide_page(source, await self._extract(result))
+            await self._db(self._store_after_held, source, page, source.url)
             return [], PollHints(result)
         if source.kind is SourceKind.SITEMAP:
             entries, context = await self._sitemap_entries(source, result)
@@ -465,7 +514,8 @@ class Ingestor:
         self, source: Source, entry: FeedEntry, canonical: str, feed: FeedContext, known_urls: set[str]
     ) -> None:
         """``known_urls``: those of the poll's entry URLs the store knew when the poll began. An entry
-        stored since (by another source, or a twin entry of this feed) is caught by :meth:`_store`."""
+        stored since (by another source, or a twin entry of this feed; stored or still held) is caught by
+        :meth:`_hold`."""
         self.summary.entries += 1
         known = None
         if entry.url in known_urls or canonical in known_urls:
@@ -480,7 +530,7 @@ class Ingestor:
         self, source: Source, entry: FeedEntry, page: PageView | None, feed: FeedContext
     ) -> None:
         """On the writer thread: the decision is pure Python work, the store steps are writes."""
-        self._store(source, decide_article(source, entry, page, feed=feed), entry.url)
+        self._hold(source, decide_article(source, entry, page, feed=feed), entry.url)
 
     async def _fetch_page(self, source: Source, url: str) -> PageView:
         try:
@@ -501,18 +551,39 @@ class Ingestor:
             extracted = await asyncio.to_thread(with_language, extracted)
         return PageView(result.url, extracted, now(), etag=result.etag, last_modified=result.last_modified)
 
+    def _hold(self, source: Source, article: Article, seen_url: str) -> None:
+        """:meth:`_store` for a fetched page's article, on the writer thread: one that meets no stored
+        article (and no held one) is held for the next batch (:data:`PAGE_BATCH`), written when the
+        batch is full, when its poll has handed over all its entries, before an article that meets a
+        held one, and at the end of the run. An alternate of a stored article is written at once: it
+        creates no row, so the order of new articles (``new_ids``, enrichment's) is the order of their
+        decisions, as with a save each."""
+        if self._held.meets(article):
+            self._store_after_held(source, article, seen_url)
+            return
+        if self._stored_twin(source, article, seen_url):
+            return
+        self._held.add(_Fresh(article, seen_url, source))
+        if len(self._held) >= PAGE_BATCH:
+            self._write_held()
+
+    def _store_after_held(self, source: Source, article: Article, seen_url: str) -> None:
+        """:meth:`_store`, once the held articles are stored (it may be an alternate of one of them)."""
+        self._write_held()
+        self._store(source, article, seen_url)
+
+    def _write_held(self) -> None:
+        """The held articles in one transaction (:meth:`_store_fresh`). A failure fails each poll with
+        pages in the batch (:meth:`_take`), as its own save's failure would have; the run goes on."""
+        fresh = self._held.take()
+        try:
+            self._store_fresh(fresh)
+        except NewsdeskError as error:
+            self._lost.update((one.source.id, error) for one in fresh)
+
     def _store(self, source: Source, article: Article, seen_url: str) -> None:
         """Exact dedupe (canonical URL, then content hash), else save as new. On the writer thread."""
-        same = self.store.find_article(article.web_url)
-        self._written.update((article.web_url, seen_url))
-        reason = "same-url"
-        if same is None and article.content_hash:
-            same, reason = self.store.find_by_content_hash(article.content_hash), "same-content"
-        if same is not None:
-            if reason == "same-content" and folding.retake(self.store, same, self._sealed(article)):
-                self.summary.alternates += 1  # the original arrived second: it takes the stored row
-                return
-            self._alternate(same, seen_url, source, reason, article)
+        if self._stored_twin(source, article, seen_url):
             return
         sealed = self._sealed(article)
         saved = self.store.save_article(sealed, new=True)  # no article answers to its URL: just looked
@@ -523,6 +594,23 @@ class Ingestor:
             self.new_ids.append(saved.id)
         elif saved.changed:
             self.summary.updated += 1
+
+    def _stored_twin(self, source: Source, article: Article, seen_url: str) -> bool:
+        """Exact dedupe against the store: an article stored under ``article``'s canonical URL (then one
+        with its text) takes it as an alternate, or its identity when ``article`` is the original
+        (``folding.retake``). False when there is none: ``article`` is new."""
+        same = self.store.find_article(article.web_url)
+        self._written.update((article.web_url, seen_url))
+        reason = "same-url"
+        if same is None and article.content_hash:
+            same, reason = self.store.find_by_content_hash(article.content_hash), "same-content"
+        if same is None:
+            return False
+        if reason == "same-content" and folding.retake(self.store, same, self._sealed(article)):
+            self.summary.alternates += 1  # the original arrived second: it takes the stored row
+            return True
+        self._alternate(same, seen_url, source, reason, article)
+        return True
 
     def _sealed(self, article: Article) -> Article:
         """``article`` with its text sealed (``secured`` + key id, no clear text) when encryption is on.

@@ -1,7 +1,8 @@
 """With encryption on, the full text is never written to the database in the clear (issue 11, item 6).
 
 Ingestion seals each text before its row is written. The proof is a real run in a subprocess, killed
-with SIGKILL once some articles are stored while the other pages hang on a slow loopback server: the
+with SIGKILL once a batch of articles is stored (``PAGE_BATCH`` pages: the ingestor holds fewer for the
+next insert) while the other pages hang on a slow loopback server: the
 raw bytes of the SQLite file and its WAL must hold none of the article sentences, although the full-text
 index is asked to include the text. The next run then finishes the job. A bad or missing key refuses the
 run before anything is fetched or stored.
@@ -26,13 +27,14 @@ from newsdesk.app import Newsdesk
 from newsdesk.config import Settings, load_settings
 from newsdesk.errors import CryptoError
 from newsdesk.finishing import decrypt_text, seal_texts
+from newsdesk.ingestor import PAGE_BATCH
 from newsdesk.model import Source
 from newsdesk.secure import KeyRing, generate_key
 from tests.conftest import quiet_env
 from tests.httpserver import LoopbackServer, Reply, Seen
 
-PAGES = 8
-FAST_PAGES = 2  # answered at once in the first run; the rest hang until the run is killed
+FAST_PAGES = PAGE_BATCH  # answered at once in the first run: one batch, written once they are decided
+PAGES = FAST_PAGES + 6  # the rest hang until the run is killed
 HANG_S = 12.0  # below the 15 s read timeout: the run is killed long before, never times out
 WAIT_S = 90.0  # for the subprocess to start its pool, parse the feed and store the fast pages
 
