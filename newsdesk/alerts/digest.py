@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import NewsdeskError
 from ..model import now, utc
 from ..store import Store
+
+if TYPE_CHECKING:  # the templates load with the first digest sent, not with every run's alert matching
+    import jinja2
 
 PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
 MAX_ALERTS = 100  # per email; the rest go in the next one
@@ -135,6 +136,8 @@ def render(
 
 
 def _environment(*, html: bool) -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=html,
