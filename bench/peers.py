@@ -721,7 +721,8 @@ def report(rounds: Sequence[Round]) -> None:
         if ratios:
             ratio = statistics.median(ratios)
             verdict = "met" if ratio <= goal else "MISSED"
-            print(f"{ours + ' / ' + theirs:<64} {ratio:>7.2f} {goal:>6.2f}  {verdict}")
+            each = ", ".join(f"{r:.2f}" for r in ratios)  # the spread a median hides
+            print(f"{ours + ' / ' + theirs:<64} {ratio:>7.2f} {goal:>6.2f}  {verdict}  (rounds: {each})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
