@@ -12,7 +12,7 @@ in the clear in the database, not even between ingestion and the end of the run;
 
 Every failure is recorded against its source or article (``events`` table, source health) and the run
 goes on. New articles are written in batches: a feed-only poll's in one transaction, fetched pages' held
-on the writer thread and inserted :data:`PAGE_BATCH` at a time (:class:`_Held`); any other save is its
+on the writer thread and inserted :data:`PAGE_BATCH` at a time (:meth:`Ingestor._hold`); any other save is its
 own transaction. A crash thus loses only the work in flight, now up to :data:`PAGE_BATCH` decided pages
 besides those being fetched, and the next run picks up what was not finished: a poll's health row is
 written only after its held pages, so a crash before them leaves that poll to be done again. The polls'
@@ -148,37 +148,16 @@ class _Takes:
                 loop.call_soon_threadsafe(_settle, done, error)
 
 
-class _Held:
-    """Fetched pages' new articles waiting on the writer thread for one insert (:meth:`Ingestor._hold`),
-    and what they will answer to once stored: their URLs (canonical and as first seen, which
-    ``find_article`` matches) and texts. An article that meets one of them must find it stored (it
-    becomes its alternate, which needs its id), so the batch is written first."""
-
-    def __init__(self) -> None:
-        self.fresh: list[_Fresh] = []
-        self._urls: set[str] = set()
-        self._hashes: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self.fresh)
-
-    def meets(self, article: Article) -> bool:
-        if article.web_url in self._urls:
-            return True
-        return article.content_hash is not None and article.content_hash in self._hashes
-
-    def add(self, fresh: _Fresh) -> None:
-        self.fresh.append(fresh)
-        self._urls.update((fresh.article.web_url, fresh.article.original_url))
-        if fresh.article.content_hash:
-            self._hashes.add(fresh.article.content_hash)
-
-    def take(self) -> list[_Fresh]:
-        """The held articles, in their order; none held afterwards."""
-        fresh, self.fresh = self.fresh, []
-        self._urls.clear()
-        self._hashes.clear()
-        return fresh
+def _meets(held: Sequence[_Fresh], article: Article) -> bool:
+    """Whether ``article`` answers to one of the ``held`` pages' articles: their URL (canonical or as
+    first seen, which ``find_article`` matches) or their text. It must then find that article stored (it
+    becomes its alternate, which needs its id), so the held ones are written first. A scan: at most
+    :data:`PAGE_BATCH` are held."""
+    return any(
+        article.web_url in (f.article.web_url, f.article.original_url)
+        or bool(article.content_hash and article.content_hash == f.article.content_hash)
+        for f in held
+    )
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
@@ -275,7 +254,7 @@ class Ingestor:
         self._troubled: set[int | None] = set()  # sources with an error recorded in this run
         self._written: set[str] = set()  # URLs this run stored an article or alternate under
         self._takes = _Takes(self._writer, self._take_together)
-        self._held = _Held()  # only the writer thread touches it
+        self._held: list[_Fresh] = []  # pages' new articles waiting for one insert; the writer thread's
         self._lost: dict[int | None, NewsdeskError] = {}  # source -> why a batch with its pages failed
 
     async def run(self, sources: Sequence[Source]) -> RunSummary:
@@ -558,12 +537,12 @@ class Ingestor:
         held one, and at the end of the run. An alternate of a stored article is written at once: it
         creates no row, so the order of new articles (``new_ids``, enrichment's) is the order of their
         decisions, as with a save each."""
-        if self._held.meets(article):
+        if _meets(self._held, article):
             self._store_after_held(source, article, seen_url)
             return
         if self._stored_twin(source, article, seen_url):
             return
-        self._held.add(_Fresh(article, seen_url, source))
+        self._held.append(_Fresh(article, seen_url, source))
         if len(self._held) >= PAGE_BATCH:
             self._write_held()
 
@@ -575,7 +554,7 @@ class Ingestor:
     def _write_held(self) -> None:
         """The held articles in one transaction (:meth:`_store_fresh`). A failure fails each poll with
         pages in the batch (:meth:`_take`), as its own save's failure would have; the run goes on."""
-        fresh = self._held.take()
+        fresh, self._held = self._held, []
         try:
             self._store_fresh(fresh)
         except NewsdeskError as error:
