@@ -27,7 +27,7 @@ import numpy as np
 
 from . import events, folding
 from .config import Settings
-from .enrich import cluster, dedupe, heat, quality, related, similarity, supervised, topics
+from .enrich import cluster, dedupe, heat, quality, related, scan, similarity, supervised, topics
 from .enrich.base import Embedder, Vectors
 from .enrich.embed import embedding_text, load_embedder
 from .enrich.keptindex import KeptIndex
@@ -526,19 +526,21 @@ class Enricher:
     # ----------------------------------------------------------------------------------- related
 
     def _relate_all(self, kept: list[list[int]], progress: ProgressHook | None) -> None:
-        """Related for every kept article, a batch at a time, over an index holding all of the run's
-        vectors; each batch is marked enriched once its related are saved."""
+        """Related for every kept article, a batch at a time; each batch is marked enriched once its related
+        are saved. A run of more than a batch scans the stored vectors for each batch instead of searching
+        the index of them all (enrich/scan.py: memory that does not grow with the store)."""
         total = sum(map(len, kept))
         if not total:
             return
-        if total > self.batch_size:
+        scanning = total > self.batch_size
+        if scanning:
             # A run of more than a batch (a first import, a one-go run) has folded every copy by now:
-            # the near-duplicate band keys (≈ 1 KB an article in RSS) need not sit beside the related
-            # index. The next run reads the window's signatures again (docs/benchmarks.md, "Large
-            # runs"); a desk's small cycles keep them, as before.
+            # the near-duplicate band keys need not sit beside the related stage. The next run reads the
+            # window's signatures again (docs/benchmarks.md, "Large runs"); a desk's small cycles keep
+            # them, as before.
             self._dup_index = None
             release_freed_memory()
-        index = self._vector_index(kept)
+        index = None if scanning else self._vector_index(kept)
         done = 0
         for batch in kept:
             work = self._reload(batch, texts=False)
@@ -550,24 +552,46 @@ class Enricher:
                     progress("enrich", done, total)
         self.counts["enriched"] = done
 
-    def _relate(self, work: list[Work], index: VectorIndex) -> None:
+    def _relate(self, work: list[Work], index: VectorIndex | None) -> None:
+        """Related for ``work``, its candidates from ``index`` or, with none, from a scan of the stored
+        vectors for these articles."""
         if not work:
             return
         window = timedelta(days=self.settings.related_window_days)
         calibration = similarity.calibration_for(self.embedder.name)
+        searcher = self._scanned(work, window) if index is None else self._rescored(index)
+        for start in range(0, len(work), RELATED_META_CHUNK):
+            self._relate_chunk(work[start : start + RELATED_META_CHUNK], searcher, window, calibration)
+
+    def _rescored(self, index: VectorIndex) -> Callable[[int], Searchable]:
+        """Every article's searches go to ``index``; the saved index holds int8, so its candidates' cosines
+        are read again from the stored vectors."""
         model = self.embedder.name
         exact: Searchable = index
-        if not isinstance(index, ExactIndex):  # the saved index holds int8: cosines from the stored vectors
+        if not isinstance(index, ExactIndex):
             exact = ExactScores(
                 index, self.embedder.dim, lambda ids: self.store.load_embeddings(model, ids=ids)
             )
-        for start in range(0, len(work), RELATED_META_CHUNK):
-            self._relate_chunk(work[start : start + RELATED_META_CHUNK], exact, window, calibration)
+        return lambda _article_id: exact
+
+    def _scanned(self, work: list[Work], window: timedelta) -> Callable[[int], Searchable]:
+        """Each article's candidates from one scan of the stored vectors of articles within ``window`` of
+        one of them (none outside it can be related to any)."""
+        ids = [item.article.id or 0 for item in work]
+        times = [item.article.published_at or item.article.first_seen_at or now() for item in work]
+        within = (min(times) - window, max(times) + window)
+        matrix = np.stack([item.vector for item in work])
+        chunks = self.store.iter_embeddings(self.embedder.name, batch=scan.CHUNK, within=within)
+        return scan.scan(ids, matrix, chunks).__getitem__
 
     def _relate_chunk(
-        self, work: list[Work], index: Searchable, window: timedelta, calibration: similarity.Calibration
+        self,
+        work: list[Work],
+        searcher: Callable[[int], Searchable],
+        window: timedelta,
+        calibration: similarity.Calibration,
     ) -> None:
-        meta = self._related_meta(work, window, index)
+        meta = self._related_meta(work, window, searcher)
         lists: dict[int, list[tuple[int, float]]] = {}
         for item in work:
             a = item.article
@@ -577,7 +601,7 @@ class Enricher:
                 a.id,
                 item.vector,
                 when,
-                index,
+                searcher(a.id),
                 meta,
                 k=self.settings.related_count,
                 window=window,
@@ -594,7 +618,9 @@ class Enricher:
         a desk's CPU at 100k articles (docs/benchmarks.md, "Large runs")."""
         return self.related_index.current(self.embedder.name, self.embedder.dim, kept, batch=self.batch_size)
 
-    def _related_meta(self, work: list[Work], window: timedelta, index: Searchable) -> _RelatedMeta:
+    def _related_meta(
+        self, work: list[Work], window: timedelta, searcher: Callable[[int], Searchable]
+    ) -> _RelatedMeta:
         """The candidates' metadata for a few articles: of the articles within ``window`` of one of them,
         those their first search returns, read up front, and any other one when a wider search asks for
         it. Every article of the window was read before: in a large run that is every article of it."""
@@ -604,7 +630,8 @@ class Enricher:
         fetch = self.settings.related_count * related.OVERFETCH_FACTOR
         wanted = [w.article.id or 0 for w in work]
         for item in work:
-            wanted += [i for i, _ in index.search(item.vector, fetch, exclude={item.article.id or 0})]
+            found = searcher(item.article.id or 0).search(item.vector, fetch, exclude={item.article.id or 0})
+            wanted += [i for i, _ in found]
         meta.read(wanted)
         return meta
 

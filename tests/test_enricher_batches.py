@@ -180,3 +180,31 @@ def test_a_run_of_several_batches_lets_go_of_the_band_keys_and_the_next_run_stil
         assert enricher._dup_index is not None  # a run of one batch keeps it for the next, as before
     finally:
         store.close()
+
+
+def test_a_run_of_several_batches_scans_instead_of_holding_the_related_index(
+    one_at_a_time: Embedder, tmp_path: Path
+) -> None:
+    """Relating a large run scans the stored vectors a batch at a time (enrich/scan.py), so the index of
+    every vector (≈ 1.3 KB an article) is neither built nor saved; a small run then brings the index up
+    to date with every stored vector, and its related lists are the ones the scan chose."""
+    settings = load_settings(env={"NEWSDESK_CONFIG": str(tmp_path / "absent.toml")}, base_dir=tmp_path)
+    store = Store.open(f"sqlite:///{tmp_path / 'newsdesk.db'}")
+    try:
+        ids = [store.save_article(a).id or 0 for a in demo_articles()]
+        with held_clock(NOW):
+            enricher = Enricher(settings, store, load_taxonomy(None), embedder=one_at_a_time, batch_size=7)
+            enricher.run(ids)
+            assert enricher.related_index._index is None
+            assert not enricher.related_index.path.exists()
+            scanned = {i: [r.article_id for r in store.related_refs(i)] for i in ids}
+            assert sum(map(bool, scanned.values())) > len(ids) // 2
+            again = [i for i in ids if scanned[i]][:5]
+            enricher.run(again)
+        index = enricher.related_index._index
+        assert index is not None and len(index) == store.count_embeddings(one_at_a_time.name)
+        assert {i: [r.article_id for r in store.related_refs(i)] for i in again} == {
+            i: scanned[i] for i in again
+        }
+    finally:
+        store.close()

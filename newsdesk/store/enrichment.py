@@ -144,13 +144,14 @@ class EnrichmentMixin(StoreBase):
             return int(c.execute(query).scalar_one() or 0)
 
     def iter_embeddings(
-        self, model: str, *, batch: int = 1000
+        self, model: str, *, batch: int = 1000, within: tuple[datetime, datetime] | None = None
     ) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
         """The stored vectors made by ``model`` as (ids, matrix) chunks of at most ``batch``, in id order:
-        a rebuild of the vector index reads them without holding the whole table at once."""
+        a rebuild of the vector index reads them without holding the whole table at once. ``within``:
+        only those of articles whose time (``sort_at``) lies in that closed range (the related scan's)."""
         import numpy as np
 
-        e = t.embeddings
+        e, a = t.embeddings, t.articles
         after = 0
         while True:
             query = (
@@ -159,6 +160,8 @@ class EnrichmentMixin(StoreBase):
                 .order_by(e.c.article_id)
                 .limit(batch)
             )
+            if within is not None:
+                query = query.join(a, a.c.id == e.c.article_id).where(a.c.sort_at.between(*within))
             with self._read() as c:
                 found = c.execute(query).all()
             if not found:

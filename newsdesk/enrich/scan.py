@@ -1,0 +1,159 @@
+"""Related candidates found by one exact scan of the stored vectors per batch of articles (issue 14, goal 3).
+
+The related stage of a small run searches the in-memory HNSW index the enricher keeps
+(:mod:`~newsdesk.enrich.keptindex`): ≈ 1.3 KB an article, so a store of 100,000 articles holds ≈ 130 MB
+in the process that relates them, and a one-go run of N articles peaks higher the larger N is. A run of
+more articles than one enrichment batch (a first import, a one-go run, a desk's cycle after a long pause)
+relates its batches by scanning instead: the stored vectors are read a chunk at a time and every article
+of the batch keeps its best :data:`WIDTH` cosines (:class:`TopScores`), which is as many candidates as
+:func:`~newsdesk.enrich.related.relate` ever asks for. Memory is the batch's buffers, ≈ 40 MB at 1,000
+articles, whatever the store's size; the candidates are exact, not an index's estimate.
+
+The price is CPU: one matrix product of the batch against every stored vector, so a one-go run of N
+articles costs N² × dim multiply-adds in all where the index costs N log N searches (figures in
+docs/benchmarks.md, "Related by scanning").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from newsdesk.enrich.base import Vectors
+from newsdesk.enrich.related import MAX_CANDIDATES
+
+WIDTH = MAX_CANDIDATES + 1
+"""Candidates kept for each article: the widest search ``relate`` makes, plus the article itself (its
+own vector scores 1.0 and is excluded by the search)."""
+SLACK = 2_048
+"""Room a row has beyond :data:`WIDTH` before the rows are cut back to it: new scores are appended until
+one row would overflow, so the cut (a partition of each row) runs every few chunks, not every chunk."""
+CUT_ROWS = 128
+"""Rows cut back at once: the partition of 128 rows of 4,049 makes ≈ 4 MB of index arrays."""
+CHUNK = 1_024
+"""Stored vectors read and scored at a time: 3.5 MB of float32 at the bundled model's 896 dimensions,
+and a 1,000 x 1,024 block of scores."""
+
+IdArray = np.ndarray[Any, np.dtype[np.int64]]
+
+
+class TopScores:
+    """The best :data:`WIDTH` scores of each of ``rows`` queries over every chunk offered, with the places
+    (in the order offered) of what scored them.
+
+    Each row holds its candidates unordered in its first ``fill`` places. Once a row has been cut back to
+    the width, its floor (the lowest score it keeps) turns away any later score at or below it, so after
+    the first few chunks only a small share of each chunk's scores is copied at all. Places are 32-bit
+    (a scan of 2**31 vectors is far past what one process would scan), half the size of the ids."""
+
+    def __init__(self, rows: int, width: int = WIDTH, slack: int = SLACK) -> None:
+        self.width = width
+        self._scores = np.full((rows, width + slack), -np.inf, dtype=np.float32)
+        self._places = np.zeros((rows, width + slack), dtype=np.int32)
+        self._fill = np.zeros(rows, dtype=np.int64)
+        self._floor = np.full(rows, -np.inf, dtype=np.float32)
+        self._offered = 0
+        self._cuts = 0
+
+    def offer(self, scores: Vectors) -> None:
+        """Take a chunk's ``scores``: one row per query, one column per vector, the vectors numbered on
+        from the last chunk's."""
+        width = scores.shape[1]
+        if width > self._scores.shape[1] - self.width:
+            raise ValueError(f"a chunk of {width} is wider than the slack")
+        if int(self._fill.max()) + width > self._scores.shape[1]:
+            self._cut()
+        if not self._cuts:  # every row holds every score so far: a block copy, no index arrays
+            fill = int(self._fill[0])
+            self._scores[:, fill : fill + width] = scores
+            self._places[:, fill : fill + width] = np.arange(self._offered, self._offered + width)
+            self._fill += width
+            self._offered += width
+            return
+        rows, cols = np.nonzero(scores > self._floor[:, None])
+        counts = np.bincount(rows, minlength=len(self._fill))
+        starts = np.cumsum(counts) - counts
+        places = self._fill[rows] + np.arange(len(rows)) - starts[rows]
+        self._scores[rows, places] = scores[rows, cols]
+        self._places[rows, places] = cols + self._offered
+        self._fill += counts
+        self._offered += width
+
+    def best(self, row: int) -> tuple[npt.NDArray[np.int32], Vectors]:
+        """The row's kept places and scores, best first (ties: the earlier place first), at most the width."""
+        fill = int(self._fill[row])
+        scores, places = self._scores[row, :fill], self._places[row, :fill]
+        order = np.lexsort((places, -scores))[: self.width]
+        return places[order], scores[order]
+
+    def _cut(self) -> None:
+        """Rows holding more than the width keep their best ``width``; their floor rises to the least of
+        them. A few rows at a time, so the partition's index arrays stay small."""
+        over = np.flatnonzero(self._fill > self.width)
+        self._cuts += 1
+        for start in range(0, len(over), CUT_ROWS):
+            rows = over[start : start + CUT_ROWS]
+            keep = np.argpartition(-self._scores[rows], self.width - 1, axis=1)[:, : self.width]
+            scores = np.take_along_axis(self._scores[rows], keep, axis=1)
+            self._places[rows, : self.width] = np.take_along_axis(self._places[rows], keep, axis=1)
+            self._scores[rows, : self.width] = scores
+            self._scores[rows, self.width :] = -np.inf
+            self._fill[rows] = self.width
+            self._floor[rows] = scores.min(axis=1)
+
+
+class Candidates:
+    """One article's scanned candidates (ids and cosines, best first) behind the search ``relate`` makes
+    of an index."""
+
+    def __init__(self, ids: IdArray, scores: Vectors) -> None:
+        self._ids = ids
+        self._scores = scores
+
+    def search(self, vector: Vectors, k: int, *, exclude: Collection[int] = ()) -> list[tuple[int, float]]:
+        """The first ``k`` kept candidates not in ``exclude`` (``vector`` is the one they were scored for)."""
+        if k <= 0:
+            return []
+        upto = k + len(exclude)
+        pairs = zip(self._ids[:upto].tolist(), self._scores[:upto].tolist(), strict=True)
+        return [pair for pair in pairs if pair[0] not in exclude][:k]
+
+
+class Scanned:
+    """A batch's scanned candidates, an article's read out when it is asked for (as Python pairs, a
+    thousand articles' 2,001 candidates each would be ≈ 200 MB)."""
+
+    def __init__(self, ids: Sequence[int], top: TopScores, scanned: IdArray) -> None:
+        self._row = {article_id: n for n, article_id in enumerate(ids)}
+        self._top = top
+        self._scanned = scanned
+
+    def __getitem__(self, article_id: int) -> Candidates:
+        places, scores = self._top.best(self._row[article_id])
+        return Candidates(self._scanned[places], scores)
+
+
+def scan(
+    ids: Sequence[int],
+    matrix: Vectors,
+    chunks: Iterable[tuple[list[int], Vectors]],
+    width: int = WIDTH,
+    slack: int = SLACK,
+) -> Scanned:
+    """Each of ``ids`` (its unit vector a row of ``matrix``) with its best ``width`` cosines among the
+    vectors ``chunks`` yields (ids and unit vectors, at most :data:`SLACK` at a time)."""
+    top = TopScores(len(ids), width, slack)
+    queries = np.ascontiguousarray(matrix, dtype=np.float32)
+    scanned: list[IdArray] = []  # the chunks' ids: 8 bytes a stored vector
+    for chunk_ids, vectors in chunks:
+        if len(chunk_ids):
+            top.offer(queries @ vectors.T)
+            scanned.append(np.asarray(chunk_ids, dtype=np.int64))
+    every: IdArray = np.concatenate(scanned) if scanned else np.zeros(0, dtype=np.int64)
+    return Scanned(ids, top, every)
+
+
+__all__ = ["CHUNK", "SLACK", "WIDTH", "Candidates", "Scanned", "TopScores", "scan"]
