@@ -546,6 +546,8 @@ class Enricher:
             work = self._reload(batch, texts=False)
             self._relate(work, index)
             self.store.mark_enriched_many([item.article.id or 0 for item in work])
+            if scanning:
+                release_freed_memory()  # the scan's buffers, before the next batch's are made
             for _ in work:
                 done += 1
                 if progress:

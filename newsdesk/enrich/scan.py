@@ -32,7 +32,8 @@ SLACK = 2_048
 """Room a row has beyond :data:`WIDTH` before the rows are cut back to it: new scores are appended until
 one row would overflow, so the cut (a partition of each row) runs every few chunks, not every chunk."""
 CUT_ROWS = 128
-"""Rows cut back at once: the partition of 128 rows of 4,049 makes ≈ 4 MB of index arrays."""
+"""Rows cut back or offered a chunk at once: the partition of 128 rows of 4,049 makes ≈ 4 MB of index
+arrays, and a chunk's scores above the floors of 128 rows at most 128 x 1,024 index pairs."""
 CHUNK = 1_024
 """Stored vectors read and scored at a time: 3.5 MB of float32 at the bundled model's 896 dimensions,
 and a 1,000 x 1,024 block of scores."""
@@ -73,14 +74,20 @@ class TopScores:
             self._fill += width
             self._offered += width
             return
-        rows, cols = np.nonzero(scores > self._floor[:, None])
-        counts = np.bincount(rows, minlength=len(self._fill))
-        starts = np.cumsum(counts) - counts
-        places = self._fill[rows] + np.arange(len(rows)) - starts[rows]
-        self._scores[rows, places] = scores[rows, cols]
-        self._places[rows, places] = cols + self._offered
-        self._fill += counts
+        for start in range(0, len(self._fill), CUT_ROWS):  # a few rows at a time: small index arrays
+            self._take(start, scores[start : start + CUT_ROWS])
         self._offered += width
+
+    def _take(self, start: int, scores: Vectors) -> None:
+        """The scores of rows ``start`` … above their row's floor, appended to the row."""
+        rows, cols = np.nonzero(scores > self._floor[start : start + len(scores), None])
+        counts = np.bincount(rows, minlength=len(scores))
+        starts = np.cumsum(counts) - counts
+        rows_at = rows + start
+        places = self._fill[rows_at] + np.arange(len(rows)) - starts[rows]
+        self._scores[rows_at, places] = scores[rows, cols]
+        self._places[rows_at, places] = cols + self._offered
+        self._fill[start : start + len(scores)] += counts
 
     def best(self, row: int) -> tuple[npt.NDArray[np.int32], Vectors]:
         """The row's kept places and scores, best first (ties: the earlier place first), at most the width."""
