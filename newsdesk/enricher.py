@@ -540,28 +540,51 @@ class Enricher:
             # them, as before.
             self._dup_index = None
             release_freed_memory()
-        index = None if scanning else self._vector_index(kept)
         done = 0
-        for batch in kept:
-            work = self._reload(batch, texts=False)
-            self._relate(work, index)
-            self.store.mark_enriched_many([item.article.id or 0 for item in work])
+        with scan.SpilledVectors(self.settings.data_dir) as spill:
             if scanning:
-                release_freed_memory()  # the scan's buffers, before the next batch's are made
-            for _ in work:
-                done += 1
-                if progress:
-                    progress("enrich", done, total)
+                self._spill(spill, [i for batch in kept for i in batch])
+            index = spill if scanning else self._vector_index(kept)
+            for batch in kept:
+                work = self._reload(batch, texts=False)
+                self._relate(work, index)
+                self.store.mark_enriched_many([item.article.id or 0 for item in work])
+                if scanning:
+                    release_freed_memory()  # the scan's buffers, before the next batch's are made
+                for _ in work:
+                    done += 1
+                    if progress:
+                        progress("enrich", done, total)
         self.counts["enriched"] = done
 
-    def _relate(self, work: list[Work], index: VectorIndex | None) -> None:
-        """Related for ``work``, its candidates from ``index`` or, with none, from a scan of the stored
-        vectors for these articles."""
+    def _spill(self, spill: scan.SpilledVectors, ids: list[int]) -> None:
+        """Copy into ``spill`` the stored vectors of every article within the related window of one of
+        ``ids``: what their batches' scans read."""
+        span = self.store.time_range(ids)
+        if span is None:
+            return
+        window = timedelta(days=self.settings.related_window_days)
+        found = self.store.times_between(span[0] - window, span[1] + window)
+        model = self.embedder.name
+
+        def chunks() -> Iterator[tuple[list[int], list[datetime], Vectors]]:
+            for start in range(0, len(found), scan.CHUNK):
+                times = dict(found[start : start + scan.CHUNK])
+                stored, matrix = self.store.load_embeddings(model, ids=list(times))
+                yield stored, [times[i] for i in stored], matrix
+
+        spill.fill(chunks())
+
+    def _relate(self, work: list[Work], index: VectorIndex | scan.SpilledVectors) -> None:
+        """Related for ``work``, its candidates from ``index`` or from a scan of the spilled vectors."""
         if not work:
             return
         window = timedelta(days=self.settings.related_window_days)
         calibration = similarity.calibration_for(self.embedder.name)
-        searcher = self._scanned(work, window) if index is None else self._rescored(index)
+        if isinstance(index, scan.SpilledVectors):
+            searcher = self._scanned(work, window, index)
+        else:
+            searcher = self._rescored(index)
         for start in range(0, len(work), RELATED_META_CHUNK):
             self._relate_chunk(work[start : start + RELATED_META_CHUNK], searcher, window, calibration)
 
@@ -576,14 +599,15 @@ class Enricher:
             )
         return lambda _article_id: exact
 
-    def _scanned(self, work: list[Work], window: timedelta) -> Callable[[int], Searchable]:
-        """Each article's candidates from one scan of the stored vectors of articles within ``window`` of
-        one of them (none outside it can be related to any)."""
+    def _scanned(
+        self, work: list[Work], window: timedelta, spill: scan.SpilledVectors
+    ) -> Callable[[int], Searchable]:
+        """Each article's candidates from one scan of the spilled vectors of articles within ``window``
+        of one of them (none outside it can be related to any)."""
         ids = [item.article.id or 0 for item in work]
         times = [item.article.published_at or item.article.first_seen_at or now() for item in work]
-        within = (min(times) - window, max(times) + window)
         matrix = np.stack([item.vector for item in work])
-        chunks = self.store.iter_embeddings(self.embedder.name, batch=scan.CHUNK, within=within)
+        chunks = spill.within(min(times) - window, max(times) + window)
         return scan.scan(ids, matrix, chunks).__getitem__
 
     def _relate_chunk(

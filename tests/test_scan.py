@@ -4,6 +4,8 @@ cosines a brute-force search over all the vectors at once gives, whatever the ch
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +54,7 @@ def test_rows_are_cut_back_to_the_width_and_their_floor_turns_lower_scores_away(
     top = TopScores(2, width=3, slack=4)
     top.offer(np.array([[0.1, 0.9, 0.5, 0.7], [0.2, 0.3, 0.4, 0.6]], dtype=np.float32))
     top.offer(np.array([[0.8, 0.2, 0.3, 0.95], [0.1, 0.1, 0.1, 0.1]], dtype=np.float32))
+    top.settle()
     places, scores = top.best(0)
     assert places.tolist() == [7, 1, 4] and scores.tolist() == pytest.approx([0.95, 0.9, 0.8])
     places, scores = top.best(1)
@@ -61,7 +64,8 @@ def test_rows_are_cut_back_to_the_width_and_their_floor_turns_lower_scores_away(
 
 
 def test_a_search_of_the_candidates_leaves_out_the_excluded_and_stops_at_k() -> None:
-    candidates = Candidates(np.array([5, 3, 9, 1]), np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32))
+    scores = np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32)
+    candidates = Candidates(np.array([3, 2, 0, 1], dtype=np.int32), scores, np.array([9, 1, 3, 5]))
     vector = np.zeros(4, dtype=np.float32)
     assert [i for i, _ in candidates.search(vector, 2, exclude={5})] == [3, 9]
     assert [i for i, _ in candidates.search(vector, 10)] == [5, 3, 9, 1]
@@ -71,3 +75,24 @@ def test_a_search_of_the_candidates_leaves_out_the_excluded_and_stops_at_k() -> 
 def test_a_store_without_vectors_gives_no_candidates() -> None:
     found = scan.scan([4], np.ones((1, 3), dtype=np.float32) / np.sqrt(3), iter(()))
     assert found[4].search(np.zeros(3, dtype=np.float32), 5) == []
+
+
+def test_spilled_vectors_come_back_exactly_and_only_within_the_time_range(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    stored = unit_rows(rng, 2 * scan.CHUNK + 7)
+    ids = list(range(10, 10 + len(stored)))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    times = [start + timedelta(hours=n) for n in range(len(stored))]
+    with scan.SpilledVectors(tmp_path) as spill:
+        spill.fill(
+            (ids[i : i + 100], times[i : i + 100], stored[i : i + 100]) for i in range(0, len(ids), 100)
+        )
+        assert len(spill) == len(ids)
+        assert list(tmp_path.iterdir()) == []  # unnamed: nothing left behind in the folder
+        back = list(spill.within(times[0], times[-1]))
+        assert [i for chunk_ids, _ in back for i in chunk_ids] == ids
+        assert np.concatenate([m for _, m in back]).tobytes() == stored.tobytes()
+        some = list(spill.within(times[1500], times[2000]))
+        assert [i for chunk_ids, _ in some for i in chunk_ids] == ids[1500:2001]
+        assert np.concatenate([m for _, m in some]).tobytes() == stored[1500:2001].tobytes()
+        assert list(spill.within(start - timedelta(days=9), start - timedelta(days=8))) == []

@@ -16,7 +16,11 @@ docs/benchmarks.md, "Related by scanning").
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import io
+import tempfile
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,11 +94,22 @@ class TopScores:
         self._fill[start : start + len(scores)] += counts
 
     def best(self, row: int) -> tuple[npt.NDArray[np.int32], Vectors]:
-        """The row's kept places and scores, best first (ties: the earlier place first), at most the width."""
+        """The row's kept places and scores, best first (ties: the earlier place first), at most the
+        width: once every chunk is offered (:meth:`settle`)."""
         fill = int(self._fill[row])
-        scores, places = self._scores[row, :fill], self._places[row, :fill]
-        order = np.lexsort((places, -scores))[: self.width]
-        return places[order], scores[order]
+        return self._places[row, :fill], self._scores[row, :fill]
+
+    def settle(self) -> None:
+        """Put every row in order, best first, and cut it back to the width: each row is read twice (its
+        first search reads the candidates' metadata, the rules the rest), so it is sorted once here."""
+        self._cut()  # first: a partition is cheaper than a sort, which then orders only the width
+        columns = min(self.width, int(self._fill.max(initial=0)))
+        for start in range(0, len(self._fill), CUT_ROWS):
+            rows = slice(start, start + CUT_ROWS)
+            scores, places = self._scores[rows, :columns], self._places[rows, :columns]
+            order = np.lexsort((places, -scores))
+            self._scores[rows, :columns] = np.take_along_axis(scores, order, axis=1)
+            self._places[rows, :columns] = np.take_along_axis(places, order, axis=1)
 
     def _cut(self) -> None:
         """Rows holding more than the width keep their best ``width``; their floor rises to the least of
@@ -113,25 +128,27 @@ class TopScores:
 
 
 class Candidates:
-    """One article's scanned candidates (ids and cosines, best first) behind the search ``relate`` makes
-    of an index."""
+    """One article's scanned candidates (places in the scan and cosines, best first) behind the search
+    ``relate`` makes of an index."""
 
-    def __init__(self, ids: IdArray, scores: Vectors) -> None:
-        self._ids = ids
+    def __init__(self, places: npt.NDArray[np.int32], scores: Vectors, scanned: IdArray) -> None:
+        self._places = places
         self._scores = scores
+        self._scanned = scanned  # the id at each place
 
     def search(self, vector: Vectors, k: int, *, exclude: Collection[int] = ()) -> list[tuple[int, float]]:
         """The first ``k`` kept candidates not in ``exclude`` (``vector`` is the one they were scored for)."""
         if k <= 0:
             return []
         upto = k + len(exclude)
-        pairs = zip(self._ids[:upto].tolist(), self._scores[:upto].tolist(), strict=True)
+        ids = self._scanned[self._places[:upto]].tolist()
+        pairs = zip(ids, self._scores[:upto].tolist(), strict=True)
         return [pair for pair in pairs if pair[0] not in exclude][:k]
 
 
 class Scanned:
-    """A batch's scanned candidates, an article's read out when it is asked for (as Python pairs, a
-    thousand articles' 2,001 candidates each would be ≈ 200 MB)."""
+    """A batch's scanned candidates by article id, read out of the scan's buffers as they are asked for
+    (as Python pairs, a thousand articles' 2,001 candidates each would be ≈ 200 MB)."""
 
     def __init__(self, ids: Sequence[int], top: TopScores, scanned: IdArray) -> None:
         self._row = {article_id: n for n, article_id in enumerate(ids)}
@@ -139,8 +156,7 @@ class Scanned:
         self._scanned = scanned
 
     def __getitem__(self, article_id: int) -> Candidates:
-        places, scores = self._top.best(self._row[article_id])
-        return Candidates(self._scanned[places], scores)
+        return Candidates(*self._top.best(self._row[article_id]), self._scanned)
 
 
 def scan(
@@ -159,8 +175,69 @@ def scan(
         if len(chunk_ids):
             top.offer(queries @ vectors.T)
             scanned.append(np.asarray(chunk_ids, dtype=np.int64))
+    top.settle()
     every: IdArray = np.concatenate(scanned) if scanned else np.zeros(0, dtype=np.int64)
     return Scanned(ids, top, every)
 
 
-__all__ = ["CHUNK", "SLACK", "WIDTH", "Candidates", "Scanned", "TopScores", "scan"]
+class SpilledVectors:
+    """The stored vectors a large run's batches are scanned against, copied once into an unnamed
+    temporary file in the data folder (the vectors come from article texts, which may be sealed) and
+    read back a chunk at a time for each batch: read from the store, 100,000 vectors cost ≈ 5 CPU-s a
+    batch (a row object each), read from the file a copy from the page cache, which is not the
+    process's memory. What stays in memory is each vector's id and time, 16 bytes a vector."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder if folder is not None and folder.is_dir() else None
+        self._file: io.BufferedRandom | None = None
+        self._ids: IdArray = np.zeros(0, dtype=np.int64)
+        self._times = np.zeros(0, dtype=np.float64)  # POSIX seconds
+        self._dim = 0
+
+    def __enter__(self) -> SpilledVectors:
+        self.close()
+        self._file = tempfile.TemporaryFile(dir=self._folder)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+
+    def fill(self, chunks: Iterable[tuple[list[int], list[datetime], Vectors]]) -> None:
+        """Copy in the (ids, their times, their vectors) of ``chunks``, in the order given."""
+        assert self._file is not None, "SpilledVectors.fill outside its with block"
+        ids, times = [], []
+        for chunk_ids, chunk_times, matrix in chunks:
+            if not chunk_ids:
+                continue
+            self._dim = matrix.shape[1]
+            self._file.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
+            ids.append(np.asarray(chunk_ids, dtype=np.int64))
+            times.append(np.array([at.timestamp() for at in chunk_times], dtype=np.float64))
+        if ids:
+            self._ids, self._times = np.concatenate(ids), np.concatenate(times)
+
+    def within(self, since: datetime, until: datetime) -> Iterator[tuple[list[int], Vectors]]:
+        """The vectors whose time lies in ``[since, until]``, at most :data:`CHUNK` at a time."""
+        assert self._file is not None, "SpilledVectors.within outside its with block"
+        wanted = (self._times >= since.timestamp()) & (self._times <= until.timestamp())
+        row_bytes = self._dim * 4
+        buffer = bytearray(CHUNK * row_bytes)
+        for start in range(0, len(self._ids), CHUNK):
+            take = wanted[start : start + CHUNK]
+            if not take.any():
+                continue
+            self._file.seek(start * row_bytes)
+            got = self._file.readinto(memoryview(buffer)[: len(take) * row_bytes])
+            matrix = np.frombuffer(buffer, dtype=np.float32, count=got // 4).reshape(-1, self._dim)
+            yield self._ids[start : start + CHUNK][take].tolist(), matrix[take]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+__all__ = ["CHUNK", "SLACK", "WIDTH", "Candidates", "Scanned", "SpilledVectors", "TopScores", "scan"]

@@ -103,8 +103,7 @@ class EnrichmentMixin(StoreBase):
         found.sort(key=lambda r: r[0])
         if not found:
             return [], np.zeros((0, 0), dtype=np.float32)
-        matrix = np.frombuffer(b"".join(r[2] for r in found), dtype="<f4").reshape(len(found), found[0][1])
-        return [int(r[0]) for r in found], matrix.astype(np.float32)
+        return [int(r[0]) for r in found], _matrix(found)
 
     def stale_embedding_ids(self, model: str, limit: int) -> list[int]:
         """Up to ``limit`` enriched articles (oldest id first) whose vector is missing or was made by
@@ -144,14 +143,11 @@ class EnrichmentMixin(StoreBase):
             return int(c.execute(query).scalar_one() or 0)
 
     def iter_embeddings(
-        self, model: str, *, batch: int = 1000, within: tuple[datetime, datetime] | None = None
+        self, model: str, *, batch: int = 1000
     ) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
         """The stored vectors made by ``model`` as (ids, matrix) chunks of at most ``batch``, in id order:
-        a rebuild of the vector index reads them without holding the whole table at once. ``within``:
-        only those of articles whose time (``sort_at``) lies in that closed range (the related scan's)."""
-        import numpy as np
-
-        e, a = t.embeddings, t.articles
+        a rebuild of the vector index reads them without holding the whole table at once."""
+        e = t.embeddings
         after = 0
         while True:
             query = (
@@ -160,17 +156,34 @@ class EnrichmentMixin(StoreBase):
                 .order_by(e.c.article_id)
                 .limit(batch)
             )
-            if within is not None:
-                query = query.join(a, a.c.id == e.c.article_id).where(a.c.sort_at.between(*within))
             with self._read() as c:
                 found = c.execute(query).all()
             if not found:
                 return
             after = int(found[-1][0])
-            matrix = np.frombuffer(b"".join(r[2] for r in found), dtype="<f4").reshape(
-                len(found), found[0][1]
-            )
-            yield [int(r[0]) for r in found], matrix.astype(np.float32)
+            yield [int(r[0]) for r in found], _matrix(found)
+
+    def times_between(self, since: datetime, until: datetime) -> list[tuple[int, datetime]]:
+        """(id, time) of the articles whose time (``sort_at``) lies in ``[since, until]``, lowest id first:
+        the vectors a large run's related scan reads (enrich/scan.py)."""
+        a = t.articles
+        with self._read() as c:
+            found = c.execute(select(a.c.id, a.c.sort_at).where(a.c.sort_at.between(since, until))).all()
+        return sorted((int(i), utc(at)) for i, at in found)
+
+    def time_range(self, ids: Sequence[int]) -> tuple[datetime, datetime] | None:
+        """The earliest and latest time (``sort_at``) of ``ids``; None when none is stored."""
+        a = t.articles
+        lows, highs = [], []
+        with self._read() as c:
+            for chunk in _chunks(sorted(set(ids)), 500):
+                low, high = c.execute(
+                    select(func.min(a.c.sort_at), func.max(a.c.sort_at)).where(a.c.id.in_(chunk))
+                ).one()
+                if low is not None:
+                    lows.append(utc(low))
+                    highs.append(utc(high))
+        return (min(lows), max(highs)) if lows else None
 
     def enrich_order(self, ids: Sequence[int]) -> list[int]:
         """``ids`` (those still stored) in the order enrichment takes them: publication time (first seen
@@ -374,3 +387,11 @@ def _ref(article: Article, similarity: float) -> RelatedRef:
         similarity=similarity,
         article_id=article.id,
     )
+
+
+def _matrix(rows: Sequence[Any]) -> npt.NDArray[np.float32]:
+    """The vectors of (id, dim, little-endian float32 bytes) rows as one matrix."""
+    import numpy as np
+
+    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), rows[0][1])
+    return matrix.astype(np.float32)
