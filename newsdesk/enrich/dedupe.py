@@ -23,6 +23,7 @@ so a 2 MB page costs the same as a long article.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import mmap
 import operator
@@ -253,25 +254,26 @@ class NearDuplicate:
 # Mixing constants for a band's key (odd 64-bit multipliers, as in splitmix64 / FNV-style mixing).
 _BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
 _BAND_MIX = np.uint64(0xBF58476D1CE4E5B9)
-MERGE_EVERY = 256
-"""Signatures held in the small dict (about 51 entries each) before they become a run. Its Python objects,
-about 200 bytes an entry (tracemalloc), are the one part of the table not paid per article: 2.6 MB at
-256, 10.5 MB at 1,024 (the probe's resident size at 100,000 articles: 443 bytes an article against
-539; bench/neardup_memory.py). 64 saves 2 MB more and leaves more small runs to search."""
+MERGE_EVERY = 512
+"""Signatures held in the small dicts (about 51 entries each) before they become a run. The dicts' Python
+objects, about 80 bytes an entry (tracemalloc), are the one part of the table not paid per article:
+2.1 MB at 512. bench/neardup_memory.py at 100,000 articles: 458 bytes an article resident at 512, 449
+at 256, 514 at 1,024; fewer signatures held mean more small runs to search."""
 
 MERGE_RATIO = 4
 """The newest run is merged into the one before while that one is at most this many times its size
-(1 would be a binary counter). Over the 1,171 runs made for 300,000 articles a query searches 3.1 runs
-on average instead of 4.9, for 12.3 copies of an entry in merges instead of 9.6 (a count of the policy). Timed query
-by query beside the old index in one process (medians, on a loaded machine): candidates in 344 µs
-against its 349 at 4, in 426 against its 385 at 1 (docs/benchmarks.md, "Near-duplicate band keys,
-packed (h2)")."""
+(1 would be a binary counter). Over the 586 runs made for 300,000 articles a query searches 2.8 runs
+on average instead of 4.4, for 10.8 copies of an entry in merges instead of 8.6 (a count of the
+policy). Timed query by query beside the old index in one process (two rounds, medians): candidates
+in 0.90 of its time at 4, 1.00 at 1; adds cost the same at both (docs/benchmarks.md, "Near-duplicate
+band keys, packed (h2)")."""
 
 MERGE_CHUNK = 2**16
-"""Entries (8 bytes each) a merge takes from each run at a time: the merge writes the new run into
-memory resident only where written and hands back what it has read of the old ones, so its temporary
-is a piece or two (about 1 MiB) whatever the runs' size, where concatenating them took the size of
-both (bench/neardup_memory.py)."""
+"""Entries (8 bytes each) a merge takes from each run at a time (:func:`_merged`): it writes the new run
+into memory resident only where written and hands back what it has read of the old ones, so its peak
+stays about 2 MiB over what the two runs held, whatever their size (concatenating them took a copy of
+both). Merging two runs of 32 MiB: 2**12 entries 90 CPU-ms, peak +2.1 MiB; 2**14 71-78 ms, +2.0;
+2**16 59-67 ms, +1.9-2.3; 2**18 71 ms, +5.8; 2**20 97 ms, +23.8 (runs of 16 and 64 MiB: +2.5, +2.1)."""
 
 _SHIFT = np.uint64(32)  # a packed entry is key << 32 | slot
 _LOW = np.uint64(0xFFFF_FFFF)  # its slot; or'ed into a key's entries' lowest value, above all of them
@@ -284,8 +286,8 @@ _HUGEPAGE: int | None = getattr(mmap, "MADV_HUGEPAGE", None)
 
 class _BandTable:
     """LSH band keys -> slots, compactly: sorted runs of packed ``uint64`` entries (``key << 32 | slot``,
-    one per band of each signature), plus a dict of the latest signatures, made into a run every
-    ``merge_every``. The newest run is merged into the one before while that one is at most ``ratio``
+    one per band of each signature), plus the latest signatures' keys in two small dicts, made into a
+    run every ``merge_every`` signatures. The newest run is merged into the one before while that one is at most ``ratio``
     times its size, so a query searches a handful of runs and a signature's keys are copied O(log n)
     times; a merge goes ``chunk`` entries at a time (:func:`_merged`), so its temporary does not grow
     with the index. A key's entries are the range ``[key << 32, key << 32 | 0xFFFFFFFF]`` of a run.
@@ -301,7 +303,8 @@ class _BandTable:
         self, merge_every: int = MERGE_EVERY, ratio: int = MERGE_RATIO, chunk: int = MERGE_CHUNK
     ) -> None:
         self._runs: list[npt.NDArray[np.uint64]] = []
-        self._recent: dict[int, list[int]] = {}
+        self._recent: dict[int, int] = {}  # key -> the first of the recent signatures' slots with it
+        self._again: dict[int, list[int]] = {}  # key -> the others (a copy's, or a key shared by chance)
         self._pending = np.zeros(0, dtype=np.uint64)  # the recent signatures' entries, unsorted
         self._filled = 0
         self._merge_every, self._ratio, self._chunk = merge_every, ratio, chunk
@@ -311,8 +314,7 @@ class _BandTable:
         if self._filled + keys.size > self._pending.size:
             self._flush()
             self._pending = np.empty(self._merge_every * keys.size, dtype=np.uint64)
-        for key in keys.tolist():
-            self._recent.setdefault(key, []).append(slot)
+        self._remember(keys.tolist(), slot)
         entries = self._pending[self._filled : self._filled + keys.size]
         np.left_shift(keys, _SHIFT, out=entries)
         entries |= np.uint64(slot)
@@ -320,10 +322,25 @@ class _BandTable:
         if self._filled == self._pending.size:
             self._flush()
 
+    def _remember(self, keys: list[int], slot: int) -> None:
+        """The recent signatures' keys, for :meth:`find` until they are in a run."""
+        if self._recent.keys().isdisjoint(keys):  # nearly always: one step in C, no loop in Python
+            self._recent.update(zip(keys, itertools.repeat(slot)))
+            return
+        for key in keys:
+            if key in self._recent:
+                self._again.setdefault(key, []).append(slot)
+            else:
+                self._recent[key] = slot
+
     def find(self, keys: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
         """The slots sharing at least one key with ``keys`` (a slot may come more than once)."""
         lowest = np.sort(keys).astype(np.uint64) << _SHIFT  # sorted: each search starts at the last
-        found = [np.array([s for key in keys.tolist() for s in self._recent.get(key, ())], np.uint64)]
+        listed = keys.tolist()
+        recent = [slot for slot in map(self._recent.get, listed) if slot is not None]
+        if self._again:
+            recent.extend(slot for key in listed for slot in self._again.get(key, ()))
+        found = [np.array(recent, dtype=np.uint64)]
         for run in self._runs:
             found.extend(_entries(run, lowest))
         return (np.concatenate(found) & _LOW).astype(np.intp)
@@ -336,7 +353,7 @@ class _BandTable:
             run[:] = self._pending[: self._filled]
             run.sort()
             self._runs.append(run)
-        self._recent, self._filled = {}, 0
+        self._recent, self._again, self._filled = {}, {}, 0
         while len(self._runs) > 1 and self._runs[-2].size <= self._ratio * self._runs[-1].size:
             older, newer = self._runs.pop(-2), self._runs.pop()
             self._runs.append(_merged(older, newer, self._chunk))
@@ -367,7 +384,7 @@ def _merged(
         i_end, j_end = _cut(older, i, newer, j, chunk)
         at, middle, end = i + j, i_end + j, i_end + j_end
         merged[at:middle], merged[middle:end] = older[i:i_end], newer[j:j_end]
-        merged[at:end].sort()
+        merged[at:end].sort(kind="stable")  # two sorted halves: timsort merges them in one pass
         _release(older, i, i_end)
         _release(newer, j, j_end)
         i, j = i_end, j_end
