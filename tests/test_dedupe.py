@@ -273,3 +273,80 @@ def test_without_the_earlier_text_the_signature_rule_decides() -> None:
     assert sealed is not None
     assert dedupe.own_share(reply, original) > dedupe.OWN_SHARE
     assert dedupe.find_near_duplicate(sig, index, text=reply, text_of=lambda _: original) is None
+
+
+def _shared_band_signatures(count: int, seed: int) -> list[dedupe.Signature]:
+    """Random signatures in which about one band in ten takes its values from a pool of 40 shared ones,
+    so that many pairs share a band or two (the index's candidates) and most pairs none."""
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(0, 2**63, (40, 2), dtype=np.uint64)
+    out = []
+    for _ in range(count):
+        values = rng.integers(0, 2**63, dedupe.NUM_PERM, dtype=np.uint64)
+        for band in np.flatnonzero(rng.random(dedupe.NUM_PERM // 2) < 0.1):
+            values[2 * band : 2 * band + 2] = pool[rng.integers(0, len(pool))]
+        out.append(np.append(values, np.uint64(200)))
+    return out
+
+
+def _bands(index: dedupe.NearDuplicateIndex, sig: dedupe.Signature) -> list[int]:
+    """The keys of ``sig``'s LSH bands, as the index makes them (a 32-bit hash of a band's values, so two
+    bands may share a key by chance: the index's candidates include those, and so does the reference)."""
+    return index._band_keys(sig).tolist()
+
+
+def test_candidates_equal_a_plain_reference_across_merges_and_replacements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands of adds (a tenth of them re-adding an id, some empty) into an index whose runs are
+    made every 8 signatures and merged 16 entries at a time: after each step its candidates, length and
+    membership are those of a plain dict of band key -> ids."""
+    monkeypatch.setattr(dedupe, "MERGE_EVERY", 8)
+    monkeypatch.setattr(dedupe, "MERGE_CHUNK", 16)
+    index = dedupe.NearDuplicateIndex()
+    assert index.rows == 2  # the pool shares bands of two values
+    sigs = _shared_band_signatures(3_000, seed=1)
+    reference: dict[int, set[int]] = {}
+    held: dict[int, dedupe.Signature] = {}
+    rng = random.Random(2)
+    for step, sig in enumerate(sigs):
+        article_id = rng.choice(list(held)) if held and rng.random() < 0.1 else 1_000 + step
+        if step % 250 == 7:
+            index.add(article_id, np.zeros(0, dtype=np.uint64))  # skipped: it neither adds nor replaces
+        else:
+            if article_id in held:
+                for band in _bands(index, held[article_id]):
+                    reference[band].discard(article_id)
+            for band in _bands(index, sig):
+                reference.setdefault(band, set()).add(article_id)
+            held[article_id] = sig
+            index.add(article_id, sig)
+        if step % 97 == 0 or step == len(sigs) - 1:
+            for query in [sig, *rng.sample(sigs, 5)]:
+                expected = set().union(*(reference.get(band, set()) for band in _bands(index, query)))
+                assert index.candidates(query) == expected
+            assert len(index) == len(held)
+    assert all(article_id in index for article_id in held) and 999 not in index and "x" not in index
+    assert sum(len(index.candidates(sig)) for sig in held.values()) > 10 * len(held)  # bands are shared
+
+
+def test_a_replaced_id_counts_once_and_answers_with_its_new_signature() -> None:
+    index = dedupe.NearDuplicateIndex()
+    first, second = dedupe.signature(article(60)), dedupe.signature(article(61))
+    for article_id in range(1, 200):
+        index.add(article_id, dedupe.signature(article(1000 + article_id)))
+    index.add(5, first)
+    index.add(5, second)
+    assert len(index) == 199 and 5 in index and 200 not in index
+    assert index.candidates(first) == set() and index.candidates(second) == {5}
+    assert index.signature_of(5) is second
+    assert index.query(second) == [(5, 1.0)]
+
+
+def test_merging_runs_a_chunk_at_a_time_equals_sorting_them_whole() -> None:
+    rng = np.random.default_rng(3)
+    for older_size, newer_size, chunk in [(0, 5, 2), (40, 40, 7), (500, 60, 16), (60, 500, 16), (3, 1, 64)]:
+        older = np.sort(rng.integers(0, 50, older_size).astype(np.uint64))  # many equal values
+        newer = np.sort(rng.integers(0, 50, newer_size).astype(np.uint64))
+        merged = dedupe._merged(older, newer, chunk)
+        assert np.array_equal(merged, np.sort(np.concatenate([older, newer])))

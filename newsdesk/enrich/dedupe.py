@@ -23,7 +23,10 @@ so a 2 MB page costs the same as a long article.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import mmap
+import operator
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -251,62 +254,238 @@ class NearDuplicate:
 # Mixing constants for a band's key (odd 64-bit multipliers, as in splitmix64 / FNV-style mixing).
 _BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
 _BAND_MIX = np.uint64(0xBF58476D1CE4E5B9)
-MERGE_EVERY = 1_024  # signatures held in the small dict (about 51 entries each) before they become a run
+MERGE_EVERY = 512
+"""Signatures held in the small dicts (about 51 entries each) before they become a run. The dicts' Python
+objects, about 80 bytes an entry (tracemalloc), are the one part of the table not paid per article:
+2.1 MB at 512. bench/neardup_memory.py at 100,000 articles: 458 bytes an article resident at 512, 449
+at 256, 514 at 1,024; fewer signatures held mean more small runs to search."""
+
+MERGE_RATIO = 4
+"""The newest run is merged into the one before while that one is at most this many times its size
+(1 would be a binary counter). Over the 586 runs made for 300,000 articles a query searches 2.8 runs
+on average instead of 4.4, for 10.8 copies of an entry in merges instead of 8.6 (a count of the
+policy). Timed query by query beside the old index in one process (two rounds, medians): candidates
+in 0.90 of its time at 4, 1.00 at 1; adds cost the same at both (docs/benchmarks.md, "Near-duplicate
+band keys, packed (h2)")."""
+
+MERGE_CHUNK = 2**16
+"""Entries (8 bytes each) a merge takes from each run at a time (:func:`_merged`): it writes the new run
+into memory resident only where written and hands back what it has read of the old ones, so its peak
+stays about 2 MiB over what the two runs held, whatever their size (concatenating them took a copy of
+both). Merging two runs of 32 MiB: 2**12 entries 90 CPU-ms, peak +2.1 MiB; 2**14 71-78 ms, +2.0;
+2**16 59-67 ms, +1.9-2.3; 2**18 71 ms, +5.8; 2**20 97 ms, +23.8 (runs of 16 and 64 MiB: +2.5, +2.1)."""
+
+_SHIFT = np.uint64(32)  # a packed entry is key << 32 | slot
+_LOW = np.uint64(0xFFFF_FFFF)  # its slot; or'ed into a key's entries' lowest value, above all of them
+# A run's own memory map (_mapped): private, pages handed back as a merge reads them, huge pages for the
+# large ones (as numpy asks for its own arrays of 4 MiB and more: fewer TLB misses in a search).
+_PRIVATE: int | None = getattr(mmap, "MAP_PRIVATE", None)
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
+_HUGEPAGE: int | None = getattr(mmap, "MADV_HUGEPAGE", None)
 
 
 class _BandTable:
-    """LSH band keys -> slots, compactly: sorted runs of numpy arrays (a 32-bit key and a 32-bit slot per
-    band of each signature), plus a dict of the latest signatures, made into a run every
-    :data:`MERGE_EVERY`. Runs are merged like a binary counter (two of about one size become one), so a
-    query searches a handful of runs and a signature's keys are copied O(log n) times.
+    """LSH band keys -> slots, compactly: sorted runs of packed ``uint64`` entries (``key << 32 | slot``,
+    one per band of each signature), plus the latest signatures' keys in two small dicts, made into a
+    run every ``merge_every`` signatures. The newest run is merged into the one before while that one is at most ``ratio``
+    times its size, so a query searches a handful of runs and a signature's keys are copied O(log n)
+    times; a merge goes ``chunk`` entries at a time (:func:`_merged`), so its temporary does not grow
+    with the index. A key's entries are the range ``[key << 32, key << 32 | 0xFFFFFFFF]`` of a run.
 
     datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets: several times the
     size of the signature itself, so the index of a busy month took most of a large run's memory
-    (docs/benchmarks.md has the figures).
+    (docs/benchmarks.md has the figures). Packed, an entry is 8 bytes, sorted in place (no index array).
     A key is a hash of the band's values, so two signatures sharing a band always share its key; a key
     shared by chance only adds a candidate, which the exact Jaccard check then turns away.
     """
 
-    def __init__(self) -> None:
-        self._runs: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]] = []
-        self._recent: dict[int, list[int]] = {}
-        self._unmerged: list[tuple[npt.NDArray[np.uint32], int]] = []
+    def __init__(
+        self, merge_every: int = MERGE_EVERY, ratio: int = MERGE_RATIO, chunk: int = MERGE_CHUNK
+    ) -> None:
+        self._runs: list[npt.NDArray[np.uint64]] = []
+        self._recent: dict[int, int] = {}  # key -> the first of the recent signatures' slots with it
+        self._again: dict[int, list[int]] = {}  # key -> the others (a copy's, or a key shared by chance)
+        self._pending = np.zeros(0, dtype=np.uint64)  # the recent signatures' entries, unsorted
+        self._filled = 0
+        self._merge_every, self._ratio, self._chunk = merge_every, ratio, chunk
 
     def add(self, keys: npt.NDArray[np.uint32], slot: int) -> None:
-        for key in keys.tolist():
-            self._recent.setdefault(key, []).append(slot)
-        self._unmerged.append((keys, slot))
-        if len(self._unmerged) >= MERGE_EVERY:
+        """Index ``keys`` (of one size in a table) under ``slot`` (below 2**32 - 1)."""
+        if self._filled + keys.size > self._pending.size:
+            self._flush()
+            self._pending = np.empty(self._merge_every * keys.size, dtype=np.uint64)
+        self._remember(keys.tolist(), slot)
+        entries = self._pending[self._filled : self._filled + keys.size]
+        np.left_shift(keys, _SHIFT, out=entries)
+        entries |= np.uint64(slot)
+        self._filled += keys.size
+        if self._filled == self._pending.size:
             self._flush()
 
-    def find(self, keys: npt.NDArray[np.uint32]) -> set[int]:
-        """The slots sharing at least one key with ``keys``."""
-        found: set[int] = set()
-        for run_keys, run_slots in self._runs:
-            starts = np.searchsorted(run_keys, keys, side="left")
-            ends = np.searchsorted(run_keys, keys, side="right")
-            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-                if end > start:
-                    found.update(run_slots[start:end].tolist())
-        for key in keys.tolist():
-            found.update(self._recent.get(key, ()))
-        return found
+    def _remember(self, keys: list[int], slot: int) -> None:
+        """The recent signatures' keys, for :meth:`find` until they are in a run."""
+        if self._recent.keys().isdisjoint(keys):  # nearly always: one step in C, no loop in Python
+            self._recent.update(zip(keys, itertools.repeat(slot)))
+            return
+        for key in keys:
+            if key in self._recent:
+                self._again.setdefault(key, []).append(slot)
+            else:
+                self._recent[key] = slot
+
+    def find(self, keys: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
+        """The slots sharing at least one key with ``keys`` (a slot may come more than once)."""
+        lowest = np.sort(keys).astype(np.uint64) << _SHIFT  # sorted: each search starts at the last
+        listed = keys.tolist()
+        recent = [slot for slot in map(self._recent.get, listed) if slot is not None]
+        if self._again:
+            recent.extend(slot for key in listed for slot in self._again.get(key, ()))
+        found = [np.array(recent, dtype=np.uint64)]
+        for run in self._runs:
+            found.extend(_entries(run, lowest))
+        return (np.concatenate(found) & _LOW).astype(np.intp)
 
     def _flush(self) -> None:
-        keys = np.concatenate([k for k, _ in self._unmerged])
-        slots = np.concatenate([np.full(len(k), s, np.int32) for k, s in self._unmerged])
-        self._runs.append(_sorted_run(keys, slots))
-        self._recent, self._unmerged = {}, []
-        while len(self._runs) > 1 and len(self._runs[-1][0]) >= len(self._runs[-2][0]):
-            (k2, s2), (k1, s1) = self._runs.pop(), self._runs.pop()
-            self._runs.append(_sorted_run(np.concatenate([k1, k2]), np.concatenate([s1, s2])))
+        """The recent signatures become a run, merged into the ones before while they are not much
+        larger (``ratio``)."""
+        if self._filled:
+            run = _mapped(self._filled)
+            run[:] = self._pending[: self._filled]
+            run.sort()
+            self._runs.append(run)
+        self._recent, self._again, self._filled = {}, {}, 0
+        while len(self._runs) > 1 and self._runs[-2].size <= self._ratio * self._runs[-1].size:
+            older, newer = self._runs.pop(-2), self._runs.pop()
+            self._runs.append(_merged(older, newer, self._chunk))
 
 
-def _sorted_run(
-    keys: npt.NDArray[np.uint32], slots: npt.NDArray[np.int32]
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]:
-    order = np.argsort(keys, kind="stable")
-    return keys[order], slots[order]
+def _entries(run: npt.NDArray[np.uint64], lowest: npt.NDArray[np.uint64]) -> list[npt.NDArray[np.uint64]]:
+    """The entries of ``run`` whose key is one of ``lowest >> 32`` (sorted), a slice a key. One search
+    a key, for where its entries would start; the end only for the few keys that are there."""
+    starts = run.searchsorted(lowest)
+    hit = np.flatnonzero(run.take(starts, mode="clip") - lowest <= _LOW)  # below lowest: wraps, too big
+    if hit.size == 0:
+        return []
+    ends = run.searchsorted(lowest[hit] | _LOW)
+    return [run[start:end] for start, end in zip(starts[hit].tolist(), ends.tolist(), strict=True)]
+
+
+def _merged(
+    older: npt.NDArray[np.uint64], newer: npt.NDArray[np.uint64], chunk: int
+) -> npt.NDArray[np.uint64]:
+    """``older`` and ``newer`` (sorted) as one sorted run, made a piece at a time: each piece holds at
+    most ``chunk`` entries of either and every entry up to its largest value, so pieces follow one
+    another in order. The new run's memory becomes resident as pieces are written and the old runs'
+    hand back what has been read: the merge's peak is the two runs plus a piece or two, not twice them
+    (concatenating, as before, took a copy of both the size of the largest run)."""
+    merged = _mapped(older.size + newer.size)
+    i = j = 0
+    while i < older.size or j < newer.size:
+        i_end, j_end = _cut(older, i, newer, j, chunk)
+        at, middle, end = i + j, i_end + j, i_end + j_end
+        merged[at:middle], merged[middle:end] = older[i:i_end], newer[j:j_end]
+        merged[at:end].sort(kind="stable")  # two sorted halves: timsort merges them in one pass
+        _release(older, i, i_end)
+        _release(newer, j, j_end)
+        i, j = i_end, j_end
+    return merged
+
+
+def _cut(
+    first: npt.NDArray[np.uint64], i: int, second: npt.NDArray[np.uint64], j: int, chunk: int
+) -> tuple[int, int]:
+    """Where the merge's next piece ends in ``first`` (from ``i``) and ``second`` (from ``j``)."""
+    if i == first.size:
+        return i, min(j + chunk, second.size)
+    if j == second.size:
+        return min(i + chunk, first.size), j
+    last = min(first[min(i + chunk, first.size) - 1], second[min(j + chunk, second.size) - 1])
+    return (
+        i + int(first[i:].searchsorted(last, side="right")),
+        j + int(second[j:].searchsorted(last, side="right")),
+    )
+
+
+def _mapped(size: int) -> npt.NDArray[np.uint64]:
+    """An uninitialised run of ``size`` entries in a private anonymous map of its own: resident only
+    where written, and what :func:`_release` hands back leaves the process at once (memory freed to
+    malloc may stay in it). Without such maps (not POSIX), a plain array."""
+    if _PRIVATE is None:
+        return np.empty(size, dtype=np.uint64)
+    buffer = mmap.mmap(-1, max(size, 1) * 8, flags=_PRIVATE)
+    if size * 8 >= 4 << 20 and _HUGEPAGE is not None:
+        buffer.madvise(_HUGEPAGE)
+    return np.frombuffer(buffer, dtype=np.uint64, count=size)
+
+
+def _release(run: npt.NDArray[np.uint64], start: int, end: int) -> None:
+    """Hand back the whole pages of ``run`` among its entries ``start`` … ``end`` - 1, and any before
+    them not yet handed back: a merge has read every entry before ``end`` and reads none again."""
+    base = run.base
+    if _DONTNEED is None or not isinstance(base, memoryview) or not isinstance(base.obj, mmap.mmap):
+        return
+    low, high = (start * 8 // mmap.PAGESIZE) * mmap.PAGESIZE, (end * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
+    if high > low:
+        base.obj.madvise(_DONTNEED, low, high - low)
+
+
+_ID_MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: an id's bucket is the top bits of id * 2**64/phi
+_U64 = 2**64 - 1
+
+
+class _Slots:
+    """Article ids by slot and each id's current slot, in numpy: the ids as one growable ``int64``
+    array (a replaced id's old slot holds -1) and, to find an id's slot, an open-addressing table of
+    ``int32`` slots (linear probing, at most half full) whose keys are read from that array: 16-32
+    bytes an article, where a dict and a list of Python ints took over 100. Slots stay below
+    2**31 (the table's ``int32``; a packed band entry has room for 2**32 - 1)."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(64, dtype=np.int64)  # slot -> article id (-1: replaced)
+        self.used = 0  # slots given
+        self._buckets = np.full(128, -1, dtype=np.int32)  # the slot of an id, -1: empty
+        self._shift = 64 - 7  # 2**7 buckets
+        self._live = 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    def slot_of(self, article_id: int) -> int:
+        """The current slot of ``article_id``; -1 when it is not held."""
+        return int(self._buckets[self._bucket(article_id)])
+
+    def give(self, article_id: int) -> int:
+        """A new slot for ``article_id``; its earlier slot, if any, is marked dead."""
+        if self.used == self.ids.size:
+            self.ids = np.concatenate([self.ids, np.empty_like(self.ids)])
+        slot = self.used
+        self.ids[slot] = article_id  # first: an id beyond int64 raises before anything has changed
+        at = self._bucket(article_id)
+        old = int(self._buckets[at])
+        if old >= 0:
+            self.ids[old] = -1
+        else:
+            self._live += 1
+        self._buckets[at], self.used = slot, slot + 1
+        if 2 * self._live > self._buckets.size:
+            self._grow()
+        return slot
+
+    def _bucket(self, article_id: int) -> int:
+        """The bucket holding ``article_id``'s slot, or the empty one where it goes."""
+        at = ((article_id * _ID_MIX) & _U64) >> self._shift
+        mask = self._buckets.size - 1
+        while (slot := int(self._buckets[at])) >= 0 and self.ids[slot] != article_id:
+            at = (at + 1) & mask
+        return at
+
+    def _grow(self) -> None:
+        """Twice the buckets, every live slot placed again (amortised: a few per add)."""
+        live = self._buckets[self._buckets >= 0]
+        self._buckets = np.full(2 * self._buckets.size, -1, dtype=np.int32)
+        self._shift -= 1
+        for slot, article_id in zip(live.tolist(), self.ids[live].tolist(), strict=True):
+            self._buckets[self._bucket(article_id)] = slot
 
 
 SignatureSource = Callable[[Sequence[int]], Mapping[int, Signature]]
@@ -338,17 +517,19 @@ class NearDuplicateIndex:
         self.containment = containment
         self.num_perm = num_perm
         self.bands, self.rows = minhash.bands(max(threshold - LSH_SLACK, 0.05), num_perm)
-        self._table = _BandTable()
-        self._slot: dict[int, int] = {}  # article id -> its slot (a re-added id: the newest)
-        self._ids: list[int] = []  # slot -> article id (-1: replaced)
+        self._table = _BandTable(MERGE_EVERY, MERGE_RATIO, MERGE_CHUNK)
+        self._slots = _Slots()  # article id <-> slot (a re-added id: the newest slot, the old one dead)
         self._kept: dict[int, Signature] = {}  # the signatures, when there is no source to read them from
         self._source = signatures
 
     def __len__(self) -> int:
-        return len(self._slot)
+        return len(self._slots)
 
     def __contains__(self, article_id: object) -> bool:
-        return article_id in self._slot
+        try:
+            return self._slots.slot_of(operator.index(article_id)) >= 0  # type: ignore[arg-type]
+        except TypeError:
+            return False
 
     def add(self, article_id: int, sig: Signature) -> None:
         """Index ``sig`` under ``article_id`` (replacing an earlier one); empty signatures are skipped.
@@ -356,11 +537,7 @@ class NearDuplicateIndex:
         if sig.size == 0:
             return
         self._check(sig)
-        if article_id in self._slot:
-            self._ids[self._slot[article_id]] = -1
-        self._slot[article_id] = len(self._ids)
-        self._table.add(self._band_keys(sig), len(self._ids))
-        self._ids.append(article_id)
+        self._table.add(self._band_keys(sig), self._slots.give(article_id))
         if self._source is None:
             self._kept[article_id] = sig
 
@@ -384,7 +561,8 @@ class NearDuplicateIndex:
 
     def candidates(self, sig: Signature) -> set[int]:
         """The ids sharing a band with ``sig``: LSH's candidates, before any similarity is checked."""
-        return {self._ids[slot] for slot in self._table.find(self._band_keys(sig))} - {-1}
+        ids = self._slots.ids[self._table.find(self._band_keys(sig))]
+        return set(ids[ids != -1].tolist())
 
     def _band_keys(self, sig: Signature) -> npt.NDArray[np.uint32]:
         values = hashes(sig)[: self.bands * self.rows].reshape(self.bands, self.rows)
@@ -395,7 +573,7 @@ class NearDuplicateIndex:
 
     def signature_of(self, article_id: int) -> Signature | None:
         """The indexed signature of ``article_id`` (read from the source when there is one), or ``None``."""
-        if article_id not in self._slot:
+        if article_id not in self:
             return None
         if self._source is None:
             return self._kept.get(article_id)
