@@ -37,7 +37,7 @@ from .fetch.urls import host_of
 from .longlived import loading
 from .model import Article, Story, Taxonomy, TopicScore, now
 from .reembed import RESKETCH_SHARE, Reembedder, Resketcher, check_topic_model, check_vectors
-from .runmemory import LeadSpill, release_freed_memory
+from .runmemory import SCAN_CHUNK, LeadSpill, SpilledVectors, release_freed_memory
 from .store import Store
 from .store.stories import StoryWrite
 from .storyheat import StoryHeat
@@ -541,7 +541,7 @@ class Enricher:
             self._dup_index = None
             release_freed_memory()
         done = 0
-        with scan.SpilledVectors(self.settings.data_dir) as spill:
+        with SpilledVectors(self.settings.data_dir) as spill:
             if scanning:
                 self._spill(spill, [i for batch in kept for i in batch])
             index = spill if scanning else self._vector_index(kept)
@@ -557,7 +557,7 @@ class Enricher:
                         progress("enrich", done, total)
         self.counts["enriched"] = done
 
-    def _spill(self, spill: scan.SpilledVectors, ids: list[int]) -> None:
+    def _spill(self, spill: SpilledVectors, ids: list[int]) -> None:
         """Copy into ``spill`` the stored vectors of every article within the related window of one of
         ``ids``: what their batches' scans read."""
         span = self.store.time_range(ids)
@@ -568,20 +568,20 @@ class Enricher:
         model = self.embedder.name
 
         def chunks() -> Iterator[tuple[list[int], list[datetime], Vectors]]:
-            for start in range(0, len(found), scan.CHUNK):
-                times = dict(found[start : start + scan.CHUNK])
+            for start in range(0, len(found), SCAN_CHUNK):
+                times = dict(found[start : start + SCAN_CHUNK])
                 stored, matrix = self.store.load_embeddings(model, ids=list(times))
                 yield stored, [times[i] for i in stored], matrix
 
         spill.fill(chunks())
 
-    def _relate(self, work: list[Work], index: VectorIndex | scan.SpilledVectors) -> None:
+    def _relate(self, work: list[Work], index: VectorIndex | SpilledVectors) -> None:
         """Related for ``work``, its candidates from ``index`` or from a scan of the spilled vectors."""
         if not work:
             return
         window = timedelta(days=self.settings.related_window_days)
         calibration = similarity.calibration_for(self.embedder.name)
-        if isinstance(index, scan.SpilledVectors):
+        if isinstance(index, SpilledVectors):
             searcher = self._scanned(work, window, index)
         else:
             searcher = self._rescored(index)
@@ -600,7 +600,7 @@ class Enricher:
         return lambda _article_id: exact
 
     def _scanned(
-        self, work: list[Work], window: timedelta, spill: scan.SpilledVectors
+        self, work: list[Work], window: timedelta, spill: SpilledVectors
     ) -> Callable[[int], Searchable]:
         """Each article's candidates from one scan of the spilled vectors of articles within ``window``
         of one of them (none outside it can be related to any)."""

@@ -12,6 +12,7 @@ import pytest
 
 from newsdesk.enrich import scan
 from newsdesk.enrich.scan import Candidates, TopScores
+from newsdesk.runmemory import SCAN_CHUNK, SpilledVectors
 
 
 def unit_rows(rng: np.random.Generator, rows: int, dim: int = 24) -> np.ndarray:
@@ -79,11 +80,11 @@ def test_a_store_without_vectors_gives_no_candidates() -> None:
 
 def test_spilled_vectors_come_back_exactly_and_only_within_the_time_range(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
-    stored = unit_rows(rng, 2 * scan.CHUNK + 7)
+    stored = unit_rows(rng, 2 * SCAN_CHUNK + 7)
     ids = list(range(10, 10 + len(stored)))
     start = datetime(2026, 1, 1, tzinfo=UTC)
     times = [start + timedelta(hours=n) for n in range(len(stored))]
-    with scan.SpilledVectors(tmp_path) as spill:
+    with SpilledVectors(tmp_path) as spill:
         spill.fill(
             (ids[i : i + 100], times[i : i + 100], stored[i : i + 100]) for i in range(0, len(ids), 100)
         )

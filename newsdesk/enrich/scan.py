@@ -4,23 +4,21 @@ The related stage of a small run searches the in-memory HNSW index the enricher 
 (:mod:`~newsdesk.enrich.keptindex`): ≈ 1.3 KB an article, so a store of 100,000 articles holds ≈ 130 MB
 in the process that relates them, and a one-go run of N articles peaks higher the larger N is. A run of
 more articles than one enrichment batch (a first import, a one-go run, a desk's cycle after a long pause)
-relates its batches by scanning instead: the stored vectors are read a chunk at a time and every article
-of the batch keeps its best :data:`WIDTH` cosines (:class:`TopScores`), which is as many candidates as
-:func:`~newsdesk.enrich.related.relate` ever asks for. Memory is the batch's buffers, ≈ 40 MB at 1,000
-articles, whatever the store's size; the candidates are exact, not an index's estimate.
+relates its batches by scanning instead: the stored vectors within the batch's related window are read a
+chunk at a time (from the copy the run spills, :class:`~newsdesk.runmemory.SpilledVectors`) and every
+article of the batch keeps its best :data:`WIDTH` cosines (:class:`TopScores`), which is as many
+candidates as :func:`~newsdesk.enrich.related.relate` ever asks for. Memory is the batch's buffers, ≈ 50
+MB at 1,000 articles, whatever the store's size; the candidates are exact, not an index's estimate.
 
-The price is CPU: one matrix product of the batch against every stored vector, so a one-go run of N
-articles costs N² × dim multiply-adds in all where the index costs N log N searches (figures in
-docs/benchmarks.md, "Related by scanning").
+The price is CPU: one matrix product of each batch against the window's vectors, so a one-go run of N
+undated articles costs N² × dim multiply-adds in all where the index costs N log N searches; the index's
+searches were rescored from stored vectors, though, and the scan came out cheaper at 30,000 articles
+(figures in docs/benchmarks.md, "Related by scanning").
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,9 +36,6 @@ one row would overflow, so the cut (a partition of each row) runs every few chun
 CUT_ROWS = 128
 """Rows cut back or offered a chunk at once: the partition of 128 rows of 4,049 makes ≈ 4 MB of index
 arrays, and a chunk's scores above the floors of 128 rows at most 128 x 1,024 index pairs."""
-CHUNK = 1_024
-"""Stored vectors read and scored at a time: 3.5 MB of float32 at the bundled model's 896 dimensions,
-and a 1,000 x 1,024 block of scores."""
 
 IdArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -180,64 +175,4 @@ def scan(
     return Scanned(ids, top, every)
 
 
-class SpilledVectors:
-    """The stored vectors a large run's batches are scanned against, copied once into an unnamed
-    temporary file in the data folder (the vectors come from article texts, which may be sealed) and
-    read back a chunk at a time for each batch: read from the store, 100,000 vectors cost ≈ 5 CPU-s a
-    batch (a row object each), read from the file a copy from the page cache, which is not the
-    process's memory. What stays in memory is each vector's id and time, 16 bytes a vector."""
-
-    def __init__(self, folder: Path | None = None) -> None:
-        self._folder = folder if folder is not None and folder.is_dir() else None
-        self._file: io.BufferedRandom | None = None
-        self._ids: IdArray = np.zeros(0, dtype=np.int64)
-        self._times = np.zeros(0, dtype=np.float64)  # POSIX seconds
-        self._dim = 0
-
-    def __enter__(self) -> SpilledVectors:
-        self.close()
-        self._file = tempfile.TemporaryFile(dir=self._folder)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._file = None
-
-    def fill(self, chunks: Iterable[tuple[list[int], list[datetime], Vectors]]) -> None:
-        """Copy in the (ids, their times, their vectors) of ``chunks``, in the order given."""
-        assert self._file is not None, "SpilledVectors.fill outside its with block"
-        ids, times = [], []
-        for chunk_ids, chunk_times, matrix in chunks:
-            if not chunk_ids:
-                continue
-            self._dim = matrix.shape[1]
-            self._file.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
-            ids.append(np.asarray(chunk_ids, dtype=np.int64))
-            times.append(np.array([at.timestamp() for at in chunk_times], dtype=np.float64))
-        if ids:
-            self._ids, self._times = np.concatenate(ids), np.concatenate(times)
-
-    def within(self, since: datetime, until: datetime) -> Iterator[tuple[list[int], Vectors]]:
-        """The vectors whose time lies in ``[since, until]``, at most :data:`CHUNK` at a time."""
-        assert self._file is not None, "SpilledVectors.within outside its with block"
-        wanted = (self._times >= since.timestamp()) & (self._times <= until.timestamp())
-        row_bytes = self._dim * 4
-        buffer = bytearray(CHUNK * row_bytes)
-        for start in range(0, len(self._ids), CHUNK):
-            take = wanted[start : start + CHUNK]
-            if not take.any():
-                continue
-            self._file.seek(start * row_bytes)
-            got = self._file.readinto(memoryview(buffer)[: len(take) * row_bytes])
-            matrix = np.frombuffer(buffer, dtype=np.float32, count=got // 4).reshape(-1, self._dim)
-            yield self._ids[start : start + CHUNK][take].tolist(), matrix[take]
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-
-__all__ = ["CHUNK", "SLACK", "WIDTH", "Candidates", "Scanned", "SpilledVectors", "TopScores", "scan"]
+__all__ = ["SLACK", "WIDTH", "Candidates", "Scanned", "TopScores", "scan"]
