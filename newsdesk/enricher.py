@@ -532,29 +532,36 @@ class Enricher:
         total = sum(map(len, kept))
         if not total:
             return
-        scanning = total > self.batch_size
-        if scanning:
-            # A run of more than a batch (a first import, a one-go run) has folded every copy by now:
-            # the near-duplicate band keys need not sit beside the related stage. The next run reads the
-            # window's signatures again (docs/benchmarks.md, "Large runs"); a desk's small cycles keep
-            # them, as before.
-            self._dup_index = None
-            release_freed_memory()
-        done = 0
-        with SpilledVectors(self.settings.data_dir) as spill:
-            if scanning:
-                self._spill(spill, [i for batch in kept for i in batch])
-            index = spill if scanning else self._vector_index(kept)
-            for batch in kept:
-                work = self._reload(batch, texts=False)
-                self._relate(work, index)
-                self.store.mark_enriched_many([item.article.id or 0 for item in work])
-                if scanning:
-                    release_freed_memory()  # the scan's buffers, before the next batch's are made
-                for _ in work:
-                    done += 1
-                    if progress:
-                        progress("enrich", done, total)
+        if total <= self.batch_size:
+            self._relate_batches(kept, self._vector_index(kept), progress)
+            return
+        # A run of more than a batch (a first import, a one-go run) has folded every copy by now: the
+        # near-duplicate band keys need not sit beside the related stage. The next run reads the
+        # window's signatures again (docs/benchmarks.md, "Large runs"); a desk's small cycles keep them,
+        # as before.
+        self._dup_index = None
+        release_freed_memory()
+        with SpilledVectors(self.settings.data_dir) as spill:  # only a scanning run makes the file
+            self._spill(spill, [i for batch in kept for i in batch])
+            self._relate_batches(kept, spill, progress)
+
+    def _relate_batches(
+        self,
+        kept: list[list[int]],
+        index: VectorIndex | SpilledVectors,
+        progress: ProgressHook | None,
+    ) -> None:
+        total, done = sum(map(len, kept)), 0
+        for batch in kept:
+            work = self._reload(batch, texts=False)
+            self._relate(work, index)
+            self.store.mark_enriched_many([item.article.id or 0 for item in work])
+            if isinstance(index, SpilledVectors):
+                release_freed_memory()  # the scan's buffers, before the next batch's are made
+            for _ in work:
+                done += 1
+                if progress:
+                    progress("enrich", done, total)
         self.counts["enriched"] = done
 
     def _spill(self, spill: SpilledVectors, ids: list[int]) -> None:
@@ -605,10 +612,8 @@ class Enricher:
         """Each article's candidates from one scan of the spilled vectors of articles within ``window``
         of one of them (none outside it can be related to any)."""
         ids = [item.article.id or 0 for item in work]
-        times = [item.article.published_at or item.article.first_seen_at or now() for item in work]
         matrix = np.stack([item.vector for item in work])
-        chunks = spill.within(min(times) - window, max(times) + window)
-        return scan.scan(ids, matrix, chunks).__getitem__
+        return scan.scan(ids, matrix, spill.within(*_within(work, window))).__getitem__
 
     def _relate_chunk(
         self,
@@ -650,8 +655,7 @@ class Enricher:
         """The candidates' metadata for a few articles: of the articles within ``window`` of one of them,
         those their first search returns, read up front, and any other one when a wider search asks for
         it. Every article of the window was read before: in a large run that is every article of it."""
-        times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
-        since, until = min(times) - window, max(times) + window
+        since, until = _within(work, window)
         meta = _RelatedMeta(lambda ids: self.store.related_candidates(since, until, ids))
         fetch = self.settings.related_count * related.OVERFETCH_FACTOR
         wanted = [w.article.id or 0 for w in work]
@@ -660,6 +664,12 @@ class Enricher:
             wanted += [i for i, _ in found]
         meta.read(wanted)
         return meta
+
+
+def _within(work: list[Work], window: timedelta) -> tuple[datetime, datetime]:
+    """The times within ``window`` of one of ``work``'s articles: where their related can come from."""
+    times = [w.article.published_at or w.article.first_seen_at or now() for w in work]
+    return min(times) - window, max(times) + window
 
 
 class _RelatedMeta(Mapping[int, related.RelatedMeta]):

@@ -517,7 +517,7 @@ class NearDuplicateIndex:
         self.containment = containment
         self.num_perm = num_perm
         self.bands, self.rows = minhash.bands(max(threshold - LSH_SLACK, 0.05), num_perm)
-        self._table = _BandTable(MERGE_EVERY, MERGE_RATIO, MERGE_CHUNK)
+        self._table = _BandTable()
         self._slots = _Slots()  # article id <-> slot (a re-added id: the newest slot, the old one dead)
         self._kept: dict[int, Signature] = {}  # the signatures, when there is no source to read them from
         self._source = signatures

@@ -56,7 +56,7 @@ class TopScores:
         self._fill = np.zeros(rows, dtype=np.int64)
         self._floor = np.full(rows, -np.inf, dtype=np.float32)
         self._offered = 0
-        self._cuts = 0
+        self._uniform = True  # no row cut yet: every row holds every score offered
 
     def offer(self, scores: Vectors) -> None:
         """Take a chunk's ``scores``: one row per query, one column per vector, the vectors numbered on
@@ -66,7 +66,7 @@ class TopScores:
             raise ValueError(f"a chunk of {width} is wider than the slack")
         if int(self._fill.max()) + width > self._scores.shape[1]:
             self._cut()
-        if not self._cuts:  # every row holds every score so far: a block copy, no index arrays
+        if self._uniform:  # a block copy, no index arrays
             fill = int(self._fill[0])
             self._scores[:, fill : fill + width] = scores
             self._places[:, fill : fill + width] = np.arange(self._offered, self._offered + width)
@@ -110,7 +110,7 @@ class TopScores:
         """Rows holding more than the width keep their best ``width``; their floor rises to the least of
         them. A few rows at a time, so the partition's index arrays stay small."""
         over = np.flatnonzero(self._fill > self.width)
-        self._cuts += 1
+        self._uniform = False
         for start in range(0, len(over), CUT_ROWS):
             rows = over[start : start + CUT_ROWS]
             keep = np.argpartition(-self._scores[rows], self.width - 1, axis=1)[:, : self.width]
