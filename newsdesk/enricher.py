@@ -556,8 +556,6 @@ class Enricher:
             work = self._reload(batch, texts=False)
             self._relate(work, index)
             self.store.mark_enriched_many([item.article.id or 0 for item in work])
-            if isinstance(index, SpilledVectors):
-                release_freed_memory()  # the scan's buffers, before the next batch's are made
             for _ in work:
                 done += 1
                 if progress:
@@ -588,10 +586,21 @@ class Enricher:
             return
         window = timedelta(days=self.settings.related_window_days)
         calibration = similarity.calibration_for(self.embedder.name)
-        if isinstance(index, SpilledVectors):
-            searcher = self._scanned(work, window, index)
-        else:
-            searcher = self._rescored(index)
+        if not isinstance(index, SpilledVectors):
+            self._relate_with(work, self._rescored(index), window, calibration)
+            return
+        for start in range(0, len(work), scan.QUERIES):  # one part's scan buffers at a time
+            part = work[start : start + scan.QUERIES]
+            self._relate_with(part, self._scanned(part, window, index), window, calibration)
+            release_freed_memory()
+
+    def _relate_with(
+        self,
+        work: list[Work],
+        searcher: Callable[[int], Searchable],
+        window: timedelta,
+        calibration: similarity.Calibration,
+    ) -> None:
         for start in range(0, len(work), RELATED_META_CHUNK):
             self._relate_chunk(work[start : start + RELATED_META_CHUNK], searcher, window, calibration)
 

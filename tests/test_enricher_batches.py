@@ -21,6 +21,7 @@ import pytest
 
 from newsdesk.config import load_settings, load_taxonomy
 from newsdesk.demo.world import load_world
+from newsdesk.enrich import scan
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import load_embedder
 from newsdesk.enricher import Enricher
@@ -182,12 +183,15 @@ def test_a_run_of_several_batches_lets_go_of_the_band_keys_and_the_next_run_stil
         store.close()
 
 
+@pytest.mark.parametrize("queries", [scan.QUERIES, 3], ids=["whole-batches", "batches-in-parts"])
 def test_a_run_of_several_batches_scans_instead_of_holding_the_related_index(
-    one_at_a_time: Embedder, tmp_path: Path
+    one_at_a_time: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, queries: int
 ) -> None:
     """Relating a large run scans the stored vectors a batch at a time (enrich/scan.py), so the index of
     every vector (≈ 1.3 KB an article) is neither built nor saved; a small run then brings the index up
-    to date with every stored vector, and its related lists are the ones the scan chose."""
+    to date with every stored vector, and its related lists are the ones the scan chose, whether each
+    batch was scanned whole or in parts of ``scan.QUERIES`` articles."""
+    monkeypatch.setattr(scan, "QUERIES", queries)
     settings = load_settings(env={"NEWSDESK_CONFIG": str(tmp_path / "absent.toml")}, base_dir=tmp_path)
     store = Store.open(f"sqlite:///{tmp_path / 'newsdesk.db'}")
     try:

@@ -37,6 +37,10 @@ CUT_ROWS = 128
 """Rows cut back or offered a chunk at once: the partition of 128 rows of 4,049 makes ≈ 4 MB of index
 arrays, and a chunk's scores above the floors of 128 rows at most 128 x 1,024 index pairs."""
 
+QUERIES = 500
+"""Articles scanned for at once: a batch of 1,000 is scanned in two parts, each reading the spilled
+vectors again (from the page cache), so the scan's buffers are ≈ 16 MB of kept scores and places, not 32."""
+
 IdArray = np.ndarray[Any, np.dtype[np.int64]]
 
 
@@ -175,4 +179,4 @@ def scan(
     return Scanned(ids, top, every)
 
 
-__all__ = ["SLACK", "WIDTH", "Candidates", "Scanned", "TopScores", "scan"]
+__all__ = ["QUERIES", "SLACK", "WIDTH", "Candidates", "Scanned", "TopScores", "scan"]
