@@ -222,27 +222,41 @@ def _head_match(pattern: re.Pattern[bytes], head: bytes) -> str | None:
 
 
 def _fast_raw(entry: Mapping[str, Any], link: str | None, base: str) -> RawEntry:
-    media = [m for m in entry.get("media_content") or () if isinstance(m, _MAPPINGS)]
-    enclosures = _enclosures(entry.get("enclosures"), "url") + _link_enclosures(entry.get("links"))
-    summary, content = _str(entry.get("description")), _content(entry.get("content"))
+    get = entry.get  # ten fields an item
+    media = _mappings(get("media_content"))
+    enclosures = _enclosures(get("enclosures"), "url") + _link_enclosures(get("links"))
+    summary, content = _str(get("description")), _content(get("content"))
     return RawEntry(
         link=link,
         base=base,
-        guid=_str(entry.get("id")),
-        title=_str(entry.get("title")),
+        guid=_str(get("id")),
+        title=_str(get("title")),
         summary=summary,
         content=None if content == summary else content,  # it copies an RSS description into content
-        published_at=_iso_date(entry.get("published")),
-        updated_at=_iso_date(entry.get("updated")),
-        author=_str(entry.get("author")),
-        categories=_tags(entry.get("tags")),
-        image_urls=(
-            *_media_images(media),
-            *(_str(m.get("thumbnail_url")) or "" for m in media),
-            *_enclosure_images(enclosures),
-        ),
+        published_at=_iso_date(get("published")),
+        updated_at=_iso_date(get("updated")),
+        author=_str(get("author")),
+        categories=_tags(get("tags")),
+        image_urls=_image_urls(media, [_str(m.get("thumbnail_url")) or "" for m in media], enclosures),
         enclosures=enclosures,
     )
+
+
+def _image_urls(
+    media: list[Mapping[str, Any]], thumbnails: list[str], enclosures: tuple[Enclosure, ...]
+) -> tuple[str, ...]:
+    """An entry's image candidates, best first: its media:content images, the media thumbnails (an
+    empty string for a medium without one), its image enclosures. Loops, not generators: an item
+    usually has one medium, and each generator cost more than its single step."""
+    images = [
+        m["url"]
+        for m in media
+        if isinstance(m.get("url"), str)
+        and looks_like_image(m["url"], _str(m.get("type")), _str(m.get("medium")))
+    ]
+    images += thumbnails
+    images += [e.url for e in enclosures if looks_like_image(e.url, e.type, None)]
+    return tuple(images)
 
 
 def _parse_slow(content: bytes, url: str, content_type: str | None, root: str) -> ParsedFeed:
@@ -318,10 +332,8 @@ def _kind_from_version(version: str, root: str) -> str:
 
 
 def _slow_raw(entry: dict[str, Any], link: str | None, base: str) -> RawEntry:
-    media = [m for m in entry.get("media_content") or () if isinstance(m, _MAPPINGS)]
-    thumbs = [
-        _str(m.get("url")) or "" for m in entry.get("media_thumbnail") or () if isinstance(m, _MAPPINGS)
-    ]
+    media = _mappings(entry.get("media_content"))
+    thumbs = [_str(m.get("url")) or "" for m in _mappings(entry.get("media_thumbnail"))]
     enclosures = _enclosures(entry.get("enclosures"), "href")
     itunes = entry.get("image")
     return RawEntry(
@@ -337,9 +349,7 @@ def _slow_raw(entry: dict[str, Any], link: str | None, base: str) -> RawEntry:
         author=_str(entry.get("author")),
         categories=_tags(entry.get("tags")),
         image_urls=(
-            *_media_images(media),
-            *thumbs,
-            *_enclosure_images(enclosures),
+            *_image_urls(media, thumbs, enclosures),
             (_str(itunes.get("href")) or "") if isinstance(itunes, _MAPPINGS) else "",
         ),
         enclosures=enclosures,
@@ -352,6 +362,11 @@ def _built(batch: RawBatch, base: str) -> tuple[FeedEntry, ...]:
     entries it holds)."""
     built = (build_entry_lazily(link, base, batch, i) for i, link in enumerate(batch.links))
     return tuple(entry for entry in built if entry is not None)
+
+
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings of a list field (media, thumbnails); nothing for a missing or malformed one."""
+    return [m for m in value if isinstance(m, _MAPPINGS)] if value and isinstance(value, list) else []
 
 
 def _str(value: Any) -> str | None:
@@ -386,7 +401,7 @@ def _tags(value: Any) -> tuple[str, ...]:
 
 
 def _enclosures(value: Any, url_key: str) -> tuple[Enclosure, ...]:
-    if not isinstance(value, list):
+    if not value or not isinstance(value, list):
         return ()
     return tuple(
         Enclosure(item[url_key], _str(item.get("type")), _int(str(item.get("length") or "")))
@@ -397,30 +412,18 @@ def _enclosures(value: Any, url_key: str) -> tuple[Enclosure, ...]:
 
 def _link_enclosures(value: Any) -> tuple[Enclosure, ...]:
     """Atom ``<link rel="enclosure">``: fastfeedparser lists them only among the links."""
-    if not isinstance(value, list):
+    if not value or not isinstance(value, list):
         return ()
     links = [v for v in value if isinstance(v, _MAPPINGS) and v.get("rel") == "enclosure"]
     return _enclosures(links, "href")
-
-
-def _media_images(media: list[Mapping[str, Any]]) -> tuple[str, ...]:
-    return tuple(
-        m["url"]
-        for m in media
-        if isinstance(m.get("url"), str)
-        and looks_like_image(m["url"], _str(m.get("type")), _str(m.get("medium")))
-    )
-
-
-def _enclosure_images(enclosures: tuple[Enclosure, ...]) -> tuple[str, ...]:
-    return tuple(e.url for e in enclosures if looks_like_image(e.url, e.type, None))
 
 
 def _iso_date(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return utc(datetime.fromisoformat(value.strip()))
+        parsed = datetime.fromisoformat(value.strip())
+        return parsed if parsed.tzinfo is UTC and not parsed.microsecond else utc(parsed)
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by its offset
         return None
 

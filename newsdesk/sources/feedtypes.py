@@ -116,8 +116,9 @@ class RawEntry(NamedTuple):
     enclosures: tuple[Enclosure, ...] = ()
 
 
-def _set(entry: FeedEntry, name: str, value: Any) -> None:
-    FeedEntry.__dict__[name].__set__(entry, value)
+_set: Callable[[FeedEntry, str, Any], None] = object.__setattr__
+"""Writes a field's slot past the frozen dataclass's refusal: one C call a field, as filling an entry
+sets ten of them."""
 
 
 class _DeferredEntry(FeedEntry):
@@ -169,7 +170,7 @@ class _DeferredEntry(FeedEntry):
         _set(self, "image_url", _first_url(raw.image_urls, raw.base))
         _set(self, "enclosures", _enclosures(raw.enclosures, raw.base))
         _set(self, "title", plain_text(raw.title or ""))
-        _set(self, "author", plain_text(raw.author or "") or None)
+        _set(self, "author", plain_text(raw.author) or None if raw.author else None)
         _set(self, "categories", _categories(raw.categories))
 
     def _fill_texts(self) -> None:

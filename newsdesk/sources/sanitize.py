@@ -208,8 +208,7 @@ def _keep_angled_words(text: str) -> str:
 
 
 def _only_html_elements(text: str) -> bool:
-    known = html_elements()
-    return all(name.lower() in known for name in _TAG_NAME.findall(text))
+    return html_elements().issuperset(map(str.lower, _TAG_NAME.findall(text)))
 
 
 def without_markup(text: str) -> str:
