@@ -586,23 +586,23 @@ class Enricher:
             return
         window = timedelta(days=self.settings.related_window_days)
         calibration = similarity.calibration_for(self.embedder.name)
-        if not isinstance(index, SpilledVectors):
-            self._relate_with(work, self._rescored(index), window, calibration)
-            return
-        for start in range(0, len(work), scan.QUERIES):  # one part's scan buffers at a time
-            part = work[start : start + scan.QUERIES]
-            self._relate_with(part, self._scanned(part, window, index), window, calibration)
-            release_freed_memory()
+        scanning = isinstance(index, SpilledVectors)
+        step = scan.QUERIES if scanning else len(work)
+        for start in range(0, len(work), step):  # a scan's buffers, one part of the batch at a time
+            part = work[start : start + step]
+            searcher = self._searcher(part, window, index)
+            for first in range(0, len(part), RELATED_META_CHUNK):
+                self._relate_chunk(part[first : first + RELATED_META_CHUNK], searcher, window, calibration)
+            del searcher  # before the next part's scan is made
+            if scanning:
+                release_freed_memory()
 
-    def _relate_with(
-        self,
-        work: list[Work],
-        searcher: Callable[[int], Searchable],
-        window: timedelta,
-        calibration: similarity.Calibration,
-    ) -> None:
-        for start in range(0, len(work), RELATED_META_CHUNK):
-            self._relate_chunk(work[start : start + RELATED_META_CHUNK], searcher, window, calibration)
+    def _searcher(
+        self, work: list[Work], window: timedelta, index: VectorIndex | SpilledVectors
+    ) -> Callable[[int], Searchable]:
+        if isinstance(index, SpilledVectors):
+            return self._scanned(work, window, index)
+        return self._rescored(index)
 
     def _rescored(self, index: VectorIndex) -> Callable[[int], Searchable]:
         """Every article's searches go to ``index``; the saved index holds int8, so its candidates' cosines
