@@ -3,7 +3,8 @@
 A 100,000-article ``bench/scale.py`` run costs about 2 CPU-hours; what grows with N at its end is the
 related stage's vector index and, beside it, the near-duplicate band keys. This seeds a SQLite store
 through the store's own tables with N articles as a one-go run leaves them: every one inside the
-related and near-duplicate windows (``sort_at`` now), clustered 896-d vectors (``bench/related.py``'s
+related and near-duplicate windows (``sort_at`` now), a names sketch each (12 of its story's 30 names and 8
+others), clustered 896-d vectors (``bench/related.py``'s
 ``--data topics`` shape, the bundled model's dimension, stored under its name so its calibration
 applies), one story per synthetic story, distinct random MinHash signatures (the band keys' worst case).
 Then, per tree and round, a fresh child process with that tree on its path runs the enricher's own code:
@@ -42,6 +43,7 @@ def seed(data_dir: Path, vectors: Any, labels: Any) -> float:
     """Stories, articles (with signatures) and vectors through the store's tables; seconds taken."""
     from sqlalchemy import insert
 
+    from newsdesk.enrich.similarity import names_to_bytes
     from newsdesk.model import Article, Provider
     from newsdesk.store import Store
     from newsdesk.store import rows as store_rows
@@ -49,6 +51,7 @@ def seed(data_dir: Path, vectors: Any, labels: Any) -> float:
 
     started, now = time.perf_counter(), datetime.now(UTC)
     rng = np.random.default_rng(896)
+    pools = rng.integers(0, 2**32, (int(labels.max()) + 1, 30))  # each story's names: 30 hashes
     store = Store.open(f"sqlite:///{data_dir / 'newsdesk.db'}")
     stories = [{"id": s + 1, "title": f"story {s}", "first_seen_at": now, "last_seen_at": now}
                for s in range(int(labels.max()) + 1)]  # fmt: skip
@@ -61,9 +64,11 @@ def seed(data_dir: Path, vectors: Any, labels: Any) -> float:
             article = Article(title=f"Article {n}", excerpt="", web_url=f"https://{domain}/a/{n}",
                               original_url=f"https://{domain}/a/{n}", provider=Provider(f"Site {n % 40}", domain))  # fmt: skip
             signature = np.append(rng.integers(0, 2**63, 128, dtype=np.uint64), np.uint64(300))
+            names = np.unique(np.concatenate([rng.choice(pools[labels[n]], 12), rng.integers(0, 2**32, 8)]))
             rows.append(store_rows.article_row(article, full_text_index=False) | {
                 "id": n + 1, "story_id": int(labels[n]) + 1, "first_seen_at": now, "updated_at": now,
-                "sort_at": now, "language": "en", "minhash": signature.tobytes()})  # fmt: skip
+                "sort_at": now, "language": "en", "minhash": signature.tobytes(),
+                "names": names_to_bytes(names)})  # fmt: skip
         with store.engine.begin() as c:
             c.execute(insert(t.articles), rows)
         ids = range(start + 1, start + len(rows) + 1)
@@ -87,7 +92,7 @@ def report(trees: list[Path], count: int, sample: int, rounds: int, work: Path) 
     import related
 
     vectors, labels = related.clustered_vectors(count, DIM)
-    data_dir = work / f"stage-{count}"
+    data_dir = work / f"stage-names-{count}"
     if not (data_dir / "newsdesk.db").exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         print(f"seeded {count:,} articles in {seed(data_dir, vectors, labels):.0f} s", flush=True)

@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from newsdesk.enrich.base import Vectors
-from newsdesk.enrich.similarity import IDENTITY, Calibration, read_sketch, relation, stored_overlap
+from newsdesk.enrich.similarity import (
+    IDENTITY,
+    Calibration,
+    read_sketch,
+    relation,
+    stored_overlaps,
+)
 from newsdesk.enrich.vectors import Searchable
 
 DEFAULT_K = 5
@@ -133,13 +139,12 @@ def _calibrated(
     """``candidates`` with their pair scores, best first (as given when nothing is calibrated)."""
     if not (calibration.maps or calibration.weighs_names) or own is None:
         return candidates
-    names = read_sketch(own.names)
+    infos = [meta.get(candidate_id) for candidate_id, _ in candidates]
+    shared = stored_overlaps(read_sketch(own.names), [info.names if info else None for info in infos])
     scored = []
-    for candidate_id, cosine in candidates:
-        info = meta.get(candidate_id)
+    for (candidate_id, cosine), info, names in zip(candidates, infos, shared, strict=True):
         rel = relation(own.language, info.language if info else None)
-        shared = stored_overlap(names, read_sketch(info.names)) if info else 0.0  # 0 across keys
-        scored.append((candidate_id, calibration.score_pair(cosine, rel, shared)))
+        scored.append((candidate_id, calibration.score_pair(cosine, rel, names)))
     return sorted(scored, key=lambda pair: -pair[1])
 
 

@@ -46,6 +46,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -113,8 +114,10 @@ def language_code(tag: str | None) -> str:
     return re.split(r"[-_]", tag.strip(), maxsplit=1)[0].lower()
 
 
+@lru_cache(maxsize=4096)
 def relation(first: str | None, second: str | None) -> Relation:
-    """The relation of two articles' languages (tags as stored: ``"en"``, ``"zh-CN"``, or none)."""
+    """The relation of two articles' languages (tags as stored: ``"en"``, ``"zh-CN"``, or none).
+    Cached: the related stage asks it of every candidate, and a store holds a few dozen tags."""
     one, two = language_code(first), language_code(second)
     if not one or not two:
         return Relation.UNKNOWN
@@ -384,14 +387,22 @@ def read_sketch(data: bytes | None) -> StoredSketch | None:
     """A stored sketch (:func:`names_to_bytes`) undone; ``None`` for none (an article stored before
     names) or for bytes of no known shape (treated as no sketch: a damaged row scores on its cosine,
     it does not stop a run)."""
+    parts = _stored_parts(data)
+    if parts is None:
+        return None
+    return StoredSketch(parts[0], np.frombuffer(parts[1], dtype="<u4").astype(np.uint32))
+
+
+def _stored_parts(data: bytes | None) -> tuple[bytes | None, bytes] | None:
+    """A stored sketch's key tag (``None``: unkeyed) and its hashes' bytes; ``None`` for none or bytes
+    of no known shape (see :func:`read_sketch`)."""
     if data is None:
         return None
     header = len(SKETCH_FORMAT) + _TAG_BYTES
     if len(data) % 4 == 0:
-        return StoredSketch(None, np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        return None, data
     if len(data) % 4 == header % 4 and data.startswith(SKETCH_FORMAT):
-        hashes = np.frombuffer(data, dtype="<u4", offset=header).astype(np.uint32)
-        return StoredSketch(data[len(SKETCH_FORMAT) : header], hashes)
+        return data[len(SKETCH_FORMAT) : header], data[header:]
     return None
 
 
@@ -410,6 +421,40 @@ def stored_overlap(first: StoredSketch | None, second: StoredSketch | None) -> f
     if first is None or second is None or first.tag != second.tag:
         return 0.0
     return names_overlap(first.names, second.names)
+
+
+def stored_overlaps(first: StoredSketch | None, others: Sequence[bytes | None]) -> list[float]:
+    """:func:`stored_overlap` of ``first`` with each of the stored sketches ``others`` (their bytes, as
+    the store keeps them), in a few array operations for them all: the related stage scores up to
+    2,000 candidates an article, and reading each one's sketch and intersecting it was most of that
+    stage's Python work. Each pair is read up to its own limit (the lower top of its cut sketches, as
+    :func:`names_overlap` reads it), and the share is the same division of the same counts."""
+    out = [0.0] * len(others)
+    if first is None or not first.names.size:
+        return out
+    picked, payloads = [], []
+    for n, data in enumerate(others):
+        parts = _stored_parts(data)
+        if parts is not None and parts[0] == first.tag and parts[1]:
+            picked.append(n)
+            payloads.append(parts[1])
+    if not picked:
+        return out
+    sizes = np.fromiter((len(p) // 4 for p in payloads), dtype=np.int64, count=len(payloads))
+    hashes = np.frombuffer(b"".join(payloads), dtype="<u4").astype(np.int64)
+    owner = np.repeat(np.arange(len(payloads)), sizes)
+    limit = np.where(sizes >= NAMES_CAP, hashes[np.cumsum(sizes) - 1], np.iinfo(np.int64).max)
+    if first.names.size >= NAMES_CAP:
+        limit = np.minimum(limit, int(first.names[-1]))
+    inside = hashes <= limit[owner]
+    theirs = np.bincount(owner, weights=inside, minlength=len(payloads)).astype(np.int64)
+    ours = (first.names.astype(np.int64)[None, :] <= limit[:, None]).sum(axis=1)
+    found = inside & np.isin(hashes, first.names)
+    shared = np.bincount(owner, weights=found, minlength=len(payloads)).astype(np.int64)
+    for n, a, b, both in zip(picked, ours.tolist(), theirs.tolist(), shared.tolist(), strict=True):
+        if a and b:
+            out[n] = both / min(a, b)
+    return out
 
 
 def names_for_key(values: Sequence[int], label: str | None, key: SketchKey | None) -> Names:
