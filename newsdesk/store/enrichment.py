@@ -234,7 +234,7 @@ class EnrichmentMixin(StoreBase):
             return [
                 (int(i), s, utc(at), str(d), lang, bytes(n) if n is not None else None)
                 for q in queries
-                for i, s, at, d, lang, n in c.execute(q)
+                for i, s, at, d, lang, n in c.execute(q).all()
             ]
 
     def save_minhash(self, article_id: int, signature: bytes, *, names: bytes | None = None) -> None:
