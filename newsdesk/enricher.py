@@ -110,7 +110,9 @@ class Enricher:
         half_lives = _heat_half_lives(settings, taxonomy)  # a bad setting fails here, before any work
         self._heat = StoryHeat(store, half_lives, settings.heat_half_life_hours)
         # kept between runs, following the store's change log (a desk stop saves it: flush)
-        self.related_index = KeptIndex(store, settings.data_dir / "vectors.usearch")
+        self.related_index = KeptIndex(
+            store, settings.data_dir / "vectors.usearch", timedelta(days=settings.related_window_days)
+        )
         self.forget_between_runs()
 
     def forget_between_runs(self) -> None:
@@ -528,21 +530,26 @@ class Enricher:
     def _relate_all(self, kept: list[list[int]], progress: ProgressHook | None) -> None:
         """Related for every kept article, a batch at a time; each batch is marked enriched once its related
         are saved. A run of more than a batch scans the stored vectors for each batch instead of searching
-        the index of them all (enrich/scan.py: memory that does not grow with the store)."""
+        the index of them all (enrich/scan.py: memory that does not grow with the store), and so does a run
+        of articles older than the kept index holds (enrich/keptindex.py, its horizon)."""
         total = sum(map(len, kept))
         if not total:
             return
-        if total <= self.batch_size:
+        ids = [i for batch in kept for i in batch]
+        span = self.store.time_range(ids)
+        if total <= self.batch_size and (span is None or self.related_index.covers(span[0])):
             self._relate_batches(kept, self._vector_index(kept), progress)
             return
-        # A run of more than a batch (a first import, a one-go run) has folded every copy by now: the
-        # near-duplicate band keys need not sit beside the related stage. The next run reads the
-        # window's signatures again (docs/benchmarks.md, "Large runs"); a desk's small cycles keep them,
-        # as before.
-        self._dup_index = None
-        release_freed_memory()
+        if total > self.batch_size:
+            # A run of more than a batch (a first import, a one-go run) has folded every copy by now:
+            # the near-duplicate band keys need not sit beside the related stage. The next run reads the
+            # window's signatures again (docs/benchmarks.md, "Large runs"); a desk's small cycles keep
+            # them, as before (a small run of old articles, past the kept index's horizon, scans too).
+            self._dup_index = None
+            release_freed_memory()
         with SpilledVectors(self.settings.data_dir) as spill:  # only a scanning run makes the file
-            self._spill(spill, [i for batch in kept for i in batch])
+            if span is not None:
+                self._spill(spill, span)
             self._relate_batches(kept, spill, progress)
 
     def _relate_batches(
@@ -562,12 +569,9 @@ class Enricher:
                     progress("enrich", done, total)
         self.counts["enriched"] = done
 
-    def _spill(self, spill: SpilledVectors, ids: list[int]) -> None:
-        """Copy into ``spill`` the stored vectors of every article within the related window of one of
-        ``ids``: what their batches' scans read."""
-        span = self.store.time_range(ids)
-        if span is None:
-            return
+    def _spill(self, spill: SpilledVectors, span: tuple[datetime, datetime]) -> None:
+        """Copy into ``spill`` the stored vectors of every article within the related window of a time in
+        ``span`` (the run's articles' earliest and latest): what their batches' scans read."""
         window = timedelta(days=self.settings.related_window_days)
         found = self.store.times_between(span[0] - window, span[1] + window)
         model = self.embedder.name
@@ -651,10 +655,11 @@ class Enricher:
         self.store.set_related_many(lists)  # one transaction for the chunk's lists
 
     def _vector_index(self, kept: list[list[int]]) -> VectorIndex:
-        """The ANN index of every stored vector, this run's put in last in enrichment order (as one batch
-        would add them): kept from the last run and brought up to date from the store's change log, or
-        read from the file beside the store, or rebuilt from the stored vectors when there is none (it is a
-        cache of the store; enrich/keptindex.py). Reading and saving the whole file every run was ≈ 10% of
+        """The ANN index of the stored vectors from the kept index's horizon on (the recent weeks), this
+        run's put in last in enrichment order (as one batch would add them): kept from the last run and
+        brought up to date from the store's change log, or read from the file beside the store, or rebuilt
+        from the stored vectors when there is none or the horizon moved (it is a cache of the store;
+        enrich/keptindex.py). Reading and saving the whole file every run was ≈ 10% of
         a desk's CPU at 100k articles (docs/benchmarks.md, "Large runs")."""
         return self.related_index.current(self.embedder.name, self.embedder.dim, kept, batch=self.batch_size)
 

@@ -55,18 +55,28 @@ def demo_articles() -> list[Article]:
     ]
 
 
-def enriched(folder: Path, embedder: Embedder, batch_size: int) -> dict[str, Any]:
-    """Store the demo articles in a fresh store, enrich them in batches of ``batch_size``, and return
-    what enrichment decided, keyed by URL (ids are the same in both stores, URLs say it plainly)."""
+def enriched(
+    folder: Path,
+    embedder: Embedder,
+    batch_size: int,
+    *,
+    clock: datetime = NOW,
+    enrichers: list[Enricher] | None = None,
+) -> dict[str, Any]:
+    """Store the demo articles in a fresh store, enrich them in batches of ``batch_size`` with the clock
+    held at ``clock``, and return what enrichment decided, keyed by URL (ids are the same in both
+    stores, URLs say it plainly); the enricher is appended to ``enrichers``."""
     folder.mkdir()
     settings = load_settings(env={"NEWSDESK_CONFIG": str(folder / "absent.toml")}, base_dir=folder)
     store = Store.open(f"sqlite:///{folder / 'newsdesk.db'}")
     try:
         ids = [store.save_article(a).id or 0 for a in demo_articles()]
-        with held_clock(NOW):
+        with held_clock(clock):
             enricher = Enricher(
                 settings, store, load_taxonomy(None), embedder=embedder, batch_size=batch_size
             )
+            if enrichers is not None:
+                enrichers.append(enricher)
             before = local_bumps()
             counts = enricher.run(ids)
             bumps = local_bumps() - before

@@ -7,7 +7,7 @@ demo world's articles."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from newsdesk.enricher import Enricher
 from newsdesk.model import Article, Provider, held_clock
 from newsdesk.store import Store
 from newsdesk.store.base import MAX_NOTED
-from tests.test_enricher_batches import demo_articles
+from tests.test_enricher_batches import demo_articles, enriched
 
 MODEL, DIM = "test-model", 16
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -36,12 +36,14 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray[Any, Any]:
     return scaled
 
 
-def stored(store: Store, rng: np.random.Generator, n: int) -> list[int]:
-    """``n`` new articles with a vector each; their ids."""
+def stored(store: Store, rng: np.random.Generator, n: int, published: datetime | None = None) -> list[int]:
+    """``n`` new articles with a vector each (published at ``published``: else undated, so their time
+    is when they were first seen); their ids."""
     ids = []
     for _ in range(n):
         url = f"https://x.example/{store.last_article_id() + 1}"
-        ids.append(store.save_article(Article("t", url, url, Provider("X", "x.example"))).id or 0)
+        article = Article("t", url, url, Provider("X", "x.example"), published_at=published)
+        ids.append(store.save_article(article).id or 0)
     store.save_embeddings(MODEL, list(zip(ids, unit(rng, n), strict=True)))
     return ids
 
@@ -251,3 +253,78 @@ def test_the_desk_saves_the_kept_related_index_when_it_stops(tmp_path: Path) -> 
         desk.start()
         assert desk.stop(30)
         assert json.loads(manifest.read_text())["count"] == 13
+
+
+WINDOW = timedelta(days=14)
+
+
+def test_the_horizon_moves_once_a_step_and_keeps_a_step_old_article_s_window_inside() -> None:
+    moment = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # a Monday, where the horizon moves
+    for hours in range(0, 24 * 21, 5):
+        at = moment + timedelta(hours=hours)
+        horizon = keptindex.horizon_at(at, WINDOW)
+        assert at - WINDOW - 2 * keptindex.HORIZON_STEP < horizon <= at - WINDOW - keptindex.HORIZON_STEP
+        assert horizon.weekday() == 0 and horizon.time() == time(0, 0) and horizon.tzinfo is UTC
+    assert keptindex.horizon_at(moment - timedelta(seconds=1), WINDOW) < keptindex.horizon_at(moment, WINDOW)
+    assert keptindex.horizon_at(moment, WINDOW) == keptindex.horizon_at(moment + timedelta(days=6), WINDOW)
+
+
+def test_a_windowed_index_holds_recent_vectors_and_is_built_again_when_its_horizon_moves(
+    store: Store, tmp_path: Path, loads: list[Path]
+) -> None:
+    """The desk's index holds the vectors of articles from its horizon on; a late vector of an old
+    article is not put in; when the horizon moves past articles they leave the index (built again from
+    the store), and a restart under the same horizon reads the file instead of building."""
+    rng = np.random.default_rng(7)
+    path = tmp_path / "vectors.usearch"
+    old = stored(store, rng, 6, NOW - timedelta(days=40))
+    week_old = stored(store, rng, 8, NOW - timedelta(days=7))
+    recent = stored(store, rng, 10, NOW - timedelta(hours=2))
+    with held_clock(NOW):
+        kept = KeptIndex(store, path, WINDOW)
+        horizon = kept.horizon()
+        assert (
+            horizon is not None
+            and kept.covers(NOW - timedelta(days=6))
+            and not kept.covers(NOW - timedelta(days=40))
+        )
+        index = kept.current(MODEL, DIM, [recent])
+        assert sorted(index.ids()) == sorted(week_old + recent)
+        late_old = stored(store, rng, 2, NOW - timedelta(days=60))  # a backfill: its vectors stay out
+        newer = stored(store, rng, 3, NOW)
+        index = kept.current(MODEL, DIM, [])
+        assert sorted(index.ids()) == sorted(week_old + recent + newer)
+        assert not set(late_old + old) & set(index.ids())
+        kept.flush()
+    with held_clock(NOW + timedelta(hours=1)):
+        again = KeptIndex(store, path, WINDOW)
+        assert sorted(again.current(MODEL, DIM, []).ids()) == sorted(week_old + recent + newer)
+        assert len(loads) == 1 and again.reconciled == 0  # same horizon: the file, caught up
+    later = NOW + 3 * keptindex.HORIZON_STEP + timedelta(days=1)
+    with held_clock(later):
+        moved = kept.current(MODEL, DIM, [])
+        assert kept.horizon() is not None and kept.horizon() > horizon  # type: ignore[operator]
+        assert not set(week_old) & set(moved.ids()) and set(recent + newer) <= set(moved.ids())
+        assert kept.reconciled == 2  # built again from the store, not read from the older horizon's file
+        manifest = json.loads(path.with_name(path.name + ".json").read_text())
+        assert manifest["horizon"] == kept.horizon().isoformat()  # type: ignore[union-attr]
+
+
+def test_a_run_of_articles_older_than_the_horizon_is_related_by_scanning(
+    one_at_a_time: Embedder, tmp_path: Path
+) -> None:
+    """A small run (a backfill) of articles whose windows reach before the kept index's horizon: no index
+    is built for it, and its related lists are the ones the same run makes from the index while the
+    articles are recent."""
+
+    enrichers: list[Enricher] = []
+    recent = enriched(tmp_path / "recent", one_at_a_time, 1000, enrichers=enrichers)
+    backfill = enriched(
+        tmp_path / "backfill", one_at_a_time, 1000, clock=NOW + timedelta(days=90), enrichers=enrichers
+    )
+    from_index, scanned = enrichers
+    assert from_index.related_index._index is not None
+    assert scanned.related_index._index is None and not scanned.related_index.path.exists()
+    assert scanned._dup_index is not None  # a small run keeps its near-duplicate index, as before
+    assert sum(map(bool, backfill["related"].values())) > len(backfill["related"]) // 2
+    assert (backfill["related"], backfill["stories"]) == (recent["related"], recent["stories"])

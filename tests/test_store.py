@@ -205,7 +205,7 @@ def test_embeddings_round_trip(store: Store) -> None:
 
 def test_articles_times_in_a_range_and_the_range_of_some(store: Store) -> None:
     """What a large run's related scan reads first (enrich/scan.py): the articles within the window,
-    with their times, and the span of the run's own."""
+    with their times, and the span of the run's own; and the times of some (the kept index's horizon)."""
     ids = [store.save_article(make(n)).id or 0 for n in range(4)]  # published T0, T0 + 1 h, ...
     assert store.times_between(T0 + timedelta(minutes=30), T0 + timedelta(hours=2)) == [
         (ids[1], T0 + timedelta(hours=1)),
@@ -213,6 +213,7 @@ def test_articles_times_in_a_range_and_the_range_of_some(store: Store) -> None:
     ]
     assert store.time_range([ids[3], ids[0], 999_999]) == (T0, T0 + timedelta(hours=3))
     assert store.time_range([999_999]) is None
+    assert store.times_of([ids[2], ids[0], 999_999]) == {ids[0]: T0, ids[2]: T0 + timedelta(hours=2)}
 
 
 def test_batched_enrichment_writes_equal_the_single_ones(store: Store) -> None:

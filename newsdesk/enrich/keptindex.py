@@ -17,6 +17,16 @@ as semantic search's copy does (semantic.py):
 - the run's own vectors go in last, in enrichment order, as the per-run load did, so the graph and the
   related lists are the ones it made.
 
+It holds the vectors of recent articles only, not the whole store: those whose time (``sort_at``) is at
+or after its **horizon**, which lies the related window and one to two :data:`HORIZON_STEP` before now
+and moves once a step (:func:`horizon_at`). Related articles come only from within the window of an
+article, so a desk relating what it has just fetched needs no older vector, and the index of a desk
+that runs for a year holds about four weeks of articles, not the year (at 1.3 KB an article, a year of
+a few thousand articles a day would be gigabytes). When the horizon moves, the index is built again
+from the stored vectors after it (that is when its memory is handed back). A run whose articles'
+windows reach before the horizon (a backfill of old articles, a sitemap's archive) is related by a
+scan of the stored vectors instead (:mod:`~newsdesk.enrich.scan`; the enricher asks :meth:`KeptIndex.covers`).
+
 The file is a cache of the store and a restart's head start: saved with the stamp it is in step with
 (its manifest) at most every :data:`SAVE_EVERY_S` unless :data:`SAVE_AFTER_ADDED` vectors went in since,
 and at a clean stop (:meth:`KeptIndex.flush`, the desk's). A crash costs a catch-up from the last saved
@@ -27,12 +37,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsdesk.enrich.base import Vectors
 from newsdesk.enrich.vectors import RELATED_HNSW, AnnIndex, VectorIndex, open_index, read_manifest
+from newsdesk.model import now
 from newsdesk.store.changes import MAX_ROWS
 
 if TYPE_CHECKING:
@@ -48,18 +60,37 @@ SAVE_AFTER_ADDED = 1_000
 restart then need not put them in again."""
 
 
+HORIZON_STEP = timedelta(days=7)
+"""How far the horizon moves at once. A desk builds its index again once a step (a few minutes of CPU
+for four weeks of a busy desk's articles), and an article is related from the index when it is at most
+one step older than now (an older one: by a scan)."""
+_STEPS_FROM = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: the horizon moves on Mondays at 00:00 UTC
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def horizon_at(moment: datetime, window: timedelta) -> datetime:
+    """The earliest time of the articles whose vectors the index holds at ``moment``: on a step boundary,
+    at least ``window`` and one step before ``moment`` (so an article up to a step old has its whole
+    window inside) and less than two steps more."""
+    steps = (moment - window - HORIZON_STEP - _STEPS_FROM) // HORIZON_STEP
+    return _STEPS_FROM + steps * HORIZON_STEP
+
+
 CATCH_UP_MAX_MOVES = 50_000
 """Past this many stamp moves since the index was in step, its ids are reconciled with the stored
 vectors (one read of them all) instead of reading the log a page at a time."""
 
 
 class KeptIndex:
-    """The related index of every stored vector of one model, kept between runs (see the module)."""
+    """The related index of the recent stored vectors of one model, kept between runs (see the module).
+    ``window``: the related window; ``None`` keeps every stored vector (no horizon)."""
 
-    def __init__(self, store: Store, path: Path) -> None:
+    def __init__(self, store: Store, path: Path, window: timedelta | None = None) -> None:
         self._store = store
         self.path = path
+        self._window = window
         self._index: VectorIndex | None = None
+        self._horizon: datetime | None = None  # what the index holds: the vectors of articles from here on
         self._model = ""
         self._stamp = 0  # the change stamp the index is in step with (read before its vectors)
         self._saved_at = 0.0  # wall clock of the file's last save (its manifest's)
@@ -74,8 +105,9 @@ class KeptIndex:
         in enrichment order, their vectors stored) put in last in that order; saved when due."""
         stamp = int(self._store.change_stamp()[0])
         mine = {i for ids in run for i in ids}
-        if self._index is None or self._model != model:
-            self._open(model, dim, stamp, mine, batch)
+        horizon = self.horizon()
+        if self._index is None or self._model != model or self._horizon != horizon:
+            self._open(model, dim, stamp, mine, batch, horizon)
         else:
             self._catch_up(model, self._stamp, stamp, mine, batch)
         self._stamp = stamp
@@ -84,6 +116,16 @@ class KeptIndex:
         assert self._index is not None
         return self._index
 
+    def horizon(self) -> datetime | None:
+        """The horizon the index holds from now (``None``: every vector)."""
+        return None if self._window is None else horizon_at(now(), self._window)
+
+    def covers(self, earliest: datetime) -> bool:
+        """Whether the index holds every vector the related of an article of time ``earliest`` (or
+        later) can come from: its window begins at or after the horizon."""
+        horizon = self.horizon()
+        return horizon is None or self._window is None or earliest - self._window >= horizon
+
     def flush(self) -> None:
         """Save what is not saved yet (a clean stop): the next start reads it instead of catching up."""
         if self._index is not None and self._dirty:
@@ -91,17 +133,20 @@ class KeptIndex:
 
     # ---------------------------------------------------------------------------------- keeping up
 
-    def _open(self, model: str, dim: int, stamp: int, mine: set[int], batch: int) -> None:
+    def _open(
+        self, model: str, dim: int, stamp: int, mine: set[int], batch: int, horizon: datetime | None
+    ) -> None:
         """The saved file caught up from its stamp; a file of an older version (no model, no stamp) has
-        its ids reconciled with the stored vectors; nothing to start from (missing, another model's,
-        unreadable) is a rebuild: every stored vector put in."""
+        its ids reconciled with the stored vectors; nothing to start from (missing, another model's or
+        another horizon's, unreadable) is a rebuild: every stored vector from the horizon on put in."""
+        self._index = None  # a kept index of another horizon goes before the new one is built
         manifest = read_manifest(self.path) or {}
         named = manifest.get("model")
-        reusable = named is None or named == model
+        reusable = (named is None or named == model) and manifest.get("horizon") == _text(horizon)
         self._index = (
             open_index(self.path, dim, params=RELATED_HNSW) if reusable else AnnIndex(dim, RELATED_HNSW)
         )
-        self._model, self._added, self._dirty = model, 0, False
+        self._model, self._horizon, self._added, self._dirty = model, horizon, 0, False
         self._saved_at = float(manifest.get("saved_at", 0.0)) if len(self._index) else 0.0
         saved = manifest.get("stamp") if named == model else None
         if isinstance(saved, int) and len(self._index):
@@ -122,10 +167,12 @@ class KeptIndex:
         if not asked:
             return
         ids, matrix = self._store.load_embeddings(model, ids=asked)
-        put = [n for n, i in enumerate(ids) if i in written]
+        inside = self._inside(ids)
+        put = [n for n, i in enumerate(ids) if i in written and i in inside]
         if put:
             self._put([ids[n] for n in put], matrix[put])
-        if gone := sorted(set(asked) - set(ids)):
+        outside = self._held([i for i in ids if i not in inside])  # its article's time moved back
+        if gone := sorted((set(asked) - set(ids)) | outside):
             self._index.remove(gone)
             self._dirty = True
 
@@ -157,7 +204,7 @@ class KeptIndex:
         started = time.perf_counter()
         held = set(self._index.ids())
         stored: set[int] = set()
-        for ids, matrix in self._store.iter_embeddings(model, batch=batch):
+        for ids, matrix in self._stored(model, batch):
             stored.update(ids)
             new = [n for n, i in enumerate(ids) if i not in held and i not in mine]
             if new:
@@ -173,6 +220,24 @@ class KeptIndex:
                 "s": round(time.perf_counter() - started, 2),
             },
         )
+
+    def _stored(self, model: str, batch: int) -> Iterator[tuple[list[int], Vectors]]:
+        """The stored vectors the index is to hold, ``batch`` at a time: those from the horizon on."""
+        if self._horizon is None:
+            yield from self._store.iter_embeddings(model, batch=batch)
+            return
+        ids = [i for i, _ in self._store.times_between(self._horizon, _LATEST)]
+        for start in range(0, len(ids), batch):
+            found, matrix = self._store.load_embeddings(model, ids=ids[start : start + batch])
+            if found:
+                yield found, matrix
+
+    def _inside(self, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` whose article's time is at or after the horizon."""
+        if self._horizon is None:
+            return set(ids)
+        horizon = self._horizon
+        return {i for i, at in self._store.times_of(ids).items() if at >= horizon}
 
     def _put_run(self, model: str, run: Sequence[Sequence[int]]) -> None:
         """This run's vectors, batch by batch in enrichment order (as one batch would add them)."""
@@ -210,8 +275,19 @@ class KeptIndex:
     def _save(self) -> None:
         assert self._index is not None
         saved_at = time.time()
-        self._index.save(self.path, extra={"model": self._model, "stamp": self._stamp, "saved_at": saved_at})
+        extra = {
+            "model": self._model,
+            "stamp": self._stamp,
+            "saved_at": saved_at,
+            "horizon": _text(self._horizon),
+        }
+        self._index.save(self.path, extra=extra)
         self._saved_at, self._added, self._dirty = saved_at, 0, False
 
 
-__all__ = ["SAVE_AFTER_ADDED", "SAVE_EVERY_S", "KeptIndex"]
+def _text(horizon: datetime | None) -> str | None:
+    """A horizon as the file's manifest keeps it."""
+    return None if horizon is None else horizon.isoformat()
+
+
+__all__ = ["HORIZON_STEP", "SAVE_AFTER_ADDED", "SAVE_EVERY_S", "KeptIndex", "horizon_at"]

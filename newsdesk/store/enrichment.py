@@ -171,6 +171,18 @@ class EnrichmentMixin(StoreBase):
             found = c.execute(select(a.c.id, a.c.sort_at).where(a.c.sort_at.between(since, until))).all()
         return sorted((int(i), utc(at)) for i, at in found)
 
+    def times_of(self, ids: Sequence[int]) -> dict[int, datetime]:
+        """The time (``sort_at``) of each of ``ids`` that is stored."""
+        a = t.articles
+        found: dict[int, datetime] = {}
+        with self._read() as c:
+            for chunk in _chunks(sorted(set(ids)), 500):
+                found |= {
+                    int(i): utc(at)
+                    for i, at in c.execute(select(a.c.id, a.c.sort_at).where(a.c.id.in_(chunk)))
+                }
+        return found
+
     def time_range(self, ids: Sequence[int]) -> tuple[datetime, datetime] | None:
         """The earliest and latest time (``sort_at``) of ``ids``; None when none is stored."""
         a = t.articles
