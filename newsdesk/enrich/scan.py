@@ -3,12 +3,13 @@
 The related stage of a small run searches the in-memory HNSW index the enricher keeps
 (:mod:`~newsdesk.enrich.keptindex`): ≈ 1.3 KB an article, so a store of 100,000 articles holds ≈ 130 MB
 in the process that relates them, and a one-go run of N articles peaks higher the larger N is. A run of
-more articles than one enrichment batch (a first import, a one-go run, a desk's cycle after a long pause)
-relates its batches by scanning instead: the stored vectors within the batch's related window are read a
-chunk at a time (from the copy the run spills, :class:`~newsdesk.runmemory.SpilledVectors`) and every
-article of the batch keeps its best :data:`WIDTH` cosines (:class:`TopScores`), which is as many
-candidates as :func:`~newsdesk.enrich.related.relate` ever asks for. Memory is the batch's buffers, ≈ 50
-MB at 1,000 articles, whatever the store's size; the candidates are exact, not an index's estimate.
+more articles than one enrichment batch (a first import, a one-go run, a desk's cycle after a long pause),
+or of articles older than the kept index's horizon (a backfill), relates its batches by scanning instead:
+the stored vectors within the related window of :data:`QUERIES` of the batch's articles are read a chunk
+at a time (from the copy the run spills, :class:`~newsdesk.runmemory.SpilledVectors`) and every one of
+those articles keeps its best :data:`WIDTH` cosines (:class:`TopScores`), which is as many candidates as
+:func:`~newsdesk.enrich.related.relate` ever asks for. Memory is those buffers, ≈ 25 MB, whatever the
+store's size; the candidates are exact, not an index's estimate.
 
 The price is CPU: one matrix product of each batch against the window's vectors, so a one-go run of N
 undated articles costs N² × dim multiply-adds in all where the index costs N log N searches; the index's
