@@ -6,8 +6,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -391,3 +394,35 @@ def test_a_digest_kept_in_the_graphs_folder_spares_the_next_process_the_hash(tmp
     assert weights_digest(weights.parent, known) == second
     (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
     assert weights_digest(weights.parent, tmp_path / "a-file" / DIGESTS_FILE) == second
+
+
+ORT_TELEMETRY_PROBE = """
+import sys
+from pathlib import Path
+from newsdesk.enrich.embed import load_embedder
+embedder = load_embedder("bundled-minilm", backend="onnx-int8", cache_dir=Path(sys.argv[1]))
+assert embedder.embed(["Rates rose again."]).shape == (1, embedder.dim)
+print("ok")
+"""
+
+
+def test_onnx_runtime_keeps_no_device_id_and_queues_no_usage_events(
+    int8: Embedder, cache_dir: Path, tmp_path: Path
+) -> None:
+    """ONNX Runtime's wheels report usage to Microsoft unless told not to (enrich/ortenv.py): a run that
+    embeds leaves no device id and no event queue in its home folder. Checked in a fresh interpreter
+    with a home of its own and no operator setting, since the runtime reads the switch once a process.
+    (The same session started without newsdesk's switch writes ``.cache/Microsoft/DeveloperTools``
+    there, with onnxruntime 1.31.1: not run here, as it would try to send its event.)"""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORT_") and k != "XDG_CACHE_HOME"}
+    done = subprocess.run(
+        [sys.executable, "-c", ORT_TELEMETRY_PROBE, str(cache_dir)],
+        env=env | {"HOME": str(home), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-2000:]
+    assert list(home.rglob("*")) == []

@@ -49,6 +49,7 @@ import numpy as np
 
 from newsdesk.enrich import bert_onnx, multilingual
 from newsdesk.enrich.base import Embedder, Vectors
+from newsdesk.enrich.ortenv import onnxruntime
 from newsdesk.errors import EnrichmentError
 from newsdesk.unpacked import written
 
@@ -492,6 +493,7 @@ def _pooled_module(encoder: Any, inputs: tuple[str, ...]) -> Any:
 
 def quantize_onnx(source: Path, target: Path, *, per_channel: bool = QUANT_PER_CHANNEL) -> None:
     """Dynamic int8 quantisation (weights int8, activations quantised per batch at run time)."""
+    onnxruntime()  # its telemetry off before the quantiser starts the runtime (ortenv.py)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The quantiser logs a root-logger warning advising shape pre-processing (a no-op for this graph's
@@ -521,7 +523,7 @@ class OnnxEmbedder:
 
     @classmethod
     def load(cls, files: ModelFiles, graph: Path, *, backend: str, batch_size: int) -> OnnxEmbedder:
-        import onnxruntime as ort
+        ort = onnxruntime()
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(files.directory / "tokenizer.json"))
@@ -554,7 +556,7 @@ class OnnxEmbedder:
 def session_options() -> Any:
     """ORT settings for a small shared CPU: the graph optimisations but :data:`ORT_DISABLED_OPTIMIZERS`,
     fixed intra-op threads that do not spin, sequential execution."""
-    import onnxruntime as ort
+    ort = onnxruntime()
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

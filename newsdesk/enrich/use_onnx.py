@@ -47,6 +47,7 @@ import numpy as np
 
 from newsdesk.enrich import usecache
 from newsdesk.enrich.embed import session_options
+from newsdesk.enrich.ortenv import onnxruntime
 from newsdesk.unpacked import unpacked
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def use_model(
 def session(path: Path) -> Any:
     """An ONNX Runtime session with MiniLM's settings (``embed.session_options``), :data:`ARENA` and
     :data:`MEMORY_PATTERN`."""
-    import onnxruntime as ort
+    ort = onnxruntime()
 
     options = session_options()
     options.enable_cpu_mem_arena = ARENA
