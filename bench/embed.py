@@ -158,7 +158,9 @@ def _load() -> float:
 
 
 def tuning_table(texts: list[str], cache_dir: Path, repeat: int) -> None:
-    import onnxruntime as ort
+    from newsdesk.enrich.ortenv import onnxruntime
+
+    ort = onnxruntime()
 
     files = locate_model(BUNDLED_MINILM)
     graph = ensure_onnx(files, cache_dir, quantized=False)

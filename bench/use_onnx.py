@@ -63,6 +63,9 @@ LEADS = 181  # issue 14's pipeline pages: the extraction benchmark's first 181 g
 def quantize_tokens(source: Path, target: Path, *, keep: Sequence[str] = ()) -> None:
     """Dynamic int8 quantisation of the token graph's MatMuls but the pooling product (with the exact
     projection, that leaves the n-gram layers; without it, the projection of the dequantised rows too)."""
+    from newsdesk.enrich.ortenv import onnxruntime
+
+    onnxruntime()  # telemetry off first (enrich/ortenv.py)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.disable(logging.WARNING)  # the quantiser's advice to pre-process shapes (see embed.py)
