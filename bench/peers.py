@@ -265,6 +265,15 @@ def _rss(process: psutil.Process) -> int:
 # -------------------------------------------------------------------------------------------- serving
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A loopback server that lets a client hang up without a traceback: the peers' fetchers close
+    connections early (trafilatura, newspaper4k), and each reset printed one into the figures."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @dataclass
 class Site:
     """Every host's routes: path -> (body, content type). ``validators`` says whether feeds carry an
@@ -278,7 +287,7 @@ class Site:
         """Serve on each of ``hosts``; returns host -> ``http://host:port``."""
         bases = {}
         for host in hosts:
-            server = ThreadingHTTPServer((host, 0), _handler(self))
+            server = _QuietServer((host, 0), _handler(self))
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
             self.servers.append(server)
