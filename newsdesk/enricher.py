@@ -573,16 +573,8 @@ class Enricher:
         """Copy into ``spill`` the stored vectors of every article within the related window of a time in
         ``span`` (the run's articles' earliest and latest): what their batches' scans read."""
         window = timedelta(days=self.settings.related_window_days)
-        found = self.store.times_between(span[0] - window, span[1] + window)
-        model = self.embedder.name
-
-        def chunks() -> Iterator[tuple[list[int], list[datetime], Vectors]]:
-            for start in range(0, len(found), SCAN_CHUNK):
-                times = dict(found[start : start + SCAN_CHUNK])
-                stored, matrix = self.store.load_embeddings(model, ids=list(times))
-                yield stored, [times[i] for i in stored], matrix
-
-        spill.fill(chunks())
+        since, until = span[0] - window, span[1] + window
+        spill.fill(self.store.embeddings_between(self.embedder.name, since, until, batch=SCAN_CHUNK))
 
     def _relate(self, work: list[Work], index: VectorIndex | SpilledVectors) -> None:
         """Related for ``work``, its candidates from ``index`` or from a scan of the spilled vectors."""

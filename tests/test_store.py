@@ -214,6 +214,14 @@ def test_articles_times_in_a_range_and_the_range_of_some(store: Store) -> None:
     assert store.time_range([ids[3], ids[0], 999_999]) == (T0, T0 + timedelta(hours=3))
     assert store.time_range([999_999]) is None
     assert store.times_of([ids[2], ids[0], 999_999]) == {ids[0]: T0, ids[2]: T0 + timedelta(hours=2)}
+    vectors = np.eye(4, 8, dtype=np.float32)
+    store.save_embeddings("m", [(i, vectors[n]) for n, i in enumerate(ids) if n != 2])  # ids[2]: none
+    chunks = list(store.embeddings_between("m", T0 + timedelta(minutes=30), T0 + timedelta(hours=3), batch=1))
+    assert [(got, times) for got, times, _ in chunks] == [
+        ([ids[1]], [T0 + timedelta(hours=1)]),
+        ([ids[3]], [T0 + timedelta(hours=3)]),
+    ]
+    assert np.array_equal(np.vstack([m for _, _, m in chunks]), vectors[[1, 3]])
 
 
 def test_batched_enrichment_writes_equal_the_single_ones(store: Store) -> None:

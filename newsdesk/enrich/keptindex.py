@@ -123,8 +123,9 @@ class KeptIndex:
     def covers(self, earliest: datetime) -> bool:
         """Whether the index holds every vector the related of an article of time ``earliest`` (or
         later) can come from: its window begins at or after the horizon."""
-        horizon = self.horizon()
-        return horizon is None or self._window is None or earliest - self._window >= horizon
+        if self._window is None:
+            return True
+        return earliest - self._window >= horizon_at(now(), self._window)
 
     def flush(self) -> None:
         """Save what is not saved yet (a clean stop): the next start reads it instead of catching up."""
@@ -226,11 +227,8 @@ class KeptIndex:
         if self._horizon is None:
             yield from self._store.iter_embeddings(model, batch=batch)
             return
-        ids = [i for i, _ in self._store.times_between(self._horizon, _LATEST)]
-        for start in range(0, len(ids), batch):
-            found, matrix = self._store.load_embeddings(model, ids=ids[start : start + batch])
-            if found:
-                yield found, matrix
+        for ids, _, matrix in self._store.embeddings_between(model, self._horizon, _LATEST, batch=batch):
+            yield ids, matrix
 
     def _inside(self, ids: Sequence[int]) -> set[int]:
         """Those of ``ids`` whose article's time is at or after the horizon."""

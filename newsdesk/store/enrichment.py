@@ -171,6 +171,19 @@ class EnrichmentMixin(StoreBase):
             found = c.execute(select(a.c.id, a.c.sort_at).where(a.c.sort_at.between(since, until))).all()
         return sorted((int(i), utc(at)) for i, at in found)
 
+    def embeddings_between(
+        self, model: str, since: datetime, until: datetime, *, batch: int = 1000
+    ) -> Iterator[tuple[list[int], list[datetime], npt.NDArray[np.float32]]]:
+        """The stored vectors made by ``model`` of the articles whose time lies in ``[since, until]``, with
+        those times, as (ids, times, matrix) chunks of at most ``batch`` articles, lowest id first: what a
+        large run's related scan spills and what the kept related index holds from its horizon on."""
+        found = self.times_between(since, until)
+        for start in range(0, len(found), batch):
+            times = dict(found[start : start + batch])
+            ids, matrix = self.load_embeddings(model, ids=list(times))
+            if ids:
+                yield ids, [times[i] for i in ids], matrix
+
     def times_of(self, ids: Sequence[int]) -> dict[int, datetime]:
         """The time (``sort_at``) of each of ``ids`` that is stored."""
         a = t.articles
