@@ -15,7 +15,10 @@ edited copies of indexed articles, half new texts); and a digest of the queries'
 between two trees when their indexes answer alike. Resident size, not tracemalloc: the index's runs
 live in memory maps of their own, which tracemalloc does not see.
 
-    PYTHONPATH=. .venv/bin/python bench/neardup_memory.py [--sizes 10000 30000 100000 300000]
+    PYTHONPATH=. .venv/bin/python bench/neardup_memory.py [--sizes 10000 30000 100000 300000] [--folder DIR]
+
+With ``--folder`` the index keeps its large runs in a file there, as the enricher does in its data
+folder (enrich/bandtable.py): the file's pages are the kernel's page cache, not the process's.
 
 To measure another tree, run its copy of this script with ``PYTHONPATH`` at that tree.
 """
@@ -102,9 +105,9 @@ def reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def build(n: int) -> tuple[dedupe.NearDuplicateIndex, float]:
+def build(n: int, folder: Path | None = None) -> tuple[dedupe.NearDuplicateIndex, float]:
     """An index of articles 0 … n-1 and the seconds its adds took (the signatures made outside)."""
-    index = dedupe.NearDuplicateIndex(signatures=lookup)
+    index = dedupe.NearDuplicateIndex(signatures=lookup, folder=folder)
     spent = 0.0
     for start in range(0, n, CHUNK):
         chunk = signatures(range(start, min(start + CHUNK, n)))
@@ -132,12 +135,13 @@ def probe_queries(index: dedupe.NearDuplicateIndex, n: int) -> tuple[float, int,
     return spent / len(queries), hits, digest.hexdigest()[:12]
 
 
-def one(n: int) -> dict[str, Any]:
-    """Build and query an index of ``n`` articles in this process; the figures as a dict."""
+def one(n: int, folder: Path | None) -> dict[str, Any]:
+    """Build and query an index of ``n`` articles in this process (its large runs in ``folder``, when
+    given); the figures as a dict."""
     build(2 * CHUNK)  # warm up numpy's code paths and the allocator outside the measurement
     reset_peak()
     before = status()
-    index, add_s = build(n)
+    index, add_s = build(n, folder)
     after = status()
     query_s, hits, digest = probe_queries(index, n)
     return {
@@ -149,24 +153,28 @@ def one(n: int) -> dict[str, Any]:
         "hits": hits,
         "digest": digest,
         "length": len(index),
+        "filed_mb": sum(size for size, filed in index._table.runs() if filed) * 8 / 1e6,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--folder", type=Path, help="keep the large runs in a file here (the enricher "
+                        "gives its data folder); by default every run is in memory")  # fmt: skip
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child's own run
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one)))
+        print(json.dumps(one(args.one, args.folder)))
         return
-    print("| N | RSS B/article | peak B/article | add µs | query µs | hits | digest |")
-    print("|---|---|---|---|---|---|---|")
+    print("| N | RSS B/article | peak B/article | add µs | query µs | hits | digest | in the file MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         command = [sys.executable, __file__, "--one", str(n)]
+        command += ["--folder", str(args.folder)] if args.folder else []
         r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         print(f"| {n:,} | {r['rss_per_article']:.0f} | {r['peak_per_article']:.0f} | {r['add_us']:.1f} | "
-              f"{r['query_us']:.1f} | {r['hits']:,} | {r['digest']} |", flush=True)  # fmt: skip
+              f"{r['query_us']:.1f} | {r['hits']:,} | {r['digest']} | {r['filed_mb']:.1f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -287,7 +287,10 @@ class Enricher:
         if self._dup_index is None:
             threshold = self.settings.near_duplicate_threshold or dedupe.THRESHOLD
             self._dup_index = dedupe.NearDuplicateIndex(
-                threshold, containment=dedupe.CONTAINMENT_FLOOR, signatures=self._stored_signatures
+                threshold,
+                containment=dedupe.CONTAINMENT_FLOOR,
+                signatures=self._stored_signatures,
+                folder=self.settings.data_dir if self.settings.data_dir.is_dir() else None,
             )
             self._dup_since, self._dup_seen = since, 0
         while page := self.store.load_minhashes(since=since, after_id=self._dup_seen, limit=self.batch_size):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from newsdesk.enrich import dedupe
+from newsdesk.enrich import bandtable, dedupe
 from newsdesk.errors import EnrichmentError
 
 VOCABULARY = [f"w{i}" for i in range(3000)]
@@ -295,15 +296,19 @@ def _bands(index: dedupe.NearDuplicateIndex, sig: dedupe.Signature) -> list[int]
     return index._band_keys(sig).tolist()
 
 
+@pytest.mark.parametrize("in_file", [False, True], ids=["memory", "file"])
 def test_candidates_equal_a_plain_reference_across_merges_and_replacements(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, in_file: bool
 ) -> None:
     """Thousands of adds (a tenth of them re-adding an id, some empty) into an index whose runs are
-    made every 8 signatures and merged 16 entries at a time: after each step its candidates, length and
-    membership are those of a plain dict of band key -> ids."""
-    monkeypatch.setattr(dedupe, "MERGE_EVERY", 8)
-    monkeypatch.setattr(dedupe, "MERGE_CHUNK", 16)
-    index = dedupe.NearDuplicateIndex()
+    made every 8 signatures and merged 16 entries at a time, the runs of 64 entries or more in a file
+    with a fence every 5 (when ``in_file``): after each step its candidates, length and membership are
+    those of a plain dict of band key -> ids."""
+    monkeypatch.setattr(bandtable, "MERGE_EVERY", 8)
+    monkeypatch.setattr(bandtable, "MERGE_CHUNK", 16)
+    monkeypatch.setattr(bandtable, "FILE_ENTRIES", 64)
+    monkeypatch.setattr(bandtable, "FENCE", 5)
+    index = dedupe.NearDuplicateIndex(folder=tmp_path if in_file else None)
     assert index.rows == 2  # the pool shares bands of two values
     sigs = _shared_band_signatures(3_000, seed=1)
     reference: dict[int, set[int]] = {}
@@ -328,6 +333,9 @@ def test_candidates_equal_a_plain_reference_across_merges_and_replacements(
             assert len(index) == len(held)
     assert all(article_id in index for article_id in held) and 999 not in index and "x" not in index
     assert sum(len(index.candidates(sig)) for sig in held.values()) > 10 * len(held)  # bands are shared
+    runs = index._table.runs()
+    assert len(runs) >= 3 and any(size > 16 for size, _ in runs)  # made and merged
+    assert any(filed for _, filed in runs) == in_file
 
 
 def test_a_replaced_id_counts_once_and_answers_with_its_new_signature() -> None:
@@ -343,10 +351,13 @@ def test_a_replaced_id_counts_once_and_answers_with_its_new_signature() -> None:
     assert index.query(second) == [(5, 1.0)]
 
 
-def test_merging_runs_a_chunk_at_a_time_equals_sorting_them_whole() -> None:
+@pytest.mark.parametrize("in_file", [False, True], ids=["memory", "file"])
+def test_merging_runs_a_chunk_at_a_time_equals_sorting_them_whole(tmp_path: Path, in_file: bool) -> None:
     rng = np.random.default_rng(3)
     for older_size, newer_size, chunk in [(0, 5, 2), (40, 40, 7), (500, 60, 16), (60, 500, 16), (3, 1, 64)]:
         older = np.sort(rng.integers(0, 50, older_size).astype(np.uint64))  # many equal values
         newer = np.sort(rng.integers(0, 50, newer_size).astype(np.uint64))
-        merged = dedupe._merged(older, newer, chunk)
-        assert np.array_equal(merged, np.sort(np.concatenate([older, newer])))
+        size = older_size + newer_size
+        out = bandtable._FileWriter(tmp_path, size, 3) if in_file else bandtable._MemoryWriter(size)
+        run = bandtable._merge(bandtable._MemoryRun(older.copy()), bandtable._MemoryRun(newer), out, chunk)
+        assert np.array_equal(run.read(0, size), np.sort(np.concatenate([older, newer])))

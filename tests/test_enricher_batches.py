@@ -21,7 +21,7 @@ import pytest
 
 from newsdesk.config import load_settings, load_taxonomy
 from newsdesk.demo.world import load_world
-from newsdesk.enrich import scan
+from newsdesk.enrich import bandtable, scan
 from newsdesk.enrich.base import Embedder
 from newsdesk.enrich.embed import load_embedder
 from newsdesk.enricher import Enricher
@@ -62,12 +62,16 @@ def enriched(
     *,
     clock: datetime = NOW,
     enrichers: list[Enricher] | None = None,
+    data_folder: bool = False,
 ) -> dict[str, Any]:
     """Store the demo articles in a fresh store, enrich them in batches of ``batch_size`` with the clock
     held at ``clock``, and return what enrichment decided, keyed by URL (ids are the same in both
-    stores, URLs say it plainly); the enricher is appended to ``enrichers``."""
+    stores, URLs say it plainly); the enricher is appended to ``enrichers``. With ``data_folder`` the
+    settings' data folder is made first (``newsdesk init`` makes it)."""
     folder.mkdir()
     settings = load_settings(env={"NEWSDESK_CONFIG": str(folder / "absent.toml")}, base_dir=folder)
+    if data_folder:
+        settings.data_dir.mkdir(parents=True)
     store = Store.open(f"sqlite:///{folder / 'newsdesk.db'}")
     try:
         ids = [store.save_article(a).id or 0 for a in demo_articles()]
@@ -112,6 +116,25 @@ def test_batches_of_seven_enrich_as_one_batch(one_at_a_time: Embedder, tmp_path:
     assert batched["alternates"] == whole["alternates"]
     assert batched["related"] == whole["related"]
     assert batched["scores"] == whole["scores"]
+
+
+def test_band_keys_in_the_data_folder_fold_as_band_keys_in_memory(
+    one_at_a_time: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The enricher's near-duplicate index keeps its large runs of band keys in a file in the data
+    folder; with runs made every 4 signatures and filed from 500 entries, the demo world is folded and
+    storied as with every key in memory."""
+    whole = enriched(tmp_path / "whole", one_at_a_time, 10_000)
+    monkeypatch.setattr(bandtable, "MERGE_EVERY", 4)
+    monkeypatch.setattr(bandtable, "FILE_ENTRIES", 500)
+    monkeypatch.setattr(bandtable, "FENCE", 7)
+    enrichers: list[Enricher] = []
+    filed = enriched(tmp_path / "filed", one_at_a_time, 10_000, enrichers=enrichers, data_folder=True)
+    index = enrichers[0]._dup_index
+    assert index is not None and any(in_the_file for _, in_the_file in index._table.runs())
+    assert filed["counts"]["near_duplicates"] == whole["counts"]["near_duplicates"] > 0
+    assert filed["alternates"] == whole["alternates"]
+    assert filed["stories"] == whole["stories"]
 
 
 def test_a_batch_is_saved_in_a_few_transactions_not_several_per_article(

@@ -10,8 +10,9 @@ dropped paragraph, a few typos. The contract:
   :data:`MIN_TOKENS` words get an EMPTY signature, which never matches anything: a title alone is not
   enough evidence that two articles are copies.
 * :class:`NearDuplicateIndex` keeps signatures in an LSH index (the bands datasketch's ``MinHashLSH``
-  would choose, ``minhash.bands``; stored compactly: see :class:`_BandTable`); :meth:`~NearDuplicateIndex.query` returns the ids whose
-  estimated Jaccard similarity reaches the threshold, best first.
+  would choose, ``minhash.bands``; kept compactly, the large part in a file: see
+  :mod:`~newsdesk.enrich.bandtable`); :meth:`~NearDuplicateIndex.query` returns the ids whose estimated
+  Jaccard similarity reaches the threshold, best first.
 * :func:`find_near_duplicate` names the earliest such article: the copy points at the original.
   Given the texts (``text``, ``text_of``), each hit is confirmed by :func:`is_copy`, which looks at
   *where* the shared words sit: a copy shares its words throughout, a quote is a run of them beside
@@ -23,20 +24,20 @@ so a 2 MB page costs the same as a long article.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import mmap
 import operator
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from newsdesk.enrich import minhash
+from newsdesk.enrich.bandtable import BandTable
 from newsdesk.errors import EnrichmentError
 
 log = logging.getLogger(__name__)
@@ -254,181 +255,9 @@ class NearDuplicate:
 # Mixing constants for a band's key (odd 64-bit multipliers, as in splitmix64 / FNV-style mixing).
 _BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
 _BAND_MIX = np.uint64(0xBF58476D1CE4E5B9)
-MERGE_EVERY = 512
-"""Signatures held in the small dicts (about 51 entries each) before they become a run. The dicts' Python
-objects, about 80 bytes an entry (tracemalloc), are the one part of the table not paid per article:
-2.1 MB at 512. bench/neardup_memory.py at 100,000 articles: 458 bytes an article resident at 512, 449
-at 256, 514 at 1,024; fewer signatures held mean more small runs to search."""
-
-MERGE_RATIO = 4
-"""The newest run is merged into the one before while that one is at most this many times its size
-(1 would be a binary counter). Over the 586 runs made for 300,000 articles a query searches 2.8 runs
-on average instead of 4.4, for 10.8 copies of an entry in merges instead of 8.6 (a count of the
-policy). Timed query by query beside the old index in one process (two rounds, medians): candidates
-in 0.90 of its time at 4, 1.00 at 1; adds cost the same at both (docs/benchmarks.md, "Near-duplicate
-band keys, packed (h2)")."""
-
-MERGE_CHUNK = 2**16
-"""Entries (8 bytes each) a merge takes from each run at a time (:func:`_merged`): it writes the new run
-into memory resident only where written and hands back what it has read of the old ones, so its peak
-stays about 2 MiB over what the two runs held, whatever their size (concatenating them took a copy of
-both). Merging two runs of 32 MiB: 2**12 entries 90 CPU-ms, peak +2.1 MiB; 2**14 71-78 ms, +2.0;
-2**16 59-67 ms, +1.9-2.3; 2**18 71 ms, +5.8; 2**20 97 ms, +23.8 (runs of 16 and 64 MiB: +2.5, +2.1)."""
-
-_SHIFT = np.uint64(32)  # a packed entry is key << 32 | slot
-_LOW = np.uint64(0xFFFF_FFFF)  # its slot; or'ed into a key's entries' lowest value, above all of them
-# A run's own memory map (_mapped): private, pages handed back as a merge reads them, huge pages for the
-# large ones (as numpy asks for its own arrays of 4 MiB and more: fewer TLB misses in a search).
-_PRIVATE: int | None = getattr(mmap, "MAP_PRIVATE", None)
-_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
-_HUGEPAGE: int | None = getattr(mmap, "MADV_HUGEPAGE", None)
 
 
-class _BandTable:
-    """LSH band keys -> slots, compactly: sorted runs of packed ``uint64`` entries (``key << 32 | slot``,
-    one per band of each signature), plus the latest signatures' keys in two small dicts, made into a
-    run every ``merge_every`` signatures. The newest run is merged into the one before while that one is at most ``ratio``
-    times its size, so a query searches a handful of runs and a signature's keys are copied O(log n)
-    times; a merge goes ``chunk`` entries at a time (:func:`_merged`), so its temporary does not grow
-    with the index. A key's entries are the range ``[key << 32, key << 32 | 0xFFFFFFFF]`` of a run.
-
-    datasketch's ``MinHashLSH`` keeps each band as bytes in Python dicts and sets: several times the
-    size of the signature itself, so the index of a busy month took most of a large run's memory
-    (docs/benchmarks.md has the figures). Packed, an entry is 8 bytes, sorted in place (no index array).
-    A key is a hash of the band's values, so two signatures sharing a band always share its key; a key
-    shared by chance only adds a candidate, which the exact Jaccard check then turns away.
-    """
-
-    def __init__(
-        self, merge_every: int = MERGE_EVERY, ratio: int = MERGE_RATIO, chunk: int = MERGE_CHUNK
-    ) -> None:
-        self._runs: list[npt.NDArray[np.uint64]] = []
-        self._recent: dict[int, int] = {}  # key -> the first of the recent signatures' slots with it
-        self._again: dict[int, list[int]] = {}  # key -> the others (a copy's, or a key shared by chance)
-        self._pending = np.zeros(0, dtype=np.uint64)  # the recent signatures' entries, unsorted
-        self._filled = 0
-        self._merge_every, self._ratio, self._chunk = merge_every, ratio, chunk
-
-    def add(self, keys: npt.NDArray[np.uint32], slot: int) -> None:
-        """Index ``keys`` (of one size in a table) under ``slot`` (below 2**32 - 1)."""
-        if self._filled + keys.size > self._pending.size:
-            self._flush()
-            self._pending = np.empty(self._merge_every * keys.size, dtype=np.uint64)
-        self._remember(keys.tolist(), slot)
-        entries = self._pending[self._filled : self._filled + keys.size]
-        np.left_shift(keys, _SHIFT, out=entries)
-        entries |= np.uint64(slot)
-        self._filled += keys.size
-        if self._filled == self._pending.size:
-            self._flush()
-
-    def _remember(self, keys: list[int], slot: int) -> None:
-        """The recent signatures' keys, for :meth:`find` until they are in a run."""
-        if self._recent.keys().isdisjoint(keys):  # nearly always: one step in C, no loop in Python
-            self._recent.update(zip(keys, itertools.repeat(slot)))
-            return
-        for key in keys:
-            if key in self._recent:
-                self._again.setdefault(key, []).append(slot)
-            else:
-                self._recent[key] = slot
-
-    def find(self, keys: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
-        """The slots sharing at least one key with ``keys`` (a slot may come more than once)."""
-        lowest = np.sort(keys).astype(np.uint64) << _SHIFT  # sorted: each search starts at the last
-        listed = keys.tolist()
-        recent = [slot for slot in map(self._recent.get, listed) if slot is not None]
-        if self._again:
-            recent.extend(slot for key in listed for slot in self._again.get(key, ()))
-        found = [np.array(recent, dtype=np.uint64)]
-        for run in self._runs:
-            found.extend(_entries(run, lowest))
-        return (np.concatenate(found) & _LOW).astype(np.intp)
-
-    def _flush(self) -> None:
-        """The recent signatures become a run, merged into the ones before while they are not much
-        larger (``ratio``)."""
-        if self._filled:
-            run = _mapped(self._filled)
-            run[:] = self._pending[: self._filled]
-            run.sort()
-            self._runs.append(run)
-        self._recent, self._again, self._filled = {}, {}, 0
-        while len(self._runs) > 1 and self._runs[-2].size <= self._ratio * self._runs[-1].size:
-            older, newer = self._runs.pop(-2), self._runs.pop()
-            self._runs.append(_merged(older, newer, self._chunk))
-
-
-def _entries(run: npt.NDArray[np.uint64], lowest: npt.NDArray[np.uint64]) -> list[npt.NDArray[np.uint64]]:
-    """The entries of ``run`` whose key is one of ``lowest >> 32`` (sorted), a slice a key. One search
-    a key, for where its entries would start; the end only for the few keys that are there."""
-    starts = run.searchsorted(lowest)
-    hit = np.flatnonzero(run.take(starts, mode="clip") - lowest <= _LOW)  # below lowest: wraps, too big
-    if hit.size == 0:
-        return []
-    ends = run.searchsorted(lowest[hit] | _LOW)
-    return [run[start:end] for start, end in zip(starts[hit].tolist(), ends.tolist(), strict=True)]
-
-
-def _merged(
-    older: npt.NDArray[np.uint64], newer: npt.NDArray[np.uint64], chunk: int
-) -> npt.NDArray[np.uint64]:
-    """``older`` and ``newer`` (sorted) as one sorted run, made a piece at a time: each piece holds at
-    most ``chunk`` entries of either and every entry up to its largest value, so pieces follow one
-    another in order. The new run's memory becomes resident as pieces are written and the old runs'
-    hand back what has been read: the merge's peak is the two runs plus a piece or two, not twice them
-    (concatenating, as before, took a copy of both the size of the largest run)."""
-    merged = _mapped(older.size + newer.size)
-    i = j = 0
-    while i < older.size or j < newer.size:
-        i_end, j_end = _cut(older, i, newer, j, chunk)
-        at, middle, end = i + j, i_end + j, i_end + j_end
-        merged[at:middle], merged[middle:end] = older[i:i_end], newer[j:j_end]
-        merged[at:end].sort(kind="stable")  # two sorted halves: timsort merges them in one pass
-        _release(older, i, i_end)
-        _release(newer, j, j_end)
-        i, j = i_end, j_end
-    return merged
-
-
-def _cut(
-    first: npt.NDArray[np.uint64], i: int, second: npt.NDArray[np.uint64], j: int, chunk: int
-) -> tuple[int, int]:
-    """Where the merge's next piece ends in ``first`` (from ``i``) and ``second`` (from ``j``)."""
-    if i == first.size:
-        return i, min(j + chunk, second.size)
-    if j == second.size:
-        return min(i + chunk, first.size), j
-    last = min(first[min(i + chunk, first.size) - 1], second[min(j + chunk, second.size) - 1])
-    return (
-        i + int(first[i:].searchsorted(last, side="right")),
-        j + int(second[j:].searchsorted(last, side="right")),
-    )
-
-
-def _mapped(size: int) -> npt.NDArray[np.uint64]:
-    """An uninitialised run of ``size`` entries in a private anonymous map of its own: resident only
-    where written, and what :func:`_release` hands back leaves the process at once (memory freed to
-    malloc may stay in it). Without such maps (not POSIX), a plain array."""
-    if _PRIVATE is None:
-        return np.empty(size, dtype=np.uint64)
-    buffer = mmap.mmap(-1, max(size, 1) * 8, flags=_PRIVATE)
-    if size * 8 >= 4 << 20 and _HUGEPAGE is not None:
-        buffer.madvise(_HUGEPAGE)
-    return np.frombuffer(buffer, dtype=np.uint64, count=size)
-
-
-def _release(run: npt.NDArray[np.uint64], start: int, end: int) -> None:
-    """Hand back the whole pages of ``run`` among its entries ``start`` … ``end`` - 1, and any before
-    them not yet handed back: a merge has read every entry before ``end`` and reads none again."""
-    base = run.base
-    if _DONTNEED is None or not isinstance(base, memoryview) or not isinstance(base.obj, mmap.mmap):
-        return
-    low, high = (start * 8 // mmap.PAGESIZE) * mmap.PAGESIZE, (end * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
-    if high > low:
-        base.obj.madvise(_DONTNEED, low, high - low)
-
-
+_GROW_CHUNK = 4_096  # slots placed again at a time when the table of slots grows
 _ID_MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: an id's bucket is the top bits of id * 2**64/phi
 _U64 = 2**64 - 1
 
@@ -480,12 +309,16 @@ class _Slots:
         return at
 
     def _grow(self) -> None:
-        """Twice the buckets, every live slot placed again (amortised: a few per add)."""
+        """Twice the buckets, every live slot placed again (amortised: a few per add), a chunk of
+        slots at a time: as Python ints, all of them at once were 70 bytes an article on top of the
+        table (bench/neardup_memory.py's peak)."""
         live = self._buckets[self._buckets >= 0]
         self._buckets = np.full(2 * self._buckets.size, -1, dtype=np.int32)
         self._shift -= 1
-        for slot, article_id in zip(live.tolist(), self.ids[live].tolist(), strict=True):
-            self._buckets[self._bucket(article_id)] = slot
+        for start in range(0, live.size, _GROW_CHUNK):
+            slots = live[start : start + _GROW_CHUNK]
+            for slot, article_id in zip(slots.tolist(), self.ids[slots].tolist(), strict=True):
+                self._buckets[self._bucket(article_id)] = slot
 
 
 SignatureSource = Callable[[Sequence[int]], Mapping[int, Signature]]
@@ -500,7 +333,8 @@ class NearDuplicateIndex:
     Bands are datasketch's optimum for ``threshold - LSH_SLACK`` (the same candidates its ``MinHashLSH``
     finds, and maybe a few more that the check turns away). With ``signatures`` (a store lookup by id)
     the index keeps only band keys and reads a candidate's signature when a query needs it: the
-    signatures are in the store already, and at 1 KiB each they were most of what the index held."""
+    signatures are in the store already, and at 1 KiB each they were most of what the index held.
+    With ``folder``, the large runs of band keys are kept in a file there (enrich/bandtable.py)."""
 
     def __init__(
         self,
@@ -509,6 +343,7 @@ class NearDuplicateIndex:
         containment: float = CONTAINMENT_THRESHOLD,
         *,
         signatures: SignatureSource | None = None,
+        folder: Path | None = None,
     ) -> None:
         for name, value in (("threshold", threshold), ("containment threshold", containment)):
             if not 0.0 < value <= 1.0:
@@ -517,7 +352,7 @@ class NearDuplicateIndex:
         self.containment = containment
         self.num_perm = num_perm
         self.bands, self.rows = minhash.bands(max(threshold - LSH_SLACK, 0.05), num_perm)
-        self._table = _BandTable()
+        self._table = BandTable(folder)
         self._slots = _Slots()  # article id <-> slot (a re-added id: the newest slot, the old one dead)
         self._kept: dict[int, Signature] = {}  # the signatures, when there is no source to read them from
         self._source = signatures
