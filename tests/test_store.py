@@ -207,10 +207,10 @@ def test_articles_times_in_a_range_and_the_range_of_some(store: Store) -> None:
     """What a large run's related scan reads first (enrich/scan.py): the articles within the window,
     with their times, and the span of the run's own; and the times of some (the kept index's horizon)."""
     ids = [store.save_article(make(n)).id or 0 for n in range(4)]  # published T0, T0 + 1 h, ...
-    assert store.times_between(T0 + timedelta(minutes=30), T0 + timedelta(hours=2)) == [
-        (ids[1], T0 + timedelta(hours=1)),
-        (ids[2], T0 + timedelta(hours=2)),
-    ]
+    found, micros = store.times_between(T0 + timedelta(minutes=30), T0 + timedelta(hours=2, microseconds=7))
+    assert found.tolist() == [ids[1], ids[2]]
+    assert micros.tolist() == [int((T0 + timedelta(hours=h)).timestamp()) * 10**6 for h in (1, 2)]
+    assert [x.size for x in store.times_between(T0 - timedelta(days=9), T0 - timedelta(days=8))] == [0, 0]
     assert store.time_range([ids[3], ids[0], 999_999]) == (T0, T0 + timedelta(hours=3))
     assert store.time_range([999_999]) is None
     assert store.times_of([ids[2], ids[0], 999_999]) == {ids[0]: T0, ids[2]: T0 + timedelta(hours=2)}
