@@ -53,7 +53,7 @@ entries 90 CPU-ms, peak +2.1 MiB; 2**14 71-78 ms, +2.0; 2**16 59-67 ms, +1.9-2.3
 2**20 97 ms, +23.8."""
 
 FILE_ENTRIES = 2**19
-"""Runs this large (2 MiB) or larger go to the file when the table has a folder. The runs in memory then
+"""Runs this large (4 MiB) or larger go to the file when the table has a folder. The runs in memory then
 hold at most a few MiB whatever the index's size, and a query reads the file only for the few large runs
 (bench/neardup_memory.py; docs/benchmarks.md, "The band keys in a file")."""
 
