@@ -22,6 +22,7 @@ import numpy as np
 
 from .enrich.base import Vectors
 from .malloc import libc_function
+from .model import epoch_micros
 
 SCAN_CHUNK = 1_024
 """Spilled vectors read back at a time: 3.5 MB of float32 at the bundled model's 896 dimensions."""
@@ -106,27 +107,28 @@ class SpilledVectors(_Spill):
 
     def _forget(self) -> None:
         self._ids: np.ndarray[Any, np.dtype[np.int64]] = np.zeros(0, dtype=np.int64)
-        self._times = np.zeros(0, dtype=np.float64)  # POSIX seconds
+        self._times = np.zeros(0, dtype=np.int64)  # microseconds since the epoch
         self._dim = 0
 
-    def fill(self, chunks: Iterable[tuple[list[int], list[datetime], Vectors]]) -> None:
-        """Copy in the (ids, their times, their vectors) of ``chunks``, in the order given."""
+    def fill(self, chunks: Iterable[tuple[Sequence[int], Sequence[int], Vectors]]) -> None:
+        """Copy in the (ids, their times in microseconds since the epoch, their vectors) of ``chunks``
+        (``Store.embeddings_between``'s), in the order given."""
         file = self._open()
         ids, times = [], []
         for chunk_ids, chunk_times, matrix in chunks:
-            if not chunk_ids:
+            if not len(chunk_ids):
                 continue
             self._dim = matrix.shape[1]
             file.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
             ids.append(np.asarray(chunk_ids, dtype=np.int64))
-            times.append(np.array([at.timestamp() for at in chunk_times], dtype=np.float64))
+            times.append(np.asarray(chunk_times, dtype=np.int64))
         if ids:
             self._ids, self._times = np.concatenate(ids), np.concatenate(times)
 
     def within(self, since: datetime, until: datetime) -> Iterator[tuple[list[int], Vectors]]:
         """The vectors whose time lies in ``[since, until]``, at most :data:`SCAN_CHUNK` at a time."""
         file = self._open()
-        wanted = (self._times >= since.timestamp()) & (self._times <= until.timestamp())
+        wanted = (self._times >= epoch_micros(since)) & (self._times <= epoch_micros(until))
         row_bytes = self._dim * 4
         buffer = bytearray(SCAN_CHUNK * row_bytes)
         for start in range(0, len(self._ids), SCAN_CHUNK):

@@ -12,6 +12,7 @@ import pytest
 
 from newsdesk.enrich import scan
 from newsdesk.enrich.scan import Candidates, TopScores
+from newsdesk.model import epoch_micros
 from newsdesk.runmemory import SCAN_CHUNK, SpilledVectors
 
 
@@ -85,8 +86,9 @@ def test_spilled_vectors_come_back_exactly_and_only_within_the_time_range(tmp_pa
     start = datetime(2026, 1, 1, tzinfo=UTC)
     times = [start + timedelta(hours=n) for n in range(len(stored))]
     with SpilledVectors(tmp_path) as spill:
+        micros = [epoch_micros(at) for at in times]
         spill.fill(
-            (ids[i : i + 100], times[i : i + 100], stored[i : i + 100]) for i in range(0, len(ids), 100)
+            (ids[i : i + 100], micros[i : i + 100], stored[i : i + 100]) for i in range(0, len(ids), 100)
         )
         assert len(spill) == len(ids)
         assert list(tmp_path.iterdir()) == []  # unnamed: nothing left behind in the folder

@@ -21,6 +21,7 @@ from newsdesk.model import (
     SourceHealth,
     Story,
     TopicScore,
+    epoch_micros,
 )
 from newsdesk.store import ArticleQuery, Saved, Store
 from newsdesk.store.stories import HeatWrite, StoryWrite
@@ -217,9 +218,13 @@ def test_articles_times_in_a_range_and_the_range_of_some(store: Store) -> None:
     vectors = np.eye(4, 8, dtype=np.float32)
     store.save_embeddings("m", [(i, vectors[n]) for n, i in enumerate(ids) if n != 2])  # ids[2]: none
     chunks = list(store.embeddings_between("m", T0 + timedelta(minutes=30), T0 + timedelta(hours=3), batch=1))
-    assert [(got, times) for got, times, _ in chunks] == [
-        ([ids[1]], [T0 + timedelta(hours=1)]),
-        ([ids[3]], [T0 + timedelta(hours=3)]),
+    assert [(got, times.tolist()) for got, times, _ in chunks] == [
+        ([ids[1]], [epoch_micros(T0 + timedelta(hours=1))]),
+        ([ids[3]], [epoch_micros(T0 + timedelta(hours=3))]),
+    ]
+    both = list(store.embeddings_between("m", T0, T0 + timedelta(hours=3)))  # one chunk, ids[2] without
+    assert [(got, times.tolist()) for got, times, _ in both] == [
+        ([ids[0], ids[1], ids[3]], [epoch_micros(T0 + timedelta(hours=h)) for h in (0, 1, 3)])
     ]
     assert np.array_equal(np.vstack([m for _, _, m in chunks]), vectors[[1, 3]])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 
-from ..model import Article, RelatedRef, now, utc
+from ..model import Article, RelatedRef, epoch_micros, now, utc
 from . import rows
 from . import tables as t
 from .articles import articles_by_id
@@ -36,14 +36,6 @@ if TYPE_CHECKING:  # numpy is imported where vectors are read or written: the CL
 log = logging.getLogger(__name__)
 
 TIMES_CHUNK = 5_000  # rows of (id, time) read at a time by times_between
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(at: datetime) -> int:
-    """``at`` (naive: UTC, as stored) in whole microseconds since the epoch, exactly."""
-    return (utc(at) - _EPOCH) // timedelta(microseconds=1)
-
-
 _UPDATE_ARTICLE = update(t.articles).where(t.articles.c.id == bindparam("article_id_"))
 """Built once, run with each row's values (the column names) and its id (``article_id_``)."""
 
@@ -189,7 +181,7 @@ class EnrichmentMixin(StoreBase):
         with self._read() as c:
             for rows in c.execute(query).partitions(TIMES_CHUNK):  # fetched a chunk at a time
                 ids.append(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
-                times.append(np.fromiter((_micros(row[1]) for row in rows), np.int64, len(rows)))
+                times.append(np.fromiter((epoch_micros(utc(row[1])) for row in rows), np.int64, len(rows)))
         if not ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         found, at = np.concatenate(ids), np.concatenate(times)
@@ -198,18 +190,19 @@ class EnrichmentMixin(StoreBase):
 
     def embeddings_between(
         self, model: str, since: datetime, until: datetime, *, batch: int = 1000
-    ) -> Iterator[tuple[list[int], list[datetime], npt.NDArray[np.float32]]]:
+    ) -> Iterator[tuple[list[int], npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """The stored vectors made by ``model`` of the articles whose time lies in ``[since, until]``, with
-        those times, as (ids, times, matrix) chunks of at most ``batch`` articles, lowest id first: what a
-        large run's related scan spills and what the kept related index holds from its horizon on."""
+        those times (microseconds since the epoch, as :meth:`times_between` gives them), as (ids, times,
+        matrix) chunks of at most ``batch`` articles, lowest id first: what a large run's related scan
+        spills and what the kept related index holds from its horizon on."""
+        import numpy as np
+
         found, at = self.times_between(since, until)
         for start in range(0, len(found), batch):
-            times = dict(
-                zip(found[start : start + batch].tolist(), at[start : start + batch].tolist(), strict=True)
-            )
-            ids, matrix = self.load_embeddings(model, ids=list(times))
-            if ids:
-                yield ids, [_EPOCH + timedelta(microseconds=times[i]) for i in ids], matrix
+            wanted = found[start : start + batch]
+            ids, matrix = self.load_embeddings(model, ids=wanted.tolist())
+            if ids:  # both in id order: the stored ones' times are picked out of the chunk's
+                yield ids, at[start : start + batch][np.isin(wanted, ids)], matrix
 
     def times_of(self, ids: Sequence[int]) -> dict[int, datetime]:
         """The time (``sort_at``) of each of ``ids`` that is stored."""
