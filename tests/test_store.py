@@ -202,6 +202,11 @@ def test_embeddings_round_trip(store: Store) -> None:
     assert np.allclose(matrix[0], vectors[0] * 2) and np.allclose(matrix[2], vectors[2])
     assert store.load_embeddings("other")[0] == []
     assert store.load_embeddings("minilm/onnx", ids=[ids[1]])[0] == [ids[1]]
+    chunks = list(store.embedding_chunks("minilm/onnx", batch=2))  # the same, a chunk at a time
+    assert [len(chunk_ids) for chunk_ids, _ in chunks] == [2, 1]
+    assert [i for chunk_ids, _ in chunks for i in chunk_ids] == ids
+    assert np.vstack([m for _, m in chunks]).tobytes() == matrix.tobytes()
+    assert list(store.embedding_chunks("other")) == []
 
 
 def test_articles_times_in_a_range_and_the_range_of_some(store: Store) -> None:

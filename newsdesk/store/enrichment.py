@@ -106,6 +106,21 @@ class EnrichmentMixin(StoreBase):
             return [], np.zeros((0, 0), dtype=np.float32)
         return [int(r[0]) for r in found], _matrix(found)
 
+    def embedding_chunks(
+        self, model: str, batch: int = 2_000
+    ) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
+        """Every stored vector made by ``model``, as (ids, matrix) chunks of at most ``batch``, in id
+        order: a reader that keeps them in a smaller form (semantic search's int8 copy) never holds
+        them all as rows and as float32 at once, as :meth:`load_embeddings` of them all does."""
+        query = (
+            select(t.embeddings.c.article_id, t.embeddings.c.dim, t.embeddings.c.vector)
+            .where(t.embeddings.c.model == vector_key(model))
+            .order_by(t.embeddings.c.article_id)
+        )
+        with self._read() as c:
+            for rows in c.execute(query).partitions(batch):  # fetched a chunk at a time
+                yield [int(r[0]) for r in rows], _matrix(rows)
+
     def stale_embedding_ids(self, model: str, limit: int) -> list[int]:
         """Up to ``limit`` enriched articles (oldest id first) whose vector is missing or was made by
         another model than ``model`` (or by an older recipe of it, :data:`VECTOR_RECIPE`): what
