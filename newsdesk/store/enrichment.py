@@ -111,15 +111,24 @@ class EnrichmentMixin(StoreBase):
     ) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
         """Every stored vector made by ``model``, as (ids, matrix) chunks of at most ``batch``, in id
         order: a reader that keeps them in a smaller form (semantic search's int8 copy) never holds
-        them all as rows and as float32 at once, as :meth:`load_embeddings` of them all does."""
+        them all as rows and as float32 at once, as :meth:`load_embeddings` of them all does. A query
+        a chunk, each after the last id of the one before: PostgreSQL's driver would fetch the whole
+        result of one query into memory."""
+        e = t.embeddings
         query = (
-            select(t.embeddings.c.article_id, t.embeddings.c.dim, t.embeddings.c.vector)
-            .where(t.embeddings.c.model == vector_key(model))
-            .order_by(t.embeddings.c.article_id)
+            select(e.c.article_id, e.c.dim, e.c.vector)
+            .where(e.c.model == vector_key(model))
+            .order_by(e.c.article_id)
+            .limit(batch)
         )
-        with self._read() as c:
-            for rows in c.execute(query).partitions(batch):  # fetched a chunk at a time
-                yield [int(r[0]) for r in rows], _matrix(rows)
+        after = -1
+        while True:
+            with self._read() as c:
+                rows = c.execute(query.where(e.c.article_id > after)).all()
+            if not rows:
+                return
+            yield [int(r[0]) for r in rows], _matrix(rows)
+            after = int(rows[-1][0])
 
     def stale_embedding_ids(self, model: str, limit: int) -> list[int]:
         """Up to ``limit`` enriched articles (oldest id first) whose vector is missing or was made by
