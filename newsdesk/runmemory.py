@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from .enrich.base import Vectors
 from .malloc import libc_function
@@ -110,7 +111,7 @@ class SpilledVectors(_Spill):
         self._times = np.zeros(0, dtype=np.int64)  # microseconds since the epoch
         self._dim = 0
 
-    def fill(self, chunks: Iterable[tuple[Sequence[int], Sequence[int], Vectors]]) -> None:
+    def fill(self, chunks: Iterable[tuple[Sequence[int], npt.ArrayLike, Vectors]]) -> None:
         """Copy in the (ids, their times in microseconds since the epoch, their vectors) of ``chunks``
         (``Store.embeddings_between``'s), in the order given."""
         file = self._open()
