@@ -28,6 +28,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -303,6 +304,7 @@ def _int8_scan(rows: np.ndarray[Any, Any], query: Vectors, count: int) -> tuple[
 # ---------------------------------------------------------------------------------------------- ann
 
 
+@cache  # the runtime is loaded once a process, not at every search of an int8 exact index
 def _usearch_index() -> Any:
     """usearch's ``Index``, imported after the system C++ runtime is loaded with global symbols.
 
